@@ -1,0 +1,34 @@
+//! `tcp-proto`: a complete TCP endpoint with no I/O inside.
+//!
+//! The crate is a *sans-IO* protocol core (RFC 9293). The caller hands it incoming segments, user
+//! calls (open, send, receive, close, abort) and the current time; it hands back segments to
+//! transmit, the next deadline it wants to be woken at, and events. It never reads a clock, opens
+//! a socket or spawns a thread.
+//!
+//! ```text
+//!   bytes, now ──▶ wire::Segment::parse_checked ──▶ Connection::handle_segment
+//!   user calls, now ──▶ Connection::{open, send, recv, close, abort}
+//!                              │ state::transition (the 11-state table)
+//!   segments ◀── Connection::poll_transmit(now, buf)
+//!   deadline ◀── Connection::poll_timeout()  (then handle_timeout(now))
+//!   events   ◀── Connection::poll_event()
+//! ```
+//!
+//! Polling order after any input: drain `poll_transmit` until it returns `None`, drain
+//! `poll_event`, then sleep until `poll_timeout` (or the next input).
+//!
+//! Time is an [`Instant`] chosen by the caller and must never go backwards.
+
+#![no_std]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod seq;
+pub mod time;
+pub mod wire;
+
+pub use seq::{Mss, SeqNum, Window, WindowScale};
+pub use time::Instant;

@@ -1,0 +1,102 @@
+//! Caller-supplied time.
+//!
+//! The core never reads a clock: every call that can change state or emit a segment takes the
+//! current [`Instant`], chosen by the caller (an adapter's monotonic clock, a simulator's virtual
+//! clock). An `Instant` counts microseconds since an epoch the caller picks; only differences
+//! between instants mean anything. There is deliberately no `now()` constructor.
+//!
+//! Contract: time never goes backwards. A connection remembers the latest instant it was given
+//! and treats an earlier one as that latest value (a debug assertion flags the caller's bug).
+//! Durations are [`core::time::Duration`].
+
+use core::fmt;
+use core::ops::{Add, AddAssign};
+use core::time::Duration;
+
+/// A point in time, in microseconds since a caller-chosen epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(u64);
+
+impl Instant {
+    /// The caller's epoch.
+    pub const ZERO: Self = Self(0);
+    /// The latest representable instant; used as "never" by timers that may stay unarmed.
+    pub const MAX: Self = Self(u64::MAX);
+
+    /// An instant `micros` microseconds after the epoch.
+    pub const fn from_micros(micros: u64) -> Self {
+        Self(micros)
+    }
+
+    /// An instant `millis` milliseconds after the epoch (saturating).
+    pub const fn from_millis(millis: u64) -> Self {
+        Self(millis.saturating_mul(1_000))
+    }
+
+    /// Microseconds since the epoch.
+    pub const fn as_micros(self) -> u64 {
+        self.0
+    }
+
+    /// Milliseconds since the epoch (truncated).
+    pub const fn as_millis(self) -> u64 {
+        self.0 / 1_000
+    }
+
+    /// The time from `earlier` to `self`, or zero if `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Self) -> Duration {
+        Duration::from_micros(self.0.saturating_sub(earlier.0))
+    }
+
+    /// `self + duration`, saturating at [`Instant::MAX`].
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+        Self(self.0.saturating_add(micros))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Self;
+
+    /// Saturating: an instant past the end of time is [`Instant::MAX`].
+    fn add(self, duration: Duration) -> Self {
+        self.saturating_add(duration)
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, duration: Duration) {
+        *self = self.saturating_add(duration);
+    }
+}
+
+impl fmt::Display for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}s", self.0 / 1_000_000, self.0 % 1_000_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn add_saturates_instead_of_overflowing() {
+        assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
+        assert_eq!(Instant::from_millis(1) + Duration::from_micros(5), Instant::from_micros(1_005));
+    }
+
+    #[test]
+    fn duration_since_later_instant_is_zero() {
+        let early = Instant::from_millis(5);
+        let late = Instant::from_millis(7);
+        assert_eq!(late.saturating_duration_since(early), Duration::from_millis(2));
+        assert_eq!(early.saturating_duration_since(late), Duration::ZERO);
+    }
+
+    #[test]
+    fn display_shows_seconds_and_micros() {
+        assert_eq!(Instant::from_micros(1_000_042).to_string(), "1.000042s");
+    }
+}

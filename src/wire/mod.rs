@@ -1,0 +1,1 @@
+//! TCP wire format (placeholder while being written).
