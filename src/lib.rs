@@ -21,14 +21,30 @@
 
 #![no_std]
 #![deny(unsafe_code)]
+// No panic may be reachable from input bytes: no unwrap/expect/indexing in library code.
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod buffer;
+pub mod config;
+pub mod connection;
+pub mod event;
+pub mod isn;
+pub mod rtt;
 pub mod seq;
+pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 pub mod wire;
 
+pub use config::{Config, IsnSource};
+pub use connection::{Connection, Transmit};
+pub use event::{CallError, CloseReason, ConnectionError, Event, Status, TransmitError};
 pub use seq::{Mss, SeqNum, Window, WindowScale};
+pub use state::State;
 pub use time::Instant;

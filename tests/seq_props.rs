@@ -29,7 +29,7 @@ proptest! {
     fn addition_is_associative_modulo_2_32(x in any::<u32>(), m in any::<u32>(), n in any::<u32>()) {
         let a = SeqNum::new(x);
         prop_assert_eq!((a + m) + n, a + m.wrapping_add(n));
-        prop_assert_eq!(((a + m).since(a)), m);
+        prop_assert_eq!((a + m).since(a), m);
     }
 
     #[test]

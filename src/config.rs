@@ -1,0 +1,92 @@
+//! Per-connection configuration, with defaults and the RFC text that justifies each.
+
+use core::time::Duration;
+
+use crate::seq::SeqNum;
+
+/// Where initial sequence numbers come from (RFC 9293 §3.4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IsnSource {
+    /// RFC 6528: a 4 µs clock plus SipHash-2-4 of the 4-tuple under this secret (MUST-8,
+    /// SHLD-1, MUST-9). The secret must be random and kept private; adapters fill it from the OS.
+    Keyed {
+        /// The PRF key.
+        secret: [u8; 16],
+    },
+    /// Always this ISN. For tests and simulators only: on a real network a predictable ISN lets
+    /// off-path attackers inject segments (RFC 9293 §3.4.1, RFC 6528).
+    Fixed(SeqNum),
+}
+
+/// Per-connection settings. Build with [`Config::new`] and adjust the public fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Source of initial sequence numbers.
+    pub isn: IsnSource,
+    /// Send buffer size in octets: `send` accepts at most this much unacknowledged data.
+    /// Allocated on first use, so an idle connection holds no payload memory.
+    pub send_buffer: usize,
+    /// Receive buffer size in octets; it bounds the advertised window.
+    pub recv_buffer: usize,
+    /// The MTU of the path's first hop. Our MSS option is derived from it (RFC 9293 §3.7.1,
+    /// MUST-67: MSS = MTU − IP header − 20), and so is the effective send MSS (MUST-16).
+    pub mtu: u16,
+    /// Maximum segment lifetime; TIME-WAIT lasts 2×MSL (RFC 9293 §3.4.2: MSL is 2 minutes;
+    /// MUST-13).
+    pub msl: Duration,
+    /// RTO before any RTT sample (RFC 6298 (2.1): 1 s).
+    pub rto_initial: Duration,
+    /// Lower bound of the RTO. RFC 6298 (2.4) says 1 s, the default; Linux uses 200 ms. A
+    /// smaller value is a documented choice of the embedder (`docs/conformance.md`).
+    pub rto_min: Duration,
+    /// Upper bound of the RTO (RFC 6298 (2.5): at least 60 s), so backoff never overflows.
+    pub rto_max: Duration,
+    /// R1: after this many retransmissions of one segment the connection tells the user
+    /// (RFC 9293 §3.8.3, MUST-20, SHLD-10: at least 3).
+    pub r1_retransmissions: u32,
+    /// R2 for data segments: give up after retransmitting for this long (MUST-20, SHLD-11:
+    /// at least 100 s). `None` retransmits forever (MUST-21 lets the application choose).
+    pub r2_data: Option<Duration>,
+    /// R2 for SYN segments (MUST-23: at least 3 minutes).
+    pub r2_syn: Option<Duration>,
+    /// User timeout (RFC 9293 §3.10.8): the connection is aborted when data stays
+    /// unacknowledged this long. `None` leaves it to R2.
+    pub user_timeout: Option<Duration>,
+    /// How long a fully closed connection may sit in FIN-WAIT-2 waiting for the peer's FIN. Not
+    /// in RFC 9293 (a half-closed connection waits forever); Linux's `tcp_fin_timeout` is 60 s.
+    pub fin_wait_2_timeout: Option<Duration>,
+    /// RFC 5961 §7: at most this many challenge ACKs per `challenge_ack_interval`, per
+    /// connection (never a host-wide counter: CVE-2016-5696).
+    pub challenge_ack_limit: u32,
+    /// The window of the challenge-ACK rate limit.
+    pub challenge_ack_interval: Duration,
+}
+
+impl Config {
+    /// The defaults, with ISNs from the keyed PRF under `isn_secret`.
+    pub fn new(isn_secret: [u8; 16]) -> Self {
+        Self {
+            isn: IsnSource::Keyed { secret: isn_secret },
+            send_buffer: 64 * 1024,
+            recv_buffer: 64 * 1024,
+            mtu: 1500,
+            msl: Duration::from_secs(120),
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_secs(1),
+            rto_max: Duration::from_secs(120),
+            r1_retransmissions: 3,
+            r2_data: Some(Duration::from_secs(100)),
+            r2_syn: Some(Duration::from_secs(180)),
+            user_timeout: None,
+            fin_wait_2_timeout: Some(Duration::from_secs(60)),
+            challenge_ack_limit: 10,
+            challenge_ack_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// The defaults with a fixed ISN: for tests and simulators only (see [`IsnSource::Fixed`]).
+    pub fn with_fixed_isn(iss: SeqNum) -> Self {
+        Self { isn: IsnSource::Fixed(iss), ..Self::new([0; 16]) }
+    }
+}

@@ -1,0 +1,478 @@
+//! SEGMENT ARRIVES (RFC 9293 §3.10.7), step by step in the RFC's order.
+//!
+//! The handlers below only work out what happened and update the sequence variables and
+//! buffers; every state change goes through [`Connection::apply`] and the transition table.
+
+use core::net::{IpAddr, SocketAddr};
+
+use super::{Connection, Event, Reply, Timer, elapsed, len_u32};
+use crate::seq::{Mss, SeqNum};
+use crate::state::{State, Stimulus};
+use crate::time::Instant;
+use crate::wire::{Flags, Segment};
+
+impl Connection {
+    /// SEGMENT ARRIVES: process one parsed, checksum-verified segment from `remote_ip`
+    /// (RFC 9293 §3.10.7). Replies, events and state changes are collected for the `poll_*`
+    /// calls. Segments not addressed to this connection are dropped and counted.
+    pub fn handle_segment(&mut self, now: Instant, remote_ip: IpAddr, segment: &Segment<'_>) {
+        let now = self.advance_time(now);
+        let header = &segment.header;
+        let from = SocketAddr::new(remote_ip, header.src_port);
+        let addressed_to_us = header.dst_port == self.local.port()
+            && remote_ip.is_ipv4() == self.local.is_ipv4()
+            && self.remote.is_none_or(|remote| remote == from);
+        if !addressed_to_us {
+            // Demultiplexing is the caller's job; a stray must never touch this TCB.
+            self.counters.misaddressed += 1;
+            return;
+        }
+        match self.state {
+            State::Closed => self.on_segment_closed(segment, from),
+            State::Listen => self.on_segment_listen(now, segment, from),
+            State::SynSent => self.on_segment_syn_sent(now, segment),
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => self.on_segment_otherwise(now, segment),
+        }
+    }
+
+    /// §3.10.7.1: CLOSED. Everything is discarded; anything but a RST draws a RST.
+    fn on_segment_closed(&mut self, segment: &Segment<'_>, from: SocketAddr) {
+        if !segment.header.flags.contains(Flags::RST) {
+            self.queue_reply(reset_for(segment, from));
+        }
+    }
+
+    /// §3.10.7.2: LISTEN.
+    fn on_segment_listen(&mut self, now: Instant, segment: &Segment<'_>, from: SocketAddr) {
+        let header = &segment.header;
+        // First: an incoming RST is ignored.
+        if header.flags.contains(Flags::RST) {
+            self.apply(now, Stimulus::Rst { from_passive_open: true });
+            return;
+        }
+        // Second: any ACK is bad in LISTEN: <SEQ=SEG.ACK><CTL=RST>.
+        if header.flags.contains(Flags::ACK) {
+            self.queue_reply(Reply { remote: from, seq: header.ack, ack: None });
+            return;
+        }
+        // Third: a SYN (security/compartment checks do not apply: no IP options here).
+        if header.flags.contains(Flags::SYN) {
+            self.remote = Some(from);
+            self.irs = header.seq;
+            self.have_irs = true;
+            self.rcv_nxt = header.seq + 1;
+            self.on_peer_mss(header.options.mss);
+            self.choose_iss(now, from);
+            // The window of a SYN is never scaled (RFC 7323 §2.2).
+            self.update_send_window(header.seq, header.ack, u32::from(header.window));
+            // Text on the SYN is not acknowledged, so the peer sends it again once we are
+            // ESTABLISHED (§3.10.7.2 lets us queue it; we choose not to hold unacked data).
+            self.apply(now, Stimulus::Syn);
+            return;
+        }
+        // Fourth: anything else is dropped.
+        self.counters.unacceptable_segments += 1;
+    }
+
+    /// §3.10.7.3: SYN-SENT.
+    fn on_segment_syn_sent(&mut self, now: Instant, segment: &Segment<'_>) {
+        let header = &segment.header;
+        let Some(remote) = self.remote else { return };
+        // First: check the ACK bit.
+        let ack_acceptable = if header.flags.contains(Flags::ACK) {
+            // SEG.ACK =< ISS or SEG.ACK > SND.NXT: a reset, unless the segment is one.
+            if header.ack.before_eq(self.iss) || header.ack.after(self.snd_nxt) {
+                if !header.flags.contains(Flags::RST) {
+                    self.queue_reply(Reply { remote, seq: header.ack, ack: None });
+                }
+                self.counters.unacceptable_segments += 1;
+                return;
+            }
+            true
+        } else {
+            false
+        };
+        // Second: the RST bit. RFC 5961 §3: only a RST acknowledging our SYN is believed.
+        if header.flags.contains(Flags::RST) {
+            if ack_acceptable {
+                self.apply(now, Stimulus::Rst { from_passive_open: false });
+            } else {
+                self.counters.rsts_ignored += 1;
+            }
+            return;
+        }
+        // Third: security (no IP security options here). Fourth: the SYN bit.
+        if !header.flags.contains(Flags::SYN) {
+            // Fifth: neither SYN nor RST: drop.
+            self.counters.unacceptable_segments += 1;
+            return;
+        }
+        self.irs = header.seq;
+        self.have_irs = true;
+        self.rcv_nxt = header.seq + 1;
+        self.on_peer_mss(header.options.mss);
+        if ack_acceptable {
+            self.on_ack_advances(now, header.ack);
+        }
+        self.update_send_window(header.seq, header.ack, u32::from(header.window));
+        if self.snd_una.after(self.iss) {
+            // Our SYN is acknowledged: ESTABLISHED, and <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+            self.ack_pending = true;
+            self.apply(now, Stimulus::SynAck);
+            // Data or a FIN on the SYN-ACK continue at step 6.
+            self.process_text_and_fin(now, segment, header.seq + 1);
+        } else {
+            // Simultaneous open (MUST-10): SYN-RECEIVED, and our SYN goes again with an ACK.
+            self.snd_nxt = self.iss;
+            self.apply(now, Stimulus::Syn);
+        }
+    }
+
+    /// §3.10.7.4: SYN-RECEIVED and the synchronized states.
+    fn on_segment_otherwise(&mut self, now: Instant, segment: &Segment<'_>) {
+        let header = &segment.header;
+        let mut flags = header.flags;
+        let mut seg_seq = header.seq;
+        let mut seg_len = segment.seg_len();
+
+        if self.state == State::SynReceived && flags.contains(Flags::SYN) && seg_seq == self.irs {
+            // The peer's SYN again. Its SYN octet is old news (§3.10.7.4's trimming):
+            if !flags.contains(Flags::ACK) {
+                // A bare SYN: our SYN-ACK was lost. Send it again now rather than the bare
+                // ACK of step 1 (documented in docs/conformance.md).
+                self.retransmit_pending = true;
+                return;
+            }
+            // A SYN-ACK in simultaneous open (RFC 9293 Figure 8): keep its ACK, which
+            // completes the handshake, and drop the old SYN.
+            flags = flags.without(Flags::SYN);
+            seg_seq += 1;
+            seg_len -= 1;
+        }
+
+        // First: sequence number acceptability (the four cases of §3.10.7.4).
+        if !self.is_acceptable(seg_seq, seg_len) {
+            self.counters.unacceptable_segments += 1;
+            if flags.contains(Flags::RST) {
+                self.counters.rsts_ignored += 1;
+                return;
+            }
+            let retransmitted_fin = flags.contains(Flags::FIN) && seg_seq + seg_len == self.rcv_nxt;
+            if self.state == State::TimeWait && retransmitted_fin {
+                // §3.10.7.4 step 8, TIME-WAIT: the peer did not get our ACK of its FIN;
+                // acknowledge again and restart the 2MSL timeout.
+                self.apply(now, Stimulus::Fin);
+                return;
+            }
+            // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+            self.ack_pending = true;
+            return;
+        }
+
+        // Second: the RST bit (RFC 5961 §3: exactly RCV.NXT resets, else challenge ACK).
+        if flags.contains(Flags::RST) {
+            if self.state == State::TimeWait {
+                // RFC 1337: TIME-WAIT ignores RST (the table keeps TIME-WAIT).
+                self.counters.rsts_ignored += 1;
+                self.apply(now, Stimulus::Rst { from_passive_open: self.passive });
+            } else if seg_seq == self.rcv_nxt {
+                self.apply(now, Stimulus::Rst { from_passive_open: self.passive });
+            } else {
+                self.send_challenge_ack(now);
+            }
+            return;
+        }
+
+        // Third: security and compartment (no IP security options here).
+
+        // Fourth: the SYN bit. RFC 5961 §4: challenge ACK in synchronized states; a passive
+        // SYN-RECEIVED returns to LISTEN (§3.10.7.4).
+        if flags.contains(Flags::SYN) {
+            let from_passive_open = self.passive;
+            if self.state == State::SynReceived && from_passive_open {
+                self.apply(now, Stimulus::SynInWindow { from_passive_open });
+            } else {
+                self.send_challenge_ack(now);
+                self.apply(now, Stimulus::SynInWindow { from_passive_open });
+            }
+            return;
+        }
+
+        // Fifth: the ACK field.
+        if !flags.contains(Flags::ACK) {
+            self.counters.unacceptable_segments += 1;
+            return;
+        }
+        if !self.process_ack(now, segment, seg_seq) {
+            return;
+        }
+
+        // Sixth to eighth: URG, text, FIN.
+        self.process_text_and_fin(now, segment, seg_seq);
+    }
+
+    /// The four acceptability cases of §3.10.7.4 step 1.
+    fn is_acceptable(&self, seg_seq: SeqNum, seg_len: u32) -> bool {
+        let rcv_wnd = self.rcv_wnd();
+        match (seg_len, rcv_wnd) {
+            (0, 0) => seg_seq == self.rcv_nxt,
+            (0, _) => seg_seq.in_range(self.rcv_nxt, rcv_wnd),
+            (_, 0) => false,
+            (_, _) => {
+                let last = seg_seq + (seg_len - 1);
+                seg_seq.in_range(self.rcv_nxt, rcv_wnd) || last.in_range(self.rcv_nxt, rcv_wnd)
+            }
+        }
+    }
+
+    /// Step 5. Returns whether processing continues with steps 6–8.
+    fn process_ack(&mut self, now: Instant, segment: &Segment<'_>, seg_seq: SeqNum) -> bool {
+        let header = &segment.header;
+        let seg_ack = header.ack;
+        let Some(remote) = self.remote else { return false };
+        if self.state == State::SynReceived {
+            // SND.UNA < SEG.ACK =< SND.NXT: ESTABLISHED; else <SEQ=SEG.ACK><CTL=RST>.
+            if !(self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt)) {
+                self.queue_reply(Reply { remote, seq: seg_ack, ack: None });
+                return false;
+            }
+            self.on_ack_advances(now, seg_ack);
+            self.update_send_window(seg_seq, seg_ack, self.scaled_window(header.window));
+            // Continue in ESTABLISHED (§3.10.7.4 step 5).
+            self.apply(now, Stimulus::AckOfSyn);
+        }
+
+        // RFC 5961 §5: acceptable iff SND.UNA − MAX.SND.WND =< SEG.ACK =< SND.NXT.
+        let lower_bound = self.snd_una + 0u32.wrapping_sub(self.max_snd_wnd);
+        if seg_ack.after(self.snd_nxt) || seg_ack.before(lower_bound) {
+            // "Send an ACK, drop the segment, and return" (rate-limited as a challenge ACK).
+            self.send_challenge_ack(now);
+            return false;
+        }
+        if self.snd_una.before(seg_ack) {
+            self.on_ack_advances(now, seg_ack);
+        }
+        // Window update: SND.UNA =< SEG.ACK =< SND.NXT and the segment is newer (WL1/WL2).
+        if self.snd_una.before_eq(seg_ack) {
+            let newer = self.snd_wl1.before(seg_seq)
+                || (self.snd_wl1 == seg_seq && self.snd_wl2.before_eq(seg_ack));
+            if newer {
+                self.update_send_window(seg_seq, seg_ack, self.scaled_window(header.window));
+            }
+        }
+
+        let our_fin_acked = self.fin_seq().is_some_and(|fin| self.snd_una == fin + 1);
+        match self.state {
+            State::FinWait1 => {
+                // If this segment also carries the peer's FIN, step 8 takes FIN-WAIT-1 straight
+                // to TIME-WAIT; otherwise the ACK of our FIN moves us to FIN-WAIT-2 now.
+                if our_fin_acked && !header.flags.contains(Flags::FIN) {
+                    self.apply(now, Stimulus::AckOfFin);
+                }
+                true
+            }
+            State::Closing => {
+                if our_fin_acked {
+                    self.apply(now, Stimulus::AckOfFin);
+                }
+                // Nothing more can arrive in CLOSING that steps 6–8 would use.
+                false
+            }
+            State::LastAck => {
+                if our_fin_acked {
+                    self.apply(now, Stimulus::AckOfFin);
+                }
+                false
+            }
+            State::TimeWait => {
+                // Only a retransmitted FIN matters here; it is handled at step 1.
+                false
+            }
+            State::Established | State::FinWait2 | State::CloseWait => true,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived => false,
+        }
+    }
+
+    /// SND.UNA advances to `seg_ack` (known to be within SND.UNA..=SND.NXT).
+    fn on_ack_advances(&mut self, now: Instant, seg_ack: SeqNum) {
+        if !self.snd_una.before(seg_ack) {
+            return;
+        }
+        let data_end = self.send_buf_seq + len_u32(self.send_buf.len());
+        let acked_data_end = seg_ack.min_seq(data_end);
+        if acked_data_end.after(self.send_buf_seq) {
+            let acked = acked_data_end.since(self.send_buf_seq);
+            self.send_buf.discard(acked as usize);
+            self.send_buf_seq = acked_data_end;
+            if self.write_blocked && self.send_buf.free() > 0 {
+                self.write_blocked = false;
+                self.push_event(Event::Writable);
+            }
+        }
+        if self.snd_up.is_some_and(|up| up.before_eq(seg_ack)) {
+            self.snd_up = None;
+        }
+        self.snd_una = seg_ack;
+        // Karn (MUST-18): only a probe sent once and never retransmitted gives a sample.
+        if let Some((probe_end, sent_at)) = self.rtt_probe
+            && probe_end.before_eq(seg_ack)
+        {
+            self.rtt.on_sample(elapsed(now, sent_at));
+            self.rtt_probe = None;
+        }
+        self.consecutive_retransmissions = 0;
+        self.progress_at = now;
+        if let Some(point) = self.recovery_point {
+            if seg_ack.before(point) {
+                // After an RTO, each ACK below the recovery point sends the next unacknowledged
+                // segment (RFC 6298 5.4 again, without waiting for another timeout).
+                self.retransmit_pending = true;
+            } else {
+                self.recovery_point = None;
+            }
+        }
+        self.update_retransmit_timer(now, true);
+    }
+
+    /// Steps 6 (URG), 7 (segment text) and 8 (FIN). `data_seq` is the sequence number of the
+    /// first payload octet.
+    fn process_text_and_fin(&mut self, now: Instant, segment: &Segment<'_>, seg_seq: SeqNum) {
+        let header = &segment.header;
+        let data_seq = if header.flags.contains(Flags::SYN) { header.seq + 1 } else { seg_seq };
+        let accepts_text =
+            matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
+
+        // Sixth: the URG bit (MUST-30..33, MUST-62).
+        if header.flags.contains(Flags::URG) && accepts_text {
+            let up = data_seq + u32::from(header.urgent_ptr);
+            let had_urgent = self.urgent_pending() > 0;
+            if self.rcv_up.is_none_or(|current| up.after(current)) {
+                self.rcv_up = Some(up);
+            }
+            if !had_urgent && self.urgent_pending() > 0 {
+                // MUST-31: tell the user when urgent data starts to be pending.
+                self.push_event(Event::Urgent);
+            }
+        }
+
+        // Seventh: the segment text.
+        let payload = segment.payload;
+        let mut fin_in_order = header.flags.contains(Flags::FIN);
+        if !payload.is_empty() {
+            if !accepts_text {
+                // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer already sent FIN; ignore.
+                return;
+            }
+            let brings_new_data = (data_seq + len_u32(payload.len())).after(self.rcv_nxt);
+            if self.read_closed && brings_new_data {
+                // SHLD-3: new data after a full close: reset, the user will never read it.
+                if let Some(remote) = self.remote {
+                    self.queue_reply(Reply { remote, seq: self.snd_nxt, ack: None });
+                }
+                self.apply(now, Stimulus::DataAfterClose);
+                return;
+            }
+            fin_in_order &= self.accept_text(data_seq, payload);
+        }
+
+        // Eighth: the FIN bit, only once every octet before it is in.
+        let fin_seq = data_seq + len_u32(payload.len());
+        let fin_acks_ours = self.state == State::FinWait1
+            && self.fin_seq().is_some_and(|fin| self.snd_una == fin + 1);
+        if !(fin_in_order && fin_seq == self.rcv_nxt) {
+            if fin_acks_ours {
+                // Step 5 left the ACK of our FIN for here; the FIN itself is out of order.
+                self.apply(now, Stimulus::AckOfFin);
+            }
+            return;
+        }
+        match self.state {
+            State::Closed | State::Listen | State::SynSent => return,
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => {}
+        }
+        if self.state.has_peer_finished() {
+            // A FIN we already have: nothing new (its duplicate was unacceptable at step 1).
+            return;
+        }
+        self.rcv_nxt += 1;
+        self.ack_pending = true;
+        if fin_acks_ours {
+            self.apply(now, Stimulus::FinAckingOurFin);
+        } else {
+            self.apply(now, Stimulus::Fin);
+        }
+    }
+
+    /// Delivers the in-order part of `payload` (starting at `data_seq`) into the receive buffer.
+    /// Returns whether all of it was taken (so a FIN after it is in order).
+    fn accept_text(&mut self, data_seq: SeqNum, payload: &[u8]) -> bool {
+        if data_seq.after(self.rcv_nxt) {
+            // A hole before this segment: out-of-order storage is the data-transfer work; until
+            // then drop it and say where we are (an immediate duplicate ACK).
+            self.counters.out_of_order_dropped += 1;
+            self.ack_pending = true;
+            return false;
+        }
+        // Trim what we already have off the front (§3.10.7.4 step 1's trimming).
+        let skip = self.rcv_nxt.since(data_seq) as usize;
+        let fresh = payload.get(skip..).unwrap_or(&[]);
+        let was_empty = self.recv_buf.is_empty();
+        let taken = self.recv_buf.push(fresh);
+        self.rcv_nxt += len_u32(taken);
+        // MUST-58/59: one ACK for everything queued, sent at the next poll_transmit.
+        self.ack_pending = true;
+        if taken > 0 && was_empty {
+            self.push_event(Event::Readable);
+        }
+        taken == fresh.len()
+    }
+
+    /// SND.WND, SND.WL1, SND.WL2 from a segment (§3.10.7.4 step 5).
+    fn update_send_window(&mut self, seg_seq: SeqNum, seg_ack: SeqNum, window: u32) {
+        self.snd_wnd = window;
+        self.max_snd_wnd = self.max_snd_wnd.max(window);
+        self.snd_wl1 = seg_seq;
+        self.snd_wl2 = seg_ack;
+        if window > 0 {
+            self.set_timer(Timer::Persist, None);
+            self.persist_backoff = 0;
+        }
+    }
+
+    /// The peer's window field (scaling arrives with the data-transfer work).
+    fn scaled_window(&self, raw: u16) -> u32 {
+        u32::from(raw)
+    }
+
+    /// MUST-14/15: use the peer's MSS option, or the default when there is none.
+    fn on_peer_mss(&mut self, mss: Option<u16>) {
+        if let Some(mss) = mss.and_then(Mss::new) {
+            self.peer_mss = mss;
+        }
+    }
+}
+
+/// §3.10.7.1 / §3.10.7.2: the RST that answers a segment for no connection. If the segment
+/// has an ACK: <SEQ=SEG.ACK><CTL=RST>; otherwise <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+fn reset_for(segment: &Segment<'_>, from: SocketAddr) -> Reply {
+    let header = &segment.header;
+    if header.flags.contains(Flags::ACK) {
+        Reply { remote: from, seq: header.ack, ack: None }
+    } else {
+        Reply { remote: from, seq: SeqNum::new(0), ack: Some(header.seq + segment.seg_len()) }
+    }
+}

@@ -1,0 +1,864 @@
+//! One TCP connection (the TCB) driven without I/O: user calls (RFC 9293 §3.10.1–3.10.6),
+//! SEGMENT ARRIVES (§3.10.7, in `input`), segment output (`output`) and timeouts (§3.10.8).
+//!
+//! The connection never decides its next state itself: handlers work out what happened (a
+//! [`Stimulus`]) and `Connection::apply` asks [`crate::state::transition`], then performs the
+//! entry actions of the new state (timers, events). Everything it wants to send is produced by
+//! [`Connection::poll_transmit`]; everything the user should know by
+//! [`Connection::poll_event`]; when it wants to be woken by [`Connection::poll_timeout`].
+//!
+//! Polling order after each input: `poll_transmit` until `Ok(None)`, `poll_event` until `None`,
+//! then wait until `poll_timeout` or the next input.
+
+mod input;
+mod output;
+
+use alloc::collections::VecDeque;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use crate::buffer::Ring;
+use crate::config::Config;
+pub use crate::event::{
+    CallError, CloseReason, ConnectionError, Counters, Event, Status, TransmitError,
+};
+use crate::isn::initial_sequence_number;
+use crate::rtt::RttEstimator;
+use crate::seq::{Mss, SeqNum};
+use crate::state::{State, Stimulus, transition};
+use crate::time::Instant;
+
+/// The most events kept for the user before new ones are dropped (and counted). A connection
+/// emits a handful per round trip; a caller that never drains them must not grow memory.
+const EVENT_QUEUE_LIMIT: usize = 64;
+
+/// One segment written by [`Connection::poll_transmit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// Octets written at the start of the caller's buffer (TCP header + payload).
+    pub len: usize,
+    /// Source address and port (for the caller's IP header).
+    pub local: SocketAddr,
+    /// Destination address and port.
+    pub remote: SocketAddr,
+}
+
+/// The timers of a connection (RFC 9293 §3.8, §3.10.8). The table in [`Connection`] is sized by
+/// [`Timer::COUNT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// RFC 6298 retransmission timer.
+    Retransmit,
+    /// Zero-window probe timer (MUST-36).
+    Persist,
+    /// 2×MSL in TIME-WAIT.
+    TimeWait,
+    /// Give up on a peer that never sends its FIN after a full close.
+    FinWait2,
+    /// The user timeout: data unacknowledged for too long.
+    User,
+}
+
+impl Timer {
+    const ALL: [Self; 5] =
+        [Self::Retransmit, Self::Persist, Self::TimeWait, Self::FinWait2, Self::User];
+    const COUNT: usize = Self::ALL.len();
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A control segment owed to some address: a RST, or a RST+ACK (RFC 9293 §3.10.7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reply {
+    remote: SocketAddr,
+    seq: SeqNum,
+    /// `Some` for RST+ACK.
+    ack: Option<SeqNum>,
+}
+
+/// A TCP connection: see the module docs for the calling contract.
+///
+/// Operations per state (RFC 9293 §3.10): `send` is accepted in SYN-SENT, SYN-RECEIVED (queued),
+/// ESTABLISHED and CLOSE-WAIT, refused with [`CallError::Closing`] once our FIN is queued;
+/// `recv` returns buffered data in any state until a full `close`; `shutdown` / `close` queue
+/// our FIN from SYN-RECEIVED, ESTABLISHED and CLOSE-WAIT and delete the TCB in LISTEN and
+/// SYN-SENT; `abort` works in every state but CLOSED.
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    state: State,
+    local: SocketAddr,
+    remote: Option<SocketAddr>,
+    /// The connection came from a passive OPEN (RFC 9293 §3.10.7.4 steps 2 and 4).
+    passive: bool,
+    /// The user did a full close: received data is no longer wanted (SHLD-3).
+    read_closed: bool,
+    /// Why the connection ended, once it has.
+    close_reason: Option<CloseReason>,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    iss: SeqNum,
+    snd_una: SeqNum,
+    snd_nxt: SeqNum,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: SeqNum,
+    snd_wl2: SeqNum,
+    /// SND.UP: the sequence number after our last urgent octet, while urgent data is unsent.
+    snd_up: Option<SeqNum>,
+    /// Sequence number of the first octet in `send_buf`.
+    send_buf_seq: SeqNum,
+    /// Our FIN is queued after the data in `send_buf`; its sequence number is the end of it.
+    fin_queued: bool,
+    send_buf: Ring,
+    /// `send` took less than offered: tell the user when room frees.
+    write_blocked: bool,
+
+    // Receive sequence space.
+    irs: SeqNum,
+    /// The peer's SYN is in, so IRS and RCV.NXT mean something.
+    have_irs: bool,
+    rcv_nxt: SeqNum,
+    /// RCV.UP: the sequence number after the peer's last urgent octet (MUST-62).
+    rcv_up: Option<SeqNum>,
+    recv_buf: Ring,
+    /// The peer's MSS option, or the default of MUST-15.
+    peer_mss: Mss,
+
+    // Timers and retransmission (RFC 6298).
+    timers: [Option<Instant>; Timer::COUNT],
+    rtt: RttEstimator,
+    /// The segment being timed: its end sequence number and when it was sent (Karn, MUST-18).
+    rtt_probe: Option<(SeqNum, Instant)>,
+    /// When SND.UNA last advanced or outstanding data started: R2 and user timeout count
+    /// from here.
+    progress_at: Instant,
+    consecutive_retransmissions: u32,
+    total_retransmissions: u64,
+    /// SND.NXT when the last RTO fired: every ACK below it retransmits the next segment.
+    recovery_point: Option<SeqNum>,
+    /// The SYN (or SYN-ACK) was retransmitted (RFC 6298 rule 5.7).
+    handshake_retransmitted: bool,
+    /// The next segment must be a retransmission from SND.UNA.
+    retransmit_pending: bool,
+    /// The next persist-timer expiry sends a one-octet probe.
+    probe_pending: bool,
+    persist_backoff: u32,
+
+    // Output owed.
+    ack_pending: bool,
+    reply: Option<Reply>,
+    challenge_window_start: Instant,
+    challenge_acks_in_window: u32,
+
+    events: VecDeque<Event>,
+    counters: Counters,
+    last_now: Instant,
+}
+
+impl Connection {
+    /// A CLOSED connection bound to `local`. Use [`Connection::open_passive`] or
+    /// [`Connection::open_active`] next, or the [`Connection::listen`] / [`Connection::connect`]
+    /// shorthands.
+    pub fn new(config: Config, local: SocketAddr) -> Self {
+        let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
+        let send_buf = Ring::new(config.send_buffer);
+        let recv_buf = Ring::new(config.recv_buffer);
+        let peer_mss = default_send_mss(local);
+        Self {
+            config,
+            state: State::Closed,
+            local,
+            remote: None,
+            passive: false,
+            read_closed: false,
+            close_reason: None,
+            iss: SeqNum::new(0),
+            snd_una: SeqNum::new(0),
+            snd_nxt: SeqNum::new(0),
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNum::new(0),
+            snd_wl2: SeqNum::new(0),
+            snd_up: None,
+            send_buf_seq: SeqNum::new(0),
+            fin_queued: false,
+            send_buf,
+            write_blocked: false,
+            irs: SeqNum::new(0),
+            have_irs: false,
+            rcv_nxt: SeqNum::new(0),
+            rcv_up: None,
+            recv_buf,
+            peer_mss,
+            timers: [None; Timer::COUNT],
+            rtt,
+            rtt_probe: None,
+            progress_at: Instant::ZERO,
+            consecutive_retransmissions: 0,
+            total_retransmissions: 0,
+            recovery_point: None,
+            handshake_retransmitted: false,
+            retransmit_pending: false,
+            probe_pending: false,
+            persist_backoff: 0,
+            ack_pending: false,
+            reply: None,
+            challenge_window_start: Instant::ZERO,
+            challenge_acks_in_window: 0,
+            events: VecDeque::with_capacity(8),
+            counters: Counters::default(),
+            last_now: Instant::ZERO,
+        }
+    }
+
+    /// A connection in LISTEN on `local` (passive OPEN).
+    pub fn listen(config: Config, now: Instant, local: SocketAddr) -> Self {
+        let mut connection = Self::new(config, local);
+        // A new connection is CLOSED, which is the one state where OPEN cannot fail.
+        let _ = connection.open_passive(now);
+        connection
+    }
+
+    /// A connection in SYN-SENT from `local` to `remote` (active OPEN). Fails only when the two
+    /// addresses are of different IP families.
+    pub fn connect(
+        config: Config,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<Self, CallError> {
+        let mut connection = Self::new(config, local);
+        connection.open_active(now, remote)?;
+        Ok(connection)
+    }
+
+    /// Passive OPEN (RFC 9293 §3.10.1): wait in LISTEN for a SYN from anyone.
+    pub fn open_passive(&mut self, now: Instant) -> Result<(), CallError> {
+        let now = self.advance_time(now);
+        match self.state {
+            State::Closed => {
+                self.reset_tcb();
+                self.passive = true;
+                self.apply(now, Stimulus::PassiveOpen);
+                Ok(())
+            }
+            State::Listen
+            | State::SynSent
+            | State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => Err(CallError::AlreadyOpen),
+        }
+    }
+
+    /// Active OPEN (RFC 9293 §3.10.1), or a SEND-with-remote in LISTEN (§3.10.2): send a SYN
+    /// to `remote` and enter SYN-SENT.
+    pub fn open_active(&mut self, now: Instant, remote: SocketAddr) -> Result<(), CallError> {
+        let now = self.advance_time(now);
+        if remote.is_ipv4() != self.local.is_ipv4() || remote.port() == 0 {
+            return Err(CallError::NoRemote);
+        }
+        match self.state {
+            State::Closed | State::Listen => {
+                if self.state == State::Closed {
+                    self.reset_tcb();
+                }
+                self.passive = false;
+                self.remote = Some(remote);
+                self.peer_mss = default_send_mss(self.local);
+                self.choose_iss(now, remote);
+                self.apply(now, Stimulus::ActiveOpen);
+                Ok(())
+            }
+            State::SynSent
+            | State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => Err(CallError::AlreadyOpen),
+        }
+    }
+
+    /// SEND (RFC 9293 §3.10.2): queue as much of `data` as the send buffer has room for and say
+    /// how much. Data queued before ESTABLISHED is sent once the handshake completes.
+    pub fn send(&mut self, now: Instant, data: &[u8]) -> Result<usize, CallError> {
+        self.queue_send(now, data, false)
+    }
+
+    /// SEND with the URGENT flag (RFC 9293 §3.8.5, MUST-30, MUST-32): like [`Connection::send`],
+    /// and the urgent pointer marks the octet after the last one taken (MUST-62).
+    pub fn send_urgent(&mut self, now: Instant, data: &[u8]) -> Result<usize, CallError> {
+        self.queue_send(now, data, true)
+    }
+
+    fn queue_send(&mut self, now: Instant, data: &[u8], urgent: bool) -> Result<usize, CallError> {
+        let _ = self.advance_time(now);
+        match self.state {
+            State::Closed => Err(self.closed_error()),
+            State::Listen => Err(CallError::NoRemote),
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
+                let taken = self.send_buf.push(data);
+                if taken < data.len() {
+                    self.write_blocked = true;
+                }
+                if urgent && taken > 0 {
+                    self.snd_up = Some(self.send_buf_seq + len_u32(self.send_buf.len()));
+                }
+                Ok(taken)
+            }
+            State::FinWait1
+            | State::FinWait2
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => Err(CallError::Closing),
+        }
+    }
+
+    /// RECEIVE (RFC 9293 §3.10.3): copy buffered in-order data into `buf` and say how much.
+    ///
+    /// `Ok(0)` means nothing yet. Once the peer's FIN is in and everything before it was read,
+    /// it returns [`CallError::Closing`] (end of stream); after an abnormal end, the reason.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, CallError> {
+        if self.read_closed {
+            return Err(CallError::Closing);
+        }
+        if !self.recv_buf.is_empty() {
+            let read = self.recv_buf.pop_into(buf);
+            self.on_data_read();
+            return Ok(read);
+        }
+        match self.state {
+            State::Closed => Err(self.closed_error()),
+            State::Listen
+            | State::SynSent
+            | State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2 => Ok(0),
+            State::CloseWait | State::Closing | State::LastAck | State::TimeWait => {
+                Err(CallError::Closing)
+            }
+        }
+    }
+
+    /// CLOSE of the sending side only (a half-close): queue our FIN after the data already sent;
+    /// receiving goes on until the peer's FIN (RFC 9293 §3.10.4, MAY-1).
+    pub fn shutdown(&mut self, now: Instant) -> Result<(), CallError> {
+        self.close_inner(now, false)
+    }
+
+    /// Full CLOSE: like [`Connection::shutdown`], and the application will read no more. With
+    /// unread data, or if data arrives later, the connection is reset instead (SHLD-3).
+    pub fn close(&mut self, now: Instant) -> Result<(), CallError> {
+        self.close_inner(now, true)
+    }
+
+    fn close_inner(&mut self, now: Instant, full: bool) -> Result<(), CallError> {
+        let now = self.advance_time(now);
+        if full && !self.recv_buf.is_empty() && self.state != State::Closed {
+            // SHLD-3 / RFC 2525 §2.17: closing with unread data resets the connection, so the
+            // peer learns its data was not consumed.
+            self.read_closed = true;
+            self.abort_inner(now);
+            return Ok(());
+        }
+        match self.state {
+            State::Closed => Err(self.closed_error()),
+            State::Listen | State::SynSent => {
+                self.read_closed |= full;
+                self.apply(now, Stimulus::Close);
+                Ok(())
+            }
+            State::SynReceived | State::Established | State::CloseWait => {
+                self.read_closed |= full;
+                self.fin_queued = true;
+                self.apply(now, Stimulus::Close);
+                Ok(())
+            }
+            State::FinWait1
+            | State::FinWait2
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => {
+                if full && !self.read_closed {
+                    // A half-closed connection becoming fully closed: no state change, only
+                    // the promise not to read (and the FIN-WAIT-2 timer it allows).
+                    self.read_closed = true;
+                    if self.state == State::FinWait2 {
+                        self.arm_fin_wait_2(now);
+                    }
+                    return Ok(());
+                }
+                Err(CallError::Closing)
+            }
+        }
+    }
+
+    /// ABORT (RFC 9293 §3.10.5): send a RST where the peer knows us, drop everything, and
+    /// report [`ConnectionError::Aborted`].
+    pub fn abort(&mut self, now: Instant) -> Result<(), CallError> {
+        let now = self.advance_time(now);
+        if self.state == State::Closed {
+            return Err(self.closed_error());
+        }
+        self.abort_inner(now);
+        Ok(())
+    }
+
+    fn abort_inner(&mut self, now: Instant) {
+        match self.state {
+            // §3.10.5: RST <SEQ=SND.NXT><CTL=RST> in the synchronized states (and SYN-RECEIVED,
+            // where the peer also has our sequence space).
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => {
+                if let Some(remote) = self.remote {
+                    self.reply = Some(Reply { remote, seq: self.snd_nxt, ack: None });
+                }
+            }
+            State::Closed
+            | State::Listen
+            | State::SynSent
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => {}
+        }
+        self.apply(now, Stimulus::Abort);
+    }
+
+    /// STATUS (RFC 9293 §3.10.6).
+    pub fn status(&self) -> Status {
+        Status {
+            state: self.state,
+            iss: self.iss,
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            snd_wnd: self.snd_wnd,
+            max_snd_wnd: self.max_snd_wnd,
+            irs: self.irs,
+            rcv_nxt: self.rcv_nxt,
+            rcv_wnd: self.rcv_wnd(),
+            send_queued: self.send_buf.len(),
+            recv_queued: self.recv_buf.len(),
+            urgent_pending: self.urgent_pending(),
+            effective_mss: self.effective_mss(),
+            srtt: self.rtt.srtt(),
+            rttvar: self.rtt.rttvar(),
+            rto: self.rtt.rto().get(),
+            consecutive_retransmissions: self.consecutive_retransmissions,
+            total_retransmissions: self.total_retransmissions,
+        }
+    }
+
+    /// The current state.
+    pub const fn state(&self) -> State {
+        self.state
+    }
+
+    /// The local address and port.
+    pub const fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The remote address and port, once known.
+    pub const fn remote(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    /// How the connection ended, once it has.
+    pub const fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+
+    /// Drop and misbehaviour counters.
+    pub const fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Octets of urgent data not yet read (MUST-33).
+    pub fn urgent_pending(&self) -> u32 {
+        match self.rcv_up {
+            Some(up) => {
+                let read_seq = self.rcv_nxt + 0u32.wrapping_sub(len_u32(self.recv_buf.len()));
+                if up.after(read_seq) { up.since(read_seq) } else { 0 }
+            }
+            None => 0,
+        }
+    }
+
+    /// The next event for the user, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest instant at which [`Connection::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.iter().flatten().min().copied()
+    }
+
+    /// Runs every timer due at `now` (RFC 9293 §3.10.8). Harmless when called early or twice.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance_time(now);
+        for timer in Timer::ALL {
+            let due = self.timers.get(timer.index()).copied().flatten().is_some_and(|at| at <= now);
+            if due {
+                self.set_timer(timer, None);
+                self.on_timer(now, timer);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::Retransmit => self.on_retransmit_timeout(now),
+            Timer::Persist => {
+                // MUST-36: probe a zero window; SHLD-30: back off exponentially.
+                self.probe_pending = true;
+                self.persist_backoff = self.persist_backoff.saturating_add(1);
+            }
+            Timer::TimeWait => self.apply(now, Stimulus::TimeWaitTimeout),
+            Timer::FinWait2 => self.apply(now, Stimulus::FinWait2Timeout),
+            Timer::User => {
+                if self.snd_una != self.snd_nxt {
+                    self.apply(now, Stimulus::TimedOut);
+                }
+            }
+        }
+    }
+
+    /// RFC 6298 rule 5.4–5.6 and RFC 9293 §3.8.3 (R1, R2).
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        if self.snd_una == self.snd_nxt {
+            return;
+        }
+        let syn_outstanding = self.snd_una == self.iss;
+        let r2 = if syn_outstanding { self.config.r2_syn } else { self.config.r2_data };
+        if let Some(r2) = r2
+            && now.saturating_duration_since(self.progress_at) >= r2
+        {
+            // MUST-20: at R2, close the connection.
+            self.apply(now, Stimulus::TimedOut);
+            return;
+        }
+        self.consecutive_retransmissions = self.consecutive_retransmissions.saturating_add(1);
+        self.total_retransmissions = self.total_retransmissions.saturating_add(1);
+        if self.consecutive_retransmissions == self.config.r1_retransmissions {
+            // MUST-20 / SHLD-9: R1 reached; tell the user (and, through them, IP).
+            self.push_event(Event::RetransmissionThreshold);
+        }
+        if syn_outstanding {
+            self.handshake_retransmitted = true;
+        }
+        self.rtt.on_backoff();
+        // Karn (MUST-18): nothing sent before this retransmission may be timed.
+        self.rtt_probe = None;
+        self.retransmit_pending = true;
+        self.recovery_point = Some(self.snd_nxt);
+        self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
+    }
+
+    /// Asks the transition table and performs the entry actions of the new state. The only
+    /// place `self.state` changes.
+    fn apply(&mut self, now: Instant, on: Stimulus) {
+        let from = self.state;
+        let to = match transition(from, on) {
+            Ok(to) => to,
+            Err(illegal) => {
+                // A handler presented a stimulus the table forbids: a bug in this crate.
+                debug_assert!(false, "{illegal}");
+                self.counters.illegal_transitions += 1;
+                return;
+            }
+        };
+        if to == from {
+            self.on_self_loop(now, on);
+            return;
+        }
+        self.state = to;
+        self.push_event(Event::StateChanged { from, to });
+        self.on_enter(now, from, on);
+    }
+
+    fn on_self_loop(&mut self, now: Instant, on: Stimulus) {
+        if self.state == State::TimeWait && on == Stimulus::Fin {
+            // §3.10.7.4 step 8: a retransmitted FIN is acknowledged; restart the 2MSL timeout.
+            self.ack_pending = true;
+            self.arm_time_wait(now);
+        }
+    }
+
+    fn on_enter(&mut self, now: Instant, from: State, on: Stimulus) {
+        match self.state {
+            State::Closed => self.on_closed(from, on),
+            State::Listen => {
+                // MUST-11: a passive connection reset in SYN-RECEIVED goes back to LISTEN with
+                // a fresh TCB.
+                self.reset_tcb();
+                self.passive = true;
+            }
+            State::SynSent | State::SynReceived => {
+                self.progress_at = now;
+            }
+            State::Established => {
+                if self.handshake_retransmitted {
+                    // RFC 6298 rule 5.7.
+                    self.rtt.on_handshake_retransmitted();
+                }
+                self.push_event(Event::Connected);
+            }
+            State::FinWait2 => {
+                if self.read_closed {
+                    self.arm_fin_wait_2(now);
+                }
+            }
+            State::TimeWait => {
+                self.timers = [None; Timer::COUNT];
+                self.arm_time_wait(now);
+            }
+            State::FinWait1 | State::CloseWait | State::Closing | State::LastAck => {}
+        }
+        if matches!(on, Stimulus::Fin | Stimulus::FinAckingOurFin) {
+            self.push_event(Event::PeerClosed);
+        }
+    }
+
+    fn on_closed(&mut self, from: State, on: Stimulus) {
+        let reason = match on {
+            Stimulus::Rst { .. } => {
+                if matches!(from, State::SynSent | State::SynReceived) {
+                    CloseReason::Error(ConnectionError::Refused)
+                } else {
+                    CloseReason::Error(ConnectionError::Reset)
+                }
+            }
+            Stimulus::Abort | Stimulus::DataAfterClose => {
+                CloseReason::Error(ConnectionError::Aborted)
+            }
+            Stimulus::TimedOut | Stimulus::FinWait2Timeout => {
+                CloseReason::Error(ConnectionError::TimedOut)
+            }
+            Stimulus::PassiveOpen
+            | Stimulus::ActiveOpen
+            | Stimulus::Close
+            | Stimulus::Syn
+            | Stimulus::SynAck
+            | Stimulus::SynInWindow { .. }
+            | Stimulus::AckOfSyn
+            | Stimulus::AckOfFin
+            | Stimulus::Fin
+            | Stimulus::FinAckingOurFin
+            | Stimulus::TimeWaitTimeout => CloseReason::Orderly,
+        };
+        self.timers = [None; Timer::COUNT];
+        self.retransmit_pending = false;
+        self.probe_pending = false;
+        self.ack_pending = false;
+        self.fin_queued = false;
+        self.send_buf.discard(self.send_buf.len());
+        if let CloseReason::Error(_) = reason {
+            // An abnormal end flushes the queues (§3.10.7.4 step 2, §3.10.5); after an
+            // orderly end the data already received stays readable.
+            self.recv_buf.discard(self.recv_buf.len());
+        }
+        self.close_reason = Some(reason);
+        self.push_event(Event::Closed(reason));
+    }
+
+    fn closed_error(&self) -> CallError {
+        match self.close_reason {
+            Some(CloseReason::Error(error)) => CallError::Ended(error),
+            Some(CloseReason::Orderly) | None => CallError::NotOpen,
+        }
+    }
+
+    /// Fresh sequence variables and empty buffers (OPEN, or a return to LISTEN).
+    fn reset_tcb(&mut self) {
+        self.remote = None;
+        self.read_closed = false;
+        self.close_reason = None;
+        self.snd_wnd = 0;
+        self.max_snd_wnd = 0;
+        self.snd_up = None;
+        self.fin_queued = false;
+        self.send_buf.discard(self.send_buf.len());
+        self.write_blocked = false;
+        self.have_irs = false;
+        self.rcv_up = None;
+        self.recv_buf.discard(self.recv_buf.len());
+        self.peer_mss = default_send_mss(self.local);
+        self.timers = [None; Timer::COUNT];
+        self.rtt =
+            RttEstimator::new(self.config.rto_initial, self.config.rto_min, self.config.rto_max);
+        self.rtt_probe = None;
+        self.consecutive_retransmissions = 0;
+        self.recovery_point = None;
+        self.handshake_retransmitted = false;
+        self.retransmit_pending = false;
+        self.probe_pending = false;
+        self.persist_backoff = 0;
+        self.ack_pending = false;
+    }
+
+    fn choose_iss(&mut self, now: Instant, remote: SocketAddr) {
+        let iss = initial_sequence_number(&self.config.isn, now, self.local, remote);
+        self.iss = iss;
+        self.snd_una = iss;
+        self.snd_nxt = iss;
+        self.send_buf_seq = iss + 1;
+        self.snd_wl2 = iss;
+    }
+
+    fn advance_time(&mut self, now: Instant) -> Instant {
+        // Time must not go backwards (crate docs); in release an earlier `now` counts as the
+        // latest one seen.
+        debug_assert!(now >= self.last_now, "time went backwards: {now} < {}", self.last_now);
+        self.last_now = self.last_now.max(now);
+        self.last_now
+    }
+
+    fn set_timer(&mut self, timer: Timer, at: Option<Instant>) {
+        if let Some(slot) = self.timers.get_mut(timer.index()) {
+            *slot = at;
+        }
+    }
+
+    fn timer(&self, timer: Timer) -> Option<Instant> {
+        self.timers.get(timer.index()).copied().flatten()
+    }
+
+    fn arm_time_wait(&mut self, now: Instant) {
+        self.set_timer(Timer::TimeWait, Some(now + self.config.msl.saturating_mul(2)));
+    }
+
+    fn arm_fin_wait_2(&mut self, now: Instant) {
+        if let Some(timeout) = self.config.fin_wait_2_timeout {
+            self.set_timer(Timer::FinWait2, Some(now + timeout));
+        }
+    }
+
+    fn push_event(&mut self, event: Event) {
+        let duplicate = matches!(event, Event::Readable | Event::Writable)
+            && self.events.back() == Some(&event);
+        if duplicate {
+            return;
+        }
+        if self.events.len() >= EVENT_QUEUE_LIMIT {
+            self.counters.events_dropped += 1;
+            return;
+        }
+        self.events.push_back(event);
+    }
+
+    /// The window we advertise: free receive-buffer space (no scaling yet, so at most 65535).
+    fn rcv_wnd(&self) -> u32 {
+        len_u32(self.recv_buf.free()).min(u32::from(u16::MAX))
+    }
+
+    /// MUST-16: Eff.snd.MSS = min(SendMSS + 20, MMS_S) − TCP header − IP options, with a floor
+    /// so a tiny peer MSS cannot make the sender loop on empty segments (PITFALLS).
+    fn effective_mss(&self) -> u16 {
+        let mms_s = self.config.mtu.saturating_sub(ip_header_len(self.local));
+        let bound = (self.peer_mss.get().saturating_add(20)).min(mms_s);
+        bound.saturating_sub(20).max(Mss::MIN_USABLE.get())
+    }
+
+    /// The MSS we advertise on our SYN (MUST-67: from the MTU; MUST-65: on SYNs only).
+    fn advertised_mss(&self) -> u16 {
+        self.config.mtu.saturating_sub(ip_header_len(self.local)).saturating_sub(20)
+    }
+
+    /// The user read data: the window may have opened (the ACK that says so is the data
+    /// transfer work's window-update policy; for now, tell the peer when the window was
+    /// closed).
+    fn on_data_read(&mut self) {
+        if self.state.is_synchronized() && !self.state.has_peer_finished() {
+            self.ack_pending = true;
+        }
+    }
+
+    /// RFC 5961 §7: a challenge ACK, unless this connection already sent its quota in the
+    /// current interval.
+    fn send_challenge_ack(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.challenge_window_start)
+            >= self.config.challenge_ack_interval
+        {
+            self.challenge_window_start = now;
+            self.challenge_acks_in_window = 0;
+        }
+        if self.challenge_acks_in_window < self.config.challenge_ack_limit {
+            self.challenge_acks_in_window += 1;
+            self.counters.challenge_acks += 1;
+            self.ack_pending = true;
+        } else {
+            self.counters.challenge_acks_suppressed += 1;
+        }
+    }
+
+    /// Queues a control reply, keeping the first if one is already waiting.
+    fn queue_reply(&mut self, reply: Reply) {
+        if self.reply.is_some() {
+            self.counters.replies_dropped += 1;
+        } else {
+            self.reply = Some(reply);
+        }
+    }
+
+    /// Whether the send side has anything unsent: data, or our FIN.
+    fn fin_seq(&self) -> Option<SeqNum> {
+        self.fin_queued.then(|| self.send_buf_seq + len_u32(self.send_buf.len()))
+    }
+
+    /// RTO rules 5.1–5.3 after SND.UNA or SND.NXT moved.
+    fn update_retransmit_timer(&mut self, now: Instant, acked_new: bool) {
+        if self.snd_una == self.snd_nxt {
+            // 5.2: all outstanding data acknowledged.
+            self.set_timer(Timer::Retransmit, None);
+            self.set_timer(Timer::User, None);
+        } else if acked_new || self.timer(Timer::Retransmit).is_none() {
+            // 5.3 / 5.1.
+            self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
+            if let Some(timeout) = self.config.user_timeout {
+                self.set_timer(Timer::User, Some(self.progress_at + timeout));
+            }
+        }
+    }
+}
+
+/// MUST-15: without an MSS option, assume 536 (IPv4) or 1220 (IPv6).
+const fn default_send_mss(local: SocketAddr) -> Mss {
+    match local {
+        SocketAddr::V4(_) => Mss::DEFAULT_IPV4,
+        SocketAddr::V6(_) => Mss::DEFAULT_IPV6,
+    }
+}
+
+const fn ip_header_len(local: SocketAddr) -> u16 {
+    match local {
+        SocketAddr::V4(_) => 20,
+        SocketAddr::V6(_) => 40,
+    }
+}
+
+/// Buffer lengths are bounded by configuration far below 2^32; saturate rather than wrap if a
+/// caller configures something absurd.
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// The time an RTT probe took, for Karn-clean samples.
+fn elapsed(now: Instant, since: Instant) -> Duration {
+    now.saturating_duration_since(since)
+}

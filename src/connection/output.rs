@@ -1,0 +1,279 @@
+//! Segment output: what the connection sends next, written straight from the send buffer into
+//! the caller's buffer (the one copy on the way out).
+//!
+//! Priority: a control reply (RST) owed to someone, then a retransmission from SND.UNA (RFC 6298
+//! rule 5.4), then new SYN / data / FIN inside the peer's window, then a zero-window probe, then
+//! a bare ACK. A segment that carries data or a FIN also carries the pending ACK, so ACKs are
+//! aggregated (MUST-58).
+
+use core::net::SocketAddr;
+
+use super::{Connection, Reply, Timer, Transmit, TransmitError, len_u32};
+use crate::seq::SeqNum;
+use crate::state::State;
+use crate::time::Instant;
+use crate::wire::{EmitError, Flags, Options, TcpHeader};
+
+/// The shape of one outgoing segment in the sequence space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Plan {
+    seq: SeqNum,
+    syn: bool,
+    /// Offset of the first payload octet in the send buffer.
+    data_offset: usize,
+    data_len: usize,
+    fin: bool,
+}
+
+impl Plan {
+    /// SEG.LEN of the planned segment.
+    fn seg_len(&self) -> u32 {
+        len_u32(self.data_len) + u32::from(self.syn) + u32::from(self.fin)
+    }
+}
+
+/// Whether a plan is new data (bounded by the window) or a retransmission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    New,
+    Retransmit,
+    Probe,
+}
+
+impl Connection {
+    /// Writes the next segment to send into `buf` (TCP header + payload, checksummed) and says
+    /// how long it is and where it goes; `Ok(None)` when there is nothing to send. Call it until
+    /// it returns `Ok(None)` after every input. A buffer too small for the segment is an error
+    /// and nothing is consumed (never a truncated segment).
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit>, TransmitError> {
+        let now = self.advance_time(now);
+        if let Some(reply) = self.reply {
+            let transmit = self.emit_reply(reply, buf)?;
+            self.reply = None;
+            return Ok(Some(transmit));
+        }
+        let Some(remote) = self.remote else { return Ok(None) };
+        match self.state {
+            State::Closed | State::Listen => return Ok(None),
+            State::SynSent
+            | State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => {}
+        }
+        if self.retransmit_pending {
+            if let Some(plan) = self.plan_at(self.snd_una, Purpose::Retransmit) {
+                let transmit = self.emit_plan(plan, remote, buf)?;
+                self.retransmit_pending = false;
+                self.ack_pending = false;
+                return Ok(Some(transmit));
+            }
+            self.retransmit_pending = false;
+        }
+        if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
+            let transmit = self.emit_plan(plan, remote, buf)?;
+            self.on_sent_new(now, plan);
+            return Ok(Some(transmit));
+        }
+        if self.probe_pending {
+            self.probe_pending = false;
+            if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::Probe) {
+                let transmit = self.emit_plan(plan, remote, buf)?;
+                self.on_sent_new(now, plan);
+                return Ok(Some(transmit));
+            }
+        }
+        if self.ack_pending {
+            let header = self.header(self.snd_nxt, Flags::ACK, remote);
+            let len = self.encode(&header, &[], remote, buf)?;
+            self.ack_pending = false;
+            return Ok(Some(Transmit { len, local: self.local, remote }));
+        }
+        self.arm_persist_if_needed(now);
+        Ok(None)
+    }
+
+    /// What the segment starting at `seq` carries, if anything.
+    fn plan_at(&self, seq: SeqNum, purpose: Purpose) -> Option<Plan> {
+        // Our SYN, until it is acknowledged (SYN-SENT, SYN-RECEIVED, or a CLOSE in
+        // SYN-RECEIVED): no data rides on it.
+        if seq == self.iss && self.snd_una == self.iss {
+            let syn_states = matches!(self.state, State::SynSent | State::SynReceived)
+                || purpose == Purpose::Retransmit;
+            return syn_states.then_some(Plan {
+                seq,
+                syn: true,
+                data_offset: 0,
+                data_len: 0,
+                fin: false,
+            });
+        }
+        if seq.before(self.send_buf_seq) {
+            return None;
+        }
+        let offset = seq.since(self.send_buf_seq) as usize;
+        let queued = self.send_buf.len().saturating_sub(offset);
+        // Data waits until our SYN is acknowledged (§3.10.2: queued before ESTABLISHED).
+        let syn_acked = self.snd_una.after(self.iss);
+        let mut data_len =
+            if syn_acked { queued.min(usize::from(self.effective_mss())) } else { 0 };
+        match purpose {
+            Purpose::New => {
+                let window_end = self.snd_una + self.snd_wnd;
+                let usable = if window_end.after(seq) { window_end.since(seq) as usize } else { 0 };
+                data_len = data_len.min(usable);
+            }
+            Purpose::Retransmit => {
+                // Resend only what was sent before.
+                let sent =
+                    if self.snd_nxt.after(seq) { self.snd_nxt.since(seq) as usize } else { 0 };
+                data_len = data_len.min(sent);
+            }
+            // MUST-36: one octet past a zero window.
+            Purpose::Probe => data_len = data_len.min(1),
+        }
+        let end = seq + len_u32(data_len);
+        let fin = match (self.fin_seq(), purpose) {
+            (Some(fin_seq), Purpose::New | Purpose::Probe) => {
+                end == fin_seq && self.snd_nxt.before_eq(fin_seq) && self.may_send_fin()
+            }
+            (Some(fin_seq), Purpose::Retransmit) => end == fin_seq && self.snd_nxt.after(fin_seq),
+            (None, _) => false,
+        };
+        (data_len > 0 || fin).then_some(Plan {
+            seq,
+            syn: false,
+            data_offset: offset,
+            data_len,
+            fin,
+        })
+    }
+
+    /// Our FIN goes once every data octet before it is sent; in SYN-RECEIVED-then-CLOSE it
+    /// may go before the SYN is acknowledged (§3.10.4), but only after the SYN itself.
+    fn may_send_fin(&self) -> bool {
+        self.snd_nxt.after(self.iss)
+    }
+
+    fn on_sent_new(&mut self, now: Instant, plan: Plan) {
+        let end = plan.seq + plan.seg_len();
+        let was_idle = self.snd_una == self.snd_nxt;
+        if end.after(self.snd_nxt) {
+            self.snd_nxt = end;
+        }
+        if was_idle {
+            self.progress_at = now;
+        }
+        if self.rtt_probe.is_none() && self.recovery_point.is_none() {
+            self.rtt_probe = Some((end, now));
+        }
+        if plan.seg_len() > 0 {
+            self.ack_pending = false;
+        }
+        self.update_retransmit_timer(now, false);
+    }
+
+    /// MUST-35/36: with data waiting, nothing in flight and a zero window, probe after one
+    /// RTO, backing off exponentially (SHLD-29, SHLD-30).
+    fn arm_persist_if_needed(&mut self, now: Instant) {
+        let unsent = self
+            .fin_seq()
+            .map_or_else(|| self.send_buf_seq + len_u32(self.send_buf.len()), |fin| fin + 1);
+        let waiting = unsent.after(self.snd_nxt) && self.snd_una.after(self.iss);
+        let idle = self.snd_una == self.snd_nxt;
+        if waiting && idle && self.snd_wnd == 0 && self.timer(Timer::Persist).is_none() {
+            let shift = self.persist_backoff.min(16);
+            let delay = self.rtt.rto().get().saturating_mul(1 << shift).min(self.config.rto_max);
+            self.set_timer(Timer::Persist, Some(now + delay));
+        }
+    }
+
+    fn header(&self, seq: SeqNum, flags: Flags, remote: SocketAddr) -> TcpHeader {
+        let flags = if self.have_irs { flags | Flags::ACK } else { flags };
+        TcpHeader {
+            src_port: self.local.port(),
+            dst_port: remote.port(),
+            seq,
+            ack: if self.have_irs { self.rcv_nxt } else { SeqNum::new(0) },
+            flags,
+            // No window scaling yet: the window fits the 16-bit field (rcv_wnd caps it).
+            window: u16::try_from(self.rcv_wnd()).unwrap_or(u16::MAX),
+            urgent_ptr: 0,
+            options: Options::NONE,
+        }
+    }
+
+    fn emit_plan(
+        &mut self,
+        plan: Plan,
+        remote: SocketAddr,
+        buf: &mut [u8],
+    ) -> Result<Transmit, TransmitError> {
+        let mut flags = Flags::EMPTY;
+        if plan.syn {
+            flags |= Flags::SYN;
+        }
+        if plan.fin {
+            flags |= Flags::FIN;
+        }
+        let data_end = plan.data_offset + plan.data_len;
+        if plan.data_len > 0 && data_end == self.send_buf.len() {
+            // MUST-61: PSH on the segment that empties what the user has written.
+            flags |= Flags::PSH;
+        }
+        let mut header = self.header(plan.seq, flags, remote);
+        if plan.syn {
+            // MUST-65: the MSS option on SYNs only; MUST-67: derived from the MTU.
+            header.options.mss = Some(self.advertised_mss());
+        }
+        if let Some(up) = self.snd_up
+            && up.after(plan.seq)
+        {
+            // MUST-30/62: the pointer marks the octet after the urgent data.
+            header.flags |= Flags::URG;
+            header.urgent_ptr = u16::try_from(up.since(plan.seq)).unwrap_or(u16::MAX);
+        }
+        let (first, second) = self.send_buf.peek(plan.data_offset, plan.data_len);
+        let len = self.encode(&header, &[first, second], remote, buf)?;
+        Ok(Transmit { len, local: self.local, remote })
+    }
+
+    fn emit_reply(&self, reply: Reply, buf: &mut [u8]) -> Result<Transmit, TransmitError> {
+        let flags = if reply.ack.is_some() { Flags::RST | Flags::ACK } else { Flags::RST };
+        let header = TcpHeader {
+            src_port: self.local.port(),
+            dst_port: reply.remote.port(),
+            seq: reply.seq,
+            ack: reply.ack.unwrap_or(SeqNum::new(0)),
+            flags,
+            window: 0,
+            urgent_ptr: 0,
+            options: Options::NONE,
+        };
+        let len = self.encode(&header, &[], reply.remote, buf)?;
+        Ok(Transmit { len, local: self.local, remote: reply.remote })
+    }
+
+    fn encode(
+        &self,
+        header: &TcpHeader,
+        payload: &[&[u8]],
+        remote: SocketAddr,
+        buf: &mut [u8],
+    ) -> Result<usize, TransmitError> {
+        header.emit(payload, self.local.ip(), remote.ip(), buf).map_err(|error| match error {
+            EmitError::BufferTooSmall { needed, available } => {
+                TransmitError::BufferTooSmall { needed, available }
+            }
+            other => TransmitError::Encode(other),
+        })
+    }
+}

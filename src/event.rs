@@ -1,0 +1,203 @@
+//! What a connection tells its user: events, errors and status (RFC 9293 §3.9.1, §3.10).
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::seq::SeqNum;
+use crate::state::State;
+use crate::wire::EmitError;
+
+/// Why a connection ended abnormally. Reported once as [`Event::Closed`], then returned by every
+/// later user call (RFC 9293 MUST-12: an abort is reported distinctly from an orderly close).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The peer reset an established connection ("connection reset", §3.10.7.4).
+    Reset,
+    /// The peer refused our SYN with a RST ("connection refused", §3.10.7.3).
+    Refused,
+    /// Retransmissions reached R2 or the user timeout expired (MUST-20, §3.10.8).
+    TimedOut,
+    /// The local user aborted the connection (§3.10.5).
+    Aborted,
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Reset => "connection reset by peer",
+            Self::Refused => "connection refused",
+            Self::TimedOut => "connection timed out",
+            Self::Aborted => "connection aborted",
+        })
+    }
+}
+
+impl core::error::Error for ConnectionError {}
+
+/// How a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// Both FINs were exchanged and acknowledged (MUST-12: distinct from an abort).
+    Orderly,
+    /// The connection failed or was aborted.
+    Error(ConnectionError),
+}
+
+/// Something the user should know about. Drained with `Connection::poll_event`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake completed: the connection is ESTABLISHED.
+    Connected,
+    /// New in-order data can be read with `recv`.
+    Readable,
+    /// Room freed in the send buffer after a `send` took less than it was offered.
+    Writable,
+    /// The peer sent FIN: no more data will arrive after what is buffered (§3.10.7.4 step 8).
+    PeerClosed,
+    /// The peer signalled urgent data where none was pending before (MUST-31).
+    Urgent,
+    /// R1 was reached: the connection keeps retransmitting but the path looks bad (MUST-20,
+    /// SHLD-9).
+    RetransmissionThreshold,
+    /// The connection ended. Sent once; the connection is CLOSED afterwards.
+    Closed(CloseReason),
+    /// The state machine moved.
+    StateChanged {
+        /// The old state.
+        from: State,
+        /// The new state.
+        to: State,
+    },
+}
+
+/// A misuse of the user-call API (RFC 9293 §3.10.1–3.10.6 error cases). The connection is left
+/// unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallError {
+    /// OPEN on a connection that is not CLOSED ("connection already exists", §3.10.1).
+    AlreadyOpen,
+    /// The call needs a connection and there is none ("connection does not exist").
+    NotOpen,
+    /// SEND after CLOSE, or CLOSE twice ("connection closing", §3.10.2, §3.10.4).
+    Closing,
+    /// SEND in LISTEN: this connection has no remote socket yet ("foreign socket
+    /// unspecified", §3.10.2).
+    NoRemote,
+    /// The connection ended; the reason it ended.
+    Ended(ConnectionError),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlreadyOpen => f.write_str("connection already exists"),
+            Self::NotOpen => f.write_str("connection does not exist"),
+            Self::Closing => f.write_str("connection closing"),
+            Self::NoRemote => f.write_str("foreign socket unspecified"),
+            Self::Ended(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl core::error::Error for CallError {}
+
+/// `poll_transmit` could not write a segment; nothing was consumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransmitError {
+    /// The caller's buffer cannot hold the segment.
+    BufferTooSmall {
+        /// Octets the segment needs.
+        needed: usize,
+        /// Octets the buffer has.
+        available: usize,
+    },
+    /// The segment could not be encoded (a bug: addresses are checked at OPEN).
+    Encode(EmitError),
+}
+
+impl fmt::Display for TransmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BufferTooSmall { needed, available } => {
+                write!(
+                    f,
+                    "transmit buffer too small: segment needs {needed}, buffer has {available}"
+                )
+            }
+            Self::Encode(error) => write!(f, "segment could not be encoded: {error}"),
+        }
+    }
+}
+
+impl core::error::Error for TransmitError {}
+
+/// A snapshot of the TCB (RFC 9293 §3.10.6 STATUS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Status {
+    /// Connection state.
+    pub state: State,
+    /// Initial send sequence number.
+    pub iss: SeqNum,
+    /// Oldest unacknowledged sequence number.
+    pub snd_una: SeqNum,
+    /// Next sequence number to send.
+    pub snd_nxt: SeqNum,
+    /// Send window (octets, as the peer advertised it).
+    pub snd_wnd: u32,
+    /// Largest window the peer ever advertised (RFC 5961 §5's MAX.SND.WND).
+    pub max_snd_wnd: u32,
+    /// Initial receive sequence number.
+    pub irs: SeqNum,
+    /// Next sequence number expected.
+    pub rcv_nxt: SeqNum,
+    /// Receive window we advertise.
+    pub rcv_wnd: u32,
+    /// Octets accepted by `send` and not yet acknowledged.
+    pub send_queued: usize,
+    /// Octets received and not yet read.
+    pub recv_queued: usize,
+    /// Octets of urgent data pending for the user (MUST-33).
+    pub urgent_pending: u32,
+    /// The effective send MSS (MUST-16).
+    pub effective_mss: u16,
+    /// Smoothed RTT, once measured.
+    pub srtt: Option<Duration>,
+    /// RTT variation, once measured.
+    pub rttvar: Option<Duration>,
+    /// Current retransmission timeout.
+    pub rto: Duration,
+    /// Retransmissions of the oldest unacknowledged segment so far.
+    pub consecutive_retransmissions: u32,
+    /// Retransmissions over the connection's life.
+    pub total_retransmissions: u64,
+}
+
+/// Counters of peer misbehaviour and drops (never errors: the RFC's answer was given).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Segments that failed the acceptability test (§3.10.7.4 step 1).
+    pub unacceptable_segments: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Challenge ACKs suppressed by the per-connection rate limit.
+    pub challenge_acks_suppressed: u64,
+    /// RSTs ignored (out of window, or in TIME-WAIT per RFC 1337).
+    pub rsts_ignored: u64,
+    /// Out-of-order segments dropped (reassembly arrives with the data-transfer work).
+    pub out_of_order_dropped: u64,
+    /// Segments dropped because they were addressed to another connection.
+    pub misaddressed: u64,
+    /// Control replies dropped because one was already waiting to be polled.
+    pub replies_dropped: u64,
+    /// Events dropped because the queue was full.
+    pub events_dropped: u64,
+    /// Stimuli the transition table refused: always a bug in this crate (a debug assertion
+    /// fires in test builds; the fuzzers watch this counter).
+    pub illegal_transitions: u64,
+}
