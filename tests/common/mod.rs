@@ -133,7 +133,7 @@ impl Harness {
             urgent_ptr: s.urgent_ptr,
             options,
         };
-        let mut bytes = [0u8; 2048];
+        let mut bytes = vec![0u8; 65_536];
         let len = header.emit(&[&s.payload], from.ip(), LOCAL.ip(), &mut bytes).unwrap();
         let parsed = Segment::parse_checked(&bytes[..len], from.ip(), LOCAL.ip()).unwrap();
         self.conn.handle_segment(self.now, from.ip(), &parsed);

@@ -1,0 +1,521 @@
+//! Connection behaviour beyond single state edges: MSS (MUST-14..16, MUST-65), urgent data
+//! (MUST-30..33, MUST-62), retransmission timing (RFC 6298, Karn MUST-18, R1/R2 MUST-20..23),
+//! ACK aggregation (MUST-58/59), queued SENDs, windows and zero-window probing, buffers, events
+//! and API errors. All through the public API, with exact segments asserted.
+
+mod common;
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use common::*;
+use tcp_proto::wire::Flags;
+use tcp_proto::{
+    CallError, CloseReason, Config, Connection, ConnectionError, Event, Instant, SeqNum, State,
+    TransmitError,
+};
+
+/// SYN-SENT, then a SYN-ACK carrying `mss` (or none) and `window`: ESTABLISHED, final ACK
+/// consumed.
+fn established_with(mss: Option<u16>, window: u16) -> Harness {
+    let mut h = syn_sent();
+    let mut synack = seg(syn_ack(), PEER_ISS, add(ISS, 1)).window(window);
+    synack.mss = mss;
+    h.deliver(synack);
+    let last = h.expect_one();
+    assert_seg(&last, ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    h.events();
+    h
+}
+
+fn drain(h: &mut Harness) -> Vec<Sent> {
+    std::iter::from_fn(|| h.poll()).collect()
+}
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+// ------------------------------------------------------------------ MSS
+
+#[test]
+fn peer_mss_option_sizes_data_segments_must_14() {
+    let mut h = established_with(Some(100), 8192);
+    assert_eq!(h.conn.send(h.now, &data(250)), Ok(250));
+    let sent = drain(&mut h);
+    let sizes: Vec<usize> = sent.iter().map(|s| s.payload.len()).collect();
+    assert_eq!(sizes, [100, 100, 50]);
+    assert_eq!(sent[0].seq, add(ISS, 1));
+    assert_eq!(sent[1].seq, add(ISS, 101));
+    assert_eq!(sent[2].seq, add(ISS, 201));
+    // PSH only on the segment that empties the write (MUST-61).
+    let flags: Vec<Flags> = sent.iter().map(|s| s.flags).collect();
+    assert_eq!(flags, [ack(), ack(), psh_ack()]);
+    assert!(sent.iter().all(|s| s.options == tcp_proto::wire::Options::NONE), "MUST-65");
+}
+
+#[test]
+fn missing_mss_option_defaults_to_536_on_ipv4_must_15() {
+    let mut h = established_with(None, 8192);
+    assert_eq!(h.conn.status().effective_mss, 536);
+    h.conn.send(h.now, &data(1000)).unwrap();
+    let sizes: Vec<usize> = drain(&mut h).iter().map(|s| s.payload.len()).collect();
+    assert_eq!(sizes, [536, 464]);
+}
+
+#[test]
+fn missing_mss_option_defaults_to_1220_on_ipv6_must_15() {
+    let local = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 80);
+    let remote = SocketAddr::new(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2)), 4000);
+    let now = Instant::from_millis(1);
+    let mut conn = Connection::connect(config(), now, local, remote).unwrap();
+    let mut buf = [0u8; 1500];
+    let syn_tx = conn.poll_transmit(now, &mut buf).unwrap().unwrap();
+    let syn_seg =
+        tcp_proto::wire::Segment::parse_checked(&buf[..syn_tx.len], local.ip(), remote.ip())
+            .unwrap();
+    // Our MSS on IPv6 with MTU 1500: 1500 - 40 - 20 (MUST-67).
+    assert_eq!(syn_seg.header.options.mss, Some(1440));
+    let header = tcp_proto::wire::TcpHeader {
+        src_port: 4000,
+        dst_port: 80,
+        seq: SeqNum::new(PEER_ISS),
+        ack: SeqNum::new(add(ISS, 1)),
+        flags: syn_ack(),
+        window: 8192,
+        urgent_ptr: 0,
+        options: tcp_proto::wire::Options::NONE,
+    };
+    let mut bytes = [0u8; 64];
+    let len = header.emit(&[], remote.ip(), local.ip(), &mut bytes).unwrap();
+    let synack =
+        tcp_proto::wire::Segment::parse_checked(&bytes[..len], remote.ip(), local.ip()).unwrap();
+    conn.handle_segment(now, remote.ip(), &synack);
+    assert_eq!(conn.state(), State::Established);
+    assert_eq!(conn.status().effective_mss, 1220);
+}
+
+#[test]
+fn effective_mss_is_bounded_by_the_mtu_must_16() {
+    let mut config = config();
+    config.mtu = 576;
+    let now = Instant::from_millis(1);
+    let mut h = Harness {
+        conn: Connection::connect(config, now, LOCAL, REMOTE).unwrap(),
+        now,
+        peer: REMOTE,
+    };
+    let syn_seg = h.expect_one();
+    assert_eq!(syn_seg.options.mss, Some(536), "576 - 20 - 20 (MUST-67)");
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460));
+    h.expect_one();
+    // min(1460 + 20, 576 - 20) - 20 = 536.
+    assert_eq!(h.conn.status().effective_mss, 536);
+}
+
+#[test]
+fn tiny_peer_mss_is_clamped_so_segments_always_carry_data() {
+    let mut h = established_with(Some(1), 8192);
+    assert_eq!(h.conn.status().effective_mss, 64);
+    h.conn.send(h.now, &data(200)).unwrap();
+    let sizes: Vec<usize> = drain(&mut h).iter().map(|s| s.payload.len()).collect();
+    assert_eq!(sizes, [64, 64, 64, 8]);
+}
+
+// ------------------------------------------------------------------ SEND / RECEIVE
+
+#[test]
+fn send_in_syn_sent_is_queued_and_rides_the_ack_once_established_rfc_9293_3_10_2() {
+    let mut h = syn_sent();
+    assert_eq!(h.conn.send(h.now, b"early"), Ok(5));
+    h.expect_nothing();
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460));
+    // One segment: the data carries the ACK of the SYN-ACK (MUST-58 aggregation).
+    let sent = h.expect_one();
+    assert_seg(&sent, psh_ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    assert_eq!(sent.payload, b"early");
+}
+
+#[test]
+fn send_in_syn_received_is_queued_until_our_syn_is_acked_rfc_9293_3_10_2() {
+    let mut h = syn_received_passive();
+    assert_eq!(h.conn.send(h.now, b"queued"), Ok(6));
+    h.expect_nothing();
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)));
+    let sent = h.expect_one();
+    assert_seg(&sent, psh_ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    assert_eq!(sent.payload, b"queued");
+}
+
+#[test]
+fn send_takes_only_what_the_buffer_holds_and_reports_writable_later() {
+    let mut h = established_with(Some(1460), 65535);
+    assert_eq!(h.conn.send(h.now, &data(10_000)), Ok(8192), "send buffer is 8192");
+    assert_eq!(h.conn.send(h.now, b"more"), Ok(0));
+    let sent = drain(&mut h);
+    let total: usize = sent.iter().map(|s| s.payload.len()).sum();
+    assert_eq!(total, 8192);
+    h.events();
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1 + 1460)).window(65535));
+    assert!(h.events().contains(&Event::Writable));
+    assert_eq!(h.conn.status().send_queued, 8192 - 1460);
+}
+
+#[test]
+fn send_stays_within_the_peer_window() {
+    let mut h = established_with(Some(1460), 100);
+    h.conn.send(h.now, &data(300)).unwrap();
+    let sent = drain(&mut h);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].payload.len(), 100);
+    // The ACK opens another 100.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 101)).window(100));
+    let sent = drain(&mut h);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].seq, add(ISS, 101));
+    assert_eq!(sent[0].payload.len(), 100);
+}
+
+#[test]
+fn zero_window_is_probed_after_one_rto_with_backoff_must_36_shld_29_shld_30() {
+    let mut h = established_with(Some(1460), 0);
+    h.conn.send(h.now, b"waiting").unwrap();
+    h.expect_nothing();
+    let start = h.now.as_micros();
+    let fired = h.jump_to_deadline();
+    assert_eq!(fired.as_micros() - start, 1_000_000, "first probe after one RTO (SHLD-29)");
+    let probe = h.expect_one();
+    assert_seg(&probe, ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    assert_eq!(probe.payload, b"w", "one octet past the zero window (MUST-36)");
+    // The peer still says zero; the window opening releases the rest.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 2)).window(1000));
+    let rest = h.expect_one();
+    assert_eq!(rest.payload, b"aiting");
+}
+
+#[test]
+fn acks_are_aggregated_over_queued_segments_must_58_must_59() {
+    let mut h = established();
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"one "));
+    h.deliver(seg(ack(), add(PEER_ISS, 5), add(ISS, 1)).payload(b"two "));
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 9), add(ISS, 1)).payload(b"three"));
+    let reply = h.expect_one();
+    assert_seg(&reply, ack(), add(ISS, 1), add(PEER_ISS, 14), WINDOW - 13);
+    let mut buf = [0; 32];
+    assert_eq!(h.conn.recv(&mut buf), Ok(13));
+    assert_eq!(&buf[..13], b"one two three");
+}
+
+#[test]
+fn out_of_order_segment_draws_an_immediate_duplicate_ack() {
+    let mut h = established();
+    h.deliver(seg(ack(), add(PEER_ISS, 11), add(ISS, 1)).payload(b"later"));
+    let reply = h.expect_one();
+    assert_seg(&reply, ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    assert_eq!(h.conn.status().recv_queued, 0);
+}
+
+#[test]
+fn data_and_fin_in_one_segment_deliver_then_close_wait() {
+    let mut h = established();
+    h.deliver(
+        seg(Flags::FIN | Flags::PSH | Flags::ACK, add(PEER_ISS, 1), add(ISS, 1)).payload(b"bye"),
+    );
+    let reply = h.expect_one();
+    assert_seg(&reply, ack(), add(ISS, 1), add(PEER_ISS, 5), WINDOW - 3);
+    assert_eq!(h.state(), State::CloseWait);
+    let events = h.events();
+    assert!(events.contains(&Event::Readable) && events.contains(&Event::PeerClosed));
+}
+
+#[test]
+fn segment_beyond_the_receive_window_is_trimmed_to_it() {
+    let mut h = established();
+    let big = data(5000);
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(&big));
+    let reply = h.expect_one();
+    // RECV_BUFFER = 4096: the window is full.
+    assert_seg(&reply, ack(), add(ISS, 1), add(PEER_ISS, 1 + 4096), 0);
+    let mut buf = vec![0; 5000];
+    assert_eq!(h.conn.recv(&mut buf), Ok(4096));
+    assert_eq!(&buf[..4096], &big[..4096]);
+    // Reading opens the window again and says so.
+    let update = h.expect_one();
+    assert_seg(&update, ack(), add(ISS, 1), add(PEER_ISS, 1 + 4096), WINDOW);
+}
+
+#[test]
+fn segment_from_another_address_is_dropped_and_counted() {
+    let mut h = established();
+    let stranger: SocketAddr = "10.0.0.99:40000".parse().unwrap();
+    h.deliver_from(stranger, seg(rst(), add(PEER_ISS, 1), 0));
+    h.expect_nothing();
+    assert_eq!(h.state(), State::Established);
+    assert_eq!(h.conn.counters().misaddressed, 1);
+}
+
+#[test]
+fn too_small_transmit_buffer_is_an_error_and_consumes_nothing() {
+    let mut h = established();
+    h.conn.send(h.now, b"payload").unwrap();
+    let mut small = [0u8; 24];
+    assert_eq!(
+        h.conn.poll_transmit(h.now, &mut small),
+        Err(TransmitError::BufferTooSmall { needed: 27, available: 24 })
+    );
+    let sent = h.expect_one();
+    assert_eq!(sent.payload, b"payload");
+}
+
+// ------------------------------------------------------------------ urgent data
+
+#[test]
+fn send_urgent_sets_urg_and_points_after_the_urgent_data_must_30_must_62() {
+    let mut h = established();
+    assert_eq!(h.conn.send_urgent(h.now, b"!!!"), Ok(3));
+    let sent = h.expect_one();
+    assert_seg(&sent, Flags::URG | psh_ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    assert_eq!(sent.urgent_ptr, 3, "the octet after the urgent data (MUST-62)");
+}
+
+#[test]
+fn urgent_data_of_any_length_spans_segments_must_32() {
+    let mut h = established_with(Some(100), 8192);
+    h.conn.send_urgent(h.now, &data(250)).unwrap();
+    let sent = drain(&mut h);
+    let pointers: Vec<u16> = sent.iter().map(|s| s.urgent_ptr).collect();
+    assert_eq!(pointers, [250, 150, 50]);
+    assert!(sent.iter().all(|s| s.flags.contains(Flags::URG)));
+}
+
+#[test]
+fn received_urgent_pointer_is_signalled_and_pending_count_known_must_31_must_33() {
+    let mut h = established();
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"abcdef").urgent(4));
+    h.poll();
+    let events = h.events();
+    assert!(events.contains(&Event::Urgent), "MUST-31: {events:?}");
+    assert_eq!(h.conn.urgent_pending(), 4, "MUST-33");
+    let mut buf = [0; 3];
+    assert_eq!(h.conn.recv(&mut buf), Ok(3));
+    assert_eq!(h.conn.urgent_pending(), 1);
+    assert_eq!(h.conn.recv(&mut buf), Ok(3));
+    assert_eq!(h.conn.urgent_pending(), 0);
+    // A second pointer while none is pending signals again.
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 7), add(ISS, 1)).payload(b"gh").urgent(1));
+    assert!(h.events().contains(&Event::Urgent));
+    assert_eq!(h.conn.status().urgent_pending, 1);
+}
+
+// ------------------------------------------------------------------ retransmission timing
+
+fn config_fast_rto() -> Config {
+    let mut config = config();
+    config.rto_min = Duration::from_millis(200);
+    config
+}
+
+#[test]
+fn handshake_rtt_sample_sets_srtt_and_rto_rfc_6298_2_2() {
+    let now = Instant::from_millis(1_000);
+    let mut h = Harness {
+        conn: Connection::connect(config_fast_rto(), now, LOCAL, REMOTE).unwrap(),
+        now,
+        peer: REMOTE,
+    };
+    h.expect_one();
+    h.advance(Duration::from_millis(100));
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460));
+    h.expect_one();
+    let status = h.conn.status();
+    assert_eq!(status.srtt, Some(Duration::from_millis(100)));
+    assert_eq!(status.rttvar, Some(Duration::from_millis(50)));
+    assert_eq!(status.rto, Duration::from_millis(300));
+}
+
+#[test]
+fn retransmitted_segment_gives_no_rtt_sample_karn_must_18() {
+    // The handshake in `established()` took no time: SRTT 0, RTO at its 1 s floor.
+    let mut h = established();
+    assert_eq!(h.conn.status().srtt, Some(Duration::ZERO));
+    h.conn.send(h.now, b"x").unwrap();
+    h.expect_one();
+    h.jump_to_deadline();
+    h.expect_one();
+    h.advance(Duration::from_millis(10));
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 2)));
+    let status = h.conn.status();
+    assert_eq!(status.srtt, Some(Duration::ZERO), "an ambiguous ACK is not a sample");
+    assert_eq!(status.rto, Duration::from_secs(2), "the backed-off RTO is kept (RFC 6298 5.5)");
+    // A fresh segment is timed again: SRTT = 7/8 * 0 + 1/8 * 40 ms.
+    h.conn.send(h.now, b"y").unwrap();
+    h.expect_one();
+    h.advance(Duration::from_millis(40));
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 3)));
+    assert_eq!(h.conn.status().srtt, Some(Duration::from_millis(5)));
+}
+
+#[test]
+fn syn_retransmission_restarts_rto_at_three_seconds_rfc_6298_5_7() {
+    let now = Instant::from_millis(1_000);
+    let mut h = Harness {
+        conn: Connection::connect(config_fast_rto(), now, LOCAL, REMOTE).unwrap(),
+        now,
+        peer: REMOTE,
+    };
+    h.expect_one();
+    h.jump_to_deadline();
+    h.expect_one();
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460));
+    h.expect_one();
+    assert_eq!(h.conn.status().rto, Duration::from_secs(3));
+    assert_eq!(h.conn.status().srtt, None, "Karn: the SYN was retransmitted");
+}
+
+#[test]
+fn new_ack_restarts_the_retransmission_timer_rfc_6298_5_3() {
+    let mut h = established_with(Some(100), 8192);
+    h.conn.send(h.now, &data(200)).unwrap();
+    drain(&mut h);
+    assert_eq!(h.conn.poll_timeout(), Some(h.now + Duration::from_secs(1)));
+    h.advance(Duration::from_millis(500));
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 101)));
+    let rto = h.conn.status().rto;
+    assert_eq!(h.conn.poll_timeout(), Some(h.now + rto), "5.3: restarted from this ACK");
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 201)));
+    assert_eq!(h.conn.poll_timeout(), None, "5.2: all data acknowledged, timer off");
+}
+
+#[test]
+fn after_an_rto_each_ack_retransmits_the_next_lost_segment_rfc_6298_5_4() {
+    let mut h = established_with(Some(100), 8192);
+    h.conn.send(h.now, &data(300)).unwrap();
+    assert_eq!(drain(&mut h).len(), 3);
+    h.jump_to_deadline();
+    let first = h.expect_one();
+    assert_eq!((first.seq, first.payload.len()), (add(ISS, 1), 100));
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 101)));
+    let second = h.expect_one();
+    assert_eq!((second.seq, second.payload.len()), (add(ISS, 101), 100));
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 201)));
+    let third = h.expect_one();
+    assert_eq!((third.seq, third.payload.len()), (add(ISS, 201), 100));
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 301)));
+    h.expect_nothing();
+}
+
+#[test]
+fn r1_is_reported_after_three_retransmissions_must_20_shld_9() {
+    let mut h = established();
+    h.conn.send(h.now, b"x").unwrap();
+    h.expect_one();
+    for expected in 1..=3 {
+        h.jump_to_deadline();
+        h.expect_one();
+        assert_eq!(h.conn.status().consecutive_retransmissions, expected);
+        let events = h.events();
+        assert_eq!(events.contains(&Event::RetransmissionThreshold), expected == 3);
+    }
+}
+
+#[test]
+fn user_timeout_aborts_unacknowledged_data_rfc_9293_3_10_8_must_21() {
+    let mut config = config();
+    config.user_timeout = Some(Duration::from_secs(10));
+    let now = Instant::from_millis(1_000);
+    let mut h = Harness {
+        conn: Connection::connect(config, now, LOCAL, REMOTE).unwrap(),
+        now,
+        peer: REMOTE,
+    };
+    h.expect_one();
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)));
+    h.expect_one();
+    let sent_at = h.now;
+    h.conn.send(h.now, b"x").unwrap();
+    h.expect_one();
+    while h.state() != State::Closed {
+        h.jump_to_deadline();
+        drain(&mut h);
+    }
+    assert_eq!(h.now.as_micros() - sent_at.as_micros(), 10_000_000);
+    assert_eq!(h.conn.close_reason(), Some(CloseReason::Error(ConnectionError::TimedOut)));
+}
+
+#[test]
+fn infinite_r2_retransmits_forever_must_21() {
+    let mut config = config();
+    config.r2_data = None;
+    let now = Instant::from_millis(1_000);
+    let mut h = Harness {
+        conn: Connection::connect(config, now, LOCAL, REMOTE).unwrap(),
+        now,
+        peer: REMOTE,
+    };
+    h.expect_one();
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)));
+    h.expect_one();
+    h.conn.send(h.now, b"x").unwrap();
+    h.expect_one();
+    for _ in 0..50 {
+        h.jump_to_deadline();
+        assert_eq!(h.expect_one().payload, b"x");
+    }
+    assert_eq!(h.state(), State::Established);
+    assert!(h.now.as_micros() > 3_000_000_000, "over 50 minutes of retransmitting");
+    assert_eq!(h.conn.status().rto, Duration::from_secs(120), "backoff capped (RFC 6298 2.5)");
+}
+
+#[test]
+fn handle_timeout_early_or_twice_is_harmless() {
+    let mut h = established();
+    h.conn.send(h.now, b"x").unwrap();
+    h.expect_one();
+    h.fire_timers();
+    h.fire_timers();
+    h.expect_nothing();
+    assert_eq!(h.conn.status().consecutive_retransmissions, 0);
+}
+
+// ------------------------------------------------------------------ status and errors
+
+#[test]
+fn status_reports_the_sequence_variables_rfc_9293_3_10_6() {
+    let mut h = established();
+    h.conn.send(h.now, b"abc").unwrap();
+    h.expect_one();
+    let status = h.conn.status();
+    assert_eq!(status.state, State::Established);
+    assert_eq!(status.iss, SeqNum::new(ISS));
+    assert_eq!(status.snd_una, SeqNum::new(add(ISS, 1)));
+    assert_eq!(status.snd_nxt, SeqNum::new(add(ISS, 4)));
+    assert_eq!(status.snd_wnd, 8192);
+    assert_eq!(status.irs, SeqNum::new(PEER_ISS));
+    assert_eq!(status.rcv_nxt, SeqNum::new(add(PEER_ISS, 1)));
+    assert_eq!(status.rcv_wnd, u32::from(WINDOW));
+    assert_eq!(status.send_queued, 3);
+    assert_eq!(status.rto, Duration::from_secs(1));
+}
+
+#[test]
+fn connect_with_mixed_address_families_is_refused() {
+    let remote6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 80);
+    assert_eq!(
+        Connection::connect(config(), Instant::ZERO, LOCAL, remote6).err(),
+        Some(CallError::NoRemote)
+    );
+}
+
+#[test]
+fn reset_is_reported_once_and_every_later_call_repeats_it_must_12() {
+    let mut h = established();
+    h.deliver(seg(rst(), add(PEER_ISS, 1), 0));
+    let closed: Vec<Event> =
+        h.events().into_iter().filter(|e| matches!(e, Event::Closed(_))).collect();
+    assert_eq!(closed, [Event::Closed(CloseReason::Error(ConnectionError::Reset))]);
+    for _ in 0..2 {
+        assert_eq!(h.conn.send(h.now, b"x"), Err(CallError::Ended(ConnectionError::Reset)));
+        assert_eq!(h.conn.close(h.now), Err(CallError::Ended(ConnectionError::Reset)));
+    }
+    assert!(h.events().is_empty());
+}
