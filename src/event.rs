@@ -56,7 +56,7 @@ pub enum Event {
     Writable,
     /// The peer sent FIN: no more data will arrive after what is buffered (§3.10.7.4 step 8).
     PeerClosed,
-    /// The peer signalled urgent data where none was pending before (MUST-31).
+    /// The peer signalled urgent data where none was pending before (MUST-32).
     Urgent,
     /// R1 was reached: the connection keeps retransmitting but the path looks bad (MUST-20,
     /// SHLD-9).
@@ -86,6 +86,9 @@ pub enum CallError {
     /// SEND in LISTEN: this connection has no remote socket yet ("foreign socket
     /// unspecified", §3.10.2).
     NoRemote,
+    /// OPEN to an address no connection can have: another IP family than the local one, port
+    /// 0, unspecified, broadcast or multicast (MUST-46).
+    InvalidRemote,
     /// The connection ended; the reason it ended.
     Ended(ConnectionError),
 }
@@ -97,6 +100,7 @@ impl fmt::Display for CallError {
             Self::NotOpen => f.write_str("connection does not exist"),
             Self::Closing => f.write_str("connection closing"),
             Self::NoRemote => f.write_str("foreign socket unspecified"),
+            Self::InvalidRemote => f.write_str("remote address cannot be connected to"),
             Self::Ended(error) => write!(f, "{error}"),
         }
     }

@@ -279,7 +279,7 @@ fn send_urgent_sets_urg_and_points_after_the_urgent_data_must_30_must_62() {
 }
 
 #[test]
-fn urgent_data_of_any_length_spans_segments_must_32() {
+fn urgent_data_of_any_length_spans_segments_must_31() {
     let mut h = established_with(Some(100), 8192);
     h.conn.send_urgent(h.now, &data(250)).unwrap();
     let sent = drain(&mut h);
@@ -289,12 +289,12 @@ fn urgent_data_of_any_length_spans_segments_must_32() {
 }
 
 #[test]
-fn received_urgent_pointer_is_signalled_and_pending_count_known_must_31_must_33() {
+fn received_urgent_pointer_is_signalled_and_pending_count_known_must_32_must_33() {
     let mut h = established();
     h.deliver(seg(psh_ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"abcdef").urgent(4));
     h.poll();
     let events = h.events();
-    assert!(events.contains(&Event::Urgent), "MUST-31: {events:?}");
+    assert!(events.contains(&Event::Urgent), "MUST-32: {events:?}");
     assert_eq!(h.conn.urgent_pending(), 4, "MUST-33");
     let mut buf = [0; 3];
     assert_eq!(h.conn.recv(&mut buf), Ok(3));
@@ -498,11 +498,19 @@ fn status_reports_the_sequence_variables_rfc_9293_3_10_6() {
 }
 
 #[test]
-fn connect_with_mixed_address_families_is_refused() {
+fn connect_to_mixed_family_broadcast_or_multicast_is_refused_must_46() {
+    for remote in ["255.255.255.255:80", "224.0.0.1:80", "0.0.0.0:80", "10.0.0.2:0"] {
+        let remote: SocketAddr = remote.parse().unwrap();
+        assert_eq!(
+            Connection::connect(config(), Instant::ZERO, LOCAL, remote).err(),
+            Some(CallError::InvalidRemote),
+            "{remote}"
+        );
+    }
     let remote6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 80);
     assert_eq!(
         Connection::connect(config(), Instant::ZERO, LOCAL, remote6).err(),
-        Some(CallError::NoRemote)
+        Some(CallError::InvalidRemote)
     );
 }
 
@@ -518,4 +526,79 @@ fn reset_is_reported_once_and_every_later_call_repeats_it_must_12() {
         assert_eq!(h.conn.close(h.now), Err(CallError::Ended(ConnectionError::Reset)));
     }
     assert!(h.events().is_empty());
+}
+
+#[test]
+fn syn_from_broadcast_or_multicast_source_is_ignored_must_63() {
+    for source in ["255.255.255.255:40000", "224.0.0.9:40000", "0.0.0.0:40000"] {
+        let mut h = Harness::listen();
+        h.deliver_from(source.parse().unwrap(), seg(syn(), PEER_ISS, 0));
+        h.expect_nothing();
+        assert_eq!(h.state(), State::Listen, "{source}");
+    }
+}
+
+#[test]
+fn ack_rst_and_urg_are_processed_with_a_zero_receive_window_must_66() {
+    let mut h = established_with(Some(1460), 8192);
+    // Fill our 4096-octet receive buffer: the window closes.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(&data(4096)));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 4097), 0);
+    h.conn.send(h.now, b"ours").unwrap();
+    h.expect_one();
+    // Data at RCV.NXT cannot be taken, but its ACK and URG are processed.
+    h.deliver(seg(ack(), add(PEER_ISS, 4097), add(ISS, 5)).payload(b"more").urgent(2));
+    let reply = h.expect_one();
+    assert_seg(&reply, ack(), add(ISS, 5), add(PEER_ISS, 4097), 0);
+    assert_eq!(h.conn.status().snd_una, SeqNum::new(add(ISS, 5)), "the ACK was processed");
+    assert!(h.events().contains(&Event::Urgent), "the URG was processed");
+    assert_eq!(h.conn.status().recv_queued, 4096, "the text was not");
+    // And a RST at RCV.NXT resets.
+    h.deliver(seg(rst(), add(PEER_ISS, 4097), 0));
+    assert_eq!(h.conn.close_reason(), Some(CloseReason::Error(ConnectionError::Reset)));
+}
+
+#[test]
+fn peer_shrinking_its_window_stops_new_data_but_not_retransmission_must_34_shld_15_shld_16() {
+    let mut h = established_with(Some(100), 300);
+    h.conn.send(h.now, &data(500)).unwrap();
+    assert_eq!(drain(&mut h).len(), 3, "300 octets fill the window");
+    // The peer acknowledges nothing and shrinks its window to 50: the right edge moves left
+    // of SND.NXT. No new data goes out (SHLD-15) and the arithmetic does not go negative
+    // (MUST-34).
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).window(50));
+    h.expect_nothing();
+    // The retransmission timer still resends the oldest segment in full (SHLD-16, MAY-7).
+    h.jump_to_deadline();
+    let resent = h.expect_one();
+    assert_eq!((resent.seq, resent.payload.len()), (add(ISS, 1), 100));
+}
+
+#[test]
+fn rst_carrying_data_is_accepted_shld_2() {
+    let mut h = established();
+    h.deliver(seg(rst(), add(PEER_ISS, 1), 0).payload(b"diagnostic text"));
+    h.expect_nothing();
+    assert_eq!(h.conn.close_reason(), Some(CloseReason::Error(ConnectionError::Reset)));
+}
+
+#[test]
+fn zero_window_probes_back_off_exponentially_shld_30() {
+    let mut h = established_with(Some(1460), 0);
+    h.conn.send(h.now, b"ab").unwrap();
+    h.expect_nothing();
+    let mut fired = Vec::new();
+    let mut last = h.now.as_micros();
+    for _ in 0..4 {
+        let at = h.jump_to_deadline().as_micros();
+        fired.push((at - last) / 1_000_000);
+        last = at;
+        drain(&mut h);
+        // The peer answers every probe with "still zero" at the old edge.
+        let una = h.conn.status().snd_una.get();
+        h.deliver(seg(ack(), add(PEER_ISS, 1), una).window(0));
+        drain(&mut h);
+    }
+    assert!(fired.windows(2).all(|w| w[1] >= w[0]), "intervals never shrink: {fired:?}");
+    assert!(fired[3] > fired[0], "intervals grow: {fired:?}");
 }

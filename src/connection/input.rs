@@ -64,6 +64,11 @@ impl Connection {
         }
         // Third: a SYN (security/compartment checks do not apply: no IP options here).
         if header.flags.contains(Flags::SYN) {
+            if !is_valid_source(from.ip()) || from.port() == 0 {
+                // MUST-63: a SYN from a broadcast, multicast or unspecified source is ignored.
+                self.counters.unacceptable_segments += 1;
+                return;
+            }
             self.remote = Some(from);
             self.irs = header.seq;
             self.have_irs = true;
@@ -157,8 +162,11 @@ impl Connection {
             seg_len -= 1;
         }
 
-        // First: sequence number acceptability (the four cases of §3.10.7.4).
-        if !self.is_acceptable(seg_seq, seg_len) {
+        // First: sequence number acceptability (the four cases of §3.10.7.4). With a zero
+        // receive window, a segment at RCV.NXT still has its ACK, URG and RST processed
+        // (MUST-66); only its text and FIN are dropped.
+        let window_closed_at_edge = self.rcv_wnd() == 0 && seg_len > 0 && seg_seq == self.rcv_nxt;
+        if !window_closed_at_edge && !self.is_acceptable(seg_seq, seg_len) {
             self.counters.unacceptable_segments += 1;
             if flags.contains(Flags::RST) {
                 self.counters.rsts_ignored += 1;
@@ -215,6 +223,12 @@ impl Connection {
         }
 
         // Sixth to eighth: URG, text, FIN.
+        if window_closed_at_edge {
+            // Text and FIN do not fit: tell the sender the window is still closed.
+            self.ack_pending = true;
+            self.process_urgent(segment, seg_seq);
+            return;
+        }
         self.process_text_and_fin(now, segment, seg_seq);
     }
 
@@ -349,18 +363,8 @@ impl Connection {
         let accepts_text =
             matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
 
-        // Sixth: the URG bit (MUST-30..33, MUST-62).
-        if header.flags.contains(Flags::URG) && accepts_text {
-            let up = data_seq + u32::from(header.urgent_ptr);
-            let had_urgent = self.urgent_pending() > 0;
-            if self.rcv_up.is_none_or(|current| up.after(current)) {
-                self.rcv_up = Some(up);
-            }
-            if !had_urgent && self.urgent_pending() > 0 {
-                // MUST-31: tell the user when urgent data starts to be pending.
-                self.push_event(Event::Urgent);
-            }
-        }
+        // Sixth: the URG bit.
+        self.process_urgent(segment, data_seq);
 
         // Seventh: the segment text.
         let payload = segment.payload;
@@ -417,6 +421,26 @@ impl Connection {
         }
     }
 
+    /// Step 6: the URG bit (MUST-30..33, MUST-62). `data_seq` is the sequence number of the
+    /// first payload octet, from which the urgent pointer counts.
+    fn process_urgent(&mut self, segment: &Segment<'_>, data_seq: SeqNum) {
+        let header = &segment.header;
+        let accepts_urgent =
+            matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
+        if !header.flags.contains(Flags::URG) || !accepts_urgent {
+            return;
+        }
+        let up = data_seq + u32::from(header.urgent_ptr);
+        let had_urgent = self.urgent_pending() > 0;
+        if self.rcv_up.is_none_or(|current| up.after(current)) {
+            self.rcv_up = Some(up);
+        }
+        if !had_urgent && self.urgent_pending() > 0 {
+            // MUST-32: tell the user when urgent data starts to be pending.
+            self.push_event(Event::Urgent);
+        }
+    }
+
     /// Delivers the in-order part of `payload` (starting at `data_seq`) into the receive buffer.
     /// Returns whether all of it was taken (so a FIN after it is in order).
     fn accept_text(&mut self, data_seq: SeqNum, payload: &[u8]) -> bool {
@@ -463,6 +487,15 @@ impl Connection {
         if let Some(mss) = mss.and_then(Mss::new) {
             self.peer_mss = mss;
         }
+    }
+}
+
+/// Whether `ip` can be the source of a connection: not unspecified, multicast or the IPv4
+/// limited broadcast (RFC 9293 §3.9.2.3, MUST-46, MUST-63).
+pub(super) fn is_valid_source(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
     }
 }
 

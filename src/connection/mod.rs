@@ -263,8 +263,13 @@ impl Connection {
     /// to `remote` and enter SYN-SENT.
     pub fn open_active(&mut self, now: Instant, remote: SocketAddr) -> Result<(), CallError> {
         let now = self.advance_time(now);
-        if remote.is_ipv4() != self.local.is_ipv4() || remote.port() == 0 {
-            return Err(CallError::NoRemote);
+        let usable = remote.is_ipv4() == self.local.is_ipv4()
+            && remote.port() != 0
+            && input::is_valid_source(remote.ip());
+        if !usable {
+            // MUST-46: no OPEN to a broadcast or multicast address (nor to a mismatched family,
+            // port 0 or the unspecified address).
+            return Err(CallError::InvalidRemote);
         }
         match self.state {
             State::Closed | State::Listen => {
@@ -296,7 +301,7 @@ impl Connection {
         self.queue_send(now, data, false)
     }
 
-    /// SEND with the URGENT flag (RFC 9293 §3.8.5, MUST-30, MUST-32): like [`Connection::send`],
+    /// SEND with the URGENT flag (RFC 9293 §3.8.5, MUST-30, MUST-31): like [`Connection::send`],
     /// and the urgent pointer marks the octet after the last one taken (MUST-62).
     pub fn send_urgent(&mut self, now: Instant, data: &[u8]) -> Result<usize, CallError> {
         self.queue_send(now, data, true)
