@@ -571,10 +571,12 @@ fn rst_in_fin_wait_1_closes_with_reset_rfc_9293_3_10_7_4() {
 
 #[test]
 fn syn_in_fin_wait_1_draws_challenge_ack_rfc_5961_4() {
-    let mut h = fin_wait_1();
-    h.deliver(seg(syn(), add(PEER_ISS, 1), 0));
-    assert_challenge_ack(&mut h, add(ISS, 2), add(PEER_ISS, 1));
-    assert_eq!(h.state(), State::FinWait1);
+    for origin in ORIGINS {
+        let mut h = fin_wait_1_via(origin);
+        h.deliver(seg(syn(), add(PEER_ISS, 1), 0));
+        assert_challenge_ack(&mut h, add(ISS, 2), add(PEER_ISS, 1));
+        assert_eq!(h.state(), State::FinWait1);
+    }
 }
 
 #[test]
@@ -707,10 +709,12 @@ fn rst_in_close_wait_closes_with_reset_rfc_9293_3_10_7_4() {
 
 #[test]
 fn syn_in_close_wait_draws_challenge_ack_rfc_5961_4() {
-    let mut h = close_wait();
-    h.deliver(seg(syn(), add(PEER_ISS, 2), 0));
-    assert_challenge_ack(&mut h, add(ISS, 1), add(PEER_ISS, 2));
-    assert_eq!(h.state(), State::CloseWait);
+    for origin in ORIGINS {
+        let mut h = close_wait_via(origin);
+        h.deliver(seg(syn(), add(PEER_ISS, 2), 0));
+        assert_challenge_ack(&mut h, add(ISS, 1), add(PEER_ISS, 2));
+        assert_eq!(h.state(), State::CloseWait);
+    }
 }
 
 #[test]
@@ -769,10 +773,12 @@ fn rst_in_closing_closes_with_reset_rfc_9293_3_10_7_4() {
 
 #[test]
 fn syn_in_closing_draws_challenge_ack_rfc_5961_4() {
-    let mut h = closing();
-    h.deliver(seg(syn(), add(PEER_ISS, 2), 0));
-    assert_challenge_ack(&mut h, add(ISS, 2), add(PEER_ISS, 2));
-    assert_eq!(h.state(), State::Closing);
+    for origin in ORIGINS {
+        let mut h = closing_via(origin);
+        h.deliver(seg(syn(), add(PEER_ISS, 2), 0));
+        assert_challenge_ack(&mut h, add(ISS, 2), add(PEER_ISS, 2));
+        assert_eq!(h.state(), State::Closing);
+    }
 }
 
 #[test]
@@ -817,10 +823,12 @@ fn rst_in_last_ack_closes_with_reset_rfc_9293_3_10_7_4() {
 
 #[test]
 fn syn_in_last_ack_draws_challenge_ack_rfc_5961_4() {
-    let mut h = last_ack();
-    h.deliver(seg(syn(), add(PEER_ISS, 2), 0));
-    assert_challenge_ack(&mut h, add(ISS, 2), add(PEER_ISS, 2));
-    assert_eq!(h.state(), State::LastAck);
+    for origin in ORIGINS {
+        let mut h = last_ack_via(origin);
+        h.deliver(seg(syn(), add(PEER_ISS, 2), 0));
+        assert_challenge_ack(&mut h, add(ISS, 2), add(PEER_ISS, 2));
+        assert_eq!(h.state(), State::LastAck);
+    }
 }
 
 #[test]

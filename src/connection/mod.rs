@@ -10,6 +10,8 @@
 //! Polling order after each input: `poll_transmit` until `Ok(None)`, `poll_event` until `None`,
 //! then wait until `poll_timeout` or the next input.
 
+#![deny(clippy::wildcard_enum_match_arm)]
+
 mod input;
 mod output;
 

@@ -273,7 +273,9 @@ impl Connection {
             EmitError::BufferTooSmall { needed, available } => {
                 TransmitError::BufferTooSmall { needed, available }
             }
-            other => TransmitError::Encode(other),
+            other @ (EmitError::AddressFamilyMismatch | EmitError::OptionsTooLong { .. }) => {
+                TransmitError::Encode(other)
+            }
         })
     }
 }
