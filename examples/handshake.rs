@@ -8,7 +8,6 @@
 //! cargo run --example handshake -- --list
 //! ```
 
-use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use tcp_proto::State;
@@ -16,6 +15,7 @@ use tcp_proto::testing::scenarios::{self, Scenario};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let all = args.first().map(String::as_str) == Some("--all");
     let chosen: Vec<Scenario> = match args.first().map(String::as_str) {
         None => scenarios::ALL.iter().copied().filter(|(name, ..)| *name == "main").collect(),
         Some("--all") => scenarios::ALL.to_vec(),
@@ -41,30 +41,9 @@ fn main() -> ExitCode {
             chosen
         }
     };
-
-    let mut visited: BTreeSet<State> = BTreeSet::new();
-    for (name, about, run) in chosen {
-        println!("=== {name}: {about}");
-        let outcome = run();
-        for line in &outcome.trace {
-            println!("{line}");
-        }
-        let show = |states: &BTreeSet<State>| {
-            states.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-        };
-        println!("A visited: {}", show(&outcome.visited_a));
-        println!("B visited: {}", show(&outcome.visited_b));
-        println!();
-        visited.extend(outcome.visited_a);
-        visited.extend(outcome.visited_b);
-    }
-
-    println!("states visited ({} of {}):", visited.len(), State::ALL.len());
-    for state in State::ALL {
-        let mark = if visited.contains(&state) { "x" } else { " " };
-        println!("  [{mark}] {state}");
-    }
-    if args.first().map(String::as_str) == Some("--all") && visited.len() != State::ALL.len() {
+    let (text, visited) = scenarios::render(&chosen);
+    print!("{text}");
+    if all && visited.len() != State::ALL.len() {
         eprintln!("--all must visit every state");
         return ExitCode::FAILURE;
     }

@@ -48,3 +48,8 @@ pub use event::{CallError, CloseReason, ConnectionError, Event, Status, Transmit
 pub use seq::{Mss, SeqNum, Window, WindowScale};
 pub use state::State;
 pub use time::Instant;
+
+/// The README's example is compiled and run as a doctest, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

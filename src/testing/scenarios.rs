@@ -219,3 +219,34 @@ pub fn abort() -> Outcome {
     pair.run_until_idle();
     Outcome::from_pair(pair)
 }
+
+/// Runs `chosen` and renders what `examples/handshake.rs` prints: each scenario's trace, the
+/// states each side visited, and the 11 states with a mark for the visited ones. Returns the
+/// text and the set of states visited.
+pub fn render(chosen: &[Scenario]) -> (String, BTreeSet<State>) {
+    use core::fmt::Write as _;
+    let mut out = String::new();
+    let mut visited: BTreeSet<State> = BTreeSet::new();
+    let show = |states: &BTreeSet<State>| {
+        states.iter().map(|state| state.rfc_name()).collect::<Vec<_>>().join(", ")
+    };
+    for (name, about, run) in chosen {
+        let outcome = run();
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "=== {name}: {about}");
+        for line in &outcome.trace {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(out, "A visited: {}", show(&outcome.visited_a));
+        let _ = writeln!(out, "B visited: {}", show(&outcome.visited_b));
+        let _ = writeln!(out);
+        visited.extend(outcome.visited_a);
+        visited.extend(outcome.visited_b);
+    }
+    let _ = writeln!(out, "states visited ({} of {}):", visited.len(), State::ALL.len());
+    for state in State::ALL {
+        let mark = if visited.contains(&state) { "x" } else { " " };
+        let _ = writeln!(out, "  [{mark}] {state}");
+    }
+    (out, visited)
+}
