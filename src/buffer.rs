@@ -29,6 +29,10 @@ impl Ring {
         self.len == 0
     }
 
+    pub(crate) const fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub(crate) const fn free(&self) -> usize {
         self.capacity - self.len
     }

@@ -602,3 +602,16 @@ fn zero_window_probes_back_off_exponentially_shld_30() {
     assert!(fired.windows(2).all(|w| w[1] >= w[0]), "intervals never shrink: {fired:?}");
     assert!(fired[3] > fired[0], "intervals grow: {fired:?}");
 }
+
+#[test]
+fn reading_sends_a_window_update_only_when_the_window_opens_enough_rfc_9293_3_8_6_2_2() {
+    let mut h = established();
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(&data(3000)));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 3001), 1096);
+    let mut buf = vec![0; 1400];
+    assert_eq!(h.conn.recv(&mut buf[..100]), Ok(100));
+    h.expect_nothing();
+    // 100 + 1400 = 1500 octets freed ≥ min(RCV.BUFF/2, Eff.snd.MSS) = 1460: update.
+    assert_eq!(h.conn.recv(&mut buf), Ok(1400));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 3001), 1096 + 1500);
+}

@@ -126,6 +126,8 @@ pub struct Connection {
     rcv_nxt: SeqNum,
     /// RCV.UP: the sequence number after the peer's last urgent octet (MUST-62).
     rcv_up: Option<SeqNum>,
+    /// RCV.NXT + RCV.WND as last advertised: window updates are measured against it.
+    rcv_adv_edge: SeqNum,
     recv_buf: Ring,
     /// The peer's MSS option, or the default of MUST-15.
     peer_mss: Mss,
@@ -194,6 +196,7 @@ impl Connection {
             have_irs: false,
             rcv_nxt: SeqNum::new(0),
             rcv_up: None,
+            rcv_adv_edge: SeqNum::new(0),
             recv_buf,
             peer_mss,
             timers: [None; Timer::COUNT],
@@ -787,12 +790,24 @@ impl Connection {
         self.config.mtu.saturating_sub(ip_header_len(self.local)).saturating_sub(20)
     }
 
-    /// The user read data: the window may have opened (the ACK that says so is the data
-    /// transfer work's window-update policy; for now, tell the peer when the window was
-    /// closed).
+    /// The user read data, so the window may have opened. Tell the peer only when the right
+    /// edge moved by at least min(RCV.BUFF/2, Eff.snd.MSS) since we last advertised it (RFC 9293
+    /// §3.8.6.2.2, RFC 1122 §4.2.3.3): one window update per meaningful opening, not per read.
     fn on_data_read(&mut self) {
-        if self.state.is_synchronized() && !self.state.has_peer_finished() {
+        if !self.state.is_synchronized() || self.state.has_peer_finished() {
+            return;
+        }
+        let edge = self.rcv_nxt + self.rcv_wnd();
+        let threshold = len_u32(self.recv_buf.capacity() / 2).min(u32::from(self.effective_mss()));
+        if edge.after(self.rcv_adv_edge) && edge.since(self.rcv_adv_edge) >= threshold.max(1) {
             self.ack_pending = true;
+        }
+    }
+
+    /// A segment carrying our window left: remember its right edge.
+    fn on_window_advertised(&mut self) {
+        if self.have_irs {
+            self.rcv_adv_edge = self.rcv_nxt + self.rcv_wnd();
         }
     }
 

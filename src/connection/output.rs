@@ -56,6 +56,21 @@ impl Connection {
             self.reply = None;
             return Ok(Some(transmit));
         }
+        let transmit = self.next_segment(now, buf)?;
+        if transmit.is_some() {
+            self.on_window_advertised();
+        } else {
+            self.arm_persist_if_needed(now);
+        }
+        Ok(transmit)
+    }
+
+    /// The next SYN, data, FIN, probe or ACK segment, in that priority.
+    fn next_segment(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit>, TransmitError> {
         let Some(remote) = self.remote else { return Ok(None) };
         match self.state {
             State::Closed | State::Listen => return Ok(None),
@@ -97,7 +112,6 @@ impl Connection {
             self.ack_pending = false;
             return Ok(Some(Transmit { len, local: self.local, remote }));
         }
-        self.arm_persist_if_needed(now);
         Ok(None)
     }
 
