@@ -99,12 +99,7 @@ fn missing_mss_option_defaults_to_1220_on_ipv6_must_15() {
 fn effective_mss_is_bounded_by_the_mtu_must_16() {
     let mut config = config();
     config.mtu = 576;
-    let now = Instant::from_millis(1);
-    let mut h = Harness {
-        conn: Connection::connect(config, now, LOCAL, REMOTE).unwrap(),
-        now,
-        peer: REMOTE,
-    };
+    let mut h = Harness::connect_with(config);
     let syn_seg = h.expect_one();
     assert_eq!(syn_seg.options.mss, Some(536), "576 - 20 - 20 (MUST-67)");
     h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460));
@@ -317,12 +312,7 @@ fn config_fast_rto() -> Config {
 
 #[test]
 fn handshake_rtt_sample_sets_srtt_and_rto_rfc_6298_2_2() {
-    let now = Instant::from_millis(1_000);
-    let mut h = Harness {
-        conn: Connection::connect(config_fast_rto(), now, LOCAL, REMOTE).unwrap(),
-        now,
-        peer: REMOTE,
-    };
+    let mut h = Harness::connect_with(config_fast_rto());
     h.expect_one();
     h.advance(Duration::from_millis(100));
     h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460));
@@ -357,12 +347,7 @@ fn retransmitted_segment_gives_no_rtt_sample_karn_must_18() {
 
 #[test]
 fn syn_retransmission_restarts_rto_at_three_seconds_rfc_6298_5_7() {
-    let now = Instant::from_millis(1_000);
-    let mut h = Harness {
-        conn: Connection::connect(config_fast_rto(), now, LOCAL, REMOTE).unwrap(),
-        now,
-        peer: REMOTE,
-    };
+    let mut h = Harness::connect_with(config_fast_rto());
     h.expect_one();
     h.jump_to_deadline();
     h.expect_one();
@@ -422,12 +407,7 @@ fn r1_is_reported_after_three_retransmissions_must_20_shld_9() {
 fn user_timeout_aborts_unacknowledged_data_rfc_9293_3_10_8_must_21() {
     let mut config = config();
     config.user_timeout = Some(Duration::from_secs(10));
-    let now = Instant::from_millis(1_000);
-    let mut h = Harness {
-        conn: Connection::connect(config, now, LOCAL, REMOTE).unwrap(),
-        now,
-        peer: REMOTE,
-    };
+    let mut h = Harness::connect_with(config);
     h.expect_one();
     h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)));
     h.expect_one();
@@ -446,12 +426,7 @@ fn user_timeout_aborts_unacknowledged_data_rfc_9293_3_10_8_must_21() {
 fn infinite_r2_retransmits_forever_must_21() {
     let mut config = config();
     config.r2_data = None;
-    let now = Instant::from_millis(1_000);
-    let mut h = Harness {
-        conn: Connection::connect(config, now, LOCAL, REMOTE).unwrap(),
-        now,
-        peer: REMOTE,
-    };
+    let mut h = Harness::connect_with(config);
     h.expect_one();
     h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)));
     h.expect_one();

@@ -397,19 +397,10 @@ impl Connection {
             }
             return;
         }
-        match self.state {
-            State::Closed | State::Listen | State::SynSent => return,
-            State::SynReceived
-            | State::Established
-            | State::FinWait1
-            | State::FinWait2
-            | State::CloseWait
-            | State::Closing
-            | State::LastAck
-            | State::TimeWait => {}
-        }
-        if self.state.has_peer_finished() {
-            // A FIN we already have: nothing new (its duplicate was unacceptable at step 1).
+        // "Do not process the FIN if the state is CLOSED, LISTEN, or SYN-SENT" (step 8); nor
+        // a FIN we already have (its duplicate was unacceptable at step 1).
+        let sequence_known = !matches!(self.state, State::Closed | State::Listen | State::SynSent);
+        if !sequence_known || self.state.has_peer_finished() {
             return;
         }
         self.rcv_nxt += 1;

@@ -244,24 +244,13 @@ impl Connection {
     /// Passive OPEN (RFC 9293 §3.10.1): wait in LISTEN for a SYN from anyone.
     pub fn open_passive(&mut self, now: Instant) -> Result<(), CallError> {
         let now = self.advance_time(now);
-        match self.state {
-            State::Closed => {
-                self.reset_tcb();
-                self.passive = true;
-                self.apply(now, Stimulus::PassiveOpen);
-                Ok(())
-            }
-            State::Listen
-            | State::SynSent
-            | State::SynReceived
-            | State::Established
-            | State::FinWait1
-            | State::FinWait2
-            | State::CloseWait
-            | State::Closing
-            | State::LastAck
-            | State::TimeWait => Err(CallError::AlreadyOpen),
+        if self.state != State::Closed {
+            return Err(CallError::AlreadyOpen);
         }
+        self.reset_tcb();
+        self.passive = true;
+        self.apply(now, Stimulus::PassiveOpen);
+        Ok(())
     }
 
     /// Active OPEN (RFC 9293 §3.10.1), or a SEND-with-remote in LISTEN (§3.10.2): send a SYN
@@ -277,17 +266,9 @@ impl Connection {
             return Err(CallError::InvalidRemote);
         }
         match self.state {
-            State::Closed | State::Listen => {
-                if self.state == State::Closed {
-                    self.reset_tcb();
-                }
-                self.passive = false;
-                self.remote = Some(remote);
-                self.peer_mss = default_send_mss(self.local);
-                self.choose_iss(now, remote);
-                self.apply(now, Stimulus::ActiveOpen);
-                Ok(())
-            }
+            State::Closed => self.reset_tcb(),
+            // A passive OPEN turned active keeps its (empty) TCB.
+            State::Listen => {}
             State::SynSent
             | State::SynReceived
             | State::Established
@@ -296,8 +277,13 @@ impl Connection {
             | State::CloseWait
             | State::Closing
             | State::LastAck
-            | State::TimeWait => Err(CallError::AlreadyOpen),
+            | State::TimeWait => return Err(CallError::AlreadyOpen),
         }
+        self.passive = false;
+        self.remote = Some(remote);
+        self.choose_iss(now, remote);
+        self.apply(now, Stimulus::ActiveOpen);
+        Ok(())
     }
 
     /// SEND (RFC 9293 §3.10.2): queue as much of `data` as the send buffer has room for and say

@@ -72,17 +72,9 @@ impl Connection {
         buf: &mut [u8],
     ) -> Result<Option<Transmit>, TransmitError> {
         let Some(remote) = self.remote else { return Ok(None) };
-        match self.state {
-            State::Closed | State::Listen => return Ok(None),
-            State::SynSent
-            | State::SynReceived
-            | State::Established
-            | State::FinWait1
-            | State::FinWait2
-            | State::CloseWait
-            | State::Closing
-            | State::LastAck
-            | State::TimeWait => {}
+        if matches!(self.state, State::Closed | State::Listen) {
+            // Nothing but control replies leaves a connection that has no peer yet or any more.
+            return Ok(None);
         }
         if self.retransmit_pending {
             if let Some(plan) = self.plan_at(self.snd_una, Purpose::Retransmit) {

@@ -101,8 +101,13 @@ impl Harness {
     }
 
     pub fn connect() -> Self {
+        Self::connect_with(config())
+    }
+
+    /// Active OPEN at t = 1 s with a custom configuration; the SYN is not consumed.
+    pub fn connect_with(config: Config) -> Self {
         let now = Instant::from_millis(1_000);
-        let conn = Connection::connect(config(), now, LOCAL, REMOTE).unwrap();
+        let conn = Connection::connect(config, now, LOCAL, REMOTE).unwrap();
         Self { conn, now, peer: REMOTE }
     }
 
