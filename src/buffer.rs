@@ -39,7 +39,17 @@ impl Ring {
 
     /// Appends as much of `data` as fits; returns how much was taken.
     pub(crate) fn push(&mut self, data: &[u8]) -> usize {
-        let take = data.len().min(self.free());
+        let taken = self.write_at(0, data);
+        self.commit(taken);
+        taken
+    }
+
+    /// Writes as much of `data` as fits at `offset` octets past the end of the stored data,
+    /// without making it part of the contents (see [`Ring::commit`]); returns how much was
+    /// written. This is where out-of-order segments wait for the hole before them.
+    pub(crate) fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
+        let room = self.free().saturating_sub(offset);
+        let take = data.len().min(room);
         if take == 0 {
             return 0;
         }
@@ -47,18 +57,22 @@ impl Ring {
             // First use: allocate the whole ring once; it never grows after this.
             self.storage.resize(self.capacity, 0);
         }
-        let tail = (self.head + self.len) % self.capacity;
-        let first = take.min(self.capacity - tail);
+        let at = (self.head + self.len + offset) % self.capacity;
+        let first = take.min(self.capacity - at);
         let (data_first, data_rest) = data.split_at(first);
-        if let Some(dst) = self.storage.get_mut(tail..tail + first) {
+        if let Some(dst) = self.storage.get_mut(at..at + first) {
             dst.copy_from_slice(data_first);
         }
         let rest = take - first;
         if let (Some(dst), Some(src)) = (self.storage.get_mut(..rest), data_rest.get(..rest)) {
             dst.copy_from_slice(src);
         }
-        self.len += take;
         take
+    }
+
+    /// Makes `n` octets written past the end (by [`Ring::write_at`]) part of the contents.
+    pub(crate) fn commit(&mut self, n: usize) {
+        self.len += n.min(self.free());
     }
 
     /// Borrows `len` bytes starting `offset` bytes into the ring, as two slices (the second
@@ -124,6 +138,20 @@ mod tests {
         ring.push(b"ab");
         assert_eq!(ring.peek(5, 3), (&[][..], &[][..]));
         assert_eq!(ring.peek(1, 9), (&b"b"[..], &[][..]));
+    }
+
+    #[test]
+    fn write_at_parks_data_past_the_end_until_committed() {
+        let mut ring = Ring::new(8);
+        ring.push(b"ab");
+        assert_eq!(ring.write_at(2, b"efgh"), 4);
+        assert_eq!(ring.len(), 2);
+        assert_eq!(ring.write_at(0, b"cd"), 2);
+        ring.commit(6);
+        let mut out = [0; 8];
+        assert_eq!(ring.pop_into(&mut out), 8);
+        assert_eq!(&out, b"abcdefgh");
+        assert_eq!(ring.write_at(9, b"x"), 0, "beyond the capacity nothing is written");
     }
 
     #[test]

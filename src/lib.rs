@@ -29,6 +29,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod assembler;
 mod buffer;
 pub mod config;
 pub mod connection;

@@ -129,7 +129,7 @@ impl Connection {
         self.update_send_window(header.seq, header.ack, u32::from(header.window));
         if self.snd_una.after(self.iss) {
             // Our SYN is acknowledged: ESTABLISHED, and <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
-            self.ack_pending = true;
+            self.ack_now();
             self.apply(now, Stimulus::SynAck);
             // Data or a FIN on the SYN-ACK continue at step 6.
             self.process_text_and_fin(now, segment, header.seq + 1);
@@ -180,7 +180,7 @@ impl Connection {
                 return;
             }
             // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
-            self.ack_pending = true;
+            self.ack_now();
             return;
         }
 
@@ -225,7 +225,7 @@ impl Connection {
         // Sixth to eighth: URG, text, FIN.
         if window_closed_at_edge {
             // Text and FIN do not fit: tell the sender the window is still closed.
-            self.ack_pending = true;
+            self.ack_now();
             self.process_urgent(segment, seg_seq);
             return;
         }
@@ -368,7 +368,7 @@ impl Connection {
 
         // Seventh: the segment text.
         let payload = segment.payload;
-        let mut fin_in_order = header.flags.contains(Flags::FIN);
+        let mut fin_stored = header.flags.contains(Flags::FIN);
         if !payload.is_empty() {
             if !accepts_text {
                 // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer already sent FIN; ignore.
@@ -383,28 +383,35 @@ impl Connection {
                 self.apply(now, Stimulus::DataAfterClose);
                 return;
             }
-            fin_in_order &= self.accept_text(data_seq, payload);
+            // A FIN counts only if every octet before it fitted the window.
+            fin_stored &= self.accept_text(now, data_seq, payload);
         }
 
-        // Eighth: the FIN bit, only once every octet before it is in.
-        let fin_seq = data_seq + len_u32(payload.len());
+        // Eighth: the FIN bit, processed once every octet before it is in. A FIN beyond a
+        // hole is remembered and takes effect when reassembly reaches it.
+        let sequence_known = !matches!(self.state, State::Closed | State::Listen | State::SynSent);
+        if fin_stored && sequence_known && !self.state.has_peer_finished() {
+            let fin_seq = data_seq + len_u32(payload.len());
+            if fin_seq.after_eq(self.rcv_nxt) {
+                self.rcv_fin_at = Some(fin_seq);
+            }
+        }
         let fin_acks_ours = self.state == State::FinWait1
             && self.fin_seq().is_some_and(|fin| self.snd_una == fin + 1);
-        if !(fin_in_order && fin_seq == self.rcv_nxt) {
+        let fin_in_order = self.rcv_fin_at == Some(self.rcv_nxt);
+        // "Do not process the FIN if the state is CLOSED, LISTEN, or SYN-SENT" (step 8); nor a
+        // FIN we already have (its duplicate was unacceptable at step 1).
+        if !fin_in_order || !sequence_known || self.state.has_peer_finished() {
             if fin_acks_ours {
-                // Step 5 left the ACK of our FIN for here; the FIN itself is out of order.
+                // Step 5 left the ACK of our FIN for here; no FIN is in order after all.
                 self.apply(now, Stimulus::AckOfFin);
             }
             return;
         }
-        // "Do not process the FIN if the state is CLOSED, LISTEN, or SYN-SENT" (step 8); nor
-        // a FIN we already have (its duplicate was unacceptable at step 1).
-        let sequence_known = !matches!(self.state, State::Closed | State::Listen | State::SynSent);
-        if !sequence_known || self.state.has_peer_finished() {
-            return;
-        }
+        self.rcv_fin_at = None;
         self.rcv_nxt += 1;
-        self.ack_pending = true;
+        // The FIN is acknowledged at once: the peer is waiting for it to finish.
+        self.ack_now();
         if fin_acks_ours {
             self.apply(now, Stimulus::FinAckingOurFin);
         } else {
@@ -432,28 +439,53 @@ impl Connection {
         }
     }
 
-    /// Delivers the in-order part of `payload` (starting at `data_seq`) into the receive buffer.
-    /// Returns whether all of it was taken (so a FIN after it is in order).
-    fn accept_text(&mut self, data_seq: SeqNum, payload: &[u8]) -> bool {
-        if data_seq.after(self.rcv_nxt) {
-            // A hole before this segment: out-of-order storage is the data-transfer work; until
-            // then drop it and say where we are (an immediate duplicate ACK).
-            self.counters.out_of_order_dropped += 1;
-            self.ack_pending = true;
-            return false;
+    /// Stores the new octets of `payload` (starting at `data_seq`) in the receive buffer:
+    /// in-order data is delivered, together with any out-of-order data it now reaches;
+    /// out-of-order data waits in the ring at its offset (SHLD-31). Octets before RCV.NXT are
+    /// duplicates and octets past the window are dropped (§3.10.7.4 trimming). Returns whether
+    /// the whole payload fitted.
+    fn accept_text(&mut self, now: Instant, data_seq: SeqNum, payload: &[u8]) -> bool {
+        let (offset, fresh) = if data_seq.before(self.rcv_nxt) {
+            let skip = self.rcv_nxt.since(data_seq) as usize;
+            (0, payload.get(skip..).unwrap_or(&[]))
+        } else {
+            (data_seq.since(self.rcv_nxt) as usize, payload)
+        };
+        if fresh.is_empty() {
+            // A duplicate: the peer lost our ACK; repeat it now (RFC 5681 §4.2).
+            self.ack_now();
+            return true;
         }
-        // Trim what we already have off the front (§3.10.7.4 step 1's trimming).
-        let skip = self.rcv_nxt.since(data_seq) as usize;
-        let fresh = payload.get(skip..).unwrap_or(&[]);
+        if offset > 0 {
+            // Out of order: park it and tell the sender where the hole is with an immediate
+            // duplicate ACK (RFC 5681 §4.2, MAY-13).
+            let written = self.recv_buf.write_at(offset, fresh);
+            let stored = written > 0
+                && self.assembler.insert(len_u32(offset), len_u32(offset + written)).is_ok();
+            if !stored {
+                self.counters.out_of_order_dropped += 1;
+            }
+            self.ack_now();
+            return stored && written == fresh.len();
+        }
         let was_empty = self.recv_buf.is_empty();
-        let taken = self.recv_buf.push(fresh);
-        self.rcv_nxt += len_u32(taken);
-        // MUST-58/59: one ACK for everything queued, sent at the next poll_transmit.
-        self.ack_pending = true;
-        if taken > 0 && was_empty {
+        let filled_hole = !self.assembler.is_empty();
+        let written = self.recv_buf.write_at(0, fresh);
+        let reached = self.assembler.advance(len_u32(written));
+        let delivered = written + reached as usize;
+        self.recv_buf.commit(delivered);
+        self.rcv_nxt += len_u32(delivered);
+        self.unacked_octets = self.unacked_octets.saturating_add(len_u32(written));
+        if delivered > 0 && was_empty {
             self.push_event(Event::Readable);
         }
-        taken == fresh.len()
+        if filled_hole {
+            // RFC 5681 §4.2: ACK at once when a segment fills (part of) a hole.
+            self.ack_now();
+        } else {
+            self.ack_soon(now);
+        }
+        written == fresh.len()
     }
 
     /// SND.WND, SND.WL1, SND.WL2 from a segment (§3.10.7.4 step 5).

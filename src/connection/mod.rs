@@ -19,6 +19,7 @@ use alloc::collections::VecDeque;
 use core::net::SocketAddr;
 use core::time::Duration;
 
+use crate::assembler::Assembler;
 use crate::buffer::Ring;
 use crate::config::Config;
 pub use crate::event::{
@@ -60,11 +61,19 @@ enum Timer {
     FinWait2,
     /// The user timeout: data unacknowledged for too long.
     User,
+    /// A delayed ACK is owed (SHLD-18, MUST-40).
+    DelayedAck,
 }
 
 impl Timer {
-    const ALL: [Self; 5] =
-        [Self::Retransmit, Self::Persist, Self::TimeWait, Self::FinWait2, Self::User];
+    const ALL: [Self; 6] = [
+        Self::Retransmit,
+        Self::Persist,
+        Self::TimeWait,
+        Self::FinWait2,
+        Self::User,
+        Self::DelayedAck,
+    ];
     const COUNT: usize = Self::ALL.len();
 
     const fn index(self) -> usize {
@@ -129,6 +138,12 @@ pub struct Connection {
     /// RCV.NXT + RCV.WND as last advertised: window updates are measured against it.
     rcv_adv_edge: SeqNum,
     recv_buf: Ring,
+    /// Which octets past RCV.NXT are already in `recv_buf` (out-of-order data).
+    assembler: Assembler,
+    /// Where the peer's FIN sits, when it arrived beyond a hole.
+    rcv_fin_at: Option<SeqNum>,
+    /// In-order octets received since we last sent an ACK (SHLD-19: ACK every 2×RMSS).
+    unacked_octets: u32,
     /// The peer's MSS option, or the default of MUST-15.
     peer_mss: Mss,
 
@@ -198,6 +213,9 @@ impl Connection {
             rcv_up: None,
             rcv_adv_edge: SeqNum::new(0),
             recv_buf,
+            assembler: Assembler::new(),
+            rcv_fin_at: None,
+            unacked_octets: 0,
             peer_mss,
             timers: [None; Timer::COUNT],
             rtt,
@@ -532,6 +550,7 @@ impl Connection {
                     self.apply(now, Stimulus::TimedOut);
                 }
             }
+            Timer::DelayedAck => self.ack_now(),
         }
     }
 
@@ -591,7 +610,7 @@ impl Connection {
     fn on_self_loop(&mut self, now: Instant, on: Stimulus) {
         if self.state == State::TimeWait && on == Stimulus::Fin {
             // §3.10.7.4 step 8: a retransmitted FIN is acknowledged; restart the 2MSL timeout.
-            self.ack_pending = true;
+            self.ack_now();
             self.arm_time_wait(now);
         }
     }
@@ -664,6 +683,8 @@ impl Connection {
         self.ack_pending = false;
         self.fin_queued = false;
         self.send_buf.discard(self.send_buf.len());
+        self.assembler.clear();
+        self.rcv_fin_at = None;
         if let CloseReason::Error(_) = reason {
             // An abnormal end flushes the queues (§3.10.7.4 step 2, §3.10.5); after an
             // orderly end the data already received stays readable.
@@ -694,6 +715,9 @@ impl Connection {
         self.have_irs = false;
         self.rcv_up = None;
         self.recv_buf.discard(self.recv_buf.len());
+        self.assembler.clear();
+        self.rcv_fin_at = None;
+        self.unacked_octets = 0;
         self.peer_mss = default_send_mss(self.local);
         self.timers = [None; Timer::COUNT];
         self.rtt =
@@ -786,14 +810,39 @@ impl Connection {
         let edge = self.rcv_nxt + self.rcv_wnd();
         let threshold = len_u32(self.recv_buf.capacity() / 2).min(u32::from(self.effective_mss()));
         if edge.after(self.rcv_adv_edge) && edge.since(self.rcv_adv_edge) >= threshold.max(1) {
-            self.ack_pending = true;
+            self.ack_now();
         }
     }
 
-    /// A segment carrying our window left: remember its right edge.
-    fn on_window_advertised(&mut self) {
+    /// A segment carrying our ACK and window left: remember the window's right edge, and
+    /// nothing is owed any more (MUST-58: this segment carried the aggregated ACK).
+    fn on_ack_sent(&mut self) {
         if self.have_irs {
             self.rcv_adv_edge = self.rcv_nxt + self.rcv_wnd();
+        }
+        self.ack_pending = false;
+        self.unacked_octets = 0;
+        self.set_timer(Timer::DelayedAck, None);
+    }
+
+    /// An ACK must go out at the next `poll_transmit`.
+    fn ack_now(&mut self) {
+        self.ack_pending = true;
+    }
+
+    /// In-order data arrived: ACK it within the delayed-ACK time (SHLD-18, MUST-40), or at once
+    /// once two full-sized segments' worth is unacknowledged (SHLD-19).
+    fn ack_soon(&mut self, now: Instant) {
+        let two_segments = 2 * u32::from(self.advertised_mss());
+        match self.config.delayed_ack {
+            Some(delay) if self.unacked_octets < two_segments => {
+                if self.timer(Timer::DelayedAck).is_none() {
+                    // MUST-40: never more than 500 ms.
+                    let delay = delay.min(Duration::from_millis(500));
+                    self.set_timer(Timer::DelayedAck, Some(now + delay));
+                }
+            }
+            Some(_) | None => self.ack_now(),
         }
     }
 
@@ -809,7 +858,7 @@ impl Connection {
         if self.challenge_acks_in_window < self.config.challenge_ack_limit {
             self.challenge_acks_in_window += 1;
             self.counters.challenge_acks += 1;
-            self.ack_pending = true;
+            self.ack_now();
         } else {
             self.counters.challenge_acks_suppressed += 1;
         }

@@ -58,7 +58,7 @@ impl Connection {
         }
         let transmit = self.next_segment(now, buf)?;
         if transmit.is_some() {
-            self.on_window_advertised();
+            self.on_ack_sent();
         } else {
             self.arm_persist_if_needed(now);
         }

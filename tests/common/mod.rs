@@ -36,6 +36,8 @@ pub fn config() -> Config {
     let mut config = Config::with_fixed_isn(SeqNum::new(ISS));
     config.recv_buffer = RECV_BUFFER;
     config.send_buffer = 8192;
+    // Exact-segment tests want every ACK at once; delayed ACK has its own tests.
+    config.delayed_ack = None;
     config
 }
 

@@ -1,0 +1,161 @@
+//! Out-of-order bookkeeping for the receive buffer (RFC 9293 §3.10.7.4 step 7, SHLD-31).
+//!
+//! Segments that arrive beyond RCV.NXT are written straight into the receive ring at their
+//! offset; the [`Assembler`] remembers which ranges past the in-order data are filled. When the
+//! hole at the front closes, the contiguous filled prefix becomes in-order data.
+//!
+//! The number of disjoint ranges is bounded ([`Assembler::MAX_RANGES`]), so a peer cannot make
+//! us keep unbounded metadata. Policy when full: a segment that would need a new range is not
+//! stored (it is dropped and a duplicate ACK tells the sender where we are); segments that
+//! extend or join existing ranges are always taken.
+
+/// Filled ranges `[start, end)` as offsets from RCV.NXT, sorted, disjoint and non-adjacent.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Assembler {
+    ranges: [(u32, u32); Assembler::MAX_RANGES],
+    len: usize,
+}
+
+/// The segment was not recorded: it would need more ranges than the assembler keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TooManyHoles;
+
+impl Assembler {
+    /// Disjoint out-of-order ranges kept at most.
+    pub(crate) const MAX_RANGES: usize = 8;
+
+    /// No out-of-order data.
+    pub(crate) const fn new() -> Self {
+        Self { ranges: [(0, 0); Self::MAX_RANGES], len: 0 }
+    }
+
+    /// Whether nothing is stored out of order.
+    pub(crate) const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn used(&self) -> &[(u32, u32)] {
+        self.ranges.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The stored ranges, as offsets from RCV.NXT.
+    #[cfg(test)]
+    pub(crate) fn ranges(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.used().iter().copied()
+    }
+
+    /// Records `[start, end)` as filled (offsets from RCV.NXT, `start < end`).
+    pub(crate) fn insert(&mut self, start: u32, end: u32) -> Result<(), TooManyHoles> {
+        if start >= end {
+            return Ok(());
+        }
+        // The ranges that overlap or touch the new one merge with it.
+        let first = self.used().iter().position(|&(_, e)| e >= start).unwrap_or(self.len);
+        let last = self.used().iter().rposition(|&(s, _)| s <= end).map_or(first, |i| i + 1);
+        let merged = self.used().get(first..last).unwrap_or(&[]);
+        let new_start = merged.first().map_or(start, |&(s, _)| s.min(start));
+        let new_end = merged.last().map_or(end, |&(_, e)| e.max(end));
+        let removed = last.saturating_sub(first);
+        if removed == 0 && self.len == Self::MAX_RANGES {
+            return Err(TooManyHoles);
+        }
+        // Replace ranges[first..last] by the one merged range.
+        let mut out = [(0, 0); Self::MAX_RANGES];
+        let mut n = 0;
+        let before = self.used().get(..first).unwrap_or(&[]);
+        let after = self.used().get(last..).unwrap_or(&[]);
+        for &range in before.iter().chain(core::iter::once(&(new_start, new_end))).chain(after) {
+            if let Some(slot) = out.get_mut(n) {
+                *slot = range;
+                n += 1;
+            }
+        }
+        self.ranges = out;
+        self.len = n;
+        Ok(())
+    }
+
+    /// RCV.NXT advanced by `n` octets of in-order data: returns how many more octets, already
+    /// stored, are now contiguous with it (the caller advances RCV.NXT by those too) and rebases
+    /// the remaining ranges.
+    pub(crate) fn advance(&mut self, n: u32) -> u32 {
+        let mut out = [(0, 0); Self::MAX_RANGES];
+        let mut count = 0;
+        let mut extra = 0;
+        for &(start, end) in self.used() {
+            if start <= n {
+                // Reached (or overlapped) by the in-order data.
+                extra = extra.max(end.saturating_sub(n));
+            } else if let Some(slot) = out.get_mut(count) {
+                *slot = (start, end);
+                count += 1;
+            }
+        }
+        // Ranges are disjoint and non-adjacent, so every remaining range starts beyond the new
+        // contiguous end n + extra.
+        let shift = n + extra;
+        for slot in out.iter_mut().take(count) {
+            *slot = (slot.0.saturating_sub(shift), slot.1.saturating_sub(shift));
+        }
+        self.ranges = out;
+        self.len = count;
+        extra
+    }
+
+    /// Forgets everything (connection reset or closed).
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn ranges(a: &Assembler) -> Vec<(u32, u32)> {
+        a.ranges().collect()
+    }
+
+    #[test]
+    fn inserts_merge_overlapping_and_adjacent_ranges() {
+        let mut a = Assembler::new();
+        a.insert(10, 20).unwrap();
+        a.insert(30, 40).unwrap();
+        assert_eq!(ranges(&a), [(10, 20), (30, 40)]);
+        a.insert(20, 30).unwrap();
+        assert_eq!(ranges(&a), [(10, 40)]);
+        a.insert(5, 12).unwrap();
+        a.insert(38, 50).unwrap();
+        assert_eq!(ranges(&a), [(5, 50)]);
+        a.insert(60, 70).unwrap();
+        a.insert(0, 100).unwrap();
+        assert_eq!(ranges(&a), [(0, 100)]);
+    }
+
+    #[test]
+    fn advance_consumes_reached_ranges_and_rebases_the_rest() {
+        let mut a = Assembler::new();
+        a.insert(10, 20).unwrap();
+        a.insert(30, 40).unwrap();
+        assert_eq!(a.advance(5), 0);
+        assert_eq!(ranges(&a), [(5, 15), (25, 35)]);
+        // In-order data reaches the first range: it becomes contiguous.
+        assert_eq!(a.advance(5), 10);
+        assert_eq!(ranges(&a), [(10, 20)]);
+        assert_eq!(a.advance(25), 0, "overlapping the start of a range consumes its rest");
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn a_ninth_disjoint_range_is_refused_but_joining_ones_are_taken() {
+        let mut a = Assembler::new();
+        for i in 0..8 {
+            a.insert(i * 10 + 1, i * 10 + 5).unwrap();
+        }
+        assert_eq!(a.insert(200, 210), Err(TooManyHoles));
+        assert_eq!(a.insert(5, 11), Ok(()), "joins two ranges");
+        assert_eq!(a.ranges().count(), 7);
+        assert_eq!(a.insert(200, 210), Ok(()));
+    }
+}

@@ -1,0 +1,159 @@
+//! Data transfer on one connection, with exact segments: out-of-order reassembly (SHLD-31) and
+//! the duplicate ACKs that go with it, FIN beyond a hole, bounded buffers under a flood, and
+//! delayed ACK timing (SHLD-18, SHLD-19, MUST-40).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tcp_proto::{Config, Event, State};
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+fn read_all(h: &mut Harness) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n @ 1..) = h.conn.recv(&mut buf) {
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+#[test]
+fn out_of_order_segments_are_held_and_delivered_when_the_hole_fills_shld_31() {
+    let mut h = established();
+    let bytes = data(300);
+    // Segments 2 and 3 arrive first: each draws an immediate duplicate ACK for the hole.
+    h.deliver(seg(ack(), add(PEER_ISS, 101), add(ISS, 1)).payload(&bytes[100..200]));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    h.deliver(seg(ack(), add(PEER_ISS, 201), add(ISS, 1)).payload(&bytes[200..300]));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    assert_eq!(h.conn.status().recv_queued, 0, "nothing readable while the hole is open");
+    assert!(!h.events().contains(&Event::Readable));
+    // The hole fills: everything is delivered and acknowledged at once.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(&bytes[..100]));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 301), WINDOW - 300);
+    assert!(h.events().contains(&Event::Readable));
+    assert_eq!(read_all(&mut h), bytes);
+}
+
+#[test]
+fn overlapping_out_of_order_segments_deliver_every_octet_once() {
+    let mut h = established();
+    let bytes = data(500);
+    for (start, end) in [(300, 450), (100, 200), (150, 320), (440, 500), (0, 120)] {
+        h.deliver(
+            seg(ack(), add(PEER_ISS, 1 + start), add(ISS, 1)).payload(&bytes[start as usize..end]),
+        );
+        while h.poll().is_some() {}
+    }
+    assert_eq!(h.conn.status().rcv_nxt.get(), add(PEER_ISS, 501));
+    assert_eq!(read_all(&mut h), bytes);
+}
+
+#[test]
+fn fin_beyond_a_hole_takes_effect_when_the_hole_fills() {
+    let mut h = established();
+    h.deliver(seg(fin_ack(), add(PEER_ISS, 6), add(ISS, 1)).payload(b"world"));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    assert_eq!(h.state(), State::Established);
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"hello"));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 12), WINDOW - 10);
+    assert_eq!(h.state(), State::CloseWait);
+    assert_eq!(read_all(&mut h), b"helloworld");
+}
+
+#[test]
+fn out_of_order_flood_stays_within_the_buffer_and_the_range_limit() {
+    let mut h = established();
+    // Thirty disjoint one-octet islands, then junk far beyond the window.
+    for i in 0..30u32 {
+        h.deliver(seg(ack(), add(PEER_ISS, 1 + 2 + 4 * i), add(ISS, 1)).payload(b"x"));
+        while h.poll().is_some() {}
+    }
+    for i in 0..30u32 {
+        h.deliver(seg(ack(), add(PEER_ISS, 1 + 5000 + 100 * i), add(ISS, 1)).payload(&data(1000)));
+        while h.poll().is_some() {}
+    }
+    let status = h.conn.status();
+    assert_eq!(status.recv_queued, 0);
+    assert_eq!(status.rcv_wnd, u32::from(WINDOW), "parked data does not shrink the window");
+    assert_eq!(h.conn.counters().out_of_order_dropped, 22, "8 ranges kept, 22 refused");
+    // The sender then fills the front: only the first kept island joins.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"ab"));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 4), WINDOW - 3);
+}
+
+fn delayed_config() -> Config {
+    let mut config = config();
+    config.delayed_ack = Some(Duration::from_millis(40));
+    config
+}
+
+fn established_delayed() -> Harness {
+    let mut h = Harness::connect_with(delayed_config());
+    h.expect_one();
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460));
+    h.expect_one();
+    h.events();
+    h
+}
+
+#[test]
+fn single_segment_is_acked_after_the_delayed_ack_time_shld_18() {
+    let mut h = established_delayed();
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"ping"));
+    h.expect_nothing();
+    let fired = h.jump_to_deadline();
+    assert_eq!(fired.as_micros() - 1_000_000, 40_000);
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 5), WINDOW - 4);
+    assert_eq!(h.conn.poll_timeout(), None);
+}
+
+#[test]
+fn second_full_sized_segment_is_acked_at_once_shld_19() {
+    let mut h = established_delayed();
+    // Our MSS is 1460; the window is 4096, so two full segments fit.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(&data(1460)));
+    h.expect_nothing();
+    h.deliver(seg(ack(), add(PEER_ISS, 1461), add(ISS, 1)).payload(&data(1460)));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 2921), WINDOW - 2920);
+}
+
+#[test]
+fn data_sent_while_an_ack_is_delayed_carries_it() {
+    let mut h = established_delayed();
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"question"));
+    h.expect_nothing();
+    h.advance(Duration::from_millis(5));
+    h.conn.send(h.now, b"answer").unwrap();
+    let reply = h.expect_one();
+    assert_seg(&reply, psh_ack(), add(ISS, 1), add(PEER_ISS, 9), WINDOW - 8);
+    assert_eq!(reply.payload, b"answer");
+    // The delayed-ACK timer is gone with it.
+    assert_eq!(h.conn.poll_timeout(), Some(h.now + Duration::from_secs(1)), "only the RTO");
+}
+
+#[test]
+fn delayed_ack_never_exceeds_half_a_second_must_40() {
+    let mut config = delayed_config();
+    config.delayed_ack = Some(Duration::from_secs(2));
+    let mut h = Harness::connect_with(config);
+    h.expect_one();
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)));
+    h.expect_one();
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"x"));
+    let fired = h.jump_to_deadline();
+    assert_eq!(fired.as_micros() - 1_000_000, 500_000);
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 2), WINDOW - 1);
+}
+
+#[test]
+fn out_of_order_data_is_acked_at_once_even_with_delayed_ack() {
+    let mut h = established_delayed();
+    h.deliver(seg(ack(), add(PEER_ISS, 11), add(ISS, 1)).payload(b"later"));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+}
