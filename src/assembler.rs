@@ -12,7 +12,7 @@
 /// Filled ranges `[start, end)` as offsets from RCV.NXT, sorted, disjoint and non-adjacent.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Assembler {
-    ranges: [(u32, u32); Assembler::MAX_RANGES],
+    ranges: [(u32, u32); Self::MAX_RANGES],
     len: usize,
 }
 
