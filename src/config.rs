@@ -56,6 +56,9 @@ pub struct Config {
     /// How long a fully closed connection may sit in FIN-WAIT-2 waiting for the peer's FIN. Not
     /// in RFC 9293 (a half-closed connection waits forever); Linux's `tcp_fin_timeout` is 60 s.
     pub fin_wait_2_timeout: Option<Duration>,
+    /// Turn Nagle's algorithm off (RFC 9293 §3.7.4, SHLD-7, MUST-17); settable per connection
+    /// later with `Connection::set_nodelay`. Default: Nagle on (`false`).
+    pub nodelay: bool,
     /// Delayed ACK (SHLD-18): in-order data is acknowledged within this time, or at once when
     /// two full-sized segments are unacknowledged (SHLD-19). `None` ACKs every segment at
     /// once. Values above 500 ms are clamped to 500 ms (MUST-40).
@@ -84,6 +87,7 @@ impl Config {
             r2_syn: Some(Duration::from_secs(180)),
             user_timeout: None,
             fin_wait_2_timeout: Some(Duration::from_secs(60)),
+            nodelay: false,
             delayed_ack: Some(Duration::from_millis(40)),
             challenge_ack_limit: 10,
             challenge_ack_interval: Duration::from_secs(1),

@@ -175,6 +175,10 @@ pub struct Status {
     pub rttvar: Option<Duration>,
     /// Current retransmission timeout.
     pub rto: Duration,
+    /// Congestion window (octets).
+    pub cwnd: u32,
+    /// Slow-start threshold (octets; `u32::MAX` until the first loss).
+    pub ssthresh: u32,
     /// Retransmissions of the oldest unacknowledged segment so far.
     pub consecutive_retransmissions: u32,
     /// Retransmissions over the connection's life.

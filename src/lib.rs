@@ -32,6 +32,7 @@ extern crate std;
 mod assembler;
 mod buffer;
 pub mod config;
+pub mod congestion;
 pub mod connection;
 pub mod event;
 pub mod isn;

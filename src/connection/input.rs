@@ -6,6 +6,7 @@
 use core::net::{IpAddr, SocketAddr};
 
 use super::{Connection, Event, Reply, Timer, elapsed, len_u32};
+use crate::congestion::CongestionEvent;
 use crate::seq::{Mss, SeqNum};
 use crate::state::{State, Stimulus};
 use crate::time::Instant;
@@ -270,8 +271,24 @@ impl Connection {
             self.send_challenge_ack(now);
             return false;
         }
+        // RFC 5681 §2: a duplicate ACK acknowledges nothing new, carries no data, SYN or FIN,
+        // leaves the window alone, and arrives while data is outstanding.
+        let is_duplicate = seg_ack == self.snd_una
+            && self.snd_una != self.snd_nxt
+            && segment.payload.is_empty()
+            && !header.flags.contains(Flags::SYN)
+            && !header.flags.contains(Flags::FIN)
+            && self.scaled_window(header.window) == self.snd_wnd;
         if self.snd_una.before(seg_ack) {
             self.on_ack_advances(now, seg_ack);
+        } else if is_duplicate {
+            self.on_duplicate_ack();
+        }
+        if self.scaled_window(header.window) == 0 && seg_ack == self.snd_una {
+            // MUST-37: a peer that keeps acknowledging our probes while its window stays zero
+            // is alive; the connection stays open however long that lasts (SHLD-17).
+            self.progress_at = now;
+            self.probe_answered = true;
         }
         // Window update: SND.UNA =< SEG.ACK =< SND.NXT and the segment is newer (WL1/WL2).
         if self.snd_una.before_eq(seg_ack) {
@@ -318,6 +335,22 @@ impl Connection {
     fn on_ack_advances(&mut self, now: Instant, seg_ack: SeqNum) {
         if !self.snd_una.before(seg_ack) {
             return;
+        }
+        let acked = seg_ack.since(self.snd_una);
+        let data_was_outstanding = self.snd_una.after(self.iss);
+        self.dup_acks = 0;
+        if self.in_fast_recovery {
+            if seg_ack.after_eq(self.recover) {
+                self.in_fast_recovery = false;
+                let flight = self.snd_nxt.since(seg_ack);
+                self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
+            } else {
+                // RFC 6582 step 5: a partial ACK; the next hole goes out at once.
+                self.on_congestion_event(CongestionEvent::PartialAck { acked });
+                self.retransmit_pending = true;
+            }
+        } else if data_was_outstanding {
+            self.on_congestion_event(CongestionEvent::Ack { acked });
         }
         let data_end = self.send_buf_seq + len_u32(self.send_buf.len());
         let acked_data_end = seg_ack.min_seq(data_end);
@@ -486,6 +519,23 @@ impl Connection {
             self.ack_soon(now);
         }
         written == fresh.len()
+    }
+
+    /// RFC 5681 §3.2: the third duplicate ACK retransmits the missing segment and enters fast
+    /// recovery (once per window, RFC 6582 step 2); later ones inflate the window.
+    fn on_duplicate_ack(&mut self) {
+        self.dup_acks = self.dup_acks.saturating_add(1);
+        if self.in_fast_recovery {
+            self.on_congestion_event(CongestionEvent::RecoveryDupAck);
+        } else if self.dup_acks == 3 && self.snd_una.after(self.recover) {
+            let flight = self.snd_nxt.since(self.snd_una);
+            self.on_congestion_event(CongestionEvent::FastRetransmit { flight });
+            self.in_fast_recovery = true;
+            self.recover = self.snd_nxt;
+            self.retransmit_pending = true;
+            // Karn (MUST-18): the retransmitted segment cannot be timed.
+            self.rtt_probe = None;
+        }
     }
 
     /// SND.WND, SND.WL1, SND.WL2 from a segment (§3.10.7.4 step 5).

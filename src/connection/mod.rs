@@ -15,6 +15,7 @@
 mod input;
 mod output;
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -22,6 +23,7 @@ use core::time::Duration;
 use crate::assembler::Assembler;
 use crate::buffer::Ring;
 use crate::config::Config;
+use crate::congestion::{CongestionControl, CongestionEvent, NewReno, initial_window};
 pub use crate::event::{
     CallError, CloseReason, ConnectionError, Counters, Event, Status, TransmitError,
 };
@@ -165,7 +167,26 @@ pub struct Connection {
     retransmit_pending: bool,
     /// The next persist-timer expiry sends a one-octet probe.
     probe_pending: bool,
+    /// The peer acknowledged a probe of its zero window since the last retransmission.
+    probe_answered: bool,
     persist_backoff: u32,
+
+    // Congestion control (RFC 5681, RFC 6582).
+    cc: Box<dyn CongestionControl>,
+    /// The application installed its own controller: keep it across the handshake.
+    custom_cc: bool,
+    /// Duplicate ACKs in a row (RFC 5681 §2).
+    dup_acks: u32,
+    /// In NewReno fast recovery until SND.UNA passes `recover` (RFC 6582).
+    in_fast_recovery: bool,
+    /// RFC 6582's `recover`: SND.NXT when the last loss was detected.
+    recover: SeqNum,
+    /// End of the last short segment sent (Minshall's Nagle variant).
+    snd_sml: SeqNum,
+    /// Nagle off for this connection (MUST-17).
+    nodelay: bool,
+    /// When we last sent new data (RFC 5681 §4.1 restart after idle).
+    last_send_at: Option<Instant>,
 
     // Output owed.
     ack_pending: bool,
@@ -187,6 +208,7 @@ impl Connection {
         let send_buf = Ring::new(config.send_buffer);
         let recv_buf = Ring::new(config.recv_buffer);
         let peer_mss = default_send_mss(local);
+        let nodelay = config.nodelay;
         Self {
             config,
             state: State::Closed,
@@ -227,7 +249,16 @@ impl Connection {
             handshake_retransmitted: false,
             retransmit_pending: false,
             probe_pending: false,
+            probe_answered: false,
             persist_backoff: 0,
+            cc: Box::new(NewReno::new(initial_window(u32::from(peer_mss.get())))),
+            custom_cc: false,
+            dup_acks: 0,
+            in_fast_recovery: false,
+            recover: SeqNum::new(0),
+            snd_sml: SeqNum::new(0),
+            nodelay,
+            last_send_at: None,
             ack_pending: false,
             reply: None,
             challenge_window_start: Instant::ZERO,
@@ -453,6 +484,17 @@ impl Connection {
         self.apply(now, Stimulus::Abort);
     }
 
+    /// Turns Nagle's algorithm off (`true`) or on for this connection (MUST-17, SHLD-7).
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.nodelay = nodelay;
+    }
+
+    /// Installs another congestion-control algorithm (RFC 9293 MAY-18), replacing NewReno.
+    pub fn set_congestion_control(&mut self, controller: Box<dyn CongestionControl>) {
+        self.cc = controller;
+        self.custom_cc = true;
+    }
+
     /// STATUS (RFC 9293 §3.10.6).
     pub fn status(&self) -> Status {
         Status {
@@ -472,6 +514,8 @@ impl Connection {
             srtt: self.rtt.srtt(),
             rttvar: self.rtt.rttvar(),
             rto: self.rtt.rto().get(),
+            cwnd: self.cc.window(),
+            ssthresh: self.cc.ssthresh(),
             consecutive_retransmissions: self.consecutive_retransmissions,
             total_retransmissions: self.total_retransmissions,
         }
@@ -561,7 +605,10 @@ impl Connection {
         }
         let syn_outstanding = self.snd_una == self.iss;
         let r2 = if syn_outstanding { self.config.r2_syn } else { self.config.r2_data };
+        // A zero-window probe the peer answered is no sign of a dead path (MUST-37).
+        let answered = core::mem::take(&mut self.probe_answered);
         if let Some(r2) = r2
+            && !answered
             && now.saturating_duration_since(self.progress_at) >= r2
         {
             // MUST-20: at R2, close the connection.
@@ -577,6 +624,11 @@ impl Connection {
         if syn_outstanding {
             self.handshake_retransmitted = true;
         }
+        let flight = self.snd_nxt.since(self.snd_una);
+        self.on_congestion_event(CongestionEvent::Timeout { flight });
+        self.in_fast_recovery = false;
+        self.dup_acks = 0;
+        self.recover = self.snd_nxt;
         self.rtt.on_backoff();
         // Karn (MUST-18): nothing sent before this retransmission may be timed.
         self.rtt_probe = None;
@@ -631,6 +683,11 @@ impl Connection {
                 if self.handshake_retransmitted {
                     // RFC 6298 rule 5.7.
                     self.rtt.on_handshake_retransmitted();
+                }
+                if !self.custom_cc {
+                    // RFC 6928: the initial window from the MSS the handshake settled on.
+                    let mss = u32::from(self.effective_mss());
+                    self.cc = Box::new(NewReno::new(initial_window(mss)));
                 }
                 self.push_event(Event::Connected);
             }
@@ -726,6 +783,9 @@ impl Connection {
         self.consecutive_retransmissions = 0;
         self.recovery_point = None;
         self.handshake_retransmitted = false;
+        self.dup_acks = 0;
+        self.in_fast_recovery = false;
+        self.last_send_at = None;
         self.retransmit_pending = false;
         self.probe_pending = false;
         self.persist_backoff = 0;
@@ -737,6 +797,8 @@ impl Connection {
         self.iss = iss;
         self.snd_una = iss;
         self.snd_nxt = iss;
+        self.recover = iss;
+        self.snd_sml = iss;
         self.send_buf_seq = iss + 1;
         self.snd_wl2 = iss;
     }
@@ -862,6 +924,12 @@ impl Connection {
         } else {
             self.counters.challenge_acks_suppressed += 1;
         }
+    }
+
+    /// Tells the congestion controller, with the current effective MSS.
+    fn on_congestion_event(&mut self, event: CongestionEvent) {
+        let mss = u32::from(self.effective_mss());
+        self.cc.on_event(event, mss);
     }
 
     /// Queues a control reply, keeping the first if one is already waiting.

@@ -9,6 +9,7 @@
 use core::net::SocketAddr;
 
 use super::{Connection, Reply, Timer, Transmit, TransmitError, len_u32};
+use crate::congestion::CongestionEvent;
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
@@ -85,6 +86,7 @@ impl Connection {
             }
             self.retransmit_pending = false;
         }
+        self.restart_after_idle(now);
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
             let transmit = self.emit_plan(plan, remote, buf)?;
             self.on_sent_new(now, plan);
@@ -129,22 +131,20 @@ impl Connection {
         let queued = self.send_buf.len().saturating_sub(offset);
         // Data waits until our SYN is acknowledged (§3.10.2: queued before ESTABLISHED).
         let syn_acked = self.snd_una.after(self.iss);
-        let mut data_len =
-            if syn_acked { queued.min(usize::from(self.effective_mss())) } else { 0 };
+        let mss = usize::from(self.effective_mss());
+        let mut data_len = if syn_acked { queued.min(mss) } else { 0 };
+        let usable = self.usable_window(seq);
         match purpose {
-            Purpose::New => {
-                let window_end = self.snd_una + self.snd_wnd;
-                let usable = if window_end.after(seq) { window_end.since(seq) as usize } else { 0 };
-                data_len = data_len.min(usable);
-            }
+            Purpose::New => data_len = data_len.min(usable),
             Purpose::Retransmit => {
                 // Resend only what was sent before.
                 let sent =
                     if self.snd_nxt.after(seq) { self.snd_nxt.since(seq) as usize } else { 0 };
                 data_len = data_len.min(sent);
             }
-            // MUST-36: one octet past a zero window.
-            Purpose::Probe => data_len = data_len.min(1),
+            // The override of a held segment (RFC 9293 §3.8.6.2.1 (4)): what the window allows,
+            // or one octet past a zero window (MUST-36).
+            Purpose::Probe => data_len = data_len.min(usable.max(1)),
         }
         let end = seq + len_u32(data_len);
         let fin = match (self.fin_seq(), purpose) {
@@ -154,6 +154,18 @@ impl Connection {
             (Some(fin_seq), Purpose::Retransmit) => end == fin_seq && self.snd_nxt.after(fin_seq),
             (None, _) => false,
         };
+        if purpose == Purpose::New && data_len > 0 && data_len < mss && !fin {
+            // A short segment: sender SWS avoidance and Nagle decide (RFC 9293 §3.8.6.2.1,
+            // §3.7.4, MUST-38, SHLD-7). Minshall's variant: Nagle only holds data while a
+            // short segment is unacknowledged.
+            let nagle_allows = self.nodelay || self.snd_sml.before_eq(self.snd_una);
+            let everything_queued = data_len == queued;
+            let half_max_window = (self.max_snd_wnd / 2) as usize;
+            let worth_sending = everything_queued || data_len >= half_max_window;
+            if !(nagle_allows && worth_sending) {
+                return None;
+            }
+        }
         (data_len > 0 || fin).then_some(Plan {
             seq,
             syn: false,
@@ -161,6 +173,14 @@ impl Connection {
             data_len,
             fin,
         })
+    }
+
+    /// Octets the windows let us send from `seq`: the peer's window and the congestion window,
+    /// both counted from SND.UNA (robust to a window that shrank, MUST-34).
+    fn usable_window(&self, seq: SeqNum) -> usize {
+        let window = self.snd_wnd.min(self.cc.window());
+        let window_end = self.snd_una + window;
+        if window_end.after(seq) { window_end.since(seq) as usize } else { 0 }
     }
 
     /// Our FIN goes once every data octet before it is sent; in SYN-RECEIVED-then-CLOSE it
@@ -172,6 +192,11 @@ impl Connection {
     fn on_sent_new(&mut self, now: Instant, plan: Plan) {
         let end = plan.seq + plan.seg_len();
         let was_idle = self.snd_una == self.snd_nxt;
+        if plan.data_len > 0 && plan.data_len < usize::from(self.effective_mss()) {
+            // Minshall's variant of Nagle remembers the last short segment.
+            self.snd_sml = end;
+        }
+        self.last_send_at = Some(now);
         if end.after(self.snd_nxt) {
             self.snd_nxt = end;
         }
@@ -187,15 +212,29 @@ impl Connection {
         self.update_retransmit_timer(now, false);
     }
 
-    /// MUST-35/36: with data waiting, nothing in flight and a zero window, probe after one
-    /// RTO, backing off exponentially (SHLD-29, SHLD-30).
+    /// RFC 5681 §4.1: after an idle period longer than the RTO, restart from the initial
+    /// window rather than bursting a stale cwnd into the network.
+    fn restart_after_idle(&mut self, now: Instant) {
+        let idle = self.snd_una == self.snd_nxt;
+        let long_idle = self
+            .last_send_at
+            .is_some_and(|at| now.saturating_duration_since(at) > self.rtt.rto().get());
+        if idle && long_idle {
+            self.on_congestion_event(CongestionEvent::IdleRestart);
+            self.last_send_at = Some(now);
+        }
+    }
+
+    /// MUST-35/36: with data waiting, nothing in flight and a window too small to send it (zero,
+    /// or held back by sender SWS avoidance), probe after one RTO, backing off exponentially
+    /// (SHLD-29, SHLD-30). The probe is the override timeout of RFC 9293 §3.8.6.2.1.
     fn arm_persist_if_needed(&mut self, now: Instant) {
         let unsent = self
             .fin_seq()
             .map_or_else(|| self.send_buf_seq + len_u32(self.send_buf.len()), |fin| fin + 1);
         let waiting = unsent.after(self.snd_nxt) && self.snd_una.after(self.iss);
         let idle = self.snd_una == self.snd_nxt;
-        if waiting && idle && self.snd_wnd == 0 && self.timer(Timer::Persist).is_none() {
+        if waiting && idle && self.timer(Timer::Persist).is_none() {
             let shift = self.persist_backoff.min(16);
             let delay = self.rtt.rto().get().saturating_mul(1 << shift).min(self.config.rto_max);
             self.set_timer(Timer::Persist, Some(now + delay));

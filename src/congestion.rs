@@ -1,0 +1,221 @@
+//! Congestion control (RFC 9293 §3.8.2, MUST-19): the [`CongestionControl`] trait and NewReno
+//! (RFC 5681 slow start, congestion avoidance, fast retransmit / fast recovery; RFC 6582 partial
+//! ACKs; RFC 6928 initial window; RFC 5681 §4.1 restart after idle).
+//!
+//! Loss *detection* (counting duplicate ACKs, the retransmission timer, the recovery point) lives
+//! in the connection; the controller only does window arithmetic, told through typed
+//! [`CongestionEvent`]s that keep an RTO apart from duplicate ACKs (PITFALLS: a controller that
+//! cannot tell them apart sets ssthresh wrong). Another algorithm (CUBIC, …) implements the same
+//! trait and is installed with `Connection::set_congestion_control`.
+
+use core::fmt::Debug;
+
+/// What happened, for the congestion controller. Sizes are in octets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CongestionEvent {
+    /// New data was acknowledged outside loss recovery.
+    Ack {
+        /// Octets newly acknowledged.
+        acked: u32,
+    },
+    /// The third duplicate ACK: fast retransmit, enter fast recovery (RFC 5681 §3.2 steps 2–3).
+    FastRetransmit {
+        /// Octets in flight when the loss was detected.
+        flight: u32,
+    },
+    /// A further duplicate ACK during fast recovery (RFC 5681 §3.2 step 4).
+    RecoveryDupAck,
+    /// An ACK during recovery that acknowledges some but not all of the data outstanding when
+    /// recovery began (RFC 6582 §3.2 step 5).
+    PartialAck {
+        /// Octets newly acknowledged.
+        acked: u32,
+    },
+    /// The ACK that ends fast recovery (RFC 6582 §3.2 step 5, full acknowledgment).
+    RecoveryEnd {
+        /// Octets still in flight after it.
+        flight: u32,
+    },
+    /// The retransmission timer expired (RFC 5681 §3.1, equation 4 and the loss window).
+    Timeout {
+        /// Octets in flight when the timer expired.
+        flight: u32,
+    },
+    /// Sending resumes after an idle period longer than the RTO (RFC 5681 §4.1).
+    IdleRestart,
+}
+
+/// A congestion-control algorithm: keeps cwnd and ssthresh in octets.
+pub trait CongestionControl: Debug {
+    /// The congestion window, in octets.
+    fn window(&self) -> u32;
+    /// The slow-start threshold, in octets.
+    fn ssthresh(&self) -> u32;
+    /// Reacts to an event; `mss` is the sender's maximum segment size.
+    fn on_event(&mut self, event: CongestionEvent, mss: u32);
+}
+
+/// RFC 6928: the initial window, min(10×MSS, max(2×MSS, 14600)).
+pub fn initial_window(mss: u32) -> u32 {
+    (10 * mss).min((2 * mss).max(14_600))
+}
+
+/// NewReno (RFC 5681 + RFC 6582).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewReno {
+    cwnd: u32,
+    ssthresh: u32,
+    initial: u32,
+    /// Octets acknowledged in congestion avoidance since cwnd last grew (RFC 5681 §3.1 eq. 3's
+    /// byte-counting form: cwnd += MSS once a full cwnd has been acknowledged).
+    acked_in_avoidance: u32,
+}
+
+impl NewReno {
+    /// A controller starting from `initial_window` octets with an unbounded ssthresh (RFC 5681
+    /// §3.1: "arbitrarily high").
+    pub fn new(initial_window: u32) -> Self {
+        Self {
+            cwnd: initial_window,
+            ssthresh: u32::MAX,
+            initial: initial_window,
+            acked_in_avoidance: 0,
+        }
+    }
+
+    /// RFC 5681 equation (4): ssthresh = max(FlightSize / 2, 2×SMSS).
+    fn halve(flight: u32, mss: u32) -> u32 {
+        (flight / 2).max(2 * mss)
+    }
+}
+
+impl CongestionControl for NewReno {
+    fn window(&self) -> u32 {
+        self.cwnd
+    }
+
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+
+    fn on_event(&mut self, event: CongestionEvent, mss: u32) {
+        match event {
+            CongestionEvent::Ack { acked } => {
+                if self.cwnd < self.ssthresh {
+                    // Slow start (RFC 5681 eq. 2): grow by at most one SMSS per ACK.
+                    self.cwnd = self.cwnd.saturating_add(acked.min(mss));
+                } else {
+                    // Congestion avoidance: about one SMSS per round trip.
+                    self.acked_in_avoidance = self.acked_in_avoidance.saturating_add(acked);
+                    if self.acked_in_avoidance >= self.cwnd {
+                        self.acked_in_avoidance -= self.cwnd;
+                        self.cwnd = self.cwnd.saturating_add(mss);
+                    }
+                }
+            }
+            CongestionEvent::FastRetransmit { flight } => {
+                self.ssthresh = Self::halve(flight, mss);
+                self.cwnd = self.ssthresh.saturating_add(3 * mss);
+                self.acked_in_avoidance = 0;
+            }
+            CongestionEvent::RecoveryDupAck => self.cwnd = self.cwnd.saturating_add(mss),
+            CongestionEvent::PartialAck { acked } => {
+                // RFC 6582 step 5: deflate by the amount acknowledged, add back one SMSS if at
+                // least one SMSS was acknowledged.
+                self.cwnd = self.cwnd.saturating_sub(acked);
+                if acked >= mss {
+                    self.cwnd = self.cwnd.saturating_add(mss);
+                }
+                self.cwnd = self.cwnd.max(mss);
+            }
+            CongestionEvent::RecoveryEnd { flight } => {
+                // RFC 6582 step 5 option (1): cwnd = min(ssthresh, FlightSize + SMSS).
+                self.cwnd = self.ssthresh.min(flight.saturating_add(mss)).max(mss);
+            }
+            CongestionEvent::Timeout { flight } => {
+                self.ssthresh = Self::halve(flight, mss);
+                // The loss window: one segment.
+                self.cwnd = mss;
+                self.acked_in_avoidance = 0;
+            }
+            CongestionEvent::IdleRestart => {
+                // RFC 5681 §4.1: cwnd = min(RW, cwnd), RW = the initial window.
+                self.cwnd = self.cwnd.min(self.initial);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: u32 = 1000;
+
+    #[test]
+    fn initial_window_follows_rfc_6928() {
+        assert_eq!(initial_window(1460), 14_600);
+        assert_eq!(initial_window(536), 5360);
+        assert_eq!(initial_window(9000), 18_000);
+    }
+
+    #[test]
+    fn slow_start_grows_by_one_mss_per_ack_rfc_5681_eq_2() {
+        let mut cc = NewReno::new(2 * MSS);
+        cc.on_event(CongestionEvent::Ack { acked: 5 * MSS }, MSS);
+        assert_eq!(cc.window(), 3 * MSS, "at most one SMSS per ACK");
+        cc.on_event(CongestionEvent::Ack { acked: 100 }, MSS);
+        assert_eq!(cc.window(), 3 * MSS + 100);
+    }
+
+    #[test]
+    fn congestion_avoidance_grows_one_mss_per_window_rfc_5681_eq_3() {
+        let mut cc = NewReno::new(10 * MSS);
+        cc.on_event(CongestionEvent::Timeout { flight: 20 * MSS }, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (MSS, 10 * MSS));
+        for _ in 0..9 {
+            cc.on_event(CongestionEvent::Ack { acked: MSS }, MSS);
+        }
+        assert_eq!(cc.window(), 10 * MSS, "slow start up to ssthresh");
+        for _ in 0..10 {
+            cc.on_event(CongestionEvent::Ack { acked: MSS }, MSS);
+        }
+        assert_eq!(cc.window(), 11 * MSS, "one SMSS after a whole window is acknowledged");
+    }
+
+    #[test]
+    fn fast_retransmit_halves_and_inflates_rfc_5681_3_2() {
+        let mut cc = NewReno::new(20 * MSS);
+        cc.on_event(CongestionEvent::FastRetransmit { flight: 20 * MSS }, MSS);
+        assert_eq!(cc.ssthresh(), 10 * MSS);
+        assert_eq!(cc.window(), 13 * MSS);
+        cc.on_event(CongestionEvent::RecoveryDupAck, MSS);
+        assert_eq!(cc.window(), 14 * MSS);
+        cc.on_event(CongestionEvent::PartialAck { acked: 2 * MSS }, MSS);
+        assert_eq!(cc.window(), 13 * MSS, "RFC 6582: deflate by acked, add one SMSS");
+        cc.on_event(CongestionEvent::RecoveryEnd { flight: 4 * MSS }, MSS);
+        assert_eq!(cc.window(), 5 * MSS, "min(ssthresh, FlightSize + SMSS)");
+    }
+
+    #[test]
+    fn timeout_and_duplicate_acks_set_ssthresh_from_flight_not_cwnd() {
+        let mut cc = NewReno::new(40 * MSS);
+        cc.on_event(CongestionEvent::Timeout { flight: 6 * MSS }, MSS);
+        assert_eq!(cc.ssthresh(), 3 * MSS);
+        assert_eq!(cc.window(), MSS, "RTO: loss window");
+        let mut cc = NewReno::new(40 * MSS);
+        cc.on_event(CongestionEvent::FastRetransmit { flight: 2 * MSS }, MSS);
+        assert_eq!(cc.ssthresh(), 2 * MSS, "never below 2×SMSS");
+    }
+
+    #[test]
+    fn idle_restart_caps_cwnd_at_the_initial_window_rfc_5681_4_1() {
+        let mut cc = NewReno::new(4 * MSS);
+        for _ in 0..10 {
+            cc.on_event(CongestionEvent::Ack { acked: MSS }, MSS);
+        }
+        cc.on_event(CongestionEvent::IdleRestart, MSS);
+        assert_eq!(cc.window(), 4 * MSS);
+    }
+}

@@ -1,0 +1,208 @@
+//! The send side with exact segments: congestion control (initial window RFC 6928, slow start,
+//! fast retransmit on three duplicate ACKs before the RTO, NewReno partial ACKs — RFC 5681,
+//! RFC 6582, MUST-19), Nagle (SHLD-7, MUST-17), sender silly-window avoidance (MUST-38) and
+//! zero windows kept open while the peer answers (MUST-37).
+
+mod common;
+
+use common::*;
+use tcp_proto::State;
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+fn drain(h: &mut Harness) -> Vec<Sent> {
+    std::iter::from_fn(|| h.poll()).collect()
+}
+
+/// ESTABLISHED with a peer MSS of `mss` and a big peer window.
+fn established_mss(mss: u16, window: u16) -> Harness {
+    let mut h = syn_sent();
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(mss).window(window));
+    h.expect_one();
+    h.events();
+    h
+}
+
+fn big_sender(mss: u16, window: u16) -> Harness {
+    let mut config = config();
+    config.send_buffer = 1 << 20;
+    let mut h = Harness::connect_with(config);
+    h.expect_one();
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(mss).window(window));
+    h.expect_one();
+    h.events();
+    h
+}
+
+fn ack_to(h: &mut Harness, n: u32) {
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1 + n)).window(65535));
+}
+
+#[test]
+fn initial_window_is_ten_segments_rfc_6928_must_19() {
+    let mut h = big_sender(1000, 65535);
+    h.conn.send(h.now, &data(50_000)).unwrap();
+    let sent = drain(&mut h);
+    assert_eq!(sent.len(), 10, "IW = min(10 MSS, max(2 MSS, 14600)) = 10 000 octets");
+    assert_eq!(h.conn.status().cwnd, 10_000);
+}
+
+#[test]
+fn slow_start_grows_the_window_by_one_segment_per_ack_rfc_5681_3_1() {
+    let mut h = big_sender(1000, 65535);
+    h.conn.send(h.now, &data(50_000)).unwrap();
+    drain(&mut h);
+    ack_to(&mut h, 1000);
+    // cwnd 11 000, 9 000 in flight: two new segments.
+    assert_eq!(drain(&mut h).len(), 2);
+    assert_eq!(h.conn.status().cwnd, 11_000);
+}
+
+#[test]
+fn three_duplicate_acks_trigger_fast_retransmit_before_the_rto_rfc_5681_3_2() {
+    let mut h = big_sender(1000, 65535);
+    h.conn.send(h.now, &data(10_000)).unwrap();
+    assert_eq!(drain(&mut h).len(), 10);
+    // Segment 1 is lost; segments 2.. arrive and each draws a duplicate ACK for ISS+1.
+    for _ in 0..2 {
+        ack_to(&mut h, 0);
+        h.expect_nothing();
+    }
+    ack_to(&mut h, 0);
+    let resent = h.expect_one();
+    assert_eq!((resent.seq, resent.payload.len()), (add(ISS, 1), 1000));
+    let status = h.conn.status();
+    assert_eq!(status.ssthresh, 5000, "FlightSize / 2");
+    assert_eq!(status.cwnd, 8000, "ssthresh + 3 SMSS");
+    assert_eq!(status.total_retransmissions, 0, "no RTO was needed");
+    assert!(h.now.as_micros() < 2_000_000);
+}
+
+#[test]
+fn partial_ack_in_recovery_retransmits_the_next_hole_rfc_6582() {
+    let mut h = big_sender(1000, 65535);
+    h.conn.send(h.now, &data(10_000)).unwrap();
+    drain(&mut h);
+    // Segments 1 and 4 are lost.
+    for _ in 0..3 {
+        ack_to(&mut h, 0);
+    }
+    assert_eq!(h.expect_one().seq, add(ISS, 1));
+    // The retransmission fills the first hole: the ACK covers up to the second hole.
+    ack_to(&mut h, 3000);
+    let next = h.expect_one();
+    assert_eq!((next.seq, next.payload.len()), (add(ISS, 3001), 1000));
+    // The full ACK ends recovery with cwnd = min(ssthresh, flight + SMSS).
+    ack_to(&mut h, 10_000);
+    assert_eq!(h.conn.status().cwnd, 1000, "min(ssthresh 5000, flight 0 + SMSS)");
+    assert_eq!(h.conn.status().ssthresh, 5000);
+}
+
+#[test]
+fn rto_collapses_cwnd_to_one_segment_rfc_5681_3_1() {
+    let mut h = big_sender(1000, 65535);
+    h.conn.send(h.now, &data(10_000)).unwrap();
+    drain(&mut h);
+    h.jump_to_deadline();
+    assert_eq!(h.expect_one().seq, add(ISS, 1));
+    let status = h.conn.status();
+    assert_eq!((status.cwnd, status.ssthresh), (1000, 5000));
+}
+
+#[test]
+fn nagle_holds_a_small_write_while_a_small_segment_is_in_flight_shld_7() {
+    let mut h = established_mss(1460, 8192);
+    h.conn.send(h.now, b"first").unwrap();
+    assert_eq!(h.expect_one().payload, b"first");
+    h.conn.send(h.now, b"second").unwrap();
+    h.expect_nothing();
+    // The ACK of the first releases the second.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 6)));
+    let released = h.expect_one();
+    assert_eq!((released.seq, released.payload.as_slice()), (add(ISS, 6), &b"second"[..]));
+}
+
+#[test]
+fn nodelay_sends_small_writes_at_once_must_17() {
+    let mut h = established_mss(1460, 8192);
+    h.conn.set_nodelay(true);
+    h.conn.send(h.now, b"first").unwrap();
+    h.expect_one();
+    h.conn.send(h.now, b"second").unwrap();
+    assert_eq!(h.expect_one().payload, b"second");
+}
+
+#[test]
+fn full_segments_are_never_held_by_nagle() {
+    let mut h = established_mss(100, 8192);
+    h.conn.send(h.now, b"tiny").unwrap();
+    h.expect_one();
+    h.conn.send(h.now, &data(250)).unwrap();
+    let sizes: Vec<usize> = drain(&mut h).iter().map(|s| s.payload.len()).collect();
+    assert_eq!(sizes, [100, 100], "the short tail waits for the ACK");
+}
+
+#[test]
+fn fin_is_not_held_by_nagle() {
+    let mut h = established_mss(1460, 8192);
+    h.conn.send(h.now, b"first").unwrap();
+    h.expect_one();
+    h.conn.send(h.now, b"last").unwrap();
+    h.conn.close(h.now).unwrap();
+    let sent = h.expect_one();
+    assert_seg(
+        &sent,
+        tcp_proto::wire::Flags::FIN | psh_ack(),
+        add(ISS, 6),
+        add(PEER_ISS, 1),
+        WINDOW,
+    );
+    assert_eq!(sent.payload, b"last");
+}
+
+#[test]
+fn sender_sws_avoidance_waits_for_a_useful_window_then_overrides_must_38() {
+    let mut h = established_mss(1460, 8192);
+    h.conn.set_nodelay(true);
+    // The peer's window drops to 300 (max seen 8192): 300 < MSS and < max/2, and 1000 octets
+    // are queued, so nothing is sent yet.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).window(300));
+    h.conn.send(h.now, &data(1000)).unwrap();
+    h.expect_nothing();
+    // The override timeout (one RTO) sends what the window allows.
+    let held_at = h.now.as_micros();
+    let fired = h.jump_to_deadline();
+    assert_eq!(fired.as_micros() - held_at, 1_000_000);
+    let sent = h.expect_one();
+    assert_eq!((sent.seq, sent.payload.len()), (add(ISS, 1), 300));
+    // A window opening to a full segment releases the rest at once.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 301)).window(8192));
+    assert_eq!(h.expect_one().payload.len(), 700);
+}
+
+#[test]
+fn zero_window_stays_open_while_the_peer_answers_probes_must_37() {
+    let mut h = established_mss(1460, 0);
+    h.conn.send(h.now, b"patience").unwrap();
+    h.expect_nothing();
+    let start = h.now;
+    // An hour of probing, each probe answered with "window still zero".
+    while h.now.as_micros() - start.as_micros() < 3_600_000_000 {
+        eprintln!("{:?} {:?} {:?}", h.now, h.conn.poll_timeout(), h.conn.status());
+        h.jump_to_deadline();
+        for probe in drain(&mut h) {
+            assert!(probe.payload.len() <= 1, "probes carry at most one octet");
+        }
+        let una = h.conn.status().snd_una.get();
+        h.deliver(seg(ack(), add(PEER_ISS, 1), una).window(0));
+        drain(&mut h);
+    }
+    assert_eq!(h.state(), State::Established);
+    // The window opens and the probe octet is taken: the rest goes.
+    let una = h.conn.status().snd_una.get();
+    h.deliver(seg(ack(), add(PEER_ISS, 1), una.wrapping_add(1)).window(8192));
+    let rest: usize = drain(&mut h).iter().map(|s| s.payload.len()).sum();
+    assert_eq!(rest, 8 - 1, "the probe octet is already out");
+}
