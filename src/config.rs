@@ -56,6 +56,9 @@ pub struct Config {
     /// How long a fully closed connection may sit in FIN-WAIT-2 waiting for the peer's FIN. Not
     /// in RFC 9293 (a half-closed connection waits forever); Linux's `tcp_fin_timeout` is 60 s.
     pub fin_wait_2_timeout: Option<Duration>,
+    /// Offer window scaling (RFC 7323 §2), needed for windows beyond 64 KiB. Used only when
+    /// both SYNs carry the option; turn it off for paths with middleboxes that mangle it.
+    pub window_scaling: bool,
     /// Turn Nagle's algorithm off (RFC 9293 §3.7.4, SHLD-7, MUST-17); settable per connection
     /// later with `Connection::set_nodelay`. Default: Nagle on (`false`).
     pub nodelay: bool,
@@ -87,6 +90,7 @@ impl Config {
             r2_syn: Some(Duration::from_secs(180)),
             user_timeout: None,
             fin_wait_2_timeout: Some(Duration::from_secs(60)),
+            window_scaling: true,
             nodelay: false,
             delayed_ack: Some(Duration::from_millis(40)),
             challenge_ack_limit: 10,

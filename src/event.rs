@@ -175,6 +175,10 @@ pub struct Status {
     pub rttvar: Option<Duration>,
     /// Current retransmission timeout.
     pub rto: Duration,
+    /// The peer's window-scale shift, once both sides agreed to scale (RFC 7323).
+    pub snd_wscale: Option<u8>,
+    /// Our window-scale shift, once both sides agreed to scale.
+    pub rcv_wscale: Option<u8>,
     /// Congestion window (octets).
     pub cwnd: u32,
     /// Slow-start threshold (octets; `u32::MAX` until the first loss).

@@ -170,6 +170,16 @@ impl WindowScale {
     pub const fn shift(self) -> u8 {
         self.0
     }
+
+    /// The smallest shift that lets a window of `buffer` octets be advertised in 16 bits
+    /// (RFC 7323 §2.3), at most 14.
+    pub const fn for_buffer(buffer: usize) -> Self {
+        let mut shift = 0;
+        while shift < Self::MAX_SHIFT && (buffer >> shift) > u16::MAX as usize {
+            shift += 1;
+        }
+        Self(shift)
+    }
 }
 
 /// A maximum segment size: the largest payload of one segment, in octets.

@@ -37,12 +37,12 @@ fn main_dialogue_is_the_seed_handshake_and_four_way_close_rfc_9293_3_5() {
     // SYN, SYN+ACK with ack = seq + 1, ACK.
     assert_trace(
         trace,
-        &format!("A > B: Flags [S], seq {c}, win 65535, options [mss 1460], length 0"),
+        &format!("A > B: Flags [S], seq {c}, win 65535, options [mss 1460,wscale 0], length 0"),
     );
     assert_trace(
         trace,
         &format!(
-            "B > A: Flags [S.], seq {s}, ack {}, win 65535, options [mss 1460], length 0",
+            "B > A: Flags [S.], seq {s}, ack {}, win 65535, options [mss 1460,wscale 0], length 0",
             c + 1
         ),
     );

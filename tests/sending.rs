@@ -206,3 +206,79 @@ fn zero_window_stays_open_while_the_peer_answers_probes_must_37() {
     let rest: usize = drain(&mut h).iter().map(|s| s.payload.len()).sum();
     assert_eq!(rest, 8 - 1, "the probe octet is already out");
 }
+
+// ------------------------------------------------------------------ window scaling (RFC 7323)
+
+fn scaled_config() -> tcp_proto::Config {
+    let mut config = config();
+    config.recv_buffer = 256 * 1024;
+    config
+}
+
+#[test]
+fn window_scaling_is_used_when_both_syns_offer_it_rfc_7323_2() {
+    let mut h = Harness::connect_with(scaled_config());
+    let syn_seg = h.expect_one();
+    // 256 KiB needs a shift of 3 to fit 16 bits; the SYN's own window is not scaled.
+    assert_eq!(syn_seg.options.window_scale, Some(3));
+    assert_eq!(syn_seg.window, 65535);
+    let mut synack = seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460).window(1000);
+    synack.window_scale = Some(7);
+    h.deliver(synack);
+    let ack_seg = h.expect_one();
+    assert_eq!(ack_seg.window, ((256 * 1024) >> 3) as u16, "our window, scaled by 3");
+    let status = h.conn.status();
+    assert_eq!((status.snd_wscale, status.rcv_wscale), (Some(7), Some(3)));
+    assert_eq!(status.snd_wnd, 1000, "the SYN-ACK's window is taken unscaled");
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).window(100));
+    assert_eq!(h.conn.status().snd_wnd, 100 << 7, "later windows are scaled");
+}
+
+#[test]
+fn window_scaling_is_off_when_the_peer_does_not_offer_it_rfc_7323_2_2() {
+    let mut h = Harness::connect_with(scaled_config());
+    h.expect_one();
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460).window(1000));
+    let ack_seg = h.expect_one();
+    assert_eq!(ack_seg.window, 65535, "unscaled, so capped at 65535");
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).window(100));
+    let status = h.conn.status();
+    assert_eq!((status.snd_wscale, status.rcv_wscale, status.snd_wnd), (None, None, 100));
+}
+
+#[test]
+fn syn_ack_offers_window_scaling_only_in_reply_to_an_offer_rfc_7323_2_2() {
+    for (offered, expect) in [(Some(2), Some(3)), (None, None)] {
+        let mut h = Harness {
+            conn: tcp_proto::Connection::listen(scaled_config(), tcp_proto::Instant::ZERO, LOCAL),
+            now: tcp_proto::Instant::ZERO,
+            peer: REMOTE,
+        };
+        let mut syn_seg = seg(syn(), PEER_ISS, 0).mss(1460);
+        syn_seg.window_scale = offered;
+        h.deliver(syn_seg);
+        let synack = h.expect_one();
+        assert_eq!(synack.options.window_scale, expect);
+        assert_eq!(synack.window, 65535, "a SYN's window is never scaled");
+    }
+}
+
+#[test]
+fn window_scaling_can_be_switched_off_per_connection() {
+    let mut config = scaled_config();
+    config.window_scaling = false;
+    let mut h = Harness::connect_with(config);
+    assert_eq!(h.expect_one().options.window_scale, None);
+}
+
+#[test]
+fn a_shift_above_fourteen_is_taken_as_fourteen_rfc_7323_2_3() {
+    let mut h = Harness::connect_with(scaled_config());
+    h.expect_one();
+    let mut synack = seg(syn_ack(), PEER_ISS, add(ISS, 1)).window(1000);
+    synack.window_scale = Some(30);
+    h.deliver(synack);
+    h.expect_one();
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).window(1));
+    assert_eq!(h.conn.status().snd_wnd, 1 << 14);
+}

@@ -7,7 +7,7 @@ use core::net::{IpAddr, SocketAddr};
 
 use super::{Connection, Event, Reply, Timer, elapsed, len_u32};
 use crate::congestion::CongestionEvent;
-use crate::seq::{Mss, SeqNum};
+use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus};
 use crate::time::Instant;
 use crate::wire::{Flags, Segment};
@@ -75,6 +75,7 @@ impl Connection {
             self.have_irs = true;
             self.rcv_nxt = header.seq + 1;
             self.on_peer_mss(header.options.mss);
+            self.on_peer_window_scale(header.options.window_scale);
             self.choose_iss(now, from);
             // The window of a SYN is never scaled (RFC 7323 §2.2).
             self.update_send_window(header.seq, header.ack, u32::from(header.window));
@@ -124,6 +125,7 @@ impl Connection {
         self.have_irs = true;
         self.rcv_nxt = header.seq + 1;
         self.on_peer_mss(header.options.mss);
+        self.on_peer_window_scale(header.options.window_scale);
         if ack_acceptable {
             self.on_ack_advances(now, header.ack);
         }
@@ -550,9 +552,18 @@ impl Connection {
         }
     }
 
-    /// The peer's window field (scaling arrives with the data-transfer work).
+    /// The peer's window field in octets (RFC 7323 §2.3; only called for non-SYN segments,
+    /// whose windows are scaled once both sides agreed).
     fn scaled_window(&self, raw: u16) -> u32 {
-        u32::from(raw)
+        let shift = if self.wscale_ok { self.snd_wscale } else { WindowScale::NONE };
+        Window::from_scaled(raw, shift).get()
+    }
+
+    /// RFC 7323 §2.2: scaling is on only if both SYNs carry the option; a shift above 14 is
+    /// taken as 14 (§2.3).
+    fn on_peer_window_scale(&mut self, offered: Option<u8>) {
+        self.wscale_ok = self.config.window_scaling && offered.is_some();
+        self.snd_wscale = offered.map_or(WindowScale::NONE, WindowScale::clamped);
     }
 
     /// MUST-14/15: use the peer's MSS option, or the default when there is none.

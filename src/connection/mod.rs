@@ -29,7 +29,7 @@ pub use crate::event::{
 };
 use crate::isn::initial_sequence_number;
 use crate::rtt::RttEstimator;
-use crate::seq::{Mss, SeqNum};
+use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus, transition};
 use crate::time::Instant;
 
@@ -148,6 +148,12 @@ pub struct Connection {
     unacked_octets: u32,
     /// The peer's MSS option, or the default of MUST-15.
     peer_mss: Mss,
+    /// Both SYNs carried the window-scale option (RFC 7323 §2.2).
+    wscale_ok: bool,
+    /// The shift the peer applies to its window fields.
+    snd_wscale: WindowScale,
+    /// The shift we apply to ours: the smallest that lets the receive buffer be offered.
+    rcv_wscale: WindowScale,
 
     // Timers and retransmission (RFC 6298).
     timers: [Option<Instant>; Timer::COUNT],
@@ -209,6 +215,7 @@ impl Connection {
         let recv_buf = Ring::new(config.recv_buffer);
         let peer_mss = default_send_mss(local);
         let nodelay = config.nodelay;
+        let recv_buffer_len = config.recv_buffer;
         Self {
             config,
             state: State::Closed,
@@ -239,6 +246,9 @@ impl Connection {
             rcv_fin_at: None,
             unacked_octets: 0,
             peer_mss,
+            wscale_ok: false,
+            snd_wscale: WindowScale::NONE,
+            rcv_wscale: WindowScale::for_buffer(recv_buffer_len),
             timers: [None; Timer::COUNT],
             rtt,
             rtt_probe: None,
@@ -514,6 +524,8 @@ impl Connection {
             srtt: self.rtt.srtt(),
             rttvar: self.rtt.rttvar(),
             rto: self.rtt.rto().get(),
+            snd_wscale: if self.wscale_ok { Some(self.snd_wscale.shift()) } else { None },
+            rcv_wscale: if self.wscale_ok { Some(self.rcv_wscale.shift()) } else { None },
             cwnd: self.cc.window(),
             ssthresh: self.cc.ssthresh(),
             consecutive_retransmissions: self.consecutive_retransmissions,
@@ -776,6 +788,8 @@ impl Connection {
         self.rcv_fin_at = None;
         self.unacked_octets = 0;
         self.peer_mss = default_send_mss(self.local);
+        self.wscale_ok = false;
+        self.snd_wscale = WindowScale::NONE;
         self.timers = [None; Timer::COUNT];
         self.rtt =
             RttEstimator::new(self.config.rto_initial, self.config.rto_min, self.config.rto_max);
@@ -844,9 +858,16 @@ impl Connection {
         self.events.push_back(event);
     }
 
-    /// The window we advertise: free receive-buffer space (no scaling yet, so at most 65535).
+    /// The window we offer: the free receive-buffer space, at most what the 16-bit field
+    /// can say under the negotiated scale (RFC 7323 §2.3; all arithmetic in 32 bits, REC-1).
     fn rcv_wnd(&self) -> u32 {
-        len_u32(self.recv_buf.free()).min(u32::from(u16::MAX))
+        let largest = Window::from_scaled(u16::MAX, self.rcv_shift()).get();
+        len_u32(self.recv_buf.free()).min(largest)
+    }
+
+    /// The shift our window fields use: ours once both sides agreed to scale, else none.
+    fn rcv_shift(&self) -> WindowScale {
+        if self.wscale_ok { self.rcv_wscale } else { WindowScale::NONE }
     }
 
     /// MUST-16: Eff.snd.MSS = min(SendMSS + 20, MMS_S) − TCP header − IP options, with a floor

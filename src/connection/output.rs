@@ -10,7 +10,7 @@ use core::net::SocketAddr;
 
 use super::{Connection, Reply, Timer, Transmit, TransmitError, len_u32};
 use crate::congestion::CongestionEvent;
-use crate::seq::SeqNum;
+use crate::seq::{SeqNum, Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::{EmitError, Flags, Options, TcpHeader};
@@ -243,14 +243,19 @@ impl Connection {
 
     fn header(&self, seq: SeqNum, flags: Flags, remote: SocketAddr) -> TcpHeader {
         let flags = if self.have_irs { flags | Flags::ACK } else { flags };
+        let window = if flags.contains(Flags::SYN) {
+            // RFC 7323 §2.2: the window of a SYN is never scaled.
+            Window::saturating(self.rcv_wnd()).to_scaled(WindowScale::NONE)
+        } else {
+            Window::saturating(self.rcv_wnd()).to_scaled(self.rcv_shift())
+        };
         TcpHeader {
             src_port: self.local.port(),
             dst_port: remote.port(),
             seq,
             ack: if self.have_irs { self.rcv_nxt } else { SeqNum::new(0) },
             flags,
-            // No window scaling yet: the window fits the 16-bit field (rcv_wnd caps it).
-            window: u16::try_from(self.rcv_wnd()).unwrap_or(u16::MAX),
+            window,
             urgent_ptr: 0,
             options: Options::NONE,
         }
@@ -278,6 +283,12 @@ impl Connection {
         if plan.syn {
             // MUST-65: the MSS option on SYNs only; MUST-67: derived from the MTU.
             header.options.mss = Some(self.advertised_mss());
+            // RFC 7323 §2.2: offer window scaling on our SYN; on a SYN-ACK only in reply to
+            // a SYN that offered it.
+            let offer = self.config.window_scaling && (!self.have_irs || self.wscale_ok);
+            if offer {
+                header.options.window_scale = Some(self.rcv_wscale.shift());
+            }
         }
         if let Some(up) = self.snd_up
             && up.after(plan.seq)

@@ -50,11 +50,21 @@ pub struct Seg {
     pub window: u16,
     pub urgent_ptr: u16,
     pub mss: Option<u16>,
+    pub window_scale: Option<u8>,
     pub payload: Vec<u8>,
 }
 
 pub fn seg(flags: Flags, seq: u32, ack: u32) -> Seg {
-    Seg { flags, seq, ack, window: 8192, urgent_ptr: 0, mss: None, payload: Vec::new() }
+    Seg {
+        flags,
+        seq,
+        ack,
+        window: 8192,
+        urgent_ptr: 0,
+        mss: None,
+        window_scale: None,
+        payload: Vec::new(),
+    }
 }
 
 impl Seg {
@@ -130,6 +140,7 @@ impl Harness {
     pub fn deliver_from(&mut self, from: SocketAddr, s: Seg) {
         let mut options = Options::NONE;
         options.mss = s.mss;
+        options.window_scale = s.window_scale;
         let header = TcpHeader {
             src_port: from.port(),
             dst_port: LOCAL.port(),
