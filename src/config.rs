@@ -18,6 +18,30 @@ pub enum IsnSource {
     Fixed(SeqNum),
 }
 
+/// Keep-alive settings (RFC 9293 §3.8.4). Keep-alives are off unless the application turns
+/// them on (MUST-24, MUST-25).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Idle time before the first probe (MUST-27; the default is 2 hours, MUST-28).
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is declared dead; more than one, because a
+    /// single lost probe proves nothing (MUST-29).
+    pub probes: u32,
+}
+
+impl Default for KeepAlive {
+    /// Two hours idle (MUST-28), then a probe every 75 s, dead after 9 unanswered (as Linux).
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(2 * 60 * 60),
+            interval: Duration::from_secs(75),
+            probes: 9,
+        }
+    }
+}
+
 /// Per-connection settings. Build with [`Config::new`] and adjust the public fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -56,6 +80,9 @@ pub struct Config {
     /// How long a fully closed connection may sit in FIN-WAIT-2 waiting for the peer's FIN. Not
     /// in RFC 9293 (a half-closed connection waits forever); Linux's `tcp_fin_timeout` is 60 s.
     pub fin_wait_2_timeout: Option<Duration>,
+    /// Keep-alive probing; `None` (the default, MUST-25) sends none. Settable per connection
+    /// later with `Connection::set_keepalive` (MUST-24).
+    pub keepalive: Option<KeepAlive>,
     /// Offer window scaling (RFC 7323 §2), needed for windows beyond 64 KiB. Used only when
     /// both SYNs carry the option; turn it off for paths with middleboxes that mangle it.
     pub window_scaling: bool,
@@ -90,6 +117,7 @@ impl Config {
             r2_syn: Some(Duration::from_secs(180)),
             user_timeout: None,
             fin_wait_2_timeout: Some(Duration::from_secs(60)),
+            keepalive: None,
             window_scaling: true,
             nodelay: false,
             delayed_ack: Some(Duration::from_millis(40)),

@@ -44,7 +44,7 @@ pub mod testing;
 pub mod time;
 pub mod wire;
 
-pub use config::{Config, IsnSource};
+pub use config::{Config, IsnSource, KeepAlive};
 pub use connection::{Connection, Transmit};
 pub use event::{CallError, CloseReason, ConnectionError, Event, Status, TransmitError};
 pub use seq::{Mss, SeqNum, Window, WindowScale};

@@ -157,3 +157,90 @@ fn out_of_order_data_is_acked_at_once_even_with_delayed_ack() {
     h.deliver(seg(ack(), add(PEER_ISS, 11), add(ISS, 1)).payload(b"later"));
     assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
 }
+
+// ------------------------------------------------------------------ keep-alive (§3.8.4)
+
+fn keepalive_config() -> Config {
+    let mut config = config();
+    config.keepalive = Some(tcp_proto::KeepAlive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(1),
+        probes: 3,
+    });
+    config
+}
+
+fn established_with(config: Config) -> Harness {
+    let mut h = Harness::connect_with(config);
+    h.expect_one();
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460));
+    h.expect_one();
+    h.events();
+    h
+}
+
+#[test]
+fn keepalive_is_off_by_default_and_defaults_to_two_hours_must_25_must_28() {
+    let h = established();
+    assert_eq!(h.conn.poll_timeout(), None, "an idle connection arms no timer");
+    assert_eq!(tcp_proto::KeepAlive::default().idle, Duration::from_secs(7200));
+}
+
+#[test]
+fn keepalive_probes_an_idle_connection_with_no_data_must_24_shld_12() {
+    let mut h = established_with(keepalive_config());
+    let start = h.now.as_micros();
+    let fired = h.jump_to_deadline();
+    assert_eq!(fired.as_micros() - start, 10_000_000);
+    let probe = h.expect_one();
+    assert_seg(&probe, ack(), ISS, add(PEER_ISS, 1), WINDOW);
+    assert!(probe.payload.is_empty(), "SHLD-12: no data");
+    // The peer answers: idleness counts again from now.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)));
+    h.expect_nothing();
+    let next = h.conn.poll_timeout().unwrap();
+    assert_eq!(next.as_micros() - h.now.as_micros(), 10_000_000);
+}
+
+#[test]
+fn keepalive_gives_up_only_after_several_unanswered_probes_must_29() {
+    let mut h = established_with(keepalive_config());
+    let start = h.now.as_micros();
+    let mut probes = 0;
+    while h.state() == State::Established {
+        h.jump_to_deadline();
+        while h.poll().is_some() {
+            probes += 1;
+        }
+    }
+    assert_eq!(probes, 3);
+    assert_eq!(h.now.as_micros() - start, 13_000_000, "10 s idle, probes at 10, 11, 12 s");
+    assert_eq!(
+        h.conn.close_reason(),
+        Some(tcp_proto::CloseReason::Error(tcp_proto::ConnectionError::TimedOut))
+    );
+}
+
+#[test]
+fn keepalive_waits_while_data_is_outstanding_must_26() {
+    let mut h = established_with(keepalive_config());
+    h.conn.send(h.now, b"unacked").unwrap();
+    h.expect_one();
+    // For a minute only retransmissions go out: no keep-alive while data is in flight.
+    let start = h.now.as_micros();
+    while h.now.as_micros() - start < 60_000_000 {
+        h.jump_to_deadline();
+        while let Some(sent) = h.poll() {
+            assert_eq!(sent.payload, b"unacked", "only retransmissions, never a probe");
+        }
+    }
+}
+
+#[test]
+fn keepalive_can_be_switched_on_later_per_connection_must_24() {
+    let mut h = established();
+    h.conn.set_keepalive(h.now, keepalive_config().keepalive);
+    assert_eq!(h.conn.poll_timeout().map(|t| t.as_micros() - h.now.as_micros()), Some(10_000_000));
+    h.conn.set_keepalive(h.now, None);
+    assert_eq!(h.conn.poll_timeout(), None);
+}

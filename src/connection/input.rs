@@ -28,6 +28,9 @@ impl Connection {
             self.counters.misaddressed += 1;
             return;
         }
+        // Anything from the peer shows it is alive (keep-alive, RFC 9293 §3.8.4).
+        self.last_recv_at = now;
+        self.keepalive_probes_sent = 0;
         match self.state {
             State::Closed => self.on_segment_closed(segment, from),
             State::Listen => self.on_segment_listen(now, segment, from),
@@ -41,6 +44,7 @@ impl Connection {
             | State::LastAck
             | State::TimeWait => self.on_segment_otherwise(now, segment),
         }
+        self.arm_keepalive();
     }
 
     /// §3.10.7.1: CLOSED. Everything is discarded; anything but a RST draws a RST.

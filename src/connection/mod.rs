@@ -22,7 +22,7 @@ use core::time::Duration;
 
 use crate::assembler::Assembler;
 use crate::buffer::Ring;
-use crate::config::Config;
+use crate::config::{Config, KeepAlive};
 use crate::congestion::{CongestionControl, CongestionEvent, NewReno, initial_window};
 pub use crate::event::{
     CallError, CloseReason, ConnectionError, Counters, Event, Status, TransmitError,
@@ -65,16 +65,19 @@ enum Timer {
     User,
     /// A delayed ACK is owed (SHLD-18, MUST-40).
     DelayedAck,
+    /// Keep-alive: probe an idle connection (RFC 9293 §3.8.4).
+    KeepAlive,
 }
 
 impl Timer {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Retransmit,
         Self::Persist,
         Self::TimeWait,
         Self::FinWait2,
         Self::User,
         Self::DelayedAck,
+        Self::KeepAlive,
     ];
     const COUNT: usize = Self::ALL.len();
 
@@ -194,6 +197,15 @@ pub struct Connection {
     /// When we last sent new data (RFC 5681 §4.1 restart after idle).
     last_send_at: Option<Instant>,
 
+    // Keep-alive (RFC 9293 §3.8.4).
+    keepalive: Option<KeepAlive>,
+    /// When the peer last sent us anything.
+    last_recv_at: Instant,
+    /// Probes sent since the peer was last heard from.
+    keepalive_probes_sent: u32,
+    /// A probe is due at the next `poll_transmit`.
+    keepalive_probe_pending: bool,
+
     // Output owed.
     ack_pending: bool,
     reply: Option<Reply>,
@@ -215,6 +227,7 @@ impl Connection {
         let recv_buf = Ring::new(config.recv_buffer);
         let peer_mss = default_send_mss(local);
         let nodelay = config.nodelay;
+        let keepalive = config.keepalive;
         let recv_buffer_len = config.recv_buffer;
         Self {
             config,
@@ -269,6 +282,10 @@ impl Connection {
             snd_sml: SeqNum::new(0),
             nodelay,
             last_send_at: None,
+            keepalive,
+            last_recv_at: Instant::ZERO,
+            keepalive_probes_sent: 0,
+            keepalive_probe_pending: false,
             ack_pending: false,
             reply: None,
             challenge_window_start: Instant::ZERO,
@@ -499,6 +516,15 @@ impl Connection {
         self.nodelay = nodelay;
     }
 
+    /// Turns keep-alive probing on (with its timing) or off for this connection (MUST-24).
+    pub fn set_keepalive(&mut self, now: Instant, keepalive: Option<KeepAlive>) {
+        let now = self.advance_time(now);
+        self.keepalive = keepalive;
+        // Idleness counts from when keep-alive is switched on, at the earliest.
+        self.last_recv_at = self.last_recv_at.max(now);
+        self.arm_keepalive();
+    }
+
     /// Installs another congestion-control algorithm (RFC 9293 MAY-18), replacing NewReno.
     pub fn set_congestion_control(&mut self, controller: Box<dyn CongestionControl>) {
         self.cc = controller;
@@ -607,6 +633,7 @@ impl Connection {
                 }
             }
             Timer::DelayedAck => self.ack_now(),
+            Timer::KeepAlive => self.on_keepalive_timeout(now),
         }
     }
 
@@ -945,6 +972,40 @@ impl Connection {
         } else {
             self.counters.challenge_acks_suppressed += 1;
         }
+    }
+
+    /// Keep-alive applies to an open connection with nothing outstanding (MUST-26): the first
+    /// probe after `idle` without hearing from the peer, the next ones every `interval`.
+    fn arm_keepalive(&mut self) {
+        let idle_connection = matches!(self.state, State::Established | State::CloseWait)
+            && self.snd_una == self.snd_nxt;
+        let deadline = match self.keepalive {
+            Some(keepalive) if idle_connection => {
+                let silence = keepalive
+                    .idle
+                    .saturating_add(keepalive.interval.saturating_mul(self.keepalive_probes_sent));
+                Some(self.last_recv_at + silence)
+            }
+            Some(_) | None => None,
+        };
+        self.set_timer(Timer::KeepAlive, deadline);
+    }
+
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        let Some(keepalive) = self.keepalive else { return };
+        let idle_connection = matches!(self.state, State::Established | State::CloseWait)
+            && self.snd_una == self.snd_nxt;
+        if !idle_connection {
+            return;
+        }
+        if self.keepalive_probes_sent >= keepalive.probes {
+            // Many unanswered probes, never one (MUST-29): the peer is gone.
+            self.apply(now, Stimulus::TimedOut);
+            return;
+        }
+        self.keepalive_probes_sent += 1;
+        self.keepalive_probe_pending = true;
+        self.arm_keepalive();
     }
 
     /// Tells the congestion controller, with the current effective MSS.

@@ -63,6 +63,7 @@ impl Connection {
         } else {
             self.arm_persist_if_needed(now);
         }
+        self.arm_keepalive();
         Ok(transmit)
     }
 
@@ -99,6 +100,14 @@ impl Connection {
                 self.on_sent_new(now, plan);
                 return Ok(Some(transmit));
             }
+        }
+        if self.keepalive_probe_pending {
+            // SHLD-12: a keep-alive carries no data; SEG.SEQ = SND.NXT − 1 makes the peer
+            // answer with an ACK (RFC 9293 §3.8.4).
+            let header = self.header(self.snd_nxt + u32::MAX, Flags::ACK, remote);
+            let len = self.encode(&header, &[], remote, buf)?;
+            self.keepalive_probe_pending = false;
+            return Ok(Some(Transmit { len, local: self.local, remote }));
         }
         if self.ack_pending {
             let header = self.header(self.snd_nxt, Flags::ACK, remote);
