@@ -94,7 +94,11 @@ impl Ring {
     pub(crate) fn discard(&mut self, n: usize) {
         let n = n.min(self.len);
         self.len -= n;
-        self.head = if self.len == 0 { 0 } else { (self.head + n) % self.capacity };
+        // The head always advances (never resets when empty): out-of-order data parked past
+        // the end by `write_at` must stay where it was written.
+        if self.capacity > 0 {
+            self.head = (self.head + n) % self.capacity;
+        }
     }
 
     /// Copies bytes from the front into `out` and drops them; returns how many.
@@ -152,6 +156,19 @@ mod tests {
         assert_eq!(ring.pop_into(&mut out), 8);
         assert_eq!(&out, b"abcdefgh");
         assert_eq!(ring.write_at(9, b"x"), 0, "beyond the capacity nothing is written");
+    }
+
+    #[test]
+    fn parked_data_survives_reading_everything_before_it() {
+        let mut ring = Ring::new(8);
+        ring.push(b"ab");
+        assert_eq!(ring.write_at(1, b"d"), 1);
+        let mut out = [0; 2];
+        assert_eq!(ring.pop_into(&mut out), 2);
+        assert_eq!(ring.write_at(0, b"c"), 1);
+        ring.commit(2);
+        assert_eq!(ring.pop_into(&mut out), 2);
+        assert_eq!(&out, b"cd");
     }
 
     #[test]

@@ -123,15 +123,7 @@ impl Connection {
         // Our SYN, until it is acknowledged (SYN-SENT, SYN-RECEIVED, or a CLOSE in
         // SYN-RECEIVED): no data rides on it.
         if seq == self.iss && self.snd_una == self.iss {
-            let syn_states = matches!(self.state, State::SynSent | State::SynReceived)
-                || purpose == Purpose::Retransmit;
-            return syn_states.then_some(Plan {
-                seq,
-                syn: true,
-                data_offset: 0,
-                data_len: 0,
-                fin: false,
-            });
+            return Some(Plan { seq, syn: true, data_offset: 0, data_len: 0, fin: false });
         }
         if seq.before(self.send_buf_seq) {
             return None;

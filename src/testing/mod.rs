@@ -3,6 +3,7 @@
 //! segments, and a readable tcpdump-style trace of everything that crosses it.
 
 pub mod scenarios;
+pub mod sim;
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeSet;

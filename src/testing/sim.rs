@@ -1,0 +1,419 @@
+//! A time-driven simulator: two connections joined by a pair of faulty one-way links under a
+//! virtual clock that jumps to the next event (a delivery or a connection deadline).
+//!
+//! Each [`Link`] is seeded, so a run is reproducible from its seed: loss, duplication,
+//! reordering (jitter and hold-backs), delay, bandwidth (serialisation queueing), MTU and
+//! corruption (single-bit flips, which the TCP checksum always catches). A per-segment hook can
+//! drop or edit segments by script. The trace of the last segments and state changes is kept
+//! for printing when a check fails.
+
+use alloc::boxed::Box;
+use alloc::collections::{BinaryHeap, VecDeque};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use crate::connection::Connection;
+use crate::event::Event;
+use crate::time::Instant;
+use crate::wire::Segment;
+
+use super::{Direction, Verdict};
+
+/// A small seeded PRNG (splitmix64): reproducible runs without a dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`.
+    pub const fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+
+    /// True with probability `per_million` / 1 000 000.
+    pub fn chance(&mut self, per_million: u32) -> bool {
+        self.below(1_000_000) < u64::from(per_million)
+    }
+}
+
+/// How a one-way link behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// Propagation delay.
+    pub delay: Duration,
+    /// Extra uniform random delay in `0..=jitter` (reorders packets).
+    pub jitter: Duration,
+    /// Link rate: a packet occupies the link for its size × 8 / rate; packets queue behind
+    /// each other. `None` is infinitely fast.
+    pub bandwidth_bps: Option<u64>,
+    /// Largest packet carried; bigger ones are dropped.
+    pub mtu: usize,
+    /// Independent loss, parts per million.
+    pub loss_ppm: u32,
+    /// Packets delivered twice, parts per million.
+    pub duplicate_ppm: u32,
+    /// Packets held back by an extra `delay` so later ones overtake them, parts per million.
+    pub reorder_ppm: u32,
+    /// Packets with exactly one bit flipped, parts per million.
+    pub corrupt_ppm: u32,
+}
+
+impl LinkConfig {
+    /// No delay, no faults.
+    pub const fn perfect() -> Self {
+        Self {
+            delay: Duration::ZERO,
+            jitter: Duration::ZERO,
+            bandwidth_bps: None,
+            mtu: 65_535,
+            loss_ppm: 0,
+            duplicate_ppm: 0,
+            reorder_ppm: 0,
+            corrupt_ppm: 0,
+        }
+    }
+}
+
+/// What a link did, counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Packets offered.
+    pub sent: u64,
+    /// Packets handed to the receiver (duplicates included).
+    pub delivered: u64,
+    /// Packets lost.
+    pub lost: u64,
+    /// Packets duplicated.
+    pub duplicated: u64,
+    /// Packets held back to be overtaken.
+    pub reordered: u64,
+    /// Packets with a bit flipped.
+    pub corrupted: u64,
+    /// Packets over the MTU.
+    pub too_big: u64,
+}
+
+/// A packet in flight.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    at: Instant,
+    order: u64,
+    from: SocketAddr,
+    to: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+/// A faulty one-way link.
+#[derive(Clone, Debug)]
+pub struct Link {
+    config: LinkConfig,
+    rng: Rng,
+    queue: BinaryHeap<Reverse<InFlight>>,
+    busy_until: Instant,
+    order: u64,
+    stats: LinkStats,
+}
+
+impl Link {
+    /// A link behaving as `config`, with faults drawn from `seed`.
+    pub fn new(config: LinkConfig, seed: u64) -> Self {
+        Self {
+            config,
+            rng: Rng::new(seed),
+            queue: BinaryHeap::new(),
+            busy_until: Instant::ZERO,
+            order: 0,
+            stats: LinkStats::default(),
+        }
+    }
+
+    /// Replaces the behaviour (for instance to stop faults late in a test).
+    pub fn set_config(&mut self, config: LinkConfig) {
+        self.config = config;
+    }
+
+    /// What the link did so far.
+    pub const fn stats(&self) -> LinkStats {
+        self.stats
+    }
+
+    /// Packets in flight.
+    pub fn in_flight(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Offers a packet at `now`.
+    pub fn send(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        self.stats.sent += 1;
+        if bytes.len() > self.config.mtu {
+            self.stats.too_big += 1;
+            return;
+        }
+        // Serialisation: the packet leaves once the link is free and its bits are out.
+        let start = now.max(self.busy_until);
+        let serialise = self.config.bandwidth_bps.map_or(Duration::ZERO, |bps| {
+            let bits = (bytes.len() as u64) * 8;
+            Duration::from_nanos(bits.saturating_mul(1_000_000_000) / bps.max(1))
+        });
+        self.busy_until = start + serialise;
+        if self.rng.chance(self.config.loss_ppm) {
+            self.stats.lost += 1;
+            return;
+        }
+        let copies = if self.rng.chance(self.config.duplicate_ppm) {
+            self.stats.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut packet = bytes.to_vec();
+            if self.rng.chance(self.config.corrupt_ppm) && !packet.is_empty() {
+                self.stats.corrupted += 1;
+                let bit = self.rng.below(packet.len() as u64 * 8);
+                if let Some(byte) = packet.get_mut((bit / 8) as usize) {
+                    *byte ^= 1 << (bit % 8);
+                }
+            }
+            let jitter_us = self.rng.below(self.config.jitter.as_micros() as u64 + 1);
+            let mut at = self.busy_until + self.config.delay + Duration::from_micros(jitter_us);
+            if self.rng.chance(self.config.reorder_ppm) {
+                self.stats.reordered += 1;
+                at += self.config.delay.max(Duration::from_millis(1));
+            }
+            self.order += 1;
+            self.queue.push(Reverse(InFlight { at, order: self.order, from, to, bytes: packet }));
+        }
+    }
+
+    /// The earliest delivery time of anything in flight.
+    pub fn next_delivery(&self) -> Option<Instant> {
+        self.queue.peek().map(|Reverse(packet)| packet.at)
+    }
+
+    /// The next packet due at or before `now`: (source, destination, bytes).
+    pub fn deliver(&mut self, now: Instant) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
+        if self.next_delivery()? > now {
+            return None;
+        }
+        let Reverse(packet) = self.queue.pop()?;
+        self.stats.delivered += 1;
+        Some((packet.from, packet.to, packet.bytes))
+    }
+}
+
+/// A per-segment hook: sees (and may edit) every segment's bytes before the link takes them.
+pub type Hook = Box<dyn FnMut(Direction, &mut Vec<u8>) -> Verdict>;
+
+/// Two connections over two faulty links.
+pub struct Sim {
+    /// Side A.
+    pub a: Connection,
+    /// Side B.
+    pub b: Connection,
+    /// The virtual clock.
+    pub now: Instant,
+    /// Link from A to B.
+    pub a_to_b: Link,
+    /// Link from B to A.
+    pub b_to_a: Link,
+    /// Events each side reported.
+    pub events: [Vec<Event>; 2],
+    /// Segments that failed the checksum at the receiver (corruption caught).
+    pub checksum_drops: u64,
+    hook: Option<Hook>,
+    trace: VecDeque<String>,
+    buf: Vec<u8>,
+}
+
+/// Lines of trace kept for failure reports.
+const TRACE_LINES: usize = 400;
+
+impl Sim {
+    /// Joins `a` and `b` over the two links.
+    pub fn new(a: Connection, b: Connection, a_to_b: Link, b_to_a: Link, now: Instant) -> Self {
+        Self {
+            a,
+            b,
+            now,
+            a_to_b,
+            b_to_a,
+            events: [Vec::new(), Vec::new()],
+            checksum_drops: 0,
+            hook: None,
+            trace: VecDeque::new(),
+            buf: alloc::vec![0; 65_536],
+        }
+    }
+
+    /// Installs a per-segment hook (scripted drops and edits).
+    pub fn set_hook(&mut self, hook: Hook) {
+        self.hook = Some(hook);
+    }
+
+    /// The last segments and events, one per line, oldest first.
+    pub fn trace(&self) -> String {
+        let mut out = String::new();
+        for line in &self.trace {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn note(&mut self, line: String) {
+        if self.trace.len() == TRACE_LINES {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(line);
+    }
+
+    /// One step: both sides send what they have, due packets are delivered, and if nothing
+    /// was due the clock jumps to the next delivery or deadline. Returns `false` when nothing
+    /// can ever happen again.
+    pub fn step(&mut self) -> bool {
+        self.pump(Direction::AToB);
+        self.pump(Direction::BToA);
+        let mut delivered = false;
+        while let Some((from, to, bytes)) = self.a_to_b.deliver(self.now) {
+            self.receive(Direction::AToB, from, to, &bytes);
+            delivered = true;
+        }
+        while let Some((from, to, bytes)) = self.b_to_a.deliver(self.now) {
+            self.receive(Direction::BToA, from, to, &bytes);
+            delivered = true;
+        }
+        self.collect_events();
+        if delivered {
+            return true;
+        }
+        let next = [
+            self.a_to_b.next_delivery(),
+            self.b_to_a.next_delivery(),
+            self.a.poll_timeout(),
+            self.b.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(next) = next else { return false };
+        self.now = self.now.max(next);
+        self.a.handle_timeout(self.now);
+        self.b.handle_timeout(self.now);
+        self.collect_events();
+        true
+    }
+
+    /// Steps until `done` holds or `limit` of virtual time has passed; returns whether `done`
+    /// held.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Self) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now <= end {
+            if done(self) {
+                return true;
+            }
+            if !self.step() {
+                return done(self);
+            }
+        }
+        false
+    }
+
+    /// Hands everything both sides want to send to the links now.
+    pub fn flush(&mut self) {
+        self.pump(Direction::AToB);
+        self.pump(Direction::BToA);
+        self.collect_events();
+    }
+
+    fn pump(&mut self, direction: Direction) {
+        loop {
+            let (sender, label) = match direction {
+                Direction::AToB => (&mut self.a, "A > B"),
+                Direction::BToA => (&mut self.b, "B > A"),
+            };
+            let transmit = match sender.poll_transmit(self.now, &mut self.buf) {
+                Ok(Some(transmit)) => transmit,
+                Ok(None) => return,
+                Err(error) => {
+                    let line = format!("{} {label}: transmit error {error}", self.now);
+                    self.note(line);
+                    return;
+                }
+            };
+            let mut bytes = self.buf.get(..transmit.len).unwrap_or(&[]).to_vec();
+            if let Ok(segment) =
+                Segment::parse_checked(&bytes, transmit.local.ip(), transmit.remote.ip())
+            {
+                let line = format!("{} {label}: {segment}", self.now);
+                self.note(line);
+            }
+            let verdict = match self.hook.as_mut() {
+                Some(hook) => hook(direction, &mut bytes),
+                None => Verdict::Deliver,
+            };
+            if verdict == Verdict::Drop {
+                let line = format!("{} {label}: (dropped by hook)", self.now);
+                self.note(line);
+                continue;
+            }
+            let link = match direction {
+                Direction::AToB => &mut self.a_to_b,
+                Direction::BToA => &mut self.b_to_a,
+            };
+            link.send(self.now, transmit.local, transmit.remote, &bytes);
+        }
+    }
+
+    fn receive(&mut self, direction: Direction, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        let receiver = match direction {
+            Direction::AToB => &mut self.b,
+            Direction::BToA => &mut self.a,
+        };
+        if receiver.local() != to {
+            return;
+        }
+        match Segment::parse_checked(bytes, from.ip(), to.ip()) {
+            Ok(segment) => receiver.handle_segment(self.now, from.ip(), &segment),
+            Err(_) => {
+                self.checksum_drops += 1;
+                let line = format!("{} {direction:?}: dropped, bad checksum", self.now);
+                self.note(line);
+            }
+        }
+    }
+
+    fn collect_events(&mut self) {
+        for index in 0..2 {
+            loop {
+                let connection = if index == 0 { &mut self.a } else { &mut self.b };
+                let Some(event) = connection.poll_event() else { break };
+                if let Event::StateChanged { from, to } = event {
+                    let side = if index == 0 { "A" } else { "B" };
+                    let line = format!("{} {side}: {from} -> {to}", self.now);
+                    self.note(line);
+                }
+                if let Some(events) = self.events.get_mut(index) {
+                    events.push(event);
+                }
+            }
+        }
+    }
+}
