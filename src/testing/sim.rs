@@ -126,7 +126,9 @@ pub struct Link {
     config: LinkConfig,
     rng: Rng,
     queue: BinaryHeap<Reverse<InFlight>>,
-    busy_until: Instant,
+    /// When the link finishes sending what it has, in nanoseconds: `Instant` counts whole
+    /// microseconds, which would make a fast link faster than its rate.
+    busy_until_ns: u64,
     order: u64,
     stats: LinkStats,
 }
@@ -138,7 +140,7 @@ impl Link {
             config,
             rng: Rng::new(seed),
             queue: BinaryHeap::new(),
-            busy_until: Instant::ZERO,
+            busy_until_ns: 0,
             order: 0,
             stats: LinkStats::default(),
         }
@@ -167,12 +169,14 @@ impl Link {
             return;
         }
         // Serialisation: the packet leaves once the link is free and its bits are out.
-        let start = now.max(self.busy_until);
-        let serialise = self.config.bandwidth_bps.map_or(Duration::ZERO, |bps| {
+        let start_ns = now.as_micros().saturating_mul(1_000).max(self.busy_until_ns);
+        let serialise_ns = self.config.bandwidth_bps.map_or(0, |bps| {
             let bits = (bytes.len() as u64) * 8;
-            Duration::from_nanos(bits.saturating_mul(1_000_000_000) / bps.max(1))
+            bits.saturating_mul(1_000_000_000) / bps.max(1)
         });
-        self.busy_until = start + serialise;
+        self.busy_until_ns = start_ns + serialise_ns;
+        // Delivered at the first whole microsecond after the last bit is out.
+        let sent_at = Instant::from_micros(self.busy_until_ns.div_ceil(1_000));
         if self.rng.chance(self.config.loss_ppm) {
             self.stats.lost += 1;
             return;
@@ -193,7 +197,7 @@ impl Link {
                 }
             }
             let jitter_us = self.rng.below(self.config.jitter.as_micros() as u64 + 1);
-            let mut at = self.busy_until + self.config.delay + Duration::from_micros(jitter_us);
+            let mut at = sent_at + self.config.delay + Duration::from_micros(jitter_us);
             if self.rng.chance(self.config.reorder_ppm) {
                 self.stats.reordered += 1;
                 at += self.config.delay.max(Duration::from_millis(1));
@@ -415,5 +419,90 @@ impl Sim {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        super::super::addr_a(port)
+    }
+
+    fn drain(link: &mut Link) -> Vec<(Instant, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some(at) = link.next_delivery() {
+            while let Some((_, _, bytes)) = link.deliver(at) {
+                out.push((at, bytes));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn bandwidth_serialises_packets_back_to_back() {
+        let config = LinkConfig {
+            delay: Duration::from_millis(5),
+            bandwidth_bps: Some(1_000_000),
+            ..LinkConfig::perfect()
+        };
+        let mut link = Link::new(config, 1);
+        link.send(Instant::ZERO, addr(1), addr(2), &[1; 1250]);
+        link.send(Instant::ZERO, addr(1), addr(2), &[2; 1250]);
+        let times: Vec<u64> = drain(&mut link).iter().map(|(at, _)| at.as_micros()).collect();
+        // 1250 octets at 1 Mbit/s take 10 ms each, then 5 ms of propagation.
+        assert_eq!(times, [15_000, 25_000]);
+    }
+
+    #[test]
+    fn faults_are_counted_and_reproducible_from_the_seed() {
+        let config = LinkConfig {
+            jitter: Duration::from_millis(3),
+            loss_ppm: 200_000,
+            duplicate_ppm: 100_000,
+            reorder_ppm: 100_000,
+            corrupt_ppm: 100_000,
+            ..LinkConfig::perfect()
+        };
+        let run = |seed| {
+            let mut link = Link::new(config.clone(), seed);
+            for i in 0..500u32 {
+                link.send(Instant::from_micros(u64::from(i)), addr(1), addr(2), &i.to_be_bytes());
+            }
+            let delivered = drain(&mut link);
+            (link.stats(), delivered)
+        };
+        let (stats, delivered) = run(9);
+        assert_eq!(run(9), (stats, delivered.clone()), "same seed, same run");
+        assert_ne!(run(10).1, delivered, "another seed, another run");
+        assert_eq!(stats.sent, 500);
+        assert_eq!(stats.delivered as usize, delivered.len());
+        assert_eq!(stats.delivered, stats.sent - stats.lost + stats.duplicated);
+        assert!(stats.lost > 50 && stats.duplicated > 20 && stats.corrupted > 20);
+        // Corruption flips exactly one bit.
+        let flipped = delivered
+            .iter()
+            .filter_map(|(_, bytes)| {
+                let value = u32::from_be_bytes(bytes.as_slice().try_into().ok()?);
+                let nearest = (0..500u32).map(|i| (i ^ value).count_ones()).min()?;
+                (nearest > 0).then_some(nearest)
+            })
+            .collect::<Vec<_>>();
+        assert!(flipped.iter().all(|&bits| bits == 1), "{flipped:?}");
+        // Jitter and hold-backs reorder.
+        let order: Vec<u32> = delivered
+            .iter()
+            .filter_map(|(_, b)| Some(u32::from_be_bytes(b.as_slice().try_into().ok()?)))
+            .collect();
+        assert!(order.windows(2).any(|w| w[1] < w[0]));
+    }
+
+    #[test]
+    fn oversized_packets_are_dropped() {
+        let mut link = Link::new(LinkConfig { mtu: 100, ..LinkConfig::perfect() }, 1);
+        link.send(Instant::ZERO, addr(1), addr(2), &[0; 101]);
+        assert_eq!(link.stats().too_big, 1);
+        assert_eq!(link.next_delivery(), None);
     }
 }
