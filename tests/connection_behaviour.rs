@@ -590,3 +590,16 @@ fn reading_sends_a_window_update_only_when_the_window_opens_enough_rfc_9293_3_8_
     assert_eq!(h.conn.recv(&mut buf), Ok(1400));
     assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 3001), 1096 + 1500);
 }
+
+#[test]
+fn small_openings_are_not_advertised_even_on_data_segments_must_39() {
+    let mut h = established();
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(&data(3000)));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 3001), 1096);
+    let mut buf = [0u8; 100];
+    assert_eq!(h.conn.recv(&mut buf), Ok(100));
+    // Our next data segment keeps the right edge where it was: 100 octets is a silly window.
+    h.conn.send(h.now, b"reply").unwrap();
+    let sent = h.expect_one();
+    assert_seg(&sent, psh_ack(), add(ISS, 1), add(PEER_ISS, 3001), 1096);
+}

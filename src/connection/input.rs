@@ -449,6 +449,9 @@ impl Connection {
         }
         self.rcv_fin_at = None;
         self.rcv_nxt += 1;
+        // The FIN's sequence number takes no buffer space: the offered edge moves with it, so
+        // the window does not look one octet smaller.
+        self.rcv_adv_edge = self.rcv_adv_edge.map(|edge| edge + 1);
         // The FIN is acknowledged at once: the peer is waiting for it to finish.
         self.ack_now();
         if fin_acks_ours {

@@ -141,7 +141,7 @@ pub struct Connection {
     /// RCV.UP: the sequence number after the peer's last urgent octet (MUST-62).
     rcv_up: Option<SeqNum>,
     /// RCV.NXT + RCV.WND as last advertised: window updates are measured against it.
-    rcv_adv_edge: SeqNum,
+    rcv_adv_edge: Option<SeqNum>,
     recv_buf: Ring,
     /// Which octets past RCV.NXT are already in `recv_buf` (out-of-order data).
     assembler: Assembler,
@@ -253,7 +253,7 @@ impl Connection {
             have_irs: false,
             rcv_nxt: SeqNum::new(0),
             rcv_up: None,
-            rcv_adv_edge: SeqNum::new(0),
+            rcv_adv_edge: None,
             recv_buf,
             assembler: Assembler::new(),
             rcv_fin_at: None,
@@ -813,6 +813,7 @@ impl Connection {
         self.recv_buf.discard(self.recv_buf.len());
         self.assembler.clear();
         self.rcv_fin_at = None;
+        self.rcv_adv_edge = None;
         self.unacked_octets = 0;
         self.peer_mss = default_send_mss(self.local);
         self.wscale_ok = false;
@@ -910,16 +911,32 @@ impl Connection {
         self.config.mtu.saturating_sub(ip_header_len(self.local)).saturating_sub(20)
     }
 
-    /// The user read data, so the window may have opened. Tell the peer only when the right
-    /// edge moved by at least min(RCV.BUFF/2, Eff.snd.MSS) since we last advertised it (RFC 9293
-    /// §3.8.6.2.2, RFC 1122 §4.2.3.3): one window update per meaningful opening, not per read.
+    /// Receiver SWS avoidance (RFC 9293 §3.8.6.2.2, MUST-39): the right edge we offer moves
+    /// only in steps of at least min(RCV.BUFF/2, Eff.snd.MSS); a smaller opening keeps the
+    /// edge where it was. Never less than what was offered before (SHLD-14).
+    fn offered_window(&self) -> u32 {
+        let free = self.rcv_wnd();
+        let Some(edge) = self.rcv_adv_edge else { return free };
+        let current = if edge.after(self.rcv_nxt) { edge.since(self.rcv_nxt) } else { 0 };
+        let step = len_u32(self.recv_buf.capacity() / 2).min(u32::from(self.effective_mss()));
+        if free >= current.saturating_add(step.max(1)) { free } else { current.min(free) }
+    }
+
+    /// The window as the peer will read it from our 16-bit field: offered, then rounded down
+    /// by the scale (RFC 7323 §2.3).
+    fn advertised_window(&self) -> u32 {
+        let shift = self.rcv_shift();
+        Window::from_scaled(Window::saturating(self.offered_window()).to_scaled(shift), shift).get()
+    }
+
+    /// The user read data, so the window may have opened: send a window update when the edge
+    /// we may offer moved past the one the peer knows (RFC 1122 §4.2.3.3).
     fn on_data_read(&mut self) {
         if !self.state.is_synchronized() || self.state.has_peer_finished() {
             return;
         }
-        let edge = self.rcv_nxt + self.rcv_wnd();
-        let threshold = len_u32(self.recv_buf.capacity() / 2).min(u32::from(self.effective_mss()));
-        if edge.after(self.rcv_adv_edge) && edge.since(self.rcv_adv_edge) >= threshold.max(1) {
+        let edge = self.rcv_nxt + self.advertised_window();
+        if self.rcv_adv_edge.is_some_and(|known| edge.after(known)) {
             self.ack_now();
         }
     }
@@ -928,7 +945,7 @@ impl Connection {
     /// nothing is owed any more (MUST-58: this segment carried the aggregated ACK).
     fn on_ack_sent(&mut self) {
         if self.have_irs {
-            self.rcv_adv_edge = self.rcv_nxt + self.rcv_wnd();
+            self.rcv_adv_edge = Some(self.rcv_nxt + self.advertised_window());
         }
         self.ack_pending = false;
         self.unacked_octets = 0;
