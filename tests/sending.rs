@@ -282,3 +282,14 @@ fn a_shift_above_fourteen_is_taken_as_fourteen_rfc_7323_2_3() {
     h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).window(1));
     assert_eq!(h.conn.status().snd_wnd, 1 << 14);
 }
+
+#[test]
+fn short_tail_after_full_segments_is_not_held_for_a_delayed_ack_rfc_9293_appendix_a_3() {
+    // Classic Nagle would hold the 50-octet tail until the full segments are acknowledged,
+    // which a delayed-ACK receiver answers only after its timer: the stall of RFC 9293 A.3.
+    // Minshall's variant holds a short segment only behind another short one.
+    let mut h = established_mss(100, 8192);
+    h.conn.send(h.now, &data(250)).unwrap();
+    let sizes: Vec<usize> = drain(&mut h).iter().map(|s| s.payload.len()).collect();
+    assert_eq!(sizes, [100, 100, 50]);
+}
