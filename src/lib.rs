@@ -34,6 +34,7 @@ mod buffer;
 pub mod config;
 pub mod congestion;
 pub mod connection;
+pub mod endpoint;
 pub mod event;
 pub mod isn;
 pub mod rtt;
@@ -46,6 +47,7 @@ pub mod wire;
 
 pub use config::{Config, IsnSource, KeepAlive};
 pub use connection::{Connection, Transmit};
+pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent};
 pub use event::{CallError, CloseReason, ConnectionError, Event, Status, TransmitError};
 pub use seq::{Mss, SeqNum, Window, WindowScale};
 pub use state::State;

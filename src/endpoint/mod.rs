@@ -1,0 +1,938 @@
+//! The endpoint: many connections behind one sans-IO object (RFC 9293 §3.4.1, §3.5.2,
+//! §3.10.7.1; RFC 6056; RFC 6191).
+//!
+//! An embedding stack feeds [`Endpoint::handle_segment`] every TCP segment for its addresses.
+//! The endpoint validates it (checksum, lengths), demultiplexes by 4-tuple *before* any state is
+//! touched, hands it to its connection, a TIME-WAIT record or a listener, and answers strays
+//! with the RST of §3.10.7.1. Output comes from [`Endpoint::poll_transmit`], fair across
+//! connections; one earliest deadline from [`Endpoint::poll_timeout`] (a heap, so idle
+//! connections cost nothing per tick); events from [`Endpoint::poll_event`].
+//!
+//! Handles are generational: a handle to a freed connection is refused, never mistaken for the
+//! connection that reused its slot. Every global limit (connections, TIME-WAIT records, queued
+//! events and stray replies, connections per remote address, listener backlogs) refuses and
+//! counts rather than growing memory.
+
+mod ports;
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BinaryHeap, VecDeque};
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+
+use crate::config::Config;
+use crate::connection::{Connection, Transmit};
+use crate::event::{CallError, CloseReason, Event, Status, TransmitError};
+use crate::seq::SeqNum;
+use crate::state::State;
+use crate::time::Instant;
+use crate::wire::{EmitError, Flags, Options, Segment, TcpHeader};
+
+pub use ports::EphemeralPorts;
+
+/// Endpoint-wide settings and limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointConfig {
+    /// The template every new connection starts from. Its `isn` should be
+    /// [`IsnSource::Keyed`] with a random secret (RFC 6528).
+    pub connection: Config,
+    /// Secret for ephemeral-port selection (RFC 6056 algorithm 3).
+    pub port_secret: [u8; 16],
+    /// The ephemeral port range (RFC 6056 §2.1: 49152–65535 by default).
+    pub ephemeral_ports: (u16, u16),
+    /// Connections at most (every state but TIME-WAIT, which has compact records).
+    pub max_connections: usize,
+    /// TIME-WAIT records at most; when full, the oldest is dropped early (counted).
+    pub max_time_wait: usize,
+    /// Connections at most per remote IP address.
+    pub max_per_remote: usize,
+    /// Events queued for the application at most; beyond, new ones are dropped and counted.
+    pub max_events: usize,
+    /// Stray replies (RSTs for segments that match nothing) queued at most.
+    pub max_stray_replies: usize,
+}
+
+impl EndpointConfig {
+    /// Defaults around a connection template: 65 536 connections, as many TIME-WAIT records,
+    /// 1 024 per remote address.
+    pub fn new(connection: Config, port_secret: [u8; 16]) -> Self {
+        Self {
+            connection,
+            port_secret,
+            ephemeral_ports: (49_152, 65_535),
+            max_connections: 65_536,
+            max_time_wait: 65_536,
+            max_per_remote: 1_024,
+            max_events: 4_096,
+            max_stray_replies: 256,
+        }
+    }
+}
+
+/// A connection of an [`Endpoint`]: an index and the generation of its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionHandle {
+    index: u32,
+    generation: u32,
+}
+
+impl fmt::Display for ConnectionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}.{}", self.index, self.generation)
+    }
+}
+
+/// What an [`Endpoint`] tells the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointEvent {
+    /// Something happened on a connection.
+    Connection(ConnectionHandle, Event),
+    /// A listener has a connection ready for [`Endpoint::accept`].
+    Acceptable {
+        /// The listening address.
+        listener: SocketAddr,
+    },
+}
+
+/// Why an endpoint call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// The handle names a connection that no longer exists.
+    StaleHandle,
+    /// The connection refused the call.
+    Call(CallError),
+    /// The connection limit (total or per remote address) is reached.
+    TooManyConnections,
+    /// No free ephemeral port for this remote address.
+    PortsExhausted,
+    /// Something already listens on this address.
+    AddressInUse,
+    /// No listener on this address.
+    NotListening,
+}
+
+impl fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::StaleHandle => f.write_str("stale connection handle"),
+            Self::Call(error) => write!(f, "{error}"),
+            Self::TooManyConnections => f.write_str("connection limit reached"),
+            Self::PortsExhausted => f.write_str("no free ephemeral port"),
+            Self::AddressInUse => f.write_str("address already in use"),
+            Self::NotListening => f.write_str("no listener on this address"),
+        }
+    }
+}
+
+impl core::error::Error for EndpointError {}
+
+impl From<CallError> for EndpointError {
+    fn from(error: CallError) -> Self {
+        Self::Call(error)
+    }
+}
+
+/// Counters an embedding stack can read (drops by reason, replies, limits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointCounters {
+    /// Segments handed in.
+    pub segments_in: u64,
+    /// Segments handed out.
+    pub segments_out: u64,
+    /// Segments dropped: checksum or structure (MUST-3, MUST-7).
+    pub dropped_malformed: u64,
+    /// SYNs dropped: from or to a broadcast, multicast or unspecified address (MUST-57, MUST-63).
+    pub dropped_bad_address: u64,
+    /// RSTs sent for segments that matched nothing (§3.10.7.1).
+    pub rsts_sent: u64,
+    /// Stray segments not answered because the reply queue was full.
+    pub stray_replies_dropped: u64,
+    /// SYNs refused because a listener's SYN queue was full.
+    pub syn_queue_full: u64,
+    /// Handshakes completed but dropped because a listener's accept queue was full.
+    pub accept_queue_full: u64,
+    /// SYNs refused by the connection limits.
+    pub refused_by_limit: u64,
+    /// Events dropped because the event queue was full.
+    pub events_dropped: u64,
+    /// TIME-WAIT records dropped early because their table was full.
+    pub time_wait_evicted: u64,
+    /// New SYNs that reopened a 4-tuple from TIME-WAIT (RFC 6191, MAY-2).
+    pub time_wait_reopened: u64,
+}
+
+/// A compact TIME-WAIT record: all that is needed to answer a retransmitted FIN and to judge a
+/// new SYN for the same 4-tuple (RFC 9293 §3.6.1, RFC 6191).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TimeWait {
+    snd_nxt: SeqNum,
+    rcv_nxt: SeqNum,
+    window: u16,
+    expires: Instant,
+}
+
+/// A listener and its queues.
+#[derive(Debug)]
+struct Listener {
+    backlog: usize,
+    /// Connections in SYN-RECEIVED created by this listener.
+    half_open: usize,
+    /// Established connections waiting for `accept`.
+    ready: VecDeque<ConnectionHandle>,
+}
+
+/// One connection slot.
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    entry: Option<Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    connection: Box<Connection>,
+    tuple: Option<(SocketAddr, SocketAddr)>,
+    /// The listener that created it, until it is accepted.
+    listener: Option<SocketAddr>,
+    /// The deadline the timer heap knows for it.
+    scheduled: Option<Instant>,
+    /// In the transmit round-robin.
+    queued: bool,
+}
+
+/// What a timer-heap entry refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKey {
+    Connection(u32, u32),
+    TimeWait(SocketAddr, SocketAddr),
+}
+
+/// A reply owed to a segment that matched nothing.
+#[derive(Clone, Copy, Debug)]
+struct StrayReply {
+    local: SocketAddr,
+    remote: SocketAddr,
+    header: TcpHeader,
+}
+
+/// Many connections, listeners and TIME-WAIT records behind one sans-IO API.
+pub struct Endpoint {
+    config: EndpointConfig,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    by_tuple: BTreeMap<(SocketAddr, SocketAddr), ConnectionHandle>,
+    per_remote: BTreeMap<IpAddr, usize>,
+    listeners: BTreeMap<SocketAddr, Listener>,
+    time_wait: BTreeMap<(SocketAddr, SocketAddr), TimeWait>,
+    timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+    transmit_queue: VecDeque<ConnectionHandle>,
+    strays: VecDeque<StrayReply>,
+    events: VecDeque<EndpointEvent>,
+    ports: EphemeralPorts,
+    counters: EndpointCounters,
+    live: usize,
+    last_now: Instant,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("connections", &self.live)
+            .field("listeners", &self.listeners.len())
+            .field("time_wait", &self.time_wait.len())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint with no connections.
+    pub fn new(config: EndpointConfig) -> Self {
+        let ports = EphemeralPorts::new(
+            config.port_secret,
+            config.ephemeral_ports.0,
+            config.ephemeral_ports.1,
+        );
+        Self {
+            config,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_tuple: BTreeMap::new(),
+            per_remote: BTreeMap::new(),
+            listeners: BTreeMap::new(),
+            time_wait: BTreeMap::new(),
+            timers: BinaryHeap::new(),
+            transmit_queue: VecDeque::new(),
+            strays: VecDeque::new(),
+            events: VecDeque::new(),
+            ports,
+            counters: EndpointCounters::default(),
+            live: 0,
+            last_now: Instant::ZERO,
+        }
+    }
+
+    /// Counters of traffic, drops and limits.
+    pub const fn counters(&self) -> &EndpointCounters {
+        &self.counters
+    }
+
+    /// Live connections (TIME-WAIT records excluded).
+    pub const fn connection_count(&self) -> usize {
+        self.live
+    }
+
+    /// TIME-WAIT records held.
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait.len()
+    }
+
+    // ------------------------------------------------------------------ user calls
+
+    /// Passive OPEN on `local` with room for `backlog` connections in the SYN queue and as many
+    /// in the accept queue. A listener never disturbs existing connections on the same port
+    /// (MUST-41, MUST-42): demultiplexing prefers the full 4-tuple.
+    pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<(), EndpointError> {
+        if self.listeners.contains_key(&local) {
+            return Err(EndpointError::AddressInUse);
+        }
+        self.listeners.insert(local, Listener { backlog, half_open: 0, ready: VecDeque::new() });
+        Ok(())
+    }
+
+    /// Stops listening on `local`. Connections already accepted or in progress are unaffected.
+    pub fn unlisten(&mut self, local: SocketAddr) -> Result<(), EndpointError> {
+        self.listeners.remove(&local).map(|_| ()).ok_or(EndpointError::NotListening)
+    }
+
+    /// The next established connection of the listener on `local`.
+    pub fn accept(&mut self, local: SocketAddr) -> Result<Option<ConnectionHandle>, EndpointError> {
+        let listener = self.listeners.get_mut(&local).ok_or(EndpointError::NotListening)?;
+        let handle = listener.ready.pop_front();
+        if let Some(handle) = handle
+            && let Some(entry) = self.entry_mut(handle)
+        {
+            entry.listener = None;
+        }
+        Ok(handle)
+    }
+
+    /// Active OPEN from `local_ip` (a port is chosen per RFC 6056, never colliding with a live
+    /// 4-tuple or a TIME-WAIT record) to `remote`.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+    ) -> Result<ConnectionHandle, EndpointError> {
+        let now = self.advance_time(now);
+        self.check_limits(remote.ip())?;
+        let taken = |port: u16| {
+            let tuple = (SocketAddr::new(local_ip, port), remote);
+            self.by_tuple.contains_key(&tuple)
+                || self.time_wait.contains_key(&tuple)
+                || self.listeners.contains_key(&tuple.0)
+        };
+        let port = self.ports.pick(local_ip, remote, taken).ok_or(EndpointError::PortsExhausted)?;
+        let local = SocketAddr::new(local_ip, port);
+        let connection = Connection::connect(self.config.connection.clone(), now, local, remote)?;
+        Ok(self.insert(connection, Some((local, remote)), None))
+    }
+
+    /// SEND on a connection.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        data: &[u8],
+    ) -> Result<usize, EndpointError> {
+        let now = self.advance_time(now);
+        let sent = self.connection_mut(handle)?.send(now, data)?;
+        self.after_call(handle);
+        Ok(sent)
+    }
+
+    /// RECEIVE on a connection.
+    pub fn recv(
+        &mut self,
+        handle: ConnectionHandle,
+        buf: &mut [u8],
+    ) -> Result<usize, EndpointError> {
+        let read = self.connection_mut(handle)?.recv(buf)?;
+        self.after_call(handle);
+        Ok(read)
+    }
+
+    /// CLOSE (full) of a connection.
+    pub fn close(&mut self, now: Instant, handle: ConnectionHandle) -> Result<(), EndpointError> {
+        let now = self.advance_time(now);
+        self.connection_mut(handle)?.close(now)?;
+        self.after_call(handle);
+        Ok(())
+    }
+
+    /// CLOSE of the sending side only.
+    pub fn shutdown(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+    ) -> Result<(), EndpointError> {
+        let now = self.advance_time(now);
+        self.connection_mut(handle)?.shutdown(now)?;
+        self.after_call(handle);
+        Ok(())
+    }
+
+    /// ABORT of a connection.
+    pub fn abort(&mut self, now: Instant, handle: ConnectionHandle) -> Result<(), EndpointError> {
+        let now = self.advance_time(now);
+        self.connection_mut(handle)?.abort(now)?;
+        self.after_call(handle);
+        Ok(())
+    }
+
+    /// STATUS of a connection.
+    pub fn status(&self, handle: ConnectionHandle) -> Result<Status, EndpointError> {
+        self.entry(handle).map(|entry| entry.connection.status()).ok_or(EndpointError::StaleHandle)
+    }
+
+    /// Direct access to a connection, for settings such as `set_nodelay`.
+    pub fn connection_mut(
+        &mut self,
+        handle: ConnectionHandle,
+    ) -> Result<&mut Connection, EndpointError> {
+        self.entry_mut(handle).map(|entry| &mut *entry.connection).ok_or(EndpointError::StaleHandle)
+    }
+
+    // ------------------------------------------------------------------ input
+
+    /// A TCP segment (header and payload) from `src` to `dst`. It is validated — checksum and
+    /// lengths (MUST-3, MUST-7) — and dropped with a count when bad; otherwise demultiplexed
+    /// by 4-tuple, then TIME-WAIT records, then listeners, and a stray is answered with a RST.
+    pub fn handle_segment(&mut self, now: Instant, src: IpAddr, dst: IpAddr, bytes: &[u8]) {
+        let now = self.advance_time(now);
+        self.counters.segments_in += 1;
+        let Ok(segment) = Segment::parse_checked(bytes, src, dst) else {
+            self.counters.dropped_malformed += 1;
+            return;
+        };
+        let header = segment.header;
+        let remote = SocketAddr::new(src, header.src_port);
+        let local = SocketAddr::new(dst, header.dst_port);
+        let tuple = (local, remote);
+        if let Some(&handle) = self.by_tuple.get(&tuple) {
+            if let Some(entry) = self.entry_mut(handle) {
+                entry.connection.handle_segment(now, src, &segment);
+            }
+            self.after_call(handle);
+            return;
+        }
+        if let Some(record) = self.time_wait.get(&tuple).copied() {
+            self.on_time_wait_segment(now, tuple, record, &segment);
+            return;
+        }
+        let listener = if self.listeners.contains_key(&local) {
+            Some(local)
+        } else {
+            let wildcard = SocketAddr::new(unspecified_like(dst), local.port());
+            self.listeners.contains_key(&wildcard).then_some(wildcard)
+        };
+        match listener {
+            Some(listener) => self.on_listener_segment(now, listener, tuple, &segment),
+            None => self.reply_to_stray(tuple, &segment),
+        }
+    }
+
+    /// A segment for a TIME-WAIT 4-tuple (RFC 9293 §3.6.1, RFC 6191, RFC 1337).
+    fn on_time_wait_segment(
+        &mut self,
+        now: Instant,
+        tuple: (SocketAddr, SocketAddr),
+        record: TimeWait,
+        segment: &Segment<'_>,
+    ) {
+        let flags = segment.header.flags;
+        if flags.contains(Flags::RST) {
+            // RFC 1337: no TIME-WAIT assassination.
+            return;
+        }
+        if flags.contains(Flags::SYN) && !flags.contains(Flags::ACK) {
+            // MAY-2 / RFC 6191: a new incarnation may reopen the 4-tuple if its sequence
+            // number is beyond the old one's end.
+            if segment.header.seq.after(record.rcv_nxt) {
+                self.time_wait.remove(&tuple);
+                self.counters.time_wait_reopened += 1;
+                self.handle_segment_after_time_wait(now, tuple, segment);
+            }
+            return;
+        }
+        if flags.contains(Flags::FIN) {
+            // A retransmitted FIN: acknowledge again and restart 2MSL (§3.10.7.4 step 8).
+            let msl = self.config.connection.msl;
+            if let Some(entry) = self.time_wait.get_mut(&tuple) {
+                entry.expires = now + msl.saturating_mul(2);
+                let expires = entry.expires;
+                self.timers.push(Reverse((expires, TimerKey::TimeWait(tuple.0, tuple.1))));
+            }
+            let header = TcpHeader {
+                src_port: tuple.0.port(),
+                dst_port: tuple.1.port(),
+                seq: record.snd_nxt,
+                ack: record.rcv_nxt,
+                flags: Flags::ACK,
+                window: record.window,
+                urgent_ptr: 0,
+                options: Options::NONE,
+            };
+            self.queue_stray(StrayReply { local: tuple.0, remote: tuple.1, header });
+        }
+    }
+
+    fn handle_segment_after_time_wait(
+        &mut self,
+        now: Instant,
+        tuple: (SocketAddr, SocketAddr),
+        segment: &Segment<'_>,
+    ) {
+        let local = tuple.0;
+        let listener = if self.listeners.contains_key(&local) {
+            Some(local)
+        } else {
+            let wildcard = SocketAddr::new(unspecified_like(local.ip()), local.port());
+            self.listeners.contains_key(&wildcard).then_some(wildcard)
+        };
+        match listener {
+            Some(listener) => self.on_listener_segment(now, listener, tuple, segment),
+            None => self.reply_to_stray(tuple, segment),
+        }
+    }
+
+    /// A segment for a listener: only a SYN makes a connection (§3.10.7.2).
+    fn on_listener_segment(
+        &mut self,
+        now: Instant,
+        listener: SocketAddr,
+        tuple: (SocketAddr, SocketAddr),
+        segment: &Segment<'_>,
+    ) {
+        let flags = segment.header.flags;
+        if flags.contains(Flags::RST) {
+            return;
+        }
+        if flags.contains(Flags::ACK) || !flags.contains(Flags::SYN) {
+            // An ACK to a listener draws <SEQ=SEG.ACK><CTL=RST>; anything else is dropped.
+            if flags.contains(Flags::ACK) {
+                self.reply_to_stray(tuple, segment);
+            }
+            return;
+        }
+        let (local, remote) = tuple;
+        if !is_usable_address(remote.ip()) || !is_usable_address(local.ip()) {
+            // MUST-57, MUST-63.
+            self.counters.dropped_bad_address += 1;
+            return;
+        }
+        let Some(state) = self.listeners.get(&listener) else { return };
+        if state.half_open >= state.backlog || state.ready.len() >= state.backlog {
+            // A full queue refuses the SYN silently: the client retries, and the listener's
+            // memory stays bounded (documented in docs/endpoint.md).
+            self.counters.syn_queue_full += 1;
+            return;
+        }
+        if self.check_limits(remote.ip()).is_err() {
+            self.counters.refused_by_limit += 1;
+            return;
+        }
+        let mut connection = Connection::listen(self.config.connection.clone(), now, local);
+        // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
+        while connection.poll_event().is_some() {}
+        connection.handle_segment(now, remote.ip(), segment);
+        let handle = self.insert(connection, Some(tuple), Some(listener));
+        if let Some(state) = self.listeners.get_mut(&listener) {
+            state.half_open += 1;
+        }
+        self.after_call(handle);
+    }
+
+    /// §3.10.7.1: the RST for a segment that matches nothing (never for a RST).
+    fn reply_to_stray(&mut self, tuple: (SocketAddr, SocketAddr), segment: &Segment<'_>) {
+        let incoming = segment.header;
+        if incoming.flags.contains(Flags::RST) {
+            return;
+        }
+        let (seq, ack, flags) = if incoming.flags.contains(Flags::ACK) {
+            (incoming.ack, SeqNum::new(0), Flags::RST)
+        } else {
+            (SeqNum::new(0), incoming.seq + segment.seg_len(), Flags::RST | Flags::ACK)
+        };
+        let header = TcpHeader {
+            src_port: tuple.0.port(),
+            dst_port: tuple.1.port(),
+            seq,
+            ack,
+            flags,
+            window: 0,
+            urgent_ptr: 0,
+            options: Options::NONE,
+        };
+        self.queue_stray(StrayReply { local: tuple.0, remote: tuple.1, header });
+    }
+
+    fn queue_stray(&mut self, reply: StrayReply) {
+        if self.strays.len() >= self.config.max_stray_replies {
+            self.counters.stray_replies_dropped += 1;
+        } else {
+            self.strays.push_back(reply);
+        }
+    }
+
+    // ------------------------------------------------------------------ output
+
+    /// Writes the next segment into `buf` (TCP header and payload; pass a slice after room for
+    /// your IP header) and says where it goes. Replies to strays come first, then connections
+    /// in turn, one segment each, so no connection starves the others.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit>, TransmitError> {
+        let now = self.advance_time(now);
+        if let Some(reply) = self.strays.front().copied() {
+            let len = reply.header.emit(&[], reply.local.ip(), reply.remote.ip(), buf).map_err(
+                |error| match error {
+                    EmitError::BufferTooSmall { needed, available } => {
+                        TransmitError::BufferTooSmall { needed, available }
+                    }
+                    other @ (EmitError::AddressFamilyMismatch
+                    | EmitError::OptionsTooLong { .. }) => TransmitError::Encode(other),
+                },
+            )?;
+            self.strays.pop_front();
+            if reply.header.flags.contains(Flags::RST) {
+                self.counters.rsts_sent += 1;
+            }
+            self.counters.segments_out += 1;
+            return Ok(Some(Transmit { len, local: reply.local, remote: reply.remote }));
+        }
+        while let Some(handle) = self.transmit_queue.pop_front() {
+            let Some(entry) = self.entry_mut(handle) else { continue };
+            match entry.connection.poll_transmit(now, buf) {
+                Ok(Some(transmit)) => {
+                    // Back of the line: the next call serves another connection.
+                    self.transmit_queue.push_back(handle);
+                    self.counters.segments_out += 1;
+                    self.after_output(handle);
+                    return Ok(Some(transmit));
+                }
+                Ok(None) => {
+                    entry.queued = false;
+                    self.after_output(handle);
+                }
+                Err(error) => {
+                    self.transmit_queue.push_front(handle);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<EndpointEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of all connections and TIME-WAIT records (a heap peek: no scan).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Runs every timer due at `now`. Harmless when called early.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance_time(now);
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match key {
+                TimerKey::Connection(index, generation) => {
+                    let handle = ConnectionHandle { index, generation };
+                    let Some(entry) = self.entry_mut(handle) else { continue };
+                    if entry.scheduled != Some(at) {
+                        // A stale heap entry: the connection rescheduled since.
+                        continue;
+                    }
+                    entry.scheduled = None;
+                    entry.connection.handle_timeout(now);
+                    self.after_call(handle);
+                }
+                TimerKey::TimeWait(local, remote) => {
+                    let tuple = (local, remote);
+                    if self.time_wait.get(&tuple).is_some_and(|record| record.expires <= now) {
+                        self.time_wait.remove(&tuple);
+                    }
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ bookkeeping
+
+    fn advance_time(&mut self, now: Instant) -> Instant {
+        self.last_now = self.last_now.max(now);
+        self.last_now
+    }
+
+    fn check_limits(&self, remote: IpAddr) -> Result<(), EndpointError> {
+        let per_remote = self.per_remote.get(&remote).copied().unwrap_or(0);
+        if self.live >= self.config.max_connections || per_remote >= self.config.max_per_remote {
+            return Err(EndpointError::TooManyConnections);
+        }
+        Ok(())
+    }
+
+    fn insert(
+        &mut self,
+        connection: Connection,
+        tuple: Option<(SocketAddr, SocketAddr)>,
+        listener: Option<SocketAddr>,
+    ) -> ConnectionHandle {
+        let entry = Entry {
+            connection: Box::new(connection),
+            tuple,
+            listener,
+            scheduled: None,
+            queued: false,
+        };
+        let handle = match self.free.pop() {
+            Some(index) => {
+                let generation = self.slots.get(index as usize).map_or(0, |slot| slot.generation);
+                if let Some(slot) = self.slots.get_mut(index as usize) {
+                    slot.entry = Some(entry);
+                }
+                ConnectionHandle { index, generation }
+            }
+            None => {
+                // Slot indices stay below the connection limit, far below 2^32.
+                let index = self.slots.len() as u32;
+                self.slots.push(Slot { generation: 0, entry: Some(entry) });
+                ConnectionHandle { index, generation: 0 }
+            }
+        };
+        if let Some(tuple) = tuple {
+            self.by_tuple.insert(tuple, handle);
+            *self.per_remote.entry(tuple.1.ip()).or_insert(0) += 1;
+        }
+        self.live += 1;
+        self.after_call(handle);
+        handle
+    }
+
+    fn entry(&self, handle: ConnectionHandle) -> Option<&Entry> {
+        let slot = self.slots.get(handle.index as usize)?;
+        if slot.generation != handle.generation {
+            return None;
+        }
+        slot.entry.as_ref()
+    }
+
+    fn entry_mut(&mut self, handle: ConnectionHandle) -> Option<&mut Entry> {
+        let slot = self.slots.get_mut(handle.index as usize)?;
+        if slot.generation != handle.generation {
+            return None;
+        }
+        slot.entry.as_mut()
+    }
+
+    /// After any input to a connection: collect its events, queue it for output, reschedule
+    /// its timer, and retire it if it ended.
+    fn after_call(&mut self, handle: ConnectionHandle) {
+        self.collect_events(handle);
+        if let Some(entry) = self.entry_mut(handle)
+            && !entry.queued
+        {
+            entry.queued = true;
+            self.transmit_queue.push_back(handle);
+        }
+        self.reschedule(handle);
+        self.retire_if_ended(handle);
+    }
+
+    /// After output: the connection may have armed timers (persist, keep-alive).
+    fn after_output(&mut self, handle: ConnectionHandle) {
+        self.collect_events(handle);
+        self.reschedule(handle);
+        self.retire_if_ended(handle);
+    }
+
+    fn reschedule(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.entry_mut(handle) else { return };
+        let deadline = entry.connection.poll_timeout();
+        // Push only when the deadline moved earlier or appeared: a later deadline leaves a
+        // harmless early entry that is skipped when it fires.
+        let earlier = match (deadline, entry.scheduled) {
+            (Some(new), Some(old)) => new < old,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if earlier {
+            entry.scheduled = deadline;
+        }
+        if let (true, Some(at)) = (earlier, deadline) {
+            self.timers.push(Reverse((at, TimerKey::Connection(handle.index, handle.generation))));
+        }
+    }
+
+    fn collect_events(&mut self, handle: ConnectionHandle) {
+        let mut became_established = false;
+        loop {
+            let Some(entry) = self.entry_mut(handle) else { return };
+            let Some(event) = entry.connection.poll_event() else { break };
+            if let Event::StateChanged { from: State::SynReceived, to: State::Established } = event
+            {
+                became_established = true;
+            }
+            self.push_event(EndpointEvent::Connection(handle, event));
+        }
+        if became_established {
+            self.on_handshake_complete(handle);
+        }
+    }
+
+    /// A listener's connection finished its handshake: from the SYN queue to the accept queue.
+    fn on_handshake_complete(&mut self, handle: ConnectionHandle) {
+        let Some(listener) = self.entry(handle).and_then(|entry| entry.listener) else { return };
+        let Some(state) = self.listeners.get_mut(&listener) else { return };
+        state.half_open = state.half_open.saturating_sub(1);
+        if state.ready.len() >= state.backlog {
+            // Accept queue full: the connection is reset rather than held (documented).
+            self.counters.accept_queue_full += 1;
+            let now = self.last_now;
+            if let Some(entry) = self.entry_mut(handle) {
+                // No longer the listener's: it is neither half-open nor ready.
+                entry.listener = None;
+                // An established connection can always be aborted.
+                let _ = entry.connection.abort(now);
+            }
+            return;
+        }
+        state.ready.push_back(handle);
+        self.push_event(EndpointEvent::Acceptable { listener });
+    }
+
+    fn push_event(&mut self, event: EndpointEvent) {
+        if self.events.len() >= self.config.max_events {
+            self.counters.events_dropped += 1;
+        } else {
+            self.events.push_back(event);
+        }
+    }
+
+    /// Once its last segment is out, a connection in TIME-WAIT becomes a compact record and a
+    /// CLOSED one is freed; its last event is already queued, so the application sees it. A
+    /// listener's connection that a RST sent back to LISTEN (MUST-11) is freed too: the
+    /// listener itself stays.
+    fn retire_if_ended(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.entry(handle) else { return };
+        if entry.queued {
+            // Output (a final ACK, a RST) still to go.
+            return;
+        }
+        let (listener, tuple) = (entry.listener, entry.tuple);
+        match entry.connection.state() {
+            State::TimeWait => {
+                let status = entry.connection.status();
+                if let Some(tuple) = tuple {
+                    self.add_time_wait(tuple, status);
+                }
+                // As far as the application is concerned, the connection is over.
+                self.push_event(EndpointEvent::Connection(
+                    handle,
+                    Event::Closed(CloseReason::Orderly),
+                ));
+            }
+            State::Closed => {}
+            State::Listen if listener.is_some() => {}
+            State::Listen
+            | State::SynSent
+            | State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck => return,
+        }
+        if let Some(listener) = listener
+            && let Some(state) = self.listeners.get_mut(&listener)
+        {
+            // Never accepted: out of the listener's queues.
+            let was_ready = state.ready.contains(&handle);
+            state.ready.retain(|ready| *ready != handle);
+            if !was_ready {
+                state.half_open = state.half_open.saturating_sub(1);
+            }
+        }
+        self.free_slot(handle, tuple);
+    }
+
+    fn add_time_wait(&mut self, tuple: (SocketAddr, SocketAddr), status: Status) {
+        if self.time_wait.len() >= self.config.max_time_wait {
+            // Evict the record that expires first (bounded memory; counted).
+            let oldest =
+                self.time_wait.iter().min_by_key(|(_, record)| record.expires).map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                self.time_wait.remove(&oldest);
+                self.counters.time_wait_evicted += 1;
+            }
+        }
+        let expires = self.last_now + self.config.connection.msl.saturating_mul(2);
+        let window = u16::try_from(status.rcv_wnd).unwrap_or(u16::MAX);
+        self.time_wait.insert(
+            tuple,
+            TimeWait { snd_nxt: status.snd_nxt, rcv_nxt: status.rcv_nxt, window, expires },
+        );
+        self.timers.push(Reverse((expires, TimerKey::TimeWait(tuple.0, tuple.1))));
+    }
+
+    fn free_slot(&mut self, handle: ConnectionHandle, tuple: Option<(SocketAddr, SocketAddr)>) {
+        if let Some(tuple) = tuple {
+            self.by_tuple.remove(&tuple);
+            if let Some(count) = self.per_remote.get_mut(&tuple.1.ip()) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.per_remote.remove(&tuple.1.ip());
+                }
+            }
+        }
+        if let Some(slot) = self.slots.get_mut(handle.index as usize) {
+            slot.entry = None;
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free.push(handle.index);
+            self.live = self.live.saturating_sub(1);
+        }
+    }
+}
+
+/// The unspecified address of `ip`'s family (a wildcard listener).
+fn unspecified_like(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// Not unspecified, multicast or the IPv4 limited broadcast (MUST-57, MUST-63).
+fn is_usable_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
+    }
+}

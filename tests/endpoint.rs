@@ -1,0 +1,341 @@
+//! The endpoint: demultiplexing, listeners and their queues, RSTs for strays, generational
+//! handles, ephemeral ports, limits, TIME-WAIT records and the timer heap — through two
+//! endpoints joined in memory, with exact segments where it matters.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tcp_proto::wire::{Flags, Options, Segment, TcpHeader};
+use tcp_proto::{
+    CloseReason, Config, ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent,
+    Event, Instant, SeqNum, State,
+};
+
+const CLIENT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+const SERVER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+const SERVER: SocketAddr = SocketAddr::new(SERVER_IP, 80);
+
+fn endpoint_config(secret: u8) -> EndpointConfig {
+    let mut connection = Config::new([secret; 16]);
+    connection.msl = Duration::from_secs(10);
+    connection.delayed_ack = None;
+    EndpointConfig::new(connection, [secret.wrapping_add(100); 16])
+}
+
+/// A client endpoint and a server endpoint joined by a lossless link.
+struct Net {
+    client: Endpoint,
+    server: Endpoint,
+    now: Instant,
+    /// Every segment that crossed, as (from client?, parsed header, payload length).
+    seen: Vec<(bool, TcpHeader, usize)>,
+}
+
+impl Net {
+    fn new() -> Self {
+        Self {
+            client: Endpoint::new(endpoint_config(1)),
+            server: Endpoint::new(endpoint_config(2)),
+            now: Instant::from_millis(1),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Moves segments both ways until quiet.
+    fn run(&mut self) {
+        let mut buf = vec![0u8; 65_536];
+        for _ in 0..100_000 {
+            let mut moved = false;
+            while let Some(tx) = self.client.poll_transmit(self.now, &mut buf).unwrap() {
+                let header = Segment::parse(&buf[..tx.len]).unwrap().header;
+                self.seen.push((true, header, tx.len - header.header_len()));
+                self.server.handle_segment(self.now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
+                moved = true;
+            }
+            while let Some(tx) = self.server.poll_transmit(self.now, &mut buf).unwrap() {
+                let header = Segment::parse(&buf[..tx.len]).unwrap().header;
+                self.seen.push((false, header, tx.len - header.header_len()));
+                self.client.handle_segment(self.now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("no quiet after 100000 rounds");
+    }
+
+    /// Jumps to the earliest deadline of either endpoint and runs it.
+    fn tick(&mut self) -> bool {
+        let next =
+            [self.client.poll_timeout(), self.server.poll_timeout()].into_iter().flatten().min();
+        let Some(next) = next else { return false };
+        self.now = self.now.max(next);
+        self.client.handle_timeout(self.now);
+        self.server.handle_timeout(self.now);
+        self.run();
+        true
+    }
+
+    fn events(endpoint: &mut Endpoint) -> Vec<EndpointEvent> {
+        std::iter::from_fn(|| endpoint.poll_event()).collect()
+    }
+
+    /// A connected pair: (client handle, server handle).
+    fn connect(&mut self) -> (ConnectionHandle, ConnectionHandle) {
+        let client = self.client.connect(self.now, CLIENT_IP, SERVER).unwrap();
+        self.run();
+        let server = self.server.accept(SERVER).unwrap().expect("the handshake completed");
+        (client, server)
+    }
+}
+
+/// Feeds a hand-made segment from `from` to the endpoint and returns what it answers.
+fn stray(
+    endpoint: &mut Endpoint,
+    from: SocketAddr,
+    to: SocketAddr,
+    header: TcpHeader,
+) -> Vec<TcpHeader> {
+    let mut bytes = vec![0u8; 100];
+    let len = header.emit(&[], from.ip(), to.ip(), &mut bytes).unwrap();
+    endpoint.handle_segment(Instant::from_millis(1), from.ip(), to.ip(), &bytes[..len]);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1500];
+    while let Some(tx) = endpoint.poll_transmit(Instant::from_millis(1), &mut buf).unwrap() {
+        assert_eq!((tx.local, tx.remote), (to, from));
+        out.push(Segment::parse_checked(&buf[..tx.len], to.ip(), from.ip()).unwrap().header);
+    }
+    out
+}
+
+fn header(flags: Flags, seq: u32, ack: u32) -> TcpHeader {
+    TcpHeader {
+        src_port: 5555,
+        dst_port: 80,
+        seq: SeqNum::new(seq),
+        ack: SeqNum::new(ack),
+        flags,
+        window: 1000,
+        urgent_ptr: 0,
+        options: Options::NONE,
+    }
+}
+
+const STRANGER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)), 5555);
+
+#[test]
+fn stray_ack_draws_rst_with_seq_from_its_ack_rfc_9293_3_10_7_1() {
+    let mut ep = Endpoint::new(endpoint_config(3));
+    let replies = stray(&mut ep, STRANGER, SERVER, header(Flags::ACK, 100, 777));
+    assert_eq!(replies.len(), 1);
+    assert_eq!((replies[0].flags, replies[0].seq.get(), replies[0].window), (Flags::RST, 777, 0));
+    assert_eq!(ep.counters().rsts_sent, 1);
+}
+
+#[test]
+fn stray_syn_draws_rst_ack_acking_the_syn_rfc_9293_3_10_7_1() {
+    let mut ep = Endpoint::new(endpoint_config(3));
+    let replies = stray(&mut ep, STRANGER, SERVER, header(Flags::SYN, 100, 0));
+    assert_eq!(replies.len(), 1);
+    let r = replies[0];
+    assert_eq!((r.flags, r.seq.get(), r.ack.get()), (Flags::RST | Flags::ACK, 0, 101));
+}
+
+#[test]
+fn rst_to_nothing_draws_silence() {
+    let mut ep = Endpoint::new(endpoint_config(3));
+    assert!(stray(&mut ep, STRANGER, SERVER, header(Flags::RST, 100, 0)).is_empty());
+    assert!(stray(&mut ep, STRANGER, SERVER, header(Flags::RST | Flags::ACK, 100, 5)).is_empty());
+}
+
+#[test]
+fn listener_answers_ack_with_rst_and_ignores_rst_rfc_9293_3_10_7_2() {
+    let mut ep = Endpoint::new(endpoint_config(3));
+    ep.listen(SERVER, 8).unwrap();
+    let replies = stray(&mut ep, STRANGER, SERVER, header(Flags::ACK, 100, 4242));
+    assert_eq!((replies[0].flags, replies[0].seq.get()), (Flags::RST, 4242));
+    assert!(stray(&mut ep, STRANGER, SERVER, header(Flags::RST, 100, 0)).is_empty());
+    assert_eq!(ep.connection_count(), 0);
+}
+
+#[test]
+fn malformed_segments_are_dropped_and_counted_must_3() {
+    let mut ep = Endpoint::new(endpoint_config(3));
+    ep.listen(SERVER, 8).unwrap();
+    let mut bytes = vec![0u8; 100];
+    let len = header(Flags::SYN, 1, 0).emit(&[], STRANGER.ip(), SERVER_IP, &mut bytes).unwrap();
+    bytes[4] ^= 0x10;
+    ep.handle_segment(Instant::ZERO, STRANGER.ip(), SERVER_IP, &bytes[..len]);
+    ep.handle_segment(Instant::ZERO, STRANGER.ip(), SERVER_IP, &bytes[..7]);
+    assert_eq!(ep.counters().dropped_malformed, 2);
+    assert_eq!(ep.connection_count(), 0);
+    assert_eq!(ep.poll_transmit(Instant::ZERO, &mut [0; 100]).unwrap(), None);
+}
+
+#[test]
+fn handshake_data_and_close_between_two_endpoints() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    assert!(Net::events(&mut net.server).contains(&EndpointEvent::Acceptable { listener: SERVER }));
+    net.client.send(net.now, client, b"hello").unwrap();
+    net.run();
+    let mut buf = [0u8; 16];
+    assert_eq!(net.server.recv(server, &mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+    net.client.close(net.now, client).unwrap();
+    net.run();
+    net.server.close(net.now, server).unwrap();
+    net.run();
+    // The server side is freed at once; the client's TIME-WAIT is a compact record.
+    assert_eq!(net.server.connection_count(), 0);
+    assert_eq!(net.client.connection_count(), 0);
+    assert_eq!(net.client.time_wait_count(), 1);
+    let client_events = Net::events(&mut net.client);
+    assert!(
+        client_events
+            .contains(&EndpointEvent::Connection(client, Event::Closed(CloseReason::Orderly)))
+    );
+    // After 2×MSL the record goes.
+    while net.tick() {}
+    assert_eq!(net.client.time_wait_count(), 0);
+}
+
+#[test]
+fn stale_handle_is_refused_and_never_reaches_the_slot_reuser() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, _) = net.connect();
+    net.client.abort(net.now, client).unwrap();
+    net.run();
+    assert_eq!(net.client.connection_count(), 0);
+    assert_eq!(net.client.send(net.now, client, b"x"), Err(EndpointError::StaleHandle));
+    assert_eq!(net.client.status(client).err(), Some(EndpointError::StaleHandle));
+    let reused = net.client.connect(net.now, CLIENT_IP, SERVER).unwrap();
+    assert_ne!(reused, client);
+    assert_eq!(net.client.send(net.now, client, b"x"), Err(EndpointError::StaleHandle));
+    assert_eq!(net.client.status(reused).unwrap().state, State::SynSent);
+}
+
+#[test]
+fn ephemeral_ports_never_collide() {
+    let mut config = endpoint_config(5);
+    config.max_per_remote = 10_000;
+    let mut ep = Endpoint::new(config);
+    let mut ports = std::collections::BTreeSet::new();
+    for _ in 0..2000 {
+        let handle = ep.connect(Instant::ZERO, CLIENT_IP, SERVER).unwrap();
+        let mut buf = vec![0u8; 1500];
+        let tx = ep.poll_transmit(Instant::ZERO, &mut buf).unwrap().unwrap();
+        assert!((49_152..=65_535).contains(&tx.local.port()));
+        assert!(ports.insert(tx.local.port()), "port {} reused", tx.local.port());
+        let _ = handle;
+    }
+}
+
+#[test]
+fn connection_limits_refuse_and_count() {
+    let mut config = endpoint_config(6);
+    config.max_connections = 3;
+    config.max_per_remote = 2;
+    let mut ep = Endpoint::new(config);
+    let other = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), 80);
+    ep.connect(Instant::ZERO, CLIENT_IP, SERVER).unwrap();
+    ep.connect(Instant::ZERO, CLIENT_IP, SERVER).unwrap();
+    assert_eq!(
+        ep.connect(Instant::ZERO, CLIENT_IP, SERVER),
+        Err(EndpointError::TooManyConnections)
+    );
+    ep.connect(Instant::ZERO, CLIENT_IP, other).unwrap();
+    assert_eq!(ep.connect(Instant::ZERO, CLIENT_IP, other), Err(EndpointError::TooManyConnections));
+    // A listener's SYN at the limit is refused and counted.
+    let mut buf = vec![0u8; 1500];
+    while ep.poll_transmit(Instant::ZERO, &mut buf).unwrap().is_some() {}
+    ep.listen(SocketAddr::new(CLIENT_IP, 80), 8).unwrap();
+    let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 7, 7, 7)), 1234);
+    let replies = stray(&mut ep, from, SocketAddr::new(CLIENT_IP, 80), header(Flags::SYN, 1, 0));
+    assert!(replies.iter().all(|r| !r.flags.contains(Flags::SYN)));
+    assert_eq!(ep.counters().refused_by_limit, 1);
+}
+
+#[test]
+fn full_syn_queue_drops_syns_and_the_client_gets_in_by_retrying() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 1).unwrap();
+    let first = net.client.connect(net.now, CLIENT_IP, SERVER).unwrap();
+    let second = net.client.connect(net.now, CLIENT_IP, SERVER).unwrap();
+    net.run();
+    assert_eq!(net.server.counters().syn_queue_full, 1, "backlog 1: the second SYN is dropped");
+    let accepted = net.server.accept(SERVER).unwrap().unwrap();
+    assert_eq!(net.client.status(first).unwrap().state, State::Established);
+    assert_eq!(net.client.status(second).unwrap().state, State::SynSent);
+    // Room again: the second client's retransmitted SYN gets in.
+    net.tick();
+    assert_eq!(net.client.status(second).unwrap().state, State::Established);
+    assert_ne!(net.server.accept(SERVER).unwrap(), Some(accepted));
+}
+
+#[test]
+fn time_wait_record_acks_a_retransmitted_fin_and_ignores_rst_rfc_1337() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    net.client.close(net.now, client).unwrap();
+    net.run();
+    net.server.close(net.now, server).unwrap();
+    net.run();
+    assert_eq!(net.client.time_wait_count(), 1);
+    // The server's FIN again (as if our ACK were lost).
+    let (_, fin, _) = *net
+        .seen
+        .iter()
+        .rev()
+        .find(|(from_client, h, _)| !from_client && h.flags.contains(Flags::FIN))
+        .unwrap();
+    let local = SocketAddr::new(CLIENT_IP, fin.dst_port);
+    let replies = stray(&mut net.client, SERVER, local, fin);
+    assert_eq!(replies.len(), 1);
+    assert_eq!((replies[0].flags, replies[0].ack), (Flags::ACK, fin.seq + 1));
+    let mut rst = fin;
+    rst.flags = Flags::RST;
+    rst.seq = fin.seq + 1;
+    assert!(stray(&mut net.client, SERVER, local, rst).is_empty());
+    assert_eq!(net.client.time_wait_count(), 1, "RFC 1337: the record survives the RST");
+}
+
+#[test]
+fn timer_heap_drives_retransmissions_without_scanning() {
+    let mut ep = Endpoint::new(endpoint_config(7));
+    let handle = ep.connect(Instant::ZERO, CLIENT_IP, SERVER).unwrap();
+    let mut buf = vec![0u8; 1500];
+    assert!(ep.poll_transmit(Instant::ZERO, &mut buf).unwrap().is_some());
+    assert_eq!(ep.poll_timeout(), Some(Instant::from_millis(1000)));
+    ep.handle_timeout(Instant::from_millis(999));
+    assert_eq!(ep.poll_transmit(Instant::from_millis(999), &mut buf).unwrap(), None);
+    ep.handle_timeout(Instant::from_millis(1000));
+    let tx = ep.poll_transmit(Instant::from_millis(1000), &mut buf).unwrap().unwrap();
+    let syn = Segment::parse(&buf[..tx.len]).unwrap().header;
+    assert_eq!(syn.flags, Flags::SYN);
+    assert_eq!(ep.status(handle).unwrap().total_retransmissions, 1);
+    assert_eq!(ep.poll_timeout(), Some(Instant::from_millis(3000)));
+}
+
+#[test]
+fn transmit_is_fair_across_connections() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (a, _) = net.connect();
+    let (b, _) = net.connect();
+    net.client.connection_mut(a).unwrap().set_nodelay(true);
+    net.client.connection_mut(b).unwrap().set_nodelay(true);
+    net.client.send(net.now, a, &[1; 4000]).unwrap();
+    net.client.send(net.now, b, &[2; 4000]).unwrap();
+    let mut buf = vec![0u8; 1500];
+    let mut order = Vec::new();
+    while let Some(tx) = net.client.poll_transmit(net.now, &mut buf).unwrap() {
+        order.push(tx.local.port());
+    }
+    assert!(order.len() >= 4);
+    assert!(order.windows(2).all(|w| w[0] != w[1]), "alternating: {order:?}");
+}
