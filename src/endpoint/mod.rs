@@ -37,7 +37,7 @@ pub use ports::EphemeralPorts;
 #[non_exhaustive]
 pub struct EndpointConfig {
     /// The template every new connection starts from. Its `isn` should be
-    /// [`IsnSource::Keyed`] with a random secret (RFC 6528).
+    /// [`crate::IsnSource::Keyed`] with a random secret (RFC 6528).
     pub connection: Config,
     /// Secret for ephemeral-port selection (RFC 6056 algorithm 3).
     pub port_secret: [u8; 16],
