@@ -126,6 +126,12 @@ impl Config {
         }
     }
 
+    /// The MSS we advertise on SYNs from `local` (MUST-67: MTU − IP header − 20).
+    pub(crate) fn advertised_mss(&self, local: core::net::SocketAddr) -> u16 {
+        let ip_header = if local.is_ipv4() { 20 } else { 40 };
+        self.mtu.saturating_sub(ip_header).saturating_sub(20)
+    }
+
     /// The defaults with a fixed ISN: for tests and simulators only (see [`IsnSource::Fixed`]).
     pub fn with_fixed_isn(iss: SeqNum) -> Self {
         Self { isn: IsnSource::Fixed(iss), ..Self::new([0; 16]) }

@@ -46,7 +46,7 @@ pub mod time;
 pub mod wire;
 
 pub use config::{Config, IsnSource, KeepAlive};
-pub use connection::{Connection, Transmit};
+pub use connection::{Connection, CookieHandshake, Transmit};
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent};
 pub use event::{CallError, CloseReason, ConnectionError, Event, Status, TransmitError};
 pub use seq::{Mss, SeqNum, Window, WindowScale};

@@ -176,11 +176,14 @@ pub enum Stimulus {
     FinWait2Timeout,
     /// Retransmissions reached R2, or the user timeout expired (§3.8.3, §3.10.8; MUST-20..23).
     TimedOut,
+    /// A valid SYN-cookie ACK at a listener (RFC 4987 §3.6): the handshake completed without
+    /// a SYN-RECEIVED TCB, so LISTEN becomes ESTABLISHED directly.
+    CookieAck,
 }
 
 impl Stimulus {
     /// Every stimulus, for enumerating the table.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::PassiveOpen,
         Self::ActiveOpen,
         Self::Close,
@@ -199,6 +202,7 @@ impl Stimulus {
         Self::TimeWaitTimeout,
         Self::FinWait2Timeout,
         Self::TimedOut,
+        Self::CookieAck,
     ];
 
     /// A short name for traces, golden files and the diagram.
@@ -222,6 +226,7 @@ impl Stimulus {
             Self::TimeWaitTimeout => "2MSL timeout",
             Self::FinWait2Timeout => "FIN-WAIT-2 timeout",
             Self::TimedOut => "user/R2 timeout",
+            Self::CookieAck => "rcv SYN-cookie ACK",
         }
     }
 }
@@ -277,7 +282,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::DataAfterClose
             | S::TimeWaitTimeout
             | S::FinWait2Timeout
-            | S::TimedOut => illegal,
+            | S::TimedOut
+            | S::CookieAck => illegal,
         },
         Listen => match on {
             // §3.10.2: SEND in LISTEN with a remote socket turns the passive OPEN active.
@@ -286,6 +292,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             S::Close | S::Abort => Ok(Closed),
             // §3.10.7.2, third check.
             S::Syn => Ok(SynReceived),
+            // RFC 4987 §3.6: the endpoint validated a cookie; the TCB is born synchronized.
+            S::CookieAck => Ok(Established),
             // §3.10.7.2, first check: an incoming RST is ignored.
             S::Rst { from_passive_open: true } => Ok(Listen),
             // LISTEN only ever comes from a passive OPEN.
@@ -311,7 +319,7 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             // §3.10.7.3 second check: an RST acknowledging our SYN: "connection reset".
             S::Rst { from_passive_open: false } => Ok(Closed),
             // SYN-SENT never came from a passive OPEN (a SEND in LISTEN made it active).
-            S::Rst { from_passive_open: true } => illegal,
+            S::Rst { from_passive_open: true } | S::CookieAck => illegal,
             S::TimedOut => Ok(Closed),
             S::PassiveOpen
             | S::ActiveOpen
@@ -347,7 +355,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::FinAckingOurFin
             | S::DataAfterClose
             | S::TimeWaitTimeout
-            | S::FinWait2Timeout => illegal,
+            | S::FinWait2Timeout
+            | S::CookieAck => illegal,
             // §3.10.7.4 step 8 lists SYN-RECEIVED → CLOSE-WAIT, but a FIN only reaches step 8
             // with an ACK, and step 5 has then already moved SYN-RECEIVED to ESTABLISHED; the
             // connection presents `AckOfSyn` and then `Fin`.
@@ -368,7 +377,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::FinAckingOurFin
             | S::DataAfterClose
             | S::TimeWaitTimeout
-            | S::FinWait2Timeout => illegal,
+            | S::FinWait2Timeout
+            | S::CookieAck => illegal,
         },
         FinWait1 => match on {
             S::AckOfFin => Ok(FinWait2),
@@ -386,14 +396,15 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::SynAck
             | S::AckOfSyn
             | S::TimeWaitTimeout
-            | S::FinWait2Timeout => illegal,
+            | S::FinWait2Timeout
+            | S::CookieAck => illegal,
         },
         FinWait2 => match on {
             S::Fin => Ok(TimeWait),
             S::Abort | S::Rst { .. } | S::DataAfterClose | S::FinWait2Timeout => Ok(Closed),
             // Nothing of ours is unacknowledged in FIN-WAIT-2, so no retransmission or user
             // timeout can expire; the FIN-WAIT-2 timer covers a silent peer.
-            S::TimedOut => illegal,
+            S::TimedOut | S::CookieAck => illegal,
             // §3.10.7.4 step 4, RFC 5961 §4: challenge ACK, no state change.
             S::SynInWindow { .. } => Ok(FinWait2),
             S::PassiveOpen
@@ -421,7 +432,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::FinAckingOurFin
             | S::DataAfterClose
             | S::TimeWaitTimeout
-            | S::FinWait2Timeout => illegal,
+            | S::FinWait2Timeout
+            | S::CookieAck => illegal,
         },
         Closing => match on {
             S::AckOfFin => Ok(TimeWait),
@@ -438,7 +450,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::FinAckingOurFin
             | S::DataAfterClose
             | S::TimeWaitTimeout
-            | S::FinWait2Timeout => illegal,
+            | S::FinWait2Timeout
+            | S::CookieAck => illegal,
         },
         LastAck => match on {
             S::AckOfFin => Ok(Closed),
@@ -455,7 +468,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::FinAckingOurFin
             | S::DataAfterClose
             | S::TimeWaitTimeout
-            | S::FinWait2Timeout => illegal,
+            | S::FinWait2Timeout
+            | S::CookieAck => illegal,
         },
         TimeWait => match on {
             S::TimeWaitTimeout | S::Abort => Ok(Closed),
@@ -477,7 +491,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::FinAckingOurFin
             | S::DataAfterClose
             | S::FinWait2Timeout
-            | S::TimedOut => illegal,
+            | S::TimedOut
+            | S::CookieAck => illegal,
         },
     }
 }

@@ -936,3 +936,26 @@ fn close_with_unread_data_resets_the_connection_shld_3() {
     assert_seg(&reply, rst(), add(ISS, 1), 0, 0);
     assert_closed_with(&mut h, State::Established, CloseReason::Error(ConnectionError::Aborted));
 }
+
+// ---------------------------------------------------------------- the endpoint's edge
+
+#[test]
+fn cookie_ack_in_listen_moves_to_established_rfc_4987() {
+    let now = tcp_proto::Instant::from_millis(1_000);
+    let cookie = tcp_proto::CookieHandshake {
+        iss: tcp_proto::SeqNum::new(ISS),
+        irs: tcp_proto::SeqNum::new(PEER_ISS),
+        peer_mss: Some(1460),
+        peer_window_scale: None,
+    };
+    let conn = tcp_proto::Connection::accept_cookie(config(), now, LOCAL, REMOTE, cookie);
+    let mut h = Harness { conn, now, peer: REMOTE };
+    let events = h.events();
+    assert!(events.contains(&Event::StateChanged { from: State::Listen, to: State::Established }));
+    assert!(events.contains(&Event::Connected));
+    // The ACK that carried the cookie, with data: delivered and acknowledged.
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"hi"));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 3), WINDOW - 2);
+    let status = h.conn.status();
+    assert_eq!((status.snd_una.get(), status.snd_nxt.get()), (add(ISS, 1), add(ISS, 1)));
+}

@@ -260,20 +260,90 @@ fn connection_limits_refuse_and_count() {
 }
 
 #[test]
-fn full_syn_queue_drops_syns_and_the_client_gets_in_by_retrying() {
+fn full_accept_queue_drops_syns_and_the_client_gets_in_by_retrying() {
     let mut net = Net::new();
     net.server.listen(SERVER, 1).unwrap();
     let first = net.client.connect(net.now, CLIENT_IP, SERVER).unwrap();
+    net.run();
+    // The application has not accepted the first: the second SYN is dropped, counted.
     let second = net.client.connect(net.now, CLIENT_IP, SERVER).unwrap();
     net.run();
-    assert_eq!(net.server.counters().syn_queue_full, 1, "backlog 1: the second SYN is dropped");
-    let accepted = net.server.accept(SERVER).unwrap().unwrap();
+    assert_eq!(net.server.counters().accept_queue_full, 1);
     assert_eq!(net.client.status(first).unwrap().state, State::Established);
     assert_eq!(net.client.status(second).unwrap().state, State::SynSent);
+    let accepted = net.server.accept(SERVER).unwrap().unwrap();
     // Room again: the second client's retransmitted SYN gets in.
     net.tick();
     assert_eq!(net.client.status(second).unwrap().state, State::Established);
-    assert_ne!(net.server.accept(SERVER).unwrap(), Some(accepted));
+    let next = net.server.accept(SERVER).unwrap();
+    assert!(next.is_some() && next != Some(accepted));
+}
+
+/// A SYN from a spoofed address that will never complete: it occupies a SYN-queue slot.
+fn spoofed_syn(ep: &mut Endpoint, i: u32) {
+    let from =
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i)), 1024 + (i % 60_000) as u16);
+    let mut bytes = vec![0u8; 64];
+    let mut syn = header(Flags::SYN, i.wrapping_mul(7919), 0);
+    syn.src_port = from.port();
+    let len = syn.emit(&[], from.ip(), SERVER_IP, &mut bytes).unwrap();
+    ep.handle_segment(Instant::from_millis(1), from.ip(), SERVER_IP, &bytes[..len]);
+}
+
+#[test]
+fn full_syn_queue_answers_with_a_cookie_and_the_client_connects_rfc_4987() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 1).unwrap();
+    spoofed_syn(&mut net.server, 1);
+    let mut buf = vec![0u8; 1500];
+    while net.server.poll_transmit(net.now, &mut buf).unwrap().is_some() {}
+    assert_eq!(net.server.connection_count(), 1, "the spoofed SYN holds the only slot");
+    let client = net.client.connect(net.now, CLIENT_IP, SERVER).unwrap();
+    net.run();
+    assert_eq!(net.server.counters().cookies_sent, 1);
+    assert_eq!(net.server.counters().cookies_accepted, 1);
+    assert_eq!(net.client.status(client).unwrap().state, State::Established);
+    let server = net.server.accept(SERVER).unwrap().expect("the cookie connection is acceptable");
+    net.client.send(net.now, client, b"through a cookie").unwrap();
+    net.run();
+    let mut got = [0u8; 32];
+    assert_eq!(net.server.recv(server, &mut got), Ok(16));
+    assert_eq!(&got[..16], b"through a cookie");
+    // The cookie carried the client's MSS.
+    assert_eq!(net.server.status(server).unwrap().effective_mss, 1460);
+}
+
+#[test]
+fn forged_cookie_ack_draws_a_rst_and_creates_nothing() {
+    let mut ep = Endpoint::new(endpoint_config(8));
+    ep.listen(SERVER, 1).unwrap();
+    let replies = stray(&mut ep, STRANGER, SERVER, header(Flags::ACK, 5000, 123_456));
+    assert_eq!((replies[0].flags, replies[0].seq.get()), (Flags::RST, 123_456));
+    assert_eq!(ep.counters().cookies_refused, 1);
+    assert_eq!(ep.connection_count(), 0);
+}
+
+#[test]
+fn syn_flood_of_100000_spoofed_syns_stays_bounded_and_a_client_still_connects() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 16).unwrap();
+    let mut buf = vec![0u8; 1500];
+    for i in 0..100_000 {
+        spoofed_syn(&mut net.server, i);
+        if i % 64 == 0 {
+            while net.server.poll_transmit(net.now, &mut buf).unwrap().is_some() {}
+        }
+        // Memory bound: never more TCBs than the backlog (16 SYN-RECEIVED), no matter the flood.
+        assert!(net.server.connection_count() <= 16);
+    }
+    while net.server.poll_transmit(net.now, &mut buf).unwrap().is_some() {}
+    let counters = *net.server.counters();
+    assert!(counters.cookies_sent + counters.stray_replies_dropped >= 99_984);
+    let client = net.client.connect(net.now, CLIENT_IP, SERVER).unwrap();
+    net.run();
+    assert_eq!(net.client.status(client).unwrap().state, State::Established);
+    assert!(net.server.accept(SERVER).unwrap().is_some());
+    assert_eq!(net.server.connection_count(), 17);
 }
 
 #[test]
@@ -338,4 +408,79 @@ fn transmit_is_fair_across_connections() {
     }
     assert!(order.len() >= 4);
     assert!(order.windows(2).all(|w| w[0] != w[1]), "alternating: {order:?}");
+}
+
+#[test]
+fn new_syn_with_higher_sequence_reopens_a_time_wait_tuple_may_2() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    // The server closes first, so the server holds TIME-WAIT.
+    net.server.close(net.now, server).unwrap();
+    net.run();
+    net.client.close(net.now, client).unwrap();
+    net.run();
+    assert_eq!(net.server.time_wait_count(), 1);
+    let (_, last_from_client, _) =
+        *net.seen.iter().rev().find(|(from_client, _, _)| *from_client).unwrap();
+    let client_addr = SocketAddr::new(CLIENT_IP, last_from_client.src_port);
+    // A new SYN from the same 4-tuple, beyond the old sequence space: accepted.
+    let mut syn = header(Flags::SYN, last_from_client.seq.get().wrapping_add(100_000), 0);
+    syn.src_port = client_addr.port();
+    let replies = stray(&mut net.server, client_addr, SERVER, syn);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].flags, Flags::SYN | Flags::ACK);
+    assert_eq!(net.server.counters().time_wait_reopened, 1);
+    assert_eq!(net.server.time_wait_count(), 0);
+}
+
+#[test]
+fn old_syn_for_a_time_wait_tuple_is_ignored_rfc_6191() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    net.server.close(net.now, server).unwrap();
+    net.run();
+    net.client.close(net.now, client).unwrap();
+    net.run();
+    let (_, last_from_client, _) =
+        *net.seen.iter().rev().find(|(from_client, _, _)| *from_client).unwrap();
+    let client_addr = SocketAddr::new(CLIENT_IP, last_from_client.src_port);
+    let mut syn = header(Flags::SYN, last_from_client.seq.get().wrapping_sub(10), 0);
+    syn.src_port = client_addr.port();
+    assert!(stray(&mut net.server, client_addr, SERVER, syn).is_empty());
+    assert_eq!(net.server.time_wait_count(), 1);
+}
+
+#[test]
+fn syn_from_or_to_broadcast_or_multicast_is_dropped_must_57_must_63() {
+    let mut ep = Endpoint::new(endpoint_config(9));
+    let wildcard = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80);
+    ep.listen(wildcard, 8).unwrap();
+    let broadcast = SocketAddr::new(IpAddr::V4(Ipv4Addr::BROADCAST), 80);
+    let multicast = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(224, 0, 0, 1)), 80);
+    assert!(stray(&mut ep, STRANGER, broadcast, header(Flags::SYN, 1, 0)).is_empty());
+    assert!(stray(&mut ep, STRANGER, multicast, header(Flags::SYN, 1, 0)).is_empty());
+    let from_multicast = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(239, 1, 1, 1)), 5555);
+    assert!(stray(&mut ep, from_multicast, SERVER, header(Flags::SYN, 1, 0)).is_empty());
+    assert_eq!(ep.counters().dropped_bad_address, 3);
+    assert_eq!(ep.connection_count(), 0);
+}
+
+#[test]
+fn listen_beside_a_connection_on_the_same_port_disturbs_nothing_must_41_must_42() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    // A second listener, on the wildcard address and the same port, and a third SYN: the
+    // existing connection keeps its segments (4-tuple first).
+    let wildcard = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80);
+    net.server.listen(wildcard, 8).unwrap();
+    assert_eq!(net.server.listen(SERVER, 8), Err(EndpointError::AddressInUse));
+    net.client.send(net.now, client, b"still mine").unwrap();
+    net.run();
+    let mut got = [0u8; 16];
+    assert_eq!(net.server.recv(server, &mut got), Ok(10));
+    let (second, _) = net.connect();
+    assert_eq!(net.client.status(second).unwrap().state, State::Established);
 }

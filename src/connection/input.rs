@@ -568,13 +568,13 @@ impl Connection {
 
     /// RFC 7323 §2.2: scaling is on only if both SYNs carry the option; a shift above 14 is
     /// taken as 14 (§2.3).
-    fn on_peer_window_scale(&mut self, offered: Option<u8>) {
+    pub(super) fn on_peer_window_scale(&mut self, offered: Option<u8>) {
         self.wscale_ok = self.config.window_scaling && offered.is_some();
         self.snd_wscale = offered.map_or(WindowScale::NONE, WindowScale::clamped);
     }
 
     /// MUST-14/15: use the peer's MSS option, or the default when there is none.
-    fn on_peer_mss(&mut self, mss: Option<u16>) {
+    pub(super) fn on_peer_mss(&mut self, mss: Option<u16>) {
         if let Some(mss) = mss.and_then(Mss::new) {
             self.peer_mss = mss;
         }

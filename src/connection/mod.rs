@@ -37,6 +37,19 @@ use crate::time::Instant;
 /// emits a handful per round trip; a caller that never drains them must not grow memory.
 const EVENT_QUEUE_LIMIT: usize = 64;
 
+/// What a valid SYN cookie restores (RFC 4987 §3.6), for [`Connection::accept_cookie`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CookieHandshake {
+    /// Our initial sequence number: the cookie.
+    pub iss: SeqNum,
+    /// The peer's initial sequence number.
+    pub irs: SeqNum,
+    /// The peer's MSS option, as far as the cookie could encode it.
+    pub peer_mss: Option<u16>,
+    /// The peer's window-scale option, if it offered one.
+    pub peer_window_scale: Option<u8>,
+}
+
 /// One segment written by [`Connection::poll_transmit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
@@ -315,6 +328,37 @@ impl Connection {
         let mut connection = Self::new(config, local);
         connection.open_active(now, remote)?;
         Ok(connection)
+    }
+
+    /// A connection completed through a SYN cookie (RFC 4987 §3.6): the endpoint answered
+    /// the peer's SYN (initial sequence number `irs`) statelessly with a SYN-ACK whose
+    /// sequence number `iss` encoded the cookie, and the peer's ACK of it came back valid. The
+    /// connection starts ESTABLISHED (through the table's `CookieAck` edge from LISTEN) with
+    /// the MSS and window scale the cookie carried; the ACK segment itself is then handed to
+    /// [`Connection::handle_segment`] by the caller for its window and any data.
+    pub fn accept_cookie(
+        config: Config,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        cookie: CookieHandshake,
+    ) -> Self {
+        let mut connection = Self::listen(config, now, local);
+        connection.remote = Some(remote);
+        connection.irs = cookie.irs;
+        connection.have_irs = true;
+        connection.rcv_nxt = cookie.irs + 1;
+        connection.on_peer_mss(cookie.peer_mss);
+        connection.on_peer_window_scale(cookie.peer_window_scale);
+        connection.iss = cookie.iss;
+        connection.snd_una = cookie.iss + 1;
+        connection.snd_nxt = cookie.iss + 1;
+        connection.send_buf_seq = cookie.iss + 1;
+        connection.snd_wl2 = cookie.iss + 1;
+        connection.recover = cookie.iss;
+        connection.snd_sml = cookie.iss;
+        connection.apply(now, Stimulus::CookieAck);
+        connection
     }
 
     /// Passive OPEN (RFC 9293 §3.10.1): wait in LISTEN for a SYN from anyone.
@@ -771,7 +815,8 @@ impl Connection {
             | Stimulus::AckOfFin
             | Stimulus::Fin
             | Stimulus::FinAckingOurFin
-            | Stimulus::TimeWaitTimeout => CloseReason::Orderly,
+            | Stimulus::TimeWaitTimeout
+            | Stimulus::CookieAck => CloseReason::Orderly,
         };
         self.timers = [None; Timer::COUNT];
         self.retransmit_pending = false;
@@ -908,7 +953,7 @@ impl Connection {
 
     /// The MSS we advertise on our SYN (MUST-67: from the MTU; MUST-65: on SYNs only).
     fn advertised_mss(&self) -> u16 {
-        self.config.mtu.saturating_sub(ip_header_len(self.local)).saturating_sub(20)
+        self.config.advertised_mss(self.local)
     }
 
     /// Receiver SWS avoidance (RFC 9293 §3.8.6.2.2, MUST-39): the right edge we offer moves

@@ -13,6 +13,7 @@
 //! events and stray replies, connections per remote address, listener backlogs) refuses and
 //! counts rather than growing memory.
 
+mod cookie;
 mod ports;
 
 use alloc::boxed::Box;
@@ -26,9 +27,11 @@ use crate::config::Config;
 use crate::connection::{Connection, Transmit};
 use crate::event::{CallError, CloseReason, Event, Status, TransmitError};
 use crate::seq::SeqNum;
+use crate::seq::{Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::{EmitError, Flags, Options, Segment, TcpHeader};
+use cookie::Cookies;
 
 pub use ports::EphemeralPorts;
 
@@ -39,8 +42,9 @@ pub struct EndpointConfig {
     /// The template every new connection starts from. Its `isn` should be
     /// [`crate::IsnSource::Keyed`] with a random secret (RFC 6528).
     pub connection: Config,
-    /// Secret for ephemeral-port selection (RFC 6056 algorithm 3).
-    pub port_secret: [u8; 16],
+    /// Secret for ephemeral-port selection (RFC 6056 algorithm 3) and, hashed apart, for SYN
+    /// cookies (RFC 4987). Random and private, like the ISN secret.
+    pub secret: [u8; 16],
     /// The ephemeral port range (RFC 6056 §2.1: 49152–65535 by default).
     pub ephemeral_ports: (u16, u16),
     /// Connections at most (every state but TIME-WAIT, which has compact records).
@@ -58,10 +62,10 @@ pub struct EndpointConfig {
 impl EndpointConfig {
     /// Defaults around a connection template: 65 536 connections, as many TIME-WAIT records,
     /// 1 024 per remote address.
-    pub fn new(connection: Config, port_secret: [u8; 16]) -> Self {
+    pub fn new(connection: Config, secret: [u8; 16]) -> Self {
         Self {
             connection,
-            port_secret,
+            secret,
             ephemeral_ports: (49_152, 65_535),
             max_connections: 65_536,
             max_time_wait: 65_536,
@@ -165,6 +169,12 @@ pub struct EndpointCounters {
     pub time_wait_evicted: u64,
     /// New SYNs that reopened a 4-tuple from TIME-WAIT (RFC 6191, MAY-2).
     pub time_wait_reopened: u64,
+    /// SYN-ACKs sent with a SYN cookie because a SYN queue was full (RFC 4987).
+    pub cookies_sent: u64,
+    /// Connections created from a valid cookie ACK.
+    pub cookies_accepted: u64,
+    /// ACKs to a listener whose cookie did not check out (answered with a RST).
+    pub cookies_refused: u64,
 }
 
 /// A compact TIME-WAIT record: all that is needed to answer a retransmitted FIN and to judge a
@@ -235,6 +245,7 @@ pub struct Endpoint {
     strays: VecDeque<StrayReply>,
     events: VecDeque<EndpointEvent>,
     ports: EphemeralPorts,
+    cookies: Cookies,
     counters: EndpointCounters,
     live: usize,
     last_now: Instant,
@@ -255,10 +266,11 @@ impl Endpoint {
     /// An endpoint with no connections.
     pub fn new(config: EndpointConfig) -> Self {
         let ports = EphemeralPorts::new(
-            config.port_secret,
+            derive_key(config.secret, b"ports"),
             config.ephemeral_ports.0,
             config.ephemeral_ports.1,
         );
+        let cookies = Cookies::new(derive_key(config.secret, b"cookies"));
         Self {
             config,
             slots: Vec::new(),
@@ -272,6 +284,7 @@ impl Endpoint {
             strays: VecDeque::new(),
             events: VecDeque::new(),
             ports,
+            cookies,
             counters: EndpointCounters::default(),
             live: 0,
             last_now: Instant::ZERO,
@@ -525,8 +538,13 @@ impl Endpoint {
         if flags.contains(Flags::RST) {
             return;
         }
-        if flags.contains(Flags::ACK) || !flags.contains(Flags::SYN) {
-            // An ACK to a listener draws <SEQ=SEG.ACK><CTL=RST>; anything else is dropped.
+        if flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
+            // Either the ACK of a SYN cookie, or a stray that draws <SEQ=SEG.ACK><CTL=RST>.
+            self.on_cookie_ack(now, listener, tuple, segment);
+            return;
+        }
+        if !flags.contains(Flags::SYN) || flags.contains(Flags::ACK) {
+            // §3.10.7.2: a SYN-ACK draws a RST, anything else is dropped.
             if flags.contains(Flags::ACK) {
                 self.reply_to_stray(tuple, segment);
             }
@@ -539,10 +557,16 @@ impl Endpoint {
             return;
         }
         let Some(state) = self.listeners.get(&listener) else { return };
-        if state.half_open >= state.backlog || state.ready.len() >= state.backlog {
-            // A full queue refuses the SYN silently: the client retries, and the listener's
-            // memory stays bounded (documented in docs/endpoint.md).
+        if state.ready.len() >= state.backlog {
+            // The accept queue is full: the application is not keeping up, so no new
+            // connection (not even a cookie) is started; the client retries its SYN.
+            self.counters.accept_queue_full += 1;
+            return;
+        }
+        if state.half_open >= state.backlog {
+            // SYN queue full (a flood, or a slow network): answer statelessly (RFC 4987).
             self.counters.syn_queue_full += 1;
+            self.send_cookie(now, tuple, segment);
             return;
         }
         if self.check_limits(remote.ip()).is_err() {
@@ -558,6 +582,60 @@ impl Endpoint {
             state.half_open += 1;
         }
         self.after_call(handle);
+    }
+
+    /// A SYN-ACK whose sequence number is a SYN cookie; no state is kept.
+    fn send_cookie(&mut self, now: Instant, tuple: (SocketAddr, SocketAddr), syn: &Segment<'_>) {
+        let (local, remote) = tuple;
+        let config = &self.config.connection;
+        let offered = syn.header.options.window_scale;
+        let iss =
+            self.cookies.mint(now, local, remote, syn.header.seq, syn.header.options.mss, offered);
+        let mut options = Options::NONE;
+        options.mss = Some(config.advertised_mss(local));
+        if config.window_scaling && offered.is_some() {
+            options.window_scale = Some(WindowScale::for_buffer(config.recv_buffer).shift());
+        }
+        let window = Window::saturating(u32::try_from(config.recv_buffer).unwrap_or(u32::MAX))
+            .to_scaled(WindowScale::NONE);
+        let header = TcpHeader {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: iss,
+            ack: syn.header.seq + 1,
+            flags: Flags::SYN | Flags::ACK,
+            window,
+            urgent_ptr: 0,
+            options,
+        };
+        self.counters.cookies_sent += 1;
+        self.queue_stray(StrayReply { local, remote, header });
+    }
+
+    /// An ACK at a listener: a connection if it acknowledges a valid cookie and there is room
+    /// (the table's LISTEN → ESTABLISHED `CookieAck` edge), else a RST.
+    fn on_cookie_ack(
+        &mut self,
+        now: Instant,
+        listener: SocketAddr,
+        tuple: (SocketAddr, SocketAddr),
+        segment: &Segment<'_>,
+    ) {
+        let (local, remote) = tuple;
+        let header = segment.header;
+        let restored = self.cookies.check(now, local, remote, header.seq, header.ack);
+        let room = self.listeners.get(&listener).is_some_and(|l| l.ready.len() < l.backlog);
+        let Some(cookie) = restored.filter(|_| room && self.check_limits(remote.ip()).is_ok())
+        else {
+            self.counters.cookies_refused += 1;
+            self.reply_to_stray(tuple, segment);
+            return;
+        };
+        self.counters.cookies_accepted += 1;
+        let mut connection =
+            Connection::accept_cookie(self.config.connection.clone(), now, local, remote, cookie);
+        connection.handle_segment(now, remote.ip(), segment);
+        self.insert(connection, Some(tuple), Some(listener));
     }
 
     /// §3.10.7.1: the RST for a segment that matches nothing (never for a RST).
@@ -791,26 +869,28 @@ impl Endpoint {
     }
 
     fn collect_events(&mut self, handle: ConnectionHandle) {
-        let mut became_established = false;
+        let mut established_from = None;
         loop {
             let Some(entry) = self.entry_mut(handle) else { return };
             let Some(event) = entry.connection.poll_event() else { break };
-            if let Event::StateChanged { from: State::SynReceived, to: State::Established } = event
-            {
-                became_established = true;
+            if let Event::StateChanged { from, to: State::Established } = event {
+                established_from = Some(from);
             }
             self.push_event(EndpointEvent::Connection(handle, event));
         }
-        if became_established {
-            self.on_handshake_complete(handle);
+        if let Some(from) = established_from {
+            self.on_handshake_complete(handle, from == State::SynReceived);
         }
     }
 
-    /// A listener's connection finished its handshake: from the SYN queue to the accept queue.
-    fn on_handshake_complete(&mut self, handle: ConnectionHandle) {
+    /// A listener's connection finished its handshake: from the SYN queue (unless it came
+    /// through a cookie, which never was in it) to the accept queue.
+    fn on_handshake_complete(&mut self, handle: ConnectionHandle, was_half_open: bool) {
         let Some(listener) = self.entry(handle).and_then(|entry| entry.listener) else { return };
         let Some(state) = self.listeners.get_mut(&listener) else { return };
-        state.half_open = state.half_open.saturating_sub(1);
+        if was_half_open {
+            state.half_open = state.half_open.saturating_sub(1);
+        }
         if state.ready.len() >= state.backlog {
             // Accept queue full: the connection is reset rather than held (documented).
             self.counters.accept_queue_full += 1;
@@ -919,6 +999,20 @@ impl Endpoint {
             self.live = self.live.saturating_sub(1);
         }
     }
+}
+
+/// A key for one purpose, derived from the endpoint secret (so ports and cookies never share
+/// a key).
+fn derive_key(secret: [u8; 16], label: &[u8]) -> [u8; 16] {
+    use core::hash::Hasher;
+    let mut key = [0u8; 16];
+    for (half, chunk) in key.chunks_exact_mut(8).enumerate() {
+        let mut hasher = siphasher::sip::SipHasher24::new_with_key(&secret);
+        hasher.write(label);
+        hasher.write_u8(half as u8);
+        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+    }
+    key
 }
 
 /// The unspecified address of `ip`'s family (a wildcard listener).
