@@ -484,3 +484,58 @@ fn listen_beside_a_connection_on_the_same_port_disturbs_nothing_must_41_must_42(
     let (second, _) = net.connect();
     assert_eq!(net.client.status(second).unwrap().state, State::Established);
 }
+
+#[test]
+fn full_event_queue_drops_and_counts() {
+    let mut config = endpoint_config(10);
+    config.max_events = 3;
+    let mut ep = Endpoint::new(config);
+    for _ in 0..3 {
+        ep.connect(Instant::ZERO, CLIENT_IP, SERVER).unwrap();
+    }
+    // Each connect reports CLOSED -> SYN-SENT; the queue holds three.
+    assert_eq!(ep.counters().events_dropped, 0);
+    ep.connect(Instant::ZERO, CLIENT_IP, SERVER).unwrap();
+    assert_eq!(ep.counters().events_dropped, 1);
+    assert_eq!(std::iter::from_fn(|| ep.poll_event()).count(), 3);
+}
+
+#[test]
+fn full_time_wait_table_evicts_the_oldest_record_and_counts() {
+    let mut net = Net::new();
+    net.client = Endpoint::new({
+        let mut config = endpoint_config(1);
+        config.max_time_wait = 2;
+        config
+    });
+    net.server.listen(SERVER, 8).unwrap();
+    for i in 0..3 {
+        let (client, server) = net.connect();
+        net.client.close(net.now, client).unwrap();
+        net.run();
+        net.server.close(net.now, server).unwrap();
+        net.run();
+        assert_eq!(net.client.time_wait_count(), (i + 1).min(2));
+    }
+    assert_eq!(net.client.counters().time_wait_evicted, 1);
+}
+
+#[test]
+fn full_stray_reply_queue_drops_and_counts() {
+    let mut config = endpoint_config(11);
+    config.max_stray_replies = 2;
+    let mut ep = Endpoint::new(config);
+    for seq in 0..5 {
+        let mut bytes = vec![0u8; 64];
+        let len =
+            header(Flags::SYN, seq, 0).emit(&[], STRANGER.ip(), SERVER_IP, &mut bytes).unwrap();
+        ep.handle_segment(Instant::ZERO, STRANGER.ip(), SERVER_IP, &bytes[..len]);
+    }
+    assert_eq!(ep.counters().stray_replies_dropped, 3);
+    let mut buf = vec![0u8; 100];
+    let mut sent = 0;
+    while ep.poll_transmit(Instant::ZERO, &mut buf).unwrap().is_some() {
+        sent += 1;
+    }
+    assert_eq!(sent, 2);
+}
