@@ -83,6 +83,14 @@ pub struct Config {
     /// Keep-alive probing; `None` (the default, MUST-25) sends none. Settable per connection
     /// later with `Connection::set_keepalive` (MUST-24).
     pub keepalive: Option<KeepAlive>,
+    /// TTL / hop limit for this connection's packets (RFC 9293 MUST-49: configurable).
+    pub ttl: u8,
+    /// Differentiated Services field for this connection's packets (MUST-48); changeable
+    /// later with `Connection::set_ds_field` (SHLD-21).
+    pub ds_field: u8,
+    /// Report soft ICMP errors to the application as events (MUST-47); `false` turns the
+    /// reports off (SHLD-20).
+    pub report_soft_errors: bool,
     /// Offer window scaling (RFC 7323 §2), needed for windows beyond 64 KiB. Used only when
     /// both SYNs carry the option; turn it off for paths with middleboxes that mangle it.
     pub window_scaling: bool,
@@ -118,6 +126,9 @@ impl Config {
             user_timeout: None,
             fin_wait_2_timeout: Some(Duration::from_secs(60)),
             keepalive: None,
+            ttl: 64,
+            ds_field: 0,
+            report_soft_errors: true,
             window_scaling: true,
             nodelay: false,
             delayed_ack: Some(Duration::from_millis(40)),

@@ -20,6 +20,8 @@ pub enum ConnectionError {
     TimedOut,
     /// The local user aborted the connection (§3.10.5).
     Aborted,
+    /// An ICMP hard error (protocol or port unreachable) ended it (SHLD-26).
+    Unreachable,
 }
 
 impl fmt::Display for ConnectionError {
@@ -29,6 +31,7 @@ impl fmt::Display for ConnectionError {
             Self::Refused => "connection refused",
             Self::TimedOut => "connection timed out",
             Self::Aborted => "connection aborted",
+            Self::Unreachable => "destination unreachable",
         })
     }
 }
@@ -61,6 +64,9 @@ pub enum Event {
     /// R1 was reached: the connection keeps retransmitting but the path looks bad (MUST-20,
     /// SHLD-9).
     RetransmissionThreshold,
+    /// An ICMP soft error arrived for data in flight (MUST-47, SHLD-25); the connection goes
+    /// on (MUST-56).
+    SoftError(IcmpError),
     /// The connection ended. Sent once; the connection is CLOSED afterwards.
     Closed(CloseReason),
     /// The state machine moved.
@@ -70,6 +76,31 @@ pub enum Event {
         /// The new state.
         to: State,
     },
+}
+
+/// An ICMP error about one of our segments, as the embedding stack decoded it (RFC 9293
+/// §3.9.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IcmpError {
+    /// Destination unreachable (ICMPv4 type 3 / ICMPv6 type 1) with its code; codes 2
+    /// (protocol) and 3 (port) are hard errors. For ICMPv6 pass the equivalent v4 code.
+    Unreachable {
+        /// The ICMPv4 code.
+        code: u8,
+    },
+    /// Fragmentation needed (ICMPv4 type 3 code 4) or packet too big (ICMPv6 type 2), with
+    /// the next-hop MTU.
+    PacketTooBig {
+        /// The MTU the router reported.
+        mtu: u16,
+    },
+    /// Time exceeded.
+    TimeExceeded,
+    /// Parameter problem.
+    ParameterProblem,
+    /// Source quench (deprecated; ignored, MUST-55).
+    SourceQuench,
 }
 
 /// A misuse of the user-call API (RFC 9293 §3.10.1–3.10.6 error cases). The connection is left

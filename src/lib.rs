@@ -48,7 +48,7 @@ pub mod wire;
 pub use config::{Config, IsnSource, KeepAlive};
 pub use connection::{Connection, CookieHandshake, Transmit};
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent};
-pub use event::{CallError, CloseReason, ConnectionError, Event, Status, TransmitError};
+pub use event::{CallError, CloseReason, ConnectionError, Event, IcmpError, Status, TransmitError};
 pub use seq::{Mss, SeqNum, Window, WindowScale};
 pub use state::State;
 pub use time::Instant;

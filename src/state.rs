@@ -176,6 +176,9 @@ pub enum Stimulus {
     FinWait2Timeout,
     /// Retransmissions reached R2, or the user timeout expired (§3.8.3, §3.10.8; MUST-20..23).
     TimedOut,
+    /// An ICMP hard error about data in flight (protocol or port unreachable, RFC 9293
+    /// §3.9.2.2, SHLD-26): abort.
+    HardError,
     /// A valid SYN-cookie ACK at a listener (RFC 4987 §3.6): the handshake completed without
     /// a SYN-RECEIVED TCB, so LISTEN becomes ESTABLISHED directly.
     CookieAck,
@@ -183,7 +186,7 @@ pub enum Stimulus {
 
 impl Stimulus {
     /// Every stimulus, for enumerating the table.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::PassiveOpen,
         Self::ActiveOpen,
         Self::Close,
@@ -203,6 +206,7 @@ impl Stimulus {
         Self::FinWait2Timeout,
         Self::TimedOut,
         Self::CookieAck,
+        Self::HardError,
     ];
 
     /// A short name for traces, golden files and the diagram.
@@ -227,6 +231,7 @@ impl Stimulus {
             Self::FinWait2Timeout => "FIN-WAIT-2 timeout",
             Self::TimedOut => "user/R2 timeout",
             Self::CookieAck => "rcv SYN-cookie ACK",
+            Self::HardError => "ICMP hard error",
         }
     }
 }
@@ -283,7 +288,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::TimeWaitTimeout
             | S::FinWait2Timeout
             | S::TimedOut
-            | S::CookieAck => illegal,
+            | S::CookieAck
+            | S::HardError => illegal,
         },
         Listen => match on {
             // §3.10.2: SEND in LISTEN with a remote socket turns the passive OPEN active.
@@ -297,7 +303,7 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             // §3.10.7.2, first check: an incoming RST is ignored.
             S::Rst { from_passive_open: true } => Ok(Listen),
             // LISTEN only ever comes from a passive OPEN.
-            S::Rst { from_passive_open: false } => illegal,
+            S::Rst { from_passive_open: false } | S::HardError => illegal,
             S::PassiveOpen
             | S::SynAck
             | S::SynInWindow { .. }
@@ -311,6 +317,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::TimedOut => illegal,
         },
         SynSent => match on {
+            // RFC 9293 §3.9.2.2, SHLD-26: protocol or port unreachable ends it.
+            S::HardError => Ok(Closed),
             // §3.10.4 / §3.10.5: delete the TCB; queued SENDs and RECEIVEs get "closing".
             S::Close | S::Abort => Ok(Closed),
             // §3.10.7.3 fourth check: simultaneous open (MUST-10).
@@ -333,6 +341,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::FinWait2Timeout => illegal,
         },
         SynReceived => match on {
+            // RFC 9293 §3.9.2.2, SHLD-26: protocol or port unreachable ends it.
+            S::HardError => Ok(Closed),
             // §3.10.4: FIN queued behind any data; enter FIN-WAIT-1.
             S::Close => Ok(FinWait1),
             S::Abort => Ok(Closed),
@@ -363,6 +373,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             S::Fin => illegal,
         },
         Established => match on {
+            // RFC 9293 §3.9.2.2, SHLD-26: protocol or port unreachable ends it.
+            S::HardError => Ok(Closed),
             S::Close => Ok(FinWait1),
             S::Abort | S::Rst { .. } | S::TimedOut => Ok(Closed),
             S::Fin => Ok(CloseWait),
@@ -381,6 +393,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::CookieAck => illegal,
         },
         FinWait1 => match on {
+            // RFC 9293 §3.9.2.2, SHLD-26: protocol or port unreachable ends it.
+            S::HardError => Ok(Closed),
             S::AckOfFin => Ok(FinWait2),
             // Simultaneous close.
             S::Fin => Ok(Closing),
@@ -404,7 +418,7 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             S::Abort | S::Rst { .. } | S::DataAfterClose | S::FinWait2Timeout => Ok(Closed),
             // Nothing of ours is unacknowledged in FIN-WAIT-2, so no retransmission or user
             // timeout can expire; the FIN-WAIT-2 timer covers a silent peer.
-            S::TimedOut | S::CookieAck => illegal,
+            S::TimedOut | S::CookieAck | S::HardError => illegal,
             // §3.10.7.4 step 4, RFC 5961 §4: challenge ACK, no state change.
             S::SynInWindow { .. } => Ok(FinWait2),
             S::PassiveOpen
@@ -418,6 +432,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::TimeWaitTimeout => illegal,
         },
         CloseWait => match on {
+            // RFC 9293 §3.9.2.2, SHLD-26: protocol or port unreachable ends it.
+            S::HardError => Ok(Closed),
             S::Close => Ok(LastAck),
             S::Abort | S::Rst { .. } | S::TimedOut => Ok(Closed),
             // §3.10.7.4 step 4, RFC 5961 §4: challenge ACK, no state change.
@@ -436,6 +452,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::CookieAck => illegal,
         },
         Closing => match on {
+            // RFC 9293 §3.9.2.2, SHLD-26: protocol or port unreachable ends it.
+            S::HardError => Ok(Closed),
             S::AckOfFin => Ok(TimeWait),
             S::Abort | S::Rst { .. } | S::TimedOut => Ok(Closed),
             // §3.10.7.4 step 4, RFC 5961 §4: challenge ACK, no state change.
@@ -454,6 +472,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::CookieAck => illegal,
         },
         LastAck => match on {
+            // RFC 9293 §3.9.2.2, SHLD-26: protocol or port unreachable ends it.
+            S::HardError => Ok(Closed),
             S::AckOfFin => Ok(Closed),
             S::Abort | S::Rst { .. } | S::TimedOut => Ok(Closed),
             // §3.10.7.4 step 4, RFC 5961 §4: challenge ACK, no state change.
@@ -492,7 +512,8 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
             | S::DataAfterClose
             | S::FinWait2Timeout
             | S::TimedOut
-            | S::CookieAck => illegal,
+            | S::CookieAck
+            | S::HardError => illegal,
         },
     }
 }

@@ -959,3 +959,29 @@ fn cookie_ack_in_listen_moves_to_established_rfc_4987() {
     let status = h.conn.status();
     assert_eq!((status.snd_una.get(), status.snd_nxt.get()), (add(ISS, 1), add(ISS, 1)));
 }
+
+#[test]
+fn icmp_hard_error_in_every_state_with_something_in_flight_closes_unreachable_shld_26() {
+    for state in [
+        State::SynSent,
+        State::SynReceived,
+        State::Established,
+        State::FinWait1,
+        State::CloseWait,
+        State::Closing,
+        State::LastAck,
+    ] {
+        for origin in ORIGINS {
+            let mut h = reach(state, origin);
+            if matches!(state, State::Established | State::CloseWait) {
+                h.conn.send(h.now, b"in flight").unwrap();
+                h.expect_one();
+            }
+            let una = h.conn.status().snd_una;
+            let error = tcp_proto::IcmpError::Unreachable { code: 2 };
+            assert!(h.conn.handle_icmp_error(h.now, error, una), "{state}");
+            h.expect_nothing();
+            assert_closed_with(&mut h, state, CloseReason::Error(ConnectionError::Unreachable));
+        }
+    }
+}

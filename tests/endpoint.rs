@@ -539,3 +539,44 @@ fn full_stray_reply_queue_drops_and_counts() {
     }
     assert_eq!(sent, 2);
 }
+
+#[test]
+fn endpoint_routes_icmp_errors_by_quoted_header_and_counts_strays() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, _) = net.connect();
+    // Data in flight that the server never acknowledges (we do not run the link).
+    net.client.send(net.now, client, b"lost in the network").unwrap();
+    let mut buf = vec![0u8; 1500];
+    let tx = net.client.poll_transmit(net.now, &mut buf).unwrap().unwrap();
+    let quoted = buf[..8].to_vec();
+    // A quote for no connection, and one too short, are dropped.
+    net.client.handle_icmp_error(
+        net.now,
+        tcp_proto::IcmpError::Unreachable { code: 3 },
+        CLIENT_IP,
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 99)),
+        &quoted,
+    );
+    net.client.handle_icmp_error(
+        net.now,
+        tcp_proto::IcmpError::Unreachable { code: 3 },
+        CLIENT_IP,
+        SERVER_IP,
+        &quoted[..4],
+    );
+    assert_eq!(net.client.counters().icmp_dropped, 2);
+    net.client.handle_icmp_error(
+        net.now,
+        tcp_proto::IcmpError::Unreachable { code: 3 },
+        tx.local.ip(),
+        tx.remote.ip(),
+        &quoted,
+    );
+    assert_eq!(net.client.counters().icmp_accepted, 1);
+    let events: Vec<_> = std::iter::from_fn(|| net.client.poll_event()).collect();
+    assert!(events.contains(&EndpointEvent::Connection(
+        client,
+        Event::Closed(CloseReason::Error(tcp_proto::ConnectionError::Unreachable))
+    )));
+}

@@ -25,7 +25,7 @@ use crate::buffer::Ring;
 use crate::config::{Config, KeepAlive};
 use crate::congestion::{CongestionControl, CongestionEvent, NewReno, initial_window};
 pub use crate::event::{
-    CallError, CloseReason, ConnectionError, Counters, Event, Status, TransmitError,
+    CallError, CloseReason, ConnectionError, Counters, Event, IcmpError, Status, TransmitError,
 };
 use crate::isn::initial_sequence_number;
 use crate::rtt::RttEstimator;
@@ -60,6 +60,11 @@ pub struct Transmit {
     pub local: SocketAddr,
     /// Destination address and port.
     pub remote: SocketAddr,
+    /// TTL / hop limit for the IP header (MUST-49).
+    pub ttl: u8,
+    /// Differentiated Services field (DSCP and ECN octet) for the IP header (MUST-48,
+    /// SHLD-22: passed through unchanged).
+    pub ds_field: u8,
 }
 
 /// The timers of a connection (RFC 9293 §3.8, §3.10.8). The table in [`Connection`] is sized by
@@ -210,6 +215,11 @@ pub struct Connection {
     /// When we last sent new data (RFC 5681 §4.1 restart after idle).
     last_send_at: Option<Instant>,
 
+    /// Differentiated Services field for our packets (MUST-48, SHLD-21).
+    ds_field: u8,
+    /// The path MTU learned from ICMP "packet too big" (RFC 1191, RFC 8201).
+    path_mtu: Option<u16>,
+
     // Keep-alive (RFC 9293 §3.8.4).
     keepalive: Option<KeepAlive>,
     /// When the peer last sent us anything.
@@ -241,6 +251,7 @@ impl Connection {
         let peer_mss = default_send_mss(local);
         let nodelay = config.nodelay;
         let keepalive = config.keepalive;
+        let ds_field = config.ds_field;
         let recv_buffer_len = config.recv_buffer;
         Self {
             config,
@@ -295,6 +306,8 @@ impl Connection {
             snd_sml: SeqNum::new(0),
             nodelay,
             last_send_at: None,
+            ds_field,
+            path_mtu: None,
             keepalive,
             last_recv_at: Instant::ZERO,
             keepalive_probes_sent: 0,
@@ -560,6 +573,56 @@ impl Connection {
         self.nodelay = nodelay;
     }
 
+    /// Changes the Differentiated Services field of this connection's packets (SHLD-21; RFC
+    /// 9293 SHLD-23 advises applications not to change it mid-connection).
+    pub fn set_ds_field(&mut self, ds_field: u8) {
+        self.ds_field = ds_field;
+    }
+
+    /// An ICMP error about a segment this connection sent, whose TCP header began with
+    /// sequence number `quoted_seq` (RFC 9293 §3.9.2.2, MUST-54). It is believed only if
+    /// `quoted_seq` lies in SND.UNA..SND.NXT (RFC 5927 §4.1); returns whether it was.
+    ///
+    /// Source quench is ignored (MUST-55). Protocol and port unreachable are hard errors that
+    /// abort (SHLD-26). "Packet too big" lowers the path MTU and resends at the smaller size
+    /// (RFC 1191/8201; a documented deviation from treating it as a soft error). Everything
+    /// else is a soft error: reported (MUST-47, SHLD-25) unless reports are off (SHLD-20),
+    /// never an abort (MUST-56).
+    pub fn handle_icmp_error(
+        &mut self,
+        now: Instant,
+        error: IcmpError,
+        quoted_seq: SeqNum,
+    ) -> bool {
+        let now = self.advance_time(now);
+        let in_flight = quoted_seq.after_eq(self.snd_una) && quoted_seq.before(self.snd_nxt);
+        let open = !matches!(self.state, State::Closed | State::Listen | State::TimeWait);
+        if !in_flight || !open {
+            return false;
+        }
+        match error {
+            IcmpError::SourceQuench => {}
+            IcmpError::Unreachable { code: 2 | 3 } => self.apply(now, Stimulus::HardError),
+            IcmpError::PacketTooBig { mtu } => {
+                let floor = if self.local.is_ipv4() { 576 } else { 1280 };
+                let mtu = mtu.max(floor);
+                if self.path_mtu.is_none_or(|current| mtu < current) && mtu < self.config.mtu {
+                    self.path_mtu = Some(mtu);
+                    // The too-big segment was dropped: resend at the new size now.
+                    self.retransmit_pending = true;
+                }
+            }
+            IcmpError::Unreachable { .. }
+            | IcmpError::TimeExceeded
+            | IcmpError::ParameterProblem => {
+                if self.config.report_soft_errors {
+                    self.push_event(Event::SoftError(error));
+                }
+            }
+        }
+        true
+    }
+
     /// Turns keep-alive probing on (with its timing) or off for this connection (MUST-24).
     pub fn set_keepalive(&mut self, now: Instant, keepalive: Option<KeepAlive>) {
         let now = self.advance_time(now);
@@ -805,6 +868,7 @@ impl Connection {
             Stimulus::TimedOut | Stimulus::FinWait2Timeout => {
                 CloseReason::Error(ConnectionError::TimedOut)
             }
+            Stimulus::HardError => CloseReason::Error(ConnectionError::Unreachable),
             Stimulus::PassiveOpen
             | Stimulus::ActiveOpen
             | Stimulus::Close
@@ -946,7 +1010,8 @@ impl Connection {
     /// MUST-16: Eff.snd.MSS = min(SendMSS + 20, MMS_S) − TCP header − IP options, with a floor
     /// so a tiny peer MSS cannot make the sender loop on empty segments (PITFALLS).
     fn effective_mss(&self) -> u16 {
-        let mms_s = self.config.mtu.saturating_sub(ip_header_len(self.local));
+        let mtu = self.path_mtu.map_or(self.config.mtu, |path| path.min(self.config.mtu));
+        let mms_s = mtu.saturating_sub(ip_header_len(self.local));
         let bound = (self.peer_mss.get().saturating_add(20)).min(mms_s);
         bound.saturating_sub(20).max(Mss::MIN_USABLE.get())
     }

@@ -107,15 +107,20 @@ impl Connection {
             let header = self.header(self.snd_nxt + u32::MAX, Flags::ACK, remote);
             let len = self.encode(&header, &[], remote, buf)?;
             self.keepalive_probe_pending = false;
-            return Ok(Some(Transmit { len, local: self.local, remote }));
+            return Ok(Some(self.transmit(len, remote)));
         }
         if self.ack_pending {
             let header = self.header(self.snd_nxt, Flags::ACK, remote);
             let len = self.encode(&header, &[], remote, buf)?;
             self.ack_pending = false;
-            return Ok(Some(Transmit { len, local: self.local, remote }));
+            return Ok(Some(self.transmit(len, remote)));
         }
         Ok(None)
+    }
+
+    /// A transmit descriptor with this connection's IP-header settings.
+    fn transmit(&self, len: usize, remote: SocketAddr) -> Transmit {
+        Transmit { len, local: self.local, remote, ttl: self.config.ttl, ds_field: self.ds_field }
     }
 
     /// What the segment starting at `seq` carries, if anything.
@@ -300,7 +305,7 @@ impl Connection {
         }
         let (first, second) = self.send_buf.peek(plan.data_offset, plan.data_len);
         let len = self.encode(&header, &[first, second], remote, buf)?;
-        Ok(Transmit { len, local: self.local, remote })
+        Ok(self.transmit(len, remote))
     }
 
     fn emit_reply(&self, reply: Reply, buf: &mut [u8]) -> Result<Transmit, TransmitError> {
@@ -316,7 +321,7 @@ impl Connection {
             options: Options::NONE,
         };
         let len = self.encode(&header, &[], reply.remote, buf)?;
-        Ok(Transmit { len, local: self.local, remote: reply.remote })
+        Ok(self.transmit(len, reply.remote))
     }
 
     fn encode(

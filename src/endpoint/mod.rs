@@ -175,6 +175,11 @@ pub struct EndpointCounters {
     pub cookies_accepted: u64,
     /// ACKs to a listener whose cookie did not check out (answered with a RST).
     pub cookies_refused: u64,
+    /// ICMP errors that reached a connection.
+    pub icmp_accepted: u64,
+    /// ICMP errors dropped: no connection, or a quoted sequence number outside
+    /// SND.UNA..SND.NXT (RFC 5927).
+    pub icmp_dropped: u64,
 }
 
 /// A compact TIME-WAIT record: all that is needed to answer a retransmitted FIN and to judge a
@@ -462,6 +467,43 @@ impl Endpoint {
         }
     }
 
+    /// An ICMP error the embedding stack received about one of our segments:
+    /// `quoted_src`/`quoted_dst` are the quoted IP header's addresses (ours, theirs) and
+    /// `quoted_tcp` at least the first 8 octets of the quoted TCP header (ports and sequence
+    /// number). It reaches its connection only if the quoted sequence number is in flight
+    /// (RFC 5927); otherwise it is dropped and counted. See
+    /// [`Connection::handle_icmp_error`] for what each kind does.
+    pub fn handle_icmp_error(
+        &mut self,
+        now: Instant,
+        error: crate::event::IcmpError,
+        quoted_src: IpAddr,
+        quoted_dst: IpAddr,
+        quoted_tcp: &[u8],
+    ) {
+        let now = self.advance_time(now);
+        let Some(&[a, b, c, d, s0, s1, s2, s3]) = quoted_tcp.first_chunk::<8>() else {
+            self.counters.icmp_dropped += 1;
+            return;
+        };
+        let local = SocketAddr::new(quoted_src, u16::from_be_bytes([a, b]));
+        let remote = SocketAddr::new(quoted_dst, u16::from_be_bytes([c, d]));
+        let quoted_seq = SeqNum::new(u32::from_be_bytes([s0, s1, s2, s3]));
+        let Some(&handle) = self.by_tuple.get(&(local, remote)) else {
+            self.counters.icmp_dropped += 1;
+            return;
+        };
+        let accepted = self
+            .entry_mut(handle)
+            .is_some_and(|entry| entry.connection.handle_icmp_error(now, error, quoted_seq));
+        if accepted {
+            self.counters.icmp_accepted += 1;
+            self.after_call(handle);
+        } else {
+            self.counters.icmp_dropped += 1;
+        }
+    }
+
     /// A segment for a TIME-WAIT 4-tuple (RFC 9293 §3.6.1, RFC 6191, RFC 1337).
     fn on_time_wait_segment(
         &mut self,
@@ -696,7 +738,14 @@ impl Endpoint {
                 self.counters.rsts_sent += 1;
             }
             self.counters.segments_out += 1;
-            return Ok(Some(Transmit { len, local: reply.local, remote: reply.remote }));
+            let (ttl, ds_field) = (self.config.connection.ttl, self.config.connection.ds_field);
+            return Ok(Some(Transmit {
+                len,
+                local: reply.local,
+                remote: reply.remote,
+                ttl,
+                ds_field,
+            }));
         }
         while let Some(handle) = self.transmit_queue.pop_front() {
             let Some(entry) = self.entry_mut(handle) else { continue };
