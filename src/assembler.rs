@@ -101,11 +101,6 @@ impl Assembler {
         self.len = count;
         extra
     }
-
-    /// Forgets everything (connection reset or closed).
-    pub(crate) fn clear(&mut self) {
-        self.len = 0;
-    }
 }
 
 #[cfg(test)]

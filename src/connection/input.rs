@@ -6,6 +6,9 @@
 use core::net::{IpAddr, SocketAddr};
 
 use super::{Connection, Event, Reply, Timer, elapsed, len_u32};
+use alloc::boxed::Box;
+
+use crate::assembler::Assembler;
 use crate::congestion::CongestionEvent;
 use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus};
@@ -502,8 +505,9 @@ impl Connection {
             // Out of order: park it and tell the sender where the hole is with an immediate
             // duplicate ACK (RFC 5681 §4.2, MAY-13).
             let written = self.recv_buf.write_at(offset, fresh);
-            let stored = written > 0
-                && self.assembler.insert(len_u32(offset), len_u32(offset + written)).is_ok();
+            let assembler = self.assembler.get_or_insert_with(|| Box::new(Assembler::new()));
+            let stored =
+                written > 0 && assembler.insert(len_u32(offset), len_u32(offset + written)).is_ok();
             if !stored {
                 self.counters.out_of_order_dropped += 1;
             }
@@ -511,9 +515,10 @@ impl Connection {
             return stored && written == fresh.len();
         }
         let was_empty = self.recv_buf.is_empty();
-        let filled_hole = !self.assembler.is_empty();
+        let filled_hole = self.assembler.as_ref().is_some_and(|assembler| !assembler.is_empty());
         let written = self.recv_buf.write_at(0, fresh);
-        let reached = self.assembler.advance(len_u32(written));
+        let reached =
+            self.assembler.as_mut().map_or(0, |assembler| assembler.advance(len_u32(written)));
         let delivered = written + reached as usize;
         self.recv_buf.commit(delivered);
         self.rcv_nxt += len_u32(delivered);

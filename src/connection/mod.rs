@@ -17,6 +17,7 @@ mod output;
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use core::net::SocketAddr;
 use core::time::Duration;
 
@@ -122,7 +123,8 @@ struct Reply {
 /// SYN-SENT; `abort` works in every state but CLOSED.
 #[derive(Debug)]
 pub struct Connection {
-    config: Config,
+    /// Shared with the endpoint's other connections: one copy, not one per TCB.
+    config: Arc<Config>,
     state: State,
     local: SocketAddr,
     remote: Option<SocketAddr>,
@@ -161,8 +163,9 @@ pub struct Connection {
     /// RCV.NXT + RCV.WND as last advertised: window updates are measured against it.
     rcv_adv_edge: Option<SeqNum>,
     recv_buf: Ring,
-    /// Which octets past RCV.NXT are already in `recv_buf` (out-of-order data).
-    assembler: Assembler,
+    /// Which octets past RCV.NXT are already in `recv_buf` (out-of-order data); allocated at
+    /// the first out-of-order segment, so an in-order connection does not carry it.
+    assembler: Option<Box<Assembler>>,
     /// Where the peer's FIN sits, when it arrived beyond a hole.
     rcv_fin_at: Option<SeqNum>,
     /// In-order octets received since we last sent an ACK (SHLD-19: ACK every 2×RMSS).
@@ -177,7 +180,8 @@ pub struct Connection {
     rcv_wscale: WindowScale,
 
     // Timers and retransmission (RFC 6298).
-    timers: [Option<Instant>; Timer::COUNT],
+    /// Deadlines by [`Timer`]; [`Instant::MAX`] means "not armed" (8 bytes a timer, not 16).
+    timers: [Instant; Timer::COUNT],
     rtt: RttEstimator,
     /// The segment being timed: its end sequence number and when it was sent (Karn, MUST-18).
     rtt_probe: Option<(SeqNum, Instant)>,
@@ -244,7 +248,8 @@ impl Connection {
     /// A CLOSED connection bound to `local`. Use [`Connection::open_passive`] or
     /// [`Connection::open_active`] next, or the [`Connection::listen`] / [`Connection::connect`]
     /// shorthands.
-    pub fn new(config: Config, local: SocketAddr) -> Self {
+    pub fn new(config: impl Into<Arc<Config>>, local: SocketAddr) -> Self {
+        let config: Arc<Config> = config.into();
         let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
         let send_buf = Ring::new(config.send_buffer);
         let recv_buf = Ring::new(config.recv_buffer);
@@ -279,14 +284,14 @@ impl Connection {
             rcv_up: None,
             rcv_adv_edge: None,
             recv_buf,
-            assembler: Assembler::new(),
+            assembler: None,
             rcv_fin_at: None,
             unacked_octets: 0,
             peer_mss,
             wscale_ok: false,
             snd_wscale: WindowScale::NONE,
             rcv_wscale: WindowScale::for_buffer(recv_buffer_len),
-            timers: [None; Timer::COUNT],
+            timers: [Instant::MAX; Timer::COUNT],
             rtt,
             rtt_probe: None,
             progress_at: Instant::ZERO,
@@ -316,14 +321,14 @@ impl Connection {
             reply: None,
             challenge_window_start: Instant::ZERO,
             challenge_acks_in_window: 0,
-            events: VecDeque::with_capacity(8),
+            events: VecDeque::new(),
             counters: Counters::default(),
             last_now: Instant::ZERO,
         }
     }
 
     /// A connection in LISTEN on `local` (passive OPEN).
-    pub fn listen(config: Config, now: Instant, local: SocketAddr) -> Self {
+    pub fn listen(config: impl Into<Arc<Config>>, now: Instant, local: SocketAddr) -> Self {
         let mut connection = Self::new(config, local);
         // A new connection is CLOSED, which is the one state where OPEN cannot fail.
         let _ = connection.open_passive(now);
@@ -333,7 +338,7 @@ impl Connection {
     /// A connection in SYN-SENT from `local` to `remote` (active OPEN). Fails only when the two
     /// addresses are of different IP families.
     pub fn connect(
-        config: Config,
+        config: impl Into<Arc<Config>>,
         now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
@@ -350,7 +355,7 @@ impl Connection {
     /// the MSS and window scale the cookie carried; the ACK segment itself is then handed to
     /// [`Connection::handle_segment`] by the caller for its window and any data.
     pub fn accept_cookie(
-        config: Config,
+        config: impl Into<Arc<Config>>,
         now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
@@ -709,14 +714,14 @@ impl Connection {
 
     /// The earliest instant at which [`Connection::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().flatten().min().copied()
+        self.timers.iter().copied().filter(|&at| at != Instant::MAX).min()
     }
 
     /// Runs every timer due at `now` (RFC 9293 §3.10.8). Harmless when called early or twice.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance_time(now);
         for timer in Timer::ALL {
-            let due = self.timers.get(timer.index()).copied().flatten().is_some_and(|at| at <= now);
+            let due = self.timer(timer).is_some_and(|at| at <= now);
             if due {
                 self.set_timer(timer, None);
                 self.on_timer(now, timer);
@@ -843,7 +848,7 @@ impl Connection {
                 }
             }
             State::TimeWait => {
-                self.timers = [None; Timer::COUNT];
+                self.timers = [Instant::MAX; Timer::COUNT];
                 self.arm_time_wait(now);
             }
             State::FinWait1 | State::CloseWait | State::Closing | State::LastAck => {}
@@ -882,13 +887,13 @@ impl Connection {
             | Stimulus::TimeWaitTimeout
             | Stimulus::CookieAck => CloseReason::Orderly,
         };
-        self.timers = [None; Timer::COUNT];
+        self.timers = [Instant::MAX; Timer::COUNT];
         self.retransmit_pending = false;
         self.probe_pending = false;
         self.ack_pending = false;
         self.fin_queued = false;
         self.send_buf.discard(self.send_buf.len());
-        self.assembler.clear();
+        self.assembler = None;
         self.rcv_fin_at = None;
         if let CloseReason::Error(_) = reason {
             // An abnormal end flushes the queues (§3.10.7.4 step 2, §3.10.5); after an
@@ -920,14 +925,14 @@ impl Connection {
         self.have_irs = false;
         self.rcv_up = None;
         self.recv_buf.discard(self.recv_buf.len());
-        self.assembler.clear();
+        self.assembler = None;
         self.rcv_fin_at = None;
         self.rcv_adv_edge = None;
         self.unacked_octets = 0;
         self.peer_mss = default_send_mss(self.local);
         self.wscale_ok = false;
         self.snd_wscale = WindowScale::NONE;
-        self.timers = [None; Timer::COUNT];
+        self.timers = [Instant::MAX; Timer::COUNT];
         self.rtt =
             RttEstimator::new(self.config.rto_initial, self.config.rto_min, self.config.rto_max);
         self.rtt_probe = None;
@@ -964,12 +969,12 @@ impl Connection {
 
     fn set_timer(&mut self, timer: Timer, at: Option<Instant>) {
         if let Some(slot) = self.timers.get_mut(timer.index()) {
-            *slot = at;
+            *slot = at.unwrap_or(Instant::MAX);
         }
     }
 
     fn timer(&self, timer: Timer) -> Option<Instant> {
-        self.timers.get(timer.index()).copied().flatten()
+        self.timers.get(timer.index()).copied().filter(|&at| at != Instant::MAX)
     }
 
     fn arm_time_wait(&mut self, now: Instant) {

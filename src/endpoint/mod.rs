@@ -18,6 +18,7 @@ mod ports;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BinaryHeap, VecDeque};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::fmt;
@@ -212,7 +213,9 @@ struct Slot {
 #[derive(Debug)]
 struct Entry {
     connection: Box<Connection>,
-    tuple: Option<(SocketAddr, SocketAddr)>,
+    /// The remote address it was created for (the local one is the connection's own): the
+    /// key of `by_tuple`, kept because a connection sent back to LISTEN forgets its remote.
+    remote: SocketAddr,
     /// The listener that created it, until it is accepted.
     listener: Option<SocketAddr>,
     /// The deadline the timer heap knows for it.
@@ -221,12 +224,10 @@ struct Entry {
     queued: bool,
 }
 
-/// What a timer-heap entry refers to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum TimerKey {
-    Connection(u32, u32),
-    TimeWait(SocketAddr, SocketAddr),
-}
+/// A timer-heap entry: a deadline and the connection (slot index, generation) it belongs to.
+/// 16 bytes; TIME-WAIT expiries live in their own FIFO (they all last 2×MSL, so they expire
+/// in the order they start).
+type TimerEntry = Reverse<(Instant, u32, u32)>;
 
 /// A reply owed to a segment that matched nothing.
 #[derive(Clone, Copy, Debug)]
@@ -239,13 +240,18 @@ struct StrayReply {
 /// Many connections, listeners and TIME-WAIT records behind one sans-IO API.
 pub struct Endpoint {
     config: EndpointConfig,
+    /// The connection template, shared by every connection (one copy, not one per TCB).
+    template: Arc<Config>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     by_tuple: BTreeMap<(SocketAddr, SocketAddr), ConnectionHandle>,
     per_remote: BTreeMap<IpAddr, usize>,
     listeners: BTreeMap<SocketAddr, Listener>,
     time_wait: BTreeMap<(SocketAddr, SocketAddr), TimeWait>,
-    timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+    timers: BinaryHeap<TimerEntry>,
+    /// TIME-WAIT expiries in order; an entry whose record was restarted or removed is stale
+    /// and skipped.
+    time_wait_expiry: VecDeque<(Instant, SocketAddr, SocketAddr)>,
     transmit_queue: VecDeque<ConnectionHandle>,
     strays: VecDeque<StrayReply>,
     events: VecDeque<EndpointEvent>,
@@ -276,8 +282,10 @@ impl Endpoint {
             config.ephemeral_ports.1,
         );
         let cookies = Cookies::new(derive_key(config.secret, b"cookies"));
+        let template = Arc::new(config.connection.clone());
         Self {
             config,
+            template,
             slots: Vec::new(),
             free: Vec::new(),
             by_tuple: BTreeMap::new(),
@@ -285,6 +293,7 @@ impl Endpoint {
             listeners: BTreeMap::new(),
             time_wait: BTreeMap::new(),
             timers: BinaryHeap::new(),
+            time_wait_expiry: VecDeque::new(),
             transmit_queue: VecDeque::new(),
             strays: VecDeque::new(),
             events: VecDeque::new(),
@@ -359,8 +368,8 @@ impl Endpoint {
         };
         let port = self.ports.pick(local_ip, remote, taken).ok_or(EndpointError::PortsExhausted)?;
         let local = SocketAddr::new(local_ip, port);
-        let connection = Connection::connect(self.config.connection.clone(), now, local, remote)?;
-        Ok(self.insert(connection, Some((local, remote)), None))
+        let connection = Connection::connect(Arc::clone(&self.template), now, local, remote)?;
+        Ok(self.insert(connection, (local, remote), None))
     }
 
     /// SEND on a connection.
@@ -533,7 +542,7 @@ impl Endpoint {
             if let Some(entry) = self.time_wait.get_mut(&tuple) {
                 entry.expires = now + msl.saturating_mul(2);
                 let expires = entry.expires;
-                self.timers.push(Reverse((expires, TimerKey::TimeWait(tuple.0, tuple.1))));
+                self.time_wait_expiry.push_back((expires, tuple.0, tuple.1));
             }
             let header = TcpHeader {
                 src_port: tuple.0.port(),
@@ -615,11 +624,11 @@ impl Endpoint {
             self.counters.refused_by_limit += 1;
             return;
         }
-        let mut connection = Connection::listen(self.config.connection.clone(), now, local);
+        let mut connection = Connection::listen(Arc::clone(&self.template), now, local);
         // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, remote.ip(), segment);
-        let handle = self.insert(connection, Some(tuple), Some(listener));
+        let handle = self.insert(connection, tuple, Some(listener));
         if let Some(state) = self.listeners.get_mut(&listener) {
             state.half_open += 1;
         }
@@ -675,9 +684,9 @@ impl Endpoint {
         };
         self.counters.cookies_accepted += 1;
         let mut connection =
-            Connection::accept_cookie(self.config.connection.clone(), now, local, remote, cookie);
+            Connection::accept_cookie(Arc::clone(&self.template), now, local, remote, cookie);
         connection.handle_segment(now, remote.ip(), segment);
-        self.insert(connection, Some(tuple), Some(listener));
+        self.insert(connection, tuple, Some(listener));
     }
 
     /// §3.10.7.1: the RST for a segment that matches nothing (never for a RST).
@@ -775,37 +784,40 @@ impl Endpoint {
         self.events.pop_front()
     }
 
-    /// The earliest deadline of all connections and TIME-WAIT records (a heap peek: no scan).
+    /// The earliest deadline of all connections and TIME-WAIT records (a heap peek and a
+    /// queue peek: no scan).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
+        let connections = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        let time_wait = self.time_wait_expiry.front().map(|(at, _, _)| *at);
+        [connections, time_wait].into_iter().flatten().min()
     }
 
     /// Runs every timer due at `now`. Harmless when called early.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance_time(now);
-        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+        while let Some(Reverse((at, index, generation))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
             self.timers.pop();
-            match key {
-                TimerKey::Connection(index, generation) => {
-                    let handle = ConnectionHandle { index, generation };
-                    let Some(entry) = self.entry_mut(handle) else { continue };
-                    if entry.scheduled != Some(at) {
-                        // A stale heap entry: the connection rescheduled since.
-                        continue;
-                    }
-                    entry.scheduled = None;
-                    entry.connection.handle_timeout(now);
-                    self.after_call(handle);
-                }
-                TimerKey::TimeWait(local, remote) => {
-                    let tuple = (local, remote);
-                    if self.time_wait.get(&tuple).is_some_and(|record| record.expires <= now) {
-                        self.time_wait.remove(&tuple);
-                    }
-                }
+            let handle = ConnectionHandle { index, generation };
+            let Some(entry) = self.entry_mut(handle) else { continue };
+            if entry.scheduled != Some(at) {
+                // A stale heap entry: the connection rescheduled since.
+                continue;
+            }
+            entry.scheduled = None;
+            entry.connection.handle_timeout(now);
+            self.after_call(handle);
+        }
+        while let Some(&(at, local, remote)) = self.time_wait_expiry.front() {
+            if at > now {
+                break;
+            }
+            self.time_wait_expiry.pop_front();
+            let tuple = (local, remote);
+            if self.time_wait.get(&tuple).is_some_and(|record| record.expires <= now) {
+                self.time_wait.remove(&tuple);
             }
         }
     }
@@ -828,12 +840,12 @@ impl Endpoint {
     fn insert(
         &mut self,
         connection: Connection,
-        tuple: Option<(SocketAddr, SocketAddr)>,
+        tuple: (SocketAddr, SocketAddr),
         listener: Option<SocketAddr>,
     ) -> ConnectionHandle {
         let entry = Entry {
             connection: Box::new(connection),
-            tuple,
+            remote: tuple.1,
             listener,
             scheduled: None,
             queued: false,
@@ -853,10 +865,8 @@ impl Endpoint {
                 ConnectionHandle { index, generation: 0 }
             }
         };
-        if let Some(tuple) = tuple {
-            self.by_tuple.insert(tuple, handle);
-            *self.per_remote.entry(tuple.1.ip()).or_insert(0) += 1;
-        }
+        self.by_tuple.insert(tuple, handle);
+        *self.per_remote.entry(tuple.1.ip()).or_insert(0) += 1;
         self.live += 1;
         self.after_call(handle);
         handle
@@ -913,7 +923,7 @@ impl Endpoint {
             entry.scheduled = deadline;
         }
         if let (true, Some(at)) = (earlier, deadline) {
-            self.timers.push(Reverse((at, TimerKey::Connection(handle.index, handle.generation))));
+            self.timers.push(Reverse((at, handle.index, handle.generation)));
         }
     }
 
@@ -974,13 +984,11 @@ impl Endpoint {
             // Output (a final ACK, a RST) still to go.
             return;
         }
-        let (listener, tuple) = (entry.listener, entry.tuple);
+        let (listener, tuple) = (entry.listener, (entry.connection.local(), entry.remote));
         match entry.connection.state() {
             State::TimeWait => {
                 let status = entry.connection.status();
-                if let Some(tuple) = tuple {
-                    self.add_time_wait(tuple, status);
-                }
+                self.add_time_wait(tuple, status);
                 // As far as the application is concerned, the connection is over.
                 self.push_event(EndpointEvent::Connection(
                     handle,
@@ -1013,12 +1021,13 @@ impl Endpoint {
     }
 
     fn add_time_wait(&mut self, tuple: (SocketAddr, SocketAddr), status: Status) {
-        if self.time_wait.len() >= self.config.max_time_wait {
-            // Evict the record that expires first (bounded memory; counted).
-            let oldest =
-                self.time_wait.iter().min_by_key(|(_, record)| record.expires).map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
-                self.time_wait.remove(&oldest);
+        while self.time_wait.len() >= self.config.max_time_wait {
+            // Evict the record that expires first (bounded memory; counted): the front of the
+            // expiry queue, skipping stale entries.
+            let Some((at, local, remote)) = self.time_wait_expiry.pop_front() else { break };
+            let tuple = (local, remote);
+            if self.time_wait.get(&tuple).is_some_and(|record| record.expires == at) {
+                self.time_wait.remove(&tuple);
                 self.counters.time_wait_evicted += 1;
             }
         }
@@ -1028,17 +1037,15 @@ impl Endpoint {
             tuple,
             TimeWait { snd_nxt: status.snd_nxt, rcv_nxt: status.rcv_nxt, window, expires },
         );
-        self.timers.push(Reverse((expires, TimerKey::TimeWait(tuple.0, tuple.1))));
+        self.time_wait_expiry.push_back((expires, tuple.0, tuple.1));
     }
 
-    fn free_slot(&mut self, handle: ConnectionHandle, tuple: Option<(SocketAddr, SocketAddr)>) {
-        if let Some(tuple) = tuple {
-            self.by_tuple.remove(&tuple);
-            if let Some(count) = self.per_remote.get_mut(&tuple.1.ip()) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    self.per_remote.remove(&tuple.1.ip());
-                }
+    fn free_slot(&mut self, handle: ConnectionHandle, tuple: (SocketAddr, SocketAddr)) {
+        self.by_tuple.remove(&tuple);
+        if let Some(count) = self.per_remote.get_mut(&tuple.1.ip()) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_remote.remove(&tuple.1.ip());
             }
         }
         if let Some(slot) = self.slots.get_mut(handle.index as usize) {

@@ -3,22 +3,44 @@
 //! The sender computes the checksum over the pseudo-header, the TCP header and the payload
 //! (MUST-2) and the receiver verifies it (MUST-3). [`Checksum`] accumulates in pieces of any
 //! length — odd ones included — so a payload split across the two halves of a ring buffer sums
-//! the same as one contiguous slice.
+//! the same as one contiguous slice. This is the per-segment hot path: whole 8-octet chunks are
+//! summed as two 32-bit words into a `u64` (RFC 1071 §2(B): the ones'-complement sum may be
+//! taken in wider words and folded at the end).
 
+use core::fmt;
 use core::net::IpAddr;
 
-/// An incremental ones'-complement sum.
+/// Chunks of 8 octets summed between two folds of the accumulator. Each chunk adds less than
+/// 2^33, so 2^16 of them keep a folded (< 2^33) accumulator far below 2^64.
+const CHUNKS_PER_FOLD: usize = 1 << 16;
+
+/// An incremental ones'-complement sum (RFC 1071).
+///
+/// Feed it pieces with [`add_bytes`](Self::add_bytes) in order; a piece of odd length leaves its
+/// last octet pending until the next piece supplies the partner, so the result never depends on
+/// where the data was split.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Checksum {
-    /// Sum of 16-bit big-endian words, folded lazily.
+    /// Sum of big-endian words, folded below 2^33 after every call.
     sum: u64,
-    /// A byte left over from an odd-length piece, waiting for its partner.
+    /// An octet left over from an odd-length piece, waiting for its partner.
     pending: Option<u8>,
 }
 
-/// The two addresses of a pseudo-header are of different IP families.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The two addresses of a pseudo-header are of different IP families (one IPv4, one IPv6).
+///
+/// Returned by [`pseudo_header`]; [`Segment::parse_checked`](super::Segment::parse_checked) and
+/// [`TcpHeader::emit`](super::TcpHeader::emit) turn it into their own `AddressFamilyMismatch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AddressFamilyMismatch;
+
+impl fmt::Display for AddressFamilyMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("source and destination addresses are of different IP families")
+    }
+}
+
+impl core::error::Error for AddressFamilyMismatch {}
 
 impl Checksum {
     /// An empty sum.
@@ -26,12 +48,13 @@ impl Checksum {
         Self { sum: 0, pending: None }
     }
 
-    /// Adds `data`, continuing any odd byte left by the previous piece.
+    /// Adds `data`, continuing any odd octet left by the previous piece.
     pub fn add_bytes(&mut self, mut data: &[u8]) {
+        let mut sum = self.sum;
         if let Some(high) = self.pending.take() {
             match data.split_first() {
                 Some((&low, rest)) => {
-                    self.sum += u64::from(u16::from_be_bytes([high, low]));
+                    sum += u64::from(u16::from_be_bytes([high, low]));
                     data = rest;
                 }
                 None => {
@@ -40,37 +63,36 @@ impl Checksum {
                 }
             }
         }
-        // Eight bytes at a time: four 16-bit words summed through a u64 (each step adds at
-        // most 2^34, so the accumulator cannot overflow before folding at the end).
-        let mut chunks = data.chunks_exact(8);
-        let mut sum = self.sum;
-        for chunk in &mut chunks {
-            let word = u64::from_be_bytes(chunk.try_into().unwrap_or([0; 8]));
-            sum +=
-                (word >> 48) + ((word >> 32) & 0xffff) + ((word >> 16) & 0xffff) + (word & 0xffff);
+        let (chunks, tail) = data.as_chunks::<8>();
+        for block in chunks.chunks(CHUNKS_PER_FOLD) {
+            for chunk in block {
+                let word = u64::from_be_bytes(*chunk);
+                sum += (word >> 32) + (word & 0xffff_ffff);
+            }
+            sum = fold_to_33_bits(sum);
         }
-        let mut rest = chunks.remainder().chunks_exact(2);
-        for pair in &mut rest {
-            sum += u64::from(u16::from_be_bytes(pair.try_into().unwrap_or([0; 2])));
+        let (pairs, odd) = tail.as_chunks::<2>();
+        for pair in pairs {
+            sum += u64::from(u16::from_be_bytes(*pair));
         }
-        self.sum = sum;
-        if let Some(&odd) = rest.remainder().first() {
-            self.pending = Some(odd);
-        }
+        self.pending = odd.first().copied();
+        self.sum = fold_to_33_bits(sum);
     }
 
-    /// Adds one 16-bit word (must be called at an even offset).
+    /// Adds one 16-bit value, big-endian (as the next two octets of the data).
     pub fn add_u16(&mut self, value: u16) {
         self.add_bytes(&value.to_be_bytes());
     }
 
-    /// Adds one 32-bit value as two words.
+    /// Adds one 32-bit value, big-endian (as the next four octets of the data).
     pub fn add_u32(&mut self, value: u32) {
         self.add_bytes(&value.to_be_bytes());
     }
 
-    /// The folded, complemented checksum, ready for the header. An odd final byte is padded
-    /// with zero (RFC 9293 §3.1).
+    /// The folded and complemented checksum, ready for the header. An odd final octet is padded
+    /// with zero on the right (RFC 9293 §3.1).
+    ///
+    /// Summing data that already contains a correct checksum gives `0` here (MUST-3).
     pub fn finish(self) -> u16 {
         let mut sum = self.sum;
         if let Some(high) = self.pending {
@@ -79,14 +101,26 @@ impl Checksum {
         while sum > 0xffff {
             sum = (sum & 0xffff) + (sum >> 16);
         }
-        // The fold above leaves at most 16 bits.
+        // The loop above leaves at most 16 bits.
         !(sum as u16)
     }
 }
 
-/// The sum of the TCP pseudo-header: for IPv4 source, destination, zero, protocol and TCP
-/// length (RFC 9293 §3.1); for IPv6 source, destination, 32-bit length, three zero octets and
-/// the next header (RFC 8200 §8.1).
+/// Folds a sum of at most 2^64 - 1 back below 2^33 without changing it modulo 2^16 - 1.
+const fn fold_to_33_bits(sum: u64) -> u64 {
+    (sum & 0xffff_ffff) + (sum >> 32)
+}
+
+/// The sum of the TCP pseudo-header (RFC 9293 §3.1), to which the segment is then added.
+///
+/// IPv4: source, destination, a zero octet, `protocol` and the 16-bit TCP length. IPv6 (RFC 8200
+/// §8.1): source, destination, the 32-bit upper-layer length, three zero octets and `protocol` as
+/// the next header. `tcp_len` is header plus payload in octets; over IPv4 only its low 16 bits
+/// exist (no IPv4 packet can carry more).
+///
+/// # Errors
+///
+/// [`AddressFamilyMismatch`] when `src` and `dst` are not of the same family.
 pub fn pseudo_header(
     src: IpAddr,
     dst: IpAddr,
@@ -116,30 +150,121 @@ pub fn pseudo_header(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
+    use core::net::{Ipv4Addr, Ipv6Addr};
+
     use super::*;
+
+    /// The straightforward RFC 1071 sum, 16 bits at a time, as a reference.
+    fn reference(data: &[u8]) -> u16 {
+        let mut sum: u64 = 0;
+        let mut words = data.chunks(2);
+        for word in &mut words {
+            let high = word[0];
+            let low = word.get(1).copied().unwrap_or(0);
+            sum += u64::from(u16::from_be_bytes([high, low]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    fn sum_of(data: &[u8]) -> u16 {
+        let mut sum = Checksum::new();
+        sum.add_bytes(data);
+        sum.finish()
+    }
 
     #[test]
     fn rfc_1071_example_sums_to_ddf2() {
         // RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (complement 220d).
-        let mut sum = Checksum::new();
-        sum.add_bytes(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]);
-        assert_eq!(sum.finish(), !0xddf2);
+        assert_eq!(sum_of(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), !0xddf2);
+        assert_eq!(sum_of(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0x220d);
+    }
+
+    #[test]
+    fn wikipedia_ipv4_header_checksums_to_b861() {
+        // The IPv4 header example from the Internet checksum literature, checksum field zeroed.
+        let header = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(sum_of(&header), 0xb861);
+        let mut with_checksum = header;
+        with_checksum[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
+        assert_eq!(sum_of(&with_checksum), 0, "a correct header sums to all ones");
+    }
+
+    #[test]
+    fn empty_data_checksums_to_all_ones() {
+        assert_eq!(Checksum::new().finish(), 0xffff);
+    }
+
+    #[test]
+    fn wide_summing_matches_the_16_bit_reference_at_every_length() {
+        let data: [u8; 300] = core::array::from_fn(|i| (i * 131 + 7) as u8);
+        for len in 0..data.len() {
+            assert_eq!(sum_of(&data[..len]), reference(&data[..len]), "length {len}");
+        }
+        let ones = [0xffu8; 97];
+        assert_eq!(sum_of(&ones), reference(&ones));
     }
 
     #[test]
     fn odd_pieces_sum_like_one_piece() {
         let data: [u8; 23] = core::array::from_fn(|i| (i * 37 + 11) as u8);
-        let mut whole = Checksum::new();
-        whole.add_bytes(&data);
+        let whole = sum_of(&data);
         for split in 0..data.len() {
             let (a, b) = data.split_at(split);
             let mut pieces = Checksum::new();
             pieces.add_bytes(a);
             pieces.add_bytes(&[]);
             pieces.add_bytes(b);
-            assert_eq!(pieces.finish(), whole.finish(), "split at {split}");
+            assert_eq!(pieces.finish(), whole, "split at {split}");
         }
+        // Many one-octet pieces, then words after an odd piece.
+        let mut bytewise = Checksum::new();
+        for byte in data {
+            bytewise.add_bytes(&[byte]);
+        }
+        assert_eq!(bytewise.finish(), whole);
+        let mut mixed = Checksum::new();
+        mixed.add_bytes(&data[..3]);
+        mixed.add_u16(u16::from_be_bytes([data[3], data[4]]));
+        mixed.add_u32(u32::from_be_bytes([data[5], data[6], data[7], data[8]]));
+        mixed.add_bytes(&data[9..]);
+        assert_eq!(mixed.finish(), whole);
+    }
+
+    #[test]
+    fn ipv4_pseudo_header_matches_an_independent_sum() {
+        // 10.0.0.1 → 10.0.0.2, protocol 6, length 40; summed independently (Python) to 0x1431.
+        let sum = pseudo_header(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            6,
+            40,
+        )
+        .unwrap();
+        assert_eq!(sum.finish(), !0x1431);
+        assert_eq!(sum.finish(), sum_of(&[10, 0, 0, 1, 10, 0, 0, 2, 0, 6, 0, 40]));
+    }
+
+    #[test]
+    fn ipv6_pseudo_header_matches_an_independent_sum() {
+        // 2001:db8::1 → 2001:db8::2, length 40, next header 6; summed independently to 0x5ba3.
+        let src = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+        let dst = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+        let sum = pseudo_header(IpAddr::V6(src), IpAddr::V6(dst), 6, 40).unwrap();
+        assert_eq!(sum.finish(), !0x5ba3);
+        let mut bytes = [0u8; 40];
+        bytes[..16].copy_from_slice(&src.octets());
+        bytes[16..32].copy_from_slice(&dst.octets());
+        bytes[32..36].copy_from_slice(&40u32.to_be_bytes());
+        bytes[39] = 6;
+        assert_eq!(sum.finish(), sum_of(&bytes));
     }
 
     #[test]
@@ -147,5 +272,6 @@ mod tests {
         let v4 = IpAddr::from([10, 0, 0, 1]);
         let v6 = IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(pseudo_header(v4, v6, 6, 20).err(), Some(AddressFamilyMismatch));
+        assert_eq!(pseudo_header(v6, v4, 6, 20).err(), Some(AddressFamilyMismatch));
     }
 }

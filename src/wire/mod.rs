@@ -1,9 +1,16 @@
-//! The TCP wire format (RFC 9293 §3.1): a zero-copy segment view, typed parse errors, options,
-//! the checksum over the IPv4/IPv6 pseudo-header, and emission into a caller's buffer.
+//! The TCP wire format (RFC 9293 §3.1, §3.2): a zero-copy segment view, typed parse errors,
+//! options, the checksum over the IPv4/IPv6 pseudo-header, and emission into a caller's buffer.
 //!
-//! Parsing validates structure — length, data offset, option lengths (MUST-7) — and
-//! [`Segment::parse_checked`] also verifies the checksum (MUST-3). Emission computes it
-//! (MUST-2). Nothing here knows about connections: the protocol lives in `connection`.
+//! Parsing validates structure — length, data offset, option lengths (MUST-7) — skips options it
+//! does not implement by their length (MUST-6) and reads options at any alignment (MUST-64);
+//! [`Segment::parse_checked`] first verifies the checksum (MUST-3). Emission computes the
+//! checksum (MUST-2), pads the options area with zeros (MUST-69), and never writes a truncated
+//! segment: a buffer too small is an [`EmitError`]. Nothing here allocates or panics on input,
+//! and nothing here knows about connections: the protocol lives in `connection`.
+//!
+//! - [`checksum`]: the RFC 1071 sum and the pseudo-header.
+//! - `options`: [`Options`] parse and emit (layout documented there).
+//! - [`ip`]: minimal IPv4/IPv6 headers for adapters.
 
 pub mod checksum;
 pub mod ip;
@@ -147,9 +154,19 @@ impl TcpHeader {
         HEADER_LEN + self.options.encoded_len()
     }
 
-    /// Writes this header, its options and the payload pieces (concatenated) into `buf`, with
-    /// the checksum over the pseudo-header of `src` → `dst` (MUST-2). Returns octets written.
-    /// A buffer too small is an error; nothing partial is promised.
+    /// Writes this header, its options (padded to a multiple of 4 octets) and the payload
+    /// pieces, concatenated, into the front of `buf`, with the checksum over the pseudo-header of
+    /// `src` → `dst` (MUST-2). Returns the octets written: `header_len()` plus the payload.
+    ///
+    /// The payload may come in pieces (for example the two halves of a ring buffer); pieces of
+    /// any length, odd ones included, give the same bytes as one contiguous slice.
+    ///
+    /// # Errors
+    ///
+    /// - [`EmitError::OptionsTooLong`] when the options need more than 40 octets.
+    /// - [`EmitError::BufferTooSmall`] when `buf` cannot hold the whole segment; a truncated
+    ///   segment is never written (the contents of `buf` are then unspecified).
+    /// - [`EmitError::AddressFamilyMismatch`] when `src` and `dst` are not of the same family.
     pub fn emit(
         &self,
         payload: &[&[u8]],
@@ -162,41 +179,67 @@ impl TcpHeader {
             return Err(EmitError::OptionsTooLong { len: options_len });
         }
         let header_len = HEADER_LEN + options_len;
-        let payload_len: usize = payload.iter().map(|piece| piece.len()).sum();
-        let total = header_len + payload_len;
         let available = buf.len();
+        let total = payload
+            .iter()
+            .try_fold(header_len, |total, piece| total.checked_add(piece.len()))
+            .unwrap_or(usize::MAX);
         let Some(out) = buf.get_mut(..total) else {
             return Err(EmitError::BufferTooSmall { needed: total, available });
         };
+        // A segment longer than 2^32 octets cannot be described by any pseudo-header.
         let tcp_len = u32::try_from(total)
             .map_err(|_| EmitError::BufferTooSmall { needed: total, available })?;
         let mut sum = pseudo_header(src, dst, PROTOCOL_TCP, tcp_len)
             .map_err(|_| EmitError::AddressFamilyMismatch)?;
         let (head, body) = out.split_at_mut(header_len);
         let (fixed, option_area) = head.split_at_mut(HEADER_LEN);
-        // header_len / 4 is at most 15, so the data offset fits its 4 bits.
+        // header_len / 4 is at most 15 (options ≤ 40 octets), so it fits the 4-bit field.
         let data_offset = (header_len / 4) as u8;
-        let mut fields = [0u8; HEADER_LEN];
-        fields[0..2].copy_from_slice(&self.src_port.to_be_bytes());
-        fields[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
-        fields[4..8].copy_from_slice(&self.seq.get().to_be_bytes());
-        fields[8..12].copy_from_slice(&self.ack.get().to_be_bytes());
-        fields[12] = data_offset << 4;
-        fields[13] = self.flags.bits();
-        fields[14..16].copy_from_slice(&self.window.to_be_bytes());
-        fields[18..20].copy_from_slice(&self.urgent_ptr.to_be_bytes());
+        let [sp0, sp1] = self.src_port.to_be_bytes();
+        let [dp0, dp1] = self.dst_port.to_be_bytes();
+        let [s0, s1, s2, s3] = self.seq.get().to_be_bytes();
+        let [a0, a1, a2, a3] = self.ack.get().to_be_bytes();
+        let [w0, w1] = self.window.to_be_bytes();
+        let [u0, u1] = self.urgent_ptr.to_be_bytes();
+        let fields: [u8; HEADER_LEN] = [
+            sp0,
+            sp1,
+            dp0,
+            dp1,
+            s0,
+            s1,
+            s2,
+            s3,
+            a0,
+            a1,
+            a2,
+            a3,
+            data_offset << 4,
+            self.flags.bits(),
+            w0,
+            w1,
+            0, // checksum, filled in below
+            0,
+            u0,
+            u1,
+        ];
         fixed.copy_from_slice(&fields);
+        // MUST-69: whatever the options leave of the area is zero.
         option_area.fill(0);
         self.options.emit(option_area);
-        let mut at = 0;
-        for piece in payload {
-            if let Some(dst) = body.get_mut(at..at + piece.len()) {
-                dst.copy_from_slice(piece);
-            }
-            at += piece.len();
-        }
+        // The header first: the payload then starts at an even offset, as on the wire.
         sum.add_bytes(head);
-        sum.add_bytes(body);
+        let mut rest = body;
+        for piece in payload {
+            // `total` counted every piece, so each one fits.
+            let Some((dst, tail)) = rest.split_at_mut_checked(piece.len()) else {
+                break;
+            };
+            dst.copy_from_slice(piece);
+            sum.add_bytes(piece);
+            rest = tail;
+        }
         let checksum = sum.finish();
         if let Some(field) = head.get_mut(16..18) {
             field.copy_from_slice(&checksum.to_be_bytes());

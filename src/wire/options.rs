@@ -1,9 +1,25 @@
-//! TCP options (RFC 9293 §3.1, §3.2; RFC 7323; RFC 2018): parse and emit.
+//! TCP options (RFC 9293 §3.1, §3.2; window scale and timestamps from RFC 7323; SACK from
+//! RFC 2018): parse and emit.
 //!
-//! Parsing skips options of unknown kind by their length (MUST-6), accepts options at any
-//! alignment (MUST-64), and rejects an option whose length is impossible (MUST-7) rather than
-//! reading past the header. Emitting pads with NOPs to a 4-octet boundary and zero-fills the last
-//! word (MUST-69).
+//! Options may arrive in any segment (MUST-5). Parsing understands EOL, NOP and MSS (MUST-4),
+//! window scale, SACK-permitted, SACK and timestamps; skips options of unknown kind by their
+//! length field (MUST-6, MUST-68); accepts options at any alignment (MUST-64); and rejects an
+//! option whose length is impossible — below 2, past the options area, or wrong for a known
+//! kind — instead of reading past the header (MUST-7). A repeated option: the last one wins.
+//!
+//! Emission uses Linux's layout, padded with NOPs so every option group fills whole words and
+//! the options area needs no trailing padding (MUST-69 is met trivially):
+//!
+//! ```text
+//!   MSS                          02 04 mm mm
+//!   SACK-permitted + timestamps  04 02 08 0a <tsval> <tsecr>      (12 octets)
+//!   SACK-permitted alone         01 01 04 02
+//!   timestamps alone             01 01 08 0a <tsval> <tsecr>      (12 octets)
+//!   window scale                 01 03 03 ss
+//!   SACK, n blocks               01 01 05 <2+8n> <left right>*n
+//! ```
+
+use core::fmt;
 
 use super::ParseError;
 use crate::seq::SeqNum;
@@ -28,6 +44,11 @@ pub struct SackBlock {
     pub right: SeqNum,
 }
 
+impl SackBlock {
+    /// Filler for the unused slots of [`SackBlocks`]; never observable.
+    const UNUSED: Self = Self { left: SeqNum::new(0), right: SeqNum::new(0) };
+}
+
 /// The timestamps option (RFC 7323 §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timestamps {
@@ -38,9 +59,13 @@ pub struct Timestamps {
 }
 
 /// Up to four SACK blocks in fixed storage (no allocation).
-#[derive(Clone, Copy, Debug, Default)]
+///
+/// Equality compares only the blocks in use.
+#[derive(Clone, Copy)]
 pub struct SackBlocks {
-    blocks: [Option<SackBlock>; Self::MAX],
+    /// `blocks[..len]` are in use; the rest are [`SackBlock::UNUSED`].
+    blocks: [SackBlock; Self::MAX],
+    /// Blocks in use, at most [`Self::MAX`].
     len: usize,
 }
 
@@ -50,14 +75,14 @@ impl SackBlocks {
 
     /// No blocks.
     pub const fn new() -> Self {
-        Self { blocks: [None; Self::MAX], len: 0 }
+        Self { blocks: [SackBlock::UNUSED; Self::MAX], len: 0 }
     }
 
-    /// Appends a block; `false` when already full.
+    /// Appends a block; `false` (and nothing changes) when already full.
     pub fn push(&mut self, block: SackBlock) -> bool {
         match self.blocks.get_mut(self.len) {
             Some(slot) => {
-                *slot = Some(block);
+                *slot = block;
                 self.len += 1;
                 true
             }
@@ -65,12 +90,18 @@ impl SackBlocks {
         }
     }
 
-    /// The blocks, in order.
-    pub fn iter(&self) -> impl Iterator<Item = SackBlock> + '_ {
-        self.blocks.iter().take(self.len).flatten().copied()
+    /// The blocks in use, in order.
+    pub fn as_slice(&self) -> &[SackBlock] {
+        // `len` never exceeds `MAX`, so the range is always in bounds.
+        self.blocks.get(..self.len).unwrap_or(&[])
     }
 
-    /// How many blocks.
+    /// The blocks in use, in order, by value.
+    pub fn iter(&self) -> impl Iterator<Item = SackBlock> + '_ {
+        self.as_slice().iter().copied()
+    }
+
+    /// How many blocks are in use.
     pub const fn len(&self) -> usize {
         self.len
     }
@@ -81,9 +112,21 @@ impl SackBlocks {
     }
 }
 
+impl Default for SackBlocks {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for SackBlocks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
 impl PartialEq for SackBlocks {
     fn eq(&self, other: &Self) -> bool {
-        self.len == other.len && self.iter().eq(other.iter())
+        self.as_slice() == other.as_slice()
     }
 }
 
@@ -114,23 +157,25 @@ impl Options {
         timestamps: None,
     };
 
-    /// Encoded length in octets, padded to a multiple of 4.
+    /// Encoded length in octets, padded to a multiple of 4 (see the layout in the module docs).
+    ///
+    /// May exceed the 40 octets a header can hold; emitting such options is
+    /// [`EmitError::OptionsTooLong`](super::EmitError::OptionsTooLong).
     pub fn encoded_len(&self) -> usize {
         let mut len = 0;
         if self.mss.is_some() {
             len += 4;
         }
+        len += match (self.sack_permitted, self.timestamps.is_some()) {
+            (true, true) | (false, true) => 12,
+            (true, false) => 4,
+            (false, false) => 0,
+        };
         if self.window_scale.is_some() {
-            len += 4; // NOP + 3
-        }
-        if self.sack_permitted {
-            len += 4; // NOP NOP + 2
-        }
-        if self.timestamps.is_some() {
-            len += 12; // NOP NOP + 10
+            len += 4;
         }
         if !self.sack_blocks.is_empty() {
-            len += 4 + 8 * self.sack_blocks.len(); // NOP NOP + 2 + 8n
+            len += 4 + 8 * self.sack_blocks.len();
         }
         len
     }
@@ -147,7 +192,8 @@ impl Options {
                 }
                 _ => {}
             }
-            let Some((&len, _)) = rest.split_first() else {
+            // MUST-68: every other option has a length octet; a missing one is reported as 0.
+            let Some(&len) = rest.first() else {
                 return Err(ParseError::BadOptionLength { kind, len: 0 });
             };
             let bad = ParseError::BadOptionLength { kind, len };
@@ -160,11 +206,11 @@ impl Options {
             let body = option.get(2..).unwrap_or(&[]);
             match kind {
                 KIND_MSS => {
-                    let bytes: [u8; 2] = body.try_into().map_err(|_| bad)?;
-                    options.mss = Some(u16::from_be_bytes(bytes));
+                    let &[high, low] = body else { return Err(bad) };
+                    options.mss = Some(u16::from_be_bytes([high, low]));
                 }
                 KIND_WINDOW_SCALE => {
-                    let [shift]: [u8; 1] = body.try_into().map_err(|_| bad)?;
+                    let &[shift] = body else { return Err(bad) };
                     options.window_scale = Some(shift);
                 }
                 KIND_SACK_PERMITTED => {
@@ -174,32 +220,29 @@ impl Options {
                     options.sack_permitted = true;
                 }
                 KIND_TIMESTAMPS => {
-                    let bytes: [u8; 8] = body.try_into().map_err(|_| bad)?;
-                    let (tsval, tsecr) = bytes.split_at(4);
+                    let Ok(words) = <[u8; 8]>::try_from(body) else { return Err(bad) };
+                    let [v0, v1, v2, v3, e0, e1, e2, e3] = words;
                     options.timestamps = Some(Timestamps {
-                        tsval: u32::from_be_bytes(tsval.try_into().map_err(|_| bad)?),
-                        tsecr: u32::from_be_bytes(tsecr.try_into().map_err(|_| bad)?),
+                        tsval: u32::from_be_bytes([v0, v1, v2, v3]),
+                        tsecr: u32::from_be_bytes([e0, e1, e2, e3]),
                     });
                 }
                 KIND_SACK => {
-                    if body.is_empty() || body.len() % 8 != 0 || body.len() > 8 * SackBlocks::MAX {
+                    let (blocks, remainder) = body.as_chunks::<8>();
+                    if blocks.is_empty() || !remainder.is_empty() || blocks.len() > SackBlocks::MAX
+                    {
                         return Err(bad);
                     }
-                    let mut blocks = SackBlocks::new();
-                    for block in body.chunks_exact(8) {
-                        let (left, right) = block.split_at(4);
-                        blocks.push(SackBlock {
-                            left: SeqNum::new(u32::from_be_bytes(
-                                left.try_into().map_err(|_| bad)?,
-                            )),
-                            right: SeqNum::new(u32::from_be_bytes(
-                                right.try_into().map_err(|_| bad)?,
-                            )),
+                    let mut sack = SackBlocks::new();
+                    for &[l0, l1, l2, l3, r0, r1, r2, r3] in blocks {
+                        sack.push(SackBlock {
+                            left: SeqNum::new(u32::from_be_bytes([l0, l1, l2, l3])),
+                            right: SeqNum::new(u32::from_be_bytes([r0, r1, r2, r3])),
                         });
                     }
-                    options.sack_blocks = blocks;
+                    options.sack_blocks = sack;
                 }
-                // MUST-6: an option we do not know is skipped by its length.
+                // MUST-6: an option we do not implement is skipped by its length.
                 _ => {}
             }
             area = after;
@@ -207,26 +250,33 @@ impl Options {
         Ok(options)
     }
 
-    /// Writes the options into `out` (exactly `encoded_len()` octets). Returns octets written.
+    /// Writes the options into `out`, which the caller sizes to `encoded_len()` octets and
+    /// zero-fills. Returns octets written (the caller has already checked the 40-octet limit).
     pub(crate) fn emit(&self, out: &mut [u8]) -> usize {
         let mut writer = Writer { out, at: 0 };
         if let Some(mss) = self.mss {
             writer.put(&[KIND_MSS, 4]);
             writer.put(&mss.to_be_bytes());
         }
+        match (self.sack_permitted, self.timestamps) {
+            (true, Some(ts)) => {
+                writer.put(&[KIND_SACK_PERMITTED, 2, KIND_TIMESTAMPS, 10]);
+                writer.put(&ts.tsval.to_be_bytes());
+                writer.put(&ts.tsecr.to_be_bytes());
+            }
+            (false, Some(ts)) => {
+                writer.put(&[KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10]);
+                writer.put(&ts.tsval.to_be_bytes());
+                writer.put(&ts.tsecr.to_be_bytes());
+            }
+            (true, None) => writer.put(&[KIND_NOP, KIND_NOP, KIND_SACK_PERMITTED, 2]),
+            (false, None) => {}
+        }
         if let Some(shift) = self.window_scale {
             writer.put(&[KIND_NOP, KIND_WINDOW_SCALE, 3, shift]);
         }
-        if self.sack_permitted {
-            writer.put(&[KIND_NOP, KIND_NOP, KIND_SACK_PERMITTED, 2]);
-        }
-        if let Some(ts) = self.timestamps {
-            writer.put(&[KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10]);
-            writer.put(&ts.tsval.to_be_bytes());
-            writer.put(&ts.tsecr.to_be_bytes());
-        }
         if !self.sack_blocks.is_empty() {
-            // At most 4 blocks: 2 + 32 octets.
+            // At most four blocks: a length of at most 34.
             let len = 2 + 8 * self.sack_blocks.len() as u8;
             writer.put(&[KIND_NOP, KIND_NOP, KIND_SACK, len]);
             for block in self.sack_blocks.iter() {
@@ -238,6 +288,7 @@ impl Options {
     }
 }
 
+/// A cursor over the options area; octets that would not fit are dropped, never panicked on.
 struct Writer<'a> {
     out: &'a mut [u8],
     at: usize,
@@ -245,9 +296,178 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn put(&mut self, bytes: &[u8]) {
-        if let Some(dst) = self.out.get_mut(self.at..self.at + bytes.len()) {
+        let end = self.at.saturating_add(bytes.len());
+        if let Some(dst) = self.out.get_mut(self.at..end) {
             dst.copy_from_slice(bytes);
         }
-        self.at += bytes.len();
+        self.at = end;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn block(left: u32, right: u32) -> SackBlock {
+        SackBlock { left: SeqNum::new(left), right: SeqNum::new(right) }
+    }
+
+    fn round_trip(options: &Options) -> Options {
+        let mut area = [0u8; MAX_OPTIONS_LEN];
+        let len = options.emit(&mut area);
+        assert_eq!(len, options.encoded_len());
+        assert_eq!(len % 4, 0);
+        Options::parse(&area[..len]).unwrap()
+    }
+
+    #[test]
+    fn linux_syn_options_emit_byte_for_byte_like_linux() {
+        let options = Options {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamps: Some(Timestamps { tsval: 0x0001_0203, tsecr: 0 }),
+            ..Options::NONE
+        };
+        let mut area = [0u8; 20];
+        assert_eq!(options.emit(&mut area), 20);
+        assert_eq!(
+            area,
+            [
+                0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x01, 0x02, 0x03, 0x00, 0x00,
+                0x00, 0x00, 0x01, 0x03, 0x03, 0x07
+            ]
+        );
+        assert_eq!(Options::parse(&area), Ok(options));
+    }
+
+    #[test]
+    fn every_layout_round_trips() {
+        for mask in 0u8..32 {
+            let mut options = Options::NONE;
+            if mask & 1 != 0 {
+                options.mss = Some(536);
+            }
+            if mask & 2 != 0 {
+                options.window_scale = Some(14);
+            }
+            if mask & 4 != 0 {
+                options.sack_permitted = true;
+            }
+            if mask & 8 != 0 {
+                options.timestamps = Some(Timestamps { tsval: 7, tsecr: u32::MAX });
+            }
+            if mask & 16 != 0 {
+                options.sack_blocks.push(block(100, 200));
+            }
+            assert!(options.encoded_len() <= MAX_OPTIONS_LEN);
+            assert_eq!(round_trip(&options), options, "mask {mask:#b}");
+        }
+    }
+
+    #[test]
+    fn four_sack_blocks_fill_the_options_area() {
+        let mut options = Options::NONE;
+        for i in 0..4 {
+            assert!(options.sack_blocks.push(block(i * 10, i * 10 + 5)));
+        }
+        assert!(!options.sack_blocks.push(block(1, 2)), "a fifth block does not fit");
+        assert_eq!(options.sack_blocks.len(), SackBlocks::MAX);
+        assert_eq!(options.encoded_len(), 36);
+        assert_eq!(round_trip(&options), options);
+        assert_eq!(options.sack_blocks.as_slice()[3], block(30, 35));
+    }
+
+    #[test]
+    fn sack_blocks_compare_only_the_blocks_in_use() {
+        let mut a = SackBlocks::new();
+        let mut b = SackBlocks::default();
+        assert_eq!(a, b);
+        assert!(a.is_empty());
+        a.push(block(1, 2));
+        assert_ne!(a, b);
+        b.push(block(1, 2));
+        assert_eq!(a, b);
+        assert_eq!(a.as_slice(), &[block(1, 2)]);
+        assert_eq!(a.iter().collect::<alloc::vec::Vec<_>>(), [block(1, 2)]);
+    }
+
+    #[test]
+    fn repeated_option_last_one_wins() {
+        let area = [2, 4, 0x01, 0x00, 2, 4, 0x05, 0xb4];
+        assert_eq!(Options::parse(&area).unwrap().mss, Some(1460));
+    }
+
+    #[test]
+    fn eol_ends_parsing_and_nops_are_skipped() {
+        // NOP, NOP, EOL, then bytes that would be an invalid option if they were read.
+        let area = [1, 1, 0, 2, 0, 0, 0, 0];
+        assert_eq!(Options::parse(&area), Ok(Options::NONE));
+    }
+
+    #[test]
+    fn unknown_option_is_skipped_by_its_length_must_6() {
+        let area = [0x22, 5, 0xaa, 0xbb, 0xcc, 2, 4, 0x05, 0xb4];
+        assert_eq!(Options::parse(&area).unwrap().mss, Some(1460));
+    }
+
+    #[test]
+    fn option_at_odd_offset_is_parsed_must_64() {
+        let area = [1, 2, 4, 0x05, 0xb4, 1, 3, 3, 9, 0, 0, 0];
+        let options = Options::parse(&area).unwrap();
+        assert_eq!(options.mss, Some(1460));
+        assert_eq!(options.window_scale, Some(9));
+    }
+
+    #[test]
+    fn option_length_zero_or_one_is_rejected_must_7() {
+        for len in [0, 1] {
+            assert_eq!(
+                Options::parse(&[0x22, len, 0, 0]),
+                Err(ParseError::BadOptionLength { kind: 0x22, len })
+            );
+        }
+        // The length octet itself is missing.
+        assert_eq!(Options::parse(&[2]), Err(ParseError::BadOptionLength { kind: 2, len: 0 }));
+    }
+
+    #[test]
+    fn option_running_past_the_area_is_rejected_must_7() {
+        assert_eq!(
+            Options::parse(&[1, 0x22, 8, 0, 0]),
+            Err(ParseError::BadOptionLength { kind: 0x22, len: 8 })
+        );
+        assert_eq!(
+            Options::parse(&[2, 4, 5]),
+            Err(ParseError::BadOptionLength { kind: 2, len: 4 })
+        );
+    }
+
+    #[test]
+    fn known_option_with_wrong_length_is_rejected_must_7() {
+        let cases: [(&[u8], u8, u8); 7] = [
+            (&[2, 3, 0, 0], 2, 3),
+            (&[3, 4, 0, 0], 3, 4),
+            (&[4, 3, 0, 0], 4, 3),
+            (&[8, 9, 0, 0, 0, 0, 0, 0, 0, 0], 8, 9),
+            (&[5, 2, 0, 0], 5, 2),
+            (&[5, 9, 0, 0, 0, 0, 0, 0, 0], 5, 9),
+            (
+                &[
+                    5, 42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                ],
+                5,
+                42,
+            ),
+        ];
+        for (area, kind, len) in cases {
+            assert_eq!(
+                Options::parse(area),
+                Err(ParseError::BadOptionLength { kind, len }),
+                "{area:?}"
+            );
+        }
     }
 }
