@@ -1,7 +1,9 @@
 //! Interop with an independent TCP stack, in memory and without privileges: tcp-proto on
 //! 10.0.0.1 talks to smoltcp on 10.0.0.2 through queues of whole IPv4 packets (both sides build
 //! and check IP and TCP checksums). Handshakes both ways, byte-exact bulk both ways, both close
-//! orders, and bulk over a link that loses packets.
+//! orders, and bulk both ways at once over a link that loses packets from the SYN to the last
+//! ACK. One virtual clock drives both stacks; every run is bounded in virtual time and prints
+//! the last packets when it is not done in time.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -76,7 +78,14 @@ struct Net {
     now_us: u64,
     loss: Option<(Rng, u64)>,
     trace: VecDeque<String>,
+    /// Packets put on the wire and packets the wire lost: `[ours > smoltcp, smoltcp > ours]`.
+    sent: [u64; 2],
+    lost: [u64; 2],
 }
+
+/// Direction indices into [`Net::sent`] and [`Net::lost`].
+const OUT: usize = 0;
+const BACK: usize = 1;
 
 fn our_config() -> Config {
     let mut config = Config::with_fixed_isn(SeqNum::new(0xffff_f000));
@@ -102,7 +111,18 @@ impl Net {
         );
         let mut sockets = SocketSet::new(vec![]);
         let handle = sockets.add(socket);
-        Self { conn, iface, wire, sockets, handle, now_us: 0, loss: None, trace: VecDeque::new() }
+        Self {
+            conn,
+            iface,
+            wire,
+            sockets,
+            handle,
+            now_us: 0,
+            loss: None,
+            trace: VecDeque::new(),
+            sent: [0; 2],
+            lost: [0; 2],
+        }
     }
 
     fn socket(&mut self) -> &mut tcp::Socket<'static> {
@@ -113,15 +133,19 @@ impl Net {
         Instant::from_micros(self.now_us)
     }
 
-    fn lose(&mut self) -> bool {
-        match &mut self.loss {
+    /// Counts a packet going `way` and decides whether the wire loses it.
+    fn lose(&mut self, way: usize) -> bool {
+        let lost = match &mut self.loss {
             Some((rng, ppm)) => rng.below(1_000_000) < *ppm,
             None => false,
-        }
+        };
+        self.sent[way] += 1;
+        self.lost[way] += u64::from(lost);
+        lost
     }
 
     fn note(&mut self, line: String) {
-        if self.trace.len() == 60 {
+        if self.trace.len() == 50 {
             self.trace.pop_front();
         }
         self.trace.push_back(line);
@@ -138,7 +162,7 @@ impl Net {
             let (ip, payload) = Ipv4Header::parse(&packet).expect("smoltcp sends valid IPv4");
             let segment = Segment::parse_checked(payload, ip.src.into(), ip.dst.into())
                 .expect("smoltcp's TCP checksum verifies");
-            let lost = self.lose();
+            let lost = self.lose(BACK);
             self.note(format!(
                 "{} smoltcp > ours: {segment}{}",
                 self.now(),
@@ -167,7 +191,7 @@ impl Net {
             };
             header.emit(&mut buf).unwrap();
             let segment = Segment::parse(&buf[20..20 + tx.len]).unwrap();
-            let lost = self.lose();
+            let lost = self.lose(OUT);
             self.note(format!(
                 "{} ours > smoltcp: {segment}{}",
                 self.now(),
@@ -206,11 +230,19 @@ impl Net {
                 self.advance();
             }
         }
+        self.fail(&format!("not done after {limit:?}"));
+    }
+
+    /// Panics with both stacks' states and the last packets on the wire.
+    fn fail(&mut self, why: &str) -> ! {
         let trace: Vec<String> = self.trace.iter().cloned().collect();
         panic!(
-            "not done after {limit:?}: ours {} theirs {}\n{}",
+            "{why} at {}: ours {} (closed: {:?}), theirs {}\n{:?}\nlast packets:\n{}",
+            self.now(),
             self.conn.state(),
+            self.conn.close_reason(),
             self.socket().state(),
+            self.conn.status(),
             trace.join("\n")
         );
     }
@@ -222,12 +254,18 @@ fn payload(seed: u64, len: usize) -> Vec<u8> {
 }
 
 fn connect_ours() -> Net {
+    connect_ours_over(None)
+}
+
+/// tcp-proto connects to a listening smoltcp, over a wire that loses `(seed, per million)`.
+fn connect_ours_over(loss: Option<(u64, u64)>) -> Net {
     let local = SocketAddr::new(IpAddr::V4(OURS), 40_000);
     let remote = SocketAddr::new(IpAddr::V4(THEIRS), 80);
     let conn = Connection::connect(our_config(), Instant::ZERO, local, remote).unwrap();
     let mut net = Net::new(conn);
+    net.loss = loss.map(|(seed, ppm)| (Rng::new(seed), ppm));
     net.socket().listen(80).unwrap();
-    net.run(Duration::from_secs(10), |net| {
+    net.run(Duration::from_secs(300), |net| {
         net.conn.state() == State::Established && net.socket().state() == tcp::State::Established
     });
     net
@@ -242,7 +280,7 @@ fn connect_theirs() -> Net {
         .get_mut::<tcp::Socket<'static>>(net.handle)
         .connect(cx, (IpAddress::Ipv4(OURS), 80), 49_152)
         .unwrap();
-    net.run(Duration::from_secs(10), |net| {
+    net.run(Duration::from_secs(300), |net| {
         net.conn.state() == State::Established && net.socket().state() == tcp::State::Established
     });
     net
@@ -254,7 +292,10 @@ fn bulk_ours_to_theirs(net: &mut Net, data: &[u8]) -> Vec<u8> {
     net.run(Duration::from_secs(3600), |net| {
         if written < data.len() {
             let now = net.now();
-            written += net.conn.send(now, &data[written..]).unwrap();
+            match net.conn.send(now, &data[written..]) {
+                Ok(n) => written += n,
+                Err(e) => net.fail(&format!("send: {e}")),
+            }
         }
         let socket = net.socket();
         while socket.can_recv() {
@@ -284,11 +325,44 @@ fn bulk_theirs_to_ours(net: &mut Net, data: &[u8]) -> Vec<u8> {
     got
 }
 
+/// Sends `out` from tcp-proto and `back` from smoltcp at the same time; returns what each read.
+fn bulk_both_ways(net: &mut Net, out: &[u8], back: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let (mut written_out, mut written_back) = (0, 0);
+    let (mut got_out, mut got_back) = (Vec::new(), Vec::new());
+    net.run(Duration::from_secs(3600), |net| {
+        let now = net.now();
+        if written_out < out.len() {
+            match net.conn.send(now, &out[written_out..]) {
+                Ok(n) => written_out += n,
+                Err(e) => net.fail(&format!("send: {e}")),
+            }
+        }
+        let mut chunk = [0u8; 8192];
+        loop {
+            match net.conn.recv(&mut chunk) {
+                Ok(0) | Err(CallError::WouldBlock) => break,
+                Ok(n) => got_back.extend_from_slice(&chunk[..n]),
+                Err(e) => net.fail(&format!("recv: {e}")),
+            }
+        }
+        let socket = net.socket();
+        if written_back < back.len() && socket.can_send() {
+            written_back += socket.send_slice(&back[written_back..]).unwrap();
+        }
+        while socket.can_recv() {
+            let n = socket.recv_slice(&mut chunk).unwrap();
+            got_out.extend_from_slice(&chunk[..n]);
+        }
+        got_out.len() == out.len() && got_back.len() == back.len()
+    });
+    (got_out, got_back)
+}
+
 /// tcp-proto closes first: it ends in TIME-WAIT then CLOSED, smoltcp in CLOSED.
 fn close_ours_first(net: &mut Net) {
     let now = net.now();
     net.conn.close(now).unwrap();
-    net.run(Duration::from_secs(30), |net| net.socket().state() == tcp::State::CloseWait);
+    net.run(Duration::from_secs(300), |net| net.socket().state() == tcp::State::CloseWait);
     net.socket().close();
     net.run(Duration::from_secs(600), |net| {
         net.conn.state() == State::TimeWait && net.socket().state() == tcp::State::Closed
@@ -300,7 +374,7 @@ fn close_ours_first(net: &mut Net) {
 /// smoltcp closes first: tcp-proto sees end of stream, closes, and ends CLOSED from LAST-ACK.
 fn close_theirs_first(net: &mut Net) {
     net.socket().close();
-    net.run(Duration::from_secs(30), |net| net.conn.state() == State::CloseWait);
+    net.run(Duration::from_secs(300), |net| net.conn.state() == State::CloseWait);
     let mut chunk = [0u8; 16];
     assert_eq!(net.conn.recv(&mut chunk), Err(CallError::Closing), "end of stream");
     let now = net.now();
@@ -357,16 +431,42 @@ fn close_smoltcp_first() {
     close_theirs_first(&mut net);
 }
 
+/// 256 KiB each way at once, then a close, over a wire that loses `ppm` per million packets in
+/// each direction (handshake and close included); seeds `seeds`, alternating close orders.
+fn lossy_round_trips(seeds: std::ops::Range<u64>, ppm: u64) {
+    for seed in seeds {
+        let mut net = connect_ours_over(Some((seed, ppm)));
+        let out = payload(1000 + seed, 256 * 1024);
+        let back = payload(2000 + seed, 256 * 1024);
+        let (got_out, got_back) = bulk_both_ways(&mut net, &out, &back);
+        assert!(got_out == out, "seed {seed}: smoltcp read other bytes than tcp-proto sent");
+        assert!(got_back == back, "seed {seed}: tcp-proto read other bytes than smoltcp sent");
+        if seed % 2 == 0 {
+            close_ours_first(&mut net);
+        } else {
+            close_theirs_first(&mut net);
+        }
+        assert!(
+            net.lost[OUT] > 0 && net.lost[BACK] > 0,
+            "seed {seed}: the wire must lose packets both ways (lost {:?} of {:?})",
+            net.lost,
+            net.sent
+        );
+    }
+}
+
 #[test]
 fn bulk_with_loss_both_ways_byte_exact() {
-    for seed in 0..4 {
-        let mut net = connect_ours();
-        net.loss = Some((Rng::new(seed), 50_000));
-        let there = payload(10 + seed, 256 * 1024);
-        let back = payload(20 + seed, 256 * 1024);
-        assert_eq!(bulk_ours_to_theirs(&mut net, &there), there, "seed {seed} out");
-        assert_eq!(bulk_theirs_to_ours(&mut net, &back), back, "seed {seed} back");
-        net.loss = None;
-        close_ours_first(&mut net);
-    }
+    lossy_round_trips(0..8, 50_000);
+}
+
+/// Same at 10 % loss. Fails (seed 22 of `0..32` at the time of writing) because R2 fires at the
+/// first expiry of a retransmission timer whose backed-off RTO (120 s) exceeds R2 (100 s): the
+/// connection aborts with `TimedOut` without ever retransmitting the outstanding data.
+#[test]
+#[ignore = "tcp-proto bug: after ACKs that advance SND.UNA but give no RTT sample (Karn), the \
+            RTO stays backed off at rto_max = 120 s; the next expiry finds now - progress_at \
+            = 120 s >= r2_data = 100 s and aborts TimedOut with consecutive_retransmissions = 0"]
+fn bulk_with_heavy_loss_both_ways_byte_exact() {
+    lossy_round_trips(0..32, 100_000);
 }

@@ -342,10 +342,7 @@ mod tests {
         assert_eq!(got, expected);
         assert_eq!(link.in_flight(), 0);
         assert_eq!(link.next_delivery(), None);
-        assert_eq!(
-            link.stats(),
-            LinkStats { sent: 10, delivered: 10, ..LinkStats::default() }
-        );
+        assert_eq!(link.stats(), LinkStats { sent: 10, delivered: 10, ..LinkStats::default() });
     }
 
     #[test]
@@ -428,8 +425,7 @@ mod tests {
             link.send(ms(0), &original);
             let got = link.deliver(ms(0)).expect("delivered");
             assert_eq!(got.len(), original.len());
-            let diff: u32 =
-                got.iter().zip(&original).map(|(a, b)| (a ^ b).count_ones()).sum();
+            let diff: u32 = got.iter().zip(&original).map(|(a, b)| (a ^ b).count_ones()).sum();
             assert_eq!(diff, 1);
             let at = got.iter().zip(&original).position(|(a, b)| a != b).expect("one differs");
             flipped.push(at);

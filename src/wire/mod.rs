@@ -258,8 +258,15 @@ pub struct Segment<'a> {
 }
 
 impl<'a> Segment<'a> {
-    /// Parses the structure of a segment without checking its checksum: length, data offset,
-    /// options (MUST-6, MUST-7, MUST-64).
+    /// Parses the structure of a segment without checking its checksum: the length, the data
+    /// offset and the options. Options this stack does not implement are skipped by their length
+    /// (MUST-6) and options are read at any alignment (MUST-64). The payload is borrowed.
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError::TooShort`], [`ParseError::DataOffsetTooSmall`],
+    /// [`ParseError::DataOffsetPastEnd`], or [`ParseError::BadOptionLength`] for an impossible
+    /// option length (MUST-7).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
         let Some(fixed) = bytes.first_chunk::<HEADER_LEN>() else {
             return Err(ParseError::TooShort { len: bytes.len() });
@@ -288,22 +295,37 @@ impl<'a> Segment<'a> {
         })
     }
 
-    /// Verifies the checksum over the pseudo-header of `src` → `dst` (MUST-3), then parses.
+    /// Verifies the checksum over the pseudo-header of `src` → `dst` (MUST-3), then parses as
+    /// [`parse`](Self::parse) does. Nothing of the header is interpreted before the checksum has
+    /// been verified, except that fewer than 20 octets are [`ParseError::TooShort`] at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError::TooShort`], then [`ParseError::AddressFamilyMismatch`] or
+    /// [`ParseError::BadChecksum`], then any error of [`parse`](Self::parse).
     pub fn parse_checked(bytes: &'a [u8], src: IpAddr, dst: IpAddr) -> Result<Self, ParseError> {
-        let tcp_len = u32::try_from(bytes.len()).map_err(|_| ParseError::TooShort { len: 0 })?;
+        if bytes.len() < HEADER_LEN {
+            return Err(ParseError::TooShort { len: bytes.len() });
+        }
+        // Longer than any IP packet: the (saturated) length makes the checksum fail.
+        let tcp_len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
         let mut sum = pseudo_header(src, dst, PROTOCOL_TCP, tcp_len)
             .map_err(|_| ParseError::AddressFamilyMismatch)?;
         sum.add_bytes(bytes);
-        // Summing a correct segment, checksum field included, gives all ones (complement 0).
+        // RFC 1071: summing a correct segment, checksum field included, gives all ones, whose
+        // complement is 0. Only on failure is the sum taken again to report the expected value.
         if sum.finish() != 0 {
-            let received = bytes
-                .get(16..18)
-                .and_then(|field| field.try_into().ok())
-                .map_or(0, u16::from_be_bytes);
+            let (head, rest) = bytes.split_at(16.min(bytes.len()));
+            let (field, tail) = rest.split_at(2.min(rest.len()));
+            let received = match *field {
+                [high, low] => u16::from_be_bytes([high, low]),
+                _ => 0,
+            };
             let mut again = pseudo_header(src, dst, PROTOCOL_TCP, tcp_len)
                 .map_err(|_| ParseError::AddressFamilyMismatch)?;
-            again.add_bytes(bytes.get(..16).unwrap_or(bytes));
-            again.add_bytes(bytes.get(18..).unwrap_or(&[]));
+            again.add_bytes(head);
+            again.add_u16(0);
+            again.add_bytes(tail);
             return Err(ParseError::BadChecksum { received, computed: again.finish() });
         }
         Self::parse(bytes)
@@ -312,13 +334,17 @@ impl<'a> Segment<'a> {
     /// SEG.LEN: payload octets plus one each for SYN and FIN (RFC 9293 §3.4).
     pub fn seg_len(&self) -> u32 {
         let flags = self.header.flags;
-        // A parsed payload is shorter than the 2^32 octets an IP packet could never hold.
+        // No IP packet carries 2^32 octets, so a parsed payload's length fits.
         (self.payload.len() as u32)
             + u32::from(flags.contains(Flags::SYN))
             + u32::from(flags.contains(Flags::FIN))
     }
 
-    /// Emits this segment (see [`TcpHeader::emit`]).
+    /// Emits this segment: `self.header.emit(&[self.payload], src, dst, buf)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpHeader::emit`].
     pub fn emit(&self, src: IpAddr, dst: IpAddr, buf: &mut [u8]) -> Result<usize, EmitError> {
         self.header.emit(&[self.payload], src, dst, buf)
     }
@@ -465,3 +491,387 @@ impl fmt::Display for EmitError {
 }
 
 impl core::error::Error for EmitError {}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use alloc::string::ToString;
+    use alloc::vec::Vec;
+    use core::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+
+    const SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const DST: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    const SRC6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+    const DST6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2));
+
+    /// A SYN from port 50000 to 80, seq 0x12345678, window 64240, with Linux's SYN options: MSS
+    /// 1460, SACK-permitted, TS val 0x00010203 ecr 0, NOP, window scale 7. Checksum zeroed.
+    const LINUX_SYN: [u8; 40] = [
+        0xc3, 0x50, 0x00, 0x50, 0x12, 0x34, 0x56, 0x78, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa,
+        0xf0, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x01,
+        0x02, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x07,
+    ];
+    /// LINUX_SYN's checksum from 10.0.0.1 to 10.0.0.2, computed independently (Python RFC 1071).
+    const LINUX_SYN_CHECKSUM_V4: u16 = 0x0abc;
+    /// LINUX_SYN's checksum from 2001:db8::1 to 2001:db8::2, computed the same way.
+    const LINUX_SYN_CHECKSUM_V6: u16 = 0xc349;
+
+    /// A 20-octet header with data offset `words`, SYN set, followed by `options` and `payload`.
+    fn raw(words: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::from([
+            0x30,
+            0x39,
+            0x00,
+            0x50,
+            0x00,
+            0x00,
+            0x03,
+            0xe8,
+            0x00,
+            0x00,
+            0x00,
+            0x00,
+            words << 4,
+            0x02,
+            0xff,
+            0xff,
+            0x00,
+            0x00,
+            0x00,
+            0x00,
+        ]);
+        bytes.extend_from_slice(options);
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    fn header(flags: Flags, options: Options) -> TcpHeader {
+        TcpHeader {
+            src_port: 50000,
+            dst_port: 80,
+            seq: SeqNum::new(0xffff_fff0),
+            ack: SeqNum::new(7),
+            flags,
+            window: 65535,
+            urgent_ptr: 0,
+            options,
+        }
+    }
+
+    fn with_checksum(mut bytes: [u8; 40], checksum: u16) -> [u8; 40] {
+        bytes[16..18].copy_from_slice(&checksum.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn linux_syn_has_the_known_checksum_must_2_must_3() {
+        let segment = Segment::parse(&LINUX_SYN).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(segment.emit(SRC, DST, &mut buf), Ok(40));
+        assert_eq!(buf[..40], with_checksum(LINUX_SYN, LINUX_SYN_CHECKSUM_V4));
+        assert_eq!(segment.emit(SRC6, DST6, &mut buf), Ok(40));
+        assert_eq!(buf[..40], with_checksum(LINUX_SYN, LINUX_SYN_CHECKSUM_V6));
+
+        let good = with_checksum(LINUX_SYN, LINUX_SYN_CHECKSUM_V4);
+        let parsed = Segment::parse_checked(&good, SRC, DST).unwrap();
+        assert_eq!(parsed, segment);
+        let options = parsed.header.options;
+        assert_eq!(options.mss, Some(1460));
+        assert!(options.sack_permitted);
+        assert_eq!(options.timestamps, Some(Timestamps { tsval: 0x0001_0203, tsecr: 0 }));
+        assert_eq!(options.window_scale, Some(7));
+        assert_eq!(parsed.header.flags, Flags::SYN);
+        assert_eq!(parsed.header.window, 64240);
+        assert_eq!(parsed.seg_len(), 1);
+    }
+
+    #[test]
+    fn wrong_checksum_is_rejected_with_both_values_must_3() {
+        let bad = with_checksum(LINUX_SYN, LINUX_SYN_CHECKSUM_V4 ^ 0x0100);
+        assert_eq!(
+            Segment::parse_checked(&bad, SRC, DST),
+            Err(ParseError::BadChecksum {
+                received: LINUX_SYN_CHECKSUM_V4 ^ 0x0100,
+                computed: LINUX_SYN_CHECKSUM_V4,
+            })
+        );
+        // Right bytes, wrong addresses: the pseudo-header is covered too.
+        let good = with_checksum(LINUX_SYN, LINUX_SYN_CHECKSUM_V4);
+        assert!(matches!(
+            Segment::parse_checked(&good, SRC, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3))),
+            Err(ParseError::BadChecksum { .. })
+        ));
+    }
+
+    #[test]
+    fn odd_length_payload_checksums_with_zero_padding_must_2() {
+        let h = header(Flags::ACK | Flags::PSH, Options::NONE);
+        let mut buf = [0u8; 64];
+        let len = h.emit(&[b"abc"], SRC, DST, &mut buf).unwrap();
+        assert_eq!(len, 23);
+        let segment = Segment::parse_checked(&buf[..len], SRC, DST).unwrap();
+        assert_eq!(segment.payload, b"abc");
+        // A trailing zero octet is not payload: it must change the length and so the sum.
+        let mut longer = [0u8; 24];
+        longer[..23].copy_from_slice(&buf[..23]);
+        assert!(Segment::parse_checked(&longer, SRC, DST).is_err());
+    }
+
+    #[test]
+    fn payload_pieces_of_odd_length_emit_like_one_piece() {
+        let payload: [u8; 11] = *b"hello world";
+        let h = header(Flags::ACK, Options { mss: Some(536), ..Options::NONE });
+        let mut whole = [0u8; 64];
+        let n = h.emit(&[&payload], SRC6, DST6, &mut whole).unwrap();
+        for split in 0..=payload.len() {
+            let (a, b) = payload.split_at(split);
+            let mut pieces = [0u8; 64];
+            assert_eq!(h.emit(&[a, &[], b], SRC6, DST6, &mut pieces), Ok(n));
+            assert_eq!(pieces[..n], whole[..n], "split at {split}");
+        }
+    }
+
+    #[test]
+    fn segment_shorter_than_20_octets_is_too_short() {
+        assert_eq!(Segment::parse(&LINUX_SYN[..19]), Err(ParseError::TooShort { len: 19 }));
+        assert_eq!(Segment::parse(&[]), Err(ParseError::TooShort { len: 0 }));
+        assert_eq!(
+            Segment::parse_checked(&LINUX_SYN[..3], SRC, DST),
+            Err(ParseError::TooShort { len: 3 })
+        );
+    }
+
+    #[test]
+    fn data_offset_below_five_words_is_rejected() {
+        for words in 0..5 {
+            assert_eq!(
+                Segment::parse(&raw(words, &[], &[])),
+                Err(ParseError::DataOffsetTooSmall { data_offset: words })
+            );
+        }
+    }
+
+    #[test]
+    fn data_offset_past_the_end_is_rejected() {
+        assert_eq!(
+            Segment::parse(&raw(6, &[1, 1], &[])),
+            Err(ParseError::DataOffsetPastEnd { header_len: 24, len: 22 })
+        );
+        assert_eq!(
+            Segment::parse(&raw(15, &[], &[])),
+            Err(ParseError::DataOffsetPastEnd { header_len: 60, len: 20 })
+        );
+    }
+
+    #[test]
+    fn unknown_option_is_skipped_must_6() {
+        // Kind 0x22, length 5, then MSS; the rest of the word is EOL padding.
+        let bytes = raw(8, &[0x22, 5, 1, 2, 3, 2, 4, 0x05, 0xb4, 0, 0, 0], b"data");
+        let segment = Segment::parse(&bytes).unwrap();
+        assert_eq!(segment.header.options, Options { mss: Some(1460), ..Options::NONE });
+        assert_eq!(segment.payload, b"data");
+    }
+
+    #[test]
+    fn mss_at_an_odd_offset_is_parsed_must_64() {
+        let bytes = raw(8, &[1, 2, 4, 0x05, 0xb4, 1, 1, 3, 3, 14, 0, 0], &[]);
+        let options = Segment::parse(&bytes).unwrap().header.options;
+        assert_eq!(options.mss, Some(1460));
+        assert_eq!(options.window_scale, Some(14), "kept raw; clamping is the connection's job");
+    }
+
+    #[test]
+    fn option_length_zero_or_one_is_rejected_must_7() {
+        for len in [0, 1] {
+            assert_eq!(
+                Segment::parse(&raw(6, &[0x22, len, 0, 0], &[])),
+                Err(ParseError::BadOptionLength { kind: 0x22, len })
+            );
+        }
+    }
+
+    #[test]
+    fn option_running_past_the_header_is_rejected_must_7() {
+        // The option claims 8 octets but the header ends after 4; the payload is not options.
+        assert_eq!(
+            Segment::parse(&raw(6, &[0x22, 8, 0, 0], &[0; 8])),
+            Err(ParseError::BadOptionLength { kind: 0x22, len: 8 })
+        );
+        // A kind octet in the last position has no room for its length.
+        assert_eq!(
+            Segment::parse(&raw(6, &[1, 1, 1, 2], &[4, 0x05, 0xb4])),
+            Err(ParseError::BadOptionLength { kind: 2, len: 0 })
+        );
+    }
+
+    #[test]
+    fn known_option_with_the_wrong_length_is_rejected_must_7() {
+        assert_eq!(
+            Segment::parse(&raw(6, &[2, 3, 5, 0], &[])),
+            Err(ParseError::BadOptionLength { kind: 2, len: 3 })
+        );
+    }
+
+    #[test]
+    fn mixed_address_families_are_refused() {
+        let good = with_checksum(LINUX_SYN, LINUX_SYN_CHECKSUM_V4);
+        assert_eq!(
+            Segment::parse_checked(&good, SRC, DST6),
+            Err(ParseError::AddressFamilyMismatch)
+        );
+        let h = header(Flags::SYN, Options::NONE);
+        assert_eq!(h.emit(&[], SRC6, DST, &mut [0; 40]), Err(EmitError::AddressFamilyMismatch));
+    }
+
+    #[test]
+    fn buffer_too_small_is_an_error_not_a_truncated_segment() {
+        let h = header(Flags::ACK, Options { mss: Some(1460), ..Options::NONE });
+        assert_eq!(h.header_len(), 24);
+        for size in 0..30 {
+            let mut buf = [0u8; 30];
+            assert_eq!(
+                h.emit(&[b"abcdef", b"x"], SRC, DST, &mut buf[..size]),
+                Err(EmitError::BufferTooSmall { needed: 31, available: size })
+            );
+        }
+        let mut buf = [0u8; 31];
+        assert_eq!(h.emit(&[b"abcdef", b"x"], SRC, DST, &mut buf), Ok(31));
+    }
+
+    #[test]
+    fn options_longer_than_40_octets_are_refused() {
+        let mut options = Options {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamps: Some(Timestamps { tsval: 1, tsecr: 2 }),
+            ..Options::NONE
+        };
+        options.sack_blocks.push(SackBlock { left: SeqNum::new(1), right: SeqNum::new(2) });
+        assert_eq!(options.encoded_len(), 32);
+        options.sack_blocks.push(SackBlock { left: SeqNum::new(3), right: SeqNum::new(4) });
+        assert_eq!(options.encoded_len(), 40);
+        options.sack_blocks.push(SackBlock { left: SeqNum::new(5), right: SeqNum::new(6) });
+        let h = header(Flags::ACK, options);
+        assert_eq!(h.emit(&[], SRC, DST, &mut [0; 80]), Err(EmitError::OptionsTooLong { len: 48 }));
+    }
+
+    #[test]
+    fn emitted_options_area_is_word_aligned_and_zero_padded_must_69() {
+        let h = header(Flags::SYN, Options { window_scale: Some(3), ..Options::NONE });
+        let mut buf = [0xeeu8; 40];
+        let len = h.emit(&[], SRC, DST, &mut buf).unwrap();
+        assert_eq!(len, 24);
+        assert_eq!(buf[12] >> 4, 6);
+        assert_eq!(buf[20..24], [1, 3, 3, 3]);
+        assert_eq!(buf[24], 0xee, "nothing written past the segment");
+    }
+
+    #[test]
+    fn seg_len_counts_syn_and_fin() {
+        let h = header(Flags::SYN | Flags::FIN | Flags::ACK, Options::NONE);
+        assert_eq!(Segment { header: h, payload: b"abc" }.seg_len(), 5);
+        let h = header(Flags::ACK, Options::NONE);
+        assert_eq!(Segment { header: h, payload: b"" }.seg_len(), 0);
+    }
+
+    #[test]
+    fn flags_display_like_tcpdump() {
+        assert_eq!(Flags::SYN.to_string(), "S");
+        assert_eq!((Flags::SYN | Flags::ACK).to_string(), "S.");
+        assert_eq!((Flags::FIN | Flags::ACK).to_string(), "F.");
+        assert_eq!((Flags::RST | Flags::ACK).to_string(), "R.");
+        assert_eq!((Flags::PSH | Flags::ACK).to_string(), "P.");
+        assert_eq!(Flags::ACK.to_string(), ".");
+        assert_eq!(Flags::from_bits(0xff).to_string(), "SFRPUEW.");
+        assert_eq!(Flags::EMPTY.to_string(), "none");
+        assert_eq!(alloc::format!("{:?}", Flags::SYN | Flags::ACK), "Flags[S.]");
+    }
+
+    #[test]
+    fn flags_set_operations() {
+        let mut flags = Flags::SYN;
+        flags |= Flags::ACK;
+        assert_eq!(flags.bits(), 0x12);
+        assert!(flags.contains(Flags::SYN | Flags::ACK));
+        assert!(!flags.contains(Flags::SYN | Flags::FIN));
+        assert!(flags.contains(Flags::EMPTY));
+        assert_eq!(flags.without(Flags::SYN), Flags::ACK);
+        assert_eq!(Flags::FIN.union(Flags::PSH), Flags::from_bits(0x09));
+        assert_eq!(Flags::default(), Flags::EMPTY);
+        let all = [
+            Flags::FIN,
+            Flags::SYN,
+            Flags::RST,
+            Flags::PSH,
+            Flags::ACK,
+            Flags::URG,
+            Flags::ECE,
+            Flags::CWR,
+        ];
+        for (i, flag) in all.into_iter().enumerate() {
+            assert_eq!(flag.bits(), 1 << i);
+        }
+    }
+
+    #[test]
+    fn segment_display_is_tcpdump_like() {
+        let options = Options {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamps: Some(Timestamps { tsval: 1, tsecr: 0 }),
+            ..Options::NONE
+        };
+        let mut h = header(Flags::SYN | Flags::ACK, options);
+        h.seq = SeqNum::new(1000);
+        h.ack = SeqNum::new(2001);
+        assert_eq!(
+            Segment { header: h, payload: b"" }.to_string(),
+            "Flags [S.], seq 1000, ack 2001, win 65535, \
+             options [mss 1460,sackOK,TS val 1 ecr 0,wscale 7], length 0"
+        );
+        let mut h = header(Flags::PSH | Flags::URG, Options::NONE);
+        h.seq = SeqNum::new(5);
+        h.urgent_ptr = 3;
+        h.window = 10;
+        assert_eq!(
+            Segment { header: h, payload: b"abc" }.to_string(),
+            "Flags [PU], seq 5, win 10, urg 3, length 3"
+        );
+        let mut sack = Options::NONE;
+        sack.sack_blocks.push(SackBlock { left: SeqNum::new(100), right: SeqNum::new(200) });
+        let mut h = header(Flags::ACK, sack);
+        h.seq = SeqNum::new(1);
+        h.ack = SeqNum::new(50);
+        assert_eq!(
+            Segment { header: h, payload: b"" }.to_string(),
+            "Flags [.], seq 1, ack 50, win 65535, options [sack 1 {100:200}], length 0"
+        );
+    }
+
+    #[test]
+    fn errors_display_by_hand() {
+        let parse = [
+            ParseError::TooShort { len: 3 },
+            ParseError::DataOffsetTooSmall { data_offset: 2 },
+            ParseError::DataOffsetPastEnd { header_len: 60, len: 20 },
+            ParseError::BadOptionLength { kind: 2, len: 1 },
+            ParseError::BadChecksum { received: 1, computed: 2 },
+            ParseError::AddressFamilyMismatch,
+        ];
+        for error in parse {
+            assert!(!error.to_string().is_empty());
+        }
+        let emit = [
+            EmitError::BufferTooSmall { needed: 40, available: 20 },
+            EmitError::AddressFamilyMismatch,
+            EmitError::OptionsTooLong { len: 44 },
+        ];
+        for error in emit {
+            assert!(!error.to_string().is_empty());
+        }
+    }
+}
