@@ -18,6 +18,11 @@
 //! `poll_event`, then sleep until `poll_timeout` (or the next input).
 //!
 //! Time is an [`Instant`] chosen by the caller and must never go backwards.
+//!
+//! A stack that does its own demultiplexing drives [`Connection`]s directly; one that wants
+//! the host-level work done (listeners, SYN cookies, RSTs for strays, ephemeral ports,
+//! TIME-WAIT records, one timer heap for all connections) uses an [`Endpoint`] with the same
+//! `handle_*` / `poll_*` shape.
 
 #![no_std]
 #![deny(unsafe_code)]

@@ -340,7 +340,7 @@ fn bulk_both_ways(net: &mut Net, out: &[u8], back: &[u8]) -> (Vec<u8>, Vec<u8>) 
         let mut chunk = [0u8; 8192];
         loop {
             match net.conn.recv(&mut chunk) {
-                Ok(0) | Err(CallError::WouldBlock) => break,
+                Ok(0) => break,
                 Ok(n) => got_back.extend_from_slice(&chunk[..n]),
                 Err(e) => net.fail(&format!("recv: {e}")),
             }
