@@ -1,9 +1,13 @@
 //! Minimal IPv4 (RFC 791) and IPv6 (RFC 8200) headers, for adapters that carry TCP segments
 //! over a real network. The core never needs them: a connection is fed TCP segments and the
-//! addresses they came from.
+//! addresses they came from, which are what the pseudo-header of RFC 9293 §3.1 (MUST-2, MUST-3)
+//! is built from.
 //!
-//! IPv4 options are skipped by the header length; IPv6 extension headers are not walked (the
-//! caller sees `next_header` and decides).
+//! IPv4 options are skipped by the header length and the header checksum is verified; fragments
+//! are reported ([`Ipv4Header::is_fragment`]) but not reassembled — that is the IP layer's job
+//! (RFC 9293 §3.7.1, MUST-67). IPv6 extension headers are not walked: [`Ipv6Header::parse`]
+//! returns the fixed header and everything after it, and the caller sees `next_header` and
+//! decides. Nothing here allocates or panics on input.
 
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
@@ -46,6 +50,12 @@ impl Ipv4Header {
     /// Parses a header: version 4, IHL ≥ 5 (options skipped), a total length within `bytes`,
     /// and a valid header checksum. Returns the header and the payload (trailing octets beyond
     /// the total length are ignored, as link-layer padding).
+    ///
+    /// # Errors
+    ///
+    /// [`IpParseError::TooShort`], [`IpParseError::BadVersion`],
+    /// [`IpParseError::BadHeaderLength`], [`IpParseError::BadTotalLength`] or
+    /// [`IpParseError::BadChecksum`], checked in that order.
     pub fn parse(bytes: &[u8]) -> Result<(Self, &[u8]), IpParseError> {
         let Some(h) = bytes.first_chunk::<{ Self::LEN }>() else {
             return Err(IpParseError::TooShort { len: bytes.len() });
@@ -90,7 +100,12 @@ impl Ipv4Header {
         Ok((parsed, payload))
     }
 
-    /// Writes a 20-octet header with its checksum. Returns octets written.
+    /// Writes a 20-octet header (no options) with its checksum into the front of `buf`. Returns
+    /// octets written. `total_len` is written as given: the caller counts the payload.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError::BufferTooSmall`] when `buf` is shorter than [`Self::LEN`].
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         let available = buf.len();
         let Some(out) = buf.first_chunk_mut::<{ Self::LEN }>() else {
@@ -163,7 +178,17 @@ impl Ipv6Header {
     /// Length of the fixed header.
     pub const LEN: usize = 40;
 
-    /// Parses the fixed header: version 6 and a payload length within `bytes`.
+    /// Parses the 40-octet fixed header: version 6 and a payload length within `bytes`. Returns
+    /// the header and the payload (trailing octets beyond the payload length are ignored).
+    ///
+    /// Extension headers are not walked: when `next_header` is not [`PROTOCOL_TCP`] the payload
+    /// starts with an extension header (or another protocol) and the caller decides. Jumbograms
+    /// (payload length 0 with a hop-by-hop option) are not supported.
+    ///
+    /// # Errors
+    ///
+    /// [`IpParseError::TooShort`], [`IpParseError::BadVersion`] or
+    /// [`IpParseError::BadTotalLength`] (the payload length runs past `bytes`).
     pub fn parse(bytes: &[u8]) -> Result<(Self, &[u8]), IpParseError> {
         let Some(h) = bytes.first_chunk::<{ Self::LEN }>() else {
             return Err(IpParseError::TooShort { len: bytes.len() });
@@ -198,7 +223,12 @@ impl Ipv6Header {
         Ok((parsed, payload))
     }
 
-    /// Writes the 40-octet fixed header. Returns octets written.
+    /// Writes the 40-octet fixed header into the front of `buf`. Returns octets written.
+    /// `payload_len` is written as given and the flow label is masked to its 20 bits.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError::BufferTooSmall`] when `buf` is shorter than [`Self::LEN`].
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         let available = buf.len();
         let Some(out) = buf.first_chunk_mut::<{ Self::LEN }>() else {
@@ -268,3 +298,190 @@ impl fmt::Display for IpParseError {
 }
 
 impl core::error::Error for IpParseError {}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use alloc::string::ToString;
+
+    use super::*;
+
+    /// The classic IPv4 header example (UDP, 192.168.0.1 → 192.168.0.199), checksum b861.
+    const IPV4_EXAMPLE: [u8; 20] = [
+        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00,
+        0x01, 0xc0, 0xa8, 0x00, 0xc7,
+    ];
+
+    fn v4_header(total_len: u16) -> Ipv4Header {
+        Ipv4Header {
+            src: Ipv4Addr::new(192, 168, 0, 1),
+            dst: Ipv4Addr::new(192, 168, 0, 199),
+            protocol: 17,
+            ttl: 64,
+            identification: 0,
+            dont_fragment: true,
+            more_fragments: false,
+            fragment_offset: 0,
+            total_len,
+            dscp_ecn: 0,
+        }
+    }
+
+    fn v6_header(payload_len: u16) -> Ipv6Header {
+        Ipv6Header {
+            src: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+            dst: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2),
+            next_header: PROTOCOL_TCP,
+            hop_limit: 64,
+            payload_len,
+            traffic_class: 0xb8,
+            flow_label: 0x1_2345,
+        }
+    }
+
+    #[test]
+    fn ipv4_known_header_emits_and_parses_with_checksum_b861() {
+        let mut buf = [0u8; 20];
+        assert_eq!(v4_header(0x73).emit(&mut buf), Ok(20));
+        assert_eq!(buf, IPV4_EXAMPLE);
+        let mut packet = [0u8; 0x73 + 4];
+        packet[..20].copy_from_slice(&IPV4_EXAMPLE);
+        packet[20] = 0xaa;
+        let (header, payload) = Ipv4Header::parse(&packet).unwrap();
+        assert_eq!(header, v4_header(0x73));
+        assert_eq!(payload.len(), 0x73 - 20, "trailing link-layer padding is ignored");
+        assert_eq!(payload[0], 0xaa);
+        assert!(!header.is_fragment());
+    }
+
+    #[test]
+    fn ipv4_options_are_skipped_by_the_header_length() {
+        let mut packet = [0u8; 28];
+        packet[..20].copy_from_slice(&IPV4_EXAMPLE);
+        packet[0] = 0x46; // IHL 6: one word of options (NOPs)
+        packet[2..4].copy_from_slice(&28u16.to_be_bytes());
+        packet[20..24].copy_from_slice(&[1, 1, 1, 0]);
+        packet[24..].copy_from_slice(b"tcp!");
+        packet[10..12].fill(0);
+        let mut sum = Checksum::new();
+        sum.add_bytes(&packet[..24]);
+        packet[10..12].copy_from_slice(&sum.finish().to_be_bytes());
+        let (header, payload) = Ipv4Header::parse(&packet).unwrap();
+        assert_eq!(header.total_len, 28);
+        assert_eq!(payload, b"tcp!");
+    }
+
+    #[test]
+    fn ipv4_each_parse_error() {
+        assert_eq!(Ipv4Header::parse(&IPV4_EXAMPLE[..19]), Err(IpParseError::TooShort { len: 19 }));
+        let mut packet = [0u8; 0x73];
+        packet[..20].copy_from_slice(&IPV4_EXAMPLE);
+        let mut bad = packet;
+        bad[0] = 0x65;
+        assert_eq!(Ipv4Header::parse(&bad), Err(IpParseError::BadVersion { version: 6 }));
+        bad[0] = 0x44;
+        assert_eq!(Ipv4Header::parse(&bad), Err(IpParseError::BadHeaderLength { ihl: 4 }));
+        bad[0] = 0x4f;
+        assert_eq!(Ipv4Header::parse(&bad[..40]), Err(IpParseError::BadHeaderLength { ihl: 15 }));
+        assert_eq!(
+            Ipv4Header::parse(&packet[..0x72]),
+            Err(IpParseError::BadTotalLength { total_len: 0x73, available: 0x72 })
+        );
+        let mut bad = packet;
+        bad[2..4].copy_from_slice(&19u16.to_be_bytes());
+        assert_eq!(
+            Ipv4Header::parse(&bad),
+            Err(IpParseError::BadTotalLength { total_len: 19, available: 0x73 })
+        );
+        let mut bad = packet;
+        bad[8] = 63; // TTL changed, checksum not updated
+        assert_eq!(
+            Ipv4Header::parse(&bad),
+            Err(IpParseError::BadChecksum { received: 0xb861, computed: 0xb961 })
+        );
+    }
+
+    #[test]
+    fn ipv4_fragments_are_recognised() {
+        let mut buf = [0u8; 20];
+        for (more_fragments, fragment_offset, expected) in
+            [(false, 0, false), (true, 0, true), (false, 185, true), (true, 0x1fff, true)]
+        {
+            let header = Ipv4Header {
+                dont_fragment: false,
+                more_fragments,
+                fragment_offset,
+                ..v4_header(20)
+            };
+            header.emit(&mut buf).unwrap();
+            let (parsed, payload) = Ipv4Header::parse(&buf).unwrap();
+            assert_eq!(parsed, header);
+            assert!(payload.is_empty());
+            assert_eq!(parsed.is_fragment(), expected);
+        }
+    }
+
+    #[test]
+    fn ipv6_header_round_trips() {
+        let mut packet = [0u8; 40 + 6];
+        assert_eq!(v6_header(4).emit(&mut packet), Ok(40));
+        assert_eq!(packet[0], 0x6b, "version 6, traffic class high nibble");
+        assert_eq!(packet[1..4], [0x81, 0x23, 0x45]);
+        packet[40..44].copy_from_slice(b"tcp!");
+        let (header, payload) = Ipv6Header::parse(&packet).unwrap();
+        assert_eq!(header, v6_header(4));
+        assert_eq!(payload, b"tcp!", "trailing octets beyond the payload length are ignored");
+    }
+
+    #[test]
+    fn ipv6_each_parse_error() {
+        let mut packet = [0u8; 44];
+        v6_header(4).emit(&mut packet).unwrap();
+        assert_eq!(Ipv6Header::parse(&packet[..39]), Err(IpParseError::TooShort { len: 39 }));
+        assert_eq!(
+            Ipv6Header::parse(&packet[..43]),
+            Err(IpParseError::BadTotalLength { total_len: 4, available: 43 })
+        );
+        packet[0] = 0x45;
+        assert_eq!(Ipv6Header::parse(&packet), Err(IpParseError::BadVersion { version: 4 }));
+    }
+
+    #[test]
+    fn emit_into_a_short_buffer_is_an_error() {
+        assert_eq!(
+            v4_header(20).emit(&mut [0; 19]),
+            Err(EmitError::BufferTooSmall { needed: 20, available: 19 })
+        );
+        assert_eq!(
+            v6_header(0).emit(&mut [0; 39]),
+            Err(EmitError::BufferTooSmall { needed: 40, available: 39 })
+        );
+    }
+
+    #[test]
+    fn arbitrary_short_inputs_never_panic() {
+        let mut bytes = [0u8; 64];
+        for len in 0..bytes.len() {
+            for first in [0x00, 0x45, 0x4f, 0x60, 0x6f, 0xff] {
+                bytes[0] = first;
+                bytes[2] = len as u8;
+                let _ = Ipv4Header::parse(&bytes[..len]);
+                let _ = Ipv6Header::parse(&bytes[..len]);
+            }
+        }
+    }
+
+    #[test]
+    fn errors_display_by_hand() {
+        let errors = [
+            IpParseError::TooShort { len: 1 },
+            IpParseError::BadVersion { version: 5 },
+            IpParseError::BadHeaderLength { ihl: 2 },
+            IpParseError::BadTotalLength { total_len: 9, available: 3 },
+            IpParseError::BadChecksum { received: 1, computed: 2 },
+        ];
+        for error in errors {
+            assert!(!error.to_string().is_empty());
+        }
+    }
+}

@@ -8,7 +8,7 @@
 //! kind — instead of reading past the header (MUST-7). A repeated option: the last one wins.
 //!
 //! Emission uses Linux's layout, padded with NOPs so every option group fills whole words and
-//! the options area needs no trailing padding (MUST-69 is met trivially):
+//! the options area needs no trailing padding:
 //!
 //! ```text
 //!   MSS                          02 04 mm mm
@@ -18,6 +18,10 @@
 //!   window scale                 01 03 03 ss
 //!   SACK, n blocks               01 01 05 <2+8n> <left right>*n
 //! ```
+//!
+//! When that layout would exceed the 40-octet options area but the options themselves fit, they
+//! are packed instead — the same order with no NOPs, then zeros up to the next word (EOL and
+//! padding of zeros, MUST-69) — so anything that parsed can be emitted again.
 
 use core::fmt;
 
@@ -157,17 +161,24 @@ impl Options {
         timestamps: None,
     };
 
-    /// Encoded length in octets, padded to a multiple of 4 (see the layout in the module docs).
+    /// Encoded length in octets, padded to a multiple of 4 (see the layouts in the module
+    /// docs).
     ///
     /// May exceed the 40 octets a header can hold; emitting such options is
     /// [`EmitError::OptionsTooLong`](super::EmitError::OptionsTooLong).
     pub fn encoded_len(&self) -> usize {
+        let aligned = self.aligned_len();
+        if aligned <= MAX_OPTIONS_LEN { aligned } else { self.packed_len().div_ceil(4) * 4 }
+    }
+
+    /// Length of the word-aligned layout.
+    fn aligned_len(&self) -> usize {
         let mut len = 0;
         if self.mss.is_some() {
             len += 4;
         }
         len += match (self.sack_permitted, self.timestamps.is_some()) {
-            (true, true) | (false, true) => 12,
+            (_, true) => 12,
             (true, false) => 4,
             (false, false) => 0,
         };
@@ -176,6 +187,27 @@ impl Options {
         }
         if !self.sack_blocks.is_empty() {
             len += 4 + 8 * self.sack_blocks.len();
+        }
+        len
+    }
+
+    /// Length of the options with no NOPs and no padding.
+    fn packed_len(&self) -> usize {
+        let mut len = 0;
+        if self.mss.is_some() {
+            len += 4;
+        }
+        if self.sack_permitted {
+            len += 2;
+        }
+        if self.timestamps.is_some() {
+            len += 10;
+        }
+        if self.window_scale.is_some() {
+            len += 3;
+        }
+        if !self.sack_blocks.is_empty() {
+            len += 2 + 8 * self.sack_blocks.len();
         }
         len
     }
@@ -251,34 +283,40 @@ impl Options {
     }
 
     /// Writes the options into `out`, which the caller sizes to `encoded_len()` octets and
-    /// zero-fills. Returns octets written (the caller has already checked the 40-octet limit).
+    /// zero-fills (so the packed layout ends in EOL and zeros). Returns octets written before
+    /// that padding. The caller has already checked the 40-octet limit.
     pub(crate) fn emit(&self, out: &mut [u8]) -> usize {
+        let packed = self.aligned_len() > MAX_OPTIONS_LEN;
+        let nop: &[u8] = if packed { &[] } else { &[KIND_NOP] };
+        let nops: &[u8] = if packed { &[] } else { &[KIND_NOP, KIND_NOP] };
         let mut writer = Writer { out, at: 0 };
         if let Some(mss) = self.mss {
             writer.put(&[KIND_MSS, 4]);
             writer.put(&mss.to_be_bytes());
         }
         match (self.sack_permitted, self.timestamps) {
-            (true, Some(ts)) => {
-                writer.put(&[KIND_SACK_PERMITTED, 2, KIND_TIMESTAMPS, 10]);
-                writer.put(&ts.tsval.to_be_bytes());
-                writer.put(&ts.tsecr.to_be_bytes());
+            (true, Some(_)) => writer.put(&[KIND_SACK_PERMITTED, 2]),
+            (false, Some(_)) => writer.put(nops),
+            (true, None) => {
+                writer.put(nops);
+                writer.put(&[KIND_SACK_PERMITTED, 2]);
             }
-            (false, Some(ts)) => {
-                writer.put(&[KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10]);
-                writer.put(&ts.tsval.to_be_bytes());
-                writer.put(&ts.tsecr.to_be_bytes());
-            }
-            (true, None) => writer.put(&[KIND_NOP, KIND_NOP, KIND_SACK_PERMITTED, 2]),
             (false, None) => {}
         }
+        if let Some(ts) = self.timestamps {
+            writer.put(&[KIND_TIMESTAMPS, 10]);
+            writer.put(&ts.tsval.to_be_bytes());
+            writer.put(&ts.tsecr.to_be_bytes());
+        }
         if let Some(shift) = self.window_scale {
-            writer.put(&[KIND_NOP, KIND_WINDOW_SCALE, 3, shift]);
+            writer.put(nop);
+            writer.put(&[KIND_WINDOW_SCALE, 3, shift]);
         }
         if !self.sack_blocks.is_empty() {
             // At most four blocks: a length of at most 34.
             let len = 2 + 8 * self.sack_blocks.len() as u8;
-            writer.put(&[KIND_NOP, KIND_NOP, KIND_SACK, len]);
+            writer.put(nops);
+            writer.put(&[KIND_SACK, len]);
             for block in self.sack_blocks.iter() {
                 writer.put(&block.left.get().to_be_bytes());
                 writer.put(&block.right.get().to_be_bytes());
@@ -315,9 +353,10 @@ mod tests {
 
     fn round_trip(options: &Options) -> Options {
         let mut area = [0u8; MAX_OPTIONS_LEN];
-        let len = options.emit(&mut area);
-        assert_eq!(len, options.encoded_len());
+        let len = options.encoded_len();
         assert_eq!(len % 4, 0);
+        let written = options.emit(&mut area[..len]);
+        assert!(written <= len && len - written < 4, "{written} of {len}");
         Options::parse(&area[..len]).unwrap()
     }
 
@@ -377,6 +416,29 @@ mod tests {
         assert_eq!(options.encoded_len(), 36);
         assert_eq!(round_trip(&options), options);
         assert_eq!(options.sack_blocks.as_slice()[3], block(30, 35));
+    }
+
+    #[test]
+    fn options_too_long_for_word_alignment_are_packed_must_69() {
+        // Window scale, SACK-permitted and four SACK blocks: 39 octets on the wire, 44 aligned.
+        let mut wire = [0u8; 40];
+        wire[..5].copy_from_slice(&[3, 3, 14, 4, 2]);
+        wire[5..7].copy_from_slice(&[5, 34]);
+        for (i, byte) in wire[7..39].iter_mut().enumerate() {
+            *byte = i as u8;
+        }
+        let options = Options::parse(&wire).unwrap();
+        assert_eq!(options.sack_blocks.len(), 4);
+        assert_eq!(options.encoded_len(), 40);
+        let mut area = [0u8; 40];
+        assert_eq!(options.emit(&mut area), 39);
+        assert_eq!(area[..4], [4, 2, 3, 3], "same order as aligned, without NOPs");
+        assert_eq!(area[39], 0, "zero padding after the last option");
+        assert_eq!(Options::parse(&area), Ok(options));
+        // Past 40 octets even packed: refused by the caller.
+        let mut too_many = options;
+        too_many.timestamps = Some(Timestamps { tsval: 1, tsecr: 2 });
+        assert!(too_many.encoded_len() > MAX_OPTIONS_LEN);
     }
 
     #[test]
