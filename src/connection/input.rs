@@ -384,6 +384,7 @@ impl Connection {
             self.rtt_probe = None;
         }
         self.consecutive_retransmissions = 0;
+        self.first_retransmission_at = None;
         self.progress_at = now;
         if let Some(point) = self.recovery_point {
             if seg_ack.before(point) {

@@ -200,6 +200,8 @@ pub struct Connection {
     probe_pending: bool,
     /// The peer acknowledged a probe of its zero window since the last retransmission.
     probe_answered: bool,
+    /// When the segment now at SND.UNA was first retransmitted (R2 counts from here).
+    first_retransmission_at: Option<Instant>,
     persist_backoff: u32,
 
     // Congestion control (RFC 5681, RFC 6582).
@@ -302,6 +304,7 @@ impl Connection {
             retransmit_pending: false,
             probe_pending: false,
             probe_answered: false,
+            first_retransmission_at: None,
             persist_backoff: 0,
             cc: Box::new(NewReno::new(initial_window(u32::from(peer_mss.get())))),
             custom_cc: false,
@@ -758,10 +761,15 @@ impl Connection {
         let r2 = if syn_outstanding { self.config.r2_syn } else { self.config.r2_data };
         // A zero-window probe the peer answered is no sign of a dead path (MUST-37).
         let answered = core::mem::take(&mut self.probe_answered);
-        if let Some(r2) = r2
-            && !answered
-            && now.saturating_duration_since(self.progress_at) >= r2
-        {
+        // MUST-20 counts transmissions of the *same* segment: R2 is measured from the first
+        // retransmission of the segment now at SND.UNA, and needs at least R1 of them, so a
+        // backed-off RTO after some progress cannot end the connection after one try.
+        let first_retransmission = *self.first_retransmission_at.get_or_insert(now);
+        let given_up = r2.is_some_and(|r2| {
+            now.saturating_duration_since(first_retransmission) >= r2
+                && self.consecutive_retransmissions >= self.config.r1_retransmissions
+        });
+        if given_up && !answered {
             // MUST-20: at R2, close the connection.
             self.apply(now, Stimulus::TimedOut);
             return;
