@@ -985,3 +985,12 @@ fn icmp_hard_error_in_every_state_with_something_in_flight_closes_unreachable_sh
         }
     }
 }
+
+#[test]
+fn close_in_syn_sent_with_queued_data_is_reported_as_an_abort_rfc_9293_3_10_4() {
+    let mut h = syn_sent();
+    assert_eq!(h.conn.send(h.now, b"never sent"), Ok(10));
+    h.conn.close(h.now).unwrap();
+    h.expect_nothing();
+    assert_closed_with(&mut h, State::SynSent, CloseReason::Error(ConnectionError::Aborted));
+}

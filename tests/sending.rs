@@ -293,3 +293,34 @@ fn short_tail_after_full_segments_is_not_held_for_a_delayed_ack_rfc_9293_appendi
     let sizes: Vec<usize> = drain(&mut h).iter().map(|s| s.payload.len()).collect();
     assert_eq!(sizes, [100, 100, 50]);
 }
+
+#[test]
+fn a_due_probe_is_dropped_once_data_is_in_flight_never_exceeding_the_window() {
+    // Found by the `pair` fuzz target: the persist timer fired, a window update arrived before
+    // the next poll, the update's data filled the window, and the stale probe then sent one
+    // octet past it — after which each side's ACKs were outside the other's window.
+    let mut h = established_mss(1460, 0);
+    h.conn.set_nodelay(true);
+    h.conn.send(h.now, &data(500)).unwrap();
+    h.expect_nothing();
+    let deadline = h.conn.poll_timeout().unwrap();
+    h.now = deadline;
+    h.fire_timers();
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).window(100));
+    let sent = drain(&mut h);
+    assert_eq!(sent.len(), 1, "the window's worth, and no probe after it: {sent:?}");
+    assert_eq!((sent[0].seq, sent[0].payload.len()), (add(ISS, 1), 100));
+}
+
+#[test]
+fn acks_for_unacceptable_segments_are_rate_limited_so_an_ack_war_ends() {
+    // Two hosts each sending from outside the other's window would otherwise answer every ACK
+    // with an ACK, forever, at the speed of the link.
+    let mut h = established_mss(1460, 8192);
+    let mut answered = 0;
+    for _ in 0..100 {
+        h.deliver(seg(ack(), add(PEER_ISS, 1 + u32::from(WINDOW) + 1), add(ISS, 1)));
+        answered += drain(&mut h).len();
+    }
+    assert_eq!(answered, 10, "at most 10 per second (RFC 5961 §7's limit, reused)");
+}

@@ -189,8 +189,10 @@ impl Connection {
                 self.apply(now, Stimulus::Fin);
                 return;
             }
-            // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
-            self.ack_now();
+            // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate-limited like a challenge ACK: two
+            // hosts each outside the other's window would otherwise trade ACKs forever (an
+            // "ACK war"; Linux limits these too).
+            self.send_challenge_ack(now);
             return;
         }
 

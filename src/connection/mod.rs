@@ -514,7 +514,12 @@ impl Connection {
             State::Closed => Err(self.closed_error()),
             State::Listen | State::SynSent => {
                 self.read_closed |= full;
-                self.apply(now, Stimulus::Close);
+                // §3.10.4: CLOSE here deletes the TCB. Data already accepted by `send` would
+                // be lost with it, so then it is an ABORT, reported as such: accepted data is
+                // delivered or the loss is reported, never silently dropped.
+                let discards_data = !self.send_buf.is_empty();
+                let stimulus = if discards_data { Stimulus::Abort } else { Stimulus::Close };
+                self.apply(now, stimulus);
                 Ok(())
             }
             State::SynReceived | State::Established | State::CloseWait => {

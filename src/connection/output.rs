@@ -95,7 +95,10 @@ impl Connection {
         }
         if self.probe_pending {
             self.probe_pending = false;
-            if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::Probe) {
+            // A probe overrides the window only while nothing is in flight; once data is
+            // outstanding its ACKs (and the retransmission timer) carry the conversation.
+            let idle = self.snd_una == self.snd_nxt;
+            if let Some(plan) = idle.then(|| self.plan_at(self.snd_nxt, Purpose::Probe)).flatten() {
                 let transmit = self.emit_plan(plan, remote, buf)?;
                 self.on_sent_new(now, plan);
                 return Ok(Some(transmit));
