@@ -173,6 +173,9 @@ fuzz_target!(|input: Input| {
             break;
         }
     }
+    // What arrived before the loop (or after its last step) is still to be read.
+    read(&mut sim.a, &mut side_a);
+    read(&mut sim.b, &mut side_b);
     check_prefix(&side_a, 2, "A");
     check_prefix(&side_b, 1, "B");
     let failed = [&sim.a, &sim.b].iter().any(|conn| {
