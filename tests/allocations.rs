@@ -1,0 +1,167 @@
+//! No heap allocation per segment in steady state: a bulk transfer between two connections,
+//! once warmed up, allocates nothing — with a clean link and with loss and reordering. An
+//! allocation count is deterministic, so this is a test, not a benchmark.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tcp_proto::wire::Segment;
+use tcp_proto::{Config, Connection, Instant, SeqNum};
+
+/// Counts allocations made by this test binary.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: defers to the system allocator; only counts.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const A: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40_000);
+const B: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+
+/// A fixed pool of packet buffers moving between two connections: no allocation per packet.
+struct Link {
+    slots: Vec<Vec<u8>>,
+    free: Vec<usize>,
+    a_to_b: VecDeque<(usize, usize)>,
+    b_to_a: VecDeque<(usize, usize)>,
+    count: u64,
+    lossy: bool,
+}
+
+impl Link {
+    fn new(lossy: bool) -> Self {
+        Self {
+            slots: vec![vec![0u8; 1600]; 4096],
+            free: (0..4096).collect(),
+            a_to_b: VecDeque::with_capacity(4096),
+            b_to_a: VecDeque::with_capacity(4096),
+            count: 0,
+            lossy,
+        }
+    }
+
+    /// Moves one round of segments; returns how many data octets B read.
+    fn round(
+        &mut self,
+        now: Instant,
+        a: &mut Connection,
+        b: &mut Connection,
+        read: &mut [u8],
+    ) -> usize {
+        for (conn, queue_is_a) in [(&mut *a, true), (&mut *b, false)] {
+            loop {
+                let Some(slot) = self.free.pop() else { break };
+                match conn.poll_transmit(now, &mut self.slots[slot]) {
+                    Ok(Some(tx)) => {
+                        self.count += 1;
+                        // Lossy: drop every 37th segment, swap every 11th with its successor.
+                        if self.lossy && self.count % 37 == 0 {
+                            self.free.push(slot);
+                            continue;
+                        }
+                        let queue = if queue_is_a { &mut self.a_to_b } else { &mut self.b_to_a };
+                        if self.lossy && self.count % 11 == 0 && !queue.is_empty() {
+                            let last = queue.pop_back().unwrap();
+                            queue.push_back((slot, tx.len));
+                            queue.push_back(last);
+                        } else {
+                            queue.push_back((slot, tx.len));
+                        }
+                    }
+                    _ => {
+                        self.free.push(slot);
+                        break;
+                    }
+                }
+            }
+        }
+        while let Some((slot, len)) = self.a_to_b.pop_front() {
+            let segment = Segment::parse_checked(&self.slots[slot][..len], A.ip(), B.ip()).unwrap();
+            b.handle_segment(now, A.ip(), &segment);
+            self.free.push(slot);
+        }
+        while let Some((slot, len)) = self.b_to_a.pop_front() {
+            let segment = Segment::parse_checked(&self.slots[slot][..len], B.ip(), A.ip()).unwrap();
+            a.handle_segment(now, B.ip(), &segment);
+            self.free.push(slot);
+        }
+        while a.poll_event().is_some() {}
+        while b.poll_event().is_some() {}
+        let mut total = 0;
+        while let Ok(n @ 1..) = b.recv(read) {
+            total += n;
+        }
+        total
+    }
+}
+
+fn transfer(lossy: bool) -> (u64, u64, usize) {
+    let mut config = Config::with_fixed_isn(SeqNum::new(1));
+    config.send_buffer = 256 * 1024;
+    config.recv_buffer = 256 * 1024;
+    config.rto_min = std::time::Duration::from_millis(200);
+    let mut now = Instant::from_millis(1);
+    let mut a = Connection::connect(config.clone(), now, A, B).unwrap();
+    let mut b = Connection::listen(config, now, B);
+    let mut link = Link::new(lossy);
+    let chunk = vec![0x42u8; 64 * 1024];
+    let mut read = vec![0u8; 64 * 1024];
+    let mut delivered = 0usize;
+    let mut steady_from = None;
+    let mut segments_before = 0;
+    for round in 0..20_000u32 {
+        while a.send(now, &chunk).unwrap_or(0) > 0 {}
+        let moved_before = link.count;
+        delivered += link.round(now, &mut a, &mut b, &mut read);
+        if link.count == moved_before {
+            // Nothing moved: jump to the next deadline (a retransmission, a delayed ACK).
+            let next = [a.poll_timeout(), b.poll_timeout()].into_iter().flatten().min();
+            now = now.max(next.unwrap_or(now));
+        }
+        if round == 2_000 {
+            // Warmed up: buffers allocated, reassembly and events at their high-water marks.
+            steady_from = Some(ALLOCATIONS.load(Ordering::Relaxed));
+            segments_before = link.count;
+        }
+        now += std::time::Duration::from_micros(100);
+        if a.poll_timeout().is_some_and(|t| t <= now) {
+            a.handle_timeout(now);
+        }
+        if b.poll_timeout().is_some_and(|t| t <= now) {
+            b.handle_timeout(now);
+        }
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - steady_from.unwrap();
+    (allocations, link.count - segments_before, delivered)
+}
+
+// One test: the allocation counter is global to the binary, so the two runs must not overlap.
+#[test]
+fn steady_state_bulk_transfer_allocates_nothing_per_segment_clean_and_lossy() {
+    let (allocations, segments, delivered) = transfer(false);
+    assert!(segments > 10_000, "only {segments} segments in steady state");
+    assert!(delivered > 10 << 20);
+    assert_eq!(allocations, 0, "{allocations} allocations over {segments} segments");
+
+    let (allocations, segments, delivered) = transfer(true);
+    assert!(segments > 10_000, "only {segments} segments in steady state");
+    assert!(delivered > 1 << 20);
+    assert_eq!(allocations, 0, "{allocations} allocations over {segments} segments");
+}
