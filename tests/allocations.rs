@@ -66,18 +66,17 @@ impl Link {
         read: &mut [u8],
     ) -> usize {
         for (conn, queue_is_a) in [(&mut *a, true), (&mut *b, false)] {
-            loop {
-                let Some(slot) = self.free.pop() else { break };
+            while let Some(slot) = self.free.pop() {
                 match conn.poll_transmit(now, &mut self.slots[slot]) {
                     Ok(Some(tx)) => {
                         self.count += 1;
                         // Lossy: drop every 37th segment, swap every 11th with its successor.
-                        if self.lossy && self.count % 37 == 0 {
+                        if self.lossy && self.count.is_multiple_of(37) {
                             self.free.push(slot);
                             continue;
                         }
                         let queue = if queue_is_a { &mut self.a_to_b } else { &mut self.b_to_a };
-                        if self.lossy && self.count % 11 == 0 && !queue.is_empty() {
+                        if self.lossy && self.count.is_multiple_of(11) && !queue.is_empty() {
                             let last = queue.pop_back().unwrap();
                             queue.push_back((slot, tx.len));
                             queue.push_back(last);
