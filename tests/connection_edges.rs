@@ -994,3 +994,14 @@ fn close_in_syn_sent_with_queued_data_is_reported_as_an_abort_rfc_9293_3_10_4() 
     h.expect_nothing();
     assert_closed_with(&mut h, State::SynSent, CloseReason::Error(ConnectionError::Aborted));
 }
+
+#[test]
+fn rst_in_passive_syn_received_with_queued_data_refuses_rather_than_dropping_it_silently() {
+    // Found by the `pair` fuzz target: back in LISTEN, data the application had handed to
+    // `send` was gone and nobody was told.
+    let mut h = syn_received_passive();
+    assert_eq!(h.conn.send(h.now, b"queued"), Ok(6));
+    h.deliver(seg(rst(), add(PEER_ISS, 1), 0));
+    h.expect_nothing();
+    assert_closed_with(&mut h, State::SynReceived, CloseReason::Error(ConnectionError::Refused));
+}

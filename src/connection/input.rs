@@ -201,9 +201,9 @@ impl Connection {
             if self.state == State::TimeWait {
                 // RFC 1337: TIME-WAIT ignores RST (the table keeps TIME-WAIT).
                 self.counters.rsts_ignored += 1;
-                self.apply(now, Stimulus::Rst { from_passive_open: self.passive });
+                self.apply(now, Stimulus::Rst { from_passive_open: self.returns_to_listen() });
             } else if seg_seq == self.rcv_nxt {
-                self.apply(now, Stimulus::Rst { from_passive_open: self.passive });
+                self.apply(now, Stimulus::Rst { from_passive_open: self.returns_to_listen() });
             } else {
                 self.send_challenge_ack(now);
             }
@@ -215,7 +215,7 @@ impl Connection {
         // Fourth: the SYN bit. RFC 5961 §4: challenge ACK in synchronized states; a passive
         // SYN-RECEIVED returns to LISTEN (§3.10.7.4).
         if flags.contains(Flags::SYN) {
-            let from_passive_open = self.passive;
+            let from_passive_open = self.returns_to_listen();
             if self.state == State::SynReceived && from_passive_open {
                 self.apply(now, Stimulus::SynInWindow { from_passive_open });
             } else {
@@ -242,6 +242,14 @@ impl Connection {
             return;
         }
         self.process_text_and_fin(now, segment, seg_seq);
+    }
+
+    /// Whether a reset or new SYN in SYN-RECEIVED sends this connection back to LISTEN
+    /// (§3.10.7.4 steps 2 and 4, MUST-11): only a passive one the application has not used
+    /// yet. Once it queued data with `send`, going back to LISTEN would drop that data
+    /// silently, so the connection is refused instead and says so (docs/conformance.md).
+    fn returns_to_listen(&self) -> bool {
+        self.passive && self.send_buf.is_empty()
     }
 
     /// The four acceptability cases of §3.10.7.4 step 1.
