@@ -170,6 +170,20 @@ impl fmt::Display for TransmitError {
 
 impl core::error::Error for TransmitError {}
 
+impl From<EmitError> for TransmitError {
+    /// A too-small buffer keeps its meaning; anything else is an encoding failure.
+    fn from(error: EmitError) -> Self {
+        match error {
+            EmitError::BufferTooSmall { needed, available } => {
+                Self::BufferTooSmall { needed, available }
+            }
+            other @ (EmitError::AddressFamilyMismatch | EmitError::OptionsTooLong { .. }) => {
+                Self::Encode(other)
+            }
+        }
+    }
+}
+
 /// A snapshot of the TCB (RFC 9293 §3.10.6 STATUS).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -598,8 +598,8 @@ impl Connection {
 }
 
 /// Whether `ip` can be the source of a connection: not unspecified, multicast or the IPv4
-/// limited broadcast (RFC 9293 §3.9.2.3, MUST-46, MUST-63).
-pub(super) fn is_valid_source(ip: IpAddr) -> bool {
+/// limited broadcast (RFC 9293 §3.9.2.3, MUST-46, MUST-57, MUST-63).
+pub(crate) fn is_valid_source(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
         IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),

@@ -15,6 +15,8 @@
 mod input;
 mod output;
 
+pub(crate) use input::is_valid_source;
+
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -400,7 +402,7 @@ impl Connection {
         let now = self.advance_time(now);
         let usable = remote.is_ipv4() == self.local.is_ipv4()
             && remote.port() != 0
-            && input::is_valid_source(remote.ip());
+            && is_valid_source(remote.ip());
         if !usable {
             // MUST-46: no OPEN to a broadcast or multicast address (nor to a mismatched family,
             // port 0 or the unspecified address).

@@ -13,7 +13,7 @@ use crate::congestion::CongestionEvent;
 use crate::seq::{SeqNum, Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
-use crate::wire::{EmitError, Flags, Options, TcpHeader};
+use crate::wire::{Flags, Options, TcpHeader};
 
 /// The shape of one outgoing segment in the sequence space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -334,13 +334,6 @@ impl Connection {
         remote: SocketAddr,
         buf: &mut [u8],
     ) -> Result<usize, TransmitError> {
-        header.emit(payload, self.local.ip(), remote.ip(), buf).map_err(|error| match error {
-            EmitError::BufferTooSmall { needed, available } => {
-                TransmitError::BufferTooSmall { needed, available }
-            }
-            other @ (EmitError::AddressFamilyMismatch | EmitError::OptionsTooLong { .. }) => {
-                TransmitError::Encode(other)
-            }
-        })
+        Ok(header.emit(payload, self.local.ip(), remote.ip(), buf)?)
     }
 }

@@ -25,13 +25,13 @@ use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 
 use crate::config::Config;
-use crate::connection::{Connection, Transmit};
+use crate::connection::{Connection, Transmit, is_valid_source};
 use crate::event::{CallError, CloseReason, Event, Status, TransmitError};
 use crate::seq::SeqNum;
 use crate::seq::{Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
-use crate::wire::{EmitError, Flags, Options, Segment, TcpHeader};
+use crate::wire::{Flags, Options, Segment, TcpHeader};
 use cookie::Cookies;
 
 pub use ports::EphemeralPorts;
@@ -602,7 +602,7 @@ impl Endpoint {
             return;
         }
         let (local, remote) = tuple;
-        if !is_usable_address(remote.ip()) || !is_usable_address(local.ip()) {
+        if !is_valid_source(remote.ip()) || !is_valid_source(local.ip()) {
             // MUST-57, MUST-63.
             self.counters.dropped_bad_address += 1;
             return;
@@ -733,15 +733,7 @@ impl Endpoint {
     ) -> Result<Option<Transmit>, TransmitError> {
         let now = self.advance_time(now);
         if let Some(reply) = self.strays.front().copied() {
-            let len = reply.header.emit(&[], reply.local.ip(), reply.remote.ip(), buf).map_err(
-                |error| match error {
-                    EmitError::BufferTooSmall { needed, available } => {
-                        TransmitError::BufferTooSmall { needed, available }
-                    }
-                    other @ (EmitError::AddressFamilyMismatch
-                    | EmitError::OptionsTooLong { .. }) => TransmitError::Encode(other),
-                },
-            )?;
+            let len = reply.header.emit(&[], reply.local.ip(), reply.remote.ip(), buf)?;
             self.strays.pop_front();
             if reply.header.flags.contains(Flags::RST) {
                 self.counters.rsts_sent += 1;
@@ -1076,13 +1068,5 @@ fn unspecified_like(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED),
-    }
-}
-
-/// Not unspecified, multicast or the IPv4 limited broadcast (MUST-57, MUST-63).
-fn is_usable_address(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
-        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
     }
 }
