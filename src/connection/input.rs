@@ -25,7 +25,7 @@ impl Connection {
         let from = SocketAddr::new(remote_ip, header.src_port);
         let addressed_to_us = header.dst_port == self.local.port()
             && remote_ip.is_ipv4() == self.local.is_ipv4()
-            && self.remote.is_none_or(|remote| remote == from);
+            && self.remote().is_none_or(|remote| remote == from);
         if !addressed_to_us {
             // Demultiplexing is the caller's job; a stray must never touch this TCB.
             self.counters.misaddressed += 1;
@@ -77,7 +77,7 @@ impl Connection {
                 self.counters.unacceptable_segments += 1;
                 return;
             }
-            self.remote = Some(from);
+            self.set_remote(from);
             self.irs = header.seq;
             self.have_irs = true;
             self.rcv_nxt = header.seq + 1;
@@ -98,7 +98,7 @@ impl Connection {
     /// §3.10.7.3: SYN-SENT.
     fn on_segment_syn_sent(&mut self, now: Instant, segment: &Segment<'_>) {
         let header = &segment.header;
-        let Some(remote) = self.remote else { return };
+        let Some(remote) = self.remote() else { return };
         // First: check the ACK bit.
         let ack_acceptable = if header.flags.contains(Flags::ACK) {
             // SEG.ACK =< ISS or SEG.ACK > SND.NXT: a reset, unless the segment is one.
@@ -270,7 +270,7 @@ impl Connection {
     fn process_ack(&mut self, now: Instant, segment: &Segment<'_>, seg_seq: SeqNum) -> bool {
         let header = &segment.header;
         let seg_ack = header.ack;
-        let Some(remote) = self.remote else { return false };
+        let Some(remote) = self.remote() else { return false };
         if self.state == State::SynReceived {
             // SND.UNA < SEG.ACK =< SND.NXT: ESTABLISHED; else <SEQ=SEG.ACK><CTL=RST>.
             if !(self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt)) {
@@ -430,7 +430,7 @@ impl Connection {
             let brings_new_data = (data_seq + len_u32(payload.len())).after(self.rcv_nxt);
             if self.read_closed && brings_new_data {
                 // SHLD-3: new data after a full close: reset, the user will never read it.
-                if let Some(remote) = self.remote {
+                if let Some(remote) = self.remote() {
                     self.queue_reply(Reply { remote, seq: self.snd_nxt, ack: None });
                 }
                 self.apply(now, Stimulus::DataAfterClose);
@@ -594,6 +594,14 @@ impl Connection {
         if let Some(mss) = mss.and_then(Mss::new) {
             self.peer_mss = mss;
         }
+    }
+}
+
+/// The unspecified address of `ip`'s family (a wildcard listener, or no address yet).
+pub(crate) const fn unspecified_like(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED),
     }
 }
 

@@ -15,7 +15,7 @@
 mod input;
 mod output;
 
-pub(crate) use input::is_valid_source;
+pub(crate) use input::{is_valid_source, unspecified_like};
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -109,7 +109,7 @@ impl Timer {
 
 /// A control segment owed to some address: a RST, or a RST+ACK (RFC 9293 §3.10.7.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Reply {
+pub(crate) struct Reply {
     remote: SocketAddr,
     seq: SeqNum,
     /// `Some` for RST+ACK.
@@ -129,7 +129,11 @@ pub struct Connection {
     config: Arc<Config>,
     state: State,
     local: SocketAddr,
-    remote: Option<SocketAddr>,
+    /// The remote address; meaningful while `remote_known`. A connection sent back to LISTEN
+    /// forgets its peer but keeps the address, so its owner can still find what it was
+    /// filed under.
+    remote: SocketAddr,
+    remote_known: bool,
     /// The connection came from a passive OPEN (RFC 9293 §3.10.7.4 steps 2 and 4).
     passive: bool,
     /// The user did a full close: received data is no longer wanted (SHLD-3).
@@ -266,7 +270,8 @@ impl Connection {
             config,
             state: State::Closed,
             local,
-            remote: None,
+            remote: SocketAddr::new(unspecified_like(local.ip()), 0),
+            remote_known: false,
             passive: false,
             read_closed: false,
             close_reason: None,
@@ -367,7 +372,7 @@ impl Connection {
         cookie: CookieHandshake,
     ) -> Self {
         let mut connection = Self::listen(config, now, local);
-        connection.remote = Some(remote);
+        connection.set_remote(remote);
         connection.irs = cookie.irs;
         connection.have_irs = true;
         connection.rcv_nxt = cookie.irs + 1;
@@ -423,7 +428,7 @@ impl Connection {
             | State::TimeWait => return Err(CallError::AlreadyOpen),
         }
         self.passive = false;
-        self.remote = Some(remote);
+        self.set_remote(remote);
         self.choose_iss(now, remote);
         self.apply(now, Stimulus::ActiveOpen);
         Ok(())
@@ -569,7 +574,7 @@ impl Connection {
             | State::FinWait1
             | State::FinWait2
             | State::CloseWait => {
-                if let Some(remote) = self.remote {
+                if let Some(remote) = self.remote() {
                     self.reply = Some(Reply { remote, seq: self.snd_nxt, ack: None });
                 }
             }
@@ -693,7 +698,18 @@ impl Connection {
 
     /// The remote address and port, once known.
     pub const fn remote(&self) -> Option<SocketAddr> {
+        if self.remote_known { Some(self.remote) } else { None }
+    }
+
+    /// The last remote address this connection had, even after a return to LISTEN forgot
+    /// it (the port is 0 if it never had one).
+    pub(crate) const fn last_remote(&self) -> SocketAddr {
         self.remote
+    }
+
+    fn set_remote(&mut self, remote: SocketAddr) {
+        self.remote = remote;
+        self.remote_known = true;
     }
 
     /// How the connection ended, once it has.
@@ -928,7 +944,7 @@ impl Connection {
 
     /// Fresh sequence variables and empty buffers (OPEN, or a return to LISTEN).
     fn reset_tcb(&mut self) {
-        self.remote = None;
+        self.remote_known = false;
         self.read_closed = false;
         self.close_reason = None;
         self.snd_wnd = 0;

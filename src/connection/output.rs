@@ -73,7 +73,7 @@ impl Connection {
         now: Instant,
         buf: &mut [u8],
     ) -> Result<Option<Transmit>, TransmitError> {
-        let Some(remote) = self.remote else { return Ok(None) };
+        let Some(remote) = self.remote() else { return Ok(None) };
         if matches!(self.state, State::Closed | State::Listen) {
             // Nothing but control replies leaves a connection that has no peer yet or any more.
             return Ok(None);

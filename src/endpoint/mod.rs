@@ -15,6 +15,7 @@
 
 mod cookie;
 mod ports;
+mod table;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -25,7 +26,7 @@ use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 
 use crate::config::Config;
-use crate::connection::{Connection, Transmit, is_valid_source};
+use crate::connection::{Connection, Transmit, is_valid_source, unspecified_like};
 use crate::event::{CallError, CloseReason, Event, Status, TransmitError};
 use crate::seq::SeqNum;
 use crate::seq::{Window, WindowScale};
@@ -33,6 +34,7 @@ use crate::state::State;
 use crate::time::Instant;
 use crate::wire::{Flags, Options, Segment, TcpHeader};
 use cookie::Cookies;
+use table::TupleTable;
 
 pub use ports::EphemeralPorts;
 
@@ -210,18 +212,45 @@ struct Slot {
     entry: Option<Entry>,
 }
 
+/// A live connection: 24 bytes beside the boxed TCB (its 4-tuple is the connection's own
+/// local and last remote address, so it is not repeated here).
 #[derive(Debug)]
 struct Entry {
     connection: Box<Connection>,
-    /// The remote address it was created for (the local one is the connection's own): the
-    /// key of `by_tuple`, kept because a connection sent back to LISTEN forgets its remote.
-    remote: SocketAddr,
+    /// The deadline the timer heap knows for it; [`Instant::MAX`] when none.
+    scheduled: Instant,
     /// The listener that created it, until it is accepted.
-    listener: Option<SocketAddr>,
-    /// The deadline the timer heap knows for it.
-    scheduled: Option<Instant>,
+    listener: ListenerRef,
     /// In the transmit round-robin.
     queued: bool,
+}
+
+/// Which listener a connection belongs to until it is accepted: the one on the connection's
+/// own local address or the wildcard one on its port (one byte, not a 32-byte address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ListenerRef {
+    None,
+    Exact,
+    Wildcard,
+}
+
+impl Entry {
+    /// The connection's 4-tuple (local, remote), also after a return to LISTEN.
+    fn tuple(&self) -> (SocketAddr, SocketAddr) {
+        (self.connection.local(), self.connection.last_remote())
+    }
+
+    /// The address of the listener it belongs to, if any.
+    fn listener(&self) -> Option<SocketAddr> {
+        let local = self.connection.local();
+        match self.listener {
+            ListenerRef::None => None,
+            ListenerRef::Exact => Some(local),
+            ListenerRef::Wildcard => {
+                Some(SocketAddr::new(unspecified_like(local.ip()), local.port()))
+            }
+        }
+    }
 }
 
 /// A timer-heap entry: a deadline and the connection (slot index, generation) it belongs to.
@@ -244,7 +273,8 @@ pub struct Endpoint {
     template: Arc<Config>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    by_tuple: BTreeMap<(SocketAddr, SocketAddr), ConnectionHandle>,
+    /// Slot indices by 4-tuple.
+    by_tuple: TupleTable,
     per_remote: BTreeMap<IpAddr, usize>,
     listeners: BTreeMap<SocketAddr, Listener>,
     time_wait: BTreeMap<(SocketAddr, SocketAddr), TimeWait>,
@@ -258,14 +288,13 @@ pub struct Endpoint {
     ports: EphemeralPorts,
     cookies: Cookies,
     counters: EndpointCounters,
-    live: usize,
     last_now: Instant,
 }
 
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
-            .field("connections", &self.live)
+            .field("connections", &self.by_tuple.len())
             .field("listeners", &self.listeners.len())
             .field("time_wait", &self.time_wait.len())
             .field("counters", &self.counters)
@@ -283,12 +312,13 @@ impl Endpoint {
         );
         let cookies = Cookies::new(derive_key(config.secret, b"cookies"));
         let template = Arc::new(config.connection.clone());
+        let by_tuple = TupleTable::new(derive_key(config.secret, b"tuples"));
         Self {
             config,
             template,
             slots: Vec::new(),
             free: Vec::new(),
-            by_tuple: BTreeMap::new(),
+            by_tuple,
             per_remote: BTreeMap::new(),
             listeners: BTreeMap::new(),
             time_wait: BTreeMap::new(),
@@ -300,7 +330,6 @@ impl Endpoint {
             ports,
             cookies,
             counters: EndpointCounters::default(),
-            live: 0,
             last_now: Instant::ZERO,
         }
     }
@@ -312,7 +341,7 @@ impl Endpoint {
 
     /// Live connections (TIME-WAIT records excluded).
     pub const fn connection_count(&self) -> usize {
-        self.live
+        self.by_tuple.len()
     }
 
     /// TIME-WAIT records held.
@@ -345,7 +374,7 @@ impl Endpoint {
         if let Some(handle) = handle
             && let Some(entry) = self.entry_mut(handle)
         {
-            entry.listener = None;
+            entry.listener = ListenerRef::None;
         }
         Ok(handle)
     }
@@ -362,7 +391,7 @@ impl Endpoint {
         self.check_limits(remote.ip())?;
         let taken = |port: u16| {
             let tuple = (SocketAddr::new(local_ip, port), remote);
-            self.by_tuple.contains_key(&tuple)
+            lookup(&self.by_tuple, &self.slots, tuple).is_some()
                 || self.time_wait.contains_key(&tuple)
                 || self.listeners.contains_key(&tuple.0)
         };
@@ -453,7 +482,7 @@ impl Endpoint {
         let remote = SocketAddr::new(src, header.src_port);
         let local = SocketAddr::new(dst, header.dst_port);
         let tuple = (local, remote);
-        if let Some(&handle) = self.by_tuple.get(&tuple) {
+        if let Some(handle) = self.lookup(tuple) {
             if let Some(entry) = self.entry_mut(handle) {
                 entry.connection.handle_segment(now, src, &segment);
             }
@@ -498,7 +527,7 @@ impl Endpoint {
         let local = SocketAddr::new(quoted_src, u16::from_be_bytes([a, b]));
         let remote = SocketAddr::new(quoted_dst, u16::from_be_bytes([c, d]));
         let quoted_seq = SeqNum::new(u32::from_be_bytes([s0, s1, s2, s3]));
-        let Some(&handle) = self.by_tuple.get(&(local, remote)) else {
+        let Some(handle) = self.lookup((local, remote)) else {
             self.counters.icmp_dropped += 1;
             return;
         };
@@ -794,11 +823,11 @@ impl Endpoint {
             self.timers.pop();
             let handle = ConnectionHandle { index, generation };
             let Some(entry) = self.entry_mut(handle) else { continue };
-            if entry.scheduled != Some(at) {
+            if entry.scheduled != at {
                 // A stale heap entry: the connection rescheduled since.
                 continue;
             }
-            entry.scheduled = None;
+            entry.scheduled = Instant::MAX;
             entry.connection.handle_timeout(now);
             self.after_call(handle);
         }
@@ -823,23 +852,36 @@ impl Endpoint {
 
     fn check_limits(&self, remote: IpAddr) -> Result<(), EndpointError> {
         let per_remote = self.per_remote.get(&remote).copied().unwrap_or(0);
-        if self.live >= self.config.max_connections || per_remote >= self.config.max_per_remote {
+        if self.by_tuple.len() >= self.config.max_connections
+            || per_remote >= self.config.max_per_remote
+        {
             return Err(EndpointError::TooManyConnections);
         }
         Ok(())
     }
 
+    /// The live connection filed under `tuple`.
+    fn lookup(&self, tuple: (SocketAddr, SocketAddr)) -> Option<ConnectionHandle> {
+        lookup(&self.by_tuple, &self.slots, tuple)
+    }
+
+    /// Files a new connection under `tuple` (its local address and remote). `listener` is
+    /// the listener that made it, if any.
     fn insert(
         &mut self,
         connection: Connection,
         tuple: (SocketAddr, SocketAddr),
         listener: Option<SocketAddr>,
     ) -> ConnectionHandle {
+        let listener = match listener {
+            None => ListenerRef::None,
+            Some(address) if address == tuple.0 => ListenerRef::Exact,
+            Some(_) => ListenerRef::Wildcard,
+        };
         let entry = Entry {
             connection: Box::new(connection),
-            remote: tuple.1,
+            scheduled: Instant::MAX,
             listener,
-            scheduled: None,
             queued: false,
         };
         let handle = match self.free.pop() {
@@ -857,9 +899,9 @@ impl Endpoint {
                 ConnectionHandle { index, generation: 0 }
             }
         };
-        self.by_tuple.insert(tuple, handle);
+        let hash = self.by_tuple.hash(tuple.0, tuple.1);
+        self.by_tuple.insert(hash, handle.index);
         *self.per_remote.entry(tuple.1.ip()).or_insert(0) += 1;
-        self.live += 1;
         self.after_call(handle);
         handle
     }
@@ -906,15 +948,8 @@ impl Endpoint {
         let deadline = entry.connection.poll_timeout();
         // Push only when the deadline moved earlier or appeared: a later deadline leaves a
         // harmless early entry that is skipped when it fires.
-        let earlier = match (deadline, entry.scheduled) {
-            (Some(new), Some(old)) => new < old,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if earlier {
-            entry.scheduled = deadline;
-        }
-        if let (true, Some(at)) = (earlier, deadline) {
+        if let Some(at) = deadline.filter(|&at| at < entry.scheduled) {
+            entry.scheduled = at;
             self.timers.push(Reverse((at, handle.index, handle.generation)));
         }
     }
@@ -937,7 +972,7 @@ impl Endpoint {
     /// A listener's connection finished its handshake: from the SYN queue (unless it came
     /// through a cookie, which never was in it) to the accept queue.
     fn on_handshake_complete(&mut self, handle: ConnectionHandle, was_half_open: bool) {
-        let Some(listener) = self.entry(handle).and_then(|entry| entry.listener) else { return };
+        let Some(listener) = self.entry(handle).and_then(Entry::listener) else { return };
         let Some(state) = self.listeners.get_mut(&listener) else { return };
         if was_half_open {
             state.half_open = state.half_open.saturating_sub(1);
@@ -948,7 +983,7 @@ impl Endpoint {
             let now = self.last_now;
             if let Some(entry) = self.entry_mut(handle) {
                 // No longer the listener's: it is neither half-open nor ready.
-                entry.listener = None;
+                entry.listener = ListenerRef::None;
                 // An established connection can always be aborted.
                 let _ = entry.connection.abort(now);
             }
@@ -976,7 +1011,7 @@ impl Endpoint {
             // Output (a final ACK, a RST) still to go.
             return;
         }
-        let (listener, tuple) = (entry.listener, (entry.connection.local(), entry.remote));
+        let (listener, tuple) = (entry.listener(), entry.tuple());
         match entry.connection.state() {
             State::TimeWait => {
                 let status = entry.connection.status();
@@ -1033,7 +1068,8 @@ impl Endpoint {
     }
 
     fn free_slot(&mut self, handle: ConnectionHandle, tuple: (SocketAddr, SocketAddr)) {
-        self.by_tuple.remove(&tuple);
+        let hash = self.by_tuple.hash(tuple.0, tuple.1);
+        self.by_tuple.remove(hash, handle.index);
         if let Some(count) = self.per_remote.get_mut(&tuple.1.ip()) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -1044,9 +1080,22 @@ impl Endpoint {
             slot.entry = None;
             slot.generation = slot.generation.wrapping_add(1);
             self.free.push(handle.index);
-            self.live = self.live.saturating_sub(1);
         }
     }
+}
+
+/// The live connection filed under `tuple` in `table`, whose indices point into `slots`.
+fn lookup(
+    table: &TupleTable,
+    slots: &[Slot],
+    tuple: (SocketAddr, SocketAddr),
+) -> Option<ConnectionHandle> {
+    let slot_of = |index: u32| slots.get(index as usize);
+    let hash = table.hash(tuple.0, tuple.1);
+    let index = table.find(hash, |index| {
+        slot_of(index).and_then(|slot| slot.entry.as_ref()).is_some_and(|e| e.tuple() == tuple)
+    })?;
+    Some(ConnectionHandle { index, generation: slot_of(index)?.generation })
 }
 
 /// A key for one purpose, derived from the endpoint secret (so ports and cookies never share
@@ -1063,10 +1112,23 @@ fn derive_key(secret: [u8; 16], label: &[u8]) -> [u8; 16] {
     key
 }
 
-/// The unspecified address of `ip`'s family (a wildcard listener).
-fn unspecified_like(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED),
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        use core::mem::size_of;
+        std::eprintln!("Connection {}", size_of::<crate::connection::Connection>());
+        std::eprintln!("Entry {} Slot {}", size_of::<super::Entry>(), size_of::<super::Slot>());
+        std::eprintln!("Ring {}", size_of::<crate::buffer::Ring>());
+        std::eprintln!("Rtt {}", size_of::<crate::rtt::RttEstimator>());
+        std::eprintln!("Counters {}", size_of::<crate::event::Counters>());
+        std::eprintln!(
+            "VecDeque<Event> {} Event {}",
+            size_of::<alloc::collections::VecDeque<crate::event::Event>>(),
+            size_of::<crate::event::Event>()
+        );
+        std::eprintln!("SocketAddr {}", size_of::<core::net::SocketAddr>());
+        std::eprintln!("KeepAlive opt {}", size_of::<Option<crate::config::KeepAlive>>());
+        std::eprintln!("Reply opt {}", size_of::<Option<crate::connection::Reply>>());
     }
 }
