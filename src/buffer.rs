@@ -4,37 +4,47 @@
 //! so an idle connection holds no payload memory. Reads can borrow the contents as at most two
 //! slices (the ring's two halves), so a segment is emitted straight from the ring (one copy).
 
-use alloc::vec::Vec;
+use alloc::boxed::Box;
+use alloc::vec;
 
-/// A byte ring with a fixed capacity.
+/// A byte ring with a fixed capacity: 16 bytes until first written, when the storage and its
+/// indices are allocated together (they are the buffer, and only a connection that moves data
+/// pays for them).
 #[derive(Debug, Default)]
 pub(crate) struct Ring {
-    storage: Vec<u8>,
-    capacity: usize,
-    /// Index of the first byte in `storage`.
+    store: Option<Box<Store>>,
+    capacity: u32,
+}
+
+/// The allocated part of a [`Ring`].
+#[derive(Debug)]
+struct Store {
+    bytes: Box<[u8]>,
+    /// Index of the first byte in `bytes`.
     head: usize,
     len: usize,
 }
 
 impl Ring {
-    pub(crate) const fn new(capacity: usize) -> Self {
-        Self { storage: Vec::new(), capacity, head: 0, len: 0 }
+    /// A ring of `capacity` octets (at most 4 GiB − 1, far above any TCP window).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { store: None, capacity: u32::try_from(capacity).unwrap_or(u32::MAX) }
     }
 
-    pub(crate) const fn len(&self) -> usize {
-        self.len
+    pub(crate) fn len(&self) -> usize {
+        self.store.as_ref().map_or(0, |store| store.len)
     }
 
-    pub(crate) const fn is_empty(&self) -> bool {
-        self.len == 0
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub(crate) const fn capacity(&self) -> usize {
-        self.capacity
+        self.capacity as usize
     }
 
-    pub(crate) const fn free(&self) -> usize {
-        self.capacity - self.len
+    pub(crate) fn free(&self) -> usize {
+        self.capacity() - self.len()
     }
 
     /// Appends as much of `data` as fits; returns how much was taken.
@@ -48,23 +58,24 @@ impl Ring {
     /// without making it part of the contents (see [`Ring::commit`]); returns how much was
     /// written. This is where out-of-order segments wait for the hole before them.
     pub(crate) fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
+        let capacity = self.capacity();
         let room = self.free().saturating_sub(offset);
         let take = data.len().min(room);
         if take == 0 {
             return 0;
         }
-        if self.storage.len() != self.capacity {
-            // First use: allocate the whole ring once; it never grows after this.
-            self.storage.resize(self.capacity, 0);
-        }
-        let at = (self.head + self.len + offset) % self.capacity;
-        let first = take.min(self.capacity - at);
+        // First use: allocate the whole ring once; it never grows after this.
+        let store = self.store.get_or_insert_with(|| {
+            Box::new(Store { bytes: vec![0; capacity].into_boxed_slice(), head: 0, len: 0 })
+        });
+        let at = (store.head + store.len + offset) % capacity;
+        let first = take.min(capacity - at);
         let (data_first, data_rest) = data.split_at(first);
-        if let Some(dst) = self.storage.get_mut(at..at + first) {
+        if let Some(dst) = store.bytes.get_mut(at..at + first) {
             dst.copy_from_slice(data_first);
         }
         let rest = take - first;
-        if let (Some(dst), Some(src)) = (self.storage.get_mut(..rest), data_rest.get(..rest)) {
+        if let (Some(dst), Some(src)) = (store.bytes.get_mut(..rest), data_rest.get(..rest)) {
             dst.copy_from_slice(src);
         }
         take
@@ -72,33 +83,39 @@ impl Ring {
 
     /// Makes `n` octets written past the end (by [`Ring::write_at`]) part of the contents.
     pub(crate) fn commit(&mut self, n: usize) {
-        self.len += n.min(self.free());
+        let n = n.min(self.free());
+        if let Some(store) = self.store.as_mut() {
+            store.len += n;
+        }
     }
 
     /// Borrows `len` bytes starting `offset` bytes into the ring, as two slices (the second
     /// empty unless the range wraps). Out-of-range requests are clamped to what is stored.
     pub(crate) fn peek(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
-        let offset = offset.min(self.len);
-        let len = len.min(self.len - offset);
+        let Some(store) = self.store.as_ref() else { return (&[], &[]) };
+        let offset = offset.min(store.len);
+        let len = len.min(store.len - offset);
         if len == 0 {
             return (&[], &[]);
         }
-        let start = (self.head + offset) % self.capacity;
-        let first = len.min(self.capacity - start);
-        let a = self.storage.get(start..start + first).unwrap_or(&[]);
-        let b = self.storage.get(..len - first).unwrap_or(&[]);
+        let capacity = self.capacity();
+        let start = (store.head + offset) % capacity;
+        let first = len.min(capacity - start);
+        let a = store.bytes.get(start..start + first).unwrap_or(&[]);
+        let b = store.bytes.get(..len - first).unwrap_or(&[]);
         (a, b)
     }
 
     /// Drops `n` bytes from the front (clamped to the length).
     pub(crate) fn discard(&mut self, n: usize) {
-        let n = n.min(self.len);
-        self.len -= n;
+        let capacity = self.capacity();
+        let Some(store) = self.store.as_mut() else { return };
+        let n = n.min(store.len);
+        store.len -= n;
         // The head always advances (never resets when empty): out-of-order data parked past
-        // the end by `write_at` must stay where it was written.
-        if self.capacity > 0 {
-            self.head = (self.head + n) % self.capacity;
-        }
+        // the end by `write_at` must stay where it was written. A store exists only with a
+        // non-zero capacity.
+        store.head = (store.head + n) % capacity;
     }
 
     /// Copies bytes from the front into `out` and drops them; returns how many.
@@ -123,7 +140,7 @@ mod tests {
     #[test]
     fn push_peek_discard_wraps_around() {
         let mut ring = Ring::new(8);
-        assert!(ring.storage.is_empty(), "no memory before first use");
+        assert!(ring.store.is_none(), "no memory before first use");
         assert_eq!(ring.push(b"abcdef"), 6);
         ring.discard(4);
         assert_eq!(ring.push(b"ghijklmn"), 6, "only the free space is taken");

@@ -257,4 +257,23 @@ pub struct Counters {
     /// Stimuli the transition table refused: always a bug in this crate (a debug assertion
     /// fires in test builds; the fuzzers watch this counter).
     pub illegal_transitions: u64,
+    /// Retransmission timeouts (each resends the oldest unacknowledged segment); the same
+    /// figure as [`Status::total_retransmissions`].
+    pub retransmission_timeouts: u64,
+}
+
+impl Counters {
+    /// Nothing counted yet.
+    pub(crate) const ZERO: Self = Self {
+        unacceptable_segments: 0,
+        challenge_acks: 0,
+        challenge_acks_suppressed: 0,
+        rsts_ignored: 0,
+        out_of_order_dropped: 0,
+        misaddressed: 0,
+        replies_dropped: 0,
+        events_dropped: 0,
+        illegal_transitions: 0,
+        retransmission_timeouts: 0,
+    };
 }

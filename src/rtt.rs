@@ -38,83 +38,102 @@ pub enum RttEstimate {
 }
 
 /// RFC 6298 estimator plus exponential backoff (rule 5.5).
+///
+/// Kept in whole microseconds in `u32`s (24 bytes, not 80: one lives in every connection).
+/// That bounds every value at about 71 minutes, far above any sensible RTO maximum; larger
+/// durations saturate there.
 #[derive(Clone, Copy, Debug)]
 pub struct RttEstimator {
-    estimate: RttEstimate,
-    rto: Rto,
-    min: Duration,
-    max: Duration,
+    /// SRTT and RTTVAR in µs, meaningful once `measured`.
+    srtt: u32,
+    rttvar: u32,
+    measured: bool,
+    rto: u32,
+    min: u32,
+    max: u32,
+}
+
+/// `d` in whole microseconds, saturating at `u32::MAX`.
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+const fn duration(us: u32) -> Duration {
+    Duration::from_micros(us as u64)
 }
 
 impl RttEstimator {
     /// A fresh estimator: RTO = `initial` (2.1), clamped to `[min, max]`.
     pub fn new(initial: Duration, min: Duration, max: Duration) -> Self {
+        let (min, max) = (micros(min), micros(max));
         let max = max.max(min);
-        Self { estimate: RttEstimate::NoSample, rto: Rto(initial.clamp(min, max)), min, max }
+        Self { srtt: 0, rttvar: 0, measured: false, rto: micros(initial).clamp(min, max), min, max }
     }
 
     /// The current estimate.
     pub const fn estimate(&self) -> RttEstimate {
-        self.estimate
+        if self.measured {
+            RttEstimate::Measured { srtt: duration(self.srtt), rttvar: duration(self.rttvar) }
+        } else {
+            RttEstimate::NoSample
+        }
     }
 
     /// The current (possibly backed-off) RTO.
     pub const fn rto(&self) -> Rto {
-        self.rto
+        Rto(duration(self.rto))
     }
 
     /// Smoothed RTT, once measured.
     pub const fn srtt(&self) -> Option<Duration> {
-        match self.estimate {
-            RttEstimate::NoSample => None,
-            RttEstimate::Measured { srtt, .. } => Some(srtt),
-        }
+        if self.measured { Some(duration(self.srtt)) } else { None }
     }
 
     /// RTT variation, once measured.
     pub const fn rttvar(&self) -> Option<Duration> {
-        match self.estimate {
-            RttEstimate::NoSample => None,
-            RttEstimate::Measured { rttvar, .. } => Some(rttvar),
-        }
+        if self.measured { Some(duration(self.rttvar)) } else { None }
     }
 
     /// Takes a measurement `r` of a segment that was not retransmitted (Karn, MUST-18).
     pub fn on_sample(&mut self, r: Duration) {
-        let (srtt, rttvar) = match self.estimate {
-            // (2.2) SRTT <- R, RTTVAR <- R/2.
-            RttEstimate::NoSample => (r, r / 2),
+        let r = u64::from(micros(r));
+        let (srtt, rttvar) = if self.measured {
             // (2.3) RTTVAR <- 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT <- 7/8 SRTT + 1/8 R'.
-            RttEstimate::Measured { srtt, rttvar } => {
-                let delta = srtt.abs_diff(r);
-                (srtt * 7 / 8 + r / 8, rttvar * 3 / 4 + delta / 4)
-            }
+            let (srtt, rttvar) = (u64::from(self.srtt), u64::from(self.rttvar));
+            let delta = srtt.abs_diff(r);
+            (srtt * 7 / 8 + r / 8, rttvar * 3 / 4 + delta / 4)
+        } else {
+            // (2.2) SRTT <- R, RTTVAR <- R/2.
+            (r, r / 2)
         };
-        self.estimate = RttEstimate::Measured { srtt, rttvar };
-        // RTO <- SRTT + max(G, K*RTTVAR), K = 4; then (2.4)/(2.5) clamps.
-        let rto = srtt.saturating_add(GRANULARITY.max(rttvar.saturating_mul(4)));
-        self.rto = Rto(rto.clamp(self.min, self.max));
+        // Both are weighted means of values below 2^32, so they fit.
+        self.srtt = u32::try_from(srtt).unwrap_or(u32::MAX);
+        self.rttvar = u32::try_from(rttvar).unwrap_or(u32::MAX);
+        self.measured = true;
+        self.restore_from_estimate();
     }
 
     /// (5.5) The timer expired: RTO <- RTO * 2, at most the maximum.
     pub fn on_backoff(&mut self) {
-        self.rto = Rto(self.rto.0.saturating_mul(2).clamp(self.min, self.max));
+        self.rto = self.rto.saturating_mul(2).clamp(self.min, self.max);
     }
 
     /// (5.7) If the SYN had to be retransmitted and RTO is below 3 s, RTO restarts at 3 s once
     /// data flows. Also undoes handshake backoff when there is no sample.
     pub fn on_handshake_retransmitted(&mut self) {
-        if self.srtt().is_none() || self.rto.0 < Duration::from_secs(3) {
-            self.rto = Rto(Duration::from_secs(3).clamp(self.min, self.max));
+        const THREE_SECONDS: u32 = 3_000_000;
+        if !self.measured || self.rto < THREE_SECONDS {
+            self.rto = THREE_SECONDS.clamp(self.min, self.max);
         }
     }
 
     /// A new ACK arrived after backoff: recompute RTO from the estimate (RFC 6298 §5 note:
     /// backoff is kept until a new sample, so this only applies with a valid sample).
     pub fn restore_from_estimate(&mut self) {
-        if let RttEstimate::Measured { srtt, rttvar } = self.estimate {
-            let rto = srtt.saturating_add(GRANULARITY.max(rttvar.saturating_mul(4)));
-            self.rto = Rto(rto.clamp(self.min, self.max));
+        if self.measured {
+            // RTO <- SRTT + max(G, K*RTTVAR), K = 4; then (2.4)/(2.5) clamps.
+            let variation = micros(GRANULARITY).max(self.rttvar.saturating_mul(4));
+            self.rto = self.srtt.saturating_add(variation).clamp(self.min, self.max);
         }
     }
 }

@@ -10,48 +10,68 @@
 //! Durations are [`core::time::Duration`].
 
 use core::fmt;
+use core::num::NonZeroU64;
 use core::ops::{Add, AddAssign};
 use core::time::Duration;
 
-/// A point in time, in microseconds since a caller-chosen epoch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Instant(u64);
+/// A point in time, in microseconds since a caller-chosen epoch, up to [`Instant::MAX`]
+/// (2^64 − 2 µs, half a million years).
+///
+/// Stored as the microseconds plus one in a `NonZeroU64`, so an `Option<Instant>` is 8 bytes
+/// like the `Instant` itself: a connection keeps several.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(NonZeroU64);
 
 impl Instant {
     /// The caller's epoch.
-    pub const ZERO: Self = Self(0);
+    pub const ZERO: Self = Self(NonZeroU64::MIN);
     /// The latest representable instant; used as "never" by timers that may stay unarmed.
-    pub const MAX: Self = Self(u64::MAX);
+    pub const MAX: Self = Self(NonZeroU64::MAX);
 
-    /// An instant `micros` microseconds after the epoch.
+    /// An instant `micros` microseconds after the epoch (saturating at [`Instant::MAX`]).
     pub const fn from_micros(micros: u64) -> Self {
-        Self(micros)
+        match NonZeroU64::new(micros.saturating_add(1)) {
+            Some(stored) => Self(stored),
+            None => Self::MAX,
+        }
     }
 
     /// An instant `millis` milliseconds after the epoch (saturating).
     pub const fn from_millis(millis: u64) -> Self {
-        Self(millis.saturating_mul(1_000))
+        Self::from_micros(millis.saturating_mul(1_000))
     }
 
     /// Microseconds since the epoch.
     pub const fn as_micros(self) -> u64 {
-        self.0
+        self.0.get() - 1
     }
 
     /// Milliseconds since the epoch (truncated).
     pub const fn as_millis(self) -> u64 {
-        self.0 / 1_000
+        self.as_micros() / 1_000
     }
 
     /// The time from `earlier` to `self`, or zero if `earlier` is later.
-    pub fn saturating_duration_since(self, earlier: Self) -> Duration {
-        Duration::from_micros(self.0.saturating_sub(earlier.0))
+    pub const fn saturating_duration_since(self, earlier: Self) -> Duration {
+        Duration::from_micros(self.0.get().saturating_sub(earlier.0.get()))
     }
 
     /// `self + duration`, saturating at [`Instant::MAX`].
     pub fn saturating_add(self, duration: Duration) -> Self {
         let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
         Self(self.0.saturating_add(micros))
+    }
+}
+
+impl Default for Instant {
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Instant").field(&self.as_micros()).finish()
     }
 }
 
@@ -72,7 +92,8 @@ impl AddAssign<Duration> for Instant {
 
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}s", self.0 / 1_000_000, self.0 % 1_000_000)
+        let micros = self.as_micros();
+        write!(f, "{}.{:06}s", micros / 1_000_000, micros % 1_000_000)
     }
 }
 
@@ -93,6 +114,15 @@ mod tests {
         let late = Instant::from_millis(7);
         assert_eq!(late.saturating_duration_since(early), Duration::from_millis(2));
         assert_eq!(early.saturating_duration_since(late), Duration::ZERO);
+    }
+
+    #[test]
+    fn option_costs_nothing_and_the_ends_round_trip() {
+        assert_eq!(size_of::<Option<Instant>>(), 8);
+        assert_eq!(Instant::ZERO.as_micros(), 0);
+        assert_eq!(Instant::from_micros(u64::MAX), Instant::MAX);
+        assert_eq!(Instant::MAX.as_micros(), u64::MAX - 1);
+        assert!(Instant::from_micros(u64::MAX - 2) < Instant::MAX);
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Connection {
             && self.remote().is_none_or(|remote| remote == from);
         if !addressed_to_us {
             // Demultiplexing is the caller's job; a stray must never touch this TCB.
-            self.counters.misaddressed += 1;
+            self.count().misaddressed += 1;
             return;
         }
         // Anything from the peer shows it is alive (keep-alive, RFC 9293 §3.8.4).
@@ -74,7 +74,7 @@ impl Connection {
         if header.flags.contains(Flags::SYN) {
             if !is_valid_source(from.ip()) || from.port() == 0 {
                 // MUST-63: a SYN from a broadcast, multicast or unspecified source is ignored.
-                self.counters.unacceptable_segments += 1;
+                self.count().unacceptable_segments += 1;
                 return;
             }
             self.set_remote(from);
@@ -92,7 +92,7 @@ impl Connection {
             return;
         }
         // Fourth: anything else is dropped.
-        self.counters.unacceptable_segments += 1;
+        self.count().unacceptable_segments += 1;
     }
 
     /// §3.10.7.3: SYN-SENT.
@@ -106,7 +106,7 @@ impl Connection {
                 if !header.flags.contains(Flags::RST) {
                     self.queue_reply(Reply { remote, seq: header.ack, ack: None });
                 }
-                self.counters.unacceptable_segments += 1;
+                self.count().unacceptable_segments += 1;
                 return;
             }
             true
@@ -118,14 +118,14 @@ impl Connection {
             if ack_acceptable {
                 self.apply(now, Stimulus::Rst { from_passive_open: false });
             } else {
-                self.counters.rsts_ignored += 1;
+                self.count().rsts_ignored += 1;
             }
             return;
         }
         // Third: security (no IP security options here). Fourth: the SYN bit.
         if !header.flags.contains(Flags::SYN) {
             // Fifth: neither SYN nor RST: drop.
-            self.counters.unacceptable_segments += 1;
+            self.count().unacceptable_segments += 1;
             return;
         }
         self.irs = header.seq;
@@ -177,9 +177,9 @@ impl Connection {
         // (MUST-66); only its text and FIN are dropped.
         let window_closed_at_edge = self.rcv_wnd() == 0 && seg_len > 0 && seg_seq == self.rcv_nxt;
         if !window_closed_at_edge && !self.is_acceptable(seg_seq, seg_len) {
-            self.counters.unacceptable_segments += 1;
+            self.count().unacceptable_segments += 1;
             if flags.contains(Flags::RST) {
-                self.counters.rsts_ignored += 1;
+                self.count().rsts_ignored += 1;
                 return;
             }
             let retransmitted_fin = flags.contains(Flags::FIN) && seg_seq + seg_len == self.rcv_nxt;
@@ -200,7 +200,7 @@ impl Connection {
         if flags.contains(Flags::RST) {
             if self.state == State::TimeWait {
                 // RFC 1337: TIME-WAIT ignores RST (the table keeps TIME-WAIT).
-                self.counters.rsts_ignored += 1;
+                self.count().rsts_ignored += 1;
                 self.apply(now, Stimulus::Rst { from_passive_open: self.returns_to_listen() });
             } else if seg_seq == self.rcv_nxt {
                 self.apply(now, Stimulus::Rst { from_passive_open: self.returns_to_listen() });
@@ -227,7 +227,7 @@ impl Connection {
 
         // Fifth: the ACK field.
         if !flags.contains(Flags::ACK) {
-            self.counters.unacceptable_segments += 1;
+            self.count().unacceptable_segments += 1;
             return;
         }
         if !self.process_ack(now, segment, seg_seq) {
@@ -520,7 +520,7 @@ impl Connection {
             let stored =
                 written > 0 && assembler.insert(len_u32(offset), len_u32(offset + written)).is_ok();
             if !stored {
-                self.counters.out_of_order_dropped += 1;
+                self.count().out_of_order_dropped += 1;
             }
             self.ack_now();
             return stored && written == fresh.len();

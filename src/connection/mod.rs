@@ -195,7 +195,6 @@ pub struct Connection {
     /// from here.
     progress_at: Instant,
     consecutive_retransmissions: u32,
-    total_retransmissions: u64,
     /// SND.NXT when the last RTO fired: every ACK below it retransmits the next segment.
     recovery_point: Option<SeqNum>,
     /// The SYN (or SYN-ACK) was retransmitted (RFC 6298 rule 5.7).
@@ -233,7 +232,9 @@ pub struct Connection {
     path_mtu: Option<u16>,
 
     // Keep-alive (RFC 9293 §3.8.4).
-    keepalive: Option<KeepAlive>,
+    /// The application's keep-alive choice when it differs from the configuration's (boxed:
+    /// 8 bytes in every connection instead of 40 for a rare override).
+    keepalive_override: Option<Box<Option<KeepAlive>>>,
     /// When the peer last sent us anything.
     last_recv_at: Instant,
     /// Probes sent since the peer was last heard from.
@@ -248,7 +249,8 @@ pub struct Connection {
     challenge_acks_in_window: u32,
 
     events: VecDeque<Event>,
-    counters: Counters,
+    /// Allocated at the first count: most connections never count anything.
+    counters: Option<Box<Counters>>,
     last_now: Instant,
 }
 
@@ -263,7 +265,6 @@ impl Connection {
         let recv_buf = Ring::new(config.recv_buffer);
         let peer_mss = default_send_mss(local);
         let nodelay = config.nodelay;
-        let keepalive = config.keepalive;
         let ds_field = config.ds_field;
         let recv_buffer_len = config.recv_buffer;
         Self {
@@ -305,7 +306,6 @@ impl Connection {
             rtt_probe: None,
             progress_at: Instant::ZERO,
             consecutive_retransmissions: 0,
-            total_retransmissions: 0,
             recovery_point: None,
             handshake_retransmitted: false,
             retransmit_pending: false,
@@ -323,7 +323,7 @@ impl Connection {
             last_send_at: None,
             ds_field,
             path_mtu: None,
-            keepalive,
+            keepalive_override: None,
             last_recv_at: Instant::ZERO,
             keepalive_probes_sent: 0,
             keepalive_probe_pending: false,
@@ -332,7 +332,7 @@ impl Connection {
             challenge_window_start: Instant::ZERO,
             challenge_acks_in_window: 0,
             events: VecDeque::new(),
-            counters: Counters::default(),
+            counters: None,
             last_now: Instant::ZERO,
         }
     }
@@ -646,7 +646,7 @@ impl Connection {
     /// Turns keep-alive probing on (with its timing) or off for this connection (MUST-24).
     pub fn set_keepalive(&mut self, now: Instant, keepalive: Option<KeepAlive>) {
         let now = self.advance_time(now);
-        self.keepalive = keepalive;
+        self.keepalive_override = (keepalive != self.config.keepalive).then(|| Box::new(keepalive));
         // Idleness counts from when keep-alive is switched on, at the earliest.
         self.last_recv_at = self.last_recv_at.max(now);
         self.arm_keepalive();
@@ -682,7 +682,7 @@ impl Connection {
             cwnd: self.cc.window(),
             ssthresh: self.cc.ssthresh(),
             consecutive_retransmissions: self.consecutive_retransmissions,
-            total_retransmissions: self.total_retransmissions,
+            total_retransmissions: self.counters().retransmission_timeouts,
         }
     }
 
@@ -718,8 +718,14 @@ impl Connection {
     }
 
     /// Drop and misbehaviour counters.
-    pub const fn counters(&self) -> &Counters {
-        &self.counters
+    pub fn counters(&self) -> &Counters {
+        static NOTHING_COUNTED: Counters = Counters::ZERO;
+        self.counters.as_deref().unwrap_or(&NOTHING_COUNTED)
+    }
+
+    /// The counters, to count something.
+    fn count(&mut self) -> &mut Counters {
+        self.counters.get_or_insert_with(Box::default)
     }
 
     /// Octets of urgent data not yet read (MUST-33).
@@ -798,7 +804,7 @@ impl Connection {
             return;
         }
         self.consecutive_retransmissions = self.consecutive_retransmissions.saturating_add(1);
-        self.total_retransmissions = self.total_retransmissions.saturating_add(1);
+        self.count().retransmission_timeouts += 1;
         if self.consecutive_retransmissions == self.config.r1_retransmissions {
             // MUST-20 / SHLD-9: R1 reached; tell the user (and, through them, IP).
             self.push_event(Event::RetransmissionThreshold);
@@ -828,7 +834,7 @@ impl Connection {
             Err(illegal) => {
                 // A handler presented a stimulus the table forbids: a bug in this crate.
                 debug_assert!(false, "{illegal}");
-                self.counters.illegal_transitions += 1;
+                self.count().illegal_transitions += 1;
                 return;
             }
         };
@@ -1025,7 +1031,7 @@ impl Connection {
             return;
         }
         if self.events.len() >= EVENT_QUEUE_LIMIT {
-            self.counters.events_dropped += 1;
+            self.count().events_dropped += 1;
             return;
         }
         self.events.push_back(event);
@@ -1130,11 +1136,16 @@ impl Connection {
         }
         if self.challenge_acks_in_window < self.config.challenge_ack_limit {
             self.challenge_acks_in_window += 1;
-            self.counters.challenge_acks += 1;
+            self.count().challenge_acks += 1;
             self.ack_now();
         } else {
-            self.counters.challenge_acks_suppressed += 1;
+            self.count().challenge_acks_suppressed += 1;
         }
+    }
+
+    /// The keep-alive settings in force: the application's, else the configuration's.
+    fn keepalive(&self) -> Option<KeepAlive> {
+        self.keepalive_override.as_deref().copied().unwrap_or(self.config.keepalive)
     }
 
     /// Keep-alive applies to an open connection with nothing outstanding (MUST-26): the first
@@ -1142,7 +1153,7 @@ impl Connection {
     fn arm_keepalive(&mut self) {
         let idle_connection = matches!(self.state, State::Established | State::CloseWait)
             && self.snd_una == self.snd_nxt;
-        let deadline = match self.keepalive {
+        let deadline = match self.keepalive() {
             Some(keepalive) if idle_connection => {
                 let silence = keepalive
                     .idle
@@ -1155,7 +1166,7 @@ impl Connection {
     }
 
     fn on_keepalive_timeout(&mut self, now: Instant) {
-        let Some(keepalive) = self.keepalive else { return };
+        let Some(keepalive) = self.keepalive() else { return };
         let idle_connection = matches!(self.state, State::Established | State::CloseWait)
             && self.snd_una == self.snd_nxt;
         if !idle_connection {
@@ -1180,7 +1191,7 @@ impl Connection {
     /// Queues a control reply, keeping the first if one is already waiting.
     fn queue_reply(&mut self, reply: Reply) {
         if self.reply.is_some() {
-            self.counters.replies_dropped += 1;
+            self.count().replies_dropped += 1;
         } else {
             self.reply = Some(reply);
         }
