@@ -382,8 +382,10 @@ impl Connection {
                 self.push_event(Event::Writable);
             }
         }
-        if self.snd_up.is_some_and(|up| up.before_eq(seg_ack)) {
-            self.snd_up = None;
+        if self.snd_up().is_some_and(|up| up.before_eq(seg_ack))
+            && let Some(rare) = self.rare.as_mut()
+        {
+            rare.snd_up = None;
         }
         self.snd_una = seg_ack;
         // Karn (MUST-18): only a probe sent once and never retransmitted gives a sample.
@@ -486,8 +488,8 @@ impl Connection {
         }
         let up = data_seq + u32::from(header.urgent_ptr);
         let had_urgent = self.urgent_pending() > 0;
-        if self.rcv_up.is_none_or(|current| up.after(current)) {
-            self.rcv_up = Some(up);
+        if self.rcv_up().is_none_or(|current| up.after(current)) {
+            self.rare_mut().rcv_up = Some(up);
         }
         if !had_urgent && self.urgent_pending() > 0 {
             // MUST-32: tell the user when urgent data starts to be pending.

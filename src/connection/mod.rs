@@ -116,6 +116,28 @@ pub(crate) struct Reply {
     ack: Option<SeqNum>,
 }
 
+/// The part of a TCB that most connections never use — urgent data, control replies to bad
+/// segments, challenge ACKs, ICMP path-MTU news, a keep-alive override, drop counters — kept
+/// behind one pointer and allocated the first time any of it is needed, so an idle
+/// connection does not carry it (nor allocate it per segment: once made, it stays).
+#[derive(Debug, Default)]
+struct Rare {
+    counters: Counters,
+    /// A RST owed to some address (at most one waits).
+    reply: Option<Reply>,
+    /// SND.UP: the sequence number after our last urgent octet, while urgent data is unsent.
+    snd_up: Option<SeqNum>,
+    /// RCV.UP: the sequence number after the peer's last urgent octet (MUST-62).
+    rcv_up: Option<SeqNum>,
+    /// RFC 5961 §7 rate limit: the current interval and the challenge ACKs sent in it.
+    challenge_window_start: Instant,
+    challenge_acks_in_window: u32,
+    /// The path MTU learned from ICMP "packet too big" (RFC 1191, RFC 8201).
+    path_mtu: Option<u16>,
+    /// The application's keep-alive choice, when it made one.
+    keepalive_override: Option<Option<KeepAlive>>,
+}
+
 /// A TCP connection: see the module docs for the calling contract.
 ///
 /// Operations per state (RFC 9293 §3.10): `send` is accepted in SYN-SENT, SYN-RECEIVED (queued),
@@ -149,8 +171,6 @@ pub struct Connection {
     max_snd_wnd: u32,
     snd_wl1: SeqNum,
     snd_wl2: SeqNum,
-    /// SND.UP: the sequence number after our last urgent octet, while urgent data is unsent.
-    snd_up: Option<SeqNum>,
     /// Sequence number of the first octet in `send_buf`.
     send_buf_seq: SeqNum,
     /// Our FIN is queued after the data in `send_buf`; its sequence number is the end of it.
@@ -164,8 +184,6 @@ pub struct Connection {
     /// The peer's SYN is in, so IRS and RCV.NXT mean something.
     have_irs: bool,
     rcv_nxt: SeqNum,
-    /// RCV.UP: the sequence number after the peer's last urgent octet (MUST-62).
-    rcv_up: Option<SeqNum>,
     /// RCV.NXT + RCV.WND as last advertised: window updates are measured against it.
     rcv_adv_edge: Option<SeqNum>,
     recv_buf: Ring,
@@ -228,13 +246,8 @@ pub struct Connection {
 
     /// Differentiated Services field for our packets (MUST-48, SHLD-21).
     ds_field: u8,
-    /// The path MTU learned from ICMP "packet too big" (RFC 1191, RFC 8201).
-    path_mtu: Option<u16>,
 
     // Keep-alive (RFC 9293 §3.8.4).
-    /// The application's keep-alive choice when it differs from the configuration's (boxed:
-    /// 8 bytes in every connection instead of 40 for a rare override).
-    keepalive_override: Option<Box<Option<KeepAlive>>>,
     /// When the peer last sent us anything.
     last_recv_at: Instant,
     /// Probes sent since the peer was last heard from.
@@ -244,13 +257,10 @@ pub struct Connection {
 
     // Output owed.
     ack_pending: bool,
-    reply: Option<Reply>,
-    challenge_window_start: Instant,
-    challenge_acks_in_window: u32,
 
     events: VecDeque<Event>,
-    /// Allocated at the first count: most connections never count anything.
-    counters: Option<Box<Counters>>,
+    /// What few connections ever need, allocated the first time one does.
+    rare: Option<Box<Rare>>,
     last_now: Instant,
 }
 
@@ -283,7 +293,6 @@ impl Connection {
             max_snd_wnd: 0,
             snd_wl1: SeqNum::new(0),
             snd_wl2: SeqNum::new(0),
-            snd_up: None,
             send_buf_seq: SeqNum::new(0),
             fin_queued: false,
             send_buf,
@@ -291,7 +300,6 @@ impl Connection {
             irs: SeqNum::new(0),
             have_irs: false,
             rcv_nxt: SeqNum::new(0),
-            rcv_up: None,
             rcv_adv_edge: None,
             recv_buf,
             assembler: None,
@@ -322,17 +330,12 @@ impl Connection {
             nodelay,
             last_send_at: None,
             ds_field,
-            path_mtu: None,
-            keepalive_override: None,
             last_recv_at: Instant::ZERO,
             keepalive_probes_sent: 0,
             keepalive_probe_pending: false,
             ack_pending: false,
-            reply: None,
-            challenge_window_start: Instant::ZERO,
-            challenge_acks_in_window: 0,
             events: VecDeque::new(),
-            counters: None,
+            rare: None,
             last_now: Instant::ZERO,
         }
     }
@@ -457,7 +460,8 @@ impl Connection {
                     self.write_blocked = true;
                 }
                 if urgent && taken > 0 {
-                    self.snd_up = Some(self.send_buf_seq + len_u32(self.send_buf.len()));
+                    let up = self.send_buf_seq + len_u32(self.send_buf.len());
+                    self.rare_mut().snd_up = Some(up);
                 }
                 Ok(taken)
             }
@@ -575,7 +579,8 @@ impl Connection {
             | State::FinWait2
             | State::CloseWait => {
                 if let Some(remote) = self.remote() {
-                    self.reply = Some(Reply { remote, seq: self.snd_nxt, ack: None });
+                    let seq = self.snd_nxt;
+                    self.rare_mut().reply = Some(Reply { remote, seq, ack: None });
                 }
             }
             State::Closed
@@ -626,8 +631,8 @@ impl Connection {
             IcmpError::PacketTooBig { mtu } => {
                 let floor = if self.local.is_ipv4() { 576 } else { 1280 };
                 let mtu = mtu.max(floor);
-                if self.path_mtu.is_none_or(|current| mtu < current) && mtu < self.config.mtu {
-                    self.path_mtu = Some(mtu);
+                if self.path_mtu().is_none_or(|current| mtu < current) && mtu < self.config.mtu {
+                    self.rare_mut().path_mtu = Some(mtu);
                     // The too-big segment was dropped: resend at the new size now.
                     self.retransmit_pending = true;
                 }
@@ -646,7 +651,9 @@ impl Connection {
     /// Turns keep-alive probing on (with its timing) or off for this connection (MUST-24).
     pub fn set_keepalive(&mut self, now: Instant, keepalive: Option<KeepAlive>) {
         let now = self.advance_time(now);
-        self.keepalive_override = (keepalive != self.config.keepalive).then(|| Box::new(keepalive));
+        if keepalive != self.config.keepalive || self.rare.is_some() {
+            self.rare_mut().keepalive_override = Some(keepalive);
+        }
         // Idleness counts from when keep-alive is switched on, at the earliest.
         self.last_recv_at = self.last_recv_at.max(now);
         self.arm_keepalive();
@@ -720,17 +727,42 @@ impl Connection {
     /// Drop and misbehaviour counters.
     pub fn counters(&self) -> &Counters {
         static NOTHING_COUNTED: Counters = Counters::ZERO;
-        self.counters.as_deref().unwrap_or(&NOTHING_COUNTED)
+        self.rare.as_deref().map_or(&NOTHING_COUNTED, |rare| &rare.counters)
     }
 
     /// The counters, to count something.
     fn count(&mut self) -> &mut Counters {
-        self.counters.get_or_insert_with(Box::default)
+        &mut self.rare_mut().counters
+    }
+
+    /// The rarely used part of the TCB, allocating it if this is the first use.
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn snd_up(&self) -> Option<SeqNum> {
+        self.rare.as_ref().and_then(|rare| rare.snd_up)
+    }
+
+    fn rcv_up(&self) -> Option<SeqNum> {
+        self.rare.as_ref().and_then(|rare| rare.rcv_up)
+    }
+
+    fn path_mtu(&self) -> Option<u16> {
+        self.rare.as_ref().and_then(|rare| rare.path_mtu)
+    }
+
+    /// Forgets urgent-data state (both directions) without allocating.
+    fn clear_urgent(&mut self) {
+        if let Some(rare) = self.rare.as_mut() {
+            rare.snd_up = None;
+            rare.rcv_up = None;
+        }
     }
 
     /// Octets of urgent data not yet read (MUST-33).
     pub fn urgent_pending(&self) -> u32 {
-        match self.rcv_up {
+        match self.rcv_up() {
             Some(up) => {
                 let read_seq = self.rcv_nxt + 0u32.wrapping_sub(len_u32(self.recv_buf.len()));
                 if up.after(read_seq) { up.since(read_seq) } else { 0 }
@@ -955,12 +987,11 @@ impl Connection {
         self.close_reason = None;
         self.snd_wnd = 0;
         self.max_snd_wnd = 0;
-        self.snd_up = None;
         self.fin_queued = false;
         self.send_buf.discard(self.send_buf.len());
         self.write_blocked = false;
         self.have_irs = false;
-        self.rcv_up = None;
+        self.clear_urgent();
         self.recv_buf.discard(self.recv_buf.len());
         self.assembler = None;
         self.rcv_fin_at = None;
@@ -1052,7 +1083,7 @@ impl Connection {
     /// MUST-16: Eff.snd.MSS = min(SendMSS + 20, MMS_S) − TCP header − IP options, with a floor
     /// so a tiny peer MSS cannot make the sender loop on empty segments (PITFALLS).
     fn effective_mss(&self) -> u16 {
-        let mtu = self.path_mtu.map_or(self.config.mtu, |path| path.min(self.config.mtu));
+        let mtu = self.path_mtu().map_or(self.config.mtu, |path| path.min(self.config.mtu));
         let mms_s = mtu.saturating_sub(ip_header_len(self.local));
         let bound = (self.peer_mss.get().saturating_add(20)).min(mms_s);
         bound.saturating_sub(20).max(Mss::MIN_USABLE.get())
@@ -1128,14 +1159,15 @@ impl Connection {
     /// RFC 5961 §7: a challenge ACK, unless this connection already sent its quota in the
     /// current interval.
     fn send_challenge_ack(&mut self, now: Instant) {
-        if now.saturating_duration_since(self.challenge_window_start)
-            >= self.config.challenge_ack_interval
-        {
-            self.challenge_window_start = now;
-            self.challenge_acks_in_window = 0;
+        let (interval, limit) =
+            (self.config.challenge_ack_interval, self.config.challenge_ack_limit);
+        let rare = self.rare_mut();
+        if now.saturating_duration_since(rare.challenge_window_start) >= interval {
+            rare.challenge_window_start = now;
+            rare.challenge_acks_in_window = 0;
         }
-        if self.challenge_acks_in_window < self.config.challenge_ack_limit {
-            self.challenge_acks_in_window += 1;
+        if rare.challenge_acks_in_window < limit {
+            rare.challenge_acks_in_window += 1;
             self.count().challenge_acks += 1;
             self.ack_now();
         } else {
@@ -1145,7 +1177,7 @@ impl Connection {
 
     /// The keep-alive settings in force: the application's, else the configuration's.
     fn keepalive(&self) -> Option<KeepAlive> {
-        self.keepalive_override.as_deref().copied().unwrap_or(self.config.keepalive)
+        self.rare.as_ref().and_then(|rare| rare.keepalive_override).unwrap_or(self.config.keepalive)
     }
 
     /// Keep-alive applies to an open connection with nothing outstanding (MUST-26): the first
@@ -1190,10 +1222,11 @@ impl Connection {
 
     /// Queues a control reply, keeping the first if one is already waiting.
     fn queue_reply(&mut self, reply: Reply) {
-        if self.reply.is_some() {
-            self.count().replies_dropped += 1;
+        let rare = self.rare_mut();
+        if rare.reply.is_some() {
+            rare.counters.replies_dropped += 1;
         } else {
-            self.reply = Some(reply);
+            rare.reply = Some(reply);
         }
     }
 

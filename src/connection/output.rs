@@ -52,9 +52,11 @@ impl Connection {
         buf: &mut [u8],
     ) -> Result<Option<Transmit>, TransmitError> {
         let now = self.advance_time(now);
-        if let Some(reply) = self.reply {
+        if let Some(reply) = self.rare.as_ref().and_then(|rare| rare.reply) {
             let transmit = self.emit_reply(reply, buf)?;
-            self.reply = None;
+            if let Some(rare) = self.rare.as_mut() {
+                rare.reply = None;
+            }
             return Ok(Some(transmit));
         }
         let transmit = self.next_segment(now, buf)?;
@@ -299,7 +301,7 @@ impl Connection {
                 header.options.window_scale = Some(self.rcv_wscale.shift());
             }
         }
-        if let Some(up) = self.snd_up
+        if let Some(up) = self.snd_up()
             && up.after(plan.seq)
         {
             // MUST-30/62: the pointer marks the octet after the urgent data.
