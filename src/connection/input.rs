@@ -23,8 +23,8 @@ impl Connection {
         let now = self.advance_time(now);
         let header = &segment.header;
         let from = SocketAddr::new(remote_ip, header.src_port);
-        let addressed_to_us = header.dst_port == self.local.port()
-            && remote_ip.is_ipv4() == self.local.is_ipv4()
+        let addressed_to_us = header.dst_port == self.local().port()
+            && remote_ip.is_ipv4() == self.local().is_ipv4()
             && self.remote().is_none_or(|remote| remote == from);
         if !addressed_to_us {
             // Demultiplexing is the caller's job; a stray must never touch this TCB.

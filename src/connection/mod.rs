@@ -20,7 +20,7 @@ pub(crate) use input::{is_valid_source, unspecified_like};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 use crate::assembler::Assembler;
@@ -109,7 +109,7 @@ impl Timer {
 
 /// A control segment owed to some address: a RST, or a RST+ACK (RFC 9293 §3.10.7.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Reply {
+struct Reply {
     remote: SocketAddr,
     seq: SeqNum,
     /// `Some` for RST+ACK.
@@ -138,6 +138,29 @@ struct Rare {
     keepalive_override: Option<Option<KeepAlive>>,
 }
 
+/// The congestion controller: the built-in one held in place, or the application's.
+#[derive(Debug)]
+enum Controller {
+    NewReno(NewReno),
+    Custom(Box<dyn CongestionControl>),
+}
+
+impl Controller {
+    fn get(&self) -> &dyn CongestionControl {
+        match self {
+            Self::NewReno(new_reno) => new_reno,
+            Self::Custom(custom) => custom.as_ref(),
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut dyn CongestionControl {
+        match self {
+            Self::NewReno(new_reno) => new_reno,
+            Self::Custom(custom) => custom.as_mut(),
+        }
+    }
+}
+
 /// A TCP connection: see the module docs for the calling contract.
 ///
 /// Operations per state (RFC 9293 §3.10): `send` is accepted in SYN-SENT, SYN-RECEIVED (queued),
@@ -150,11 +173,16 @@ pub struct Connection {
     /// Shared with the endpoint's other connections: one copy, not one per TCB.
     config: Arc<Config>,
     state: State,
-    local: SocketAddr,
+    /// The local address and port. Addresses are kept as `IpAddr` and port (19 bytes, where
+    /// a `SocketAddr` takes 32): an IPv6 flow label or scope id is no part of a connection's
+    /// identity, which is its 4-tuple (RFC 9293 §3.1), so it is not stored.
+    local_ip: IpAddr,
+    local_port: u16,
     /// The remote address; meaningful while `remote_known`. A connection sent back to LISTEN
     /// forgets its peer but keeps the address, so its owner can still find what it was
     /// filed under.
-    remote: SocketAddr,
+    remote_ip: IpAddr,
+    remote_port: u16,
     remote_known: bool,
     /// The connection came from a passive OPEN (RFC 9293 §3.10.7.4 steps 2 and 4).
     passive: bool,
@@ -228,9 +256,8 @@ pub struct Connection {
     persist_backoff: u32,
 
     // Congestion control (RFC 5681, RFC 6582).
-    cc: Box<dyn CongestionControl>,
-    /// The application installed its own controller: keep it across the handshake.
-    custom_cc: bool,
+    /// NewReno in place (no allocation), or the application's own controller.
+    cc: Controller,
     /// Duplicate ACKs in a row (RFC 5681 §2).
     dup_acks: u32,
     /// In NewReno fast recovery until SND.UNA passes `recover` (RFC 6582).
@@ -280,8 +307,10 @@ impl Connection {
         Self {
             config,
             state: State::Closed,
-            local,
-            remote: SocketAddr::new(unspecified_like(local.ip()), 0),
+            local_ip: local.ip(),
+            local_port: local.port(),
+            remote_ip: unspecified_like(local.ip()),
+            remote_port: 0,
             remote_known: false,
             passive: false,
             read_closed: false,
@@ -321,8 +350,7 @@ impl Connection {
             probe_answered: false,
             first_retransmission_at: None,
             persist_backoff: 0,
-            cc: Box::new(NewReno::new(initial_window(u32::from(peer_mss.get())))),
-            custom_cc: false,
+            cc: Controller::NewReno(NewReno::new(initial_window(u32::from(peer_mss.get())))),
             dup_acks: 0,
             in_fast_recovery: false,
             recover: SeqNum::new(0),
@@ -408,7 +436,7 @@ impl Connection {
     /// to `remote` and enter SYN-SENT.
     pub fn open_active(&mut self, now: Instant, remote: SocketAddr) -> Result<(), CallError> {
         let now = self.advance_time(now);
-        let usable = remote.is_ipv4() == self.local.is_ipv4()
+        let usable = remote.is_ipv4() == self.local().is_ipv4()
             && remote.port() != 0
             && is_valid_source(remote.ip());
         if !usable {
@@ -629,7 +657,7 @@ impl Connection {
             IcmpError::SourceQuench => {}
             IcmpError::Unreachable { code: 2 | 3 } => self.apply(now, Stimulus::HardError),
             IcmpError::PacketTooBig { mtu } => {
-                let floor = if self.local.is_ipv4() { 576 } else { 1280 };
+                let floor = if self.local().is_ipv4() { 576 } else { 1280 };
                 let mtu = mtu.max(floor);
                 if self.path_mtu().is_none_or(|current| mtu < current) && mtu < self.config.mtu {
                     self.rare_mut().path_mtu = Some(mtu);
@@ -661,8 +689,7 @@ impl Connection {
 
     /// Installs another congestion-control algorithm (RFC 9293 MAY-18), replacing NewReno.
     pub fn set_congestion_control(&mut self, controller: Box<dyn CongestionControl>) {
-        self.cc = controller;
-        self.custom_cc = true;
+        self.cc = Controller::Custom(controller);
     }
 
     /// STATUS (RFC 9293 §3.10.6).
@@ -686,8 +713,8 @@ impl Connection {
             rto: self.rtt.rto().get(),
             snd_wscale: if self.wscale_ok { Some(self.snd_wscale.shift()) } else { None },
             rcv_wscale: if self.wscale_ok { Some(self.rcv_wscale.shift()) } else { None },
-            cwnd: self.cc.window(),
-            ssthresh: self.cc.ssthresh(),
+            cwnd: self.cc.get().window(),
+            ssthresh: self.cc.get().ssthresh(),
             consecutive_retransmissions: self.consecutive_retransmissions,
             total_retransmissions: self.counters().retransmission_timeouts,
         }
@@ -700,22 +727,23 @@ impl Connection {
 
     /// The local address and port.
     pub const fn local(&self) -> SocketAddr {
-        self.local
+        SocketAddr::new(self.local_ip, self.local_port)
     }
 
     /// The remote address and port, once known.
     pub const fn remote(&self) -> Option<SocketAddr> {
-        if self.remote_known { Some(self.remote) } else { None }
+        if self.remote_known { Some(self.last_remote()) } else { None }
     }
 
     /// The last remote address this connection had, even after a return to LISTEN forgot
     /// it (the port is 0 if it never had one).
     pub(crate) const fn last_remote(&self) -> SocketAddr {
-        self.remote
+        SocketAddr::new(self.remote_ip, self.remote_port)
     }
 
     fn set_remote(&mut self, remote: SocketAddr) {
-        self.remote = remote;
+        self.remote_ip = remote.ip();
+        self.remote_port = remote.port();
         self.remote_known = true;
     }
 
@@ -904,10 +932,10 @@ impl Connection {
                     // RFC 6298 rule 5.7.
                     self.rtt.on_handshake_retransmitted();
                 }
-                if !self.custom_cc {
+                if let Controller::NewReno(_) = self.cc {
                     // RFC 6928: the initial window from the MSS the handshake settled on.
                     let mss = u32::from(self.effective_mss());
-                    self.cc = Box::new(NewReno::new(initial_window(mss)));
+                    self.cc = Controller::NewReno(NewReno::new(initial_window(mss)));
                 }
                 self.push_event(Event::Connected);
             }
@@ -997,7 +1025,7 @@ impl Connection {
         self.rcv_fin_at = None;
         self.rcv_adv_edge = None;
         self.unacked_octets = 0;
-        self.peer_mss = default_send_mss(self.local);
+        self.peer_mss = default_send_mss(self.local());
         self.wscale_ok = false;
         self.snd_wscale = WindowScale::NONE;
         self.timers = [Instant::MAX; Timer::COUNT];
@@ -1017,7 +1045,7 @@ impl Connection {
     }
 
     fn choose_iss(&mut self, now: Instant, remote: SocketAddr) {
-        let iss = initial_sequence_number(&self.config.isn, now, self.local, remote);
+        let iss = initial_sequence_number(&self.config.isn, now, self.local(), remote);
         self.iss = iss;
         self.snd_una = iss;
         self.snd_nxt = iss;
@@ -1084,14 +1112,14 @@ impl Connection {
     /// so a tiny peer MSS cannot make the sender loop on empty segments (PITFALLS).
     fn effective_mss(&self) -> u16 {
         let mtu = self.path_mtu().map_or(self.config.mtu, |path| path.min(self.config.mtu));
-        let mms_s = mtu.saturating_sub(ip_header_len(self.local));
+        let mms_s = mtu.saturating_sub(ip_header_len(self.local()));
         let bound = (self.peer_mss.get().saturating_add(20)).min(mms_s);
         bound.saturating_sub(20).max(Mss::MIN_USABLE.get())
     }
 
     /// The MSS we advertise on our SYN (MUST-67: from the MTU; MUST-65: on SYNs only).
     fn advertised_mss(&self) -> u16 {
-        self.config.advertised_mss(self.local)
+        self.config.advertised_mss(self.local())
     }
 
     /// Receiver SWS avoidance (RFC 9293 §3.8.6.2.2, MUST-39): the right edge we offer moves
@@ -1217,7 +1245,7 @@ impl Connection {
     /// Tells the congestion controller, with the current effective MSS.
     fn on_congestion_event(&mut self, event: CongestionEvent) {
         let mss = u32::from(self.effective_mss());
-        self.cc.on_event(event, mss);
+        self.cc.get_mut().on_event(event, mss);
     }
 
     /// Queues a control reply, keeping the first if one is already waiting.

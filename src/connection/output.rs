@@ -125,7 +125,7 @@ impl Connection {
 
     /// A transmit descriptor with this connection's IP-header settings.
     fn transmit(&self, len: usize, remote: SocketAddr) -> Transmit {
-        Transmit { len, local: self.local, remote, ttl: self.config.ttl, ds_field: self.ds_field }
+        Transmit { len, local: self.local(), remote, ttl: self.config.ttl, ds_field: self.ds_field }
     }
 
     /// What the segment starting at `seq` carries, if anything.
@@ -189,7 +189,7 @@ impl Connection {
     /// Octets the windows let us send from `seq`: the peer's window and the congestion window,
     /// both counted from SND.UNA (robust to a window that shrank, MUST-34).
     fn usable_window(&self, seq: SeqNum) -> usize {
-        let window = self.snd_wnd.min(self.cc.window());
+        let window = self.snd_wnd.min(self.cc.get().window());
         let window_end = self.snd_una + window;
         if window_end.after(seq) { window_end.since(seq) as usize } else { 0 }
     }
@@ -261,7 +261,7 @@ impl Connection {
             Window::saturating(self.offered_window()).to_scaled(self.rcv_shift())
         };
         TcpHeader {
-            src_port: self.local.port(),
+            src_port: self.local().port(),
             dst_port: remote.port(),
             seq,
             ack: if self.have_irs { self.rcv_nxt } else { SeqNum::new(0) },
@@ -316,7 +316,7 @@ impl Connection {
     fn emit_reply(&self, reply: Reply, buf: &mut [u8]) -> Result<Transmit, TransmitError> {
         let flags = if reply.ack.is_some() { Flags::RST | Flags::ACK } else { Flags::RST };
         let header = TcpHeader {
-            src_port: self.local.port(),
+            src_port: self.local().port(),
             dst_port: reply.remote.port(),
             seq: reply.seq,
             ack: reply.ack.unwrap_or(SeqNum::new(0)),
@@ -336,6 +336,6 @@ impl Connection {
         remote: SocketAddr,
         buf: &mut [u8],
     ) -> Result<usize, TransmitError> {
-        Ok(header.emit(payload, self.local.ip(), remote.ip(), buf)?)
+        Ok(header.emit(payload, self.local().ip(), remote.ip(), buf)?)
     }
 }
