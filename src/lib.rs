@@ -26,6 +26,7 @@
 
 #![no_std]
 #![deny(unsafe_code)]
+// one exception: src/adapter/tun.rs (feature `tun`)
 // No panic may be reachable from input bytes: no unwrap/expect/indexing in library code.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
@@ -34,6 +35,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "std")]
+pub mod adapter;
 mod assembler;
 mod buffer;
 pub mod config;

@@ -2,7 +2,6 @@
 //! `testing`): a virtual clock, an in-memory link, a per-segment hook to drop or inspect
 //! segments, and a readable tcpdump-style trace of everything that crosses it.
 
-pub mod pcap;
 pub mod scenarios;
 pub mod sim;
 
