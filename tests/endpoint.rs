@@ -202,6 +202,40 @@ fn handshake_data_and_close_between_two_endpoints() {
     assert_eq!(net.client.time_wait_count(), 0);
 }
 
+/// Data that arrives just before the connection ends (the peer's last bytes, its FIN, the
+/// ACK of ours) is not lost when the application reads after the fact: the connection stays
+/// until its receive buffer is read, and only then becomes a TIME-WAIT record or is freed.
+#[test]
+fn unread_data_outlives_the_end_of_the_connection_until_it_is_read() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    // Client half-closes first; the server sends its last bytes and closes: the client goes
+    // FIN-WAIT-2 -> TIME-WAIT with "bye" unread, the server LAST-ACK -> CLOSED with
+    // "last words" unread.
+    net.client.send(net.now, client, b"last words").unwrap();
+    net.client.shutdown(net.now, client).unwrap();
+    net.run();
+    net.server.send(net.now, server, b"bye").unwrap();
+    net.server.shutdown(net.now, server).unwrap();
+    net.run();
+    assert_eq!(net.client.status(client).unwrap().state, State::TimeWait);
+    assert_eq!(net.server.status(server).unwrap().state, State::Closed);
+    assert_eq!((net.client.time_wait_count(), net.client.connection_count()), (0, 1));
+    let mut buf = [0u8; 32];
+    assert_eq!(net.client.recv(client, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"bye");
+    // Read out (and the output round that follows every call done): now a compact record,
+    // and the handle is spent.
+    net.run();
+    assert_eq!((net.client.time_wait_count(), net.client.connection_count()), (1, 0));
+    assert_eq!(net.client.recv(client, &mut buf), Err(EndpointError::StaleHandle));
+    assert_eq!(net.server.recv(server, &mut buf), Ok(10));
+    assert_eq!(&buf[..10], b"last words");
+    net.run();
+    assert_eq!(net.server.connection_count(), 0);
+}
+
 #[test]
 fn stale_handle_is_refused_and_never_reaches_the_slot_reuser() {
     let mut net = Net::new();

@@ -747,6 +747,13 @@ impl Connection {
         self.remote_known = true;
     }
 
+    /// Received octets the application can still read: none once it closed its reading side
+    /// or the connection ended in error (RFC 9293 §3.10.7.4: a reset flushes the queues).
+    pub(crate) fn unread_len(&self) -> usize {
+        let ended_in_error = matches!(self.close_reason, Some(CloseReason::Error(_)));
+        if self.read_closed || ended_in_error { 0 } else { self.recv_buf.len() }
+    }
+
     /// How the connection ended, once it has.
     pub const fn close_reason(&self) -> Option<CloseReason> {
         self.close_reason

@@ -1011,6 +1011,11 @@ impl Endpoint {
             // Output (a final ACK, a RST) still to go.
             return;
         }
+        if entry.connection.unread_len() > 0 {
+            // Data the application has not read yet (it may have come with the FIN that ended
+            // the connection): keep the TCB until a `recv` takes it, which lands back here.
+            return;
+        }
         let (listener, tuple) = (entry.listener(), entry.tuple());
         match entry.connection.state() {
             State::TimeWait => {
