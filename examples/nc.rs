@@ -1,0 +1,436 @@
+//! A netcat over tcp-proto: the sans-IO core on a real wire.
+//!
+//! ```text
+//! nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
+//!    [--msl MS] [--pcap FILE] [--trace] [--nodelay]
+//!    (-l PORT [--echo] | HOST PORT)
+//! ```
+//!
+//! - `HOST PORT` connects: stdin goes to the connection, the connection to stdout. At stdin
+//!   EOF it sends FIN (a half-close) and reads on until the peer's FIN; after an orderly close
+//!   it stays in TIME-WAIT for 2×MSL (said on stderr), answering as TCP must, then exits 0.
+//!   Refused, reset or timed out: one line on stderr and exit status 1.
+//! - `-l PORT` listens on `--local-ip:PORT`. With `--echo` every accepted connection gets its
+//!   bytes back and its sending side closed once the peer's FIN is in and all is echoed; it
+//!   keeps listening. Without `--echo` the first connection is stdin/stdout, as above.
+//! - `--udp` carries one IPv4 packet per UDP datagram to `--udp-peer`; `--tun` uses a Linux
+//!   TUN device (see `tcp_proto::adapter::tun`). `--trace` prints every segment and state
+//!   change on stderr; `--pcap` writes every packet to a capture file.
+//!
+//! Over UDP on one host, for example:
+//! `nc --udp 127.0.0.1:7001 --udp-peer 127.0.0.1:7002 --local-ip 10.0.0.1 -l 80 --echo` and
+//! `nc --udp 127.0.0.1:7002 --udp-peer 127.0.0.1:7001 --local-ip 10.0.0.2 10.0.0.1 80`.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::time::Duration;
+
+use tcp_proto::adapter::PacketTransport;
+use tcp_proto::adapter::driver::Driver;
+use tcp_proto::adapter::tun::TunDevice;
+use tcp_proto::adapter::udp::UdpTransport;
+use tcp_proto::{
+    CloseReason, Config, ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent,
+    Event, State,
+};
+
+const USAGE: &str = "usage: nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
+          [--msl MS] [--pcap FILE] [--trace] [--nodelay]
+          (-l PORT [--echo] | HOST PORT)";
+
+/// How long one driver round waits at most, so stdin is looked at often.
+const ROUND: Duration = Duration::from_millis(2);
+
+#[derive(Debug)]
+enum Transport {
+    Udp { bind: SocketAddr, peer: SocketAddr },
+    Tun(String),
+}
+
+#[derive(Debug)]
+enum Mode {
+    Listen { port: u16, echo: bool },
+    Connect { host: Ipv4Addr, port: u16 },
+}
+
+#[derive(Debug)]
+struct Args {
+    transport: Transport,
+    local_ip: Ipv4Addr,
+    msl: Duration,
+    pcap: Option<PathBuf>,
+    trace: bool,
+    nodelay: bool,
+    mode: Mode,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    fn value<T: std::str::FromStr>(
+        flag: &str,
+        args: &mut impl Iterator<Item = String>,
+    ) -> Result<T, String> {
+        let raw = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        raw.parse().map_err(|_| format!("{flag}: cannot use {raw:?}"))
+    }
+    let (mut udp, mut udp_peer, mut tun, mut local_ip) = (None, None, None, None);
+    let (mut msl, mut pcap, mut trace, mut nodelay) = (30_000u64, None, false, false);
+    let (mut listen, mut echo, mut positional) = (None, false, Vec::new());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--udp" => udp = Some(value::<SocketAddr>("--udp", &mut args)?),
+            "--udp-peer" => udp_peer = Some(value::<SocketAddr>("--udp-peer", &mut args)?),
+            "--tun" => tun = Some(value::<String>("--tun", &mut args)?),
+            "--local-ip" => local_ip = Some(value::<Ipv4Addr>("--local-ip", &mut args)?),
+            "--msl" => msl = value("--msl", &mut args)?,
+            "--pcap" => pcap = Some(value::<PathBuf>("--pcap", &mut args)?),
+            "--trace" => trace = true,
+            "--nodelay" => nodelay = true,
+            "-l" => listen = Some(value::<u16>("-l", &mut args)?),
+            "--echo" => echo = true,
+            "-h" | "--help" => return Err(String::new()),
+            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
+            _ => positional.push(arg),
+        }
+    }
+    let transport = match (udp, udp_peer, tun) {
+        (Some(bind), Some(peer), None) => Transport::Udp { bind, peer },
+        (None, None, Some(name)) => Transport::Tun(name),
+        (Some(_), None, None) => return Err("--udp needs --udp-peer".into()),
+        _ => return Err("give either --udp and --udp-peer, or --tun".into()),
+    };
+    let local_ip = local_ip.ok_or("--local-ip is required")?;
+    let mode = match (listen, positional.as_slice()) {
+        (Some(port), []) => Mode::Listen { port, echo },
+        (None, [host, port]) => {
+            if echo {
+                return Err("--echo goes with -l".into());
+            }
+            let host = host.parse().map_err(|_| format!("HOST must be an IPv4 address: {host}"))?;
+            let port = port.parse().map_err(|_| format!("bad PORT {port}"))?;
+            Mode::Connect { host, port }
+        }
+        _ => return Err("give either -l PORT or HOST PORT".into()),
+    };
+    Ok(Args { transport, local_ip, msl: Duration::from_millis(msl), pcap, trace, nodelay, mode })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("nc: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match &args.transport {
+        Transport::Udp { bind, peer } => {
+            UdpTransport::bind(*bind, *peer).and_then(|t| run(t, &args))
+        }
+        Transport::Tun(name) => TunDevice::attach(name).and_then(|t| run(t, &args)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("nc: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// 16 random octets for the ISN and endpoint secrets.
+fn secret() -> io::Result<[u8; 16]> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
+    let mut config = Config::new(secret()?);
+    config.msl = args.msl;
+    config.nodelay = args.nodelay;
+    config.mtu = u16::try_from(transport.mtu()).unwrap_or(u16::MAX);
+    config.send_buffer = 256 * 1024;
+    config.recv_buffer = 256 * 1024;
+    let endpoint = Endpoint::new(EndpointConfig::new(config, secret()?));
+    let mut driver = Driver::new(endpoint, transport);
+    driver.add_address(IpAddr::V4(args.local_ip));
+    driver.set_trace(args.trace);
+    if let Some(path) = &args.pcap {
+        driver.capture_to(path)?;
+    }
+    let echo_mode = matches!(args.mode, Mode::Listen { echo: true, .. });
+    let mut nc = Nc { driver, trace: args.trace, echo_mode, stdio: None, echo: BTreeMap::new() };
+    match args.mode {
+        Mode::Connect { host, port } => {
+            let remote = SocketAddr::new(IpAddr::V4(host), port);
+            let now = nc.driver.now();
+            let handle = nc
+                .driver
+                .endpoint_mut()
+                .connect(now, IpAddr::V4(args.local_ip), remote)
+                .map_err(io::Error::other)?;
+            nc.stdio = Some(Stdio::new(handle));
+            nc.run_stdio(args.msl)
+        }
+        Mode::Listen { port, echo } => {
+            let local = SocketAddr::new(IpAddr::V4(args.local_ip), port);
+            nc.driver.endpoint_mut().listen(local, 16).map_err(io::Error::other)?;
+            if echo {
+                loop {
+                    nc.round()?;
+                }
+            }
+            nc.run_stdio(args.msl)
+        }
+    }
+}
+
+/// The connection wired to stdin and stdout.
+struct Stdio {
+    handle: ConnectionHandle,
+    stdin: Receiver<Vec<u8>>,
+    /// Read from stdin, not yet taken by the connection.
+    pending: Vec<u8>,
+    stdin_done: bool,
+    fin_sent: bool,
+    time_wait: bool,
+    ended: Option<CloseReason>,
+}
+
+impl Stdio {
+    fn new(handle: ConnectionHandle) -> Self {
+        let (sender, stdin) = mpsc::sync_channel::<Vec<u8>>(8);
+        std::thread::spawn(move || {
+            let mut input = io::stdin().lock();
+            loop {
+                let mut chunk = vec![0u8; 64 * 1024];
+                match input.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(len) => {
+                        chunk.truncate(len);
+                        if sender.send(chunk).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            // An empty chunk says end of input.
+            let _ = sender.send(Vec::new());
+        });
+        Self {
+            handle,
+            stdin,
+            pending: Vec::new(),
+            stdin_done: false,
+            fin_sent: false,
+            time_wait: false,
+            ended: None,
+        }
+    }
+}
+
+/// One echoed connection: bytes received and not yet sent back.
+#[derive(Default)]
+struct Echo {
+    pending: Vec<u8>,
+    peer_closed: bool,
+    closed: bool,
+}
+
+struct Nc<T> {
+    driver: Driver<T>,
+    trace: bool,
+    /// `-l --echo`: every connection is echoed and none is stdin/stdout.
+    echo_mode: bool,
+    stdio: Option<Stdio>,
+    echo: BTreeMap<ConnectionHandle, Echo>,
+}
+
+impl<T: PacketTransport> Nc<T> {
+    /// Runs until the stdin/stdout connection (the first accepted one, when listening) is
+    /// over, then waits out TIME-WAIT if it is in it.
+    fn run_stdio(&mut self, msl: Duration) -> io::Result<ExitCode> {
+        loop {
+            self.round()?;
+            let Some(stdio) = &self.stdio else { continue };
+            match stdio.ended {
+                None => {}
+                Some(CloseReason::Orderly) => break,
+                Some(CloseReason::Error(error)) => {
+                    eprintln!("nc: {error}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        if self.stdio.as_ref().is_some_and(|stdio| stdio.time_wait) {
+            eprintln!(
+                "nc: TIME-WAIT: staying {} ms (2×MSL) to answer the peer",
+                msl.as_millis() * 2
+            );
+            while self.driver.endpoint().time_wait_count() > 0 {
+                self.round()?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// One driver round, then events, then stdin and echo output.
+    fn round(&mut self) -> io::Result<()> {
+        self.driver.poll(ROUND)?;
+        while let Some(event) = self.driver.endpoint_mut().poll_event() {
+            self.on_event(event)?;
+        }
+        self.pump_stdin()?;
+        self.pump_echo();
+        self.driver.flush()
+    }
+
+    fn on_event(&mut self, event: EndpointEvent) -> io::Result<()> {
+        match event {
+            EndpointEvent::Acceptable { listener } => self.accept(listener),
+            EndpointEvent::Connection(handle, event) => {
+                if self.trace {
+                    eprintln!("nc: {handle}: {event:?}");
+                }
+                if self.stdio.as_ref().is_some_and(|stdio| stdio.handle == handle) {
+                    self.on_stdio_event(event)?;
+                } else if self.echo.contains_key(&handle) {
+                    self.on_echo_event(handle, event);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn accept(&mut self, listener: SocketAddr) -> io::Result<()> {
+        while let Ok(Some(handle)) = self.driver.endpoint_mut().accept(listener) {
+            if self.echo_mode {
+                self.echo.insert(handle, Echo::default());
+                // Data may already be waiting.
+                self.on_echo_event(handle, Event::Readable);
+            } else if self.stdio.is_none() {
+                self.stdio = Some(Stdio::new(handle));
+                // One stdin, one connection: later SYNs are refused.
+                let _ = self.driver.endpoint_mut().unlisten(listener);
+                self.on_stdio_event(Event::Readable)?;
+            } else {
+                // Accepted before the listener went: there is no stdin for it.
+                let now = self.driver.now();
+                let _ = self.driver.endpoint_mut().abort(now, handle);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_stdio_event(&mut self, event: Event) -> io::Result<()> {
+        let endpoint = self.driver.endpoint_mut();
+        let Some(stdio) = self.stdio.as_mut() else { return Ok(()) };
+        match event {
+            Event::Readable | Event::PeerClosed => {
+                let mut out = io::stdout().lock();
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(len) = endpoint.recv(stdio.handle, &mut buf) {
+                    if len == 0 {
+                        break;
+                    }
+                    out.write_all(&buf[..len])?;
+                }
+                out.flush()?;
+            }
+            Event::StateChanged { to: State::TimeWait, .. } => stdio.time_wait = true,
+            Event::Closed(reason) => stdio.ended = Some(reason),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_echo_event(&mut self, handle: ConnectionHandle, event: Event) {
+        let endpoint = self.driver.endpoint_mut();
+        let Some(echo) = self.echo.get_mut(&handle) else { return };
+        match event {
+            Event::Readable | Event::PeerClosed => {
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    match endpoint.recv(handle, &mut buf) {
+                        Ok(0) => break,
+                        Ok(len) => echo.pending.extend_from_slice(&buf[..len]),
+                        // End of stream: the peer's FIN is in and all was read.
+                        Err(EndpointError::Call(_)) => {
+                            echo.peer_closed = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            Event::Closed(_) => echo.closed = true,
+            _ => {}
+        }
+    }
+
+    /// Sends what stdin gave; at its end, half-closes once everything is taken.
+    fn pump_stdin(&mut self) -> io::Result<()> {
+        let now = self.driver.now();
+        let endpoint = self.driver.endpoint_mut();
+        let Some(stdio) = self.stdio.as_mut() else { return Ok(()) };
+        if stdio.ended.is_some() || stdio.fin_sent {
+            return Ok(());
+        }
+        loop {
+            if stdio.pending.is_empty() && !stdio.stdin_done {
+                match stdio.stdin.try_recv() {
+                    Ok(chunk) if chunk.is_empty() => stdio.stdin_done = true,
+                    Ok(chunk) => stdio.pending = chunk,
+                    Err(TryRecvError::Empty) => return Ok(()),
+                    Err(TryRecvError::Disconnected) => stdio.stdin_done = true,
+                }
+            }
+            if !stdio.pending.is_empty() {
+                let sent = match endpoint.send(now, stdio.handle, &stdio.pending) {
+                    Ok(sent) => sent,
+                    // Not open for data (yet, or any more): try again next round, or let the
+                    // close event end things.
+                    Err(_) => return Ok(()),
+                };
+                stdio.pending.drain(..sent);
+                if !stdio.pending.is_empty() {
+                    // The send buffer is full.
+                    return Ok(());
+                }
+            }
+            if stdio.stdin_done && stdio.pending.is_empty() {
+                if endpoint.shutdown(now, stdio.handle).is_ok() {
+                    stdio.fin_sent = true;
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends echoed bytes back; closes each connection's sending side once the peer's FIN is
+    /// in and everything is echoed.
+    fn pump_echo(&mut self) {
+        let now = self.driver.now();
+        let endpoint = self.driver.endpoint_mut();
+        self.echo.retain(|&handle, echo| {
+            if !echo.pending.is_empty()
+                && let Ok(sent) = endpoint.send(now, handle, &echo.pending)
+            {
+                echo.pending.drain(..sent);
+            }
+            if echo.peer_closed && echo.pending.is_empty() && !echo.closed {
+                echo.closed = endpoint.close(now, handle).is_ok();
+            }
+            // Forget it once the endpoint has (its handle goes stale).
+            endpoint.status(handle).is_ok()
+        });
+    }
+}
