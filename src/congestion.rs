@@ -47,7 +47,7 @@ pub enum CongestionEvent {
 }
 
 /// A congestion-control algorithm: keeps cwnd and ssthresh in octets.
-pub trait CongestionControl: Debug {
+pub trait CongestionControl: Debug + Send {
     /// The congestion window, in octets.
     fn window(&self) -> u32;
     /// The slow-start threshold, in octets.
