@@ -199,6 +199,9 @@ struct Stdio {
     /// Read from stdin, not yet taken by the connection.
     pending: Vec<u8>,
     stdin_done: bool,
+    /// ESTABLISHED was reached: before it, a CLOSE would delete the connection instead of
+    /// queueing a FIN (RFC 9293 §3.10.4, SYN-SENT), so end of input waits for this.
+    connected: bool,
     fin_sent: bool,
     time_wait: bool,
     ended: Option<CloseReason>,
@@ -229,6 +232,7 @@ impl Stdio {
             stdin,
             pending: Vec::new(),
             stdin_done: false,
+            connected: false,
             fin_sent: false,
             time_wait: false,
             ended: None,
@@ -317,7 +321,10 @@ impl<T: PacketTransport> Nc<T> {
                 // Data may already be waiting.
                 self.on_echo_event(handle, Event::Readable);
             } else if self.stdio.is_none() {
-                self.stdio = Some(Stdio::new(handle));
+                let mut stdio = Stdio::new(handle);
+                // Accepted connections are ESTABLISHED already.
+                stdio.connected = true;
+                self.stdio = Some(stdio);
                 // One stdin, one connection: later SYNs are refused.
                 let _ = self.driver.endpoint_mut().unlisten(listener);
                 self.on_stdio_event(Event::Readable)?;
@@ -345,6 +352,7 @@ impl<T: PacketTransport> Nc<T> {
                 }
                 out.flush()?;
             }
+            Event::Connected => stdio.connected = true,
             Event::StateChanged { to: State::TimeWait, .. } => stdio.time_wait = true,
             Event::Closed(reason) => stdio.ended = Some(reason),
             _ => {}
@@ -407,7 +415,7 @@ impl<T: PacketTransport> Nc<T> {
                 }
             }
             if stdio.stdin_done && stdio.pending.is_empty() {
-                if endpoint.shutdown(now, stdio.handle).is_ok() {
+                if stdio.connected && endpoint.shutdown(now, stdio.handle).is_ok() {
                     stdio.fin_sent = true;
                 }
                 return Ok(());

@@ -110,6 +110,12 @@ fn two_nc_processes_talk_tcp_over_udp_and_survive_malformed_datagrams() {
     assert!(ok, "second client failed: {stderr}");
     assert_eq!(echoed, b"still there?");
 
+    // Empty input: stdin ends before the handshake does; the FIN waits for ESTABLISHED
+    // (a CLOSE in SYN-SENT would delete the connection, RFC 9293 §3.10.4).
+    let (ok, echoed, stderr) = client(&nc, client_port, server_port, "80", b"");
+    assert!(ok, "client with empty input failed: {stderr}");
+    assert!(echoed.is_empty());
+
     // Nobody on port 81: refused, a reason on stderr, exit status 1.
     let (ok, _, stderr) = client(&nc, client_port, server_port, "81", b"");
     assert!(!ok);
