@@ -35,7 +35,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-#[cfg(feature = "std")]
+#[cfg(feature = "pcap")]
 pub mod adapter;
 mod assembler;
 mod buffer;

@@ -539,6 +539,29 @@ fn ack_of_fin_in_fin_wait_1_moves_to_fin_wait_2_rfc_9293_3_10_7_4() {
     assert_state_change(&mut h, State::FinWait1, State::FinWait2);
 }
 
+/// Found by the model test: a FIN+ACK whose text and FIN a zero window drops (MUST-66: its
+/// ACK still counts) acknowledged our FIN, yet FIN-WAIT-1 stayed — step 5 had left the ACK of
+/// our FIN to step 8, which never ran.
+#[test]
+fn ack_of_fin_on_a_fin_segment_a_zero_window_drops_moves_to_fin_wait_2_must_66() {
+    // A half-close, so data may still arrive in FIN-WAIT-1 (a full close would reset).
+    let mut h = established();
+    h.conn.shutdown(h.now).unwrap();
+    let fin = h.expect_one();
+    assert_seg(&fin, fin_ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    let _ = h.events();
+    let fill = vec![7u8; RECV_BUFFER];
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(&fill));
+    let reply = h.expect_one();
+    assert_seg(&reply, ack(), add(ISS, 2), add(PEER_ISS, 1 + RECV_BUFFER as u32), 0);
+    let _ = h.events();
+    h.deliver(seg(fin_ack(), add(PEER_ISS, 1 + RECV_BUFFER as u32), add(ISS, 2)).payload(b"more"));
+    let reply = h.expect_one();
+    // The text and FIN are not taken: RCV.NXT stays, the window is still zero.
+    assert_seg(&reply, ack(), add(ISS, 2), add(PEER_ISS, 1 + RECV_BUFFER as u32), 0);
+    assert_state_change(&mut h, State::FinWait1, State::FinWait2);
+}
+
 #[test]
 fn fin_in_fin_wait_1_acks_and_moves_to_closing_rfc_9293_3_10_7_4() {
     let mut h = fin_wait_1();

@@ -1,13 +1,13 @@
 //! Adapters: what it takes to put the sans-IO core on a real wire (std only; the core never
 //! imports this module).
 //!
-//! - [`pcap`] (feature `pcap`): a capture writer any side can use, the simulator included.
-//! - [`driver`] (feature `driver`): a small blocking loop that runs an [`Endpoint`] over any
+//! - `pcap` (feature `pcap`): a capture writer any side can use, the simulator included.
+//! - `driver` (feature `driver`): a small blocking loop that runs an [`Endpoint`] over any
 //!   [`PacketTransport`]: it maps a monotonic clock to the core's [`Instant`], validates IP
 //!   headers (version, lengths, checksum, protocol; fragments dropped and counted) before
 //!   the core sees anything, feeds segments and timeouts in, and wraps transmits in IP headers.
-//! - [`udp`] (feature `udp`): one raw IPv4 packet per UDP datagram (no root needed).
-//! - [`tun`] (feature `tun`): a Linux TUN device (`IFF_TUN | IFF_NO_PI`), through a few
+//! - `udp` (feature `udp`): one raw IPv4 packet per UDP datagram (no root needed).
+//! - `tun` (feature `tun`): a Linux TUN device (`IFF_TUN | IFF_NO_PI`), through a few
 //!   `libc` calls — the only `unsafe` in the crate.
 //!
 //! [`Endpoint`]: crate::Endpoint
@@ -25,7 +25,7 @@ pub mod udp;
 use core::time::Duration;
 use std::io;
 
-/// Whole IP packets in and out: what the [`driver`] needs from a transport.
+/// Whole IP packets in and out: what the `driver` needs from a transport.
 pub trait PacketTransport {
     /// Sends one IP packet.
     ///

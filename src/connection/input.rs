@@ -239,6 +239,10 @@ impl Connection {
             // Text and FIN do not fit: tell the sender the window is still closed.
             self.ack_now();
             self.process_urgent(segment, seg_seq);
+            // The FIN this segment carried is not processed, so an ACK of our FIN that step 5
+            // left for step 8 takes effect now (found by the model test: the connection
+            // stayed in FIN-WAIT-1 with its FIN acknowledged).
+            self.settle_ack_of_our_fin(now);
             return;
         }
         self.process_text_and_fin(now, segment, seg_seq);
@@ -457,10 +461,7 @@ impl Connection {
         // "Do not process the FIN if the state is CLOSED, LISTEN, or SYN-SENT" (step 8); nor a
         // FIN we already have (its duplicate was unacceptable at step 1).
         if !fin_in_order || !sequence_known || self.state.has_peer_finished() {
-            if fin_acks_ours {
-                // Step 5 left the ACK of our FIN for here; no FIN is in order after all.
-                self.apply(now, Stimulus::AckOfFin);
-            }
+            self.settle_ack_of_our_fin(now);
             return;
         }
         self.rcv_fin_at = None;
@@ -474,6 +475,17 @@ impl Connection {
             self.apply(now, Stimulus::FinAckingOurFin);
         } else {
             self.apply(now, Stimulus::Fin);
+        }
+    }
+
+    /// Step 5 leaves the ACK of our FIN in FIN-WAIT-1 to step 8 when the segment also carries
+    /// a FIN (FIN-WAIT-1 goes straight to TIME-WAIT if that FIN is processed). When it is not —
+    /// beyond a hole, or no room in the window — the ACK alone moves us to FIN-WAIT-2.
+    fn settle_ack_of_our_fin(&mut self, now: Instant) {
+        let acked = self.state == State::FinWait1
+            && self.fin_seq().is_some_and(|fin| self.snd_una == fin + 1);
+        if acked {
+            self.apply(now, Stimulus::AckOfFin);
         }
     }
 

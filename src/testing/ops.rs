@@ -1,0 +1,533 @@
+//! The operation language shared by the `connection` fuzz target and the proptest model test
+//! (`tests/model.rs`), and the checker both run (feature `arbitrary`).
+//!
+//! An [`Input`] is a list of [`Op`]s — segments anchored near the connection's current
+//! sequence numbers (so they pass validation often), user calls and clock ticks — applied to
+//! one [`Connection`] by [`run`], which checks after every step:
+//!
+//! - **transitions**: every state change is one RFC 9293 allows for what caused it. The
+//!   reference is [`rfc_allows`], written from Figure 5 and §3.10 in terms of the input itself
+//!   (which flags the segment carried, whether it acknowledged our FIN, which call was made),
+//!   not derived from `state::transition` — so a wrong table arm is caught, not mirrored. The
+//!   model follows the state through the events alone and must agree with the connection;
+//! - **window**: a segment the §3.10.7.4 acceptability test rejects (computed here from the
+//!   pre-segment RCV.NXT and RCV.WND) changes neither RCV.NXT nor the state;
+//! - **stream**: every octet handed to the application is the octet the peer sent there;
+//! - SND.UNA ≤ SND.NXT, buffers within their configured sizes, a bounded number of segments
+//!   per step, unacknowledged data always with a timer, TIME-WAIT always with its timer.
+//!
+//! Violations panic with a message naming the rule: that is what fuzzers and proptest catch.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use core::time::Duration;
+
+use arbitrary::Arbitrary;
+
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::event::Event;
+use crate::seq::SeqNum;
+use crate::state::State;
+use crate::time::Instant;
+use crate::wire::{Flags, Options, Segment, TcpHeader};
+
+const LOCAL: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80);
+const REMOTE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 4000);
+const SEND_BUFFER: usize = 4096;
+const RECV_BUFFER: usize = 3000;
+/// Operations applied at most per input.
+pub const MAX_OPS: usize = 200;
+
+/// Where a segment's sequence or acknowledgment number starts from.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum Anchor {
+    /// RCV.NXT.
+    RcvNxt,
+    /// RCV.NXT + RCV.WND.
+    RcvWndEnd,
+    /// IRS.
+    Irs,
+    /// SND.UNA.
+    SndUna,
+    /// SND.NXT.
+    SndNxt,
+    /// ISS.
+    Iss,
+    /// Any number.
+    Raw(u32),
+}
+
+/// One step.
+#[derive(Arbitrary, Clone, Debug)]
+pub enum Op {
+    /// A segment from the peer: the anchors plus offsets give SEQ and ACK; the payload is the
+    /// peer's stream pattern at those sequence numbers.
+    Segment {
+        /// TCP flag bits (low byte).
+        flags: u8,
+        /// SEQ's anchor.
+        seq: Anchor,
+        /// Added to SEQ's anchor.
+        seq_off: i16,
+        /// ACK's anchor.
+        ack: Anchor,
+        /// Added to ACK's anchor.
+        ack_off: i16,
+        /// Window field.
+        window: u16,
+        /// Payload length (modulo 2 048).
+        len: u16,
+        /// Urgent pointer field.
+        urgent: u16,
+        /// MSS option.
+        mss: Option<u16>,
+        /// Window-scale option.
+        window_scale: Option<u8>,
+    },
+    /// SEND of this many octets (modulo 5 000).
+    Send(u16),
+    /// RECEIVE into a buffer of this many octets (modulo 5 000).
+    Recv(u16),
+    /// CLOSE.
+    Close,
+    /// CLOSE of the sending side only.
+    Shutdown,
+    /// ABORT.
+    Abort,
+    /// Time moves forward this many microseconds, then timers run.
+    Tick(u32),
+    /// Nagle on or off.
+    NoDelay(bool),
+}
+
+/// A whole run.
+#[derive(Arbitrary, Clone, Debug)]
+pub struct Input {
+    /// Start in LISTEN (else SYN-SENT).
+    pub passive: bool,
+    /// Delayed ACKs on.
+    pub delayed_ack: bool,
+    /// The steps (at most [`MAX_OPS`] are used).
+    pub ops: Vec<Op>,
+}
+
+/// The octet the peer sends at sequence number `seq`.
+pub const fn pattern(seq: u32) -> u8 {
+    (seq.wrapping_mul(2_654_435_761) >> 24) as u8
+}
+
+/// What made a state change, in the terms the RFC's figure and text use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// A segment arrived.
+    Segment {
+        /// SYN bit.
+        syn: bool,
+        /// ACK bit.
+        ack: bool,
+        /// FIN bit.
+        fin: bool,
+        /// RST bit.
+        rst: bool,
+        /// It carried data.
+        data: bool,
+        /// It acknowledged our FIN (ACK bit, our FIN sent, SEG.ACK = SND.NXT).
+        acks_our_fin: bool,
+    },
+    /// CLOSE (full, or of the sending side).
+    Close {
+        /// A full CLOSE with received data still unread (SHLD-3: reset instead).
+        unread: bool,
+    },
+    /// ABORT.
+    Abort,
+    /// SEND, RECEIVE or an option change: never a transition.
+    OtherCall,
+    /// Time passed.
+    Tick,
+}
+
+/// Facts about the run so far that the RFC's rules depend on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    /// The application closed (fully or its sending side): a queued FIN may go out on a
+    /// later segment's arrival (SYN-RECEIVED → ESTABLISHED → FIN-WAIT-1).
+    pub close_called: bool,
+    /// The application did a full CLOSE: data arriving afterwards resets (SHLD-3).
+    pub full_close: bool,
+    /// A FIN arrived earlier: if it lay beyond a hole it is held (§3.10.7.4, eighth step,
+    /// once in order), and the data that fills the hole then delivers it.
+    pub fin_seen: bool,
+}
+
+/// Whether RFC 9293 (Figure 5 and §3.10, with RFC 5961 and the SHLD-3 reset) lets a connection
+/// go from `from` to `to` because of `cause`. Written from the RFC, independently of
+/// `state::transition`.
+pub fn rfc_allows(from: State, to: State, cause: Cause, history: History) -> bool {
+    use State::{
+        CloseWait, Closed, Closing, Established, FinWait1, FinWait2, LastAck, Listen, SynReceived,
+        SynSent, TimeWait,
+    };
+    match cause {
+        // §3.10.4 CLOSE: LISTEN and SYN-SENT delete the TCB; SYN-RECEIVED (nothing queued),
+        // ESTABLISHED -> FIN-WAIT-1; CLOSE-WAIT -> LAST-ACK.
+        // SHLD-3 (RFC 1122 §4.2.2.13): a CLOSE with unread data sends RST and ends it.
+        Cause::Close { unread } => {
+            matches!(
+                (from, to),
+                (Listen | SynSent, Closed)
+                    | (SynReceived | Established, FinWait1)
+                    | (CloseWait, LastAck)
+            ) || (unread && from != Closed && to == Closed)
+        }
+        // §3.10.5 ABORT: every state but CLOSED ends in CLOSED.
+        Cause::Abort => from != Closed && to == Closed,
+        Cause::OtherCall => false,
+        // §3.10.8: the user timeout and R2 end any connection; 2×MSL ends TIME-WAIT; a
+        // passive SYN-RECEIVED may fall back to LISTEN.
+        Cause::Tick => match from {
+            Closed | Listen => false,
+            SynReceived => matches!(to, Closed | Listen),
+            SynSent | Established | FinWait1 | FinWait2 | CloseWait | Closing | LastAck
+            | TimeWait => to == Closed,
+        },
+        Cause::Segment { syn, ack, fin, rst, data, acks_our_fin } => {
+            let fin = fin || (data && history.fin_seen);
+            // SHLD-3: data after a full CLOSE resets the connection.
+            let data_after_close = data && history.full_close && to == Closed;
+            let reset = rst && to == Closed;
+            match from {
+                Closed => false,
+                // §3.10.7.2: only a SYN (without RST or ACK) leaves LISTEN.
+                Listen => syn && !rst && !ack && to == SynReceived,
+                // §3.10.7.3.
+                SynSent => match to {
+                    Established => syn && ack && !rst,
+                    SynReceived => syn && !ack && !rst,
+                    Closed => rst && ack,
+                    Listen | SynSent | FinWait1 | FinWait2 | CloseWait | Closing | LastAck
+                    | TimeWait => false,
+                },
+                // §3.10.7.4: an acceptable ACK completes it; RST (or a SYN, RFC 9293 step 4)
+                // sends a passive one back to LISTEN or ends an active one; its FIN can come
+                // with the ACK that completes it (then ESTABLISHED -> CLOSE-WAIT follows).
+                SynReceived => match to {
+                    Established => ack && !rst,
+                    Listen | Closed => rst || syn || data_after_close,
+                    SynSent | SynReceived | FinWait1 | FinWait2 | CloseWait | Closing | LastAck
+                    | TimeWait => false,
+                },
+                Established => match to {
+                    CloseWait => fin && !rst,
+                    // A FIN the application queued in SYN-RECEIVED goes out once this
+                    // segment made the connection ESTABLISHED.
+                    FinWait1 => history.close_called && !rst,
+                    Closed => reset || data_after_close,
+                    Listen | SynSent | SynReceived | Established | FinWait2 | Closing | LastAck
+                    | TimeWait => false,
+                },
+                FinWait1 => match to {
+                    FinWait2 => acks_our_fin && !rst,
+                    Closing => fin && !rst,
+                    TimeWait => fin && acks_our_fin && !rst,
+                    Closed => reset || data_after_close,
+                    Listen | SynSent | SynReceived | Established | FinWait1 | CloseWait
+                    | LastAck => false,
+                },
+                FinWait2 => match to {
+                    TimeWait => fin && !rst,
+                    Closed => reset || data_after_close,
+                    Listen | SynSent | SynReceived | Established | FinWait1 | FinWait2
+                    | CloseWait | Closing | LastAck => false,
+                },
+                CloseWait => reset,
+                Closing => match to {
+                    TimeWait => acks_our_fin && !rst,
+                    Closed => reset || data_after_close,
+                    Listen | SynSent | SynReceived | Established | FinWait1 | FinWait2
+                    | CloseWait | Closing | LastAck => false,
+                },
+                LastAck => to == Closed && (acks_our_fin || reset || data_after_close),
+                // RFC 9293 lets a RST end TIME-WAIT (this crate ignores it, RFC 1337).
+                TimeWait => reset,
+            }
+        }
+    }
+}
+
+/// The §3.10.7.4 acceptability test, from the RCV.NXT and RCV.WND the segment met.
+pub fn acceptable(seq: u32, seg_len: u32, rcv_nxt: u32, rcv_wnd: u32) -> bool {
+    let in_window = |s: u32| s.wrapping_sub(rcv_nxt) < rcv_wnd;
+    match (seg_len, rcv_wnd) {
+        (0, 0) => seq == rcv_nxt,
+        (0, _) => in_window(seq),
+        (_, 0) => false,
+        (_, _) => in_window(seq) || in_window(seq.wrapping_add(seg_len - 1)),
+    }
+}
+
+fn anchor(conn: &Connection, anchor: Anchor) -> u32 {
+    let s = conn.status();
+    match anchor {
+        Anchor::RcvNxt => s.rcv_nxt.get(),
+        Anchor::RcvWndEnd => s.rcv_nxt.get().wrapping_add(s.rcv_wnd),
+        Anchor::Irs => s.irs.get(),
+        Anchor::SndUna => s.snd_una.get(),
+        Anchor::SndNxt => s.snd_nxt.get(),
+        Anchor::Iss => s.iss.get(),
+        Anchor::Raw(raw) => raw,
+    }
+}
+
+/// Which states a run visited, as a bit per [`State`] (in `State::ALL` order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Visited(pub u16);
+
+impl Visited {
+    fn add(&mut self, state: State) {
+        if let Some(bit) = State::ALL.iter().position(|&s| s == state) {
+            self.0 |= 1 << bit;
+        }
+    }
+
+    /// Whether `state` was visited.
+    pub fn contains(self, state: State) -> bool {
+        State::ALL.iter().position(|&s| s == state).is_some_and(|bit| self.0 & (1 << bit) != 0)
+    }
+}
+
+/// Applies `input` to a fresh connection, checking every rule after every step (see the
+/// module docs). Panics on the first violation; returns the states visited.
+pub fn run(input: &Input) -> Visited {
+    let mut visited = Visited::default();
+    // `OPS_TRACE=1`: print every step and the status after it (reproducing a failure).
+    let trace = std::env::var_os("OPS_TRACE").is_some();
+    let mut config = Config::with_fixed_isn(SeqNum::new(0xffff_ff00));
+    config.send_buffer = SEND_BUFFER;
+    config.recv_buffer = RECV_BUFFER;
+    if !input.delayed_ack {
+        config.delayed_ack = None;
+    }
+    let mut now = Instant::from_millis(1);
+    let mut conn = if input.passive {
+        Connection::listen(config, now, LOCAL)
+    } else {
+        match Connection::connect(config, now, LOCAL, REMOTE) {
+            Ok(conn) => conn,
+            Err(error) => panic!("connect with valid addresses failed: {error:?}"),
+        }
+    };
+    let mut model = State::Closed;
+    drain_events(&mut conn, &mut model, Cause::OtherCall, History::default(), "open");
+    let mut history = History::default();
+    let mut out = vec![0u8; 65_536];
+    let mut payload = vec![0u8; 2048];
+    // (IRS of the stream, octets read from it).
+    let mut stream: Option<(u32, u32)> = None;
+    for (step, op) in input.ops.iter().take(MAX_OPS).enumerate() {
+        let before = conn.status();
+        let mut cause = Cause::OtherCall;
+        let mut rejected = false;
+        // SEQ and ACK of a segment step, for failure reports.
+        let mut numbers = None;
+        match *op {
+            Op::Segment {
+                flags,
+                seq,
+                seq_off,
+                ack,
+                ack_off,
+                window,
+                len,
+                urgent,
+                mss,
+                window_scale,
+            } => {
+                let seq = anchor(&conn, seq).wrapping_add_signed(i32::from(seq_off));
+                let ack = anchor(&conn, ack).wrapping_add_signed(i32::from(ack_off));
+                numbers = Some((seq, ack));
+                let len = usize::from(len) % payload.len();
+                let flags = Flags::from_bits(flags);
+                // SYN occupies the first sequence number; data follows it.
+                let first = if flags.contains(Flags::SYN) { seq.wrapping_add(1) } else { seq };
+                for (i, byte) in payload.iter_mut().take(len).enumerate() {
+                    *byte = pattern(first.wrapping_add(i as u32));
+                }
+                let mut options = Options::NONE;
+                options.mss = mss;
+                options.window_scale = window_scale;
+                let header = TcpHeader {
+                    src_port: REMOTE.port(),
+                    dst_port: LOCAL.port(),
+                    seq: SeqNum::new(seq),
+                    ack: SeqNum::new(ack),
+                    flags,
+                    window,
+                    urgent_ptr: urgent,
+                    options,
+                };
+                let mut bytes = vec![0u8; len + 80];
+                let data = payload.get(..len).unwrap_or(&[]);
+                let Ok(n) = header.emit(&[data], REMOTE.ip(), LOCAL.ip(), &mut bytes) else {
+                    panic!("emit into a large enough buffer failed")
+                };
+                let built = bytes.get(..n).unwrap_or(&[]);
+                let Ok(segment) = Segment::parse_checked(built, REMOTE.ip(), LOCAL.ip()) else {
+                    panic!("a segment we built does not parse")
+                };
+                let our_fin_sent =
+                    matches!(before.state, State::FinWait1 | State::Closing | State::LastAck);
+                cause = Cause::Segment {
+                    syn: flags.contains(Flags::SYN),
+                    ack: flags.contains(Flags::ACK),
+                    fin: flags.contains(Flags::FIN),
+                    rst: flags.contains(Flags::RST),
+                    data: len > 0,
+                    acks_our_fin: flags.contains(Flags::ACK)
+                        && our_fin_sent
+                        && ack == before.snd_nxt.get(),
+                };
+                let synchronized =
+                    !matches!(before.state, State::Closed | State::Listen | State::SynSent);
+                let (mut first_seq, mut seg_len) = (seq, segment.seg_len());
+                let syn_ack = flags.contains(Flags::SYN) && flags.contains(Flags::ACK);
+                if before.state == State::SynReceived && syn_ack && seq == before.irs.get() {
+                    // Figure 8 (simultaneous open): the peer's SYN-ACK repeats its SYN at IRS
+                    // and completes the handshake; its SYN octet is trimmed as old news.
+                    first_seq = seq.wrapping_add(1);
+                    seg_len -= 1;
+                }
+                rejected = synchronized
+                    && !acceptable(first_seq, seg_len, before.rcv_nxt.get(), before.rcv_wnd);
+                conn.handle_segment(now, REMOTE.ip(), &segment);
+                history.fin_seen |= flags.contains(Flags::FIN);
+            }
+            Op::Send(n) => {
+                let data = vec![0x55; usize::from(n) % 5000];
+                let _ = conn.send(now, &data);
+            }
+            Op::Recv(n) => {
+                let mut buf = vec![0u8; usize::from(n) % 5000];
+                if let Ok(read) = conn.recv(&mut buf) {
+                    let irs = conn.status().irs.get();
+                    let (stream_irs, offset) = stream.get_or_insert((irs, 0));
+                    if *stream_irs != irs {
+                        *stream_irs = irs;
+                        *offset = 0;
+                    }
+                    for (i, &byte) in buf.iter().take(read).enumerate() {
+                        let seq = irs.wrapping_add(1).wrapping_add(*offset).wrapping_add(i as u32);
+                        assert_eq!(
+                            byte,
+                            pattern(seq),
+                            "step {step}: delivered an octet the peer never sent"
+                        );
+                    }
+                    *offset = offset.wrapping_add(read as u32);
+                }
+            }
+            Op::Close => {
+                cause = Cause::Close { unread: before.recv_queued > 0 };
+                history.close_called = true;
+                history.full_close = true;
+                let _ = conn.close(now);
+            }
+            Op::Shutdown => {
+                cause = Cause::Close { unread: false };
+                history.close_called = true;
+                let _ = conn.shutdown(now);
+            }
+            Op::Abort => {
+                cause = Cause::Abort;
+                let _ = conn.abort(now);
+            }
+            Op::Tick(micros) => {
+                cause = Cause::Tick;
+                now += Duration::from_micros(u64::from(micros));
+                conn.handle_timeout(now);
+            }
+            Op::NoDelay(on) => conn.set_nodelay(on),
+        }
+        let mut sent = 0;
+        while let Ok(Some(_)) = conn.poll_transmit(now, &mut out) {
+            sent += 1;
+            assert!(sent < 1000, "step {step}: unbounded output for one input");
+        }
+        let what = match numbers {
+            Some((seq, ack)) => {
+                format!("step {step} ({op:?}, SEQ {seq}, ACK {ack}, before {before:?})")
+            }
+            None => format!("step {step} ({op:?}, before {before:?})"),
+        };
+        drain_events(&mut conn, &mut model, cause, history, &what);
+        let s = conn.status();
+        if trace {
+            std::eprintln!("{what}\n  -> {s:?}");
+        }
+        assert_eq!(model, s.state, "{what}: the state changed without an event");
+        visited.add(s.state);
+        if rejected {
+            // §3.10.7.4: an unacceptable segment is answered with an ACK and dropped.
+            assert_eq!(s.rcv_nxt, before.rcv_nxt, "{what}: an unacceptable segment moved RCV.NXT");
+            let zero_window_allowance = before.rcv_wnd == 0;
+            assert!(
+                s.state == before.state || zero_window_allowance,
+                "{what}: an unacceptable segment changed the state {:?} -> {:?}",
+                before.state,
+                s.state
+            );
+        }
+        assert!(s.snd_una.before_eq(s.snd_nxt), "{what}: SND.UNA after SND.NXT: {s:?}");
+        assert!(s.send_queued <= SEND_BUFFER && s.recv_queued <= RECV_BUFFER, "{what}: {s:?}");
+        assert_eq!(conn.counters().illegal_transitions, 0, "{what}: the table refused a stimulus");
+        let timed = !matches!(s.state, State::Closed | State::Listen | State::TimeWait);
+        if timed && s.snd_una != s.snd_nxt {
+            assert!(conn.poll_timeout().is_some(), "{what}: unacknowledged data, no timer: {s:?}");
+        }
+        if s.state == State::TimeWait {
+            assert!(conn.poll_timeout().is_some(), "{what}: TIME-WAIT without its timer");
+        }
+    }
+    visited
+}
+
+/// Follows the state through the events; each change must start where the model stands and
+/// be one [`rfc_allows`] for `cause`.
+fn drain_events(
+    conn: &mut Connection,
+    model: &mut State,
+    cause: Cause,
+    history: History,
+    what: &str,
+) {
+    while let Some(event) = conn.poll_event() {
+        if let Event::StateChanged { from, to } = event {
+            assert_eq!(
+                from, *model,
+                "{what}: a change from {from:?}, but the model is in {model:?}"
+            );
+            let opening = matches!((from, to), (State::Closed, State::Listen | State::SynSent))
+                && what == "open";
+            assert!(
+                opening || rfc_allows(from, to, cause, history),
+                "{what}: {from:?} -> {to:?} is no transition RFC 9293 allows for {cause:?} \
+                 ({history:?})"
+            );
+            *model = to;
+        }
+    }
+}
+
+/// A one-line description of an input, for failure reports.
+pub fn describe(input: &Input) -> String {
+    format!(
+        "passive={} delayed_ack={} ops={}",
+        input.passive,
+        input.delayed_ack,
+        input.ops.len().min(MAX_OPS)
+    )
+}
