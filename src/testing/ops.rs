@@ -325,6 +325,8 @@ pub fn run(input: &Input) -> Visited {
     drain_events(&mut conn, &mut model, Cause::OtherCall, History::default(), "open");
     let mut history = History::default();
     let mut out = vec![0u8; 65_536];
+    // The SYN goes out before anything arrives.
+    while let Ok(Some(_)) = conn.poll_transmit(now, &mut out) {}
     let mut payload = vec![0u8; 2048];
     // (IRS of the stream, octets read from it).
     let mut stream: Option<(u32, u32)> = None;
@@ -530,4 +532,282 @@ pub fn describe(input: &Input) -> String {
         input.delayed_ack,
         input.ops.len().min(MAX_OPS)
     )
+}
+
+// ------------------------------------------------------------------ seeds
+
+/// `input` as the bytes `Input::arbitrary_take_rest` reads back (arbitrary 1.x's format:
+/// little-endian integers, a `u32` per enum variant scaled by multiply-and-shift, a byte per
+/// `bool` and per `Option` tag, and the last field's list as elements each preceded by a
+/// "one more" byte, running to the end). Lets seeds be
+/// written from structured runs; `tests/fuzz_seeds.rs` checks the round trip.
+pub fn encode(input: &Input) -> Vec<u8> {
+    fn variant(out: &mut Vec<u8>, index: u64, count: u64) {
+        // The smallest v with (v * count) >> 32 == index.
+        let v = (index << 32).div_ceil(count);
+        out.extend_from_slice(&u32::try_from(v).unwrap_or(u32::MAX).to_le_bytes());
+    }
+    fn anchor(out: &mut Vec<u8>, anchor: Anchor) {
+        let (index, raw) = match anchor {
+            Anchor::RcvNxt => (0, None),
+            Anchor::RcvWndEnd => (1, None),
+            Anchor::Irs => (2, None),
+            Anchor::SndUna => (3, None),
+            Anchor::SndNxt => (4, None),
+            Anchor::Iss => (5, None),
+            Anchor::Raw(raw) => (6, Some(raw)),
+        };
+        variant(out, index, 7);
+        if let Some(raw) = raw {
+            out.extend_from_slice(&raw.to_le_bytes());
+        }
+    }
+    let mut out = vec![u8::from(input.passive), u8::from(input.delayed_ack)];
+    for op in &input.ops {
+        // "One more element."
+        out.push(1);
+        match *op {
+            Op::Segment {
+                flags,
+                seq,
+                seq_off,
+                ack,
+                ack_off,
+                window,
+                len,
+                urgent,
+                mss,
+                window_scale,
+            } => {
+                variant(&mut out, 0, 8);
+                out.push(flags);
+                anchor(&mut out, seq);
+                out.extend_from_slice(&seq_off.to_le_bytes());
+                anchor(&mut out, ack);
+                out.extend_from_slice(&ack_off.to_le_bytes());
+                out.extend_from_slice(&window.to_le_bytes());
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(&urgent.to_le_bytes());
+                out.push(u8::from(mss.is_some()));
+                if let Some(mss) = mss {
+                    out.extend_from_slice(&mss.to_le_bytes());
+                }
+                out.push(u8::from(window_scale.is_some()));
+                if let Some(shift) = window_scale {
+                    out.push(shift);
+                }
+            }
+            Op::Send(n) => {
+                variant(&mut out, 1, 8);
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            Op::Recv(n) => {
+                variant(&mut out, 2, 8);
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            Op::Close => variant(&mut out, 3, 8),
+            Op::Shutdown => variant(&mut out, 4, 8),
+            Op::Abort => variant(&mut out, 5, 8),
+            Op::Tick(micros) => {
+                variant(&mut out, 6, 8);
+                out.extend_from_slice(&micros.to_le_bytes());
+            }
+            Op::NoDelay(on) => {
+                variant(&mut out, 7, 8);
+                out.push(u8::from(on));
+            }
+        }
+    }
+    out
+}
+
+/// A dialogue run in the simulator ([`super::Pair`]): side A is configured exactly as [`run`]
+/// configures its connection, side B is the peer.
+pub struct Capture {
+    /// What the dialogue shows.
+    pub name: &'static str,
+    /// A's side of it as operations: B's segments (anchored on A's ISS and B's ISS, as [`run`]
+    /// sees them), A's calls and the clock.
+    pub input: Input,
+    /// Every segment that crossed, either way, as TCP bytes (header and payload).
+    pub segments: Vec<Vec<u8>>,
+}
+
+/// The simulator's dialogues, captured as seeds: handshakes both ways, data both ways, each
+/// close order, a simultaneous close and a reset.
+pub fn simulated_dialogues() -> Vec<Capture> {
+    use alloc::rc::Rc;
+    use core::cell::RefCell;
+
+    use super::{Direction, Pair, Verdict};
+
+    const PEER_ISS: u32 = 7_654_321;
+    const OUR_ISS: u32 = 0xffff_ff00;
+    #[derive(Clone, Copy)]
+    enum Step {
+        Send(u16),
+        Recv,
+        Close,
+        Shutdown,
+        Abort,
+        PeerSend(u16),
+        PeerClose,
+        PeerAbort,
+        /// Both close before either FIN crosses.
+        CloseTogether,
+        WaitOut,
+    }
+    let dialogues: [(&'static str, bool, &[Step]); 6] = [
+        (
+            "active-data-we-close-first",
+            false,
+            &[
+                Step::Send(100),
+                Step::PeerSend(200),
+                Step::Recv,
+                Step::Close,
+                Step::PeerClose,
+                Step::WaitOut,
+            ],
+        ),
+        (
+            "active-peer-closes-first",
+            false,
+            &[Step::PeerSend(50), Step::Recv, Step::PeerClose, Step::Recv, Step::Close],
+        ),
+        (
+            "passive-data-both-ways",
+            true,
+            &[
+                Step::PeerSend(300),
+                Step::Recv,
+                Step::Send(1000),
+                Step::Shutdown,
+                Step::PeerClose,
+                Step::Recv,
+                Step::WaitOut,
+            ],
+        ),
+        ("passive-simultaneous-close", true, &[Step::Send(20), Step::CloseTogether, Step::WaitOut]),
+        ("active-peer-resets", false, &[Step::Send(30), Step::PeerAbort]),
+        ("active-we-abort", false, &[Step::PeerSend(10), Step::Abort]),
+    ];
+    let mut captures = Vec::new();
+    for (name, passive, steps) in dialogues {
+        let mut ours = Config::with_fixed_isn(SeqNum::new(OUR_ISS));
+        ours.send_buffer = SEND_BUFFER;
+        ours.recv_buffer = RECV_BUFFER;
+        ours.delayed_ack = None;
+        let mut theirs = Config::with_fixed_isn(SeqNum::new(PEER_ISS));
+        theirs.delayed_ack = None;
+        let now = Instant::from_millis(1);
+        let (a, b) = if passive {
+            (
+                Ok(Connection::listen(ours, now, LOCAL)),
+                Connection::connect(theirs, now, REMOTE, LOCAL),
+            )
+        } else {
+            (
+                Connection::connect(ours, now, LOCAL, REMOTE),
+                Ok(Connection::listen(theirs, now, REMOTE)),
+            )
+        };
+        // Addresses of one family: opening cannot fail.
+        let (Ok(a), Ok(b)) = (a, b) else { continue };
+        let mut pair = Pair::new(a, b, now);
+        let ops: Rc<RefCell<Vec<Op>>> = Rc::new(RefCell::new(Vec::new()));
+        let segments: Rc<RefCell<Vec<Vec<u8>>>> = Rc::new(RefCell::new(Vec::new()));
+        let (seen_ops, seen_segments) = (Rc::clone(&ops), Rc::clone(&segments));
+        pair.set_filter(alloc::boxed::Box::new(move |direction, segment: &Segment<'_>| {
+            let mut bytes = vec![0u8; segment.payload.len() + 80];
+            if let Ok(len) = segment.emit(REMOTE.ip(), LOCAL.ip(), &mut bytes) {
+                bytes.truncate(len);
+                seen_segments.borrow_mut().push(bytes);
+            }
+            if direction == Direction::BToA {
+                let h = &segment.header;
+                let offset = |from: u32, to: u32| i16::try_from(to.wrapping_sub(from) as i32).ok();
+                let seq = if h.flags.contains(Flags::SYN) {
+                    (Anchor::Raw(h.seq.get()), 0)
+                } else {
+                    offset(PEER_ISS, h.seq.get())
+                        .map_or((Anchor::Raw(h.seq.get()), 0), |off| (Anchor::Irs, off))
+                };
+                let ack = offset(OUR_ISS, h.ack.get())
+                    .map_or((Anchor::Raw(h.ack.get()), 0), |off| (Anchor::Iss, off));
+                seen_ops.borrow_mut().push(Op::Segment {
+                    flags: h.flags.bits(),
+                    seq: seq.0,
+                    seq_off: seq.1,
+                    ack: ack.0,
+                    ack_off: ack.1,
+                    window: h.window,
+                    len: u16::try_from(segment.payload.len()).unwrap_or(u16::MAX),
+                    urgent: h.urgent_ptr,
+                    mss: h.options.mss,
+                    window_scale: h.options.window_scale,
+                });
+            }
+            Verdict::Deliver
+        }));
+        pair.run_until_idle();
+        for &step in steps {
+            let now = pair.now;
+            match step {
+                Step::Send(n) => {
+                    ops.borrow_mut().push(Op::Send(n));
+                    let _ = pair.a.send(now, &vec![0x55; usize::from(n)]);
+                }
+                Step::Recv => {
+                    ops.borrow_mut().push(Op::Recv(4096));
+                    let _ = pair.read_a();
+                }
+                Step::Close => {
+                    ops.borrow_mut().push(Op::Close);
+                    let _ = pair.a.close(now);
+                }
+                Step::Shutdown => {
+                    ops.borrow_mut().push(Op::Shutdown);
+                    let _ = pair.a.shutdown(now);
+                }
+                Step::Abort => {
+                    ops.borrow_mut().push(Op::Abort);
+                    let _ = pair.a.abort(now);
+                }
+                Step::PeerSend(n) => {
+                    let _ = pair.b.send(now, &vec![0x66; usize::from(n)]);
+                }
+                Step::PeerClose => {
+                    let _ = pair.read_b();
+                    let _ = pair.b.close(now);
+                }
+                Step::PeerAbort => {
+                    let _ = pair.b.abort(now);
+                }
+                Step::CloseTogether => {
+                    ops.borrow_mut().push(Op::Close);
+                    let _ = pair.read_b();
+                    let _ = pair.a.close(now);
+                    let _ = pair.b.close(now);
+                }
+                Step::WaitOut => {
+                    let before = pair.now;
+                    while pair.advance_to_next_deadline() {
+                        pair.run_until_idle();
+                        if pair.now.saturating_duration_since(before) > Duration::from_secs(600) {
+                            break;
+                        }
+                    }
+                    let waited = pair.now.saturating_duration_since(before).as_micros();
+                    ops.borrow_mut().push(Op::Tick(u32::try_from(waited).unwrap_or(u32::MAX)));
+                }
+            }
+            pair.run_until_idle();
+        }
+        pair.clear_filter();
+        let input = Input { passive, delayed_ack: false, ops: ops.borrow().clone() };
+        let segments = segments.borrow().clone();
+        captures.push(Capture { name, input, segments });
+    }
+    captures
 }
