@@ -1,0 +1,339 @@
+//! Bulk transfer, tcp-proto against smoltcp, side by side in one process: two endpoints of the
+//! same stack joined in memory by queues of whole IPv4 packets (each stack builds and parses
+//! the IP header and computes and verifies checksums), a virtual clock that jumps when both
+//! sides are idle, and the application writing and reading through each stack's normal API.
+//! 1 GiB client → server per run; rounds alternate between the stacks.
+//!
+//! Workloads: `bulk_mtu1500` (MSS 1460, 256 KiB send and receive buffers) and `bulk_mtu65535`
+//! (4 MiB buffers). Metrics: CPU ns per data segment and Gbit/s per CPU-second (thread CPU
+//! time of the transfer, handshake excluded), medians over the rounds with the spread.
+//!
+//! `cargo bench --bench bulk` (options after `--`: `--rounds N`, `--scale F` to move F GiB,
+//! `--only tcp-proto|smoltcp` for profiling one stack).
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use common::{Options, Pool, Queue, SmolDevice};
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant as SmolInstant;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use tcp_proto::wire::ip::{Ipv4Header, PROTOCOL_TCP};
+use tcp_proto::{Config, Endpoint, EndpointConfig, Instant};
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const PORT: u16 = 5001;
+const GIB: u64 = 1 << 30;
+
+thread_local! {
+    /// Segments that crossed the wire, either way.
+    static ALL_SEGMENTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn all_segments() -> u64 {
+    ALL_SEGMENTS.with(std::cell::Cell::get)
+}
+
+#[derive(Clone, Copy)]
+struct Workload {
+    name: &'static str,
+    mtu: usize,
+    buffer: usize,
+}
+
+const WORKLOADS: [Workload; 2] = [
+    Workload { name: "bulk_mtu1500", mtu: 1500, buffer: 256 * 1024 },
+    Workload { name: "bulk_mtu65535", mtu: 65_535, buffer: 4 * 1024 * 1024 },
+];
+
+/// One run's cost.
+struct Run {
+    cpu: Duration,
+    data_segments: u64,
+    /// All segments, either way (data and pure ACKs).
+    segments: u64,
+    bytes: u64,
+}
+
+impl Run {
+    fn ns_per_segment(&self) -> f64 {
+        self.cpu.as_nanos() as f64 / self.data_segments as f64
+    }
+
+    fn gbit_per_cpu_second(&self) -> f64 {
+        self.bytes as f64 * 8.0 / self.cpu.as_secs_f64() / 1e9
+    }
+}
+
+// ------------------------------------------------------------------ tcp-proto
+
+/// Moves every segment `from` wants to send, as IPv4 packets, into `to`.
+fn pump(
+    now: Instant,
+    from: &mut Endpoint,
+    to: &mut Endpoint,
+    queue: &mut Queue,
+    pool: &Pool,
+    mtu: usize,
+    data_segments: &mut u64,
+) -> bool {
+    loop {
+        let mut packet = common::take(pool, mtu);
+        let Ok(Some(tx)) = from.poll_transmit(now, &mut packet[20..]) else {
+            common::give_back(pool, packet);
+            break;
+        };
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (tx.local.ip(), tx.remote.ip()) else {
+            unreachable!("IPv4 only here")
+        };
+        let header = Ipv4Header {
+            src,
+            dst,
+            protocol: PROTOCOL_TCP,
+            ttl: tx.ttl,
+            identification: 0,
+            dont_fragment: true,
+            more_fragments: false,
+            fragment_offset: 0,
+            total_len: (20 + tx.len) as u16,
+            dscp_ecn: tx.ds_field,
+        };
+        header.emit(&mut packet).expect("room for the header");
+        packet.truncate(20 + tx.len);
+        queue.push_back(packet);
+    }
+    let moved = !queue.is_empty();
+    while let Some(packet) = queue.pop_front() {
+        ALL_SEGMENTS.with(|all| all.set(all.get() + 1));
+        *data_segments += u64::from(common::tcp_payload_len(&packet) > 0);
+        let (ip, tcp) = Ipv4Header::parse(&packet).expect("valid IPv4");
+        to.handle_segment(now, ip.src.into(), ip.dst.into(), tcp);
+        common::give_back(pool, packet);
+    }
+    moved
+}
+
+fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
+    let config = |secret: u8| {
+        let mut connection = Config::new([secret; 16]);
+        connection.mtu = workload.mtu as u16;
+        connection.send_buffer = workload.buffer;
+        connection.recv_buffer = workload.buffer;
+        EndpointConfig::new(connection, [secret; 16])
+    };
+    let mut client = Endpoint::new(config(1));
+    let mut server = Endpoint::new(config(2));
+    let listen = SocketAddr::new(IpAddr::V4(SERVER), PORT);
+    server.listen(listen, 1).unwrap();
+    let mut now_us = 1_000u64;
+    let now = |us: u64| Instant::from_micros(us);
+    let c = client.connect(now(now_us), IpAddr::V4(CLIENT), listen).unwrap();
+    let pool = common::pool();
+    let mut queue = Queue::new();
+    let mut segments = 0;
+    let mut s = None;
+    while s.is_none() {
+        pump(now(now_us), &mut client, &mut server, &mut queue, &pool, workload.mtu, &mut segments);
+        pump(now(now_us), &mut server, &mut client, &mut queue, &pool, workload.mtu, &mut segments);
+        s = server.accept(listen).unwrap();
+        now_us += 1;
+    }
+    let s = s.unwrap();
+    while client.poll_event().is_some() || server.poll_event().is_some() {}
+    let chunk = vec![0x5a_u8; 64 * 1024];
+    let mut buf = vec![0_u8; 64 * 1024];
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut data_segments = 0;
+    let segments_before = all_segments();
+    let start = common::thread_cpu();
+    while received < total {
+        let t = now(now_us);
+        while sent < total {
+            let want = (total - sent).min(chunk.len() as u64) as usize;
+            let n = client.send(t, c, &chunk[..want]).unwrap();
+            sent += n as u64;
+            if n < want {
+                break;
+            }
+        }
+        let mut moved =
+            pump(t, &mut client, &mut server, &mut queue, &pool, workload.mtu, &mut data_segments);
+        loop {
+            let n = server.recv(s, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            received += n as u64;
+            moved = true;
+        }
+        moved |=
+            pump(t, &mut server, &mut client, &mut queue, &pool, workload.mtu, &mut data_segments);
+        while client.poll_event().is_some() || server.poll_event().is_some() {}
+        if !moved {
+            // Both idle: jump to the next deadline (a delayed ACK, say).
+            let next = [client.poll_timeout(), server.poll_timeout()].into_iter().flatten().min();
+            now_us = next.map_or(now_us + 1, |at| at.as_micros().max(now_us + 1));
+            client.handle_timeout(now(now_us));
+            server.handle_timeout(now(now_us));
+        }
+    }
+    let cpu = common::thread_cpu() - start;
+    Run { cpu, data_segments, segments: all_segments() - segments_before, bytes: received }
+}
+
+// ------------------------------------------------------------------ smoltcp
+
+fn smol_iface(device: &mut SmolDevice, ip: Ipv4Addr) -> Interface {
+    let mut iface =
+        Interface::new(IfaceConfig::new(HardwareAddress::Ip), device, SmolInstant::from_micros(0));
+    iface.update_ip_addrs(|addrs| {
+        addrs.push(IpCidr::new(IpAddress::Ipv4(ip), 24)).unwrap();
+    });
+    iface
+}
+
+fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
+    let pool = common::pool();
+    let device = || SmolDevice {
+        rx: Queue::new(),
+        tx: Queue::new(),
+        pool: std::rc::Rc::clone(&pool),
+        mtu: workload.mtu,
+    };
+    let (mut cdev, mut sdev) = (device(), device());
+    let mut ciface = smol_iface(&mut cdev, CLIENT);
+    let mut siface = smol_iface(&mut sdev, SERVER);
+    let socket = || {
+        tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; workload.buffer]),
+            tcp::SocketBuffer::new(vec![0; workload.buffer]),
+        )
+    };
+    let mut csockets = SocketSet::new(vec![]);
+    let mut ssockets = SocketSet::new(vec![]);
+    let ch = csockets.add(socket());
+    let sh = ssockets.add(socket());
+    ssockets.get_mut::<tcp::Socket<'_>>(sh).listen(PORT).unwrap();
+    let remote = (IpAddress::Ipv4(SERVER), PORT);
+    csockets.get_mut::<tcp::Socket<'_>>(ch).connect(ciface.context(), remote, 40_000).unwrap();
+    let mut now_us = 1_000i64;
+    let mut data_segments = 0u64;
+    // Moves packets both ways; counts data segments (outside the timed part too).
+    let exchange = |cdev: &mut SmolDevice, sdev: &mut SmolDevice, count: &mut u64| {
+        let moved = !cdev.tx.is_empty() || !sdev.tx.is_empty();
+        for packet in cdev.tx.drain(..) {
+            ALL_SEGMENTS.with(|all| all.set(all.get() + 1));
+            *count += u64::from(common::tcp_payload_len(&packet) > 0);
+            sdev.rx.push_back(packet);
+        }
+        for packet in sdev.tx.drain(..) {
+            ALL_SEGMENTS.with(|all| all.set(all.get() + 1));
+            *count += u64::from(common::tcp_payload_len(&packet) > 0);
+            cdev.rx.push_back(packet);
+        }
+        moved
+    };
+    loop {
+        let t = SmolInstant::from_micros(now_us);
+        ciface.poll(t, &mut cdev, &mut csockets);
+        siface.poll(t, &mut sdev, &mut ssockets);
+        exchange(&mut cdev, &mut sdev, &mut 0);
+        if csockets.get::<tcp::Socket<'_>>(ch).state() == tcp::State::Established
+            && ssockets.get::<tcp::Socket<'_>>(sh).state() == tcp::State::Established
+        {
+            break;
+        }
+        now_us += 1;
+    }
+    let chunk = vec![0x5a_u8; 64 * 1024];
+    let mut buf = vec![0_u8; 64 * 1024];
+    let (mut sent, mut received) = (0u64, 0u64);
+    let segments_before = all_segments();
+    let start = common::thread_cpu();
+    while received < total {
+        let t = SmolInstant::from_micros(now_us);
+        let client = csockets.get_mut::<tcp::Socket<'_>>(ch);
+        while sent < total && client.can_send() {
+            let want = (total - sent).min(chunk.len() as u64) as usize;
+            let n = client.send_slice(&chunk[..want]).unwrap();
+            sent += n as u64;
+            if n < want {
+                break;
+            }
+        }
+        ciface.poll(t, &mut cdev, &mut csockets);
+        let mut moved = exchange(&mut cdev, &mut sdev, &mut data_segments);
+        siface.poll(t, &mut sdev, &mut ssockets);
+        let server = ssockets.get_mut::<tcp::Socket<'_>>(sh);
+        while server.can_recv() {
+            let n = server.recv_slice(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            received += n as u64;
+            moved = true;
+        }
+        siface.poll(t, &mut sdev, &mut ssockets);
+        moved |= exchange(&mut cdev, &mut sdev, &mut data_segments);
+        if !moved {
+            let next = [ciface.poll_at(t, &csockets), siface.poll_at(t, &ssockets)]
+                .into_iter()
+                .flatten()
+                .min();
+            now_us = next.map_or(now_us + 1, |at| at.total_micros().max(now_us + 1));
+        }
+    }
+    let cpu = common::thread_cpu() - start;
+    Run { cpu, data_segments, segments: all_segments() - segments_before, bytes: received }
+}
+
+fn main() {
+    let options = Options::parse();
+    let total = (GIB as f64 * options.scale) as u64;
+    for workload in WORKLOADS {
+        let mut ours = (Vec::new(), Vec::new());
+        let mut theirs = (Vec::new(), Vec::new());
+        for round in 0..options.rounds {
+            // Alternate which stack goes first, so neither always runs on a warm machine.
+            let order =
+                if round % 2 == 0 { ["tcp-proto", "smoltcp"] } else { ["smoltcp", "tcp-proto"] };
+            for stack in order.into_iter().filter(|stack| options.runs(stack)) {
+                let run = if stack == "tcp-proto" {
+                    tcp_proto_bulk(workload, total)
+                } else {
+                    smoltcp_bulk(workload, total)
+                };
+                eprintln!(
+                    "{} round {round} {stack}: {} data segments ({} in all), {:.3} s CPU, {:.1} ns/segment, {:.2} Gbit/s per CPU-second",
+                    workload.name,
+                    run.data_segments,
+                    run.segments,
+                    run.cpu.as_secs_f64(),
+                    run.ns_per_segment(),
+                    run.gbit_per_cpu_second()
+                );
+                let (ns, gbit) = if stack == "tcp-proto" { &mut ours } else { &mut theirs };
+                ns.push(run.ns_per_segment());
+                gbit.push(run.gbit_per_cpu_second());
+            }
+        }
+        if ours.0.is_empty() || theirs.0.is_empty() {
+            continue;
+        }
+        let (lo, hi) = common::spread(&ours.0);
+        let (slo, shi) = common::spread(&theirs.0);
+        eprintln!(
+            "{}: ns/segment spread tcp-proto {lo:.1}..{hi:.1}, smoltcp {slo:.1}..{shi:.1}",
+            workload.name
+        );
+        let ns = (common::median(&mut ours.0), common::median(&mut theirs.0));
+        let gbit = (common::median(&mut ours.1), common::median(&mut theirs.1));
+        common::result(workload.name, "cpu_ns_per_segment", ns.0, ns.1);
+        common::result(workload.name, "gbit_per_cpu_second", gbit.0, gbit.1);
+    }
+}

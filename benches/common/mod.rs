@@ -1,0 +1,161 @@
+//! What the side-by-side benches share: an in-memory wire of whole IPv4 packets with
+//! recycled buffers (neither stack pays an allocation per packet for the harness), smoltcp's
+//! device on it, thread CPU time, medians, and the `RESULT` line format.
+
+#![allow(dead_code, unsafe_code, unreachable_pub, missing_docs)]
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant as SmolInstant;
+
+/// Spare packet buffers, shared by both directions of a wire.
+pub type Pool = Rc<RefCell<Vec<Vec<u8>>>>;
+
+pub fn pool() -> Pool {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+/// A buffer of `len` octets from the pool.
+pub fn take(pool: &Pool, len: usize) -> Vec<u8> {
+    let mut buf = pool.borrow_mut().pop().unwrap_or_default();
+    buf.resize(len, 0);
+    buf
+}
+
+pub fn give_back(pool: &Pool, buf: Vec<u8>) {
+    pool.borrow_mut().push(buf);
+}
+
+/// One direction of the wire.
+pub type Queue = VecDeque<Vec<u8>>;
+
+/// smoltcp's interface device: packets in, packets out, buffers from the pool.
+pub struct SmolDevice {
+    pub rx: Queue,
+    pub tx: Queue,
+    pub pool: Pool,
+    pub mtu: usize,
+}
+
+pub struct Rx {
+    packet: Vec<u8>,
+    pool: Pool,
+}
+
+pub struct Tx<'a> {
+    queue: &'a mut Queue,
+    pool: Pool,
+}
+
+impl phy::RxToken for Rx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        let result = f(&self.packet);
+        give_back(&self.pool, self.packet);
+        result
+    }
+}
+
+impl phy::TxToken for Tx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut packet = take(&self.pool, len);
+        let result = f(&mut packet);
+        self.queue.push_back(packet);
+        result
+    }
+}
+
+impl Device for SmolDevice {
+    type RxToken<'a> = Rx;
+    type TxToken<'a> = Tx<'a>;
+
+    fn receive(&mut self, _: SmolInstant) -> Option<(Rx, Tx<'_>)> {
+        let packet = self.rx.pop_front()?;
+        let pool = Rc::clone(&self.pool);
+        Some((Rx { packet, pool: Rc::clone(&pool) }, Tx { queue: &mut self.tx, pool }))
+    }
+
+    fn transmit(&mut self, _: SmolInstant) -> Option<Tx<'_>> {
+        Some(Tx { queue: &mut self.tx, pool: Rc::clone(&self.pool) })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ip;
+        caps.max_transmission_unit = self.mtu;
+        caps
+    }
+}
+
+/// Payload octets of the IPv4/TCP packet `packet` (0 if it is not one).
+pub fn tcp_payload_len(packet: &[u8]) -> usize {
+    let ihl = usize::from(packet.first().map_or(0, |b| b & 0x0f)) * 4;
+    let data_offset = usize::from(packet.get(ihl + 12).map_or(0, |b| b >> 4)) * 4;
+    packet.len().saturating_sub(ihl + data_offset)
+}
+
+/// CPU time this thread has used.
+pub fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a pointer to a timespec we own.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+    assert_eq!(status, 0);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
+}
+
+/// `min..max` of `values`, for the spread.
+pub fn spread(values: &[f64]) -> (f64, f64) {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max)
+}
+
+/// The machine-readable line the issue asks for.
+pub fn result(workload: &str, metric: &str, ours: f64, theirs: f64) {
+    println!(
+        "RESULT {workload} {metric} tcp-proto={ours:.3} smoltcp={theirs:.3} ratio={:.3}",
+        ours / theirs
+    );
+}
+
+/// Command-line options after `cargo bench --bench NAME --`: `--rounds N`, `--scale F`
+/// (multiplies the work), `--only tcp-proto|smoltcp`; anything else (cargo's own `--bench`)
+/// is ignored.
+pub struct Options {
+    pub rounds: usize,
+    pub scale: f64,
+    pub only: Option<String>,
+}
+
+impl Options {
+    pub fn parse() -> Self {
+        let mut options = Self { rounds: 5, scale: 1.0, only: None };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--rounds" => {
+                    options.rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(5)
+                }
+                "--scale" => {
+                    options.scale = args.next().and_then(|v| v.parse().ok()).unwrap_or(1.0)
+                }
+                "--only" => options.only = args.next(),
+                _ => {}
+            }
+        }
+        options
+    }
+
+    pub fn runs(&self, stack: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == stack)
+    }
+}
