@@ -5,7 +5,7 @@
 //! slices (the ring's two halves), so a segment is emitted straight from the ring (one copy).
 
 use alloc::boxed::Box;
-use alloc::vec;
+use alloc::vec::Vec;
 
 /// A byte ring with a fixed capacity: 16 bytes until first written, when the storage and its
 /// indices are allocated together (they are the buffer, and only a connection that moves data
@@ -19,7 +19,10 @@ pub(crate) struct Ring {
 /// The allocated part of a [`Ring`].
 #[derive(Debug)]
 struct Store {
-    bytes: Box<[u8]>,
+    /// Allocated at the ring's full capacity at once (it never grows or moves), but only
+    /// initialised as far as data has ever been written: a short-lived connection that moves
+    /// 64 octets does not pay for zeroing a 64 KiB buffer.
+    bytes: Vec<u8>,
     /// Index of the first byte in `bytes`.
     head: usize,
     len: usize,
@@ -66,15 +69,21 @@ impl Ring {
         }
         // First use: allocate the whole ring once; it never grows after this.
         let store = self.store.get_or_insert_with(|| {
-            Box::new(Store { bytes: vec![0; capacity].into_boxed_slice(), head: 0, len: 0 })
+            Box::new(Store { bytes: Vec::with_capacity(capacity), head: 0, len: 0 })
         });
         let at = (store.head + store.len + offset) % capacity;
         let first = take.min(capacity - at);
+        let rest = take - first;
+        // Initialise what this write reaches for the first time (within the capacity
+        // reserved above, so the storage never reallocates).
+        let reach = if rest > 0 { capacity } else { at + first };
+        if store.bytes.len() < reach {
+            store.bytes.resize(reach, 0);
+        }
         let (data_first, data_rest) = data.split_at(first);
         if let Some(dst) = store.bytes.get_mut(at..at + first) {
             dst.copy_from_slice(data_first);
         }
-        let rest = take - first;
         if let (Some(dst), Some(src)) = (store.bytes.get_mut(..rest), data_rest.get(..rest)) {
             dst.copy_from_slice(src);
         }

@@ -1,0 +1,282 @@
+//! Connection churn, tcp-proto against smoltcp, side by side in one process: back-to-back
+//! lifecycles — three-way handshake, 64 bytes each way, four-way close (the client closes
+//! first), TIME-WAIT run out on a virtual clock — between two endpoints of the same stack
+//! joined in memory by queues of whole IPv4 packets. Rounds alternate between the stacks.
+//!
+//! Metrics: lifecycles per CPU-second and CPU ns per lifecycle (thread CPU time), medians
+//! over the rounds with the spread.
+//!
+//! `cargo bench --bench churn` (options after `--`: `--rounds N`, `--scale F` for F × 20 000
+//! lifecycles, `--only tcp-proto|smoltcp`).
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use common::{Options, Pool, Queue, SmolDevice};
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant as SmolInstant;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use tcp_proto::wire::ip::{Ipv4Header, PROTOCOL_TCP};
+use tcp_proto::{CloseReason, Config, Endpoint, EndpointConfig, EndpointEvent, Event, Instant};
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const PORT: u16 = 80;
+const LIFECYCLES: f64 = 20_000.0;
+const MESSAGE: [u8; 64] = [0x42; 64];
+const MTU: usize = 1500;
+
+struct Run {
+    cpu: Duration,
+    lifecycles: u64,
+}
+
+// ------------------------------------------------------------------ tcp-proto
+
+/// Moves every segment `from` wants to send, as IPv4 packets, into `to`. Returns whether any
+/// moved.
+fn pump(now: Instant, from: &mut Endpoint, to: &mut Endpoint, queue: &mut Queue, pool: &Pool) -> bool {
+    loop {
+        let mut packet = common::take(pool, MTU);
+        let Ok(Some(tx)) = from.poll_transmit(now, &mut packet[20..]) else {
+            common::give_back(pool, packet);
+            break;
+        };
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (tx.local.ip(), tx.remote.ip()) else {
+            unreachable!("IPv4 only here")
+        };
+        let header = Ipv4Header {
+            src,
+            dst,
+            protocol: PROTOCOL_TCP,
+            ttl: tx.ttl,
+            identification: 0,
+            dont_fragment: true,
+            more_fragments: false,
+            fragment_offset: 0,
+            total_len: (20 + tx.len) as u16,
+            dscp_ecn: tx.ds_field,
+        };
+        header.emit(&mut packet).expect("room for the header");
+        packet.truncate(20 + tx.len);
+        queue.push_back(packet);
+    }
+    let moved = !queue.is_empty();
+    while let Some(packet) = queue.pop_front() {
+        let (ip, tcp) = Ipv4Header::parse(&packet).expect("valid IPv4");
+        to.handle_segment(now, ip.src.into(), ip.dst.into(), tcp);
+        common::give_back(pool, packet);
+    }
+    moved
+}
+
+fn tcp_proto_churn(lifecycles: u64) -> Run {
+    let config = |secret: u8| {
+        let mut connection = Config::new([secret; 16]);
+        connection.msl = Duration::from_millis(1);
+        connection.delayed_ack = None;
+        EndpointConfig::new(connection, [secret; 16])
+    };
+    let mut client = Endpoint::new(config(1));
+    let mut server = Endpoint::new(config(2));
+    let listen = SocketAddr::new(IpAddr::V4(SERVER), PORT);
+    server.listen(listen, 16).unwrap();
+    let pool = common::pool();
+    let mut queue = Queue::new();
+    let mut buf = [0u8; 256];
+    let mut now_us = 1_000u64;
+    let start = common::thread_cpu();
+    for _ in 0..lifecycles {
+        let now = Instant::from_micros(now_us);
+        let c = client.connect(now, IpAddr::V4(CLIENT), listen).unwrap();
+        let mut s = None;
+        while s.is_none() {
+            pump(now, &mut client, &mut server, &mut queue, &pool);
+            pump(now, &mut server, &mut client, &mut queue, &pool);
+            s = server.accept(listen).unwrap();
+        }
+        let s = s.unwrap();
+        client.send(now, c, &MESSAGE).unwrap();
+        server.send(now, s, &MESSAGE).unwrap();
+        let (mut client_got, mut server_got) = (0, 0);
+        let (mut client_closed, mut server_closed) = (false, false);
+        let (mut client_fin_sent, mut server_fin_sent) = (false, false);
+        while !(client_closed && server_closed) {
+            let moved = pump(now, &mut client, &mut server, &mut queue, &pool)
+                | pump(now, &mut server, &mut client, &mut queue, &pool);
+            while let Ok(n) = server.recv(s, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                server_got += n;
+            }
+            while let Ok(n) = client.recv(c, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                client_got += n;
+            }
+            if client_got == MESSAGE.len() && !client_fin_sent {
+                client.close(now, c).unwrap();
+                client_fin_sent = true;
+            }
+            while let Some(event) = client.poll_event() {
+                if event == EndpointEvent::Connection(c, Event::Closed(CloseReason::Orderly)) {
+                    client_closed = true;
+                }
+            }
+            while let Some(event) = server.poll_event() {
+                match event {
+                    EndpointEvent::Connection(h, Event::PeerClosed) if h == s && !server_fin_sent => {
+                        assert_eq!(server_got, MESSAGE.len());
+                        server.close(now, s).unwrap();
+                        server_fin_sent = true;
+                    }
+                    EndpointEvent::Connection(h, Event::Closed(_)) if h == s => server_closed = true,
+                    _ => {}
+                }
+            }
+            assert!(moved || client_fin_sent, "stuck");
+        }
+        // TIME-WAIT (2×MSL = 2 ms) runs out on the virtual clock.
+        now_us += 2_001;
+        client.handle_timeout(Instant::from_micros(now_us));
+        server.handle_timeout(Instant::from_micros(now_us));
+    }
+    let cpu = common::thread_cpu() - start;
+    assert_eq!(client.time_wait_count(), 0);
+    assert_eq!(client.connection_count() + server.connection_count(), 0);
+    Run { cpu, lifecycles }
+}
+
+// ------------------------------------------------------------------ smoltcp
+
+fn smol_iface(device: &mut SmolDevice, ip: Ipv4Addr) -> Interface {
+    let mut iface =
+        Interface::new(IfaceConfig::new(HardwareAddress::Ip), device, SmolInstant::from_micros(0));
+    iface.update_ip_addrs(|addrs| {
+        addrs.push(IpCidr::new(IpAddress::Ipv4(ip), 24)).unwrap();
+    });
+    iface
+}
+
+fn smoltcp_churn(lifecycles: u64) -> Run {
+    let pool = common::pool();
+    let device = || SmolDevice {
+        rx: Queue::new(),
+        tx: Queue::new(),
+        pool: std::rc::Rc::clone(&pool),
+        mtu: MTU,
+    };
+    let (mut cdev, mut sdev) = (device(), device());
+    let mut ciface = smol_iface(&mut cdev, CLIENT);
+    let mut siface = smol_iface(&mut sdev, SERVER);
+    let socket = || {
+        tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 64 * 1024]),
+            tcp::SocketBuffer::new(vec![0; 64 * 1024]),
+        )
+    };
+    let mut csockets = SocketSet::new(vec![]);
+    let mut ssockets = SocketSet::new(vec![]);
+    let ch = csockets.add(socket());
+    let sh = ssockets.add(socket());
+    let remote = (IpAddress::Ipv4(SERVER), PORT);
+    let mut buf = [0u8; 256];
+    let mut now_us = 1_000i64;
+    let mut port = 1024u16;
+    let exchange = |cdev: &mut SmolDevice, sdev: &mut SmolDevice| {
+        let moved = !cdev.tx.is_empty() || !sdev.tx.is_empty();
+        sdev.rx.extend(cdev.tx.drain(..));
+        cdev.rx.extend(sdev.tx.drain(..));
+        moved
+    };
+    let start = common::thread_cpu();
+    for _ in 0..lifecycles {
+        let t = SmolInstant::from_micros(now_us);
+        ssockets.get_mut::<tcp::Socket<'_>>(sh).listen(PORT).unwrap();
+        port = if port == u16::MAX { 1024 } else { port + 1 };
+        csockets.get_mut::<tcp::Socket<'_>>(ch).connect(ciface.context(), remote, port).unwrap();
+        let (mut client_sent, mut server_sent) = (false, false);
+        let (mut client_got, mut server_got) = (0, 0);
+        let mut server_closing = false;
+        loop {
+            ciface.poll(t, &mut cdev, &mut csockets);
+            siface.poll(t, &mut sdev, &mut ssockets);
+            let moved = exchange(&mut cdev, &mut sdev);
+            let client = csockets.get_mut::<tcp::Socket<'_>>(ch);
+            if !client_sent && client.may_send() {
+                client.send_slice(&MESSAGE).unwrap();
+                client_sent = true;
+            }
+            while client.can_recv() {
+                client_got += client.recv_slice(&mut buf).unwrap();
+            }
+            if client_got == MESSAGE.len() && client.state() == tcp::State::Established {
+                client.close();
+            }
+            let client_state = client.state();
+            let server = ssockets.get_mut::<tcp::Socket<'_>>(sh);
+            if !server_sent && server.may_send() {
+                server.send_slice(&MESSAGE).unwrap();
+                server_sent = true;
+            }
+            while server.can_recv() {
+                server_got += server.recv_slice(&mut buf).unwrap();
+            }
+            if !server_closing && server.state() == tcp::State::CloseWait {
+                assert_eq!(server_got, MESSAGE.len());
+                server.close();
+                server_closing = true;
+            }
+            let server_state = server.state();
+            if client_state == tcp::State::TimeWait && server_state == tcp::State::Closed {
+                break;
+            }
+            assert!(moved || client_sent, "stuck");
+        }
+        // smoltcp's TIME-WAIT (10 s) runs out on the virtual clock.
+        now_us += 10_000_001;
+        let t = SmolInstant::from_micros(now_us);
+        ciface.poll(t, &mut cdev, &mut csockets);
+        assert_eq!(csockets.get::<tcp::Socket<'_>>(ch).state(), tcp::State::Closed);
+    }
+    let cpu = common::thread_cpu() - start;
+    Run { cpu, lifecycles }
+}
+
+fn main() {
+    let options = Options::parse();
+    let lifecycles = (LIFECYCLES * options.scale) as u64;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 0..options.rounds {
+        let order = if round % 2 == 0 { ["tcp-proto", "smoltcp"] } else { ["smoltcp", "tcp-proto"] };
+        for stack in order.into_iter().filter(|stack| options.runs(stack)) {
+            let run = if stack == "tcp-proto" {
+                tcp_proto_churn(lifecycles)
+            } else {
+                smoltcp_churn(lifecycles)
+            };
+            let ns = run.cpu.as_nanos() as f64 / run.lifecycles as f64;
+            eprintln!(
+                "churn round {round} {stack}: {} lifecycles, {:.3} s CPU, {ns:.0} ns/lifecycle",
+                run.lifecycles,
+                run.cpu.as_secs_f64()
+            );
+            if stack == "tcp-proto" { &mut ours } else { &mut theirs }.push(ns);
+        }
+    }
+    if ours.is_empty() || theirs.is_empty() {
+        return;
+    }
+    let (lo, hi) = common::spread(&ours);
+    let (slo, shi) = common::spread(&theirs);
+    eprintln!("churn: ns/lifecycle spread tcp-proto {lo:.0}..{hi:.0}, smoltcp {slo:.0}..{shi:.0}");
+    let (ns, sns) = (common::median(&mut ours), common::median(&mut theirs));
+    common::result("churn", "cpu_ns_per_lifecycle", ns, sns);
+    common::result("churn", "lifecycles_per_cpu_second", 1e9 / ns, 1e9 / sns);
+}
