@@ -118,6 +118,7 @@ fn pump(
     moved
 }
 
+#[inline(never)]
 fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
     let config = |secret: u8| {
         let mut connection = Config::new([secret; 16]);
@@ -197,6 +198,7 @@ fn smol_iface(device: &mut SmolDevice, ip: Ipv4Addr) -> Interface {
     iface
 }
 
+#[inline(never)]
 fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
     let pool = common::pool();
     let device = || SmolDevice {
@@ -295,7 +297,7 @@ fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
 fn main() {
     let options = Options::parse();
     let total = (GIB as f64 * options.scale) as u64;
-    for workload in WORKLOADS {
+    for workload in WORKLOADS.into_iter().filter(|w| options.includes(w.name)) {
         let mut ours = (Vec::new(), Vec::new());
         let mut theirs = (Vec::new(), Vec::new());
         for round in 0..options.rounds {

@@ -39,7 +39,13 @@ struct Run {
 
 /// Moves every segment `from` wants to send, as IPv4 packets, into `to`. Returns whether any
 /// moved.
-fn pump(now: Instant, from: &mut Endpoint, to: &mut Endpoint, queue: &mut Queue, pool: &Pool) -> bool {
+fn pump(
+    now: Instant,
+    from: &mut Endpoint,
+    to: &mut Endpoint,
+    queue: &mut Queue,
+    pool: &Pool,
+) -> bool {
     loop {
         let mut packet = common::take(pool, MTU);
         let Ok(Some(tx)) = from.poll_transmit(now, &mut packet[20..]) else {
@@ -74,6 +80,7 @@ fn pump(now: Instant, from: &mut Endpoint, to: &mut Endpoint, queue: &mut Queue,
     moved
 }
 
+#[inline(never)]
 fn tcp_proto_churn(lifecycles: u64) -> Run {
     let config = |secret: u8| {
         let mut connection = Config::new([secret; 16]);
@@ -131,12 +138,16 @@ fn tcp_proto_churn(lifecycles: u64) -> Run {
             }
             while let Some(event) = server.poll_event() {
                 match event {
-                    EndpointEvent::Connection(h, Event::PeerClosed) if h == s && !server_fin_sent => {
+                    EndpointEvent::Connection(h, Event::PeerClosed)
+                        if h == s && !server_fin_sent =>
+                    {
                         assert_eq!(server_got, MESSAGE.len());
                         server.close(now, s).unwrap();
                         server_fin_sent = true;
                     }
-                    EndpointEvent::Connection(h, Event::Closed(_)) if h == s => server_closed = true,
+                    EndpointEvent::Connection(h, Event::Closed(_)) if h == s => {
+                        server_closed = true
+                    }
                     _ => {}
                 }
             }
@@ -164,6 +175,7 @@ fn smol_iface(device: &mut SmolDevice, ip: Ipv4Addr) -> Interface {
     iface
 }
 
+#[inline(never)]
 fn smoltcp_churn(lifecycles: u64) -> Run {
     let pool = common::pool();
     let device = || SmolDevice {
@@ -254,7 +266,8 @@ fn main() {
     let lifecycles = (LIFECYCLES * options.scale) as u64;
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..options.rounds {
-        let order = if round % 2 == 0 { ["tcp-proto", "smoltcp"] } else { ["smoltcp", "tcp-proto"] };
+        let order =
+            if round % 2 == 0 { ["tcp-proto", "smoltcp"] } else { ["smoltcp", "tcp-proto"] };
         for stack in order.into_iter().filter(|stack| options.runs(stack)) {
             let run = if stack == "tcp-proto" {
                 tcp_proto_churn(lifecycles)

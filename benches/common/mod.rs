@@ -128,17 +128,18 @@ pub fn result(workload: &str, metric: &str, ours: f64, theirs: f64) {
 }
 
 /// Command-line options after `cargo bench --bench NAME --`: `--rounds N`, `--scale F`
-/// (multiplies the work), `--only tcp-proto|smoltcp`; anything else (cargo's own `--bench`)
+/// (multiplies the work), `--only tcp-proto|smoltcp`, `--workload NAME`; anything else (cargo's own `--bench`)
 /// is ignored.
 pub struct Options {
     pub rounds: usize,
     pub scale: f64,
     pub only: Option<String>,
+    pub workload: Option<String>,
 }
 
 impl Options {
     pub fn parse() -> Self {
-        let mut options = Self { rounds: 5, scale: 1.0, only: None };
+        let mut options = Self { rounds: 5, scale: 1.0, only: None, workload: None };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -149,6 +150,7 @@ impl Options {
                     options.scale = args.next().and_then(|v| v.parse().ok()).unwrap_or(1.0)
                 }
                 "--only" => options.only = args.next(),
+                "--workload" => options.workload = args.next(),
                 _ => {}
             }
         }
@@ -157,5 +159,9 @@ impl Options {
 
     pub fn runs(&self, stack: &str) -> bool {
         self.only.as_deref().is_none_or(|only| only == stack)
+    }
+
+    pub fn includes(&self, workload: &str) -> bool {
+        self.workload.as_deref().is_none_or(|only| only == workload)
     }
 }

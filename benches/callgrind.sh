@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Instruction counts under callgrind (deterministic, unlike time): per data segment for
+# bulk_mtu1500 and per lifecycle for churn, for tcp-proto and smoltcp, each stack in its own
+# valgrind run with collection switched on only inside that stack's transfer function.
+# Prints `RESULT <workload> <metric> tcp-proto=… smoltcp=… ratio=…` lines.
+#
+#   benches/callgrind.sh            # 64 MiB bulk, 2 000 lifecycles
+#   SCALE_BULK=0.25 SCALE_CHURN=0.5 benches/callgrind.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
+scale_bulk=${SCALE_BULK:-0.0625}
+scale_churn=${SCALE_CHURN:-0.1}
+cargo bench --no-run --bench bulk --bench churn >/dev/null 2>&1
+binary() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
+out=$(mktemp -d)
+
+# instructions <binary> <function> <stack> <args...>: Ir collected inside <function>.
+instructions() {
+    local bin=$1 function=$2 stack=$3
+    shift 3
+    valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" \
+        --toggle-collect="$function" "$bin" --only "$stack" --rounds 1 "$@" \
+        >"$out/stdout" 2>"$out/stderr"
+    grep -m1 '^summary:' "$out/cg.out" | awk '{print $2}'
+}
+
+bulk=$(binary bulk)
+churn=$(binary churn)
+declare -A per
+for stack in tcp-proto smoltcp; do
+    fn=${stack//-/_}
+    ir=$(instructions "$bulk" "bulk::${fn}_bulk" "$stack" --workload bulk_mtu1500 --scale "$scale_bulk")
+    segments=$(grep -o '[0-9]* data segments' "$out/stderr" | head -1 | awk '{print $1}')
+    per[bulk_$stack]=$(awk -v i="$ir" -v s="$segments" 'BEGIN {printf "%.1f", i / s}')
+    echo "bulk_mtu1500 $stack: $ir instructions, $segments data segments" >&2
+    ir=$(instructions "$churn" "churn::${fn}_churn" "$stack" --scale "$scale_churn")
+    lifecycles=$(grep -o '[0-9]* lifecycles' "$out/stderr" | head -1 | awk '{print $1}')
+    per[churn_$stack]=$(awk -v i="$ir" -v s="$lifecycles" 'BEGIN {printf "%.1f", i / s}')
+    echo "churn $stack: $ir instructions, $lifecycles lifecycles" >&2
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+echo "RESULT bulk_mtu1500 instructions_per_segment tcp-proto=${per[bulk_tcp-proto]} smoltcp=${per[bulk_smoltcp]} ratio=$(ratio "${per[bulk_tcp-proto]}" "${per[bulk_smoltcp]}")"
+echo "RESULT churn instructions_per_lifecycle tcp-proto=${per[churn_tcp-proto]} smoltcp=${per[churn_smoltcp]} ratio=$(ratio "${per[churn_tcp-proto]}" "${per[churn_smoltcp]}")"
+rm -rf "$out"
