@@ -53,13 +53,27 @@ impl TupleTable {
     }
 
     pub(crate) fn hash(&self, local: SocketAddr, remote: SocketAddr) -> TupleHash {
+        // One write of the whole tuple: SipHash's per-call overhead dominates four small ones.
         let mut hasher = siphasher::sip::SipHasher13::new_with_key(&self.key);
-        for address in [local, remote] {
-            match address.ip() {
-                IpAddr::V4(ip) => hasher.write(&ip.octets()),
-                IpAddr::V6(ip) => hasher.write(&ip.octets()),
+        let (lp, rp) = (local.port().to_be_bytes(), remote.port().to_be_bytes());
+        match (local.ip(), remote.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => {
+                let ([a, b, c, d], [e, f, g, h]) = (l.octets(), r.octets());
+                hasher.write(&[a, b, c, d, lp[0], lp[1], e, f, g, h, rp[0], rp[1]]);
             }
-            hasher.write_u16(address.port());
+            (l, r) => {
+                let mut bytes = [0u8; 36];
+                for (half, (ip, port)) in bytes.chunks_exact_mut(18).zip([(l, lp), (r, rp)]) {
+                    let octets = match ip {
+                        IpAddr::V4(ip) => ip.to_ipv6_mapped().octets(),
+                        IpAddr::V6(ip) => ip.octets(),
+                    };
+                    for (slot, byte) in half.iter_mut().zip(octets.iter().chain(&port)) {
+                        *slot = *byte;
+                    }
+                }
+                hasher.write(&bytes);
+            }
         }
         // The low 32 bits are as good as any; buckets never number more than 2^32.
         TupleHash(hasher.finish() as u32)
