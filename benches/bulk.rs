@@ -17,27 +17,17 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{Options, Pool, Queue, SmolDevice};
-use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+use common::{Counts, Options, Queue, SmolDevice, exchange, pump, smol_iface};
+use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SmolInstant;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
-use tcp_proto::wire::ip::{Ipv4Header, PROTOCOL_TCP};
+use smoltcp::wire::IpAddress;
 use tcp_proto::{Config, Endpoint, EndpointConfig, Instant};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const PORT: u16 = 5001;
 const GIB: u64 = 1 << 30;
-
-thread_local! {
-    /// Segments that crossed the wire, either way.
-    static ALL_SEGMENTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-fn all_segments() -> u64 {
-    ALL_SEGMENTS.with(std::cell::Cell::get)
-}
 
 #[derive(Clone, Copy)]
 struct Workload {
@@ -72,52 +62,6 @@ impl Run {
 
 // ------------------------------------------------------------------ tcp-proto
 
-/// Moves every segment `from` wants to send, as IPv4 packets, into `to`.
-fn pump(
-    now: Instant,
-    from: &mut Endpoint,
-    to: &mut Endpoint,
-    queue: &mut Queue,
-    pool: &Pool,
-    mtu: usize,
-    data_segments: &mut u64,
-) -> bool {
-    loop {
-        let mut packet = common::take(pool, mtu);
-        let Ok(Some(tx)) = from.poll_transmit(now, &mut packet[20..]) else {
-            common::give_back(pool, packet);
-            break;
-        };
-        let (IpAddr::V4(src), IpAddr::V4(dst)) = (tx.local.ip(), tx.remote.ip()) else {
-            unreachable!("IPv4 only here")
-        };
-        let header = Ipv4Header {
-            src,
-            dst,
-            protocol: PROTOCOL_TCP,
-            ttl: tx.ttl,
-            identification: 0,
-            dont_fragment: true,
-            more_fragments: false,
-            fragment_offset: 0,
-            total_len: (20 + tx.len) as u16,
-            dscp_ecn: tx.ds_field,
-        };
-        header.emit(&mut packet).expect("room for the header");
-        packet.truncate(20 + tx.len);
-        queue.push_back(packet);
-    }
-    let moved = !queue.is_empty();
-    while let Some(packet) = queue.pop_front() {
-        ALL_SEGMENTS.with(|all| all.set(all.get() + 1));
-        *data_segments += u64::from(common::tcp_payload_len(&packet) > 0);
-        let (ip, tcp) = Ipv4Header::parse(&packet).expect("valid IPv4");
-        to.handle_segment(now, ip.src.into(), ip.dst.into(), tcp);
-        common::give_back(pool, packet);
-    }
-    moved
-}
-
 #[inline(never)]
 fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
     let config = |secret: u8| {
@@ -136,11 +80,11 @@ fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
     let c = client.connect(now(now_us), IpAddr::V4(CLIENT), listen).unwrap();
     let pool = common::pool();
     let mut queue = Queue::new();
-    let mut segments = 0;
+    let mut setup = Counts::default();
     let mut s = None;
     while s.is_none() {
-        pump(now(now_us), &mut client, &mut server, &mut queue, &pool, workload.mtu, &mut segments);
-        pump(now(now_us), &mut server, &mut client, &mut queue, &pool, workload.mtu, &mut segments);
+        pump(now(now_us), &mut client, &mut server, &mut queue, &pool, workload.mtu, &mut setup);
+        pump(now(now_us), &mut server, &mut client, &mut queue, &pool, workload.mtu, &mut setup);
         s = server.accept(listen).unwrap();
         now_us += 1;
     }
@@ -149,8 +93,7 @@ fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
     let chunk = vec![0x5a_u8; 64 * 1024];
     let mut buf = vec![0_u8; 64 * 1024];
     let (mut sent, mut received) = (0u64, 0u64);
-    let mut data_segments = 0;
-    let segments_before = all_segments();
+    let mut counts = Counts::default();
     let start = common::thread_cpu();
     while received < total {
         let t = now(now_us);
@@ -163,7 +106,7 @@ fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
             }
         }
         let mut moved =
-            pump(t, &mut client, &mut server, &mut queue, &pool, workload.mtu, &mut data_segments);
+            pump(t, &mut client, &mut server, &mut queue, &pool, workload.mtu, &mut counts);
         loop {
             let n = server.recv(s, &mut buf).unwrap();
             if n == 0 {
@@ -172,8 +115,7 @@ fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
             received += n as u64;
             moved = true;
         }
-        moved |=
-            pump(t, &mut server, &mut client, &mut queue, &pool, workload.mtu, &mut data_segments);
+        moved |= pump(t, &mut server, &mut client, &mut queue, &pool, workload.mtu, &mut counts);
         while client.poll_event().is_some() || server.poll_event().is_some() {}
         if !moved {
             // Both idle: jump to the next deadline (a delayed ACK, say).
@@ -184,19 +126,10 @@ fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
         }
     }
     let cpu = common::thread_cpu() - start;
-    Run { cpu, data_segments, segments: all_segments() - segments_before, bytes: received }
+    Run { cpu, data_segments: counts.data, segments: counts.all, bytes: received }
 }
 
 // ------------------------------------------------------------------ smoltcp
-
-fn smol_iface(device: &mut SmolDevice, ip: Ipv4Addr) -> Interface {
-    let mut iface =
-        Interface::new(IfaceConfig::new(HardwareAddress::Ip), device, SmolInstant::from_micros(0));
-    iface.update_ip_addrs(|addrs| {
-        addrs.push(IpCidr::new(IpAddress::Ipv4(ip), 24)).unwrap();
-    });
-    iface
-}
 
 #[inline(never)]
 fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
@@ -224,27 +157,11 @@ fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
     let remote = (IpAddress::Ipv4(SERVER), PORT);
     csockets.get_mut::<tcp::Socket<'_>>(ch).connect(ciface.context(), remote, 40_000).unwrap();
     let mut now_us = 1_000i64;
-    let mut data_segments = 0u64;
-    // Moves packets both ways; counts data segments (outside the timed part too).
-    let exchange = |cdev: &mut SmolDevice, sdev: &mut SmolDevice, count: &mut u64| {
-        let moved = !cdev.tx.is_empty() || !sdev.tx.is_empty();
-        for packet in cdev.tx.drain(..) {
-            ALL_SEGMENTS.with(|all| all.set(all.get() + 1));
-            *count += u64::from(common::tcp_payload_len(&packet) > 0);
-            sdev.rx.push_back(packet);
-        }
-        for packet in sdev.tx.drain(..) {
-            ALL_SEGMENTS.with(|all| all.set(all.get() + 1));
-            *count += u64::from(common::tcp_payload_len(&packet) > 0);
-            cdev.rx.push_back(packet);
-        }
-        moved
-    };
     loop {
         let t = SmolInstant::from_micros(now_us);
         ciface.poll(t, &mut cdev, &mut csockets);
         siface.poll(t, &mut sdev, &mut ssockets);
-        exchange(&mut cdev, &mut sdev, &mut 0);
+        exchange(&mut cdev, &mut sdev, &mut Counts::default());
         if csockets.get::<tcp::Socket<'_>>(ch).state() == tcp::State::Established
             && ssockets.get::<tcp::Socket<'_>>(sh).state() == tcp::State::Established
         {
@@ -255,7 +172,7 @@ fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
     let chunk = vec![0x5a_u8; 64 * 1024];
     let mut buf = vec![0_u8; 64 * 1024];
     let (mut sent, mut received) = (0u64, 0u64);
-    let segments_before = all_segments();
+    let mut counts = Counts::default();
     let start = common::thread_cpu();
     while received < total {
         let t = SmolInstant::from_micros(now_us);
@@ -269,7 +186,7 @@ fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
             }
         }
         ciface.poll(t, &mut cdev, &mut csockets);
-        let mut moved = exchange(&mut cdev, &mut sdev, &mut data_segments);
+        let mut moved = exchange(&mut cdev, &mut sdev, &mut counts);
         siface.poll(t, &mut sdev, &mut ssockets);
         let server = ssockets.get_mut::<tcp::Socket<'_>>(sh);
         while server.can_recv() {
@@ -281,7 +198,7 @@ fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
             moved = true;
         }
         siface.poll(t, &mut sdev, &mut ssockets);
-        moved |= exchange(&mut cdev, &mut sdev, &mut data_segments);
+        moved |= exchange(&mut cdev, &mut sdev, &mut counts);
         if !moved {
             let next = [ciface.poll_at(t, &csockets), siface.poll_at(t, &ssockets)]
                 .into_iter()
@@ -291,7 +208,7 @@ fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
         }
     }
     let cpu = common::thread_cpu() - start;
-    Run { cpu, data_segments, segments: all_segments() - segments_before, bytes: received }
+    Run { cpu, data_segments: counts.data, segments: counts.all, bytes: received }
 }
 
 fn main() {

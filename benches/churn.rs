@@ -15,12 +15,11 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{Options, Pool, Queue, SmolDevice};
-use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+use common::{Counts, Options, Queue, SmolDevice, exchange, pump, smol_iface};
+use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SmolInstant;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
-use tcp_proto::wire::ip::{Ipv4Header, PROTOCOL_TCP};
+use smoltcp::wire::IpAddress;
 use tcp_proto::{CloseReason, Config, Endpoint, EndpointConfig, EndpointEvent, Event, Instant};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -36,49 +35,6 @@ struct Run {
 }
 
 // ------------------------------------------------------------------ tcp-proto
-
-/// Moves every segment `from` wants to send, as IPv4 packets, into `to`. Returns whether any
-/// moved.
-fn pump(
-    now: Instant,
-    from: &mut Endpoint,
-    to: &mut Endpoint,
-    queue: &mut Queue,
-    pool: &Pool,
-) -> bool {
-    loop {
-        let mut packet = common::take(pool, MTU);
-        let Ok(Some(tx)) = from.poll_transmit(now, &mut packet[20..]) else {
-            common::give_back(pool, packet);
-            break;
-        };
-        let (IpAddr::V4(src), IpAddr::V4(dst)) = (tx.local.ip(), tx.remote.ip()) else {
-            unreachable!("IPv4 only here")
-        };
-        let header = Ipv4Header {
-            src,
-            dst,
-            protocol: PROTOCOL_TCP,
-            ttl: tx.ttl,
-            identification: 0,
-            dont_fragment: true,
-            more_fragments: false,
-            fragment_offset: 0,
-            total_len: (20 + tx.len) as u16,
-            dscp_ecn: tx.ds_field,
-        };
-        header.emit(&mut packet).expect("room for the header");
-        packet.truncate(20 + tx.len);
-        queue.push_back(packet);
-    }
-    let moved = !queue.is_empty();
-    while let Some(packet) = queue.pop_front() {
-        let (ip, tcp) = Ipv4Header::parse(&packet).expect("valid IPv4");
-        to.handle_segment(now, ip.src.into(), ip.dst.into(), tcp);
-        common::give_back(pool, packet);
-    }
-    moved
-}
 
 #[inline(never)]
 fn tcp_proto_churn(lifecycles: u64) -> Run {
@@ -96,14 +52,15 @@ fn tcp_proto_churn(lifecycles: u64) -> Run {
     let mut queue = Queue::new();
     let mut buf = [0u8; 256];
     let mut now_us = 1_000u64;
+    let mut counts = Counts::default();
     let start = common::thread_cpu();
     for _ in 0..lifecycles {
         let now = Instant::from_micros(now_us);
         let c = client.connect(now, IpAddr::V4(CLIENT), listen).unwrap();
         let mut s = None;
         while s.is_none() {
-            pump(now, &mut client, &mut server, &mut queue, &pool);
-            pump(now, &mut server, &mut client, &mut queue, &pool);
+            pump(now, &mut client, &mut server, &mut queue, &pool, MTU, &mut counts);
+            pump(now, &mut server, &mut client, &mut queue, &pool, MTU, &mut counts);
             s = server.accept(listen).unwrap();
         }
         let s = s.unwrap();
@@ -113,8 +70,8 @@ fn tcp_proto_churn(lifecycles: u64) -> Run {
         let (mut client_closed, mut server_closed) = (false, false);
         let (mut client_fin_sent, mut server_fin_sent) = (false, false);
         while !(client_closed && server_closed) {
-            let moved = pump(now, &mut client, &mut server, &mut queue, &pool)
-                | pump(now, &mut server, &mut client, &mut queue, &pool);
+            let moved = pump(now, &mut client, &mut server, &mut queue, &pool, MTU, &mut counts)
+                | pump(now, &mut server, &mut client, &mut queue, &pool, MTU, &mut counts);
             while let Ok(n) = server.recv(s, &mut buf) {
                 if n == 0 {
                     break;
@@ -166,15 +123,6 @@ fn tcp_proto_churn(lifecycles: u64) -> Run {
 
 // ------------------------------------------------------------------ smoltcp
 
-fn smol_iface(device: &mut SmolDevice, ip: Ipv4Addr) -> Interface {
-    let mut iface =
-        Interface::new(IfaceConfig::new(HardwareAddress::Ip), device, SmolInstant::from_micros(0));
-    iface.update_ip_addrs(|addrs| {
-        addrs.push(IpCidr::new(IpAddress::Ipv4(ip), 24)).unwrap();
-    });
-    iface
-}
-
 #[inline(never)]
 fn smoltcp_churn(lifecycles: u64) -> Run {
     let pool = common::pool();
@@ -201,12 +149,7 @@ fn smoltcp_churn(lifecycles: u64) -> Run {
     let mut buf = [0u8; 256];
     let mut now_us = 1_000i64;
     let mut port = 1024u16;
-    let exchange = |cdev: &mut SmolDevice, sdev: &mut SmolDevice| {
-        let moved = !cdev.tx.is_empty() || !sdev.tx.is_empty();
-        sdev.rx.extend(cdev.tx.drain(..));
-        cdev.rx.extend(sdev.tx.drain(..));
-        moved
-    };
+    let mut counts = Counts::default();
     let start = common::thread_cpu();
     for _ in 0..lifecycles {
         let t = SmolInstant::from_micros(now_us);
@@ -219,7 +162,7 @@ fn smoltcp_churn(lifecycles: u64) -> Run {
         loop {
             ciface.poll(t, &mut cdev, &mut csockets);
             siface.poll(t, &mut sdev, &mut ssockets);
-            let moved = exchange(&mut cdev, &mut sdev);
+            let moved = exchange(&mut cdev, &mut sdev, &mut counts);
             let client = csockets.get_mut::<tcp::Socket<'_>>(ch);
             if !client_sent && client.may_send() {
                 client.send_slice(&MESSAGE).unwrap();

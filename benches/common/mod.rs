@@ -9,8 +9,14 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
+use std::net::{IpAddr, Ipv4Addr};
+
+use smoltcp::iface::{Config as IfaceConfig, Interface};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant as SmolInstant;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use tcp_proto::wire::ip::{Ipv4Header, PROTOCOL_TCP};
+use tcp_proto::{Endpoint, Instant};
 
 /// Spare packet buffers, shared by both directions of a wire.
 pub type Pool = Rc<RefCell<Vec<Vec<u8>>>>;
@@ -164,4 +170,86 @@ impl Options {
     pub fn includes(&self, workload: &str) -> bool {
         self.workload.as_deref().is_none_or(|only| only == workload)
     }
+}
+
+/// Segments that crossed the wire.
+#[derive(Default)]
+pub struct Counts {
+    /// Segments with payload.
+    pub data: u64,
+    /// All segments, either way (data and pure ACKs).
+    pub all: u64,
+}
+
+/// Moves every segment `from` wants to send into `to`, as IPv4 packets each stack-side builds
+/// and parses (headers, checksums) as smoltcp's interface does. Returns whether any moved.
+pub fn pump(
+    now: Instant,
+    from: &mut Endpoint,
+    to: &mut Endpoint,
+    queue: &mut Queue,
+    pool: &Pool,
+    mtu: usize,
+    counts: &mut Counts,
+) -> bool {
+    loop {
+        let mut packet = take(pool, mtu);
+        let Ok(Some(tx)) = from.poll_transmit(now, &mut packet[20..]) else {
+            give_back(pool, packet);
+            break;
+        };
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (tx.local.ip(), tx.remote.ip()) else {
+            unreachable!("IPv4 only here")
+        };
+        let header = Ipv4Header {
+            src,
+            dst,
+            protocol: PROTOCOL_TCP,
+            ttl: tx.ttl,
+            identification: 0,
+            dont_fragment: true,
+            more_fragments: false,
+            fragment_offset: 0,
+            total_len: (20 + tx.len) as u16,
+            dscp_ecn: tx.ds_field,
+        };
+        header.emit(&mut packet).expect("room for the header");
+        packet.truncate(20 + tx.len);
+        queue.push_back(packet);
+    }
+    let moved = !queue.is_empty();
+    while let Some(packet) = queue.pop_front() {
+        counts.all += 1;
+        counts.data += u64::from(tcp_payload_len(&packet) > 0);
+        let (ip, tcp) = Ipv4Header::parse(&packet).expect("valid IPv4");
+        to.handle_segment(now, ip.src.into(), ip.dst.into(), tcp);
+        give_back(pool, packet);
+    }
+    moved
+}
+
+/// Moves smoltcp's packets both ways between two devices. Returns whether any moved.
+pub fn exchange(a: &mut SmolDevice, b: &mut SmolDevice, counts: &mut Counts) -> bool {
+    let moved = !a.tx.is_empty() || !b.tx.is_empty();
+    for packet in a.tx.drain(..) {
+        counts.all += 1;
+        counts.data += u64::from(tcp_payload_len(&packet) > 0);
+        b.rx.push_back(packet);
+    }
+    for packet in b.tx.drain(..) {
+        counts.all += 1;
+        counts.data += u64::from(tcp_payload_len(&packet) > 0);
+        a.rx.push_back(packet);
+    }
+    moved
+}
+
+/// A smoltcp interface on `device` with address `ip`/24.
+pub fn smol_iface(device: &mut SmolDevice, ip: Ipv4Addr) -> Interface {
+    let mut iface =
+        Interface::new(IfaceConfig::new(HardwareAddress::Ip), device, SmolInstant::from_micros(0));
+    iface.update_ip_addrs(|addrs| {
+        addrs.push(IpCidr::new(IpAddress::Ipv4(ip), 24)).unwrap();
+    });
+    iface
 }
