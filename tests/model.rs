@@ -4,7 +4,7 @@
 //! handshake and into every state — run against a real connection, checked after every step against the RFC reference model of
 //! `tcp_proto::testing::ops` (transitions, acceptability window, byte stream, invariants).
 //! proptest shrinks a failure to a minimal operation list; failures are recorded in
-//! `proptest-regressions/model.txt` (commit it) and replayed first on every run.
+//! `tests/model.proptest-regressions` (commit it) and replayed first on every run.
 //!
 //! `cargo test --test model` runs a fixed 1 000 cases; the ≥ 10 000-case run is
 //! `cargo test --release --test model -- --ignored --nocapture`.
