@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tcp_proto::wire::Segment;
-use tcp_proto::{Config, Connection, Instant, SeqNum};
+use tcp_proto::{Config, Connection, ConnectionHandle, Endpoint, EndpointConfig, Instant, SeqNum};
 
 /// Counts allocations made by this test binary.
 struct Counting;
@@ -151,7 +151,85 @@ fn transfer(lossy: bool) -> (u64, u64, usize) {
     (allocations, link.count - segments_before, delivered)
 }
 
-// One test: the allocation counter is global to the binary, so the two runs must not overlap.
+/// The same through two `Endpoint`s (demultiplexing, timer heap, event queues, round-robin
+/// output included): after warm-up, lossy or not, no allocation per segment.
+fn endpoint_transfer(lossy: bool) -> (u64, u64, usize) {
+    let config = |secret: u8| {
+        let mut connection = Config::new([secret; 16]);
+        connection.send_buffer = 256 * 1024;
+        connection.recv_buffer = 256 * 1024;
+        EndpointConfig::new(connection, [secret; 16])
+    };
+    let mut client = Endpoint::new(config(1));
+    let mut server = Endpoint::new(config(2));
+    server.listen(B, 4).unwrap();
+    let mut now = Instant::from_millis(1);
+    let c = client.connect(now, A.ip(), B).unwrap();
+    let mut slots = vec![vec![0u8; 1600]; 4096];
+    let mut free: Vec<usize> = (0..4096).collect();
+    let mut queue: VecDeque<(usize, usize, IpAddr, IpAddr)> = VecDeque::with_capacity(4096);
+    let mut count = 0u64;
+    let chunk = vec![0x42u8; 64 * 1024];
+    let mut read = vec![0u8; 64 * 1024];
+    let (mut delivered, mut steady_from, mut segments_before) = (0usize, None, 0);
+    let mut s: Option<ConnectionHandle> = None;
+    for round in 0..6_000u32 {
+        while client.send(now, c, &chunk).unwrap_or(0) > 0 {}
+        let moved_before = count;
+        for from_client in [true, false] {
+            let (from, to) =
+                if from_client { (&mut client, &mut server) } else { (&mut server, &mut client) };
+            while let Some(slot) = free.pop() {
+                let Ok(Some(tx)) = from.poll_transmit(now, &mut slots[slot]) else {
+                    free.push(slot);
+                    break;
+                };
+                count += 1;
+                if lossy && count.is_multiple_of(37) {
+                    free.push(slot);
+                    continue;
+                }
+                let entry = (slot, tx.len, tx.local.ip(), tx.remote.ip());
+                if lossy && count.is_multiple_of(11) && !queue.is_empty() {
+                    let last = queue.pop_back().unwrap();
+                    queue.push_back(entry);
+                    queue.push_back(last);
+                } else {
+                    queue.push_back(entry);
+                }
+            }
+            while let Some((slot, len, src, dst)) = queue.pop_front() {
+                to.handle_segment(now, src, dst, &slots[slot][..len]);
+                free.push(slot);
+            }
+        }
+        while client.poll_event().is_some() {}
+        while server.poll_event().is_some() {}
+        if s.is_none() {
+            s = server.accept(B).unwrap();
+        }
+        if let Some(s) = s {
+            while let Ok(n @ 1..) = server.recv(s, &mut read) {
+                delivered += n;
+            }
+        }
+        if count == moved_before {
+            let next = [client.poll_timeout(), server.poll_timeout()].into_iter().flatten().min();
+            now = now.max(next.unwrap_or(now));
+        }
+        if round == 2_000 {
+            steady_from = Some(ALLOCATIONS.load(Ordering::Relaxed));
+            segments_before = count;
+        }
+        now += std::time::Duration::from_micros(100);
+        client.handle_timeout(now);
+        server.handle_timeout(now);
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - steady_from.unwrap();
+    (allocations, count - segments_before, delivered)
+}
+
+// One test: the allocation counter is global to the binary, so the runs must not overlap.
 #[test]
 fn steady_state_bulk_transfer_allocates_nothing_per_segment_clean_and_lossy() {
     let (allocations, segments, delivered) = transfer(false);
@@ -163,4 +241,14 @@ fn steady_state_bulk_transfer_allocates_nothing_per_segment_clean_and_lossy() {
     assert!(segments > 10_000, "only {segments} segments in steady state");
     assert!(delivered > 1 << 20);
     assert_eq!(allocations, 0, "{allocations} allocations over {segments} segments");
+
+    for lossy in [false, true] {
+        let (allocations, segments, delivered) = endpoint_transfer(lossy);
+        assert!(segments > 10_000, "endpoints: only {segments} segments in steady state");
+        assert!(delivered > 1 << 20, "endpoints: {delivered} octets");
+        assert_eq!(
+            allocations, 0,
+            "endpoints (lossy {lossy}): {allocations} allocations over {segments} segments"
+        );
+    }
 }
