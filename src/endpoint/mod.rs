@@ -410,7 +410,10 @@ impl Endpoint {
     ) -> Result<usize, EndpointError> {
         let now = self.advance_time(now);
         let sent = self.connection_mut(handle)?.send(now, data)?;
-        self.after_call(handle);
+        if sent > 0 {
+            // Nothing taken changes nothing the endpoint tracks (output, timers, events).
+            self.after_call(handle);
+        }
         Ok(sent)
     }
 
@@ -421,7 +424,11 @@ impl Endpoint {
         buf: &mut [u8],
     ) -> Result<usize, EndpointError> {
         let read = self.connection_mut(handle)?.recv(buf)?;
-        self.after_call(handle);
+        if read > 0 {
+            // Reading may open the window (a window update to send) or let an ended
+            // connection retire; reading nothing changes nothing.
+            self.after_call(handle);
+        }
         Ok(read)
     }
 
