@@ -19,7 +19,6 @@
 //! Violations panic with a message naming the rule: that is what fuzzers and proptest catch.
 
 use alloc::format;
-use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -522,16 +521,6 @@ fn drain_events(
             *model = to;
         }
     }
-}
-
-/// A one-line description of an input, for failure reports.
-pub fn describe(input: &Input) -> String {
-    format!(
-        "passive={} delayed_ack={} ops={}",
-        input.passive,
-        input.delayed_ack,
-        input.ops.len().min(MAX_OPS)
-    )
 }
 
 // ------------------------------------------------------------------ seeds
