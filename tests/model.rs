@@ -11,7 +11,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use proptest::prelude::*;
-use tcp_proto::testing::ops::{self, Anchor, Input, Op};
+use tcp_proto::testing::ops::{self, Anchor, Input, Op, PeerSegment};
 
 fn flags() -> impl Strategy<Value = u8> {
     const FIN: u8 = 0x01;
@@ -64,7 +64,7 @@ fn segment() -> impl Strategy<Value = Op> {
         prop_oneof![4 => Just(None), 1 => (0u8..16).prop_map(Some)],
     )
         .prop_map(|(flags, seq, seq_off, ack, ack_off, window, len, urgent, mss, scale)| {
-            Op::Segment {
+            Op::Segment(PeerSegment {
                 flags,
                 seq,
                 seq_off,
@@ -75,7 +75,7 @@ fn segment() -> impl Strategy<Value = Op> {
                 urgent,
                 mss,
                 window_scale: scale,
-            }
+            })
         })
 }
 

@@ -63,30 +63,8 @@ pub enum Anchor {
 /// One step.
 #[derive(Arbitrary, Clone, Debug)]
 pub enum Op {
-    /// A segment from the peer: the anchors plus offsets give SEQ and ACK; the payload is the
-    /// peer's stream pattern at those sequence numbers.
-    Segment {
-        /// TCP flag bits (low byte).
-        flags: u8,
-        /// SEQ's anchor.
-        seq: Anchor,
-        /// Added to SEQ's anchor.
-        seq_off: i16,
-        /// ACK's anchor.
-        ack: Anchor,
-        /// Added to ACK's anchor.
-        ack_off: i16,
-        /// Window field.
-        window: u16,
-        /// Payload length (modulo 2 048).
-        len: u16,
-        /// Urgent pointer field.
-        urgent: u16,
-        /// MSS option.
-        mss: Option<u16>,
-        /// Window-scale option.
-        window_scale: Option<u8>,
-    },
+    /// A segment from the peer.
+    Segment(PeerSegment),
     /// SEND of this many octets (modulo 5 000).
     Send(u16),
     /// RECEIVE into a buffer of this many octets (modulo 5 000).
@@ -101,6 +79,32 @@ pub enum Op {
     Tick(u32),
     /// Nagle on or off.
     NoDelay(bool),
+}
+
+/// A segment from the peer: the anchors plus offsets give SEQ and ACK; the payload is the
+/// peer's stream pattern at those sequence numbers.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub struct PeerSegment {
+    /// TCP flag bits (low byte).
+    pub flags: u8,
+    /// SEQ's anchor.
+    pub seq: Anchor,
+    /// Added to SEQ's anchor.
+    pub seq_off: i16,
+    /// ACK's anchor.
+    pub ack: Anchor,
+    /// Added to ACK's anchor.
+    pub ack_off: i16,
+    /// Window field.
+    pub window: u16,
+    /// Payload length (modulo 2 048).
+    pub len: u16,
+    /// Urgent pointer field.
+    pub urgent: u16,
+    /// MSS option.
+    pub mss: Option<u16>,
+    /// Window-scale option.
+    pub window_scale: Option<u8>,
 }
 
 /// A whole run.
@@ -336,31 +340,21 @@ pub fn run(input: &Input) -> Visited {
         // SEQ and ACK of a segment step, for failure reports.
         let mut numbers = None;
         match *op {
-            Op::Segment {
-                flags,
-                seq,
-                seq_off,
-                ack,
-                ack_off,
-                window,
-                len,
-                urgent,
-                mss,
-                window_scale,
-            } => {
-                let seq = anchor(&conn, seq).wrapping_add_signed(i32::from(seq_off));
-                let ack = anchor(&conn, ack).wrapping_add_signed(i32::from(ack_off));
+            Op::Segment(peer) => {
+                let PeerSegment { window, urgent, .. } = peer;
+                let seq = anchor(&conn, peer.seq).wrapping_add_signed(i32::from(peer.seq_off));
+                let ack = anchor(&conn, peer.ack).wrapping_add_signed(i32::from(peer.ack_off));
                 numbers = Some((seq, ack));
-                let len = usize::from(len) % payload.len();
-                let flags = Flags::from_bits(flags);
+                let len = usize::from(peer.len) % payload.len();
+                let flags = Flags::from_bits(peer.flags);
                 // SYN occupies the first sequence number; data follows it.
                 let first = if flags.contains(Flags::SYN) { seq.wrapping_add(1) } else { seq };
                 for (i, byte) in payload.iter_mut().take(len).enumerate() {
                     *byte = pattern(first.wrapping_add(i as u32));
                 }
                 let mut options = Options::NONE;
-                options.mss = mss;
-                options.window_scale = window_scale;
+                options.mss = peer.mss;
+                options.window_scale = peer.window_scale;
                 let header = TcpHeader {
                     src_port: REMOTE.port(),
                     dst_port: LOCAL.port(),
@@ -556,33 +550,22 @@ pub fn encode(input: &Input) -> Vec<u8> {
         // "One more element."
         out.push(1);
         match *op {
-            Op::Segment {
-                flags,
-                seq,
-                seq_off,
-                ack,
-                ack_off,
-                window,
-                len,
-                urgent,
-                mss,
-                window_scale,
-            } => {
+            Op::Segment(peer) => {
                 variant(&mut out, 0, 8);
-                out.push(flags);
-                anchor(&mut out, seq);
-                out.extend_from_slice(&seq_off.to_le_bytes());
-                anchor(&mut out, ack);
-                out.extend_from_slice(&ack_off.to_le_bytes());
-                out.extend_from_slice(&window.to_le_bytes());
-                out.extend_from_slice(&len.to_le_bytes());
-                out.extend_from_slice(&urgent.to_le_bytes());
-                out.push(u8::from(mss.is_some()));
-                if let Some(mss) = mss {
+                out.push(peer.flags);
+                anchor(&mut out, peer.seq);
+                out.extend_from_slice(&peer.seq_off.to_le_bytes());
+                anchor(&mut out, peer.ack);
+                out.extend_from_slice(&peer.ack_off.to_le_bytes());
+                for field in [peer.window, peer.len, peer.urgent] {
+                    out.extend_from_slice(&field.to_le_bytes());
+                }
+                out.push(u8::from(peer.mss.is_some()));
+                if let Some(mss) = peer.mss {
                     out.extend_from_slice(&mss.to_le_bytes());
                 }
-                out.push(u8::from(window_scale.is_some()));
-                if let Some(shift) = window_scale {
+                out.push(u8::from(peer.window_scale.is_some()));
+                if let Some(shift) = peer.window_scale {
                     out.push(shift);
                 }
             }
@@ -724,7 +707,7 @@ pub fn simulated_dialogues() -> Vec<Capture> {
                 };
                 let ack = offset(OUR_ISS, h.ack.get())
                     .map_or((Anchor::Raw(h.ack.get()), 0), |off| (Anchor::Iss, off));
-                seen_ops.borrow_mut().push(Op::Segment {
+                seen_ops.borrow_mut().push(Op::Segment(PeerSegment {
                     flags: h.flags.bits(),
                     seq: seq.0,
                     seq_off: seq.1,
@@ -735,7 +718,7 @@ pub fn simulated_dialogues() -> Vec<Capture> {
                     urgent: h.urgent_ptr,
                     mss: h.options.mss,
                     window_scale: h.options.window_scale,
-                });
+                }));
             }
             Verdict::Deliver
         }));
