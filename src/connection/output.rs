@@ -59,6 +59,15 @@ impl Connection {
             }
             return Ok(Some(transmit));
         }
+        if !self.may_transmit() {
+            // The common "nothing more" answer, without planning a segment.
+            debug_assert!(
+                self.plan_at(self.snd_nxt, Purpose::New).is_none(),
+                "may_transmit said no with a segment to send"
+            );
+            self.arm_keepalive();
+            return Ok(None);
+        }
         let transmit = self.next_segment(now, buf)?;
         if transmit.is_some() {
             self.on_ack_sent();
@@ -67,6 +76,27 @@ impl Connection {
         }
         self.arm_keepalive();
         Ok(transmit)
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) may have a segment to send. Conservative:
+    /// `false` means it has none (a control reply, a flag asking for a segment, our SYN, or
+    /// sequence space queued past SND.NXT would each make it `true`); `true` may still be
+    /// answered `Ok(None)` when the windows, Nagle or SWS avoidance hold the data back. The
+    /// endpoint visits a connection again only while this holds.
+    pub(crate) fn may_transmit(&self) -> bool {
+        let reply = self.rare.as_ref().is_some_and(|rare| rare.reply.is_some());
+        let flagged = self.retransmit_pending
+            || self.probe_pending
+            || self.keepalive_probe_pending
+            || self.ack_pending;
+        let syn_unsent = self.snd_nxt == self.iss && self.snd_una == self.iss;
+        reply || flagged || syn_unsent || self.unsent_end().after(self.snd_nxt)
+    }
+
+    /// The sequence number after everything the user has queued, FIN included.
+    fn unsent_end(&self) -> SeqNum {
+        self.fin_seq()
+            .map_or_else(|| self.send_buf_seq + len_u32(self.send_buf.len()), |fin| fin + 1)
     }
 
     /// The next SYN, data, FIN, probe or ACK segment, in that priority.
@@ -240,10 +270,7 @@ impl Connection {
     /// or held back by sender SWS avoidance), probe after one RTO, backing off exponentially
     /// (SHLD-29, SHLD-30). The probe is the override timeout of RFC 9293 §3.8.6.2.1.
     fn arm_persist_if_needed(&mut self, now: Instant) {
-        let unsent = self
-            .fin_seq()
-            .map_or_else(|| self.send_buf_seq + len_u32(self.send_buf.len()), |fin| fin + 1);
-        let waiting = unsent.after(self.snd_nxt) && self.snd_una.after(self.iss);
+        let waiting = self.unsent_end().after(self.snd_nxt) && self.snd_una.after(self.iss);
         let idle = self.snd_una == self.snd_nxt;
         if waiting && idle && self.timer(Timer::Persist).is_none() {
             let shift = self.persist_backoff.min(16);

@@ -788,8 +788,13 @@ impl Endpoint {
             let Some(entry) = self.entry_mut(handle) else { continue };
             match entry.connection.poll_transmit(now, buf) {
                 Ok(Some(transmit)) => {
-                    // Back of the line: the next call serves another connection.
-                    self.transmit_queue.push_back(handle);
+                    if entry.connection.may_transmit() {
+                        // Back of the line: the next call serves another connection.
+                        self.transmit_queue.push_back(handle);
+                    } else {
+                        // Done for now: no visit just to hear "nothing".
+                        entry.queued = false;
+                    }
                     self.counters.segments_out += 1;
                     self.after_output(handle);
                     return Ok(Some(transmit));
@@ -935,6 +940,7 @@ impl Endpoint {
         self.collect_events(handle);
         if let Some(entry) = self.entry_mut(handle)
             && !entry.queued
+            && entry.connection.may_transmit()
         {
             entry.queued = true;
             self.transmit_queue.push_back(handle);
