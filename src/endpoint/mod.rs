@@ -275,6 +275,10 @@ pub struct Endpoint {
     free: Vec<u32>,
     /// Slot indices by 4-tuple.
     by_tuple: TupleTable,
+    /// The connection the last segment went to: a bulk transfer's segments all go to the same
+    /// one, so this spares the keyed hash of the 4-tuple per segment. Only a hint — checked
+    /// against the slot's generation and the connection's own tuple before it is used.
+    recent: Option<ConnectionHandle>,
     per_remote: BTreeMap<IpAddr, usize>,
     listeners: BTreeMap<SocketAddr, Listener>,
     time_wait: BTreeMap<(SocketAddr, SocketAddr), TimeWait>,
@@ -319,6 +323,7 @@ impl Endpoint {
             slots: Vec::new(),
             free: Vec::new(),
             by_tuple,
+            recent: None,
             per_remote: BTreeMap::new(),
             listeners: BTreeMap::new(),
             time_wait: BTreeMap::new(),
@@ -489,7 +494,11 @@ impl Endpoint {
         let remote = SocketAddr::new(src, header.src_port);
         let local = SocketAddr::new(dst, header.dst_port);
         let tuple = (local, remote);
-        if let Some(handle) = self.lookup(tuple) {
+        let recent = self
+            .recent
+            .filter(|&handle| self.entry(handle).is_some_and(|entry| entry.tuple() == tuple));
+        if let Some(handle) = recent.or_else(|| self.lookup(tuple)) {
+            self.recent = Some(handle);
             if let Some(entry) = self.entry_mut(handle) {
                 entry.connection.handle_segment(now, src, &segment);
             }
