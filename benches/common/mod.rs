@@ -25,10 +25,13 @@ pub fn pool() -> Pool {
     Rc::new(RefCell::new(Vec::new()))
 }
 
-/// A buffer of `len` octets from the pool.
+/// A buffer of at least `len` octets from the pool. Buffers keep their size when they come
+/// back, so after the first few packets neither stack pays for zeroing one.
 pub fn take(pool: &Pool, len: usize) -> Vec<u8> {
     let mut buf = pool.borrow_mut().pop().unwrap_or_default();
-    buf.resize(len, 0);
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
     buf
 }
 
@@ -36,8 +39,20 @@ pub fn give_back(pool: &Pool, buf: Vec<u8>) {
     pool.borrow_mut().push(buf);
 }
 
+/// A packet on the wire: a pooled buffer and how many of its octets are the packet.
+pub struct Packet {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Packet {
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 /// One direction of the wire.
-pub type Queue = VecDeque<Vec<u8>>;
+pub type Queue = VecDeque<Packet>;
 
 /// smoltcp's interface device: packets in, packets out, buffers from the pool.
 pub struct SmolDevice {
@@ -48,7 +63,7 @@ pub struct SmolDevice {
 }
 
 pub struct Rx {
-    packet: Vec<u8>,
+    packet: Packet,
     pool: Pool,
 }
 
@@ -59,17 +74,17 @@ pub struct Tx<'a> {
 
 impl phy::RxToken for Rx {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        let result = f(&self.packet);
-        give_back(&self.pool, self.packet);
+        let result = f(self.packet.bytes());
+        give_back(&self.pool, self.packet.buf);
         result
     }
 }
 
 impl phy::TxToken for Tx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut packet = take(&self.pool, len);
-        let result = f(&mut packet);
-        self.queue.push_back(packet);
+        let mut buf = take(&self.pool, len);
+        let result = f(&mut buf[..len]);
+        self.queue.push_back(Packet { buf, len });
         result
     }
 }
@@ -194,7 +209,7 @@ pub fn pump(
 ) -> bool {
     loop {
         let mut packet = take(pool, mtu);
-        let Ok(Some(tx)) = from.poll_transmit(now, &mut packet[20..]) else {
+        let Ok(Some(tx)) = from.poll_transmit(now, &mut packet[20..mtu]) else {
             give_back(pool, packet);
             break;
         };
@@ -214,16 +229,15 @@ pub fn pump(
             dscp_ecn: tx.ds_field,
         };
         header.emit(&mut packet).expect("room for the header");
-        packet.truncate(20 + tx.len);
-        queue.push_back(packet);
+        queue.push_back(Packet { buf: packet, len: 20 + tx.len });
     }
     let moved = !queue.is_empty();
     while let Some(packet) = queue.pop_front() {
         counts.all += 1;
-        counts.data += u64::from(tcp_payload_len(&packet) > 0);
-        let (ip, tcp) = Ipv4Header::parse(&packet).expect("valid IPv4");
+        counts.data += u64::from(tcp_payload_len(packet.bytes()) > 0);
+        let (ip, tcp) = Ipv4Header::parse(packet.bytes()).expect("valid IPv4");
         to.handle_segment(now, ip.src.into(), ip.dst.into(), tcp);
-        give_back(pool, packet);
+        give_back(pool, packet.buf);
     }
     moved
 }
@@ -233,12 +247,12 @@ pub fn exchange(a: &mut SmolDevice, b: &mut SmolDevice, counts: &mut Counts) -> 
     let moved = !a.tx.is_empty() || !b.tx.is_empty();
     for packet in a.tx.drain(..) {
         counts.all += 1;
-        counts.data += u64::from(tcp_payload_len(&packet) > 0);
+        counts.data += u64::from(tcp_payload_len(packet.bytes()) > 0);
         b.rx.push_back(packet);
     }
     for packet in b.tx.drain(..) {
         counts.all += 1;
-        counts.data += u64::from(tcp_payload_len(&packet) > 0);
+        counts.data += u64::from(tcp_payload_len(packet.bytes()) > 0);
         a.rx.push_back(packet);
     }
     moved

@@ -145,26 +145,31 @@ pub fn pseudo_header(
     protocol: u8,
     tcp_len: u32,
 ) -> Result<Checksum, AddressFamilyMismatch> {
-    let mut sum = Checksum::new();
-    match (src, dst) {
+    // Every field is a whole number of 16-bit words at an even offset, so each can be added as
+    // one big-endian integer: 2^16 ≡ 1 (mod 2^16 − 1) makes a 32- or 128-bit value sum the same
+    // as its 16-bit words. No per-octet loop for the 12 or 40 octets of every segment.
+    let sum = match (src, dst) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            sum.add_bytes(&src.octets());
-            sum.add_bytes(&dst.octets());
-            sum.add_u16(u16::from(protocol));
             // The IPv4 TCP length field is 16 bits; longer segments cannot exist over IPv4.
-            sum.add_u16(tcp_len as u16);
+            u64::from(src.to_bits())
+                + u64::from(dst.to_bits())
+                + u64::from(protocol)
+                + u64::from(tcp_len as u16)
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
-            sum.add_bytes(&src.octets());
-            sum.add_bytes(&dst.octets());
-            sum.add_u32(tcp_len);
-            sum.add_u32(u32::from(protocol));
+            let (src, dst) = (src.to_bits(), dst.to_bits());
+            let halves =
+                [src >> 64, src & u128::from(u64::MAX), dst >> 64, dst & u128::from(u64::MAX)];
+            // Each half is below 2^64; folded to 33 bits, four of them and the rest fit a u64.
+            halves.iter().map(|&half| fold_to_33_bits(half as u64)).sum::<u64>()
+                + u64::from(tcp_len)
+                + u64::from(protocol)
         }
         (IpAddr::V4(_), IpAddr::V6(_)) | (IpAddr::V6(_), IpAddr::V4(_)) => {
             return Err(AddressFamilyMismatch);
         }
-    }
-    Ok(sum)
+    };
+    Ok(Checksum { sum: fold_to_33_bits(sum), pending: None })
 }
 
 #[cfg(test)]
