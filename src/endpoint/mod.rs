@@ -1038,28 +1038,29 @@ impl Endpoint {
             // the connection): keep the TCB until a `recv` takes it, which lands back here.
             return;
         }
-        let (listener, tuple) = (entry.listener(), entry.tuple());
-        match entry.connection.state() {
-            State::TimeWait => {
-                let status = entry.connection.status();
-                self.add_time_wait(tuple, status);
-                // As far as the application is concerned, the connection is over.
-                self.push_event(EndpointEvent::Connection(
-                    handle,
-                    Event::Closed(CloseReason::Orderly),
-                ));
-            }
-            State::Closed => {}
-            State::Listen if listener.is_some() => {}
-            State::Listen
-            | State::SynSent
+        let state = entry.connection.state();
+        let ended = match state {
+            State::TimeWait | State::Closed => true,
+            State::Listen => !matches!(entry.listener, ListenerRef::None),
+            State::SynSent
             | State::SynReceived
             | State::Established
             | State::FinWait1
             | State::FinWait2
             | State::CloseWait
             | State::Closing
-            | State::LastAck => return,
+            | State::LastAck => false,
+        };
+        if !ended {
+            // The common answer after every call, before any address is looked at.
+            return;
+        }
+        let (listener, tuple) = (entry.listener(), entry.tuple());
+        if state == State::TimeWait {
+            let status = entry.connection.status();
+            self.add_time_wait(tuple, status);
+            // As far as the application is concerned, the connection is over.
+            self.push_event(EndpointEvent::Connection(handle, Event::Closed(CloseReason::Orderly)));
         }
         if let Some(listener) = listener
             && let Some(state) = self.listeners.get_mut(&listener)
