@@ -174,7 +174,9 @@ impl TcpHeader {
         dst: IpAddr,
         buf: &mut [u8],
     ) -> Result<usize, EmitError> {
-        let options_len = self.options.encoded_len();
+        // Most segments carry no options: skip measuring and encoding them.
+        let no_options = self.options == Options::NONE;
+        let options_len = if no_options { 0 } else { self.options.encoded_len() };
         if options_len > MAX_OPTIONS_LEN {
             return Err(EmitError::OptionsTooLong { len: options_len });
         }
@@ -226,8 +228,10 @@ impl TcpHeader {
         ];
         fixed.copy_from_slice(&fields);
         // MUST-69: whatever the options leave of the area is zero.
-        option_area.fill(0);
-        self.options.emit(option_area);
+        if !no_options {
+            option_area.fill(0);
+            self.options.emit(option_area);
+        }
         // The header first: the payload then starts at an even offset, as on the wire.
         sum.add_bytes(head);
         let mut rest = body;
@@ -279,7 +283,11 @@ impl<'a> Segment<'a> {
         let Some((head, payload)) = bytes.split_at_checked(header_len) else {
             return Err(ParseError::DataOffsetPastEnd { header_len, len: bytes.len() });
         };
-        let options = Options::parse(head.get(HEADER_LEN..).unwrap_or(&[]))?;
+        let options = match head.get(HEADER_LEN..) {
+            // The usual 20-octet header: nothing to parse.
+            None | Some([]) => Options::NONE,
+            Some(area) => Options::parse(area)?,
+        };
         Ok(Self {
             header: TcpHeader {
                 src_port: u16::from_be_bytes([fixed[0], fixed[1]]),
