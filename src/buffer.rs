@@ -28,6 +28,19 @@ struct Store {
     len: usize,
 }
 
+/// `index % capacity` for an index the ring's invariants keep below `2 × capacity` (a head
+/// below the capacity plus a length or offset within it): one compare instead of a division on
+/// every read and write. Anything larger still wraps correctly, by the division.
+fn wrap(index: usize, capacity: usize) -> usize {
+    if index < capacity {
+        index
+    } else if index - capacity < capacity {
+        index - capacity
+    } else {
+        index % capacity
+    }
+}
+
 impl Ring {
     /// A ring of `capacity` octets (at most 4 GiB − 1, far above any TCP window).
     pub(crate) fn new(capacity: usize) -> Self {
@@ -71,7 +84,7 @@ impl Ring {
         let store = self.store.get_or_insert_with(|| {
             Box::new(Store { bytes: Vec::with_capacity(capacity), head: 0, len: 0 })
         });
-        let at = (store.head + store.len + offset) % capacity;
+        let at = wrap(store.head + store.len + offset, capacity);
         let first = take.min(capacity - at);
         let rest = take - first;
         // Initialise what this write reaches for the first time (within the capacity
@@ -108,7 +121,7 @@ impl Ring {
             return (&[], &[]);
         }
         let capacity = self.capacity();
-        let start = (store.head + offset) % capacity;
+        let start = wrap(store.head + offset, capacity);
         let first = len.min(capacity - start);
         let a = store.bytes.get(start..start + first).unwrap_or(&[]);
         let b = store.bytes.get(..len - first).unwrap_or(&[]);
@@ -124,7 +137,7 @@ impl Ring {
         // The head always advances (never resets when empty): out-of-order data parked past
         // the end by `write_at` must stay where it was written. A store exists only with a
         // non-zero capacity.
-        store.head = (store.head + n) % capacity;
+        store.head = wrap(store.head + n, capacity);
     }
 
     /// Copies bytes from the front into `out` and drops them; returns how many.
@@ -195,6 +208,15 @@ mod tests {
         ring.commit(2);
         assert_eq!(ring.pop_into(&mut out), 2);
         assert_eq!(&out, b"cd");
+    }
+
+    #[test]
+    fn wrap_agrees_with_the_remainder_below_and_beyond_twice_the_capacity() {
+        for capacity in [1, 2, 7, 64] {
+            for index in 0..5 * capacity {
+                assert_eq!(wrap(index, capacity), index % capacity, "{index} % {capacity}");
+            }
+        }
     }
 
     #[test]
