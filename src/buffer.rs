@@ -47,6 +47,21 @@ impl Ring {
         Self { store: None, capacity: u32::try_from(capacity).unwrap_or(u32::MAX) }
     }
 
+    /// Takes over the storage of `spare` (a ring of a connection that ended), emptied, if this
+    /// ring has none yet and both have the same capacity: a new connection then reuses the
+    /// old one's buffer instead of allocating its own. The old contents are never readable:
+    /// only what is written from now on is.
+    pub(crate) fn adopt(&mut self, spare: Self) {
+        if self.store.is_some() || spare.capacity != self.capacity {
+            return;
+        }
+        if let Some(mut store) = spare.store {
+            store.head = 0;
+            store.len = 0;
+            self.store = Some(store);
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.store.as_ref().map_or(0, |store| store.len)
     }
@@ -217,6 +232,30 @@ mod tests {
                 assert_eq!(wrap(index, capacity), index % capacity, "{index} % {capacity}");
             }
         }
+    }
+
+    #[test]
+    fn an_adopted_store_starts_empty_and_only_same_capacity_unallocated_rings_adopt() {
+        let mut old = Ring::new(8);
+        assert_eq!(old.push(b"secret!"), 7);
+        old.discard(3);
+        let mut ring = Ring::new(8);
+        ring.adopt(old);
+        assert_eq!(ring.len(), 0);
+        assert_eq!(ring.peek(0, 8), (&[][..], &[][..]));
+        assert_eq!(ring.push(b"abcdefgh"), 8);
+        assert_eq!(ring.peek(0, 8), (&b"abcdefgh"[..], &[][..]));
+
+        // Different capacity, or a ring that already has storage: nothing is taken.
+        let mut other = Ring::new(4);
+        let mut spare = Ring::new(8);
+        spare.push(b"x");
+        other.adopt(spare);
+        assert!(other.store.is_none());
+        let mut spare = Ring::new(8);
+        spare.push(b"y");
+        ring.adopt(spare);
+        assert_eq!(ring.peek(0, 8), (&b"abcdefgh"[..], &[][..]));
     }
 
     #[test]

@@ -749,6 +749,14 @@ impl Connection {
 
     /// Received octets the application can still read: none once it closed its reading side
     /// or the connection ended in error (RFC 9293 §3.10.7.4: a reset flushes the queues).
+    /// Takes over the send and receive buffer storage of `spare`, a connection that ended,
+    /// where this one has not allocated its own yet (see [`Ring::adopt`]). The endpoint calls
+    /// it so a churning server does not allocate and free two buffers per connection.
+    pub(crate) fn adopt_buffers(&mut self, spare: Self) {
+        self.send_buf.adopt(spare.send_buf);
+        self.recv_buf.adopt(spare.recv_buf);
+    }
+
     pub(crate) fn unread_len(&self) -> usize {
         let ended_in_error = matches!(self.close_reason, Some(CloseReason::Error(_)));
         if self.read_closed || ended_in_error { 0 } else { self.recv_buf.len() }

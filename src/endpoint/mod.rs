@@ -60,11 +60,17 @@ pub struct EndpointConfig {
     pub max_events: usize,
     /// Stray replies (RSTs for segments that match nothing) queued at most.
     pub max_stray_replies: usize,
+    /// Ended connections kept for reuse at most: the next connection takes over one's
+    /// allocation and its send and receive buffers instead of allocating its own, so a server
+    /// with short connections does not allocate per connection. Each holds up to its buffer
+    /// capacities (`connection.send_buffer + connection.recv_buffer`) while it waits; 0 frees
+    /// every ended connection at once.
+    pub spare_connections: usize,
 }
 
 impl EndpointConfig {
     /// Defaults around a connection template: 65 536 connections, as many TIME-WAIT records,
-    /// 1 024 per remote address.
+    /// 1 024 per remote address, 8 spare connections.
     pub fn new(connection: Config, secret: [u8; 16]) -> Self {
         Self {
             connection,
@@ -75,6 +81,7 @@ impl EndpointConfig {
             max_per_remote: 1_024,
             max_events: 4_096,
             max_stray_replies: 256,
+            spare_connections: 8,
         }
     }
 }
@@ -279,6 +286,9 @@ pub struct Endpoint {
     /// one, so this spares the keyed hash of the 4-tuple per segment. Only a hint — checked
     /// against the slot's generation and the connection's own tuple before it is used.
     recent: Option<ConnectionHandle>,
+    /// Ended connections whose allocations wait for reuse (at most `spare_connections`).
+    #[expect(clippy::vec_box, reason = "the boxes themselves are what is reused")]
+    spare: Vec<Box<Connection>>,
     per_remote: BTreeMap<IpAddr, usize>,
     listeners: BTreeMap<SocketAddr, Listener>,
     time_wait: BTreeMap<(SocketAddr, SocketAddr), TimeWait>,
@@ -324,6 +334,7 @@ impl Endpoint {
             free: Vec::new(),
             by_tuple,
             recent: None,
+            spare: Vec::new(),
             per_remote: BTreeMap::new(),
             listeners: BTreeMap::new(),
             time_wait: BTreeMap::new(),
@@ -899,12 +910,15 @@ impl Endpoint {
             Some(address) if address == tuple.0 => ListenerRef::Exact,
             Some(_) => ListenerRef::Wildcard,
         };
-        let entry = Entry {
-            connection: Box::new(connection),
-            scheduled: Instant::MAX,
-            listener,
-            queued: false,
+        let connection = match self.spare.pop() {
+            Some(mut spare) => {
+                let ended = core::mem::replace(&mut *spare, connection);
+                spare.adopt_buffers(ended);
+                spare
+            }
+            None => Box::new(connection),
         };
+        let entry = Entry { connection, scheduled: Instant::MAX, listener, queued: false };
         let handle = match self.free.pop() {
             Some(index) => {
                 let generation = self.slots.get(index as usize).map_or(0, |slot| slot.generation);
@@ -1105,7 +1119,11 @@ impl Endpoint {
             }
         }
         if let Some(slot) = self.slots.get_mut(handle.index as usize) {
-            slot.entry = None;
+            if let Some(entry) = slot.entry.take()
+                && self.spare.len() < self.config.spare_connections
+            {
+                self.spare.push(entry.connection);
+            }
             slot.generation = slot.generation.wrapping_add(1);
             self.free.push(handle.index);
         }
