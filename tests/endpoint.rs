@@ -425,6 +425,34 @@ fn timer_heap_drives_retransmissions_without_scanning() {
     assert_eq!(ep.poll_timeout(), Some(Instant::from_millis(3000)));
 }
 
+/// A setting changed through `connection_mut` takes effect at the next `poll_transmit`: data
+/// that Nagle held (MUST-38/SHLD-7, a short segment still unacknowledged) goes out once Nagle
+/// is switched off, with no other call in between.
+#[test]
+fn a_change_through_connection_mut_is_acted_on_at_the_next_poll_transmit() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (c, _) = net.connect();
+    let mut buf = vec![0u8; 1500];
+    net.client.send(net.now, c, b"first").unwrap();
+    let tx = net.client.poll_transmit(net.now, &mut buf).unwrap().expect("the first short segment");
+    let first = Segment::parse(&buf[..tx.len]).unwrap();
+    assert_eq!(first.payload, b"first");
+    let first_seq = first.header.seq;
+    net.client.send(net.now, c, b"second").unwrap();
+    assert!(
+        net.client.poll_transmit(net.now, &mut buf).unwrap().is_none(),
+        "Nagle holds the second short segment while the first is unacknowledged"
+    );
+    net.client.connection_mut(c).unwrap().set_nodelay(true);
+    let tx = net.client.poll_transmit(net.now, &mut buf).unwrap().expect("released");
+    let second = Segment::parse(&buf[..tx.len]).unwrap();
+    assert_eq!(second.payload, b"second");
+    assert_eq!(second.header.seq, first_seq + 5);
+    assert_eq!(second.header.flags, Flags::ACK | Flags::PSH);
+    assert!(net.client.poll_transmit(net.now, &mut buf).unwrap().is_none());
+}
+
 #[test]
 fn transmit_is_fair_across_connections() {
     let mut net = Net::new();

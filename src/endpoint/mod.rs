@@ -425,7 +425,7 @@ impl Endpoint {
         data: &[u8],
     ) -> Result<usize, EndpointError> {
         let now = self.advance_time(now);
-        let sent = self.connection_mut(handle)?.send(now, data)?;
+        let sent = self.tcb_mut(handle)?.send(now, data)?;
         if sent > 0 {
             // Nothing taken changes nothing the endpoint tracks (output, timers, events).
             self.after_call(handle);
@@ -439,7 +439,7 @@ impl Endpoint {
         handle: ConnectionHandle,
         buf: &mut [u8],
     ) -> Result<usize, EndpointError> {
-        let read = self.connection_mut(handle)?.recv(buf)?;
+        let read = self.tcb_mut(handle)?.recv(buf)?;
         if read > 0 {
             // Reading may open the window (a window update to send) or let an ended
             // connection retire; reading nothing changes nothing.
@@ -451,7 +451,7 @@ impl Endpoint {
     /// CLOSE (full) of a connection.
     pub fn close(&mut self, now: Instant, handle: ConnectionHandle) -> Result<(), EndpointError> {
         let now = self.advance_time(now);
-        self.connection_mut(handle)?.close(now)?;
+        self.tcb_mut(handle)?.close(now)?;
         self.after_call(handle);
         Ok(())
     }
@@ -463,7 +463,7 @@ impl Endpoint {
         handle: ConnectionHandle,
     ) -> Result<(), EndpointError> {
         let now = self.advance_time(now);
-        self.connection_mut(handle)?.shutdown(now)?;
+        self.tcb_mut(handle)?.shutdown(now)?;
         self.after_call(handle);
         Ok(())
     }
@@ -471,7 +471,7 @@ impl Endpoint {
     /// ABORT of a connection.
     pub fn abort(&mut self, now: Instant, handle: ConnectionHandle) -> Result<(), EndpointError> {
         let now = self.advance_time(now);
-        self.connection_mut(handle)?.abort(now)?;
+        self.tcb_mut(handle)?.abort(now)?;
         self.after_call(handle);
         Ok(())
     }
@@ -481,11 +481,24 @@ impl Endpoint {
         self.entry(handle).map(|entry| entry.connection.status()).ok_or(EndpointError::StaleHandle)
     }
 
-    /// Direct access to a connection, for settings such as `set_nodelay`.
+    /// Direct access to a connection, for settings such as `set_nodelay`. The endpoint
+    /// visits the connection at the next [`poll_transmit`](Self::poll_transmit) whatever is
+    /// done with it, so what a change lets it send (data that Nagle held, say) goes out then,
+    /// and its events and timers are collected then too.
     pub fn connection_mut(
         &mut self,
         handle: ConnectionHandle,
     ) -> Result<&mut Connection, EndpointError> {
+        let entry = self.entry_mut(handle).ok_or(EndpointError::StaleHandle)?;
+        if !core::mem::replace(&mut entry.queued, true) {
+            self.transmit_queue.push_back(handle);
+        }
+        self.tcb_mut(handle)
+    }
+
+    /// The connection behind `handle`, for the endpoint's own calls (each followed by the
+    /// bookkeeping of [`after_call`](Self::after_call)).
+    fn tcb_mut(&mut self, handle: ConnectionHandle) -> Result<&mut Connection, EndpointError> {
         self.entry_mut(handle).map(|entry| &mut *entry.connection).ok_or(EndpointError::StaleHandle)
     }
 
