@@ -265,6 +265,9 @@ impl Entry {
 /// in the order they start).
 type TimerEntry = Reverse<(Instant, u32, u32)>;
 
+/// Timer-heap entries allowed beyond twice the connection count before stale ones are dropped.
+const TIMER_HEAP_SLACK: usize = 64;
+
 /// A reply owed to a segment that matched nothing.
 #[derive(Clone, Copy, Debug)]
 struct StrayReply {
@@ -999,8 +1002,28 @@ impl Endpoint {
         // harmless early entry that is skipped when it fires.
         if let Some(at) = deadline.filter(|&at| at < entry.scheduled) {
             entry.scheduled = at;
+            if self.timers.len() >= 2 * self.by_tuple.len() + TIMER_HEAP_SLACK {
+                self.drop_stale_timers();
+            }
             self.timers.push(Reverse((at, handle.index, handle.generation)));
         }
+    }
+
+    /// Removes the heap entries that no longer matter: those of freed connections and those a
+    /// connection rescheduled since. A connection has at most one live entry (the one equal to
+    /// its `scheduled` deadline), so after this the heap holds at most one entry per
+    /// connection; run when it reaches twice that, it costs O(1) per push amortised and keeps
+    /// the heap — and its memory — within twice the connections, however fast they churn
+    /// (each ended connection would otherwise leave its retransmission deadline behind until
+    /// that time passed).
+    fn drop_stale_timers(&mut self) {
+        let slots = &self.slots;
+        self.timers.retain(|Reverse((at, index, generation))| {
+            slots.get(*index as usize).is_some_and(|slot| {
+                slot.generation == *generation
+                    && slot.entry.as_ref().is_some_and(|entry| entry.scheduled == *at)
+            })
+        });
     }
 
     fn collect_events(&mut self, handle: ConnectionHandle) {
@@ -1184,5 +1207,67 @@ mod footprint {
         assert_eq!(size_of::<super::Slot>(), 32);
         assert_eq!(size_of::<crate::buffer::Ring>(), 16);
         assert_eq!(size_of::<crate::rtt::RttEstimator>(), 24);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod timer_heap {
+    use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use core::time::Duration;
+
+    use super::{Endpoint, EndpointConfig, TIMER_HEAP_SLACK};
+    use crate::{Config, Instant};
+
+    /// Short connections back to back, far faster than their 1 s retransmission deadlines
+    /// pass: every ended connection leaves such a deadline in the heap, and the heap must
+    /// still stay within twice the live connections (one at a time here) plus the slack
+    /// (without the clean-up it would hold hundreds of stale entries).
+    #[test]
+    fn churning_connections_leave_the_timer_heap_within_twice_the_live_ones() {
+        let config = |secret: u8| {
+            let mut connection = Config::new([secret; 16]);
+            connection.msl = Duration::from_millis(1);
+            connection.delayed_ack = None;
+            EndpointConfig::new(connection, [secret; 16])
+        };
+        let mut client = Endpoint::new(config(1));
+        let mut server = Endpoint::new(config(2));
+        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        server.listen(listen, 8).unwrap();
+        let mut now = Instant::from_millis(1);
+        let mut buf = [0u8; 1500];
+        let mut largest = 0;
+        for _ in 0..1_000 {
+            let c = client.connect(now, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), listen).unwrap();
+            let mut closed = false;
+            for _ in 0..20 {
+                for from_client in [true, false] {
+                    let (from, to) = if from_client {
+                        (&mut client, &mut server)
+                    } else {
+                        (&mut server, &mut client)
+                    };
+                    while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
+                        to.handle_segment(now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
+                    }
+                }
+                while client.poll_event().is_some() {}
+                while server.poll_event().is_some() {}
+                if let Some(s) = server.accept(listen).unwrap() {
+                    server.close(now, s).unwrap();
+                }
+                if !closed && client.status(c).is_ok_and(|status| status.state.is_synchronized()) {
+                    client.close(now, c).unwrap();
+                    closed = true;
+                }
+            }
+            largest = largest.max(client.timers.len()).max(server.timers.len());
+            now += Duration::from_millis(3);
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+            assert_eq!(client.connection_count() + server.connection_count(), 0);
+        }
+        assert!(largest <= 2 + TIMER_HEAP_SLACK + 1, "{largest} entries at most");
     }
 }
