@@ -34,7 +34,7 @@ use crate::state::State;
 use crate::time::Instant;
 use crate::wire::{Flags, Options, Segment, TcpHeader};
 use cookie::Cookies;
-use table::TupleTable;
+use table::{TupleHash, TupleTable};
 
 pub use ports::EphemeralPorts;
 
@@ -230,6 +230,9 @@ struct Entry {
     listener: ListenerRef,
     /// In the transmit round-robin.
     queued: bool,
+    /// The hash its 4-tuple is filed under, kept so freeing it need not hash again (it fits
+    /// the padding: the entry stays 24 bytes).
+    hash: TupleHash,
 }
 
 /// Which listener a connection belongs to until it is accepted: the one on the connection's
@@ -934,7 +937,8 @@ impl Endpoint {
             }
             None => Box::new(connection),
         };
-        let entry = Entry { connection, scheduled: Instant::MAX, listener, queued: false };
+        let hash = self.by_tuple.hash(tuple.0, tuple.1);
+        let entry = Entry { connection, scheduled: Instant::MAX, listener, queued: false, hash };
         let handle = match self.free.pop() {
             Some(index) => {
                 let generation = self.slots.get(index as usize).map_or(0, |slot| slot.generation);
@@ -950,7 +954,6 @@ impl Endpoint {
                 ConnectionHandle { index, generation: 0 }
             }
         };
-        let hash = self.by_tuple.hash(tuple.0, tuple.1);
         self.by_tuple.insert(hash, handle.index);
         *self.per_remote.entry(tuple.1.ip()).or_insert(0) += 1;
         self.after_call(handle);
@@ -1105,7 +1108,7 @@ impl Endpoint {
             // The common answer after every call, before any address is looked at.
             return;
         }
-        let (listener, tuple) = (entry.listener(), entry.tuple());
+        let (listener, tuple, hash) = (entry.listener(), entry.tuple(), entry.hash);
         if state == State::TimeWait {
             let status = entry.connection.status();
             self.add_time_wait(tuple, status);
@@ -1122,7 +1125,7 @@ impl Endpoint {
                 state.half_open = state.half_open.saturating_sub(1);
             }
         }
-        self.free_slot(handle, tuple);
+        self.free_slot(handle, tuple, hash);
     }
 
     fn add_time_wait(&mut self, tuple: (SocketAddr, SocketAddr), status: Status) {
@@ -1145,8 +1148,12 @@ impl Endpoint {
         self.time_wait_expiry.push_back((expires, tuple.0, tuple.1));
     }
 
-    fn free_slot(&mut self, handle: ConnectionHandle, tuple: (SocketAddr, SocketAddr)) {
-        let hash = self.by_tuple.hash(tuple.0, tuple.1);
+    fn free_slot(
+        &mut self,
+        handle: ConnectionHandle,
+        tuple: (SocketAddr, SocketAddr),
+        hash: TupleHash,
+    ) {
         self.by_tuple.remove(hash, handle.index);
         if let Some(count) = self.per_remote.get_mut(&tuple.1.ip()) {
             *count = count.saturating_sub(1);
