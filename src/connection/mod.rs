@@ -747,8 +747,6 @@ impl Connection {
         self.remote_known = true;
     }
 
-    /// Received octets the application can still read: none once it closed its reading side
-    /// or the connection ended in error (RFC 9293 §3.10.7.4: a reset flushes the queues).
     /// Takes over the send and receive buffer storage of `spare`, a connection that ended,
     /// where this one has not allocated its own yet (see [`Ring::adopt`]). The endpoint calls
     /// it so a churning server does not allocate and free two buffers per connection.
@@ -757,6 +755,8 @@ impl Connection {
         self.recv_buf.adopt(spare.recv_buf);
     }
 
+    /// Received octets the application can still read: none once it closed its reading side
+    /// or the connection ended in error (RFC 9293 §3.10.7.4: a reset flushes the queues).
     pub(crate) fn unread_len(&self) -> usize {
         let ended_in_error = matches!(self.close_reason, Some(CloseReason::Error(_)));
         if self.read_closed || ended_in_error { 0 } else { self.recv_buf.len() }
