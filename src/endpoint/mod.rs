@@ -1031,13 +1031,18 @@ impl Endpoint {
 
     fn collect_events(&mut self, handle: ConnectionHandle) {
         let mut established_from = None;
-        loop {
-            let Some(entry) = self.entry_mut(handle) else { return };
-            let Some(event) = entry.connection.poll_event() else { break };
+        let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
+        let Some(entry) = slot.entry.as_mut().filter(|_| slot.generation == handle.generation)
+        else {
+            return;
+        };
+        // The slot, the queue and the counters are separate fields: one lookup for all events.
+        while let Some(event) = entry.connection.poll_event() {
             if let Event::StateChanged { from, to: State::Established } = event {
                 established_from = Some(from);
             }
-            self.push_event(EndpointEvent::Connection(handle, event));
+            let event = EndpointEvent::Connection(handle, event);
+            push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
         }
         if let Some(from) = established_from {
             self.on_handshake_complete(handle, from == State::SynReceived);
@@ -1069,11 +1074,7 @@ impl Endpoint {
     }
 
     fn push_event(&mut self, event: EndpointEvent) {
-        if self.events.len() >= self.config.max_events {
-            self.counters.events_dropped += 1;
-        } else {
-            self.events.push_back(event);
-        }
+        push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
     }
 
     /// Once its last segment is out, a connection in TIME-WAIT becomes a compact record and a
@@ -1170,6 +1171,21 @@ impl Endpoint {
             slot.generation = slot.generation.wrapping_add(1);
             self.free.push(handle.index);
         }
+    }
+}
+
+/// Queues `event` for the application unless `max` are already waiting (then it is dropped
+/// and counted: the queue's memory stays bounded).
+fn push_bounded(
+    events: &mut VecDeque<EndpointEvent>,
+    counters: &mut EndpointCounters,
+    max: usize,
+    event: EndpointEvent,
+) {
+    if events.len() >= max {
+        counters.events_dropped += 1;
+    } else {
+        events.push_back(event);
     }
 }
 
