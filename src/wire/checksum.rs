@@ -21,12 +21,39 @@ const WORDS_PER_BLOCK: usize = 1 << 20;
 /// compiler vectorises it: widening 32-bit loads into 64-bit lanes); RFC 1071 §2(B) shows the
 /// ones'-complement sum is byte-order independent, so one swap of the folded result at the
 /// end gives the big-endian sum.
+#[inline]
 fn native_words_as_big_endian(words: &[[u8; 4]]) -> u64 {
-    let mut native: u64 = 0;
-    for word in words {
-        native += u64::from(u32::from_ne_bytes(*word));
+    let native = if words.len() >= WIDE_WORDS {
+        native_words_wide(words)
+    } else {
+        // A header, a pseudo-header, a short piece: a plain loop, no vector set-up.
+        words.iter().map(|word| u64::from(u32::from_ne_bytes(*word))).sum()
+    };
+    fold_native_to_big_endian(native)
+}
+
+/// Pieces of at least this many words (64 octets) take the wide loop.
+const WIDE_WORDS: usize = 16;
+
+/// The native-order sum of `words`, four words (16 octets) a step into four lanes: the
+/// compiler then loads 16 octets at a time and widens them with two shuffles, where one
+/// accumulator made it load 8 octets twice (a fifth fewer instructions and time on a
+/// 1 472-octet payload). Kept out of line so the short pieces around it stay small.
+#[inline(never)]
+fn native_words_wide(words: &[[u8; 4]]) -> u64 {
+    let (groups, rest) = words.as_chunks::<4>();
+    let mut lanes = [0u64; 4];
+    for group in groups {
+        for (lane, word) in lanes.iter_mut().zip(group) {
+            *lane += u64::from(u32::from_ne_bytes(*word));
+        }
     }
-    // Fold to 16 bits in the native order, then swap into network order if needed.
+    let tail: u64 = rest.iter().map(|word| u64::from(u32::from_ne_bytes(*word))).sum();
+    lanes.iter().sum::<u64>() + tail
+}
+
+/// Folds a native-order sum to 16 bits and swaps it into network order if needed.
+fn fold_native_to_big_endian(mut native: u64) -> u64 {
     while native > 0xffff {
         native = (native & 0xffff) + (native >> 16);
     }
@@ -70,6 +97,7 @@ impl Checksum {
     }
 
     /// Adds `data`, continuing any odd octet left by the previous piece.
+    #[inline]
     pub fn add_bytes(&mut self, mut data: &[u8]) {
         let mut sum = self.sum;
         if let Some(high) = self.pending.take() {
