@@ -140,6 +140,25 @@ impl Checksum {
         self.sum = fold_to_33_bits(sum);
     }
 
+    /// Adds 16-bit words given as numbers, as if their big-endian octets came next.
+    ///
+    /// For headers built from fields: summing the numbers from registers spares reading back
+    /// the octets just written, which the processor cannot forward from its pending one-octet
+    /// stores to a wider load (a stall of a dozen cycles or more per header).
+    #[inline]
+    pub fn add_words(&mut self, words: &[u16]) {
+        if self.pending.is_some() {
+            // Mid-word: the octets take the general path.
+            for word in words {
+                self.add_bytes(&word.to_be_bytes());
+            }
+            return;
+        }
+        // Fewer than 2^16 words of less than 2^16 each: the sum stays far below 2^33 + 2^32.
+        let words: u64 = words.iter().map(|&word| u64::from(word)).sum();
+        self.sum = fold_to_33_bits(self.sum + words);
+    }
+
     /// Adds one 16-bit value, big-endian (as the next two octets of the data).
     pub fn add_u16(&mut self, value: u16) {
         self.add_bytes(&value.to_be_bytes());
@@ -321,6 +340,22 @@ mod tests {
         mixed.add_u32(u32::from_be_bytes([data[5], data[6], data[7], data[8]]));
         mixed.add_bytes(&data[9..]);
         assert_eq!(mixed.finish(), whole);
+    }
+
+    #[test]
+    fn words_sum_like_their_big_endian_octets() {
+        let words = [0x0001u16, 0xf203, 0xf4f5, 0xf6f7, 0xffff, 0x8000];
+        let octets: alloc::vec::Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+        let mut sum = Checksum::new();
+        sum.add_words(&words);
+        assert_eq!(sum.finish(), sum_of(&octets));
+        // After an odd piece the words straddle octet pairs, as their octets would.
+        let mut odd = Checksum::new();
+        odd.add_bytes(&[0x12]);
+        odd.add_words(&words);
+        let mut expected = alloc::vec![0x12u8];
+        expected.extend_from_slice(&octets);
+        assert_eq!(odd.finish(), sum_of(&expected));
     }
 
     #[test]

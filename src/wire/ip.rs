@@ -141,8 +141,20 @@ impl Ipv4Header {
             d2,
             d3,
         ];
+        // Summed from the fields, not read back from `out` (see `Checksum::add_words`).
+        let (src, dst) = (self.src.to_bits(), self.dst.to_bits());
         let mut sum = Checksum::new();
-        sum.add_bytes(out);
+        sum.add_words(&[
+            u16::from_be_bytes([0x45, self.dscp_ecn]),
+            self.total_len,
+            self.identification,
+            flags_fragment,
+            u16::from_be_bytes([self.ttl, self.protocol]),
+            (src >> 16) as u16,
+            src as u16,
+            (dst >> 16) as u16,
+            dst as u16,
+        ]);
         let [c0, c1] = sum.finish().to_be_bytes();
         out[10] = c0;
         out[11] = c1;

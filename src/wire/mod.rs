@@ -232,8 +232,24 @@ impl TcpHeader {
             option_area.fill(0);
             self.options.emit(option_area);
         }
-        // The header first: the payload then starts at an even offset, as on the wire.
-        sum.add_bytes(head);
+        // The header first: the payload then starts at an even offset, as on the wire. Its
+        // fixed part is summed from the fields, not read back from `buf` (see `add_words`).
+        let seq = self.seq.get();
+        let ack = self.ack.get();
+        sum.add_words(&[
+            self.src_port,
+            self.dst_port,
+            (seq >> 16) as u16,
+            seq as u16,
+            (ack >> 16) as u16,
+            ack as u16,
+            u16::from_be_bytes([data_offset << 4, self.flags.bits()]),
+            self.window,
+            self.urgent_ptr,
+        ]);
+        if !no_options {
+            sum.add_bytes(option_area);
+        }
         let mut rest = body;
         for piece in payload {
             // `total` counted every piece, so each one fits.
