@@ -979,36 +979,43 @@ impl Endpoint {
     /// After any input to a connection: collect its events, queue it for output, reschedule
     /// its timer, and retire it if it ended.
     fn after_call(&mut self, handle: ConnectionHandle) {
+        self.settle(handle, true);
+    }
+
+    /// After output: the connection may have armed timers (persist, keep-alive). Whether it
+    /// stays in the transmit queue was decided by the output itself.
+    fn after_output(&mut self, handle: ConnectionHandle) {
+        self.settle(handle, false);
+    }
+
+    /// The bookkeeping after every call into a connection, on one slot lookup past the events:
+    /// queue it for output (when `queue_output` and it may transmit), file its deadline if it
+    /// moved earlier or appeared (a later one leaves a harmless early heap entry that is
+    /// skipped when it fires), and retire it if its state says it may have ended.
+    fn settle(&mut self, handle: ConnectionHandle, queue_output: bool) {
+        // Events first: a finished handshake may move the connection between a listener's
+        // queues, or reset it when the accept queue is full, before the rest looks at it.
         self.collect_events(handle);
-        if let Some(entry) = self.entry_mut(handle)
-            && !entry.queued
-            && entry.connection.may_transmit()
-        {
-            entry.queued = true;
+        let Some(entry) = self.entry_mut(handle) else { return };
+        let enqueue = queue_output && !entry.queued && entry.connection.may_transmit();
+        entry.queued |= enqueue;
+        let deadline = entry.connection.poll_timeout().filter(|&at| at < entry.scheduled);
+        if let Some(at) = deadline {
+            entry.scheduled = at;
+        }
+        let may_have_ended = !entry.queued
+            && matches!(entry.connection.state(), State::TimeWait | State::Closed | State::Listen);
+        if enqueue {
             self.transmit_queue.push_back(handle);
         }
-        self.reschedule(handle);
-        self.retire_if_ended(handle);
-    }
-
-    /// After output: the connection may have armed timers (persist, keep-alive).
-    fn after_output(&mut self, handle: ConnectionHandle) {
-        self.collect_events(handle);
-        self.reschedule(handle);
-        self.retire_if_ended(handle);
-    }
-
-    fn reschedule(&mut self, handle: ConnectionHandle) {
-        let Some(entry) = self.entry_mut(handle) else { return };
-        let deadline = entry.connection.poll_timeout();
-        // Push only when the deadline moved earlier or appeared: a later deadline leaves a
-        // harmless early entry that is skipped when it fires.
-        if let Some(at) = deadline.filter(|&at| at < entry.scheduled) {
-            entry.scheduled = at;
+        if let Some(at) = deadline {
             if self.timers.len() >= 2 * self.by_tuple.len() + TIMER_HEAP_SLACK {
                 self.drop_stale_timers();
             }
             self.timers.push(Reverse((at, handle.index, handle.generation)));
+        }
+        if may_have_ended {
+            self.retire_if_ended(handle);
         }
     }
 
