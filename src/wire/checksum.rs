@@ -4,9 +4,9 @@
 //! (MUST-2) and the receiver verifies it (MUST-3). [`Checksum`] accumulates in pieces of any
 //! length — odd ones included — so a payload split across the two halves of a ring buffer sums
 //! the same as one contiguous slice. This is the per-segment hot path: whole 4-octet words are
-//! summed in the machine's byte order into a `u64` and folded and swapped once at the end
-//! (RFC 1071 §2(B): the ones'-complement sum may be taken in wider words and is independent
-//! of byte order), which the compiler turns into vector code.
+//! summed in the machine's byte order — a payload in 32-bit vector lanes, see
+//! `native_words_wide` — and folded and swapped once at the end (RFC 1071 §2(B): the
+//! ones'-complement sum may be taken in wider words and is independent of byte order).
 
 use core::fmt;
 use core::net::IpAddr;
@@ -17,10 +17,9 @@ const WORDS_PER_BLOCK: usize = 1 << 20;
 
 /// The ones'-complement sum of `words`, as if they were read big-endian, folded to 16 bits.
 ///
-/// The hot loop adds the words in the machine's own byte order (no per-word swap, so the
-/// compiler vectorises it: widening 32-bit loads into 64-bit lanes); RFC 1071 §2(B) shows the
-/// ones'-complement sum is byte-order independent, so one swap of the folded result at the
-/// end gives the big-endian sum.
+/// The words are added in the machine's own byte order (no per-word swap, so the compiler
+/// vectorises the wide loop); RFC 1071 §2(B) shows the ones'-complement sum is byte-order
+/// independent, so one swap of the folded result at the end gives the big-endian sum.
 #[inline]
 fn native_words_as_big_endian(words: &[[u8; 4]]) -> u64 {
     let native = if words.len() >= WIDE_WORDS {
@@ -142,9 +141,8 @@ impl Checksum {
 
     /// Adds 16-bit words given as numbers, as if their big-endian octets came next.
     ///
-    /// For headers built from fields: summing the numbers from registers spares reading back
-    /// the octets just written, which the processor cannot forward from its pending one-octet
-    /// stores to a wider load (a stall of a dozen cycles or more per header).
+    /// For headers built from fields: the numbers are summed as they are, instead of reading
+    /// back (as wider words) the octets just written one by one.
     #[inline]
     pub fn add_words(&mut self, words: &[u16]) {
         if self.pending.is_some() {
