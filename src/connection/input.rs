@@ -295,12 +295,14 @@ impl Connection {
             return false;
         }
         // RFC 5681 §2: a duplicate ACK acknowledges nothing new, carries no data, SYN or FIN,
-        // leaves the window alone, and arrives while data is outstanding.
+        // leaves the window alone, and arrives while data is outstanding. Under a zero window
+        // it is the answer to a probe (the receiver had no room), never a sign of loss.
         let is_duplicate = seg_ack == self.snd_una
             && self.snd_una != self.snd_nxt
             && segment.payload.is_empty()
             && !header.flags.contains(Flags::SYN)
             && !header.flags.contains(Flags::FIN)
+            && self.snd_wnd > 0
             && self.scaled_window(header.window) == self.snd_wnd;
         if self.snd_una.before(seg_ack) {
             self.on_ack_advances(now, seg_ack);
@@ -318,7 +320,12 @@ impl Connection {
             let newer = self.snd_wl1.before(seg_seq)
                 || (self.snd_wl1 == seg_seq && self.snd_wl2.before_eq(seg_ack));
             if newer {
+                let was_closed = self.snd_wnd == 0;
                 self.update_send_window(seg_seq, seg_ack, self.scaled_window(header.window));
+                if was_closed && self.snd_wnd > 0 {
+                    // MUST-36/37: a window update restarts transmission at once.
+                    self.on_window_reopened(now);
+                }
             }
         }
 

@@ -848,7 +848,14 @@ impl Connection {
             Timer::FinWait2 => self.apply(now, Stimulus::FinWait2Timeout),
             Timer::User => {
                 if self.snd_una != self.snd_nxt {
-                    self.apply(now, Stimulus::TimedOut);
+                    // Progress since the timer was armed (an ACK, an answered zero-window
+                    // probe) moves the deadline rather than ending the connection.
+                    let deadline =
+                        self.config.user_timeout.map(|timeout| self.progress_at + timeout);
+                    match deadline {
+                        Some(at) if at > now => self.set_timer(Timer::User, Some(at)),
+                        Some(_) | None => self.apply(now, Stimulus::TimedOut),
+                    }
                 }
             }
             Timer::DelayedAck => self.ack_now(),
@@ -859,6 +866,10 @@ impl Connection {
     /// RFC 6298 rule 5.4–5.6 and RFC 9293 §3.8.3 (R1, R2).
     fn on_retransmit_timeout(&mut self, now: Instant) {
         if self.snd_una == self.snd_nxt {
+            return;
+        }
+        if self.is_probing_zero_window() {
+            self.on_zero_window_probe_timeout(now);
             return;
         }
         let syn_outstanding = self.snd_una == self.iss;
@@ -898,6 +909,75 @@ impl Connection {
         self.retransmit_pending = true;
         self.recovery_point = Some(self.snd_nxt);
         self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
+    }
+
+    /// Whether what is outstanding lies beyond a window the peer closed: our SYN is
+    /// acknowledged and the peer's window is zero. A timeout then calls for a window probe
+    /// (RFC 9293 §3.8.6.1), not a retransmission: the receiver dropped the octets because it
+    /// had no room, which says nothing about the path.
+    fn is_probing_zero_window(&self) -> bool {
+        self.snd_wnd == 0 && self.snd_una.after(self.iss) && self.state.is_synchronized()
+    }
+
+    /// The retransmission timer expired while the peer's window is zero: probe it (MUST-36)
+    /// with the persist backoff (SHLD-30). Probing is not congestion: no congestion event and
+    /// no RTO backoff, so the connection resumes at full speed when the window opens. An
+    /// answered probe restarts the give-up clock (MUST-37, SHLD-17: "SHOULD NOT close the
+    /// connection as long as the receiving host continues to send acknowledgments in response
+    /// to the probe segments"); only R1 *unanswered* probes over R2 end the connection
+    /// (MUST-20), and only they are reported as R1.
+    fn on_zero_window_probe_timeout(&mut self, now: Instant) {
+        if core::mem::take(&mut self.probe_answered) {
+            self.consecutive_retransmissions = 0;
+            self.first_retransmission_at = None;
+        } else {
+            let first_unanswered = *self.first_retransmission_at.get_or_insert(now);
+            let r2 = self.config.r2_data;
+            let given_up = r2.is_some_and(|r2| {
+                now.saturating_duration_since(first_unanswered) >= r2
+                    && self.consecutive_retransmissions >= self.config.r1_retransmissions
+            });
+            if given_up {
+                self.apply(now, Stimulus::TimedOut);
+                return;
+            }
+            self.consecutive_retransmissions = self.consecutive_retransmissions.saturating_add(1);
+            if self.consecutive_retransmissions == self.config.r1_retransmissions {
+                self.push_event(Event::RetransmissionThreshold);
+            }
+        }
+        self.persist_backoff = self.persist_backoff.saturating_add(1);
+        self.probe_pending = true;
+        // Karn (MUST-18): the probed octet goes again, so it cannot be timed.
+        self.rtt_probe = None;
+        let interval = self.persist_interval();
+        self.set_timer(Timer::Retransmit, Some(now + interval));
+    }
+
+    /// The peer's window went from zero to open while octets we sent past its edge are still
+    /// unacknowledged: it dropped them for want of room, so send them again at once, and every
+    /// ACK up to the old SND.NXT sends the next (as after an RTO, but without its congestion
+    /// response: nothing was lost to congestion). Waiting for the timer instead stalled a
+    /// connection for the whole backed-off RTO (up to 120 s) after a long zero window.
+    fn on_window_reopened(&mut self, now: Instant) {
+        if self.snd_una == self.snd_nxt || !self.snd_una.after(self.iss) {
+            return;
+        }
+        self.retransmit_pending = true;
+        self.recovery_point = Some(self.snd_nxt);
+        self.probe_pending = false;
+        self.probe_answered = false;
+        self.consecutive_retransmissions = 0;
+        self.first_retransmission_at = None;
+        self.rtt_probe = None;
+        self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
+    }
+
+    /// The wait before the next zero-window probe: one RTO, doubled per probe sent (SHLD-29,
+    /// SHLD-30), at most the largest RTO.
+    fn persist_interval(&self) -> Duration {
+        let shift = self.persist_backoff.min(16);
+        self.rtt.rto().get().saturating_mul(1 << shift).min(self.config.rto_max)
     }
 
     /// Asks the transition table and performs the entry actions of the new state. The only

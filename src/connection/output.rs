@@ -122,18 +122,32 @@ impl Connection {
         self.restart_after_idle(now);
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
             let transmit = self.emit_plan(plan, remote, buf)?;
-            self.on_sent_new(now, plan);
+            self.on_sent_new(now, plan, Purpose::New);
             return Ok(Some(transmit));
         }
         if self.probe_pending {
             self.probe_pending = false;
-            // A probe overrides the window only while nothing is in flight; once data is
-            // outstanding its ACKs (and the retransmission timer) carry the conversation.
             let idle = self.snd_una == self.snd_nxt;
-            if let Some(plan) = idle.then(|| self.plan_at(self.snd_nxt, Purpose::Probe)).flatten() {
-                let transmit = self.emit_plan(plan, remote, buf)?;
-                self.on_sent_new(now, plan);
-                return Ok(Some(transmit));
+            if idle {
+                // The persist timer: one octet of new data past the closed window (MUST-36),
+                // or what a small window allows (the SWS override, §3.8.6.2.1).
+                if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::Probe) {
+                    let transmit = self.emit_plan(plan, remote, buf)?;
+                    self.on_sent_new(now, plan, Purpose::Probe);
+                    return Ok(Some(transmit));
+                }
+            } else if self.snd_wnd == 0 {
+                // What we sent lies past the closed window: its first octet (or our FIN) goes
+                // again as the probe. Once the window opened, the ACKs and the retransmission
+                // timer carry the conversation and a stale probe is dropped.
+                let plan = self
+                    .plan_at(self.snd_una, Purpose::Probe)
+                    .or_else(|| self.plan_at(self.snd_una, Purpose::Retransmit));
+                if let Some(plan) = plan {
+                    let transmit = self.emit_plan(plan, remote, buf)?;
+                    self.ack_pending = false;
+                    return Ok(Some(transmit));
+                }
             }
         }
         if self.keepalive_probe_pending {
@@ -230,11 +244,14 @@ impl Connection {
         self.snd_nxt.after(self.iss)
     }
 
-    fn on_sent_new(&mut self, now: Instant, plan: Plan) {
+    fn on_sent_new(&mut self, now: Instant, plan: Plan, purpose: Purpose) {
         let end = plan.seq + plan.seg_len();
         let was_idle = self.snd_una == self.snd_nxt;
-        if plan.data_len > 0 && plan.data_len < usize::from(self.effective_mss()) {
-            // Minshall's variant of Nagle remembers the last short segment.
+        let short = plan.data_len > 0 && plan.data_len < usize::from(self.effective_mss());
+        if short && purpose == Purpose::New {
+            // Minshall's variant of Nagle remembers the last short segment. A probe is not
+            // one: a closed receiver drops it, and holding the data that follows until it is
+            // acknowledged would cost a round trip when the window opens.
             self.snd_sml = end;
         }
         self.last_send_at = Some(now);
@@ -273,8 +290,7 @@ impl Connection {
         let waiting = self.unsent_end().after(self.snd_nxt) && self.snd_una.after(self.iss);
         let idle = self.snd_una == self.snd_nxt;
         if waiting && idle && self.timer(Timer::Persist).is_none() {
-            let shift = self.persist_backoff.min(16);
-            let delay = self.rtt.rto().get().saturating_mul(1 << shift).min(self.config.rto_max);
+            let delay = self.persist_interval();
             self.set_timer(Timer::Persist, Some(now + delay));
         }
     }
