@@ -24,7 +24,7 @@ const APPENDIX_B_IDS: [&str; 119] = [
     "REC-1",
 ];
 
-const STATUSES: [&str; 5] = ["done", "partial", "planned", "n/a", "deviation"];
+const STATUSES: [&str; 6] = ["done", "partial", "planned", "n/a", "not implemented", "deviation"];
 
 struct Row {
     id: String,

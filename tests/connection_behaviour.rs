@@ -603,3 +603,63 @@ fn small_openings_are_not_advertised_even_on_data_segments_must_39() {
     let sent = h.expect_one();
     assert_seg(&sent, psh_ack(), add(ISS, 1), add(PEER_ISS, 3001), 1096);
 }
+
+#[test]
+fn options_on_data_ack_and_fin_segments_are_accepted_and_syn_only_ones_ignored_must_5() {
+    use tcp_proto::wire::{Options, SackBlock, Segment, TcpHeader, Timestamps};
+    let mut h = established();
+    let mss_before = h.conn.status().effective_mss;
+    // A data segment carrying every option this stack knows, MSS and window scale included
+    // (meaningful on SYNs only: RFC 9293 §3.2, RFC 7323 §2.2).
+    let mut options = Options::NONE;
+    options.mss = Some(100);
+    options.window_scale = Some(7);
+    options.timestamps = Some(Timestamps { tsval: 1, tsecr: 0 });
+    let block = SackBlock { left: SeqNum::new(add(ISS, 1)), right: SeqNum::new(add(ISS, 2)) };
+    options.sack_blocks.push(block);
+    let header = TcpHeader {
+        src_port: REMOTE.port(),
+        dst_port: LOCAL.port(),
+        seq: SeqNum::new(add(PEER_ISS, 1)),
+        ack: SeqNum::new(add(ISS, 1)),
+        flags: ack(),
+        window: 1000,
+        urgent_ptr: 0,
+        options,
+    };
+    let mut bytes = [0u8; 128];
+    let len = header.emit(&[b"one "], REMOTE.ip(), LOCAL.ip(), &mut bytes).unwrap();
+    let segment = Segment::parse_checked(&bytes[..len], REMOTE.ip(), LOCAL.ip()).unwrap();
+    h.conn.handle_segment(h.now, REMOTE.ip(), &segment);
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 5), WINDOW - 4);
+    let status = h.conn.status();
+    assert_eq!(status.effective_mss, mss_before, "an MSS option off a SYN changes nothing");
+    assert_eq!(status.snd_wnd, 1000, "a window-scale option off a SYN scales nothing");
+
+    // A data segment whose option list holds an option this stack does not know (kind 253,
+    // RFC 4727 experimental, 6 octets) between NOPs: skipped by its length (MUST-6).
+    let mut raw = vec![(REMOTE.port() >> 8) as u8, REMOTE.port() as u8, 0, LOCAL.port() as u8];
+    raw.extend_from_slice(&add(PEER_ISS, 5).to_be_bytes());
+    raw.extend_from_slice(&add(ISS, 1).to_be_bytes());
+    raw.extend_from_slice(&[8 << 4, 0x10, 0x03, 0xe8, 0, 0, 0, 0]);
+    raw.extend_from_slice(&[1, 253, 6, 0xab, 0xcd, 0xef, 0x01, 1]);
+    raw.extend_from_slice(&[1, 1, 1, 0]);
+    raw.extend_from_slice(b"two ");
+    let segment = Segment::parse(&raw).unwrap();
+    assert_eq!(segment.payload, b"two ");
+    h.conn.handle_segment(h.now, REMOTE.ip(), &segment);
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 9), WINDOW - 8);
+
+    // A FIN with options: processed like any FIN.
+    let mut fin = header;
+    fin.seq = SeqNum::new(add(PEER_ISS, 9));
+    fin.flags = fin_ack();
+    let len = fin.emit(&[], REMOTE.ip(), LOCAL.ip(), &mut bytes).unwrap();
+    let segment = Segment::parse_checked(&bytes[..len], REMOTE.ip(), LOCAL.ip()).unwrap();
+    h.conn.handle_segment(h.now, REMOTE.ip(), &segment);
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 10), WINDOW - 8);
+    assert_eq!(h.state(), State::CloseWait);
+    let mut buf = [0u8; 16];
+    assert_eq!(h.conn.recv(&mut buf), Ok(8));
+    assert_eq!(&buf[..8], b"one two ");
+}

@@ -379,6 +379,35 @@ fn timeout_in_syn_received_closes_after_r2_must_23() {
     assert_closed_with(&mut h, State::SynReceived, CloseReason::Error(ConnectionError::TimedOut));
 }
 
+#[test]
+fn syn_retransmissions_report_r1_then_close_after_r2_must_22() {
+    // MUST-22: SYN retransmission follows the same R1/R2 rules as data: R1 (3 retransmissions)
+    // is reported once, after the third, and R2 for a SYN (3 min) ends the attempt.
+    for (label, mut h) in [("SYN-SENT", syn_sent()), ("SYN-RECEIVED", syn_received_passive())] {
+        let opened = h.now;
+        let mut retransmissions = 0;
+        let mut reported = Vec::new();
+        while h.state() != State::Closed {
+            h.jump_to_deadline();
+            retransmissions += std::iter::from_fn(|| h.poll()).count();
+            for event in h.events() {
+                if event == Event::RetransmissionThreshold {
+                    let at = h.now.saturating_duration_since(opened);
+                    reported.push((retransmissions, at));
+                }
+            }
+        }
+        // Retransmissions at 1, 3 and 7 s: R1 is reached with the third.
+        assert_eq!(reported, [(3, Duration::from_secs(7))], "{label}");
+        assert!(h.now.saturating_duration_since(opened) >= Duration::from_secs(180), "{label}");
+        assert_eq!(
+            h.conn.close_reason(),
+            Some(CloseReason::Error(ConnectionError::TimedOut)),
+            "{label}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- ESTABLISHED
 
 #[test]

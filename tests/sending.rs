@@ -327,3 +327,28 @@ fn acks_for_unacceptable_segments_are_rate_limited_so_an_ack_war_ends() {
     }
     assert_eq!(answered, 10, "at most 10 per second (RFC 5961 §7's limit, reused)");
 }
+
+#[test]
+fn data_held_by_nagle_or_sws_goes_out_without_another_call_must_60() {
+    // MUST-60: the SEND call has no PUSH flag, so nothing may wait for one. Data Nagle holds
+    // goes with the ACK of the short segment in flight; data sender SWS avoidance holds goes
+    // at the override timeout — neither needs another call from the application.
+    let mut h = established_mss(1460, 8192);
+    h.conn.send(h.now, b"a").unwrap();
+    assert_eq!(h.expect_one().payload, b"a");
+    h.conn.send(h.now, b"bc").unwrap();
+    h.expect_nothing();
+    ack_to(&mut h, 1);
+    let released = h.expect_one();
+    assert_seg(&released, psh_ack(), add(ISS, 2), add(PEER_ISS, 1), WINDOW);
+    assert_eq!(released.payload, b"bc");
+    // The window shrinks to 300 octets (below MSS and half the largest window seen).
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 4)).window(300));
+    h.conn.send(h.now, &data(1000)).unwrap();
+    h.expect_nothing();
+    let held_at = h.now;
+    h.jump_to_deadline();
+    let overridden = h.expect_one();
+    assert_eq!((overridden.seq, overridden.payload.len()), (add(ISS, 4), 300));
+    assert_eq!(h.now.saturating_duration_since(held_at), std::time::Duration::from_secs(1));
+}

@@ -276,3 +276,26 @@ fn user_timeout_counts_from_the_last_answered_probe_must_37_rfc_9293_3_8_6_1() {
         Some(CloseReason::Error(tcp_proto::ConnectionError::TimedOut))
     );
 }
+
+#[test]
+fn full_receiver_keeps_its_window_closed_for_hours_dropping_probe_octets_may_8() {
+    let mut h = established_with_window(8192);
+    let fill = pattern(RECV_BUFFER);
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(&fill));
+    let full_at = add(PEER_ISS, 1 + RECV_BUFFER as u32);
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), full_at, 0);
+    // Two hours of one-octet probes: each is dropped and answered with the same zero window.
+    for probe in 0..120u8 {
+        h.advance(Duration::from_secs(60));
+        h.fire_timers();
+        h.deliver(seg(ack(), full_at, add(ISS, 1)).payload(&[probe]));
+        assert_seg(&h.expect_one(), ack(), add(ISS, 1), full_at, 0);
+        assert_eq!(h.state(), State::Established);
+    }
+    assert_eq!(h.conn.status().recv_queued, RECV_BUFFER);
+    // The application reads: the window opens and the peer hears of it at once.
+    let mut buf = vec![0u8; RECV_BUFFER];
+    assert_eq!(h.conn.recv(&mut buf), Ok(RECV_BUFFER));
+    assert_eq!(buf, fill);
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), full_at, WINDOW);
+}
