@@ -1,7 +1,11 @@
 //! The seeded lossy-network sweep: for each seed, random transfer sizes, buffer sizes and link
 //! faults (loss up to 30 %, duplication, reordering, single-bit corruption, delay and jitter).
 //! Each run must deliver exactly the sender's bytes in order in both directions, close cleanly
-//! on both sides, and never leave a connection with unacknowledged data and no timer.
+//! on both sides, and never leave a connection with unacknowledged data and no timer. In half
+//! the seeds the faults stop at a random moment, and from then on the liveness oracle
+//! (`tcp_proto::testing::liveness`) demands progress: a reopened window restarts data within a
+//! round trip, and delivery and the close finish within bounds derived from the timers; in half
+//! of those, B reads nothing for up to ten minutes after the calm (a slow reader).
 //!
 //! `cargo test` runs 1 000 seeds; `cargo test --release --test lossy_sweep -- --ignored` runs
 //! 10 000 and prints seeds per second. A failing seed prints its trace and can be rerun alone
@@ -9,6 +13,7 @@
 
 use std::time::Duration;
 
+use tcp_proto::testing::liveness::Liveness;
 use tcp_proto::testing::sim::{Link, LinkConfig, Rng, Sim};
 use tcp_proto::testing::{addr_a, addr_b};
 use tcp_proto::{CallError, CloseReason, Config, Connection, Instant, SeqNum, State};
@@ -18,13 +23,22 @@ struct App {
     outgoing: Vec<u8>,
     written: usize,
     shut: bool,
+    /// A slow reader: nothing is read before this instant (its window closes meanwhile).
+    reads_from: Instant,
     received: Vec<u8>,
     eof: bool,
 }
 
 impl App {
     fn new(outgoing: Vec<u8>) -> Self {
-        Self { outgoing, written: 0, shut: false, received: Vec::new(), eof: false }
+        Self {
+            outgoing,
+            written: 0,
+            shut: false,
+            reads_from: Instant::ZERO,
+            received: Vec::new(),
+            eof: false,
+        }
     }
 
     fn drive(&mut self, conn: &mut Connection, now: Instant) {
@@ -35,6 +49,9 @@ impl App {
         }
         if self.written == self.outgoing.len() && !self.shut && conn.state() != State::SynSent {
             self.shut = conn.shutdown(now).is_ok();
+        }
+        if now < self.reads_from {
+            return;
         }
         let mut buf = [0u8; 4096];
         loop {
@@ -94,22 +111,54 @@ fn run_seed(seed: u64) -> Result<Outcome, String> {
         corrupt_ppm: rng.below(50_000) as u32,
     };
     let (link_ab, link_ba) = (link(&mut rng), link(&mut rng));
+    let longest_one_way = |link: &LinkConfig| link.delay * 2 + link.jitter;
+    let round_trip = longest_one_way(&link_ab) + longest_one_way(&link_ba);
     let now = Instant::ZERO;
     let iss_a = rng.next_u64() as u32;
     let iss_b = rng.next_u64() as u32;
-    let a = Connection::connect(config(&mut rng, iss_a), now, addr_a(40_000), addr_b(80))
+    let (config_a, config_b) = (config(&mut rng, iss_a), config(&mut rng, iss_b));
+    // Drawn from a generator of its own, so the seeds' links and data stay what they were.
+    let mut calm_rng = Rng::new(seed ^ 0xca1a_ca1a);
+    let mut calm_at =
+        (calm_rng.below(2) == 0).then(|| now + Duration::from_millis(calm_rng.below(20_000)));
+    let mut liveness = Liveness::new(&config_a, &config_b);
+    let a = Connection::connect(config_a, now, addr_a(40_000), addr_b(80))
         .map_err(|e| format!("connect: {e}"))?;
-    let b = Connection::listen(config(&mut rng, iss_b), now, addr_b(80));
+    let b = Connection::listen(config_b, now, addr_b(80));
     let mut sim =
         Sim::new(a, b, Link::new(link_ab, seed * 2 + 1), Link::new(link_ba, seed * 2 + 2), now);
     let mut app_a = App::new(a_data.clone());
     let mut app_b = App::new(b_data.clone());
+    if let Some(calm) = calm_at
+        && calm_rng.below(2) == 0
+    {
+        // B reads nothing until a while after the calm: A probes a closed window for minutes,
+        // and B's window update must then restart A's data within a round trip.
+        app_b.reads_from = calm + Duration::from_secs(calm_rng.below(600));
+        liveness.application_paused();
+    }
     let mut invariant: Option<String> = None;
+    let mut reader_resumed = false;
     let finished = sim.run_until(Duration::from_secs(100 * 3600), |sim| {
         app_a.drive(&mut sim.a, sim.now);
         app_b.drive(&mut sim.b, sim.now);
+        if !reader_resumed && sim.now >= app_b.reads_from {
+            reader_resumed = true;
+            liveness.application_resumed(sim.now);
+        }
+        if calm_at.is_some_and(|at| sim.now >= at) {
+            calm_at = None;
+            sim.a_to_b.set_config(LinkConfig::perfect());
+            sim.b_to_a.set_config(LinkConfig::perfect());
+            liveness.calm(sim.now, round_trip);
+        }
         // After the connections had their say, anything waiting to go must have a timer.
         sim.flush();
+        if let Err(problem) = liveness.check(sim)
+            && invariant.is_none()
+        {
+            invariant = Some(problem);
+        }
         for (side, conn) in [("A", &sim.a), ("B", &sim.b)] {
             let status = conn.status();
             let waiting = status.snd_una != status.snd_nxt || status.send_queued > 0;

@@ -2,6 +2,7 @@
 //! `testing`): a virtual clock, an in-memory link, a per-segment hook to drop or inspect
 //! segments, and a readable tcpdump-style trace of everything that crosses it.
 
+pub mod liveness;
 #[cfg(feature = "arbitrary")]
 pub mod ops;
 pub mod scenarios;
