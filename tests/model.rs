@@ -173,8 +173,27 @@ fn the_reference_model_refuses_what_the_rfc_forbids() {
         rst: false,
         data: false,
         acks_our_fin: false,
+        at_rcv_nxt: true,
+        acks_our_syn: false,
     };
     let h = History::default();
+    // RFC 5961 §3: a RST believed only exactly at RCV.NXT, in SYN-SENT only with our SYN
+    // acknowledged.
+    let rst = |at_rcv_nxt, acks_our_syn| Cause::Segment {
+        syn: false,
+        ack: true,
+        fin: false,
+        rst: true,
+        data: false,
+        acks_our_fin: false,
+        at_rcv_nxt,
+        acks_our_syn,
+    };
+    assert!(rfc_allows(State::Established, State::Closed, rst(true, false), h));
+    assert!(!rfc_allows(State::Established, State::Closed, rst(false, false), h));
+    assert!(!rfc_allows(State::SynReceived, State::Listen, rst(false, false), h));
+    assert!(rfc_allows(State::SynSent, State::Closed, rst(false, true), h));
+    assert!(!rfc_allows(State::SynSent, State::Closed, rst(false, false), h));
     assert!(rfc_allows(State::Established, State::CloseWait, fin, h));
     assert!(!rfc_allows(State::Established, State::TimeWait, fin, h));
     assert!(!rfc_allows(State::FinWait1, State::FinWait2, fin, h), "FIN without ACK of ours");

@@ -13,6 +13,17 @@
 //! - **window**: a segment the §3.10.7.4 acceptability test rejects (computed here from the
 //!   pre-segment RCV.NXT and RCV.WND) changes neither RCV.NXT nor the state;
 //! - **stream**: every octet handed to the application is the octet the peer sent there;
+//! - **required behaviour**: a RST is believed only at exactly RCV.NXT (in SYN-SENT only with
+//!   our SYN acknowledged; RFC 5961 §3), so a connection that honours one elsewhere fails the
+//!   transition check; a connection that times out must have retransmitted R1 times since
+//!   the last ACK that had to count as progress (MUST-20; FIN-WAIT-2 after a full CLOSE has
+//!   its own timer) — so one that gives up at its first timeout fails;
+//! - **output**: every emitted segment is checked against what the model itself saw cross,
+//!   never against `status()`: a RST only where RFC 9293 sends one, with the fields it names
+//!   (`<SEQ=SEG.ACK>`, `<SEQ=0><ACK=SEG.SEQ+SEG.LEN>` from CLOSED, `<SEQ=SND.NXT>` on ABORT
+//!   and SHLD-3); a SYN at ISS, without ACK only before the peer's SYN; after the peer's SYN
+//!   every segment carries ACK, its value between IRS+1 and the end of what the peer sent and
+//!   never moving left; SEQ never beyond the highest sequence number sent;
 //! - SND.UNA ≤ SND.NXT, buffers within their configured sizes, a bounded number of segments
 //!   per step, unacknowledged data always with a timer, TIME-WAIT always with its timer.
 //!
@@ -140,6 +151,12 @@ pub enum Cause {
         data: bool,
         /// It acknowledged our FIN (ACK bit, our FIN sent, SEG.ACK = SND.NXT).
         acks_our_fin: bool,
+        /// SEG.SEQ = RCV.NXT: the one place a RST is believed in a synchronized state or
+        /// SYN-RECEIVED (RFC 9293 §3.10.7.4 step 2, RFC 5961 §3).
+        at_rcv_nxt: bool,
+        /// SEG.ACK acknowledges our SYN and nothing beyond (SND.UNA < SEG.ACK =< SND.NXT in
+        /// SYN-SENT): the one ACK a RST in SYN-SENT is believed with (§3.10.7.3).
+        acks_our_syn: bool,
     },
     /// CLOSE (full, or of the sending side).
     Close {
@@ -198,11 +215,13 @@ pub fn rfc_allows(from: State, to: State, cause: Cause, history: History) -> boo
             SynSent | Established | FinWait1 | FinWait2 | CloseWait | Closing | LastAck
             | TimeWait => to == Closed,
         },
-        Cause::Segment { syn, ack, fin, rst, data, acks_our_fin } => {
+        Cause::Segment { syn, ack, fin, rst, data, acks_our_fin, at_rcv_nxt, acks_our_syn } => {
             let fin = fin || (data && history.fin_seen);
             // SHLD-3: data after a full CLOSE resets the connection.
             let data_after_close = data && history.full_close && to == Closed;
-            let reset = rst && to == Closed;
+            // §3.10.7.4 step 2 with RFC 5961 §3: only a RST exactly at RCV.NXT resets; one
+            // elsewhere in the window draws a challenge ACK and changes nothing.
+            let reset = rst && at_rcv_nxt && to == Closed;
             match from {
                 Closed => false,
                 // §3.10.7.2: only a SYN (without RST or ACK) leaves LISTEN.
@@ -211,7 +230,7 @@ pub fn rfc_allows(from: State, to: State, cause: Cause, history: History) -> boo
                 SynSent => match to {
                     Established => syn && ack && !rst,
                     SynReceived => syn && !ack && !rst,
-                    Closed => rst && ack,
+                    Closed => rst && ack && acks_our_syn,
                     Listen | SynSent | FinWait1 | FinWait2 | CloseWait | Closing | LastAck
                     | TimeWait => false,
                 },
@@ -220,7 +239,7 @@ pub fn rfc_allows(from: State, to: State, cause: Cause, history: History) -> boo
                 // with the ACK that completes it (then ESTABLISHED -> CLOSE-WAIT follows).
                 SynReceived => match to {
                     Established => ack && !rst,
-                    Listen | Closed => rst || syn || data_after_close,
+                    Listen | Closed => (rst && at_rcv_nxt) || syn || data_after_close,
                     SynSent | SynReceived | FinWait1 | FinWait2 | CloseWait | Closing | LastAck
                     | TimeWait => false,
                 },
@@ -328,8 +347,20 @@ pub fn run(input: &Input) -> Visited {
     drain_events(&mut conn, &mut model, Cause::OtherCall, History::default(), "open");
     let mut history = History::default();
     let mut out = vec![0u8; 65_536];
+    let mut expect = Expect::default();
     // The SYN goes out before anything arrives.
-    while let Ok(Some(_)) = conn.poll_transmit(now, &mut out) {}
+    while let Ok(Some(transmit)) = conn.poll_transmit(now, &mut out) {
+        let bytes = out.get(..transmit.len).unwrap_or(&[]);
+        if let Ok(segment) = Segment::parse_checked(bytes, LOCAL.ip(), transmit.remote.ip()) {
+            let context = Context {
+                cause: Cause::OtherCall,
+                before_state: State::SynSent,
+                history: History::default(),
+                incoming: None,
+            };
+            expect.check_output(&segment, &context, "the opening SYN");
+        }
+    }
     let mut payload = vec![0u8; 2048];
     // (IRS of the stream, octets read from it).
     let mut stream: Option<(u32, u32)> = None;
@@ -337,6 +368,7 @@ pub fn run(input: &Input) -> Visited {
         let before = conn.status();
         let mut cause = Cause::OtherCall;
         let mut rejected = false;
+        let mut incoming: Option<Incoming> = None;
         // SEQ and ACK of a segment step, for failure reports.
         let mut numbers = None;
         match *op {
@@ -385,6 +417,10 @@ pub fn run(input: &Input) -> Visited {
                     acks_our_fin: flags.contains(Flags::ACK)
                         && our_fin_sent
                         && ack == before.snd_nxt.get(),
+                    at_rcv_nxt: seq == before.rcv_nxt.get(),
+                    acks_our_syn: flags.contains(Flags::ACK)
+                        && before.snd_una.before(SeqNum::new(ack))
+                        && SeqNum::new(ack).before_eq(before.snd_nxt),
                 };
                 let synchronized =
                     !matches!(before.state, State::Closed | State::Listen | State::SynSent);
@@ -398,6 +434,25 @@ pub fn run(input: &Input) -> Visited {
                 }
                 rejected = synchronized
                     && !acceptable(first_seq, seg_len, before.rcv_nxt.get(), before.rcv_wnd);
+                incoming = Some(Incoming { flags, seq, ack, seg_len: segment.seg_len() });
+                // An ACK the connection must take as progress (§3.10.7.4 step 5: acceptable,
+                // no RST or SYN in the way, SND.UNA < SEG.ACK =< SND.NXT) restarts its
+                // count of retransmissions; the model restarts its own only then.
+                let syn_sent_syn_ack = before.state == State::SynSent
+                    && flags.contains(Flags::SYN)
+                    && flags.contains(Flags::ACK);
+                let synchronized_ack =
+                    (synchronized && !flags.contains(Flags::SYN)) || syn_sent_syn_ack;
+                let advances = SeqNum::new(ack).after(before.snd_una)
+                    && SeqNum::new(ack).before_eq(before.snd_nxt);
+                if flags.contains(Flags::ACK)
+                    && !flags.contains(Flags::RST)
+                    && synchronized_ack
+                    && !rejected
+                    && advances
+                {
+                    expect.retransmission_ticks = 0;
+                }
                 conn.handle_segment(now, REMOTE.ip(), &segment);
                 history.fin_seen |= flags.contains(Flags::FIN);
             }
@@ -447,22 +502,40 @@ pub fn run(input: &Input) -> Visited {
             }
             Op::NoDelay(on) => conn.set_nodelay(on),
         }
-        let mut sent = 0;
-        while let Ok(Some(_)) = conn.poll_transmit(now, &mut out) {
-            sent += 1;
-            assert!(sent < 1000, "step {step}: unbounded output for one input");
-        }
         let what = match numbers {
             Some((seq, ack)) => {
                 format!("step {step} ({op:?}, SEQ {seq}, ACK {ack}, before {before:?})")
             }
             None => format!("step {step} ({op:?}, before {before:?})"),
         };
+        // The input's own state changes first (the model learns IRS from them), then what the
+        // output changes.
         drain_events(&mut conn, &mut model, cause, history, &what);
+        expect.follow_state(before.state, model, incoming);
+        expect.saw_peer(incoming);
+        let mut sent = 0;
+        let mut retransmitted = false;
+        while let Ok(Some(transmit)) = conn.poll_transmit(now, &mut out) {
+            sent += 1;
+            assert!(sent < 1000, "step {step}: unbounded output for one input");
+            let bytes = out.get(..transmit.len).unwrap_or(&[]);
+            let Ok(segment) = Segment::parse_checked(bytes, LOCAL.ip(), transmit.remote.ip())
+            else {
+                panic!("{what}: emitted a segment that does not parse")
+            };
+            let context = Context { cause, before_state: before.state, history, incoming };
+            retransmitted |= expect.check_output(&segment, &context, &what);
+        }
+        if cause == Cause::Tick && retransmitted {
+            expect.retransmission_ticks = expect.retransmission_ticks.saturating_add(1);
+        }
+        drain_events(&mut conn, &mut model, cause, history, &what);
+        expect.check_ending(&conn, before.state, cause, history, &what);
         let s = conn.status();
         if trace {
             std::eprintln!("{what}\n  -> {s:?}");
         }
+        expect.follow_state(before.state, model, incoming);
         assert_eq!(model, s.state, "{what}: the state changed without an event");
         visited.add(s.state);
         if rejected {
@@ -488,6 +561,209 @@ pub fn run(input: &Input) -> Visited {
         }
     }
     visited
+}
+
+/// The segment a step delivered, as the output model needs it.
+#[derive(Clone, Copy, Debug)]
+struct Incoming {
+    flags: Flags,
+    seq: u32,
+    ack: u32,
+    seg_len: u32,
+}
+
+/// What an output segment is checked against.
+#[derive(Clone, Copy, Debug)]
+struct Context {
+    cause: Cause,
+    before_state: State,
+    history: History,
+    incoming: Option<Incoming>,
+}
+
+/// The output model: what every emitted segment's flags, SEQ and ACK must be, from what the
+/// model itself saw cross — our first SYN (ISS), the peer's SYN that synchronized us (IRS),
+/// the highest sequence numbers each side used — never from the connection's `status()`.
+/// It also counts the ticks that retransmitted, since the last ACK that had to count as
+/// progress, for the rule that a timeout needs R1 retransmissions (MUST-20).
+#[derive(Clone, Copy, Debug, Default)]
+struct Expect {
+    iss: Option<u32>,
+    irs: Option<u32>,
+    /// SND.MAX: the end of the highest sequence space we sent.
+    snd_max: Option<u32>,
+    /// The ACK field of our last segment: RCV.NXT never moves left.
+    last_ack: Option<u32>,
+    /// How far past IRS+1 the peer's sequence space reached (its data and FIN).
+    peer_span: u32,
+    retransmission_ticks: u32,
+}
+
+/// R1 in the configuration [`run`] uses (the default, SHLD-10).
+const R1: u32 = 3;
+
+impl Expect {
+    /// Checks one emitted segment; returns whether it retransmitted sequence space.
+    fn check_output(&mut self, segment: &Segment<'_>, context: &Context, what: &str) -> bool {
+        let header = &segment.header;
+        let (flags, seq, ack) = (header.flags, header.seq.get(), header.ack.get());
+        if flags.contains(Flags::RST) {
+            self.check_reset(flags, seq, ack, context, what);
+            return false;
+        }
+        let seg_len = segment.seg_len();
+        if flags.contains(Flags::SYN) {
+            // Our SYN and every repeat of it carry ISS (§3.4: the SYN occupies ISS).
+            let iss = *self.iss.get_or_insert(seq);
+            assert_eq!(seq, iss, "{what}: a SYN at {seq}, but ISS is {iss}");
+        }
+        let Some(iss) = self.iss else { panic!("{what}: a {flags} segment before any SYN") };
+        match self.irs {
+            // Before the peer's SYN is in, only our SYN may go, without ACK (§3.10.7.3).
+            None => assert!(
+                flags == Flags::SYN,
+                "{what}: {flags} segment before the peer's SYN is known"
+            ),
+            Some(irs) => {
+                // Every segment after the peer's SYN carries ACK = RCV.NXT (§3.10.7.4), which
+                // lies between IRS+1 and the end of what the peer sent, and never moves left.
+                assert!(flags.contains(Flags::ACK), "{what}: {flags} segment without ACK");
+                let floor = irs.wrapping_add(1);
+                let top = floor.wrapping_add(self.peer_span);
+                assert!(
+                    ack.wrapping_sub(floor) <= self.peer_span,
+                    "{what}: ACK {ack} outside IRS+1 = {floor} ..= {top}, the octets the peer \
+                     sent"
+                );
+                if let Some(last) = self.last_ack {
+                    assert!(
+                        SeqNum::new(ack).after_eq(SeqNum::new(last)),
+                        "{what}: ACK {ack} moved left of the ACK {last} sent before"
+                    );
+                }
+                self.last_ack = Some(ack);
+            }
+        }
+        // SEQ: within our sequence space, never past the highest octet sent (no gap); a
+        // keep-alive sits one below SND.NXT.
+        let snd_max = self.snd_max.unwrap_or(iss);
+        let from_iss = seq.wrapping_sub(iss);
+        assert!(
+            from_iss <= snd_max.wrapping_sub(iss),
+            "{what}: SEQ {seq} beyond SND.MAX {snd_max} (ISS {iss})"
+        );
+        let end = seq.wrapping_add(seg_len);
+        let retransmits = seg_len > 0 && SeqNum::new(seq).before(SeqNum::new(snd_max));
+        if self.snd_max.is_none() || SeqNum::new(end).after(SeqNum::new(snd_max)) {
+            self.snd_max = Some(end);
+        }
+        retransmits
+    }
+
+    /// A RST goes only where RFC 9293 sends one, with the fields it names (§3.10.7.1–4,
+    /// §3.10.5 ABORT, SHLD-3).
+    fn check_reset(&self, flags: Flags, seq: u32, ack: u32, context: &Context, what: &str) {
+        use State::{
+            CloseWait, Closed, Established, FinWait1, FinWait2, Listen, SynReceived, SynSent,
+        };
+        let snd_max = self.snd_max.unwrap_or(0);
+        // ABORT, or CLOSE with unread data (SHLD-3), where the peer knows us: <SEQ=SND.NXT>.
+        let aborting = match context.cause {
+            Cause::Abort => true,
+            Cause::Close { unread } => unread,
+            Cause::Segment { data, .. } => data && context.history.full_close,
+            Cause::OtherCall | Cause::Tick => false,
+        };
+        let knows_us = matches!(
+            context.before_state,
+            SynReceived | Established | FinWait1 | FinWait2 | CloseWait
+        );
+        if aborting && knows_us && flags == Flags::RST && seq == snd_max {
+            return;
+        }
+        let Some(incoming) =
+            context.incoming.filter(|_| matches!(context.cause, Cause::Segment { .. }))
+        else {
+            panic!("{what}: a RST ({flags} SEQ {seq}) no RFC rule sends here")
+        };
+        assert!(!incoming.flags.contains(Flags::RST), "{what}: a RST answered a RST");
+        if incoming.flags.contains(Flags::ACK) {
+            // CLOSED, an ACK in LISTEN, an unacceptable ACK in SYN-SENT or SYN-RECEIVED:
+            // <SEQ=SEG.ACK><CTL=RST>.
+            let state_answers =
+                matches!(context.before_state, Closed | Listen | SynSent | SynReceived);
+            assert!(
+                state_answers && flags == Flags::RST && seq == incoming.ack,
+                "{what}: RST {flags} SEQ {seq} where only <SEQ=SEG.ACK={}><CTL=RST> may go",
+                incoming.ack
+            );
+        } else {
+            // CLOSED: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+            let expected_ack = incoming.seq.wrapping_add(incoming.seg_len);
+            assert!(
+                context.before_state == Closed
+                    && flags == Flags::RST | Flags::ACK
+                    && seq == 0
+                    && ack == expected_ack,
+                "{what}: RST {flags} SEQ {seq} ACK {ack} where only CLOSED answers \
+                 <SEQ=0><ACK={expected_ack}><CTL=RST,ACK>"
+            );
+        }
+    }
+
+    /// Notes how far the peer's sequence space reaches (once IRS is known; RSTs carry none).
+    fn saw_peer(&mut self, incoming: Option<Incoming>) {
+        let (Some(irs), Some(incoming)) = (self.irs, incoming) else { return };
+        if incoming.flags.contains(Flags::RST) {
+            return;
+        }
+        let span = incoming.seq.wrapping_add(incoming.seg_len).wrapping_sub(irs.wrapping_add(1));
+        // Ahead of IRS+1 by less than half the space: anything else lies behind it.
+        if span < 1 << 31 {
+            self.peer_span = self.peer_span.max(span);
+        }
+    }
+
+    /// Learns IRS when the peer's SYN synchronized us, and forgets the incarnation when the
+    /// connection goes back to LISTEN or ends.
+    fn follow_state(&mut self, before: State, after: State, incoming: Option<Incoming>) {
+        // (A SYN-ACK may carry a FIN too: SYN-SENT then ends up in CLOSE-WAIT at once.)
+        let opened = matches!(before, State::Listen | State::SynSent)
+            && !matches!(after, State::Listen | State::SynSent | State::Closed);
+        if opened && let Some(incoming) = incoming {
+            self.irs = Some(incoming.seq);
+        }
+        if after == State::Listen && before != State::Listen {
+            *self = Self::default();
+        }
+    }
+
+    /// A connection that timed out must have retransmitted R1 times since its last progress
+    /// (MUST-20); only FIN-WAIT-2 after a full CLOSE may time out without (its own timer).
+    fn check_ending(
+        &self,
+        conn: &Connection,
+        before: State,
+        cause: Cause,
+        history: History,
+        what: &str,
+    ) {
+        let timed_out = conn.state() == State::Closed
+            && before != State::Closed
+            && conn.close_reason()
+                == Some(crate::event::CloseReason::Error(crate::event::ConnectionError::TimedOut));
+        if !timed_out {
+            return;
+        }
+        assert_eq!(cause, Cause::Tick, "{what}: timed out without time passing");
+        let fin_wait_2_timer = before == State::FinWait2 && history.full_close;
+        assert!(
+            fin_wait_2_timer || self.retransmission_ticks >= R1,
+            "{what}: gave up in {before:?} after {} retransmitting timeouts, fewer than R1 = {R1} \
+             (MUST-20)",
+            self.retransmission_ticks
+        );
+    }
 }
 
 /// Follows the state through the events; each change must start where the model stands and
