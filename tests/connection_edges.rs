@@ -1057,3 +1057,22 @@ fn rst_in_passive_syn_received_with_queued_data_refuses_rather_than_dropping_it_
     h.expect_nothing();
     assert_closed_with(&mut h, State::SynReceived, CloseReason::Error(ConnectionError::Refused));
 }
+
+#[test]
+fn segments_at_the_right_window_edge_are_unacceptable_and_the_last_octet_is_not_rfc_9293_3_10_7_4()
+{
+    // §3.10.7.4 step 1: RCV.NXT =< SEG.SEQ < RCV.NXT+RCV.WND. A segment (with or without text)
+    // starting exactly at the right edge is unacceptable and draws an ACK; one octet at the
+    // last sequence number inside the window is acceptable (held out of order).
+    let edge = add(PEER_ISS, 1 + u32::from(WINDOW));
+    for payload in [&b""[..], b"x"] {
+        let mut h = established();
+        h.deliver(seg(ack(), edge, add(ISS, 1)).payload(payload));
+        assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+        assert_eq!(h.conn.counters().unacceptable_segments, 1, "{payload:?}");
+    }
+    let mut h = established();
+    h.deliver(seg(ack(), edge.wrapping_sub(1), add(ISS, 1)).payload(b"y"));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    assert_eq!(h.conn.counters().unacceptable_segments, 0);
+}
