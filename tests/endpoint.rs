@@ -472,6 +472,31 @@ fn transmit_is_fair_across_connections() {
     assert!(order.windows(2).all(|w| w[0] != w[1]), "alternating: {order:?}");
 }
 
+/// The server closes first and so holds TIME-WAIT, as a record once the output is out.
+/// Returns the client's address and the old incarnation's (SND.NXT, RCV.NXT) at the server,
+/// read off the server's last segment (its ACK of the client's FIN).
+fn server_in_time_wait(
+    net: &mut Net,
+    client: ConnectionHandle,
+    server: ConnectionHandle,
+) -> (SocketAddr, u32, u32) {
+    net.server.close(net.now, server).unwrap();
+    net.run();
+    net.client.close(net.now, client).unwrap();
+    net.run();
+    assert_eq!((net.server.connection_count(), net.server.time_wait_count()), (0, 1));
+    let (_, last, _) = *net.seen.iter().rev().find(|(from_client, _, _)| !from_client).unwrap();
+    assert_eq!(last.flags, Flags::ACK);
+    (SocketAddr::new(CLIENT_IP, last.dst_port), last.seq.get(), last.ack.get())
+}
+
+/// A SYN from `client` with sequence number `seq`, fed to the server; its replies.
+fn syn_from(net: &mut Net, client: SocketAddr, seq: u32) -> Vec<TcpHeader> {
+    let mut syn = header(Flags::SYN, seq, 0);
+    syn.src_port = client.port();
+    stray(&mut net.server, client, SERVER, syn)
+}
+
 #[test]
 fn new_syn_with_higher_sequence_reopens_a_time_wait_tuple_may_2() {
     let mut net = Net::new();
@@ -496,22 +521,24 @@ fn new_syn_with_higher_sequence_reopens_a_time_wait_tuple_may_2() {
     assert_eq!(net.server.time_wait_count(), 0);
 }
 
+/// The SYN left of the window is no new incarnation: the record answers it as a connection in
+/// TIME-WAIT does, with <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (§3.10.7.4 step 1; RFC 6191 drops
+/// silently only SYNs that carry timestamps), and stays.
 #[test]
-fn old_syn_for_a_time_wait_tuple_is_ignored_rfc_6191() {
+fn old_syn_for_a_time_wait_tuple_draws_the_time_wait_ack_rfc_6191() {
     let mut net = Net::new();
     net.server.listen(SERVER, 8).unwrap();
     let (client, server) = net.connect();
-    net.server.close(net.now, server).unwrap();
-    net.run();
-    net.client.close(net.now, client).unwrap();
-    net.run();
-    let (_, last_from_client, _) =
-        *net.seen.iter().rev().find(|(from_client, _, _)| *from_client).unwrap();
-    let client_addr = SocketAddr::new(CLIENT_IP, last_from_client.src_port);
-    let mut syn = header(Flags::SYN, last_from_client.seq.get().wrapping_sub(10), 0);
-    syn.src_port = client_addr.port();
-    assert!(stray(&mut net.server, client_addr, SERVER, syn).is_empty());
-    assert_eq!(net.server.time_wait_count(), 1);
+    let (client_addr, old_snd_nxt, old_rcv_nxt) = server_in_time_wait(&mut net, client, server);
+    let replies = syn_from(&mut net, client_addr, old_rcv_nxt.wrapping_sub(10));
+    assert_eq!(replies.len(), 1);
+    let r = replies[0];
+    assert_eq!((r.flags, r.seq.get(), r.ack.get()), (Flags::ACK, old_snd_nxt, old_rcv_nxt));
+    // At RCV.NXT: in the window, the challenge ACK of RFC 5961 §4, and no reopening either.
+    let replies = syn_from(&mut net, client_addr, old_rcv_nxt);
+    assert_eq!((replies[0].flags, replies[0].seq.get()), (Flags::ACK, old_snd_nxt));
+    assert_eq!(net.server.counters().time_wait_reopened, 0);
+    assert_eq!((net.server.connection_count(), net.server.time_wait_count()), (0, 1));
 }
 
 #[test]
