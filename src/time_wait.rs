@@ -68,8 +68,9 @@ pub(crate) enum Verdict {
     /// and 8). Not rate-limited, as the FIN of an established connection is not.
     AckFin,
     /// A SYN that may open a new incarnation of the 4-tuple (MAY-2, RFC 6191): SEG.SEQ is
-    /// past the old RCV.NXT. Only the endpoint can reopen. A holder that cannot reopen answers
-    /// it as [`Verdict::Ack`], as the checks of §3.10.7.4 do.
+    /// past the old RCV.NXT. Only the endpoint can reopen, with an ISS after
+    /// [`TimeWait::snd_nxt`], keeping this record until the new handshake completes. A holder
+    /// that cannot reopen answers it as [`Verdict::Ack`], as the checks of §3.10.7.4 do.
     Reopen,
 }
 

@@ -136,6 +136,9 @@ struct Rare {
     path_mtu: Option<u16>,
     /// The application's keep-alive choice, when it made one.
     keepalive_override: Option<Option<KeepAlive>>,
+    /// The ISS must come after this: SND.NXT of the TIME-WAIT incarnation this connection
+    /// reopens (RFC 9293 §3.6.1, MAY-2 condition (1)). Set by the endpoint only.
+    iss_after: Option<SeqNum>,
 }
 
 /// The congestion controller: the built-in one held in place, or the application's.
@@ -1061,7 +1064,17 @@ impl Connection {
     }
 
     fn choose_iss(&mut self, now: Instant, remote: SocketAddr) {
-        let iss = initial_sequence_number(&self.config.isn, now, self.local(), remote);
+        let mut iss = initial_sequence_number(&self.config.isn, now, self.local(), remote);
+        if let Some(floor) = self.rare.as_ref().and_then(|rare| rare.iss_after)
+            && !iss.after(floor)
+        {
+            // MAY-2 (1): a reopened 4-tuple starts above everything its TIME-WAIT incarnation
+            // sent. The clock-driven ISN usually is (250 000 a second), but not after a fast
+            // transfer of more than that; then start a full unscaled window past the old
+            // SND.NXT, as Linux does, so no octet of ours the old peer may still hold in its
+            // window is ever taken for the new incarnation's.
+            iss = floor + (u32::from(u16::MAX) + 2);
+        }
         self.iss = iss;
         self.snd_una = iss;
         self.snd_nxt = iss;
@@ -1113,6 +1126,12 @@ impl Connection {
                 .timer(Timer::TimeWait)
                 .unwrap_or_else(|| time_wait::expiry(self.last_now, self.config.msl)),
         })
+    }
+
+    /// The ISS this connection picks must come after `floor`: the endpoint reopens a
+    /// TIME-WAIT 4-tuple whose old incarnation sent up to `floor` (MAY-2).
+    pub(crate) fn require_iss_after(&mut self, floor: SeqNum) {
+        self.rare_mut().iss_after = Some(floor);
     }
 
     fn arm_fin_wait_2(&mut self, now: Instant) {

@@ -301,6 +301,10 @@ pub struct Endpoint {
     spare: Vec<Box<Connection>>,
     per_remote: BTreeMap<IpAddr, usize>,
     listeners: BTreeMap<SocketAddr, Listener>,
+    /// TIME-WAIT records by 4-tuple. A record stays while a SYN that reopened its 4-tuple
+    /// (MAY-2) is being handshaken: the new connection shadows it (connections are looked up
+    /// first), it goes when that connection reaches ESTABLISHED, and it answers again if the
+    /// handshake fails.
     time_wait: BTreeMap<(SocketAddr, SocketAddr), FiledTimeWait>,
     timers: BinaryHeap<TimerEntry>,
     /// TIME-WAIT expiries in the order they were filed; an entry whose record was restarted or
@@ -535,10 +539,30 @@ impl Endpoint {
             .filter(|&handle| self.entry(handle).is_some_and(|entry| entry.tuple() == tuple));
         if let Some(handle) = recent.or_else(|| self.lookup(tuple)) {
             self.recent = Some(handle);
+            let mut reopens = false;
             if let Some(entry) = self.entry_mut(handle) {
-                entry.connection.handle_segment(now, src, &segment);
+                let connection = &mut entry.connection;
+                // A TIME-WAIT not yet retired to a record (its application still has data to
+                // read, or output was queued) can be reopened too (MAY-2), unless that would
+                // throw away data the application has not read.
+                reopens = connection.state() == State::TimeWait
+                    && connection.unread_len() == 0
+                    && connection
+                        .time_wait_record()
+                        .is_some_and(|record| record.judge(&segment) == Verdict::Reopen);
+                if !reopens {
+                    connection.handle_segment(now, src, &segment);
+                }
             }
-            self.after_call(handle);
+            if reopens {
+                // It becomes the record it would become anyway (the record answers exactly
+                // as the connection would), and the record reopens.
+                self.collect_events(handle);
+                self.retire(handle);
+                self.on_time_wait_segment(now, tuple, &segment);
+            } else {
+                self.after_call(handle);
+            }
             return;
         }
         if self.time_wait.contains_key(&tuple) {
@@ -611,7 +635,7 @@ impl Endpoint {
             Verdict::IgnoreRst | Verdict::Drop => {}
             Verdict::Ack { .. } => self.time_wait_ack(now, tuple, true),
             Verdict::Reopen => {
-                if !self.reopen(now, tuple, segment) {
+                if !self.reopen(now, tuple, record.snd_nxt, segment) {
                     // No listener, or no room in it: the SYN gets what a connection in
                     // TIME-WAIT gives it.
                     self.time_wait_ack(now, tuple, true);
@@ -643,18 +667,36 @@ impl Endpoint {
         self.queue_stray(StrayReply { local: tuple.0, remote: tuple.1, header });
     }
 
-    /// MAY-2 (RFC 9293 §3.6.1, RFC 6191): a SYN its record judged a reopen candidate goes to
-    /// the listener, if there is one. Returns whether it did.
+    /// MAY-2 (RFC 9293 §3.6.1, RFC 6191): a SYN its record judged a reopen candidate starts a
+    /// new incarnation through the listener, if there is one with room. Its ISS comes after
+    /// the old SND.NXT (condition (1)); the record stays, shadowed by the new connection, until
+    /// that reaches ESTABLISHED, so a handshake that proves the SYN an old duplicate (the peer
+    /// answers with a RST, the SYN-ACK times out) leaves the 4-tuple in TIME-WAIT with its
+    /// expiry unchanged (condition (2)). Returns whether it reopened.
     fn reopen(
         &mut self,
         now: Instant,
         tuple: (SocketAddr, SocketAddr),
+        old_snd_nxt: SeqNum,
         segment: &Segment<'_>,
     ) -> bool {
         let Some(listener) = self.listener_for(tuple.0) else { return false };
-        self.time_wait.remove(&tuple);
+        let Some(state) = self.listeners.get(&listener) else { return false };
+        if state.ready.len() >= state.backlog {
+            self.counters.accept_queue_full += 1;
+            return false;
+        }
+        if state.half_open >= state.backlog {
+            // No SYN cookie: a cookie is the ISS, which could not be after the old SND.NXT.
+            self.counters.syn_queue_full += 1;
+            return false;
+        }
+        if self.check_limits(tuple.1.ip()).is_err() {
+            self.counters.refused_by_limit += 1;
+            return false;
+        }
         self.counters.time_wait_reopened += 1;
-        self.on_listener_segment(now, listener, tuple, segment);
+        self.open_from_listener(now, listener, tuple, segment, Some(old_snd_nxt));
         true
     }
 
@@ -705,7 +747,24 @@ impl Endpoint {
             self.counters.refused_by_limit += 1;
             return;
         }
+        self.open_from_listener(now, listener, tuple, segment, None);
+    }
+
+    /// A new SYN-RECEIVED connection of `listener` for the SYN `segment`, whose ISS must come
+    /// after `iss_after` when it reopens a TIME-WAIT 4-tuple.
+    fn open_from_listener(
+        &mut self,
+        now: Instant,
+        listener: SocketAddr,
+        tuple: (SocketAddr, SocketAddr),
+        segment: &Segment<'_>,
+        iss_after: Option<SeqNum>,
+    ) {
+        let (local, remote) = tuple;
         let mut connection = Connection::listen(Arc::clone(&self.template), now, local);
+        if let Some(floor) = iss_after {
+            connection.require_iss_after(floor);
+        }
         // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, remote.ip(), segment);
@@ -1065,6 +1124,11 @@ impl Endpoint {
             }
             let event = EndpointEvent::Connection(handle, event);
             push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
+        }
+        if established_from.is_some() && !self.time_wait.is_empty() {
+            // MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its handshake,
+            // so its SYN was no old duplicate: the old incarnation's record can go now.
+            self.time_wait.remove(&entry.tuple());
         }
         if let Some(from) = established_from {
             self.on_handshake_complete(handle, from == State::SynReceived);
