@@ -554,14 +554,13 @@ impl Endpoint {
                     connection.handle_segment(now, src, &segment);
                 }
             }
+            // The usual bookkeeping first (events, and the retirement of a connection whose
+            // output is done), then a TIME-WAIT connection that would reopen becomes the record
+            // it was to become anyway (the record answers exactly as it would), which reopens.
+            self.after_call(handle);
             if reopens {
-                // It becomes the record it would become anyway (the record answers exactly
-                // as the connection would), and the record reopens.
-                self.collect_events(handle);
                 self.retire(handle);
                 self.on_time_wait_segment(now, tuple, &segment);
-            } else {
-                self.after_call(handle);
             }
             return;
         }
@@ -1125,12 +1124,12 @@ impl Endpoint {
             let event = EndpointEvent::Connection(handle, event);
             push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
         }
-        if established_from.is_some() && !self.time_wait.is_empty() {
-            // MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its handshake,
-            // so its SYN was no old duplicate: the old incarnation's record can go now.
-            self.time_wait.remove(&entry.tuple());
-        }
         if let Some(from) = established_from {
+            if !self.time_wait.is_empty() {
+                // MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its
+                // handshake, so its SYN was no old duplicate: the old record can go now.
+                self.time_wait.remove(&entry.tuple());
+            }
             self.on_handshake_complete(handle, from == State::SynReceived);
         }
     }
@@ -1167,6 +1166,11 @@ impl Endpoint {
     /// CLOSED one is freed; its last event is already queued, so the application sees it. A
     /// listener's connection that a RST sent back to LISTEN (MUST-11) is freed too: the
     /// listener itself stays.
+    ///
+    /// Out of line: `settle` runs after every call, this only when a connection may have
+    /// ended, and inlined into `settle` it made every call dearer (callgrind: bulk 4 500 ->
+    /// 4 510 instructions per segment).
+    #[inline(never)]
     fn retire_if_ended(&mut self, handle: ConnectionHandle) {
         let Some(entry) = self.entry(handle) else { return };
         if entry.queued {
