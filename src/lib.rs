@@ -51,6 +51,7 @@ pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+mod time_wait;
 pub mod wire;
 
 pub use config::{Config, IsnSource, KeepAlive};

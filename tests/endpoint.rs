@@ -472,46 +472,240 @@ fn transmit_is_fair_across_connections() {
     assert!(order.windows(2).all(|w| w[0] != w[1]), "alternating: {order:?}");
 }
 
+/// The server closes first and so holds TIME-WAIT, as a record once the output is out.
+/// Returns the client's address and the old incarnation's (SND.NXT, RCV.NXT) at the server,
+/// read off the server's last segment (its ACK of the client's FIN).
+fn server_in_time_wait(
+    net: &mut Net,
+    client: ConnectionHandle,
+    server: ConnectionHandle,
+) -> (SocketAddr, u32, u32) {
+    net.server.close(net.now, server).unwrap();
+    net.run();
+    net.client.close(net.now, client).unwrap();
+    net.run();
+    assert_eq!((net.server.connection_count(), net.server.time_wait_count()), (0, 1));
+    let (_, last, _) = *net.seen.iter().rev().find(|(from_client, _, _)| !from_client).unwrap();
+    assert_eq!(last.flags, Flags::ACK);
+    (SocketAddr::new(CLIENT_IP, last.dst_port), last.seq.get(), last.ack.get())
+}
+
+/// A SYN from `client` with sequence number `seq`, fed to the server; its replies.
+fn syn_from(net: &mut Net, client: SocketAddr, seq: u32) -> Vec<TcpHeader> {
+    let mut syn = header(Flags::SYN, seq, 0);
+    syn.src_port = client.port();
+    stray(&mut net.server, client, SERVER, syn)
+}
+
+/// MAY-2 / RFC 6191: a SYN beyond the old RCV.NXT reopens the 4-tuple with an ISS after the
+/// old SND.NXT; the record stays until the new handshake completes, then goes.
 #[test]
 fn new_syn_with_higher_sequence_reopens_a_time_wait_tuple_may_2() {
     let mut net = Net::new();
     net.server.listen(SERVER, 8).unwrap();
     let (client, server) = net.connect();
-    // The server closes first, so the server holds TIME-WAIT.
-    net.server.close(net.now, server).unwrap();
-    net.run();
-    net.client.close(net.now, client).unwrap();
-    net.run();
-    assert_eq!(net.server.time_wait_count(), 1);
-    let (_, last_from_client, _) =
-        *net.seen.iter().rev().find(|(from_client, _, _)| *from_client).unwrap();
-    let client_addr = SocketAddr::new(CLIENT_IP, last_from_client.src_port);
-    // A new SYN from the same 4-tuple, beyond the old sequence space: accepted.
-    let mut syn = header(Flags::SYN, last_from_client.seq.get().wrapping_add(100_000), 0);
-    syn.src_port = client_addr.port();
-    let replies = stray(&mut net.server, client_addr, SERVER, syn);
+    let (client_addr, old_snd_nxt, old_rcv_nxt) = server_in_time_wait(&mut net, client, server);
+    let syn_seq = old_rcv_nxt.wrapping_add(100_000);
+    let replies = syn_from(&mut net, client_addr, syn_seq);
+    assert_eq!(replies.len(), 1);
+    let synack = replies[0];
+    assert_eq!((synack.flags, synack.ack.get()), (Flags::SYN | Flags::ACK, syn_seq + 1));
+    assert!(synack.seq.after(SeqNum::new(old_snd_nxt)), "ISS after the old SND.NXT");
+    assert_eq!(net.server.counters().time_wait_reopened, 1);
+    // Not yet known to be genuine: the record is kept beside the half-open connection.
+    assert_eq!((net.server.connection_count(), net.server.time_wait_count()), (1, 1));
+    let mut last_ack = header(Flags::ACK, syn_seq + 1, synack.seq.get() + 1);
+    last_ack.src_port = client_addr.port();
+    assert!(stray(&mut net.server, client_addr, SERVER, last_ack).is_empty());
+    // ESTABLISHED: the new incarnation is real, the old record goes.
+    assert_eq!((net.server.connection_count(), net.server.time_wait_count()), (1, 0));
+    let reopened = net.server.accept(SERVER).unwrap().expect("the reopened connection");
+    assert_eq!(net.server.status(reopened).unwrap().state, State::Established);
+}
+
+/// The SYN left of the window is no new incarnation: the record answers it as a connection in
+/// TIME-WAIT does, with <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (§3.10.7.4 step 1; RFC 6191 drops
+/// silently only SYNs that carry timestamps), and stays.
+#[test]
+fn old_syn_for_a_time_wait_tuple_draws_the_time_wait_ack_rfc_6191() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    let (client_addr, old_snd_nxt, old_rcv_nxt) = server_in_time_wait(&mut net, client, server);
+    let replies = syn_from(&mut net, client_addr, old_rcv_nxt.wrapping_sub(10));
+    assert_eq!(replies.len(), 1);
+    let r = replies[0];
+    assert_eq!((r.flags, r.seq.get(), r.ack.get()), (Flags::ACK, old_snd_nxt, old_rcv_nxt));
+    // At RCV.NXT: in the window, the challenge ACK of RFC 5961 §4, and no reopening either.
+    let replies = syn_from(&mut net, client_addr, old_rcv_nxt);
+    assert_eq!((replies[0].flags, replies[0].seq.get()), (Flags::ACK, old_snd_nxt));
+    assert_eq!(net.server.counters().time_wait_reopened, 0);
+    assert_eq!((net.server.connection_count(), net.server.time_wait_count()), (0, 1));
+}
+
+/// MAY-2 condition (1): after the old incarnation sent 4 MB in less than the 16 s the 4 µs ISN
+/// clock takes to cover them, the clock-driven ISN of a reopening SYN would lie millions of
+/// octets *below* the old SND.NXT (3.9 MB in the issue); the new ISS must come after it.
+#[test]
+fn reopened_4_tuple_starts_its_iss_after_a_4_mb_old_incarnation_may_2() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    let iss = net.server.status(server).unwrap().iss;
+    let chunk = vec![0x5a; 64 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut sent, mut received) = (0, 0);
+    while received < 4 << 20 {
+        if sent < 4 << 20 {
+            sent += net.server.send(net.now, server, &chunk).unwrap();
+        }
+        net.run();
+        while let Ok(n @ 1..) = net.client.recv(client, &mut buf) {
+            received += n;
+        }
+        net.run();
+    }
+    let (client_addr, old_snd_nxt, old_rcv_nxt) = server_in_time_wait(&mut net, client, server);
+    assert_eq!(SeqNum::new(old_snd_nxt).since(iss), (4 << 20) + 2, "SYN, 4 MB, FIN");
+    let replies = syn_from(&mut net, client_addr, old_rcv_nxt.wrapping_add(1));
     assert_eq!(replies.len(), 1);
     assert_eq!(replies[0].flags, Flags::SYN | Flags::ACK);
-    assert_eq!(net.server.counters().time_wait_reopened, 1);
+    let new_iss = replies[0].seq;
+    assert!(
+        new_iss.after(SeqNum::new(old_snd_nxt)),
+        "new ISS {new_iss} is {} octets before the old SND.NXT {old_snd_nxt}",
+        SeqNum::new(old_snd_nxt).since(new_iss)
+    );
+}
+
+/// MAY-2 condition (2): the SYN passed the sequence test but was an old duplicate — the peer
+/// answers our SYN-ACK with a RST — so the 4-tuple goes back to TIME-WAIT: the record (kept
+/// all along) answers again as before and still expires 2×MSL after the old close.
+#[test]
+fn old_duplicate_syn_refused_by_the_peer_returns_the_4_tuple_to_time_wait_may_2() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    let (client_addr, old_snd_nxt, old_rcv_nxt) = server_in_time_wait(&mut net, client, server);
+    let expiry = net.now + Duration::from_secs(20);
+    let syn_seq = old_rcv_nxt.wrapping_add(7);
+    let synack = syn_from(&mut net, client_addr, syn_seq)[0];
+    assert_eq!(synack.flags, Flags::SYN | Flags::ACK);
+    // The peer never sent that SYN: <SEQ=SEG.ACK><CTL=RST> (§3.10.7.3).
+    let mut rst = header(Flags::RST, synack.ack.get(), 0);
+    rst.src_port = client_addr.port();
+    assert!(stray(&mut net.server, client_addr, SERVER, rst).is_empty());
+    assert_eq!((net.server.connection_count(), net.server.time_wait_count()), (0, 1));
+    // Back in TIME-WAIT: an unacceptable segment draws the ACK from the old numbers.
+    let mut stale = header(Flags::ACK, old_rcv_nxt.wrapping_add(500_000), old_snd_nxt);
+    stale.src_port = client_addr.port();
+    let replies = stray(&mut net.server, client_addr, SERVER, stale);
+    assert_eq!(replies.len(), 1);
+    let r = replies[0];
+    assert_eq!((r.flags, r.seq.get(), r.ack.get()), (Flags::ACK, old_snd_nxt, old_rcv_nxt));
+    // And the old expiry holds.
+    net.server.handle_timeout(Instant::from_micros(expiry.as_micros() - 1));
+    assert_eq!(net.server.time_wait_count(), 1);
+    net.server.handle_timeout(expiry);
     assert_eq!(net.server.time_wait_count(), 0);
 }
 
+/// MAY-2 condition (2) again, when the peer stays silent: the reopening SYN-RECEIVED gives up
+/// (R2 for SYNs, 3 minutes) and the 4-tuple is back in TIME-WAIT until the old expiry.
 #[test]
-fn old_syn_for_a_time_wait_tuple_is_ignored_rfc_6191() {
+fn reopening_handshake_that_times_out_returns_the_4_tuple_to_time_wait_may_2() {
+    let mut net = Net::new();
+    net.server = Endpoint::new({
+        let mut config = endpoint_config(2);
+        config.connection.msl = Duration::from_secs(300);
+        config
+    });
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    let (client_addr, old_snd_nxt, old_rcv_nxt) = server_in_time_wait(&mut net, client, server);
+    let expiry = net.now + Duration::from_secs(600);
+    assert_eq!(
+        syn_from(&mut net, client_addr, old_rcv_nxt.wrapping_add(7))[0].flags,
+        Flags::SYN | Flags::ACK
+    );
+    let mut buf = vec![0u8; 1500];
+    let mut synacks = 0;
+    while net.server.connection_count() > 0 {
+        net.now = net.server.poll_timeout().unwrap();
+        assert!(net.now < expiry, "the record expired before the handshake ended");
+        net.server.handle_timeout(net.now);
+        while let Some(tx) = net.server.poll_transmit(net.now, &mut buf).unwrap() {
+            assert!(Segment::parse(&buf[..tx.len]).unwrap().header.flags.contains(Flags::SYN));
+            synacks += 1;
+        }
+    }
+    assert!(synacks >= 3, "R1 retransmissions at least");
+    assert_eq!(net.server.time_wait_count(), 1);
+    let mut ack = header(Flags::ACK, old_rcv_nxt.wrapping_add(500_000), old_snd_nxt);
+    ack.src_port = client_addr.port();
+    let replies = stray(&mut net.server, client_addr, SERVER, ack);
+    assert_eq!(
+        (replies[0].flags, replies[0].seq.get(), replies[0].ack.get()),
+        (Flags::ACK, old_snd_nxt, old_rcv_nxt)
+    );
+    net.server.handle_timeout(Instant::from_micros(expiry.as_micros() - 1));
+    assert_eq!(net.server.time_wait_count(), 1);
+    net.server.handle_timeout(expiry);
+    assert_eq!(net.server.time_wait_count(), 0);
+}
+
+/// The endpoint reopens a TIME-WAIT 4-tuple also while it is still a full connection (its
+/// final ACK not yet polled out): it becomes the record it was about to become, the
+/// application hears it closed, and the record reopens. One whose application has not read
+/// all its data is not reopened (the data would be lost): it answers as TIME-WAIT does.
+#[test]
+fn time_wait_connection_not_yet_retired_is_reopened_by_the_endpoint_may_2() {
     let mut net = Net::new();
     net.server.listen(SERVER, 8).unwrap();
     let (client, server) = net.connect();
     net.server.close(net.now, server).unwrap();
     net.run();
     net.client.close(net.now, client).unwrap();
+    let mut buf = vec![0u8; 1500];
+    let tx = net.client.poll_transmit(net.now, &mut buf).unwrap().unwrap();
+    let fin = Segment::parse(&buf[..tx.len]).unwrap().header;
+    assert!(fin.flags.contains(Flags::FIN));
+    net.server.handle_segment(net.now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
+    assert_eq!(net.server.status(server).unwrap().state, State::TimeWait);
+    let old_snd_nxt = net.server.status(server).unwrap().snd_nxt;
+    let client_addr = tx.local;
+    let replies = syn_from(&mut net, client_addr, fin.seq.get().wrapping_add(50_000));
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].flags, Flags::SYN | Flags::ACK);
+    assert!(replies[0].seq.after(old_snd_nxt));
+    assert_eq!(net.server.status(server), Err(EndpointError::StaleHandle));
+    assert!(
+        Net::events(&mut net.server)
+            .contains(&EndpointEvent::Connection(server, Event::Closed(CloseReason::Orderly)))
+    );
+    assert_eq!((net.server.connection_count(), net.server.time_wait_count()), (1, 1));
+    assert_eq!(net.server.counters().time_wait_reopened, 1);
+
+    // With data unread, the connection stays and the SYN gets the TIME-WAIT ACK.
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    net.server.shutdown(net.now, server).unwrap();
     net.run();
-    let (_, last_from_client, _) =
+    net.client.send(net.now, client, b"unread").unwrap();
+    net.client.close(net.now, client).unwrap();
+    net.run();
+    let status = net.server.status(server).unwrap();
+    assert_eq!((status.state, status.recv_queued), (State::TimeWait, 6));
+    let (_, from_client, _) =
         *net.seen.iter().rev().find(|(from_client, _, _)| *from_client).unwrap();
-    let client_addr = SocketAddr::new(CLIENT_IP, last_from_client.src_port);
-    let mut syn = header(Flags::SYN, last_from_client.seq.get().wrapping_sub(10), 0);
-    syn.src_port = client_addr.port();
-    assert!(stray(&mut net.server, client_addr, SERVER, syn).is_empty());
-    assert_eq!(net.server.time_wait_count(), 1);
+    let client_addr = SocketAddr::new(CLIENT_IP, from_client.src_port);
+    let replies = syn_from(&mut net, client_addr, status.rcv_nxt.get().wrapping_add(50_000));
+    assert_eq!(replies.len(), 1);
+    let r = replies[0];
+    assert_eq!((r.flags, r.seq, r.ack), (Flags::ACK, status.snd_nxt, status.rcv_nxt));
+    assert_eq!(net.server.status(server).unwrap().state, State::TimeWait);
+    assert_eq!(net.server.counters().time_wait_reopened, 0);
 }
 
 #[test]

@@ -13,6 +13,7 @@ use crate::congestion::CongestionEvent;
 use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus};
 use crate::time::Instant;
+use crate::time_wait::Verdict;
 use crate::wire::{Flags, Segment};
 
 impl Connection {
@@ -44,8 +45,8 @@ impl Connection {
             | State::FinWait2
             | State::CloseWait
             | State::Closing
-            | State::LastAck
-            | State::TimeWait => self.on_segment_otherwise(now, segment),
+            | State::LastAck => self.on_segment_otherwise(now, segment),
+            State::TimeWait => self.on_segment_time_wait(now, segment),
         }
         self.arm_keepalive();
     }
@@ -150,7 +151,28 @@ impl Connection {
         }
     }
 
-    /// §3.10.7.4: SYN-RECEIVED and the synchronized states.
+    /// §3.10.7.4 for TIME-WAIT: the verdict of [`crate::time_wait::TimeWait::judge`], the one
+    /// implementation the endpoint's TIME-WAIT records use too.
+    fn on_segment_time_wait(&mut self, now: Instant, segment: &Segment<'_>) {
+        let Some(record) = self.time_wait_record() else { return };
+        match record.judge(segment) {
+            Verdict::IgnoreRst => self.count().rsts_ignored += 1,
+            Verdict::Drop => self.count().unacceptable_segments += 1,
+            Verdict::Ack { unacceptable } => {
+                if unacceptable {
+                    self.count().unacceptable_segments += 1;
+                }
+                self.send_challenge_ack(now);
+            }
+            // A connection on its own cannot start a new incarnation (the endpoint can, MAY-2):
+            // the SYN gets what §3.10.7.4 gives it, an ACK (RFC 5961 §4).
+            Verdict::Reopen => self.send_challenge_ack(now),
+            // The table keeps TIME-WAIT; `on_self_loop` acknowledges and restarts 2MSL.
+            Verdict::AckFin => self.apply(now, Stimulus::Fin),
+        }
+    }
+
+    /// §3.10.7.4: SYN-RECEIVED and the synchronized states but TIME-WAIT.
     fn on_segment_otherwise(&mut self, now: Instant, segment: &Segment<'_>) {
         let header = &segment.header;
         let mut flags = header.flags;
@@ -182,13 +204,6 @@ impl Connection {
                 self.count().rsts_ignored += 1;
                 return;
             }
-            let retransmitted_fin = flags.contains(Flags::FIN) && seg_seq + seg_len == self.rcv_nxt;
-            if self.state == State::TimeWait && retransmitted_fin {
-                // §3.10.7.4 step 8, TIME-WAIT: the peer did not get our ACK of its FIN;
-                // acknowledge again and restart the 2MSL timeout.
-                self.apply(now, Stimulus::Fin);
-                return;
-            }
             // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate-limited like a challenge ACK: two
             // hosts each outside the other's window would otherwise trade ACKs forever (an
             // "ACK war"; Linux limits these too).
@@ -198,11 +213,7 @@ impl Connection {
 
         // Second: the RST bit (RFC 5961 §3: exactly RCV.NXT resets, else challenge ACK).
         if flags.contains(Flags::RST) {
-            if self.state == State::TimeWait {
-                // RFC 1337: TIME-WAIT ignores RST (the table keeps TIME-WAIT).
-                self.count().rsts_ignored += 1;
-                self.apply(now, Stimulus::Rst { from_passive_open: self.returns_to_listen() });
-            } else if seg_seq == self.rcv_nxt {
+            if seg_seq == self.rcv_nxt {
                 self.apply(now, Stimulus::Rst { from_passive_open: self.returns_to_listen() });
             } else {
                 self.send_challenge_ack(now);
@@ -352,12 +363,13 @@ impl Connection {
                 }
                 false
             }
-            State::TimeWait => {
-                // Only a retransmitted FIN matters here; it is handled at step 1.
-                false
-            }
             State::Established | State::FinWait2 | State::CloseWait => true,
-            State::Closed | State::Listen | State::SynSent | State::SynReceived => false,
+            // TIME-WAIT segments go to `on_segment_time_wait`, never here.
+            State::TimeWait
+            | State::Closed
+            | State::Listen
+            | State::SynSent
+            | State::SynReceived => false,
         }
     }
 

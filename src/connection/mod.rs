@@ -35,6 +35,7 @@ use crate::rtt::RttEstimator;
 use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus, transition};
 use crate::time::Instant;
+use crate::time_wait::{self, AckLimiter, TimeWait};
 
 /// The most events kept for the user before new ones are dropped (and counted). A connection
 /// emits a handful per round trip; a caller that never drains them must not grow memory.
@@ -130,12 +131,14 @@ struct Rare {
     /// RCV.UP: the sequence number after the peer's last urgent octet (MUST-62).
     rcv_up: Option<SeqNum>,
     /// RFC 5961 §7 rate limit: the current interval and the challenge ACKs sent in it.
-    challenge_window_start: Instant,
-    challenge_acks_in_window: u32,
+    challenge_acks: AckLimiter,
     /// The path MTU learned from ICMP "packet too big" (RFC 1191, RFC 8201).
     path_mtu: Option<u16>,
     /// The application's keep-alive choice, when it made one.
     keepalive_override: Option<Option<KeepAlive>>,
+    /// The ISS must come after this: SND.NXT of the TIME-WAIT incarnation this connection
+    /// reopens (RFC 9293 §3.6.1, MAY-2 condition (1)). Set by the endpoint only.
+    iss_after: Option<SeqNum>,
 }
 
 /// The congestion controller: the built-in one held in place, or the application's.
@@ -1004,7 +1007,8 @@ impl Connection {
 
     fn on_self_loop(&mut self, now: Instant, on: Stimulus) {
         if self.state == State::TimeWait && on == Stimulus::Fin {
-            // §3.10.7.4 step 8: a retransmitted FIN is acknowledged; restart the 2MSL timeout.
+            // `Verdict::AckFin` (§3.10.7.4 steps 5 and 8): the peer's FIN again is
+            // acknowledged again and the 2MSL timeout restarts.
             self.ack_now();
             self.arm_time_wait(now);
         }
@@ -1140,7 +1144,17 @@ impl Connection {
     }
 
     fn choose_iss(&mut self, now: Instant, remote: SocketAddr) {
-        let iss = initial_sequence_number(&self.config.isn, now, self.local(), remote);
+        let mut iss = initial_sequence_number(&self.config.isn, now, self.local(), remote);
+        if let Some(floor) = self.rare.as_ref().and_then(|rare| rare.iss_after)
+            && !iss.after(floor)
+        {
+            // MAY-2 (1): a reopened 4-tuple starts above everything its TIME-WAIT incarnation
+            // sent. The clock-driven ISN usually is (250 000 a second), but not after a fast
+            // transfer of more than that; then start a full unscaled window past the old
+            // SND.NXT, as Linux does, so no octet of ours the old peer may still hold in its
+            // window is ever taken for the new incarnation's.
+            iss = floor + (u32::from(u16::MAX) + 2);
+        }
         self.iss = iss;
         self.snd_una = iss;
         self.snd_nxt = iss;
@@ -1169,7 +1183,35 @@ impl Connection {
     }
 
     fn arm_time_wait(&mut self, now: Instant) {
-        self.set_timer(Timer::TimeWait, Some(now + self.config.msl.saturating_mul(2)));
+        self.set_timer(Timer::TimeWait, Some(time_wait::expiry(now, self.config.msl)));
+    }
+
+    /// This connection as a TIME-WAIT record (`None` in any other state): what
+    /// [`TimeWait::judge`] rules on for its segments, and what the endpoint keeps once the
+    /// application is done with it, so both answer alike.
+    pub(crate) fn time_wait_record(&self) -> Option<TimeWait> {
+        if self.state != State::TimeWait {
+            return None;
+        }
+        let snd_shift = if self.wscale_ok { self.snd_wscale } else { WindowScale::NONE };
+        Some(TimeWait {
+            snd_nxt: self.snd_nxt,
+            rcv_nxt: self.rcv_nxt,
+            // The window field our ACKs carry (`header`), scaled as negotiated.
+            window: Window::saturating(self.offered_window()).to_scaled(self.rcv_shift()),
+            rcv_shift: self.rcv_shift(),
+            snd_shift,
+            acks: self.rare.as_ref().map_or_else(AckLimiter::default, |rare| rare.challenge_acks),
+            expires: self
+                .timer(Timer::TimeWait)
+                .unwrap_or_else(|| time_wait::expiry(self.last_now, self.config.msl)),
+        })
+    }
+
+    /// The ISS this connection picks must come after `floor`: the endpoint reopens a
+    /// TIME-WAIT 4-tuple whose old incarnation sent up to `floor` (MAY-2).
+    pub(crate) fn require_iss_after(&mut self, floor: SeqNum) {
+        self.rare_mut().iss_after = Some(floor);
     }
 
     fn arm_fin_wait_2(&mut self, now: Instant) {
@@ -1284,13 +1326,7 @@ impl Connection {
     fn send_challenge_ack(&mut self, now: Instant) {
         let (interval, limit) =
             (self.config.challenge_ack_interval, self.config.challenge_ack_limit);
-        let rare = self.rare_mut();
-        if now.saturating_duration_since(rare.challenge_window_start) >= interval {
-            rare.challenge_window_start = now;
-            rare.challenge_acks_in_window = 0;
-        }
-        if rare.challenge_acks_in_window < limit {
-            rare.challenge_acks_in_window += 1;
+        if self.rare_mut().challenge_acks.allow(now, interval, limit) {
             self.count().challenge_acks += 1;
             self.ack_now();
         } else {
