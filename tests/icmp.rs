@@ -4,7 +4,11 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use common::*;
+use tcp_proto::congestion::{CongestionControl, CongestionEvent};
 use tcp_proto::{CloseReason, ConnectionError, Event, IcmpError, SeqNum, State};
 
 fn in_flight(h: &mut Harness) -> SeqNum {
@@ -78,11 +82,121 @@ fn packet_too_big_shrinks_segments_and_resends_at_once_rfc_1191() {
     assert_eq!(h.conn.status().effective_mss, 1460);
     assert!(h.conn.handle_icmp_error(h.now, IcmpError::PacketTooBig { mtu: 1000 }, seq));
     assert_eq!(h.conn.status().effective_mss, 960);
-    let resent = h.expect_one();
-    assert_eq!((resent.seq, resent.payload.len()), (seq.get(), 960));
+    // The 3 000 octets in flight (1460 + 1460 + 80) go again in pieces of 960.
+    let una = seq.get();
+    let expected = [(una, 960), (add(una, 960), 960), (add(una, 1920), 960), (add(una, 2880), 120)];
+    assert_eq!(resent(&mut h), expected);
     // A silly MTU is raised to the IPv4 minimum of 576.
     assert!(h.conn.handle_icmp_error(h.now, IcmpError::PacketTooBig { mtu: 68 }, seq));
     assert_eq!(h.conn.status().effective_mss, 536);
+}
+
+/// (SEG.SEQ, payload length) of every segment the connection sends now.
+fn resent(h: &mut Harness) -> Vec<(u32, usize)> {
+    std::iter::from_fn(|| h.poll()).map(|sent| (sent.seq, sent.payload.len())).collect()
+}
+
+/// Four full segments (1460 each) in flight on an established connection; returns SND.UNA.
+fn four_segments_in_flight(h: &mut Harness) -> u32 {
+    let una = h.conn.status().snd_una.get();
+    h.conn.send(h.now, &[7u8; 4 * 1460]).unwrap();
+    let sent = resent(h);
+    let expected: Vec<_> = (0..4).map(|k| (add(una, k * 1460), 1460)).collect();
+    assert_eq!(sent, expected);
+    una
+}
+
+/// RFC 8201 §5.4, RFC 1191 §6.5: every segment in flight was larger than the new MTU, so the
+/// router dropped them all; the whole flight goes again at the new size at once — not the
+/// first segment only, leaving the rest to the retransmission timer — without touching cwnd,
+/// and with SND.NXT still the highest sequence number sent, so an ACK at an old segment's
+/// boundary stays acceptable.
+#[test]
+fn packet_too_big_resends_the_whole_flight_at_the_new_size_at_once_must_54() {
+    let mut h = established();
+    let una = four_segments_in_flight(&mut h);
+    let (cwnd, snd_nxt) = (h.conn.status().cwnd, h.conn.status().snd_nxt);
+    assert!(h.conn.handle_icmp_error(
+        h.now,
+        IcmpError::PacketTooBig { mtu: 1000 },
+        SeqNum::new(una)
+    ));
+    // 5 840 octets: six pieces of 960 and the last 80, no timer needed (the clock stands).
+    let mut expected: Vec<_> = (0..6).map(|k| (add(una, k * 960), 960)).collect();
+    expected.push((add(una, 5760), 80));
+    assert_eq!(resent(&mut h), expected);
+    let status = h.conn.status();
+    assert_eq!((status.cwnd, status.snd_nxt, status.effective_mss), (cwnd, snd_nxt, 960));
+    assert_eq!(status.total_retransmissions, 0, "no retransmission timeout was needed");
+    // An ACK for the first old segment (1460, not a multiple of 960) is acceptable and
+    // answered by nothing; the ACK of everything ends the flight.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(una, 1460)));
+    h.expect_nothing();
+    assert_eq!(h.conn.status().snd_una.get(), add(una, 1460));
+    h.deliver(seg(ack(), add(PEER_ISS, 1), snd_nxt.get()));
+    h.expect_nothing();
+    assert_eq!(h.conn.poll_timeout(), None, "nothing in flight, no timer");
+    // More data goes out at the new size.
+    h.conn.send(h.now, &[8u8; 1000]).unwrap();
+    assert_eq!(resent(&mut h), [(snd_nxt.get(), 960), (add(snd_nxt.get(), 960), 40)]);
+}
+
+/// A congestion window that the test sets from outside.
+#[derive(Debug)]
+struct FixedWindow(Arc<AtomicU32>);
+
+impl CongestionControl for FixedWindow {
+    fn window(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn ssthresh(&self) -> u32 {
+        u32::MAX
+    }
+    fn on_event(&mut self, _: CongestionEvent, _: u32) {}
+}
+
+/// The resent flight counts against the congestion window like any segment (RFC 5681 §3): what
+/// does not fit waits for ACKs to open it.
+#[test]
+fn packet_too_big_resends_within_the_congestion_window_must_54() {
+    let mut h = established();
+    let window = Arc::new(AtomicU32::new(4 * 1460));
+    h.conn.set_congestion_control(Box::new(FixedWindow(Arc::clone(&window))));
+    let una = four_segments_in_flight(&mut h);
+    window.store(2000, Ordering::Relaxed);
+    assert!(h.conn.handle_icmp_error(
+        h.now,
+        IcmpError::PacketTooBig { mtu: 1000 },
+        SeqNum::new(una)
+    ));
+    // 960 + 960 end within SND.UNA + 2000; the third would not.
+    assert_eq!(resent(&mut h), [(una, 960), (add(una, 960), 960)]);
+    // The first piece is acknowledged: the window slides by 960, room for one more.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(una, 960)));
+    assert_eq!(resent(&mut h), [(add(una, 1920), 960)]);
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(una, 2880)));
+    assert_eq!(resent(&mut h), [(add(una, 2880), 960), (add(una, 3840), 960)]);
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(una, 4800)));
+    assert_eq!(resent(&mut h), [(add(una, 4800), 960), (add(una, 5760), 80)]);
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(una, 5840)));
+    h.expect_nothing();
+    assert_eq!(h.conn.status().total_retransmissions, 0);
+}
+
+/// RFC 8201 §5.4: a burst of oversized segments draws a burst of "packet too big"; only the
+/// first (or a smaller MTU) starts a resend, the rest change nothing.
+#[test]
+fn repeated_packet_too_big_for_the_same_mtu_resends_once_must_54() {
+    let mut h = established();
+    let una = four_segments_in_flight(&mut h);
+    for k in 0..4 {
+        let quoted = SeqNum::new(add(una, k * 1460));
+        assert!(h.conn.handle_icmp_error(h.now, IcmpError::PacketTooBig { mtu: 1000 }, quoted));
+    }
+    assert_eq!(resent(&mut h).len(), 7);
+    let quoted = SeqNum::new(add(una, 1460));
+    assert!(h.conn.handle_icmp_error(h.now, IcmpError::PacketTooBig { mtu: 1000 }, quoted));
+    h.expect_nothing();
 }
 
 #[test]

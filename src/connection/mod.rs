@@ -14,6 +14,7 @@
 
 mod input;
 mod output;
+mod path_mtu;
 
 pub(crate) use input::{is_valid_source, unspecified_like};
 
@@ -132,8 +133,11 @@ struct Rare {
     /// RFC 5961 §7 rate limit: the current interval and the challenge ACKs sent in it.
     challenge_window_start: Instant,
     challenge_acks_in_window: u32,
-    /// The path MTU learned from ICMP "packet too big" (RFC 1191, RFC 8201).
+    /// The path MTU learned from ICMP "packet too big" (RFC 1191, RFC 8201) or the
+    /// black-hole fall-back (RFC 4821 §7.7); see `path_mtu`.
     path_mtu: Option<u16>,
+    /// The flight being resent at the smaller size after the path MTU dropped.
+    resegment: Option<path_mtu::Resegment>,
     /// The application's keep-alive choice, when it made one.
     keepalive_override: Option<Option<KeepAlive>>,
 }
@@ -637,8 +641,9 @@ impl Connection {
     /// `quoted_seq` lies in SND.UNA..SND.NXT (RFC 5927 §4.1); returns whether it was.
     ///
     /// Source quench is ignored (MUST-55). Protocol and port unreachable are hard errors that
-    /// abort (SHLD-26). "Packet too big" lowers the path MTU and resends at the smaller size
-    /// (RFC 1191/8201; a documented deviation from treating it as a soft error). Everything
+    /// abort (SHLD-26). "Packet too big" lowers the path MTU and resends the whole flight at
+    /// the smaller size at once (RFC 1191/8201, see `path_mtu`; a documented deviation from
+    /// treating it as a soft error). Everything
     /// else is a soft error: reported (MUST-47, SHLD-25) unless reports are off (SHLD-20),
     /// never an abort (MUST-56).
     pub fn handle_icmp_error(
@@ -656,15 +661,7 @@ impl Connection {
         match error {
             IcmpError::SourceQuench => {}
             IcmpError::Unreachable { code: 2 | 3 } => self.apply(now, Stimulus::HardError),
-            IcmpError::PacketTooBig { mtu } => {
-                let floor = if self.local().is_ipv4() { 576 } else { 1280 };
-                let mtu = mtu.max(floor);
-                if self.path_mtu().is_none_or(|current| mtu < current) && mtu < self.config.mtu {
-                    self.rare_mut().path_mtu = Some(mtu);
-                    // The too-big segment was dropped: resend at the new size now.
-                    self.retransmit_pending = true;
-                }
-            }
+            IcmpError::PacketTooBig { mtu } => self.on_packet_too_big(now, mtu),
             IcmpError::Unreachable { .. }
             | IcmpError::TimeExceeded
             | IcmpError::ParameterProblem => {
@@ -898,6 +895,7 @@ impl Connection {
         self.retransmit_pending = true;
         self.recovery_point = Some(self.snd_nxt);
         self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
+        self.on_rto_path_mtu(now);
     }
 
     /// Asks the transition table and performs the entry actions of the new state. The only
@@ -1001,6 +999,7 @@ impl Connection {
         };
         self.timers = [Instant::MAX; Timer::COUNT];
         self.retransmit_pending = false;
+        self.clear_resegment();
         self.probe_pending = false;
         self.ack_pending = false;
         self.fin_queued = false;
@@ -1054,6 +1053,7 @@ impl Connection {
         self.in_fast_recovery = false;
         self.last_send_at = None;
         self.retransmit_pending = false;
+        self.clear_resegment();
         self.probe_pending = false;
         self.persist_backoff = 0;
         self.ack_pending = false;
@@ -1126,8 +1126,7 @@ impl Connection {
     /// MUST-16: Eff.snd.MSS = min(SendMSS + 20, MMS_S) − TCP header − IP options, with a floor
     /// so a tiny peer MSS cannot make the sender loop on empty segments (PITFALLS).
     fn effective_mss(&self) -> u16 {
-        let mtu = self.path_mtu().map_or(self.config.mtu, |path| path.min(self.config.mtu));
-        let mms_s = mtu.saturating_sub(ip_header_len(self.local()));
+        let mms_s = self.current_mtu().saturating_sub(ip_header_len(self.local()));
         let bound = (self.peer_mss.get().saturating_add(20)).min(mms_s);
         bound.saturating_sub(20).max(Mss::MIN_USABLE.get())
     }

@@ -1,0 +1,104 @@
+//! The path MTU: what ICMP "packet too big" / "fragmentation needed" teaches (RFC 1191,
+//! RFC 8201, RFC 9293 §3.7.2), and resending a flight that was too big at the smaller size.
+//!
+//! The effective send MSS (MUST-16) is computed from the smaller of `Config::mtu` and the path
+//! MTU kept here; it only ever goes down during a connection (RFC 1191 §3: a host must not
+//! raise it on ICMP; probing upward as RFC 4821 does is not implemented).
+//!
+//! Resending: the connection keeps no record of segment boundaries, only sequence numbers, so
+//! after "packet too big" it cannot tell which segments in flight were small enough to pass;
+//! it resends the whole flight, SND.UNA up to the SND.NXT of the moment the news came, at the
+//! new size, at once and within the congestion window (what does not fit waits for ACKs). At
+//! worst a short last segment that had fitted goes twice. SND.NXT stays the highest sequence
+//! number sent — the resend runs on a cursor of its own — so an ACK for an old, larger segment
+//! that did arrive stays acceptable (§3.10.7.4 step 5 bounds SEG.ACK by SND.NXT). Neither
+//! cwnd nor ssthresh changes: a smaller MTU is not congestion (RFC 1191 §6.4). RFC 1191 §6.4
+//! would also resend one segment only until ACKs arrive; sending what the unchanged congestion
+//! window already allowed in flight is what Linux does (`tcp_simple_retransmit`) and saves
+//! the round trips (a deviation listed in `docs/conformance.md`).
+
+use super::{Connection, Timer};
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+/// The lowest path MTU "packet too big" can set: IPv4's 576 (RFC 1191 §3 allows 68, but no
+/// sane path is below what every host must accept, and a forged message cannot shrink segments
+/// further), IPv6's 1280 (RFC 8201 §4).
+const fn path_mtu_floor(ipv4: bool) -> u16 {
+    if ipv4 { 576 } else { 1280 }
+}
+
+/// The part of the flight still to be resent at the new size after the path MTU dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Resegment {
+    /// The next sequence number to resend (moved up to SND.UNA when ACKs pass it).
+    pub(super) next: SeqNum,
+    /// SND.NXT when the path MTU dropped: the end of what was sent at the old size.
+    pub(super) end: SeqNum,
+}
+
+impl Connection {
+    /// ICMP "packet too big" / "fragmentation needed" reported `mtu` for a segment in flight
+    /// (RFC 1191 §6.4, RFC 8201 §5.4): a smaller MTU than the one in use lowers the path MTU
+    /// and resends the flight at the new size; the same or a larger one changes nothing, so a
+    /// burst of messages for a burst of oversized segments resends once (RFC 8201 §5.4).
+    pub(super) fn on_packet_too_big(&mut self, now: Instant, mtu: u16) {
+        let mtu = mtu.max(path_mtu_floor(self.local().is_ipv4()));
+        if mtu < self.current_mtu() {
+            self.lower_path_mtu(now, mtu);
+        }
+    }
+
+    /// After a retransmission timeout (RFC 6298 5.4–5.6 done): an RTO's recovery resends the
+    /// flight itself, so a resend after "packet too big" stops.
+    pub(super) fn on_rto_path_mtu(&mut self, _now: Instant) {
+        self.clear_resegment();
+    }
+
+    /// The path MTU is now `mtu` (below the one in use): resend the flight at the new size.
+    fn lower_path_mtu(&mut self, now: Instant, mtu: u16) {
+        let resegment = Resegment { next: self.snd_una, end: self.snd_nxt };
+        let rare = self.rare_mut();
+        rare.path_mtu = Some(mtu);
+        rare.resegment = Some(resegment);
+        // Karn (MUST-18): a segment sent again cannot be timed.
+        self.rtt_probe = None;
+        // An RTO's recovery (one segment per ACK from SND.UNA) would send the same octets
+        // again: the resend covers its whole range.
+        self.recovery_point = None;
+        // The timer ran for segments that never arrived; time the resent ones.
+        if self.snd_una != self.snd_nxt {
+            self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
+        }
+    }
+
+    /// The MTU segments are sized for: the configured first hop, or the smaller path MTU.
+    pub(super) fn current_mtu(&self) -> u16 {
+        self.path_mtu().map_or(self.config.mtu, |path| path.min(self.config.mtu))
+    }
+
+    /// The resend in progress after the path MTU dropped, if any.
+    pub(super) fn resegment(&self) -> Option<Resegment> {
+        self.rare.as_ref().and_then(|rare| rare.resegment)
+    }
+
+    /// Moves the resend cursor to `next`, or ends the resend once it reaches its end.
+    pub(super) fn set_resegment_next(&mut self, next: SeqNum) {
+        if let Some(rare) = self.rare.as_mut()
+            && let Some(resegment) = rare.resegment.as_mut()
+        {
+            if next.before(resegment.end) {
+                resegment.next = next;
+            } else {
+                rare.resegment = None;
+            }
+        }
+    }
+
+    /// Forgets a resend in progress (the connection ended or starts over).
+    pub(super) fn clear_resegment(&mut self) {
+        if let Some(rare) = self.rare.as_mut() {
+            rare.resegment = None;
+        }
+    }
+}
