@@ -214,3 +214,161 @@ fn transmits_carry_the_configured_ttl_and_ds_field_must_48_must_49() {
         h.conn.poll_transmit(tcp_proto::Instant::from_millis(2_000), &mut buf).unwrap().unwrap();
     assert_eq!(tx.ds_field, 0x20, "SHLD-21: changeable during the connection");
 }
+
+/// A path that silently drops every IPv4 packet above `limit` octets (ICMP filtered: an RFC
+/// 2923 black hole): the segments the connection sends now, (SEG.SEQ, payload length, whether
+/// the path carried it).
+fn through_black_hole(h: &mut Harness, limit: usize) -> Vec<(u32, usize, bool)> {
+    std::iter::from_fn(|| h.poll())
+        .map(|sent| (sent.seq, sent.payload.len(), 40 + sent.payload.len() <= limit))
+        .collect()
+}
+
+/// RFC 4821 §7.7, RFC 8899 §4.3: no "packet too big" ever comes; after two retransmission
+/// timeouts in a row of a full-sized segment the path MTU drops to 1200 (RFC 8899's
+/// BASE_PLPMTU) and the transfer completes in 1160-octet segments.
+#[test]
+fn black_hole_drops_the_path_mtu_to_1200_after_two_timeouts_rfc_4821_7_7() {
+    let mut h = established();
+    let una = h.conn.status().snd_una.get();
+    h.conn.send(h.now, &[7u8; 2920]).unwrap();
+    let dropped = [(una, 1460, false), (add(una, 1460), 1460, false)];
+    assert_eq!(through_black_hole(&mut h, 1200), dropped);
+    // First timeout (1 s): the first segment again, at full size, lost again.
+    let first = h.jump_to_deadline();
+    assert_eq!(through_black_hole(&mut h, 1200), [(una, 1460, false)]);
+    // Second timeout in a row (2 s later): the path MTU falls back to 1200.
+    let second = h.jump_to_deadline();
+    assert_eq!(second.saturating_duration_since(first), std::time::Duration::from_secs(2));
+    assert_eq!(h.conn.status().effective_mss, 1160);
+    // The loss window (one segment) lets one piece go; it passes.
+    assert_eq!(through_black_hole(&mut h, 1200), [(una, 1160, true)]);
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(una, 1160)));
+    assert_eq!(
+        through_black_hole(&mut h, 1200),
+        [(add(una, 1160), 1160, true), (add(una, 2320), 600, true)]
+    );
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(una, 2920)));
+    h.expect_nothing();
+    assert_eq!(h.conn.poll_timeout(), None, "everything acknowledged");
+    let status = h.conn.status();
+    assert_eq!((status.snd_una.get(), status.total_retransmissions), (add(una, 2920), 2));
+    // New data keeps to the smaller size: the MTU is not raised again.
+    h.conn.send(h.now, &[8u8; 1500]).unwrap();
+    let more = through_black_hole(&mut h, 1200);
+    assert_eq!(more, [(add(una, 2920), 1160, true), (add(una, 4080), 340, true)]);
+}
+
+/// A second pair of timeouts at 1200 falls back to 576, the IPv4 minimum; below that there is
+/// no step, and a segment that already fits the next step proves nothing about size.
+#[test]
+fn black_hole_falls_back_to_576_after_two_more_timeouts_rfc_4821_7_7() {
+    let mut h = established();
+    let una = h.conn.status().snd_una.get();
+    h.conn.send(h.now, &[7u8; 1460]).unwrap();
+    assert_eq!(through_black_hole(&mut h, 576), [(una, 1460, false)]);
+    h.jump_to_deadline();
+    assert_eq!(through_black_hole(&mut h, 576), [(una, 1460, false)]);
+    h.jump_to_deadline();
+    // The loss window is one old segment (1460 octets): both new pieces fit in it.
+    let pieces = [(una, 1160, false), (add(una, 1160), 300, true)];
+    assert_eq!(through_black_hole(&mut h, 576), pieces);
+    h.jump_to_deadline();
+    assert_eq!(through_black_hole(&mut h, 576), [(una, 1160, false)]);
+    h.jump_to_deadline();
+    assert_eq!(h.conn.status().effective_mss, 536);
+    // Now the loss window is 1160 octets: two pieces of 536, the last 388 waits for an ACK.
+    let pieces = [(una, 536, true), (add(una, 536), 536, true)];
+    assert_eq!(through_black_hole(&mut h, 576), pieces);
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(una, 1072)));
+    assert_eq!(through_black_hole(&mut h, 576), [(add(una, 1072), 388, true)]);
+    // Lost for another reason now: two more timeouts leave the MSS alone.
+    h.jump_to_deadline();
+    assert_eq!(through_black_hole(&mut h, 576), [(add(una, 1072), 388, true)]);
+    h.jump_to_deadline();
+    assert_eq!(through_black_hole(&mut h, 576), [(add(una, 1072), 388, true)]);
+    assert_eq!(h.conn.status().effective_mss, 536);
+}
+
+/// `Config::black_hole_fallback` off: the full-sized segment is retransmitted as it was.
+#[test]
+fn black_hole_fallback_can_be_switched_off() {
+    let mut config = config();
+    config.black_hole_fallback = false;
+    let mut h = Harness::connect_with(config);
+    h.expect_one();
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460));
+    h.expect_one();
+    let una = h.conn.status().snd_una.get();
+    h.conn.send(h.now, &[7u8; 1460]).unwrap();
+    h.expect_one();
+    for _ in 0..4 {
+        h.jump_to_deadline();
+        assert_eq!(through_black_hole(&mut h, 1200), [(una, 1460, false)]);
+    }
+    assert_eq!(h.conn.status().effective_mss, 1460);
+}
+
+/// Random loss is no black hole: while later segments arrive and draw duplicate ACKs, two
+/// timeouts in a row leave the MSS alone.
+#[test]
+fn duplicate_acks_since_the_last_advance_keep_the_mss_rfc_4821_7_7() {
+    let mut h = established();
+    let una = four_segments_in_flight(&mut h);
+    // The first segment is lost, the second arrives: one duplicate ACK (no fast retransmit).
+    h.advance(std::time::Duration::from_millis(10));
+    h.deliver(seg(ack(), add(PEER_ISS, 1), una));
+    for _ in 0..2 {
+        h.jump_to_deadline();
+        assert_eq!(resent(&mut h), [(una, 1460)]);
+    }
+    assert_eq!(h.conn.status().consecutive_retransmissions, 2);
+    assert_eq!(h.conn.status().effective_mss, 1460);
+}
+
+/// Over IPv6 the one step is 1280, the minimum link MTU and RFC 8899's BASE_PLPMTU.
+#[test]
+fn black_hole_over_ipv6_falls_back_to_1280_rfc_8899() {
+    use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+    use tcp_proto::wire::{Options, Segment, TcpHeader};
+    let local = SocketAddr::new(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)), 80);
+    let remote = SocketAddr::new(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2)), 4000);
+    let mut now = tcp_proto::Instant::from_millis(1_000);
+    let mut conn = tcp_proto::Connection::connect(config(), now, local, remote).unwrap();
+    let mut buf = [0u8; 2048];
+    // The length (TCP header and payload) of every segment the connection sends now.
+    let mut sent = |conn: &mut tcp_proto::Connection, now| -> Vec<usize> {
+        std::iter::from_fn(|| conn.poll_transmit(now, &mut buf).unwrap().map(|t| t.len)).collect()
+    };
+    assert_eq!(sent(&mut conn, now).len(), 1, "the SYN");
+    let mut options = Options::NONE;
+    options.mss = Some(1440);
+    let syn_ack = TcpHeader {
+        src_port: 4000,
+        dst_port: 80,
+        seq: SeqNum::new(PEER_ISS),
+        ack: SeqNum::new(add(ISS, 1)),
+        flags: syn_ack(),
+        window: 8192,
+        urgent_ptr: 0,
+        options,
+    };
+    let mut bytes = [0u8; 64];
+    let len = syn_ack.emit(&[], remote.ip(), local.ip(), &mut bytes).unwrap();
+    let segment = Segment::parse_checked(&bytes[..len], remote.ip(), local.ip()).unwrap();
+    conn.handle_segment(now, remote.ip(), &segment);
+    assert_eq!(sent(&mut conn, now).len(), 1, "the ACK");
+    assert_eq!(conn.status().effective_mss, 1440);
+    conn.send(now, &[7u8; 1440]).unwrap();
+    // 20 octets of TCP header and 1440 of data: the full-sized segment, lost every time.
+    assert_eq!(sent(&mut conn, now), [1460]);
+    now = conn.poll_timeout().unwrap();
+    conn.handle_timeout(now);
+    assert_eq!(sent(&mut conn, now), [1460]);
+    now = conn.poll_timeout().unwrap();
+    conn.handle_timeout(now);
+    // 1280 − 40 (IPv6) − 20 (TCP).
+    assert_eq!(conn.status().effective_mss, 1220);
+    // The loss window (one old segment, 1440 octets) holds both pieces.
+    assert_eq!(sent(&mut conn, now), [20 + 1220, 20 + 220]);
+}

@@ -1,5 +1,7 @@
 //! The path MTU: what ICMP "packet too big" / "fragmentation needed" teaches (RFC 1191,
-//! RFC 8201, RFC 9293 §3.7.2), and resending a flight that was too big at the smaller size.
+//! RFC 8201, RFC 9293 §3.7.2), resending a flight that was too big at the smaller size, and
+//! the fall-back when that ICMP never comes (a black hole, RFC 2923 §2.1; RFC 4821 §7.7,
+//! RFC 8899 §4.3).
 //!
 //! The effective send MSS (MUST-16) is computed from the smaller of `Config::mtu` and the path
 //! MTU kept here; it only ever goes down during a connection (RFC 1191 §3: a host must not
@@ -20,6 +22,16 @@
 use super::{Connection, Timer};
 use crate::seq::SeqNum;
 use crate::time::Instant;
+
+/// Retransmission timeouts in a row (no ACK between them) of a segment larger than the next
+/// fall-back MTU allows, after which the path is taken to drop it for its size (RFC 4821 §7.7
+/// takes the first full-stop timeout; two keep one unlucky loss from costing the MSS).
+const BLACK_HOLE_TIMEOUTS: u32 = 2;
+/// IPv4 fall-back steps: RFC 8899 §5.1.2's BASE_PLPMTU (1200, "likely to work" on today's
+/// paths), then the 576 octets every IPv4 host must accept (RFC 791, RFC 1122 §3.3.3).
+const IPV4_BLACK_HOLE_STEPS: [u16; 2] = [1200, 576];
+/// IPv6: the minimum link MTU (RFC 8200 §5), which is also BASE_PLPMTU (RFC 8899 §5.1.2).
+const IPV6_BLACK_HOLE_STEPS: [u16; 1] = [1280];
 
 /// The lowest path MTU "packet too big" can set: IPv4's 576 (RFC 1191 §3 allows 68, but no
 /// sane path is below what every host must accept, and a forged message cannot shrink segments
@@ -50,9 +62,42 @@ impl Connection {
     }
 
     /// After a retransmission timeout (RFC 6298 5.4–5.6 done): an RTO's recovery resends the
-    /// flight itself, so a resend after "packet too big" stops.
-    pub(super) fn on_rto_path_mtu(&mut self, _now: Instant) {
+    /// flight itself, so a resend after "packet too big" stops. And where the segment the timer
+    /// keeps resending has timed out [`BLACK_HOLE_TIMEOUTS`] times in a row, is larger than the
+    /// next fall-back MTU allows, and the peer has sent nothing at all since SND.UNA last
+    /// advanced (not even a duplicate ACK for a later segment), no "packet too big" came for a
+    /// path that drops segments for their size — ICMP is filtered (RFC 2923 §2.1) — so the
+    /// path MTU drops to that step and the flight goes again at the smaller size (RFC 4821
+    /// §7.7, RFC 8899 §4.3). Off with `Config::black_hole_fallback`.
+    pub(super) fn on_rto_path_mtu(&mut self, now: Instant) {
         self.clear_resegment();
+        let timeouts = self.consecutive_retransmissions;
+        if !self.config.black_hole_fallback
+            || timeouts == 0
+            || !timeouts.is_multiple_of(BLACK_HOLE_TIMEOUTS)
+            || !self.snd_una.after(self.iss)
+        {
+            // Not yet, or our SYN (a small segment: its loss says nothing about size).
+            return;
+        }
+        if self.last_recv_at > self.progress_at {
+            // The peer said something since SND.UNA last advanced: where segments are lost at
+            // random, the later ones arrive and draw duplicate ACKs (RFC 5681 §4.2); a path
+            // that drops every full-sized segment leaves the peer with nothing to answer.
+            return;
+        }
+        let ipv4 = self.local().is_ipv4();
+        let steps: &[u16] = if ipv4 { &IPV4_BLACK_HOLE_STEPS } else { &IPV6_BLACK_HOLE_STEPS };
+        let current = self.current_mtu();
+        let Some(&step) = steps.iter().find(|&&step| step < current) else { return };
+        // The segment at SND.UNA as the timer resends it: the flight, up to one MSS.
+        let resent = self.snd_nxt.since(self.snd_una).min(u32::from(self.effective_mss()));
+        let headers = u32::from(super::ip_header_len(self.local())) + 20;
+        if resent + headers <= u32::from(step) {
+            // It would pass the smaller MTU too: the losses are not about its size.
+            return;
+        }
+        self.lower_path_mtu(now, step);
     }
 
     /// The path MTU is now `mtu` (below the one in use): resend the flight at the new size.
