@@ -107,11 +107,11 @@ pub struct Config {
     /// The window of the challenge-ACK rate limit.
     pub challenge_ack_interval: Duration,
     /// Fall back to a smaller path MTU when ICMP "packet too big" never comes (a black hole,
-    /// RFC 2923 §2.1): after two retransmission timeouts in a row of a segment too large for
-    /// the next step, with not a segment from the peer since SND.UNA last advanced, the path
-    /// MTU drops to 1200 and then 576 octets over IPv4 (RFC 8899 §5.1.2's BASE_PLPMTU, then
-    /// the IPv4 minimum) or 1280 over IPv6 (RFC 4821 §7.7, RFC 8899 §4.3), for the rest of the
-    /// connection. On by default.
+    /// RFC 2923 §2.1): after two retransmission timeouts in a row of a segment that a smaller
+    /// step would shrink (two more when duplicate ACKs showed later segments getting through),
+    /// the path MTU drops to 1200 and then 576 octets over IPv4 (RFC 8899 §5.1.2's
+    /// BASE_PLPMTU, then the IPv4 minimum) or 1280 over IPv6 (RFC 4821 §7.7, RFC 8899 §4.3),
+    /// for the rest of the connection. On by default.
     pub black_hole_fallback: bool,
 }
 

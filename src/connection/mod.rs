@@ -138,6 +138,9 @@ struct Rare {
     path_mtu: Option<u16>,
     /// The flight being resent at the smaller size after the path MTU dropped.
     resegment: Option<path_mtu::Resegment>,
+    /// SND.UNA when duplicate ACKs last showed later segments of the flight arriving: the
+    /// black-hole fall-back waits one more round for that segment (see `path_mtu`).
+    dup_acked_una: Option<SeqNum>,
     /// The application's keep-alive choice, when it made one.
     keepalive_override: Option<Option<KeepAlive>>,
 }
@@ -884,6 +887,8 @@ impl Connection {
         if syn_outstanding {
             self.handshake_retransmitted = true;
         }
+        // Before the duplicate-ACK count is reset: it tells a black hole from random loss.
+        self.on_rto_path_mtu();
         let flight = self.snd_nxt.since(self.snd_una);
         self.on_congestion_event(CongestionEvent::Timeout { flight });
         self.in_fast_recovery = false;
@@ -895,7 +900,6 @@ impl Connection {
         self.retransmit_pending = true;
         self.recovery_point = Some(self.snd_nxt);
         self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
-        self.on_rto_path_mtu(now);
     }
 
     /// Asks the transition table and performs the entry actions of the new state. The only

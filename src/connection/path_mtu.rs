@@ -18,14 +18,19 @@
 //! would also resend one segment only until ACKs arrive; sending what the unchanged congestion
 //! window already allowed in flight is what Linux does (`tcp_simple_retransmit`) and saves
 //! the round trips (a deviation listed in `docs/conformance.md`).
+//!
+//! Black holes: after repeated timeouts of a full-sized segment the path MTU steps down (see
+//! [`Connection::on_rto_path_mtu`]); the RTO's own retransmission and recovery then resend at
+//! the smaller size.
 
 use super::{Connection, Timer};
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
-/// Retransmission timeouts in a row (no ACK between them) of a segment larger than the next
-/// fall-back MTU allows, after which the path is taken to drop it for its size (RFC 4821 §7.7
-/// takes the first full-stop timeout; two keep one unlucky loss from costing the MSS).
+/// Retransmission timeouts in a row (no ACK advancing SND.UNA between them) of a segment
+/// larger than the next fall-back MTU allows, after which the path is taken to drop it for its
+/// size (RFC 4821 §7.7 takes the first full-stop timeout; two keep one unlucky loss of a
+/// segment with no others behind it from costing the MSS for good).
 const BLACK_HOLE_TIMEOUTS: u32 = 2;
 /// IPv4 fall-back steps: RFC 8899 §5.1.2's BASE_PLPMTU (1200, "likely to work" on today's
 /// paths), then the 576 octets every IPv4 host must accept (RFC 791, RFC 1122 §3.3.3).
@@ -61,43 +66,57 @@ impl Connection {
         }
     }
 
-    /// After a retransmission timeout (RFC 6298 5.4–5.6 done): an RTO's recovery resends the
-    /// flight itself, so a resend after "packet too big" stops. And where the segment the timer
-    /// keeps resending has timed out [`BLACK_HOLE_TIMEOUTS`] times in a row, is larger than the
-    /// next fall-back MTU allows, and the peer has sent nothing at all since SND.UNA last
-    /// advanced (not even a duplicate ACK for a later segment), no "packet too big" came for a
-    /// path that drops segments for their size — ICMP is filtered (RFC 2923 §2.1) — so the
-    /// path MTU drops to that step and the flight goes again at the smaller size (RFC 4821
-    /// §7.7, RFC 8899 §4.3). Off with `Config::black_hole_fallback`.
-    pub(super) fn on_rto_path_mtu(&mut self, now: Instant) {
+    /// At a retransmission timeout (before its congestion response and recovery, which then
+    /// resend the flight at whatever size is current): an RTO's recovery resends the flight
+    /// itself, so a resend after "packet too big" stops.
+    ///
+    /// And the black-hole fall-back (RFC 4821 §7.7, RFC 8899 §4.3): where the segment the
+    /// timer keeps resending has timed out [`BLACK_HOLE_TIMEOUTS`] times in a row and a
+    /// fall-back step below the MTU in use would make it smaller, no "packet too big" came for
+    /// a path that may drop segments for their size — ICMP is filtered (RFC 2923 §2.1) — so
+    /// the path MTU drops to the first such step. Duplicate ACKs for that segment (later segments arrived, RFC 5681
+    /// §4.2) make random loss the likelier cause: they put the step off by one more round of
+    /// timeouts (a path that drops every full-sized segment leaves the peer nothing to
+    /// acknowledge; its own data, FIN or window updates say nothing about ours). Off with
+    /// `Config::black_hole_fallback`.
+    pub(super) fn on_rto_path_mtu(&mut self) {
         self.clear_resegment();
+        if self.dup_acks > 0 {
+            // The count restarts at every RTO and every advance of SND.UNA: remember it.
+            let snd_una = self.snd_una;
+            self.rare_mut().dup_acked_una = Some(snd_una);
+        }
+        // This RTO's retransmission is the next in a row.
         let timeouts = self.consecutive_retransmissions;
         if !self.config.black_hole_fallback
             || timeouts == 0
             || !timeouts.is_multiple_of(BLACK_HOLE_TIMEOUTS)
             || !self.snd_una.after(self.iss)
         {
-            // Not yet, or our SYN (a small segment: its loss says nothing about size).
+            // Not yet, or our SYN (small: its loss says nothing about size).
             return;
         }
-        if self.last_recv_at > self.progress_at {
-            // The peer said something since SND.UNA last advanced: where segments are lost at
-            // random, the later ones arrive and draw duplicate ACKs (RFC 5681 §4.2); a path
-            // that drops every full-sized segment leaves the peer with nothing to answer.
+        if let Some(rare) = self.rare.as_mut()
+            && rare.dup_acked_una == Some(self.snd_una)
+        {
+            // Random loss, most likely: wait for another round of timeouts. Only once — the
+            // later segments that arrived may have been smaller than this one.
+            rare.dup_acked_una = None;
             return;
         }
+        // The packet the timer keeps resending: the flight, up to one MSS, and its headers.
+        let resent = self.snd_nxt.since(self.snd_una).min(u32::from(self.effective_mss()))
+            + u32::from(super::ip_header_len(self.local()))
+            + 20;
         let ipv4 = self.local().is_ipv4();
         let steps: &[u16] = if ipv4 { &IPV4_BLACK_HOLE_STEPS } else { &IPV6_BLACK_HOLE_STEPS };
         let current = self.current_mtu();
-        let Some(&step) = steps.iter().find(|&&step| step < current) else { return };
-        // The segment at SND.UNA as the timer resends it: the flight, up to one MSS.
-        let resent = self.snd_nxt.since(self.snd_una).min(u32::from(self.effective_mss()));
-        let headers = u32::from(super::ip_header_len(self.local())) + 20;
-        if resent + headers <= u32::from(step) {
-            // It would pass the smaller MTU too: the losses are not about its size.
-            return;
-        }
-        self.lower_path_mtu(now, step);
+        // The first step down that would make it smaller; none when it would pass every step
+        // (then its losses are not about its size).
+        let step = steps.iter().find(|&&step| step < current && u32::from(step) < resent);
+        let Some(&step) = step else { return };
+        // The RTO's retransmission and recovery that follow use the new size.
+        self.rare_mut().path_mtu = Some(step);
     }
 
     /// The path MTU is now `mtu` (below the one in use): resend the flight at the new size.
