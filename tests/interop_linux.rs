@@ -7,9 +7,10 @@
 //! in the same namespace. A failing test leaves its capture in `target/interop-pcap/`.
 //!
 //! Needs root, `/dev/net/tun` and `ip` (and `nft` for the loss test). The path-MTU test adds
-//! a second namespace behind a veth pair, with the TUN's namespace forwarding between them. Where one is missing the
-//! tests say why and pass without running — unless the environment variable `CI` is set,
-//! where a missing prerequisite fails the run, so a green CI means interop ran.
+//! a second namespace behind a veth pair, with the TUN's namespace forwarding between them.
+//! Where one is missing the tests say why and pass without running — unless the environment
+//! variable `CI` is set, where a missing prerequisite fails the run, so a green CI means
+//! interop ran.
 //!
 //! Throughput against kernel↔kernel over a veth pair is measured (not asserted) by the
 //! ignored test `throughput_against_kernel_over_veth`:

@@ -552,7 +552,8 @@ proptest! {
     fn icmp_errors_built_by_etherparse_decode_to_the_quoted_segment_must_54(
         us in any::<[u8; 4]>(), peer in any::<[u8; 4]>(), router in any::<[u8; 4]>(),
         us6 in any::<[u8; 16]>(), peer6 in any::<[u8; 16]>(), router6 in any::<[u8; 16]>(),
-        mtu in 68u16..1500, mtu6 in any::<u32>(), tcp in proptest::collection::vec(any::<u8>(), 8..40),
+        mtu in 68u16..1500, mtu6 in any::<u32>(),
+        tcp in proptest::collection::vec(any::<u8>(), 8..40),
     ) {
         // Fragmentation needed (RFC 1191) about a 1500-octet packet we sent.
         let quoted = Ipv4Header {
@@ -564,7 +565,8 @@ proptest! {
         quoted.emit(&mut quoted_bytes).unwrap();
         quoted_bytes.extend_from_slice(&tcp);
         let [m0, m1] = mtu.to_be_bytes();
-        let builder = etherparse::PacketBuilder::ipv4(router, us, 64).icmpv4_raw(3, 4, [0, 0, m0, m1]);
+        let builder =
+            etherparse::PacketBuilder::ipv4(router, us, 64).icmpv4_raw(3, 4, [0, 0, m0, m1]);
         let mut packet = Vec::new();
         builder.write(&mut packet, &quoted_bytes).unwrap();
         let (ip, icmp) = Ipv4Header::parse(&packet).unwrap();

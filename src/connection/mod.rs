@@ -646,9 +646,8 @@ impl Connection {
     /// Source quench is ignored (MUST-55). Protocol and port unreachable are hard errors that
     /// abort (SHLD-26). "Packet too big" lowers the path MTU and resends the whole flight at
     /// the smaller size at once (RFC 1191/8201, see `path_mtu`; a documented deviation from
-    /// treating it as a soft error). Everything
-    /// else is a soft error: reported (MUST-47, SHLD-25) unless reports are off (SHLD-20),
-    /// never an abort (MUST-56).
+    /// treating it as a soft error). Everything else is a soft error: reported (MUST-47,
+    /// SHLD-25) unless reports are off (SHLD-20), never an abort (MUST-56).
     pub fn handle_icmp_error(
         &mut self,
         now: Instant,

@@ -19,7 +19,7 @@
 //! window already allowed in flight is what Linux does (`tcp_simple_retransmit`) and saves
 //! the round trips (a deviation listed in `docs/conformance.md`).
 //!
-//! Black holes: after repeated timeouts of a full-sized segment the path MTU steps down (see
+//! Black holes: after repeated timeouts of a too-large segment the path MTU steps down (see
 //! [`Connection::on_rto_path_mtu`]); the RTO's own retransmission and recovery then resend at
 //! the smaller size.
 
@@ -27,10 +27,10 @@ use super::{Connection, Timer};
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
-/// Retransmission timeouts in a row (no ACK advancing SND.UNA between them) of a segment
-/// larger than the next fall-back MTU allows, after which the path is taken to drop it for its
-/// size (RFC 4821 §7.7 takes the first full-stop timeout; two keep one unlucky loss of a
-/// segment with no others behind it from costing the MSS for good).
+/// Retransmission timeouts in a row (no ACK advancing SND.UNA between them) of a segment that
+/// a fall-back step would shrink, after which the path is taken to drop it for its size
+/// (RFC 4821 §7.7 takes the first full-stop timeout; two keep one unlucky loss of a segment
+/// with no others behind it from costing the MSS for good).
 const BLACK_HOLE_TIMEOUTS: u32 = 2;
 /// IPv4 fall-back steps: RFC 8899 §5.1.2's BASE_PLPMTU (1200, "likely to work" on today's
 /// paths), then the 576 octets every IPv4 host must accept (RFC 791, RFC 1122 §3.3.3).
@@ -74,11 +74,11 @@ impl Connection {
     /// timer keeps resending has timed out [`BLACK_HOLE_TIMEOUTS`] times in a row and a
     /// fall-back step below the MTU in use would make it smaller, no "packet too big" came for
     /// a path that may drop segments for their size — ICMP is filtered (RFC 2923 §2.1) — so
-    /// the path MTU drops to the first such step. Duplicate ACKs for that segment (later segments arrived, RFC 5681
-    /// §4.2) make random loss the likelier cause: they put the step off by one more round of
-    /// timeouts (a path that drops every full-sized segment leaves the peer nothing to
-    /// acknowledge; its own data, FIN or window updates say nothing about ours). Off with
-    /// `Config::black_hole_fallback`.
+    /// the path MTU drops to the first such step. Duplicate ACKs for that segment (later
+    /// segments arrived, RFC 5681 §4.2) make random loss the likelier cause: they put the step
+    /// off by one more round of timeouts (a path that drops every full-sized segment leaves
+    /// the peer nothing to acknowledge; its own data, FIN or window updates say nothing about
+    /// ours). Off with `Config::black_hole_fallback`.
     pub(super) fn on_rto_path_mtu(&mut self) {
         self.clear_resegment();
         if self.dup_acks > 0 {
