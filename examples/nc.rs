@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
-//!    [--msl MS] [--pcap FILE] [--trace] [--nodelay]
+//!    [--msl MS] [--pcap FILE] [--trace] [--nodelay] [--no-df] [--no-black-hole-fallback]
 //!    (-l PORT [--echo] | HOST PORT)
 //! ```
 //!
@@ -15,7 +15,11 @@
 //!   keeps listening. Without `--echo` the first connection is stdin/stdout, as above.
 //! - `--udp` carries one IPv4 packet per UDP datagram to `--udp-peer`; `--tun` uses a Linux
 //!   TUN device (see `tcp_proto::adapter::tun`). `--trace` prints every segment and state
-//!   change on stderr; `--pcap` writes every packet to a capture file.
+//!   change on stderr (ICMP errors too); `--pcap` writes every packet to a capture file.
+//! - Path MTU: packets leave with DF set, and a router's ICMP "fragmentation needed" shrinks the
+//!   segments (RFC 1191). `--no-df` clears DF so routers fragment instead (for paths that
+//!   filter ICMP); `--no-black-hole-fallback` stops the connection from lowering its MTU on
+//!   its own after repeated timeouts of full-sized segments (RFC 4821 §7.7).
 //!
 //! Over UDP on one host, for example:
 //! `nc --udp 127.0.0.1:7001 --udp-peer 127.0.0.1:7002 --local-ip 10.0.0.1 -l 80 --echo` and
@@ -39,7 +43,7 @@ use tcp_proto::{
 };
 
 const USAGE: &str = "usage: nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
-          [--msl MS] [--pcap FILE] [--trace] [--nodelay]
+          [--msl MS] [--pcap FILE] [--trace] [--nodelay] [--no-df] [--no-black-hole-fallback]
           (-l PORT [--echo] | HOST PORT)";
 
 /// How long one driver round waits at most, so stdin is looked at often.
@@ -65,6 +69,10 @@ struct Args {
     pcap: Option<PathBuf>,
     trace: bool,
     nodelay: bool,
+    /// Clear DF on outgoing IPv4 packets.
+    no_df: bool,
+    /// Turn the black-hole fall-back off.
+    no_black_hole_fallback: bool,
     mode: Mode,
 }
 
@@ -79,6 +87,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut udp, mut udp_peer, mut tun, mut local_ip) = (None, None, None, None);
     let (mut msl, mut pcap, mut trace, mut nodelay) = (30_000u64, None, false, false);
     let (mut listen, mut echo, mut positional) = (None, false, Vec::new());
+    let (mut no_df, mut no_black_hole_fallback) = (false, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--udp" => udp = Some(value::<SocketAddr>("--udp", &mut args)?),
@@ -89,6 +98,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--pcap" => pcap = Some(value::<PathBuf>("--pcap", &mut args)?),
             "--trace" => trace = true,
             "--nodelay" => nodelay = true,
+            "--no-df" => no_df = true,
+            "--no-black-hole-fallback" => no_black_hole_fallback = true,
             "-l" => listen = Some(value::<u16>("-l", &mut args)?),
             "--echo" => echo = true,
             "-h" | "--help" => return Err(String::new()),
@@ -115,7 +126,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         }
         _ => return Err("give either -l PORT or HOST PORT".into()),
     };
-    Ok(Args { transport, local_ip, msl: Duration::from_millis(msl), pcap, trace, nodelay, mode })
+    Ok(Args {
+        transport,
+        local_ip,
+        msl: Duration::from_millis(msl),
+        pcap,
+        trace,
+        nodelay,
+        no_df,
+        no_black_hole_fallback,
+        mode,
+    })
 }
 
 fn main() -> ExitCode {
@@ -155,6 +176,7 @@ fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
     let mut config = Config::new(secret()?);
     config.msl = args.msl;
     config.nodelay = args.nodelay;
+    config.black_hole_fallback = !args.no_black_hole_fallback;
     config.mtu = u16::try_from(transport.mtu()).unwrap_or(u16::MAX);
     config.send_buffer = 256 * 1024;
     config.recv_buffer = 256 * 1024;
@@ -162,6 +184,7 @@ fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
     let mut driver = Driver::new(endpoint, transport);
     driver.add_address(IpAddr::V4(args.local_ip));
     driver.set_trace(args.trace);
+    driver.set_dont_fragment(!args.no_df);
     if let Some(path) = &args.pcap {
         driver.capture_to(path)?;
     }

@@ -106,6 +106,13 @@ pub struct Config {
     pub challenge_ack_limit: u32,
     /// The window of the challenge-ACK rate limit.
     pub challenge_ack_interval: Duration,
+    /// Fall back to a smaller path MTU when ICMP "packet too big" never comes (a black hole,
+    /// RFC 2923 §2.1): after two retransmission timeouts in a row of a segment that a smaller
+    /// step would shrink (two more when duplicate ACKs showed later segments getting through),
+    /// the path MTU drops to 1200 and then 576 octets over IPv4 (RFC 8899 §5.1.2's
+    /// BASE_PLPMTU, then the IPv4 minimum) or 1280 over IPv6 (RFC 4821 §7.7, RFC 8899 §4.3),
+    /// for the rest of the connection. On by default.
+    pub black_hole_fallback: bool,
 }
 
 impl Config {
@@ -134,6 +141,7 @@ impl Config {
             delayed_ack: Some(Duration::from_millis(40)),
             challenge_ack_limit: 10,
             challenge_ack_interval: Duration::from_secs(1),
+            black_hole_fallback: true,
         }
     }
 

@@ -6,9 +6,11 @@
 //! attached to `tun0`, using 10.0.0.2; the kernel side is ordinary sockets on another thread
 //! in the same namespace. A failing test leaves its capture in `target/interop-pcap/`.
 //!
-//! Needs root, `/dev/net/tun` and `ip` (and `nft` for the loss test). Where one is missing the
-//! tests say why and pass without running — unless the environment variable `CI` is set,
-//! where a missing prerequisite fails the run, so a green CI means interop ran.
+//! Needs root, `/dev/net/tun` and `ip` (and `nft` for the loss test). The path-MTU test adds
+//! a second namespace behind a veth pair, with the TUN's namespace forwarding between them.
+//! Where one is missing the tests say why and pass without running — unless the environment
+//! variable `CI` is set, where a missing prerequisite fails the run, so a green CI means
+//! interop ran.
 //!
 //! Throughput against kernel↔kernel over a veth pair is measured (not asserted) by the
 //! ignored test `throughput_against_kernel_over_veth`:
@@ -81,13 +83,23 @@ fn sh(args: &[&str]) {
     assert!(status.success(), "{args:?} failed: {status}");
 }
 
-/// A network namespace with `tun0` (10.0.0.1/24, the kernel's side), removed on drop.
+/// A network namespace with `tun0` (10.0.0.1/24, the kernel's side), removed on drop; or
+/// one with nothing but `lo` ([`Netns::bare`]).
 struct Netns {
     name: String,
 }
 
 impl Netns {
     fn new(tag: &str) -> Self {
+        let ns = Self::bare(tag);
+        ns.exec(&["ip", "tuntap", "add", "dev", "tun0", "mode", "tun"]);
+        ns.exec(&["ip", "addr", "add", "10.0.0.1/24", "dev", "tun0"]);
+        ns.exec(&["ip", "link", "set", "tun0", "up"]);
+        ns
+    }
+
+    /// A namespace with only `lo` (up), removed on drop.
+    fn bare(tag: &str) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "tcpp-{}-{}-{}",
@@ -98,9 +110,6 @@ impl Netns {
         sh(&["ip", "netns", "add", &name]);
         let ns = Self { name };
         ns.exec(&["ip", "link", "set", "lo", "up"]);
-        ns.exec(&["ip", "tuntap", "add", "dev", "tun0", "mode", "tun"]);
-        ns.exec(&["ip", "addr", "add", "10.0.0.1/24", "dev", "tun0"]);
-        ns.exec(&["ip", "link", "set", "tun0", "up"]);
         ns
     }
 
@@ -746,6 +755,73 @@ fn bulk_16_mib_each_way_with_2_percent_loss() {
         .unwrap();
     assert_eq!(received, total);
     assert_eq!(kernel.join().unwrap(), total);
+}
+
+/// Path-MTU discovery against a real router (RFC 1191, MUST-54): the kernel in the TUN's
+/// namespace forwards to a second namespace over a veth whose near end has MTU 1000, where a
+/// kernel listener (on a 1500-octet link, so it advertises MSS 1460) takes 4 MiB. Our
+/// 1500-octet DF packets draw the router's ICMP "fragmentation needed" (next-hop MTU 1000);
+/// the driver hands it to the connection, which shrinks its MSS to 960, resends, and the
+/// transfer completes byte-exact.
+#[test]
+fn kernel_router_fragmentation_needed_shrinks_the_mss_must_54() {
+    const TEST: &str = "kernel_router_fragmentation_needed_shrinks_the_mss_must_54";
+    if !prerequisites(TEST, false) {
+        return;
+    }
+    const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
+    let total = 4 * MIB;
+    let router = Arc::new(Netns::new("pmtu"));
+    let peer = Arc::new(Netns::bare("pmtupeer"));
+    // The router's end of the veth is the narrow hop; the peer's end is an ordinary link.
+    router.exec(&[
+        "ip", "link", "add", "vpm-a", "type", "veth", "peer", "name", "vpm-b", "netns", &peer.name,
+    ]);
+    router.exec(&["ip", "addr", "add", "10.1.0.1/24", "dev", "vpm-a"]);
+    router.exec(&["ip", "link", "set", "vpm-a", "mtu", "1000", "up"]);
+    peer.exec(&["ip", "addr", "add", "10.1.0.2/24", "dev", "vpm-b"]);
+    peer.exec(&["ip", "link", "set", "vpm-b", "mtu", "1500", "up"]);
+    peer.exec(&["ip", "route", "add", "10.0.0.0/24", "via", "10.1.0.1"]);
+    // A thread in the router's namespace sees that namespace's /proc/sys/net.
+    router
+        .spawn(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").expect("ip_forward"))
+        .join()
+        .unwrap();
+    let listener =
+        peer.spawn(move || TcpListener::bind((PEER_IP, 5010)).expect("listener")).join().unwrap();
+    let kernel = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut stream = with_timeouts(stream);
+        let got = kernel_receive(&mut stream, 66);
+        stream.shutdown(Shutdown::Write).unwrap();
+        got
+    });
+    let (mss, counters, icmp_accepted) = router
+        .spawn(move || {
+            let mut stack = Stack::new(TEST);
+            let now = stack.now();
+            let remote = SocketAddr::new(IpAddr::V4(PEER_IP), 5010);
+            let handle = stack.endpoint().connect(now, IpAddr::V4(OUR_IP), remote).unwrap();
+            stack.run_until("connected", Duration::from_secs(10), |s| {
+                s.saw(handle, Event::Connected)
+            });
+            assert_eq!(stack.endpoint().status(handle).unwrap().effective_mss, 1460);
+            stack.send_pattern(handle, 66, total);
+            let mss = stack.endpoint().status(handle).unwrap().effective_mss;
+            stack.run_until("orderly close", Duration::from_secs(60), |s| {
+                s.closed_reason(handle).is_some()
+            });
+            assert_eq!(stack.closed_reason(handle), Some(CloseReason::Orderly));
+            let icmp_accepted = stack.endpoint().counters().icmp_accepted;
+            (mss, *stack.driver.counters(), icmp_accepted)
+        })
+        .join()
+        .unwrap();
+    assert_eq!(kernel.join().unwrap(), total, "the kernel got every octet");
+    assert_eq!(mss, 960, "1000 − 20 (IPv4) − 20 (TCP)");
+    assert!(counters.icmp_errors >= 1, "the router's ICMP reached the driver: {counters:?}");
+    assert!(icmp_accepted >= 1, "and the connection believed it");
+    assert_eq!(counters.dropped_icmp_malformed + counters.dropped_icmp_not_ours, 0);
 }
 
 /// The example `nc`, as a user runs it: in a namespace with a TUN device, `nc --tun tun0

@@ -6,18 +6,21 @@
 //!   them says (MUST-6, MUST-64), and garbage options fail only as `BadOptionLength` (MUST-7);
 //! - our checksum agrees with `etherparse`, an independent implementation, both ways;
 //! - a payload split anywhere (odd offsets included) emits the same bytes;
-//! - the minimal IP headers round-trip, agree with `etherparse`, and never panic on junk.
+//! - the minimal IP headers round-trip, agree with `etherparse`, and never panic on junk;
+//! - ICMP errors built by `etherparse` decode to what they quote, and the ICMP parsers never
+//!   panic on junk (MUST-54).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::TcpOptionElement;
 use proptest::prelude::*;
-use tcp_proto::SeqNum;
 use tcp_proto::wire::checksum::Checksum;
-use tcp_proto::wire::ip::{Ipv4Header, Ipv6Header};
+use tcp_proto::wire::icmp::IcmpMessage;
+use tcp_proto::wire::ip::{Ipv4Header, Ipv6Header, PROTOCOL_TCP};
 use tcp_proto::wire::{
     Flags, Options, ParseError, SackBlock, SackBlocks, Segment, TcpHeader, Timestamps,
 };
+use tcp_proto::{IcmpError, SeqNum};
 
 const MAX_OPTIONS_LEN: usize = 40;
 
@@ -541,6 +544,99 @@ proptest! {
             }
             if let Ok((header, payload)) = Ipv6Header::parse(input) {
                 prop_assert_eq!(payload.len(), usize::from(header.payload_len));
+            }
+        }
+    }
+
+    #[test]
+    fn icmp_errors_built_by_etherparse_decode_to_the_quoted_segment_must_54(
+        us in any::<[u8; 4]>(), peer in any::<[u8; 4]>(), router in any::<[u8; 4]>(),
+        us6 in any::<[u8; 16]>(), peer6 in any::<[u8; 16]>(), router6 in any::<[u8; 16]>(),
+        mtu in 68u16..1500, mtu6 in any::<u32>(),
+        tcp in proptest::collection::vec(any::<u8>(), 8..40),
+    ) {
+        // Fragmentation needed (RFC 1191) about a 1500-octet packet we sent.
+        let quoted = Ipv4Header {
+            src: us.into(), dst: peer.into(), protocol: PROTOCOL_TCP, ttl: 63,
+            identification: 1, dont_fragment: true, more_fragments: false, fragment_offset: 0,
+            total_len: 1500, dscp_ecn: 0,
+        };
+        let mut quoted_bytes = vec![0u8; 20];
+        quoted.emit(&mut quoted_bytes).unwrap();
+        quoted_bytes.extend_from_slice(&tcp);
+        let [m0, m1] = mtu.to_be_bytes();
+        let builder =
+            etherparse::PacketBuilder::ipv4(router, us, 64).icmpv4_raw(3, 4, [0, 0, m0, m1]);
+        let mut packet = Vec::new();
+        builder.write(&mut packet, &quoted_bytes).unwrap();
+        let (ip, icmp) = Ipv4Header::parse(&packet).unwrap();
+        let message = IcmpMessage::parse_v4(icmp, ip.dst).unwrap();
+        prop_assert_eq!(message.error, IcmpError::PacketTooBig { mtu });
+        prop_assert_eq!(message.quoted_src, IpAddr::from(us));
+        prop_assert_eq!(message.quoted_dst, IpAddr::from(peer));
+        prop_assert_eq!(message.quoted_tcp, &tcp[..]);
+        // Packet too big (RFC 8201) about an IPv6 segment we sent.
+        let quoted = Ipv6Header {
+            src: us6.into(), dst: peer6.into(), next_header: PROTOCOL_TCP, hop_limit: 1,
+            payload_len: 1460, traffic_class: 0, flow_label: 0,
+        };
+        let mut quoted_bytes = vec![0u8; 40];
+        quoted.emit(&mut quoted_bytes).unwrap();
+        quoted_bytes.extend_from_slice(&tcp);
+        let builder = etherparse::PacketBuilder::ipv6(router6, us6, 64)
+            .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: mtu6 });
+        let mut packet = Vec::new();
+        builder.write(&mut packet, &quoted_bytes).unwrap();
+        let (ip, icmp) = Ipv6Header::parse(&packet).unwrap();
+        let message = IcmpMessage::parse_v6(icmp, ip.src, ip.dst).unwrap();
+        let expected = u16::try_from(mtu6).unwrap_or(u16::MAX);
+        prop_assert_eq!(message.error, IcmpError::PacketTooBig { mtu: expected });
+        prop_assert_eq!(message.quoted_src, IpAddr::from(us6));
+        prop_assert_eq!(message.quoted_tcp, &tcp[..]);
+    }
+
+    #[test]
+    fn icmp_parsers_never_panic_on_arbitrary_bytes(
+        junk in proptest::collection::vec(any::<u8>(), 0..120),
+        icmp_type in prop_oneof![Just(3u8), Just(1), Just(2), Just(11), any::<u8>()],
+        quoted_version in prop_oneof![Just(0x45u8), Just(0x60), any::<u8>()],
+        addresses in any::<([u8; 4], [u8; 16], [u8; 16])>(),
+    ) {
+        // Junk as it is, and junk shaped like an error that quotes an IP header, with a valid
+        // checksum so the parsers look past it.
+        let (us, router6, us6) = addresses;
+        let mut shaped = junk.clone();
+        if shaped.len() < 8 {
+            shaped.resize(8, 0);
+        }
+        shaped[0] = icmp_type;
+        if let Some(version) = shaped.get_mut(8) {
+            *version = quoted_version;
+        }
+        let with_checksum = |mut bytes: Vec<u8>, mut sum: Checksum| {
+            bytes[2] = 0;
+            bytes[3] = 0;
+            sum.add_bytes(&bytes);
+            bytes[2..4].copy_from_slice(&sum.finish().to_be_bytes());
+            bytes
+        };
+        let shaped_v4 = with_checksum(shaped.clone(), Checksum::new());
+        let pseudo = tcp_proto::wire::checksum::pseudo_header(
+            IpAddr::from(router6),
+            IpAddr::from(us6),
+            58,
+            shaped.len() as u32,
+        )
+        .unwrap();
+        let shaped_v6 = with_checksum(shaped, pseudo);
+        for input in [&junk, &shaped_v4, &shaped_v6] {
+            if let Ok(message) = IcmpMessage::parse_v4(input, us.into()) {
+                prop_assert_eq!(message.quoted_src, IpAddr::from(us));
+                prop_assert!(message.quoted_tcp.len() >= 8);
+            }
+            if let Ok(message) = IcmpMessage::parse_v6(input, router6.into(), us6.into()) {
+                prop_assert_eq!(message.quoted_src, IpAddr::from(us6));
+                prop_assert!(message.quoted_tcp.len() >= 8);
             }
         }
     }

@@ -7,11 +7,21 @@
 //!
 //! Time: a monotonic [`std::time::Instant`] taken at construction is the core's epoch, so
 //! [`Driver::now`] never goes backwards. IP: every incoming packet is validated here, before
-//! the core sees it — IPv4 version, header length, total length and header checksum, IPv6
-//! version and payload length, protocol TCP, no fragments (RFC 9293 §3.7.1 leaves reassembly
-//! to IP; this driver has none), and a destination that is one of ours — and each reason to
-//! drop is counted in [`DriverCounters`]. Outgoing segments get a 20-octet IPv4 header (DF
-//! set, the connection's TTL and DS field, MUST-48/49) or a 40-octet IPv6 header.
+//! the core sees it — IPv4 version, header length (options are skipped, MUST-50), total
+//! length and header checksum, IPv6 version and payload length, protocol TCP or ICMP, no
+//! fragments (RFC 9293 §3.7.1 leaves reassembly to IP; this driver has none), and a
+//! destination that is one of ours — and each reason to drop is counted in [`DriverCounters`].
+//!
+//! ICMP: an ICMPv4 or ICMPv6 error that quotes one of our TCP segments (checked by
+//! [`IcmpMessage`]: length, checksum, quoted header) goes to
+//! [`Endpoint::handle_icmp_error`], which finds the connection and believes it only for a
+//! sequence number in flight (RFC 9293 §3.9.2.2 MUST-54, RFC 5927). Without this a path with a
+//! smaller MTU would swallow every full-sized segment: path-MTU discovery (RFC 1191, RFC 8201)
+//! lives on "fragmentation needed" / "packet too big".
+//!
+//! Outgoing segments get a 20-octet IPv4 header (DF set unless
+//! [`Driver::set_dont_fragment`] cleared it; the connection's TTL and DS field, MUST-48/49) or
+//! a 40-octet IPv6 header.
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -27,6 +37,7 @@ use super::pcap::PcapWriter;
 use crate::endpoint::Endpoint;
 use crate::time::Instant;
 use crate::wire::Segment;
+use crate::wire::icmp::{IcmpMessage, IcmpParseError, PROTOCOL_ICMP, PROTOCOL_ICMPV6};
 use crate::wire::ip::{IpParseError, Ipv4Header, Ipv6Header, PROTOCOL_TCP};
 
 /// Packets the driver handled or refused, by reason. TCP-level drops (checksum, lengths,
@@ -44,7 +55,8 @@ pub struct DriverCounters {
     pub dropped_bad_header: u64,
     /// IPv4 header checksum wrong.
     pub dropped_bad_checksum: u64,
-    /// Not TCP (or IPv6 with extension headers, which this driver does not walk).
+    /// Neither TCP nor ICMP (or IPv6 with extension headers, which this driver does not
+    /// walk).
     pub dropped_not_tcp: u64,
     /// IPv4 fragments: never reassembled here.
     pub dropped_fragment: u64,
@@ -54,6 +66,15 @@ pub struct DriverCounters {
     pub filtered: u64,
     /// Segments the endpoint produced that could not be sent (transport error).
     pub send_errors: u64,
+    /// ICMP errors about one of our TCP segments, handed to the endpoint (which counts those
+    /// it believes: [`EndpointCounters::icmp_accepted`](crate::endpoint::EndpointCounters)).
+    pub icmp_errors: u64,
+    /// ICMP messages too short, with a wrong checksum, or quoting no usable IP and TCP header.
+    pub dropped_icmp_malformed: u64,
+    /// ICMP errors about a packet that is not one of ours: not TCP, or from another source.
+    pub dropped_icmp_not_ours: u64,
+    /// ICMP messages that report no error (echo, redirect, …): nothing for TCP.
+    pub icmp_ignored: u64,
 }
 
 /// Which way a packet went, for traces and filters.
@@ -63,6 +84,14 @@ pub enum Direction {
     In,
     /// From the endpoint to the transport.
     Out,
+}
+
+/// A valid incoming packet, decoded as far as the endpoint needs.
+enum Inbound<'p> {
+    /// A TCP segment from `src` to `dst`.
+    Tcp { src: IpAddr, dst: IpAddr, segment: &'p [u8] },
+    /// An ICMP error about one of our segments.
+    Icmp(IcmpMessage<'p>),
 }
 
 /// A test or application hook on incoming packets: `true` lets the packet in, `false` takes
@@ -78,6 +107,8 @@ pub struct Driver<T> {
     /// Our addresses: a packet for anything else is dropped. Empty: accept any.
     addresses: Vec<IpAddr>,
     identification: u16,
+    /// Set DF on outgoing IPv4 packets (RFC 1191 path-MTU discovery).
+    dont_fragment: bool,
     rx: Vec<u8>,
     tx: Vec<u8>,
     pcap: Option<PcapWriter<BufWriter<File>>>,
@@ -111,6 +142,7 @@ impl<T: PacketTransport> Driver<T> {
             epoch: std::time::Instant::now(),
             addresses: Vec::new(),
             identification: 0,
+            dont_fragment: true,
             rx: vec![0; MAX_PACKET],
             tx: vec![0; Ipv6Header::LEN + MAX_PACKET],
             pcap: None,
@@ -134,6 +166,18 @@ impl<T: PacketTransport> Driver<T> {
     pub fn capture_to(&mut self, path: &Path) -> io::Result<()> {
         self.pcap = Some(PcapWriter::new(BufWriter::new(File::create(path)?))?);
         Ok(())
+    }
+
+    /// Sets (`true`, the default) or clears the DF bit of outgoing IPv4 packets.
+    ///
+    /// With DF set a router that cannot forward a packet whole drops it and says so with an
+    /// ICMP "fragmentation needed", from which the connection learns the path MTU (RFC 1191,
+    /// RFC 9293 §3.7.2). Where ICMP is filtered that message never comes (an RFC 2923 black
+    /// hole; the core then falls back on its own, see `Config::black_hole_fallback`); clearing
+    /// DF lets routers fragment instead, at the cost of fragmentation and of path-MTU
+    /// discovery. IPv6 routers never fragment (RFC 8200 §5), so IPv6 packets are unaffected.
+    pub fn set_dont_fragment(&mut self, dont_fragment: bool) {
+        self.dont_fragment = dont_fragment;
     }
 
     /// Prints every segment in and out on stderr.
@@ -250,7 +294,7 @@ impl<T: PacketTransport> Driver<T> {
                     protocol: PROTOCOL_TCP,
                     ttl: transmit.ttl,
                     identification: self.identification,
-                    dont_fragment: true,
+                    dont_fragment: self.dont_fragment,
                     more_fragments: false,
                     fragment_offset: 0,
                     total_len: u16::try_from(Ipv4Header::LEN + transmit.len).ok()?,
@@ -292,10 +336,11 @@ impl<T: PacketTransport> Driver<T> {
         Ok(())
     }
 
-    /// Validates one IP packet and hands its TCP segment to the endpoint.
+    /// Validates one IP packet and hands its TCP segment, or the ICMP error it carries, to
+    /// the endpoint.
     fn receive(&mut self, packet: &[u8], filter: bool) -> io::Result<()> {
         let now = self.now();
-        let Some((src, dst, segment)) = self.validate(packet) else { return Ok(()) };
+        let Some(inbound) = self.validate(packet) else { return Ok(()) };
         if filter
             && let Some(hook) = self.filter.as_mut()
             && !hook(packet)
@@ -309,12 +354,26 @@ impl<T: PacketTransport> Driver<T> {
         if self.trace {
             trace(now, Direction::In, packet);
         }
-        self.endpoint.handle_segment(now, src, dst, segment);
+        match inbound {
+            Inbound::Tcp { src, dst, segment } => {
+                self.endpoint.handle_segment(now, src, dst, segment);
+            }
+            Inbound::Icmp(message) => {
+                self.counters.icmp_errors += 1;
+                self.endpoint.handle_icmp_error(
+                    now,
+                    message.error,
+                    message.quoted_src,
+                    message.quoted_dst,
+                    message.quoted_tcp,
+                );
+            }
+        }
         Ok(())
     }
 
-    /// The addresses and TCP bytes of a valid packet for us, or `None` (counted).
-    fn validate<'p>(&mut self, packet: &'p [u8]) -> Option<(IpAddr, IpAddr, &'p [u8])> {
+    /// The TCP segment or ICMP error of a valid packet for us, or `None` (counted).
+    fn validate<'p>(&mut self, packet: &'p [u8]) -> Option<Inbound<'p>> {
         let version = packet.first().map(|byte| byte >> 4);
         let parsed = match version {
             Some(4) => Ipv4Header::parse(packet).map(|(header, payload)| {
@@ -349,7 +408,12 @@ impl<T: PacketTransport> Driver<T> {
             counters.dropped_fragment += 1;
             return None;
         }
-        if protocol != PROTOCOL_TCP {
+        let icmp = match (src, dst) {
+            (IpAddr::V4(_), IpAddr::V4(_)) => protocol == PROTOCOL_ICMP,
+            (IpAddr::V6(_), IpAddr::V6(_)) => protocol == PROTOCOL_ICMPV6,
+            (IpAddr::V4(_), IpAddr::V6(_)) | (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        };
+        if protocol != PROTOCOL_TCP && !icmp {
             counters.dropped_not_tcp += 1;
             return None;
         }
@@ -357,26 +421,73 @@ impl<T: PacketTransport> Driver<T> {
             counters.dropped_not_ours += 1;
             return None;
         }
-        Some((src, dst, payload))
+        if !icmp {
+            return Some(Inbound::Tcp { src, dst, segment: payload });
+        }
+        let message = match (src, dst) {
+            (IpAddr::V4(_), IpAddr::V4(dst)) => IcmpMessage::parse_v4(payload, dst),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => IcmpMessage::parse_v6(payload, src, dst),
+            // `icmp` is false for mixed families (which no IP header can carry anyway).
+            (IpAddr::V4(_), IpAddr::V6(_)) | (IpAddr::V6(_), IpAddr::V4(_)) => return None,
+        };
+        match message {
+            Ok(message) => Some(Inbound::Icmp(message)),
+            Err(IcmpParseError::NotAnError { .. }) => {
+                counters.icmp_ignored += 1;
+                None
+            }
+            Err(IcmpParseError::QuotedNotTcp { .. } | IcmpParseError::QuotedNotOurs) => {
+                counters.dropped_icmp_not_ours += 1;
+                None
+            }
+            Err(_) => {
+                counters.dropped_icmp_malformed += 1;
+                None
+            }
+        }
     }
 }
 
-/// One line on stderr: time, direction, addresses and the segment in tcpdump style.
+/// One line on stderr: time, direction, addresses and the segment in tcpdump style (or the
+/// ICMP error and what it quotes).
 fn trace(now: Instant, direction: Direction, packet: &[u8]) {
     let parsed = match packet.first().map(|byte| byte >> 4) {
-        Some(4) => Ipv4Header::parse(packet)
-            .ok()
-            .map(|(h, payload)| (IpAddr::V4(h.src), IpAddr::V4(h.dst), payload)),
-        Some(6) => Ipv6Header::parse(packet)
-            .ok()
-            .map(|(h, payload)| (IpAddr::V6(h.src), IpAddr::V6(h.dst), payload)),
+        Some(4) => Ipv4Header::parse(packet).ok().map(|(h, payload)| {
+            let icmp = (h.protocol == PROTOCOL_ICMP)
+                .then(|| IcmpMessage::parse_v4(payload, h.dst).ok())
+                .flatten();
+            (IpAddr::V4(h.src), IpAddr::V4(h.dst), payload, icmp)
+        }),
+        Some(6) => Ipv6Header::parse(packet).ok().map(|(h, payload)| {
+            let icmp = (h.next_header == PROTOCOL_ICMPV6)
+                .then(|| IcmpMessage::parse_v6(payload, h.src, h.dst).ok())
+                .flatten();
+            (IpAddr::V6(h.src), IpAddr::V6(h.dst), payload, icmp)
+        }),
         _ => None,
     };
-    let Some((src, dst, tcp)) = parsed else { return };
+    let Some((src, dst, tcp, icmp)) = parsed else { return };
     let arrow = match direction {
         Direction::In => "in ",
         Direction::Out => "out",
     };
+    if let Some(message) = icmp {
+        let quoted = message.quoted_tcp;
+        let port = |at: usize| {
+            quoted.get(at..).and_then(<[u8]>::first_chunk).map_or(0, |p| u16::from_be_bytes(*p))
+        };
+        let seq =
+            quoted.get(4..).and_then(<[u8]>::first_chunk).map_or(0, |s| u32::from_be_bytes(*s));
+        std::eprintln!(
+            "{now} {arrow} {src} > {dst}: ICMP {:?} about {}.{} > {}.{} seq {seq}",
+            message.error,
+            message.quoted_src,
+            port(0),
+            message.quoted_dst,
+            port(2),
+        );
+        return;
+    }
     match Segment::parse(tcp) {
         Ok(segment) => std::eprintln!(
             "{now} {arrow} {src}.{} > {dst}.{}: {segment}",
@@ -528,6 +639,252 @@ mod tests {
         assert_eq!(driver.counters().filtered, 1);
         driver.inject(&syn_packet(OURS)).unwrap();
         assert_eq!(driver.transport.outbound.len(), 1, "the injected SYN was answered");
+    }
+
+    /// An IPv4 or IPv6 packet of `protocol` carrying `payload`.
+    fn ip_packet(src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) -> Vec<u8> {
+        let mut packet = vec![0u8; Ipv6Header::LEN];
+        let written = match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => Ipv4Header {
+                src,
+                dst,
+                protocol,
+                ttl: 64,
+                identification: 0,
+                dont_fragment: false,
+                more_fragments: false,
+                fragment_offset: 0,
+                total_len: (Ipv4Header::LEN + payload.len()) as u16,
+                dscp_ecn: 0,
+            }
+            .emit(&mut packet)
+            .unwrap(),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => Ipv6Header {
+                src,
+                dst,
+                next_header: protocol,
+                hop_limit: 64,
+                payload_len: payload.len() as u16,
+                traffic_class: 0,
+                flow_label: 0,
+            }
+            .emit(&mut packet)
+            .unwrap(),
+            _ => unreachable!("one family per test"),
+        };
+        packet.truncate(written);
+        packet.extend_from_slice(payload);
+        packet
+    }
+
+    /// A segment from port 4000 of `src` to port 80 of `dst`, as a whole IP packet.
+    fn tcp_packet(
+        src: IpAddr,
+        dst: IpAddr,
+        flags: crate::wire::Flags,
+        seq: u32,
+        ack: u32,
+    ) -> Vec<u8> {
+        let mut header = crate::wire::TcpHeader {
+            src_port: 4000,
+            dst_port: 80,
+            seq: crate::SeqNum::new(seq),
+            ack: crate::SeqNum::new(ack),
+            flags,
+            window: 65_535,
+            urgent_ptr: 0,
+            options: crate::wire::Options::NONE,
+        };
+        if flags.contains(crate::wire::Flags::SYN) {
+            // The MSS of an Ethernet link (MUST-14).
+            header.options.mss = Some(if src.is_ipv4() { 1460 } else { 1440 });
+        }
+        let mut tcp = [0u8; 24];
+        let len = header.emit(&[], src, dst, &mut tcp).unwrap();
+        ip_packet(src, dst, PROTOCOL_TCP, &tcp[..len])
+    }
+
+    /// The TCP segment inside an IP packet the driver sent.
+    fn sent_segment(packet: &[u8]) -> Segment<'_> {
+        let tcp = match packet[0] >> 4 {
+            4 => Ipv4Header::parse(packet).unwrap().1,
+            _ => Ipv6Header::parse(packet).unwrap().1,
+        };
+        Segment::parse(tcp).unwrap()
+    }
+
+    /// A driver for `ours` with a connection from the peer at `peer` accepted on port 80 and
+    /// 3 000 octets sent on it (two full segments and a short one, the packets in
+    /// `transport.outbound`).
+    fn established_with_data_in_flight(
+        ours: IpAddr,
+        peer: IpAddr,
+    ) -> (Driver<Queues>, crate::ConnectionHandle) {
+        use crate::wire::Flags;
+        let endpoint = Endpoint::new(EndpointConfig::new(Config::new([1; 16]), [2; 16]));
+        let mut driver = Driver::new(endpoint, Queues::default());
+        driver.add_address(ours);
+        let local = SocketAddr::new(ours, 80);
+        driver.endpoint_mut().listen(local, 4).unwrap();
+        feed(&mut driver, tcp_packet(peer, ours, Flags::SYN, 100, 0));
+        let syn_ack = driver.transport.outbound.pop().expect("a SYN-ACK");
+        let iss = sent_segment(&syn_ack).header.seq.get();
+        feed(&mut driver, tcp_packet(peer, ours, Flags::ACK, 101, iss.wrapping_add(1)));
+        let handle = driver.endpoint_mut().accept(local).unwrap().expect("accepted");
+        let now = driver.now();
+        assert_eq!(driver.endpoint_mut().send(now, handle, &[7; 3000]), Ok(3000));
+        driver.flush().unwrap();
+        let lengths: Vec<usize> =
+            driver.transport.outbound.iter().map(|p| sent_segment(p).payload.len()).collect();
+        let mss = driver.endpoint().status(handle).unwrap().effective_mss;
+        assert_eq!(lengths, [usize::from(mss), usize::from(mss), 3000 - 2 * usize::from(mss)]);
+        (driver, handle)
+    }
+
+    /// An ICMPv4 message (checksummed) from `router` to `dst`.
+    fn icmp_v4(router: Ipv4Addr, dst: Ipv4Addr, head: [u8; 8], quoted: &[u8]) -> Vec<u8> {
+        let mut icmp = head.to_vec();
+        icmp[2..4].fill(0);
+        icmp.extend_from_slice(quoted);
+        let mut sum = crate::wire::checksum::Checksum::new();
+        sum.add_bytes(&icmp);
+        icmp[2..4].copy_from_slice(&sum.finish().to_be_bytes());
+        ip_packet(IpAddr::V4(router), IpAddr::V4(dst), PROTOCOL_ICMP, &icmp)
+    }
+
+    const ROUTER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    #[test]
+    fn icmp_fragmentation_needed_reaches_the_connection_and_shrinks_its_segments_must_54() {
+        let (mut driver, handle) = established_with_data_in_flight(OURS.into(), PEER.into());
+        let first = driver.transport.outbound.remove(0);
+        driver.transport.outbound.clear();
+        let first_seq = sent_segment(&first).header.seq;
+        // A router on the way: "fragmentation needed and DF set", next-hop MTU 1000, quoting
+        // the IP header and the first 8 octets of our first data segment (RFC 792).
+        let packet = icmp_v4(ROUTER, OURS, [3, 4, 0, 0, 0, 0, 0x03, 0xe8], &first[..28]);
+        feed(&mut driver, packet);
+        assert_eq!(driver.counters().icmp_errors, 1);
+        assert_eq!(driver.endpoint().counters().icmp_accepted, 1);
+        assert_eq!(driver.endpoint().status(handle).unwrap().effective_mss, 960);
+        // The segment the router dropped goes out again at once, in 1 000-octet packets.
+        let resent = driver.transport.outbound.first().expect("a resent segment");
+        assert_eq!(resent.len(), 1000);
+        assert_eq!(sent_segment(resent).header.seq, first_seq);
+        assert_eq!(sent_segment(resent).payload.len(), 960);
+    }
+
+    #[test]
+    fn icmpv6_packet_too_big_with_its_pseudo_header_checksum_reaches_the_connection_must_54() {
+        let ours = IpAddr::V6(core::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+        let peer = IpAddr::V6(core::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
+        let router = IpAddr::V6(core::net::Ipv6Addr::new(0xfd00, 9, 0, 0, 0, 0, 0, 1));
+        let (mut driver, handle) = established_with_data_in_flight(ours, peer);
+        assert_eq!(driver.endpoint().status(handle).unwrap().effective_mss, 1440);
+        let first = driver.transport.outbound.remove(0);
+        driver.transport.outbound.clear();
+        // Packet Too Big, MTU 1280 (RFC 4443 §3.2), quoting as much as fits 1280 octets.
+        let mut icmp = vec![2, 0, 0, 0, 0, 0, 0x05, 0x00];
+        icmp.extend_from_slice(&first[..1280 - 48]);
+        let len = icmp.len() as u32;
+        let mut sum = crate::wire::checksum::pseudo_header(router, ours, 58, len).unwrap();
+        sum.add_bytes(&icmp);
+        icmp[2..4].copy_from_slice(&sum.finish().to_be_bytes());
+        let mut forged = ip_packet(peer, ours, PROTOCOL_ICMPV6, &icmp);
+        // From another source the same octets fail the pseudo-header checksum.
+        feed(&mut driver, forged.clone());
+        assert_eq!(driver.counters().dropped_icmp_malformed, 1);
+        assert_eq!(driver.endpoint().status(handle).unwrap().effective_mss, 1440);
+        let IpAddr::V6(router_v6) = router else { unreachable!() };
+        forged[8..24].copy_from_slice(&router_v6.octets());
+        feed(&mut driver, forged);
+        assert_eq!(driver.counters().icmp_errors, 1);
+        assert_eq!(driver.endpoint().counters().icmp_accepted, 1);
+        // 1280 − 40 (IPv6) − 20 (TCP).
+        assert_eq!(driver.endpoint().status(handle).unwrap().effective_mss, 1220);
+        let resent = driver.transport.outbound.first().expect("a resent segment");
+        assert_eq!(resent.len(), 1280);
+    }
+
+    #[test]
+    fn malformed_foreign_and_informational_icmp_is_counted_never_fed() {
+        let (mut driver, handle) = established_with_data_in_flight(OURS.into(), PEER.into());
+        let first = driver.transport.outbound.remove(0);
+        driver.transport.outbound.clear();
+        let head = [3, 4, 0, 0, 0, 0, 0x03, 0xe8];
+        let good = icmp_v4(ROUTER, OURS, head, &first[..28]);
+        // Truncated below the ICMP header, and a quote too short for the sequence number.
+        let mut truncated = good[..26].to_vec();
+        truncated[2..4].copy_from_slice(&26u16.to_be_bytes());
+        refresh_checksum(&mut truncated);
+        feed(&mut driver, truncated);
+        feed(&mut driver, icmp_v4(ROUTER, OURS, head, &first[..27]));
+        // Wrong ICMP checksum.
+        let mut bad_sum = good.clone();
+        bad_sum[22] ^= 0xff;
+        feed(&mut driver, bad_sum);
+        // Echo request: no error, nothing for TCP.
+        feed(&mut driver, icmp_v4(ROUTER, OURS, [8, 0, 0, 0, 0, 1, 0, 1], b"ping"));
+        // A quote of someone else's packet, and of a UDP packet of ours.
+        let mut theirs = first[..28].to_vec();
+        theirs[12..16].copy_from_slice(&[10, 0, 0, 9]);
+        feed(&mut driver, icmp_v4(ROUTER, OURS, head, &theirs));
+        let mut udp = first[..28].to_vec();
+        udp[9] = 17;
+        feed(&mut driver, icmp_v4(ROUTER, OURS, head, &udp));
+        // An ICMP error for an address that is not ours.
+        feed(&mut driver, icmp_v4(ROUTER, Ipv4Addr::new(10, 0, 0, 9), head, &first[..28]));
+        let c = *driver.counters();
+        assert_eq!(c.dropped_icmp_malformed, 3);
+        assert_eq!(c.icmp_ignored, 1);
+        assert_eq!(c.dropped_icmp_not_ours, 2);
+        assert_eq!(c.dropped_not_ours, 1);
+        assert_eq!(c.icmp_errors, 0);
+        assert_eq!(driver.endpoint().counters().icmp_accepted, 0);
+        assert_eq!(driver.endpoint().counters().icmp_dropped, 0);
+        assert_eq!(driver.endpoint().status(handle).unwrap().effective_mss, 1460);
+        assert!(driver.transport.outbound.is_empty(), "nothing was resent");
+        // The good one, last, is believed.
+        feed(&mut driver, good);
+        assert_eq!(driver.endpoint().status(handle).unwrap().effective_mss, 960);
+    }
+
+    #[test]
+    fn segment_in_an_ipv4_packet_with_options_is_delivered_must_50() {
+        let mut driver = driver();
+        let local = SocketAddr::new(IpAddr::V4(OURS), 80);
+        driver.endpoint_mut().listen(local, 4).unwrap();
+        let plain = syn_packet(OURS);
+        // IHL 8: a record-route option (RFC 791: type 7, length 11, pointer 4, two empty
+        // slots), then NOP and end-of-list to fill the last word. The crate interprets no IP
+        // option; an unknown one must be skipped, not refused (MUST-50).
+        let options = [7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+        let mut packet = plain[..20].to_vec();
+        packet.extend_from_slice(&options[..12]);
+        packet.extend_from_slice(&plain[20..]);
+        packet[0] = 0x48;
+        let total = packet.len() as u16;
+        packet[2..4].copy_from_slice(&total.to_be_bytes());
+        packet[10..12].fill(0);
+        let mut sum = crate::wire::checksum::Checksum::new();
+        sum.add_bytes(&packet[..32]);
+        packet[10..12].copy_from_slice(&sum.finish().to_be_bytes());
+        feed(&mut driver, packet);
+        assert_eq!(driver.counters().dropped_bad_header, 0);
+        assert_eq!(driver.endpoint().counters().segments_in, 1);
+        let sent = driver.transport.outbound.pop().expect("a SYN-ACK");
+        let segment = sent_segment(&sent);
+        assert_eq!(segment.header.flags, crate::wire::Flags::SYN | crate::wire::Flags::ACK);
+        assert_eq!(segment.header.ack, crate::SeqNum::new(2));
+    }
+
+    #[test]
+    fn dont_fragment_is_set_by_default_and_can_be_cleared() {
+        let mut driver = driver();
+        driver.set_dont_fragment(false);
+        feed(&mut driver, syn_packet(OURS));
+        let sent = driver.transport.outbound.pop().expect("a reply");
+        assert!(!Ipv4Header::parse(&sent).unwrap().0.dont_fragment);
     }
 
     fn refresh_checksum(packet: &mut [u8]) {

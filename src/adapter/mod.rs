@@ -5,7 +5,8 @@
 //! - `driver` (feature `driver`): a small blocking loop that runs an [`Endpoint`] over any
 //!   [`PacketTransport`]: it maps a monotonic clock to the core's [`Instant`], validates IP
 //!   headers (version, lengths, checksum, protocol; fragments dropped and counted) before
-//!   the core sees anything, feeds segments and timeouts in, and wraps transmits in IP headers.
+//!   the core sees anything, feeds segments, ICMP errors about our segments (MUST-54) and
+//!   timeouts in, and wraps transmits in IP headers.
 //! - `udp` (feature `udp`): one raw IPv4 packet per UDP datagram (no root needed).
 //! - `tun` (feature `tun`): a Linux TUN device (`IFF_TUN | IFF_NO_PI`), through a few
 //!   `libc` calls — the only `unsafe` in the crate.

@@ -14,6 +14,7 @@
 
 mod input;
 mod output;
+mod path_mtu;
 
 pub(crate) use input::{is_valid_source, unspecified_like};
 
@@ -132,8 +133,14 @@ struct Rare {
     rcv_up: Option<SeqNum>,
     /// RFC 5961 §7 rate limit: the current interval and the challenge ACKs sent in it.
     challenge_acks: AckLimiter,
-    /// The path MTU learned from ICMP "packet too big" (RFC 1191, RFC 8201).
+    /// The path MTU learned from ICMP "packet too big" (RFC 1191, RFC 8201) or the
+    /// black-hole fall-back (RFC 4821 §7.7); see `path_mtu`.
     path_mtu: Option<u16>,
+    /// The flight being resent at the smaller size after the path MTU dropped.
+    resegment: Option<path_mtu::Resegment>,
+    /// SND.UNA when duplicate ACKs last showed later segments of the flight arriving: the
+    /// black-hole fall-back waits one more round for that segment (see `path_mtu`).
+    dup_acked_una: Option<SeqNum>,
     /// The application's keep-alive choice, when it made one.
     keepalive_override: Option<Option<KeepAlive>>,
     /// The ISS must come after this: SND.NXT of the TIME-WAIT incarnation this connection
@@ -640,10 +647,10 @@ impl Connection {
     /// `quoted_seq` lies in SND.UNA..SND.NXT (RFC 5927 §4.1); returns whether it was.
     ///
     /// Source quench is ignored (MUST-55). Protocol and port unreachable are hard errors that
-    /// abort (SHLD-26). "Packet too big" lowers the path MTU and resends at the smaller size
-    /// (RFC 1191/8201; a documented deviation from treating it as a soft error). Everything
-    /// else is a soft error: reported (MUST-47, SHLD-25) unless reports are off (SHLD-20),
-    /// never an abort (MUST-56).
+    /// abort (SHLD-26). "Packet too big" lowers the path MTU and resends the whole flight at
+    /// the smaller size at once (RFC 1191/8201, see `path_mtu`; a documented deviation from
+    /// treating it as a soft error). Everything else is a soft error: reported (MUST-47,
+    /// SHLD-25) unless reports are off (SHLD-20), never an abort (MUST-56).
     pub fn handle_icmp_error(
         &mut self,
         now: Instant,
@@ -659,15 +666,7 @@ impl Connection {
         match error {
             IcmpError::SourceQuench => {}
             IcmpError::Unreachable { code: 2 | 3 } => self.apply(now, Stimulus::HardError),
-            IcmpError::PacketTooBig { mtu } => {
-                let floor = if self.local().is_ipv4() { 576 } else { 1280 };
-                let mtu = mtu.max(floor);
-                if self.path_mtu().is_none_or(|current| mtu < current) && mtu < self.config.mtu {
-                    self.rare_mut().path_mtu = Some(mtu);
-                    // The too-big segment was dropped: resend at the new size now.
-                    self.retransmit_pending = true;
-                }
-            }
+            IcmpError::PacketTooBig { mtu } => self.on_packet_too_big(now, mtu),
             IcmpError::Unreachable { .. }
             | IcmpError::TimeExceeded
             | IcmpError::ParameterProblem => {
@@ -901,6 +900,8 @@ impl Connection {
         if syn_outstanding {
             self.handshake_retransmitted = true;
         }
+        // Before the duplicate-ACK count is reset: it tells a black hole from random loss.
+        self.on_rto_path_mtu();
         let flight = self.snd_nxt.since(self.snd_una);
         self.on_congestion_event(CongestionEvent::Timeout { flight });
         self.in_fast_recovery = false;
@@ -1085,6 +1086,7 @@ impl Connection {
         };
         self.timers = [Instant::MAX; Timer::COUNT];
         self.retransmit_pending = false;
+        self.clear_resegment();
         self.probe_pending = false;
         self.ack_pending = false;
         self.fin_queued = false;
@@ -1138,6 +1140,7 @@ impl Connection {
         self.in_fast_recovery = false;
         self.last_send_at = None;
         self.retransmit_pending = false;
+        self.clear_resegment();
         self.probe_pending = false;
         self.persist_backoff = 0;
         self.ack_pending = false;
@@ -1248,8 +1251,7 @@ impl Connection {
     /// MUST-16: Eff.snd.MSS = min(SendMSS + 20, MMS_S) − TCP header − IP options, with a floor
     /// so a tiny peer MSS cannot make the sender loop on empty segments (PITFALLS).
     fn effective_mss(&self) -> u16 {
-        let mtu = self.path_mtu().map_or(self.config.mtu, |path| path.min(self.config.mtu));
-        let mms_s = mtu.saturating_sub(ip_header_len(self.local()));
+        let mms_s = self.current_mtu().saturating_sub(ip_header_len(self.local()));
         let bound = (self.peer_mss.get().saturating_add(20)).min(mms_s);
         bound.saturating_sub(20).max(Mss::MIN_USABLE.get())
     }

@@ -2,9 +2,10 @@
 //! the caller's buffer (the one copy on the way out).
 //!
 //! Priority: a control reply (RST) owed to someone, then a retransmission from SND.UNA (RFC 6298
-//! rule 5.4), then new SYN / data / FIN inside the peer's window, then a zero-window probe, then
-//! a bare ACK. A segment that carries data or a FIN also carries the pending ACK, so ACKs are
-//! aggregated (MUST-58).
+//! rule 5.4), then the rest of a flight resent at a smaller path MTU (`path_mtu`), then new
+//! SYN / data / FIN inside the peer's window, then a zero-window probe, then a bare ACK. A
+//! segment that carries data or a FIN also carries the pending ACK, so ACKs are aggregated
+//! (MUST-58).
 
 use core::net::SocketAddr;
 
@@ -84,7 +85,8 @@ impl Connection {
     /// answered `Ok(None)` when the windows, Nagle or SWS avoidance hold the data back. The
     /// endpoint visits a connection again only while this holds.
     pub(crate) fn may_transmit(&self) -> bool {
-        let reply = self.rare.as_ref().is_some_and(|rare| rare.reply.is_some());
+        let reply =
+            self.rare.as_ref().is_some_and(|rare| rare.reply.is_some() || rare.resegment.is_some());
         let flagged = self.retransmit_pending
             || self.probe_pending
             || self.keepalive_probe_pending
@@ -115,9 +117,15 @@ impl Connection {
                 let transmit = self.emit_plan(plan, remote, buf)?;
                 self.retransmit_pending = false;
                 self.ack_pending = false;
+                self.on_resent(plan);
                 return Ok(Some(transmit));
             }
             self.retransmit_pending = false;
+        }
+        if let Some(plan) = self.resegment_plan() {
+            let transmit = self.emit_plan(plan, remote, buf)?;
+            self.on_resent(plan);
+            return Ok(Some(transmit));
         }
         self.restart_after_idle(now);
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
@@ -165,6 +173,41 @@ impl Connection {
             return Ok(Some(self.transmit(len, remote)));
         }
         Ok(None)
+    }
+
+    /// The next piece of a flight being resent at a smaller path MTU (see `path_mtu`): from
+    /// the cursor (or SND.UNA, once ACKs passed it) up to where the old flight ended, one
+    /// effective MSS at a time, while it ends within SND.UNA + cwnd (the first piece always
+    /// goes, as a retransmission from SND.UNA would). A finished or impossible resend is
+    /// forgotten.
+    fn resegment_plan(&mut self) -> Option<Plan> {
+        let resegment = self.resegment()?;
+        let next = resegment.next.max_seq(self.snd_una);
+        let plan =
+            next.before(resegment.end).then(|| self.plan_at(next, Purpose::Retransmit)).flatten();
+        let Some(mut plan) = plan else {
+            self.clear_resegment();
+            return None;
+        };
+        let room = resegment.end.since(next);
+        if plan.seg_len() > room {
+            // Only the old flight: what was sent since already has the new size.
+            plan.data_len = plan.data_len.min(room as usize);
+            plan.fin = false;
+        }
+        let cwnd_end = self.snd_una + self.cc.get().window();
+        let fits = (plan.seq + plan.seg_len()).before_eq(cwnd_end);
+        (fits || plan.seq == self.snd_una).then_some(plan)
+    }
+
+    /// A segment from before SND.NXT went again: a resend at a smaller MTU goes on after it.
+    fn on_resent(&mut self, plan: Plan) {
+        if self
+            .resegment()
+            .is_some_and(|resegment| resegment.next.max_seq(self.snd_una) == plan.seq)
+        {
+            self.set_resegment_next(plan.seq + plan.seg_len());
+        }
     }
 
     /// A transmit descriptor with this connection's IP-header settings.

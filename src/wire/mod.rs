@@ -11,8 +11,10 @@
 //! - [`checksum`]: the RFC 1071 sum and the pseudo-header.
 //! - `options`: [`Options`] parse and emit (layout documented there).
 //! - [`ip`]: minimal IPv4/IPv6 headers for adapters.
+//! - [`icmp`]: ICMPv4/ICMPv6 errors about our segments, for adapters (MUST-54).
 
 pub mod checksum;
+pub mod icmp;
 pub mod ip;
 mod options;
 
