@@ -238,7 +238,7 @@ impl Connection {
         if window_closed_at_edge {
             // Text and FIN do not fit: tell the sender the window is still closed.
             self.ack_now();
-            self.process_urgent(segment, seg_seq);
+            self.process_urgent(segment);
             // The FIN this segment carried is not processed, so an ACK of our FIN that step 5
             // left for step 8 takes effect now (found by the model test: the connection
             // stayed in FIN-WAIT-1 with its FIN acknowledged).
@@ -423,7 +423,7 @@ impl Connection {
             matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
 
         // Sixth: the URG bit.
-        self.process_urgent(segment, data_seq);
+        self.process_urgent(segment);
 
         // Seventh: the segment text.
         let payload = segment.payload;
@@ -489,22 +489,28 @@ impl Connection {
         }
     }
 
-    /// Step 6: the URG bit (MUST-30..33, MUST-62). `data_seq` is the sequence number of the
-    /// first payload octet, from which the urgent pointer counts.
-    fn process_urgent(&mut self, segment: &Segment<'_>, data_seq: SeqNum) {
+    /// Step 6: the URG bit (MUST-30..33, MUST-62). The urgent pointer is an offset from the
+    /// segment's own sequence number (RFC 9293 §3.1): on a SYN-ACK that is the SYN's, one before
+    /// the first data octet.
+    fn process_urgent(&mut self, segment: &Segment<'_>) {
         let header = &segment.header;
         let accepts_urgent =
             matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
         if !header.flags.contains(Flags::URG) || !accepts_urgent {
             return;
         }
-        let up = data_seq + u32::from(header.urgent_ptr);
-        let had_urgent = self.urgent_pending() > 0;
-        if self.rcv_up().is_none_or(|current| up.after(current)) {
+        let up = header.seq + u32::from(header.urgent_ptr);
+        // RCV.UP <- max(RCV.UP, SEG.UP). A pointer at or behind the one we hold, or at data the
+        // application already read, changes nothing: the pointer cannot recede, and a receiver
+        // must be robust to invalid values (§3.8.5). The segment is acceptable, so `up` lies
+        // within a window and 64 KiB of RCV.NXT, and RCV.UP is forgotten once read past
+        // (`on_urgent_read`): neither comparison spans half the sequence space.
+        let advances =
+            up.after(self.read_seq()) && self.rcv_up().is_none_or(|current| up.after(current));
+        if advances {
             self.rare_mut().rcv_up = Some(up);
-        }
-        if !had_urgent && self.urgent_pending() > 0 {
-            // MUST-32: tell the user when urgent data starts to be pending.
+            // MUST-32: tell the user when urgent data starts to be pending, and again whenever
+            // the pointer advances in the data stream.
             self.push_event(Event::Urgent);
         }
     }

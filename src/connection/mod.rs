@@ -511,6 +511,7 @@ impl Connection {
         }
         if !self.recv_buf.is_empty() {
             let read = self.recv_buf.pop_into(buf);
+            self.on_urgent_read();
             self.on_data_read();
             return Ok(read);
         }
@@ -803,14 +804,33 @@ impl Connection {
         }
     }
 
-    /// Octets of urgent data not yet read (MUST-33).
+    /// Octets of urgent data not yet read (MUST-33): from the next octet `recv` returns up to
+    /// the peer's urgent pointer (which may lie beyond what has arrived so far).
     pub fn urgent_pending(&self) -> u32 {
         match self.rcv_up() {
             Some(up) => {
-                let read_seq = self.rcv_nxt + 0u32.wrapping_sub(len_u32(self.recv_buf.len()));
+                let read_seq = self.read_seq();
                 if up.after(read_seq) { up.since(read_seq) } else { 0 }
             }
             None => 0,
+        }
+    }
+
+    /// The sequence number of the first received octet the application has not read yet.
+    fn read_seq(&self) -> SeqNum {
+        self.rcv_nxt + 0u32.wrapping_sub(len_u32(self.recv_buf.len()))
+    }
+
+    /// The application read data: once it has read past RCV.UP, all urgent data is consumed
+    /// and RCV.UP is forgotten. Kept, it would be compared with ever later sequence numbers
+    /// and, 2^31 octets on, look far ahead of them again: billions of urgent octets that do
+    /// not exist, and no signal for the next real pointer (MUST-32, MUST-33).
+    fn on_urgent_read(&mut self) {
+        let read_seq = self.read_seq();
+        if let Some(rare) = self.rare.as_mut()
+            && rare.rcv_up.is_some_and(|up| !up.after(read_seq))
+        {
+            rare.rcv_up = None;
         }
     }
 
