@@ -99,7 +99,8 @@ pub struct Config {
     pub nodelay: bool,
     /// Delayed ACK (SHLD-18): in-order data is acknowledged within this time, or at once when
     /// two full-sized segments are unacknowledged (SHLD-19). `None` ACKs every segment at
-    /// once. Values above 500 ms are clamped to 500 ms (MUST-40).
+    /// once. MUST-40 asks for less than 0.5 s: values above 490 ms are clamped to 490 ms, 10 ms
+    /// below the bound so that a caller whose timer wakes a little late still meets it.
     pub delayed_ack: Option<Duration>,
     /// RFC 5961 §7: at most this many challenge ACKs per `challenge_ack_interval`, per
     /// connection (never a host-wide counter: CVE-2016-5696).

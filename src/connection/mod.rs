@@ -40,6 +40,11 @@ use crate::time::Instant;
 /// emits a handful per round trip; a caller that never drains them must not grow memory.
 const EVENT_QUEUE_LIMIT: usize = 64;
 
+/// The longest an ACK is delayed, whatever `Config::delayed_ack` says: MUST-40 asks for less
+/// than 0.5 s, strictly. The 10 ms below it leave room for a caller whose timer wakes a little
+/// late (a millisecond tick, a busy loop) to still send the ACK inside the bound.
+const MAX_ACK_DELAY: Duration = Duration::from_millis(490);
+
 /// What a valid SYN cookie restores (RFC 4987 §3.6), for [`Connection::accept_cookie`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CookieHandshake {
@@ -1210,8 +1215,8 @@ impl Connection {
         match self.config.delayed_ack {
             Some(delay) if self.unacked_octets < two_segments => {
                 if self.timer(Timer::DelayedAck).is_none() {
-                    // MUST-40: never more than 500 ms.
-                    let delay = delay.min(Duration::from_millis(500));
+                    // MUST-40: less than 0.5 s.
+                    let delay = delay.min(MAX_ACK_DELAY);
                     self.set_timer(Timer::DelayedAck, Some(now + delay));
                 }
             }
