@@ -70,12 +70,14 @@ pub struct Config {
     /// (RFC 9293 §3.8.3, MUST-20, SHLD-10: at least 3).
     pub r1_retransmissions: u32,
     /// R2 for data segments: give up after retransmitting for this long (MUST-20, SHLD-11:
-    /// at least 100 s). `None` retransmits forever (MUST-21 lets the application choose).
+    /// at least 100 s). `None` retransmits forever (MUST-21 lets the application choose, per
+    /// connection too: `Connection::set_r2_data`).
     pub r2_data: Option<Duration>,
     /// R2 for SYN segments (MUST-23: at least 3 minutes).
     pub r2_syn: Option<Duration>,
     /// User timeout (RFC 9293 §3.10.8): the connection is aborted when data stays
-    /// unacknowledged this long. `None` leaves it to R2.
+    /// unacknowledged this long. `None` leaves it to R2. Settable per connection later with
+    /// `Connection::set_user_timeout` (MUST-21).
     pub user_timeout: Option<Duration>,
     /// How long a fully closed connection may sit in FIN-WAIT-2 waiting for the peer's FIN. Not
     /// in RFC 9293 (a half-closed connection waits forever); Linux's `tcp_fin_timeout` is 60 s.

@@ -141,6 +141,10 @@ struct Rare {
     path_mtu: Option<u16>,
     /// The application's keep-alive choice, when it made one.
     keepalive_override: Option<Option<KeepAlive>>,
+    /// The application's R2 for data segments, when it set one for this connection (MUST-21).
+    r2_data_override: Option<Option<Duration>>,
+    /// The application's user timeout, when it set one for this connection (MUST-21).
+    user_timeout_override: Option<Option<Duration>>,
 }
 
 /// The congestion controller: the built-in one held in place, or the application's.
@@ -693,6 +697,35 @@ impl Connection {
         self.arm_keepalive();
     }
 
+    /// Sets R2 for this connection's data segments, in place of [`Config::r2_data`]: once one
+    /// segment has been retransmitted for this long (and at least R1 times), the connection is
+    /// closed with [`ConnectionError::TimedOut`]. `None` retransmits forever, leaving the
+    /// decision to the application (RFC 9293 §3.8.3, MUST-21). Takes effect at the next
+    /// retransmission timeout, on data already outstanding too.
+    pub fn set_r2_data(&mut self, r2: Option<Duration>) {
+        // Like the keep-alive choice, kept with the rarely used part of the TCB: a connection
+        // that keeps the configuration's value allocates nothing for it.
+        if r2 != self.config.r2_data || self.rare.is_some() {
+            self.rare_mut().r2_data_override = Some(r2);
+        }
+    }
+
+    /// Sets this connection's user timeout, in place of [`Config::user_timeout`]: the
+    /// connection is closed with [`ConnectionError::TimedOut`] when data stays unacknowledged
+    /// this long (RFC 9293 §3.10.8, MUST-21). `None` leaves it to R2. Data already outstanding
+    /// is measured against the new value at once, from when it started to wait.
+    pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
+        if timeout != self.config.user_timeout || self.rare.is_some() {
+            self.rare_mut().user_timeout_override = Some(timeout);
+        }
+        // The user timer runs exactly while the retransmission timer does (data outstanding,
+        // `update_retransmit_timer`); re-arm it from the same start with the new length.
+        if self.timer(Timer::Retransmit).is_some() {
+            let deadline = self.user_timeout().map(|timeout| self.progress_at + timeout);
+            self.set_timer(Timer::User, deadline);
+        }
+    }
+
     /// Installs another congestion-control algorithm (RFC 9293 MAY-18), replacing NewReno.
     pub fn set_congestion_control(&mut self, controller: Box<dyn CongestionControl>) {
         self.cc = Controller::Custom(controller);
@@ -887,7 +920,7 @@ impl Connection {
             return;
         }
         let syn_outstanding = self.snd_una == self.iss;
-        let r2 = if syn_outstanding { self.config.r2_syn } else { self.config.r2_data };
+        let r2 = if syn_outstanding { self.config.r2_syn } else { self.r2_data() };
         // A zero-window probe the peer answered is no sign of a dead path (MUST-37).
         let answered = core::mem::take(&mut self.probe_answered);
         // MUST-20 counts transmissions of the *same* segment: R2 is measured from the first
@@ -1243,6 +1276,17 @@ impl Connection {
         }
     }
 
+    /// R2 for data segments: the application's for this connection, else the configuration's.
+    fn r2_data(&self) -> Option<Duration> {
+        self.rare.as_ref().and_then(|rare| rare.r2_data_override).unwrap_or(self.config.r2_data)
+    }
+
+    /// The user timeout: the application's for this connection, else the configuration's.
+    fn user_timeout(&self) -> Option<Duration> {
+        let chosen = self.rare.as_ref().and_then(|rare| rare.user_timeout_override);
+        chosen.unwrap_or(self.config.user_timeout)
+    }
+
     /// The keep-alive settings in force: the application's, else the configuration's.
     fn keepalive(&self) -> Option<KeepAlive> {
         self.rare.as_ref().and_then(|rare| rare.keepalive_override).unwrap_or(self.config.keepalive)
@@ -1312,7 +1356,7 @@ impl Connection {
         } else if acked_new || self.timer(Timer::Retransmit).is_none() {
             // 5.3 / 5.1.
             self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
-            if let Some(timeout) = self.config.user_timeout {
+            if let Some(timeout) = self.user_timeout() {
                 self.set_timer(Timer::User, Some(self.progress_at + timeout));
             }
         }
