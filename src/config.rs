@@ -51,7 +51,10 @@ pub struct Config {
     /// Send buffer size in octets: `send` accepts at most this much unacknowledged data.
     /// Allocated on first use, so an idle connection holds no payload memory.
     pub send_buffer: usize,
-    /// Receive buffer size in octets; it bounds the advertised window.
+    /// Receive buffer size in octets; it bounds the advertised window. A buffer above 65 535
+    /// octets, whose window needs a scale shift, holds 256 × (2^shift − 1) octets more (under
+    /// 1/128 of it), so that rounding the window field up need not move the right edge left
+    /// (SHLD-14).
     pub recv_buffer: usize,
     /// The MTU of the path's first hop. Our MSS option is derived from it (RFC 9293 §3.7.1,
     /// MUST-67: MSS = MTU − IP header − 20), and so is the effective send MSS (MUST-16).

@@ -239,6 +239,92 @@ fn segment_beyond_the_receive_window_is_trimmed_to_it() {
     assert_seg(&update, ack(), add(ISS, 1), add(PEER_ISS, 1 + 4096), WINDOW);
 }
 
+/// With window scaling our window field counts units of 2^shift octets, so after data whose
+/// length is no multiple of that, rounding the window down would move the right edge we
+/// advertised to the left. It never does while the application keeps reading (SHLD-14, RFC 7323
+/// §2.4): every ACK's RCV.NXT + (window << shift) is at or past the one before, and data up to
+/// the furthest edge we advertised is taken.
+#[test]
+fn scaled_window_right_edge_never_retreats_shld_14() {
+    let mut config = config();
+    config.recv_buffer = 1 << 20;
+    let mut h = Harness::connect_with(config);
+    let syn = h.expect_one();
+    assert_eq!(syn.options.window_scale, Some(5), "the window field counts 32-octet units");
+    let mut synack = seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460);
+    synack.window_scale = Some(0);
+    h.deliver(synack);
+    let first = h.expect_one();
+    assert_seg(&first, ack(), add(ISS, 1), add(PEER_ISS, 1), 32_768);
+    let edge = |sent: &Sent| sent.ack.wrapping_add(u32::from(sent.window) << 5);
+    let (mut last_edge, mut max_edge) = (edge(&first), edge(&first));
+    let mut seq = add(PEER_ISS, 1);
+    let (mut sent_data, mut read_data) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 1 << 20];
+    let sizes = [1000, 1460, 7, 333, 1460, 1459, 31, 65, 1, 999, 1460, 100, 17, 1460, 64, 1300];
+    let mut acks = 0;
+    for round in 0..30 {
+        for (i, &size) in sizes.iter().enumerate() {
+            let payload: Vec<u8> = data(size + round).into_iter().rev().collect();
+            h.deliver(seg(ack(), seq, add(ISS, 1)).payload(&payload));
+            seq = add(seq, payload.len() as u32);
+            sent_data.extend_from_slice(&payload);
+            // The application reads after most segments, sometimes only part of what is
+            // there, and now and then lets a few segments pile up.
+            let read = match (round + i) % 5 {
+                0 => 0,
+                1 => h.conn.recv(&mut buf[..700]).unwrap(),
+                _ => h.conn.recv(&mut buf).unwrap(),
+            };
+            read_data.extend_from_slice(&buf[..read]);
+            for sent in drain(&mut h) {
+                assert_eq!(sent.ack, seq, "every octet taken");
+                let now_edge = edge(&sent);
+                assert!(
+                    now_edge.wrapping_sub(last_edge) as i32 >= 0,
+                    "round {round}, segment {i}: the right edge moved left by {} octets",
+                    last_edge.wrapping_sub(now_edge)
+                );
+                (last_edge, acks) = (now_edge, acks + 1);
+                if now_edge.wrapping_sub(max_edge) as i32 > 0 {
+                    max_edge = now_edge;
+                }
+            }
+        }
+    }
+    assert!(acks >= 30 * sizes.len(), "every segment was acknowledged: {acks}");
+    // The application stops reading and the peer fills the window: everything up to the
+    // furthest edge advertised is accepted, the last octets in the buffer's reserve for this
+    // rounding. The reserve covers 256 ACKs' rounding; this stall lasts about 700, so towards
+    // its end the edge may move left — never within the first 256 ACKs, by less than one
+    // 32-octet unit, and what was sent into the earlier edge is still taken.
+    let mut stall_acks = 0;
+    while seq != max_edge {
+        let size = max_edge.wrapping_sub(seq).min(1459);
+        let payload = data(size as usize);
+        h.deliver(seg(ack(), seq, add(ISS, 1)).payload(&payload));
+        seq = add(seq, size);
+        sent_data.extend_from_slice(&payload);
+        for sent in drain(&mut h) {
+            assert_eq!(sent.ack, seq, "an octet within the advertised window was dropped");
+            let now_edge = edge(&sent);
+            let retreat = last_edge.wrapping_sub(now_edge) as i32;
+            stall_acks += 1;
+            assert!(retreat <= 0 || stall_acks > 256, "the reserve ran out early: {sent:?}");
+            assert!(retreat < 32, "the edge moved left by {retreat} octets: {sent:?}");
+            last_edge = now_edge;
+            if now_edge.wrapping_sub(max_edge) as i32 > 0 {
+                max_edge = now_edge;
+            }
+        }
+    }
+    assert!(h.conn.status().recv_queued > 1 << 20, "the reserve holds the last octets");
+    while let Ok(n @ 1..) = h.conn.recv(&mut buf) {
+        read_data.extend_from_slice(&buf[..n]);
+    }
+    assert!(read_data == sent_data, "every octet delivered, in order");
+}
+
 #[test]
 fn segment_from_another_address_is_dropped_and_counted() {
     let mut h = established();

@@ -175,7 +175,8 @@ impl Connection {
         // First: sequence number acceptability (the four cases of §3.10.7.4). With a zero
         // receive window, a segment at RCV.NXT still has its ACK, URG and RST processed
         // (MUST-66); only its text and FIN are dropped.
-        let window_closed_at_edge = self.rcv_wnd() == 0 && seg_len > 0 && seg_seq == self.rcv_nxt;
+        let window_closed_at_edge =
+            self.rcv_acceptable_window() == 0 && seg_len > 0 && seg_seq == self.rcv_nxt;
         if !window_closed_at_edge && !self.is_acceptable(seg_seq, seg_len) {
             self.count().unacceptable_segments += 1;
             if flags.contains(Flags::RST) {
@@ -258,7 +259,7 @@ impl Connection {
 
     /// The four acceptability cases of §3.10.7.4 step 1.
     fn is_acceptable(&self, seg_seq: SeqNum, seg_len: u32) -> bool {
-        let rcv_wnd = self.rcv_wnd();
+        let rcv_wnd = self.rcv_acceptable_window();
         match (seg_len, rcv_wnd) {
             (0, 0) => seg_seq == self.rcv_nxt,
             (0, _) => seg_seq.in_range(self.rcv_nxt, rcv_wnd),
@@ -532,6 +533,11 @@ impl Connection {
             self.ack_now();
             return true;
         }
+        // Octets past the window are trimmed. The ring has room beyond it (the rounding
+        // reserve of SHLD-14), so the window decides, not the ring.
+        let room = (self.rcv_acceptable_window() as usize).saturating_sub(offset);
+        let fits = fresh.len() <= room;
+        let fresh = fresh.get(..room).unwrap_or(fresh);
         if offset > 0 {
             // Out of order: park it and tell the sender where the hole is with an immediate
             // duplicate ACK (RFC 5681 §4.2, MAY-13).
@@ -543,7 +549,7 @@ impl Connection {
                 self.count().out_of_order_dropped += 1;
             }
             self.ack_now();
-            return stored && written == fresh.len();
+            return stored && fits && written == fresh.len();
         }
         let was_empty = self.recv_buf.is_empty();
         let filled_hole = self.assembler.as_ref().is_some_and(|assembler| !assembler.is_empty());
@@ -563,7 +569,7 @@ impl Connection {
         } else {
             self.ack_soon(now);
         }
-        written == fresh.len()
+        fits && written == fresh.len()
     }
 
     /// RFC 5681 §3.2: the third duplicate ACK retransmits the missing segment and enters fast

@@ -45,6 +45,18 @@ const EVENT_QUEUE_LIMIT: usize = 64;
 /// late (a millisecond tick, a busy loop) to still send the ACK inside the bound.
 const MAX_ACK_DELAY: Duration = Duration::from_millis(490);
 
+/// How many ACKs' worth of window rounding the receive buffer holds in reserve past
+/// `Config::recv_buffer` (SHLD-14, see `Connection::window_field`). An ACK that keeps the right
+/// edge where it was may need up to 2^shift − 1 octets past the edge before it; 256 of them
+/// cost less than 1/128 of the buffer, since the shift chosen for a buffer has 2^shift below
+/// RCV.BUFF / 32 767 (64 KiB: 256 octets; 1 MiB: 7 936).
+const ROUNDING_RESERVE_ACKS: usize = 256;
+
+/// The receive buffer's reserve for rounding our window up under `shift`: none unscaled.
+const fn rounding_reserve(shift: WindowScale) -> usize {
+    ((1 << shift.shift()) - 1) * ROUNDING_RESERVE_ACKS
+}
+
 /// What a valid SYN cookie restores (RFC 4987 §3.6), for [`Connection::accept_cookie`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CookieHandshake {
@@ -221,7 +233,8 @@ pub struct Connection {
     /// The peer's SYN is in, so IRS and RCV.NXT mean something.
     have_irs: bool,
     rcv_nxt: SeqNum,
-    /// RCV.NXT + RCV.WND as last advertised: window updates are measured against it.
+    /// The furthest RCV.NXT + RCV.WND advertised: window updates are measured against it, the
+    /// window never retreats from it (SHLD-14), and segments up to it are accepted.
     rcv_adv_edge: Option<SeqNum>,
     recv_buf: Ring,
     /// Which octets past RCV.NXT are already in `recv_buf` (out-of-order data); allocated at
@@ -308,11 +321,11 @@ impl Connection {
         let config: Arc<Config> = config.into();
         let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
         let send_buf = Ring::new(config.send_buffer);
-        let recv_buf = Ring::new(config.recv_buffer);
+        let rcv_wscale = WindowScale::for_buffer(config.recv_buffer);
+        let recv_buf = Ring::new(config.recv_buffer.saturating_add(rounding_reserve(rcv_wscale)));
         let peer_mss = default_send_mss(local);
         let nodelay = config.nodelay;
         let ds_field = config.ds_field;
-        let recv_buffer_len = config.recv_buffer;
         Self {
             config,
             state: State::Closed,
@@ -346,7 +359,7 @@ impl Connection {
             peer_mss,
             wscale_ok: false,
             snd_wscale: WindowScale::NONE,
-            rcv_wscale: WindowScale::for_buffer(recv_buffer_len),
+            rcv_wscale,
             timers: [Instant::MAX; Timer::COUNT],
             rtt,
             rtt_probe: None,
@@ -1169,11 +1182,25 @@ impl Connection {
         self.events.push_back(event);
     }
 
-    /// The window we offer: the free receive-buffer space, at most what the 16-bit field
-    /// can say under the negotiated scale (RFC 7323 §2.3; all arithmetic in 32 bits, REC-1).
+    /// The window we offer: the free space of the configured receive buffer (not its rounding
+    /// reserve), at most what the 16-bit field can say under the negotiated scale (RFC 7323
+    /// §2.3; all arithmetic in 32 bits, REC-1).
     fn rcv_wnd(&self) -> u32 {
         let largest = Window::from_scaled(u16::MAX, self.rcv_shift()).get();
-        len_u32(self.recv_buf.free()).min(largest)
+        let free = self.recv_buf.free().saturating_sub(rounding_reserve(self.rcv_wscale));
+        len_u32(free).min(largest)
+    }
+
+    /// The window a segment is accepted into (§3.10.7.4 step 1): the one we offer now, or, if
+    /// it reaches further, up to the furthest right edge we advertised, so that nothing the
+    /// peer sent into a window we advertised is dropped (SHLD-14). Both lie within the receive
+    /// buffer and its reserve.
+    fn rcv_acceptable_window(&self) -> u32 {
+        let advertised = self
+            .rcv_adv_edge
+            .filter(|edge| edge.after(self.rcv_nxt))
+            .map_or(0, |edge| edge.since(self.rcv_nxt));
+        self.rcv_wnd().max(advertised)
     }
 
     /// The shift our window fields use: ours once both sides agreed to scale, else none.
@@ -1202,34 +1229,66 @@ impl Connection {
         let free = self.rcv_wnd();
         let Some(edge) = self.rcv_adv_edge else { return free };
         let current = if edge.after(self.rcv_nxt) { edge.since(self.rcv_nxt) } else { 0 };
-        let step = len_u32(self.recv_buf.capacity() / 2).min(u32::from(self.effective_mss()));
+        let step = len_u32(self.config.recv_buffer / 2).min(u32::from(self.effective_mss()));
         if free >= current.saturating_add(step.max(1)) { free } else { current.min(free) }
     }
 
-    /// The window as the peer will read it from our 16-bit field: offered, then rounded down
-    /// by the scale (RFC 7323 §2.3).
-    fn advertised_window(&self) -> u32 {
+    /// The offered window in the units of our 16-bit field, rounded down (RFC 7323 §2.3).
+    fn offered_field(&self) -> u16 {
+        Window::saturating(self.offered_window()).to_scaled(self.rcv_shift())
+    }
+
+    /// The window field of our next segment other than a SYN: the offered window rounded
+    /// down to units of 2^shift — or up, where rounding down would move the right edge the
+    /// peer knows to the left (SHLD-14; RFC 7323 §2.4 describes the choice). After data whose
+    /// length is no multiple of 2^shift, rounding up promises up to 2^shift − 1 octets past
+    /// the edge before; the receive buffer's reserve holds them (`ROUNDING_RESERVE_ACKS`
+    /// ACKs' worth, made good again as the application reads). Only when the application
+    /// reads nothing for so long that the ACKs' rounding has used up the whole reserve does the
+    /// edge move left, by less than 2^shift octets, to the reserve's end: memory stays bounded
+    /// by the configuration, and what was sent into the earlier edge is still accepted
+    /// (`rcv_acceptable_window`).
+    fn window_field(&self) -> u16 {
         let shift = self.rcv_shift();
-        Window::from_scaled(Window::saturating(self.offered_window()).to_scaled(shift), shift).get()
+        let field = self.offered_field();
+        let Some(edge) = self.rcv_adv_edge else { return field };
+        let known = if edge.after(self.rcv_nxt) { edge.since(self.rcv_nxt) } else { 0 };
+        if Window::from_scaled(field, shift).get() >= known {
+            return field;
+        }
+        let rounded_up = known.div_ceil(1 << shift.shift());
+        let room = len_u32(self.recv_buf.free()) >> shift.shift();
+        let units = if rounded_up <= room { rounded_up } else { room };
+        u16::try_from(units).unwrap_or(u16::MAX).max(field)
+    }
+
+    /// The window as the peer will read it from our next window field.
+    fn advertised_window(&self) -> u32 {
+        Window::from_scaled(self.window_field(), self.rcv_shift()).get()
     }
 
     /// The user read data, so the window may have opened: send a window update when the edge
-    /// we may offer moved past the one the peer knows (RFC 1122 §4.2.3.3).
+    /// we may offer (receiver SWS avoidance passed, rounded down) moved past the one the peer
+    /// knows (RFC 1122 §4.2.3.3). Rounding up alone is no news worth a segment.
     fn on_data_read(&mut self) {
         if !self.state.is_synchronized() || self.state.has_peer_finished() {
             return;
         }
-        let edge = self.rcv_nxt + self.advertised_window();
+        let edge = self.rcv_nxt + Window::from_scaled(self.offered_field(), self.rcv_shift()).get();
         if self.rcv_adv_edge.is_some_and(|known| edge.after(known)) {
             self.ack_now();
         }
     }
 
-    /// A segment carrying our ACK and window left: remember the window's right edge, and
-    /// nothing is owed any more (MUST-58: this segment carried the aggregated ACK).
+    /// A segment carrying our ACK and window left: remember the furthest right edge we have
+    /// advertised (it moves left only in the case `window_field` describes, and data sent
+    /// into it is still accepted), and nothing is owed any more (MUST-58: this segment
+    /// carried the aggregated ACK).
     fn on_ack_sent(&mut self) {
         if self.have_irs {
-            self.rcv_adv_edge = Some(self.rcv_nxt + self.advertised_window());
+            let edge = self.rcv_nxt + self.advertised_window();
+            let furthest = self.rcv_adv_edge.filter(|known| known.after(edge)).unwrap_or(edge);
+            self.rcv_adv_edge = Some(furthest);
         }
         self.ack_pending = false;
         self.unacked_octets = 0;
