@@ -1224,7 +1224,7 @@ impl Connection {
 
     /// Receiver SWS avoidance (RFC 9293 §3.8.6.2.2, MUST-39): the right edge we offer moves
     /// only in steps of at least min(RCV.BUFF/2, Eff.snd.MSS); a smaller opening keeps the
-    /// edge where it was. Never less than what was offered before (SHLD-14).
+    /// edge where it was (SHLD-14; `window_field` rounds the field so that it stays there).
     fn offered_window(&self) -> u32 {
         let free = self.rcv_wnd();
         let Some(edge) = self.rcv_adv_edge else { return free };
