@@ -51,7 +51,10 @@ pub struct Config {
     /// Send buffer size in octets: `send` accepts at most this much unacknowledged data.
     /// Allocated on first use, so an idle connection holds no payload memory.
     pub send_buffer: usize,
-    /// Receive buffer size in octets; it bounds the advertised window.
+    /// Receive buffer size in octets; it bounds the advertised window. A buffer above 65 535
+    /// octets, whose window needs a scale shift, holds 256 × (2^shift − 1) octets more (under
+    /// 1/128 of it), so that rounding the window field up need not move the right edge left
+    /// (SHLD-14).
     pub recv_buffer: usize,
     /// The MTU of the path's first hop. Our MSS option is derived from it (RFC 9293 §3.7.1,
     /// MUST-67: MSS = MTU − IP header − 20), and so is the effective send MSS (MUST-16).
@@ -70,12 +73,14 @@ pub struct Config {
     /// (RFC 9293 §3.8.3, MUST-20, SHLD-10: at least 3).
     pub r1_retransmissions: u32,
     /// R2 for data segments: give up after retransmitting for this long (MUST-20, SHLD-11:
-    /// at least 100 s). `None` retransmits forever (MUST-21 lets the application choose).
+    /// at least 100 s). `None` retransmits forever (MUST-21 lets the application choose, per
+    /// connection too: `Connection::set_r2_data`).
     pub r2_data: Option<Duration>,
     /// R2 for SYN segments (MUST-23: at least 3 minutes).
     pub r2_syn: Option<Duration>,
     /// User timeout (RFC 9293 §3.10.8): the connection is aborted when data stays
-    /// unacknowledged this long. `None` leaves it to R2.
+    /// unacknowledged this long. `None` leaves it to R2. Settable per connection later with
+    /// `Connection::set_user_timeout` (MUST-21).
     pub user_timeout: Option<Duration>,
     /// How long a fully closed connection may sit in FIN-WAIT-2 waiting for the peer's FIN. Not
     /// in RFC 9293 (a half-closed connection waits forever); Linux's `tcp_fin_timeout` is 60 s.
@@ -99,7 +104,8 @@ pub struct Config {
     pub nodelay: bool,
     /// Delayed ACK (SHLD-18): in-order data is acknowledged within this time, or at once when
     /// two full-sized segments are unacknowledged (SHLD-19). `None` ACKs every segment at
-    /// once. Values above 500 ms are clamped to 500 ms (MUST-40).
+    /// once. MUST-40 asks for less than 0.5 s: values above 490 ms are clamped to 490 ms, 10 ms
+    /// below the bound so that a caller whose timer wakes a little late still meets it.
     pub delayed_ack: Option<Duration>,
     /// RFC 5961 §7: at most this many challenge ACKs per `challenge_ack_interval`, per
     /// connection (never a host-wide counter: CVE-2016-5696).

@@ -59,7 +59,9 @@ pub enum Event {
     Writable,
     /// The peer sent FIN: no more data will arrive after what is buffered (§3.10.7.4 step 8).
     PeerClosed,
-    /// The peer signalled urgent data where none was pending before (MUST-32).
+    /// The peer's urgent pointer moved ahead: urgent data is pending where none was, or more
+    /// of it (MUST-32). [`Connection::urgent_pending`](crate::Connection::urgent_pending) says
+    /// how much.
     Urgent,
     /// R1 was reached: the connection keeps retransmitting but the path looks bad (MUST-20,
     /// SHLD-9).

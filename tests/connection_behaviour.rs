@@ -239,6 +239,92 @@ fn segment_beyond_the_receive_window_is_trimmed_to_it() {
     assert_seg(&update, ack(), add(ISS, 1), add(PEER_ISS, 1 + 4096), WINDOW);
 }
 
+/// With window scaling our window field counts units of 2^shift octets, so after data whose
+/// length is no multiple of that, rounding the window down would move the right edge we
+/// advertised to the left. It never does while the application keeps reading (SHLD-14, RFC 7323
+/// §2.4): every ACK's RCV.NXT + (window << shift) is at or past the one before, and data up to
+/// the furthest edge we advertised is taken.
+#[test]
+fn scaled_window_right_edge_never_retreats_shld_14() {
+    let mut config = config();
+    config.recv_buffer = 1 << 20;
+    let mut h = Harness::connect_with(config);
+    let syn = h.expect_one();
+    assert_eq!(syn.options.window_scale, Some(5), "the window field counts 32-octet units");
+    let mut synack = seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460);
+    synack.window_scale = Some(0);
+    h.deliver(synack);
+    let first = h.expect_one();
+    assert_seg(&first, ack(), add(ISS, 1), add(PEER_ISS, 1), 32_768);
+    let edge = |sent: &Sent| sent.ack.wrapping_add(u32::from(sent.window) << 5);
+    let (mut last_edge, mut max_edge) = (edge(&first), edge(&first));
+    let mut seq = add(PEER_ISS, 1);
+    let (mut sent_data, mut read_data) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 1 << 20];
+    let sizes = [1000, 1460, 7, 333, 1460, 1459, 31, 65, 1, 999, 1460, 100, 17, 1460, 64, 1300];
+    let mut acks = 0;
+    for round in 0..30 {
+        for (i, &size) in sizes.iter().enumerate() {
+            let payload: Vec<u8> = data(size + round).into_iter().rev().collect();
+            h.deliver(seg(ack(), seq, add(ISS, 1)).payload(&payload));
+            seq = add(seq, payload.len() as u32);
+            sent_data.extend_from_slice(&payload);
+            // The application reads after most segments, sometimes only part of what is
+            // there, and now and then lets a few segments pile up.
+            let read = match (round + i) % 5 {
+                0 => 0,
+                1 => h.conn.recv(&mut buf[..700]).unwrap(),
+                _ => h.conn.recv(&mut buf).unwrap(),
+            };
+            read_data.extend_from_slice(&buf[..read]);
+            for sent in drain(&mut h) {
+                assert_eq!(sent.ack, seq, "every octet taken");
+                let now_edge = edge(&sent);
+                assert!(
+                    now_edge.wrapping_sub(last_edge) as i32 >= 0,
+                    "round {round}, segment {i}: the right edge moved left by {} octets",
+                    last_edge.wrapping_sub(now_edge)
+                );
+                (last_edge, acks) = (now_edge, acks + 1);
+                if now_edge.wrapping_sub(max_edge) as i32 > 0 {
+                    max_edge = now_edge;
+                }
+            }
+        }
+    }
+    assert!(acks >= 30 * sizes.len(), "every segment was acknowledged: {acks}");
+    // The application stops reading and the peer fills the window: everything up to the
+    // furthest edge advertised is accepted, the last octets in the buffer's reserve for this
+    // rounding. The reserve covers 256 ACKs' rounding; this stall lasts about 700, so towards
+    // its end the edge may move left — never within the first 256 ACKs, by less than one
+    // 32-octet unit, and what was sent into the earlier edge is still taken.
+    let mut stall_acks = 0;
+    while seq != max_edge {
+        let size = max_edge.wrapping_sub(seq).min(1459);
+        let payload = data(size as usize);
+        h.deliver(seg(ack(), seq, add(ISS, 1)).payload(&payload));
+        seq = add(seq, size);
+        sent_data.extend_from_slice(&payload);
+        for sent in drain(&mut h) {
+            assert_eq!(sent.ack, seq, "an octet within the advertised window was dropped");
+            let now_edge = edge(&sent);
+            let retreat = last_edge.wrapping_sub(now_edge) as i32;
+            stall_acks += 1;
+            assert!(retreat <= 0 || stall_acks > 256, "the reserve ran out early: {sent:?}");
+            assert!(retreat < 32, "the edge moved left by {retreat} octets: {sent:?}");
+            last_edge = now_edge;
+            if now_edge.wrapping_sub(max_edge) as i32 > 0 {
+                max_edge = now_edge;
+            }
+        }
+    }
+    assert!(h.conn.status().recv_queued > 1 << 20, "the reserve holds the last octets");
+    while let Ok(n @ 1..) = h.conn.recv(&mut buf) {
+        read_data.extend_from_slice(&buf[..n]);
+    }
+    assert!(read_data == sent_data, "every octet delivered, in order");
+}
+
 #[test]
 fn segment_from_another_address_is_dropped_and_counted() {
     let mut h = established();
@@ -300,6 +386,111 @@ fn received_urgent_pointer_is_signalled_and_pending_count_known_must_32_must_33(
     h.deliver(seg(psh_ack(), add(PEER_ISS, 7), add(ISS, 1)).payload(b"gh").urgent(1));
     assert!(h.events().contains(&Event::Urgent));
     assert_eq!(h.conn.status().urgent_pending, 1);
+}
+
+fn urgent_events(h: &mut Harness) -> usize {
+    h.events().iter().filter(|event| **event == Event::Urgent).count()
+}
+
+#[test]
+fn advancing_urgent_pointer_is_signalled_each_time_it_moves_must_32() {
+    let mut h = established();
+    // The first pointer: 4 urgent octets from the segment's sequence number.
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"abcdef").urgent(4));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 7), WINDOW - 6);
+    assert_eq!(urgent_events(&mut h), 1);
+    assert_eq!(h.conn.urgent_pending(), 4);
+    // Nothing read yet, and the pointer advances from +4 to +12: signalled again (MUST-32).
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 7), add(ISS, 1)).payload(b"ghijkl").urgent(6));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 13), WINDOW - 12);
+    assert_eq!(urgent_events(&mut h), 1, "the pointer advanced");
+    assert_eq!(h.conn.urgent_pending(), 12);
+    // The same pointer again (a bare ACK repeating it): nothing new to signal.
+    h.deliver(seg(ack(), add(PEER_ISS, 13), add(ISS, 1)).urgent(0));
+    h.expect_nothing();
+    assert_eq!(urgent_events(&mut h), 0, "the pointer did not move");
+    assert_eq!(h.conn.urgent_pending(), 12);
+    // Half read: the rest is still urgent, and a pointer moving on is signalled once more.
+    let mut buf = [0; 5];
+    assert_eq!(h.conn.recv(&mut buf), Ok(5));
+    assert_eq!(h.conn.urgent_pending(), 7);
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 13), add(ISS, 1)).payload(b"mn").urgent(1));
+    h.expect_one();
+    assert_eq!(urgent_events(&mut h), 1);
+    assert_eq!(h.conn.urgent_pending(), 8);
+}
+
+/// RCV.UP is forgotten once the application has read past it, so after 2^31 octets of ordinary
+/// data a stale pointer neither reports urgent data that does not exist nor suppresses the
+/// next signal. The peer is scripted: 2^31 octets cross in 65 000-octet segments handed over
+/// without a checksum pass, and reading consumes the buffer as it goes.
+#[test]
+fn urgent_pointer_is_forgotten_once_read_past_even_after_2_31_octets_must_33() {
+    let mut config = config();
+    config.recv_buffer = 1 << 20;
+    let mut h = Harness::connect_with(config);
+    h.expect_one();
+    let mut synack = seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460);
+    synack.window_scale = Some(0);
+    h.deliver(synack);
+    h.expect_one();
+    h.events();
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"abcdef").urgent(4));
+    h.expect_one();
+    assert_eq!(urgent_events(&mut h), 1);
+    let mut buf = vec![0u8; 65_536];
+    assert_eq!(h.conn.recv(&mut buf), Ok(6));
+    assert_eq!(h.conn.urgent_pending(), 0, "all read");
+
+    let chunk = vec![0x5a; 65_000];
+    let mut seq = add(PEER_ISS, 7);
+    let mut streamed: u64 = 0;
+    while streamed < (1 << 31) + (1 << 20) {
+        let header = tcp_proto::wire::TcpHeader {
+            src_port: REMOTE.port(),
+            dst_port: LOCAL.port(),
+            seq: SeqNum::new(seq),
+            ack: SeqNum::new(add(ISS, 1)),
+            flags: ack(),
+            window: 8192,
+            urgent_ptr: 0,
+            options: tcp_proto::wire::Options::NONE,
+        };
+        let segment = tcp_proto::wire::Segment { header, payload: &chunk };
+        h.conn.handle_segment(h.now, REMOTE.ip(), &segment);
+        assert_eq!(h.conn.recv(&mut buf), Ok(chunk.len()));
+        assert_eq!(h.poll().map(|ack| ack.ack), Some(add(seq, 65_000)));
+        assert_eq!(urgent_events(&mut h), 0);
+        seq = add(seq, 65_000);
+        streamed += 65_000;
+    }
+    assert_eq!(h.conn.status().rcv_nxt, SeqNum::new(seq));
+    assert_eq!(h.conn.urgent_pending(), 0, "no urgent data 2^31 octets after the last");
+    // A new pointer is signalled and counted exactly.
+    h.deliver(seg(psh_ack(), seq, add(ISS, 1)).payload(b"xyz").urgent(2));
+    h.expect_one();
+    assert_eq!(urgent_events(&mut h), 1);
+    assert_eq!(h.conn.urgent_pending(), 2);
+}
+
+/// The urgent pointer is an offset from the segment's sequence number (RFC 9293 §3.1) — on a
+/// SYN-ACK that is the SYN's, one before the first data octet. Both ways a SYN-ACK can bring
+/// data: the answer to our SYN, and the peer's SYN-ACK in a simultaneous open.
+#[test]
+fn urgent_pointer_on_a_syn_ack_counts_from_its_sequence_number_must_62() {
+    for mut h in [syn_sent(), syn_received_active()] {
+        // "abc" is urgent: its octets are PEER_ISS+1..=PEER_ISS+3; the pointer names the octet
+        // after them, PEER_ISS+4, as an offset of 4 from SEG.SEQ = PEER_ISS.
+        h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).payload(b"abc").urgent(4));
+        assert_eq!(h.state(), State::Established);
+        assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 4), WINDOW - 3);
+        assert_eq!(urgent_events(&mut h), 1);
+        assert_eq!(h.conn.urgent_pending(), 3, "three urgent octets were sent");
+        let mut buf = [0; 8];
+        assert_eq!(h.conn.recv(&mut buf), Ok(3));
+        assert_eq!(&buf[..3], b"abc");
+        assert_eq!(h.conn.urgent_pending(), 0);
+    }
 }
 
 // ------------------------------------------------------------------ retransmission timing

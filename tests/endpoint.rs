@@ -453,6 +453,98 @@ fn a_change_through_connection_mut_is_acted_on_at_the_next_poll_transmit() {
     assert!(net.client.poll_transmit(net.now, &mut buf).unwrap().is_none());
 }
 
+/// Data segments (when, payload) or connection events (when, event), in order.
+type Timeline<T> = Vec<(Instant, T)>;
+
+/// The server's side alone, the client unreachable: runs the server's timers until `until`
+/// and drops everything it sends. Returns each data segment sent and each connection event.
+fn run_server_unanswered(net: &mut Net, until: Instant) -> (Timeline<Vec<u8>>, Timeline<Event>) {
+    let (mut sent, mut events) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 1500];
+    loop {
+        while let Some(tx) = net.server.poll_transmit(net.now, &mut buf).unwrap() {
+            let segment = Segment::parse(&buf[..tx.len]).unwrap();
+            if !segment.payload.is_empty() {
+                sent.push((net.now, segment.payload.to_vec()));
+            }
+        }
+        while let Some(event) = net.server.poll_event() {
+            if let EndpointEvent::Connection(_, event) = event {
+                events.push((net.now, event));
+            }
+        }
+        match net.server.poll_timeout() {
+            Some(next) if next <= until => {
+                net.now = net.now.max(next);
+                net.server.handle_timeout(net.now);
+            }
+            Some(_) | None => return (sent, events),
+        }
+    }
+}
+
+/// MUST-21: an application sets R2 for one connection it accepted — "infinity" here — while
+/// the endpoint's shared configuration keeps R2 = 100 s for the others.
+#[test]
+fn accepted_connection_sets_its_own_infinite_r2_must_21() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (_, forever) = net.connect();
+    let (_, default) = net.connect();
+    net.server.connection_mut(forever).unwrap().set_r2_data(None);
+    net.server.send(net.now, forever, b"forever").unwrap();
+    net.server.send(net.now, default, b"default").unwrap();
+    let start = net.now;
+    let (sent, events) = run_server_unanswered(&mut net, start + Duration::from_secs(4000));
+    let timed_out = Event::Closed(CloseReason::Error(tcp_proto::ConnectionError::TimedOut));
+    let closed: Vec<(u64, Event)> = events
+        .into_iter()
+        .filter(|(_, event)| matches!(event, Event::Closed(_)))
+        .map(|(at, event)| (at.as_micros() - start.as_micros(), event))
+        .collect();
+    // Retransmissions at 1, 3, 7, 15, 31 and 63 s; at 127 s, R2 (100 s since the first) is
+    // past and the shared-configuration connection gives up.
+    assert_eq!(closed, [(127_000_000, timed_out)], "only the connection under the shared R2");
+    assert!(net.server.status(default).is_err(), "it is gone");
+    let forever_sent: Vec<Instant> =
+        sent.iter().filter(|(_, payload)| payload == b"forever").map(|(at, _)| *at).collect();
+    let last = forever_sent.last().unwrap().as_micros() - start.as_micros();
+    assert!(last > 3_800_000_000, "still retransmitting after {last} µs");
+    assert!(forever_sent.len() > 35, "{} transmissions", forever_sent.len());
+    let status = net.server.status(forever).unwrap();
+    assert_eq!(status.state, State::Established);
+    assert_eq!(status.rto, Duration::from_secs(120), "backoff capped (RFC 6298 2.5)");
+}
+
+/// MUST-21: an accepted connection sets its own user timeout (RFC 9293 §3.10.8) while data is
+/// already outstanding; it is measured from when that data was sent. A connection beside it
+/// keeps the shared configuration (no user timeout, R2 = 100 s).
+#[test]
+fn accepted_connection_sets_its_own_user_timeout_must_21() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (_, short) = net.connect();
+    let (_, other) = net.connect();
+    net.now += Duration::from_secs(1);
+    let sent_at = net.now;
+    net.server.send(net.now, short, b"short").unwrap();
+    net.server.send(net.now, other, b"other").unwrap();
+    let mut buf = vec![0u8; 1500];
+    while net.server.poll_transmit(net.now, &mut buf).unwrap().is_some() {}
+    net.now += Duration::from_secs(2);
+    net.server.connection_mut(short).unwrap().set_user_timeout(Some(Duration::from_secs(10)));
+    let (_, events) = run_server_unanswered(&mut net, sent_at + Duration::from_secs(10));
+    let timed_out = Event::Closed(CloseReason::Error(tcp_proto::ConnectionError::TimedOut));
+    let closed: Vec<(u64, Event)> = events
+        .into_iter()
+        .filter(|(_, event)| matches!(event, Event::Closed(_)))
+        .map(|(at, event)| (at.as_micros() - sent_at.as_micros(), event))
+        .collect();
+    assert_eq!(closed, [(10_000_000, timed_out)], "10 s after the data left, and only this one");
+    assert!(net.server.status(short).is_err(), "it is gone");
+    assert_eq!(net.server.status(other).unwrap().state, State::Established);
+}
+
 #[test]
 fn transmit_is_fair_across_connections() {
     let mut net = Net::new();

@@ -81,6 +81,8 @@ struct Net {
     /// Packets put on the wire and packets the wire lost: `[ours > smoltcp, smoltcp > ours]`.
     sent: [u64; 2],
     lost: [u64; 2],
+    /// smoltcp's socket has been in TIME-WAIT: it received our FIN.
+    theirs_time_wait_seen: bool,
 }
 
 /// Direction indices into [`Net::sent`] and [`Net::lost`].
@@ -122,6 +124,7 @@ impl Net {
             trace: VecDeque::new(),
             sent: [0; 2],
             lost: [0; 2],
+            theirs_time_wait_seen: false,
         }
     }
 
@@ -205,6 +208,7 @@ impl Net {
             let now = SmolInstant::from_micros(self.now_us as i64);
             self.iface.poll(now, &mut self.wire, &mut self.sockets);
         }
+        self.theirs_time_wait_seen |= self.socket().state() == tcp::State::TimeWait;
         moved || !self.wire.from_smoltcp.is_empty()
     }
 
@@ -390,9 +394,20 @@ fn close_theirs_first(net: &mut Net) {
     let now = net.now();
     net.conn.close(now).unwrap();
     net.run(Duration::from_secs(600), |net| {
-        net.conn.state() == State::Closed && net.socket().state() == tcp::State::TimeWait
+        net.conn.state() == State::Closed
+            && (net.socket().state() == tcp::State::TimeWait || net.theirs_time_wait_seen)
     });
-    assert_eq!(net.conn.close_reason(), Some(CloseReason::Orderly));
+    // Orderly, with smoltcp in TIME-WAIT. Except on a lossy link where every ACK of our FIN
+    // is lost until smoltcp's TIME-WAIT — 10 s (its CLOSE_DELAY), far below 2×MSL — runs
+    // out: CLOSED, it then answers our retransmitted FIN with a RST (§3.10.7.1), and we end
+    // reset in LAST-ACK. At 10 % loss that is about 1 seed in 400 (8 of seeds 1000..3999 on
+    // 49ddd88), whatever the stack does before the close.
+    let expected = if net.socket().state() == tcp::State::TimeWait {
+        CloseReason::Orderly
+    } else {
+        CloseReason::Error(tcp_proto::ConnectionError::Reset)
+    };
+    assert_eq!(net.conn.close_reason(), Some(expected));
 }
 
 #[test]

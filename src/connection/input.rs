@@ -197,7 +197,8 @@ impl Connection {
         // First: sequence number acceptability (the four cases of §3.10.7.4). With a zero
         // receive window, a segment at RCV.NXT still has its ACK, URG and RST processed
         // (MUST-66); only its text and FIN are dropped.
-        let window_closed_at_edge = self.rcv_wnd() == 0 && seg_len > 0 && seg_seq == self.rcv_nxt;
+        let window_closed_at_edge =
+            self.rcv_acceptable_window() == 0 && seg_len > 0 && seg_seq == self.rcv_nxt;
         if !window_closed_at_edge && !self.is_acceptable(seg_seq, seg_len) {
             self.count().unacceptable_segments += 1;
             if flags.contains(Flags::RST) {
@@ -249,7 +250,7 @@ impl Connection {
         if window_closed_at_edge {
             // Text and FIN do not fit: tell the sender the window is still closed.
             self.ack_now();
-            self.process_urgent(segment, seg_seq);
+            self.process_urgent(segment);
             // The FIN this segment carried is not processed, so an ACK of our FIN that step 5
             // left for step 8 takes effect now (found by the model test: the connection
             // stayed in FIN-WAIT-1 with its FIN acknowledged).
@@ -269,7 +270,7 @@ impl Connection {
 
     /// The four acceptability cases of §3.10.7.4 step 1.
     fn is_acceptable(&self, seg_seq: SeqNum, seg_len: u32) -> bool {
-        let rcv_wnd = self.rcv_wnd();
+        let rcv_wnd = self.rcv_acceptable_window();
         match (seg_len, rcv_wnd) {
             (0, 0) => seg_seq == self.rcv_nxt,
             (0, _) => seg_seq.in_range(self.rcv_nxt, rcv_wnd),
@@ -442,7 +443,7 @@ impl Connection {
             matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
 
         // Sixth: the URG bit.
-        self.process_urgent(segment, data_seq);
+        self.process_urgent(segment);
 
         // Seventh: the segment text.
         let payload = segment.payload;
@@ -508,22 +509,28 @@ impl Connection {
         }
     }
 
-    /// Step 6: the URG bit (MUST-30..33, MUST-62). `data_seq` is the sequence number of the
-    /// first payload octet, from which the urgent pointer counts.
-    fn process_urgent(&mut self, segment: &Segment<'_>, data_seq: SeqNum) {
+    /// Step 6: the URG bit (MUST-30..33, MUST-62). The urgent pointer is an offset from the
+    /// segment's own sequence number (RFC 9293 §3.1): on a SYN-ACK that is the SYN's, one before
+    /// the first data octet.
+    fn process_urgent(&mut self, segment: &Segment<'_>) {
         let header = &segment.header;
         let accepts_urgent =
             matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
         if !header.flags.contains(Flags::URG) || !accepts_urgent {
             return;
         }
-        let up = data_seq + u32::from(header.urgent_ptr);
-        let had_urgent = self.urgent_pending() > 0;
-        if self.rcv_up().is_none_or(|current| up.after(current)) {
+        let up = header.seq + u32::from(header.urgent_ptr);
+        // RCV.UP <- max(RCV.UP, SEG.UP). A pointer at or behind the one we hold, or at data the
+        // application already read, changes nothing: the pointer cannot recede, and a receiver
+        // must be robust to invalid values (§3.8.5). The segment is acceptable, so `up` lies
+        // within a window and 64 KiB of RCV.NXT, and RCV.UP is forgotten once read past
+        // (`on_urgent_read`): neither comparison spans half the sequence space.
+        let advances =
+            up.after(self.read_seq()) && self.rcv_up().is_none_or(|current| up.after(current));
+        if advances {
             self.rare_mut().rcv_up = Some(up);
-        }
-        if !had_urgent && self.urgent_pending() > 0 {
-            // MUST-32: tell the user when urgent data starts to be pending.
+            // MUST-32: tell the user when urgent data starts to be pending, and again whenever
+            // the pointer advances in the data stream.
             self.push_event(Event::Urgent);
         }
     }
@@ -545,6 +552,11 @@ impl Connection {
             self.ack_now();
             return true;
         }
+        // Octets past the window are trimmed. The ring has room beyond it (the rounding
+        // reserve of SHLD-14), so the window decides, not the ring.
+        let room = (self.rcv_acceptable_window() as usize).saturating_sub(offset);
+        let fits = fresh.len() <= room;
+        let fresh = fresh.get(..room).unwrap_or(fresh);
         if offset > 0 {
             // Out of order: park it and tell the sender where the hole is with an immediate
             // duplicate ACK (RFC 5681 §4.2, MAY-13).
@@ -556,7 +568,7 @@ impl Connection {
                 self.count().out_of_order_dropped += 1;
             }
             self.ack_now();
-            return stored && written == fresh.len();
+            return stored && fits && written == fresh.len();
         }
         let was_empty = self.recv_buf.is_empty();
         let filled_hole = self.assembler.as_ref().is_some_and(|assembler| !assembler.is_empty());
@@ -576,7 +588,7 @@ impl Connection {
         } else {
             self.ack_soon(now);
         }
-        written == fresh.len()
+        fits && written == fresh.len()
     }
 
     /// RFC 5681 §3.2: the third duplicate ACK retransmits the missing segment and enters fast

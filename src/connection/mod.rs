@@ -42,6 +42,23 @@ use crate::time_wait::{self, AckLimiter, TimeWait};
 /// emits a handful per round trip; a caller that never drains them must not grow memory.
 const EVENT_QUEUE_LIMIT: usize = 64;
 
+/// The longest an ACK is delayed, whatever `Config::delayed_ack` says: MUST-40 asks for less
+/// than 0.5 s, strictly. The 10 ms below it leave room for a caller whose timer wakes a little
+/// late (a millisecond tick, a busy loop) to still send the ACK inside the bound.
+const MAX_ACK_DELAY: Duration = Duration::from_millis(490);
+
+/// How many ACKs' worth of window rounding the receive buffer holds in reserve past
+/// `Config::recv_buffer` (SHLD-14, see `Connection::window_field`). An ACK that keeps the right
+/// edge where it was may need up to 2^shift − 1 octets past the edge before it; 256 of them
+/// cost less than 1/128 of the buffer, since the shift chosen for a buffer has 2^shift below
+/// RCV.BUFF / 32 767 (64 KiB: 256 octets; 1 MiB: 7 936).
+const ROUNDING_RESERVE_ACKS: usize = 256;
+
+/// The receive buffer's reserve for rounding our window up under `shift`: none unscaled.
+const fn rounding_reserve(shift: WindowScale) -> usize {
+    ((1 << shift.shift()) - 1) * ROUNDING_RESERVE_ACKS
+}
+
 /// What a valid SYN cookie restores (RFC 4987 §3.6), for [`Connection::accept_cookie`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CookieHandshake {
@@ -146,6 +163,10 @@ struct Rare {
     /// The ISS must come after this: SND.NXT of the TIME-WAIT incarnation this connection
     /// reopens (RFC 9293 §3.6.1, MAY-2 condition (1)). Set by the endpoint only.
     iss_after: Option<SeqNum>,
+    /// The application's R2 for data segments, when it set one for this connection (MUST-21).
+    r2_data_override: Option<Option<Duration>>,
+    /// The application's user timeout, when it set one for this connection (MUST-21).
+    user_timeout_override: Option<Option<Duration>>,
 }
 
 /// The congestion controller: the built-in one held in place, or the application's.
@@ -222,7 +243,8 @@ pub struct Connection {
     /// The peer's SYN is in, so IRS and RCV.NXT mean something.
     have_irs: bool,
     rcv_nxt: SeqNum,
-    /// RCV.NXT + RCV.WND as last advertised: window updates are measured against it.
+    /// The furthest RCV.NXT + RCV.WND advertised: window updates are measured against it, the
+    /// window never retreats from it (SHLD-14), and segments up to it are accepted.
     rcv_adv_edge: Option<SeqNum>,
     recv_buf: Ring,
     /// Which octets past RCV.NXT are already in `recv_buf` (out-of-order data); allocated at
@@ -309,11 +331,11 @@ impl Connection {
         let config: Arc<Config> = config.into();
         let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
         let send_buf = Ring::new(config.send_buffer);
-        let recv_buf = Ring::new(config.recv_buffer);
+        let rcv_wscale = WindowScale::for_buffer(config.recv_buffer);
+        let recv_buf = Ring::new(config.recv_buffer.saturating_add(rounding_reserve(rcv_wscale)));
         let peer_mss = default_send_mss(local);
         let nodelay = config.nodelay;
         let ds_field = config.ds_field;
-        let recv_buffer_len = config.recv_buffer;
         Self {
             config,
             state: State::Closed,
@@ -347,7 +369,7 @@ impl Connection {
             peer_mss,
             wscale_ok: false,
             snd_wscale: WindowScale::NONE,
-            rcv_wscale: WindowScale::for_buffer(recv_buffer_len),
+            rcv_wscale,
             timers: [Instant::MAX; Timer::COUNT],
             rtt,
             rtt_probe: None,
@@ -521,6 +543,7 @@ impl Connection {
         }
         if !self.recv_buf.is_empty() {
             let read = self.recv_buf.pop_into(buf);
+            self.on_urgent_read();
             self.on_data_read();
             return Ok(read);
         }
@@ -689,6 +712,35 @@ impl Connection {
         self.arm_keepalive();
     }
 
+    /// Sets R2 for this connection's data segments, in place of [`Config::r2_data`]: once one
+    /// segment has been retransmitted for this long (and at least R1 times), the connection is
+    /// closed with [`ConnectionError::TimedOut`]. `None` retransmits forever, leaving the
+    /// decision to the application (RFC 9293 §3.8.3, MUST-21). Takes effect at the next
+    /// retransmission timeout, on data already outstanding too.
+    pub fn set_r2_data(&mut self, r2: Option<Duration>) {
+        // Like the keep-alive choice, kept with the rarely used part of the TCB: a connection
+        // that keeps the configuration's value allocates nothing for it.
+        if r2 != self.config.r2_data || self.rare.is_some() {
+            self.rare_mut().r2_data_override = Some(r2);
+        }
+    }
+
+    /// Sets this connection's user timeout, in place of [`Config::user_timeout`]: the
+    /// connection is closed with [`ConnectionError::TimedOut`] when data stays unacknowledged
+    /// this long (RFC 9293 §3.10.8, MUST-21). `None` leaves it to R2. Data already outstanding
+    /// is measured against the new value at once, from when it started to wait.
+    pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
+        if timeout != self.config.user_timeout || self.rare.is_some() {
+            self.rare_mut().user_timeout_override = Some(timeout);
+        }
+        // The user timer runs exactly while the retransmission timer does (data outstanding,
+        // `update_retransmit_timer`); re-arm it from the same start with the new length.
+        if self.timer(Timer::Retransmit).is_some() {
+            let deadline = self.user_timeout().map(|timeout| self.progress_at + timeout);
+            self.set_timer(Timer::User, deadline);
+        }
+    }
+
     /// Installs another congestion-control algorithm (RFC 9293 MAY-18), replacing NewReno.
     pub fn set_congestion_control(&mut self, controller: Box<dyn CongestionControl>) {
         self.cc = Controller::Custom(controller);
@@ -805,14 +857,33 @@ impl Connection {
         }
     }
 
-    /// Octets of urgent data not yet read (MUST-33).
+    /// Octets of urgent data not yet read (MUST-33): from the next octet `recv` returns up to
+    /// the peer's urgent pointer (which may lie beyond what has arrived so far).
     pub fn urgent_pending(&self) -> u32 {
         match self.rcv_up() {
             Some(up) => {
-                let read_seq = self.rcv_nxt + 0u32.wrapping_sub(len_u32(self.recv_buf.len()));
+                let read_seq = self.read_seq();
                 if up.after(read_seq) { up.since(read_seq) } else { 0 }
             }
             None => 0,
+        }
+    }
+
+    /// The sequence number of the first received octet the application has not read yet.
+    fn read_seq(&self) -> SeqNum {
+        self.rcv_nxt + 0u32.wrapping_sub(len_u32(self.recv_buf.len()))
+    }
+
+    /// The application read data: once it has read past RCV.UP, all urgent data is consumed
+    /// and RCV.UP is forgotten. Kept, it would be compared with ever later sequence numbers
+    /// and, 2^31 octets on, look far ahead of them again: billions of urgent octets that do
+    /// not exist, and no signal for the next real pointer (MUST-32, MUST-33).
+    fn on_urgent_read(&mut self) {
+        let read_seq = self.read_seq();
+        if let Some(rare) = self.rare.as_mut()
+            && rare.rcv_up.is_some_and(|up| !up.after(read_seq))
+        {
+            rare.rcv_up = None;
         }
     }
 
@@ -852,8 +923,7 @@ impl Connection {
                 if self.snd_una != self.snd_nxt {
                     // Progress since the timer was armed (an ACK, an answered zero-window
                     // probe) moves the deadline rather than ending the connection.
-                    let deadline =
-                        self.config.user_timeout.map(|timeout| self.progress_at + timeout);
+                    let deadline = self.user_timeout().map(|timeout| self.progress_at + timeout);
                     match deadline {
                         Some(at) if at > now => self.set_timer(Timer::User, Some(at)),
                         Some(_) | None => self.apply(now, Stimulus::TimedOut),
@@ -875,7 +945,7 @@ impl Connection {
             return;
         }
         let syn_outstanding = self.snd_una == self.iss;
-        let r2 = if syn_outstanding { self.config.r2_syn } else { self.config.r2_data };
+        let r2 = if syn_outstanding { self.config.r2_syn } else { self.r2_data() };
         // A zero-window probe the peer answered is no sign of a dead path (MUST-37).
         let answered = core::mem::take(&mut self.probe_answered);
         // MUST-20 counts transmissions of the *same* segment: R2 is measured from the first
@@ -936,7 +1006,7 @@ impl Connection {
             self.first_retransmission_at = None;
         } else {
             let first_unanswered = *self.first_retransmission_at.get_or_insert(now);
-            let r2 = self.config.r2_data;
+            let r2 = self.r2_data();
             let given_up = r2.is_some_and(|r2| {
                 now.saturating_duration_since(first_unanswered) >= r2
                     && self.consecutive_retransmissions >= self.config.r1_retransmissions
@@ -1236,11 +1306,25 @@ impl Connection {
         self.events.push_back(event);
     }
 
-    /// The window we offer: the free receive-buffer space, at most what the 16-bit field
-    /// can say under the negotiated scale (RFC 7323 §2.3; all arithmetic in 32 bits, REC-1).
+    /// The window we offer: the free space of the configured receive buffer (not its rounding
+    /// reserve), at most what the 16-bit field can say under the negotiated scale (RFC 7323
+    /// §2.3; all arithmetic in 32 bits, REC-1).
     fn rcv_wnd(&self) -> u32 {
         let largest = Window::from_scaled(u16::MAX, self.rcv_shift()).get();
-        len_u32(self.recv_buf.free()).min(largest)
+        let free = self.recv_buf.free().saturating_sub(rounding_reserve(self.rcv_wscale));
+        len_u32(free).min(largest)
+    }
+
+    /// The window a segment is accepted into (§3.10.7.4 step 1): the one we offer now, or, if
+    /// it reaches further, up to the furthest right edge we advertised, so that nothing the
+    /// peer sent into a window we advertised is dropped (SHLD-14). Both lie within the receive
+    /// buffer and its reserve.
+    fn rcv_acceptable_window(&self) -> u32 {
+        let advertised = self
+            .rcv_adv_edge
+            .filter(|edge| edge.after(self.rcv_nxt))
+            .map_or(0, |edge| edge.since(self.rcv_nxt));
+        self.rcv_wnd().max(advertised)
     }
 
     /// The shift our window fields use: ours once both sides agreed to scale, else none.
@@ -1263,39 +1347,71 @@ impl Connection {
 
     /// Receiver SWS avoidance (RFC 9293 §3.8.6.2.2, MUST-39): the right edge we offer moves
     /// only in steps of at least min(RCV.BUFF/2, Eff.snd.MSS); a smaller opening keeps the
-    /// edge where it was. Never less than what was offered before (SHLD-14).
+    /// edge where it was (SHLD-14; `window_field` rounds the field so that it stays there).
     fn offered_window(&self) -> u32 {
         let free = self.rcv_wnd();
         let Some(edge) = self.rcv_adv_edge else { return free };
         let current = if edge.after(self.rcv_nxt) { edge.since(self.rcv_nxt) } else { 0 };
-        let step = len_u32(self.recv_buf.capacity() / 2).min(u32::from(self.effective_mss()));
+        let step = len_u32(self.config.recv_buffer / 2).min(u32::from(self.effective_mss()));
         if free >= current.saturating_add(step.max(1)) { free } else { current.min(free) }
     }
 
-    /// The window as the peer will read it from our 16-bit field: offered, then rounded down
-    /// by the scale (RFC 7323 §2.3).
-    fn advertised_window(&self) -> u32 {
+    /// The offered window in the units of our 16-bit field, rounded down (RFC 7323 §2.3).
+    fn offered_field(&self) -> u16 {
+        Window::saturating(self.offered_window()).to_scaled(self.rcv_shift())
+    }
+
+    /// The window field of our next segment other than a SYN: the offered window rounded
+    /// down to units of 2^shift — or up, where rounding down would move the right edge the
+    /// peer knows to the left (SHLD-14; RFC 7323 §2.4 describes the choice). After data whose
+    /// length is no multiple of 2^shift, rounding up promises up to 2^shift − 1 octets past
+    /// the edge before; the receive buffer's reserve holds them (`ROUNDING_RESERVE_ACKS`
+    /// ACKs' worth, made good again as the application reads). Only when the application
+    /// reads nothing for so long that the ACKs' rounding has used up the whole reserve does the
+    /// edge move left, by less than 2^shift octets, to the reserve's end: memory stays bounded
+    /// by the configuration, and what was sent into the earlier edge is still accepted
+    /// (`rcv_acceptable_window`).
+    fn window_field(&self) -> u16 {
         let shift = self.rcv_shift();
-        Window::from_scaled(Window::saturating(self.offered_window()).to_scaled(shift), shift).get()
+        let field = self.offered_field();
+        let Some(edge) = self.rcv_adv_edge else { return field };
+        let known = if edge.after(self.rcv_nxt) { edge.since(self.rcv_nxt) } else { 0 };
+        if Window::from_scaled(field, shift).get() >= known {
+            return field;
+        }
+        let rounded_up = known.div_ceil(1 << shift.shift());
+        let room = len_u32(self.recv_buf.free()) >> shift.shift();
+        let units = if rounded_up <= room { rounded_up } else { room };
+        u16::try_from(units).unwrap_or(u16::MAX).max(field)
+    }
+
+    /// The window as the peer will read it from our next window field.
+    fn advertised_window(&self) -> u32 {
+        Window::from_scaled(self.window_field(), self.rcv_shift()).get()
     }
 
     /// The user read data, so the window may have opened: send a window update when the edge
-    /// we may offer moved past the one the peer knows (RFC 1122 §4.2.3.3).
+    /// we may offer (receiver SWS avoidance passed, rounded down) moved past the one the peer
+    /// knows (RFC 1122 §4.2.3.3). Rounding up alone is no news worth a segment.
     fn on_data_read(&mut self) {
         if !self.state.is_synchronized() || self.state.has_peer_finished() {
             return;
         }
-        let edge = self.rcv_nxt + self.advertised_window();
+        let edge = self.rcv_nxt + Window::from_scaled(self.offered_field(), self.rcv_shift()).get();
         if self.rcv_adv_edge.is_some_and(|known| edge.after(known)) {
             self.ack_now();
         }
     }
 
-    /// A segment carrying our ACK and window left: remember the window's right edge, and
-    /// nothing is owed any more (MUST-58: this segment carried the aggregated ACK).
+    /// A segment carrying our ACK and window left: remember the furthest right edge we have
+    /// advertised (it moves left only in the case `window_field` describes, and data sent
+    /// into it is still accepted), and nothing is owed any more (MUST-58: this segment
+    /// carried the aggregated ACK).
     fn on_ack_sent(&mut self) {
         if self.have_irs {
-            self.rcv_adv_edge = Some(self.rcv_nxt + self.advertised_window());
+            let edge = self.rcv_nxt + self.advertised_window();
+            let furthest = self.rcv_adv_edge.filter(|known| known.after(edge)).unwrap_or(edge);
+            self.rcv_adv_edge = Some(furthest);
         }
         self.ack_pending = false;
         self.unacked_octets = 0;
@@ -1314,8 +1430,8 @@ impl Connection {
         match self.config.delayed_ack {
             Some(delay) if self.unacked_octets < two_segments => {
                 if self.timer(Timer::DelayedAck).is_none() {
-                    // MUST-40: never more than 500 ms.
-                    let delay = delay.min(Duration::from_millis(500));
+                    // MUST-40: less than 0.5 s.
+                    let delay = delay.min(MAX_ACK_DELAY);
                     self.set_timer(Timer::DelayedAck, Some(now + delay));
                 }
             }
@@ -1334,6 +1450,17 @@ impl Connection {
         } else {
             self.count().challenge_acks_suppressed += 1;
         }
+    }
+
+    /// R2 for data segments: the application's for this connection, else the configuration's.
+    fn r2_data(&self) -> Option<Duration> {
+        self.rare.as_ref().and_then(|rare| rare.r2_data_override).unwrap_or(self.config.r2_data)
+    }
+
+    /// The user timeout: the application's for this connection, else the configuration's.
+    fn user_timeout(&self) -> Option<Duration> {
+        let chosen = self.rare.as_ref().and_then(|rare| rare.user_timeout_override);
+        chosen.unwrap_or(self.config.user_timeout)
     }
 
     /// The keep-alive settings in force: the application's, else the configuration's.
@@ -1405,7 +1532,7 @@ impl Connection {
         } else if acked_new || self.timer(Timer::Retransmit).is_none() {
             // 5.3 / 5.1.
             self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
-            if let Some(timeout) = self.config.user_timeout {
+            if let Some(timeout) = self.user_timeout() {
                 self.set_timer(Timer::User, Some(self.progress_at + timeout));
             }
         }

@@ -344,7 +344,7 @@ impl Connection {
             // RFC 7323 §2.2: the window of a SYN is never scaled.
             Window::saturating(self.rcv_wnd()).to_scaled(WindowScale::NONE)
         } else {
-            Window::saturating(self.offered_window()).to_scaled(self.rcv_shift())
+            self.window_field()
         };
         TcpHeader {
             src_port: self.local().port(),
