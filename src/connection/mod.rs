@@ -1363,14 +1363,14 @@ impl Connection {
 
     /// The window field of our next segment other than a SYN: the offered window rounded
     /// down to units of 2^shift — or up, where rounding down would move the right edge the
-    /// peer knows to the left (SHLD-14; RFC 7323 §2.4 describes the choice). After data whose
-    /// length is no multiple of 2^shift, rounding up promises up to 2^shift − 1 octets past
-    /// the edge before; the receive buffer's reserve holds them (`ROUNDING_RESERVE_ACKS`
-    /// ACKs' worth, made good again as the application reads). Only when the application
-    /// reads nothing for so long that the ACKs' rounding has used up the whole reserve does the
-    /// edge move left, by less than 2^shift octets, to the reserve's end: memory stays bounded
-    /// by the configuration, and what was sent into the earlier edge is still accepted
-    /// (`rcv_acceptable_window`).
+    /// peer knows to the left (SHLD-14; RFC 7323 §2.4 describes the choice). The edge never
+    /// moves left. After data whose length is no multiple of 2^shift, rounding up promises up
+    /// to 2^shift − 1 octets past the edge before; the receive buffer's reserve holds them
+    /// (`ROUNDING_RESERVE_ACKS` ACKs' worth, made good again as the application reads). An
+    /// application that reads nothing for so long that the rounding used up the whole reserve
+    /// still sees no edge move left: octets past the end of the buffer are then not taken
+    /// (`accept_text` stores what fits and acknowledges that much), and the peer sends them
+    /// again as after a loss — memory stays bounded by the configuration.
     fn window_field(&self) -> u16 {
         let shift = self.rcv_shift();
         let field = self.offered_field();
@@ -1380,9 +1380,7 @@ impl Connection {
             return field;
         }
         let rounded_up = known.div_ceil(1 << shift.shift());
-        let room = len_u32(self.recv_buf.free()) >> shift.shift();
-        let units = if rounded_up <= room { rounded_up } else { room };
-        u16::try_from(units).unwrap_or(u16::MAX).max(field)
+        u16::try_from(rounded_up).unwrap_or(u16::MAX).max(field)
     }
 
     /// The window as the peer will read it from our next window field.
@@ -1404,9 +1402,8 @@ impl Connection {
     }
 
     /// A segment carrying our ACK and window left: remember the furthest right edge we have
-    /// advertised (it moves left only in the case `window_field` describes, and data sent
-    /// into it is still accepted), and nothing is owed any more (MUST-58: this segment
-    /// carried the aggregated ACK).
+    /// advertised (data sent into it is accepted as far as the buffer holds it), and nothing
+    /// is owed any more (MUST-58: this segment carried the aggregated ACK).
     fn on_ack_sent(&mut self) {
         if self.have_irs {
             let edge = self.rcv_nxt + self.advertised_window();
