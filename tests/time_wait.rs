@@ -14,8 +14,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tcp_proto::wire::{Flags, Options, Segment, TcpHeader};
-use tcp_proto::{Config, Connection, Endpoint, EndpointConfig, Instant, SeqNum, State};
+use tcp_proto::wire::{Flags, Segment};
+use tcp_proto::{Config, Connection, Endpoint, EndpointConfig, Instant, State};
 
 /// A lone connection and an endpoint, both in TIME-WAIT for LOCAL <-> REMOTE.
 struct Both {
@@ -25,22 +25,7 @@ struct Both {
 
 /// Delivers `s` from REMOTE to the endpoint at `now` and returns everything it sends.
 fn ep_deliver(ep: &mut Endpoint, now: Instant, s: &Seg) -> Vec<Sent> {
-    let mut options = Options::NONE;
-    options.mss = s.mss;
-    options.window_scale = s.window_scale;
-    let header = TcpHeader {
-        src_port: REMOTE.port(),
-        dst_port: LOCAL.port(),
-        seq: SeqNum::new(s.seq),
-        ack: SeqNum::new(s.ack),
-        flags: s.flags,
-        window: s.window,
-        urgent_ptr: s.urgent_ptr,
-        options,
-    };
-    let mut bytes = vec![0u8; 65_536];
-    let len = header.emit(&[&s.payload], REMOTE.ip(), LOCAL.ip(), &mut bytes).unwrap();
-    ep.handle_segment(now, REMOTE.ip(), LOCAL.ip(), &bytes[..len]);
+    ep.handle_segment(now, REMOTE.ip(), LOCAL.ip(), &s.emit(REMOTE));
     ep_output(ep, now)
 }
 

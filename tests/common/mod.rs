@@ -85,6 +85,27 @@ impl Seg {
         self.flags |= Flags::URG;
         self
     }
+
+    /// The segment's bytes as `from` sends them to [`LOCAL`], checksummed.
+    pub fn emit(&self, from: SocketAddr) -> Vec<u8> {
+        let mut options = Options::NONE;
+        options.mss = self.mss;
+        options.window_scale = self.window_scale;
+        let header = TcpHeader {
+            src_port: from.port(),
+            dst_port: LOCAL.port(),
+            seq: SeqNum::new(self.seq),
+            ack: SeqNum::new(self.ack),
+            flags: self.flags,
+            window: self.window,
+            urgent_ptr: self.urgent_ptr,
+            options,
+        };
+        let mut bytes = vec![0u8; self.payload.len() + 80];
+        let len = header.emit(&[&self.payload], from.ip(), LOCAL.ip(), &mut bytes).unwrap();
+        bytes.truncate(len);
+        bytes
+    }
 }
 
 /// A segment the connection sent, parsed back from the wire.
@@ -138,22 +159,8 @@ impl Harness {
     }
 
     pub fn deliver_from(&mut self, from: SocketAddr, s: Seg) {
-        let mut options = Options::NONE;
-        options.mss = s.mss;
-        options.window_scale = s.window_scale;
-        let header = TcpHeader {
-            src_port: from.port(),
-            dst_port: LOCAL.port(),
-            seq: SeqNum::new(s.seq),
-            ack: SeqNum::new(s.ack),
-            flags: s.flags,
-            window: s.window,
-            urgent_ptr: s.urgent_ptr,
-            options,
-        };
-        let mut bytes = vec![0u8; 65_536];
-        let len = header.emit(&[&s.payload], from.ip(), LOCAL.ip(), &mut bytes).unwrap();
-        let parsed = Segment::parse_checked(&bytes[..len], from.ip(), LOCAL.ip()).unwrap();
+        let bytes = s.emit(from);
+        let parsed = Segment::parse_checked(&bytes, from.ip(), LOCAL.ip()).unwrap();
         self.conn.handle_segment(self.now, from.ip(), &parsed);
     }
 
