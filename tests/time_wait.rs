@@ -35,16 +35,7 @@ fn ep_output(ep: &mut Endpoint, now: Instant) -> Vec<Sent> {
     while let Some(tx) = ep.poll_transmit(now, &mut buf).unwrap() {
         assert_eq!(tx.local, LOCAL);
         let segment = Segment::parse_checked(&buf[..tx.len], LOCAL.ip(), tx.remote.ip()).unwrap();
-        out.push(Sent {
-            flags: segment.header.flags,
-            seq: segment.header.seq.get(),
-            ack: segment.header.ack.get(),
-            window: segment.header.window,
-            urgent_ptr: segment.header.urgent_ptr,
-            options: segment.header.options,
-            payload: segment.payload.to_vec(),
-            to: tx.remote,
-        });
+        out.push(Sent::new(&segment, tx.remote));
     }
     while ep.poll_event().is_some() {}
     out

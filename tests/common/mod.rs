@@ -121,6 +121,22 @@ pub struct Sent {
     pub to: SocketAddr,
 }
 
+impl Sent {
+    /// What a parsed segment sent to `to` carried.
+    pub fn new(segment: &Segment<'_>, to: SocketAddr) -> Self {
+        Self {
+            flags: segment.header.flags,
+            seq: segment.header.seq.get(),
+            ack: segment.header.ack.get(),
+            window: segment.header.window,
+            urgent_ptr: segment.header.urgent_ptr,
+            options: segment.header.options,
+            payload: segment.payload.to_vec(),
+            to,
+        }
+    }
+}
+
 pub struct Harness {
     pub conn: Connection,
     pub now: Instant,
@@ -172,16 +188,7 @@ impl Harness {
         let bytes = &buf[..transmit.len];
         let segment = Segment::parse_checked(bytes, LOCAL.ip(), transmit.remote.ip())
             .expect("the connection emits valid, checksummed segments (MUST-2)");
-        Some(Sent {
-            flags: segment.header.flags,
-            seq: segment.header.seq.get(),
-            ack: segment.header.ack.get(),
-            window: segment.header.window,
-            urgent_ptr: segment.header.urgent_ptr,
-            options: segment.header.options,
-            payload: segment.payload.to_vec(),
-            to: transmit.remote,
-        })
+        Some(Sent::new(&segment, transmit.remote))
     }
 
     /// Exactly one segment is sent.
