@@ -69,6 +69,10 @@ struct Reopened {
 #[derive(Clone, Copy, Debug, Default)]
 struct Watch {
     snd_wnd: u32,
+    /// SND.UNA and SND.NXT after the last step: a side that sent (or was acknowledged) in the
+    /// very step that told it of the reopened window has already made progress.
+    snd_una: Option<SeqNum>,
+    snd_nxt: Option<SeqNum>,
     reopened: Option<Reopened>,
 }
 
@@ -224,11 +228,15 @@ impl Liveness {
         let Some(watch) = self.watch.get_mut(index) else { return Ok(()) };
         let status = conn.status();
         let has_data = status.send_queued > 0 && status.state.is_synchronized();
-        if calm && watch.snd_wnd == 0 && status.snd_wnd > 0 && has_data {
+        let moved_this_step =
+            watch.snd_una != Some(status.snd_una) || watch.snd_nxt != Some(status.snd_nxt);
+        if calm && watch.snd_wnd == 0 && status.snd_wnd > 0 && has_data && !moved_this_step {
             watch.reopened =
                 Some(Reopened { at: now, snd_una: status.snd_una, snd_nxt: status.snd_nxt });
         }
         watch.snd_wnd = status.snd_wnd;
+        watch.snd_una = Some(status.snd_una);
+        watch.snd_nxt = Some(status.snd_nxt);
         if let Some(reopened) = watch.reopened {
             let progress = status.snd_una != reopened.snd_una || status.snd_nxt != reopened.snd_nxt;
             if progress || !has_data {
