@@ -66,6 +66,20 @@ impl SeqNum {
         self.since(start) < len
     }
 
+    /// Whether a segment starting here with SEG.LEN `seg_len` is acceptable to a receive
+    /// window of `rcv_wnd` octets from `rcv_nxt`: the four cases of RFC 9293 §3.10.7.4 step 1.
+    pub const fn is_acceptable(self, seg_len: u32, rcv_nxt: Self, rcv_wnd: u32) -> bool {
+        match (seg_len, rcv_wnd) {
+            (0, 0) => self.0 == rcv_nxt.0,
+            (0, _) => self.in_range(rcv_nxt, rcv_wnd),
+            (_, 0) => false,
+            (_, _) => {
+                let last = Self(self.0.wrapping_add(seg_len - 1));
+                self.in_range(rcv_nxt, rcv_wnd) || last.in_range(rcv_nxt, rcv_wnd)
+            }
+        }
+    }
+
     /// The later of two sequence numbers.
     pub const fn max_seq(self, other: Self) -> Self {
         if self.after(other) { self } else { other }

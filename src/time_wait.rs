@@ -136,16 +136,7 @@ impl TimeWait {
 
     /// The four acceptability cases of §3.10.7.4 step 1.
     fn is_acceptable(&self, seg_seq: SeqNum, seg_len: u32) -> bool {
-        let (rcv_nxt, rcv_wnd) = (self.rcv_nxt, self.rcv_wnd());
-        match (seg_len, rcv_wnd) {
-            (0, 0) => seg_seq == rcv_nxt,
-            (0, _) => seg_seq.in_range(rcv_nxt, rcv_wnd),
-            (_, 0) => false,
-            (_, _) => {
-                let last = seg_seq + (seg_len - 1);
-                seg_seq.in_range(rcv_nxt, rcv_wnd) || last.in_range(rcv_nxt, rcv_wnd)
-            }
-        }
+        seg_seq.is_acceptable(seg_len, self.rcv_nxt, self.rcv_wnd())
     }
 
     /// RFC 5961 §5: SND.UNA − MAX.SND.WND =< SEG.ACK =< SND.NXT (SND.UNA = SND.NXT here:

@@ -270,16 +270,7 @@ impl Connection {
 
     /// The four acceptability cases of §3.10.7.4 step 1.
     fn is_acceptable(&self, seg_seq: SeqNum, seg_len: u32) -> bool {
-        let rcv_wnd = self.rcv_acceptable_window();
-        match (seg_len, rcv_wnd) {
-            (0, 0) => seg_seq == self.rcv_nxt,
-            (0, _) => seg_seq.in_range(self.rcv_nxt, rcv_wnd),
-            (_, 0) => false,
-            (_, _) => {
-                let last = seg_seq + (seg_len - 1);
-                seg_seq.in_range(self.rcv_nxt, rcv_wnd) || last.in_range(self.rcv_nxt, rcv_wnd)
-            }
-        }
+        seg_seq.is_acceptable(seg_len, self.rcv_nxt, self.rcv_acceptable_window())
     }
 
     /// Step 5. Returns whether processing continues with steps 6–8.
