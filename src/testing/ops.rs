@@ -22,7 +22,9 @@
 //!   never against `status()`: a RST only where RFC 9293 sends one, with the fields it names
 //!   (`<SEQ=SEG.ACK>`, `<SEQ=0><ACK=SEG.SEQ+SEG.LEN>` from CLOSED, `<SEQ=SND.NXT>` on ABORT
 //!   and SHLD-3); a SYN at ISS, without ACK only before the peer's SYN; after the peer's SYN
-//!   every segment carries ACK, its value between IRS+1 and the end of what the peer sent and
+//!   every segment carries ACK, exactly RCV.NXT while the model can follow it (in-order
+//!   segments wholly inside the window move it; the first segment whose fate is less certain
+//!   leaves only the bounds), and always between IRS+1 and the end of what the peer sent and
 //!   never moving left; SEQ never beyond the highest sequence number sent;
 //! - SND.UNA ≤ SND.NXT, buffers within their configured sizes, a bounded number of segments
 //!   per step, unacknowledged data always with a timer, TIME-WAIT always with its timer.
@@ -39,7 +41,7 @@ use arbitrary::Arbitrary;
 
 use crate::config::Config;
 use crate::connection::Connection;
-use crate::event::Event;
+use crate::event::{Event, Status};
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
@@ -510,8 +512,12 @@ pub fn run(input: &Input) -> Visited {
         };
         // The input's own state changes first (the model learns IRS from them), then what the
         // output changes.
+        let had_irs = expect.irs.is_some();
         drain_events(&mut conn, &mut model, cause, history, &what);
         expect.follow_state(before.state, model, incoming);
+        if had_irs && let Some(incoming) = incoming {
+            expect.predict_rcv_nxt(incoming, &before, history);
+        }
         expect.saw_peer(incoming);
         let mut sent = 0;
         let mut retransmitted = false;
@@ -535,7 +541,6 @@ pub fn run(input: &Input) -> Visited {
         if trace {
             std::eprintln!("{what}\n  -> {s:?}");
         }
-        expect.follow_state(before.state, model, incoming);
         assert_eq!(model, s.state, "{what}: the state changed without an event");
         visited.add(s.state);
         if rejected {
@@ -596,6 +601,11 @@ struct Expect {
     last_ack: Option<u32>,
     /// How far past IRS+1 the peer's sequence space reached (its data and FIN).
     peer_span: u32,
+    /// RCV.NXT, while the model can tell it exactly: from IRS+1, moved by segments whose fate
+    /// §3.10.7.4 leaves no doubt about (in order, wholly inside the window, with an
+    /// acceptable ACK). The first segment of any other kind (out of order, partly outside the
+    /// window, data on a SYN, …) leaves only the bounds below for the rest of the incarnation.
+    rcv_nxt: Option<u32>,
     retransmission_ticks: u32,
 }
 
@@ -635,6 +645,9 @@ impl Expect {
                     "{what}: ACK {ack} outside IRS+1 = {floor} ..= {top}, the octets the peer \
                      sent"
                 );
+                if let Some(rcv_nxt) = self.rcv_nxt {
+                    assert_eq!(ack, rcv_nxt, "{what}: ACK {ack}, but RCV.NXT is {rcv_nxt}");
+                }
                 if let Some(last) = self.last_ack {
                     assert!(
                         SeqNum::new(ack).after_eq(SeqNum::new(last)),
@@ -724,6 +737,37 @@ impl Expect {
         }
     }
 
+    /// Moves the exact RCV.NXT for a segment that arrived after IRS was known, or gives the
+    /// exact value up when the segment's fate is not certain from the RFC alone.
+    fn predict_rcv_nxt(&mut self, incoming: Incoming, before: &Status, history: History) {
+        let Some(rcv_nxt) = self.rcv_nxt else { return };
+        let flags = incoming.flags;
+        let fin = flags.contains(Flags::FIN);
+        let data_len = incoming.seg_len.saturating_sub(u32::from(fin));
+        let end = incoming.seq.wrapping_add(incoming.seg_len);
+        // Nothing to move RCV.NXT: no text and no FIN; a RST (step 2 ends the processing
+        // before the text); a bare SYN (challenge ACK, or the repeat of the handshake); or
+        // only octets already received (a duplicate).
+        let old = SeqNum::new(end).before_eq(SeqNum::new(rcv_nxt));
+        let bare_syn = flags.contains(Flags::SYN) && incoming.seg_len == 1;
+        if flags.contains(Flags::RST) || bare_syn || incoming.seg_len == 0 || old {
+            return;
+        }
+        // In order, wholly inside the free window, with an ACK §3.10.7.4 step 5 must take
+        // (SND.UNA =< SEG.ACK =< SND.NXT), in a state that takes text, from an application
+        // still reading: every octet goes in, and an in-order FIN after them.
+        let ack = SeqNum::new(incoming.ack);
+        let certain = !flags.contains(Flags::SYN)
+            && incoming.seq == rcv_nxt
+            && data_len <= before.rcv_wnd
+            && flags.contains(Flags::ACK)
+            && ack.after_eq(before.snd_una)
+            && ack.before_eq(before.snd_nxt)
+            && matches!(before.state, State::Established | State::FinWait1 | State::FinWait2)
+            && !history.full_close;
+        self.rcv_nxt = certain.then(|| rcv_nxt.wrapping_add(incoming.seg_len));
+    }
+
     /// Learns IRS when the peer's SYN synchronized us, and forgets the incarnation when the
     /// connection goes back to LISTEN or ends.
     fn follow_state(&mut self, before: State, after: State, incoming: Option<Incoming>) {
@@ -732,6 +776,8 @@ impl Expect {
             && !matches!(after, State::Listen | State::SynSent | State::Closed);
         if opened && let Some(incoming) = incoming {
             self.irs = Some(incoming.seq);
+            // A SYN alone: RCV.NXT = IRS+1. Data or a FIN on it: the model does not follow.
+            self.rcv_nxt = (incoming.seg_len == 1).then(|| incoming.seq.wrapping_add(1));
         }
         if after == State::Listen && before != State::Listen {
             *self = Self::default();
