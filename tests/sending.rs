@@ -352,3 +352,31 @@ fn data_held_by_nagle_or_sws_goes_out_without_another_call_must_60() {
     assert_eq!((overridden.seq, overridden.payload.len()), (add(ISS, 4), 300));
     assert_eq!(h.now.saturating_duration_since(held_at), std::time::Duration::from_secs(1));
 }
+
+#[test]
+fn fin_goes_only_inside_the_peers_window_rfc_9293_3_10_7_4() {
+    // Found by the pair target's liveness oracle: a FIN sent at the right edge of the peer's
+    // window is unacceptable there (§3.10.7.4 step 1), and so is every ACK sent after it at
+    // SEQ = SND.NXT — the peer dropped the ACK of its own probe and waited for a timeout.
+    let mut h = established_mss(1460, 100);
+    h.conn.set_nodelay(true);
+    h.conn.send(h.now, &data(100)).unwrap();
+    h.conn.close(h.now).unwrap();
+    let sent = h.expect_one();
+    assert_seg(&sent, psh_ack(), add(ISS, 1), add(PEER_ISS, 1), WINDOW);
+    assert_eq!(sent.payload.len(), 100, "the window's worth, without the FIN");
+    // The peer takes it and opens its window: the FIN follows.
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 101)).window(100));
+    assert_seg(&h.expect_one(), fin_ack(), add(ISS, 101), add(PEER_ISS, 1), WINDOW);
+    // A closed window gets the FIN as its probe, after one RTO.
+    let mut h = established_mss(1460, 100);
+    h.conn.send(h.now, &data(100)).unwrap();
+    h.conn.close(h.now).unwrap();
+    assert_eq!(h.expect_one().payload.len(), 100);
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 101)).window(0));
+    h.expect_nothing();
+    let held_at = h.now;
+    h.jump_to_deadline();
+    assert_seg(&h.expect_one(), fin_ack(), add(ISS, 101), add(PEER_ISS, 1), WINDOW);
+    assert_eq!(h.now.saturating_duration_since(held_at), std::time::Duration::from_secs(1));
+}

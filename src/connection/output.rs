@@ -246,7 +246,17 @@ impl Connection {
         }
         let end = seq + len_u32(data_len);
         let fin = match (self.fin_seq(), purpose) {
-            (Some(fin_seq), Purpose::New | Purpose::Probe) => {
+            (Some(fin_seq), Purpose::New) => {
+                // The FIN takes a sequence number, so it goes only inside the peer's window
+                // (§3.10.7.4 step 1 would find it unacceptable past the edge — and every ACK we
+                // sent after it, at SEQ = SND.NXT, too); a closed window gets it as a probe.
+                let window_end = self.snd_una + self.snd_wnd;
+                end == fin_seq
+                    && self.snd_nxt.before_eq(fin_seq)
+                    && self.may_send_fin()
+                    && window_end.after(fin_seq)
+            }
+            (Some(fin_seq), Purpose::Probe) => {
                 end == fin_seq && self.snd_nxt.before_eq(fin_seq) && self.may_send_fin()
             }
             (Some(fin_seq), Purpose::Retransmit) => end == fin_seq && self.snd_nxt.after(fin_seq),
