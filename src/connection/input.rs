@@ -411,15 +411,15 @@ impl Connection {
             self.rtt_probe = None;
         }
         self.consecutive_retransmissions = 0;
-        self.first_retransmission_at = None;
+        self.set_first_retransmission_at(None);
         self.progress_at = now;
-        if let Some(point) = self.recovery_point {
+        if let Some(point) = self.recovery_point() {
             if seg_ack.before(point) {
                 // After an RTO, each ACK below the recovery point sends the next unacknowledged
                 // segment (RFC 6298 5.4 again, without waiting for another timeout).
                 self.retransmit_pending = true;
             } else {
-                self.recovery_point = None;
+                self.set_recovery_point(None);
             }
         }
         self.update_retransmit_timer(now, true);

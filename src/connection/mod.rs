@@ -167,6 +167,13 @@ struct Rare {
     r2_data_override: Option<Option<Duration>>,
     /// The application's user timeout, when it set one for this connection (MUST-21).
     user_timeout_override: Option<Option<Duration>>,
+    /// SND.NXT when the last RTO fired (or a closed window reopened): every ACK below it
+    /// retransmits the next segment. Here because an RTO already allocates this part (for its
+    /// counter), so an idle connection does not carry it.
+    recovery_point: Option<SeqNum>,
+    /// When the segment now at SND.UNA was first retransmitted, or the first unanswered
+    /// zero-window probe went (R2 counts from here).
+    first_retransmission_at: Option<Instant>,
 }
 
 /// The congestion controller: the built-in one held in place, or the application's.
@@ -273,8 +280,6 @@ pub struct Connection {
     /// from here.
     progress_at: Instant,
     consecutive_retransmissions: u32,
-    /// SND.NXT when the last RTO fired: every ACK below it retransmits the next segment.
-    recovery_point: Option<SeqNum>,
     /// The SYN (or SYN-ACK) was retransmitted (RFC 6298 rule 5.7).
     handshake_retransmitted: bool,
     /// The next segment must be a retransmission from SND.UNA.
@@ -283,15 +288,13 @@ pub struct Connection {
     probe_pending: bool,
     /// The peer acknowledged a probe of its zero window since the last retransmission.
     probe_answered: bool,
-    /// When the segment now at SND.UNA was first retransmitted (R2 counts from here).
-    first_retransmission_at: Option<Instant>,
     persist_backoff: u32,
 
     // Congestion control (RFC 5681, RFC 6582).
     /// NewReno in place (no allocation), or the application's own controller.
     cc: Controller,
-    /// Duplicate ACKs in a row (RFC 5681 §2).
-    dup_acks: u32,
+    /// Duplicate ACKs in a row (RFC 5681 §2), saturating: only the first three matter.
+    dup_acks: u8,
     /// In NewReno fast recovery until SND.UNA passes `recover` (RFC 6582).
     in_fast_recovery: bool,
     /// RFC 6582's `recover`: SND.NXT when the last loss was detected.
@@ -375,12 +378,10 @@ impl Connection {
             rtt_probe: None,
             progress_at: Instant::ZERO,
             consecutive_retransmissions: 0,
-            recovery_point: None,
             handshake_retransmitted: false,
             retransmit_pending: false,
             probe_pending: false,
             probe_answered: false,
-            first_retransmission_at: None,
             persist_backoff: 0,
             cc: Controller::NewReno(NewReno::new(initial_window(u32::from(peer_mss.get())))),
             dup_acks: 0,
@@ -845,6 +846,26 @@ impl Connection {
         self.rare.as_ref().and_then(|rare| rare.rcv_up)
     }
 
+    /// SND.NXT when the last RTO fired, while ACKs below it keep resending (see `Rare`).
+    fn recovery_point(&self) -> Option<SeqNum> {
+        self.rare.as_ref().and_then(|rare| rare.recovery_point)
+    }
+
+    /// Sets or clears the recovery point; clearing never allocates.
+    fn set_recovery_point(&mut self, point: Option<SeqNum>) {
+        if point.is_some() || self.rare.is_some() {
+            self.rare_mut().recovery_point = point;
+        }
+    }
+
+    /// Clears (or sets) when the segment at SND.UNA was first retransmitted; clearing never
+    /// allocates.
+    fn set_first_retransmission_at(&mut self, at: Option<Instant>) {
+        if at.is_some() || self.rare.is_some() {
+            self.rare_mut().first_retransmission_at = at;
+        }
+    }
+
     fn path_mtu(&self) -> Option<u16> {
         self.rare.as_ref().and_then(|rare| rare.path_mtu)
     }
@@ -951,7 +972,7 @@ impl Connection {
         // MUST-20 counts transmissions of the *same* segment: R2 is measured from the first
         // retransmission of the segment now at SND.UNA, and needs at least R1 of them, so a
         // backed-off RTO after some progress cannot end the connection after one try.
-        let first_retransmission = *self.first_retransmission_at.get_or_insert(now);
+        let first_retransmission = *self.rare_mut().first_retransmission_at.get_or_insert(now);
         let given_up = r2.is_some_and(|r2| {
             now.saturating_duration_since(first_retransmission) >= r2
                 && self.consecutive_retransmissions >= self.config.r1_retransmissions
@@ -981,7 +1002,7 @@ impl Connection {
         // Karn (MUST-18): nothing sent before this retransmission may be timed.
         self.rtt_probe = None;
         self.retransmit_pending = true;
-        self.recovery_point = Some(self.snd_nxt);
+        self.set_recovery_point(Some(self.snd_nxt));
         self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
     }
 
@@ -1003,9 +1024,9 @@ impl Connection {
     fn on_zero_window_probe_timeout(&mut self, now: Instant) {
         if core::mem::take(&mut self.probe_answered) {
             self.consecutive_retransmissions = 0;
-            self.first_retransmission_at = None;
+            self.set_first_retransmission_at(None);
         } else {
-            let first_unanswered = *self.first_retransmission_at.get_or_insert(now);
+            let first_unanswered = *self.rare_mut().first_retransmission_at.get_or_insert(now);
             let r2 = self.r2_data();
             let given_up = r2.is_some_and(|r2| {
                 now.saturating_duration_since(first_unanswered) >= r2
@@ -1038,11 +1059,11 @@ impl Connection {
             return;
         }
         self.retransmit_pending = true;
-        self.recovery_point = Some(self.snd_nxt);
+        self.set_recovery_point(Some(self.snd_nxt));
         self.probe_pending = false;
         self.probe_answered = false;
         self.consecutive_retransmissions = 0;
-        self.first_retransmission_at = None;
+        self.set_first_retransmission_at(None);
         self.rtt_probe = None;
         self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
     }
@@ -1204,7 +1225,7 @@ impl Connection {
             RttEstimator::new(self.config.rto_initial, self.config.rto_min, self.config.rto_max);
         self.rtt_probe = None;
         self.consecutive_retransmissions = 0;
-        self.recovery_point = None;
+        self.set_recovery_point(None);
         self.handshake_retransmitted = false;
         self.dup_acks = 0;
         self.in_fast_recovery = false;

@@ -304,7 +304,7 @@ impl Connection {
         if was_idle {
             self.progress_at = now;
         }
-        if self.rtt_probe.is_none() && self.recovery_point.is_none() {
+        if self.rtt_probe.is_none() && self.recovery_point().is_none() {
             self.rtt_probe = Some((end, now));
         }
         if plan.seg_len() > 0 {
