@@ -36,6 +36,26 @@ pub fn initial_sequence_number(
     }
 }
 
+/// The offset added to a connection's timestamp clock (RFC 7323 §7.1): a keyed hash of the
+/// 4-tuple, so TSval reveals neither the caller's clock (host uptime) nor anything shared by two
+/// connections, while a new incarnation of the same 4-tuple continues the old one's clock — its
+/// TSvals keep growing, as RFC 6191 reopening and PAWS at the peer need. The hash is separated
+/// from the ISN's F by a domain octet, so one cannot be derived from the other. `Fixed` (tests
+/// only) gives 0: TSval is then the caller's clock in milliseconds.
+pub(crate) fn timestamp_offset(source: &IsnSource, local: SocketAddr, remote: SocketAddr) -> u32 {
+    match source {
+        IsnSource::Fixed(_) => 0,
+        IsnSource::Keyed { secret } => {
+            let mut hasher = SipHasher24::new_with_key(secret);
+            hasher.write(b"tsval");
+            hash_address(&mut hasher, local);
+            hash_address(&mut hasher, remote);
+            // Truncation is the point: the hash only offsets the 32-bit clock.
+            hasher.finish() as u32
+        }
+    }
+}
+
 fn hash_address(hasher: &mut SipHasher24, address: SocketAddr) {
     match address.ip() {
         IpAddr::V4(ip) => hasher.write(&ip.octets()),
@@ -72,5 +92,20 @@ mod tests {
         assert_ne!(base, initial_sequence_number(&source, now, addr(1, 80), addr(2, 1000)));
         assert_ne!(base, initial_sequence_number(&source, now, addr(1, 80), addr(3, 999)));
         assert_ne!(base, initial_sequence_number(&other_key, now, addr(1, 80), addr(2, 999)));
+    }
+
+    #[test]
+    fn timestamp_offset_is_keyed_per_four_tuple_and_not_the_isn_offset_rfc_7323_7_1() {
+        let source = IsnSource::Keyed { secret: [7; 16] };
+        let base = timestamp_offset(&source, addr(1, 80), addr(2, 999));
+        assert_eq!(base, timestamp_offset(&source, addr(1, 80), addr(2, 999)));
+        assert_ne!(base, timestamp_offset(&source, addr(1, 80), addr(2, 1000)));
+        assert_ne!(
+            base,
+            timestamp_offset(&IsnSource::Keyed { secret: [8; 16] }, addr(1, 80), addr(2, 999))
+        );
+        let isn = initial_sequence_number(&source, Instant::ZERO, addr(1, 80), addr(2, 999));
+        assert_ne!(base, isn.get(), "the ISN's hash is not reused");
+        assert_eq!(timestamp_offset(&IsnSource::Fixed(SeqNum::new(5)), addr(1, 80), addr(2, 9)), 0);
     }
 }
