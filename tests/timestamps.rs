@@ -311,6 +311,24 @@ fn retransmitted_segment_gives_an_rtt_sample_through_its_echo_rfc_7323_4_1() {
     assert_eq!(h.conn.status().rto, Duration::from_secs(2));
 }
 
+/// Samples on every ACK are weighted by RFC 7323 Appendix G: with four full segments in
+/// flight, ExpectedSamples = ceiling(4 × 1448 / (2 × 1448)) = 2, so a 100 ms sample moves SRTT
+/// by 1/16 and RTTVAR by 1/8 of the difference, not by 1/8 and 1/4.
+#[test]
+fn samples_from_a_window_of_acks_are_weighted_rfc_7323_appendix_g() {
+    let mut h = ts_established();
+    h.advance(Duration::from_millis(50));
+    h.conn.send(h.now, &[1; 4 * 1448]).unwrap();
+    let sizes: Vec<usize> = std::iter::from_fn(|| h.poll()).map(|s| s.payload.len()).collect();
+    assert_eq!(sizes, vec![1448; 4]);
+    h.advance(Duration::from_millis(100));
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1 + 2 * 1448)).ts(600, 1100));
+    let status = h.conn.status();
+    // RTTVAR = (7 × 25 + |50 − 100|) / 8; SRTT = (15 × 50 + 100) / 16.
+    assert_eq!(status.rttvar, Some(Duration::from_micros(28_125)));
+    assert_eq!(status.srtt, Some(Duration::from_micros(53_125)));
+}
+
 // ------------------------------------------------------------------ PAWS (§5)
 
 /// R1: a segment whose TSval is older than TS.Recent is dropped and answered with an ACK
