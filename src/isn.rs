@@ -21,39 +21,47 @@ pub fn initial_sequence_number(
     local: SocketAddr,
     remote: SocketAddr,
 ) -> SeqNum {
+    initial_numbers(source, now, local, remote).0
+}
+
+/// The ISN and the timestamp clock's offset ([`timestamp_offset`]) of a new connection, from
+/// one keyed hash: F is its low 32 bits, the offset its high 32 bits — two halves of one PRF
+/// output, so neither tells anything about the other, and a connection pays one hash for both.
+pub(crate) fn initial_numbers(
+    source: &IsnSource,
+    now: Instant,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> (SeqNum, u32) {
     match source {
-        IsnSource::Fixed(iss) => *iss,
+        IsnSource::Fixed(iss) => (*iss, 0),
         IsnSource::Keyed { secret } => {
-            let mut hasher = SipHasher24::new_with_key(secret);
-            hash_address(&mut hasher, local);
-            hash_address(&mut hasher, remote);
-            // Truncation is the point: the hash only offsets the 32-bit clock.
-            let offset = hasher.finish() as u32;
+            let hash = keyed_hash(secret, local, remote);
+            // Truncation is the point: the hash only offsets the 32-bit clocks.
+            let (offset, ts_offset) = (hash as u32, (hash >> 32) as u32);
             // M: the 4 µs clock, modulo 2^32 (RFC 9293 §3.4.1).
             let clock = (now.as_micros() / 4) as u32;
-            SeqNum::new(clock.wrapping_add(offset))
+            (SeqNum::new(clock.wrapping_add(offset)), ts_offset)
         }
     }
 }
 
-/// The offset added to a connection's timestamp clock (RFC 7323 §7.1): a keyed hash of the
-/// 4-tuple, so TSval reveals neither the caller's clock (host uptime) nor anything shared by two
+/// SipHash-2-4 of the 4-tuple under `secret`.
+fn keyed_hash(secret: &[u8; 16], local: SocketAddr, remote: SocketAddr) -> u64 {
+    let mut hasher = SipHasher24::new_with_key(secret);
+    hash_address(&mut hasher, local);
+    hash_address(&mut hasher, remote);
+    hasher.finish()
+}
+
+/// The offset added to a connection's timestamp clock (RFC 7323 §7.1): keyed by the 4-tuple,
+/// so TSval reveals neither the caller's clock (host uptime) nor anything shared by two
 /// connections, while a new incarnation of the same 4-tuple continues the old one's clock — its
-/// TSvals keep growing, as RFC 6191 reopening and PAWS at the peer need. The hash is separated
-/// from the ISN's F by a domain octet, so one cannot be derived from the other. `Fixed` (tests
-/// only) gives 0: TSval is then the caller's clock in milliseconds.
+/// TSvals keep growing, as RFC 6191 reopening and PAWS at the peer need. It is the half of the
+/// ISN's keyed hash that F does not use ([`initial_numbers`]). `Fixed` (tests only) gives 0:
+/// TSval is then the caller's clock in milliseconds.
 pub(crate) fn timestamp_offset(source: &IsnSource, local: SocketAddr, remote: SocketAddr) -> u32 {
-    match source {
-        IsnSource::Fixed(_) => 0,
-        IsnSource::Keyed { secret } => {
-            let mut hasher = SipHasher24::new_with_key(secret);
-            hasher.write(b"tsval");
-            hash_address(&mut hasher, local);
-            hash_address(&mut hasher, remote);
-            // Truncation is the point: the hash only offsets the 32-bit clock.
-            hasher.finish() as u32
-        }
-    }
+    initial_numbers(source, Instant::ZERO, local, remote).1
 }
 
 fn hash_address(hasher: &mut SipHasher24, address: SocketAddr) {

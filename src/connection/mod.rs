@@ -33,7 +33,7 @@ use crate::congestion::{CongestionControl, CongestionEvent, NewReno, initial_win
 pub use crate::event::{
     CallError, CloseReason, ConnectionError, Counters, Event, IcmpError, Status, TransmitError,
 };
-use crate::isn::{initial_sequence_number, timestamp_offset};
+use crate::isn::{initial_numbers, timestamp_offset};
 use crate::rtt::RttEstimator;
 use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus, transition};
@@ -1277,8 +1277,8 @@ impl Connection {
     }
 
     fn choose_iss(&mut self, now: Instant, remote: SocketAddr) {
-        self.ts.set_offset(timestamp_offset(&self.config.isn, self.local(), remote));
-        let mut iss = initial_sequence_number(&self.config.isn, now, self.local(), remote);
+        let (mut iss, ts_offset) = initial_numbers(&self.config.isn, now, self.local(), remote);
+        self.ts.set_offset(ts_offset);
         if let Some(floor) = self.rare.as_ref().and_then(|rare| rare.iss_after)
             && !iss.after(floor)
         {
