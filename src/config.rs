@@ -99,6 +99,12 @@ pub struct Config {
     /// Offer window scaling (RFC 7323 §2), needed for windows beyond 64 KiB. Used only when
     /// both SYNs carry the option; turn it off for paths with middleboxes that mangle it.
     pub window_scaling: bool,
+    /// Offer the timestamps option (RFC 7323 §3): an RTT sample from every ACK of new data,
+    /// retransmissions included (RTTM, §4), and protection against old duplicates once sequence
+    /// numbers wrap (PAWS, §5). Used only when both SYNs carry the option; then every segment
+    /// carries its 12 octets (the effective MSS is that much smaller, MUST-16). Switchable per
+    /// connection before its handshake with `Connection::set_timestamps`. On by default.
+    pub timestamps: bool,
     /// Turn Nagle's algorithm off (RFC 9293 §3.7.4, SHLD-7, MUST-17); settable per connection
     /// later with `Connection::set_nodelay`. Default: Nagle on (`false`).
     pub nodelay: bool,
@@ -143,6 +149,7 @@ impl Config {
             ds_field: 0,
             report_soft_errors: true,
             window_scaling: true,
+            timestamps: true,
             nodelay: false,
             delayed_ack: Some(Duration::from_millis(40)),
             challenge_ack_limit: 10,

@@ -234,6 +234,8 @@ pub struct Status {
     pub consecutive_retransmissions: u32,
     /// Retransmissions over the connection's life.
     pub total_retransmissions: u64,
+    /// Both SYNs carried the timestamps option, so every segment does (RFC 7323 §3.2).
+    pub timestamps: bool,
 }
 
 /// Counters of peer misbehaviour and drops (never errors: the RFC's answer was given).
@@ -262,6 +264,12 @@ pub struct Counters {
     /// Retransmission timeouts (each resends the oldest unacknowledged segment); the same
     /// figure as [`Status::total_retransmissions`].
     pub retransmission_timeouts: u64,
+    /// Segments dropped by PAWS: a TSval older than TS.Recent (RFC 7323 §5.3 R1; answered
+    /// with an ACK).
+    pub paws_rejected: u64,
+    /// Segments dropped for lacking the timestamps option on a connection that negotiated it
+    /// (RFC 7323 §3.2).
+    pub timestamps_missing: u64,
 }
 
 impl Counters {
@@ -277,5 +285,7 @@ impl Counters {
         events_dropped: 0,
         illegal_transitions: 0,
         retransmission_timeouts: 0,
+        paws_rejected: 0,
+        timestamps_missing: 0,
     };
 }

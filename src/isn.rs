@@ -21,19 +21,47 @@ pub fn initial_sequence_number(
     local: SocketAddr,
     remote: SocketAddr,
 ) -> SeqNum {
+    initial_numbers(source, now, local, remote).0
+}
+
+/// The ISN and the timestamp clock's offset ([`timestamp_offset`]) of a new connection, from
+/// one keyed hash: F is its low 32 bits, the offset its high 32 bits — two halves of one PRF
+/// output, so neither tells anything about the other, and a connection pays one hash for both.
+pub(crate) fn initial_numbers(
+    source: &IsnSource,
+    now: Instant,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> (SeqNum, u32) {
     match source {
-        IsnSource::Fixed(iss) => *iss,
+        IsnSource::Fixed(iss) => (*iss, 0),
         IsnSource::Keyed { secret } => {
-            let mut hasher = SipHasher24::new_with_key(secret);
-            hash_address(&mut hasher, local);
-            hash_address(&mut hasher, remote);
-            // Truncation is the point: the hash only offsets the 32-bit clock.
-            let offset = hasher.finish() as u32;
+            let hash = keyed_hash(secret, local, remote);
+            // Truncation is the point: the hash only offsets the 32-bit clocks.
+            let (offset, ts_offset) = (hash as u32, (hash >> 32) as u32);
             // M: the 4 µs clock, modulo 2^32 (RFC 9293 §3.4.1).
             let clock = (now.as_micros() / 4) as u32;
-            SeqNum::new(clock.wrapping_add(offset))
+            (SeqNum::new(clock.wrapping_add(offset)), ts_offset)
         }
     }
+}
+
+/// SipHash-2-4 of the 4-tuple under `secret`.
+fn keyed_hash(secret: &[u8; 16], local: SocketAddr, remote: SocketAddr) -> u64 {
+    let mut hasher = SipHasher24::new_with_key(secret);
+    hash_address(&mut hasher, local);
+    hash_address(&mut hasher, remote);
+    hasher.finish()
+}
+
+/// The offset added to a connection's timestamp clock (RFC 7323 §7.1): keyed by the 4-tuple,
+/// so TSval reveals neither the caller's clock (host uptime) nor anything shared by two
+/// connections, while a new incarnation of the same 4-tuple continues the old one's clock — its
+/// TSvals keep growing, as RFC 6191 reopening and PAWS at the peer need. It is the half of the
+/// ISN's keyed hash that F does not use ([`initial_numbers`]). `Fixed` (tests only) gives 0:
+/// TSval is then the caller's clock in milliseconds.
+pub(crate) fn timestamp_offset(source: &IsnSource, local: SocketAddr, remote: SocketAddr) -> u32 {
+    initial_numbers(source, Instant::ZERO, local, remote).1
 }
 
 fn hash_address(hasher: &mut SipHasher24, address: SocketAddr) {
@@ -72,5 +100,20 @@ mod tests {
         assert_ne!(base, initial_sequence_number(&source, now, addr(1, 80), addr(2, 1000)));
         assert_ne!(base, initial_sequence_number(&source, now, addr(1, 80), addr(3, 999)));
         assert_ne!(base, initial_sequence_number(&other_key, now, addr(1, 80), addr(2, 999)));
+    }
+
+    #[test]
+    fn timestamp_offset_is_keyed_per_four_tuple_and_not_the_isn_offset_rfc_7323_7_1() {
+        let source = IsnSource::Keyed { secret: [7; 16] };
+        let base = timestamp_offset(&source, addr(1, 80), addr(2, 999));
+        assert_eq!(base, timestamp_offset(&source, addr(1, 80), addr(2, 999)));
+        assert_ne!(base, timestamp_offset(&source, addr(1, 80), addr(2, 1000)));
+        assert_ne!(
+            base,
+            timestamp_offset(&IsnSource::Keyed { secret: [8; 16] }, addr(1, 80), addr(2, 999))
+        );
+        let isn = initial_sequence_number(&source, Instant::ZERO, addr(1, 80), addr(2, 999));
+        assert_ne!(base, isn.get(), "the ISN's hash is not reused");
+        assert_eq!(timestamp_offset(&IsnSource::Fixed(SeqNum::new(5)), addr(1, 80), addr(2, 9)), 0);
     }
 }

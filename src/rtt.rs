@@ -113,6 +113,28 @@ impl RttEstimator {
         self.restore_from_estimate();
     }
 
+    /// Takes one of `expected_samples` measurements expected in a round trip (RFC 7323
+    /// Appendix G, for RTTM's sample per ACK): the gains become alpha / ExpectedSamples and
+    /// beta / ExpectedSamples, so a window's worth of samples moves SRTT and RTTVAR about as far
+    /// as one sample per round trip does under RFC 6298, and RTTVAR does not collapse.
+    pub fn on_sample_weighted(&mut self, r: Duration, expected_samples: u32) {
+        if expected_samples <= 1 || !self.measured {
+            self.on_sample(r);
+            return;
+        }
+        let n = u64::from(expected_samples);
+        let r = u64::from(micros(r));
+        let (srtt, rttvar) = (u64::from(self.srtt), u64::from(self.rttvar));
+        // RTTVAR <- (1 - beta') RTTVAR + beta' |SRTT - R'|, with the old SRTT; then
+        // SRTT <- (1 - alpha') SRTT + alpha' R' (RFC 6298 (2.3) order).
+        let rttvar = (rttvar * (4 * n - 1) + srtt.abs_diff(r)) / (4 * n);
+        let srtt = (srtt * (8 * n - 1) + r) / (8 * n);
+        // Weighted means of values below 2^32 (n is below 2^32 too), so they fit.
+        self.srtt = u32::try_from(srtt).unwrap_or(u32::MAX);
+        self.rttvar = u32::try_from(rttvar).unwrap_or(u32::MAX);
+        self.restore_from_estimate();
+    }
+
     /// (5.5) The timer expired: RTO <- RTO * 2, at most the maximum.
     pub fn on_backoff(&mut self) {
         self.rto = self.rto.saturating_mul(2).clamp(self.min, self.max);
@@ -187,6 +209,27 @@ mod tests {
             rtt.on_backoff();
         }
         assert_eq!(rtt.rto().get(), Duration::from_secs(60), "backoff stops at the maximum");
+    }
+
+    #[test]
+    fn many_samples_a_round_trip_are_weighted_rfc_7323_appendix_g() {
+        let mut rtt = estimator();
+        rtt.on_sample(Duration::from_millis(100));
+        // Four samples expected per round trip: each moves SRTT by 1/32 and RTTVAR by 1/16.
+        rtt.on_sample_weighted(Duration::from_millis(200), 4);
+        // RTTVAR = (15 * 50 + 100) / 16 = 53.125 ms; SRTT = (31 * 100 + 200) / 32 = 103.125 ms.
+        assert_eq!(rtt.rttvar(), Some(Duration::from_micros(53_125)));
+        assert_eq!(rtt.srtt(), Some(Duration::from_micros(103_125)));
+        // A steady 100 ms path with samples on every ACK keeps RTTVAR far from zero longer
+        // than unweighted samples would: after 8 ACKs (two round trips) it is still near 30 ms.
+        let mut weighted = estimator();
+        let mut unweighted = estimator();
+        for sample in [100, 100, 100, 100, 100, 100, 100, 100, 100] {
+            weighted.on_sample_weighted(Duration::from_millis(sample), 4);
+            unweighted.on_sample(Duration::from_millis(sample));
+        }
+        assert!(weighted.rttvar() > Some(Duration::from_millis(29)));
+        assert!(unweighted.rttvar() < Some(Duration::from_millis(6)));
     }
 
     #[test]

@@ -16,14 +16,13 @@
 
 use core::time::Duration;
 
+use crate::connection::ts_before;
 use crate::seq::{SeqNum, Window, WindowScale};
 use crate::time::Instant;
-use crate::wire::{Flags, Options, Segment, TcpHeader};
+use crate::wire::{Flags, Options, Segment, TcpHeader, Timestamps};
 
-/// A TIME-WAIT connection, compact: 40 bytes on 64-bit targets (`record_stays_40_bytes`).
-///
-/// Timestamps are not implemented yet; when they are, TS.Recent (a `u32`) goes here — it fits
-/// the 4 bytes of padding this layout has — and [`TimeWait::judge`] uses it where marked.
+/// A TIME-WAIT connection, compact: 40 bytes on 64-bit targets (`record_stays_40_bytes`;
+/// TS.Recent took the 4 bytes of padding, its `Option` the 4 the rate limiter no longer pads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimeWait {
     /// SND.NXT: just past our FIN.
@@ -42,6 +41,10 @@ pub(crate) struct TimeWait {
     pub(crate) snd_shift: WindowScale,
     /// The rate limit of the ACKs this 4-tuple sends to unacceptable segments.
     pub(crate) acks: AckLimiter,
+    /// TS.Recent, when the connection used the timestamps option (RFC 7323): our ACKs echo
+    /// it, PAWS judges by it (§5.3), and RFC 6191 reopens by it. The 24-day rule (§5.5) has no
+    /// use here: the record lives 2×MSL.
+    pub(crate) ts_recent: Option<u32>,
     /// When the 2×MSL wait ends.
     pub(crate) expires: Instant,
 }
@@ -84,14 +87,43 @@ impl TimeWait {
         let (syn, ack, rst) =
             (flags.contains(Flags::SYN), flags.contains(Flags::ACK), flags.contains(Flags::RST));
 
-        // RFC 6191 §2 (MAY-2, RFC 9293 §3.6.1): a SYN may reopen the 4-tuple.
-        //
-        // TIMESTAMPS (their issue): when a SYN carries the timestamps option and the old
-        // incarnation used them, RFC 6191 decides here instead, before any check below (RFC
-        // 9293 §3.10.7.4 step 1 note): reopen if TSval > TS.Recent (or TSval = TS.Recent and
-        // SEG.SEQ > RCV.NXT), otherwise drop the SYN silently.
-        if syn && !ack && !rst && seg_seq.after(self.rcv_nxt) {
-            return Verdict::Reopen;
+        let tsval = header.options.timestamps.map(|ts| ts.tsval);
+
+        // RFC 6191 §2 (MAY-2, RFC 9293 §3.6.1): a SYN may reopen the 4-tuple, before any check
+        // below (RFC 9293 §3.10.7.4 step 1 note). When it carries timestamps and the old
+        // incarnation used them, its TSval decides: reopen if TSval > TS.Recent, or TSval =
+        // TS.Recent and SEG.SEQ > RCV.NXT; otherwise drop the SYN silently. Otherwise (no
+        // timestamps on one side) SEG.SEQ > RCV.NXT decides.
+        if syn && !ack && !rst {
+            match (self.ts_recent, tsval) {
+                (Some(recent), Some(tsval)) => {
+                    let newer = ts_before(recent, tsval)
+                        || (tsval == recent && seg_seq.after(self.rcv_nxt));
+                    return if newer { Verdict::Reopen } else { Verdict::Drop };
+                }
+                (Some(_) | None, None) | (None, Some(_)) => {
+                    if seg_seq.after(self.rcv_nxt) {
+                        return Verdict::Reopen;
+                    }
+                }
+            }
+        }
+
+        // RFC 7323, as for an open connection (`Connection::handle_segment`): once the
+        // option was negotiated, a segment other than a RST or SYN without it is dropped
+        // silently (§3.2), and one with a TSval older than TS.Recent draws the ACK and is
+        // dropped (PAWS, §5.3 R1).
+        if let Some(recent) = self.ts_recent
+            && !rst
+            && !syn
+        {
+            match tsval {
+                None => return Verdict::Drop,
+                Some(tsval) if ts_before(tsval, recent) => {
+                    return Verdict::Ack { unacceptable: true };
+                }
+                Some(_) => {}
+            }
         }
 
         // First: sequence number acceptability.
@@ -147,8 +179,22 @@ impl TimeWait {
         !seg_ack.after(self.snd_nxt) && !seg_ack.before(lower)
     }
 
-    /// The ACK this record sends: `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` with our window.
-    pub(crate) fn ack_header(&self, local_port: u16, remote_port: u16) -> TcpHeader {
+    /// The peer's own FIN came again ([`Verdict::AckFin`]): its TSval becomes TS.Recent, so
+    /// the ACK echoes it (RFC 7323 §4.3: it is at RCV.NXT − 1, below Last.ACK.sent, and PAWS
+    /// passed it).
+    pub(crate) fn on_fin_again(&mut self, segment: &Segment<'_>) {
+        if let (Some(recent), Some(ts)) = (self.ts_recent, segment.header.options.timestamps)
+            && !ts_before(ts.tsval, recent)
+        {
+            self.ts_recent = Some(ts.tsval);
+        }
+    }
+
+    /// The ACK this record sends: `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` with our window, and
+    /// the timestamps option (TSval `tsval`, TSecr TS.Recent) when the connection used it.
+    pub(crate) fn ack_header(&self, local_port: u16, remote_port: u16, tsval: u32) -> TcpHeader {
+        let mut options = Options::NONE;
+        options.timestamps = self.ts_recent.map(|tsecr| Timestamps { tsval, tsecr });
         TcpHeader {
             src_port: local_port,
             dst_port: remote_port,
@@ -157,7 +203,7 @@ impl TimeWait {
             flags: Flags::ACK,
             window: self.window,
             urgent_ptr: 0,
-            options: Options::NONE,
+            options,
         }
     }
 }
@@ -170,7 +216,11 @@ pub(crate) fn expiry(now: Instant, msl: Duration) -> Instant {
 /// RFC 5961 §7: at most `limit` ACKs per `interval` to segments that should not have come
 /// (challenge ACKs, and the ACKs of unacceptable segments: two hosts each outside the other's
 /// window would otherwise trade ACKs for ever). Bounded state, per connection or record.
+///
+/// Packed to 4-byte alignment (12 bytes, not 16), so the TIME-WAIT record holds TS.Recent in
+/// its 40 bytes; its fields are only ever copied, never borrowed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C, packed(4))]
 pub(crate) struct AckLimiter {
     /// Start of the current interval.
     since: Instant,
@@ -216,6 +266,7 @@ mod tests {
             rcv_shift: WindowScale::new(rcv_shift).unwrap(),
             snd_shift: WindowScale::NONE,
             acks: AckLimiter::default(),
+            ts_recent: None,
             expires: Instant::from_millis(240_000),
         }
     }

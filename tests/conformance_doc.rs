@@ -1,5 +1,6 @@
 //! `docs/conformance.md` stays true: every requirement id of RFC 9293 Appendix B appears exactly
-//! once with a known status, and every test a `done` or `partial` row names exists.
+//! once with a known status, and every test a `done` or `partial` row names exists; the same
+//! holds for the RFC 7323 table (ids `RFC7323-1` up, consecutive).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -32,15 +33,26 @@ struct Row {
     reference: String,
 }
 
+/// The prefixes of RFC 9293 Appendix B ids.
+const APPENDIX_B_PREFIXES: [&str; 4] = ["MUST-", "SHLD-", "MAY-", "REC-"];
+
+/// The prefix of the RFC 7323 table's ids.
+const RFC7323_PREFIXES: [&str; 1] = ["RFC7323-"];
+
 /// The rows of the first table whose first cell looks like a requirement id.
 fn rows(markdown: &str) -> Vec<Row> {
+    rows_with(markdown, &APPENDIX_B_PREFIXES)
+}
+
+/// The table rows whose first cell starts with one of `prefixes`.
+fn rows_with(markdown: &str, prefixes: &[&str]) -> Vec<Row> {
     markdown
         .lines()
         .filter_map(|line| {
             let cells: Vec<&str> =
                 line.trim().trim_matches('|').split('|').map(str::trim).collect();
             let id = *cells.first()?;
-            let is_id = ["MUST-", "SHLD-", "MAY-", "REC-"].iter().any(|p| id.starts_with(p));
+            let is_id = prefixes.iter().any(|p| id.starts_with(p));
             (is_id && cells.len() == 5).then(|| Row {
                 id: id.to_string(),
                 status: cells[3].to_string(),
@@ -66,13 +78,30 @@ fn test_names(reference: &str) -> Vec<(String, String)> {
 
 /// Every problem with the table, one line each.
 fn problems(markdown: &str, root: &Path) -> Vec<String> {
+    check(&rows(markdown), &APPENDIX_B_IDS, root)
+}
+
+/// Every problem with the RFC 7323 table: its ids are `RFC7323-1` to `RFC7323-n`, each once,
+/// and its rows obey the rules of the first table.
+fn rfc7323_problems(markdown: &str, root: &Path) -> Vec<String> {
+    let rows = rows_with(markdown, &RFC7323_PREFIXES);
+    let ids: Vec<String> = (1..=rows.len()).map(|n| format!("RFC7323-{n}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut problems = check(&rows, &ids, root);
+    if rows.is_empty() {
+        problems.push("no RFC 7323 table".to_string());
+    }
+    problems
+}
+
+/// The problems of `rows` against the ids they must cover, each exactly once.
+fn check(rows: &[Row], expected: &[&str], root: &Path) -> Vec<String> {
     let mut problems = Vec::new();
-    let rows = rows(markdown);
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for row in &rows {
+    for row in rows {
         *seen.entry(row.id.as_str()).or_default() += 1;
-        if !APPENDIX_B_IDS.contains(&row.id.as_str()) {
-            problems.push(format!("{}: not an Appendix B id", row.id));
+        if !expected.contains(&row.id.as_str()) {
+            problems.push(format!("{}: not an id of this table", row.id));
         }
         if !STATUSES.contains(&row.status.as_str()) {
             problems.push(format!("{}: unknown status {:?}", row.id, row.status));
@@ -94,7 +123,7 @@ fn problems(markdown: &str, root: &Path) -> Vec<String> {
             }
         }
     }
-    for id in APPENDIX_B_IDS {
+    for &id in expected {
         match seen.get(id) {
             None => problems.push(format!("{id}: missing")),
             Some(1) => {}
@@ -111,6 +140,28 @@ fn conformance_matrix_lists_every_appendix_b_id_with_proof() {
     assert_eq!(APPENDIX_B_IDS.len(), 119);
     let found = problems(&markdown, root);
     assert!(found.is_empty(), "docs/conformance.md:\n{}", found.join("\n"));
+}
+
+#[test]
+fn rfc_7323_table_lists_its_requirements_with_proof() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let markdown = fs::read_to_string(root.join("docs/conformance.md")).unwrap();
+    let found = rfc7323_problems(&markdown, root);
+    assert!(found.is_empty(), "docs/conformance.md, RFC 7323 table:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_rfc_7323_checker_rejects_gaps_missing_tests_and_unknown_statuses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let table = "| RFC7323-1 | 3.2 | a | done | `tests/timestamps::no_such_test_anywhere` |\n\
+                 | RFC7323-3 | 3.2 | b | maybe | reason |\n\
+                 | RFC7323-3 | 3.2 | b | done | `tests/timestamps::abort_rst_carries_the_timestamps_option_rfc_7323_3_2` |";
+    let found = rfc7323_problems(table, root);
+    assert!(found.iter().any(|p| p.contains("no `fn no_such_test_anywhere(`")), "{found:?}");
+    assert!(found.iter().any(|p| p.contains("unknown status")), "{found:?}");
+    assert!(found.iter().any(|p| p.contains("RFC7323-2: missing")), "{found:?}");
+    assert!(found.iter().any(|p| p.contains("RFC7323-3: listed 2 times")), "{found:?}");
+    assert!(rfc7323_problems("", root).iter().any(|p| p.contains("no RFC 7323 table")));
 }
 
 #[test]

@@ -999,6 +999,7 @@ fn cookie_ack_in_listen_moves_to_established_rfc_4987() {
         irs: tcp_proto::SeqNum::new(PEER_ISS),
         peer_mss: Some(1460),
         peer_window_scale: None,
+        peer_tsval: None,
     };
     let conn = tcp_proto::Connection::accept_cookie(config(), now, LOCAL, REMOTE, cookie);
     let mut h = Harness { conn, now, peer: REMOTE };

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use tcp_proto::wire::{Flags, Options, Segment, TcpHeader};
+use tcp_proto::wire::{Flags, Options, Segment, TcpHeader, Timestamps};
 use tcp_proto::{
     CloseReason, Config, ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent,
     Event, Instant, SeqNum, State,
@@ -343,8 +343,45 @@ fn full_syn_queue_answers_with_a_cookie_and_the_client_connects_rfc_4987() {
     let mut got = [0u8; 32];
     assert_eq!(net.server.recv(server, &mut got), Ok(16));
     assert_eq!(&got[..16], b"through a cookie");
-    // The cookie carried the client's MSS.
-    assert_eq!(net.server.status(server).unwrap().effective_mss, 1460);
+    // The cookie carried the client's MSS and, in the SYN-ACK's marked TSval, timestamps
+    // (RFC 7323 §3.2): both sides use them, so 1460 − 12 octets a segment (MUST-16).
+    let status = net.server.status(server).unwrap();
+    assert!(status.timestamps, "timestamps survived the cookie");
+    assert_eq!(status.effective_mss, 1448);
+    assert!(net.client.status(client).unwrap().timestamps);
+    let synack =
+        net.seen.iter().find(|(from_client, h, _)| !from_client && h.flags.contains(Flags::SYN));
+    let ts = synack.unwrap().1.options.timestamps.expect("the cookie SYN-ACK carries timestamps");
+    assert_eq!(ts.tsval & 1, 1, "the mark");
+}
+
+/// A SYN without timestamps through a cookie: the SYN-ACK carries none (RFC 7323 §3.2), and a
+/// cookie ACK that claims them anyway (its TSecr no echo of ours) does not turn them on.
+#[test]
+fn cookie_connection_without_timestamps_in_the_syn_has_none_rfc_7323_3_2() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 1).unwrap();
+    spoofed_syn(&mut net.server, 1);
+    let mut buf = vec![0u8; 1500];
+    while net.server.poll_transmit(net.now, &mut buf).unwrap().is_some() {}
+    let client = SocketAddr::new(CLIENT_IP, 4321);
+    let mut syn = header(Flags::SYN, 1000, 0);
+    syn.src_port = client.port();
+    let replies = stray(&mut net.server, client, SERVER, syn);
+    assert_eq!(replies.len(), 1);
+    let synack = replies[0];
+    assert_eq!(synack.flags, Flags::SYN | Flags::ACK);
+    assert_eq!(synack.options.timestamps, None);
+    assert_eq!(net.server.counters().cookies_sent, 1);
+    let mut ack = header(Flags::ACK, 1001, synack.seq.get().wrapping_add(1));
+    ack.src_port = client.port();
+    ack.options.timestamps = Some(Timestamps { tsval: 77, tsecr: 12_344 });
+    assert!(stray(&mut net.server, client, SERVER, ack).is_empty());
+    assert_eq!(net.server.counters().cookies_accepted, 1);
+    let handle = net.server.accept(SERVER).unwrap().expect("the cookie connection");
+    let status = net.server.status(handle).unwrap();
+    assert!(!status.timestamps);
+    assert_eq!(status.effective_mss, 536, "no MSS option on that SYN (MUST-15)");
 }
 
 #[test]
@@ -582,6 +619,67 @@ fn server_in_time_wait(
     (SocketAddr::new(CLIENT_IP, last.dst_port), last.seq.get(), last.ack.get())
 }
 
+/// TS.Recent of the server's TIME-WAIT record: what its last ACK echoed.
+fn ts_recent(net: &Net) -> u32 {
+    let (_, last, _) = *net.seen.iter().rev().find(|(from_client, _, _)| !from_client).unwrap();
+    last.options.timestamps.expect("the two endpoints use timestamps").tsecr
+}
+
+/// A SYN with timestamps (TSval `tsval`) from `client`, fed to the server; its replies.
+fn syn_with_tsval_from(net: &mut Net, client: SocketAddr, seq: u32, tsval: u32) -> Vec<TcpHeader> {
+    let mut syn = header(Flags::SYN, seq, 0);
+    syn.src_port = client.port();
+    syn.options.timestamps = Some(Timestamps { tsval, tsecr: 0 });
+    stray(&mut net.server, client, SERVER, syn)
+}
+
+/// RFC 6191 with timestamps (SHLD-4): a SYN whose TSval is newer than the record's TS.Recent
+/// reopens the 4-tuple even though SEG.SEQ lies below the old RCV.NXT; one whose TSval is
+/// older is dropped silently even though SEG.SEQ lies beyond it; at an equal TSval, SEG.SEQ
+/// decides. The new incarnation echoes the SYN's TSval.
+#[test]
+fn syn_with_a_newer_tsval_reopens_a_time_wait_tuple_rfc_6191_shld_4() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    let (client_addr, old_snd_nxt, old_rcv_nxt) = server_in_time_wait(&mut net, client, server);
+    let recent = ts_recent(&net);
+    // Older TSval, higher sequence number: silently dropped, no reopening.
+    let later_seq = old_rcv_nxt.wrapping_add(100_000);
+    assert!(
+        syn_with_tsval_from(&mut net, client_addr, later_seq, recent.wrapping_sub(1)).is_empty()
+    );
+    // Equal TSval, sequence number not beyond RCV.NXT: dropped too.
+    assert!(syn_with_tsval_from(&mut net, client_addr, old_rcv_nxt, recent).is_empty());
+    assert_eq!(net.server.counters().time_wait_reopened, 0);
+    assert_eq!((net.server.connection_count(), net.server.time_wait_count()), (0, 1));
+    // Newer TSval, sequence number below the old RCV.NXT: reopened.
+    let old_seq = old_rcv_nxt.wrapping_sub(1_000);
+    let replies = syn_with_tsval_from(&mut net, client_addr, old_seq, recent.wrapping_add(1));
+    assert_eq!(replies.len(), 1);
+    let synack = replies[0];
+    assert_eq!((synack.flags, synack.ack.get()), (Flags::SYN | Flags::ACK, old_seq + 1));
+    assert!(synack.seq.after(SeqNum::new(old_snd_nxt)), "ISS after the old SND.NXT");
+    let echoed = synack.options.timestamps.expect("the SYN offered timestamps");
+    assert_eq!(echoed.tsecr, recent.wrapping_add(1));
+    assert_eq!(net.server.counters().time_wait_reopened, 1);
+}
+
+/// Equal TSval and SEG.SEQ beyond the old RCV.NXT: reopened (RFC 6191's tie-break).
+#[test]
+fn syn_with_an_equal_tsval_and_higher_sequence_reopens_rfc_6191_shld_4() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let (client, server) = net.connect();
+    let (client_addr, _, old_rcv_nxt) = server_in_time_wait(&mut net, client, server);
+    let recent = ts_recent(&net);
+    let seq = old_rcv_nxt.wrapping_add(1);
+    let replies = syn_with_tsval_from(&mut net, client_addr, seq, recent);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].flags, Flags::SYN | Flags::ACK);
+    assert_eq!(net.server.counters().time_wait_reopened, 1);
+}
+
 /// A SYN from `client` with sequence number `seq`, fed to the server; its replies.
 fn syn_from(net: &mut Net, client: SocketAddr, seq: u32) -> Vec<TcpHeader> {
     let mut syn = header(Flags::SYN, seq, 0);
@@ -688,9 +786,11 @@ fn old_duplicate_syn_refused_by_the_peer_returns_the_4_tuple_to_time_wait_may_2(
     rst.src_port = client_addr.port();
     assert!(stray(&mut net.server, client_addr, SERVER, rst).is_empty());
     assert_eq!((net.server.connection_count(), net.server.time_wait_count()), (0, 1));
-    // Back in TIME-WAIT: an unacceptable segment draws the ACK from the old numbers.
+    // Back in TIME-WAIT: an unacceptable segment draws the ACK from the old numbers. (The
+    // old incarnation used timestamps, so it carries them: without, it is dropped.)
     let mut stale = header(Flags::ACK, old_rcv_nxt.wrapping_add(500_000), old_snd_nxt);
     stale.src_port = client_addr.port();
+    stale.options.timestamps = Some(Timestamps { tsval: ts_recent(&net), tsecr: 0 });
     let replies = stray(&mut net.server, client_addr, SERVER, stale);
     assert_eq!(replies.len(), 1);
     let r = replies[0];
@@ -735,6 +835,8 @@ fn reopening_handshake_that_times_out_returns_the_4_tuple_to_time_wait_may_2() {
     assert_eq!(net.server.time_wait_count(), 1);
     let mut ack = header(Flags::ACK, old_rcv_nxt.wrapping_add(500_000), old_snd_nxt);
     ack.src_port = client_addr.port();
+    // The old incarnation used timestamps, so the segment carries them (else it is dropped).
+    ack.options.timestamps = Some(Timestamps { tsval: ts_recent(&net), tsecr: 0 });
     let replies = stray(&mut net.server, client_addr, SERVER, ack);
     assert_eq!(
         (replies[0].flags, replies[0].seq.get(), replies[0].ack.get()),

@@ -404,6 +404,10 @@ fn bulk_64_mib_each_way_byte_exact() {
             stack.run_until("connected", Duration::from_secs(10), |s| {
                 s.saw(handle, Event::Connected)
             });
+            // The kernel offers timestamps by default, and so do we (RFC 7323 §3.2).
+            let status = stack.endpoint().status(handle).unwrap();
+            assert!(status.timestamps, "negotiated with the kernel");
+            assert_eq!(status.effective_mss, 1448, "MUST-16: 12 octets for the option");
             stack.send_pattern(handle, 11, total);
             stack.run_until("orderly close", Duration::from_secs(120), |s| {
                 s.closed_reason(handle).is_some()
@@ -439,6 +443,85 @@ fn bulk_64_mib_each_way_byte_exact() {
         });
         let handle = accepted.unwrap();
         let received = stack.receive_pattern(handle, 22);
+        let now = stack.now();
+        stack.endpoint().close(now, handle).unwrap();
+        stack.run_until("close", Duration::from_secs(10), |s| s.closed_reason(handle).is_some());
+        received
+    })
+    .join()
+    .unwrap();
+    assert_eq!(received, total, "we got every octet");
+    assert_eq!(kernel.join().unwrap(), 0, "nothing came back");
+}
+
+/// The kernel with `net.ipv4.tcp_timestamps=0` in its namespace: its SYN and SYN-ACK carry no
+/// timestamps, so neither side sends the option (RFC 7323 §3.2) and our full segments carry
+/// 1460 octets; 16 MiB each way arrive byte-exact.
+#[test]
+fn bulk_16_mib_each_way_with_kernel_timestamps_off_rfc_7323_3_2() {
+    const TEST: &str = "bulk_16_mib_each_way_with_kernel_timestamps_off_rfc_7323_3_2";
+    if !prerequisites(TEST, false) {
+        return;
+    }
+    let ns = Arc::new(Netns::new("tsoff"));
+    // A thread in the namespace sees that namespace's /proc/sys/net.
+    ns.spawn(|| std::fs::write("/proc/sys/net/ipv4/tcp_timestamps", "0").expect("sysctl"))
+        .join()
+        .unwrap();
+    let total = 16 * MIB;
+    let listener = ns.spawn(|| kernel_listener(5003)).join().unwrap();
+    let kernel = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut stream = with_timeouts(stream);
+        let got = kernel_receive(&mut stream, 31);
+        stream.shutdown(Shutdown::Write).unwrap();
+        got
+    });
+    let ours = ns
+        .spawn(move || {
+            let mut stack = Stack::new(TEST);
+            let handle = stack.connect(5003);
+            stack.run_until("connected", Duration::from_secs(10), |s| {
+                s.saw(handle, Event::Connected)
+            });
+            let status = stack.endpoint().status(handle).unwrap();
+            assert!(!status.timestamps, "the kernel's SYN-ACK had no timestamps");
+            assert_eq!(status.effective_mss, 1460);
+            stack.send_pattern(handle, 31, total);
+            stack.run_until("orderly close", Duration::from_secs(120), |s| {
+                s.closed_reason(handle).is_some()
+            });
+            assert_eq!(stack.closed_reason(handle), Some(CloseReason::Orderly));
+            let local = SocketAddr::new(IpAddr::V4(OUR_IP), 6003);
+            stack.endpoint().listen(local, 4).unwrap();
+            stack
+        })
+        .join()
+        .unwrap();
+    assert_eq!(kernel.join().unwrap(), total, "the kernel got every octet");
+    let mut stack = ours;
+    let kernel = ns.spawn(move || {
+        let stream = TcpStream::connect((OUR_IP, 6003)).expect("kernel connect");
+        let mut stream = with_timeouts(stream);
+        kernel_send(&mut stream, 32, total);
+        stream.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).unwrap();
+        rest.len()
+    });
+    let ns2 = Arc::clone(&ns);
+    let received = thread::spawn(move || {
+        ns2.enter();
+        let local = SocketAddr::new(IpAddr::V4(OUR_IP), 6003);
+        let mut accepted = None;
+        stack.run_until("a connection to accept", Duration::from_secs(10), |s| {
+            accepted = s.endpoint().accept(local).unwrap();
+            accepted.is_some()
+        });
+        let handle = accepted.unwrap();
+        let status = stack.endpoint().status(handle).unwrap();
+        assert!(!status.timestamps, "the kernel's SYN had no timestamps");
+        let received = stack.receive_pattern(handle, 32);
         let now = stack.now();
         stack.endpoint().close(now, handle).unwrap();
         stack.run_until("close", Duration::from_secs(10), |s| s.closed_reason(handle).is_some());
@@ -805,7 +888,8 @@ fn kernel_router_fragmentation_needed_shrinks_the_mss_must_54() {
             stack.run_until("connected", Duration::from_secs(10), |s| {
                 s.saw(handle, Event::Connected)
             });
-            assert_eq!(stack.endpoint().status(handle).unwrap().effective_mss, 1460);
+            // The kernel uses timestamps by default: 1460 less their 12 octets (MUST-16).
+            assert_eq!(stack.endpoint().status(handle).unwrap().effective_mss, 1448);
             stack.send_pattern(handle, 66, total);
             let mss = stack.endpoint().status(handle).unwrap().effective_mss;
             stack.run_until("orderly close", Duration::from_secs(60), |s| {
@@ -818,7 +902,7 @@ fn kernel_router_fragmentation_needed_shrinks_the_mss_must_54() {
         .join()
         .unwrap();
     assert_eq!(kernel.join().unwrap(), total, "the kernel got every octet");
-    assert_eq!(mss, 960, "1000 − 20 (IPv4) − 20 (TCP)");
+    assert_eq!(mss, 948, "1000 − 20 (IPv4) − 20 (TCP) − 12 (timestamps)");
     assert!(counters.icmp_errors >= 1, "the router's ICMP reached the driver: {counters:?}");
     assert!(icmp_accepted >= 1, "and the connection believed it");
     assert_eq!(counters.dropped_icmp_malformed + counters.dropped_icmp_not_ours, 0);

@@ -51,6 +51,14 @@ impl Both {
     /// Passive open (the peer's SYN offering `peer_wscale`), our CLOSE, the peer's ACK and FIN:
     /// both sides in TIME-WAIT at t = 1 s, the endpoint's as a record.
     fn new(config: Config, peer_wscale: Option<u8>) -> Self {
+        Self::new_with(config, peer_wscale, false)
+    }
+
+    /// As [`Both::new`], with `timestamps` on every segment of the peer when asked (TSvals
+    /// 100, 110, 120, 130; TSecr echoing our 1000): both sides then use the option, and
+    /// TS.Recent is 130, the TSval of the peer's FIN.
+    fn new_with(config: Config, peer_wscale: Option<u8>, timestamps: bool) -> Self {
+        let stamp = |s: Seg, tsval: u32| if timestamps { s.ts(tsval, 1000) } else { s };
         let now = Instant::from_millis(1_000);
         let mut conn =
             Harness { conn: Connection::listen(config.clone(), now, LOCAL), now, peer: REMOTE };
@@ -58,13 +66,16 @@ impl Both {
         ep.listen(LOCAL, 8).unwrap();
         let mut syn = seg(syn(), PEER_ISS, 0).mss(1460);
         syn.window_scale = peer_wscale;
+        if timestamps {
+            syn = syn.ts(100, 0);
+        }
         let mut both = |s: Seg| {
             let (a, b) = (conn_deliver(&mut conn, now, &s), ep_deliver(&mut ep, now, &s));
             assert_eq!(a, b, "the two differ before TIME-WAIT on {s:?}");
             a
         };
         assert_eq!(both(syn)[0].flags, syn_ack());
-        assert!(both(seg(ack(), add(PEER_ISS, 1), add(ISS, 1))).is_empty());
+        assert!(both(stamp(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)), 110)).is_empty());
         let handle = ep.accept(LOCAL).unwrap().unwrap();
         conn.conn.close(now).unwrap();
         ep.close(now, handle).unwrap();
@@ -76,8 +87,8 @@ impl Both {
             assert_eq!(a, b, "the two differ before TIME-WAIT on {s:?}");
             a
         };
-        assert!(both(seg(ack(), add(PEER_ISS, 1), add(ISS, 2))).is_empty());
-        let last = both(seg(fin_ack(), add(PEER_ISS, 1), add(ISS, 2)));
+        assert!(both(stamp(seg(ack(), add(PEER_ISS, 1), add(ISS, 2)), 120)).is_empty());
+        let last = both(stamp(seg(fin_ack(), add(PEER_ISS, 1), add(ISS, 2)), 130));
         assert_eq!(
             (last[0].flags, last[0].seq, last[0].ack),
             (ack(), add(ISS, 2), add(PEER_ISS, 2))
@@ -266,4 +277,33 @@ fn time_wait_record_acks_carry_the_scaled_window_must_13() {
     assert!(both.deliver(now, &seg(ack(), add(RCV_NXT, 256 * 1024 - 1), SND_NXT)).is_empty());
     let replies = both.deliver(now, &seg(ack(), add(RCV_NXT, 256 * 1024), SND_NXT));
     assert_seg(&replies[0], ack(), SND_NXT, RCV_NXT, scaled);
+}
+
+/// A connection that used timestamps keeps TS.Recent in TIME-WAIT, and the lone connection
+/// and the endpoint's record (which keeps it in the 40 bytes) judge alike: their ACKs carry
+/// the option echoing TS.Recent; PAWS answers an old TSval with the ACK (RFC 7323 §5.3 R1);
+/// a segment without the option is dropped (§3.2); the peer's FIN again moves TS.Recent to
+/// its TSval (§4.3), an unacceptable segment does not.
+#[test]
+fn time_wait_keeps_ts_recent_and_judges_by_it_rfc_7323_5_3() {
+    let mut both = Both::new_with(config(), None, true);
+    let second = |n: u64| Instant::from_millis(1_000 * n);
+    let answer = |sent: &[Sent]| -> Vec<_> {
+        sent.iter().map(|s| (s.flags, s.seq, s.ack, s.options.timestamps)).collect()
+    };
+    let the_ack = |tsval: u32, tsecr: u32| {
+        vec![(ack(), SND_NXT, RCV_NXT, Some(tcp_proto::wire::Timestamps { tsval, tsecr }))]
+    };
+    // An acceptable ACK with an older TSval: PAWS, the ACK echoing TS.Recent 130.
+    let old = seg(ack(), RCV_NXT, SND_NXT).ts(129, 1000);
+    assert_eq!(answer(&both.deliver(second(2), &old)), the_ack(2000, 130));
+    // The same without the option: dropped silently.
+    assert!(both.deliver(second(3), &seg(ack(), RCV_NXT, SND_NXT)).is_empty());
+    // The peer's FIN again, with a newer TSval: acknowledged, echoing it.
+    let fin = seg(fin_ack(), add(PEER_ISS, 1), SND_NXT).ts(140, 1000);
+    assert_eq!(answer(&both.deliver(second(4), &fin)), the_ack(4000, 140));
+    // An unacceptable segment with a newer TSval draws the ACK but moves nothing.
+    let far = seg(ack(), add(RCV_NXT, 100_000), SND_NXT).ts(150, 1000);
+    assert_eq!(answer(&both.deliver(second(5), &far)), the_ack(5000, 140));
+    both.assert_in_time_wait();
 }

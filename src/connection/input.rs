@@ -84,6 +84,8 @@ impl Connection {
             self.rcv_nxt = header.seq + 1;
             self.on_peer_mss(header.options.mss);
             self.on_peer_window_scale(header.options.window_scale);
+            // RFC 7323 §3.2: our SYN-ACK carries timestamps only if this SYN did.
+            self.ts.on_peer_syn(now, header.options.timestamps, self.rcv_nxt);
             self.choose_iss(now, from);
             // The window of a SYN is never scaled (RFC 7323 §2.2).
             self.update_send_window(header.seq, header.ack, u32::from(header.window));
@@ -134,8 +136,10 @@ impl Connection {
         self.rcv_nxt = header.seq + 1;
         self.on_peer_mss(header.options.mss);
         self.on_peer_window_scale(header.options.window_scale);
+        // RFC 7323 §3.2: in use iff our SYN offered it and this SYN (or SYN-ACK) carries it.
+        self.ts.on_peer_syn(now, header.options.timestamps, self.rcv_nxt);
         if ack_acceptable {
-            self.on_ack_advances(now, header.ack);
+            self.on_ack_advances(now, header.ack, echoed(segment));
         }
         self.update_send_window(header.seq, header.ack, u32::from(header.window));
         if self.snd_una.after(self.iss) {
@@ -168,7 +172,14 @@ impl Connection {
             // the SYN gets what §3.10.7.4 gives it, an ACK (RFC 5961 §4).
             Verdict::Reopen => self.send_challenge_ack(now),
             // The table keeps TIME-WAIT; `on_self_loop` acknowledges and restarts 2MSL.
-            Verdict::AckFin => self.apply(now, Stimulus::Fin),
+            Verdict::AckFin => {
+                // The peer's FIN again: its TSval becomes TS.Recent (RFC 7323 §4.3), as
+                // `TimeWait::on_fin_again` does for the record.
+                if let Some(ts) = segment.header.options.timestamps {
+                    self.ts.on_acceptable(now, segment.header.seq, ts.tsval);
+                }
+                self.apply(now, Stimulus::Fin);
+            }
         }
     }
 
@@ -178,6 +189,28 @@ impl Connection {
         let mut flags = header.flags;
         let mut seg_seq = header.seq;
         let mut seg_len = segment.seg_len();
+
+        // RFC 7323 before the checks of §3.10.7.4. Once negotiated, a segment without the
+        // option is dropped silently (§3.2 SHOULD; never an abort), and PAWS drops one whose
+        // TSval is older than TS.Recent, with an ACK (§5.3 R1, rate-limited like the ACK of
+        // step 1). RSTs are exempt (R1: RFC 5961 judges them by sequence number alone), and
+        // so are SYNs: step 4 answers every SYN here with a challenge ACK or a return to
+        // LISTEN anyway (RFC 5961 §4), which is what a restarted peer — new clock, perhaps no
+        // timestamps at all — needs to learn that this connection is still open.
+        if self.ts.is_on() && !flags.contains(Flags::RST) && !flags.contains(Flags::SYN) {
+            match header.options.timestamps {
+                None => {
+                    self.count().timestamps_missing += 1;
+                    return;
+                }
+                Some(ts) if self.ts.paws_rejects(now, ts.tsval) => {
+                    self.count().paws_rejected += 1;
+                    self.send_challenge_ack(now);
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
 
         if self.state == State::SynReceived && flags.contains(Flags::SYN) && seg_seq == self.irs {
             // The peer's SYN again. Its SYN octet is old news (§3.10.7.4's trimming):
@@ -284,7 +317,7 @@ impl Connection {
                 self.queue_reply(Reply { remote, seq: seg_ack, ack: None });
                 return false;
             }
-            self.on_ack_advances(now, seg_ack);
+            self.on_ack_advances(now, seg_ack, echoed(segment));
             self.update_send_window(seg_seq, seg_ack, self.scaled_window(header.window));
             // Continue in ESTABLISHED (§3.10.7.4 step 5).
             self.apply(now, Stimulus::AckOfSyn);
@@ -297,6 +330,13 @@ impl Connection {
             self.send_challenge_ack(now);
             return false;
         }
+        // RFC 7323 §5.3 R3 (§4.3 (2)): the segment is acceptable, so its TSval may become
+        // TS.Recent. Only once its ACK passed the check above, as Linux does: a blind attacker
+        // must then guess SEG.ACK as well as SEG.SEQ to push TS.Recent ahead of the peer's
+        // clock (which would make PAWS drop the peer's own segments).
+        if let Some(ts) = header.options.timestamps {
+            self.ts.on_acceptable(now, seg_seq, ts.tsval);
+        }
         // RFC 5681 §2: a duplicate ACK acknowledges nothing new, carries no data, SYN or FIN,
         // leaves the window alone, and arrives while data is outstanding. Under a zero window
         // it is the answer to a probe (the receiver had no room), never a sign of loss.
@@ -308,7 +348,7 @@ impl Connection {
             && self.snd_wnd > 0
             && self.scaled_window(header.window) == self.snd_wnd;
         if self.snd_una.before(seg_ack) {
-            self.on_ack_advances(now, seg_ack);
+            self.on_ack_advances(now, seg_ack, echoed(segment));
         } else if is_duplicate {
             self.on_duplicate_ack();
         }
@@ -365,12 +405,14 @@ impl Connection {
         }
     }
 
-    /// SND.UNA advances to `seg_ack` (known to be within SND.UNA..=SND.NXT).
-    fn on_ack_advances(&mut self, now: Instant, seg_ack: SeqNum) {
+    /// SND.UNA advances to `seg_ack` (known to be within SND.UNA..=SND.NXT); `tsecr` is the
+    /// segment's TSecr, if it carries the timestamps option.
+    fn on_ack_advances(&mut self, now: Instant, seg_ack: SeqNum, tsecr: Option<u32>) {
         if !self.snd_una.before(seg_ack) {
             return;
         }
         let acked = seg_ack.since(self.snd_una);
+        self.on_rtt_sample(now, seg_ack, tsecr);
         let data_was_outstanding = self.snd_una.after(self.iss);
         self.dup_acks = 0;
         if self.in_fast_recovery {
@@ -403,26 +445,45 @@ impl Connection {
             rare.snd_up = None;
         }
         self.snd_una = seg_ack;
-        // Karn (MUST-18): only a probe sent once and never retransmitted gives a sample.
-        if let Some((probe_end, sent_at)) = self.rtt_probe
-            && probe_end.before_eq(seg_ack)
-        {
-            self.rtt.on_sample(elapsed(now, sent_at));
-            self.rtt_probe = None;
-        }
         self.consecutive_retransmissions = 0;
-        self.first_retransmission_at = None;
+        self.set_first_retransmission_at(None);
         self.progress_at = now;
-        if let Some(point) = self.recovery_point {
+        if let Some(point) = self.recovery_point() {
             if seg_ack.before(point) {
                 // After an RTO, each ACK below the recovery point sends the next unacknowledged
                 // segment (RFC 6298 5.4 again, without waiting for another timeout).
                 self.retransmit_pending = true;
             } else {
-                self.recovery_point = None;
+                self.set_recovery_point(None);
             }
         }
         self.update_retransmit_timer(now, true);
+    }
+
+    /// The RTT sample an ACK of new data up to `seg_ack` gives, before SND.UNA moves. Karn
+    /// (MUST-18): a probe sent once and never retransmitted gives an exact one. With
+    /// timestamps every such ACK gives one (RTTM, RFC 7323 §4.1): `now` less the TSval its
+    /// TSecr echoes — the transmission that arrived, so retransmissions are timed too and
+    /// Karn's rule is not needed for them (the exact probe is still preferred when it
+    /// completes, as Linux does; the echo counts in milliseconds). Many samples a round trip
+    /// are weighted as RFC 7323 Appendix G says, so RTTVAR does not collapse.
+    fn on_rtt_sample(&mut self, now: Instant, seg_ack: SeqNum, tsecr: Option<u32>) {
+        let probe = self.rtt_probe.filter(|&(probe_end, _)| probe_end.before_eq(seg_ack));
+        if probe.is_some() {
+            self.rtt_probe = None;
+        }
+        let exact = probe.map(|(_, sent_at)| elapsed(now, sent_at));
+        let echoed = tsecr.and_then(|tsecr| self.ts.rtt_sample(now, tsecr));
+        let Some(sample) = exact.or(echoed) else { return };
+        if self.ts.is_on() {
+            // Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
+            let flight = self.snd_nxt.since(self.snd_una);
+            let smss = u32::from(self.effective_mss()).max(1);
+            let expected = flight.div_ceil(smss.saturating_mul(2)).max(1);
+            self.rtt.on_sample_weighted(sample, expected);
+        } else {
+            self.rtt.on_sample(sample);
+        }
     }
 
     /// Steps 6 (URG), 7 (segment text) and 8 (FIN). `data_seq` is the sequence number of the
@@ -631,6 +692,14 @@ impl Connection {
             self.peer_mss = mss;
         }
     }
+}
+
+/// The TSecr of a segment that can echo one: it carries the timestamps option and the ACK bit
+/// (RFC 7323 §3.2: without ACK, TSecr MUST be ignored).
+fn echoed(segment: &Segment<'_>) -> Option<u32> {
+    let header = &segment.header;
+    let timestamps = header.options.timestamps.filter(|_| header.flags.contains(Flags::ACK));
+    timestamps.map(|ts| ts.tsecr)
 }
 
 /// The unspecified address of `ip`'s family (a wildcard listener, or no address yet).

@@ -15,8 +15,10 @@
 mod input;
 mod output;
 mod path_mtu;
+mod timestamps;
 
 pub(crate) use input::{is_valid_source, unspecified_like};
+pub(crate) use timestamps::{ts_before, tsval};
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -31,12 +33,13 @@ use crate::congestion::{CongestionControl, CongestionEvent, NewReno, initial_win
 pub use crate::event::{
     CallError, CloseReason, ConnectionError, Counters, Event, IcmpError, Status, TransmitError,
 };
-use crate::isn::initial_sequence_number;
+use crate::isn::{initial_numbers, timestamp_offset};
 use crate::rtt::RttEstimator;
 use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus, transition};
 use crate::time::Instant;
 use crate::time_wait::{self, AckLimiter, TimeWait};
+use timestamps::TsState;
 
 /// The most events kept for the user before new ones are dropped (and counted). A connection
 /// emits a handful per round trip; a caller that never drains them must not grow memory.
@@ -70,6 +73,10 @@ pub struct CookieHandshake {
     pub peer_mss: Option<u16>,
     /// The peer's window-scale option, if it offered one.
     pub peer_window_scale: Option<u8>,
+    /// The TSval of the peer's cookie ACK, when the timestamps option survives the cookie
+    /// (the SYN offered it and the ACK echoes our SYN-ACK's marked TSval): it becomes
+    /// TS.Recent (RFC 7323 §3.2, §4.3).
+    pub peer_tsval: Option<u32>,
 }
 
 /// One segment written by [`Connection::poll_transmit`].
@@ -167,6 +174,13 @@ struct Rare {
     r2_data_override: Option<Option<Duration>>,
     /// The application's user timeout, when it set one for this connection (MUST-21).
     user_timeout_override: Option<Option<Duration>>,
+    /// SND.NXT when the last RTO fired (or a closed window reopened): every ACK below it
+    /// retransmits the next segment. Here because an RTO already allocates this part (for its
+    /// counter), so an idle connection does not carry it.
+    recovery_point: Option<SeqNum>,
+    /// When the segment now at SND.UNA was first retransmitted, or the first unanswered
+    /// zero-window probe went (R2 counts from here).
+    first_retransmission_at: Option<Instant>,
 }
 
 /// The congestion controller: the built-in one held in place, or the application's.
@@ -262,6 +276,8 @@ pub struct Connection {
     snd_wscale: WindowScale,
     /// The shift we apply to ours: the smallest that lets the receive buffer be offered.
     rcv_wscale: WindowScale,
+    /// RFC 7323 timestamps: negotiation, our clock, TS.Recent, Last.ACK.sent (`timestamps`).
+    ts: TsState,
 
     // Timers and retransmission (RFC 6298).
     /// Deadlines by [`Timer`]; [`Instant::MAX`] means "not armed" (8 bytes a timer, not 16).
@@ -273,8 +289,6 @@ pub struct Connection {
     /// from here.
     progress_at: Instant,
     consecutive_retransmissions: u32,
-    /// SND.NXT when the last RTO fired: every ACK below it retransmits the next segment.
-    recovery_point: Option<SeqNum>,
     /// The SYN (or SYN-ACK) was retransmitted (RFC 6298 rule 5.7).
     handshake_retransmitted: bool,
     /// The next segment must be a retransmission from SND.UNA.
@@ -283,15 +297,13 @@ pub struct Connection {
     probe_pending: bool,
     /// The peer acknowledged a probe of its zero window since the last retransmission.
     probe_answered: bool,
-    /// When the segment now at SND.UNA was first retransmitted (R2 counts from here).
-    first_retransmission_at: Option<Instant>,
     persist_backoff: u32,
 
     // Congestion control (RFC 5681, RFC 6582).
     /// NewReno in place (no allocation), or the application's own controller.
     cc: Controller,
-    /// Duplicate ACKs in a row (RFC 5681 §2).
-    dup_acks: u32,
+    /// Duplicate ACKs in a row (RFC 5681 §2), saturating: only the first three matter.
+    dup_acks: u8,
     /// In NewReno fast recovery until SND.UNA passes `recover` (RFC 6582).
     in_fast_recovery: bool,
     /// RFC 6582's `recover`: SND.NXT when the last loss was detected.
@@ -336,6 +348,7 @@ impl Connection {
         let peer_mss = default_send_mss(local);
         let nodelay = config.nodelay;
         let ds_field = config.ds_field;
+        let ts = TsState::new(config.timestamps);
         Self {
             config,
             state: State::Closed,
@@ -370,17 +383,16 @@ impl Connection {
             wscale_ok: false,
             snd_wscale: WindowScale::NONE,
             rcv_wscale,
+            ts,
             timers: [Instant::MAX; Timer::COUNT],
             rtt,
             rtt_probe: None,
             progress_at: Instant::ZERO,
             consecutive_retransmissions: 0,
-            recovery_point: None,
             handshake_retransmitted: false,
             retransmit_pending: false,
             probe_pending: false,
             probe_answered: false,
-            first_retransmission_at: None,
             persist_backoff: 0,
             cc: Controller::NewReno(NewReno::new(initial_window(u32::from(peer_mss.get())))),
             dup_acks: 0,
@@ -441,6 +453,9 @@ impl Connection {
         connection.rcv_nxt = cookie.irs + 1;
         connection.on_peer_mss(cookie.peer_mss);
         connection.on_peer_window_scale(cookie.peer_window_scale);
+        connection.ts.set_offset(timestamp_offset(&connection.config.isn, local, remote));
+        let timestamps = cookie.peer_tsval.map(|tsval| crate::wire::Timestamps { tsval, tsecr: 0 });
+        connection.ts.on_peer_syn(now, timestamps, connection.rcv_nxt);
         connection.iss = cookie.iss;
         connection.snd_una = cookie.iss + 1;
         connection.snd_nxt = cookie.iss + 1;
@@ -659,6 +674,29 @@ impl Connection {
         self.nodelay = nodelay;
     }
 
+    /// Switches the timestamps option (RFC 7323 §3) on or off for this connection, in place of
+    /// [`Config::timestamps`]. It counts only before the handshake begins — on a CLOSED or
+    /// LISTEN connection, or after an active OPEN before its SYN was polled — because both SYNs
+    /// settle it (§3.2); returns whether it took effect.
+    pub fn set_timestamps(&mut self, on: bool) -> bool {
+        let before_handshake = match self.state {
+            State::Closed | State::Listen => true,
+            State::SynSent => self.snd_nxt == self.iss,
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => false,
+        };
+        if before_handshake {
+            self.ts.set_wanted(on);
+        }
+        before_handshake
+    }
+
     /// Changes the Differentiated Services field of this connection's packets (SHLD-21; RFC
     /// 9293 SHLD-23 advises applications not to change it mid-connection).
     pub fn set_ds_field(&mut self, ds_field: u8) {
@@ -771,6 +809,7 @@ impl Connection {
             ssthresh: self.cc.get().ssthresh(),
             consecutive_retransmissions: self.consecutive_retransmissions,
             total_retransmissions: self.counters().retransmission_timeouts,
+            timestamps: self.ts.is_on(),
         }
     }
 
@@ -843,6 +882,26 @@ impl Connection {
 
     fn rcv_up(&self) -> Option<SeqNum> {
         self.rare.as_ref().and_then(|rare| rare.rcv_up)
+    }
+
+    /// SND.NXT when the last RTO fired, while ACKs below it keep resending (see `Rare`).
+    fn recovery_point(&self) -> Option<SeqNum> {
+        self.rare.as_ref().and_then(|rare| rare.recovery_point)
+    }
+
+    /// Sets or clears the recovery point; clearing never allocates.
+    fn set_recovery_point(&mut self, point: Option<SeqNum>) {
+        if point.is_some() || self.rare.is_some() {
+            self.rare_mut().recovery_point = point;
+        }
+    }
+
+    /// Clears (or sets) when the segment at SND.UNA was first retransmitted; clearing never
+    /// allocates.
+    fn set_first_retransmission_at(&mut self, at: Option<Instant>) {
+        if at.is_some() || self.rare.is_some() {
+            self.rare_mut().first_retransmission_at = at;
+        }
     }
 
     fn path_mtu(&self) -> Option<u16> {
@@ -951,7 +1010,7 @@ impl Connection {
         // MUST-20 counts transmissions of the *same* segment: R2 is measured from the first
         // retransmission of the segment now at SND.UNA, and needs at least R1 of them, so a
         // backed-off RTO after some progress cannot end the connection after one try.
-        let first_retransmission = *self.first_retransmission_at.get_or_insert(now);
+        let first_retransmission = *self.rare_mut().first_retransmission_at.get_or_insert(now);
         let given_up = r2.is_some_and(|r2| {
             now.saturating_duration_since(first_retransmission) >= r2
                 && self.consecutive_retransmissions >= self.config.r1_retransmissions
@@ -981,7 +1040,7 @@ impl Connection {
         // Karn (MUST-18): nothing sent before this retransmission may be timed.
         self.rtt_probe = None;
         self.retransmit_pending = true;
-        self.recovery_point = Some(self.snd_nxt);
+        self.set_recovery_point(Some(self.snd_nxt));
         self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
     }
 
@@ -1003,9 +1062,9 @@ impl Connection {
     fn on_zero_window_probe_timeout(&mut self, now: Instant) {
         if core::mem::take(&mut self.probe_answered) {
             self.consecutive_retransmissions = 0;
-            self.first_retransmission_at = None;
+            self.set_first_retransmission_at(None);
         } else {
-            let first_unanswered = *self.first_retransmission_at.get_or_insert(now);
+            let first_unanswered = *self.rare_mut().first_retransmission_at.get_or_insert(now);
             let r2 = self.r2_data();
             let given_up = r2.is_some_and(|r2| {
                 now.saturating_duration_since(first_unanswered) >= r2
@@ -1038,11 +1097,11 @@ impl Connection {
             return;
         }
         self.retransmit_pending = true;
-        self.recovery_point = Some(self.snd_nxt);
+        self.set_recovery_point(Some(self.snd_nxt));
         self.probe_pending = false;
         self.probe_answered = false;
         self.consecutive_retransmissions = 0;
-        self.first_retransmission_at = None;
+        self.set_first_retransmission_at(None);
         self.rtt_probe = None;
         self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
     }
@@ -1199,12 +1258,13 @@ impl Connection {
         self.peer_mss = default_send_mss(self.local());
         self.wscale_ok = false;
         self.snd_wscale = WindowScale::NONE;
+        self.ts.reset();
         self.timers = [Instant::MAX; Timer::COUNT];
         self.rtt =
             RttEstimator::new(self.config.rto_initial, self.config.rto_min, self.config.rto_max);
         self.rtt_probe = None;
         self.consecutive_retransmissions = 0;
-        self.recovery_point = None;
+        self.set_recovery_point(None);
         self.handshake_retransmitted = false;
         self.dup_acks = 0;
         self.in_fast_recovery = false;
@@ -1217,7 +1277,8 @@ impl Connection {
     }
 
     fn choose_iss(&mut self, now: Instant, remote: SocketAddr) {
-        let mut iss = initial_sequence_number(&self.config.isn, now, self.local(), remote);
+        let (mut iss, ts_offset) = initial_numbers(&self.config.isn, now, self.local(), remote);
+        self.ts.set_offset(ts_offset);
         if let Some(floor) = self.rare.as_ref().and_then(|rare| rare.iss_after)
             && !iss.after(floor)
         {
@@ -1275,6 +1336,7 @@ impl Connection {
             rcv_shift: self.rcv_shift(),
             snd_shift,
             acks: self.rare.as_ref().map_or_else(AckLimiter::default, |rare| rare.challenge_acks),
+            ts_recent: self.ts.recent(),
             expires: self
                 .timer(Timer::TimeWait)
                 .unwrap_or_else(|| time_wait::expiry(self.last_now, self.config.msl)),
@@ -1332,12 +1394,28 @@ impl Connection {
         if self.wscale_ok { self.rcv_wscale } else { WindowScale::NONE }
     }
 
-    /// MUST-16: Eff.snd.MSS = min(SendMSS + 20, MMS_S) − TCP header − IP options, with a floor
-    /// so a tiny peer MSS cannot make the sender loop on empty segments (PITFALLS).
+    /// MUST-16: Eff.snd.MSS = min(SendMSS + 20, MMS_S) − TCPhdrsize − IP options, where
+    /// TCPhdrsize counts the options every data segment carries: the 12 octets of timestamps
+    /// once negotiated (RFC 9293 §3.7.1, RFC 7323 §3.2). A floor keeps a tiny peer MSS from
+    /// making the sender loop on empty segments (PITFALLS).
     fn effective_mss(&self) -> u16 {
         let mms_s = self.current_mtu().saturating_sub(ip_header_len(self.local()));
         let bound = (self.peer_mss.get().saturating_add(20)).min(mms_s);
-        bound.saturating_sub(20).max(Mss::MIN_USABLE.get())
+        let tcp_header = 20 + self.options_len();
+        bound.saturating_sub(tcp_header).max(Mss::MIN_USABLE.get())
+    }
+
+    /// Octets of options on every segment after the handshake: the timestamps option once
+    /// negotiated (RFC 7323 §3.2: 10 octets, two NOPs to keep it word-aligned).
+    fn options_len(&self) -> u16 {
+        if self.ts.is_on() { 12 } else { 0 }
+    }
+
+    /// The most payload a full-sized segment from the peer carries: our MSS less the options
+    /// every segment carries (so "two full-sized segments", SHLD-19, means what the peer
+    /// actually sends).
+    fn rcv_mss(&self) -> u16 {
+        self.advertised_mss().saturating_sub(self.options_len())
     }
 
     /// The MSS we advertise on our SYN (MUST-67: from the MTU; MUST-65: on SYNs only).
@@ -1406,6 +1484,8 @@ impl Connection {
     /// is owed any more (MUST-58: this segment carried the aggregated ACK).
     fn on_ack_sent(&mut self) {
         if self.have_irs {
+            // RFC 7323 §4.3 (1): Last.ACK.sent.
+            self.ts.on_ack_sent(self.rcv_nxt);
             let edge = self.rcv_nxt + self.advertised_window();
             let furthest = self.rcv_adv_edge.filter(|known| known.after(edge)).unwrap_or(edge);
             self.rcv_adv_edge = Some(furthest);
@@ -1423,7 +1503,7 @@ impl Connection {
     /// In-order data arrived: ACK it within the delayed-ACK time (SHLD-18, MUST-40), or at once
     /// once two full-sized segments' worth is unacknowledged (SHLD-19).
     fn ack_soon(&mut self, now: Instant) {
-        let two_segments = 2 * u32::from(self.advertised_mss());
+        let two_segments = 2 * u32::from(self.rcv_mss());
         match self.config.delayed_ack {
             Some(delay) if self.unacked_octets < two_segments => {
                 if self.timer(Timer::DelayedAck).is_none() {

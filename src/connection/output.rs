@@ -314,7 +314,7 @@ impl Connection {
         if was_idle {
             self.progress_at = now;
         }
-        if self.rtt_probe.is_none() && self.recovery_point.is_none() {
+        if self.rtt_probe.is_none() && self.recovery_point().is_none() {
             self.rtt_probe = Some((end, now));
         }
         if plan.seg_len() > 0 {
@@ -356,6 +356,10 @@ impl Connection {
         } else {
             self.window_field()
         };
+        let mut options = Options::NONE;
+        // RFC 7323 §3.2: offered on our SYN, then on every segment iff both SYNs carried it.
+        let first_syn = flags.contains(Flags::SYN) && !self.have_irs;
+        options.timestamps = self.ts.option(self.last_now, first_syn, flags.contains(Flags::ACK));
         TcpHeader {
             src_port: self.local().port(),
             dst_port: remote.port(),
@@ -364,7 +368,7 @@ impl Connection {
             flags,
             window,
             urgent_ptr: 0,
-            options: Options::NONE,
+            options,
         }
     }
 
@@ -411,6 +415,12 @@ impl Connection {
 
     fn emit_reply(&self, reply: Reply, buf: &mut [u8]) -> Result<Transmit, TransmitError> {
         let flags = if reply.ack.is_some() { Flags::RST | Flags::ACK } else { Flags::RST };
+        let mut options = Options::NONE;
+        if self.remote() == Some(reply.remote) {
+            // RFC 7323 §3.2: the option SHOULD be on a RST of a connection that negotiated it
+            // (a RST to anyone else knows nothing of ours).
+            options.timestamps = self.ts.option(self.last_now, false, reply.ack.is_some());
+        }
         let header = TcpHeader {
             src_port: self.local().port(),
             dst_port: reply.remote.port(),
@@ -419,7 +429,7 @@ impl Connection {
             flags,
             window: 0,
             urgent_ptr: 0,
-            options: Options::NONE,
+            options,
         };
         let len = self.encode(&header, &[], reply.remote, buf)?;
         Ok(self.transmit(len, reply.remote))

@@ -129,7 +129,7 @@ impl Connection {
         self.rtt_probe = None;
         // An RTO's recovery (one segment per ACK from SND.UNA) would send the same octets
         // again: the resend covers its whole range.
-        self.recovery_point = None;
+        self.set_recovery_point(None);
         // The timer ran for segments that never arrived; time the resent ones.
         if self.snd_una != self.snd_nxt {
             self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));

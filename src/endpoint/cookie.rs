@@ -13,7 +13,13 @@
 //! peer's MSS); `wscale` is the peer's shift, 15 for "no option". The MAC is SipHash-2-4 of the
 //! 4-tuple, the peer's ISN and the period under a secret, truncated to 20 bits: a blind
 //! attacker guessing a valid ACK succeeds with probability 2^-20 per try (Linux keeps 24 bits;
-//! we spend 3 on the MSS and 4 on the window scale). SACK and timestamps are not encoded yet.
+//! we spend 3 on the MSS and 4 on the window scale).
+//!
+//! Timestamps survive a cookie as in Linux, through the TSval of the SYN-ACK: when the SYN
+//! offered the option, the SYN-ACK carries it with the lowest TSval bit set (the clock, or
+//! one tick before it, so TSval never runs ahead); a cookie ACK whose TSecr echoes a marked
+//! value from the cookie's lifetime turns timestamps on for the connection (RFC 7323 §3.2),
+//! with its TSval as TS.Recent. SACK-permitted is not encoded yet.
 
 use core::hash::Hasher;
 use core::net::{IpAddr, SocketAddr};
@@ -99,8 +105,20 @@ impl Cookies {
         let mss = MSS_TABLE.get(((cookie >> 24) & 0x7) as usize).copied();
         let wscale = (cookie >> 20) & 0xf;
         let peer_window_scale = (wscale != NO_WINDOW_SCALE).then_some(wscale as u8);
-        Some(CookieHandshake { iss, irs, peer_mss: mss, peer_window_scale })
+        Some(CookieHandshake { iss, irs, peer_mss: mss, peer_window_scale, peer_tsval: None })
     }
+}
+
+/// The TSval of a cookie SYN-ACK at our clock `clock`: odd, and never ahead of the clock.
+pub(crate) const fn mark_tsval(clock: u32) -> u32 {
+    if clock & 1 == 1 { clock } else { clock.wrapping_sub(1) }
+}
+
+/// Whether `tsecr` on a cookie ACK echoes a marked TSval we could have sent within a cookie's
+/// lifetime (two periods) before `clock`: the SYN-ACK offered timestamps.
+pub(crate) fn echoes_mark(clock: u32, tsecr: u32) -> bool {
+    let lifetime_ms = 2 * PERIOD_MICROS / 1_000;
+    tsecr & 1 == 1 && u64::from(clock.wrapping_sub(tsecr)) <= lifetime_ms
 }
 
 #[cfg(test)]
@@ -126,6 +144,18 @@ mod tests {
         let no_ws = cookies.mint(now, addr(2, 80), addr(1, 4000), irs, Some(1000), None);
         let restored = cookies.check(now, addr(2, 80), addr(1, 4000), irs + 1, no_ws + 1).unwrap();
         assert_eq!((restored.peer_mss, restored.peer_window_scale), (Some(536), None));
+    }
+
+    #[test]
+    fn cookie_syn_ack_tsval_is_marked_and_its_echo_recognised_rfc_7323_3_2() {
+        assert_eq!(mark_tsval(1001), 1001);
+        assert_eq!(mark_tsval(1000), 999);
+        assert_eq!(mark_tsval(0), u32::MAX, "one tick back, across the wrap");
+        assert!(echoes_mark(5000, mark_tsval(5000)));
+        assert!(echoes_mark(5001 + 128_000, mark_tsval(5001)), "within the cookie's lifetime");
+        assert!(!echoes_mark(5001 + 128_001, mark_tsval(5001)), "older than a cookie lives");
+        assert!(!echoes_mark(5000, 5002), "even: not a mark of ours");
+        assert!(!echoes_mark(5000, 5003), "from the future");
     }
 
     #[test]

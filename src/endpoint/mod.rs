@@ -28,12 +28,13 @@ use core::net::{IpAddr, SocketAddr};
 use crate::config::Config;
 use crate::connection::{Connection, Transmit, is_valid_source, unspecified_like};
 use crate::event::{CallError, CloseReason, Event, Status, TransmitError};
+use crate::isn::timestamp_offset;
 use crate::seq::SeqNum;
 use crate::seq::{Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
 use crate::time_wait::{self, TimeWait, Verdict};
-use crate::wire::{Flags, Options, Segment, TcpHeader};
+use crate::wire::{Flags, Options, Segment, TcpHeader, Timestamps};
 use cookie::Cookies;
 use table::{TupleHash, TupleTable};
 
@@ -646,6 +647,7 @@ impl Endpoint {
                 let expires = time_wait::expiry(now, self.config.connection.msl);
                 if let Some(filed) = self.time_wait.get_mut(&tuple) {
                     filed.record.expires = expires;
+                    filed.record.on_fin_again(segment);
                 }
                 self.time_wait_ack(now, tuple, false);
             }
@@ -662,7 +664,11 @@ impl Endpoint {
             self.counters.time_wait_acks_suppressed += 1;
             return;
         }
-        let header = filed.record.ack_header(tuple.0.port(), tuple.1.port());
+        // The connection's timestamp clock: its offset is a function of the 4-tuple, so the
+        // record need not keep it (RFC 7323 §7.1).
+        let offset = timestamp_offset(&config.isn, tuple.0, tuple.1);
+        let tsval = crate::connection::tsval(now, offset);
+        let header = filed.record.ack_header(tuple.0.port(), tuple.1.port(), tsval);
         self.queue_stray(StrayReply { local: tuple.0, remote: tuple.1, header });
     }
 
@@ -786,6 +792,14 @@ impl Endpoint {
         if config.window_scaling && offered.is_some() {
             options.window_scale = Some(WindowScale::for_buffer(config.recv_buffer).shift());
         }
+        if config.timestamps
+            && let Some(ts) = syn.header.options.timestamps
+        {
+            // RFC 7323 §3.2, and the mark that tells the cookie ACK's echo from a forgery.
+            let clock = crate::connection::tsval(now, timestamp_offset(&config.isn, local, remote));
+            options.timestamps =
+                Some(Timestamps { tsval: cookie::mark_tsval(clock), tsecr: ts.tsval });
+        }
         let window = Window::saturating(u32::try_from(config.recv_buffer).unwrap_or(u32::MAX))
             .to_scaled(WindowScale::NONE);
         let header = TcpHeader {
@@ -813,7 +827,15 @@ impl Endpoint {
     ) {
         let (local, remote) = tuple;
         let header = segment.header;
-        let restored = self.cookies.check(now, local, remote, header.seq, header.ack);
+        let mut restored = self.cookies.check(now, local, remote, header.seq, header.ack);
+        let config = &self.config.connection;
+        if let Some(cookie) = restored.as_mut()
+            && config.timestamps
+            && let Some(ts) = header.options.timestamps
+        {
+            let clock = crate::connection::tsval(now, timestamp_offset(&config.isn, local, remote));
+            cookie.peer_tsval = cookie::echoes_mark(clock, ts.tsecr).then_some(ts.tsval);
+        }
         let room = self.listeners.get(&listener).is_some_and(|l| l.ready.len() < l.backlog);
         let Some(cookie) = restored.filter(|_| room && self.check_limits(remote.ip()).is_ok())
         else {

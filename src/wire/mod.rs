@@ -176,9 +176,15 @@ impl TcpHeader {
         dst: IpAddr,
         buf: &mut [u8],
     ) -> Result<usize, EmitError> {
-        // Most segments carry no options: skip measuring and encoding them.
-        let no_options = self.options == Options::NONE;
-        let options_len = if no_options { 0 } else { self.options.encoded_len() };
+        // Most segments carry no options, or only timestamps (RFC 7323 §3.2): skip measuring
+        // and encoding them.
+        let timestamps_only = self.options.timestamps_only();
+        let no_options = timestamps_only.is_none() && self.options == Options::NONE;
+        let options_len = match timestamps_only {
+            Some(_) => options::TIMESTAMPS_ALIGNED_LEN,
+            None if no_options => 0,
+            None => self.options.encoded_len(),
+        };
         if options_len > MAX_OPTIONS_LEN {
             return Err(EmitError::OptionsTooLong { len: options_len });
         }
@@ -229,8 +235,11 @@ impl TcpHeader {
             u1,
         ];
         fixed.copy_from_slice(&fields);
-        // MUST-69: whatever the options leave of the area is zero.
-        if !no_options {
+        if let Some(ts) = timestamps_only {
+            // The area is exactly these 12 octets (`options_len` above).
+            option_area.copy_from_slice(&Options::aligned_timestamps(ts));
+        } else if !no_options {
+            // MUST-69: whatever the options leave of the area is zero.
             option_area.fill(0);
             self.options.emit(option_area);
         }

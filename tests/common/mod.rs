@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use std::vec::Vec;
 
-use tcp_proto::wire::{Flags, Options, Segment, TcpHeader};
+use tcp_proto::wire::{Flags, Options, Segment, TcpHeader, Timestamps};
 use tcp_proto::{Config, Connection, Event, Instant, SeqNum, State};
 
 /// Our side: 10.0.0.1:80.
@@ -51,6 +51,7 @@ pub struct Seg {
     pub urgent_ptr: u16,
     pub mss: Option<u16>,
     pub window_scale: Option<u8>,
+    pub timestamps: Option<Timestamps>,
     pub payload: Vec<u8>,
 }
 
@@ -63,6 +64,7 @@ pub fn seg(flags: Flags, seq: u32, ack: u32) -> Seg {
         urgent_ptr: 0,
         mss: None,
         window_scale: None,
+        timestamps: None,
         payload: Vec::new(),
     }
 }
@@ -80,6 +82,11 @@ impl Seg {
         self.mss = Some(mss);
         self
     }
+    /// The timestamps option (RFC 7323 §3).
+    pub fn ts(mut self, tsval: u32, tsecr: u32) -> Self {
+        self.timestamps = Some(Timestamps { tsval, tsecr });
+        self
+    }
     pub fn urgent(mut self, pointer: u16) -> Self {
         self.urgent_ptr = pointer;
         self.flags |= Flags::URG;
@@ -91,6 +98,7 @@ impl Seg {
         let mut options = Options::NONE;
         options.mss = self.mss;
         options.window_scale = self.window_scale;
+        options.timestamps = self.timestamps;
         let header = TcpHeader {
             src_port: from.port(),
             dst_port: LOCAL.port(),
