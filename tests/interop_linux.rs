@@ -378,43 +378,54 @@ fn kernel_send(stream: &mut TcpStream, seed: u64, total: usize) {
 
 // ------------------------------------------------------------------ tests
 
-/// 64 MiB from our client to a kernel server, then 64 MiB from a kernel client to our server,
-/// every byte checked; each direction closes orderly.
-#[test]
-fn bulk_64_mib_each_way_byte_exact() {
-    const TEST: &str = "bulk_64_mib_each_way_byte_exact";
-    if !prerequisites(TEST, false) {
-        return;
+/// `total` octets from our client to a kernel server on `ports.0`, then `total` from a kernel
+/// client to our server on `ports.1`, every byte checked, each direction closing orderly.
+/// With `kernel_timestamps` false the namespace's kernel runs with `net.ipv4.tcp_timestamps=0`.
+/// Either way the connections must have negotiated timestamps exactly when the kernel offers
+/// them (RFC 7323 §3.2), with the effective MSS 12 octets smaller then (MUST-16).
+fn bulk_each_way(
+    test: &'static str,
+    tag: &str,
+    total: usize,
+    ports: (u16, u16),
+    kernel_timestamps: bool,
+) {
+    let ns = Arc::new(Netns::new(tag));
+    if !kernel_timestamps {
+        // A thread in the namespace sees that namespace's /proc/sys/net.
+        ns.spawn(|| std::fs::write("/proc/sys/net/ipv4/tcp_timestamps", "0").expect("sysctl"))
+            .join()
+            .unwrap();
     }
-    let ns = Arc::new(Netns::new("bulk"));
-    let total = 64 * MIB;
+    let expected_mss = if kernel_timestamps { 1448 } else { 1460 };
+    let (to_kernel, to_us) = ports;
+    let seeds = (u64::from(to_kernel), u64::from(to_us));
     // Our client -> kernel server.
-    let listener = ns.spawn(|| kernel_listener(5001)).join().unwrap();
+    let listener = ns.spawn(move || kernel_listener(to_kernel)).join().unwrap();
     let kernel = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut stream = with_timeouts(stream);
-        let got = kernel_receive(&mut stream, 11);
+        let got = kernel_receive(&mut stream, seeds.0);
         stream.shutdown(Shutdown::Write).unwrap();
         got
     });
     let ours = ns
         .spawn(move || {
-            let mut stack = Stack::new(TEST);
-            let handle = stack.connect(5001);
+            let mut stack = Stack::new(test);
+            let handle = stack.connect(to_kernel);
             stack.run_until("connected", Duration::from_secs(10), |s| {
                 s.saw(handle, Event::Connected)
             });
-            // The kernel offers timestamps by default, and so do we (RFC 7323 §3.2).
             let status = stack.endpoint().status(handle).unwrap();
-            assert!(status.timestamps, "negotiated with the kernel");
-            assert_eq!(status.effective_mss, 1448, "MUST-16: 12 octets for the option");
-            stack.send_pattern(handle, 11, total);
+            assert_eq!(status.timestamps, kernel_timestamps, "timestamps as the kernel offers");
+            assert_eq!(status.effective_mss, expected_mss, "MUST-16: 12 octets for the option");
+            stack.send_pattern(handle, seeds.0, total);
             stack.run_until("orderly close", Duration::from_secs(120), |s| {
                 s.closed_reason(handle).is_some()
             });
             assert_eq!(stack.closed_reason(handle), Some(CloseReason::Orderly));
             // Kernel -> our server, on the same stack.
-            let local = SocketAddr::new(IpAddr::V4(OUR_IP), 6001);
+            let local = SocketAddr::new(IpAddr::V4(OUR_IP), to_us);
             stack.endpoint().listen(local, 4).unwrap();
             stack
         })
@@ -424,9 +435,9 @@ fn bulk_64_mib_each_way_byte_exact() {
     // The second half: our stack keeps running on a thread of its own.
     let mut stack = ours;
     let kernel = ns.spawn(move || {
-        let stream = TcpStream::connect((OUR_IP, 6001)).expect("kernel connect");
+        let stream = TcpStream::connect((OUR_IP, to_us)).expect("kernel connect");
         let mut stream = with_timeouts(stream);
-        kernel_send(&mut stream, 22, total);
+        kernel_send(&mut stream, seeds.1, total);
         stream.shutdown(Shutdown::Write).unwrap();
         let mut rest = Vec::new();
         stream.read_to_end(&mut rest).unwrap();
@@ -435,14 +446,16 @@ fn bulk_64_mib_each_way_byte_exact() {
     let ns2 = Arc::clone(&ns);
     let received = thread::spawn(move || {
         ns2.enter();
-        let local = SocketAddr::new(IpAddr::V4(OUR_IP), 6001);
+        let local = SocketAddr::new(IpAddr::V4(OUR_IP), to_us);
         let mut accepted = None;
         stack.run_until("a connection to accept", Duration::from_secs(10), |s| {
             accepted = s.endpoint().accept(local).unwrap();
             accepted.is_some()
         });
         let handle = accepted.unwrap();
-        let received = stack.receive_pattern(handle, 22);
+        let status = stack.endpoint().status(handle).unwrap();
+        assert_eq!(status.timestamps, kernel_timestamps, "timestamps as the kernel's SYN offers");
+        let received = stack.receive_pattern(handle, seeds.1);
         let now = stack.now();
         stack.endpoint().close(now, handle).unwrap();
         stack.run_until("close", Duration::from_secs(10), |s| s.closed_reason(handle).is_some());
@@ -454,83 +467,24 @@ fn bulk_64_mib_each_way_byte_exact() {
     assert_eq!(kernel.join().unwrap(), 0, "nothing came back");
 }
 
+/// 64 MiB each way with the kernel's defaults (timestamps on, negotiated).
+#[test]
+fn bulk_64_mib_each_way_byte_exact() {
+    const TEST: &str = "bulk_64_mib_each_way_byte_exact";
+    if prerequisites(TEST, false) {
+        bulk_each_way(TEST, "bulk", 64 * MIB, (5001, 6001), true);
+    }
+}
+
 /// The kernel with `net.ipv4.tcp_timestamps=0` in its namespace: its SYN and SYN-ACK carry no
 /// timestamps, so neither side sends the option (RFC 7323 §3.2) and our full segments carry
 /// 1460 octets; 16 MiB each way arrive byte-exact.
 #[test]
 fn bulk_16_mib_each_way_with_kernel_timestamps_off_rfc_7323_3_2() {
     const TEST: &str = "bulk_16_mib_each_way_with_kernel_timestamps_off_rfc_7323_3_2";
-    if !prerequisites(TEST, false) {
-        return;
+    if prerequisites(TEST, false) {
+        bulk_each_way(TEST, "tsoff", 16 * MIB, (5003, 6003), false);
     }
-    let ns = Arc::new(Netns::new("tsoff"));
-    // A thread in the namespace sees that namespace's /proc/sys/net.
-    ns.spawn(|| std::fs::write("/proc/sys/net/ipv4/tcp_timestamps", "0").expect("sysctl"))
-        .join()
-        .unwrap();
-    let total = 16 * MIB;
-    let listener = ns.spawn(|| kernel_listener(5003)).join().unwrap();
-    let kernel = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut stream = with_timeouts(stream);
-        let got = kernel_receive(&mut stream, 31);
-        stream.shutdown(Shutdown::Write).unwrap();
-        got
-    });
-    let ours = ns
-        .spawn(move || {
-            let mut stack = Stack::new(TEST);
-            let handle = stack.connect(5003);
-            stack.run_until("connected", Duration::from_secs(10), |s| {
-                s.saw(handle, Event::Connected)
-            });
-            let status = stack.endpoint().status(handle).unwrap();
-            assert!(!status.timestamps, "the kernel's SYN-ACK had no timestamps");
-            assert_eq!(status.effective_mss, 1460);
-            stack.send_pattern(handle, 31, total);
-            stack.run_until("orderly close", Duration::from_secs(120), |s| {
-                s.closed_reason(handle).is_some()
-            });
-            assert_eq!(stack.closed_reason(handle), Some(CloseReason::Orderly));
-            let local = SocketAddr::new(IpAddr::V4(OUR_IP), 6003);
-            stack.endpoint().listen(local, 4).unwrap();
-            stack
-        })
-        .join()
-        .unwrap();
-    assert_eq!(kernel.join().unwrap(), total, "the kernel got every octet");
-    let mut stack = ours;
-    let kernel = ns.spawn(move || {
-        let stream = TcpStream::connect((OUR_IP, 6003)).expect("kernel connect");
-        let mut stream = with_timeouts(stream);
-        kernel_send(&mut stream, 32, total);
-        stream.shutdown(Shutdown::Write).unwrap();
-        let mut rest = Vec::new();
-        stream.read_to_end(&mut rest).unwrap();
-        rest.len()
-    });
-    let ns2 = Arc::clone(&ns);
-    let received = thread::spawn(move || {
-        ns2.enter();
-        let local = SocketAddr::new(IpAddr::V4(OUR_IP), 6003);
-        let mut accepted = None;
-        stack.run_until("a connection to accept", Duration::from_secs(10), |s| {
-            accepted = s.endpoint().accept(local).unwrap();
-            accepted.is_some()
-        });
-        let handle = accepted.unwrap();
-        let status = stack.endpoint().status(handle).unwrap();
-        assert!(!status.timestamps, "the kernel's SYN had no timestamps");
-        let received = stack.receive_pattern(handle, 32);
-        let now = stack.now();
-        stack.endpoint().close(now, handle).unwrap();
-        stack.run_until("close", Duration::from_secs(10), |s| s.closed_reason(handle).is_some());
-        received
-    })
-    .join()
-    .unwrap();
-    assert_eq!(received, total, "we got every octet");
-    assert_eq!(kernel.join().unwrap(), 0, "nothing came back");
 }
 
 /// We close first: FIN-WAIT-1, FIN-WAIT-2, TIME-WAIT (2×MSL), CLOSED; the kernel's side sees
