@@ -105,6 +105,11 @@ pub struct Config {
     /// carries its 12 octets (the effective MSS is that much smaller, MUST-16). Switchable per
     /// connection before its handshake with `Connection::set_timestamps`. On by default.
     pub timestamps: bool,
+    /// Offer selective acknowledgments (RFC 2018): SACK-permitted on our SYN, SACK blocks (and
+    /// RFC 2883 D-SACK) on our ACKs, and SACK-based loss recovery (RFC 6675 with RFC 8985
+    /// RACK-TLP) for what we send. Used only when both SYNs carry SACK-permitted; switchable per
+    /// connection before its handshake with `Connection::set_sack`. On by default.
+    pub sack: bool,
     /// Turn Nagle's algorithm off (RFC 9293 §3.7.4, SHLD-7, MUST-17); settable per connection
     /// later with `Connection::set_nodelay`. Default: Nagle on (`false`).
     pub nodelay: bool,
@@ -150,6 +155,7 @@ impl Config {
             report_soft_errors: true,
             window_scaling: true,
             timestamps: true,
+            sack: true,
             nodelay: false,
             delayed_ack: Some(Duration::from_millis(40)),
             challenge_ack_limit: 10,

@@ -236,6 +236,8 @@ pub struct Status {
     pub total_retransmissions: u64,
     /// Both SYNs carried the timestamps option, so every segment does (RFC 7323 §3.2).
     pub timestamps: bool,
+    /// Both SYNs carried SACK-permitted, so SACK blocks flow both ways (RFC 2018 §2).
+    pub sack: bool,
 }
 
 /// Counters of peer misbehaviour and drops (never errors: the RFC's answer was given).

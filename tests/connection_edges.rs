@@ -1000,6 +1000,7 @@ fn cookie_ack_in_listen_moves_to_established_rfc_4987() {
         peer_mss: Some(1460),
         peer_window_scale: None,
         peer_tsval: None,
+        peer_sack_permitted: false,
     };
     let conn = tcp_proto::Connection::accept_cookie(config(), now, LOCAL, REMOTE, cookie);
     let mut h = Harness { conn, now, peer: REMOTE };

@@ -34,21 +34,21 @@ fn main_dialogue_is_the_seed_handshake_and_four_way_close_rfc_9293_3_5() {
     let outcome = scenarios::main_dialogue();
     let trace = &outcome.trace;
     let (c, s) = (CLIENT_ISS, SERVER_ISS);
-    // SYN, SYN+ACK with ack = seq + 1, ACK; every segment with the timestamps both SYNs
-    // offered (RFC 7323 §3.2; the scenario's clock starts at 0, and its fixed ISN gives the
+    // SYN, SYN+ACK with ack = seq + 1, ACK; both SYNs offer SACK (RFC 2018 §2); every segment
+    // with the timestamps both SYNs offered (RFC 7323 §3.2; the scenario's clock starts at 0, and its fixed ISN gives the
     // timestamp clock no offset).
     assert_trace(
         trace,
         &format!(
-            "A > B: Flags [S], seq {c}, win 65535, options [mss 1460,TS val 0 ecr 0,wscale 0], \
-             length 0"
+            "A > B: Flags [S], seq {c}, win 65535, options [mss 1460,sackOK,TS val 0 ecr 0,\
+             wscale 0], length 0"
         ),
     );
     assert_trace(
         trace,
         &format!(
-            "B > A: Flags [S.], seq {s}, ack {}, win 65535, options [mss 1460,TS val 0 ecr 0,\
-             wscale 0], length 0",
+            "B > A: Flags [S.], seq {s}, ack {}, win 65535, options [mss 1460,sackOK,TS val 0 \
+             ecr 0,wscale 0], length 0",
             c + 1
         ),
     );

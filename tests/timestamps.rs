@@ -89,8 +89,9 @@ fn both_syns_with_timestamps_put_the_option_on_every_segment_rfc_7323_3_2() {
     assert_eq!(reply.options.timestamps, ts(1020, 720));
 }
 
-/// The option is 10 octets after two NOPs, right after MSS on our SYN, so every option stays
-/// word-aligned (RFC 7323 Appendix A's layout, as Linux sends it).
+/// The option is 10 octets after SACK-permitted (RFC 2018 §2, on by default) — or after two
+/// NOPs without it — right after MSS on our SYN, so every option stays word-aligned (RFC 7323
+/// Appendix A's layout, as Linux sends it).
 #[test]
 fn syn_carries_the_option_word_aligned_after_two_nops_rfc_7323_3_2() {
     let mut h = Harness::connect();
@@ -100,7 +101,7 @@ fn syn_carries_the_option_word_aligned_after_two_nops_rfc_7323_3_2() {
     let tsval = 1000u32.to_be_bytes();
     let expected = [
         [2, 4, 0x05, 0xb4], // MSS 1460
-        [1, 1, 8, 10],      // NOP NOP, timestamps kind 8 length 10
+        [4, 2, 8, 10],      // SACK-permitted, timestamps kind 8 length 10
         tsval,              // TSval
         [0, 0, 0, 0],       // TSecr 0: no ACK bit
         [1, 3, 3, 0],       // NOP, window scale shift 0

@@ -86,6 +86,7 @@ impl Connection {
             self.on_peer_window_scale(header.options.window_scale);
             // RFC 7323 §3.2: our SYN-ACK carries timestamps only if this SYN did.
             self.ts.on_peer_syn(now, header.options.timestamps, self.rcv_nxt);
+            self.on_peer_sack_permitted(header.options.sack_permitted);
             self.choose_iss(now, from);
             // The window of a SYN is never scaled (RFC 7323 §2.2).
             self.update_send_window(header.seq, header.ack, u32::from(header.window));
@@ -138,6 +139,7 @@ impl Connection {
         self.on_peer_window_scale(header.options.window_scale);
         // RFC 7323 §3.2: in use iff our SYN offered it and this SYN (or SYN-ACK) carries it.
         self.ts.on_peer_syn(now, header.options.timestamps, self.rcv_nxt);
+        self.on_peer_sack_permitted(header.options.sack_permitted);
         if ack_acceptable {
             self.on_ack_advances(now, header.ack, echoed(segment));
         }

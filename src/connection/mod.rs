@@ -77,6 +77,8 @@ pub struct CookieHandshake {
     /// (the SYN offered it and the ACK echoes our SYN-ACK's marked TSval): it becomes
     /// TS.Recent (RFC 7323 §3.2, §4.3).
     pub peer_tsval: Option<u32>,
+    /// The peer's SYN carried SACK-permitted and the cookie kept that (RFC 2018 §2).
+    pub peer_sack_permitted: bool,
 }
 
 /// One segment written by [`Connection::poll_transmit`].
@@ -278,6 +280,11 @@ pub struct Connection {
     rcv_wscale: WindowScale,
     /// RFC 7323 timestamps: negotiation, our clock, TS.Recent, Last.ACK.sent (`timestamps`).
     ts: TsState,
+    /// We offer SACK-permitted (`Config::sack`, or `set_sack`).
+    sack_wanted: bool,
+    /// Both SYNs carried SACK-permitted (RFC 2018 §2): our ACKs carry SACK blocks and the
+    /// peer's drive loss recovery.
+    sack_ok: bool,
 
     // Timers and retransmission (RFC 6298).
     /// Deadlines by [`Timer`]; [`Instant::MAX`] means "not armed" (8 bytes a timer, not 16).
@@ -349,6 +356,7 @@ impl Connection {
         let nodelay = config.nodelay;
         let ds_field = config.ds_field;
         let ts = TsState::new(config.timestamps);
+        let sack_wanted = config.sack;
         Self {
             config,
             state: State::Closed,
@@ -384,6 +392,8 @@ impl Connection {
             snd_wscale: WindowScale::NONE,
             rcv_wscale,
             ts,
+            sack_wanted,
+            sack_ok: false,
             timers: [Instant::MAX; Timer::COUNT],
             rtt,
             rtt_probe: None,
@@ -456,6 +466,7 @@ impl Connection {
         connection.ts.set_offset(timestamp_offset(&connection.config.isn, local, remote));
         let timestamps = cookie.peer_tsval.map(|tsval| crate::wire::Timestamps { tsval, tsecr: 0 });
         connection.ts.on_peer_syn(now, timestamps, connection.rcv_nxt);
+        connection.on_peer_sack_permitted(cookie.peer_sack_permitted);
         connection.iss = cookie.iss;
         connection.snd_una = cookie.iss + 1;
         connection.snd_nxt = cookie.iss + 1;
@@ -679,7 +690,29 @@ impl Connection {
     /// LISTEN connection, or after an active OPEN before its SYN was polled — because both SYNs
     /// settle it (§3.2); returns whether it took effect.
     pub fn set_timestamps(&mut self, on: bool) -> bool {
-        let before_handshake = match self.state {
+        let before_handshake = self.before_handshake();
+        if before_handshake {
+            self.ts.set_wanted(on);
+        }
+        before_handshake
+    }
+
+    /// Switches selective acknowledgments (RFC 2018, with D-SACK and SACK-based recovery) on or
+    /// off for this connection, in place of [`Config::sack`]. Like
+    /// [`set_timestamps`](Self::set_timestamps) it counts only before the handshake begins, since
+    /// both SYNs settle it (§2); returns whether it took effect.
+    pub fn set_sack(&mut self, on: bool) -> bool {
+        let before_handshake = self.before_handshake();
+        if before_handshake {
+            self.sack_wanted = on;
+        }
+        before_handshake
+    }
+
+    /// Whether no SYN of ours has gone yet, so options offered on SYNs may still change: a
+    /// CLOSED or LISTEN connection, or an active OPEN whose SYN was not polled.
+    fn before_handshake(&self) -> bool {
+        match self.state {
             State::Closed | State::Listen => true,
             State::SynSent => self.snd_nxt == self.iss,
             State::SynReceived
@@ -690,11 +723,13 @@ impl Connection {
             | State::Closing
             | State::LastAck
             | State::TimeWait => false,
-        };
-        if before_handshake {
-            self.ts.set_wanted(on);
         }
-        before_handshake
+    }
+
+    /// RFC 2018 §2: SACK is used only if both SYNs carry SACK-permitted (ours goes only if
+    /// wanted, and a SYN-ACK offers it only in reply to a SYN that did).
+    pub(super) fn on_peer_sack_permitted(&mut self, offered: bool) {
+        self.sack_ok = self.sack_wanted && offered;
     }
 
     /// Changes the Differentiated Services field of this connection's packets (SHLD-21; RFC
@@ -810,6 +845,7 @@ impl Connection {
             consecutive_retransmissions: self.consecutive_retransmissions,
             total_retransmissions: self.counters().retransmission_timeouts,
             timestamps: self.ts.is_on(),
+            sack: self.sack_ok,
         }
     }
 
@@ -1259,6 +1295,7 @@ impl Connection {
         self.wscale_ok = false;
         self.snd_wscale = WindowScale::NONE;
         self.ts.reset();
+        self.sack_ok = false;
         self.timers = [Instant::MAX; Timer::COUNT];
         self.rtt =
             RttEstimator::new(self.config.rto_initial, self.config.rto_min, self.config.rto_max);

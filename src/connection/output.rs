@@ -400,6 +400,9 @@ impl Connection {
             if offer {
                 header.options.window_scale = Some(self.rcv_wscale.shift());
             }
+            // RFC 2018 §2: SACK-permitted on our SYN when wanted; on a SYN-ACK only in reply
+            // to a SYN that carried it.
+            header.options.sack_permitted = self.sack_wanted && (!self.have_irs || self.sack_ok);
         }
         if let Some(up) = self.snd_up()
             && up.after(plan.seq)

@@ -105,7 +105,14 @@ impl Cookies {
         let mss = MSS_TABLE.get(((cookie >> 24) & 0x7) as usize).copied();
         let wscale = (cookie >> 20) & 0xf;
         let peer_window_scale = (wscale != NO_WINDOW_SCALE).then_some(wscale as u8);
-        Some(CookieHandshake { iss, irs, peer_mss: mss, peer_window_scale, peer_tsval: None })
+        Some(CookieHandshake {
+            iss,
+            irs,
+            peer_mss: mss,
+            peer_window_scale,
+            peer_tsval: None,
+            peer_sack_permitted: false,
+        })
     }
 }
 
