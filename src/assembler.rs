@@ -4,6 +4,11 @@
 //! offset; the [`Assembler`] remembers which ranges past the in-order data are filled. When the
 //! hole at the front closes, the contiguous filled prefix becomes in-order data.
 //!
+//! It also remembers what our next ACK's SACK option reports (RFC 2018 §4): which ranges
+//! received data most recently, so the first block holds the newest segment and the next ones
+//! repeat the most recently reported, and a duplicate segment to report once as a D-SACK block
+//! (RFC 2883 §4).
+//!
 //! The number of disjoint ranges is bounded ([`Assembler::MAX_RANGES`]), so a peer cannot make
 //! us keep unbounded metadata. Policy when full: a segment that would need a new range is not
 //! stored (it is dropped and a duplicate ACK tells the sender where we are); segments that
@@ -14,11 +19,20 @@
 pub(crate) struct Assembler {
     ranges: [(u32, u32); Self::MAX_RANGES],
     len: usize,
+    /// Offsets (from RCV.NXT) of the latest out-of-order arrivals, newest first: the order of
+    /// our SACK blocks (RFC 2018 §4).
+    recent: [u32; SackBlocks::MAX],
+    recent_len: usize,
+    /// A duplicate segment's octets, reported once as the first SACK block (RFC 2883 §4).
+    dsack: Option<SackBlock>,
 }
 
 /// The segment was not recorded: it would need more ranges than the assembler keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TooManyHoles;
+
+use crate::seq::SeqNum;
+use crate::wire::{SackBlock, SackBlocks};
 
 impl Assembler {
     /// Disjoint out-of-order ranges kept at most.
@@ -26,7 +40,75 @@ impl Assembler {
 
     /// No out-of-order data.
     pub(crate) const fn new() -> Self {
-        Self { ranges: [(0, 0); Self::MAX_RANGES], len: 0 }
+        Self {
+            ranges: [(0, 0); Self::MAX_RANGES],
+            len: 0,
+            recent: [0; SackBlocks::MAX],
+            recent_len: 0,
+            dsack: None,
+        }
+    }
+
+    /// Whether `[start, end)` (offsets from RCV.NXT) is already stored: a duplicate.
+    pub(crate) fn covers(&self, start: u32, end: u32) -> bool {
+        self.used().iter().any(|&(s, e)| s <= start && end <= e)
+    }
+
+    /// Out-of-order data arrived at `offset`: its range leads the next SACK option.
+    pub(crate) fn note_arrival(&mut self, offset: u32) {
+        let mut recent = [offset; SackBlocks::MAX];
+        let mut n = 1;
+        let older = self.recent.get(..self.recent_len).unwrap_or(&[]);
+        for &earlier in older {
+            if let Some(slot) = recent.get_mut(n) {
+                *slot = earlier;
+                n += 1;
+            }
+        }
+        self.recent = recent;
+        self.recent_len = n;
+    }
+
+    /// A duplicate segment arrived: report `block` once, first (RFC 2883 §4).
+    pub(crate) fn set_dsack(&mut self, block: SackBlock) {
+        self.dsack = Some(block);
+    }
+
+    /// The D-SACK block went out on an ACK: it is reported once only.
+    pub(crate) fn clear_dsack(&mut self) {
+        self.dsack = None;
+    }
+
+    /// The blocks of our next SACK option, at most `max` (RFC 2018 §3: four, three next to
+    /// timestamps): a pending D-SACK first (RFC 2883 §4), then the range holding the newest
+    /// arrival, then the ranges of earlier arrivals, newest first, then any other range.
+    pub(crate) fn sack_blocks(&self, rcv_nxt: SeqNum, max: usize) -> SackBlocks {
+        let mut blocks = SackBlocks::new();
+        let max = max.min(SackBlocks::MAX);
+        if let Some(dsack) = self.dsack {
+            blocks.push(dsack);
+        }
+        let containing =
+            |offset: u32| self.used().iter().copied().find(|&(s, e)| s <= offset && offset < e);
+        let recent = self.recent.get(..self.recent_len).unwrap_or(&[]);
+        let by_recency = recent.iter().filter_map(|&offset| containing(offset));
+        let others = self.used().iter().rev().copied();
+        let mut chosen = [(0u32, 0u32); SackBlocks::MAX];
+        let mut n = 0;
+        for range in by_recency.chain(others) {
+            if blocks.len() >= max {
+                break;
+            }
+            if chosen.get(..n).unwrap_or(&[]).contains(&range) {
+                continue;
+            }
+            if let Some(slot) = chosen.get_mut(n) {
+                *slot = range;
+                n += 1;
+            }
+            blocks.push(SackBlock { left: rcv_nxt + range.0, right: rcv_nxt + range.1 });
+        }
+        blocks
     }
 
     /// Whether nothing is stored out of order.
@@ -99,6 +181,19 @@ impl Assembler {
         }
         self.ranges = out;
         self.len = count;
+        // Arrivals now in order are no longer reported; the rest move with RCV.NXT.
+        let mut recent = [0; SackBlocks::MAX];
+        let mut kept = 0;
+        for &offset in self.recent.get(..self.recent_len).unwrap_or(&[]) {
+            if offset >= shift
+                && let Some(slot) = recent.get_mut(kept)
+            {
+                *slot = offset - shift;
+                kept += 1;
+            }
+        }
+        self.recent = recent;
+        self.recent_len = kept;
         extra
     }
 }
@@ -152,5 +247,39 @@ mod tests {
         assert_eq!(a.insert(5, 11), Ok(()), "joins two ranges");
         assert_eq!(a.ranges().count(), 7);
         assert_eq!(a.insert(200, 210), Ok(()));
+    }
+
+    fn blocks(a: &Assembler, max: usize) -> Vec<(u32, u32)> {
+        a.sack_blocks(SeqNum::new(1000), max)
+            .iter()
+            .map(|b| (b.left.get(), b.right.get()))
+            .collect()
+    }
+
+    /// RFC 2018 §4: the first block holds the newest segment, then the most recently
+    /// reported ones; RFC 2883 §4: a D-SACK block goes first, once.
+    #[test]
+    fn sack_blocks_lead_with_the_newest_arrival_and_a_dsack_rfc_2018_4_rfc_2883_4() {
+        let mut a = Assembler::new();
+        for (start, end) in [(10, 20), (30, 40), (50, 60), (70, 80), (90, 100)] {
+            a.insert(start, end).unwrap();
+            a.note_arrival(start);
+        }
+        assert_eq!(blocks(&a, 4), [(1090, 1100), (1070, 1080), (1050, 1060), (1030, 1040)]);
+        assert_eq!(blocks(&a, 3), [(1090, 1100), (1070, 1080), (1050, 1060)]);
+        // A segment extending an older range makes it the newest.
+        a.insert(20, 25).unwrap();
+        a.note_arrival(20);
+        assert_eq!(blocks(&a, 3), [(1010, 1025), (1090, 1100), (1070, 1080)]);
+        a.set_dsack(SackBlock { left: SeqNum::new(1072), right: SeqNum::new(1074) });
+        assert!(a.covers(72, 74));
+        assert_eq!(blocks(&a, 3), [(1072, 1074), (1010, 1025), (1090, 1100)]);
+        a.clear_dsack();
+        // In-order data reaching the first range drops it from the report.
+        a.advance(10);
+        assert_eq!(
+            a.sack_blocks(SeqNum::new(1025), 4).iter().map(|b| b.left.get()).collect::<Vec<_>>(),
+            [1090, 1070, 1050, 1030]
+        );
     }
 }

@@ -24,6 +24,12 @@ pub enum CongestionEvent {
         /// Octets in flight when the loss was detected.
         flight: u32,
     },
+    /// SACK-based loss recovery begins (RFC 6675 §5 step 4): ssthresh = cwnd = FlightSize / 2;
+    /// from then on RFC 6675's pipe, not window inflation, bounds what is sent.
+    SackRecovery {
+        /// Octets in flight when the loss was detected.
+        flight: u32,
+    },
     /// A further duplicate ACK during fast recovery (RFC 5681 §3.2 step 4).
     RecoveryDupAck,
     /// An ACK during recovery that acknowledges some but not all of the data outstanding when
@@ -119,6 +125,11 @@ impl CongestionControl for NewReno {
                 self.cwnd = self.ssthresh.saturating_add(3 * mss);
                 self.acked_in_avoidance = 0;
             }
+            CongestionEvent::SackRecovery { flight } => {
+                self.ssthresh = Self::halve(flight, mss);
+                self.cwnd = self.ssthresh;
+                self.acked_in_avoidance = 0;
+            }
             CongestionEvent::RecoveryDupAck => self.cwnd = self.cwnd.saturating_add(mss),
             CongestionEvent::PartialAck { acked } => {
                 // RFC 6582 step 5: deflate by the amount acknowledged, add back one SMSS if at
@@ -196,6 +207,15 @@ mod tests {
         assert_eq!(cc.window(), 13 * MSS, "RFC 6582: deflate by acked, add one SMSS");
         cc.on_event(CongestionEvent::RecoveryEnd { flight: 4 * MSS }, MSS);
         assert_eq!(cc.window(), 5 * MSS, "min(ssthresh, FlightSize + SMSS)");
+    }
+
+    #[test]
+    fn sack_recovery_halves_without_inflation_rfc_6675_5_step_4() {
+        let mut cc = NewReno::new(20 * MSS);
+        cc.on_event(CongestionEvent::SackRecovery { flight: 20 * MSS }, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (10 * MSS, 10 * MSS));
+        cc.on_event(CongestionEvent::RecoveryEnd { flight: 12 * MSS }, MSS);
+        assert_eq!(cc.window(), 10 * MSS, "min(ssthresh, FlightSize + SMSS)");
     }
 
     #[test]

@@ -272,6 +272,12 @@ pub struct Counters {
     /// Segments dropped for lacking the timestamps option on a connection that negotiated it
     /// (RFC 7323 §3.2).
     pub timestamps_missing: u64,
+    /// Loss recoveries entered from SACK information (RFC 6675 §5, RACK's detection).
+    pub sack_recoveries: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub loss_probes: u64,
+    /// D-SACK blocks received: the peer got something twice (RFC 2883).
+    pub dsacks_received: u64,
 }
 
 impl Counters {
@@ -289,5 +295,8 @@ impl Counters {
         retransmission_timeouts: 0,
         paws_rejected: 0,
         timestamps_missing: 0,
+        sack_recoveries: 0,
+        loss_probes: 0,
+        dsacks_received: 0,
     };
 }

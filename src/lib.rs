@@ -45,6 +45,7 @@ pub mod connection;
 pub mod endpoint;
 pub mod event;
 pub mod isn;
+mod recovery;
 pub mod rtt;
 pub mod seq;
 pub mod state;

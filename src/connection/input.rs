@@ -349,10 +349,14 @@ impl Connection {
             && !header.flags.contains(Flags::FIN)
             && self.snd_wnd > 0
             && self.scaled_window(header.window) == self.snd_wnd;
+        if self.sack_ok {
+            // RFC 6675 / RFC 8985: the scoreboard sees the ACK before SND.UNA moves.
+            self.on_sack_ack(now, segment);
+        }
         if self.snd_una.before(seg_ack) {
             self.on_ack_advances(now, seg_ack, echoed(segment));
         } else if is_duplicate {
-            self.on_duplicate_ack();
+            self.on_duplicate_ack(segment);
         }
         if self.scaled_window(header.window) == 0 && seg_ack == self.snd_una {
             // MUST-37: a peer that keeps acknowledging our probes while its window stays zero
@@ -427,7 +431,8 @@ impl Connection {
                 self.on_congestion_event(CongestionEvent::PartialAck { acked });
                 self.retransmit_pending = true;
             }
-        } else if data_was_outstanding {
+        } else if data_was_outstanding && !self.in_fast_sack_recovery() {
+            // RFC 6675 §5: cwnd stays put until the recovery point is acknowledged.
             self.on_congestion_event(CongestionEvent::Ack { acked });
         }
         let data_end = self.send_buf_seq + len_u32(self.send_buf.len());
@@ -601,6 +606,11 @@ impl Connection {
         } else {
             (data_seq.since(self.rcv_nxt) as usize, payload)
         };
+        if data_seq.before(self.rcv_nxt) {
+            // RFC 2883 §4: the octets we already had are reported once as a D-SACK block.
+            let dup_end = (data_seq + len_u32(payload.len())).min_seq(self.rcv_nxt);
+            self.report_duplicate(data_seq, dup_end);
+        }
         if fresh.is_empty() {
             // A duplicate: the peer lost our ACK; repeat it now (RFC 5681 §4.2).
             self.ack_now();
@@ -616,8 +626,18 @@ impl Connection {
             // duplicate ACK (RFC 5681 §4.2, MAY-13).
             let written = self.recv_buf.write_at(offset, fresh);
             let assembler = self.assembler.get_or_insert_with(|| Box::new(Assembler::new()));
-            let stored =
-                written > 0 && assembler.insert(len_u32(offset), len_u32(offset + written)).is_ok();
+            let (start, end) = (len_u32(offset), len_u32(offset + written));
+            if written > 0 && self.sack_ok && assembler.covers(start, end) {
+                // RFC 2883 §4: out-of-order data we already hold; its block follows.
+                let seq = self.rcv_nxt + start;
+                assembler
+                    .set_dsack(crate::wire::SackBlock { left: seq, right: seq + (end - start) });
+            }
+            let stored = written > 0 && assembler.insert(start, end).is_ok();
+            if stored {
+                // RFC 2018 §4: the block holding this segment leads the next SACK option.
+                assembler.note_arrival(start);
+            }
             if !stored {
                 self.count().out_of_order_dropped += 1;
             }
@@ -647,8 +667,12 @@ impl Connection {
 
     /// RFC 5681 §3.2: the third duplicate ACK retransmits the missing segment and enters fast
     /// recovery (once per window, RFC 6582 step 2); later ones inflate the window.
-    fn on_duplicate_ack(&mut self) {
+    fn on_duplicate_ack(&mut self, segment: &Segment<'_>) {
         self.dup_acks = self.dup_acks.saturating_add(1);
+        if self.on_sack_duplicate_ack(segment) {
+            // SACK recovery (`sack`) owns loss detection on this connection.
+            return;
+        }
         if self.in_fast_recovery {
             self.on_congestion_event(CongestionEvent::RecoveryDupAck);
         } else if self.dup_acks == 3 && self.snd_una.after(self.recover) {

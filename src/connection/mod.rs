@@ -15,6 +15,7 @@
 mod input;
 mod output;
 mod path_mtu;
+mod sack;
 mod timestamps;
 
 pub(crate) use input::{is_valid_source, unspecified_like};
@@ -34,6 +35,7 @@ pub use crate::event::{
     CallError, CloseReason, ConnectionError, Counters, Event, IcmpError, Status, TransmitError,
 };
 use crate::isn::{initial_numbers, timestamp_offset};
+use crate::recovery::Scoreboard;
 use crate::rtt::RttEstimator;
 use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus, transition};
@@ -116,10 +118,18 @@ enum Timer {
     DelayedAck,
     /// Keep-alive: probe an idle connection (RFC 9293 §3.8.4).
     KeepAlive,
+    /// RACK's reordering timer: segments still inside the reordering window are judged when
+    /// it expires (RFC 8985 §6.3).
+    Reorder,
+    /// The tail loss probe timeout, PTO (RFC 8985 §7.2).
+    LossProbe,
 }
 
 impl Timer {
-    const ALL: [Self; 7] = [
+    /// Every timer: the first [`Timer::COUNT`] in the connection's table, the loss-recovery
+    /// ones (`Reorder`, `LossProbe`) in the scoreboard, which only a connection that
+    /// negotiated SACK and sent data has (so an idle TCB does not carry them).
+    const ALL: [Self; 9] = [
         Self::Retransmit,
         Self::Persist,
         Self::TimeWait,
@@ -127,8 +137,10 @@ impl Timer {
         Self::User,
         Self::DelayedAck,
         Self::KeepAlive,
+        Self::Reorder,
+        Self::LossProbe,
     ];
-    const COUNT: usize = Self::ALL.len();
+    const COUNT: usize = 7;
 
     const fn index(self) -> usize {
         self as usize
@@ -285,6 +297,10 @@ pub struct Connection {
     /// Both SYNs carried SACK-permitted (RFC 2018 §2): our ACKs carry SACK blocks and the
     /// peer's drive loss recovery.
     sack_ok: bool,
+    /// What we sent, as the peer's SACKs describe it, and the loss recovery built on that
+    /// (`crate::recovery`); made at the first data segment of a connection that negotiated
+    /// SACK.
+    scoreboard: Option<Box<Scoreboard>>,
 
     // Timers and retransmission (RFC 6298).
     /// Deadlines by [`Timer`]; [`Instant::MAX`] means "not armed" (8 bytes a timer, not 16).
@@ -394,6 +410,7 @@ impl Connection {
             ts,
             sack_wanted,
             sack_ok: false,
+            scoreboard: None,
             timers: [Instant::MAX; Timer::COUNT],
             rtt,
             rtt_probe: None,
@@ -989,7 +1006,9 @@ impl Connection {
 
     /// The earliest instant at which [`Connection::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().copied().filter(|&at| at != Instant::MAX).min()
+        let recovery = self.scoreboard.as_ref().and_then(|board| board.next_deadline());
+        let table = self.timers.iter().copied().filter(|&at| at != Instant::MAX).min();
+        table.into_iter().chain(recovery).min()
     }
 
     /// Runs every timer due at `now` (RFC 9293 §3.10.8). Harmless when called early or twice.
@@ -1027,6 +1046,8 @@ impl Connection {
             }
             Timer::DelayedAck => self.ack_now(),
             Timer::KeepAlive => self.on_keepalive_timeout(now),
+            Timer::Reorder => self.on_reorder_timeout(now),
+            Timer::LossProbe => self.on_loss_probe_timeout(now),
         }
     }
 
@@ -1076,7 +1097,14 @@ impl Connection {
         // Karn (MUST-18): nothing sent before this retransmission may be timed.
         self.rtt_probe = None;
         self.retransmit_pending = true;
-        self.set_recovery_point(Some(self.snd_nxt));
+        if let Some(board) = self.scoreboard.as_mut() {
+            // RFC 6675 §5.1: everything not SACKed goes again, paced by cwnd and pipe.
+            board.on_timeout(self.snd_una, self.snd_nxt);
+            self.set_timer(Timer::Reorder, None);
+            self.set_timer(Timer::LossProbe, None);
+        } else {
+            self.set_recovery_point(Some(self.snd_nxt));
+        }
         self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
     }
 
@@ -1210,7 +1238,7 @@ impl Connection {
                 }
             }
             State::TimeWait => {
-                self.timers = [Instant::MAX; Timer::COUNT];
+                self.clear_timers();
                 self.arm_time_wait(now);
             }
             State::FinWait1 | State::CloseWait | State::Closing | State::LastAck => {}
@@ -1249,7 +1277,7 @@ impl Connection {
             | Stimulus::TimeWaitTimeout
             | Stimulus::CookieAck => CloseReason::Orderly,
         };
-        self.timers = [Instant::MAX; Timer::COUNT];
+        self.clear_timers();
         self.retransmit_pending = false;
         self.clear_resegment();
         self.probe_pending = false;
@@ -1296,7 +1324,8 @@ impl Connection {
         self.snd_wscale = WindowScale::NONE;
         self.ts.reset();
         self.sack_ok = false;
-        self.timers = [Instant::MAX; Timer::COUNT];
+        self.scoreboard = None;
+        self.clear_timers();
         self.rtt =
             RttEstimator::new(self.config.rto_initial, self.config.rto_min, self.config.rto_max);
         self.rtt_probe = None;
@@ -1344,13 +1373,48 @@ impl Connection {
     }
 
     fn set_timer(&mut self, timer: Timer, at: Option<Instant>) {
-        if let Some(slot) = self.timers.get_mut(timer.index()) {
-            *slot = at.unwrap_or(Instant::MAX);
+        match timer {
+            Timer::Reorder | Timer::LossProbe => {
+                if let Some(board) = self.scoreboard.as_mut() {
+                    board.set_deadline(timer == Timer::LossProbe, at);
+                }
+            }
+            Timer::Retransmit
+            | Timer::Persist
+            | Timer::TimeWait
+            | Timer::FinWait2
+            | Timer::User
+            | Timer::DelayedAck
+            | Timer::KeepAlive => {
+                if let Some(slot) = self.timers.get_mut(timer.index()) {
+                    *slot = at.unwrap_or(Instant::MAX);
+                }
+            }
         }
     }
 
     fn timer(&self, timer: Timer) -> Option<Instant> {
-        self.timers.get(timer.index()).copied().filter(|&at| at != Instant::MAX)
+        match timer {
+            Timer::Reorder | Timer::LossProbe => {
+                self.scoreboard.as_ref().and_then(|board| board.deadline(timer == Timer::LossProbe))
+            }
+            Timer::Retransmit
+            | Timer::Persist
+            | Timer::TimeWait
+            | Timer::FinWait2
+            | Timer::User
+            | Timer::DelayedAck
+            | Timer::KeepAlive => {
+                self.timers.get(timer.index()).copied().filter(|&at| at != Instant::MAX)
+            }
+        }
+    }
+
+    /// Disarms every timer.
+    fn clear_timers(&mut self) {
+        self.timers = [Instant::MAX; Timer::COUNT];
+        self.set_timer(Timer::Reorder, None);
+        self.set_timer(Timer::LossProbe, None);
     }
 
     fn arm_time_wait(&mut self, now: Instant) {
@@ -1530,6 +1594,7 @@ impl Connection {
         self.ack_pending = false;
         self.unacked_octets = 0;
         self.set_timer(Timer::DelayedAck, None);
+        self.on_sack_sent();
     }
 
     /// An ACK must go out at the next `poll_transmit`.
@@ -1650,6 +1715,7 @@ impl Connection {
                 self.set_timer(Timer::User, Some(self.progress_at + timeout));
             }
         }
+        self.arm_loss_probe(now);
     }
 }
 

@@ -40,6 +40,9 @@ enum Purpose {
     New,
     Retransmit,
     Probe,
+    /// A tail loss probe of new data (RFC 8985 §7.3): within the peer's window but not cwnd,
+    /// and not held back by Nagle.
+    LossProbe,
 }
 
 impl Connection {
@@ -113,19 +116,33 @@ impl Connection {
             return Ok(None);
         }
         if self.retransmit_pending {
-            if let Some(plan) = self.plan_at(self.snd_una, Purpose::Retransmit) {
+            let plan = self.plan_at(self.snd_una, Purpose::Retransmit);
+            if let Some(plan) = plan.and_then(|plan| self.before_sacked(plan)) {
                 let transmit = self.emit_plan(plan, remote, buf)?;
                 self.retransmit_pending = false;
                 self.ack_pending = false;
-                self.on_resent(plan);
+                self.on_resent(now, plan);
                 return Ok(Some(transmit));
             }
             self.retransmit_pending = false;
         }
         if let Some(plan) = self.resegment_plan() {
             let transmit = self.emit_plan(plan, remote, buf)?;
-            self.on_resent(plan);
+            self.on_resent(now, plan);
             return Ok(Some(transmit));
+        }
+        if let Some(plan) = self.next_lost_plan() {
+            // RFC 6675 §5 (C) with NextSeg rule (1): a segment deemed lost goes again.
+            let transmit = self.emit_plan(plan, remote, buf)?;
+            self.ack_pending = false;
+            self.on_resent(now, plan);
+            return Ok(Some(transmit));
+        }
+        if self.loss_probe_due() {
+            if let Some(transmit) = self.send_loss_probe(now, remote, buf)? {
+                return Ok(Some(transmit));
+            }
+            self.cancel_loss_probe();
         }
         self.restart_after_idle(now);
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
@@ -200,8 +217,60 @@ impl Connection {
         (fits || plan.seq == self.snd_una).then_some(plan)
     }
 
-    /// A segment from before SND.NXT went again: a resend at a smaller MTU goes on after it.
-    fn on_resent(&mut self, plan: Plan) {
+    /// The next segment RFC 6675's NextSeg rule (1) resends, if recovery is in progress and
+    /// cwnd − pipe has room: the first lost segment, up to one MSS, never into SACKed data.
+    fn next_lost_plan(&self) -> Option<Plan> {
+        let (start, run) = self.next_lost_segment()?;
+        let mut plan = self.plan_at(start, Purpose::Retransmit)?;
+        if plan.seg_len() > run {
+            plan.data_len = plan.data_len.min(run as usize);
+            plan.fin = false;
+        }
+        Some(plan)
+    }
+
+    /// A retransmission plan cut short before the first SACKed octet (RFC 6675: SACKed data is
+    /// never resent); `None` when the plan starts on SACKed data.
+    fn before_sacked(&self, mut plan: Plan) -> Option<Plan> {
+        let run = self.unsacked_run(plan.seq);
+        if plan.seg_len() > run {
+            plan.data_len = plan.data_len.min(run as usize);
+            plan.fin = false;
+        }
+        (plan.seg_len() > 0).then_some(plan)
+    }
+
+    /// RFC 8985 §7.3: the probe timer expired. Send one segment of new data if the peer's
+    /// window allows it (cwnd does not count), or else the last segment sent again; then the
+    /// retransmission timer restarts and no other probe goes until an ACK judges this one.
+    fn send_loss_probe(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit>, TransmitError> {
+        if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::LossProbe) {
+            let transmit = self.emit_plan(plan, remote, buf)?;
+            self.on_sent_new(now, plan, Purpose::LossProbe);
+            self.on_loss_probe_sent(now, self.snd_nxt, false);
+            return Ok(Some(transmit));
+        }
+        let plan = self
+            .loss_probe_resend_start()
+            .and_then(|start| self.plan_at(start, Purpose::Retransmit))
+            .and_then(|plan| self.before_sacked(plan));
+        let Some(plan) = plan else { return Ok(None) };
+        let transmit = self.emit_plan(plan, remote, buf)?;
+        self.ack_pending = false;
+        self.on_resent(now, plan);
+        self.on_loss_probe_sent(now, plan.seq + plan.seg_len(), true);
+        Ok(Some(transmit))
+    }
+
+    /// A segment from before SND.NXT went again: the scoreboard notes it, and a resend at a
+    /// smaller MTU goes on after it.
+    fn on_resent(&mut self, now: Instant, plan: Plan) {
+        self.record_resent(plan.seq, plan.seq + plan.seg_len(), now);
         if self
             .resegment()
             .is_some_and(|resegment| resegment.next.max_seq(self.snd_una) == plan.seq)
@@ -229,11 +298,13 @@ impl Connection {
         let queued = self.send_buf.len().saturating_sub(offset);
         // Data waits until our SYN is acknowledged (§3.10.2: queued before ESTABLISHED).
         let syn_acked = self.snd_una.after(self.iss);
-        let mss = usize::from(self.effective_mss());
+        // A segment that carries SACK blocks carries that much less data (RFC 2018 §3).
+        let mss = usize::from(self.effective_mss()).saturating_sub(self.sack_option_len()).max(1);
         let mut data_len = if syn_acked { queued.min(mss) } else { 0 };
         let usable = self.usable_window(seq);
         match purpose {
             Purpose::New => data_len = data_len.min(usable),
+            Purpose::LossProbe => data_len = data_len.min(self.peer_window_room(seq)),
             Purpose::Retransmit => {
                 // Resend only what was sent before.
                 let sent =
@@ -246,7 +317,7 @@ impl Connection {
         }
         let end = seq + len_u32(data_len);
         let fin = match (self.fin_seq(), purpose) {
-            (Some(fin_seq), Purpose::New) => {
+            (Some(fin_seq), Purpose::New | Purpose::LossProbe) => {
                 // The FIN takes a sequence number, so it goes only inside the peer's window
                 // (§3.10.7.4 step 1 would find it unacceptable past the edge — and every ACK we
                 // sent after it, at SEQ = SND.NXT, too); a closed window gets it as a probe.
@@ -286,8 +357,20 @@ impl Connection {
     /// Octets the windows let us send from `seq`: the peer's window and the congestion window,
     /// both counted from SND.UNA (robust to a window that shrank, MUST-34).
     fn usable_window(&self, seq: SeqNum) -> usize {
+        if self.in_sack_recovery() {
+            // RFC 6675 §5 (C): in recovery, what cwnd − pipe leaves, by whole segments.
+            let room = self.recovery_room();
+            let room = if room >= u32::from(self.effective_mss()) { room as usize } else { 0 };
+            return room.min(self.peer_window_room(seq));
+        }
         let window = self.snd_wnd.min(self.cc.get().window());
         let window_end = self.snd_una + window;
+        if window_end.after(seq) { window_end.since(seq) as usize } else { 0 }
+    }
+
+    /// Octets the peer's window leaves from `seq` (robust to a window that shrank, MUST-34).
+    fn peer_window_room(&self, seq: SeqNum) -> usize {
+        let window_end = self.snd_una + self.snd_wnd;
         if window_end.after(seq) { window_end.since(seq) as usize } else { 0 }
     }
 
@@ -309,6 +392,9 @@ impl Connection {
         }
         self.last_send_at = Some(now);
         if end.after(self.snd_nxt) {
+            if !plan.syn {
+                self.record_sent(plan.seq.max_seq(self.snd_nxt), end, now);
+            }
             self.snd_nxt = end;
         }
         if was_idle {
@@ -360,6 +446,10 @@ impl Connection {
         // RFC 7323 §3.2: offered on our SYN, then on every segment iff both SYNs carried it.
         let first_syn = flags.contains(Flags::SYN) && !self.have_irs;
         options.timestamps = self.ts.option(self.last_now, first_syn, flags.contains(Flags::ACK));
+        if flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
+            // RFC 2018 §4: every ACK carries the blocks while out-of-order data is held.
+            options.sack_blocks = self.sack_blocks();
+        }
         TcpHeader {
             src_port: self.local().port(),
             dst_port: remote.port(),

@@ -1,0 +1,244 @@
+//! Selective acknowledgments on a connection: the SACK blocks our ACKs carry (RFC 2018 §4,
+//! RFC 2883 D-SACK), and the sender's side — feeding the peer's blocks to the scoreboard,
+//! entering and leaving RFC 6675 recovery, NextSeg, RACK's reordering timer and the tail loss
+//! probe (RFC 8985). The bookkeeping itself lives in [`crate::recovery`]; this file decides
+//! when the connection acts on it.
+
+use alloc::boxed::Box;
+
+use super::{Connection, Timer};
+use crate::congestion::CongestionEvent;
+use crate::recovery::{Recovery, Scoreboard, WORST_CASE_DELAYED_ACK};
+use crate::seq::SeqNum;
+use crate::time::Instant;
+use crate::wire::{SackBlock, SackBlocks, Segment};
+
+impl Connection {
+    /// The SACK blocks of our next ACK: none unless SACK was negotiated and out-of-order data
+    /// or a duplicate is to be reported; at most three next to timestamps, four otherwise
+    /// (RFC 2018 §3: the option must fit the 40 octets).
+    pub(super) fn sack_blocks(&self) -> SackBlocks {
+        let Some(assembler) = self.assembler.as_ref().filter(|_| self.sack_ok) else {
+            return SackBlocks::new();
+        };
+        let max = if self.ts.is_on() { 3 } else { 4 };
+        assembler.sack_blocks(self.rcv_nxt, max)
+    }
+
+    /// Octets the SACK option of our next segment takes (two NOPs, kind, length, 8 a block):
+    /// a data segment carries that much less payload, so it still fits the MSS (RFC 2018 §3).
+    pub(super) fn sack_option_len(&self) -> usize {
+        let blocks = self.sack_blocks().len();
+        if blocks == 0 { 0 } else { 4 + 8 * blocks }
+    }
+
+    /// A segment arrived holding `[start, end)` of which nothing is new: report it once as a
+    /// D-SACK block (RFC 2883 §4).
+    pub(super) fn report_duplicate(&mut self, start: SeqNum, end: SeqNum) {
+        if self.sack_ok && start.before(end) {
+            let assembler =
+                self.assembler.get_or_insert_with(|| Box::new(crate::assembler::Assembler::new()));
+            assembler.set_dsack(SackBlock { left: start, right: end });
+        }
+    }
+
+    /// The D-SACK block went out (it is reported once).
+    pub(super) fn on_sack_sent(&mut self) {
+        if let Some(assembler) = self.assembler.as_mut() {
+            assembler.clear_dsack();
+        }
+    }
+
+    /// New data `[start, end)` went out: the scoreboard records it (made now, for the first
+    /// data segment of a connection that negotiated SACK).
+    pub(super) fn record_sent(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        if !self.sack_ok || !start.before(end) {
+            return;
+        }
+        let limit = Scoreboard::limit_for(self.config.send_buffer);
+        let board = self.scoreboard.get_or_insert_with(|| Box::new(Scoreboard::new(limit)));
+        board.on_sent(start, end, now);
+    }
+
+    /// `[start, end)` went again.
+    pub(super) fn record_resent(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        if let Some(board) = self.scoreboard.as_mut() {
+            board.on_retransmitted(start, end, now);
+        }
+    }
+
+    /// Step 5 of §3.10.7.4 with SACK (RFC 6675 §5, RFC 8985 §6.2): the peer's blocks and
+    /// cumulative ACK update the scoreboard, before SND.UNA moves. Losses RACK finds start
+    /// recovery: cwnd and ssthresh halve once (RFC 6675 §5 step 4) and NextSeg sends.
+    pub(super) fn on_sack_ack(&mut self, now: Instant, segment: &Segment<'_>) {
+        let srtt = self.rtt.srtt();
+        let (snd_una, snd_nxt) = (self.snd_una, self.snd_nxt);
+        let seg_ack = segment.header.ack;
+        let Some(board) = self.scoreboard.as_mut() else { return };
+        let blocks = segment.header.options.sack_blocks;
+        let news = board.on_ack(now, snd_una, seg_ack, snd_nxt, blocks.as_slice(), srtt);
+        if news.dsack {
+            self.count().dsacks_received += 1;
+        }
+        if news.recovery_ended == Some(Recovery::Fast) {
+            // RFC 6675 §5: recovery ends once RecoveryPoint is acknowledged.
+            let flight = snd_nxt.since(seg_ack);
+            self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
+        }
+        if news.newly_lost > 0 {
+            self.enter_sack_recovery();
+        } else if news.probe_repaired_loss {
+            // RFC 8985 §7.4.2: the probe repaired a loss nothing else saw: the congestion
+            // response is one halving, as for a recovery that ended at once.
+            let flight = snd_nxt.since(snd_una);
+            self.on_congestion_event(CongestionEvent::SackRecovery { flight });
+            let flight = snd_nxt.since(seg_ack);
+            self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
+        }
+        let reorder_at = self.scoreboard.as_mut().and_then(|board| {
+            let snd_una = seg_ack.max_seq(snd_una);
+            board.detect_losses(now, snd_una, srtt).1
+        });
+        self.set_timer(Timer::Reorder, reorder_at);
+    }
+
+    /// Losses were found outside a recovery: enter one (RFC 6675 §5 step 4: RecoveryPoint =
+    /// HighData, ssthresh = cwnd = FlightSize / 2). Inside one, NextSeg simply has more to send.
+    fn enter_sack_recovery(&mut self) {
+        let Some(board) = self.scoreboard.as_mut() else { return };
+        if board.recovery().is_some() {
+            return;
+        }
+        board.enter_recovery(Recovery::Fast, self.snd_nxt);
+        let flight = self.snd_nxt.since(self.snd_una);
+        self.on_congestion_event(CongestionEvent::SackRecovery { flight });
+        self.count().sack_recoveries += 1;
+        self.set_timer(Timer::LossProbe, None);
+    }
+
+    /// RFC 6675 §5 step (2)–(4) when duplicate ACKs carry no SACK blocks: the third marks
+    /// the segment at SND.UNA lost and enters recovery, so a peer that stops sending blocks
+    /// still gets fast retransmit. Returns whether SACK recovery handled the duplicate.
+    pub(super) fn on_sack_duplicate_ack(&mut self, segment: &Segment<'_>) -> bool {
+        if !self.sack_ok {
+            return false;
+        }
+        let Some(board) = self.scoreboard.as_mut() else { return true };
+        if self.dup_acks >= 3 && segment.header.options.sack_blocks.is_empty() {
+            board.mark_lost_at(self.snd_una);
+            self.enter_sack_recovery();
+        }
+        true
+    }
+
+    /// The reordering timer expired: judge again what was inside the window (RFC 8985 §6.3).
+    pub(super) fn on_reorder_timeout(&mut self, now: Instant) {
+        let srtt = self.rtt.srtt();
+        let snd_una = self.snd_una;
+        let Some(board) = self.scoreboard.as_mut() else { return };
+        let (lost, next) = board.detect_losses(now, snd_una, srtt);
+        self.set_timer(Timer::Reorder, next);
+        if lost > 0 {
+            self.enter_sack_recovery();
+        }
+    }
+
+    /// The probe timeout expired: the next transmission is a loss probe (RFC 8985 §7.3).
+    pub(super) fn on_loss_probe_timeout(&mut self, _now: Instant) {
+        if let Some(board) = self.scoreboard.as_mut()
+            && self.snd_una != self.snd_nxt
+        {
+            board.on_probe_timeout();
+        }
+    }
+
+    /// RFC 8985 §7.2: with data in flight, no recovery and no probe outstanding, a probe goes
+    /// after PTO = 2·SRTT (plus the peer's worst-case delayed ACK when one segment is in
+    /// flight), unless the retransmission timer comes first.
+    pub(super) fn arm_loss_probe(&mut self, now: Instant) {
+        let at = self.loss_probe_deadline(now);
+        self.set_timer(Timer::LossProbe, at);
+    }
+
+    fn loss_probe_deadline(&self, now: Instant) -> Option<Instant> {
+        let board = self.scoreboard.as_ref()?;
+        let eligible = self.sack_ok
+            && board.may_schedule_probe()
+            && self.state.is_synchronized()
+            && self.snd_una != self.snd_nxt
+            && self.snd_una.after(self.iss)
+            && self.snd_wnd > 0;
+        if !eligible {
+            return None;
+        }
+        let srtt = self.rtt.srtt()?;
+        let flight = self.snd_nxt.since(self.snd_una);
+        let mut pto = srtt.saturating_mul(2);
+        if flight <= u32::from(self.effective_mss()) {
+            pto = pto.saturating_add(WORST_CASE_DELAYED_ACK);
+        }
+        let at = now + pto;
+        let rto_first = self.timer(Timer::Retransmit).is_some_and(|rto| rto <= at);
+        (!rto_first).then_some(at)
+    }
+
+    /// Whether a SACK-detected recovery holds cwnd (RFC 6675 §5).
+    pub(super) fn in_fast_sack_recovery(&self) -> bool {
+        self.scoreboard.as_ref().is_some_and(|board| board.recovery() == Some(Recovery::Fast))
+    }
+
+    /// Whether sending is governed by RFC 6675's pipe (a recovery is in progress).
+    pub(super) fn in_sack_recovery(&self) -> bool {
+        self.scoreboard.as_ref().is_some_and(|board| board.recovery().is_some())
+    }
+
+    /// RFC 6675 §5 (C): octets cwnd leaves for sending while in recovery, `cwnd − pipe`.
+    pub(super) fn recovery_room(&self) -> u32 {
+        let Some(board) = self.scoreboard.as_ref() else { return 0 };
+        self.cc.get().window().saturating_sub(board.pipe(self.snd_una))
+    }
+
+    /// NextSeg rule (1) (RFC 6675 §4): the first segment deemed lost and not yet resent, when
+    /// cwnd − pipe leaves room for it; never running into SACKed data.
+    pub(super) fn next_lost_segment(&self) -> Option<(SeqNum, u32)> {
+        let board = self.scoreboard.as_ref()?;
+        board.recovery()?;
+        let (start, end) = board.next_lost(self.snd_una)?;
+        let len = end.since(start).min(u32::from(self.effective_mss()));
+        (self.recovery_room() >= len).then_some((start, end.since(start)))
+    }
+
+    /// How many octets from `seq` a retransmission may carry before SACKed data.
+    pub(super) fn unsacked_run(&self, seq: SeqNum) -> u32 {
+        self.scoreboard.as_ref().map_or(u32::MAX, |board| board.unsacked_from(seq))
+    }
+
+    /// Whether a loss probe is due now.
+    pub(super) fn loss_probe_due(&self) -> bool {
+        self.scoreboard.as_ref().is_some_and(|board| board.probe_due())
+    }
+
+    /// Where a probe that resends old data starts: the last segment sent (RFC 8985 §7.3).
+    pub(super) fn loss_probe_resend_start(&self) -> Option<SeqNum> {
+        let board = self.scoreboard.as_ref()?;
+        board.last_segment_start().map(|start| start.max_seq(self.snd_una))
+    }
+
+    /// A loss probe went out, ending at `end`: one probe until an ACK judges it, and the
+    /// retransmission timer restarts (RFC 8985 §7.3).
+    pub(super) fn on_loss_probe_sent(&mut self, now: Instant, end: SeqNum, retransmission: bool) {
+        if let Some(board) = self.scoreboard.as_mut() {
+            board.on_probe_sent(end, retransmission);
+        }
+        self.count().loss_probes += 1;
+        self.set_timer(Timer::LossProbe, None);
+        self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
+    }
+
+    /// The probe timer fired but nothing could be sent.
+    pub(super) fn cancel_loss_probe(&mut self) {
+        if let Some(board) = self.scoreboard.as_mut() {
+            board.cancel_probe();
+        }
+    }
+}

@@ -1,0 +1,952 @@
+//! SACK-based loss recovery for what we send: the scoreboard (RFC 2018 §5, RFC 6675 §3–§4),
+//! RACK's time-based loss detection and the tail loss probe (RFC 8985), and D-SACK's evidence
+//! of reordering and spurious retransmission (RFC 2883, RFC 8985 §6.2 step 4).
+//!
+//! The [`Scoreboard`] keeps one record per transmitted segment from SND.UNA to SND.NXT, in
+//! sequence order: where it ends, when it was last sent, and whether it was SACKed, deemed
+//! lost or retransmitted. It is made when a connection that negotiated SACK first sends data
+//! and reused from then on (its records live in one growable ring: no allocation per segment
+//! in steady state), and holds at most [`Scoreboard::limit`] records: a segment past that joins
+//! the last record, so memory stays bounded by the send buffer whatever the segment sizes.
+//!
+//! The scoreboard is advisory (RFC 2018 §8): the connection still retransmits the segment at
+//! SND.UNA when the retransmission timer expires, and a timeout with the segment at SND.UNA
+//! SACKed — proof that the receiver reneged — forgets every SACK.
+//!
+//! Loss detection is RACK (RFC 8985 §6): a segment is lost once a segment sent after it was
+//! delivered and a reordering window has passed since. RFC 6675's DupThresh rule survives only
+//! as RACK's own switch to a zero reordering window (§6.2 step 4). Recovery follows RFC 6675
+//! §5: on the first loss, cwnd and ssthresh are halved once; `pipe` (§4 SetPipe) bounds what is
+//! sent; NextSeg (§4) sends lost segments first, then new data.
+
+use alloc::collections::VecDeque;
+use core::time::Duration;
+
+use crate::seq::SeqNum;
+use crate::time::Instant;
+use crate::wire::SackBlock;
+
+/// RFC 6675 §2's DupThresh, as RACK uses it (RFC 8985 §6.2 step 4).
+const DUP_THRESH: u32 = 3;
+
+/// How many recoveries a widened reordering window survives (RFC 8985 §6.2 step 4:
+/// `RACK.reo_wnd_persist`, 16).
+const REO_WND_PERSIST: u8 = 16;
+
+/// The peer's worst-case delayed-ACK time, added to a probe timeout when one segment is in
+/// flight (RFC 8985 §7.2: WCDelAckT, 200 ms).
+pub(crate) const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
+
+/// What a record knows about its segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Marks(u8);
+
+impl Marks {
+    /// The receiver reported it in a SACK block.
+    const SACKED: u8 = 1;
+    /// RACK (or a timeout) deemed it lost: it is not in the network.
+    const LOST: u8 = 2;
+    /// Sent again since it was last deemed lost (or before, by a timer or probe).
+    const RETRANSMITTED: u8 = 4;
+
+    const fn has(self, mark: u8) -> bool {
+        self.0 & mark != 0
+    }
+    fn set(&mut self, mark: u8) {
+        self.0 |= mark;
+    }
+    fn clear(&mut self, mark: u8) {
+        self.0 &= !mark;
+    }
+    /// Deemed lost and not sent again since: NextSeg's rule (1) candidates.
+    const fn awaits_resend(self) -> bool {
+        self.has(Self::LOST) && !self.has(Self::RETRANSMITTED | Self::SACKED)
+    }
+}
+
+/// One transmitted segment: `[previous record's end (or the head), end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sent {
+    end: SeqNum,
+    /// When it was last (re)transmitted: RACK's `Segment.xmit_ts`.
+    sent_at: Instant,
+    marks: Marks,
+}
+
+/// Which recovery the sender is in (RFC 6675 §5, §5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// Lost segments were detected from SACKs: cwnd was halved and stays until the recovery
+    /// point is acknowledged.
+    Fast,
+    /// The retransmission timer expired: cwnd restarts from the loss window and slow start
+    /// grows it while the lost segments go again.
+    Timeout,
+}
+
+/// The RACK state of RFC 8985 §6.1.
+#[derive(Clone, Copy, Debug)]
+struct Rack {
+    /// `RACK.xmit_ts` and `RACK.end_seq`: the most recently sent segment delivered so far.
+    newest_delivered: Option<(Instant, SeqNum)>,
+    /// `RACK.rtt`: the RTT of that segment.
+    rtt: Duration,
+    /// `RACK.fack`: the highest end of any delivered segment.
+    fack: Option<SeqNum>,
+    /// The smallest RTT seen (RFC 8985 §6.2 step 4 uses it for the reordering window).
+    min_rtt: Option<Duration>,
+    /// `RACK.reordering_seen`.
+    reordering_seen: bool,
+    /// `RACK.reo_wnd_mult`: D-SACKs widen the window in steps of min_rtt / 4.
+    reo_wnd_mult: u32,
+    /// `RACK.reo_wnd_persist`: recoveries left before the multiplier resets.
+    reo_wnd_persist: u8,
+    /// `RACK.dsack_round`: one widening per round trip.
+    dsack_round: Option<SeqNum>,
+}
+
+impl Rack {
+    const fn new() -> Self {
+        Self {
+            newest_delivered: None,
+            rtt: Duration::ZERO,
+            fack: None,
+            min_rtt: None,
+            reordering_seen: false,
+            reo_wnd_mult: 1,
+            reo_wnd_persist: REO_WND_PERSIST,
+            dsack_round: None,
+        }
+    }
+}
+
+/// A tail loss probe that was sent and not yet judged (RFC 8985 §7.4: `TLP.end_seq`,
+/// `TLP.is_retrans`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ProbeSent {
+    end: SeqNum,
+    retransmission: bool,
+}
+
+/// What one ACK told the scoreboard.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AckNews {
+    /// Segments newly deemed lost by RACK.
+    pub(crate) newly_lost: u32,
+    /// The ACK carried a D-SACK block (RFC 2883).
+    pub(crate) dsack: bool,
+    /// The ACK reported SACKed octets not reported before.
+    pub(crate) newly_sacked: bool,
+    /// A loss probe that retransmitted data repaired a loss (RFC 8985 §7.4.2): the congestion
+    /// response is owed although no loss was detected otherwise.
+    pub(crate) probe_repaired_loss: bool,
+    /// The recovery in progress ended with this ACK.
+    pub(crate) recovery_ended: Option<Recovery>,
+}
+
+/// The sender's view of what the receiver holds: see the module docs.
+#[derive(Debug)]
+pub(crate) struct Scoreboard {
+    /// Records from `head` to SND.NXT, in sequence order, contiguous.
+    segments: VecDeque<Sent>,
+    /// Where the first record starts (SND.UNA, once acknowledged data is trimmed).
+    head: SeqNum,
+    /// At most this many records (see the module docs).
+    limit: usize,
+    /// Records marked SACKED (RFC 8985 §6.2 step 4 counts them against DupThresh).
+    sacked_segments: u32,
+    /// Records marked RETRANSMITTED and not yet delivered: while there are none and nothing is
+    /// SACKed, no segment can be deemed lost (the fast path of `detect_losses`).
+    retransmitted_segments: u32,
+    rack: Rack,
+    /// The recovery in progress, with its RecoveryPoint (RFC 6675 §3: HighData when it began).
+    recovery: Option<(Recovery, SeqNum)>,
+    /// A tail loss probe is due at the next transmission (the probe timer expired).
+    probe_due: bool,
+    /// The last loss probe sent, until an ACK judges it.
+    probe_sent: Option<ProbeSent>,
+    /// RACK's reordering timer (RFC 8985 §6.3), when armed.
+    reorder_at: Option<Instant>,
+    /// The probe timeout (RFC 8985 §7.2), when armed.
+    probe_at: Option<Instant>,
+}
+
+impl Scoreboard {
+    /// An empty scoreboard holding at most `limit` records (at least 2).
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            segments: VecDeque::new(),
+            head: SeqNum::new(0),
+            limit: limit.max(2),
+            sacked_segments: 0,
+            retransmitted_segments: 0,
+            rack: Rack::new(),
+            recovery: None,
+            probe_due: false,
+            probe_sent: None,
+            reorder_at: None,
+            probe_at: None,
+        }
+    }
+
+    /// Arms (`Some`) or disarms the probe timer (`probe`) or the reordering timer.
+    pub(crate) fn set_deadline(&mut self, probe: bool, at: Option<Instant>) {
+        if probe {
+            self.probe_at = at;
+        } else {
+            self.reorder_at = at;
+        }
+    }
+
+    /// The probe timer's (`probe`) or the reordering timer's deadline.
+    pub(crate) fn deadline(&self, probe: bool) -> Option<Instant> {
+        if probe { self.probe_at } else { self.reorder_at }
+    }
+
+    /// The earlier of the two deadlines.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.reorder_at.into_iter().chain(self.probe_at).min()
+    }
+
+    /// The record limit for a send buffer of `send_buffer` octets: one record per 128 octets
+    /// of it (a full buffer of 1-octet segments is held in fewer, larger records), at least 64.
+    pub(crate) fn limit_for(send_buffer: usize) -> usize {
+        (send_buffer / 128).max(64)
+    }
+
+    /// The records' capacity: what the scoreboard's memory is bounded by.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// The recovery in progress, if any.
+    pub(crate) fn recovery(&self) -> Option<Recovery> {
+        self.recovery.map(|(kind, _)| kind)
+    }
+
+    /// Start and end of record `index`.
+    fn bounds(&self, index: usize) -> Option<(SeqNum, SeqNum)> {
+        let record = self.segments.get(index)?;
+        let start = match index.checked_sub(1) {
+            Some(before) => self.segments.get(before).map_or(self.head, |prev| prev.end),
+            None => self.head,
+        };
+        Some((start, record.end))
+    }
+
+    /// Iterates `(start, end, record)` in sequence order.
+    fn records(&self) -> impl Iterator<Item = (SeqNum, SeqNum, &Sent)> + '_ {
+        let mut start = self.head;
+        self.segments.iter().map(move |record| {
+            let from = start;
+            start = record.end;
+            (from, record.end, record)
+        })
+    }
+
+    /// New data `[start, end)` went out at `now` (SND.NXT moved from `start` to `end`).
+    pub(crate) fn on_sent(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        if self.segments.is_empty() {
+            self.head = start;
+        }
+        let plain = Marks::default();
+        if self.segments.len() >= self.limit
+            && let Some(last) = self.segments.back_mut()
+            && last.marks == plain
+        {
+            // At the limit: the segment joins the last record, which now counts as sent at
+            // `now` (RACK then waits for the later of the two: never a spurious loss).
+            last.end = end;
+            last.sent_at = now;
+            return;
+        }
+        self.segments.push_back(Sent { end, sent_at: now, marks: plain });
+    }
+
+    /// Splits the record holding `seq` so that a record starts there (no-op at a boundary or
+    /// outside the records).
+    fn split_at(&mut self, seq: SeqNum) {
+        let Some(index) =
+            self.records().position(|(start, end, _)| start.before(seq) && seq.before(end))
+        else {
+            return;
+        };
+        if let Some(&record) = self.segments.get(index) {
+            // The front part keeps the record's marks and send time.
+            self.segments.insert(index, Sent { end: seq, ..record });
+            if record.marks.has(Marks::SACKED) {
+                self.sacked_segments += 1;
+            }
+            if record.marks.has(Marks::RETRANSMITTED) {
+                self.retransmitted_segments += 1;
+            }
+        }
+    }
+
+    /// `[start, end)` was sent again at `now`: by NextSeg, the retransmission timer, a probe
+    /// or a resend at a smaller path MTU.
+    pub(crate) fn on_retransmitted(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        self.split_at(start);
+        self.split_at(end);
+        let mut counted = 0;
+        let mut from = self.head;
+        for record in &mut self.segments {
+            let record_start = from;
+            from = record.end;
+            if record_start.before(start) || record.end.after(end) {
+                continue;
+            }
+            if !record.marks.has(Marks::RETRANSMITTED) {
+                counted += 1;
+            }
+            record.marks.set(Marks::RETRANSMITTED);
+            record.sent_at = now;
+        }
+        self.retransmitted_segments += counted;
+    }
+
+    /// RFC 6675 §4 SetPipe, with RACK's marks for IsLost: octets between SND.UNA and SND.NXT
+    /// that are not SACKed count once if not deemed lost and once more if retransmitted.
+    pub(crate) fn pipe(&self, snd_una: SeqNum) -> u32 {
+        let mut pipe = 0u32;
+        for (start, end, record) in self.records() {
+            if record.marks.has(Marks::SACKED) || !end.after(snd_una) {
+                continue;
+            }
+            let len = end.since(start.max_seq(snd_una));
+            if !record.marks.has(Marks::LOST) {
+                pipe = pipe.saturating_add(len);
+            }
+            if record.marks.has(Marks::RETRANSMITTED) {
+                pipe = pipe.saturating_add(len);
+            }
+        }
+        pipe
+    }
+
+    /// RFC 6675 §4 NextSeg rule (1), RACK's marks standing in for IsLost: the first octet of
+    /// the first segment deemed lost and not yet sent again, and where the run of such
+    /// segments ends (a retransmission never runs into SACKed data).
+    pub(crate) fn next_lost(&self, snd_una: SeqNum) -> Option<(SeqNum, SeqNum)> {
+        let mut run: Option<(SeqNum, SeqNum)> = None;
+        for (start, end, record) in self.records() {
+            if !end.after(snd_una) {
+                continue;
+            }
+            match (run, record.marks.awaits_resend()) {
+                (None, true) => run = Some((start.max_seq(snd_una), end)),
+                (Some((from, _)), true) => run = Some((from, end)),
+                (Some(_), false) => break,
+                (None, false) => {}
+            }
+        }
+        run
+    }
+
+    /// Where the last segment sent starts: the one a loss probe sends again when there is no
+    /// new data (RFC 8985 §7.3).
+    pub(crate) fn last_segment_start(&self) -> Option<SeqNum> {
+        let last = self.segments.len().checked_sub(1)?;
+        self.bounds(last).map(|(start, _)| start)
+    }
+
+    /// Octets from `seq` up to the first SACKed record after it (`u32::MAX` when none): how
+    /// far a retransmission from `seq` may run.
+    pub(crate) fn unsacked_from(&self, seq: SeqNum) -> u32 {
+        self.records()
+            .find(|(_, end, record)| record.marks.has(Marks::SACKED) && end.after(seq))
+            .map_or(u32::MAX, |(start, _, _)| if start.after(seq) { start.since(seq) } else { 0 })
+    }
+
+    /// RFC 6675 §5 step (2)–(4) without SACK information: the segment holding `seq` is
+    /// deemed lost (the third duplicate ACK).
+    pub(crate) fn mark_lost_at(&mut self, seq: SeqNum) {
+        let mut from = self.head;
+        for record in &mut self.segments {
+            let start = from;
+            from = record.end;
+            if start.before_eq(seq) && seq.before(record.end) {
+                if !record.marks.has(Marks::SACKED) && !record.marks.has(Marks::RETRANSMITTED) {
+                    record.marks.set(Marks::LOST);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Whether any octet of `[start, end)` is SACKed (NextSeg never resends such data).
+    #[cfg(test)]
+    fn any_sacked(&self, start: SeqNum, end: SeqNum) -> bool {
+        self.records().any(|(s, e, record)| {
+            record.marks.has(Marks::SACKED) && s.before(end) && start.before(e)
+        })
+    }
+
+    /// The ACK of `seg_ack` (SND.UNA before it: `snd_una`) with SACK `blocks` arrived at `now`
+    /// (RFC 6675 §5 steps, RFC 8985 §6.2). `srtt` caps RACK's reordering window; `snd_nxt` is
+    /// HighData.
+    pub(crate) fn on_ack(
+        &mut self,
+        now: Instant,
+        snd_una: SeqNum,
+        seg_ack: SeqNum,
+        snd_nxt: SeqNum,
+        blocks: &[SackBlock],
+        srtt: Option<Duration>,
+    ) -> AckNews {
+        let mut news = AckNews::default();
+        let cumulative = seg_ack.after(snd_una);
+        // RFC 2883 §4: the first block is a D-SACK when it lies below the cumulative ACK or
+        // inside the second block.
+        let dsack = blocks.first().is_some_and(|first| {
+            first.right.before_eq(seg_ack)
+                || blocks.get(1).is_some_and(|second| {
+                    second.left.before_eq(first.left) && first.right.before_eq(second.right)
+                })
+        });
+        news.dsack = dsack;
+        if dsack {
+            self.judge_probe_by_dsack(blocks.first().copied());
+        }
+        let sack_blocks = blocks.get(usize::from(dsack)..).unwrap_or(&[]);
+        for block in sack_blocks {
+            // RFC 2018 §4: blocks describe data between SND.UNA and SND.NXT; anything else
+            // is a bug or an attack and is ignored (never trusted past what we sent).
+            let valid = block.left.before(block.right)
+                && block.right.before_eq(snd_nxt)
+                && block.left.after_eq(seg_ack.min_seq(snd_una));
+            if valid && self.mark_sacked(now, block.left.max_seq(seg_ack), block.right) {
+                news.newly_sacked = true;
+            }
+        }
+        if cumulative {
+            self.deliver_cumulative(now, seg_ack);
+        }
+        news.probe_repaired_loss = self.judge_probe_by_ack(seg_ack, cumulative, news);
+        if let Some((kind, point)) = self.recovery
+            && seg_ack.after_eq(point)
+        {
+            self.recovery = None;
+            news.recovery_ended = Some(kind);
+            self.rack.reo_wnd_persist = self.rack.reo_wnd_persist.saturating_sub(1);
+            if self.rack.reo_wnd_persist == 0 {
+                self.rack.reo_wnd_mult = 1;
+                self.rack.reo_wnd_persist = REO_WND_PERSIST;
+            }
+        }
+        self.update_reordering_window_on_dsack(dsack, seg_ack, snd_nxt);
+        news.newly_lost = self.detect_losses(now, seg_ack, srtt).0;
+        news
+    }
+
+    /// Marks `[left, right)` SACKed, splitting records at the block's edges; returns whether
+    /// anything was newly SACKed. Each newly SACKed record was delivered (RACK step 2).
+    fn mark_sacked(&mut self, now: Instant, left: SeqNum, right: SeqNum) -> bool {
+        if !left.before(right) {
+            return false;
+        }
+        // Only whole records are SACKed: split at the edges when a block covers part of one
+        // (the receiver saw a different segmentation, or a resend at a smaller MTU).
+        self.split_at(left);
+        self.split_at(right);
+        let mut any = false;
+        let mut from = self.head;
+        let mut newest: Option<(Instant, SeqNum, bool)> = None;
+        let mut highest_end: Option<SeqNum> = None;
+        let mut reordered = false;
+        let fack = self.rack.fack;
+        let mut sacked = 0;
+        let mut retransmitted_delivered = 0;
+        for record in &mut self.segments {
+            let start = from;
+            from = record.end;
+            if start.before(left) || record.end.after(right) || record.marks.has(Marks::SACKED) {
+                continue;
+            }
+            record.marks.set(Marks::SACKED);
+            sacked += 1;
+            any = true;
+            let retransmitted = record.marks.has(Marks::RETRANSMITTED);
+            if retransmitted {
+                retransmitted_delivered += 1;
+            }
+            // RFC 8985 §6.2 step 3: delivered below the highest delivered end, and never
+            // retransmitted: the network reordered it.
+            if !retransmitted && fack.is_some_and(|fack| record.end.before(fack)) {
+                reordered = true;
+            }
+            highest_end = Some(highest_end.map_or(record.end, |end| end.max_seq(record.end)));
+            let candidate = (record.sent_at, record.end, retransmitted);
+            if newest.is_none_or(|(at, end, _)| Self::sent_after(candidate.0, candidate.1, at, end))
+            {
+                newest = Some(candidate);
+            }
+        }
+        self.sacked_segments += sacked;
+        self.retransmitted_segments =
+            self.retransmitted_segments.saturating_sub(retransmitted_delivered);
+        if reordered {
+            self.rack.reordering_seen = true;
+        }
+        if let Some((sent_at, end, retransmitted)) = newest {
+            self.on_delivered(now, sent_at, end, retransmitted);
+        }
+        if let Some(end) = highest_end
+            && self.rack.fack.is_none_or(|fack| end.after(fack))
+        {
+            self.rack.fack = Some(end);
+        }
+        any
+    }
+
+    /// Trims records up to `seg_ack`; the records it delivered for the first time (not
+    /// SACKed before) feed RACK.
+    fn deliver_cumulative(&mut self, now: Instant, seg_ack: SeqNum) {
+        let mut newest: Option<(Instant, SeqNum, bool)> = None;
+        while let Some(&record) = self.segments.front() {
+            if record.end.after(seg_ack) {
+                break;
+            }
+            self.segments.pop_front();
+            self.head = record.end;
+            if record.marks.has(Marks::SACKED) {
+                self.sacked_segments = self.sacked_segments.saturating_sub(1);
+                continue;
+            }
+            let retransmitted = record.marks.has(Marks::RETRANSMITTED);
+            if retransmitted {
+                self.retransmitted_segments = self.retransmitted_segments.saturating_sub(1);
+            }
+            let candidate = (record.sent_at, record.end, retransmitted);
+            if newest.is_none_or(|(at, end, _)| Self::sent_after(candidate.0, candidate.1, at, end))
+            {
+                newest = Some(candidate);
+            }
+        }
+        if self.head.before(seg_ack) {
+            // Part of the first record is acknowledged; the rest stays in flight.
+            self.head = seg_ack;
+        }
+        if self.segments.is_empty() {
+            self.head = seg_ack;
+        }
+        if let Some((sent_at, end, retransmitted)) = newest {
+            self.on_delivered(now, sent_at, end, retransmitted);
+        }
+    }
+
+    /// RFC 8985 §6.2 step 2 for a delivered segment: a retransmitted one whose RTT is below
+    /// the minimum is ambiguous (the original may have been delivered) and is skipped.
+    fn on_delivered(&mut self, now: Instant, sent_at: Instant, end: SeqNum, retransmitted: bool) {
+        let rtt = now.saturating_duration_since(sent_at);
+        if retransmitted && self.rack.min_rtt.is_some_and(|min| rtt < min) {
+            return;
+        }
+        if !retransmitted {
+            self.rack.min_rtt = Some(self.rack.min_rtt.map_or(rtt, |min| min.min(rtt)));
+        }
+        let newer = self
+            .rack
+            .newest_delivered
+            .is_none_or(|(at, newest_end)| Self::sent_after(sent_at, end, at, newest_end));
+        if newer {
+            self.rack.rtt = rtt;
+            self.rack.newest_delivered = Some((sent_at, end));
+        }
+        if self.rack.fack.is_none_or(|fack| end.after(fack)) {
+            self.rack.fack = Some(end);
+        }
+    }
+
+    /// RFC 8985 §6.2: `RACK_sent_after(t1, seq1, t2, seq2)`.
+    fn sent_after(t1: Instant, seq1: SeqNum, t2: Instant, seq2: SeqNum) -> bool {
+        t1 > t2 || (t1 == t2 && seq1.after(seq2))
+    }
+
+    /// RFC 8985 §6.2 step 4, the D-SACK part: widen the reordering window once per round
+    /// trip in which D-SACKs arrive.
+    fn update_reordering_window_on_dsack(&mut self, dsack: bool, seg_ack: SeqNum, snd_nxt: SeqNum) {
+        if self.rack.dsack_round.is_some_and(|round| seg_ack.after_eq(round)) {
+            self.rack.dsack_round = None;
+        }
+        if dsack && self.rack.dsack_round.is_none() {
+            self.rack.reo_wnd_mult = self.rack.reo_wnd_mult.saturating_add(1);
+            self.rack.dsack_round = Some(snd_nxt);
+            self.rack.reordering_seen = true;
+        }
+    }
+
+    /// RFC 8985 §6.2 step 4: `RACK.reo_wnd`.
+    pub(crate) fn reordering_window(&self, srtt: Option<Duration>) -> Duration {
+        if !self.rack.reordering_seen
+            && (self.recovery.is_some() || self.sacked_segments >= DUP_THRESH)
+        {
+            return Duration::ZERO;
+        }
+        let Some(min_rtt) = self.rack.min_rtt else { return Duration::ZERO };
+        let window = (min_rtt / 4).saturating_mul(self.rack.reo_wnd_mult);
+        srtt.map_or(window, |srtt| window.min(srtt))
+    }
+
+    /// RFC 8985 §6.2 step 5: marks lost every record sent before the newest delivered one
+    /// whose reordering window has passed; returns how many were marked and, when some are
+    /// still within their window, when the reordering timer should fire (§6.3).
+    pub(crate) fn detect_losses(
+        &mut self,
+        now: Instant,
+        snd_una: SeqNum,
+        srtt: Option<Duration>,
+    ) -> (u32, Option<Instant>) {
+        // Fast path: with nothing SACKed and nothing retransmitted in flight, every record was
+        // sent after every delivered segment, so none can be lost.
+        if self.sacked_segments == 0 && self.retransmitted_segments == 0 {
+            return (0, None);
+        }
+        let Some((newest_at, newest_end)) = self.rack.newest_delivered else { return (0, None) };
+        let reo_wnd = self.reordering_window(srtt);
+        let wait = self.rack.rtt.saturating_add(reo_wnd);
+        let mut lost = 0;
+        let mut timeout: Option<Instant> = None;
+        let mut retransmitted_lost = 0;
+        for record in &mut self.segments {
+            let in_flight = record.end.after(snd_una)
+                && !record.marks.has(Marks::SACKED)
+                && !record.marks.awaits_resend();
+            if !in_flight || !Self::sent_after(newest_at, newest_end, record.sent_at, record.end) {
+                continue;
+            }
+            let deadline = record.sent_at.saturating_add(wait);
+            if deadline <= now {
+                if record.marks.has(Marks::RETRANSMITTED) {
+                    // Its retransmission was lost too: it needs sending again (RFC 8985 §6.2
+                    // step 5 covers retransmissions as well).
+                    record.marks.clear(Marks::RETRANSMITTED);
+                    retransmitted_lost += 1;
+                }
+                record.marks.set(Marks::LOST);
+                lost += 1;
+            } else {
+                timeout = Some(timeout.map_or(deadline, |at| at.max(deadline)));
+            }
+        }
+        self.retransmitted_segments =
+            self.retransmitted_segments.saturating_sub(retransmitted_lost);
+        (lost, timeout)
+    }
+
+    /// Enters recovery (RFC 6675 §5 step 4 or §5.1) with RecoveryPoint `high_data`.
+    pub(crate) fn enter_recovery(&mut self, kind: Recovery, high_data: SeqNum) {
+        self.recovery = Some((kind, high_data));
+        self.probe_due = false;
+        self.probe_sent = None;
+    }
+
+    /// The retransmission timer expired (RFC 6675 §5.1, RFC 8985 §6.3): every segment not
+    /// SACKed is deemed lost and goes again; with the segment at SND.UNA SACKed the receiver
+    /// reneged (RFC 2018 §8), so every SACK is forgotten and everything goes again.
+    pub(crate) fn on_timeout(&mut self, snd_una: SeqNum, high_data: SeqNum) {
+        let reneged = self
+            .segments
+            .front()
+            .is_some_and(|first| first.marks.has(Marks::SACKED) && first.end.after(snd_una));
+        for record in &mut self.segments {
+            if reneged {
+                record.marks.clear(Marks::SACKED);
+            }
+            if !record.marks.has(Marks::SACKED) {
+                record.marks.set(Marks::LOST);
+                record.marks.clear(Marks::RETRANSMITTED);
+            }
+        }
+        if reneged {
+            self.sacked_segments = 0;
+        }
+        self.retransmitted_segments = 0;
+        self.enter_recovery(Recovery::Timeout, high_data);
+    }
+
+    /// Whether a tail loss probe may be scheduled (RFC 8985 §7.2): not in recovery, and no
+    /// probe awaiting judgement.
+    pub(crate) fn may_schedule_probe(&self) -> bool {
+        self.recovery.is_none() && self.probe_sent.is_none() && !self.probe_due
+    }
+
+    /// The probe timer expired: the next transmission is a loss probe.
+    pub(crate) fn on_probe_timeout(&mut self) {
+        self.probe_due = true;
+    }
+
+    /// Whether a loss probe is due.
+    pub(crate) fn probe_due(&self) -> bool {
+        self.probe_due
+    }
+
+    /// A loss probe ending at `end` went out (RFC 8985 §7.3: `TLP.end_seq = SND.NXT`).
+    pub(crate) fn on_probe_sent(&mut self, end: SeqNum, retransmission: bool) {
+        self.probe_due = false;
+        self.probe_sent = Some(ProbeSent { end, retransmission });
+    }
+
+    /// No probe could be sent after all (nothing outstanding or sendable).
+    pub(crate) fn cancel_probe(&mut self) {
+        self.probe_due = false;
+    }
+
+    /// RFC 8985 §7.4.1: a D-SACK for exactly the probe's retransmission shows the original
+    /// arrived too: nothing was lost.
+    fn judge_probe_by_dsack(&mut self, dsack: Option<SackBlock>) {
+        if let (Some(probe), Some(block)) = (self.probe_sent, dsack)
+            && probe.retransmission
+            && block.right == probe.end
+        {
+            self.probe_sent = None;
+        }
+    }
+
+    /// RFC 8985 §7.4.2: an ACK past the probe's end after a retransmitted probe means the
+    /// probe repaired a loss (returns `true`: the congestion response is owed); an ACK of
+    /// exactly its end that brings no news is the receiver's answer to a duplicate (no loss).
+    fn judge_probe_by_ack(&mut self, seg_ack: SeqNum, cumulative: bool, news: AckNews) -> bool {
+        let Some(probe) = self.probe_sent else { return false };
+        if !probe.retransmission {
+            // A probe of new data: RACK judges any loss it reveals.
+            if seg_ack.after_eq(probe.end) {
+                self.probe_sent = None;
+            }
+            return false;
+        }
+        if seg_ack.after(probe.end) {
+            self.probe_sent = None;
+            return true;
+        }
+        if seg_ack == probe.end && !cumulative && !news.newly_sacked && !news.dsack {
+            self.probe_sent = None;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: u32 = 1000;
+    const RTT: Duration = Duration::from_millis(100);
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn seq(n: u32) -> SeqNum {
+        SeqNum::new(n)
+    }
+
+    fn block(left: u32, right: u32) -> SackBlock {
+        SackBlock { left: seq(left), right: seq(right) }
+    }
+
+    /// Ten segments of MSS from 0, sent 1 ms apart from t = 0.
+    fn ten_sent() -> Scoreboard {
+        let mut board = Scoreboard::new(1024);
+        for i in 0..10 {
+            board.on_sent(seq(i * MSS), seq((i + 1) * MSS), at(u64::from(i)));
+        }
+        board
+    }
+
+    #[test]
+    fn sacked_records_leave_the_pipe_rfc_6675_setpipe() {
+        let mut board = ten_sent();
+        assert_eq!(board.pipe(seq(0)), 10 * MSS);
+        // Segments 2..4 SACKed (segments 0 and 1 missing): pipe counts only the rest.
+        let news =
+            board.on_ack(at(100), seq(0), seq(0), seq(10 * MSS), &[block(2000, 4000)], Some(RTT));
+        assert!(news.newly_sacked);
+        assert_eq!(board.pipe(seq(0)), 8 * MSS);
+        assert!(board.any_sacked(seq(2500), seq(2600)));
+        assert!(!board.any_sacked(seq(0), seq(2000)));
+    }
+
+    /// RFC 8985 §6.2: a segment is lost once one sent after it was delivered and RACK.rtt +
+    /// reo_wnd passed since it was sent. With reordering unseen and fewer than DupThresh
+    /// segments SACKed, reo_wnd = min_rtt / 4; with DupThresh SACKed, zero.
+    #[test]
+    fn rack_marks_a_hole_lost_after_the_reordering_window_rfc_8985_6_2() {
+        let mut board = ten_sent();
+        // Segment 0 delivered cumulatively at 100 ms: min_rtt = RACK.rtt = 100 ms.
+        board.on_ack(at(100), seq(0), seq(MSS), seq(10 * MSS), &[], Some(RTT));
+        // Segment 2 SACKed at t = 102 (sent at 2): segment 1 (sent at 1) waits until
+        // 1 + 100 + 25 = 126.
+        let news = board.on_ack(
+            at(102),
+            seq(MSS),
+            seq(MSS),
+            seq(10 * MSS),
+            &[block(2000, 3000)],
+            Some(RTT),
+        );
+        assert_eq!(news.newly_lost, 0);
+        assert_eq!(board.reordering_window(Some(RTT)), RTT / 4);
+        let (lost, timeout) = board.detect_losses(at(102), seq(MSS), Some(RTT));
+        assert_eq!((lost, timeout), (0, Some(at(126))));
+        let (lost, _) = board.detect_losses(at(126), seq(MSS), Some(RTT));
+        assert_eq!(lost, 1);
+        assert_eq!(board.next_lost(seq(MSS)), Some((seq(MSS), seq(2 * MSS))));
+    }
+
+    #[test]
+    fn three_sacked_segments_zero_the_reordering_window_rfc_8985_6_2_step_4() {
+        let mut board = ten_sent();
+        board.on_ack(at(100), seq(0), seq(MSS), seq(10 * MSS), &[], Some(RTT));
+        let news = board.on_ack(
+            at(104),
+            seq(MSS),
+            seq(MSS),
+            seq(10 * MSS),
+            &[block(2000, 5000)],
+            Some(RTT),
+        );
+        assert_eq!(board.reordering_window(Some(RTT)), Duration::ZERO);
+        // RACK.rtt = 104 − 4 = 100: segment 1 (sent at 1) is lost at 101 ≤ 104.
+        assert_eq!(news.newly_lost, 1);
+    }
+
+    #[test]
+    fn a_lost_retransmission_is_detected_by_a_later_delivery_rfc_8985_6_2_step_5() {
+        let mut board = ten_sent();
+        board.on_ack(at(100), seq(0), seq(MSS), seq(10 * MSS), &[], Some(RTT));
+        board.on_ack(at(104), seq(MSS), seq(MSS), seq(10 * MSS), &[block(2000, 5000)], Some(RTT));
+        assert_eq!(board.next_lost(seq(MSS)), Some((seq(MSS), seq(2 * MSS))));
+        board.on_retransmitted(seq(MSS), seq(2 * MSS), at(105));
+        assert_eq!(board.next_lost(seq(MSS)), None);
+        // pipe: 6 segments (5..10) + the retransmission counted once (RFC 6675 SetPipe (a)+(b)
+        // with the original deemed lost).
+        assert_eq!(board.pipe(seq(MSS)), 6 * MSS);
+        // New data sent at 106, SACKed at 206: the retransmission (sent at 105) is lost.
+        board.on_sent(seq(10 * MSS), seq(11 * MSS), at(106));
+        let news = board.on_ack(
+            at(206),
+            seq(MSS),
+            seq(MSS),
+            seq(11 * MSS),
+            &[block(10_000, 11_000), block(2000, 5000)],
+            Some(RTT),
+        );
+        assert!(news.newly_lost >= 1);
+        assert_eq!(board.next_lost(seq(MSS)).map(|(s, _)| s), Some(seq(MSS)));
+    }
+
+    #[test]
+    fn next_seg_never_runs_into_sacked_data_rfc_6675_nextseg() {
+        let mut board = ten_sent();
+        board.on_timeout(seq(0), seq(10 * MSS));
+        assert_eq!(board.next_lost(seq(0)), Some((seq(0), seq(10 * MSS))));
+        let mut board = ten_sent();
+        board.on_ack(at(100), seq(0), seq(0), seq(10 * MSS), &[block(3000, 4000)], Some(RTT));
+        board.on_timeout(seq(0), seq(10 * MSS));
+        assert_eq!(board.next_lost(seq(0)), Some((seq(0), seq(3000))));
+        board.on_retransmitted(seq(0), seq(3000), at(200));
+        assert_eq!(board.next_lost(seq(0)), Some((seq(4000), seq(10 * MSS))));
+    }
+
+    #[test]
+    fn a_timeout_with_snd_una_sacked_forgets_every_sack_rfc_2018_8() {
+        let mut board = ten_sent();
+        board.on_ack(at(100), seq(0), seq(0), seq(10 * MSS), &[block(0, 2000)], Some(RTT));
+        assert!(board.any_sacked(seq(0), seq(1)));
+        board.on_timeout(seq(0), seq(10 * MSS));
+        assert!(!board.any_sacked(seq(0), seq(10 * MSS)), "reneged: SACKs forgotten");
+        assert_eq!(board.next_lost(seq(0)), Some((seq(0), seq(10 * MSS))));
+    }
+
+    #[test]
+    fn blocks_outside_what_was_sent_are_ignored_rfc_2018_4() {
+        let mut board = ten_sent();
+        let news = board.on_ack(
+            at(100),
+            seq(0),
+            seq(0),
+            seq(10 * MSS),
+            &[block(9000, 11_000), block(5000, 4000)],
+            Some(RTT),
+        );
+        assert!(!news.newly_sacked);
+        assert_eq!(board.pipe(seq(0)), 10 * MSS);
+    }
+
+    #[test]
+    fn a_partial_block_splits_the_record() {
+        let mut board = ten_sent();
+        board.on_ack(at(100), seq(0), seq(0), seq(10 * MSS), &[block(2500, 4000)], Some(RTT));
+        assert!(board.any_sacked(seq(2500), seq(2501)));
+        assert!(!board.any_sacked(seq(2000), seq(2500)));
+        assert_eq!(board.pipe(seq(0)), 10 * MSS - 1500);
+    }
+
+    #[test]
+    fn dsack_widens_the_reordering_window_once_per_round_rfc_8985_6_2_step_4() {
+        let mut board = ten_sent();
+        board.on_ack(at(100), seq(0), seq(MSS), seq(10 * MSS), &[], Some(RTT));
+        let news = board.on_ack(
+            at(101),
+            seq(MSS),
+            seq(2 * MSS),
+            seq(10 * MSS),
+            &[block(0, 1000)],
+            Some(RTT),
+        );
+        assert!(news.dsack);
+        assert_eq!(board.reordering_window(Some(RTT)), RTT / 2);
+        board.on_ack(
+            at(102),
+            seq(2 * MSS),
+            seq(3 * MSS),
+            seq(10 * MSS),
+            &[block(0, 1000)],
+            Some(RTT),
+        );
+        assert_eq!(board.reordering_window(Some(RTT)), RTT / 2, "one widening per round trip");
+        // Capped at SRTT.
+        assert_eq!(board.reordering_window(Some(RTT / 8)), RTT / 8);
+    }
+
+    #[test]
+    fn a_retransmitted_probe_acked_past_its_end_repaired_a_loss_rfc_8985_7_4() {
+        let mut board = ten_sent();
+        board.on_probe_timeout();
+        board.on_retransmitted(seq(9000), seq(10_000), at(300));
+        board.on_probe_sent(seq(10_000), true);
+        // ACK of everything: the probe filled the hole at the tail.
+        board.on_sent(seq(10_000), seq(11_000), at(301));
+        let news = board.on_ack(at(400), seq(0), seq(11_000), seq(11_000), &[], Some(RTT));
+        assert!(news.probe_repaired_loss);
+        // A D-SACK for the probe: the original arrived, nothing was lost.
+        let mut board = ten_sent();
+        board.on_retransmitted(seq(9000), seq(10_000), at(300));
+        board.on_probe_sent(seq(10_000), true);
+        board.on_ack(at(399), seq(0), seq(10_000), seq(10_000), &[], Some(RTT));
+        let news = board.on_ack(
+            at(400),
+            seq(10_000),
+            seq(10_000),
+            seq(10_000),
+            &[block(9000, 10_000)],
+            Some(RTT),
+        );
+        assert!(news.dsack);
+        assert!(!news.probe_repaired_loss);
+        assert!(board.may_schedule_probe());
+    }
+
+    #[test]
+    fn at_the_limit_segments_join_the_last_record() {
+        let mut board = Scoreboard::new(4);
+        for i in 0..10 {
+            board.on_sent(seq(i * 10), seq((i + 1) * 10), at(u64::from(i)));
+        }
+        assert_eq!(board.len(), 4);
+        assert_eq!(board.pipe(seq(0)), 100);
+        assert_eq!(board.last_segment_start(), Some(seq(30)));
+    }
+}
