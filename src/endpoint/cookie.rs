@@ -11,9 +11,10 @@
 //! `period` counts 64-second intervals (mod 32); a cookie is valid in its own period and the
 //! next, so for 64 to 128 s. `mss` indexes [`MSS_TABLE`] (the largest entry not above the
 //! peer's MSS); `wscale` is the peer's shift, 15 for "no option". The MAC is SipHash-2-4 of the
-//! 4-tuple, the peer's ISN and the period under a secret, truncated to 20 bits: a blind
-//! attacker guessing a valid ACK succeeds with probability 2^-20 per try (Linux keeps 24 bits;
-//! we spend 3 on the MSS and 4 on the window scale).
+//! 4-tuple, the peer's ISN and the 12 bits above it (period, MSS, window scale) under a secret,
+//! truncated to 20 bits: a blind attacker guessing a valid ACK succeeds with probability 2^-20
+//! per try (Linux keeps 24 bits; we spend 3 on the MSS and 4 on the window scale), and a peer
+//! that acknowledges a cookie with other MSS or window-scale bits than we sent fails it.
 //!
 //! Timestamps survive a cookie as in Linux, through the TSval of the SYN-ACK: when the SYN
 //! offered the option, the SYN-ACK carries it with the lowest TSval bit set (the clock, or
@@ -52,7 +53,8 @@ impl Cookies {
         ((now.as_micros() / PERIOD_MICROS) & 0x1f) as u32
     }
 
-    fn mac(&self, local: SocketAddr, remote: SocketAddr, irs: SeqNum, period: u32) -> u32 {
+    /// The MAC over everything the cookie restores: `fields` are its top 12 bits.
+    fn mac(&self, local: SocketAddr, remote: SocketAddr, irs: SeqNum, fields: u32) -> u32 {
         let mut hasher = SipHasher24::new_with_key(&self.secret);
         for address in [local, remote] {
             match address.ip() {
@@ -62,7 +64,7 @@ impl Cookies {
             hasher.write(&address.port().to_be_bytes());
         }
         hasher.write(&irs.get().to_be_bytes());
-        hasher.write(&period.to_be_bytes());
+        hasher.write(&fields.to_be_bytes());
         (hasher.finish() as u32) & 0x000f_ffff
     }
 
@@ -80,8 +82,8 @@ impl Cookies {
         let mss = peer_mss.unwrap_or(MSS_TABLE[0]);
         let mss_index = MSS_TABLE.iter().rposition(|&entry| entry <= mss).unwrap_or(0) as u32;
         let wscale = peer_window_scale.map_or(NO_WINDOW_SCALE, |shift| u32::from(shift.min(14)));
-        let mac = self.mac(local, remote, irs, period);
-        SeqNum::new((period << 27) | (mss_index << 24) | (wscale << 20) | mac)
+        let fields = (period << 7) | (mss_index << 4) | wscale;
+        SeqNum::new((fields << 20) | self.mac(local, remote, irs, fields))
     }
 
     /// What a cookie ACK restores, if its cookie (SEG.ACK − 1) is genuine and fresh.
@@ -99,7 +101,7 @@ impl Cookies {
         let period = cookie >> 27;
         let current = Self::period(now);
         let fresh = period == current || period == (current + 31) & 0x1f;
-        if !fresh || self.mac(local, remote, irs, period) != cookie & 0x000f_ffff {
+        if !fresh || self.mac(local, remote, irs, cookie >> 20) != cookie & 0x000f_ffff {
             return None;
         }
         let mss = MSS_TABLE.get(((cookie >> 24) & 0x7) as usize).copied();
@@ -174,6 +176,11 @@ mod tests {
         assert!(cookies.check(now, addr(2, 80), addr(1, 4001), irs + 1, iss + 1).is_none());
         assert!(cookies.check(now, addr(2, 80), addr(1, 4000), irs + 2, iss + 1).is_none());
         assert!(cookies.check(now, addr(2, 80), addr(1, 4000), irs + 1, iss + 2).is_none());
+        // The same MAC with other MSS or window-scale bits: not the cookie we sent.
+        for bit in 20..27 {
+            let altered = SeqNum::new(iss.get() ^ (1 << bit));
+            assert!(cookies.check(now, addr(2, 80), addr(1, 4000), irs + 1, altered + 1).is_none());
+        }
         let later = Instant::from_micros(now.as_micros() + 2 * PERIOD_MICROS);
         assert!(cookies.check(later, addr(2, 80), addr(1, 4000), irs + 1, iss + 1).is_none());
         let next_period = Instant::from_micros(now.as_micros() + PERIOD_MICROS);
