@@ -353,6 +353,10 @@ fn full_syn_queue_answers_with_a_cookie_and_the_client_connects_rfc_4987() {
         net.seen.iter().find(|(from_client, h, _)| !from_client && h.flags.contains(Flags::SYN));
     let ts = synack.unwrap().1.options.timestamps.expect("the cookie SYN-ACK carries timestamps");
     assert_eq!(ts.tsval & 1, 1, "the mark");
+    // Both endpoints offer SACK-permitted (Config::sack), and the TSval kept it (RFC 2018 §2).
+    assert!(synack.unwrap().1.options.sack_permitted);
+    assert!(status.sack, "SACK-permitted survived the cookie");
+    assert!(net.client.status(client).unwrap().sack);
 }
 
 /// A SYN without timestamps through a cookie: the SYN-ACK carries none (RFC 7323 §3.2), and a
@@ -382,6 +386,163 @@ fn cookie_connection_without_timestamps_in_the_syn_has_none_rfc_7323_3_2() {
     let status = net.server.status(handle).unwrap();
     assert!(!status.timestamps);
     assert_eq!(status.effective_mss, 536, "no MSS option on that SYN (MUST-15)");
+}
+
+/// A listener at `SERVER` whose one SYN-queue slot a spoofed SYN holds: the next SYN gets a
+/// cookie.
+fn listener_with_a_full_syn_queue() -> Endpoint {
+    let mut ep = Endpoint::new(endpoint_config(2));
+    ep.listen(SERVER, 1).unwrap();
+    spoofed_syn(&mut ep, 1);
+    let mut buf = vec![0u8; 1500];
+    while ep.poll_transmit(Instant::from_millis(1), &mut buf).unwrap().is_some() {}
+    assert_eq!(ep.connection_count(), 1);
+    ep
+}
+
+const COOKIE_CLIENT: SocketAddr = SocketAddr::new(CLIENT_IP, 4321);
+
+/// The window shift the server's config (64 KiB receive buffer) chooses.
+const SERVER_SHIFT: u8 = 1;
+
+/// The SYN-ACK that answers, with a cookie, a SYN (SEQ 1000, MSS 1460, window scale 7) that
+/// offers SACK-permitted and timestamps (TSval 5000) as asked; asserted field by field.
+fn cookie_syn_ack(ep: &mut Endpoint, sack: bool, timestamps: bool) -> TcpHeader {
+    let mut syn = header(Flags::SYN, 1000, 0);
+    syn.src_port = COOKIE_CLIENT.port();
+    syn.options.mss = Some(1460);
+    syn.options.window_scale = Some(7);
+    syn.options.sack_permitted = sack;
+    syn.options.timestamps = timestamps.then_some(Timestamps { tsval: 5000, tsecr: 0 });
+    let cookies_sent = ep.counters().cookies_sent;
+    let replies = stray(ep, COOKIE_CLIENT, SERVER, syn);
+    assert_eq!(ep.counters().cookies_sent, cookies_sent + 1);
+    assert_eq!(replies.len(), 1);
+    let synack = replies[0];
+    // The cookie (SEQ) and our TSval come from keyed hashes; the rest is exact.
+    let tsval = synack.options.timestamps.map(|ts| ts.tsval);
+    let mut options = Options::NONE;
+    options.mss = Some(1460);
+    options.window_scale = Some(SERVER_SHIFT);
+    // RFC 2018 §2: offered only when the cookie keeps it, in the TSval.
+    options.sack_permitted = sack && timestamps;
+    options.timestamps =
+        tsval.filter(|_| timestamps).map(|tsval| Timestamps { tsval, tsecr: 5000 });
+    let expected = TcpHeader {
+        src_port: 80,
+        dst_port: COOKIE_CLIENT.port(),
+        seq: synack.seq,
+        ack: SeqNum::new(1001),
+        flags: Flags::SYN | Flags::ACK,
+        window: 65_535,
+        urgent_ptr: 0,
+        options,
+    };
+    assert_eq!(synack, expected);
+    assert_eq!(tsval.is_some(), timestamps, "RFC 7323 §3.2");
+    if let Some(tsval) = tsval {
+        // The mark (bit 0) and SACK-permitted (bit 1), as Linux keeps options in TSval.
+        assert_eq!(tsval & 0b11, if sack { 0b11 } else { 0b01 });
+    }
+    synack
+}
+
+/// The client's ACK of `synack`: TSval 5001 echoing `tsecr`, if given.
+fn cookie_ack(synack: &TcpHeader, tsecr: Option<u32>) -> TcpHeader {
+    let mut ack = header(Flags::ACK, 1001, synack.seq.get().wrapping_add(1));
+    ack.src_port = COOKIE_CLIENT.port();
+    ack.options.timestamps = tsecr.map(|tsecr| Timestamps { tsval: 5001, tsecr });
+    ack
+}
+
+/// A full cookie handshake: the SYN (options as asked), the SYN-ACK, the ACK echoing its TSval.
+/// Returns the SYN-ACK and the status of the connection the ACK created.
+fn cookie_handshake(sack: bool, timestamps: bool) -> (TcpHeader, tcp_proto::Status) {
+    let mut ep = listener_with_a_full_syn_queue();
+    let synack = cookie_syn_ack(&mut ep, sack, timestamps);
+    let ack = cookie_ack(&synack, synack.options.timestamps.map(|ts| ts.tsval));
+    assert_eq!(stray(&mut ep, COOKIE_CLIENT, SERVER, ack), []);
+    assert_eq!(ep.counters().cookies_accepted, 1);
+    let handle = ep.accept(SERVER).unwrap().expect("the cookie connection");
+    let status = ep.status(handle).unwrap();
+    assert_eq!(
+        (status.state, status.iss, status.irs),
+        (State::Established, synack.seq, SeqNum::new(1000))
+    );
+    // The window scale lives in the cookie (the ISN) whatever the SYN's other options.
+    assert_eq!((status.snd_wscale, status.rcv_wscale), (Some(7), Some(SERVER_SHIFT)));
+    (synack, status)
+}
+
+/// SACK-permitted and timestamps on the SYN: the SYN-ACK offers both, its TSval keeps
+/// SACK-permitted, and the ACK's echo turns both on (RFC 2018 §2, RFC 7323 §3.2).
+#[test]
+fn cookie_syn_with_sack_and_timestamps_gets_both_back_rfc_2018_2() {
+    let (_, status) = cookie_handshake(true, true);
+    assert!(status.sack, "SACK-permitted survived the cookie");
+    assert!(status.timestamps);
+    assert_eq!(status.effective_mss, 1460 - 12, "MUST-16");
+}
+
+/// Timestamps alone: the SYN-ACK offers no SACK-permitted, its TSval says so, and only
+/// timestamps are on.
+#[test]
+fn cookie_syn_with_timestamps_only_gets_no_sack_rfc_2018_2() {
+    let (_, status) = cookie_handshake(false, true);
+    assert!(!status.sack);
+    assert!(status.timestamps);
+    assert_eq!(status.effective_mss, 1460 - 12);
+}
+
+/// SACK-permitted without timestamps cannot survive a cookie (no TSval to keep it, as in
+/// Linux): the SYN-ACK does not offer it, so both sides agree SACK is off.
+#[test]
+fn cookie_syn_with_sack_but_no_timestamps_loses_sack_on_both_sides_rfc_2018_2() {
+    let (_, status) = cookie_handshake(true, false);
+    assert!(!status.sack);
+    assert!(!status.timestamps);
+    assert_eq!(status.effective_mss, 1460);
+}
+
+#[test]
+fn cookie_syn_with_neither_sack_nor_timestamps_gets_neither_rfc_2018_2() {
+    let (_, status) = cookie_handshake(false, false);
+    assert!(!status.sack);
+    assert!(!status.timestamps);
+    assert_eq!(status.effective_mss, 1460);
+}
+
+/// A cookie ACK whose TSecr contradicts the SYN-ACK's SACK bit — claiming SACK-permitted the
+/// SYN-ACK did not offer, dropping it, or claiming it by timestamps the SYN-ACK never carried —
+/// fails the cookie's MAC: <SEQ=SEG.ACK><CTL=RST>, no connection, SACK on nowhere.
+#[test]
+fn cookie_ack_with_a_tsecr_contradicting_its_sack_bit_draws_a_rst_rfc_2018_2() {
+    /// The ACK's TSecr (or no timestamps) made from the SYN-ACK's TSval.
+    type Forge = fn(u32) -> Option<u32>;
+    let cases: [(bool, bool, Forge); 4] = [
+        // Timestamps only; the echo sets the SACK bit.
+        (false, true, |tsval| Some(tsval | 0b10)),
+        // Both; the echo clears it.
+        (true, true, |tsval| Some(tsval & !0b10)),
+        // Both; the ACK carries no timestamps, so no SACK bit.
+        (true, true, |_| None),
+        // SACK-permitted only: no TSval was sent, yet the ACK echoes a SACK mark.
+        (true, false, |_| Some(0x0123_4567)),
+    ];
+    for (sack, timestamps, forge) in cases {
+        let mut ep = listener_with_a_full_syn_queue();
+        let synack = cookie_syn_ack(&mut ep, sack, timestamps);
+        let tsval = synack.options.timestamps.map_or(0, |ts| ts.tsval);
+        let ack = cookie_ack(&synack, forge(tsval));
+        let replies = stray(&mut ep, COOKIE_CLIENT, SERVER, ack);
+        let rst = header(Flags::RST, synack.seq.get().wrapping_add(1), 0);
+        let rst = TcpHeader { src_port: 80, dst_port: COOKIE_CLIENT.port(), window: 0, ..rst };
+        assert_eq!(replies, [rst], "{sack} {timestamps}");
+        assert_eq!(ep.counters().cookies_refused, 1);
+        assert_eq!(ep.counters().cookies_accepted, 0);
+        assert_eq!(ep.accept(SERVER).unwrap(), None);
+        assert_eq!(ep.connection_count(), 1, "only the spoofed SYN's");
+    }
 }
 
 #[test]

@@ -704,6 +704,130 @@ fn kernel_without_listener_refuses() {
     .unwrap();
 }
 
+/// TCP_INFO's option bits (linux/tcp.h).
+const TCPI_OPT_TIMESTAMPS: u8 = 1;
+const TCPI_OPT_SACK: u8 = 2;
+
+/// The kernel's view of a connection: TCP_INFO's options, its send and its receive shift.
+fn kernel_tcp_info(stream: &TcpStream) -> (u8, u8, u8) {
+    // SAFETY: `tcp_info` is plain integers, for which all zeros is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: a valid socket descriptor, a pointer to a `tcp_info` and its size.
+    let status = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &raw mut len,
+        )
+    };
+    assert_eq!(status, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    // The two 4-bit fields share an octet, tcpi_snd_wscale in the low bits.
+    let shifts = info.tcpi_snd_rcv_wscale;
+    (info.tcpi_options, shifts & 0xf, shifts >> 4)
+}
+
+/// The kernel connects to our listener while its SYN queue is full (a spoofed SYN that never
+/// completes holds its one slot), so the handshake goes through a SYN cookie (RFC 4987); then
+/// 1 MiB comes across byte-exact. Both sides must agree on every option: the window scale (in
+/// the cookie), timestamps as the kernel offers them, and SACK exactly when timestamps are on
+/// — the cookie's TSval keeps SACK-permitted, and without timestamps our SYN-ACK does not
+/// offer it (RFC 2018 §2).
+fn cookie_handshake_with_kernel(test: &'static str, tag: &str, port: u16, kernel_ts: bool) {
+    let ns = Arc::new(Netns::new(tag));
+    if !kernel_ts {
+        ns.spawn(|| std::fs::write("/proc/sys/net/ipv4/tcp_timestamps", "0").expect("sysctl"))
+            .join()
+            .unwrap();
+    }
+    let local = SocketAddr::new(IpAddr::V4(OUR_IP), port);
+    let mut stack = ns
+        .spawn(move || {
+            let mut stack = Stack::new(test);
+            stack.endpoint().listen(local, 1).unwrap();
+            let spoofed = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 77));
+            let syn = tcp_proto::wire::TcpHeader {
+                src_port: 40_000,
+                dst_port: port,
+                seq: tcp_proto::SeqNum::new(12_345),
+                ack: tcp_proto::SeqNum::new(0),
+                flags: Flags::SYN,
+                window: 1000,
+                urgent_ptr: 0,
+                options: tcp_proto::wire::Options::NONE,
+            };
+            let mut bytes = [0u8; 64];
+            let len = syn.emit(&[], spoofed, IpAddr::V4(OUR_IP), &mut bytes).unwrap();
+            let now = stack.now();
+            stack.endpoint().handle_segment(now, spoofed, IpAddr::V4(OUR_IP), &bytes[..len]);
+            stack.round();
+            assert_eq!(stack.endpoint().connection_count(), 1, "the spoofed SYN's slot");
+            stack
+        })
+        .join()
+        .unwrap();
+    let seed = u64::from(port);
+    let kernel = ns.spawn(move || {
+        let stream = TcpStream::connect((OUR_IP, port)).expect("kernel connect");
+        let mut stream = with_timeouts(stream);
+        let info = kernel_tcp_info(&stream);
+        kernel_send(&mut stream, seed, MIB);
+        stream.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).unwrap();
+        (info, rest.len())
+    });
+    let ns2 = Arc::clone(&ns);
+    let (status, received, counters) = thread::spawn(move || {
+        ns2.enter();
+        let mut accepted = None;
+        stack.run_until("a connection to accept", Duration::from_secs(10), |s| {
+            accepted = s.endpoint().accept(local).unwrap();
+            accepted.is_some()
+        });
+        let handle = accepted.unwrap();
+        let status = stack.endpoint().status(handle).unwrap();
+        let received = stack.receive_pattern(handle, seed);
+        let now = stack.now();
+        stack.endpoint().close(now, handle).unwrap();
+        stack.run_until("close", Duration::from_secs(10), |s| s.closed_reason(handle).is_some());
+        (status, received, *stack.endpoint().counters())
+    })
+    .join()
+    .unwrap();
+    let ((options, kernel_snd_shift, kernel_rcv_shift), echoed) = kernel.join().unwrap();
+    assert_eq!((counters.cookies_sent, counters.cookies_accepted), (1, 1), "through a cookie");
+    assert_eq!((received, echoed), (MIB, 0), "every octet, nothing back");
+    assert_eq!(status.timestamps, kernel_ts);
+    assert_eq!(options & TCPI_OPT_TIMESTAMPS != 0, kernel_ts, "the kernel agrees on timestamps");
+    assert_eq!(status.sack, kernel_ts, "SACK-permitted survives the cookie with timestamps only");
+    assert_eq!(options & TCPI_OPT_SACK != 0, kernel_ts, "the kernel agrees on SACK");
+    assert_eq!(status.snd_wscale, Some(kernel_rcv_shift), "the kernel's shift, from the cookie");
+    assert_eq!(status.rcv_wscale, Some(kernel_snd_shift), "ours, as the kernel applies it");
+}
+
+/// Through a cookie with the kernel's defaults (timestamps and SACK on): both sides use SACK.
+#[test]
+fn kernel_connects_through_a_syn_cookie_with_sack_and_timestamps_rfc_2018_2() {
+    const TEST: &str = "kernel_connects_through_a_syn_cookie_with_sack_and_timestamps_rfc_2018_2";
+    if prerequisites(TEST, false) {
+        cookie_handshake_with_kernel(TEST, "cookie", 5011, true);
+    }
+}
+
+/// Through a cookie with the kernel's timestamps off: SACK-permitted cannot survive the cookie,
+/// so our SYN-ACK does not offer it and neither side uses SACK.
+#[test]
+fn kernel_without_timestamps_through_a_syn_cookie_goes_without_sack_rfc_2018_2() {
+    const TEST: &str =
+        "kernel_without_timestamps_through_a_syn_cookie_goes_without_sack_rfc_2018_2";
+    if prerequisites(TEST, false) {
+        cookie_handshake_with_kernel(TEST, "cookiets", 5012, false);
+    }
+}
+
 /// 16 MiB each way with 2 % of packets dropped at random in both directions by an nftables
 /// rule in the namespace: every byte arrives, in order.
 #[test]

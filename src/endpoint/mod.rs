@@ -784,28 +784,38 @@ impl Endpoint {
     fn send_cookie(&mut self, now: Instant, tuple: (SocketAddr, SocketAddr), syn: &Segment<'_>) {
         let (local, remote) = tuple;
         let config = &self.config.connection;
-        let offered = syn.header.options.window_scale;
-        let iss =
-            self.cookies.mint(now, local, remote, syn.header.seq, syn.header.options.mss, offered);
+        let offered = syn.header.options;
+        // RFC 7323 §3.2: timestamps on a SYN-ACK only if the SYN carried them.
+        let ts_clock = (config.timestamps && offered.timestamps.is_some())
+            .then(|| crate::connection::tsval(now, timestamp_offset(&config.isn, local, remote)));
+        let minted = self.cookies.mint(
+            now,
+            tuple,
+            syn.header.seq,
+            cookie::SynOptions {
+                mss: offered.mss,
+                window_scale: offered.window_scale,
+                ts_clock,
+                sack_permitted: config.sack && offered.sack_permitted,
+            },
+        );
         let mut options = Options::NONE;
         options.mss = Some(config.advertised_mss(local));
-        if config.window_scaling && offered.is_some() {
+        if config.window_scaling && offered.window_scale.is_some() {
             options.window_scale = Some(WindowScale::for_buffer(config.recv_buffer).shift());
         }
-        if config.timestamps
-            && let Some(ts) = syn.header.options.timestamps
-        {
-            // RFC 7323 §3.2, and the mark that tells the cookie ACK's echo from a forgery.
-            let clock = crate::connection::tsval(now, timestamp_offset(&config.isn, local, remote));
-            options.timestamps =
-                Some(Timestamps { tsval: cookie::mark_tsval(clock), tsecr: ts.tsval });
+        // RFC 2018 §2, only when the cookie keeps it (in the TSval): else neither side uses SACK.
+        options.sack_permitted = minted.sack_permitted;
+        if let (Some(tsval), Some(ts)) = (minted.tsval, offered.timestamps) {
+            // The marked TSval tells the cookie ACK's echo from a forgery and carries SACK.
+            options.timestamps = Some(Timestamps { tsval, tsecr: ts.tsval });
         }
         let window = Window::saturating(u32::try_from(config.recv_buffer).unwrap_or(u32::MAX))
             .to_scaled(WindowScale::NONE);
         let header = TcpHeader {
             src_port: local.port(),
             dst_port: remote.port(),
-            seq: iss,
+            seq: minted.iss,
             ack: syn.header.seq + 1,
             flags: Flags::SYN | Flags::ACK,
             window,
@@ -827,15 +837,10 @@ impl Endpoint {
     ) {
         let (local, remote) = tuple;
         let header = segment.header;
-        let mut restored = self.cookies.check(now, local, remote, header.seq, header.ack);
         let config = &self.config.connection;
-        if let Some(cookie) = restored.as_mut()
-            && config.timestamps
-            && let Some(ts) = header.options.timestamps
-        {
-            let clock = crate::connection::tsval(now, timestamp_offset(&config.isn, local, remote));
-            cookie.peer_tsval = cookie::echoes_mark(clock, ts.tsecr).then_some(ts.tsval);
-        }
+        let ts = header.options.timestamps.filter(|_| config.timestamps);
+        let clock = || crate::connection::tsval(now, timestamp_offset(&config.isn, local, remote));
+        let restored = self.cookies.check(now, tuple, header.seq, header.ack, ts, clock);
         let room = self.listeners.get(&listener).is_some_and(|l| l.ready.len() < l.backlog);
         let Some(cookie) = restored.filter(|_| room && self.check_limits(remote.ip()).is_ok())
         else {
