@@ -262,6 +262,7 @@ impl Scoreboard {
             return;
         }
         self.segments.push_back(Sent { end, sent_at: now, marks: plain });
+        self.debug_check();
     }
 
     /// Splits the record holding `seq` so that a record starts there (no-op at a boundary or
@@ -277,8 +278,7 @@ impl Scoreboard {
             self.segments.insert(index, Sent { end: seq, ..record });
             if record.marks.has(Marks::SACKED) {
                 self.sacked_segments += 1;
-            }
-            if record.marks.has(Marks::RETRANSMITTED) {
+            } else if record.marks.has(Marks::RETRANSMITTED) {
                 self.retransmitted_segments += 1;
             }
         }
@@ -297,13 +297,37 @@ impl Scoreboard {
             if record_start.before(start) || record.end.after(end) {
                 continue;
             }
-            if !record.marks.has(Marks::RETRANSMITTED) {
+            if !record.marks.has(Marks::RETRANSMITTED | Marks::SACKED) {
                 counted += 1;
             }
             record.marks.set(Marks::RETRANSMITTED);
             record.sent_at = now;
         }
         self.retransmitted_segments += counted;
+        self.debug_check();
+    }
+
+    /// The scoreboard's own consistency, checked after every change in debug builds (and so
+    /// under the fuzzers, which run with debug assertions): records strictly increasing from
+    /// the head, the counters equal to the marks they count, and at most one record past the
+    /// limit.
+    fn debug_check(&self) {
+        if cfg!(debug_assertions) {
+            let mut from = self.head;
+            let (mut sacked, mut retransmitted) = (0, 0);
+            for record in &self.segments {
+                debug_assert!(from.before(record.end), "records out of order");
+                from = record.end;
+                if record.marks.has(Marks::SACKED) {
+                    sacked += 1;
+                } else if record.marks.has(Marks::RETRANSMITTED) {
+                    retransmitted += 1;
+                }
+            }
+            debug_assert_eq!(sacked, self.sacked_segments, "SACKed count");
+            debug_assert_eq!(retransmitted, self.retransmitted_segments, "retransmitted count");
+            debug_assert!(self.segments.len() <= self.limit + 1, "record limit");
+        }
     }
 
     /// RFC 6675 §4 SetPipe, with RACK's marks for IsLost: octets between SND.UNA and SND.NXT
@@ -437,6 +461,7 @@ impl Scoreboard {
         }
         self.update_reordering_window_on_dsack(dsack, seg_ack, snd_nxt);
         news.newly_lost = self.detect_losses(now, seg_ack, srtt).0;
+        self.debug_check();
         news
     }
 
@@ -664,6 +689,7 @@ impl Scoreboard {
         }
         self.retransmitted_segments = 0;
         self.enter_recovery(Recovery::Timeout, high_data);
+        self.debug_check();
     }
 
     /// Whether a tail loss probe may be scheduled (RFC 8985 §7.2): not in recovery, and no
