@@ -49,6 +49,11 @@ impl Assembler {
         }
     }
 
+    /// Whether the next ACK has anything to report: out-of-order data or a D-SACK.
+    pub(crate) const fn has_report(&self) -> bool {
+        self.len > 0 || self.dsack.is_some()
+    }
+
     /// Whether `[start, end)` (offsets from RCV.NXT) is already stored: a duplicate.
     pub(crate) fn covers(&self, start: u32, end: u32) -> bool {
         self.used().iter().any(|&(s, e)| s <= start && end <= e)

@@ -21,6 +21,9 @@ impl Connection {
         let Some(assembler) = self.assembler.as_ref().filter(|_| self.sack_ok) else {
             return SackBlocks::new();
         };
+        if !assembler.has_report() {
+            return SackBlocks::new();
+        }
         let max = if self.ts.is_on() { 3 } else { 4 };
         assembler.sack_blocks(self.rcv_nxt, max)
     }
@@ -28,6 +31,9 @@ impl Connection {
     /// Octets the SACK option of our next segment takes (two NOPs, kind, length, 8 a block):
     /// a data segment carries that much less payload, so it still fits the MSS (RFC 2018 §3).
     pub(super) fn sack_option_len(&self) -> usize {
+        if self.assembler.is_none() || !self.sack_ok {
+            return 0;
+        }
         let blocks = self.sack_blocks().len();
         if blocks == 0 { 0 } else { 4 + 8 * blocks }
     }
@@ -161,20 +167,18 @@ impl Connection {
     }
 
     fn loss_probe_deadline(&self, now: Instant) -> Option<Instant> {
+        // Cheapest tests first: this runs for every segment sent and every ACK.
+        if self.snd_una == self.snd_nxt || self.snd_wnd == 0 {
+            return None;
+        }
         let board = self.scoreboard.as_ref()?;
-        let eligible = self.sack_ok
-            && board.may_schedule_probe()
-            && self.state.is_synchronized()
-            && self.snd_una != self.snd_nxt
-            && self.snd_una.after(self.iss)
-            && self.snd_wnd > 0;
-        if !eligible {
+        if !board.may_schedule_probe() || !self.state.is_synchronized() {
             return None;
         }
         let srtt = self.rtt.srtt()?;
         let flight = self.snd_nxt.since(self.snd_una);
         let mut pto = srtt.saturating_mul(2);
-        if flight <= u32::from(self.effective_mss()) {
+        if flight <= u32::from(self.peer_mss.get()) {
             pto = pto.saturating_add(WORST_CASE_DELAYED_ACK);
         }
         let at = now + pto;
