@@ -165,6 +165,9 @@ pub(crate) struct Scoreboard {
     probe_due: bool,
     /// The last loss probe sent, until an ACK judges it.
     probe_sent: Option<ProbeSent>,
+    /// Recovery just began: its first lost segment goes regardless of pipe (RFC 6675 §5 step
+    /// (4.3)).
+    first_resend_due: bool,
     /// RACK's reordering timer (RFC 8985 §6.3), when armed.
     reorder_at: Option<Instant>,
     /// The probe timeout (RFC 8985 §7.2), when armed.
@@ -184,6 +187,7 @@ impl Scoreboard {
             recovery: None,
             probe_due: false,
             probe_sent: None,
+            first_resend_due: false,
             reorder_at: None,
             probe_at: None,
         }
@@ -284,9 +288,15 @@ impl Scoreboard {
         }
     }
 
+    /// Whether recovery's first retransmission is still owed (RFC 6675 §5 step (4.3)).
+    pub(crate) fn first_resend_due(&self) -> bool {
+        self.first_resend_due
+    }
+
     /// `[start, end)` was sent again at `now`: by NextSeg, the retransmission timer, a probe
     /// or a resend at a smaller path MTU.
     pub(crate) fn on_retransmitted(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        self.first_resend_due = false;
         self.split_at(start);
         self.split_at(end);
         let mut counted = 0;
@@ -663,6 +673,7 @@ impl Scoreboard {
     /// Enters recovery (RFC 6675 §5 step 4 or §5.1) with RecoveryPoint `high_data`.
     pub(crate) fn enter_recovery(&mut self, kind: Recovery, high_data: SeqNum) {
         self.recovery = Some((kind, high_data));
+        self.first_resend_due = kind == Recovery::Fast;
         self.probe_due = false;
         self.probe_sent = None;
     }

@@ -115,9 +115,13 @@ impl Connection {
         if board.recovery().is_some() {
             return;
         }
+        // RFC 6675 §5 step (4.3): the first segment presumed lost goes at once, whatever
+        // cwnd − pipe says (`Scoreboard::first_resend_due`); without it a small flight, whose
+        // pipe stays above the halved cwnd, waits for the retransmission timer.
         board.enter_recovery(Recovery::Fast, self.snd_nxt);
         let flight = self.snd_nxt.since(self.snd_una);
         self.on_congestion_event(CongestionEvent::SackRecovery { flight });
+
         self.count().sack_recoveries += 1;
         self.set_timer(Timer::LossProbe, None);
     }
@@ -209,7 +213,8 @@ impl Connection {
         board.recovery()?;
         let (start, end) = board.next_lost(self.snd_una)?;
         let len = end.since(start).min(u32::from(self.effective_mss()));
-        (self.recovery_room() >= len).then_some((start, end.since(start)))
+        let room = board.first_resend_due() || self.recovery_room() >= len;
+        room.then_some((start, end.since(start)))
     }
 
     /// How many octets from `seq` a retransmission may carry before SACKed data.
