@@ -40,7 +40,7 @@ pub fn config() -> Config {
     config.delayed_ack = None;
     // The timer tests were written against RFC 6298 (2.4)'s 1 s floor (the default is Linux's
     // 200 ms, docs/conformance.md); exact instants below assume the RFC's value.
-    config.rto_min = std::time::Duration::from_secs(1);
+    config.rto_min = Duration::from_secs(1);
     config
 }
 
