@@ -522,7 +522,7 @@ fn config_fast_rto() -> Config {
 /// unanswered segment goes again 200 ms later.
 #[test]
 fn default_rto_floor_is_200_ms_rfc_6298_2_4_deviation() {
-    let defaults = Config::with_fixed_isn(tcp_proto::SeqNum::new(ISS));
+    let defaults = Config::with_fixed_isn(SeqNum::new(ISS));
     assert_eq!(defaults.rto_min, Duration::from_millis(200));
     let mut config = config();
     config.rto_min = defaults.rto_min;
