@@ -790,8 +790,8 @@ fn probe_resends_the_last_segment_when_the_peer_window_holds_data_back_rfc_8985_
 /// (RFC 6675 §5 step 4; RFC 8985 §9.3: one response per window) and pipe = 2000 (10 and 11).
 /// NextSeg sends the lost segments first (rule 1), then new data (rule 2) while cwnd − pipe
 /// ≥ 1 SMSS: 1, 4, 12 (pipe 5000). At 1.3 s everything up to 13 is acknowledged: past the
-/// RecoveryPoint (12), so recovery ends (§5 (A)) with cwnd 5500 and 13 and 14 go. No SACKed
-/// segment ever goes again.
+/// RecoveryPoint (12), so recovery ends (§5 (A)) and 13 and 14 go. No SACKed segment ever goes
+/// again.
 #[test]
 fn bulk_recovery_resends_the_holes_before_new_data_and_halves_once_rfc_6675_5() {
     let mut h = sack_established();
