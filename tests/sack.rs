@@ -390,8 +390,6 @@ fn data_sent_while_holding_out_of_order_data_carries_blocks_in_a_shorter_payload
 /// a short segment only while another short one is unacknowledged (RFC 9293 §3.7.4) — must not
 /// hold the short tail that follows two of them: 988, 988 and 24 octets all go at once.
 #[test]
-#[ignore = "BUG: a segment shortened by the SACK option counts as short for Nagle (snd_sml), \
-            so the 24-octet tail is held until the 988-octet segments are acknowledged"]
 fn nagle_does_not_count_a_segment_shortened_by_sack_blocks_as_short_rfc_9293_3_7_4() {
     let mut h = Harness::connect_with(sender_config());
     h.expect_one();
@@ -413,9 +411,6 @@ fn nagle_does_not_count_a_segment_shortened_by_sack_blocks_as_short_rfc_9293_3_7
 /// the first block (RFC 2883 §4 rules (1)–(3)); the next ACK no longer carries it (each
 /// duplicate is reported once).
 #[test]
-#[ignore = "BUG: a segment wholly below RCV.NXT is unacceptable at RFC 9293 §3.10.7.4 step 1 \
-            and answered with a plain (challenge-rate-limited) ACK before accept_text's \
-            report_duplicate runs: the ACK carries no D-SACK block"]
 fn duplicate_segment_below_rcv_nxt_is_reported_once_as_a_dsack_rfc_2883_4() {
     let mut h = sack_receiver();
     assert_eq!(ack_for(&mut h, 0, 100, WINDOW - 100), pb(&[]));
@@ -459,8 +454,6 @@ fn duplicate_of_out_of_order_data_reports_dsack_then_its_block_rfc_2883_4() {
 /// a duplicate contiguous sequence and is reported as the D-SACK block, followed by the (now
 /// larger) block containing it (RFC 2883 §4 rules (1), (3), (4); Linux does the same).
 #[test]
-#[ignore = "BUG: only a segment wholly inside a held out-of-order range is D-SACKed \
-            (Assembler::covers); a partial overlap draws the plain blocks [(100,350),(500,600)]"]
 fn partly_duplicate_out_of_order_segment_reports_its_duplicate_part_rfc_2883_4() {
     let mut h = sack_receiver();
     assert_eq!(ack_for(&mut h, 100, 0, WINDOW), pb(&[(100, 200)]));
@@ -479,8 +472,6 @@ fn partly_duplicate_out_of_order_segment_reports_its_duplicate_part_rfc_2883_4()
 /// again immediately, 1 s before the RTO. RFC 6675 §5 step 4: ssthresh = cwnd = FlightSize / 2
 /// = 5000 / 2; pipe (segment 5 only, then the retransmission) leaves no room for more.
 #[test]
-#[ignore = "BUG: Connection::may_transmit ignores segments the scoreboard deems lost, so \
-            poll_transmit returns None before NextSeg runs when no new data is queued"]
 fn single_loss_is_resent_at_once_when_three_segments_are_sacked_rfc_8985_6_2() {
     let mut h = sack_established();
     send_segments(&mut h, 6);
@@ -512,8 +503,6 @@ fn single_loss_is_resent_at_once_when_three_segments_are_sacked_rfc_8985_6_2() {
 /// segment 1 goes again; recovery halves cwnd once: FlightSize 2000 / 2 is below 2 × SMSS, so
 /// ssthresh = cwnd = 2000 (RFC 5681 equation (4)).
 #[test]
-#[ignore = "BUG: Connection::may_transmit ignores segments the scoreboard deems lost, so \
-            poll_transmit returns None before NextSeg runs when no new data is queued"]
 fn hole_below_one_sacked_segment_is_resent_after_the_reordering_window_rfc_8985_6_3() {
     let mut h = sack_established();
     send_segments(&mut h, 3);
@@ -545,8 +534,6 @@ fn hole_below_one_sacked_segment_is_resent_after_the_reordering_window_rfc_8985_
 /// with only 2 × SMSS SACKed above it): pipe = 1000 (the retransmission) leaves room for 4 and
 /// 7. Each hole goes once, nothing SACKed ever goes, and cwnd halves once per recovery.
 #[test]
-#[ignore = "BUG: Connection::may_transmit ignores segments the scoreboard deems lost, so \
-            poll_transmit returns None before NextSeg runs when no new data is queued"]
 fn each_hole_is_resent_once_and_sacked_data_never_rfc_6675_5() {
     let mut h = sack_established();
     send_segments(&mut h, 10);
@@ -586,8 +573,6 @@ fn each_hole_is_resent_once_and_sacked_data_never_rfc_6675_5() {
 /// response RFC 8985 §9.3 owes for it is checked in
 /// `lost_retransmission_draws_a_further_congestion_response_rfc_8985_9_3`.)
 #[test]
-#[ignore = "BUG: Connection::may_transmit ignores segments the scoreboard deems lost, so \
-            poll_transmit returns None before NextSeg runs when no new data is queued"]
 fn lost_retransmission_is_resent_again_before_the_rto_rfc_8985_6_2() {
     let mut h = sack_established();
     send_segments(&mut h, 10);
@@ -619,8 +604,6 @@ fn lost_retransmission_is_resent_again_before_the_rto_rfc_8985_6_2() {
 /// 1.5 s, before the RTO (2.1 s); with no new data it is the last segment again (§7.3). Then
 /// the RTO is re-armed, not the PTO (§7.3: 1.5 s + 1 s).
 #[test]
-#[ignore = "BUG: Connection::may_transmit ignores a due loss probe, so poll_transmit \
-            returns None before the probe is planned when no new data is queued"]
 fn lone_lost_segment_is_probed_after_two_srtt_plus_the_delayed_ack_time_rfc_8985_7_2() {
     let mut h = sack_established();
     let sent = send_from(&mut h, 0, 500);
@@ -645,8 +628,6 @@ fn lone_lost_segment_is_probed_after_two_srtt_plus_the_delayed_ack_time_rfc_8985
 /// is lost (1100 + RACK.rtt 100 + min_RTT / 4 ≤ 1500) and goes at once; ssthresh = cwnd =
 /// max(2000 / 2, 2 × SMSS) = 2000.
 #[test]
-#[ignore = "BUG: Connection::may_transmit ignores a due loss probe, so poll_transmit \
-            returns None before the probe is planned when no new data is queued"]
 fn tail_loss_is_probed_after_two_srtt_and_repaired_by_rack_rfc_8985_7_3() {
     let mut h = sack_established();
     send_segments(&mut h, 4);
@@ -714,8 +695,6 @@ fn rto_resends_the_segment_at_snd_una_even_if_sacked_rfc_2018_8() {
 /// §8: the SACKed bits are turned off): when the peer acknowledges segment 0 at 2.2 s (cwnd
 /// grows from the loss window to 2 segments), segments 1 and 2 go again at once.
 #[test]
-#[ignore = "BUG: Connection::may_transmit ignores segments the scoreboard deems lost, so \
-            poll_transmit returns None before NextSeg runs when no new data is queued"]
 fn timeout_with_snd_una_sacked_forgets_every_sack_rfc_2018_8() {
     let mut h = sack_established();
     send_segments(&mut h, 3);
@@ -833,9 +812,6 @@ fn bulk_recovery_resends_the_holes_before_new_data_and_halves_once_rfc_6675_5() 
 /// blocks on one ACK must go the same way: seven SACKed, zero reordering window, 1, 4 and 12
 /// sent at once.
 #[test]
-#[ignore = "BUG: Scoreboard::mark_sacked judges reordering per block in option order, so the \
-            second block (below the first block's end, RACK.fack) sets reordering_seen for \
-            good: the window stays min_RTT / 4 and nothing goes until the timer at 1.225 s"]
 fn one_ack_sacking_two_new_blocks_newest_first_is_no_reordering_rfc_8985_6_2() {
     let mut h = sack_established();
     assert_eq!(send_from(&mut h, 0, 15_000).len(), 10);
@@ -912,10 +888,6 @@ fn ack_of_a_retransmission_sent_less_than_min_rtt_ago_is_no_delivery_rfc_8985_6_
 /// a zero window in recovery ≤ 1320) and go again, then new segment 14 (cwnd 5500, pipe 2000
 /// for 12 and 13). 12 and 13, sent with the retransmission, wait for a later delivery.
 #[test]
-#[ignore = "BUG: Scoreboard::detect_losses returns early when nothing is SACKed and no \
-            retransmission is in flight, assuming every record was sent after every delivered \
-            segment; a delivered retransmission breaks that: 10 and 11 are not deemed lost and \
-            only 14 goes"]
 fn segments_sent_before_a_delivered_retransmission_are_judged_lost_rfc_8985_6_2() {
     let mut h = sack_established();
     assert_eq!(send_from(&mut h, 0, 15_000).len(), 10);
@@ -940,8 +912,6 @@ fn segments_sent_before_a_delivered_retransmission_are_judged_lost_rfc_8985_6_2(
 /// `bulk_lost_retransmission_is_resent_before_the_rto_rfc_8985_6_2` cwnd was 5500 when the
 /// retransmission of segment 1 was found lost at 1.3 s; it must be reduced again.
 #[test]
-#[ignore = "BUG: a retransmission RACK finds lost inside a recovery only goes again; cwnd and \
-            ssthresh stay 5500 (enter_sack_recovery returns early when already in recovery)"]
 fn lost_retransmission_draws_a_further_congestion_response_rfc_8985_9_3() {
     let (mut h, cwnd) = bulk_single_hole();
     h.now = at(1300);
@@ -1008,9 +978,6 @@ fn dsack_from_the_peer_is_counted_and_widens_the_reordering_window_rfc_8985_6_2(
 /// deemed lost: sent after the newest delivered). Segment 0 must go now: no further ACK will
 /// come to drain pipe, and the next deadline would be the RTO at 2.1 s.
 #[test]
-#[ignore = "BUG: next_lost_segment sends a lost segment only when cwnd - pipe >= its length, \
-            also for the first retransmission on entering recovery (RFC 6675 step 4.3); with \
-            pipe 6000 > cwnd 5000 nothing goes until the RTO at 2.1 s"]
 fn entering_recovery_resends_the_first_lost_segment_even_when_pipe_fills_cwnd_rfc_6675_5() {
     let mut h = sack_established();
     let first = send_from(&mut h, 0, 12_000);
@@ -1035,9 +1002,6 @@ fn entering_recovery_resends_the_first_lost_segment_even_when_pipe_fills_cwnd_rf
 /// `entering_recovery_resends_the_first_lost_segment_even_when_pipe_fills_cwnd_rfc_6675_5`)
 /// never goes before the RTO.
 #[test]
-#[ignore = "BUG: the fast retransmission waits for cwnd - pipe >= 1 SMSS (RFC 6675 step 4.3 \
-            sends it unconditionally); without blocks pipe never drops, so the RTO at 2.1 s \
-            resends segment 0"]
 fn three_duplicate_acks_without_blocks_fast_retransmit_on_a_sack_connection_rfc_6675_5() {
     let mut h = sack_established_with_window(4000);
     assert_eq!(send_from(&mut h, 0, 5000).len(), 4);

@@ -91,8 +91,9 @@ impl Connection {
             let flight = snd_nxt.since(seg_ack);
             self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
         }
-        if news.newly_lost > 0 {
-            self.enter_sack_recovery();
+        let found = news.detection;
+        if found.lost > 0 {
+            self.on_losses_found(found.lost_retransmissions);
         } else if news.probe_repaired_loss {
             // RFC 8985 §7.4.2: the probe repaired a loss nothing else saw: the congestion
             // response is one halving, as for a recovery that ended at once.
@@ -101,11 +102,25 @@ impl Connection {
             let flight = snd_nxt.since(seg_ack);
             self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
         }
-        let reorder_at = self.scoreboard.as_mut().and_then(|board| {
-            let snd_una = seg_ack.max_seq(snd_una);
-            board.detect_losses(now, snd_una, srtt).1
-        });
-        self.set_timer(Timer::Reorder, reorder_at);
+        self.set_timer(Timer::Reorder, found.reorder_at);
+    }
+
+    /// RACK found losses: enter recovery, or, when a retransmission was lost inside one,
+    /// respond to congestion again (RFC 8985 §9.3: without PRR, a lost retransmission is a
+    /// new congestion event) and move the recovery point to what is sent now.
+    fn on_losses_found(&mut self, lost_retransmissions: u32) {
+        if self.in_sack_recovery() && lost_retransmissions > 0 {
+            if let Some(board) = self.scoreboard.as_mut() {
+                board.enter_recovery(Recovery::Fast, self.snd_nxt);
+            }
+            // Halve what the window allows now: the flight may exceed cwnd in recovery, and
+            // the further response must never raise it.
+            let flight = self.snd_nxt.since(self.snd_una).min(self.cc.get().window());
+            self.on_congestion_event(CongestionEvent::SackRecovery { flight });
+            self.count().sack_recoveries += 1;
+        } else {
+            self.enter_sack_recovery();
+        }
     }
 
     /// Losses were found outside a recovery: enter one (RFC 6675 §5 step 4: RecoveryPoint =
@@ -146,10 +161,10 @@ impl Connection {
         let srtt = self.rtt.srtt();
         let snd_una = self.snd_una;
         let Some(board) = self.scoreboard.as_mut() else { return };
-        let (lost, next) = board.detect_losses(now, snd_una, srtt);
-        self.set_timer(Timer::Reorder, next);
-        if lost > 0 {
-            self.enter_sack_recovery();
+        let found = board.detect_losses(now, snd_una, srtt);
+        self.set_timer(Timer::Reorder, found.reorder_at);
+        if found.lost > 0 {
+            self.on_losses_found(found.lost_retransmissions);
         }
     }
 
