@@ -769,8 +769,8 @@ fn probe_resends_the_last_segment_when_the_peer_window_holds_data_back_rfc_8985_
 /// (RFC 6675 §5 step 4; RFC 8985 §9.3: one response per window) and pipe = 2000 (10 and 11).
 /// NextSeg sends the lost segments first (rule 1), then new data (rule 2) while cwnd − pipe
 /// ≥ 1 SMSS: 1, 4, 12 (pipe 5000). At 1.3 s everything up to 13 is acknowledged: past the
-/// RecoveryPoint (12), so recovery ends (§5 (A)) and 13 and 14 go. No SACKed segment ever goes
-/// again.
+/// RecoveryPoint (12), so recovery ends (§5 (A)) with cwnd still at ssthresh, and 13 and 14
+/// go. No SACKed segment ever goes again.
 #[test]
 fn bulk_recovery_resends_the_holes_before_new_data_and_halves_once_rfc_6675_5() {
     let mut h = sack_established();
@@ -798,6 +798,10 @@ fn bulk_recovery_resends_the_holes_before_new_data_and_halves_once_rfc_6675_5() 
     assert_eq!(after.len(), 2, "{:?}", brief(&after));
     assert_data(&after[0], ack(), 13_000, 1000);
     assert_data(&after[1], psh_ack(), 14_000, 1000);
+    // Recovery leaves cwnd at ssthresh (RFC 6675 §5 step (4.2): nothing deflates it on the
+    // way out); the same ACK then counts in congestion avoidance, 12 000 octets ≥ cwnd: one
+    // SMSS more (RFC 5681 §3.1).
+    assert_eq!(h.conn.status().cwnd, 6500);
     assert_eq!(h.conn.status().ssthresh, 5500);
     assert_eq!(h.conn.counters().sack_recoveries, 1);
     assert_eq!(h.conn.counters().retransmission_timeouts, 0);

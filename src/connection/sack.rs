@@ -86,11 +86,9 @@ impl Connection {
         if news.dsack {
             self.count().dsacks_received += 1;
         }
-        if news.recovery_ended == Some(Recovery::Fast) {
-            // RFC 6675 §5: recovery ends once RecoveryPoint is acknowledged.
-            let flight = snd_nxt.since(seg_ack);
-            self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
-        }
+        // RFC 6675 §5: recovery ends once RecoveryPoint is acknowledged, with cwnd where step
+        // (4.2) put it, ssthresh: no RFC 6582-style deflation to FlightSize + SMSS, which left
+        // slow start to climb back from one segment after every recovery.
         let found = news.detection;
         if found.lost > 0 {
             self.on_losses_found(found.lost_retransmissions);
@@ -99,8 +97,6 @@ impl Connection {
             // response is one halving, as for a recovery that ended at once.
             let flight = snd_nxt.since(snd_una);
             self.on_congestion_event(CongestionEvent::SackRecovery { flight });
-            let flight = snd_nxt.since(seg_ack);
-            self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
         }
         self.set_timer(Timer::Reorder, found.reorder_at);
     }
