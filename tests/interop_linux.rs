@@ -17,9 +17,11 @@
 //! interop ran. `nc_example_against_the_kernel` runs the `nc` example, which
 //! `cargo test --test interop_linux` does not build: `cargo build --example nc` first.
 //!
-//! Throughput against kernel↔kernel over a veth pair is measured (not asserted) by the
-//! ignored test `throughput_against_kernel_over_veth`:
-//! `cargo test --release --test interop_linux -- --ignored --nocapture`.
+//! Two ignored tests measure rather than assert, against Linux to Linux over a veth pair:
+//! `throughput_against_kernel_over_veth` (bulk throughput) and
+//! `loss_penalty_against_kernel_over_veth` (how much 0.5, 2 and 5 % loss slow a 16 MiB
+//! transfer; also needs `ethtool`): `cargo build --release --example nc && cargo test
+//! --release --test interop_linux -- --ignored --nocapture`.
 
 #![allow(unsafe_code)]
 
@@ -29,7 +31,7 @@ use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant as Wall};
@@ -419,6 +421,14 @@ impl Loss {
     const HALF_PERCENT: Self = Self { per_mille: 5 };
     const TWO_PERCENT: Self = Self { per_mille: 20 };
     const FIVE_PERCENT: Self = Self { per_mille: 50 };
+
+    /// The rate in percent, as the RESULT lines print it: `0.5`, `2`, `5`.
+    fn percent(self) -> String {
+        match self.per_mille % 10 {
+            0 => (self.per_mille / 10).to_string(),
+            tenths => format!("{}.{tenths}", self.per_mille / 10),
+        }
+    }
 
     /// An nftables expression true for that share of packets: `numgen random mod 100 < 2`,
     /// or `mod 1000 < 5` for a rate with tenths.
@@ -1258,4 +1268,291 @@ fn throughput_against_kernel_over_veth() {
         "RESULT tun_bulk_mtu{mtu} gbit_per_s tcp-proto={ours_gbit:.3} kernel-veth={kernel_gbit:.3} ratio={:.3}",
         ours_gbit / kernel_gbit
     );
+}
+
+// ------------------------------------------------------------------ loss penalty
+
+/// How much a random loss rate slows one 16 MiB transfer, measured (not asserted): the
+/// `nc` example (tcp-proto over a TUN device) sending to a kernel listener, against Linux
+/// sending to Linux over a veth pair, each as lossy time over clean time. For each rate in
+/// 0.5, 2 and 5 % it prints
+/// `RESULT tun_loss_<rate>pct penalty tcp-proto=<x> kernel-veth=<y> ratio=<x/y>` from the
+/// medians of three runs, after the raw times.
+///
+/// - tcp-proto: `nc --tun tp0 --local-ip 10.0.0.2 --msl 200 10.0.0.1 5001 < file`, exactly,
+///   in a namespace whose kernel owns 10.0.0.1 on `tp0` and listens on port 5001.
+/// - Linux: a sender and a receiver namespace joined by a veth pair, with TSO, GSO and GRO
+///   off (so the loss rule sees single segments, as over TUN), Reno congestion control in
+///   both namespaces, SACK, timestamps and RACK-TLP on as Linux has them.
+/// - Loss: an nftables rule in the receiving kernel's namespace, on its input hook (the
+///   data) and output hook (its ACKs, which are lost for real there: see [`Loss`]); for
+///   `0.5` it is `numgen random mod 1000 < 5`.
+/// - Clock: the kernel receiver's reader thread, in this process, on both sides: from
+///   `accept` returning to the read that sees EOF, with every octet checked.
+///
+/// `LOSS_BENCH_BYTES` changes the size (default 16 MiB); `LOSS_BENCH_CAP_SECS` caps each
+/// tcp-proto run (default 300 s), which is then reported as `timeout`, and once a rate's
+/// median is a timeout the higher rates are not tried for tcp-proto. Every run gets fresh
+/// namespaces, so no TCP metrics cache carries over. The `nc` binary must be current:
+/// `cargo build --release --example nc` first (`cargo test --test` does not build examples).
+#[test]
+#[ignore = "measurement: run with --release --ignored --nocapture"]
+fn loss_penalty_against_kernel_over_veth() {
+    const TEST: &str = "loss_penalty_against_kernel_over_veth";
+    const RUNS: usize = 3;
+    if !prerequisites(TEST, &["nft", "ethtool"]) {
+        return;
+    }
+    let env = |name: &str, default: usize| {
+        std::env::var(name).ok().map_or(default, |value| {
+            value.parse().unwrap_or_else(|_| panic!("{name}: not a number: {value:?}"))
+        })
+    };
+    let total = env("LOSS_BENCH_BYTES", 16 * MIB);
+    let cap = Duration::from_secs(env("LOSS_BENCH_CAP_SECS", 300) as u64);
+    let nc = nc_binary();
+    let mut file = vec![0u8; total];
+    Pattern::new(77).fill(&mut file);
+    let input = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{TEST}.in"));
+    std::fs::write(&input, &file).unwrap();
+    let file = Arc::new(file);
+    let show = |times: &[Option<Duration>]| {
+        let shown: Vec<String> = times
+            .iter()
+            .map(|time| time.map_or("timeout".into(), |t| format!("{:.3}", t.as_secs_f64())))
+            .collect();
+        format!("[{}]", shown.join(", "))
+    };
+    let (mut ours_clean, mut kernel_clean) = (Vec::new(), Vec::new());
+    for run in 1..=RUNS {
+        ours_clean.push(time_nc_to_kernel(&nc, &input, &file, None, cap));
+        kernel_clean.push(time_kernel_over_veth(&file, None, cap));
+        eprintln!("clean run {run}: tcp-proto {}, kernel-veth {}", show(&ours_clean[run - 1..]), {
+            show(&kernel_clean[run - 1..])
+        });
+    }
+    let (ours_clean_median, kernel_clean_median) = (median(&ours_clean), median(&kernel_clean));
+    let mut ours_gave_up = false;
+    for loss in [Loss::HALF_PERCENT, Loss::TWO_PERCENT, Loss::FIVE_PERCENT] {
+        let rate = loss.percent();
+        let (mut ours, mut kernel) = (Vec::new(), Vec::new());
+        for run in 1..=RUNS {
+            // Two timeouts of three decide the median.
+            let decided =
+                ours.iter().filter(|time: &&Option<Duration>| time.is_none()).count() * 2 > RUNS;
+            ours.push(if ours_gave_up || decided {
+                None
+            } else {
+                time_nc_to_kernel(&nc, &input, &file, Some(loss), cap)
+            });
+            kernel.push(time_kernel_over_veth(&file, Some(loss), cap));
+            eprintln!(
+                "{rate} % run {run}: tcp-proto {}, kernel-veth {}",
+                show(&ours[run - 1..]),
+                { show(&kernel[run - 1..]) }
+            );
+        }
+        let penalty = |lossy: Option<Duration>, clean: Option<Duration>| {
+            Some(lossy?.as_secs_f64() / clean?.as_secs_f64())
+        };
+        let ours_penalty = penalty(median(&ours), ours_clean_median);
+        let kernel_penalty = penalty(median(&kernel), kernel_clean_median);
+        ours_gave_up |= median(&ours).is_none();
+        let ratio = ours_penalty.zip(kernel_penalty).map(|(ours, kernel)| ours / kernel);
+        let two = |value: Option<f64>| value.map_or("timeout".into(), |v| format!("{v:.2}"));
+        println!(
+            "tun_loss_{rate}pct raw seconds ({} MiB, cap {} s): tcp-proto clean {} lossy {}; \
+             kernel-veth clean {} lossy {}",
+            total as f64 / MIB as f64,
+            cap.as_secs(),
+            show(&ours_clean),
+            show(&ours),
+            show(&kernel_clean),
+            show(&kernel)
+        );
+        println!(
+            "RESULT tun_loss_{rate}pct penalty tcp-proto={} kernel-veth={} ratio={}",
+            two(ours_penalty),
+            two(kernel_penalty),
+            two(ratio)
+        );
+    }
+    let _ = std::fs::remove_file(&input);
+}
+
+/// The median, a timeout counting as longer than any time.
+fn median(times: &[Option<Duration>]) -> Option<Duration> {
+    let mut sorted = times.to_vec();
+    sorted.sort_by_key(|time| time.unwrap_or(Duration::MAX));
+    sorted.get(sorted.len() / 2).copied().flatten()
+}
+
+/// The kernel's receiving end of a timed transfer: accepts one connection and reads it to
+/// EOF, checking every octet against `expected`. Returns the time from `accept` returning to
+/// EOF, or `None` once `stop` is set before then.
+fn timed_receiver(
+    listener: TcpListener,
+    expected: Arc<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+) -> thread::JoinHandle<Option<Duration>> {
+    thread::spawn(move || {
+        // Wait for the connection in slices, so a sender that never connects ends it too.
+        loop {
+            let mut pollfd =
+                libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd, for the length given.
+            let ready = unsafe { libc::poll(&raw mut pollfd, 1, 100) };
+            if ready > 0 {
+                break;
+            }
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+        }
+        let (mut stream, _) = listener.accept().expect("accept");
+        let start = Wall::now();
+        stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut got = 0;
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(len) => {
+                    assert!(
+                        expected.get(got..got + len) == Some(&buf[..len]),
+                        "the kernel received other octets than were sent, within {got}..{}",
+                        got + len
+                    );
+                    got += len;
+                }
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if stop.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                }
+                Err(error) => panic!("kernel read: {error}"),
+            }
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(got, expected.len(), "EOF before every octet arrived");
+        Some(elapsed)
+    })
+}
+
+/// Waits for `receiver` for at most `cap`; past it, sets `stop` and returns `None`.
+fn finish_within(
+    receiver: thread::JoinHandle<Option<Duration>>,
+    stop: &AtomicBool,
+    cap: Duration,
+) -> Option<Duration> {
+    let start = Wall::now();
+    while !receiver.is_finished() && start.elapsed() < cap {
+        thread::sleep(Duration::from_millis(10));
+    }
+    if !receiver.is_finished() {
+        stop.store(true, Ordering::Relaxed);
+    }
+    receiver.join().unwrap()
+}
+
+/// One timed run of `nc` sending `input` to a kernel listener over the TUN device `tp0`.
+fn time_nc_to_kernel(
+    nc: &Path,
+    input: &Path,
+    expected: &Arc<Vec<u8>>,
+    loss: Option<Loss>,
+    cap: Duration,
+) -> Option<Duration> {
+    let ns = Arc::new(Netns::with_tun("lossbench", "tp0"));
+    ns.sysctl("net/ipv4/tcp_congestion_control", "reno");
+    if let Some(loss) = loss {
+        loss.drop_with_nft(&ns, "tp0", true);
+    }
+    let listener = ns.spawn(|| kernel_listener(5001)).join().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let receiver = timed_receiver(listener, Arc::clone(expected), Arc::clone(&stop));
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .arg(nc)
+        .args(["--tun", "tp0", "--local-ip", "10.0.0.2", "--msl", "200", "10.0.0.1", "5001"])
+        .stdin(File::open(input).unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let elapsed = finish_within(receiver, &stop, cap);
+    if elapsed.is_some() {
+        // nc waits out TIME-WAIT (2×MSL = 400 ms) after the orderly close, then exits 0.
+        let start = Wall::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "nc did not exit");
+            thread::sleep(Duration::from_millis(10));
+        };
+        assert!(status.success(), "nc exited with {status}");
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    elapsed
+}
+
+/// One timed run of Linux sending `file` to Linux over a veth pair between two namespaces.
+fn time_kernel_over_veth(
+    file: &Arc<Vec<u8>>,
+    loss: Option<Loss>,
+    cap: Duration,
+) -> Option<Duration> {
+    const RECEIVER_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+    let sender = Arc::new(Netns::bare("lbsend"));
+    let receiver_ns = Netns::bare("lbrecv");
+    sender.exec(&[
+        "ip",
+        "link",
+        "add",
+        "lb-s",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "lb-r",
+        "netns",
+        &receiver_ns.name,
+    ]);
+    for (ns, dev, address) in
+        [(&*sender, "lb-s", "10.9.0.1/24"), (&receiver_ns, "lb-r", "10.9.0.2/24")]
+    {
+        ns.exec(&["ip", "addr", "add", address, "dev", dev]);
+        ns.exec(&["ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"]);
+        ns.exec(&["ip", "link", "set", dev, "mtu", "1500", "up"]);
+        ns.sysctl("net/ipv4/tcp_congestion_control", "reno");
+    }
+    if let Some(loss) = loss {
+        loss.drop_with_nft(&receiver_ns, "lb-r", true);
+    }
+    let receiver_ns = Arc::new(receiver_ns);
+    let listener =
+        receiver_ns.spawn(|| TcpListener::bind((RECEIVER_IP, 5001)).unwrap()).join().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let receiver = timed_receiver(listener, Arc::clone(file), Arc::clone(&stop));
+    let file = Arc::clone(file);
+    let writer = sender.spawn(move || {
+        let mut stream = TcpStream::connect((RECEIVER_IP, 5001)).expect("connect over veth");
+        stream.set_write_timeout(Some(cap)).unwrap();
+        stream.set_read_timeout(Some(cap)).unwrap();
+        if stream.write_all(&file).is_ok() && stream.shutdown(Shutdown::Write).is_ok() {
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+    });
+    let elapsed = finish_within(receiver, &stop, cap);
+    // The receiver has closed its end (or reset it, on a timeout): the writer is done too.
+    writer.join().unwrap();
+    elapsed
 }
