@@ -74,6 +74,12 @@ impl Assembler {
         self.recent_len = n;
     }
 
+    /// Drops every stored range (and the arrival order), keeping a pending D-SACK.
+    pub(crate) fn forget_ranges(&mut self) {
+        self.len = 0;
+        self.recent_len = 0;
+    }
+
     /// A duplicate segment arrived: report `block` once, first (RFC 2883 §4).
     pub(crate) fn set_dsack(&mut self, block: SackBlock) {
         self.dsack = Some(block);

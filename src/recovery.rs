@@ -627,6 +627,7 @@ impl Scoreboard {
         }
         if dsack && self.rack.dsack_round.is_none() {
             self.rack.reo_wnd_mult = self.rack.reo_wnd_mult.saturating_add(1);
+            self.rack.reo_wnd_persist = REO_WND_PERSIST;
             self.rack.dsack_round = Some(snd_nxt);
             self.rack.reordering_seen = true;
         }

@@ -551,6 +551,12 @@ impl Connection {
         }
         self.rcv_fin_at = None;
         self.rcv_nxt += 1;
+        if let Some(assembler) = self.assembler.as_mut() {
+            // Octets held beyond the peer's end of stream can never be delivered (a peer that
+            // sent them misbehaved); RFC 2018 §4's blocks must not report them, and their
+            // offsets from RCV.NXT would be off by the FIN's octet.
+            assembler.forget_ranges();
+        }
         // The FIN's sequence number takes no buffer space: the offered edge moves with it, so
         // the window does not look one octet smaller.
         self.rcv_adv_edge = self.rcv_adv_edge.map(|edge| edge + 1);

@@ -41,6 +41,9 @@ impl Connection {
     /// A segment arrived holding `[start, end)` of which nothing is new: report it once as a
     /// D-SACK block (RFC 2883 §4).
     pub(super) fn report_duplicate(&mut self, start: SeqNum, end: SeqNum) {
+        // Sequence numbers up to IRS were never data we received (IRS is the SYN's): a
+        // segment reaching back before it reports only what it repeats.
+        let start = start.max_seq(self.irs + 1);
         if self.sack_ok && start.before(end) {
             let assembler =
                 self.assembler.get_or_insert_with(|| Box::new(crate::assembler::Assembler::new()));
