@@ -394,10 +394,10 @@ impl Connection {
             // acknowledged would cost a round trip when the window opens.
             self.snd_sml = end;
         }
-        self.last_send_at = Some(now);
+        let previous_send = self.last_send_at.replace(now);
         if end.after(self.snd_nxt) {
             if !plan.syn {
-                self.record_sent(plan.seq.max_seq(self.snd_nxt), end, now);
+                self.record_sent(plan.seq.max_seq(self.snd_nxt), end, now, previous_send);
             }
             self.snd_nxt = end;
         }

@@ -58,15 +58,43 @@ impl Connection {
         }
     }
 
-    /// New data `[start, end)` went out: the scoreboard records it (made now, for the first
-    /// data segment of a connection that negotiated SACK).
-    pub(super) fn record_sent(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+    /// New data `[start, end)` went out at `now` (the one before it at `previous_send`): the
+    /// scoreboard records it. It is made when a second segment joins one in flight on a
+    /// connection that negotiated SACK, or when a lone segment's probe timeout comes before
+    /// its RTO (`arm_loss_probe`): otherwise a lone segment gains nothing from it (no SACK
+    /// can come, and the RTO is first), so a short exchange — a request, a reply — on a
+    /// steady path never allocates one.
+    pub(super) fn record_sent(
+        &mut self,
+        start: SeqNum,
+        end: SeqNum,
+        now: Instant,
+        previous_send: Option<Instant>,
+    ) {
         if !self.sack_ok || !start.before(end) {
             return;
         }
+        if self.scoreboard.is_none() && !self.flight_start().before(start) {
+            return;
+        }
+        self.make_scoreboard(start, previous_send.unwrap_or(now)).on_sent(start, end, now);
+    }
+
+    /// Where the octets in flight start (after our SYN).
+    fn flight_start(&self) -> SeqNum {
+        self.snd_una.max_seq(self.iss + 1)
+    }
+
+    /// The scoreboard, made now if there is none: what is in flight up to `upto` becomes one
+    /// record, sent at `sent_at` (the last transmission before).
+    fn make_scoreboard(&mut self, upto: SeqNum, sent_at: Instant) -> &mut Scoreboard {
+        let from = self.flight_start();
         let limit = Scoreboard::limit_for(self.config.send_buffer);
-        let board = self.scoreboard.get_or_insert_with(|| Box::new(Scoreboard::new(limit)));
-        board.on_sent(start, end, now);
+        self.scoreboard.get_or_insert_with(|| {
+            let mut board = Box::new(Scoreboard::new(limit));
+            board.on_sent(from, upto, sent_at);
+            board
+        })
     }
 
     /// `[start, end)` went again.
@@ -181,6 +209,10 @@ impl Connection {
     /// flight), unless the retransmission timer comes first.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         let at = self.loss_probe_deadline(now);
+        if at.is_some() && self.scoreboard.is_none() {
+            let sent_at = self.last_send_at.unwrap_or(now);
+            self.make_scoreboard(self.snd_nxt, sent_at);
+        }
         self.set_timer(Timer::LossProbe, at);
     }
 
@@ -189,8 +221,11 @@ impl Connection {
         if self.snd_una == self.snd_nxt || self.snd_wnd == 0 {
             return None;
         }
-        let board = self.scoreboard.as_ref()?;
-        if !board.may_schedule_probe() || !self.state.is_synchronized() {
+        if !self.sack_ok || !self.state.is_synchronized() || !self.snd_una.after(self.iss) {
+            return None;
+        }
+        // Without a scoreboard no probe is outstanding and no recovery runs.
+        if self.scoreboard.as_ref().is_some_and(|board| !board.may_schedule_probe()) {
             return None;
         }
         let srtt = self.rtt.srtt()?;
