@@ -420,6 +420,15 @@ impl Scoreboard {
         }
     }
 
+    /// Whether a SACKed record of at least `mss` octets is held: the receiver got a
+    /// full-sized segment (the black-hole fall-back's evidence against a size problem).
+    pub(crate) fn holds_sacked_full_segment(&self, mss: u16) -> bool {
+        self.sacked_segments > 0
+            && self.records().any(|(start, end, record)| {
+                record.marks.has(Marks::SACKED) && end.since(start) >= u32::from(mss)
+            })
+    }
+
     /// Whether any octet of `[start, end)` is SACKed (NextSeg never resends such data).
     #[cfg(test)]
     fn any_sacked(&self, start: SeqNum, end: SeqNum) -> bool {

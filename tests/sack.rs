@@ -1018,3 +1018,20 @@ fn three_duplicate_acks_without_blocks_fast_retransmit_on_a_sack_connection_rfc_
     let sent = h.poll().expect("the fast retransmission of segment 0");
     assert_data(&sent, ack(), 0, 1000);
 }
+
+/// The black-hole fall-back (RFC 4821 §7.7) steps the path MTU down after repeated timeouts
+/// of one segment, as if the path dropped it for its size. A SACKed full-sized segment sent
+/// after it proves the path carries that size: however many timeouts follow (random loss of
+/// the retransmissions), the MSS stays.
+#[test]
+fn sacked_full_sized_segments_keep_the_black_hole_fallback_off_rfc_4821_7_7() {
+    let mut h = sack_established();
+    send_segments(&mut h, 3);
+    h.now = at(1200);
+    h.deliver(peer_ack(0, &[(1000, 3000)]));
+    while h.conn.counters().retransmission_timeouts < 4 {
+        h.jump_to_deadline();
+        while h.poll().is_some() {}
+    }
+    assert_eq!(h.conn.status().effective_mss, MSS, "no step down: SACKs showed full segments");
+}

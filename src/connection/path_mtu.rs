@@ -78,7 +78,8 @@ impl Connection {
     /// segments arrived, RFC 5681 §4.2) make random loss the likelier cause: they put the step
     /// off by one more round of timeouts (a path that drops every full-sized segment leaves
     /// the peer nothing to acknowledge; its own data, FIN or window updates say nothing about
-    /// ours). Off with `Config::black_hole_fallback`.
+    /// ours). A SACKed full-sized segment proves the path carries that size: no step at all.
+    /// Off with `Config::black_hole_fallback`.
     pub(super) fn on_rto_path_mtu(&mut self) {
         self.clear_resegment();
         if self.dup_acks > 0 {
@@ -94,6 +95,15 @@ impl Connection {
             || !self.snd_una.after(self.iss)
         {
             // Not yet, or our SYN (small: its loss says nothing about size).
+            return;
+        }
+        if self
+            .scoreboard
+            .as_ref()
+            .is_some_and(|board| board.holds_sacked_full_segment(self.effective_mss()))
+        {
+            // The peer SACKed a full-sized segment sent after this one: the path carries
+            // packets of this size, so these timeouts are random loss, however many.
             return;
         }
         if let Some(rare) = self.rare.as_mut()
