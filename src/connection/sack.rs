@@ -92,7 +92,9 @@ impl Connection {
         let limit = Scoreboard::limit_for(self.config.send_buffer);
         self.scoreboard.get_or_insert_with(|| {
             let mut board = Box::new(Scoreboard::new(limit));
-            board.on_sent(from, upto, sent_at);
+            if from.before(upto) {
+                board.on_sent(from, upto, sent_at);
+            }
             board
         })
     }
@@ -117,9 +119,10 @@ impl Connection {
         if news.dsack {
             self.count().dsacks_received += 1;
         }
-        // RFC 6675 §5: recovery ends once RecoveryPoint is acknowledged, with cwnd where step
-        // (4.2) put it, ssthresh: no RFC 6582-style deflation to FlightSize + SMSS, which left
-        // slow start to climb back from one segment after every recovery.
+        // A recovery that ended here (RFC 6675 §5: RecoveryPoint acknowledged) needs no
+        // congestion event: cwnd stays where step (4.2) put it, at ssthresh — no RFC
+        // 6582-style deflation to FlightSize + SMSS, which sent slow start back to one
+        // segment after every recovery.
         let found = news.detection;
         if found.lost > 0 {
             self.on_losses_found(found.lost_retransmissions);
