@@ -202,6 +202,7 @@ fn sack_op() -> impl Strategy<Value = Op> {
         ]
         .prop_map(Op::Lose),
         2 => any::<u8>().prop_map(Op::Arrive),
+        4 => peer_data(),
         4 => prop_oneof![
             0u32..1000,
             1000u32..300_000,
@@ -248,6 +249,29 @@ fn handshake(passive: bool) -> impl Strategy<Value = Vec<Op>> {
             } else {
                 vec![Op::Segment(segment(SYN | ACK, Anchor::Raw(irs), Anchor::Held))]
             }
+        },
+    )
+}
+
+/// Data from the peer, in order or up to 2 000 octets past RCV.NXT (a few of these leave
+/// several holes, so the connection's own SACK option fills up), sometimes repeating what
+/// came before (D-SACKs).
+fn peer_data() -> impl Strategy<Value = Op> {
+    (prop_oneof![2 => Just(0i16), 4 => 1i16..2000, 1 => -300i16..0], 1u16..300).prop_map(
+        |(seq_off, len)| {
+            Op::Segment(PeerSegment {
+                flags: 0x18,
+                seq: Anchor::RcvNxt,
+                seq_off,
+                ack: Anchor::Held,
+                ack_off: 0,
+                window: 65_535,
+                len,
+                urgent: 0,
+                mss: None,
+                window_scale: None,
+                sack: None,
+            })
         },
     )
 }
