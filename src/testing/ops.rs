@@ -654,6 +654,8 @@ pub fn run_strict(input: &Input, strict: Strict) -> Report {
         }
         // A retransmission timeout since the last step lets the connection forget SACKs.
         sack.on_timeouts(conn.counters().retransmission_timeouts);
+        let now_status = conn.status();
+        sack.on_send_window(now_status.snd_wnd, now_status.snd_una);
         if had_irs && let Some(incoming) = incoming {
             expect.predict_rcv_nxt(incoming, &before, history);
         }

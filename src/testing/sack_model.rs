@@ -30,7 +30,10 @@
 //!   the drop counters moved), a block that RFC 2018/2883 make a SACK and not a D-SACK and
 //!   that lies within SND.UNA..SND.NXT, its octets must not go out again until
 //!   `counters().retransmission_timeouts` moves (after a timeout RFC 2018 §8 lets the sender
-//!   forget SACKs, so the model forgets them too);
+//!   forget SACKs, so the model forgets them too). This holds for every well-formed block,
+//!   truthful or not: the connection cannot tell a well-formed lie from the truth. A
+//!   zero-window probe (one octet at SND.UNA while the peer's window is zero) is no loss
+//!   recovery and may carry a SACKed octet;
 //! - (c) *the scoreboard's arithmetic never overflows* (`pipe` never underflows): the fuzz
 //!   targets run with debug assertions and overflow checks (`-O -a`), and the model test in
 //!   debug builds, so any such slip panics.
@@ -372,6 +375,8 @@ pub(crate) struct SackCheck {
     sacked_at: Vec<((u64, u64), usize)>,
     /// The connection's `retransmission_timeouts` as last seen.
     timeouts: u64,
+    /// SND.UNA, while the peer's window is zero (a probe resends its first octet).
+    zero_window_at: Option<SeqNum>,
     pub(crate) coverage: SackCoverage,
 }
 
@@ -435,6 +440,12 @@ impl SackCheck {
             self.sacked = RangeSet::default();
             self.sacked_at.clear();
         }
+    }
+
+    /// Before the connection's output: the peer's window and SND.UNA as the connection knows
+    /// them.
+    pub(crate) fn on_send_window(&mut self, snd_wnd: u32, snd_una: SeqNum) {
+        self.zero_window_at = (snd_wnd == 0).then_some(snd_una);
     }
 
     /// SND.UNA moved to `snd_una`: what lies below it can no longer be resent.
@@ -589,6 +600,11 @@ impl SackCheck {
         let end = start + u64::from(len);
         let resent_end = end.min(u64::from(snd_max.wrapping_sub(iss)));
         if start >= resent_end {
+            return;
+        }
+        if self.zero_window_at == Some(first) && len == 1 {
+            // A zero-window probe (RFC 9293 §3.8.6.1): one octet from SND.UNA to draw the
+            // peer's window, not loss recovery; which octet it carries does not matter.
             return;
         }
         self.coverage.retransmissions_checked += 1;
