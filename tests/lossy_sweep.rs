@@ -327,8 +327,8 @@ fn sweep_300_reordering_seeds_deliver_every_byte_and_close_cleanly() {
 }
 
 /// The same 300 reordering seeds under the storm oracle. The connection fails it today: a
-/// duplicate wholly below RCV.NXT draws no D-SACK (`tests/model.rs`,
-/// `findings::a_duplicate_below_rcv_nxt_is_reported_in_a_dsack_rfc_2883_4`), so RACK never
+/// duplicate wholly below RCV.NXT draws no D-SACK (`tests/sack_findings.rs`,
+/// `a_duplicate_below_rcv_nxt_is_reported_in_a_dsack_rfc_2883_4`), so RACK never
 /// widens its reordering window and a side resends up to 17 % of its data segments. With
 /// that duplicate reported, the worst side of 3 000 seeds resends 14 segments (of 83).
 #[test]
