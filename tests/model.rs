@@ -6,7 +6,13 @@
 //! proptest shrinks a failure to a minimal operation list; failures are recorded in
 //! `tests/model.proptest-regressions` (commit it) and replayed first on every run.
 //!
-//! `cargo test --test model` runs a fixed 1 000 cases; the ≥ 10 000-case run is
+//! A second strategy drives the SACK checks (`tcp_proto::testing::sack_model`): a correct
+//! handshake in which the peer usually offers SACK-permitted, then acknowledgments of what
+//! the peer holds with truthful, D-SACK and bogus blocks, sends of several segments, losses
+//! and late arrivals, out-of-order data from the peer, and ticks near a round trip;
+//! `sack_inputs_reach_the_scoreboard` shows the runs reach recovery, probes and D-SACKs.
+//!
+//! `cargo test --test model` runs a fixed 1 000 cases of each; the ≥ 10 000-case runs are
 //! `cargo test --release --test model -- --ignored --nocapture`.
 
 use arbitrary::{Arbitrary, Unstructured};
