@@ -3,7 +3,7 @@
 //! ```text
 //! nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
 //!    [--msl MS] [--pcap FILE] [--trace] [--nodelay] [--no-df] [--no-black-hole-fallback]
-//!    (-l PORT [--echo] | HOST PORT)
+//!    [--no-sack] [--no-timestamps] (-l PORT [--echo] | HOST PORT)
 //! ```
 //!
 //! - `HOST PORT` connects: stdin goes to the connection, the connection to stdout. At stdin
@@ -20,6 +20,9 @@
 //!   segments (RFC 1191). `--no-df` clears DF so routers fragment instead (for paths that
 //!   filter ICMP); `--no-black-hole-fallback` stops the connection from lowering its MTU on
 //!   its own after repeated timeouts of full-sized segments (RFC 4821 §7.7).
+//! - SACK with SACK-based loss recovery (RFC 2018, RFC 2883, RFC 6675, RFC 8985 RACK-TLP) and
+//!   timestamps (RFC 7323) are offered by default; `--no-sack` and `--no-timestamps` stop
+//!   offering them (for a path whose middleboxes mangle options, or to compare).
 //!
 //! Over UDP on one host, for example:
 //! `nc --udp 127.0.0.1:7001 --udp-peer 127.0.0.1:7002 --local-ip 10.0.0.1 -l 80 --echo` and
@@ -44,7 +47,7 @@ use tcp_proto::{
 
 const USAGE: &str = "usage: nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
           [--msl MS] [--pcap FILE] [--trace] [--nodelay] [--no-df] [--no-black-hole-fallback]
-          (-l PORT [--echo] | HOST PORT)";
+          [--no-sack] [--no-timestamps] (-l PORT [--echo] | HOST PORT)";
 
 /// How long one driver round waits at most, so stdin is looked at often.
 const ROUND: Duration = Duration::from_millis(2);
@@ -73,6 +76,10 @@ struct Args {
     no_df: bool,
     /// Turn the black-hole fall-back off.
     no_black_hole_fallback: bool,
+    /// Do not offer SACK (RFC 2018).
+    no_sack: bool,
+    /// Do not offer timestamps (RFC 7323).
+    no_timestamps: bool,
     mode: Mode,
 }
 
@@ -88,6 +95,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut msl, mut pcap, mut trace, mut nodelay) = (30_000u64, None, false, false);
     let (mut listen, mut echo, mut positional) = (None, false, Vec::new());
     let (mut no_df, mut no_black_hole_fallback) = (false, false);
+    let (mut no_sack, mut no_timestamps) = (false, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--udp" => udp = Some(value::<SocketAddr>("--udp", &mut args)?),
@@ -100,6 +108,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--nodelay" => nodelay = true,
             "--no-df" => no_df = true,
             "--no-black-hole-fallback" => no_black_hole_fallback = true,
+            "--no-sack" => no_sack = true,
+            "--no-timestamps" => no_timestamps = true,
             "-l" => listen = Some(value::<u16>("-l", &mut args)?),
             "--echo" => echo = true,
             "-h" | "--help" => return Err(String::new()),
@@ -135,6 +145,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         nodelay,
         no_df,
         no_black_hole_fallback,
+        no_sack,
+        no_timestamps,
         mode,
     })
 }
@@ -177,6 +189,8 @@ fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
     config.msl = args.msl;
     config.nodelay = args.nodelay;
     config.black_hole_fallback = !args.no_black_hole_fallback;
+    config.sack = !args.no_sack;
+    config.timestamps = !args.no_timestamps;
     config.mtu = u16::try_from(transport.mtu()).unwrap_or(u16::MAX);
     config.send_buffer = 256 * 1024;
     config.recv_buffer = 256 * 1024;

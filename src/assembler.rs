@@ -49,9 +49,14 @@ impl Assembler {
         }
     }
 
-    /// Whether `[start, end)` (offsets from RCV.NXT) is already stored: a duplicate.
-    pub(crate) fn covers(&self, start: u32, end: u32) -> bool {
-        self.used().iter().any(|&(s, e)| s <= start && end <= e)
+    /// Whether the next ACK has anything to report: out-of-order data or a D-SACK.
+    pub(crate) const fn has_report(&self) -> bool {
+        self.len > 0 || self.dsack.is_some()
+    }
+
+    /// The first part of `[start, end)` (offsets from RCV.NXT) already stored: a duplicate.
+    pub(crate) fn overlap(&self, start: u32, end: u32) -> Option<(u32, u32)> {
+        self.used().iter().map(|&(s, e)| (s.max(start), e.min(end))).find(|&(from, to)| from < to)
     }
 
     /// Out-of-order data arrived at `offset`: its range leads the next SACK option.
@@ -67,6 +72,12 @@ impl Assembler {
         }
         self.recent = recent;
         self.recent_len = n;
+    }
+
+    /// Drops every stored range (and the arrival order), keeping a pending D-SACK.
+    pub(crate) fn forget_ranges(&mut self) {
+        self.len = 0;
+        self.recent_len = 0;
     }
 
     /// A duplicate segment arrived: report `block` once, first (RFC 2883 §4).
@@ -272,7 +283,9 @@ mod tests {
         a.note_arrival(20);
         assert_eq!(blocks(&a, 3), [(1010, 1025), (1090, 1100), (1070, 1080)]);
         a.set_dsack(SackBlock { left: SeqNum::new(1072), right: SeqNum::new(1074) });
-        assert!(a.covers(72, 74));
+        assert_eq!(a.overlap(72, 74), Some((72, 74)));
+        assert_eq!(a.overlap(60, 95), Some((70, 80)));
+        assert_eq!(a.overlap(60, 70), None);
         assert_eq!(blocks(&a, 3), [(1072, 1074), (1010, 1025), (1090, 1100)]);
         a.clear_dsack();
         // In-order data reaching the first range drops it from the report.

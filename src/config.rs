@@ -64,8 +64,12 @@ pub struct Config {
     pub msl: Duration,
     /// RTO before any RTT sample (RFC 6298 (2.1): 1 s).
     pub rto_initial: Duration,
-    /// Lower bound of the RTO. RFC 6298 (2.4) says 1 s, the default; Linux uses 200 ms. A
-    /// smaller value is a documented choice of the embedder (`docs/conformance.md`).
+    /// Lower bound of the RTO. RFC 6298 (2.4) says 1 s (a SHOULD); the default is Linux's
+    /// 200 ms, a recorded deviation (`docs/conformance.md`): with SACK, RACK and tail loss
+    /// probes, a timeout is left for the rare double loss (a retransmission and the segments
+    /// or ACKs that would reveal it), and there the 1 s floor, not the path, set the pace —
+    /// measured over a TUN device against Linux at 5 % loss, 16 MiB took 10 s with a 1 s
+    /// floor and the kernel's own timeouts wait 200 ms. Set 1 s for the RFC's value.
     pub rto_min: Duration,
     /// Upper bound of the RTO (RFC 6298 (2.5): at least 60 s), so backoff never overflows.
     pub rto_max: Duration,
@@ -142,7 +146,7 @@ impl Config {
             mtu: 1500,
             msl: Duration::from_secs(120),
             rto_initial: Duration::from_secs(1),
-            rto_min: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(120),
             r1_retransmissions: 3,
             r2_data: Some(Duration::from_secs(100)),

@@ -128,11 +128,22 @@ struct ProbeSent {
     retransmission: bool,
 }
 
+/// What RACK's loss detection found (RFC 8985 §6.2 step 5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Detection {
+    /// Segments newly deemed lost.
+    pub(crate) lost: u32,
+    /// Of those, segments whose retransmission was lost too.
+    pub(crate) lost_retransmissions: u32,
+    /// When segments still inside the reordering window are to be judged (§6.3).
+    pub(crate) reorder_at: Option<Instant>,
+}
+
 /// What one ACK told the scoreboard.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct AckNews {
-    /// Segments newly deemed lost by RACK.
-    pub(crate) newly_lost: u32,
+    /// What RACK found after the ACK.
+    pub(crate) detection: Detection,
     /// The ACK carried a D-SACK block (RFC 2883).
     pub(crate) dsack: bool,
     /// The ACK reported SACKed octets not reported before.
@@ -165,6 +176,9 @@ pub(crate) struct Scoreboard {
     probe_due: bool,
     /// The last loss probe sent, until an ACK judges it.
     probe_sent: Option<ProbeSent>,
+    /// Recovery just began: its first lost segment goes regardless of pipe (RFC 6675 §5 step
+    /// (4.3)).
+    first_resend_due: bool,
     /// RACK's reordering timer (RFC 8985 §6.3), when armed.
     reorder_at: Option<Instant>,
     /// The probe timeout (RFC 8985 §7.2), when armed.
@@ -184,6 +198,7 @@ impl Scoreboard {
             recovery: None,
             probe_due: false,
             probe_sent: None,
+            first_resend_due: false,
             reorder_at: None,
             probe_at: None,
         }
@@ -262,6 +277,7 @@ impl Scoreboard {
             return;
         }
         self.segments.push_back(Sent { end, sent_at: now, marks: plain });
+        self.debug_check();
     }
 
     /// Splits the record holding `seq` so that a record starts there (no-op at a boundary or
@@ -277,16 +293,21 @@ impl Scoreboard {
             self.segments.insert(index, Sent { end: seq, ..record });
             if record.marks.has(Marks::SACKED) {
                 self.sacked_segments += 1;
-            }
-            if record.marks.has(Marks::RETRANSMITTED) {
+            } else if record.marks.has(Marks::RETRANSMITTED) {
                 self.retransmitted_segments += 1;
             }
         }
     }
 
+    /// Whether recovery's first retransmission is still owed (RFC 6675 §5 step (4.3)).
+    pub(crate) fn first_resend_due(&self) -> bool {
+        self.first_resend_due
+    }
+
     /// `[start, end)` was sent again at `now`: by NextSeg, the retransmission timer, a probe
     /// or a resend at a smaller path MTU.
     pub(crate) fn on_retransmitted(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        self.first_resend_due = false;
         self.split_at(start);
         self.split_at(end);
         let mut counted = 0;
@@ -297,13 +318,37 @@ impl Scoreboard {
             if record_start.before(start) || record.end.after(end) {
                 continue;
             }
-            if !record.marks.has(Marks::RETRANSMITTED) {
+            if !record.marks.has(Marks::RETRANSMITTED | Marks::SACKED) {
                 counted += 1;
             }
             record.marks.set(Marks::RETRANSMITTED);
             record.sent_at = now;
         }
         self.retransmitted_segments += counted;
+        self.debug_check();
+    }
+
+    /// The scoreboard's own consistency, checked after every change in debug builds (and so
+    /// under the fuzzers, which run with debug assertions): records strictly increasing from
+    /// the head, the counters equal to the marks they count, and at most one record past the
+    /// limit.
+    fn debug_check(&self) {
+        if cfg!(debug_assertions) {
+            let mut from = self.head;
+            let (mut sacked, mut retransmitted) = (0, 0);
+            for record in &self.segments {
+                debug_assert!(from.before(record.end), "records out of order");
+                from = record.end;
+                if record.marks.has(Marks::SACKED) {
+                    sacked += 1;
+                } else if record.marks.has(Marks::RETRANSMITTED) {
+                    retransmitted += 1;
+                }
+            }
+            debug_assert_eq!(sacked, self.sacked_segments, "SACKed count");
+            debug_assert_eq!(retransmitted, self.retransmitted_segments, "retransmitted count");
+            debug_assert!(self.segments.len() <= self.limit + 1, "record limit");
+        }
     }
 
     /// RFC 6675 §4 SetPipe, with RACK's marks for IsLost: octets between SND.UNA and SND.NXT
@@ -410,13 +455,17 @@ impl Scoreboard {
             self.judge_probe_by_dsack(blocks.first().copied());
         }
         let sack_blocks = blocks.get(usize::from(dsack)..).unwrap_or(&[]);
+        let fack_before = self.rack.fack;
         for block in sack_blocks {
             // RFC 2018 §4: blocks describe data between SND.UNA and SND.NXT; anything else
             // is a bug or an attack and is ignored (never trusted past what we sent).
             let valid = block.left.before(block.right)
                 && block.right.before_eq(snd_nxt)
                 && block.left.after_eq(seg_ack.min_seq(snd_una));
-            if valid && self.mark_sacked(now, block.left.max_seq(seg_ack), block.right) {
+            // Reordering is judged against RACK.fack as it was before this ACK: its blocks come
+            // newest first, so a lower block of the same ACK is no evidence of reordering.
+            let left = block.left.max_seq(seg_ack);
+            if valid && self.mark_sacked(now, left, block.right, fack_before) {
                 news.newly_sacked = true;
             }
         }
@@ -436,13 +485,20 @@ impl Scoreboard {
             }
         }
         self.update_reordering_window_on_dsack(dsack, seg_ack, snd_nxt);
-        news.newly_lost = self.detect_losses(now, seg_ack, srtt).0;
+        news.detection = self.detect_losses(now, seg_ack.max_seq(snd_una), srtt);
+        self.debug_check();
         news
     }
 
     /// Marks `[left, right)` SACKed, splitting records at the block's edges; returns whether
     /// anything was newly SACKed. Each newly SACKed record was delivered (RACK step 2).
-    fn mark_sacked(&mut self, now: Instant, left: SeqNum, right: SeqNum) -> bool {
+    fn mark_sacked(
+        &mut self,
+        now: Instant,
+        left: SeqNum,
+        right: SeqNum,
+        fack: Option<SeqNum>,
+    ) -> bool {
         if !left.before(right) {
             return false;
         }
@@ -455,7 +511,6 @@ impl Scoreboard {
         let mut newest: Option<(Instant, SeqNum, bool)> = None;
         let mut highest_end: Option<SeqNum> = None;
         let mut reordered = false;
-        let fack = self.rack.fack;
         let mut sacked = 0;
         let mut retransmitted_delivered = 0;
         for record in &mut self.segments {
@@ -572,6 +627,7 @@ impl Scoreboard {
         }
         if dsack && self.rack.dsack_round.is_none() {
             self.rack.reo_wnd_mult = self.rack.reo_wnd_mult.saturating_add(1);
+            self.rack.reo_wnd_persist = REO_WND_PERSIST;
             self.rack.dsack_round = Some(snd_nxt);
             self.rack.reordering_seen = true;
         }
@@ -597,23 +653,32 @@ impl Scoreboard {
         now: Instant,
         snd_una: SeqNum,
         srtt: Option<Duration>,
-    ) -> (u32, Option<Instant>) {
-        // Fast path: with nothing SACKed and nothing retransmitted in flight, every record was
-        // sent after every delivered segment, so none can be lost.
+    ) -> Detection {
+        let mut found = Detection::default();
+        let Some((newest_at, newest_end)) = self.rack.newest_delivered else { return found };
+        let in_flight = |record: &Sent| {
+            record.end.after(snd_una)
+                && !record.marks.has(Marks::SACKED)
+                && !record.marks.awaits_resend()
+        };
         if self.sacked_segments == 0 && self.retransmitted_segments == 0 {
-            return (0, None);
+            // Fast path: with nothing SACKed and no retransmission in flight, the records in
+            // flight were sent in sequence order, so if the first was not sent before the
+            // newest delivered segment, none was.
+            let first = self.segments.iter().find(|record| in_flight(record));
+            let judged = first.is_some_and(|record| {
+                Self::sent_after(newest_at, newest_end, record.sent_at, record.end)
+            });
+            if !judged {
+                return found;
+            }
         }
-        let Some((newest_at, newest_end)) = self.rack.newest_delivered else { return (0, None) };
         let reo_wnd = self.reordering_window(srtt);
         let wait = self.rack.rtt.saturating_add(reo_wnd);
-        let mut lost = 0;
-        let mut timeout: Option<Instant> = None;
-        let mut retransmitted_lost = 0;
         for record in &mut self.segments {
-            let in_flight = record.end.after(snd_una)
-                && !record.marks.has(Marks::SACKED)
-                && !record.marks.awaits_resend();
-            if !in_flight || !Self::sent_after(newest_at, newest_end, record.sent_at, record.end) {
+            if !in_flight(record)
+                || !Self::sent_after(newest_at, newest_end, record.sent_at, record.end)
+            {
                 continue;
             }
             let deadline = record.sent_at.saturating_add(wait);
@@ -622,22 +687,24 @@ impl Scoreboard {
                     // Its retransmission was lost too: it needs sending again (RFC 8985 §6.2
                     // step 5 covers retransmissions as well).
                     record.marks.clear(Marks::RETRANSMITTED);
-                    retransmitted_lost += 1;
+                    found.lost_retransmissions += 1;
                 }
                 record.marks.set(Marks::LOST);
-                lost += 1;
+                found.lost += 1;
             } else {
-                timeout = Some(timeout.map_or(deadline, |at| at.max(deadline)));
+                // RFC 8985 §6.2 step 5: the timer waits for the last of them.
+                found.reorder_at = Some(found.reorder_at.map_or(deadline, |at| at.max(deadline)));
             }
         }
         self.retransmitted_segments =
-            self.retransmitted_segments.saturating_sub(retransmitted_lost);
-        (lost, timeout)
+            self.retransmitted_segments.saturating_sub(found.lost_retransmissions);
+        found
     }
 
     /// Enters recovery (RFC 6675 §5 step 4 or §5.1) with RecoveryPoint `high_data`.
     pub(crate) fn enter_recovery(&mut self, kind: Recovery, high_data: SeqNum) {
         self.recovery = Some((kind, high_data));
+        self.first_resend_due = kind == Recovery::Fast;
         self.probe_due = false;
         self.probe_sent = None;
     }
@@ -664,6 +731,7 @@ impl Scoreboard {
         }
         self.retransmitted_segments = 0;
         self.enter_recovery(Recovery::Timeout, high_data);
+        self.debug_check();
     }
 
     /// Whether a tail loss probe may be scheduled (RFC 8985 §7.2): not in recovery, and no
@@ -786,12 +854,11 @@ mod tests {
             &[block(2000, 3000)],
             Some(RTT),
         );
-        assert_eq!(news.newly_lost, 0);
+        assert_eq!(news.detection.lost, 0);
         assert_eq!(board.reordering_window(Some(RTT)), RTT / 4);
-        let (lost, timeout) = board.detect_losses(at(102), seq(MSS), Some(RTT));
-        assert_eq!((lost, timeout), (0, Some(at(126))));
-        let (lost, _) = board.detect_losses(at(126), seq(MSS), Some(RTT));
-        assert_eq!(lost, 1);
+        let found = board.detect_losses(at(102), seq(MSS), Some(RTT));
+        assert_eq!((found.lost, found.reorder_at), (0, Some(at(126))));
+        assert_eq!(board.detect_losses(at(126), seq(MSS), Some(RTT)).lost, 1);
         assert_eq!(board.next_lost(seq(MSS)), Some((seq(MSS), seq(2 * MSS))));
     }
 
@@ -809,7 +876,7 @@ mod tests {
         );
         assert_eq!(board.reordering_window(Some(RTT)), Duration::ZERO);
         // RACK.rtt = 104 − 4 = 100: segment 1 (sent at 1) is lost at 101 ≤ 104.
-        assert_eq!(news.newly_lost, 1);
+        assert_eq!(news.detection.lost, 1);
     }
 
     #[test]
@@ -833,7 +900,7 @@ mod tests {
             &[block(10_000, 11_000), block(2000, 5000)],
             Some(RTT),
         );
-        assert!(news.newly_lost >= 1);
+        assert!(news.detection.lost >= 1);
         assert_eq!(board.next_lost(seq(MSS)).map(|(s, _)| s), Some(seq(MSS)));
     }
 

@@ -1,6 +1,7 @@
 //! `docs/conformance.md` stays true: every requirement id of RFC 9293 Appendix B appears exactly
 //! once with a known status, and every test a `done` or `partial` row names exists; the same
-//! holds for the RFC 7323 table (ids `RFC7323-1` up, consecutive).
+//! holds for the tables of RFC 7323, RFC 2018, RFC 2883, RFC 6675 and RFC 8985 (ids
+//! `RFC7323-1`, `RFC2018-1`, … up, consecutive).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -36,8 +37,14 @@ struct Row {
 /// The prefixes of RFC 9293 Appendix B ids.
 const APPENDIX_B_PREFIXES: [&str; 4] = ["MUST-", "SHLD-", "MAY-", "REC-"];
 
-/// The prefix of the RFC 7323 table's ids.
-const RFC7323_PREFIXES: [&str; 1] = ["RFC7323-"];
+/// The tables after the first: the prefix of their ids and the RFC they list.
+const RFC_TABLES: [(&str, &str); 5] = [
+    ("RFC7323-", "RFC 7323"),
+    ("RFC2018-", "RFC 2018"),
+    ("RFC2883-", "RFC 2883"),
+    ("RFC6675-", "RFC 6675"),
+    ("RFC8985-", "RFC 8985"),
+];
 
 /// The rows of the first table whose first cell looks like a requirement id.
 fn rows(markdown: &str) -> Vec<Row> {
@@ -81,17 +88,22 @@ fn problems(markdown: &str, root: &Path) -> Vec<String> {
     check(&rows(markdown), &APPENDIX_B_IDS, root)
 }
 
-/// Every problem with the RFC 7323 table: its ids are `RFC7323-1` to `RFC7323-n`, each once,
-/// and its rows obey the rules of the first table.
-fn rfc7323_problems(markdown: &str, root: &Path) -> Vec<String> {
-    let rows = rows_with(markdown, &RFC7323_PREFIXES);
-    let ids: Vec<String> = (1..=rows.len()).map(|n| format!("RFC7323-{n}")).collect();
+/// Every problem with the table of ids `prefix`: they are `<prefix>1` to `<prefix>n`, each
+/// once, and its rows obey the rules of the first table.
+fn table_problems(markdown: &str, root: &Path, prefix: &str, rfc: &str) -> Vec<String> {
+    let rows = rows_with(markdown, &[prefix]);
+    let ids: Vec<String> = (1..=rows.len()).map(|n| format!("{prefix}{n}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let mut problems = check(&rows, &ids, root);
     if rows.is_empty() {
-        problems.push("no RFC 7323 table".to_string());
+        problems.push(format!("no {rfc} table"));
     }
     problems
+}
+
+/// Every problem with the RFC 7323 table.
+fn rfc7323_problems(markdown: &str, root: &Path) -> Vec<String> {
+    table_problems(markdown, root, "RFC7323-", "RFC 7323")
 }
 
 /// The problems of `rows` against the ids they must cover, each exactly once.
@@ -148,6 +160,36 @@ fn rfc_7323_table_lists_its_requirements_with_proof() {
     let markdown = fs::read_to_string(root.join("docs/conformance.md")).unwrap();
     let found = rfc7323_problems(&markdown, root);
     assert!(found.is_empty(), "docs/conformance.md, RFC 7323 table:\n{}", found.join("\n"));
+}
+
+/// The SACK tables (RFC 2018, RFC 2883, RFC 6675, RFC 8985), each checked on its own.
+#[test]
+fn sack_tables_list_their_requirements_with_proof() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let markdown = fs::read_to_string(root.join("docs/conformance.md")).unwrap();
+    let mut found = Vec::new();
+    for (prefix, rfc) in RFC_TABLES {
+        found.extend(table_problems(&markdown, root, prefix, rfc));
+    }
+    assert!(found.is_empty(), "docs/conformance.md:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_table_checker_rejects_gaps_across_tables_and_names_of_missing_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let table = "| RFC8985-1 | 4 | a | done | `tests/sack::no_such_test_anywhere` |\n\
+                 | RFC2018-1 | 2 | b | done | `tests/sack::both_syns_with_sack_permitted_turn_sack_on_rfc_2018_2` |\n\
+                 | RFC8985-3 | 6.2 | c | deviation | reason |";
+    let found = table_problems(table, root, "RFC8985-", "RFC 8985");
+    assert!(found.iter().any(|p| p.contains("no `fn no_such_test_anywhere(`")), "{found:?}");
+    assert!(found.iter().any(|p| p.contains("RFC8985-3: not an id of this table")), "{found:?}");
+    assert!(found.iter().any(|p| p.contains("RFC8985-2: missing")), "{found:?}");
+    assert!(table_problems(table, root, "RFC2018-", "RFC 2018").is_empty());
+    assert!(
+        table_problems(table, root, "RFC6675-", "RFC 6675")
+            .iter()
+            .any(|p| p == "no RFC 6675 table")
+    );
 }
 
 #[test]

@@ -6,15 +6,22 @@
 //! attached to `tun0`, using 10.0.0.2; the kernel side is ordinary sockets on another thread
 //! in the same namespace. A failing test leaves its capture in `target/interop-pcap/`.
 //!
-//! Needs root, `/dev/net/tun` and `ip` (and `nft` for the loss test). The path-MTU test adds
+//! Under loss (0.5, 2 and 5 % each way, see [`Loss`]) and with the kernel's SACK, timestamps
+//! or window scaling switched off by sysctl in its namespace, transfers must still arrive
+//! byte-exact and the connection must have negotiated exactly what the kernel offered.
+//!
+//! Needs root, `/dev/net/tun` and `ip` (and `nft` for the loss tests). The path-MTU test adds
 //! a second namespace behind a veth pair, with the TUN's namespace forwarding between them.
 //! Where one is missing the tests say why and pass without running — unless the environment
 //! variable `CI` is set, where a missing prerequisite fails the run, so a green CI means
-//! interop ran.
+//! interop ran. `nc_example_against_the_kernel` runs the `nc` example, which
+//! `cargo test --test interop_linux` does not build: `cargo build --example nc` first.
 //!
-//! Throughput against kernel↔kernel over a veth pair is measured (not asserted) by the
-//! ignored test `throughput_against_kernel_over_veth`:
-//! `cargo test --release --test interop_linux -- --ignored --nocapture`.
+//! Two ignored tests measure rather than assert, against Linux to Linux over a veth pair:
+//! `throughput_against_kernel_over_veth` (bulk throughput) and
+//! `loss_penalty_against_kernel_over_veth` (how much 0.5, 2 and 5 % loss slow a 16 MiB
+//! transfer; also needs `ethtool`): `cargo build --release --example nc && cargo test
+//! --release --test interop_linux -- --ignored --nocapture`.
 
 #![allow(unsafe_code)]
 
@@ -24,18 +31,18 @@ use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant as Wall};
 
-use tcp_proto::adapter::driver::Driver;
+use tcp_proto::adapter::driver::{Driver, InboundFilter};
 use tcp_proto::adapter::tun::TunDevice;
 use tcp_proto::wire::ip::Ipv4Header;
 use tcp_proto::wire::{Flags, Segment};
 use tcp_proto::{
     CloseReason, Config, ConnectionError, ConnectionHandle, Endpoint, EndpointConfig,
-    EndpointEvent, Event, State,
+    EndpointEvent, Event, State, Status,
 };
 
 const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -44,8 +51,9 @@ const MIB: usize = 1 << 20;
 
 // ------------------------------------------------------------------ prerequisites
 
-/// Why interop cannot run here, if it cannot.
-fn missing_prerequisite(need_nft: bool) -> Option<String> {
+/// Why interop cannot run here, if it cannot: root, `/dev/net/tun`, `ip`, and the `tools`
+/// named (for example `nft` for the loss tests).
+fn missing_prerequisite(tools: &[&str]) -> Option<String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return Some("not root".into());
@@ -59,15 +67,12 @@ fn missing_prerequisite(need_nft: bool) -> Option<String> {
     if !have("ip") {
         return Some("no `ip` command (iproute2)".into());
     }
-    if need_nft && !have("nft") {
-        return Some("no `nft` command (nftables)".into());
-    }
-    None
+    tools.iter().find(|tool| !have(tool)).map(|tool| format!("no `{tool}` command"))
 }
 
 /// `true` when the test may run; otherwise explains and, under CI, fails.
-fn prerequisites(test: &str, need_nft: bool) -> bool {
-    let Some(reason) = missing_prerequisite(need_nft) else { return true };
+fn prerequisites(test: &str, tools: &[&str]) -> bool {
+    let Some(reason) = missing_prerequisite(tools) else { return true };
     assert!(
         std::env::var_os("CI").is_none(),
         "{test}: interop cannot run ({reason}) and CI is set: failing rather than skipping"
@@ -91,10 +96,15 @@ struct Netns {
 
 impl Netns {
     fn new(tag: &str) -> Self {
+        Self::with_tun(tag, "tun0")
+    }
+
+    /// A namespace with the TUN device `dev` holding the kernel's 10.0.0.1/24.
+    fn with_tun(tag: &str, dev: &str) -> Self {
         let ns = Self::bare(tag);
-        ns.exec(&["ip", "tuntap", "add", "dev", "tun0", "mode", "tun"]);
-        ns.exec(&["ip", "addr", "add", "10.0.0.1/24", "dev", "tun0"]);
-        ns.exec(&["ip", "link", "set", "tun0", "up"]);
+        ns.exec(&["ip", "tuntap", "add", "dev", dev, "mode", "tun"]);
+        ns.exec(&["ip", "addr", "add", "10.0.0.1/24", "dev", dev]);
+        ns.exec(&["ip", "link", "set", dev, "up"]);
         ns
     }
 
@@ -117,6 +127,18 @@ impl Netns {
         let mut full = vec!["ip", "netns", "exec", &self.name];
         full.extend_from_slice(args);
         sh(&full);
+    }
+
+    /// Sets `/proc/sys/<key>` (for example `net/ipv4/tcp_sack`) in this namespace: a thread in
+    /// the namespace sees that namespace's `/proc/sys/net`.
+    fn sysctl(&self, key: &str, value: &str) {
+        thread::scope(|scope| {
+            scope.spawn(|| {
+                self.enter();
+                let path = format!("/proc/sys/{key}");
+                std::fs::write(&path, value).unwrap_or_else(|error| panic!("{path}: {error}"));
+            });
+        });
     }
 
     /// Moves the calling thread into the namespace (sockets and devices it opens live there).
@@ -376,33 +398,146 @@ fn kernel_send(stream: &mut TcpStream, seed: u64, total: usize) {
     }
 }
 
+// ------------------------------------------------------------------ loss and kernel options
+
+/// Random loss at one rate each way, in tenths of a percent.
+///
+/// Packets *to* the kernel are dropped by an nftables rule on its input hook, after they
+/// crossed the link: a real loss. Packets *from* the kernel are not dropped that way when
+/// they carry data: a drop on the output hook fails the kernel's transmit call, and the
+/// kernel keeps the segment and sends it again a little later — a pause, not a loss (16 MiB
+/// from a kernel client through a 2 % output rule on a TUN device: 236 packets dropped, 0
+/// retransmissions in its `TcpRetransSegs`). So in the byte-exact tests our driver drops
+/// that share of what the kernel sent as it arrives ([`Loss::inbound_filter`]), which the
+/// kernel cannot tell from the wire. A pure ACK is different: the kernel counts it as sent
+/// before the call, ignores the error and never repeats it, so an output rule loses ACKs
+/// for real; the measurement, where the kernel only receives, uses rules both ways.
+#[derive(Clone, Copy, Debug)]
+struct Loss {
+    per_mille: u32,
+}
+
+impl Loss {
+    const HALF_PERCENT: Self = Self { per_mille: 5 };
+    const TWO_PERCENT: Self = Self { per_mille: 20 };
+    const FIVE_PERCENT: Self = Self { per_mille: 50 };
+
+    /// The rate in percent, as the RESULT lines print it: `0.5`, `2`, `5`.
+    fn percent(self) -> String {
+        match self.per_mille % 10 {
+            0 => (self.per_mille / 10).to_string(),
+            tenths => format!("{}.{tenths}", self.per_mille / 10),
+        }
+    }
+
+    /// An nftables expression true for that share of packets: `numgen random mod 100 < 2`,
+    /// or `mod 1000 < 5` for a rate with tenths.
+    fn nft_match(self) -> String {
+        match self.per_mille % 10 {
+            0 => format!("numgen random mod 100 < {}", self.per_mille / 10),
+            _ => format!("numgen random mod 1000 < {}", self.per_mille),
+        }
+    }
+
+    /// Drops that share of the packets arriving in `ns` on `dev` and, with `outbound`, of
+    /// those leaving through it, by an nftables table in `ns`.
+    fn drop_with_nft(self, ns: &Netns, dev: &str, outbound: bool) {
+        let matcher = self.nft_match();
+        let mut rules = format!(
+            "table inet lossy {{\n    chain input {{ type filter hook input priority 0; \
+             iifname \"{dev}\" {matcher} drop; }}\n"
+        );
+        if outbound {
+            rules += &format!(
+                "    chain output {{ type filter hook output priority 0; \
+                 oifname \"{dev}\" {matcher} drop; }}\n"
+            );
+        }
+        rules += "}\n";
+        let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.nft", ns.name));
+        std::fs::write(&file, rules).unwrap();
+        ns.exec(&["nft", "-f", file.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&file);
+    }
+
+    /// A driver filter passing all but that share of the packets it sees (a seeded
+    /// xorshift decides, so a failure's loss pattern differs only by timing).
+    fn inbound_filter(self, seed: u64) -> InboundFilter {
+        let mut state = seed | 1;
+        let per_mille = u64::from(self.per_mille);
+        Box::new(move |_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % 1000 >= per_mille
+        })
+    }
+}
+
+/// Which TCP options the kernel in a test's namespace offers: each one off is its sysctl
+/// set to 0 there before any connection.
+#[derive(Clone, Copy, Debug)]
+struct KernelOptions {
+    sack: bool,
+    timestamps: bool,
+    window_scaling: bool,
+}
+
+impl KernelOptions {
+    /// Linux's defaults: all three on.
+    const DEFAULTS: Self = Self { sack: true, timestamps: true, window_scaling: true };
+
+    fn apply(self, ns: &Netns) {
+        for (key, on) in [
+            ("net/ipv4/tcp_sack", self.sack),
+            ("net/ipv4/tcp_timestamps", self.timestamps),
+            ("net/ipv4/tcp_window_scaling", self.window_scaling),
+        ] {
+            if !on {
+                ns.sysctl(key, "0");
+            }
+        }
+    }
+
+    /// A connection with the kernel uses each option exactly when the kernel offers it: our
+    /// SYN offers all three, and our SYN-ACK answers only what the kernel's SYN offered.
+    fn check_negotiated(self, status: &Status) {
+        assert_eq!(status.sack, self.sack, "SACK-permitted in both SYNs (RFC 2018 §2)");
+        assert_eq!(status.timestamps, self.timestamps, "timestamps in both SYNs (RFC 7323 §3.2)");
+        assert_eq!(
+            (status.snd_wscale.is_some(), status.rcv_wscale.is_some()),
+            (self.window_scaling, self.window_scaling),
+            "window scaling in both SYNs or neither way (RFC 7323 §2.2): {status:?}"
+        );
+        let mss = if self.timestamps { 1448 } else { 1460 };
+        assert_eq!(status.effective_mss, mss, "MUST-16: 12 octets for the timestamps option");
+    }
+}
+
 // ------------------------------------------------------------------ tests
 
 /// `total` octets from our client to a kernel server on `ports.0`, then `total` from a kernel
 /// client to our server on `ports.1`, every byte checked, each direction closing orderly.
-/// With `kernel_timestamps` false the namespace's kernel runs with `net.ipv4.tcp_timestamps=0`.
-/// Either way the connections must have negotiated timestamps exactly when the kernel offers
-/// them (RFC 7323 §3.2), with the effective MSS 12 octets smaller then (MUST-16).
+/// The kernel in the namespace offers the `kernel` options, and both connections must have
+/// negotiated exactly those. With `loss`, that share of packets is dropped each way.
 fn bulk_each_way(
     test: &'static str,
     tag: &str,
     total: usize,
     ports: (u16, u16),
-    kernel_timestamps: bool,
+    kernel: KernelOptions,
+    loss: Option<Loss>,
 ) {
     let ns = Arc::new(Netns::new(tag));
-    if !kernel_timestamps {
-        // A thread in the namespace sees that namespace's /proc/sys/net.
-        ns.spawn(|| std::fs::write("/proc/sys/net/ipv4/tcp_timestamps", "0").expect("sysctl"))
-            .join()
-            .unwrap();
+    kernel.apply(&ns);
+    if let Some(loss) = loss {
+        loss.drop_with_nft(&ns, "tun0", false);
     }
-    let expected_mss = if kernel_timestamps { 1448 } else { 1460 };
     let (to_kernel, to_us) = ports;
     let seeds = (u64::from(to_kernel), u64::from(to_us));
     // Our client -> kernel server.
     let listener = ns.spawn(move || kernel_listener(to_kernel)).join().unwrap();
-    let kernel = thread::spawn(move || {
+    let kernel_side = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut stream = with_timeouts(stream);
         let got = kernel_receive(&mut stream, seeds.0);
@@ -412,13 +547,14 @@ fn bulk_each_way(
     let ours = ns
         .spawn(move || {
             let mut stack = Stack::new(test);
+            if let Some(loss) = loss {
+                stack.driver.set_inbound_filter(loss.inbound_filter(seeds.0));
+            }
             let handle = stack.connect(to_kernel);
             stack.run_until("connected", Duration::from_secs(10), |s| {
                 s.saw(handle, Event::Connected)
             });
-            let status = stack.endpoint().status(handle).unwrap();
-            assert_eq!(status.timestamps, kernel_timestamps, "timestamps as the kernel offers");
-            assert_eq!(status.effective_mss, expected_mss, "MUST-16: 12 octets for the option");
+            kernel.check_negotiated(&stack.endpoint().status(handle).unwrap());
             stack.send_pattern(handle, seeds.0, total);
             stack.run_until("orderly close", Duration::from_secs(120), |s| {
                 s.closed_reason(handle).is_some()
@@ -431,10 +567,10 @@ fn bulk_each_way(
         })
         .join()
         .unwrap();
-    assert_eq!(kernel.join().unwrap(), total, "the kernel got every octet");
+    assert_eq!(kernel_side.join().unwrap(), total, "the kernel got every octet");
     // The second half: our stack keeps running on a thread of its own.
     let mut stack = ours;
-    let kernel = ns.spawn(move || {
+    let kernel_side = ns.spawn(move || {
         let stream = TcpStream::connect((OUR_IP, to_us)).expect("kernel connect");
         let mut stream = with_timeouts(stream);
         kernel_send(&mut stream, seeds.1, total);
@@ -453,8 +589,7 @@ fn bulk_each_way(
             accepted.is_some()
         });
         let handle = accepted.unwrap();
-        let status = stack.endpoint().status(handle).unwrap();
-        assert_eq!(status.timestamps, kernel_timestamps, "timestamps as the kernel's SYN offers");
+        kernel.check_negotiated(&stack.endpoint().status(handle).unwrap());
         let received = stack.receive_pattern(handle, seeds.1);
         let now = stack.now();
         stack.endpoint().close(now, handle).unwrap();
@@ -464,15 +599,16 @@ fn bulk_each_way(
     .join()
     .unwrap();
     assert_eq!(received, total, "we got every octet");
-    assert_eq!(kernel.join().unwrap(), 0, "nothing came back");
+    assert_eq!(kernel_side.join().unwrap(), 0, "nothing came back");
 }
 
-/// 64 MiB each way with the kernel's defaults (timestamps on, negotiated).
+/// 64 MiB each way with the kernel's defaults (SACK, timestamps, window scaling: all
+/// negotiated).
 #[test]
 fn bulk_64_mib_each_way_byte_exact() {
     const TEST: &str = "bulk_64_mib_each_way_byte_exact";
-    if prerequisites(TEST, false) {
-        bulk_each_way(TEST, "bulk", 64 * MIB, (5001, 6001), true);
+    if prerequisites(TEST, &[]) {
+        bulk_each_way(TEST, "bulk", 64 * MIB, (5001, 6001), KernelOptions::DEFAULTS, None);
     }
 }
 
@@ -482,8 +618,33 @@ fn bulk_64_mib_each_way_byte_exact() {
 #[test]
 fn bulk_16_mib_each_way_with_kernel_timestamps_off_rfc_7323_3_2() {
     const TEST: &str = "bulk_16_mib_each_way_with_kernel_timestamps_off_rfc_7323_3_2";
-    if prerequisites(TEST, false) {
-        bulk_each_way(TEST, "tsoff", 16 * MIB, (5003, 6003), false);
+    if prerequisites(TEST, &[]) {
+        let kernel = KernelOptions { timestamps: false, ..KernelOptions::DEFAULTS };
+        bulk_each_way(TEST, "tsoff", 16 * MIB, (5003, 6003), kernel, None);
+    }
+}
+
+/// The kernel with `net.ipv4.tcp_sack=0`: no SACK-permitted either way (RFC 2018 §2), so
+/// under 2 % loss each way both ends recover without SACK blocks (duplicate ACKs, NewReno,
+/// timeouts); 16 MiB each way arrive byte-exact.
+#[test]
+fn bulk_16_mib_each_way_with_kernel_sack_off_and_2_percent_loss_rfc_2018_2() {
+    const TEST: &str = "bulk_16_mib_each_way_with_kernel_sack_off_and_2_percent_loss_rfc_2018_2";
+    if prerequisites(TEST, &["nft"]) {
+        let kernel = KernelOptions { sack: false, ..KernelOptions::DEFAULTS };
+        let loss = Some(Loss::TWO_PERCENT);
+        bulk_each_way(TEST, "sackoff", 16 * MIB, (5013, 6013), kernel, loss);
+    }
+}
+
+/// The kernel with `net.ipv4.tcp_window_scaling=0`: no window scaling either way (RFC 7323
+/// §2.2), so windows stay below 64 KiB; 16 MiB each way arrive byte-exact.
+#[test]
+fn bulk_16_mib_each_way_with_kernel_window_scaling_off_rfc_7323_2_2() {
+    const TEST: &str = "bulk_16_mib_each_way_with_kernel_window_scaling_off_rfc_7323_2_2";
+    if prerequisites(TEST, &[]) {
+        let kernel = KernelOptions { window_scaling: false, ..KernelOptions::DEFAULTS };
+        bulk_each_way(TEST, "wsoff", 16 * MIB, (5014, 6014), kernel, None);
     }
 }
 
@@ -492,7 +653,7 @@ fn bulk_16_mib_each_way_with_kernel_timestamps_off_rfc_7323_3_2() {
 #[test]
 fn we_close_first_and_wait_out_time_wait() {
     const TEST: &str = "we_close_first_and_wait_out_time_wait";
-    if !prerequisites(TEST, false) {
+    if !prerequisites(TEST, &[]) {
         return;
     }
     let ns = Arc::new(Netns::new("ourclose"));
@@ -538,7 +699,7 @@ fn we_close_first_and_wait_out_time_wait() {
 #[test]
 fn kernel_closes_first_we_pass_through_last_ack() {
     const TEST: &str = "kernel_closes_first_we_pass_through_last_ack";
-    if !prerequisites(TEST, false) {
+    if !prerequisites(TEST, &[]) {
         return;
     }
     let ns = Arc::new(Netns::new("kclose"));
@@ -583,7 +744,7 @@ fn kernel_closes_first_we_pass_through_last_ack() {
 #[test]
 fn simultaneous_close_passes_through_closing() {
     const TEST: &str = "simultaneous_close_passes_through_closing";
-    if !prerequisites(TEST, false) {
+    if !prerequisites(TEST, &[]) {
         return;
     }
     let ns = Arc::new(Netns::new("simclose"));
@@ -653,7 +814,7 @@ fn simultaneous_close_passes_through_closing() {
 #[test]
 fn kernel_abort_is_seen_as_reset() {
     const TEST: &str = "kernel_abort_is_seen_as_reset";
-    if !prerequisites(TEST, false) {
+    if !prerequisites(TEST, &[]) {
         return;
     }
     let ns = Arc::new(Netns::new("kabort"));
@@ -689,7 +850,7 @@ fn kernel_abort_is_seen_as_reset() {
 #[test]
 fn kernel_without_listener_refuses() {
     const TEST: &str = "kernel_without_listener_refuses";
-    if !prerequisites(TEST, false) {
+    if !prerequisites(TEST, &[]) {
         return;
     }
     let ns = Arc::new(Netns::new("refused"));
@@ -812,7 +973,7 @@ fn cookie_handshake_with_kernel(test: &'static str, tag: &str, port: u16, kernel
 #[test]
 fn kernel_connects_through_a_syn_cookie_with_sack_and_timestamps_rfc_2018_2() {
     const TEST: &str = "kernel_connects_through_a_syn_cookie_with_sack_and_timestamps_rfc_2018_2";
-    if prerequisites(TEST, false) {
+    if prerequisites(TEST, &[]) {
         cookie_handshake_with_kernel(TEST, "cookie", 5011, true);
     }
 }
@@ -823,52 +984,45 @@ fn kernel_connects_through_a_syn_cookie_with_sack_and_timestamps_rfc_2018_2() {
 fn kernel_without_timestamps_through_a_syn_cookie_goes_without_sack_rfc_2018_2() {
     const TEST: &str =
         "kernel_without_timestamps_through_a_syn_cookie_goes_without_sack_rfc_2018_2";
-    if prerequisites(TEST, false) {
+    if prerequisites(TEST, &[]) {
         cookie_handshake_with_kernel(TEST, "cookiets", 5012, false);
     }
 }
 
-/// 16 MiB each way with 2 % of packets dropped at random in both directions by an nftables
-/// rule in the namespace: every byte arrives, in order.
-#[test]
-fn bulk_16_mib_each_way_with_2_percent_loss() {
-    const TEST: &str = "bulk_16_mib_each_way_with_2_percent_loss";
-    if !prerequisites(TEST, true) {
-        return;
-    }
-    let ns = Arc::new(Netns::new("lossy"));
-    let rules = "table inet lossy {
-        chain input { type filter hook input priority 0; iifname \"tun0\" numgen random mod 100 < 2 drop; }
-        chain output { type filter hook output priority 0; oifname \"tun0\" numgen random mod 100 < 2 drop; }
-    }";
-    let rules_file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.nft", ns.name));
-    std::fs::write(&rules_file, rules).unwrap();
-    ns.exec(&["nft", "-f", rules_file.to_str().unwrap()]);
+/// 16 MiB each way at once over one connection, with `loss` of the packets dropped at random
+/// in each direction (see [`Loss`]): every byte arrives, in order, and the connection closes
+/// orderly. The 300 s bound is a hang guard, not a speed requirement.
+fn bulk_each_way_at_once_under_loss(test: &'static str, tag: &str, port: u16, loss: Loss) {
+    let ns = Arc::new(Netns::new(tag));
+    loss.drop_with_nft(&ns, "tun0", false);
     let total = 16 * MIB;
-    let listener = ns.spawn(|| kernel_listener(5006)).join().unwrap();
+    let seeds = (u64::from(port) * 2, u64::from(port) * 2 + 1);
+    let listener = ns.spawn(move || kernel_listener(port)).join().unwrap();
     let kernel = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut stream = with_timeouts(stream);
         // Both directions at once: the kernel sends while it receives.
         let mut writer = stream.try_clone().unwrap();
         let sender = thread::spawn(move || {
-            kernel_send(&mut writer, 44, total);
+            kernel_send(&mut writer, seeds.1, total);
             writer.shutdown(Shutdown::Write).unwrap();
         });
-        let got = kernel_receive(&mut stream, 33);
+        let got = kernel_receive(&mut stream, seeds.0);
         sender.join().unwrap();
         got
     });
     let received = ns
         .spawn(move || {
-            let mut stack = Stack::new(TEST);
-            let handle = stack.connect(5006);
+            let mut stack = Stack::new(test);
+            stack.driver.set_inbound_filter(loss.inbound_filter(seeds.1));
+            let handle = stack.connect(port);
             stack.run_until("connected", Duration::from_secs(20), |s| {
                 s.saw(handle, Event::Connected)
             });
+            KernelOptions::DEFAULTS.check_negotiated(&stack.endpoint().status(handle).unwrap());
             // Interleave: send ours while reading theirs.
-            let mut pattern = Pattern::new(33);
-            let mut checker = Checker::new(44);
+            let mut pattern = Pattern::new(seeds.0);
+            let mut checker = Checker::new(seeds.1);
             let mut chunk = vec![0u8; 64 * 1024];
             let mut offset = chunk.len();
             let (mut sent, mut fin_sent, mut eof) = (0, false, false);
@@ -918,6 +1072,33 @@ fn bulk_16_mib_each_way_with_2_percent_loss() {
     assert_eq!(kernel.join().unwrap(), total);
 }
 
+/// [`bulk_each_way_at_once_under_loss`] at 0.5 %.
+#[test]
+fn bulk_16_mib_each_way_with_half_percent_loss() {
+    const TEST: &str = "bulk_16_mib_each_way_with_half_percent_loss";
+    if prerequisites(TEST, &["nft"]) {
+        bulk_each_way_at_once_under_loss(TEST, "lossy05", 5011, Loss::HALF_PERCENT);
+    }
+}
+
+/// [`bulk_each_way_at_once_under_loss`] at 2 %.
+#[test]
+fn bulk_16_mib_each_way_with_2_percent_loss() {
+    const TEST: &str = "bulk_16_mib_each_way_with_2_percent_loss";
+    if prerequisites(TEST, &["nft"]) {
+        bulk_each_way_at_once_under_loss(TEST, "lossy2", 5006, Loss::TWO_PERCENT);
+    }
+}
+
+/// [`bulk_each_way_at_once_under_loss`] at 5 %.
+#[test]
+fn bulk_16_mib_each_way_with_5_percent_loss() {
+    const TEST: &str = "bulk_16_mib_each_way_with_5_percent_loss";
+    if prerequisites(TEST, &["nft"]) {
+        bulk_each_way_at_once_under_loss(TEST, "lossy5", 5012, Loss::FIVE_PERCENT);
+    }
+}
+
 /// Path-MTU discovery against a real router (RFC 1191, MUST-54): the kernel in the TUN's
 /// namespace forwards to a second namespace over a veth whose near end has MTU 1000, where a
 /// kernel listener (on a 1500-octet link, so it advertises MSS 1460) takes 4 MiB. Our
@@ -927,7 +1108,7 @@ fn bulk_16_mib_each_way_with_2_percent_loss() {
 #[test]
 fn kernel_router_fragmentation_needed_shrinks_the_mss_must_54() {
     const TEST: &str = "kernel_router_fragmentation_needed_shrinks_the_mss_must_54";
-    if !prerequisites(TEST, false) {
+    if !prerequisites(TEST, &[]) {
         return;
     }
     const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
@@ -992,7 +1173,7 @@ fn kernel_router_fragmentation_needed_shrinks_the_mss_must_54() {
 #[test]
 fn nc_example_against_the_kernel() {
     const TEST: &str = "nc_example_against_the_kernel";
-    if !prerequisites(TEST, false) {
+    if !prerequisites(TEST, &[]) {
         return;
     }
     let nc = nc_binary();
@@ -1058,13 +1239,34 @@ fn nc_example_against_the_kernel() {
     let _ = std::fs::remove_file(&input);
 }
 
-/// The example binary, built by `cargo test` beside the test executables.
+/// The example binary, built by `cargo test` beside the test executables — but not by
+/// `cargo test --test interop_linux`, so it is checked to be newer than the sources it is
+/// built from: a stale `nc` would test (or measure) old code.
 fn nc_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
     let nc = dir.join("examples").join("nc");
-    assert!(nc.exists(), "{} not built (cargo test builds examples)", nc.display());
+    let profile = if cfg!(debug_assertions) { "" } else { " --release" };
+    assert!(nc.exists(), "{} not built: `cargo build{profile} --example nc`", nc.display());
+    let built = nc.metadata().and_then(|meta| meta.modified()).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = [root.join("src"), root.join("examples/nc.rs"), root.join("Cargo.toml")];
+    let newest = sources.iter().filter_map(|path| newest_modification(path)).max().unwrap();
+    assert!(
+        built >= newest,
+        "{} is older than its sources: `cargo build{profile} --example nc`",
+        nc.display()
+    );
     nc
+}
+
+/// The latest modification time of `path` or, for a directory, of anything under it.
+fn newest_modification(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = path.metadata().ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path).ok()?.filter_map(|entry| newest_modification(&entry.ok()?.path())).max()
 }
 
 /// Throughput, measured (not asserted): tcp-proto↔kernel over TUN against kernel↔kernel over
@@ -1073,7 +1275,7 @@ fn nc_binary() -> PathBuf {
 #[ignore = "measurement: run with --release --ignored --nocapture"]
 fn throughput_against_kernel_over_veth() {
     const TEST: &str = "throughput_against_kernel_over_veth";
-    if !prerequisites(TEST, false) {
+    if !prerequisites(TEST, &[]) {
         return;
     }
     let total = 512 * MIB;
@@ -1190,4 +1392,292 @@ fn throughput_against_kernel_over_veth() {
         "RESULT tun_bulk_mtu{mtu} gbit_per_s tcp-proto={ours_gbit:.3} kernel-veth={kernel_gbit:.3} ratio={:.3}",
         ours_gbit / kernel_gbit
     );
+}
+
+// ------------------------------------------------------------------ loss penalty
+
+/// How much a random loss rate slows one 16 MiB transfer, measured (not asserted): the
+/// `nc` example (tcp-proto over a TUN device) sending to a kernel listener, against Linux
+/// sending to Linux over a veth pair, each as lossy time over clean time. For each rate in
+/// 0.5, 2 and 5 % it prints
+/// `RESULT tun_loss_<rate>pct penalty tcp-proto=<x> kernel-veth=<y> ratio=<x/y>` from the
+/// medians of three runs, after the raw times.
+///
+/// - tcp-proto: `nc --tun tp0 --local-ip 10.0.0.2 --msl 200 10.0.0.1 5001 < file`, exactly,
+///   in a namespace whose kernel owns 10.0.0.1 on `tp0` and listens on port 5001.
+/// - Linux: a sender and a receiver namespace joined by a veth pair, with TSO, GSO and GRO
+///   off (so the loss rule sees single segments, as over TUN), Reno congestion control in
+///   both namespaces, SACK, timestamps and RACK-TLP on as Linux has them.
+/// - Loss: an nftables rule in the receiving kernel's namespace, on its input hook (the
+///   data) and output hook (its ACKs, which are lost for real there: see [`Loss`]); for
+///   `0.5` it is `numgen random mod 1000 < 5`.
+/// - Clock: the kernel receiver's reader thread, in this process, on both sides: from
+///   `accept` returning to the read that sees EOF, with every octet checked.
+///
+/// `LOSS_BENCH_BYTES` changes the size (default 16 MiB); `LOSS_BENCH_CAP_SECS` caps each
+/// tcp-proto run (default 300 s), which is then reported as `timeout`, and once a rate's
+/// median is a timeout the higher rates are not tried for tcp-proto. Every run gets fresh
+/// namespaces, so no TCP metrics cache carries over. The `nc` binary must be current:
+/// `cargo build --release --example nc` first (`cargo test --test` does not build examples).
+#[test]
+#[ignore = "measurement: run with --release --ignored --nocapture"]
+fn loss_penalty_against_kernel_over_veth() {
+    const TEST: &str = "loss_penalty_against_kernel_over_veth";
+    const RUNS: usize = 3;
+    if !prerequisites(TEST, &["nft", "ethtool"]) {
+        return;
+    }
+    let env = |name: &str, default: usize| {
+        std::env::var(name).ok().map_or(default, |value| {
+            value.parse().unwrap_or_else(|_| panic!("{name}: not a number: {value:?}"))
+        })
+    };
+    let total = env("LOSS_BENCH_BYTES", 16 * MIB);
+    let cap = Duration::from_secs(env("LOSS_BENCH_CAP_SECS", 300) as u64);
+    let nc = nc_binary();
+    let mut file = vec![0u8; total];
+    Pattern::new(77).fill(&mut file);
+    let input = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{TEST}.in"));
+    std::fs::write(&input, &file).unwrap();
+    let file = Arc::new(file);
+    let show = |times: &[Option<Duration>]| {
+        let shown: Vec<String> = times
+            .iter()
+            .map(|time| time.map_or("timeout".into(), |t| format!("{:.3}", t.as_secs_f64())))
+            .collect();
+        format!("[{}]", shown.join(", "))
+    };
+    let (mut ours_clean, mut kernel_clean) = (Vec::new(), Vec::new());
+    for run in 1..=RUNS {
+        ours_clean.push(time_nc_to_kernel(&nc, &input, &file, None, cap));
+        kernel_clean.push(time_kernel_over_veth(&file, None, cap));
+        eprintln!("clean run {run}: tcp-proto {}, kernel-veth {}", show(&ours_clean[run - 1..]), {
+            show(&kernel_clean[run - 1..])
+        });
+    }
+    let (ours_clean_median, kernel_clean_median) = (median(&ours_clean), median(&kernel_clean));
+    let mut ours_gave_up = false;
+    for loss in [Loss::HALF_PERCENT, Loss::TWO_PERCENT, Loss::FIVE_PERCENT] {
+        let rate = loss.percent();
+        let (mut ours, mut kernel) = (Vec::new(), Vec::new());
+        for run in 1..=RUNS {
+            // Two timeouts of three decide the median.
+            let decided =
+                ours.iter().filter(|time: &&Option<Duration>| time.is_none()).count() * 2 > RUNS;
+            ours.push(if ours_gave_up || decided {
+                eprintln!("{rate} % run {run}: tcp-proto not run: its median is a timeout already");
+                None
+            } else {
+                time_nc_to_kernel(&nc, &input, &file, Some(loss), cap)
+            });
+            kernel.push(time_kernel_over_veth(&file, Some(loss), cap));
+            eprintln!(
+                "{rate} % run {run}: tcp-proto {}, kernel-veth {}",
+                show(&ours[run - 1..]),
+                { show(&kernel[run - 1..]) }
+            );
+        }
+        let penalty = |lossy: Option<Duration>, clean: Option<Duration>| {
+            Some(lossy?.as_secs_f64() / clean?.as_secs_f64())
+        };
+        let ours_penalty = penalty(median(&ours), ours_clean_median);
+        let kernel_penalty = penalty(median(&kernel), kernel_clean_median);
+        ours_gave_up |= median(&ours).is_none();
+        let ratio = ours_penalty.zip(kernel_penalty).map(|(ours, kernel)| ours / kernel);
+        let two = |value: Option<f64>| value.map_or("timeout".into(), |v| format!("{v:.2}"));
+        println!(
+            "tun_loss_{rate}pct raw seconds ({} MiB, cap {} s): tcp-proto clean {} lossy {}; \
+             kernel-veth clean {} lossy {}",
+            total as f64 / MIB as f64,
+            cap.as_secs(),
+            show(&ours_clean),
+            show(&ours),
+            show(&kernel_clean),
+            show(&kernel)
+        );
+        println!(
+            "RESULT tun_loss_{rate}pct penalty tcp-proto={} kernel-veth={} ratio={}",
+            two(ours_penalty),
+            two(kernel_penalty),
+            two(ratio)
+        );
+    }
+    let _ = std::fs::remove_file(&input);
+}
+
+/// The median, a timeout counting as longer than any time.
+fn median(times: &[Option<Duration>]) -> Option<Duration> {
+    let mut sorted = times.to_vec();
+    sorted.sort_by_key(|time| time.unwrap_or(Duration::MAX));
+    sorted.get(sorted.len() / 2).copied().flatten()
+}
+
+/// The kernel's receiving end of a timed transfer: accepts one connection and reads it to
+/// EOF, checking every octet against `expected`. Returns the time from `accept` returning to
+/// EOF, or `None` once `stop` is set before then.
+fn timed_receiver(
+    listener: TcpListener,
+    expected: Arc<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+) -> thread::JoinHandle<Option<Duration>> {
+    thread::spawn(move || {
+        // Wait for the connection in slices, so a sender that never connects ends it too.
+        loop {
+            let mut pollfd =
+                libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd, for the length given.
+            let ready = unsafe { libc::poll(&raw mut pollfd, 1, 100) };
+            if ready > 0 {
+                break;
+            }
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+        }
+        let (mut stream, _) = listener.accept().expect("accept");
+        let start = Wall::now();
+        stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut got = 0;
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(len) => {
+                    assert!(
+                        expected.get(got..got + len) == Some(&buf[..len]),
+                        "the kernel received other octets than were sent, within {got}..{}",
+                        got + len
+                    );
+                    got += len;
+                }
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if stop.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                }
+                Err(error) => panic!("kernel read: {error}"),
+            }
+        }
+        let elapsed = start.elapsed();
+        assert_eq!(got, expected.len(), "EOF before every octet arrived");
+        Some(elapsed)
+    })
+}
+
+/// Waits for `receiver` for at most `cap`; past it, sets `stop` and returns `None`.
+fn finish_within(
+    receiver: thread::JoinHandle<Option<Duration>>,
+    stop: &AtomicBool,
+    cap: Duration,
+) -> Option<Duration> {
+    let start = Wall::now();
+    while !receiver.is_finished() && start.elapsed() < cap {
+        thread::sleep(Duration::from_millis(10));
+    }
+    if !receiver.is_finished() {
+        stop.store(true, Ordering::Relaxed);
+    }
+    receiver.join().unwrap()
+}
+
+/// One timed run of `nc` sending `input` to a kernel listener over the TUN device `tp0`.
+fn time_nc_to_kernel(
+    nc: &Path,
+    input: &Path,
+    expected: &Arc<Vec<u8>>,
+    loss: Option<Loss>,
+    cap: Duration,
+) -> Option<Duration> {
+    let ns = Arc::new(Netns::with_tun("lossbench", "tp0"));
+    ns.sysctl("net/ipv4/tcp_congestion_control", "reno");
+    if let Some(loss) = loss {
+        loss.drop_with_nft(&ns, "tp0", true);
+    }
+    let listener = ns.spawn(|| kernel_listener(5001)).join().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let receiver = timed_receiver(listener, Arc::clone(expected), Arc::clone(&stop));
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .arg(nc)
+        .args(["--tun", "tp0", "--local-ip", "10.0.0.2", "--msl", "200", "10.0.0.1", "5001"])
+        .stdin(File::open(input).unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let elapsed = finish_within(receiver, &stop, cap);
+    if elapsed.is_some() {
+        // nc waits out TIME-WAIT (2×MSL = 400 ms) after the orderly close, then exits 0.
+        let start = Wall::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "nc did not exit");
+            thread::sleep(Duration::from_millis(10));
+        };
+        assert!(status.success(), "nc exited with {status}");
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    elapsed
+}
+
+/// One timed run of Linux sending `file` to Linux over a veth pair between two namespaces.
+fn time_kernel_over_veth(
+    file: &Arc<Vec<u8>>,
+    loss: Option<Loss>,
+    cap: Duration,
+) -> Option<Duration> {
+    const RECEIVER_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+    let sender = Arc::new(Netns::bare("lbsend"));
+    let receiver_ns = Netns::bare("lbrecv");
+    sender.exec(&[
+        "ip",
+        "link",
+        "add",
+        "lb-s",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "lb-r",
+        "netns",
+        &receiver_ns.name,
+    ]);
+    for (ns, dev, address) in
+        [(&*sender, "lb-s", "10.9.0.1/24"), (&receiver_ns, "lb-r", "10.9.0.2/24")]
+    {
+        ns.exec(&["ip", "addr", "add", address, "dev", dev]);
+        ns.exec(&["ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"]);
+        ns.exec(&["ip", "link", "set", dev, "mtu", "1500", "up"]);
+        ns.sysctl("net/ipv4/tcp_congestion_control", "reno");
+    }
+    if let Some(loss) = loss {
+        loss.drop_with_nft(&receiver_ns, "lb-r", true);
+    }
+    let receiver_ns = Arc::new(receiver_ns);
+    let listener =
+        receiver_ns.spawn(|| TcpListener::bind((RECEIVER_IP, 5001)).unwrap()).join().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let receiver = timed_receiver(listener, Arc::clone(file), Arc::clone(&stop));
+    let file = Arc::clone(file);
+    let writer = sender.spawn(move || {
+        let mut stream = TcpStream::connect((RECEIVER_IP, 5001)).expect("connect over veth");
+        stream.set_write_timeout(Some(cap)).unwrap();
+        stream.set_read_timeout(Some(cap)).unwrap();
+        if stream.write_all(&file).is_ok() && stream.shutdown(Shutdown::Write).is_ok() {
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+    });
+    let elapsed = finish_within(receiver, &stop, cap);
+    // The receiver has closed its end (or reset it, on a timeout): the writer is done too.
+    writer.join().unwrap();
+    elapsed
 }

@@ -240,6 +240,12 @@ impl Connection {
                 self.count().rsts_ignored += 1;
                 return;
             }
+            if !segment.payload.is_empty() && (seg_seq + seg_len).before_eq(self.rcv_nxt) {
+                // An old duplicate (a spurious retransmission, or our ACK was lost): RFC 2883
+                // §4 reports it as a D-SACK block on the ACK below.
+                let end = seg_seq + len_u32(segment.payload.len());
+                self.report_duplicate(seg_seq, end);
+            }
             // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate-limited like a challenge ACK: two
             // hosts each outside the other's window would otherwise trade ACKs forever (an
             // "ACK war"; Linux limits these too).
@@ -545,6 +551,12 @@ impl Connection {
         }
         self.rcv_fin_at = None;
         self.rcv_nxt += 1;
+        if let Some(assembler) = self.assembler.as_mut() {
+            // Octets held beyond the peer's end of stream can never be delivered (a peer that
+            // sent them misbehaved); RFC 2018 §4's blocks must not report them, and their
+            // offsets from RCV.NXT would be off by the FIN's octet.
+            assembler.forget_ranges();
+        }
         // The FIN's sequence number takes no buffer space: the offered edge moves with it, so
         // the window does not look one octet smaller.
         self.rcv_adv_edge = self.rcv_adv_edge.map(|edge| edge + 1);
@@ -627,11 +639,12 @@ impl Connection {
             let written = self.recv_buf.write_at(offset, fresh);
             let assembler = self.assembler.get_or_insert_with(|| Box::new(Assembler::new()));
             let (start, end) = (len_u32(offset), len_u32(offset + written));
-            if written > 0 && self.sack_ok && assembler.covers(start, end) {
-                // RFC 2883 §4: out-of-order data we already hold; its block follows.
-                let seq = self.rcv_nxt + start;
-                assembler
-                    .set_dsack(crate::wire::SackBlock { left: seq, right: seq + (end - start) });
+            let held = if self.sack_ok { assembler.overlap(start, end) } else { None };
+            if let Some((from, to)) = held {
+                // RFC 2883 §4: out-of-order octets we already hold; the block holding them
+                // follows.
+                let (left, right) = (self.rcv_nxt + from, self.rcv_nxt + to);
+                assembler.set_dsack(crate::wire::SackBlock { left, right });
             }
             let stored = written > 0 && assembler.insert(start, end).is_ok();
             if stored {

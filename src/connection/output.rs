@@ -93,7 +93,9 @@ impl Connection {
         let flagged = self.retransmit_pending
             || self.probe_pending
             || self.keepalive_probe_pending
-            || self.ack_pending;
+            || self.ack_pending
+            || self.loss_probe_due()
+            || self.next_lost_segment().is_some();
         let syn_unsent = self.snd_nxt == self.iss && self.snd_una == self.iss;
         reply || flagged || syn_unsent || self.unsent_end().after(self.snd_nxt)
     }
@@ -383,7 +385,9 @@ impl Connection {
     fn on_sent_new(&mut self, now: Instant, plan: Plan, purpose: Purpose) {
         let end = plan.seq + plan.seg_len();
         let was_idle = self.snd_una == self.snd_nxt;
-        let short = plan.data_len > 0 && plan.data_len < usize::from(self.effective_mss());
+        // Full-sized is the MSS less the SACK option this segment carried (`plan_at`).
+        let full = usize::from(self.effective_mss()).saturating_sub(self.sack_option_len());
+        let short = plan.data_len > 0 && plan.data_len < full;
         if short && purpose == Purpose::New {
             // Minshall's variant of Nagle remembers the last short segment. A probe is not
             // one: a closed receiver drops it, and holding the data that follows until it is

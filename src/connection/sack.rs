@@ -21,6 +21,9 @@ impl Connection {
         let Some(assembler) = self.assembler.as_ref().filter(|_| self.sack_ok) else {
             return SackBlocks::new();
         };
+        if !assembler.has_report() {
+            return SackBlocks::new();
+        }
         let max = if self.ts.is_on() { 3 } else { 4 };
         assembler.sack_blocks(self.rcv_nxt, max)
     }
@@ -28,6 +31,9 @@ impl Connection {
     /// Octets the SACK option of our next segment takes (two NOPs, kind, length, 8 a block):
     /// a data segment carries that much less payload, so it still fits the MSS (RFC 2018 §3).
     pub(super) fn sack_option_len(&self) -> usize {
+        if self.assembler.is_none() || !self.sack_ok {
+            return 0;
+        }
         let blocks = self.sack_blocks().len();
         if blocks == 0 { 0 } else { 4 + 8 * blocks }
     }
@@ -35,6 +41,9 @@ impl Connection {
     /// A segment arrived holding `[start, end)` of which nothing is new: report it once as a
     /// D-SACK block (RFC 2883 §4).
     pub(super) fn report_duplicate(&mut self, start: SeqNum, end: SeqNum) {
+        // Sequence numbers up to IRS were never data we received (IRS is the SYN's): a
+        // segment reaching back before it reports only what it repeats.
+        let start = start.max_seq(self.irs + 1);
         if self.sack_ok && start.before(end) {
             let assembler =
                 self.assembler.get_or_insert_with(|| Box::new(crate::assembler::Assembler::new()));
@@ -80,26 +89,37 @@ impl Connection {
         if news.dsack {
             self.count().dsacks_received += 1;
         }
-        if news.recovery_ended == Some(Recovery::Fast) {
-            // RFC 6675 §5: recovery ends once RecoveryPoint is acknowledged.
-            let flight = snd_nxt.since(seg_ack);
-            self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
-        }
-        if news.newly_lost > 0 {
-            self.enter_sack_recovery();
+        // RFC 6675 §5: recovery ends once RecoveryPoint is acknowledged, with cwnd where step
+        // (4.2) put it, ssthresh: no RFC 6582-style deflation to FlightSize + SMSS, which left
+        // slow start to climb back from one segment after every recovery.
+        let found = news.detection;
+        if found.lost > 0 {
+            self.on_losses_found(found.lost_retransmissions);
         } else if news.probe_repaired_loss {
             // RFC 8985 §7.4.2: the probe repaired a loss nothing else saw: the congestion
             // response is one halving, as for a recovery that ended at once.
             let flight = snd_nxt.since(snd_una);
             self.on_congestion_event(CongestionEvent::SackRecovery { flight });
-            let flight = snd_nxt.since(seg_ack);
-            self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
         }
-        let reorder_at = self.scoreboard.as_mut().and_then(|board| {
-            let snd_una = seg_ack.max_seq(snd_una);
-            board.detect_losses(now, snd_una, srtt).1
-        });
-        self.set_timer(Timer::Reorder, reorder_at);
+        self.set_timer(Timer::Reorder, found.reorder_at);
+    }
+
+    /// RACK found losses: enter recovery, or, when a retransmission was lost inside one,
+    /// respond to congestion again (RFC 8985 §9.3: without PRR, a lost retransmission is a
+    /// new congestion event) and move the recovery point to what is sent now.
+    fn on_losses_found(&mut self, lost_retransmissions: u32) {
+        if self.in_sack_recovery() && lost_retransmissions > 0 {
+            if let Some(board) = self.scoreboard.as_mut() {
+                board.enter_recovery(Recovery::Fast, self.snd_nxt);
+            }
+            // Halve what the window allows now: the flight may exceed cwnd in recovery, and
+            // the further response must never raise it.
+            let flight = self.snd_nxt.since(self.snd_una).min(self.cc.get().window());
+            self.on_congestion_event(CongestionEvent::SackRecovery { flight });
+            self.count().sack_recoveries += 1;
+        } else {
+            self.enter_sack_recovery();
+        }
     }
 
     /// Losses were found outside a recovery: enter one (RFC 6675 §5 step 4: RecoveryPoint =
@@ -109,9 +129,13 @@ impl Connection {
         if board.recovery().is_some() {
             return;
         }
+        // RFC 6675 §5 step (4.3): the first segment presumed lost goes at once, whatever
+        // cwnd − pipe says (`Scoreboard::first_resend_due`); without it a small flight, whose
+        // pipe stays above the halved cwnd, waits for the retransmission timer.
         board.enter_recovery(Recovery::Fast, self.snd_nxt);
         let flight = self.snd_nxt.since(self.snd_una);
         self.on_congestion_event(CongestionEvent::SackRecovery { flight });
+
         self.count().sack_recoveries += 1;
         self.set_timer(Timer::LossProbe, None);
     }
@@ -136,10 +160,10 @@ impl Connection {
         let srtt = self.rtt.srtt();
         let snd_una = self.snd_una;
         let Some(board) = self.scoreboard.as_mut() else { return };
-        let (lost, next) = board.detect_losses(now, snd_una, srtt);
-        self.set_timer(Timer::Reorder, next);
-        if lost > 0 {
-            self.enter_sack_recovery();
+        let found = board.detect_losses(now, snd_una, srtt);
+        self.set_timer(Timer::Reorder, found.reorder_at);
+        if found.lost > 0 {
+            self.on_losses_found(found.lost_retransmissions);
         }
     }
 
@@ -161,20 +185,18 @@ impl Connection {
     }
 
     fn loss_probe_deadline(&self, now: Instant) -> Option<Instant> {
+        // Cheapest tests first: this runs for every segment sent and every ACK.
+        if self.snd_una == self.snd_nxt || self.snd_wnd == 0 {
+            return None;
+        }
         let board = self.scoreboard.as_ref()?;
-        let eligible = self.sack_ok
-            && board.may_schedule_probe()
-            && self.state.is_synchronized()
-            && self.snd_una != self.snd_nxt
-            && self.snd_una.after(self.iss)
-            && self.snd_wnd > 0;
-        if !eligible {
+        if !board.may_schedule_probe() || !self.state.is_synchronized() {
             return None;
         }
         let srtt = self.rtt.srtt()?;
         let flight = self.snd_nxt.since(self.snd_una);
         let mut pto = srtt.saturating_mul(2);
-        if flight <= u32::from(self.effective_mss()) {
+        if flight <= u32::from(self.peer_mss.get()) {
             pto = pto.saturating_add(WORST_CASE_DELAYED_ACK);
         }
         let at = now + pto;
@@ -205,7 +227,8 @@ impl Connection {
         board.recovery()?;
         let (start, end) = board.next_lost(self.snd_una)?;
         let len = end.since(start).min(u32::from(self.effective_mss()));
-        (self.recovery_room() >= len).then_some((start, end.since(start)))
+        let room = board.first_resend_due() || self.recovery_room() >= len;
+        room.then_some((start, end.since(start)))
     }
 
     /// How many octets from `seq` a retransmission may carry before SACKed data.

@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use std::vec::Vec;
 
-use tcp_proto::wire::{Flags, Options, Segment, TcpHeader, Timestamps};
+use tcp_proto::wire::{Flags, Options, SackBlock, SackBlocks, Segment, TcpHeader, Timestamps};
 use tcp_proto::{Config, Connection, Event, Instant, SeqNum, State};
 
 /// Our side: 10.0.0.1:80.
@@ -38,6 +38,9 @@ pub fn config() -> Config {
     config.send_buffer = 8192;
     // Exact-segment tests want every ACK at once; delayed ACK has its own tests.
     config.delayed_ack = None;
+    // The timer tests were written against RFC 6298 (2.4)'s 1 s floor (the default is Linux's
+    // 200 ms, docs/conformance.md); exact instants below assume the RFC's value.
+    config.rto_min = Duration::from_secs(1);
     config
 }
 
@@ -52,6 +55,10 @@ pub struct Seg {
     pub mss: Option<u16>,
     pub window_scale: Option<u8>,
     pub timestamps: Option<Timestamps>,
+    /// SACK-permitted (RFC 2018 §2).
+    pub sack_permitted: bool,
+    /// SACK blocks `(left, right)` in the order sent (RFC 2018 §3).
+    pub sack_blocks: Vec<(u32, u32)>,
     pub payload: Vec<u8>,
 }
 
@@ -65,6 +72,8 @@ pub fn seg(flags: Flags, seq: u32, ack: u32) -> Seg {
         mss: None,
         window_scale: None,
         timestamps: None,
+        sack_permitted: false,
+        sack_blocks: Vec::new(),
         payload: Vec::new(),
     }
 }
@@ -87,6 +96,18 @@ impl Seg {
         self.timestamps = Some(Timestamps { tsval, tsecr });
         self
     }
+    /// The SACK-permitted option (RFC 2018 §2).
+    pub fn sack_permitted(mut self) -> Self {
+        self.sack_permitted = true;
+        self
+    }
+    /// A SACK option with these blocks `(left, right)`, first block first (RFC 2018 §3; at
+    /// most four).
+    pub fn sack(mut self, blocks: &[(u32, u32)]) -> Self {
+        assert!(blocks.len() <= SackBlocks::MAX, "a SACK option holds at most four blocks");
+        self.sack_blocks = blocks.to_vec();
+        self
+    }
     pub fn urgent(mut self, pointer: u16) -> Self {
         self.urgent_ptr = pointer;
         self.flags |= Flags::URG;
@@ -99,6 +120,12 @@ impl Seg {
         options.mss = self.mss;
         options.window_scale = self.window_scale;
         options.timestamps = self.timestamps;
+        options.sack_permitted = self.sack_permitted;
+        for &(left, right) in &self.sack_blocks {
+            options
+                .sack_blocks
+                .push(SackBlock { left: SeqNum::new(left), right: SeqNum::new(right) });
+        }
         let header = TcpHeader {
             src_port: from.port(),
             dst_port: LOCAL.port(),
@@ -226,6 +253,11 @@ impl Harness {
         self.conn.handle_timeout(self.now);
         at
     }
+}
+
+/// The SACK blocks of a sent segment as `(left, right)` pairs, first block first.
+pub fn sack_blocks(sent: &Sent) -> Vec<(u32, u32)> {
+    sent.options.sack_blocks.iter().map(|block| (block.left.get(), block.right.get())).collect()
 }
 
 /// Asserts the exact header fields that matter of a sent segment.
