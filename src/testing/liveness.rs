@@ -216,9 +216,10 @@ impl Liveness {
         Ok(())
     }
 
-    /// The spurious-retransmission oracle (see the module docs), after a run whose path's
-    /// longest round trip is `round_trip`: `Ok` when it does not apply.
-    pub fn check_no_storm(&self, sim: &Sim, round_trip: Duration) -> Result<(), String> {
+    /// Whether the spurious-retransmission oracle applies to a run whose path's longest
+    /// round trip is `round_trip` (see the module docs): nothing lost, corrupted or refused,
+    /// the round trip and the delayed-ACK bound below the minimum RTO, no window closed.
+    pub fn storm_oracle_applies(&self, sim: &Sim, round_trip: Duration) -> bool {
         let (ab, ba) = (sim.a_to_b.stats(), sim.b_to_a.stats());
         let lossless = [ab, ba]
             .iter()
@@ -228,9 +229,16 @@ impl Liveness {
         let rto_min = a.rto_min.min(b.rto_min);
         let delayed_ack = a.delayed_ack.max(b.delayed_ack);
         let no_spurious_timeout = round_trip.saturating_add(delayed_ack) < rto_min;
-        if !lossless || !no_spurious_timeout || self.window_closed {
+        lossless && no_spurious_timeout && !self.window_closed
+    }
+
+    /// The spurious-retransmission oracle (see the module docs), after a run whose path's
+    /// longest round trip is `round_trip`: `Ok` when it does not apply.
+    pub fn check_no_storm(&self, sim: &Sim, round_trip: Duration) -> Result<(), String> {
+        if !self.storm_oracle_applies(sim, round_trip) {
             return Ok(());
         }
+        let (ab, ba) = (sim.a_to_b.stats(), sim.b_to_a.stats());
         for (label, sent) in [("A", sim.data_sent[0]), ("B", sim.data_sent[1])] {
             let budget = STORM_ALLOWANCE + sent.segments * STORM_PERCENT / 100;
             if sent.retransmitted > budget {

@@ -35,8 +35,8 @@
 //!   SACK blocks, truthful or not ([`SackSpec`]). The blocks the connection sends describe
 //!   octets the peer sent, above the ACK field (a D-SACK only octets sent twice, each
 //!   duplicate once), at most four (three with timestamps); the connection never resends
-//!   octets it took as SACKed unless a retransmission timeout came since. [`Strict`] holds
-//!   checks the connection fails today.
+//!   octets it took as SACKed unless a retransmission timeout came since; a step that enters
+//!   SACK recovery resends the first segment presumed lost in that step (RFC 6675 §5 (4.3)).
 //!
 //! Violations panic with a message naming the rule: that is what fuzzers and proptest catch.
 
@@ -380,25 +380,8 @@ fn drop_counters(conn: &Connection) -> [u64; 5] {
     ]
 }
 
-/// Checks [`run`] leaves off because the connection fails them today; each has an ignored
-/// test in `tests/sack_findings.rs` that switches it on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Strict {
-    /// A step that enters SACK recovery (`counters().sack_recoveries` moves) resends data in
-    /// that step: RFC 6675 §5 (4.3), "retransmit the first data segment presumed dropped".
-    /// Fails while nothing new is queued (`may_transmit` never asks NextSeg); with that
-    /// mended, still in about 0.5 % of the SACK model's runs, where recovery begins with pipe
-    /// at or above the halved cwnd and NextSeg waits for later ACKs.
-    pub recovery_retransmits: bool,
-}
-
 /// [`run`], returning what the run reached.
 pub fn run_report(input: &Input) -> Report {
-    run_strict(input, Strict::default())
-}
-
-/// [`run_report`] with the [`Strict`] checks asked for.
-pub fn run_strict(input: &Input, strict: Strict) -> Report {
     let mut visited = Visited::default();
     // `OPS_TRACE=1`: print every step and the status after it (reproducing a failure).
     let trace = std::env::var_os("OPS_TRACE").is_some();
@@ -652,8 +635,7 @@ pub fn run_strict(input: &Input, strict: Strict) -> Report {
         if let (Some(irs), Some(incoming)) = (expect.irs, incoming)
             && !incoming.flags.contains(Flags::RST)
         {
-            let fin = incoming.flags.contains(Flags::FIN);
-            sack.on_peer_sent(irs, incoming.seq, incoming.seg_len, fin);
+            sack.on_peer_sent(irs, incoming.seq, incoming.seg_len);
         }
         // A retransmission timeout since the last step lets the connection forget SACKs.
         sack.on_timeouts(conn.counters().retransmission_timeouts);
@@ -665,7 +647,6 @@ pub fn run_strict(input: &Input, strict: Strict) -> Report {
         expect.saw_peer(incoming);
         let mut sent = 0;
         let mut retransmitted = false;
-        let mut data_resent = false;
         loop {
             let transmit = match conn.poll_transmit(now, &mut out) {
                 Ok(Some(transmit)) => transmit,
@@ -685,8 +666,6 @@ pub fn run_strict(input: &Input, strict: Strict) -> Report {
             }
             let context = Context { cause, before_state: before.state, history, incoming };
             let snd_max = expect.snd_max.unwrap_or(segment.header.seq.get());
-            data_resent |=
-                !segment.payload.is_empty() && segment.header.seq.before(SeqNum::new(snd_max));
             retransmitted |= expect.check_output(&segment, &context, &what);
             if !segment.header.flags.contains(Flags::RST)
                 && let Some(iss) = expect.iss
@@ -695,14 +674,15 @@ pub fn run_strict(input: &Input, strict: Strict) -> Report {
                 receiver.on_sent(&segment, iss);
             }
         }
-        if strict.recovery_retransmits {
-            let entered = conn.counters().sack_recoveries != recoveries_before;
-            assert!(
-                !entered || data_resent,
-                "{what}: entered SACK recovery without resending anything (RFC 6675 §5 (4.3): \
-                 retransmit the first data segment presumed dropped)"
-            );
-        }
+        // RFC 6675 §5 (4.3): entering recovery resends the first segment presumed lost at
+        // once (a connection the same segment reset, SHLD-3, sends nothing more).
+        let entered =
+            conn.counters().sack_recoveries != recoveries_before && conn.state() != State::Closed;
+        assert!(
+            !entered || retransmitted,
+            "{what}: entered SACK recovery without resending anything (RFC 6675 §5 (4.3): \
+             retransmit the first data segment presumed dropped)"
+        );
         if cause == Cause::Tick && retransmitted {
             expect.retransmission_ticks = expect.retransmission_ticks.saturating_add(1);
         }

@@ -24,6 +24,9 @@
 //!   covers only octets the peer sent twice, and each duplicate is reported once (§4: "each
 //!   duplicate contiguous sequence of data received is reported in at most one D-SACK
 //!   block");
+//! - (d) *recovery starts with a retransmission*: a step that enters SACK recovery
+//!   (`counters().sack_recoveries` moves) resends sequence space in that step (RFC 6675 §5
+//!   (4.3): "retransmit the first data segment presumed dropped");
 //! - (b) *SACKed data is never resent before a retransmission timeout* (RFC 6675 §5, §4
 //!   NextSeg; RFC 2018 §8): once the connection certainly took a block the peer sent (step 5
 //!   of §3.10.7.4 ran: an acceptable ACK-only segment, SND.UNA ≤ SEG.ACK ≤ SND.NXT, none of
@@ -365,8 +368,6 @@ pub(crate) struct SackCheck {
     peer_sent: RangeSet,
     /// Octets it sent at least twice.
     peer_sent_twice: RangeSet,
-    /// The lowest position of a FIN the peer sent (offset from IRS).
-    peer_fin: Option<u64>,
     /// Per peer segment that repeated octets: those octets, good for one D-SACK each.
     dsack_credits: Vec<Vec<(u64, u64)>>,
     /// Octets of the connection's sequence space the peer SACKed (offsets from ISS), each
@@ -406,15 +407,8 @@ impl SackCheck {
         self.coverage.negotiated |= self.negotiated();
     }
 
-    /// The peer sent `[seq, seq + seg_len)` (IRS known), its FIN last if `fin`: remember it,
-    /// and what it repeated.
-    pub(crate) fn on_peer_sent(&mut self, irs: u32, seq: u32, seg_len: u32, fin: bool) {
-        if fin && seg_len > 0 {
-            let at = u64::from(seq.wrapping_add(seg_len - 1).wrapping_sub(irs));
-            if at < BEHIND {
-                self.peer_fin = Some(self.peer_fin.map_or(at, |fin| fin.min(at)));
-            }
-        }
+    /// The peer sent `[seq, seq + seg_len)` (IRS known): remember it, and what it repeated.
+    pub(crate) fn on_peer_sent(&mut self, irs: u32, seq: u32, seg_len: u32) {
         let mut repeated = Vec::new();
         for (start, end) in offsets(irs, seq, seg_len) {
             let overlap = self.peer_sent.overlap(start, end);
@@ -546,25 +540,14 @@ impl SackCheck {
             let len = block.right.since(block.left);
             let parts: Vec<(u64, u64)> = offsets(irs, block.left.get(), len).collect();
             if i == 0 && is_dsack(block, blocks, ack) {
-                // RFC 2883 §4: octets received twice, each duplicate reported once. Octets
-                // before IRS are let through: the connection reports them when a segment
-                // that starts there reaches RCV.NXT (a known deviation, see
-                // `a_dsack_never_reports_sequence_numbers_before_irs_rfc_2883_4` in
-                // `tests/sack_findings.rs`).
-                let ahead: Vec<(u64, u64)> =
-                    parts.iter().copied().filter(|&(s, _)| s < BEHIND).collect();
+                // RFC 2883 §4: octets received twice, each duplicate reported once.
                 assert!(
-                    ahead.iter().all(|&(s, e)| self.peer_sent_twice.covers(s, e)),
+                    parts.iter().all(|&(s, e)| s < BEHIND && self.peer_sent_twice.covers(s, e)),
                     "{what}: D-SACK {block:?} for octets the peer did not send twice"
                 );
                 let within = |pieces: &Vec<(u64, u64)>| {
-                    ahead.iter().all(|&(s, e)| pieces.iter().any(|&(ps, pe)| ps <= s && e <= pe))
+                    parts.iter().all(|&(s, e)| pieces.iter().any(|&(ps, pe)| ps <= s && e <= pe))
                 };
-                if ahead.is_empty() {
-                    // Wholly before IRS: nothing of it was ever received (the same deviation).
-                    self.coverage.dsacks_sent += 1;
-                    continue;
-                }
                 let credit = self.dsack_credits.iter().rposition(within);
                 let Some(credit) = credit else {
                     panic!(
@@ -581,13 +564,8 @@ impl SackCheck {
                 block.left.after(ack),
                 "{what}: SACK block {i} {block:?} is not above the ACK field {ack}"
             );
-            // Data the peer sent beyond its own FIN is let through: once the connection takes
-            // the FIN, the blocks of such data are off by one (a known deviation, see
-            // `sack_blocks_stay_put_when_rcv_nxt_moves_over_a_fin_rfc_2018_4` in
-            // `tests/sack_findings.rs`).
-            let beyond_fin = self.peer_fin.is_some_and(|fin| parts.iter().all(|&(s, _)| s > fin));
             assert!(
-                beyond_fin || parts.iter().all(|&(s, e)| self.peer_sent.covers(s, e)),
+                parts.iter().all(|&(s, e)| self.peer_sent.covers(s, e)),
                 "{what}: SACK block {i} {block:?} covers octets the peer never sent"
             );
         }
@@ -730,18 +708,16 @@ pub fn sack_scripts() -> Vec<(&'static str, super::ops::Input)> {
     ];
     ops.extend(close.clone());
     scripts.push(("sack-spurious-retransmission", active(false, ops)));
-    // The tail of a flight is lost: the probe timeout makes the last segment go again (RFC
-    // 8985 §7). (Today the probe waits until the FIN is queued: see
-    // `tail_loss_probe_with_nothing_new_queued_resends_the_last_segment_rfc_8985_7_3` in
-    // `tests/sack_findings.rs`.)
+    // The tail of a flight is lost: the probe timeout (2·SRTT with two segments out, before
+    // the 200 ms RTO) makes the last segment go again (RFC 8985 §7).
     let mut ops = alloc::vec![
         Op::Tick(20_000),
         syn_ack.clone(),
-        Op::Lose(0b100),
+        Op::Lose(0b110),
         Op::Send(1500),
         Op::Tick(20_000),
         ack(&[]),
-        Op::Tick(300_000),
+        Op::Tick(60_000),
         Op::Lose(0),
         ack(&[]),
     ];
