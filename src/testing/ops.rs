@@ -559,6 +559,13 @@ pub fn run_report(input: &Input) -> Report {
                     && before.snd_una.before_eq(ack_number)
                     && ack_number.before_eq(before.snd_nxt)
                     && drop_counters(&conn) == drops;
+                if flags.contains(Flags::ACK)
+                    && let Some(iss) = expect.iss
+                {
+                    let blocks = segment.header.options.sack_blocks;
+                    let window = (before.snd_una, before.snd_nxt);
+                    sack.on_blocks_seen(iss, window, blocks.as_slice());
+                }
                 if taken && let Some(iss) = expect.iss {
                     let blocks = segment.header.options.sack_blocks;
                     let window = (before.snd_una, before.snd_nxt);
@@ -675,9 +682,13 @@ pub fn run_report(input: &Input) -> Report {
             }
         }
         // RFC 6675 §5 (4.3): entering recovery resends the first segment presumed lost at
-        // once (a connection the same segment reset, SHLD-3, sends nothing more).
-        let entered =
-            conn.counters().sack_recoveries != recoveries_before && conn.state() != State::Closed;
+        // once (a connection the same segment reset, SHLD-3, sends nothing more; one that
+        // may hold SND.UNA SACKed has nothing presumed lost there).
+        let una_sacked =
+            expect.iss.is_some_and(|iss| sack.may_hold_una_sacked(iss, now_status.snd_una));
+        let entered = conn.counters().sack_recoveries != recoveries_before
+            && conn.state() != State::Closed
+            && !una_sacked;
         assert!(
             !entered || retransmitted,
             "{what}: entered SACK recovery without resending anything (RFC 6675 §5 (4.3): \

@@ -26,7 +26,10 @@
 //!   block");
 //! - (d) *recovery starts with a retransmission*: a step that enters SACK recovery
 //!   (`counters().sack_recoveries` moves) resends sequence space in that step (RFC 6675 §5
-//!   (4.3): "retransmit the first data segment presumed dropped");
+//!   (4.3): "retransmit the first data segment presumed dropped") — unless a block, however
+//!   dubious, covered the octet at SND.UNA since the last timeout: a receiver that SACKs
+//!   SND.UNA and then sends duplicate ACKs for it has reneged, and check (b) forbids
+//!   resending what it SACKed;
 //! - (b) *SACKed data is never resent before a retransmission timeout* (RFC 6675 §5, §4
 //!   NextSeg; RFC 2018 §8): once the connection certainly took a block the peer sent (step 5
 //!   of §3.10.7.4 ran: an acceptable ACK-only segment, SND.UNA ≤ SEG.ACK ≤ SND.NXT, none of
@@ -374,6 +377,10 @@ pub(crate) struct SackCheck {
     /// with the step that SACKed it, since the last retransmission timeout.
     sacked: RangeSet,
     sacked_at: Vec<((u64, u64), usize)>,
+    /// Octets within SND.UNA..SND.NXT that any block of any ACK covered since the last
+    /// timeout, however dubious (a block reaching below SND.UNA, an old ACK): what the
+    /// connection *may* hold SACKed.
+    maybe_sacked: RangeSet,
     /// The connection's `retransmission_timeouts` as last seen.
     timeouts: u64,
     /// SND.UNA, while the peer's window is zero (a probe resends its first octet).
@@ -433,6 +440,7 @@ impl SackCheck {
             self.timeouts = timeouts;
             self.sacked = RangeSet::default();
             self.sacked_at.clear();
+            self.maybe_sacked = RangeSet::default();
         }
     }
 
@@ -447,6 +455,35 @@ impl SackCheck {
         let below = u64::from(snd_una.wrapping_sub(iss));
         self.sacked.remove(0, below);
         self.sacked_at.retain(|&((_, end), _)| end > below);
+        self.maybe_sacked.remove(0, below);
+    }
+
+    /// An ACK-bearing segment carrying `blocks` arrived, with SND.UNA and SND.NXT as given
+    /// before it: whatever part of SND.UNA..SND.NXT a block covers the connection may hold
+    /// SACKed (it takes blocks down to the lower of SEG.ACK and SND.UNA).
+    pub(crate) fn on_blocks_seen(
+        &mut self,
+        iss: u32,
+        (snd_una, snd_nxt): (SeqNum, SeqNum),
+        blocks: &[SackBlock],
+    ) {
+        if !self.negotiated() {
+            return;
+        }
+        for block in blocks {
+            let (left, right) = (block.left.max_seq(snd_una), block.right.min_seq(snd_nxt));
+            if left.before(right) && !block.right.before(block.left) {
+                let start = u64::from(left.get().wrapping_sub(iss));
+                self.maybe_sacked.insert(start, start + u64::from(right.since(left)));
+            }
+        }
+    }
+
+    /// Whether the connection may hold the octet at `snd_una` SACKed: then entering recovery
+    /// finds nothing presumed lost to resend (the receiver reneged, RFC 2018 §8).
+    pub(crate) fn may_hold_una_sacked(&self, iss: u32, snd_una: SeqNum) -> bool {
+        let una = u64::from(snd_una.get().wrapping_sub(iss));
+        self.maybe_sacked.covers(una, una + 1) || self.sacked.covers(una, una + 1)
     }
 
     /// The connection certainly processed the ACK of a segment carrying `blocks` and ACK
