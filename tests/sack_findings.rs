@@ -3,8 +3,9 @@
 //! exact segments: every one failed on ecdbe38 and passes since 4ca31a9 (`may_transmit`, the
 //! D-SACK of old duplicates, RFC 6675 (4.3)) and b0c46dd (D-SACK from IRS+1, the FIN's
 //! octet, `reo_wnd_persist`), which fixed them on main while this was written; they stay as
-//! regression tests. A connection is driven by hand, segment by segment (timestamps off,
-//! delayed ACK off, RFC 6298's 1 s RTO floor).
+//! regression tests. The last, found on the merged code, is ignored until fixed. A
+//! connection is driven by hand, segment by segment (timestamps off, delayed ACK off, RFC
+//! 6298's 1 s RTO floor).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -290,4 +291,30 @@ fn sack_blocks_stay_put_when_rcv_nxt_moves_over_a_fin_rfc_2018_4() {
     peer.send(Flags::FIN | Flags::ACK, rcv_nxt, ISS + 1, &[], Options::NONE);
     // The FIN is taken, and what lay beyond the peer's end of stream is forgotten.
     assert_eq!(peer.drain(), [(Flags::ACK, ISS + 1, rcv_nxt + 1, 0, vec![])]);
+}
+
+/// src/recovery.rs: the scoreboard holds at most `Scoreboard::limit` records (one per 128
+/// octets of send buffer, at least 64), so its memory stays bounded "whatever the segment
+/// sizes"; its own debug check allows one more. SACK blocks split records at their edges
+/// without that bound: blocks of one octet, every other octet, four to an ACK, split ten
+/// segments into hundreds of records — the debug check panics with "record limit" (the
+/// `connection` fuzz target found it on the merged code, through tiny segments and a
+/// timeout), and in release a peer can make the sender keep a record (16 octets, more with
+/// the ring's slack) per octet in flight.
+#[test]
+#[ignore = "BUG: SACK blocks split the scoreboard past its record limit (debug assertion \"record limit\")"]
+fn sack_blocks_never_split_the_scoreboard_past_its_limit() {
+    let mut peer = Peer::established();
+    assert_eq!(peer.conn.send(peer.now, &[0x55; 5000]).unwrap(), 5000);
+    let flight: u32 = peer.drain().iter().map(|s| s.3 as u32).sum();
+    // Send buffer 65 536: a limit of 512 records.
+    for ack in 0..(flight / 8) {
+        let blocks: Vec<(u32, u32)> = (0..4)
+            .map(|i| data(1 + 2 * (4 * ack + i)))
+            .map(|seq| (seq, seq.wrapping_add(1)))
+            .collect();
+        peer.wait(Duration::from_millis(1));
+        peer.ack(data(0), &blocks);
+        peer.drain();
+    }
 }
