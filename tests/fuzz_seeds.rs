@@ -6,7 +6,8 @@
 //! This test checks that the encoding round-trips through `arbitrary`, that each captured
 //! input replays cleanly through the checker and reaches the states its dialogue went
 //! through, and that the committed files are current. `UPDATE_SEEDS=1 cargo test --test
-//! fuzz_seeds` rewrites them.
+//! fuzz_seeds` rewrites them. The scripted SACK runs of `testing::sack_model::sack_scripts`
+//! (`fuzz/seeds/connection/sack-*`) are checked the same way.
 
 use std::path::Path;
 
@@ -60,5 +61,34 @@ fn simulated_dialogues_are_committed_seeds_that_replay_cleanly() {
     reached("passive-data-both-ways", State::TimeWait);
     reached("passive-simultaneous-close", State::Closing);
     reached("active-peer-resets", State::Closed);
+    assert!(stale.is_empty(), "seed files out of date (UPDATE_SEEDS=1 rewrites them): {stale:?}");
+}
+
+/// The scripted SACK runs (`testing::sack_model::sack_scripts`) are committed seeds
+/// (`fuzz/seeds/connection/sack-*`) that replay cleanly and reach what each is about.
+#[test]
+fn sack_scripts_are_committed_seeds_that_reach_their_checks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/connection");
+    let mut stale = Vec::new();
+    let scripts = tcp_proto::testing::sack_model::sack_scripts();
+    assert_eq!(scripts.len(), 6);
+    for (name, input) in &scripts {
+        let bytes = ops::encode(input);
+        let decoded = Input::arbitrary_take_rest(Unstructured::new(&bytes)).unwrap();
+        assert_eq!(format!("{decoded:?}"), format!("{input:?}"), "{name}: no round trip");
+        let sack = ops::run_report(input).sack;
+        assert!(sack.negotiated, "{name}: {sack:?}");
+        let reached = match *name {
+            "sack-recovery" => sack.recoveries == 1 && sack.retransmissions_checked > 0,
+            "sack-receiver-blocks" => sack.blocks_sent > 0 && sack.dsacks_sent == 2,
+            "sack-spurious-retransmission" => sack.dsacks_received == 1,
+            "sack-loss-probe" => sack.loss_probes == 1,
+            "sack-bogus-blocks" => sack.blocks_taken > 0 && sack.dsacks_received > 0,
+            "sack-timeout" => sack.blocks_taken > 0,
+            _ => false,
+        };
+        assert!(reached, "{name}: {sack:?}");
+        check_or_write(&root.join(name), &bytes, &mut stale);
+    }
     assert!(stale.is_empty(), "seed files out of date (UPDATE_SEEDS=1 rewrites them): {stale:?}");
 }

@@ -5,6 +5,8 @@
 pub mod liveness;
 #[cfg(feature = "arbitrary")]
 pub mod ops;
+#[cfg(feature = "arbitrary")]
+pub mod sack_model;
 pub mod scenarios;
 pub mod sim;
 

@@ -27,7 +27,16 @@
 //!   leaves only the bounds), and always between IRS+1 and the end of what the peer sent and
 //!   never moving left; SEQ never beyond the highest sequence number sent;
 //! - SND.UNA ≤ SND.NXT, buffers within their configured sizes, a bounded number of segments
-//!   per step, unacknowledged data always with a timer, TIME-WAIT always with its timer.
+//!   per step (every `poll_transmit` succeeds), unacknowledged data always with a timer,
+//!   TIME-WAIT always with its timer;
+//! - **SACK** ([`super::sack_model`]): the peer may offer SACK-permitted and timestamps on its
+//!   SYNs (the input's choice); it holds or loses each segment the connection sends
+//!   ([`Op::Lose`], [`Op::Arrive`]), acknowledges what it holds ([`Anchor::Held`]) and sends
+//!   SACK blocks, truthful or not ([`SackSpec`]). The blocks the connection sends describe
+//!   octets the peer sent, above the ACK field (a D-SACK only octets sent twice, each
+//!   duplicate once), at most four (three with timestamps); the connection never resends
+//!   octets it took as SACKed unless a retransmission timeout came since; a step that enters
+//!   SACK recovery resends the first segment presumed lost in that step (RFC 6675 §5 (4.3)).
 //!
 //! Violations panic with a message naming the rule: that is what fuzzers and proptest catch.
 
@@ -45,7 +54,10 @@ use crate::event::{Event, Status};
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
-use crate::wire::{Flags, Options, Segment, TcpHeader};
+use crate::wire::{Flags, Options, SackBlock, Segment, TcpHeader};
+
+use super::sack_model::{PeerReceiver, SackCheck};
+pub use super::sack_model::{RawSackBlock, SackBlockSpec, SackCoverage, SackSpec};
 
 const LOCAL: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80);
 const REMOTE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 4000);
@@ -71,6 +83,9 @@ pub enum Anchor {
     Iss,
     /// Any number.
     Raw(u32),
+    /// What a truthful receiver acknowledges of the connection's data: the end of the run
+    /// the model peer holds from SND.UNA (see [`super::sack_model`]).
+    Held,
 }
 
 /// One step.
@@ -92,6 +107,12 @@ pub enum Op {
     Tick(u32),
     /// Nagle on or off.
     NoDelay(bool),
+    /// From now on the model peer loses the `n`-th segment the connection sends (SYN, data
+    /// or FIN) when bit `n % 16` is set; 0 loses nothing.
+    Lose(u16),
+    /// A segment the model peer lost arrives after all (the `n`-th, modulo how many are
+    /// remembered): reordering.
+    Arrive(u8),
 }
 
 /// A segment from the peer: the anchors plus offsets give SEQ and ACK; the payload is the
@@ -118,6 +139,8 @@ pub struct PeerSegment {
     pub mss: Option<u16>,
     /// Window-scale option.
     pub window_scale: Option<u8>,
+    /// SACK blocks (RFC 2018 §3), truthful or not; sent whether or not SACK was negotiated.
+    pub sack: Option<SackSpec>,
 }
 
 /// A whole run.
@@ -127,6 +150,10 @@ pub struct Input {
     pub passive: bool,
     /// Delayed ACKs on.
     pub delayed_ack: bool,
+    /// The peer's SYNs offer SACK-permitted (RFC 2018 §2).
+    pub peer_sack: bool,
+    /// The peer's SYNs offer timestamps (RFC 7323), and all its segments carry them.
+    pub peer_timestamps: bool,
     /// The steps (at most [`MAX_OPS`] are used).
     pub ops: Vec<Op>,
 }
@@ -294,7 +321,7 @@ pub fn acceptable(seq: u32, seg_len: u32, rcv_nxt: u32, rcv_wnd: u32) -> bool {
     }
 }
 
-fn anchor(conn: &Connection, anchor: Anchor) -> u32 {
+fn anchor(conn: &Connection, receiver: &PeerReceiver, anchor: Anchor) -> u32 {
     let s = conn.status();
     match anchor {
         Anchor::RcvNxt => s.rcv_nxt.get(),
@@ -304,6 +331,7 @@ fn anchor(conn: &Connection, anchor: Anchor) -> u32 {
         Anchor::SndNxt => s.snd_nxt.get(),
         Anchor::Iss => s.iss.get(),
         Anchor::Raw(raw) => raw,
+        Anchor::Held => receiver.held_ack(s.snd_una.get()),
     }
 }
 
@@ -324,9 +352,36 @@ impl Visited {
     }
 }
 
+/// What a run reached: the states, and how far the SACK checks got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The states visited.
+    pub visited: Visited,
+    /// What the SACK checks saw.
+    pub sack: SackCoverage,
+}
+
 /// Applies `input` to a fresh connection, checking every rule after every step (see the
 /// module docs). Panics on the first violation; returns the states visited.
 pub fn run(input: &Input) -> Visited {
+    run_report(input).visited
+}
+
+/// The drop counters: a segment that moved none of them passed the checks before
+/// §3.10.7.4 step 5 (acceptability, PAWS, the timestamps rule, the ACK check).
+fn drop_counters(conn: &Connection) -> [u64; 5] {
+    let c = conn.counters();
+    [
+        c.unacceptable_segments,
+        c.paws_rejected,
+        c.timestamps_missing,
+        c.challenge_acks,
+        c.challenge_acks_suppressed,
+    ]
+}
+
+/// [`run`], returning what the run reached.
+pub fn run_report(input: &Input) -> Report {
     let mut visited = Visited::default();
     // `OPS_TRACE=1`: print every step and the status after it (reproducing a failure).
     let trace = std::env::var_os("OPS_TRACE").is_some();
@@ -350,6 +405,8 @@ pub fn run(input: &Input) -> Visited {
     let mut history = History::default();
     let mut out = vec![0u8; 65_536];
     let mut expect = Expect::default();
+    let mut receiver = PeerReceiver::default();
+    let mut sack = SackCheck::new(input.peer_sack);
     // The SYN goes out before anything arrives.
     while let Ok(Some(transmit)) = conn.poll_transmit(now, &mut out) {
         let bytes = out.get(..transmit.len).unwrap_or(&[]);
@@ -360,7 +417,11 @@ pub fn run(input: &Input) -> Visited {
                 history: History::default(),
                 incoming: None,
             };
+            let snd_max = expect.snd_max.unwrap_or(segment.header.seq.get());
             expect.check_output(&segment, &context, "the opening SYN");
+            let iss = expect.iss.unwrap_or(snd_max);
+            sack.check_output(&segment, (iss, expect.irs), snd_max, "the opening SYN");
+            receiver.on_sent(&segment, iss);
         }
     }
     let mut payload = vec![0u8; 2048];
@@ -368,6 +429,7 @@ pub fn run(input: &Input) -> Visited {
     let mut stream: Option<(u32, u32)> = None;
     for (step, op) in input.ops.iter().take(MAX_OPS).enumerate() {
         let before = conn.status();
+        let recoveries_before = conn.counters().sack_recoveries;
         let mut cause = Cause::OtherCall;
         let mut rejected = false;
         let mut incoming: Option<Incoming> = None;
@@ -376,8 +438,10 @@ pub fn run(input: &Input) -> Visited {
         match *op {
             Op::Segment(peer) => {
                 let PeerSegment { window, urgent, .. } = peer;
-                let seq = anchor(&conn, peer.seq).wrapping_add_signed(i32::from(peer.seq_off));
-                let ack = anchor(&conn, peer.ack).wrapping_add_signed(i32::from(peer.ack_off));
+                let seq =
+                    anchor(&conn, &receiver, peer.seq).wrapping_add_signed(i32::from(peer.seq_off));
+                let ack =
+                    anchor(&conn, &receiver, peer.ack).wrapping_add_signed(i32::from(peer.ack_off));
                 numbers = Some((seq, ack));
                 let len = usize::from(peer.len) % payload.len();
                 let flags = Flags::from_bits(peer.flags);
@@ -389,6 +453,21 @@ pub fn run(input: &Input) -> Visited {
                 let mut options = Options::NONE;
                 options.mss = peer.mss;
                 options.window_scale = peer.window_scale;
+                options.sack_permitted = input.peer_sack && flags.contains(Flags::SYN);
+                if input.peer_timestamps {
+                    options.timestamps = Some(receiver.next_timestamps());
+                }
+                if let Some(spec) = peer.sack {
+                    let raw = |block: &RawSackBlock| {
+                        let left = anchor(&conn, &receiver, block.anchor)
+                            .wrapping_add_signed(i32::from(block.offset));
+                        SackBlock {
+                            left: SeqNum::new(left),
+                            right: SeqNum::new(left.wrapping_add_signed(i32::from(block.len))),
+                        }
+                    };
+                    options.sack_blocks = receiver.blocks(spec.used(), ack, &options, raw);
+                }
                 let header = TcpHeader {
                     src_port: REMOTE.port(),
                     dst_port: LOCAL.port(),
@@ -455,7 +534,43 @@ pub fn run(input: &Input) -> Visited {
                 {
                     expect.retransmission_ticks = 0;
                 }
+                if trace {
+                    std::eprintln!("step {step}: the peer sends {segment}");
+                }
+                let drops = drop_counters(&conn);
                 conn.handle_segment(now, REMOTE.ip(), &segment);
+                // The blocks were certainly taken when §3.10.7.4 step 5 ran: an acceptable
+                // ACK-only segment in a state with a send half, SND.UNA =< SEG.ACK =< SND.NXT,
+                // and no drop counted.
+                let ack_number = SeqNum::new(ack);
+                let taken = flags.contains(Flags::ACK)
+                    && !flags.contains(Flags::RST)
+                    && !flags.contains(Flags::SYN)
+                    && !rejected
+                    && matches!(
+                        before.state,
+                        State::Established
+                            | State::FinWait1
+                            | State::FinWait2
+                            | State::CloseWait
+                            | State::Closing
+                            | State::LastAck
+                    )
+                    && before.snd_una.before_eq(ack_number)
+                    && ack_number.before_eq(before.snd_nxt)
+                    && drop_counters(&conn) == drops;
+                if flags.contains(Flags::ACK)
+                    && let Some(iss) = expect.iss
+                {
+                    let blocks = segment.header.options.sack_blocks;
+                    let window = (before.snd_una, before.snd_nxt);
+                    sack.on_blocks_seen(iss, window, blocks.as_slice());
+                }
+                if taken && let Some(iss) = expect.iss {
+                    let blocks = segment.header.options.sack_blocks;
+                    let window = (before.snd_una, before.snd_nxt);
+                    sack.on_blocks_taken(step, iss, window, ack_number, blocks.as_slice());
+                }
                 history.fin_seen |= flags.contains(Flags::FIN);
             }
             Op::Send(n) => {
@@ -503,6 +618,8 @@ pub fn run(input: &Input) -> Visited {
                 conn.handle_timeout(now);
             }
             Op::NoDelay(on) => conn.set_nodelay(on),
+            Op::Lose(pattern) => receiver.set_loss_pattern(pattern),
+            Op::Arrive(n) => receiver.arrive(n),
         }
         let what = match numbers {
             Some((seq, ack)) => {
@@ -514,14 +631,36 @@ pub fn run(input: &Input) -> Visited {
         // output changes.
         let had_irs = expect.irs.is_some();
         drain_events(&mut conn, &mut model, cause, history, &what);
-        expect.follow_state(before.state, model, incoming);
+        match expect.follow_state(before.state, model, incoming) {
+            Incarnation::Opened => sack.on_opened(),
+            Incarnation::Forgotten => {
+                sack.reset();
+                receiver.reset();
+            }
+            Incarnation::Same => {}
+        }
+        if let (Some(irs), Some(incoming)) = (expect.irs, incoming)
+            && !incoming.flags.contains(Flags::RST)
+        {
+            sack.on_peer_sent(irs, incoming.seq, incoming.seg_len);
+        }
+        // A retransmission timeout since the last step lets the connection forget SACKs.
+        sack.on_timeouts(conn.counters().retransmission_timeouts);
+        let now_status = conn.status();
+        sack.on_send_window(now_status.snd_wnd, now_status.snd_una);
         if had_irs && let Some(incoming) = incoming {
             expect.predict_rcv_nxt(incoming, &before, history);
         }
         expect.saw_peer(incoming);
         let mut sent = 0;
         let mut retransmitted = false;
-        while let Ok(Some(transmit)) = conn.poll_transmit(now, &mut out) {
+        loop {
+            let transmit = match conn.poll_transmit(now, &mut out) {
+                Ok(Some(transmit)) => transmit,
+                Ok(None) => break,
+                // The buffer holds any segment: an error is a segment that cannot be encoded.
+                Err(error) => panic!("{what}: poll_transmit failed: {error}"),
+            };
             sent += 1;
             assert!(sent < 1000, "step {step}: unbounded output for one input");
             let bytes = out.get(..transmit.len).unwrap_or(&[]);
@@ -529,9 +668,32 @@ pub fn run(input: &Input) -> Visited {
             else {
                 panic!("{what}: emitted a segment that does not parse")
             };
+            if trace {
+                std::eprintln!("step {step}: the connection sends {segment}");
+            }
             let context = Context { cause, before_state: before.state, history, incoming };
+            let snd_max = expect.snd_max.unwrap_or(segment.header.seq.get());
             retransmitted |= expect.check_output(&segment, &context, &what);
+            if !segment.header.flags.contains(Flags::RST)
+                && let Some(iss) = expect.iss
+            {
+                sack.check_output(&segment, (iss, expect.irs), snd_max, &what);
+                receiver.on_sent(&segment, iss);
+            }
         }
+        // RFC 6675 §5 (4.3): entering recovery resends the first segment presumed lost at
+        // once (a connection the same segment reset, SHLD-3, sends nothing more; one that
+        // may hold SND.UNA SACKed has nothing presumed lost there).
+        let una_sacked =
+            expect.iss.is_some_and(|iss| sack.may_hold_una_sacked(iss, now_status.snd_una));
+        let entered = conn.counters().sack_recoveries != recoveries_before
+            && conn.state() != State::Closed
+            && !una_sacked;
+        assert!(
+            !entered || retransmitted,
+            "{what}: entered SACK recovery without resending anything (RFC 6675 §5 (4.3): \
+             retransmit the first data segment presumed dropped)"
+        );
         if cause == Cause::Tick && retransmitted {
             expect.retransmission_ticks = expect.retransmission_ticks.saturating_add(1);
         }
@@ -564,8 +726,27 @@ pub fn run(input: &Input) -> Visited {
         if s.state == State::TimeWait {
             assert!(conn.poll_timeout().is_some(), "{what}: TIME-WAIT without its timer");
         }
+        if let Some(iss) = expect.iss {
+            sack.on_snd_una(iss, s.snd_una.get());
+        }
     }
-    visited
+    let counters = conn.counters();
+    let mut coverage = sack.coverage;
+    coverage.recoveries = counters.sack_recoveries;
+    coverage.loss_probes = counters.loss_probes;
+    coverage.dsacks_received = counters.dsacks_received;
+    Report { visited, sack: coverage }
+}
+
+/// What a step did to the incarnation the model follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Incarnation {
+    /// The peer's SYN synchronized the connection.
+    Opened,
+    /// The connection went back to LISTEN: everything learnt is forgotten.
+    Forgotten,
+    /// Neither.
+    Same,
 }
 
 /// The segment a step delivered, as the output model needs it.
@@ -770,18 +951,26 @@ impl Expect {
 
     /// Learns IRS when the peer's SYN synchronized us, and forgets the incarnation when the
     /// connection goes back to LISTEN or ends.
-    fn follow_state(&mut self, before: State, after: State, incoming: Option<Incoming>) {
+    fn follow_state(
+        &mut self,
+        before: State,
+        after: State,
+        incoming: Option<Incoming>,
+    ) -> Incarnation {
         // (A SYN-ACK may carry a FIN too: SYN-SENT then ends up in CLOSE-WAIT at once.)
         let opened = matches!(before, State::Listen | State::SynSent)
             && !matches!(after, State::Listen | State::SynSent | State::Closed);
+        if after == State::Listen && before != State::Listen {
+            *self = Self::default();
+            return Incarnation::Forgotten;
+        }
         if opened && let Some(incoming) = incoming {
             self.irs = Some(incoming.seq);
             // A SYN alone: RCV.NXT = IRS+1. Data or a FIN on it: the model does not follow.
             self.rcv_nxt = (incoming.seg_len == 1).then(|| incoming.seq.wrapping_add(1));
+            return Incarnation::Opened;
         }
-        if after == State::Listen && before != State::Listen {
-            *self = Self::default();
-        }
+        Incarnation::Same
     }
 
     /// A connection that timed out must have retransmitted R1 times since its last progress
@@ -861,19 +1050,44 @@ pub fn encode(input: &Input) -> Vec<u8> {
             Anchor::SndNxt => (4, None),
             Anchor::Iss => (5, None),
             Anchor::Raw(raw) => (6, Some(raw)),
+            Anchor::Held => (7, None),
         };
-        variant(out, index, 7);
+        variant(out, index, 8);
         if let Some(raw) = raw {
             out.extend_from_slice(&raw.to_le_bytes());
         }
     }
-    let mut out = vec![u8::from(input.passive), u8::from(input.delayed_ack)];
+    fn sack(out: &mut Vec<u8>, spec: &SackSpec) {
+        out.push(spec.count);
+        for block in spec.blocks {
+            match block {
+                SackBlockSpec::Held(n) => {
+                    variant(out, 0, 3);
+                    out.push(n);
+                }
+                SackBlockSpec::Duplicate => variant(out, 1, 3),
+                SackBlockSpec::Raw(raw) => {
+                    variant(out, 2, 3);
+                    anchor(out, raw.anchor);
+                    out.extend_from_slice(&raw.offset.to_le_bytes());
+                    out.extend_from_slice(&raw.len.to_le_bytes());
+                }
+            }
+        }
+    }
+    const OPS: u64 = 10;
+    let mut out = vec![
+        u8::from(input.passive),
+        u8::from(input.delayed_ack),
+        u8::from(input.peer_sack),
+        u8::from(input.peer_timestamps),
+    ];
     for op in &input.ops {
         // "One more element."
         out.push(1);
         match *op {
             Op::Segment(peer) => {
-                variant(&mut out, 0, 8);
+                variant(&mut out, 0, OPS);
                 out.push(peer.flags);
                 anchor(&mut out, peer.seq);
                 out.extend_from_slice(&peer.seq_off.to_le_bytes());
@@ -890,25 +1104,37 @@ pub fn encode(input: &Input) -> Vec<u8> {
                 if let Some(shift) = peer.window_scale {
                     out.push(shift);
                 }
+                out.push(u8::from(peer.sack.is_some()));
+                if let Some(spec) = &peer.sack {
+                    sack(&mut out, spec);
+                }
             }
             Op::Send(n) => {
-                variant(&mut out, 1, 8);
+                variant(&mut out, 1, OPS);
                 out.extend_from_slice(&n.to_le_bytes());
             }
             Op::Recv(n) => {
-                variant(&mut out, 2, 8);
+                variant(&mut out, 2, OPS);
                 out.extend_from_slice(&n.to_le_bytes());
             }
-            Op::Close => variant(&mut out, 3, 8),
-            Op::Shutdown => variant(&mut out, 4, 8),
-            Op::Abort => variant(&mut out, 5, 8),
+            Op::Close => variant(&mut out, 3, OPS),
+            Op::Shutdown => variant(&mut out, 4, OPS),
+            Op::Abort => variant(&mut out, 5, OPS),
             Op::Tick(micros) => {
-                variant(&mut out, 6, 8);
+                variant(&mut out, 6, OPS);
                 out.extend_from_slice(&micros.to_le_bytes());
             }
             Op::NoDelay(on) => {
-                variant(&mut out, 7, 8);
+                variant(&mut out, 7, OPS);
                 out.push(u8::from(on));
+            }
+            Op::Lose(pattern) => {
+                variant(&mut out, 8, OPS);
+                out.extend_from_slice(&pattern.to_le_bytes());
+            }
+            Op::Arrive(n) => {
+                variant(&mut out, 9, OPS);
+                out.push(n);
             }
         }
     }
@@ -1040,6 +1266,7 @@ pub fn simulated_dialogues() -> Vec<Capture> {
                     urgent: h.urgent_ptr,
                     mss: h.options.mss,
                     window_scale: h.options.window_scale,
+                    sack: None,
                 }));
             }
             Verdict::Deliver
@@ -1099,7 +1326,15 @@ pub fn simulated_dialogues() -> Vec<Capture> {
             pair.run_until_idle();
         }
         pair.clear_filter();
-        let input = Input { passive, delayed_ack: false, ops: ops.borrow().clone() };
+        // B offers SACK-permitted and timestamps, as every tcp-proto connection does by
+        // default; the replay's peer does too.
+        let input = Input {
+            passive,
+            delayed_ack: false,
+            peer_sack: true,
+            peer_timestamps: true,
+            ops: ops.borrow().clone(),
+        };
         let segments = segments.borrow().clone();
         captures.push(Capture { name, input, segments });
     }

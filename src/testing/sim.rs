@@ -5,7 +5,8 @@
 //! reordering (jitter and hold-backs), delay, bandwidth (serialisation queueing), MTU and
 //! corruption (single-bit flips, which the TCP checksum always catches). A per-segment hook can
 //! drop or edit segments by script. The trace of the last segments and state changes is kept
-//! for printing when a check fails.
+//! for printing when a check fails, and each side's data segments are counted as they leave,
+//! retransmissions apart ([`DataSent`]: the spurious-retransmission oracle's figures).
 
 use alloc::boxed::Box;
 use alloc::collections::{BinaryHeap, VecDeque};
@@ -223,6 +224,36 @@ impl Link {
     }
 }
 
+/// What one side sent that carried data, as the simulator saw it leave (before any hook or
+/// link fault): the spurious-retransmission oracle's figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataSent {
+    /// Segments carrying data.
+    pub segments: u64,
+    /// Those that carried octets the side had sent before (retransmissions, whatever the
+    /// cause: NextSeg, the retransmission timer, a loss probe, a zero-window probe).
+    pub retransmitted: u64,
+    /// The end of the highest sequence space sent.
+    snd_max: Option<crate::seq::SeqNum>,
+}
+
+impl DataSent {
+    fn on_segment(&mut self, segment: &Segment<'_>) {
+        let header = &segment.header;
+        let end = header.seq + segment.seg_len();
+        if !segment.payload.is_empty() {
+            self.segments += 1;
+            let first = header.seq + u32::from(header.flags.contains(crate::wire::Flags::SYN));
+            if self.snd_max.is_some_and(|max| first.before(max)) {
+                self.retransmitted += 1;
+            }
+        }
+        if segment.seg_len() > 0 && self.snd_max.is_none_or(|max| end.after(max)) {
+            self.snd_max = Some(end);
+        }
+    }
+}
+
 /// A per-segment hook: sees (and may edit) every segment's bytes before the link takes them.
 pub type Hook = Box<dyn FnMut(Direction, &mut Vec<u8>) -> Verdict>;
 
@@ -242,6 +273,8 @@ pub struct Sim {
     pub events: [Vec<Event>; 2],
     /// Segments that failed the checksum at the receiver (corruption caught).
     pub checksum_drops: u64,
+    /// Data segments each side (A, B) sent, and how many were retransmissions.
+    pub data_sent: [DataSent; 2],
     hook: Option<Hook>,
     trace: VecDeque<String>,
     buf: Vec<u8>,
@@ -261,6 +294,7 @@ impl Sim {
             b_to_a,
             events: [Vec::new(), Vec::new()],
             checksum_drops: 0,
+            data_sent: [DataSent::default(); 2],
             hook: None,
             trace: VecDeque::new(),
             buf: alloc::vec![0; 65_536],
@@ -366,6 +400,13 @@ impl Sim {
             if let Ok(segment) =
                 Segment::parse_checked(&bytes, transmit.local.ip(), transmit.remote.ip())
             {
+                let side = match direction {
+                    Direction::AToB => 0,
+                    Direction::BToA => 1,
+                };
+                if let Some(sent) = self.data_sent.get_mut(side) {
+                    sent.on_segment(&segment);
+                }
                 let line = format!("{} {label}: {segment}", self.now);
                 self.note(line);
             }
