@@ -283,6 +283,12 @@ impl Scoreboard {
     /// Splits the record holding `seq` so that a record starts there (no-op at a boundary or
     /// outside the records).
     fn split_at(&mut self, seq: SeqNum) {
+        if self.segments.len() > self.limit {
+            // Memory stays bounded whatever blocks a peer sends: past the limit a record is
+            // no longer split, so a block covering part of it does not mark it (the
+            // scoreboard is advisory, RFC 2018 §8).
+            return;
+        }
         let Some(index) =
             self.records().position(|(start, end, _)| start.before(seq) && seq.before(end))
         else {

@@ -3,7 +3,7 @@
 //! exact segments: every one failed on ecdbe38 and passes since 4ca31a9 (`may_transmit`, the
 //! D-SACK of old duplicates, RFC 6675 (4.3)) and b0c46dd (D-SACK from IRS+1, the FIN's
 //! octet, `reo_wnd_persist`), which fixed them on main while this was written; they stay as
-//! regression tests. The last, found on the merged code, is ignored until fixed. A
+//! regression tests. The last was found on the merged code and is fixed too. A
 //! connection is driven by hand, segment by segment (timestamps off, delayed ACK off, RFC
 //! 6298's 1 s RTO floor).
 
@@ -302,7 +302,6 @@ fn sack_blocks_stay_put_when_rcv_nxt_moves_over_a_fin_rfc_2018_4() {
 /// timeout), and in release a peer can make the sender keep a record (16 octets, more with
 /// the ring's slack) per octet in flight.
 #[test]
-#[ignore = "BUG: SACK blocks split the scoreboard past its record limit (debug assertion \"record limit\")"]
 fn sack_blocks_never_split_the_scoreboard_past_its_limit() {
     let mut peer = Peer::established();
     assert_eq!(peer.conn.send(peer.now, &[0x55; 5000]).unwrap(), 5000);
