@@ -114,14 +114,13 @@ impl Connection {
         let (snd_una, snd_nxt) = (self.snd_una, self.snd_nxt);
         let seg_ack = segment.header.ack;
         let blocks = segment.header.options.sack_blocks;
-        let Some(board) = self.scoreboard.as_mut() else {
-            // A lone segment in flight has no scoreboard; a D-SACK for it (RFC 2883 §4: a
-            // first block below the ACK) is still counted.
-            if blocks.iter().next().is_some_and(|first| first.right.before_eq(seg_ack)) {
-                self.count().dsacks_received += 1;
-            }
-            return;
-        };
+        if self.scoreboard.is_none() && !blocks.is_empty() {
+            // Blocks about a lone segment in flight, which had no scoreboard: make it now, so
+            // that what they report is known (and never sent again before an RTO).
+            let sent_at = self.last_send_at.unwrap_or(now);
+            self.make_scoreboard(snd_nxt, sent_at);
+        }
+        let Some(board) = self.scoreboard.as_mut() else { return };
         let news = board.on_ack(now, snd_una, seg_ack, snd_nxt, blocks.as_slice(), srtt);
         if news.dsack {
             self.count().dsacks_received += 1;
