@@ -276,8 +276,43 @@ impl Scoreboard {
             last.sent_at = now;
             return;
         }
+        if self.segments.len() > self.limit {
+            // Over the limit with a marked last record (the peer SACKs as we send): make
+            // room by joining two neighbours with the same marks (their union means what
+            // both did; the later send time keeps RACK from judging early).
+            self.join_a_pair();
+        }
         self.segments.push_back(Sent { end, sent_at: now, marks: plain });
         self.debug_check();
+    }
+
+    /// Joins the first two neighbouring records with the same marks; failing that (marks
+    /// alternate all the way), forgets the marks of the two oldest records and joins them:
+    /// the scoreboard is advisory (RFC 2018 §8), memory is not.
+    fn join_a_pair(&mut self) {
+        let pair = (1..self.segments.len()).find(|&i| {
+            let marks = |j: usize| self.segments.get(j).map(|r| r.marks);
+            marks(i - 1) == marks(i)
+        });
+        let index = pair.unwrap_or(1);
+        let Some(earlier) = self.segments.remove(index - 1) else { return };
+        if let Some(later) = self.segments.get_mut(index - 1) {
+            later.sent_at = later.sent_at.max(earlier.sent_at);
+            if pair.is_none() {
+                later.marks = Marks::default();
+            }
+        }
+        let mut sacked = 0;
+        let mut retransmitted = 0;
+        for record in &self.segments {
+            if record.marks.has(Marks::SACKED) {
+                sacked += 1;
+            } else if record.marks.has(Marks::RETRANSMITTED) {
+                retransmitted += 1;
+            }
+        }
+        self.sacked_segments = sacked;
+        self.retransmitted_segments = retransmitted;
     }
 
     /// Splits the record holding `seq` so that a record starts there (no-op at a boundary or

@@ -41,9 +41,15 @@ impl Connection {
     /// A segment arrived holding `[start, end)` of which nothing is new: report it once as a
     /// D-SACK block (RFC 2883 §4).
     pub(super) fn report_duplicate(&mut self, start: SeqNum, end: SeqNum) {
-        // Sequence numbers up to IRS were never data we received (IRS is the SYN's): a
-        // segment reaching back before it reports only what it repeats.
-        let start = start.max_seq(self.irs + 1);
+        // Only octets we did receive, IRS + 1 up to RCV.NXT, can be duplicates (IRS is the
+        // SYN's). Measured as distances back from RCV.NXT, so a segment from half the
+        // sequence space away is never taken for one.
+        let received = self.rcv_nxt.since(self.irs + 1);
+        let back = |seq: SeqNum| self.rcv_nxt.since(seq);
+        if back(end) > received || end.after(self.rcv_nxt) {
+            return;
+        }
+        let start = if back(start) > received { self.irs + 1 } else { start };
         if self.sack_ok && start.before(end) {
             let assembler =
                 self.assembler.get_or_insert_with(|| Box::new(crate::assembler::Assembler::new()));
