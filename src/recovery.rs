@@ -151,8 +151,6 @@ pub(crate) struct AckNews {
     /// A loss probe that retransmitted data repaired a loss (RFC 8985 §7.4.2): the congestion
     /// response is owed although no loss was detected otherwise.
     pub(crate) probe_repaired_loss: bool,
-    /// The recovery in progress ended with this ACK.
-    pub(crate) recovery_ended: Option<Recovery>,
 }
 
 /// The sender's view of what the receiver holds: see the module docs.
@@ -523,11 +521,12 @@ impl Scoreboard {
             self.deliver_cumulative(now, seg_ack);
         }
         news.probe_repaired_loss = self.judge_probe_by_ack(seg_ack, cumulative, news);
-        if let Some((kind, point)) = self.recovery
+        if let Some((_, point)) = self.recovery
             && seg_ack.after_eq(point)
         {
+            // RFC 6675 §5 (A): recovery ends; cwnd stays at ssthresh (nothing to tell the
+            // controller).
             self.recovery = None;
-            news.recovery_ended = Some(kind);
             self.rack.reo_wnd_persist = self.rack.reo_wnd_persist.saturating_sub(1);
             if self.rack.reo_wnd_persist == 0 {
                 self.rack.reo_wnd_mult = 1;
