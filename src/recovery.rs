@@ -300,17 +300,20 @@ impl Scoreboard {
                 later.marks = Marks::default();
             }
         }
-        let mut sacked = 0;
-        let mut retransmitted = 0;
+        (self.sacked_segments, self.retransmitted_segments) = self.count_marks();
+    }
+
+    /// Records SACKed, and records retransmitted but not SACKed, counted from the marks.
+    fn count_marks(&self) -> (u32, u32) {
+        let mut counts = (0, 0);
         for record in &self.segments {
             if record.marks.has(Marks::SACKED) {
-                sacked += 1;
+                counts.0 += 1;
             } else if record.marks.has(Marks::RETRANSMITTED) {
-                retransmitted += 1;
+                counts.1 += 1;
             }
         }
-        self.sacked_segments = sacked;
-        self.retransmitted_segments = retransmitted;
+        counts
     }
 
     /// Splits the record holding `seq` so that a record starts there (no-op at a boundary or
@@ -374,16 +377,11 @@ impl Scoreboard {
     fn debug_check(&self) {
         if cfg!(debug_assertions) {
             let mut from = self.head;
-            let (mut sacked, mut retransmitted) = (0, 0);
             for record in &self.segments {
                 debug_assert!(from.before(record.end), "records out of order");
                 from = record.end;
-                if record.marks.has(Marks::SACKED) {
-                    sacked += 1;
-                } else if record.marks.has(Marks::RETRANSMITTED) {
-                    retransmitted += 1;
-                }
             }
+            let (sacked, retransmitted) = self.count_marks();
             debug_assert_eq!(sacked, self.sacked_segments, "SACKed count");
             debug_assert_eq!(retransmitted, self.retransmitted_segments, "retransmitted count");
             debug_assert!(self.segments.len() <= self.limit + 1, "record limit");

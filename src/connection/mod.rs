@@ -142,8 +142,19 @@ impl Timer {
     ];
     const COUNT: usize = 7;
 
-    const fn index(self) -> usize {
-        self as usize
+    /// The timer's slot in the connection's table; `None` for the loss-recovery timers,
+    /// which the scoreboard keeps.
+    const fn table_slot(self) -> Option<usize> {
+        match self {
+            Self::Retransmit
+            | Self::Persist
+            | Self::TimeWait
+            | Self::FinWait2
+            | Self::User
+            | Self::DelayedAck
+            | Self::KeepAlive => Some(self as usize),
+            Self::Reorder | Self::LossProbe => None,
+        }
     }
 }
 
@@ -1373,39 +1384,25 @@ impl Connection {
     }
 
     fn set_timer(&mut self, timer: Timer, at: Option<Instant>) {
-        match timer {
-            Timer::Reorder | Timer::LossProbe => {
-                if let Some(board) = self.scoreboard.as_mut() {
-                    board.set_deadline(timer == Timer::LossProbe, at);
+        match timer.table_slot() {
+            Some(index) => {
+                if let Some(slot) = self.timers.get_mut(index) {
+                    *slot = at.unwrap_or(Instant::MAX);
                 }
             }
-            Timer::Retransmit
-            | Timer::Persist
-            | Timer::TimeWait
-            | Timer::FinWait2
-            | Timer::User
-            | Timer::DelayedAck
-            | Timer::KeepAlive => {
-                if let Some(slot) = self.timers.get_mut(timer.index()) {
-                    *slot = at.unwrap_or(Instant::MAX);
+            None => {
+                if let Some(board) = self.scoreboard.as_mut() {
+                    board.set_deadline(timer == Timer::LossProbe, at);
                 }
             }
         }
     }
 
     fn timer(&self, timer: Timer) -> Option<Instant> {
-        match timer {
-            Timer::Reorder | Timer::LossProbe => {
+        match timer.table_slot() {
+            Some(index) => self.timers.get(index).copied().filter(|&at| at != Instant::MAX),
+            None => {
                 self.scoreboard.as_ref().and_then(|board| board.deadline(timer == Timer::LossProbe))
-            }
-            Timer::Retransmit
-            | Timer::Persist
-            | Timer::TimeWait
-            | Timer::FinWait2
-            | Timer::User
-            | Timer::DelayedAck
-            | Timer::KeepAlive => {
-                self.timers.get(timer.index()).copied().filter(|&at| at != Instant::MAX)
             }
         }
     }
