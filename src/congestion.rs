@@ -50,6 +50,17 @@ pub enum CongestionEvent {
     },
     /// Sending resumes after an idle period longer than the RTO (RFC 5681 §4.1).
     IdleRestart,
+    /// The last window reduction (fast retransmit, SACK recovery or timeout) was spurious: the
+    /// peer had the data (RFC 3522 timestamps or RFC 3708 D-SACK proved it). The controller
+    /// undoes the reduction as RFC 4015 §3 answers a spurious timeout: ssthresh goes back to what
+    /// it was before (`pipe_prev`), and cwnd to `flight + min(acked, IW)` so the restored window
+    /// is reached by slow start, never in one burst.
+    Undo {
+        /// Octets still in flight.
+        flight: u32,
+        /// Octets acknowledged by the ACK that proved the reduction spurious.
+        acked: u32,
+    },
 }
 
 /// A congestion-control algorithm: keeps cwnd and ssthresh in octets.
@@ -76,6 +87,9 @@ pub struct NewReno {
     /// Octets acknowledged in congestion avoidance since cwnd last grew (RFC 5681 §3.1 eq. 3's
     /// byte-counting form: cwnd += MSS once a full cwnd has been acknowledged).
     acked_in_avoidance: u32,
+    /// RFC 4015 §3 `pipe_prev`: max(cwnd, ssthresh) before the last reduction, what an
+    /// [`CongestionEvent::Undo`] restores ssthresh to; zero when there is nothing to undo.
+    pipe_prev: u32,
 }
 
 impl NewReno {
@@ -87,12 +101,21 @@ impl NewReno {
             ssthresh: u32::MAX,
             initial: initial_window,
             acked_in_avoidance: 0,
+            pipe_prev: 0,
         }
     }
 
     /// RFC 5681 equation (4): ssthresh = max(FlightSize / 2, 2×SMSS).
     fn halve(flight: u32, mss: u32) -> u32 {
         (flight / 2).max(2 * mss)
+    }
+
+    /// Remembers RFC 4015 §3's `pipe_prev = max(FlightSize, ssthresh)` before a reduction, for
+    /// [`CongestionEvent::Undo`]. In slow start ssthresh is "arbitrarily high", so cwnd stands
+    /// in for it. Each reduction replaces the last one's value: an undo only ever takes back the
+    /// latest reduction, the conservative choice when two overlap.
+    fn remember_before_reduction(&mut self, flight: u32) {
+        self.pipe_prev = flight.max(self.ssthresh.min(self.cwnd));
     }
 }
 
@@ -121,11 +144,13 @@ impl CongestionControl for NewReno {
                 }
             }
             CongestionEvent::FastRetransmit { flight } => {
+                self.remember_before_reduction(flight);
                 self.ssthresh = Self::halve(flight, mss);
                 self.cwnd = self.ssthresh.saturating_add(3 * mss);
                 self.acked_in_avoidance = 0;
             }
             CongestionEvent::SackRecovery { flight } => {
+                self.remember_before_reduction(flight);
                 self.ssthresh = Self::halve(flight, mss);
                 self.cwnd = self.ssthresh;
                 self.acked_in_avoidance = 0;
@@ -145,6 +170,7 @@ impl CongestionControl for NewReno {
                 self.cwnd = self.ssthresh.min(flight.saturating_add(mss)).max(mss);
             }
             CongestionEvent::Timeout { flight } => {
+                self.remember_before_reduction(flight);
                 self.ssthresh = Self::halve(flight, mss);
                 // The loss window: one segment.
                 self.cwnd = mss;
@@ -153,6 +179,15 @@ impl CongestionControl for NewReno {
             CongestionEvent::IdleRestart => {
                 // RFC 5681 §4.1: cwnd = min(RW, cwnd), RW = the initial window.
                 self.cwnd = self.cwnd.min(self.initial);
+            }
+            CongestionEvent::Undo { flight, acked } => {
+                if self.pipe_prev != 0 {
+                    self.ssthresh = self.ssthresh.max(self.pipe_prev);
+                    let restart = flight.saturating_add(acked.min(self.initial));
+                    self.cwnd = self.cwnd.max(restart).max(mss);
+                    self.pipe_prev = 0;
+                    self.acked_in_avoidance = 0;
+                }
             }
         }
     }
@@ -227,6 +262,22 @@ mod tests {
         let mut cc = NewReno::new(40 * MSS);
         cc.on_event(CongestionEvent::FastRetransmit { flight: 2 * MSS }, MSS);
         assert_eq!(cc.ssthresh(), 2 * MSS, "never below 2×SMSS");
+    }
+
+    #[test]
+    fn undo_restores_ssthresh_and_regrows_by_slow_start_rfc_4015_3() {
+        let mut cc = NewReno::new(10 * MSS);
+        for _ in 0..10 {
+            cc.on_event(CongestionEvent::Ack { acked: MSS }, MSS);
+        }
+        assert_eq!(cc.window(), 20 * MSS);
+        cc.on_event(CongestionEvent::Timeout { flight: 20 * MSS }, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (MSS, 10 * MSS));
+        cc.on_event(CongestionEvent::Undo { flight: 4 * MSS, acked: 2 * MSS }, MSS);
+        assert_eq!(cc.ssthresh(), 20 * MSS, "ssthresh = pipe_prev");
+        assert_eq!(cc.window(), 6 * MSS, "cwnd = FlightSize + min(bytes_acked, IW)");
+        cc.on_event(CongestionEvent::Undo { flight: 0, acked: 20 * MSS }, MSS);
+        assert_eq!((cc.window(), cc.ssthresh()), (6 * MSS, 20 * MSS), "nothing left to undo");
     }
 
     #[test]
