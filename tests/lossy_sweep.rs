@@ -145,6 +145,7 @@ fn run_seed(seed: u64, profile: Profile) -> Result<Outcome, String> {
             duplicate_ppm: rng.below(50_000) as u32,
             reorder_ppm: rng.below(100_000) as u32,
             corrupt_ppm: rng.below(50_000) as u32,
+            queue_limit: None,
         },
         Profile::Reordering => {
             let delay = 10 + rng.below(41);
@@ -157,6 +158,7 @@ fn run_seed(seed: u64, profile: Profile) -> Result<Outcome, String> {
                 duplicate_ppm: rng.below(20_000) as u32,
                 reorder_ppm: 100_000 + rng.below(400_001) as u32,
                 corrupt_ppm: 0,
+                queue_limit: None,
             }
         }
     };

@@ -2,7 +2,8 @@
 //! virtual clock that jumps to the next event (a delivery or a connection deadline).
 //!
 //! Each [`Link`] is seeded, so a run is reproducible from its seed: loss, duplication,
-//! reordering (jitter and hold-backs), delay, bandwidth (serialisation queueing), MTU and
+//! reordering (jitter and hold-backs), delay, bandwidth (serialisation queueing, optionally
+//! behind a drop-tail queue of bounded octets: a bottleneck router), MTU and
 //! corruption (single-bit flips, which the TCP checksum always catches). A per-segment hook can
 //! drop or edit segments by script. The trace of the last segments and state changes is kept
 //! for printing when a check fails, and each side's data segments are counted as they leave,
@@ -74,6 +75,11 @@ pub struct LinkConfig {
     pub reorder_ppm: u32,
     /// Packets with exactly one bit flipped, parts per million.
     pub corrupt_ppm: u32,
+    /// A drop-tail bottleneck queue in front of the link rate, in octets: a packet is dropped
+    /// (and counted in [`LinkStats::queue_dropped`]) when the octets still waiting to be
+    /// serialised, the one on the wire included, plus its own would exceed the limit. `None`
+    /// queues without bound; without a `bandwidth_bps` nothing ever waits, so no limit bites.
+    pub queue_limit: Option<usize>,
 }
 
 impl LinkConfig {
@@ -88,6 +94,7 @@ impl LinkConfig {
             duplicate_ppm: 0,
             reorder_ppm: 0,
             corrupt_ppm: 0,
+            queue_limit: None,
         }
     }
 }
@@ -109,6 +116,8 @@ pub struct LinkStats {
     pub corrupted: u64,
     /// Packets over the MTU.
     pub too_big: u64,
+    /// Packets dropped because the bottleneck queue was full ([`LinkConfig::queue_limit`]).
+    pub queue_dropped: u64,
 }
 
 /// A packet in flight.
@@ -170,7 +179,17 @@ impl Link {
             return;
         }
         // Serialisation: the packet leaves once the link is free and its bits are out.
-        let start_ns = now.as_micros().saturating_mul(1_000).max(self.busy_until_ns);
+        let now_ns = now.as_micros().saturating_mul(1_000);
+        let start_ns = now_ns.max(self.busy_until_ns);
+        if let (Some(limit), Some(bps)) = (self.config.queue_limit, self.config.bandwidth_bps) {
+            // Octets not yet serialised at `now`, rounded up: what waits in the queue.
+            let waiting_ns = u128::from(start_ns - now_ns);
+            let waiting = (waiting_ns * u128::from(bps)).div_ceil(8_000_000_000);
+            if waiting + bytes.len() as u128 > limit as u128 {
+                self.stats.queue_dropped += 1;
+                return;
+            }
+        }
         let serialise_ns = self.config.bandwidth_bps.map_or(0, |bps| {
             let bits = (bytes.len() as u64) * 8;
             bits.saturating_mul(1_000_000_000) / bps.max(1)
@@ -537,6 +556,53 @@ mod tests {
             .filter_map(|(_, b)| Some(u32::from_be_bytes(b.as_slice().try_into().ok()?)))
             .collect();
         assert!(order.windows(2).any(|w| w[1] < w[0]));
+    }
+
+    #[test]
+    fn a_burst_beyond_the_queue_limit_is_dropped_at_the_tail() {
+        let config = LinkConfig {
+            delay: Duration::from_millis(5),
+            bandwidth_bps: Some(1_000_000),
+            queue_limit: Some(2_500),
+            ..LinkConfig::perfect()
+        };
+        let mut link = Link::new(config, 1);
+        // 1250 octets take 10 ms at 1 Mbit/s: two fit in 2500 octets, the other three of the
+        // burst find the queue full.
+        for i in 0..5u8 {
+            link.send(Instant::ZERO, addr(1), addr(2), &[i; 1250]);
+        }
+        assert_eq!(link.stats().queue_dropped, 3);
+        // Half a packet later 1875 octets wait (half the first, all the second): 626 more do
+        // not fit, 625 do. At 20 ms only those 625 wait: a full-sized packet fits, and then 626
+        // octets no longer do.
+        link.send(Instant::from_micros(5_000), addr(1), addr(2), &[5; 626]);
+        link.send(Instant::from_micros(5_000), addr(1), addr(2), &[6; 625]);
+        link.send(Instant::from_micros(20_000), addr(1), addr(2), &[7; 1250]);
+        link.send(Instant::from_micros(20_000), addr(1), addr(2), &[8; 626]);
+        let stats = link.stats();
+        assert_eq!((stats.sent, stats.queue_dropped, stats.lost), (9, 5, 0));
+        let delivered: Vec<(u64, u8, usize)> = drain(&mut link)
+            .iter()
+            .map(|(at, bytes)| (at.as_micros(), bytes[0], bytes.len()))
+            .collect();
+        // Back to back behind each other, 5 ms of propagation after the last bit.
+        assert_eq!(
+            delivered,
+            [(15_000, 0, 1250), (25_000, 1, 1250), (30_000, 6, 625), (40_000, 7, 1250)]
+        );
+        assert_eq!(link.stats().delivered, 4);
+    }
+
+    #[test]
+    fn without_a_queue_limit_a_burst_waits_however_long() {
+        let config = LinkConfig { bandwidth_bps: Some(1_000_000), ..LinkConfig::perfect() };
+        let mut link = Link::new(config, 1);
+        for i in 0..100u8 {
+            link.send(Instant::ZERO, addr(1), addr(2), &[i; 1250]);
+        }
+        assert_eq!(link.stats().queue_dropped, 0);
+        assert_eq!(drain(&mut link).len(), 100);
     }
 
     #[test]
