@@ -146,6 +146,7 @@ fn run_seed(seed: u64, profile: Profile) -> Result<Outcome, String> {
             reorder_ppm: rng.below(100_000) as u32,
             corrupt_ppm: rng.below(50_000) as u32,
             queue_limit: None,
+            packet_overhead: 0,
         },
         Profile::Reordering => {
             let delay = 10 + rng.below(41);
@@ -159,6 +160,7 @@ fn run_seed(seed: u64, profile: Profile) -> Result<Outcome, String> {
                 reorder_ppm: 100_000 + rng.below(400_001) as u32,
                 corrupt_ppm: 0,
                 queue_limit: None,
+                packet_overhead: 0,
             }
         }
     };

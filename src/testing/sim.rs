@@ -80,6 +80,10 @@ pub struct LinkConfig {
     /// serialised, the one on the wire included, plus its own would exceed the limit. `None`
     /// queues without bound; without a `bandwidth_bps` nothing ever waits, so no limit bites.
     pub queue_limit: Option<usize>,
+    /// Octets each packet takes on the link beyond the TCP segment the simulator carries (20
+    /// for the IPv4 header it does not build; more for link framing), counted by the link rate
+    /// and the queue limit alike.
+    pub packet_overhead: usize,
 }
 
 impl LinkConfig {
@@ -95,6 +99,7 @@ impl LinkConfig {
             reorder_ppm: 0,
             corrupt_ppm: 0,
             queue_limit: None,
+            packet_overhead: 0,
         }
     }
 }
@@ -181,17 +186,18 @@ impl Link {
         // Serialisation: the packet leaves once the link is free and its bits are out.
         let now_ns = now.as_micros().saturating_mul(1_000);
         let start_ns = now_ns.max(self.busy_until_ns);
+        let on_link = bytes.len() + self.config.packet_overhead;
         if let (Some(limit), Some(bps)) = (self.config.queue_limit, self.config.bandwidth_bps) {
             // Octets not yet serialised at `now`, rounded up: what waits in the queue.
             let waiting_ns = u128::from(start_ns - now_ns);
             let waiting = (waiting_ns * u128::from(bps)).div_ceil(8_000_000_000);
-            if waiting + bytes.len() as u128 > limit as u128 {
+            if waiting + on_link as u128 > limit as u128 {
                 self.stats.queue_dropped += 1;
                 return;
             }
         }
         let serialise_ns = self.config.bandwidth_bps.map_or(0, |bps| {
-            let bits = (bytes.len() as u64) * 8;
+            let bits = (on_link as u64) * 8;
             bits.saturating_mul(1_000_000_000) / bps.max(1)
         });
         self.busy_until_ns = start_ns + serialise_ns;
@@ -513,6 +519,26 @@ mod tests {
         let times: Vec<u64> = drain(&mut link).iter().map(|(at, _)| at.as_micros()).collect();
         // 1250 octets at 1 Mbit/s take 10 ms each, then 5 ms of propagation.
         assert_eq!(times, [15_000, 25_000]);
+    }
+
+    #[test]
+    fn packet_overhead_takes_link_time_and_queue_room() {
+        let config = LinkConfig {
+            bandwidth_bps: Some(1_000_000),
+            queue_limit: Some(2_500),
+            packet_overhead: 250,
+            ..LinkConfig::perfect()
+        };
+        let mut link = Link::new(config, 1);
+        for _ in 0..3 {
+            link.send(Instant::ZERO, addr(1), addr(2), &[0; 1000]);
+        }
+        assert_eq!(link.stats().queue_dropped, 1);
+        let delivered = drain(&mut link);
+        // 1000 + 250 octets take 10 ms; the receiver gets the 1000 the sender sent.
+        let times: Vec<u64> = delivered.iter().map(|(at, _)| at.as_micros()).collect();
+        assert_eq!(times, [10_000, 20_000]);
+        assert!(delivered.iter().all(|(_, bytes)| bytes.len() == 1000));
     }
 
     #[test]
