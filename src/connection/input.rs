@@ -144,7 +144,7 @@ impl Connection {
             self.on_ack_advances(now, header.ack, echoed(segment));
         }
         self.update_send_window(header.seq, header.ack, u32::from(header.window));
-        if self.snd_una.after(self.iss) {
+        if self.syn_acked {
             // Our SYN is acknowledged: ESTABLISHED, and <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
             self.ack_now();
             self.apply(now, Stimulus::SynAck);
@@ -425,7 +425,7 @@ impl Connection {
         }
         let acked = seg_ack.since(self.snd_una);
         self.on_rtt_sample(now, seg_ack, tsecr);
-        let data_was_outstanding = self.snd_una.after(self.iss);
+        let data_was_outstanding = self.syn_acked;
         self.dup_acks = 0;
         if self.in_fast_recovery {
             if seg_ack.after_eq(self.recover) {
@@ -458,6 +458,8 @@ impl Connection {
             rare.snd_up = None;
         }
         self.snd_una = seg_ack;
+        // An ACK that moves SND.UNA acknowledges our SYN first of all.
+        self.syn_acked = true;
         self.consecutive_retransmissions = 0;
         self.set_first_retransmission_at(None);
         self.progress_at = now;

@@ -297,6 +297,10 @@ pub struct Connection {
     peer_mss: Mss,
     /// Both SYNs carried the window-scale option (RFC 7323 §2.2).
     wscale_ok: bool,
+    /// Our SYN has been acknowledged (SND.UNA moved past ISS once). A flag, not
+    /// `SND.UNA > ISS`: sequence comparison is modulo 2^32, so after 2^31 octets that test turns
+    /// false and the sender would stop for good.
+    syn_acked: bool,
     /// The shift the peer applies to its window fields.
     snd_wscale: WindowScale,
     /// The shift we apply to ours: the smallest that lets the receive buffer be offered.
@@ -355,8 +359,9 @@ pub struct Connection {
     // Keep-alive (RFC 9293 §3.8.4).
     /// When the peer last sent us anything.
     last_recv_at: Instant,
-    /// Probes sent since the peer was last heard from.
-    keepalive_probes_sent: u32,
+    /// Probes sent since the peer was last heard from (16 bits: a count of 65 535 probes, more
+    /// than any configuration asks for before giving up, is treated as the limit).
+    keepalive_probes_sent: u16,
     /// A probe is due at the next `poll_transmit`.
     keepalive_probe_pending: bool,
 
@@ -416,6 +421,7 @@ impl Connection {
             unacked_octets: 0,
             peer_mss,
             wscale_ok: false,
+            syn_acked: false,
             snd_wscale: WindowScale::NONE,
             rcv_wscale,
             ts,
@@ -497,6 +503,7 @@ impl Connection {
         connection.on_peer_sack_permitted(cookie.peer_sack_permitted);
         connection.iss = cookie.iss;
         connection.snd_una = cookie.iss + 1;
+        connection.syn_acked = true;
         connection.snd_nxt = cookie.iss + 1;
         connection.send_buf_seq = cookie.iss + 1;
         connection.snd_wl2 = cookie.iss + 1;
@@ -1071,7 +1078,7 @@ impl Connection {
             self.on_zero_window_probe_timeout(now);
             return;
         }
-        let syn_outstanding = self.snd_una == self.iss;
+        let syn_outstanding = !self.syn_acked;
         let r2 = if syn_outstanding { self.config.r2_syn } else { self.r2_data() };
         // A zero-window probe the peer answered is no sign of a dead path (MUST-37).
         let answered = core::mem::take(&mut self.probe_answered);
@@ -1124,7 +1131,7 @@ impl Connection {
     /// (RFC 9293 §3.8.6.1), not a retransmission: the receiver dropped the octets because it
     /// had no room, which says nothing about the path.
     fn is_probing_zero_window(&self) -> bool {
-        self.snd_wnd == 0 && self.snd_una.after(self.iss) && self.state.is_synchronized()
+        self.snd_wnd == 0 && self.syn_acked && self.state.is_synchronized()
     }
 
     /// The retransmission timer expired while the peer's window is zero: probe it (MUST-36)
@@ -1168,7 +1175,7 @@ impl Connection {
     /// response: nothing was lost to congestion). Waiting for the timer instead stalled a
     /// connection for the whole backed-off RTO (up to 120 s) after a long zero window.
     fn on_window_reopened(&mut self, now: Instant) {
-        if self.snd_una == self.snd_nxt || !self.snd_una.after(self.iss) {
+        if self.snd_una == self.snd_nxt || !self.syn_acked {
             return;
         }
         self.retransmit_pending = true;
@@ -1368,6 +1375,7 @@ impl Connection {
         }
         self.iss = iss;
         self.snd_una = iss;
+        self.syn_acked = false;
         self.snd_nxt = iss;
         self.recover = iss;
         self.snd_sml = iss;
@@ -1651,9 +1659,9 @@ impl Connection {
             && self.snd_una == self.snd_nxt;
         let deadline = match self.keepalive() {
             Some(keepalive) if idle_connection => {
-                let silence = keepalive
-                    .idle
-                    .saturating_add(keepalive.interval.saturating_mul(self.keepalive_probes_sent));
+                let silence = keepalive.idle.saturating_add(
+                    keepalive.interval.saturating_mul(u32::from(self.keepalive_probes_sent)),
+                );
                 Some(self.last_recv_at + silence)
             }
             Some(_) | None => None,
@@ -1668,12 +1676,12 @@ impl Connection {
         if !idle_connection {
             return;
         }
-        if self.keepalive_probes_sent >= keepalive.probes {
+        if u32::from(self.keepalive_probes_sent) >= keepalive.probes.min(u32::from(u16::MAX)) {
             // Many unanswered probes, never one (MUST-29): the peer is gone.
             self.apply(now, Stimulus::TimedOut);
             return;
         }
-        self.keepalive_probes_sent += 1;
+        self.keepalive_probes_sent = self.keepalive_probes_sent.saturating_add(1);
         self.keepalive_probe_pending = true;
         self.arm_keepalive();
     }
@@ -1740,4 +1748,34 @@ fn len_u32(len: usize) -> u32 {
 /// The time an RTT probe took, for Karn-clean samples.
 fn elapsed(now: Instant, since: Instant) -> Duration {
     now.saturating_duration_since(since)
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use crate::testing::{Pair, addr_a, addr_b};
+    use crate::{Config, Connection, Instant, SeqNum, State};
+
+    /// Sequence numbers compare modulo 2^32 (RFC 9293 §3.4): once 2^31 octets have been sent,
+    /// `SND.UNA > ISS` is false again. Whether our SYN is acknowledged must not depend on it,
+    /// or the sender stops sending with data queued and the window open. Sending 2 GiB takes
+    /// too long for a test, so the ISS is moved back instead, as if it had been sent.
+    #[test]
+    fn sending_continues_past_two_to_the_31_octets_rfc_9293_3_4() {
+        let now = Instant::ZERO;
+        let config = Config::with_fixed_isn(SeqNum::new(1000));
+        let a = Connection::connect(config.clone(), now, addr_a(40_000), addr_b(80)).unwrap();
+        let b = Connection::listen(config, now, addr_b(80));
+        let mut pair = Pair::new(a, b, now);
+        pair.run_until_idle();
+        assert_eq!(pair.a.state(), State::Established);
+        for (round, fill) in [0x11u8, 0x22].into_iter().enumerate() {
+            pair.a.iss = pair.a.snd_una + 0x8000_0000;
+            assert!(!pair.a.snd_una.after(pair.a.iss), "round {round}: SND.UNA no longer > ISS");
+            let data = [fill; 3000];
+            assert_eq!(pair.a.send(pair.now, &data), Ok(3000));
+            pair.run_until_idle();
+            assert_eq!(pair.read_b(), data.to_vec(), "round {round}: every octet delivered");
+            assert_eq!(pair.a.snd_una, pair.a.snd_nxt, "round {round}: all acknowledged");
+        }
+    }
 }

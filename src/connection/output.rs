@@ -299,7 +299,7 @@ impl Connection {
         let offset = seq.since(self.send_buf_seq) as usize;
         let queued = self.send_buf.len().saturating_sub(offset);
         // Data waits until our SYN is acknowledged (§3.10.2: queued before ESTABLISHED).
-        let syn_acked = self.snd_una.after(self.iss);
+        let syn_acked = self.syn_acked;
         // A segment that carries SACK blocks carries that much less data (RFC 2018 §3).
         let mss = usize::from(self.effective_mss()).saturating_sub(self.sack_option_len()).max(1);
         let mut data_len = if syn_acked { queued.min(mss) } else { 0 };
@@ -379,7 +379,9 @@ impl Connection {
     /// Our FIN goes once every data octet before it is sent; in SYN-RECEIVED-then-CLOSE it
     /// may go before the SYN is acknowledged (§3.10.4), but only after the SYN itself.
     fn may_send_fin(&self) -> bool {
-        self.snd_nxt.after(self.iss)
+        // SND.NXT == ISS only before the SYN is sent (or, once the SYN is acknowledged, at the
+        // exact 2^32 wrap: hence the flag).
+        self.syn_acked || self.snd_nxt != self.iss
     }
 
     fn on_sent_new(&mut self, now: Instant, plan: Plan, purpose: Purpose) {
@@ -430,7 +432,7 @@ impl Connection {
     /// or held back by sender SWS avoidance), probe after one RTO, backing off exponentially
     /// (SHLD-29, SHLD-30). The probe is the override timeout of RFC 9293 §3.8.6.2.1.
     fn arm_persist_if_needed(&mut self, now: Instant) {
-        let waiting = self.unsent_end().after(self.snd_nxt) && self.snd_una.after(self.iss);
+        let waiting = self.unsent_end().after(self.snd_nxt) && self.syn_acked;
         let idle = self.snd_una == self.snd_nxt;
         if waiting && idle && self.timer(Timer::Persist).is_none() {
             let delay = self.persist_interval();

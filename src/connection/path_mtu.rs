@@ -92,7 +92,7 @@ impl Connection {
         if !self.config.black_hole_fallback
             || timeouts == 0
             || !timeouts.is_multiple_of(BLACK_HOLE_TIMEOUTS)
-            || !self.snd_una.after(self.iss)
+            || !self.syn_acked
         {
             // Not yet, or our SYN (small: its loss says nothing about size).
             return;

@@ -236,7 +236,7 @@ impl Connection {
         if self.snd_una == self.snd_nxt || self.snd_wnd == 0 {
             return None;
         }
-        if !self.sack_ok || !self.state.is_synchronized() || !self.snd_una.after(self.iss) {
+        if !self.sack_ok || !self.state.is_synchronized() || !self.syn_acked {
             return None;
         }
         // Without a scoreboard no probe is outstanding and no recovery runs.

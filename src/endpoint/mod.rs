@@ -1345,7 +1345,11 @@ mod footprint {
 
     #[test]
     fn tcb_and_slot_stay_within_the_idle_connection_budget() {
-        assert!(size_of::<crate::connection::Connection>() <= 408);
+        assert!(
+            size_of::<crate::connection::Connection>() <= 408,
+            "{}",
+            size_of::<crate::connection::Connection>()
+        );
         assert_eq!(size_of::<super::Entry>(), 24);
         assert_eq!(size_of::<super::Slot>(), 32);
         // A TIME-WAIT record as filed (the 4-tuple key beside it is 64 bytes).
