@@ -427,7 +427,11 @@ impl Connection {
         self.on_rtt_sample(now, seg_ack, tsecr);
         let data_was_outstanding = self.snd_una.after(self.iss);
         self.dup_acks = 0;
-        if self.in_fast_recovery {
+        // RFC 3522: the first ACK for a retransmission may prove it spurious; the undo
+        // (RFC 4015 §3) then sets cwnd itself, so this ACK grows nothing.
+        let undone = self.judge_by_echo(seg_ack, tsecr);
+        if undone {
+        } else if self.in_fast_recovery {
             if seg_ack.after_eq(self.recover) {
                 self.in_fast_recovery = false;
                 let flight = self.snd_nxt.since(seg_ack);
@@ -691,6 +695,7 @@ impl Connection {
         } else if self.dup_acks == 3 && self.snd_una.after(self.recover) {
             let flight = self.snd_nxt.since(self.snd_una);
             self.on_congestion_event(CongestionEvent::FastRetransmit { flight });
+            self.on_window_reduction(false);
             self.in_fast_recovery = true;
             self.recover = self.snd_nxt;
             self.retransmit_pending = true;
