@@ -180,12 +180,20 @@ pub(crate) struct Prr {
     out: u32,
     /// `sndcnt` of the last ACK less what was sent since: what may still go.
     allowance: u32,
+    /// The last sndcnt was the proportional part (pipe > ssthresh), not a reduction bound.
+    proportional: bool,
 }
 
 impl Prr {
     /// Recovery begins with `recover_fs` octets in the pipe (RFC 6937 §3 initialisation).
     pub(crate) fn new(recover_fs: u32) -> Self {
-        Self { recover_fs: recover_fs.max(1), delivered: 0, out: 0, allowance: 0 }
+        Self {
+            recover_fs: recover_fs.max(1),
+            delivered: 0,
+            out: 0,
+            allowance: 0,
+            proportional: false,
+        }
     }
 
     /// RFC 6937 §3, on every ACK during recovery: `delivered_data` octets newly delivered
@@ -201,7 +209,8 @@ impl Prr {
         conservative: bool,
     ) -> u32 {
         self.delivered = self.delivered.saturating_add(delivered_data);
-        let sndcnt = if pipe > ssthresh {
+        self.proportional = pipe > ssthresh;
+        let sndcnt = if self.proportional {
             // Proportional Rate Reduction: CEIL(prr_delivered * ssthresh / RecoverFS) -
             // prr_out, in 64 bits so the product never overflows.
             let target = (u64::from(self.delivered) * u64::from(ssthresh))
@@ -235,6 +244,19 @@ impl Prr {
     /// Octets that may still go before the next ACK.
     pub(crate) const fn allowance(&self) -> u32 {
         self.allowance
+    }
+
+    /// What may go before the next ACK in whole segments of `mss`: the proportional part
+    /// rounds up (RFC 6937's CEIL, counted in segments as its examples and Linux count; the
+    /// octets sent beyond it are in prr_out, so the next ACKs send that much less), a
+    /// reduction bound rounds down (never past ssthresh − pipe).
+    pub(crate) fn allowance_in_segments(&self, mss: u32) -> u32 {
+        let mss = mss.max(1);
+        if self.proportional {
+            self.allowance.div_ceil(mss).saturating_mul(mss)
+        } else {
+            self.allowance / mss * mss
+        }
     }
 }
 

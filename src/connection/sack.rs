@@ -316,10 +316,11 @@ impl Connection {
 
     /// Octets that may go while in recovery: in a fast recovery what PRR's sndcnt leaves
     /// (RFC 6937 §3: cwnd = pipe + sndcnt), after a timeout RFC 6675 §5 (C)'s `cwnd − pipe`.
+    /// PRR counts octets but sends whole segments (`Prr::allowance_in_segments`).
     pub(super) fn recovery_room(&self) -> u32 {
         let Some(board) = self.scoreboard.as_ref() else { return 0 };
         if let Some(prr) = board.prr() {
-            return prr.allowance();
+            return prr.allowance_in_segments(u32::from(self.effective_mss()));
         }
         self.cc.get().window().saturating_sub(board.pipe(self.snd_una))
     }
