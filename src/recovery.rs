@@ -242,7 +242,8 @@ impl Prr {
     }
 
     /// Octets that may still go before the next ACK.
-    pub(crate) const fn allowance(&self) -> u32 {
+    #[cfg(test)]
+    const fn allowance(&self) -> u32 {
         self.allowance
     }
 
@@ -389,6 +390,10 @@ pub(crate) struct Scoreboard {
     delivered: u32,
     /// ...and of those, octets newly SACKed.
     newly_sacked: u32,
+    /// The ACK about to be processed was proven to acknowledge original transmissions (RFC
+    /// 3522, RFC 3708): a retransmitted segment it delivers tells RACK nothing (RFC 8985 §6.2
+    /// step 2). Cleared once that ACK is processed.
+    echoes_originals: bool,
 }
 
 impl Scoreboard {
@@ -410,6 +415,7 @@ impl Scoreboard {
             prr: None,
             delivered: 0,
             newly_sacked: 0,
+            echoes_originals: false,
         }
     }
 
@@ -748,6 +754,7 @@ impl Scoreboard {
         news.detection = self.detect_losses(now, seg_ack.max_seq(snd_una), srtt);
         news.delivered = self.delivered;
         news.newly_sacked_octets = self.newly_sacked;
+        self.echoes_originals = false;
         self.debug_check();
         news
     }
@@ -865,7 +872,8 @@ impl Scoreboard {
     /// the minimum is ambiguous (the original may have been delivered) and is skipped.
     fn on_delivered(&mut self, now: Instant, sent_at: Instant, end: SeqNum, retransmitted: bool) {
         let rtt = now.saturating_duration_since(sent_at);
-        if retransmitted && self.rack.min_rtt.is_some_and(|min| rtt < min) {
+        let ambiguous = self.echoes_originals || self.rack.min_rtt.is_some_and(|min| rtt < min);
+        if retransmitted && ambiguous {
             return;
         }
         if !retransmitted {
@@ -1017,8 +1025,15 @@ impl Scoreboard {
     /// arrived): it ends, and segments deemed lost but not yet sent again are in flight after
     /// all, so they are not sent again (RFC 4015 §3, RFC 5682: after a spurious timeout, new
     /// data goes rather than the rest of the flight).
+    ///
+    /// The ACK that proved it acknowledges originals: the next [`Scoreboard::on_ack`] does
+    /// not take a retransmitted segment's delivery for RACK's newest (RFC 8985 §6.2 step 2),
+    /// which would make everything sent before the retransmission look lost.
     pub(crate) fn undo_recovery(&mut self) {
-        self.recovery = None;
+        self.echoes_originals = true;
+        if self.recovery.take().is_none() {
+            return;
+        }
         self.prr = None;
         self.first_resend_due = false;
         for record in &mut self.segments {

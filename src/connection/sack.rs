@@ -134,13 +134,15 @@ impl Connection {
             let sent_at = self.last_send_at.unwrap_or(now);
             self.make_scoreboard(snd_nxt, sent_at);
         }
+        if let Some(block) = dsack_block(blocks.as_slice(), seg_ack) {
+            // RFC 3708: judged before the scoreboard takes the ACK, so that losses the same
+            // ACK reveals start a recovery of their own rather than being taken back with it.
+            self.judge_by_dsack(block, seg_ack);
+        }
         let Some(board) = self.scoreboard.as_mut() else { return };
         let news = board.on_ack(now, snd_una, seg_ack, snd_nxt, blocks.as_slice(), srtt);
         if news.dsack {
             self.count().dsacks_received += 1;
-            if let Some(block) = dsack_block(blocks.as_slice(), seg_ack) {
-                self.judge_by_dsack(block, seg_ack);
-            }
         }
         // A recovery that ended here (RFC 6675 §5: RecoveryPoint acknowledged) needs no
         // congestion event: cwnd stays where step (4.2) put it, at ssthresh — no RFC
@@ -394,9 +396,7 @@ impl Connection {
         self.on_congestion_event(CongestionEvent::Undo { flight, acked });
         self.in_fast_recovery = false;
         self.set_recovery_point(None);
-        if let Some(board) = self.scoreboard.as_mut()
-            && board.recovery().is_some()
-        {
+        if let Some(board) = self.scoreboard.as_mut() {
             board.undo_recovery();
         }
         true
