@@ -278,6 +278,12 @@ pub struct Counters {
     pub loss_probes: u64,
     /// D-SACK blocks received: the peer got something twice (RFC 2883).
     pub dsacks_received: u64,
+    /// Window reductions whose retransmissions proved unneeded: the first ACK for a
+    /// retransmission echoed the original's timestamp (RFC 3522 Eifel detection), or every
+    /// retransmission came back D-SACKed (RFC 3708).
+    pub spurious_retransmissions: u64,
+    /// Spurious window reductions taken back (RFC 4015 §3; `Connection::set_undo`).
+    pub undos: u64,
 }
 
 impl Counters {
@@ -298,5 +304,7 @@ impl Counters {
         sack_recoveries: 0,
         loss_probes: 0,
         dsacks_received: 0,
+        spurious_retransmissions: 0,
+        undos: 0,
     };
 }

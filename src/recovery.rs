@@ -16,8 +16,15 @@
 //! Loss detection is RACK (RFC 8985 §6): a segment is lost once a segment sent after it was
 //! delivered and a reordering window has passed since. RFC 6675's DupThresh rule survives only
 //! as RACK's own switch to a zero reordering window (§6.2 step 4). Recovery follows RFC 6675
-//! §5: on the first loss, cwnd and ssthresh are halved once; `pipe` (§4 SetPipe) bounds what is
-//! sent; NextSeg (§4) sends lost segments first, then new data.
+//! §5: on the first loss, cwnd and ssthresh are halved once; NextSeg (§4) sends lost segments
+//! first, then new data. How much goes on each ACK of a fast recovery is Proportional Rate
+//! Reduction ([`Prr`], RFC 6937, as RFC 9937 revises it), whose state lives here only while a
+//! recovery runs; after a timeout, `pipe` (§4 SetPipe) against cwnd bounds it (RFC 6675 §5.1).
+//!
+//! [`Episode`] remembers a window reduction until it is judged: RFC 3522's Eifel detection
+//! (the first ACK for a retransmission echoes a TSval older than the retransmission's) or RFC
+//! 3708's D-SACK detection (every retransmission reported as a duplicate) proves it spurious,
+//! and the connection takes it back (RFC 4015).
 
 use alloc::collections::VecDeque;
 use core::time::Duration;
@@ -148,9 +155,205 @@ pub(crate) struct AckNews {
     pub(crate) dsack: bool,
     /// The ACK reported SACKed octets not reported before.
     pub(crate) newly_sacked: bool,
+    /// RFC 6937 DeliveredData: octets newly acknowledged cumulatively or newly SACKed (the
+    /// change in SND.UNA plus the change in SACKed octets; D-SACKed octets are not new).
+    pub(crate) delivered: u32,
+    /// Of those, octets newly SACKed.
+    pub(crate) newly_sacked_octets: u32,
     /// A loss probe that retransmitted data repaired a loss (RFC 8985 §7.4.2): the congestion
     /// response is owed although no loss was detected otherwise.
     pub(crate) probe_repaired_loss: bool,
+}
+
+/// RFC 6937 Proportional Rate Reduction for one fast recovery (§3, with RFC 9937's
+/// `RecoverFS = pipe`): how many octets each ACK lets go, so that the flight shrinks from
+/// RecoverFS towards ssthresh in proportion to what is delivered, and grows back towards it
+/// at most one segment a delivery faster than packet conservation (the slow-start reduction
+/// bound, PRR-SSRB) when losses took it below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Prr {
+    /// `RecoverFS`: pipe when recovery began (at least 1, it divides).
+    recover_fs: u32,
+    /// `prr_delivered`: octets delivered to the receiver since recovery began.
+    delivered: u32,
+    /// `prr_out`: octets sent (new or again) since recovery began.
+    out: u32,
+    /// `sndcnt` of the last ACK less what was sent since: what may still go.
+    allowance: u32,
+    /// The last sndcnt was the proportional part (pipe > ssthresh), not a reduction bound.
+    proportional: bool,
+}
+
+impl Prr {
+    /// Recovery begins with `recover_fs` octets in the pipe (RFC 6937 §3 initialisation).
+    pub(crate) fn new(recover_fs: u32) -> Self {
+        Self {
+            recover_fs: recover_fs.max(1),
+            delivered: 0,
+            out: 0,
+            allowance: 0,
+            proportional: false,
+        }
+    }
+
+    /// RFC 6937 §3, on every ACK during recovery: `delivered_data` octets newly delivered
+    /// (DeliveredData), `pipe` after the ACK (RFC 6675 SetPipe), the controller's `ssthresh`.
+    /// PRR-CRB (`conservative`) sends no more than was delivered; PRR-SSRB one `mss` more.
+    /// Returns `sndcnt`, which is also what [`Prr::allowance`] lets go until the next ACK.
+    pub(crate) fn on_ack(
+        &mut self,
+        delivered_data: u32,
+        pipe: u32,
+        ssthresh: u32,
+        mss: u32,
+        conservative: bool,
+    ) -> u32 {
+        self.delivered = self.delivered.saturating_add(delivered_data);
+        self.proportional = pipe > ssthresh;
+        let sndcnt = if self.proportional {
+            // Proportional Rate Reduction: CEIL(prr_delivered * ssthresh / RecoverFS) -
+            // prr_out, in 64 bits so the product never overflows.
+            let target = (u64::from(self.delivered) * u64::from(ssthresh))
+                .div_ceil(u64::from(self.recover_fs));
+            u32::try_from(target).unwrap_or(u32::MAX).saturating_sub(self.out)
+        } else {
+            let banked = self.delivered.saturating_sub(self.out);
+            let limit =
+                if conservative { banked } else { banked.max(delivered_data).saturating_add(mss) };
+            (ssthresh - pipe).min(limit)
+        };
+        self.allowance = sndcnt;
+        sndcnt
+    }
+
+    /// RFC 6937 §3's "at least one segment on the first ACK of recovery when one is lost"
+    /// (RFC 9937: the fast retransmit is never held back): before anything went, the
+    /// allowance is at least `mss`.
+    pub(crate) fn ensure_first_retransmission(&mut self, mss: u32) {
+        if self.out == 0 {
+            self.allowance = self.allowance.max(mss);
+        }
+    }
+
+    /// `octets` went out (new data or a retransmission): `prr_out += (data sent)`.
+    pub(crate) fn on_sent(&mut self, octets: u32) {
+        self.out = self.out.saturating_add(octets);
+        self.allowance = self.allowance.saturating_sub(octets);
+    }
+
+    /// Octets that may still go before the next ACK.
+    #[cfg(test)]
+    const fn allowance(&self) -> u32 {
+        self.allowance
+    }
+
+    /// What may go before the next ACK in whole segments of `mss`: the proportional part
+    /// rounds up (RFC 6937's CEIL, counted in segments as its examples and Linux count; the
+    /// octets sent beyond it are in prr_out, so the next ACKs send that much less), a
+    /// reduction bound rounds down (never past ssthresh − pipe).
+    pub(crate) fn allowance_in_segments(&self, mss: u32) -> u32 {
+        let mss = mss.max(1);
+        if self.proportional {
+            self.allowance.div_ceil(mss).saturating_mul(mss)
+        } else {
+            self.allowance / mss * mss
+        }
+    }
+}
+
+/// A window reduction (fast retransmit, SACK recovery or retransmission timeout) waiting to be
+/// judged: Eifel detection (RFC 3522) with timestamps, D-SACK detection (RFC 3708) without.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Episode {
+    /// SND.UNA when the reduction came: retransmissions of the episode lie from here...
+    start: SeqNum,
+    /// ...up to HighData then (the recovery point).
+    high: SeqNum,
+    /// RFC 3522 `RetransmitTS`: the TSval of the episode's first retransmission, and where
+    /// that retransmission ends (its ACK is the one Eifel judges by).
+    first_retransmission: Option<(u32, SeqNum)>,
+    /// Octets retransmitted in the episode.
+    retransmitted: u32,
+    /// Octets of the episode the peer reported as duplicates (RFC 2883 D-SACK).
+    dsacked: u32,
+    /// The reduction was a retransmission timeout (RFC 4015 / RFC 5682: after undoing it, new
+    /// data goes, not the rest of the flight again).
+    pub(crate) timeout: bool,
+}
+
+/// How an [`Episode`] was judged by an ACK.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Nothing known yet.
+    Open,
+    /// The retransmissions were needed (Eifel: the ACK echoes the retransmission).
+    Genuine,
+    /// The original arrived: the reduction is to be undone.
+    Spurious,
+}
+
+impl Episode {
+    /// A reduction with SND.UNA at `start` and HighData `high`.
+    pub(crate) const fn new(start: SeqNum, high: SeqNum, timeout: bool) -> Self {
+        Self { start, high, first_retransmission: None, retransmitted: 0, dsacked: 0, timeout }
+    }
+
+    /// Whether data of this episode is still unacknowledged (a later loss belongs to it).
+    pub(crate) fn is_current(&self, snd_una: SeqNum) -> bool {
+        snd_una.before(self.high)
+    }
+
+    /// `[start, end)` was sent again at TSval `tsval` (`None` without timestamps).
+    pub(crate) fn on_retransmitted(&mut self, start: SeqNum, end: SeqNum, tsval: Option<u32>) {
+        if !start.before(self.high) || !start.before(end) {
+            return;
+        }
+        let end = end.min_seq(self.high);
+        self.retransmitted = self.retransmitted.saturating_add(end.since(start));
+        if self.first_retransmission.is_none() {
+            self.first_retransmission = tsval.map(|tsval| (tsval, end));
+        }
+    }
+
+    /// RFC 3522 §2: the first acceptable ACK covering the first retransmission (`seg_ack`)
+    /// judges it by its TSecr: older than the retransmission's TSval means the original
+    /// arrived. Octet-level D-SACK evidence is weighed by [`Episode::on_dsack`].
+    pub(crate) fn judge_by_echo(&self, seg_ack: SeqNum, tsecr: Option<u32>) -> Verdict {
+        let Some((tsval, end)) = self.first_retransmission else { return Verdict::Open };
+        let Some(tsecr) = tsecr.filter(|_| seg_ack.after_eq(end)) else { return Verdict::Open };
+        if crate::connection::ts_before(tsecr, tsval) {
+            Verdict::Spurious
+        } else {
+            Verdict::Genuine
+        }
+    }
+
+    /// RFC 3708 §3: a D-SACK `block` about this episode's data; once every octet retransmitted
+    /// was reported twice, none of the retransmissions was needed.
+    pub(crate) fn on_dsack(&mut self, block: SackBlock) -> Verdict {
+        let inside = self.start.before_eq(block.left)
+            && block.left.before(block.right)
+            && block.right.before_eq(self.high);
+        if inside {
+            self.dsacked = self.dsacked.saturating_add(block.right.since(block.left));
+        }
+        if self.retransmitted > 0 && self.dsacked >= self.retransmitted {
+            Verdict::Spurious
+        } else {
+            Verdict::Open
+        }
+    }
+}
+
+/// RFC 2883 §4: the first block of an ACK is a D-SACK when it lies below the cumulative ACK
+/// `seg_ack` or inside the second block.
+pub(crate) fn dsack_block(blocks: &[SackBlock], seg_ack: SeqNum) -> Option<SackBlock> {
+    let first = *blocks.first()?;
+    let dsack = first.right.before_eq(seg_ack)
+        || blocks.get(1).is_some_and(|second| {
+            second.left.before_eq(first.left) && first.right.before_eq(second.right)
+        });
+    dsack.then_some(first)
 }
 
 /// The sender's view of what the receiver holds: see the module docs.
@@ -181,6 +384,16 @@ pub(crate) struct Scoreboard {
     reorder_at: Option<Instant>,
     /// The probe timeout (RFC 8985 §7.2), when armed.
     probe_at: Option<Instant>,
+    /// PRR's state while a fast recovery runs (RFC 6937).
+    prr: Option<Prr>,
+    /// Octets newly delivered by the ACK being processed (RFC 6937 DeliveredData)...
+    delivered: u32,
+    /// ...and of those, octets newly SACKed.
+    newly_sacked: u32,
+    /// The ACK about to be processed was proven to acknowledge original transmissions (RFC
+    /// 3522, RFC 3708): a retransmitted segment it delivers tells RACK nothing (RFC 8985 §6.2
+    /// step 2). Cleared once that ACK is processed.
+    echoes_originals: bool,
 }
 
 impl Scoreboard {
@@ -199,6 +412,10 @@ impl Scoreboard {
             first_resend_due: false,
             reorder_at: None,
             probe_at: None,
+            prr: None,
+            delivered: 0,
+            newly_sacked: 0,
+            echoes_originals: false,
         }
     }
 
@@ -260,6 +477,9 @@ impl Scoreboard {
 
     /// New data `[start, end)` went out at `now` (SND.NXT moved from `start` to `end`).
     pub(crate) fn on_sent(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        if let Some(prr) = self.prr.as_mut() {
+            prr.on_sent(end.since(start));
+        }
         if self.segments.is_empty() {
             self.head = start;
         }
@@ -350,6 +570,9 @@ impl Scoreboard {
     /// or a resend at a smaller path MTU.
     pub(crate) fn on_retransmitted(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
         self.first_resend_due = false;
+        if let Some(prr) = self.prr.as_mut() {
+            prr.on_sent(end.since(start));
+        }
         self.split_at(start);
         self.split_at(end);
         let mut counted = 0;
@@ -487,15 +710,10 @@ impl Scoreboard {
         srtt: Option<Duration>,
     ) -> AckNews {
         let mut news = AckNews::default();
+        self.delivered = 0;
+        self.newly_sacked = 0;
         let cumulative = seg_ack.after(snd_una);
-        // RFC 2883 §4: the first block is a D-SACK when it lies below the cumulative ACK or
-        // inside the second block.
-        let dsack = blocks.first().is_some_and(|first| {
-            first.right.before_eq(seg_ack)
-                || blocks.get(1).is_some_and(|second| {
-                    second.left.before_eq(first.left) && first.right.before_eq(second.right)
-                })
-        });
+        let dsack = dsack_block(blocks, seg_ack).is_some();
         news.dsack = dsack;
         if dsack {
             self.judge_probe_by_dsack(blocks.first().copied());
@@ -523,8 +741,9 @@ impl Scoreboard {
             && seg_ack.after_eq(point)
         {
             // RFC 6675 §5 (A): recovery ends; cwnd stays at ssthresh (nothing to tell the
-            // controller).
+            // controller), and so does PRR (RFC 6937 §3: cwnd = ssthresh on the way out).
             self.recovery = None;
+            self.prr = None;
             self.rack.reo_wnd_persist = self.rack.reo_wnd_persist.saturating_sub(1);
             if self.rack.reo_wnd_persist == 0 {
                 self.rack.reo_wnd_mult = 1;
@@ -533,6 +752,9 @@ impl Scoreboard {
         }
         self.update_reordering_window_on_dsack(dsack, seg_ack, snd_nxt);
         news.detection = self.detect_losses(now, seg_ack.max_seq(snd_una), srtt);
+        news.delivered = self.delivered;
+        news.newly_sacked_octets = self.newly_sacked;
+        self.echoes_originals = false;
         self.debug_check();
         news
     }
@@ -569,6 +791,8 @@ impl Scoreboard {
             record.marks.set(Marks::SACKED);
             sacked += 1;
             any = true;
+            self.delivered = self.delivered.saturating_add(record.end.since(start));
+            self.newly_sacked = self.newly_sacked.saturating_add(record.end.since(start));
             let retransmitted = record.marks.has(Marks::RETRANSMITTED);
             if retransmitted {
                 retransmitted_delivered += 1;
@@ -611,11 +835,13 @@ impl Scoreboard {
                 break;
             }
             self.segments.pop_front();
-            self.head = record.end;
+            let start = core::mem::replace(&mut self.head, record.end);
             if record.marks.has(Marks::SACKED) {
                 self.sacked_segments = self.sacked_segments.saturating_sub(1);
                 continue;
             }
+            // Delivered now, not SACKed before: DeliveredData counts it (RFC 6937 §2).
+            self.delivered = self.delivered.saturating_add(record.end.since(start));
             let retransmitted = record.marks.has(Marks::RETRANSMITTED);
             if retransmitted {
                 self.retransmitted_segments = self.retransmitted_segments.saturating_sub(1);
@@ -628,6 +854,10 @@ impl Scoreboard {
         }
         if self.head.before(seg_ack) {
             // Part of the first record is acknowledged; the rest stays in flight.
+            let sacked = self.segments.front().is_some_and(|first| first.marks.has(Marks::SACKED));
+            if !sacked {
+                self.delivered = self.delivered.saturating_add(seg_ack.since(self.head));
+            }
             self.head = seg_ack;
         }
         if self.segments.is_empty() {
@@ -642,7 +872,8 @@ impl Scoreboard {
     /// the minimum is ambiguous (the original may have been delivered) and is skipped.
     fn on_delivered(&mut self, now: Instant, sent_at: Instant, end: SeqNum, retransmitted: bool) {
         let rtt = now.saturating_duration_since(sent_at);
-        if retransmitted && self.rack.min_rtt.is_some_and(|min| rtt < min) {
+        let ambiguous = self.echoes_originals || self.rack.min_rtt.is_some_and(|min| rtt < min);
+        if retransmitted && ambiguous {
             return;
         }
         if !retransmitted {
@@ -751,9 +982,66 @@ impl Scoreboard {
     /// Enters recovery (RFC 6675 §5 step 4 or §5.1) with RecoveryPoint `high_data`.
     pub(crate) fn enter_recovery(&mut self, kind: Recovery, high_data: SeqNum) {
         self.recovery = Some((kind, high_data));
+        self.prr = None;
         self.first_resend_due = kind == Recovery::Fast;
         self.probe_due = false;
         self.probe_sent = None;
+    }
+
+    /// PRR begins for the fast recovery just entered. RFC 9937's RecoverFS is pipe when
+    /// recovery begins: here pipe as it stood before the ACK that began it (`flight` octets
+    /// from SND.UNA then, less those SACKed before it: the ACK's `newly_sacked` octets and
+    /// the losses it revealed are news PRR counts as it goes, in prr_delivered and pipe).
+    pub(crate) fn start_prr(&mut self, flight: u32, newly_sacked: u32) {
+        if self.recovery() == Some(Recovery::Fast) {
+            let sacked_before = self.sacked_octets().saturating_sub(newly_sacked);
+            self.prr = Some(Prr::new(flight.saturating_sub(sacked_before)));
+        }
+    }
+
+    /// Octets SACKed (RFC 6937's SACKd).
+    fn sacked_octets(&self) -> u32 {
+        self.records()
+            .filter(|(_, _, record)| record.marks.has(Marks::SACKED))
+            .fold(0u32, |sum, (start, end, _)| sum.saturating_add(end.since(start)))
+    }
+
+    /// PRR's state, while a fast recovery runs.
+    pub(crate) fn prr(&self) -> Option<&Prr> {
+        self.prr.as_ref()
+    }
+
+    /// PRR's state, while a fast recovery runs.
+    pub(crate) fn prr_mut(&mut self) -> Option<&mut Prr> {
+        self.prr.as_mut()
+    }
+
+    /// Whether a segment deemed lost waits to be sent again.
+    pub(crate) fn has_lost(&self, snd_una: SeqNum) -> bool {
+        self.next_lost(snd_una).is_some()
+    }
+
+    /// The recovery in progress was spurious (RFC 3522 / RFC 3708 proved the originals
+    /// arrived): it ends, and segments deemed lost but not yet sent again are in flight after
+    /// all, so they are not sent again (RFC 4015 §3, RFC 5682: after a spurious timeout, new
+    /// data goes rather than the rest of the flight).
+    ///
+    /// The ACK that proved it acknowledges originals: the next [`Scoreboard::on_ack`] does
+    /// not take a retransmitted segment's delivery for RACK's newest (RFC 8985 §6.2 step 2),
+    /// which would make everything sent before the retransmission look lost.
+    pub(crate) fn undo_recovery(&mut self) {
+        self.echoes_originals = true;
+        if self.recovery.take().is_none() {
+            return;
+        }
+        self.prr = None;
+        self.first_resend_due = false;
+        for record in &mut self.segments {
+            if record.marks.awaits_resend() {
+                record.marks.clear(Marks::LOST);
+            }
+        }
+        self.debug_check();
     }
 
     /// The retransmission timer expired (RFC 6675 §5.1, RFC 8985 §6.3): every segment not
@@ -778,6 +1066,7 @@ impl Scoreboard {
         }
         self.retransmitted_segments = 0;
         self.enter_recovery(Recovery::Timeout, high_data);
+        self.prr = None;
         self.debug_check();
     }
 
@@ -844,6 +1133,9 @@ impl Scoreboard {
 
 #[cfg(test)]
 mod tests {
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
     use super::*;
 
     const MSS: u32 = 1000;
@@ -868,6 +1160,132 @@ mod tests {
             board.on_sent(seq(i * MSS), seq((i + 1) * MSS), at(u64::from(i)));
         }
         board
+    }
+
+    /// The scenario of RFC 6937 §3.1's examples, counted in segments (MSS = 1): 20 segments
+    /// in flight (cwnd = FlightSize = pipe = 20), `lost` of them dropped, one ACK (with SACK)
+    /// for each of the others; Limited Transmit (RFC 3042) sends a new segment on each of the
+    /// first two duplicate ACKs, the third starts recovery with ssthresh = 10 and RecoverFS =
+    /// 20. A segment is lost once three segments above it are SACKed (RFC 6675 IsLost), pipe
+    /// is RFC 6675's. Returns, per ACK from the first duplicate, what went (`N` new, `R`
+    /// retransmitted) and pipe before it went.
+    fn rfc_6937_example(lost: &[u32], conservative: bool) -> Vec<(String, u32)> {
+        let mut sent_end = 20u32;
+        let mut sacked = [false; 64];
+        let mut deemed_lost = [false; 64];
+        let mut resent = [false; 64];
+        let mut prr: Option<Prr> = None;
+        let mut rows = Vec::new();
+        for ack in (0..20).filter(|s| !lost.contains(s)) {
+            sacked[ack as usize] = true;
+            for &hole in lost {
+                let above = (hole + 1..sent_end).filter(|&s| sacked[s as usize]).count();
+                deemed_lost[hole as usize] |= above >= 3;
+            }
+            let pipe = (0..sent_end)
+                .map(|s| {
+                    let s = s as usize;
+                    if sacked[s] { 0 } else { u32::from(!deemed_lost[s]) + u32::from(resent[s]) }
+                })
+                .sum::<u32>();
+            let dup_acks = (0..20).filter(|&s| sacked[s as usize]).count();
+            let mut went = String::new();
+            if dup_acks < 3 {
+                // Limited Transmit.
+                went.push('N');
+                sent_end += 1;
+                rows.push((went, pipe));
+                continue;
+            }
+            let prr = prr.get_or_insert_with(|| Prr::new(20));
+            prr.on_ack(1, pipe, 10, 1, conservative);
+            if deemed_lost.iter().zip(resent).any(|(&l, r)| l && !r) {
+                prr.ensure_first_retransmission(1);
+            }
+            while prr.allowance() >= 1 {
+                match (0..sent_end).find(|&s| deemed_lost[s as usize] && !resent[s as usize]) {
+                    Some(hole) => {
+                        resent[hole as usize] = true;
+                        went.push('R');
+                    }
+                    None => {
+                        sent_end += 1;
+                        went.push('N');
+                    }
+                }
+                prr.on_sent(1);
+            }
+            rows.push((went, pipe));
+        }
+        rows
+    }
+
+    /// RFC 6937 §3.1, one segment lost: with either reduction bound PRR sends on every other
+    /// ACK, the retransmission first, spreading the reduction over the round trip, and pipe
+    /// ends exactly at ssthresh = 10. The RFC's chart has the same pattern through ACK 16
+    /// (and its pipe row the same values); its last two columns send on ACKs 18 and 19
+    /// where its own pipe row (11 after ACK 18, 10 after ACK 19) leaves room for one, as here
+    /// on ACK 17: CEIL(15 × 10 / 20) − 7 = 1.
+    #[test]
+    fn prr_sends_on_every_other_ack_after_a_single_loss_rfc_6937_3_1() {
+        for conservative in [false, true] {
+            let rows = rfc_6937_example(&[0], conservative);
+            let sent: Vec<&str> = rows.iter().map(|(went, _)| went.as_str()).collect();
+            assert_eq!(
+                sent,
+                [
+                    "N", "N", "R", "", "N", "", "N", "", "N", "", "N", "", "N", "", "N", "", "N",
+                    "", ""
+                ],
+                "conservative: {conservative}"
+            );
+            let pipe: Vec<u32> = rows.iter().map(|&(_, pipe)| pipe).collect();
+            assert_eq!(
+                pipe,
+                [19, 19, 18, 18, 17, 17, 16, 16, 15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10]
+            );
+        }
+    }
+
+    /// RFC 6937 §3.1, segments 0–14 lost: five ACKs come back. The first two send new data
+    /// (Limited Transmit); the third starts recovery with pipe = 4, far below ssthresh.
+    /// PRR-CRB sends what was delivered, one retransmission per ACK ("b": prr_delivered −
+    /// prr_out), pipe stays 4; PRR-SSRB one segment more than delivered ("d": DeliveredData
+    /// + MSS), two retransmissions per ACK, pipe 4, 5, 6 — the RFC's charts exactly.
+    #[test]
+    fn prr_reduction_bounds_after_a_burst_of_fifteen_losses_rfc_6937_3_1() {
+        let lost: Vec<u32> = (0..15).collect();
+        let crb = rfc_6937_example(&lost, true);
+        let expected = [("N", 19), ("N", 19), ("R", 4), ("R", 4), ("R", 4)];
+        let crb: Vec<(&str, u32)> = crb.iter().map(|(went, pipe)| (went.as_str(), *pipe)).collect();
+        assert_eq!(crb, expected);
+        let ssrb = rfc_6937_example(&lost, false);
+        let expected = [("N", 19), ("N", 19), ("RR", 4), ("RR", 5), ("RR", 6)];
+        let ssrb: Vec<(&str, u32)> =
+            ssrb.iter().map(|(went, pipe)| (went.as_str(), *pipe)).collect();
+        assert_eq!(ssrb, expected);
+    }
+
+    /// RFC 6937 §3 arithmetic at the edges: the proportional part rounds up and banks what
+    /// was not sent; the reduction bound never takes pipe past ssthresh.
+    #[test]
+    fn prr_sndcnt_rounds_up_and_stops_at_ssthresh_rfc_6937_3() {
+        let mut prr = Prr::new(10_000);
+        // CEIL(1000 × 7000 / 10000) = 700.
+        assert_eq!(prr.on_ack(1000, 9000, 7000, 1000, false), 700);
+        prr.on_sent(600);
+        assert_eq!(prr.allowance(), 100);
+        // CEIL(2000 × 7000 / 10000) − 600 = 800: what was not sent is banked.
+        assert_eq!(prr.on_ack(1000, 8000, 7000, 1000, false), 800);
+        prr.on_sent(800);
+        // pipe ≤ ssthresh: min(ssthresh − pipe, max(3000 − 1400, 1000) + 1000) = 500.
+        assert_eq!(prr.on_ack(1000, 6500, 7000, 1000, false), 500);
+        assert_eq!(prr.on_ack(0, 7000, 7000, 1000, false), 0);
+        // The first ACK of a recovery that found a loss: one segment, whatever sndcnt says.
+        let mut prr = Prr::new(10_000);
+        assert_eq!(prr.on_ack(0, 9000, 5000, 1000, false), 0);
+        prr.ensure_first_retransmission(1000);
+        assert_eq!(prr.allowance(), 1000);
     }
 
     #[test]

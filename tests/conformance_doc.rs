@@ -1,7 +1,7 @@
 //! `docs/conformance.md` stays true: every requirement id of RFC 9293 Appendix B appears exactly
 //! once with a known status, and every test a `done` or `partial` row names exists; the same
-//! holds for the tables of RFC 7323, RFC 2018, RFC 2883, RFC 6675 and RFC 8985 (ids
-//! `RFC7323-1`, `RFC2018-1`, … up, consecutive).
+//! holds for the tables of RFC 7323, RFC 2018, RFC 2883, RFC 6675, RFC 8985, RFC 6937, RFC
+//! 3522, RFC 3708 and RFC 4015 (ids `RFC7323-1`, `RFC2018-1`, … up, consecutive).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -38,12 +38,16 @@ struct Row {
 const APPENDIX_B_PREFIXES: [&str; 4] = ["MUST-", "SHLD-", "MAY-", "REC-"];
 
 /// The tables after the first: the prefix of their ids and the RFC they list.
-const RFC_TABLES: [(&str, &str); 5] = [
+const RFC_TABLES: [(&str, &str); 9] = [
     ("RFC7323-", "RFC 7323"),
     ("RFC2018-", "RFC 2018"),
     ("RFC2883-", "RFC 2883"),
     ("RFC6675-", "RFC 6675"),
     ("RFC8985-", "RFC 8985"),
+    ("RFC6937-", "RFC 6937"),
+    ("RFC3522-", "RFC 3522"),
+    ("RFC3708-", "RFC 3708"),
+    ("RFC4015-", "RFC 4015"),
 ];
 
 /// The rows of the first table whose first cell looks like a requirement id.

@@ -859,8 +859,13 @@ fn bulk_lost_retransmission_is_resent_before_the_rto_rfc_8985_6_2() {
 /// resends 1 and 5 and sends 12. At 1.25 s the late original of 1 arrives: the ACK covers 1–4,
 /// 6–9 still SACKed. Taking it for the retransmission's delivery (RTT 40 ms, sent at 1210)
 /// would make 10 and 11, sent at 1200, lost at once (1200 + 40 + a zero window in recovery);
-/// ignoring it, nothing is lost, and the room cwnd − pipe = 5500 − 4000 (5's retransmission,
-/// 10, 11, 12) takes new segment 13 only.
+/// ignoring it, nothing is lost, and PRR (pipe 4000: 5's retransmission, 10, 11, 12, below
+/// ssthresh 5500) takes new segment 13 only.
+///
+/// RFC 6937 sets the order the three go in: the ACK that starts recovery (SACKing 2–4, pipe
+/// 7000 above ssthresh) lets CEIL(3000 × 5500 / 11000) = 1500 octets, in whole segments two,
+/// go: 1 and new segment 12 (RFC 6675's cwnd − pipe sent 1 alone); the next ACK (pipe 4000)
+/// sends 5 (PRR-SSRB: ssthresh − pipe = 1500, one segment).
 #[test]
 fn ack_of_a_retransmission_sent_less_than_min_rtt_ago_is_no_delivery_rfc_8985_6_2() {
     let mut h = sack_established();
@@ -875,8 +880,8 @@ fn ack_of_a_retransmission_sent_less_than_min_rtt_ago_is_no_delivery_rfc_8985_6_
     recovery.extend(std::iter::from_fn(|| h.poll()));
     assert_eq!(recovery.len(), 3, "{:?}", brief(&recovery));
     assert_data(&recovery[0], ack(), 1000, 1000);
-    assert_data(&recovery[1], ack(), 5000, 1000);
-    assert_data(&recovery[2], ack(), 12_000, 1000);
+    assert_data(&recovery[1], ack(), 12_000, 1000);
+    assert_data(&recovery[2], ack(), 5000, 1000);
     h.now = at(1250);
     h.deliver(peer_ack(5000, &[(6000, 10_000)]));
     let sent: Vec<Sent> = std::iter::from_fn(|| h.poll()).collect();

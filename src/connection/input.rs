@@ -141,7 +141,7 @@ impl Connection {
         self.ts.on_peer_syn(now, header.options.timestamps, self.rcv_nxt);
         self.on_peer_sack_permitted(header.options.sack_permitted);
         if ack_acceptable {
-            self.on_ack_advances(now, header.ack, echoed(segment));
+            self.on_ack_advances(now, header.ack, echoed(segment), false);
         }
         self.update_send_window(header.seq, header.ack, u32::from(header.window));
         if self.syn_acked {
@@ -325,7 +325,7 @@ impl Connection {
                 self.queue_reply(Reply { remote, seq: seg_ack, ack: None });
                 return false;
             }
-            self.on_ack_advances(now, seg_ack, echoed(segment));
+            self.on_ack_advances(now, seg_ack, echoed(segment), false);
             self.update_send_window(seg_seq, seg_ack, self.scaled_window(header.window));
             // Continue in ESTABLISHED (§3.10.7.4 step 5).
             self.apply(now, Stimulus::AckOfSyn);
@@ -355,12 +355,16 @@ impl Connection {
             && !header.flags.contains(Flags::FIN)
             && self.snd_wnd > 0
             && self.scaled_window(header.window) == self.snd_wnd;
+        // RFC 3522: the first ACK for a retransmission may prove the last reduction spurious.
+        // Judged first, so that losses this same ACK reveals start a recovery of their own
+        // rather than being taken back with it.
+        let undone = self.snd_una.before(seg_ack) && self.judge_by_echo(seg_ack, echoed(segment));
         if self.sack_ok {
             // RFC 6675 / RFC 8985: the scoreboard sees the ACK before SND.UNA moves.
             self.on_sack_ack(now, segment);
         }
         if self.snd_una.before(seg_ack) {
-            self.on_ack_advances(now, seg_ack, echoed(segment));
+            self.on_ack_advances(now, seg_ack, echoed(segment), undone);
         } else if is_duplicate {
             self.on_duplicate_ack(segment);
         }
@@ -418,8 +422,10 @@ impl Connection {
     }
 
     /// SND.UNA advances to `seg_ack` (known to be within SND.UNA..=SND.NXT); `tsecr` is the
-    /// segment's TSecr, if it carries the timestamps option.
-    fn on_ack_advances(&mut self, now: Instant, seg_ack: SeqNum, tsecr: Option<u32>) {
+    /// segment's TSecr, if it carries the timestamps option. `undone`: this ACK proved the
+    /// last reduction spurious, and the undo (RFC 4015 §3) set cwnd itself, so the ACK grows
+    /// nothing.
+    fn on_ack_advances(&mut self, now: Instant, seg_ack: SeqNum, tsecr: Option<u32>, undone: bool) {
         if !self.snd_una.before(seg_ack) {
             return;
         }
@@ -427,7 +433,9 @@ impl Connection {
         self.on_rtt_sample(now, seg_ack, tsecr);
         let data_was_outstanding = self.syn_acked;
         self.dup_acks = 0;
-        if self.in_fast_recovery {
+        if undone {
+            // The undo left fast recovery and set cwnd (RFC 4015 §3).
+        } else if self.in_fast_recovery {
             if seg_ack.after_eq(self.recover) {
                 self.in_fast_recovery = false;
                 let flight = self.snd_nxt.since(seg_ack);
@@ -693,6 +701,7 @@ impl Connection {
         } else if self.dup_acks == 3 && self.snd_una.after(self.recover) {
             let flight = self.snd_nxt.since(self.snd_una);
             self.on_congestion_event(CongestionEvent::FastRetransmit { flight });
+            self.on_window_reduction(false);
             self.in_fast_recovery = true;
             self.recover = self.snd_nxt;
             self.retransmit_pending = true;

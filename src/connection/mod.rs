@@ -206,6 +206,11 @@ struct Rare {
     /// When the segment now at SND.UNA was first retransmitted, or the first unanswered
     /// zero-window probe went (R2 counts from here).
     first_retransmission_at: Option<Instant>,
+    /// The last window reduction, until judged spurious or not (see `sack`); here because a
+    /// reduction already allocates this part (for its counter).
+    episode: Option<crate::recovery::Episode>,
+    /// The application switched spurious-retransmission undo off (`Connection::set_undo`).
+    undo_off: bool,
 }
 
 /// The congestion controller: the built-in one held in place, or the application's.
@@ -1108,6 +1113,7 @@ impl Connection {
         self.on_rto_path_mtu();
         let flight = self.snd_nxt.since(self.snd_una);
         self.on_congestion_event(CongestionEvent::Timeout { flight });
+        self.on_window_reduction(true);
         self.in_fast_recovery = false;
         self.dup_acks = 0;
         self.recover = self.snd_nxt;

@@ -1,14 +1,18 @@
 //! Selective acknowledgments on a connection: the SACK blocks our ACKs carry (RFC 2018 §4,
 //! RFC 2883 D-SACK), and the sender's side — feeding the peer's blocks to the scoreboard,
 //! entering and leaving RFC 6675 recovery, NextSeg, RACK's reordering timer and the tail loss
-//! probe (RFC 8985). The bookkeeping itself lives in [`crate::recovery`]; this file decides
-//! when the connection acts on it.
+//! probe (RFC 8985), Proportional Rate Reduction during a fast recovery (RFC 6937, with RFC
+//! 9937's clarifications), and taking back a window reduction that timestamps (RFC 3522) or
+//! D-SACKs (RFC 3708) prove spurious (RFC 4015). The bookkeeping itself lives in
+//! [`crate::recovery`]; this file decides when the connection acts on it.
 
 use alloc::boxed::Box;
 
 use super::{Connection, Timer};
 use crate::congestion::CongestionEvent;
-use crate::recovery::{Recovery, Scoreboard, WORST_CASE_DELAYED_ACK};
+use crate::recovery::{
+    Episode, Recovery, Scoreboard, Verdict, WORST_CASE_DELAYED_ACK, dsack_block,
+};
 use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::{SackBlock, SackBlocks, Segment};
@@ -107,6 +111,10 @@ impl Connection {
 
     /// `[start, end)` went again.
     pub(super) fn record_resent(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        let tsval = self.ts.is_on().then(|| self.ts.tsval(now));
+        if let Some(episode) = self.rare.as_mut().and_then(|rare| rare.episode.as_mut()) {
+            episode.on_retransmitted(start, end, tsval);
+        }
         if let Some(board) = self.scoreboard.as_mut() {
             board.on_retransmitted(start, end, now);
         }
@@ -126,6 +134,11 @@ impl Connection {
             let sent_at = self.last_send_at.unwrap_or(now);
             self.make_scoreboard(snd_nxt, sent_at);
         }
+        if let Some(block) = dsack_block(blocks.as_slice(), seg_ack) {
+            // RFC 3708: judged before the scoreboard takes the ACK, so that losses the same
+            // ACK reveals start a recovery of their own rather than being taken back with it.
+            self.judge_by_dsack(block, seg_ack);
+        }
         let Some(board) = self.scoreboard.as_mut() else { return };
         let news = board.on_ack(now, snd_una, seg_ack, snd_nxt, blocks.as_slice(), srtt);
         if news.dsack {
@@ -137,20 +150,52 @@ impl Connection {
         // segment after every recovery.
         let found = news.detection;
         if found.lost > 0 {
-            self.on_losses_found(found.lost_retransmissions);
+            self.on_losses_found(found.lost_retransmissions, news.newly_sacked_octets);
+            self.update_prr(news.delivered);
         } else if news.probe_repaired_loss {
             // RFC 8985 §7.4.2: the probe repaired a loss nothing else saw: the congestion
             // response is one halving, as for a recovery that ended at once.
             let flight = snd_nxt.since(snd_una);
             self.on_congestion_event(CongestionEvent::SackRecovery { flight });
+        } else {
+            self.update_prr(news.delivered);
         }
         self.set_timer(Timer::Reorder, found.reorder_at);
+    }
+
+    /// RFC 6937 §3 on an ACK (or a reordering timeout) during a fast recovery: PRR's sndcnt
+    /// for `delivered` octets newly delivered (DeliveredData), with pipe after the ACK and the
+    /// slow-start reduction bound (PRR-SSRB, RFC 6937 §6's recommendation). On the first
+    /// ACK of recovery at least one segment goes when one is lost (RFC 9937).
+    fn update_prr(&mut self, delivered: u32) {
+        let ssthresh = self.cc.get().ssthresh();
+        let mss = u32::from(self.effective_mss());
+        let snd_una = self.snd_una;
+        let Some(board) = self.scoreboard.as_mut() else { return };
+        let pipe = board.pipe(snd_una);
+        let lost = board.has_lost(snd_una);
+        if let Some(prr) = board.prr_mut() {
+            prr.on_ack(delivered, pipe, ssthresh, mss, false);
+            if lost {
+                prr.ensure_first_retransmission(mss);
+            }
+        }
+    }
+
+    /// PRR starts over for the fast recovery just entered (or responded to again) on an ACK
+    /// that newly SACKed `newly_sacked` octets (SND.UNA has not moved yet): RecoverFS is pipe
+    /// as recovery begins (RFC 9937; RFC 6937 took FlightSize; `Scoreboard::start_prr`).
+    fn start_prr(&mut self, newly_sacked: u32) {
+        let flight = self.snd_nxt.since(self.snd_una);
+        if let Some(board) = self.scoreboard.as_mut() {
+            board.start_prr(flight, newly_sacked);
+        }
     }
 
     /// RACK found losses: enter recovery, or, when a retransmission was lost inside one,
     /// respond to congestion again (RFC 8985 §9.3: without PRR, a lost retransmission is a
     /// new congestion event) and move the recovery point to what is sent now.
-    fn on_losses_found(&mut self, lost_retransmissions: u32) {
+    fn on_losses_found(&mut self, lost_retransmissions: u32, newly_sacked: u32) {
         if self.in_sack_recovery() && lost_retransmissions > 0 {
             if let Some(board) = self.scoreboard.as_mut() {
                 board.enter_recovery(Recovery::Fast, self.snd_nxt);
@@ -159,15 +204,17 @@ impl Connection {
             // the further response must never raise it.
             let flight = self.snd_nxt.since(self.snd_una).min(self.cc.get().window());
             self.on_congestion_event(CongestionEvent::SackRecovery { flight });
+            self.on_window_reduction(false);
+            self.start_prr(newly_sacked);
             self.count().sack_recoveries += 1;
         } else {
-            self.enter_sack_recovery();
+            self.enter_sack_recovery(newly_sacked);
         }
     }
 
     /// Losses were found outside a recovery: enter one (RFC 6675 §5 step 4: RecoveryPoint =
     /// HighData, ssthresh = cwnd = FlightSize / 2). Inside one, NextSeg simply has more to send.
-    fn enter_sack_recovery(&mut self) {
+    fn enter_sack_recovery(&mut self, newly_sacked: u32) {
         let Some(board) = self.scoreboard.as_mut() else { return };
         if board.recovery().is_some() {
             return;
@@ -178,6 +225,8 @@ impl Connection {
         board.enter_recovery(Recovery::Fast, self.snd_nxt);
         let flight = self.snd_nxt.since(self.snd_una);
         self.on_congestion_event(CongestionEvent::SackRecovery { flight });
+        self.on_window_reduction(false);
+        self.start_prr(newly_sacked);
 
         self.count().sack_recoveries += 1;
         self.set_timer(Timer::LossProbe, None);
@@ -193,7 +242,9 @@ impl Connection {
         let Some(board) = self.scoreboard.as_mut() else { return true };
         if self.dup_acks >= 3 && segment.header.options.sack_blocks.is_empty() {
             board.mark_lost_at(self.snd_una);
-            self.enter_sack_recovery();
+            self.enter_sack_recovery(0);
+            // RFC 6937 §2: without SACK information a duplicate ACK delivered one segment.
+            self.update_prr(u32::from(self.effective_mss()));
         }
         true
     }
@@ -206,7 +257,8 @@ impl Connection {
         let found = board.detect_losses(now, snd_una, srtt);
         self.set_timer(Timer::Reorder, found.reorder_at);
         if found.lost > 0 {
-            self.on_losses_found(found.lost_retransmissions);
+            self.on_losses_found(found.lost_retransmissions, 0);
+            self.update_prr(0);
         }
     }
 
@@ -264,10 +316,90 @@ impl Connection {
         self.scoreboard.as_ref().is_some_and(|board| board.recovery().is_some())
     }
 
-    /// RFC 6675 §5 (C): octets cwnd leaves for sending while in recovery, `cwnd − pipe`.
+    /// Octets that may go while in recovery: in a fast recovery what PRR's sndcnt leaves
+    /// (RFC 6937 §3: cwnd = pipe + sndcnt), after a timeout RFC 6675 §5 (C)'s `cwnd − pipe`.
+    /// PRR counts octets but sends whole segments (`Prr::allowance_in_segments`).
     pub(super) fn recovery_room(&self) -> u32 {
         let Some(board) = self.scoreboard.as_ref() else { return 0 };
+        if let Some(prr) = board.prr() {
+            return prr.allowance_in_segments(u32::from(self.effective_mss()));
+        }
         self.cc.get().window().saturating_sub(board.pipe(self.snd_una))
+    }
+
+    /// Switches spurious-retransmission undo on (the default) or off: with it off, a window
+    /// reduction that timestamps or D-SACKs prove spurious is still counted
+    /// (`Counters::spurious_retransmissions`) but not taken back.
+    pub fn set_undo(&mut self, on: bool) {
+        if !on || self.rare.is_some() {
+            self.rare_mut().undo_off = !on;
+        }
+    }
+
+    /// The window was just reduced (fast retransmit, SACK recovery, retransmission timeout):
+    /// remember it to judge it (RFC 3522, RFC 3708), unless it belongs to a reduction whose
+    /// data is still unacknowledged — a further response in the same episode, whose first
+    /// retransmission is still the one Eifel judges by. Nothing is judged about our SYN.
+    pub(super) fn on_window_reduction(&mut self, timeout: bool) {
+        let (snd_una, snd_nxt) = (self.snd_una, self.snd_nxt);
+        if !snd_una.after(self.iss) {
+            return;
+        }
+        let rare = self.rare_mut();
+        match rare.episode.as_mut() {
+            Some(episode) if episode.is_current(snd_una) => episode.timeout |= timeout,
+            _ => rare.episode = Some(Episode::new(snd_una, snd_nxt, timeout)),
+        }
+    }
+
+    /// RFC 3522 §2 Eifel detection, on an ACK advancing SND.UNA to `seg_ack` with TSecr
+    /// `tsecr`: returns whether it proved the last reduction spurious and took it back.
+    pub(super) fn judge_by_echo(&mut self, seg_ack: SeqNum, tsecr: Option<u32>) -> bool {
+        let Some(episode) = self.rare.as_ref().and_then(|rare| rare.episode) else {
+            return false;
+        };
+        match episode.judge_by_echo(seg_ack, tsecr) {
+            Verdict::Open => false,
+            Verdict::Genuine => {
+                // The retransmission was needed: nothing to take back, whatever D-SACKs say.
+                self.rare_mut().episode = None;
+                false
+            }
+            Verdict::Spurious => self.undo_reduction(seg_ack),
+        }
+    }
+
+    /// RFC 3708 §3: a D-SACK `block` on an ACK of `seg_ack`.
+    fn judge_by_dsack(&mut self, block: SackBlock, seg_ack: SeqNum) {
+        let Some(episode) = self.rare.as_mut().and_then(|rare| rare.episode.as_mut()) else {
+            return;
+        };
+        if episode.on_dsack(block) == Verdict::Spurious {
+            self.undo_reduction(seg_ack.max_seq(self.snd_una));
+        }
+    }
+
+    /// The last window reduction was spurious: tell the controller (RFC 4015 §3's response,
+    /// `CongestionEvent::Undo`), leave the recovery it started, and — RFC 4015 §3 and RFC 5682
+    /// §3 after a spurious timeout — send new data rather than the flight again. Returns
+    /// whether the reduction was taken back (undo may be switched off).
+    fn undo_reduction(&mut self, seg_ack: SeqNum) -> bool {
+        let rare = self.rare_mut();
+        rare.episode = None;
+        rare.counters.spurious_retransmissions += 1;
+        if rare.undo_off {
+            return false;
+        }
+        rare.counters.undos += 1;
+        let flight = self.snd_nxt.since(seg_ack);
+        let acked = if seg_ack.after(self.snd_una) { seg_ack.since(self.snd_una) } else { 0 };
+        self.on_congestion_event(CongestionEvent::Undo { flight, acked });
+        self.in_fast_recovery = false;
+        self.set_recovery_point(None);
+        if let Some(board) = self.scoreboard.as_mut() {
+            board.undo_recovery();
+        }
+        true
     }
 
     /// NextSeg rule (1) (RFC 6675 §4): the first segment deemed lost and not yet resent, when
