@@ -86,6 +86,7 @@ impl<X: Default> Ring<X> {
     }
 
     /// The most the ring may grow to.
+    #[cfg(test)]
     pub(crate) const fn limit(&self) -> usize {
         self.limit as usize
     }
