@@ -1545,14 +1545,16 @@ impl Connection {
 
     /// The window field of our next segment other than a SYN: the offered window rounded
     /// down to units of 2^shift — or up, where rounding down would move the right edge the
-    /// peer knows to the left (SHLD-14; RFC 7323 §2.4 describes the choice). The edge never
-    /// moves left. After data whose length is no multiple of 2^shift, rounding up promises up
-    /// to 2^shift − 1 octets past the edge before; the receive buffer's reserve holds them
-    /// (`ROUNDING_RESERVE_ACKS` ACKs' worth, made good again as the application reads). An
-    /// application that reads nothing for so long that the rounding used up the whole reserve
-    /// still sees no edge move left: octets past the end of the buffer are then not taken
-    /// (`accept_text` stores what fits and acknowledges that much), and the peer sends them
-    /// again as after a loss — memory stays bounded by the configuration.
+    /// peer knows to the left (SHLD-14; RFC 7323 §2.4 describes the choice). After data whose
+    /// length is no multiple of 2^shift, rounding up promises up to 2^shift − 1 octets past
+    /// the edge before; the receive buffer's reserve holds them (made good again as the
+    /// application reads). An application that reads nothing while the window closes can see
+    /// the promises add up past the reserve (one per ACK); then the field is rounded down to
+    /// what the buffer still holds instead, so the edge the peer sees retreats by less than
+    /// one unit — the case RFC 7323 §2.4 foresees, which a sender must cope with (RFC 9293
+    /// §3.8.6) — rather than offer room that is not there: the window closes to zero and the
+    /// peer probes it, instead of resending into it until R2 ends the connection. Octets up to
+    /// the furthest edge ever advertised still fit the buffer and are still taken.
     fn window_field(&self) -> u16 {
         let shift = self.rcv_shift();
         let field = self.offered_field();
@@ -1561,8 +1563,13 @@ impl Connection {
         if Window::from_scaled(field, shift).get() >= known {
             return field;
         }
-        let rounded_up = known.div_ceil(1 << shift.shift());
-        u16::try_from(rounded_up).unwrap_or(u16::MAX).max(field)
+        let unit = 1u32 << shift.shift();
+        let rounded_up = known.div_ceil(unit);
+        // What the buffer can still take past RCV.NXT, its reserve included.
+        let room = len_u32(self.recv_buf.free());
+        let affordable =
+            if rounded_up.saturating_mul(unit) <= room { rounded_up } else { room / unit };
+        u16::try_from(affordable).unwrap_or(u16::MAX).max(field)
     }
 
     /// The window as the peer will read it from our next window field.
