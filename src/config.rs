@@ -54,7 +54,7 @@ pub struct Config {
     pub send_buffer: usize,
     /// Initial receive buffer size in octets; it bounds the advertised window until the buffer
     /// grows (see `recv_buffer_max`). A buffer whose window needs a scale shift holds up to
-    /// 256 × (2^shift − 1) octets more (at most 1/32 of it), so that rounding the window
+    /// 256 × (2^shift − 1) octets more (at most 1/16 of it), so that rounding the window
     /// field up need not move the right edge left (SHLD-14).
     pub recv_buffer: usize,
     /// Ceiling of receive-buffer auto-tuning, in octets (default 16 MiB). Once per round trip

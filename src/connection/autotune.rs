@@ -39,19 +39,21 @@ const INITIAL_SPACE_SEGMENTS: u32 = 10;
 const ROUNDING_RESERVE_ACKS: usize = 256;
 
 /// The receive ring's capacity for a buffer of `buffer` octets under `shift`: the buffer plus
-/// its reserve for rounding our window field up (none unscaled), at most 1/32 of the buffer.
+/// its reserve for rounding our window field up (none unscaled), at most 1/16 of the buffer.
 /// With the smallest shift that fits the buffer, 256 × (2^shift − 1) is below 1/128 of it, so
-/// the 1/32 only binds when the shift was chosen for a larger ceiling (auto-tuning).
+/// the 1/16 only binds when the shift was chosen for a larger ceiling (auto-tuning): a 64 KiB
+/// buffer under the 16 MiB ceiling's shift of 9 keeps 4 KiB, the rounding of the ACKs of a
+/// closing window about (`Connection::window_field` says what happens beyond).
 pub(super) fn recv_ring_capacity(buffer: usize, shift: WindowScale) -> usize {
     let full = ((1 << shift.shift()) - 1) * ROUNDING_RESERVE_ACKS;
-    buffer.saturating_add(full.min(buffer / 32))
+    buffer.saturating_add(full.min(buffer / 16))
 }
 
 /// The part of a receive ring of `capacity` octets held back for rounding: the inverse of
-/// [`recv_ring_capacity`] (exact when the 1/32 binds and the buffer is a multiple of 32).
+/// [`recv_ring_capacity`] (exact when the 1/16 binds and the buffer is a multiple of 16).
 pub(super) fn rounding_reserve(capacity: usize, shift: WindowScale) -> usize {
     let full = ((1 << shift.shift()) - 1) * ROUNDING_RESERVE_ACKS;
-    full.min(capacity / 33)
+    full.min(capacity / 17)
 }
 
 /// Receive-buffer moderation state (Linux's `rcvq_space` and `rcv_rtt_est`), kept in the
@@ -191,14 +193,17 @@ impl Connection {
     }
 
     /// The send buffer's capacity a writer calls for: when `send` could not take everything,
-    /// twice the congestion window (one window in flight, one queued behind it), doubling at
-    /// least, at most the ceiling.
+    /// twice what may be in flight — the congestion window, or the peer's largest window if
+    /// that is smaller (a cwnd that grows while the peer's window is the limit asks for
+    /// nothing) — so one window is in flight and one queued behind it; doubling at least, at
+    /// most the ceiling.
     fn send_wanted_capacity(&self) -> usize {
         let capacity = self.send_buf.capacity();
         if !self.write_blocked || self.fin_queued {
             return capacity;
         }
-        let wanted = (self.cc.get().window() as usize).saturating_mul(2);
+        let flight = self.cc.get().window().min(self.max_snd_wnd);
+        let wanted = (flight as usize).saturating_mul(2);
         if wanted <= capacity {
             return capacity;
         }
