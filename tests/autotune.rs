@@ -367,3 +367,23 @@ fn endpoint_memory_cap_stops_growth_across_two_connections_and_counts_it() {
     assert_eq!(net.server.buffer_memory(), 0);
     assert_eq!(net.server.connection_count(), 0);
 }
+
+/// The send buffer grows with the congestion window: whenever `send` could not take
+/// everything, the buffer already held twice what may be in flight (checked after every write
+/// by `bulk_within`), up to its ceiling — here 1 MiB, which a 100 Mbit/s × 50 ms path reaches
+/// and never passes.
+#[test]
+fn send_buffer_grows_to_twice_the_flight_up_to_its_ceiling() {
+    const CEILING: usize = 1 << 20;
+    let mut a_config = Config::with_fixed_isn(SeqNum::new(1));
+    a_config.send_buffer_max = CEILING;
+    let mut sim = sim_with(a_config, Config::with_fixed_isn(SeqNum::new(2)));
+    let mut sizes = vec![INITIAL];
+    for _ in 0..3 {
+        bulk_within(&mut sim, 1 << 20, true, Duration::from_secs(60), CEILING).unwrap();
+        let size = sim.a.status().send_buffer;
+        assert!(size >= *sizes.last().unwrap(), "the send buffer shrank: {sizes:?} {size}");
+        sizes.push(size);
+    }
+    assert_eq!(*sizes.last().unwrap(), CEILING, "grew to the ceiling: {sizes:?}");
+}
