@@ -1,31 +1,41 @@
-//! A fixed-capacity byte ring, the storage of both the send and the receive buffer.
+//! A byte ring, the storage of both the send and the receive buffer.
 //!
-//! Capacity comes from configuration and never grows; the storage is allocated on first write,
-//! so an idle connection holds no payload memory. Reads can borrow the contents as at most two
-//! slices (the ring's two halves), so a segment is emitted straight from the ring (one copy).
+//! Its capacity starts at the configured initial size and only ever grows (buffer auto-tuning,
+//! `connection::autotune`), up to a limit its owner sets; growing reallocates once and copies
+//! the contents once, so steady-state traffic allocates nothing. The storage is allocated on
+//! first write, so an idle connection holds no payload memory. Reads can borrow the contents
+//! as at most two slices (the ring's two halves), so a segment is emitted straight from the
+//! ring (one copy). The allocated part can carry a small value of the owner's (`X`): state
+//! that only a connection moving data needs, allocated with the storage rather than in the
+//! TCB.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-/// A byte ring with a fixed capacity: 16 bytes until first written, when the storage and its
-/// indices are allocated together (they are the buffer, and only a connection that moves data
+/// A byte ring: 16 bytes until first written, when the storage, its indices and the owner's
+/// `X` are allocated together (they are the buffer, and only a connection that moves data
 /// pays for them).
 #[derive(Debug, Default)]
-pub(crate) struct Ring {
-    store: Option<Box<Store>>,
+pub(crate) struct Ring<X = ()> {
+    store: Option<Box<Store<X>>>,
     capacity: u32,
+    /// The capacity the ring may grow to ([`Ring::grow_to`] stops here). Fits the padding
+    /// beside `capacity`, so the ring stays 16 bytes.
+    limit: u32,
 }
 
 /// The allocated part of a [`Ring`].
 #[derive(Debug)]
-struct Store {
-    /// Allocated at the ring's full capacity at once (it never grows or moves), but only
+struct Store<X> {
+    /// Allocated at the ring's capacity at once (moved only when the ring grows), but only
     /// initialised as far as data has ever been written: a short-lived connection that moves
     /// 64 octets does not pay for zeroing a 64 KiB buffer.
     bytes: Vec<u8>,
     /// Index of the first byte in `bytes`.
     head: usize,
     len: usize,
+    /// The owner's state that lives with the storage.
+    extra: X,
 }
 
 /// `index % capacity` for an index the ring's invariants keep below `2 × capacity` (a head
@@ -41,16 +51,18 @@ fn wrap(index: usize, capacity: usize) -> usize {
     }
 }
 
-impl Ring {
-    /// A ring of `capacity` octets (at most 4 GiB − 1, far above any TCP window).
+impl<X: Default> Ring<X> {
+    /// A ring of `capacity` octets (at most 4 GiB − 1, far above any TCP window) that does not
+    /// grow until its limit is raised.
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { store: None, capacity: u32::try_from(capacity).unwrap_or(u32::MAX) }
+        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
+        Self { store: None, capacity, limit: capacity }
     }
 
     /// Takes over the storage of `spare` (a ring of a connection that ended), emptied, if this
     /// ring has none yet and both have the same capacity: a new connection then reuses the
     /// old one's buffer instead of allocating its own. The old contents are never readable:
-    /// only what is written from now on is.
+    /// only what is written from now on is, and the owner's state starts afresh.
     pub(crate) fn adopt(&mut self, spare: Self) {
         if self.store.is_some() || spare.capacity != self.capacity {
             return;
@@ -58,7 +70,63 @@ impl Ring {
         if let Some(mut store) = spare.store {
             store.head = 0;
             store.len = 0;
+            store.extra = X::default();
             self.store = Some(store);
+        }
+    }
+
+    /// The owner's state, once the storage exists.
+    pub(crate) fn extra(&self) -> Option<&X> {
+        self.store.as_ref().map(|store| &store.extra)
+    }
+
+    /// The owner's state, once the storage exists.
+    pub(crate) fn extra_mut(&mut self) -> Option<&mut X> {
+        self.store.as_mut().map(|store| &mut store.extra)
+    }
+
+    /// The most the ring may grow to.
+    #[cfg(test)]
+    pub(crate) const fn limit(&self) -> usize {
+        self.limit as usize
+    }
+
+    /// Sets how far the ring may grow; never below its capacity (a ring does not shrink).
+    pub(crate) fn set_limit(&mut self, limit: usize) {
+        self.limit = u32::try_from(limit).unwrap_or(u32::MAX).max(self.capacity);
+    }
+
+    /// Grows the capacity to `capacity`, at most to the limit; returns the capacity now.
+    /// Contents, and data parked past them by [`Ring::write_at`], keep their offsets. With
+    /// storage allocated, this reallocates once and copies the ring once, unwrapped to the
+    /// start of the new storage; the caller grows in large steps (doubling at least), so the
+    /// copies cost O(1) per octet of final capacity.
+    pub(crate) fn grow_to(&mut self, capacity: usize) -> usize {
+        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX).min(self.limit);
+        if capacity <= self.capacity {
+            return self.capacity();
+        }
+        let old = self.capacity();
+        self.capacity = capacity;
+        if let Some(store) = self.store.as_mut() {
+            // Positions never written hold nothing anyone reads; initialising them lets the
+            // whole ring be copied as two slices in offset order.
+            store.bytes.resize(old, 0);
+            let mut grown = Vec::with_capacity(self.capacity as usize);
+            let (front, back) = store.bytes.split_at(store.head.min(old));
+            grown.extend_from_slice(back);
+            grown.extend_from_slice(front);
+            store.bytes = grown;
+            store.head = 0;
+        }
+        self.capacity()
+    }
+
+    /// Drops the storage of a ring grown past `initial` and returns it to that capacity
+    /// (empty): for a connection that ended, so a grown buffer is not kept for reuse.
+    pub(crate) fn shrink_unused(&mut self, initial: usize) {
+        if self.capacity() != initial {
+            *self = Self::new(initial);
         }
     }
 
@@ -95,9 +163,14 @@ impl Ring {
         if take == 0 {
             return 0;
         }
-        // First use: allocate the whole ring once; it never grows after this.
+        // First use: allocate the whole ring once; it moves again only if it grows.
         let store = self.store.get_or_insert_with(|| {
-            Box::new(Store { bytes: Vec::with_capacity(capacity), head: 0, len: 0 })
+            Box::new(Store {
+                bytes: Vec::with_capacity(capacity),
+                head: 0,
+                len: 0,
+                extra: X::default(),
+            })
         });
         let at = wrap(store.head + store.len + offset, capacity);
         let first = take.min(capacity - at);
@@ -176,7 +249,7 @@ mod tests {
 
     #[test]
     fn push_peek_discard_wraps_around() {
-        let mut ring = Ring::new(8);
+        let mut ring = Ring::<()>::new(8);
         assert!(ring.store.is_none(), "no memory before first use");
         assert_eq!(ring.push(b"abcdef"), 6);
         ring.discard(4);
@@ -192,7 +265,7 @@ mod tests {
 
     #[test]
     fn peek_past_the_end_is_clamped() {
-        let mut ring = Ring::new(4);
+        let mut ring = Ring::<()>::new(4);
         ring.push(b"ab");
         assert_eq!(ring.peek(5, 3), (&[][..], &[][..]));
         assert_eq!(ring.peek(1, 9), (&b"b"[..], &[][..]));
@@ -200,7 +273,7 @@ mod tests {
 
     #[test]
     fn write_at_parks_data_past_the_end_until_committed() {
-        let mut ring = Ring::new(8);
+        let mut ring = Ring::<()>::new(8);
         ring.push(b"ab");
         assert_eq!(ring.write_at(2, b"efgh"), 4);
         assert_eq!(ring.len(), 2);
@@ -214,7 +287,7 @@ mod tests {
 
     #[test]
     fn parked_data_survives_reading_everything_before_it() {
-        let mut ring = Ring::new(8);
+        let mut ring = Ring::<()>::new(8);
         ring.push(b"ab");
         assert_eq!(ring.write_at(1, b"d"), 1);
         let mut out = [0; 2];
@@ -236,10 +309,10 @@ mod tests {
 
     #[test]
     fn an_adopted_store_starts_empty_and_only_same_capacity_unallocated_rings_adopt() {
-        let mut old = Ring::new(8);
+        let mut old = Ring::<()>::new(8);
         assert_eq!(old.push(b"secret!"), 7);
         old.discard(3);
-        let mut ring = Ring::new(8);
+        let mut ring = Ring::<()>::new(8);
         ring.adopt(old);
         assert_eq!(ring.len(), 0);
         assert_eq!(ring.peek(0, 8), (&[][..], &[][..]));
@@ -247,20 +320,67 @@ mod tests {
         assert_eq!(ring.peek(0, 8), (&b"abcdefgh"[..], &[][..]));
 
         // Different capacity, or a ring that already has storage: nothing is taken.
-        let mut other = Ring::new(4);
-        let mut spare = Ring::new(8);
+        let mut other = Ring::<()>::new(4);
+        let mut spare = Ring::<()>::new(8);
         spare.push(b"x");
         other.adopt(spare);
         assert!(other.store.is_none());
-        let mut spare = Ring::new(8);
+        let mut spare = Ring::<()>::new(8);
         spare.push(b"y");
         ring.adopt(spare);
         assert_eq!(ring.peek(0, 8), (&b"abcdefgh"[..], &[][..]));
     }
 
     #[test]
+    fn growing_keeps_wrapped_contents_and_parked_data_at_their_offsets() {
+        let mut ring = Ring::<()>::new(8);
+        ring.set_limit(32);
+        assert_eq!(ring.push(b"abcdef"), 6);
+        ring.discard(4);
+        assert_eq!(ring.push(b"ghij"), 4, "wraps: e f g h | i j");
+        assert_eq!(ring.write_at(1, b"l"), 1, "parked one octet past a hole");
+        assert_eq!(ring.grow_to(20), 20);
+        assert_eq!((ring.len(), ring.free()), (6, 14));
+        assert_eq!(ring.peek(0, 6), (&b"efghij"[..], &[][..]), "unwrapped by the growth");
+        assert_eq!(ring.write_at(0, b"k"), 1);
+        ring.commit(2);
+        assert_eq!(ring.push(b"mnopqrstuvwxyz!"), 12, "the new room is usable");
+        let mut out = [0; 20];
+        assert_eq!(ring.pop_into(&mut out), 20);
+        assert_eq!(&out, b"efghijklmnopqrstuvwx");
+    }
+
+    #[test]
+    fn growth_stops_at_the_limit_and_never_shrinks() {
+        let mut ring = Ring::<()>::new(8);
+        assert_eq!(ring.grow_to(16), 8, "the limit starts at the capacity");
+        ring.set_limit(12);
+        assert_eq!(ring.grow_to(16), 12);
+        assert_eq!(ring.grow_to(4), 12);
+        ring.set_limit(4);
+        assert_eq!(ring.limit(), 12, "a limit below the capacity is the capacity");
+        ring.push(b"x");
+        ring.shrink_unused(8);
+        assert_eq!((ring.capacity(), ring.len()), (8, 0));
+        assert!(ring.store.is_none());
+    }
+
+    #[test]
+    fn an_adopted_store_forgets_the_owners_state() {
+        let mut old = Ring::<u32>::new(8);
+        old.push(b"a");
+        if let Some(extra) = old.extra_mut() {
+            *extra = 7;
+        }
+        let mut ring = Ring::<u32>::new(8);
+        assert_eq!(ring.extra(), None);
+        ring.adopt(old);
+        assert_eq!(ring.extra(), Some(&0));
+    }
+
+    #[test]
     fn zero_capacity_takes_nothing() {
-        let mut ring = Ring::new(0);
+        let mut ring = Ring::<()>::new(0);
         assert_eq!(ring.push(b"x"), 0);
         assert_eq!(ring.peek(0, 1), (&[][..], &[][..]));
     }

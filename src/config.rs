@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use crate::seq::SeqNum;
+use crate::seq::{SeqNum, WindowScale};
 
 /// Where initial sequence numbers come from (RFC 9293 §3.4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,14 +48,42 @@ impl Default for KeepAlive {
 pub struct Config {
     /// Source of initial sequence numbers.
     pub isn: IsnSource,
-    /// Send buffer size in octets: `send` accepts at most this much unacknowledged data.
-    /// Allocated on first use, so an idle connection holds no payload memory.
+    /// Initial send buffer size in octets: `send` accepts at most this much unacknowledged
+    /// data until the buffer grows (see `send_buffer_max`). Allocated on first use, so an idle
+    /// connection holds no payload memory.
     pub send_buffer: usize,
-    /// Receive buffer size in octets; it bounds the advertised window. A buffer above 65 535
-    /// octets, whose window needs a scale shift, holds 256 × (2^shift − 1) octets more (under
-    /// 1/128 of it), so that rounding the window field up need not move the right edge left
-    /// (SHLD-14).
+    /// Initial receive buffer size in octets; it bounds the advertised window until the buffer
+    /// grows (see `recv_buffer_max`). A buffer whose window needs a scale shift holds up to
+    /// 256 × (2^shift − 1) octets more (at most 1/16 of it), so that rounding the window
+    /// field up need not move the right edge left (SHLD-14).
     pub recv_buffer: usize,
+    /// Ceiling of receive-buffer auto-tuning, in octets (default 16 MiB). Once per round trip
+    /// the connection measures how much the application read; when that grew, the buffer —
+    /// and so the window it advertises — grows to about twice the amount plus room for a
+    /// sender in slow start to double again (Linux's receive-buffer moderation), by doubling
+    /// at least, never past this. An application that does not read does not grow it.
+    ///
+    /// Auto-tuning is off when this is at most `recv_buffer`: the buffer then stays at
+    /// `recv_buffer`, which is how an embedded user pins memory (and today's footprint).
+    ///
+    /// The window-scale shift on our SYN is chosen for this ceiling, not for the initial
+    /// buffer, since the option cannot change after the handshake (RFC 7323 §2.2): 16 MiB
+    /// asks for a shift of 9, so windows count in 512-octet units.
+    ///
+    /// Why 16 MiB (where 4–8 MiB is common advice): a path must be offered its whole
+    /// bandwidth-delay product *plus* the bottleneck's queue for a sender to fill it. At
+    /// 1 Gbit/s × 100 ms the product alone is 12.5 MB, so an 8 MiB window caps that path at
+    /// about 0.67 of its rate; 16 MiB leaves room for the product and a queue of a few MB.
+    /// A connection's buffer only grows this far where the rate × RTT calls for it, and an
+    /// [`crate::Endpoint`] bounds the growth of all its connections together
+    /// (`EndpointConfig::buffer_memory_limit`).
+    pub recv_buffer_max: usize,
+    /// Ceiling of send-buffer growth, in octets (default 16 MiB). When `send` could not take
+    /// everything offered, the buffer grows (doubling at least) to keep about twice the
+    /// congestion window writable — one window in flight and one queued behind it — so a bulk
+    /// sender is never limited by its own buffer; never past this. Growth is off when this is
+    /// at most `send_buffer`.
+    pub send_buffer_max: usize,
     /// The MTU of the path's first hop. Our MSS option is derived from it (RFC 9293 §3.7.1,
     /// MUST-67: MSS = MTU − IP header − 20), and so is the effective send MSS (MUST-16).
     pub mtu: u16,
@@ -143,6 +171,8 @@ impl Config {
             isn: IsnSource::Keyed { secret: isn_secret },
             send_buffer: 64 * 1024,
             recv_buffer: 64 * 1024,
+            recv_buffer_max: 16 * 1024 * 1024,
+            send_buffer_max: 16 * 1024 * 1024,
             mtu: 1500,
             msl: Duration::from_secs(120),
             rto_initial: Duration::from_secs(1),
@@ -172,6 +202,22 @@ impl Config {
     pub(crate) fn advertised_mss(&self, local: core::net::SocketAddr) -> u16 {
         let ip_header = if local.is_ipv4() { 20 } else { 40 };
         self.mtu.saturating_sub(ip_header).saturating_sub(20)
+    }
+
+    /// The largest the receive buffer may grow to (auto-tuning off: the initial size).
+    pub(crate) fn recv_buffer_ceiling(&self) -> usize {
+        self.recv_buffer_max.max(self.recv_buffer)
+    }
+
+    /// The largest the send buffer may grow to (growth off: the initial size).
+    pub(crate) fn send_buffer_ceiling(&self) -> usize {
+        self.send_buffer_max.max(self.send_buffer)
+    }
+
+    /// The window-scale shift our SYN offers: the smallest that lets the receive buffer's
+    /// ceiling be advertised, since the shift cannot change later (RFC 7323 §2.2).
+    pub(crate) fn recv_window_scale(&self) -> WindowScale {
+        WindowScale::for_buffer(self.recv_buffer_ceiling())
     }
 
     /// The defaults with a fixed ISN: for tests and simulators only (see [`IsnSource::Fixed`]).

@@ -208,6 +208,11 @@ pub struct Status {
     pub rcv_nxt: SeqNum,
     /// Receive window we advertise.
     pub rcv_wnd: u32,
+    /// The receive buffer's size now: `Config::recv_buffer`, or more once auto-tuning grew
+    /// it (the window's ceiling).
+    pub recv_buffer: usize,
+    /// The send buffer's capacity now: `Config::send_buffer`, or more once it grew.
+    pub send_buffer: usize,
     /// Octets accepted by `send` and not yet acknowledged.
     pub send_queued: usize,
     /// Octets received and not yet read.

@@ -132,6 +132,9 @@ fn transfer(lossy: bool) -> (u64, u64, usize) {
     let mut config = Config::with_fixed_isn(SeqNum::new(1));
     config.send_buffer = 256 * 1024;
     config.recv_buffer = 256 * 1024;
+    // Buffers at a fixed size: auto-tuning grows them in a few doublings (reallocations by
+    // the logarithm of the ceiling, none per segment), and this checks the steady state after.
+    (config.send_buffer_max, config.recv_buffer_max) = (config.send_buffer, config.recv_buffer);
     config.rto_min = std::time::Duration::from_millis(200);
     let mut now = Instant::from_millis(1);
     let mut a = Connection::connect(config.clone(), now, A, B).unwrap();
@@ -175,6 +178,9 @@ fn endpoint_transfer(lossy: bool) -> (u64, u64, usize) {
         let mut connection = Config::new([secret; 16]);
         connection.send_buffer = 256 * 1024;
         connection.recv_buffer = 256 * 1024;
+        // Fixed sizes, as in `transfer`.
+        connection.send_buffer_max = connection.send_buffer;
+        connection.recv_buffer_max = connection.recv_buffer;
         EndpointConfig::new(connection, [secret; 16])
     };
     let mut client = Endpoint::new(config(1));

@@ -54,7 +54,7 @@ fn reopened_window_after_five_minutes_restarts_data_within_one_round_trip_must_3
     let stalled_from = sim.now;
     assert!(!sim.run_until(Duration::from_secs(300), |_| false));
     assert_eq!(sim.b.status().rcv_wnd, 0, "B's buffer is full");
-    assert_eq!(sim.a.state(), State::Established);
+    assert_eq!(sim.a.state(), State::Established, "{}", sim.trace());
     let probe_events: Vec<&Event> = sim.events[0]
         .iter()
         .filter(|event| matches!(event, Event::RetransmissionThreshold | Event::Closed(_)))

@@ -48,6 +48,8 @@ impl Connection {
             | State::LastAck => self.on_segment_otherwise(now, segment),
             State::TimeWait => self.on_segment_time_wait(now, segment),
         }
+        // An ACK may have grown the congestion window a blocked writer waits on.
+        self.autotune();
         self.arm_keepalive();
     }
 
@@ -539,6 +541,7 @@ impl Connection {
             }
             // A FIN counts only if every octet before it fitted the window.
             fin_stored &= self.accept_text(now, data_seq, payload);
+            self.on_text_for_autotune(now, echoed(segment));
         }
 
         // Eighth: the FIN bit, processed once every octet before it is in. A FIN beyond a

@@ -12,6 +12,7 @@
 
 #![deny(clippy::wildcard_enum_match_arm)]
 
+mod autotune;
 mod input;
 mod output;
 mod path_mtu;
@@ -41,6 +42,7 @@ use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus, transition};
 use crate::time::Instant;
 use crate::time_wait::{self, AckLimiter, TimeWait};
+use autotune::{RcvSpace, recv_ring_capacity};
 use timestamps::TsState;
 
 /// The most events kept for the user before new ones are dropped (and counted). A connection
@@ -51,18 +53,6 @@ const EVENT_QUEUE_LIMIT: usize = 64;
 /// than 0.5 s, strictly. The 10 ms below it leave room for a caller whose timer wakes a little
 /// late (a millisecond tick, a busy loop) to still send the ACK inside the bound.
 const MAX_ACK_DELAY: Duration = Duration::from_millis(490);
-
-/// How many ACKs' worth of window rounding the receive buffer holds in reserve past
-/// `Config::recv_buffer` (SHLD-14, see `Connection::window_field`). An ACK that keeps the right
-/// edge where it was may need up to 2^shift − 1 octets past the edge before it; 256 of them
-/// cost less than 1/128 of the buffer, since the shift chosen for a buffer has 2^shift below
-/// RCV.BUFF / 32 767 (64 KiB: 256 octets; 1 MiB: 7 936).
-const ROUNDING_RESERVE_ACKS: usize = 256;
-
-/// The receive buffer's reserve for rounding our window up under `shift`: none unscaled.
-const fn rounding_reserve(shift: WindowScale) -> usize {
-    ((1 << shift.shift()) - 1) * ROUNDING_RESERVE_ACKS
-}
 
 /// What a valid SYN cookie restores (RFC 4987 §3.6), for [`Connection::accept_cookie`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,7 +280,8 @@ pub struct Connection {
     /// The furthest RCV.NXT + RCV.WND advertised: window updates are measured against it, the
     /// window never retreats from it (SHLD-14), and segments up to it are accepted.
     rcv_adv_edge: Option<SeqNum>,
-    recv_buf: Ring,
+    /// The receive buffer; its storage also holds the auto-tuning measurements (`autotune`).
+    recv_buf: Ring<RcvSpace>,
     /// Which octets past RCV.NXT are already in `recv_buf` (out-of-order data); allocated at
     /// the first out-of-order segment, so an in-order connection does not carry it.
     assembler: Option<Box<Assembler>>,
@@ -387,14 +378,16 @@ impl Connection {
         let config: Arc<Config> = config.into();
         let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
         let send_buf = Ring::new(config.send_buffer);
-        let rcv_wscale = WindowScale::for_buffer(config.recv_buffer);
-        let recv_buf = Ring::new(config.recv_buffer.saturating_add(rounding_reserve(rcv_wscale)));
+        // RFC 7323 §2.2: the shift is fixed by the SYNs, so it is chosen for the size the
+        // buffer may grow to, not the size it starts at.
+        let rcv_wscale = config.recv_window_scale();
+        let recv_buf = Ring::new(recv_ring_capacity(config.recv_buffer, rcv_wscale));
         let peer_mss = default_send_mss(local);
         let nodelay = config.nodelay;
         let ds_field = config.ds_field;
         let ts = TsState::new(config.timestamps);
         let sack_wanted = config.sack;
-        Self {
+        let mut connection = Self {
             config,
             state: State::Closed,
             local_ip: local.ip(),
@@ -458,7 +451,9 @@ impl Connection {
             events: VecDeque::new(),
             rare: None,
             last_now: Instant::ZERO,
-        }
+        };
+        connection.standalone_buffer_limits();
+        connection
     }
 
     /// A connection in LISTEN on `local` (passive OPEN).
@@ -581,9 +576,14 @@ impl Connection {
             State::Closed => Err(self.closed_error()),
             State::Listen => Err(CallError::NoRemote),
             State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
-                let taken = self.send_buf.push(data);
+                let mut taken = self.send_buf.push(data);
                 if taken < data.len() {
+                    // A writer the buffer holds back: it may grow (`autotune`).
                     self.write_blocked = true;
+                    if self.grow_send_buffer() {
+                        taken += self.send_buf.push(data.get(taken..).unwrap_or_default());
+                    }
+                    self.write_blocked = taken < data.len();
                 }
                 if urgent && taken > 0 {
                     let up = self.send_buf_seq + len_u32(self.send_buf.len());
@@ -610,6 +610,8 @@ impl Connection {
         if !self.recv_buf.is_empty() {
             let read = self.recv_buf.pop_into(buf);
             self.on_urgent_read();
+            self.on_read_for_autotune();
+            self.autotune();
             self.on_data_read();
             return Ok(read);
         }
@@ -871,6 +873,8 @@ impl Connection {
             irs: self.irs,
             rcv_nxt: self.rcv_nxt,
             rcv_wnd: self.rcv_wnd(),
+            recv_buffer: self.recv_buffer_size(),
+            send_buffer: self.send_buf.capacity(),
             send_queued: self.send_buf.len(),
             recv_queued: self.recv_buf.len(),
             urgent_pending: self.urgent_pending(),
@@ -1339,6 +1343,7 @@ impl Connection {
         self.have_irs = false;
         self.clear_urgent();
         self.recv_buf.discard(self.recv_buf.len());
+        self.reset_autotune();
         self.assembler = None;
         self.rcv_fin_at = None;
         self.rcv_adv_edge = None;
@@ -1480,12 +1485,13 @@ impl Connection {
         self.events.push_back(event);
     }
 
-    /// The window we offer: the free space of the configured receive buffer (not its rounding
-    /// reserve), at most what the 16-bit field can say under the negotiated scale (RFC 7323
-    /// §2.3; all arithmetic in 32 bits, REC-1).
+    /// The window we offer: the free space of the receive buffer (not its rounding reserve),
+    /// at most what the 16-bit field can say under the negotiated scale (RFC 7323 §2.3; all
+    /// arithmetic in 32 bits, REC-1). Auto-tuning only adds to the buffer, so growth only
+    /// moves the edge right.
     fn rcv_wnd(&self) -> u32 {
         let largest = Window::from_scaled(u16::MAX, self.rcv_shift()).get();
-        let free = self.recv_buf.free().saturating_sub(rounding_reserve(self.rcv_wscale));
+        let free = self.recv_buf.free().saturating_sub(self.recv_rounding_reserve());
         len_u32(free).min(largest)
     }
 
@@ -1542,7 +1548,7 @@ impl Connection {
         let free = self.rcv_wnd();
         let Some(edge) = self.rcv_adv_edge else { return free };
         let current = if edge.after(self.rcv_nxt) { edge.since(self.rcv_nxt) } else { 0 };
-        let step = len_u32(self.config.recv_buffer / 2).min(u32::from(self.effective_mss()));
+        let step = len_u32(self.recv_buffer_size() / 2).min(u32::from(self.effective_mss()));
         if free >= current.saturating_add(step.max(1)) { free } else { current.min(free) }
     }
 
@@ -1553,14 +1559,16 @@ impl Connection {
 
     /// The window field of our next segment other than a SYN: the offered window rounded
     /// down to units of 2^shift — or up, where rounding down would move the right edge the
-    /// peer knows to the left (SHLD-14; RFC 7323 §2.4 describes the choice). The edge never
-    /// moves left. After data whose length is no multiple of 2^shift, rounding up promises up
-    /// to 2^shift − 1 octets past the edge before; the receive buffer's reserve holds them
-    /// (`ROUNDING_RESERVE_ACKS` ACKs' worth, made good again as the application reads). An
-    /// application that reads nothing for so long that the rounding used up the whole reserve
-    /// still sees no edge move left: octets past the end of the buffer are then not taken
-    /// (`accept_text` stores what fits and acknowledges that much), and the peer sends them
-    /// again as after a loss — memory stays bounded by the configuration.
+    /// peer knows to the left (SHLD-14; RFC 7323 §2.4 describes the choice). After data whose
+    /// length is no multiple of 2^shift, rounding up promises up to 2^shift − 1 octets past
+    /// the edge before; the receive buffer's reserve holds them (made good again as the
+    /// application reads). An application that reads nothing while the window closes can see
+    /// the promises add up past the reserve (one per ACK); then the field is rounded down to
+    /// what the buffer still holds instead, so the edge the peer sees retreats by less than
+    /// one unit — the case RFC 7323 §2.4 foresees, which a sender must cope with (RFC 9293
+    /// §3.8.6) — rather than offer room that is not there: the window closes to zero and the
+    /// peer probes it, instead of resending into it until R2 ends the connection. Octets up to
+    /// the furthest edge ever advertised still fit the buffer and are still taken.
     fn window_field(&self) -> u16 {
         let shift = self.rcv_shift();
         let field = self.offered_field();
@@ -1569,8 +1577,13 @@ impl Connection {
         if Window::from_scaled(field, shift).get() >= known {
             return field;
         }
-        let rounded_up = known.div_ceil(1 << shift.shift());
-        u16::try_from(rounded_up).unwrap_or(u16::MAX).max(field)
+        let unit = 1u32 << shift.shift();
+        let rounded_up = known.div_ceil(unit);
+        // What the buffer can still take past RCV.NXT, its reserve included.
+        let room = len_u32(self.recv_buf.free());
+        let affordable =
+            if rounded_up.saturating_mul(unit) <= room { rounded_up } else { room / unit };
+        u16::try_from(affordable).unwrap_or(u16::MAX).max(field)
     }
 
     /// The window as the peer will read it from our next window field.

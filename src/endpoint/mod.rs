@@ -65,14 +65,25 @@ pub struct EndpointConfig {
     /// Ended connections kept for reuse at most: the next connection takes over one's
     /// allocation and its send and receive buffers instead of allocating its own, so a server
     /// with short connections does not allocate per connection. Each holds up to its buffer
-    /// capacities (`connection.send_buffer + connection.recv_buffer`) while it waits; 0 frees
-    /// every ended connection at once.
+    /// capacities (`connection.send_buffer + connection.recv_buffer`) while it waits (a
+    /// buffer that grew is freed first); 0 frees every ended connection at once.
     pub spare_connections: usize,
+    /// The most octets all connections' buffers together may grow past their initial sizes
+    /// (`Config::recv_buffer_max`, `Config::send_buffer_max`; default 64 MiB, two connections'
+    /// worth at the default 16 MiB ceilings in both directions). When it is reached,
+    /// connections stop growing — each refusal is counted in
+    /// [`EndpointCounters::buffer_growth_refused`] — and carry on at the size they have: no
+    /// window shrinks and no data is lost. An ended connection's growth returns to the pool.
+    ///
+    /// The endpoint grants growth after each call it makes into a connection, from its own
+    /// count ([`Endpoint::buffer_memory`]): no lock or atomic is involved, and a
+    /// standalone [`Connection`] is bounded by its own ceilings only.
+    pub buffer_memory_limit: usize,
 }
 
 impl EndpointConfig {
     /// Defaults around a connection template: 65 536 connections, as many TIME-WAIT records,
-    /// 1 024 per remote address, 8 spare connections.
+    /// 1 024 per remote address, 8 spare connections, 64 MiB of buffer growth.
     pub fn new(connection: Config, secret: [u8; 16]) -> Self {
         Self {
             connection,
@@ -84,6 +95,7 @@ impl EndpointConfig {
             max_events: 4_096,
             max_stray_replies: 256,
             spare_connections: 8,
+            buffer_memory_limit: 64 * 1024 * 1024,
         }
     }
 }
@@ -190,6 +202,9 @@ pub struct EndpointCounters {
     pub cookies_accepted: u64,
     /// ACKs to a listener whose cookie did not check out (answered with a RST).
     pub cookies_refused: u64,
+    /// Times a connection asked its buffers to grow by more than was left of
+    /// [`EndpointConfig::buffer_memory_limit`] (it got what was left, or nothing).
+    pub buffer_growth_refused: u64,
     /// ICMP errors that reached a connection.
     pub icmp_accepted: u64,
     /// ICMP errors dropped: no connection, or a quoted sequence number outside
@@ -319,6 +334,9 @@ pub struct Endpoint {
     ports: EphemeralPorts,
     cookies: Cookies,
     counters: EndpointCounters,
+    /// Octets the live connections' buffers have grown past their initial sizes, all granted
+    /// here (at most `config.buffer_memory_limit`).
+    buffer_memory: usize,
     last_now: Instant,
 }
 
@@ -363,6 +381,7 @@ impl Endpoint {
             ports,
             cookies,
             counters: EndpointCounters::default(),
+            buffer_memory: 0,
             last_now: Instant::ZERO,
         }
     }
@@ -370,6 +389,12 @@ impl Endpoint {
     /// Counters of traffic, drops and limits.
     pub const fn counters(&self) -> &EndpointCounters {
         &self.counters
+    }
+
+    /// Octets the connections' buffers have grown past their initial sizes, in total: at most
+    /// [`EndpointConfig::buffer_memory_limit`].
+    pub const fn buffer_memory(&self) -> usize {
+        self.buffer_memory
     }
 
     /// Live connections (TIME-WAIT records excluded).
@@ -430,7 +455,8 @@ impl Endpoint {
         };
         let port = self.ports.pick(local_ip, remote, taken).ok_or(EndpointError::PortsExhausted)?;
         let local = SocketAddr::new(local_ip, port);
-        let connection = Connection::connect(Arc::clone(&self.template), now, local, remote)?;
+        let mut connection = Connection::connect(Arc::clone(&self.template), now, local, remote)?;
+        connection.manage_buffer_growth();
         Ok(self.insert(connection, (local, remote), None))
     }
 
@@ -443,8 +469,8 @@ impl Endpoint {
     ) -> Result<usize, EndpointError> {
         let now = self.advance_time(now);
         let sent = self.tcb_mut(handle)?.send(now, data)?;
-        if sent > 0 {
-            // Nothing taken changes nothing the endpoint tracks (output, timers, events).
+        if !data.is_empty() {
+            // Data taken is output to send; data refused asks the send buffer to grow.
             self.after_call(handle);
         }
         Ok(sent)
@@ -767,6 +793,7 @@ impl Endpoint {
     ) {
         let (local, remote) = tuple;
         let mut connection = Connection::listen(Arc::clone(&self.template), now, local);
+        connection.manage_buffer_growth();
         if let Some(floor) = iss_after {
             connection.require_iss_after(floor);
         }
@@ -802,7 +829,8 @@ impl Endpoint {
         let mut options = Options::NONE;
         options.mss = Some(config.advertised_mss(local));
         if config.window_scaling && offered.window_scale.is_some() {
-            options.window_scale = Some(WindowScale::for_buffer(config.recv_buffer).shift());
+            // The shift the connection this cookie may become will use: for the ceiling.
+            options.window_scale = Some(config.recv_window_scale().shift());
         }
         // RFC 2018 §2, only when the cookie keeps it (in the TSval): else neither side uses SACK.
         options.sack_permitted = minted.sack_permitted;
@@ -851,6 +879,7 @@ impl Endpoint {
         self.counters.cookies_accepted += 1;
         let mut connection =
             Connection::accept_cookie(Arc::clone(&self.template), now, local, remote, cookie);
+        connection.manage_buffer_growth();
         connection.handle_segment(now, remote.ip(), segment);
         self.insert(connection, tuple, Some(listener));
     }
@@ -1143,6 +1172,14 @@ impl Endpoint {
         else {
             return;
         };
+        // Buffer growth first (it may queue a Writable event): granted from the endpoint's own
+        // count, on the lookup the events need anyway.
+        let available = self.config.buffer_memory_limit.saturating_sub(self.buffer_memory);
+        let grant = entry.connection.grant_buffer_growth(available);
+        self.buffer_memory += grant.granted;
+        if grant.refused {
+            self.counters.buffer_growth_refused += 1;
+        }
         // The slot, the queue and the counters are separate fields: one lookup for all events.
         while let Some(event) = entry.connection.poll_event() {
             if let Event::StateChanged { from, to: State::Established } = event {
@@ -1283,10 +1320,14 @@ impl Endpoint {
             }
         }
         if let Some(slot) = self.slots.get_mut(handle.index as usize) {
-            if let Some(entry) = slot.entry.take()
-                && self.spare.len() < self.config.spare_connections
-            {
-                self.spare.push(entry.connection);
+            if let Some(mut entry) = slot.entry.take() {
+                // Its growth returns to the pool, and a grown buffer is not kept as a spare.
+                self.buffer_memory =
+                    self.buffer_memory.saturating_sub(entry.connection.buffer_growth());
+                if self.spare.len() < self.config.spare_connections {
+                    entry.connection.release_buffer_growth();
+                    self.spare.push(entry.connection);
+                }
             }
             slot.generation = slot.generation.wrapping_add(1);
             self.free.push(handle.index);

@@ -63,6 +63,10 @@ const LOCAL: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))
 const REMOTE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 4000);
 const SEND_BUFFER: usize = 4096;
 const RECV_BUFFER: usize = 3000;
+/// How far auto-tuning may grow the buffers in the model: a few doublings, so runs reach the
+/// ceilings.
+const SEND_BUFFER_MAX: usize = 4 * SEND_BUFFER;
+const RECV_BUFFER_MAX: usize = 4 * RECV_BUFFER;
 /// Operations applied at most per input.
 pub const MAX_OPS: usize = 200;
 
@@ -388,6 +392,8 @@ pub fn run_report(input: &Input) -> Report {
     let mut config = Config::with_fixed_isn(SeqNum::new(0xffff_ff00));
     config.send_buffer = SEND_BUFFER;
     config.recv_buffer = RECV_BUFFER;
+    config.send_buffer_max = SEND_BUFFER_MAX;
+    config.recv_buffer_max = RECV_BUFFER_MAX;
     if !input.delayed_ack {
         config.delayed_ack = None;
     }
@@ -717,7 +723,13 @@ pub fn run_report(input: &Input) -> Report {
             );
         }
         assert!(s.snd_una.before_eq(s.snd_nxt), "{what}: SND.UNA after SND.NXT: {s:?}");
-        assert!(s.send_queued <= SEND_BUFFER && s.recv_queued <= RECV_BUFFER, "{what}: {s:?}");
+        // Buffers only grow, within their ceilings, and hold no more than they are.
+        assert!(s.send_queued <= s.send_buffer && s.recv_queued <= s.recv_buffer, "{what}: {s:?}");
+        assert!(s.send_buffer <= SEND_BUFFER_MAX && s.recv_buffer <= RECV_BUFFER_MAX, "{what}");
+        assert!(
+            s.send_buffer >= before.send_buffer && s.recv_buffer >= before.recv_buffer,
+            "{what}: a buffer shrank: {s:?}"
+        );
         assert_eq!(conn.counters().illegal_transitions, 0, "{what}: the table refused a stimulus");
         let timed = !matches!(s.state, State::Closed | State::Listen | State::TimeWait);
         if timed && s.snd_una != s.snd_nxt {
@@ -1220,6 +1232,10 @@ pub fn simulated_dialogues() -> Vec<Capture> {
         ours.delayed_ack = None;
         let mut theirs = Config::with_fixed_isn(SeqNum::new(PEER_ISS));
         theirs.delayed_ack = None;
+        // Buffers at their set sizes (auto-tuning off), so the captured segments — the
+        // committed seeds — stay as they were.
+        (ours.recv_buffer_max, ours.send_buffer_max) = (0, 0);
+        (theirs.recv_buffer_max, theirs.send_buffer_max) = (0, 0);
         let now = Instant::from_millis(1);
         let (a, b) = if passive {
             (

@@ -66,6 +66,8 @@ fn config(iss: u32) -> Config {
     let mut config = Config::with_fixed_isn(SeqNum::new(iss));
     config.msl = MSL;
     config.recv_buffer = 65_535;
+    // The seed's dialogues: a fixed 65 535-octet window, unscaled (auto-tuning off).
+    config.recv_buffer_max = 0;
     config
 }
 

@@ -36,6 +36,10 @@ pub fn config() -> Config {
     let mut config = Config::with_fixed_isn(SeqNum::new(ISS));
     config.recv_buffer = RECV_BUFFER;
     config.send_buffer = 8192;
+    // Buffers at their set sizes (auto-tuning off, whatever a test sets them to): exact windows
+    // and exact `send` results. Auto-tuning has its own tests (`autotune.rs`).
+    config.recv_buffer_max = 0;
+    config.send_buffer_max = 0;
     // Exact-segment tests want every ACK at once; delayed ACK has its own tests.
     config.delayed_ack = None;
     // The timer tests were written against RFC 6298 (2.4)'s 1 s floor (the default is Linux's
