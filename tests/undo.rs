@@ -312,6 +312,9 @@ fn reordering_run(reorder_ppm: u32, undo: bool) -> (f64, u32, u64) {
         let mut config = Config::with_fixed_isn(SeqNum::new(iss));
         config.send_buffer = 256 * 1024;
         config.recv_buffer = 64 * 1024;
+        // A fixed 64 KiB receive window, so cwnd (not the auto-tuned window) is what differs.
+        config.send_buffer_max = config.send_buffer;
+        config.recv_buffer_max = config.recv_buffer;
         config
     };
     let now = Instant::ZERO;
