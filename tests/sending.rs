@@ -6,6 +6,8 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
+
 use tcp_proto::State;
 
 fn data(n: usize) -> Vec<u8> {
@@ -98,6 +100,36 @@ fn partial_ack_in_recovery_retransmits_the_next_hole_rfc_6582() {
     ack_to(&mut h, 10_000);
     assert_eq!(h.conn.status().cwnd, 1000, "min(ssthresh 5000, flight 0 + SMSS)");
     assert_eq!(h.conn.status().ssthresh, 5000);
+}
+
+#[test]
+fn only_the_first_partial_ack_restarts_the_retransmission_timer_rfc_6582_3_2_step_5() {
+    let mut h = big_sender(1000, 65535);
+    h.conn.send(h.now, &data(10_000)).unwrap();
+    drain(&mut h);
+    // Segments 1, 4 and 7 are lost.
+    for _ in 0..3 {
+        ack_to(&mut h, 0);
+    }
+    assert_eq!(h.expect_one().seq, add(ISS, 1));
+    h.advance(Duration::from_millis(100));
+    ack_to(&mut h, 3000);
+    assert_eq!(h.expect_one().seq, add(ISS, 3001));
+    let rto = h.conn.status().rto;
+    let first_partial_at = h.now;
+    assert_eq!(h.conn.poll_timeout(), Some(first_partial_at + rto), "the first restarts it");
+    h.advance(Duration::from_millis(100));
+    ack_to(&mut h, 6000);
+    assert_eq!(h.expect_one().seq, add(ISS, 6001));
+    assert_eq!(
+        h.conn.poll_timeout(),
+        Some(first_partial_at + rto),
+        "a later partial ACK leaves the timer running (the Impatient variant, §4)"
+    );
+    // When it fires, the timeout takes over: go back to SND.UNA, one segment.
+    h.jump_to_deadline();
+    assert_eq!(h.expect_one().seq, add(ISS, 6001));
+    assert_eq!(h.conn.status().cwnd, 1000);
 }
 
 #[test]
@@ -350,7 +382,7 @@ fn data_held_by_nagle_or_sws_goes_out_without_another_call_must_60() {
     h.jump_to_deadline();
     let overridden = h.expect_one();
     assert_eq!((overridden.seq, overridden.payload.len()), (add(ISS, 4), 300));
-    assert_eq!(h.now.saturating_duration_since(held_at), std::time::Duration::from_secs(1));
+    assert_eq!(h.now.saturating_duration_since(held_at), Duration::from_secs(1));
 }
 
 #[test]
@@ -378,5 +410,5 @@ fn fin_goes_only_inside_the_peers_window_rfc_9293_3_10_7_4() {
     let held_at = h.now;
     h.jump_to_deadline();
     assert_seg(&h.expect_one(), fin_ack(), add(ISS, 101), add(PEER_ISS, 1), WINDOW);
-    assert_eq!(h.now.saturating_duration_since(held_at), std::time::Duration::from_secs(1));
+    assert_eq!(h.now.saturating_duration_since(held_at), Duration::from_secs(1));
 }

@@ -435,6 +435,7 @@ impl Connection {
         self.on_rtt_sample(now, seg_ack, tsecr);
         let data_was_outstanding = self.syn_acked;
         self.dup_acks = 0;
+        let mut restart_timer = true;
         if undone {
             // The undo left fast recovery and set cwnd (RFC 4015 §3).
         } else if self.in_fast_recovery {
@@ -443,9 +444,15 @@ impl Connection {
                 let flight = self.snd_nxt.since(seg_ack);
                 self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
             } else {
-                // RFC 6582 step 5: a partial ACK; the next hole goes out at once.
+                // RFC 6582 step 5: a partial ACK; the next hole goes out at once. Only the
+                // first partial ACK restarts the retransmission timer (§4, "Impatient"): a
+                // window with many holes falls back on the timeout and slow start instead of
+                // repairing one hole per round trip for as many round trips as there are holes.
                 self.on_congestion_event(CongestionEvent::PartialAck { acked });
                 self.retransmit_pending = true;
+                let rare = self.rare_mut();
+                restart_timer = !rare.partial_ack_restarted_timer;
+                rare.partial_ack_restarted_timer = true;
             }
         } else if data_was_outstanding && !self.in_fast_sack_recovery() {
             // RFC 6675 §5: cwnd stays put until the recovery point is acknowledged.
@@ -482,7 +489,7 @@ impl Connection {
                 self.set_recovery_point(None);
             }
         }
-        self.update_retransmit_timer(now, true);
+        self.update_retransmit_timer(now, restart_timer);
     }
 
     /// The RTT sample an ACK of new data up to `seg_ack` gives, before SND.UNA moves. Karn
@@ -706,6 +713,9 @@ impl Connection {
             self.on_congestion_event(CongestionEvent::FastRetransmit { flight });
             self.on_window_reduction(false);
             self.in_fast_recovery = true;
+            if let Some(rare) = self.rare.as_mut() {
+                rare.partial_ack_restarted_timer = false;
+            }
             self.recover = self.snd_nxt;
             self.retransmit_pending = true;
             // Karn (MUST-18): the retransmitted segment cannot be timed.

@@ -201,6 +201,9 @@ struct Rare {
     episode: Option<crate::recovery::Episode>,
     /// The application switched spurious-retransmission undo off (`Connection::set_undo`).
     undo_off: bool,
+    /// A partial ACK has restarted the retransmission timer in the current NewReno fast
+    /// recovery: later ones do not (RFC 6582 §3.2 step 5, §4's "Impatient" variant).
+    partial_ack_restarted_timer: bool,
 }
 
 /// The congestion controller: the built-in one held in place, or the application's.
