@@ -134,8 +134,7 @@ impl HyStart {
                 Growth { increase: standard, enter_avoidance: false }
             }
             Phase::Css { baseline, .. } => {
-                if enough_samples && self.current_round_min_rtt.is_some_and(|min| min < baseline)
-                {
+                if enough_samples && self.current_round_min_rtt.is_some_and(|min| min < baseline) {
                     // §4.2: the RTT fell below the baseline: the exit was spurious; slow start
                     // resumes.
                     self.phase = Phase::SlowStart;

@@ -1718,7 +1718,11 @@ impl Connection {
 
     /// Tells the congestion controller of an event whose ACK gave the RTT sample `latest_rtt`.
     /// Called before SND.UNA moves: the ACK's own edge is SND.UNA plus what it acknowledged.
-    fn on_congestion_event_sampled(&mut self, event: CongestionEvent, latest_rtt: Option<Duration>) {
+    fn on_congestion_event_sampled(
+        &mut self,
+        event: CongestionEvent,
+        latest_rtt: Option<Duration>,
+    ) {
         let snd_una = match event {
             CongestionEvent::Ack { acked } | CongestionEvent::PartialAck { acked } => {
                 self.snd_una + acked

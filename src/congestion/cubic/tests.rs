@@ -29,7 +29,8 @@ fn round_trip(cc: &mut Cubic, now_ms: &mut u64, rtt_ms: u64, cwnd_limited: bool)
     let acks = u64::from(cc.window() / MSS).max(1);
     let start_us = *now_ms * 1000;
     for i in 0..acks {
-        let mut path = PathInfo::new(MSS, Instant::from_micros(start_us + i * rtt_ms * 1000 / acks));
+        let mut path =
+            PathInfo::new(MSS, Instant::from_micros(start_us + i * rtt_ms * 1000 / acks));
         path.srtt = Some(Duration::from_millis(rtt_ms));
         path.cwnd_limited = cwnd_limited;
         cc.on_event(CongestionEvent::Ack { acked: MSS }, &path);
