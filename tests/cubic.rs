@@ -141,3 +141,45 @@ fn loss_takes_cwnd_to_0_7_and_it_regrows_along_the_cubic_curve_rfc_9438_4_6_4_2(
     assert!(at(k * 0.5).unwrap() < w_max && at(k * 0.5).unwrap() > f64::from(ssthresh));
     assert!(at(2.0 * k).unwrap() > w_max + 0.4 * (0.9 * k).powi(3) * mss);
 }
+
+/// Runs a request/response pattern: A writes `size` octets every 200 ms (over a 100 ms round
+/// trip) for 10 s, B reads; returns A's cwnd and the initial window in octets.
+fn trickle(congestion: CongestionAlgorithm, size: usize) -> (u32, u32) {
+    let link = LinkConfig { delay: Duration::from_millis(50), ..LinkConfig::perfect() };
+    let now = Instant::ZERO;
+    let mut a_config = config(1);
+    a_config.congestion = congestion;
+    let a = Connection::connect(a_config, now, addr_a(40_000), addr_b(80)).unwrap();
+    let b = Connection::listen(config(2), now, addr_b(80));
+    let mut sim = Sim::new(a, b, Link::new(link.clone(), 1), Link::new(link, 2), now);
+    let mut buf = vec![0u8; 64 * 1024];
+    assert!(
+        sim.run_until(Duration::from_secs(1), |sim| sim.a.state() == tcp_proto::State::Established)
+    );
+    let initial = sim.a.status().cwnd;
+    let mut next_write = sim.now;
+    let end = sim.now + Duration::from_secs(10);
+    while sim.now < end {
+        if sim.now >= next_write {
+            assert_eq!(sim.a.send(sim.now, &vec![1; size]).unwrap(), size);
+            next_write = next_write + Duration::from_millis(200);
+        }
+        while sim.b.recv(&mut buf).is_ok_and(|n| n > 0) {}
+        // Step until the next write is due; when both sides are idle, jump to it.
+        let due = next_write;
+        if !sim.run_until(Duration::from_secs(1), |sim| sim.now >= due) {
+            sim.now = sim.now.max(due);
+        }
+    }
+    (sim.a.status().cwnd, initial)
+}
+
+#[test]
+fn application_limited_sending_does_not_grow_cwnd_rfc_9438_5_8() {
+    // Five segments a round trip, half the initial window: cwnd never limited the sender.
+    let (cwnd, initial) = trickle(CongestionAlgorithm::Cubic, 5 * 1448);
+    assert_eq!(cwnd, initial, "no growth while the application limits sending");
+    // NewReno (RFC 5681) grows on every ACK, cwnd-limited or not: the contrast.
+    let (cwnd, initial) = trickle(CongestionAlgorithm::NewReno, 5 * 1448);
+    assert!(cwnd > 2 * initial, "NewReno: {cwnd} from {initial}");
+}
