@@ -162,7 +162,7 @@ fn trickle(congestion: CongestionAlgorithm, size: usize) -> (u32, u32) {
     while sim.now < end {
         if sim.now >= next_write {
             assert_eq!(sim.a.send(sim.now, &vec![1; size]).unwrap(), size);
-            next_write = next_write + Duration::from_millis(200);
+            next_write += Duration::from_millis(200);
         }
         while sim.b.recv(&mut buf).is_ok_and(|n| n > 0) {}
         // Step until the next write is due; when both sides are idle, jump to it.
