@@ -27,9 +27,9 @@ const ALPHA_NUM: u64 = 9;
 const ALPHA_DEN: u64 = 17;
 /// Microseconds per second, cubed: C·t³ with t in µs is in segments after dividing by this.
 const US3: u128 = 1_000_000_000_000_000_000;
-/// |t − K| is capped here (about 4.8 hours) so the cube stays within `i128`; the window is far
-/// past any bound by then.
-const MAX_DELTA_US: i128 = 1 << 34;
+/// |t − K| is capped here (about 18 minutes) so C·(t − K)³·MSS stays within `i128` for any
+/// `u32` MSS; the window is far past any bound by then.
+const MAX_DELTA_US: i128 = 1 << 30;
 
 /// The floor of the cube root of `x` (digit by digit, three bits at a time: exact, no floats).
 pub(crate) fn cube_root(mut x: u128) -> u64 {
@@ -181,7 +181,8 @@ impl State {
         let (alpha_num, alpha_den) =
             if self.w_est >= self.cwnd_prior { (1, 1) } else { (ALPHA_NUM, ALPHA_DEN) };
         let cwnd = u64::from(self.cwnd.max(1));
-        self.w_est_rest += alpha_num * u64::from(mss) * u64::from(acked) * (ALPHA_DEN / alpha_den);
+        let step = alpha_num * u64::from(mss) * u64::from(acked) * (ALPHA_DEN / alpha_den);
+        self.w_est_rest = self.w_est_rest.saturating_add(step);
         let unit = ALPHA_DEN * cwnd;
         let grown = self.w_est_rest / unit;
         self.w_est_rest %= unit;
@@ -197,7 +198,8 @@ impl State {
         let rtt = path.srtt.or(path.latest_rtt).unwrap_or(Duration::ZERO);
         let ahead = w_cubic(t.saturating_add(micros(rtt)), self.k_us, self.w_max, mss);
         let target = ahead.clamp(self.cwnd, self.cwnd.saturating_add(self.cwnd / 2));
-        self.cwnd_rest += u64::from(target - self.cwnd) * u64::from(acked);
+        let step = u64::from(target - self.cwnd) * u64::from(acked);
+        self.cwnd_rest = self.cwnd_rest.saturating_add(step);
         let grown = self.cwnd_rest / cwnd;
         self.cwnd_rest %= cwnd;
         self.cwnd = self.cwnd.saturating_add(u32::try_from(grown).unwrap_or(u32::MAX));

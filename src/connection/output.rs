@@ -74,6 +74,7 @@ impl Connection {
             return Ok(None);
         }
         let transmit = self.next_segment(now, buf)?;
+        self.note_send_limit();
         if transmit.is_some() {
             self.on_ack_sent();
         } else {
@@ -84,10 +85,11 @@ impl Connection {
     }
 
     /// Notes whether cwnd limits sending now (RFC 9438 §5.8, RFC 7661): the flight fills cwnd
-    /// to within a segment, and the peer's window is no smaller. Callers poll until nothing is
-    /// left to send, so the last poll before an ACK arrives leaves the answer for that ACK;
-    /// a sender that ran out of data, or that the peer's window holds back, is not
-    /// cwnd-limited, and its controller does not grow cwnd on what it learns then.
+    /// to within a segment, and the peer's window is no smaller. Noted on every poll and after
+    /// every segment, so the last poll before an ACK arrives leaves the answer for that ACK
+    /// (the endpoint stops polling once `may_transmit` says no); a sender that ran out of
+    /// data, or that the peer's window holds back, is not cwnd-limited, and its controller
+    /// does not grow cwnd on what it learns then.
     fn note_send_limit(&mut self) {
         let cwnd = self.cc.get().window();
         let flight = self.snd_nxt.since(self.snd_una);

@@ -61,6 +61,46 @@ proptest! {
     }
 }
 
+/// Any event with any sizes, at any time: no panic, and cwnd stays at least one segment.
+fn event() -> impl Strategy<Value = CongestionEvent> {
+    let size = 0..=u32::MAX;
+    prop_oneof![
+        size.clone().prop_map(|acked| CongestionEvent::Ack { acked }),
+        (0..100 * MSS).prop_map(|acked| CongestionEvent::Ack { acked }),
+        size.clone().prop_map(|flight| CongestionEvent::FastRetransmit { flight }),
+        size.clone().prop_map(|flight| CongestionEvent::SackRecovery { flight }),
+        Just(CongestionEvent::RecoveryDupAck),
+        size.clone().prop_map(|acked| CongestionEvent::PartialAck { acked }),
+        size.clone().prop_map(|flight| CongestionEvent::RecoveryEnd { flight }),
+        size.clone().prop_map(|flight| CongestionEvent::Timeout { flight }),
+        Just(CongestionEvent::IdleRestart),
+        (size.clone(), size).prop_map(|(flight, acked)| CongestionEvent::Undo { flight, acked }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn any_event_sequence_keeps_cwnd_at_least_one_segment(
+        events in proptest::collection::vec(
+            (event(), 0..u64::MAX / 2, any::<bool>(), proptest::option::of(0..10_000_000u64)),
+            0..200,
+        ),
+        mss in 1..=u32::from(u16::MAX),
+    ) {
+        let mut cc = Cubic::new(super::super::initial_window(mss));
+        let mut now = 0;
+        for (event, step, cwnd_limited, rtt) in events {
+            now = (now + step % 10_000_000).min(u64::MAX / 2);
+            let mut path = PathInfo::new(mss, Instant::from_micros(now));
+            path.cwnd_limited = cwnd_limited;
+            path.latest_rtt = rtt.map(Duration::from_micros);
+            path.srtt = path.latest_rtt;
+            cc.on_event(event, &path);
+            prop_assert!(cc.window() >= mss.min(super::super::initial_window(mss)));
+        }
+    }
+}
+
 #[test]
 fn k_for_w_max_100_segments_is_4_22_seconds_rfc_9438_4_2() {
     // K = cbrt(W_max (1 − β) / C) = cbrt(100 × 0.3 / 0.4) = cbrt(75) = 4.2172 s.
@@ -80,6 +120,8 @@ fn w_cubic_follows_c_t_minus_k_cubed_plus_w_max_rfc_9438_4_2() {
     assert_eq!(w_cubic(k + 2_000_000, k, 100 * MSS, MSS), 100 * MSS + 3200);
     assert_eq!(w_cubic(k - 2_000_000, k, 100 * MSS, MSS), 100 * MSS - 3200);
     assert_eq!(w_cubic(u64::MAX, 0, 100 * MSS, MSS), u32::MAX, "saturates, never wraps");
+    assert_eq!(w_cubic(u64::MAX, 0, u32::MAX, u32::MAX), u32::MAX);
+    assert_eq!(w_cubic(0, u64::MAX, 100 * MSS, u32::MAX), 0, "never below zero");
 }
 
 #[test]
