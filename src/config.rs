@@ -2,6 +2,7 @@
 
 use core::time::Duration;
 
+use crate::congestion::CongestionAlgorithm;
 use crate::seq::{SeqNum, WindowScale};
 
 /// Where initial sequence numbers come from (RFC 9293 §3.4.1).
@@ -162,6 +163,10 @@ pub struct Config {
     /// BASE_PLPMTU, then the IPv4 minimum) or 1280 over IPv6 (RFC 4821 §7.7, RFC 8899 §4.3),
     /// for the rest of the connection. On by default.
     pub black_hole_fallback: bool,
+    /// The congestion controller of new connections: CUBIC (RFC 9438, with HyStart++, RFC
+    /// 9406) by default, as in Linux, or NewReno (RFC 5681, RFC 6582).
+    /// `Connection::set_congestion_control` installs any other.
+    pub congestion: CongestionAlgorithm,
 }
 
 impl Config {
@@ -195,6 +200,7 @@ impl Config {
             challenge_ack_limit: 10,
             challenge_ack_interval: Duration::from_secs(1),
             black_hole_fallback: true,
+            congestion: CongestionAlgorithm::Cubic,
         }
     }
 

@@ -3,6 +3,7 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::congestion::CongestionAlgorithm;
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::wire::EmitError;
@@ -235,6 +236,9 @@ pub struct Status {
     pub cwnd: u32,
     /// Slow-start threshold (octets; `u32::MAX` until the first loss).
     pub ssthresh: u32,
+    /// The congestion controller: a built-in one, or `None` for one the application
+    /// installed (`Connection::set_congestion_control`).
+    pub congestion: Option<CongestionAlgorithm>,
     /// Retransmissions of the oldest unacknowledged segment so far.
     pub consecutive_retransmissions: u32,
     /// Retransmissions over the connection's life.

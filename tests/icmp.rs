@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::*;
-use tcp_proto::congestion::{CongestionControl, CongestionEvent};
+use tcp_proto::congestion::{CongestionControl, CongestionEvent, PathInfo};
 use tcp_proto::{CloseReason, ConnectionError, Event, IcmpError, SeqNum, State};
 
 fn in_flight(h: &mut Harness) -> SeqNum {
@@ -152,7 +152,7 @@ impl CongestionControl for FixedWindow {
     fn ssthresh(&self) -> u32 {
         u32::MAX
     }
-    fn on_event(&mut self, _: CongestionEvent, _: u32) {}
+    fn on_event(&mut self, _: CongestionEvent, _: &PathInfo) {}
 }
 
 /// The resent flight counts against the congestion window like any segment (RFC 5681 §3): what

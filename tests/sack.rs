@@ -50,9 +50,10 @@ fn data(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
 
-/// A configuration with room for 32 segments of sending.
+/// A configuration with room for 32 segments of sending, NewReno pinned: the expected windows
+/// are RFC 6675's halving of FlightSize.
 fn sender_config() -> Config {
-    let mut config = config();
+    let mut config = newreno(config());
     config.send_buffer = 32 * 1024;
     config
 }

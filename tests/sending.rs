@@ -28,7 +28,15 @@ fn established_mss(mss: u16, window: u16) -> Harness {
 }
 
 fn big_sender(mss: u16, window: u16) -> Harness {
-    let mut config = config();
+    big_sender_with(config(), mss, window)
+}
+
+/// [`big_sender`] with NewReno pinned: the tests that check its halving of FlightSize.
+fn big_newreno_sender(mss: u16, window: u16) -> Harness {
+    big_sender_with(newreno(config()), mss, window)
+}
+
+fn big_sender_with(mut config: tcp_proto::Config, mss: u16, window: u16) -> Harness {
     config.send_buffer = 1 << 20;
     let mut h = Harness::connect_with(config);
     h.expect_one();
@@ -64,7 +72,7 @@ fn slow_start_grows_the_window_by_one_segment_per_ack_rfc_5681_3_1() {
 
 #[test]
 fn three_duplicate_acks_trigger_fast_retransmit_before_the_rto_rfc_5681_3_2() {
-    let mut h = big_sender(1000, 65535);
+    let mut h = big_newreno_sender(1000, 65535);
     h.conn.send(h.now, &data(10_000)).unwrap();
     assert_eq!(drain(&mut h).len(), 10);
     // Segment 1 is lost; segments 2.. arrive and each draws a duplicate ACK for ISS+1.
@@ -84,7 +92,7 @@ fn three_duplicate_acks_trigger_fast_retransmit_before_the_rto_rfc_5681_3_2() {
 
 #[test]
 fn partial_ack_in_recovery_retransmits_the_next_hole_rfc_6582() {
-    let mut h = big_sender(1000, 65535);
+    let mut h = big_newreno_sender(1000, 65535);
     h.conn.send(h.now, &data(10_000)).unwrap();
     drain(&mut h);
     // Segments 1 and 4 are lost.
@@ -134,7 +142,7 @@ fn only_the_first_partial_ack_restarts_the_retransmission_timer_rfc_6582_3_2_ste
 
 #[test]
 fn rto_collapses_cwnd_to_one_segment_rfc_5681_3_1() {
-    let mut h = big_sender(1000, 65535);
+    let mut h = big_newreno_sender(1000, 65535);
     h.conn.send(h.now, &data(10_000)).unwrap();
     drain(&mut h);
     h.jump_to_deadline();

@@ -4,6 +4,7 @@
 //! buffers; every state change goes through [`Connection::apply`] and the transition table.
 
 use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
 
 use super::{Connection, Event, Reply, Timer, elapsed, len_u32};
 use alloc::boxed::Box;
@@ -432,7 +433,7 @@ impl Connection {
             return;
         }
         let acked = seg_ack.since(self.snd_una);
-        self.on_rtt_sample(now, seg_ack, tsecr);
+        let latest_rtt = self.on_rtt_sample(now, seg_ack, tsecr);
         let data_was_outstanding = self.syn_acked;
         self.dup_acks = 0;
         let mut restart_timer = true;
@@ -456,7 +457,7 @@ impl Connection {
             }
         } else if data_was_outstanding && !self.in_fast_sack_recovery() {
             // RFC 6675 §5: cwnd stays put until the recovery point is acknowledged.
-            self.on_congestion_event(CongestionEvent::Ack { acked });
+            self.on_congestion_event_sampled(CongestionEvent::Ack { acked }, latest_rtt);
         }
         let data_end = self.send_buf_seq + len_u32(self.send_buf.len());
         let acked_data_end = seg_ack.min_seq(data_end);
@@ -498,15 +499,21 @@ impl Connection {
     /// TSecr echoes — the transmission that arrived, so retransmissions are timed too and
     /// Karn's rule is not needed for them (the exact probe is still preferred when it
     /// completes, as Linux does; the echo counts in milliseconds). Many samples a round trip
-    /// are weighted as RFC 7323 Appendix G says, so RTTVAR does not collapse.
-    fn on_rtt_sample(&mut self, now: Instant, seg_ack: SeqNum, tsecr: Option<u32>) {
+    /// are weighted as RFC 7323 Appendix G says, so RTTVAR does not collapse. Returns the
+    /// sample, for the congestion controller.
+    fn on_rtt_sample(
+        &mut self,
+        now: Instant,
+        seg_ack: SeqNum,
+        tsecr: Option<u32>,
+    ) -> Option<Duration> {
         let probe = self.rtt_probe.filter(|&(probe_end, _)| probe_end.before_eq(seg_ack));
         if probe.is_some() {
             self.rtt_probe = None;
         }
         let exact = probe.map(|(_, sent_at)| elapsed(now, sent_at));
         let echoed = tsecr.and_then(|tsecr| self.ts.rtt_sample(now, tsecr));
-        let Some(sample) = exact.or(echoed) else { return };
+        let sample = exact.or(echoed)?;
         if self.ts.is_on() {
             // Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
             let flight = self.snd_nxt.since(self.snd_una);
@@ -516,6 +523,7 @@ impl Connection {
         } else {
             self.rtt.on_sample(sample);
         }
+        Some(sample)
     }
 
     /// Steps 6 (URG), 7 (segment text) and 8 (FIN). `data_seq` is the sequence number of the

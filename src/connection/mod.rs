@@ -31,7 +31,10 @@ use core::time::Duration;
 use crate::assembler::Assembler;
 use crate::buffer::Ring;
 use crate::config::{Config, KeepAlive};
-use crate::congestion::{CongestionControl, CongestionEvent, NewReno, initial_window};
+use crate::congestion::{
+    CongestionAlgorithm, CongestionControl, CongestionEvent, Cubic, NewReno, PathInfo,
+    initial_window,
+};
 pub use crate::event::{
     CallError, CloseReason, ConnectionError, Counters, Event, IcmpError, Status, TransmitError,
 };
@@ -206,16 +209,36 @@ struct Rare {
     partial_ack_restarted_timer: bool,
 }
 
-/// The congestion controller: the built-in one held in place, or the application's.
+/// The congestion controller: a built-in one held in place (CUBIC boxes its state only at
+/// its first event), or the application's.
 #[derive(Debug)]
 enum Controller {
+    Cubic(Cubic),
     NewReno(NewReno),
     Custom(Box<dyn CongestionControl>),
 }
 
 impl Controller {
+    /// The built-in `algorithm`, starting from the initial window for `mss` (RFC 6928).
+    fn built_in(algorithm: CongestionAlgorithm, mss: u32) -> Self {
+        match algorithm {
+            CongestionAlgorithm::Cubic => Self::Cubic(Cubic::new(initial_window(mss))),
+            CongestionAlgorithm::NewReno => Self::NewReno(NewReno::new(initial_window(mss))),
+        }
+    }
+
+    /// Which built-in algorithm this is; `None` for the application's own.
+    const fn algorithm(&self) -> Option<CongestionAlgorithm> {
+        match self {
+            Self::Cubic(_) => Some(CongestionAlgorithm::Cubic),
+            Self::NewReno(_) => Some(CongestionAlgorithm::NewReno),
+            Self::Custom(_) => None,
+        }
+    }
+
     fn get(&self) -> &dyn CongestionControl {
         match self {
+            Self::Cubic(cubic) => cubic,
             Self::NewReno(new_reno) => new_reno,
             Self::Custom(custom) => custom.as_ref(),
         }
@@ -223,6 +246,7 @@ impl Controller {
 
     fn get_mut(&mut self) -> &mut dyn CongestionControl {
         match self {
+            Self::Cubic(cubic) => cubic,
             Self::NewReno(new_reno) => new_reno,
             Self::Custom(custom) => custom.as_mut(),
         }
@@ -334,11 +358,16 @@ pub struct Connection {
     probe_pending: bool,
     /// The peer acknowledged a probe of its zero window since the last retransmission.
     probe_answered: bool,
-    persist_backoff: u32,
+    /// Zero-window probes sent since the window last opened (a shift of at most 16 is used):
+    /// a `u16` leaves room for `cwnd_limited` within the TCB's budget.
+    persist_backoff: u16,
 
-    // Congestion control (RFC 5681, RFC 6582).
-    /// NewReno in place (no allocation), or the application's own controller.
+    // Congestion control (RFC 5681, RFC 6582, RFC 9438).
+    /// CUBIC or NewReno in place, or the application's own controller.
     cc: Controller,
+    /// When sending last stopped, cwnd (not the application or the peer's window) was the
+    /// limit (RFC 9438 §5.8, RFC 7661): set by the sender, read by the controller.
+    cwnd_limited: bool,
     /// Duplicate ACKs in a row (RFC 5681 §2), saturating: only the first three matter.
     dup_acks: u8,
     /// In NewReno fast recovery until SND.UNA passes `recover` (RFC 6582).
@@ -390,6 +419,7 @@ impl Connection {
         let ds_field = config.ds_field;
         let ts = TsState::new(config.timestamps);
         let sack_wanted = config.sack;
+        let cc = Controller::built_in(config.congestion, u32::from(peer_mss.get()));
         let mut connection = Self {
             config,
             state: State::Closed,
@@ -439,7 +469,8 @@ impl Connection {
             probe_pending: false,
             probe_answered: false,
             persist_backoff: 0,
-            cc: Controller::NewReno(NewReno::new(initial_window(u32::from(peer_mss.get())))),
+            cc,
+            cwnd_limited: false,
             dup_acks: 0,
             in_fast_recovery: false,
             recover: SeqNum::new(0),
@@ -859,7 +890,8 @@ impl Connection {
         }
     }
 
-    /// Installs another congestion-control algorithm (RFC 9293 MAY-18), replacing NewReno.
+    /// Installs another congestion-control algorithm (RFC 9293 MAY-18), replacing the built-in
+    /// one `Config::congestion` chose.
     pub fn set_congestion_control(&mut self, controller: Box<dyn CongestionControl>) {
         self.cc = Controller::Custom(controller);
     }
@@ -889,6 +921,7 @@ impl Connection {
             rcv_wscale: if self.wscale_ok { Some(self.rcv_wscale.shift()) } else { None },
             cwnd: self.cc.get().window(),
             ssthresh: self.cc.get().ssthresh(),
+            congestion: self.cc.algorithm(),
             consecutive_retransmissions: self.consecutive_retransmissions,
             total_retransmissions: self.counters().retransmission_timeouts,
             timestamps: self.ts.is_on(),
@@ -1204,7 +1237,7 @@ impl Connection {
     /// The wait before the next zero-window probe: one RTO, doubled per probe sent (SHLD-29,
     /// SHLD-30), at most the largest RTO.
     fn persist_interval(&self) -> Duration {
-        let shift = self.persist_backoff.min(16);
+        let shift = u32::from(self.persist_backoff.min(16));
         self.rtt.rto().get().saturating_mul(1 << shift).min(self.config.rto_max)
     }
 
@@ -1256,10 +1289,10 @@ impl Connection {
                     // RFC 6298 rule 5.7.
                     self.rtt.on_handshake_retransmitted();
                 }
-                if let Controller::NewReno(_) = self.cc {
+                if let Some(algorithm) = self.cc.algorithm() {
                     // RFC 6928: the initial window from the MSS the handshake settled on.
                     let mss = u32::from(self.effective_mss());
-                    self.cc = Controller::NewReno(NewReno::new(initial_window(mss)));
+                    self.cc = Controller::built_in(algorithm, mss);
                 }
                 self.push_event(Event::Connected);
             }
@@ -1708,10 +1741,37 @@ impl Connection {
         self.arm_keepalive();
     }
 
-    /// Tells the congestion controller, with the current effective MSS.
+    /// Tells the congestion controller, with what the connection knows of the path.
     fn on_congestion_event(&mut self, event: CongestionEvent) {
-        let mss = u32::from(self.effective_mss());
-        self.cc.get_mut().on_event(event, mss);
+        self.on_congestion_event_sampled(event, None);
+    }
+
+    /// Tells the congestion controller of an event whose ACK gave the RTT sample `latest_rtt`.
+    /// Called before SND.UNA moves: the ACK's own edge is SND.UNA plus what it acknowledged.
+    fn on_congestion_event_sampled(
+        &mut self,
+        event: CongestionEvent,
+        latest_rtt: Option<Duration>,
+    ) {
+        let snd_una = match event {
+            CongestionEvent::Ack { acked } | CongestionEvent::PartialAck { acked } => {
+                self.snd_una + acked
+            }
+            CongestionEvent::RecoveryEnd { flight } => self.snd_nxt + flight.wrapping_neg(),
+            CongestionEvent::FastRetransmit { .. }
+            | CongestionEvent::SackRecovery { .. }
+            | CongestionEvent::RecoveryDupAck
+            | CongestionEvent::Timeout { .. }
+            | CongestionEvent::IdleRestart
+            | CongestionEvent::Undo { .. } => self.snd_una,
+        };
+        let mut path = PathInfo::new(u32::from(self.effective_mss()), self.last_now);
+        path.latest_rtt = latest_rtt;
+        path.srtt = self.rtt.srtt();
+        path.snd_una = snd_una;
+        path.snd_nxt = self.snd_nxt;
+        path.cwnd_limited = self.cwnd_limited;
+        self.cc.get_mut().on_event(event, &path);
     }
 
     /// Queues a control reply, keeping the first if one is already waiting.

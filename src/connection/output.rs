@@ -56,6 +56,7 @@ impl Connection {
         buf: &mut [u8],
     ) -> Result<Option<Transmit>, TransmitError> {
         let now = self.advance_time(now);
+        self.note_send_limit();
         if let Some(reply) = self.rare.as_ref().and_then(|rare| rare.reply) {
             let transmit = self.emit_reply(reply, buf)?;
             if let Some(rare) = self.rare.as_mut() {
@@ -73,6 +74,7 @@ impl Connection {
             return Ok(None);
         }
         let transmit = self.next_segment(now, buf)?;
+        self.note_send_limit();
         if transmit.is_some() {
             self.on_ack_sent();
         } else {
@@ -80,6 +82,19 @@ impl Connection {
         }
         self.arm_keepalive();
         Ok(transmit)
+    }
+
+    /// Notes whether cwnd limits sending now (RFC 9438 §5.8, RFC 7661): the flight fills cwnd
+    /// to within a segment, and the peer's window is no smaller. Noted on every poll and after
+    /// every segment, so the last poll before an ACK arrives leaves the answer for that ACK
+    /// (the endpoint stops polling once `may_transmit` says no); a sender that ran out of
+    /// data, or that the peer's window holds back, is not cwnd-limited, and its controller
+    /// does not grow cwnd on what it learns then.
+    fn note_send_limit(&mut self) {
+        let cwnd = self.cc.get().window();
+        let flight = self.snd_nxt.since(self.snd_una);
+        let mss = u32::from(self.effective_mss());
+        self.cwnd_limited = flight.saturating_add(mss) > cwnd && self.snd_wnd >= cwnd;
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) may have a segment to send. Conservative:

@@ -48,6 +48,13 @@ pub fn config() -> Config {
     config
 }
 
+/// `config` with NewReno pinned (the default is CUBIC): for tests whose expected windows are
+/// RFC 5681 / RFC 6582 / RFC 6675 arithmetic (halving FlightSize).
+pub fn newreno(mut config: Config) -> Config {
+    config.congestion = tcp_proto::congestion::CongestionAlgorithm::NewReno;
+    config
+}
+
 /// A segment the peer sends.
 #[derive(Clone, Debug)]
 pub struct Seg {

@@ -1,82 +1,8 @@
-//! Congestion control (RFC 9293 §3.8.2, MUST-19): the [`CongestionControl`] trait and NewReno
-//! (RFC 5681 slow start, congestion avoidance, fast retransmit / fast recovery; RFC 6582 partial
-//! ACKs; RFC 6928 initial window; RFC 5681 §4.1 restart after idle).
-//!
-//! Loss *detection* (counting duplicate ACKs, the retransmission timer, the recovery point) lives
-//! in the connection; the controller only does window arithmetic, told through typed
-//! [`CongestionEvent`]s that keep an RTO apart from duplicate ACKs (PITFALLS: a controller that
-//! cannot tell them apart sets ssthresh wrong). Another algorithm (CUBIC, …) implements the same
-//! trait and is installed with `Connection::set_congestion_control`.
+//! NewReno (RFC 5681 slow start, congestion avoidance, fast retransmit / fast recovery; RFC 6582
+//! partial ACKs; RFC 5681 §4.1 restart after idle; RFC 4015 §3 undo): the window arithmetic of
+//! standard TCP, selectable with `CongestionAlgorithm::NewReno`.
 
-use core::fmt::Debug;
-
-/// What happened, for the congestion controller. Sizes are in octets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CongestionEvent {
-    /// New data was acknowledged outside loss recovery.
-    Ack {
-        /// Octets newly acknowledged.
-        acked: u32,
-    },
-    /// The third duplicate ACK: fast retransmit, enter fast recovery (RFC 5681 §3.2 steps 2–3).
-    FastRetransmit {
-        /// Octets in flight when the loss was detected.
-        flight: u32,
-    },
-    /// SACK-based loss recovery begins (RFC 6675 §5 step 4): ssthresh = cwnd = FlightSize / 2;
-    /// from then on RFC 6675's pipe, not window inflation, bounds what is sent.
-    SackRecovery {
-        /// Octets in flight when the loss was detected.
-        flight: u32,
-    },
-    /// A further duplicate ACK during fast recovery (RFC 5681 §3.2 step 4).
-    RecoveryDupAck,
-    /// An ACK during recovery that acknowledges some but not all of the data outstanding when
-    /// recovery began (RFC 6582 §3.2 step 5).
-    PartialAck {
-        /// Octets newly acknowledged.
-        acked: u32,
-    },
-    /// The ACK that ends fast recovery (RFC 6582 §3.2 step 5, full acknowledgment).
-    RecoveryEnd {
-        /// Octets still in flight after it.
-        flight: u32,
-    },
-    /// The retransmission timer expired (RFC 5681 §3.1, equation 4 and the loss window).
-    Timeout {
-        /// Octets in flight when the timer expired.
-        flight: u32,
-    },
-    /// Sending resumes after an idle period longer than the RTO (RFC 5681 §4.1).
-    IdleRestart,
-    /// The last window reduction (fast retransmit, SACK recovery or timeout) was spurious: the
-    /// peer had the data (RFC 3522 timestamps or RFC 3708 D-SACK proved it). The controller
-    /// undoes the reduction as RFC 4015 §3 answers a spurious timeout: ssthresh goes back to what
-    /// it was before (`pipe_prev`), and cwnd to `flight + min(acked, IW)` so the restored window
-    /// is reached by slow start, never in one burst.
-    Undo {
-        /// Octets still in flight.
-        flight: u32,
-        /// Octets acknowledged by the ACK that proved the reduction spurious.
-        acked: u32,
-    },
-}
-
-/// A congestion-control algorithm: keeps cwnd and ssthresh in octets.
-pub trait CongestionControl: Debug + Send {
-    /// The congestion window, in octets.
-    fn window(&self) -> u32;
-    /// The slow-start threshold, in octets.
-    fn ssthresh(&self) -> u32;
-    /// Reacts to an event; `mss` is the sender's maximum segment size.
-    fn on_event(&mut self, event: CongestionEvent, mss: u32);
-}
-
-/// RFC 6928: the initial window, min(10×MSS, max(2×MSS, 14600)).
-pub fn initial_window(mss: u32) -> u32 {
-    (10 * mss).min((2 * mss).max(14_600))
-}
+use super::{CongestionControl, CongestionEvent, PathInfo};
 
 /// NewReno (RFC 5681 + RFC 6582).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,7 +54,8 @@ impl CongestionControl for NewReno {
         self.ssthresh
     }
 
-    fn on_event(&mut self, event: CongestionEvent, mss: u32) {
+    fn on_event(&mut self, event: CongestionEvent, path: &PathInfo) {
+        let mss = path.mss;
         match event {
             CongestionEvent::Ack { acked } => {
                 if self.cwnd < self.ssthresh {
@@ -196,36 +123,31 @@ impl CongestionControl for NewReno {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Instant;
 
     const MSS: u32 = 1000;
-
-    #[test]
-    fn initial_window_follows_rfc_6928() {
-        assert_eq!(initial_window(1460), 14_600);
-        assert_eq!(initial_window(536), 5360);
-        assert_eq!(initial_window(9000), 18_000);
-    }
+    const PATH: PathInfo = PathInfo::new(MSS, Instant::ZERO);
 
     #[test]
     fn slow_start_grows_by_one_mss_per_ack_rfc_5681_eq_2() {
         let mut cc = NewReno::new(2 * MSS);
-        cc.on_event(CongestionEvent::Ack { acked: 5 * MSS }, MSS);
+        cc.on_event(CongestionEvent::Ack { acked: 5 * MSS }, &PATH);
         assert_eq!(cc.window(), 3 * MSS, "at most one SMSS per ACK");
-        cc.on_event(CongestionEvent::Ack { acked: 100 }, MSS);
+        cc.on_event(CongestionEvent::Ack { acked: 100 }, &PATH);
         assert_eq!(cc.window(), 3 * MSS + 100);
     }
 
     #[test]
     fn congestion_avoidance_grows_one_mss_per_window_rfc_5681_eq_3() {
         let mut cc = NewReno::new(10 * MSS);
-        cc.on_event(CongestionEvent::Timeout { flight: 20 * MSS }, MSS);
+        cc.on_event(CongestionEvent::Timeout { flight: 20 * MSS }, &PATH);
         assert_eq!((cc.window(), cc.ssthresh()), (MSS, 10 * MSS));
         for _ in 0..9 {
-            cc.on_event(CongestionEvent::Ack { acked: MSS }, MSS);
+            cc.on_event(CongestionEvent::Ack { acked: MSS }, &PATH);
         }
         assert_eq!(cc.window(), 10 * MSS, "slow start up to ssthresh");
         for _ in 0..10 {
-            cc.on_event(CongestionEvent::Ack { acked: MSS }, MSS);
+            cc.on_event(CongestionEvent::Ack { acked: MSS }, &PATH);
         }
         assert_eq!(cc.window(), 11 * MSS, "one SMSS after a whole window is acknowledged");
     }
@@ -233,34 +155,34 @@ mod tests {
     #[test]
     fn fast_retransmit_halves_and_inflates_rfc_5681_3_2() {
         let mut cc = NewReno::new(20 * MSS);
-        cc.on_event(CongestionEvent::FastRetransmit { flight: 20 * MSS }, MSS);
+        cc.on_event(CongestionEvent::FastRetransmit { flight: 20 * MSS }, &PATH);
         assert_eq!(cc.ssthresh(), 10 * MSS);
         assert_eq!(cc.window(), 13 * MSS);
-        cc.on_event(CongestionEvent::RecoveryDupAck, MSS);
+        cc.on_event(CongestionEvent::RecoveryDupAck, &PATH);
         assert_eq!(cc.window(), 14 * MSS);
-        cc.on_event(CongestionEvent::PartialAck { acked: 2 * MSS }, MSS);
+        cc.on_event(CongestionEvent::PartialAck { acked: 2 * MSS }, &PATH);
         assert_eq!(cc.window(), 13 * MSS, "RFC 6582: deflate by acked, add one SMSS");
-        cc.on_event(CongestionEvent::RecoveryEnd { flight: 4 * MSS }, MSS);
+        cc.on_event(CongestionEvent::RecoveryEnd { flight: 4 * MSS }, &PATH);
         assert_eq!(cc.window(), 5 * MSS, "min(ssthresh, FlightSize + SMSS)");
     }
 
     #[test]
     fn sack_recovery_halves_without_inflation_rfc_6675_5_step_4() {
         let mut cc = NewReno::new(20 * MSS);
-        cc.on_event(CongestionEvent::SackRecovery { flight: 20 * MSS }, MSS);
+        cc.on_event(CongestionEvent::SackRecovery { flight: 20 * MSS }, &PATH);
         assert_eq!((cc.window(), cc.ssthresh()), (10 * MSS, 10 * MSS));
-        cc.on_event(CongestionEvent::RecoveryEnd { flight: 12 * MSS }, MSS);
+        cc.on_event(CongestionEvent::RecoveryEnd { flight: 12 * MSS }, &PATH);
         assert_eq!(cc.window(), 10 * MSS, "min(ssthresh, FlightSize + SMSS)");
     }
 
     #[test]
     fn timeout_and_duplicate_acks_set_ssthresh_from_flight_not_cwnd() {
         let mut cc = NewReno::new(40 * MSS);
-        cc.on_event(CongestionEvent::Timeout { flight: 6 * MSS }, MSS);
+        cc.on_event(CongestionEvent::Timeout { flight: 6 * MSS }, &PATH);
         assert_eq!(cc.ssthresh(), 3 * MSS);
         assert_eq!(cc.window(), MSS, "RTO: loss window");
         let mut cc = NewReno::new(40 * MSS);
-        cc.on_event(CongestionEvent::FastRetransmit { flight: 2 * MSS }, MSS);
+        cc.on_event(CongestionEvent::FastRetransmit { flight: 2 * MSS }, &PATH);
         assert_eq!(cc.ssthresh(), 2 * MSS, "never below 2×SMSS");
     }
 
@@ -268,15 +190,15 @@ mod tests {
     fn undo_restores_ssthresh_and_regrows_by_slow_start_rfc_4015_3() {
         let mut cc = NewReno::new(10 * MSS);
         for _ in 0..10 {
-            cc.on_event(CongestionEvent::Ack { acked: MSS }, MSS);
+            cc.on_event(CongestionEvent::Ack { acked: MSS }, &PATH);
         }
         assert_eq!(cc.window(), 20 * MSS);
-        cc.on_event(CongestionEvent::Timeout { flight: 20 * MSS }, MSS);
+        cc.on_event(CongestionEvent::Timeout { flight: 20 * MSS }, &PATH);
         assert_eq!((cc.window(), cc.ssthresh()), (MSS, 10 * MSS));
-        cc.on_event(CongestionEvent::Undo { flight: 4 * MSS, acked: 2 * MSS }, MSS);
+        cc.on_event(CongestionEvent::Undo { flight: 4 * MSS, acked: 2 * MSS }, &PATH);
         assert_eq!(cc.ssthresh(), 20 * MSS, "ssthresh = pipe_prev");
         assert_eq!(cc.window(), 6 * MSS, "cwnd = FlightSize + min(bytes_acked, IW)");
-        cc.on_event(CongestionEvent::Undo { flight: 0, acked: 20 * MSS }, MSS);
+        cc.on_event(CongestionEvent::Undo { flight: 0, acked: 20 * MSS }, &PATH);
         assert_eq!((cc.window(), cc.ssthresh()), (6 * MSS, 20 * MSS), "nothing left to undo");
     }
 
@@ -284,9 +206,9 @@ mod tests {
     fn idle_restart_caps_cwnd_at_the_initial_window_rfc_5681_4_1() {
         let mut cc = NewReno::new(4 * MSS);
         for _ in 0..10 {
-            cc.on_event(CongestionEvent::Ack { acked: MSS }, MSS);
+            cc.on_event(CongestionEvent::Ack { acked: MSS }, &PATH);
         }
-        cc.on_event(CongestionEvent::IdleRestart, MSS);
+        cc.on_event(CongestionEvent::IdleRestart, &PATH);
         assert_eq!(cc.window(), 4 * MSS);
     }
 }
