@@ -33,9 +33,10 @@ fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
-/// Room for 64 segments of sending.
+/// Room for 64 segments of sending, and NewReno: the RFC's examples halve the window
+/// (ssthresh = FlightSize / 2), where CUBIC would keep 0.7 of it.
 fn sender_config() -> Config {
-    let mut config = config();
+    let mut config = newreno(config());
     config.send_buffer = 64 * 1024;
     config
 }
