@@ -111,6 +111,9 @@ pub struct LinkStats {
     pub sent: u64,
     /// Packets handed to the receiver (duplicates included).
     pub delivered: u64,
+    /// Octets those packets took on the link ([`LinkConfig::packet_overhead`] included): what
+    /// a link-utilization figure counts.
+    pub delivered_octets: u64,
     /// Packets lost.
     pub lost: u64,
     /// Packets duplicated.
@@ -245,6 +248,7 @@ impl Link {
         }
         let Reverse(packet) = self.queue.pop()?;
         self.stats.delivered += 1;
+        self.stats.delivered_octets += (packet.bytes.len() + self.config.packet_overhead) as u64;
         Some((packet.from, packet.to, packet.bytes))
     }
 }
