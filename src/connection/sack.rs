@@ -115,8 +115,18 @@ impl Connection {
         if let Some(episode) = self.rare.as_mut().and_then(|rare| rare.episode.as_mut()) {
             episode.on_retransmitted(start, end, tsval);
         }
-        if let Some(board) = self.scoreboard.as_mut() {
-            board.on_retransmitted(start, end, now);
+        let Some(board) = self.scoreboard.as_mut() else { return };
+        board.on_retransmitted(start, end, now);
+        if board.recovery() == Some(Recovery::Fast) && start.before_eq(self.snd_una) {
+            // The segment at SND.UNA went again in a fast recovery: the retransmission timer
+            // now guards this transmission, RTO from now (as Linux rearms it when it resends
+            // the head). Left where the last cumulative ACK put it, it fired before the
+            // retransmission's own ACK could come back whenever RACK needed more than
+            // RTO − RTT to find the loss — with RTO at its 200 ms floor on a 100 ms path,
+            // almost always, and each such timeout was spurious. A lost retransmission is
+            // still found by RACK from later deliveries (RFC 8985 §6.2 step 5), and each
+            // restart needs a new loss detection, so the timer cannot be put off for ever.
+            self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
         }
     }
 
