@@ -252,6 +252,12 @@ impl Connection {
         let Some(board) = self.scoreboard.as_mut() else { return true };
         if self.dup_acks >= 3 && segment.header.options.sack_blocks.is_empty() {
             board.mark_lost_at(self.snd_una);
+            if !board.has_lost(self.snd_una) {
+                // The segment at SND.UNA was resent already (a recovery that a D-SACK or an
+                // echo just proved spurious): nothing is presumed dropped, so no recovery
+                // starts — there would be no first retransmission for step (4.3) to send.
+                return true;
+            }
             self.enter_sack_recovery(0);
             // RFC 6937 §2: without SACK information a duplicate ACK delivered one segment.
             self.update_prr(u32::from(self.effective_mss()));
