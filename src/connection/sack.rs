@@ -99,7 +99,9 @@ impl Connection {
     /// record, sent at `sent_at` (the last transmission before).
     fn make_scoreboard(&mut self, upto: SeqNum, sent_at: Instant) -> &mut Scoreboard {
         let from = self.flight_start();
-        let limit = Scoreboard::limit_for(self.config.send_buffer);
+        // Sized for the largest the send buffer may grow to: auto-tuning raises it up to
+        // `Config::send_buffer_max` after the scoreboard is made.
+        let limit = Scoreboard::limit_for(self.config.send_buffer_ceiling());
         self.scoreboard.get_or_insert_with(|| {
             let mut board = Box::new(Scoreboard::new(limit));
             if from.before(upto) {
@@ -181,7 +183,10 @@ impl Connection {
         let ssthresh = self.cc.get().ssthresh();
         let mss = u32::from(self.effective_mss());
         let snd_una = self.snd_una;
-        let Some(board) = self.scoreboard.as_mut() else { return };
+        // Only in a fast recovery: pipe walks every record, and this runs on every ACK.
+        let Some(board) = self.scoreboard.as_mut().filter(|board| board.prr().is_some()) else {
+            return;
+        };
         let pipe = board.pipe(snd_una);
         let lost = board.has_lost(snd_una);
         if let Some(prr) = board.prr_mut() {
