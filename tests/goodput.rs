@@ -178,8 +178,9 @@ fn sack_recovery_at_five_percent_loss_on_a_100_ms_path_needs_no_timeout_rfc_8985
 /// The scoreboard holds one record per segment for a flight as large as the send buffer can
 /// grow (`Config::send_buffer_max`): at 0.1 % loss the first loss comes in slow start with
 /// thousands of segments in flight, and a record limit sized from the initial send buffer
-/// (2048 records) had joined hundreds of segments into one record, resent whole when one of
-/// them was lost: 3500 retransmissions for 26 losses in the bench's 30 s.
+/// (512 records for the default 64 KiB) had joined hundreds of segments into one record,
+/// resent whole when one of them was lost: 3500 retransmissions for 26 losses in the bench's
+/// 30 s.
 #[test]
 fn sack_resends_only_what_was_lost_when_the_flight_outgrows_the_initial_send_buffer() {
     let run = lossy_100_ms_gigabit(1_000, 5);
