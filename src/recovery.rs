@@ -370,6 +370,10 @@ pub(crate) struct Scoreboard {
     /// Records marked RETRANSMITTED and not yet delivered: while there are none and nothing is
     /// SACKed, no segment can be deemed lost (the fast path of `detect_losses`).
     retransmitted_segments: u32,
+    /// Records deemed lost and not sent again since (`Marks::awaits_resend`): while there are
+    /// none, NextSeg's rule (1) has nothing to send and `next_lost` answers without a scan
+    /// (it is asked on every poll during a recovery).
+    awaiting_resend: u32,
     rack: Rack,
     /// The recovery in progress, with its RecoveryPoint (RFC 6675 §3: HighData when it began).
     recovery: Option<(Recovery, SeqNum)>,
@@ -405,6 +409,7 @@ impl Scoreboard {
             limit: limit.max(2),
             sacked_segments: 0,
             retransmitted_segments: 0,
+            awaiting_resend: 0,
             rack: Rack::new(),
             recovery: None,
             probe_due: false,
@@ -520,20 +525,33 @@ impl Scoreboard {
                 later.marks = Marks::default();
             }
         }
-        (self.sacked_segments, self.retransmitted_segments) = self.count_marks();
+        (self.sacked_segments, self.retransmitted_segments, self.awaiting_resend) =
+            self.count_marks();
     }
 
-    /// Records SACKed, and records retransmitted but not SACKed, counted from the marks.
-    fn count_marks(&self) -> (u32, u32) {
-        let mut counts = (0, 0);
+    /// Records SACKed, records retransmitted but not SACKed, and records awaiting a resend,
+    /// counted from the marks.
+    fn count_marks(&self) -> (u32, u32, u32) {
+        let mut counts = (0, 0, 0);
         for record in &self.segments {
             if record.marks.has(Marks::SACKED) {
                 counts.0 += 1;
             } else if record.marks.has(Marks::RETRANSMITTED) {
                 counts.1 += 1;
             }
+            if record.marks.awaits_resend() {
+                counts.2 += 1;
+            }
         }
         counts
+    }
+
+    /// The index of the first record ending after `seq`: records are in sequence order, so a
+    /// binary search finds it (`len()` when none does). `seq` at or after the head.
+    fn first_ending_after(&self, seq: SeqNum) -> usize {
+        // Distances from the head order the records whatever the wrap of the sequence space.
+        let offset = seq.since(self.head);
+        self.segments.partition_point(|record| record.end.since(self.head) <= offset)
     }
 
     /// Splits the record holding `seq` so that a record starts there (no-op at a boundary or
@@ -545,11 +563,14 @@ impl Scoreboard {
             // scoreboard is advisory, RFC 2018 §8).
             return;
         }
-        let Some(index) =
-            self.records().position(|(start, end, _)| start.before(seq) && seq.before(end))
-        else {
+        if !seq.after(self.head) {
             return;
-        };
+        }
+        let index = self.first_ending_after(seq);
+        let Some((start, end)) = self.bounds(index) else { return };
+        if !(start.before(seq) && seq.before(end)) {
+            return;
+        }
         if let Some(&record) = self.segments.get(index) {
             // The front part keeps the record's marks and send time.
             self.segments.insert(index, Sent { end: seq, ..record });
@@ -557,6 +578,9 @@ impl Scoreboard {
                 self.sacked_segments += 1;
             } else if record.marks.has(Marks::RETRANSMITTED) {
                 self.retransmitted_segments += 1;
+            }
+            if record.marks.awaits_resend() {
+                self.awaiting_resend += 1;
             }
         }
     }
@@ -576,12 +600,21 @@ impl Scoreboard {
         self.split_at(start);
         self.split_at(end);
         let mut counted = 0;
-        let mut from = self.head;
-        for record in &mut self.segments {
+        let mut resent = 0;
+        // Only the records from the one holding `start` on can lie inside: start there.
+        let first = if start.after(self.head) { self.first_ending_after(start) } else { 0 };
+        let mut from = self.bounds(first).map_or(self.head, |(record_start, _)| record_start);
+        for record in self.segments.range_mut(first..) {
             let record_start = from;
             from = record.end;
-            if record_start.before(start) || record.end.after(end) {
+            if record.end.after(end) {
+                break;
+            }
+            if record_start.before(start) {
                 continue;
+            }
+            if record.marks.awaits_resend() {
+                resent += 1;
             }
             if !record.marks.has(Marks::RETRANSMITTED | Marks::SACKED) {
                 counted += 1;
@@ -590,6 +623,7 @@ impl Scoreboard {
             record.sent_at = now;
         }
         self.retransmitted_segments += counted;
+        self.awaiting_resend = self.awaiting_resend.saturating_sub(resent);
         self.debug_check();
     }
 
@@ -604,9 +638,10 @@ impl Scoreboard {
                 debug_assert!(from.before(record.end), "records out of order");
                 from = record.end;
             }
-            let (sacked, retransmitted) = self.count_marks();
+            let (sacked, retransmitted, awaiting) = self.count_marks();
             debug_assert_eq!(sacked, self.sacked_segments, "SACKed count");
             debug_assert_eq!(retransmitted, self.retransmitted_segments, "retransmitted count");
+            debug_assert_eq!(awaiting, self.awaiting_resend, "awaiting-resend count");
             debug_assert!(self.segments.len() <= self.limit + 1, "record limit");
         }
     }
@@ -634,6 +669,9 @@ impl Scoreboard {
     /// the first segment deemed lost and not yet sent again, and where the run of such
     /// segments ends (a retransmission never runs into SACKed data).
     pub(crate) fn next_lost(&self, snd_una: SeqNum) -> Option<(SeqNum, SeqNum)> {
+        if self.awaiting_resend == 0 {
+            return None;
+        }
         let mut run: Option<(SeqNum, SeqNum)> = None;
         for (start, end, record) in self.records() {
             if !end.after(snd_una) {
@@ -667,17 +705,17 @@ impl Scoreboard {
     /// RFC 6675 §5 step (2)–(4) without SACK information: the segment holding `seq` is
     /// deemed lost (the third duplicate ACK).
     pub(crate) fn mark_lost_at(&mut self, seq: SeqNum) {
-        let mut from = self.head;
-        for record in &mut self.segments {
-            let start = from;
-            from = record.end;
-            if start.before_eq(seq) && seq.before(record.end) {
-                if !record.marks.has(Marks::SACKED) && !record.marks.has(Marks::RETRANSMITTED) {
-                    record.marks.set(Marks::LOST);
-                }
-                return;
-            }
+        if seq.before(self.head) {
+            return;
         }
+        let index = self.first_ending_after(seq);
+        if let Some(record) = self.segments.get_mut(index)
+            && !record.marks.has(Marks::SACKED | Marks::RETRANSMITTED | Marks::LOST)
+        {
+            record.marks.set(Marks::LOST);
+            self.awaiting_resend += 1;
+        }
+        self.debug_check();
     }
 
     /// Whether a SACKed record of at least `mss` octets is held: the receiver got a
@@ -776,17 +814,26 @@ impl Scoreboard {
         self.split_at(left);
         self.split_at(right);
         let mut any = false;
-        let mut from = self.head;
         let mut newest: Option<(Instant, SeqNum, bool)> = None;
         let mut highest_end: Option<SeqNum> = None;
         let mut reordered = false;
         let mut sacked = 0;
         let mut retransmitted_delivered = 0;
-        for record in &mut self.segments {
+        let mut awaited = 0;
+        // Only the records from the one holding `left` on can lie inside: start there.
+        let first = if left.after(self.head) { self.first_ending_after(left) } else { 0 };
+        let mut from = self.bounds(first).map_or(self.head, |(start, _)| start);
+        for record in self.segments.range_mut(first..) {
             let start = from;
             from = record.end;
-            if start.before(left) || record.end.after(right) || record.marks.has(Marks::SACKED) {
+            if record.end.after(right) {
+                break;
+            }
+            if start.before(left) || record.marks.has(Marks::SACKED) {
                 continue;
+            }
+            if record.marks.awaits_resend() {
+                awaited += 1;
             }
             record.marks.set(Marks::SACKED);
             sacked += 1;
@@ -812,6 +859,7 @@ impl Scoreboard {
         self.sacked_segments += sacked;
         self.retransmitted_segments =
             self.retransmitted_segments.saturating_sub(retransmitted_delivered);
+        self.awaiting_resend = self.awaiting_resend.saturating_sub(awaited);
         if reordered {
             self.rack.reordering_seen = true;
         }
@@ -836,6 +884,9 @@ impl Scoreboard {
             }
             self.segments.pop_front();
             let start = core::mem::replace(&mut self.head, record.end);
+            if record.marks.awaits_resend() {
+                self.awaiting_resend = self.awaiting_resend.saturating_sub(1);
+            }
             if record.marks.has(Marks::SACKED) {
                 self.sacked_segments = self.sacked_segments.saturating_sub(1);
                 continue;
@@ -969,6 +1020,8 @@ impl Scoreboard {
                 }
                 record.marks.set(Marks::LOST);
                 found.lost += 1;
+                // Not SACKed and not awaiting before (`in_flight`): it awaits a resend now.
+                self.awaiting_resend += 1;
             } else {
                 // RFC 8985 §6.2 step 5: the timer waits for the last of them.
                 found.reorder_at = Some(found.reorder_at.map_or(deadline, |at| at.max(deadline)));
@@ -1041,6 +1094,7 @@ impl Scoreboard {
                 record.marks.clear(Marks::LOST);
             }
         }
+        self.awaiting_resend = 0;
         self.debug_check();
     }
 
@@ -1065,6 +1119,7 @@ impl Scoreboard {
             self.sacked_segments = 0;
         }
         self.retransmitted_segments = 0;
+        self.awaiting_resend = self.count_marks().2;
         self.enter_recovery(Recovery::Timeout, high_data);
         self.prr = None;
         self.debug_check();

@@ -99,7 +99,9 @@ impl Connection {
     /// record, sent at `sent_at` (the last transmission before).
     fn make_scoreboard(&mut self, upto: SeqNum, sent_at: Instant) -> &mut Scoreboard {
         let from = self.flight_start();
-        let limit = Scoreboard::limit_for(self.config.send_buffer);
+        // Sized for the largest the send buffer may grow to: auto-tuning raises it up to
+        // `Config::send_buffer_max` after the scoreboard is made.
+        let limit = Scoreboard::limit_for(self.config.send_buffer_ceiling());
         self.scoreboard.get_or_insert_with(|| {
             let mut board = Box::new(Scoreboard::new(limit));
             if from.before(upto) {
@@ -115,8 +117,18 @@ impl Connection {
         if let Some(episode) = self.rare.as_mut().and_then(|rare| rare.episode.as_mut()) {
             episode.on_retransmitted(start, end, tsval);
         }
-        if let Some(board) = self.scoreboard.as_mut() {
-            board.on_retransmitted(start, end, now);
+        let Some(board) = self.scoreboard.as_mut() else { return };
+        board.on_retransmitted(start, end, now);
+        if board.recovery() == Some(Recovery::Fast) && start.before_eq(self.snd_una) {
+            // The segment at SND.UNA went again in a fast recovery: the retransmission timer
+            // now guards this transmission, RTO from now (as Linux rearms it when it resends
+            // the head). Left where the last cumulative ACK put it, it fired before the
+            // retransmission's own ACK could come back whenever RACK needed more than
+            // RTO − RTT to find the loss — with RTO at its 200 ms floor on a 100 ms path,
+            // almost always, and each such timeout was spurious. A lost retransmission is
+            // still found by RACK from later deliveries (RFC 8985 §6.2 step 5), and each
+            // restart needs a new loss detection, so the timer cannot be put off for ever.
+            self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
         }
     }
 
@@ -171,7 +183,10 @@ impl Connection {
         let ssthresh = self.cc.get().ssthresh();
         let mss = u32::from(self.effective_mss());
         let snd_una = self.snd_una;
-        let Some(board) = self.scoreboard.as_mut() else { return };
+        // Only in a fast recovery: pipe walks every record, and this runs on every ACK.
+        let Some(board) = self.scoreboard.as_mut().filter(|board| board.prr().is_some()) else {
+            return;
+        };
         let pipe = board.pipe(snd_una);
         let lost = board.has_lost(snd_una);
         if let Some(prr) = board.prr_mut() {
@@ -242,6 +257,12 @@ impl Connection {
         let Some(board) = self.scoreboard.as_mut() else { return true };
         if self.dup_acks >= 3 && segment.header.options.sack_blocks.is_empty() {
             board.mark_lost_at(self.snd_una);
+            if !board.has_lost(self.snd_una) {
+                // The segment at SND.UNA was resent already (a recovery that a D-SACK or an
+                // echo just proved spurious): nothing is presumed dropped, so no recovery
+                // starts — there would be no first retransmission for step (4.3) to send.
+                return true;
+            }
             self.enter_sack_recovery(0);
             // RFC 6937 §2: without SACK information a duplicate ACK delivered one segment.
             self.update_prr(u32::from(self.effective_mss()));
