@@ -274,12 +274,22 @@ pub(crate) struct Episode {
     first_retransmission: Option<(u32, SeqNum)>,
     /// Octets retransmitted in the episode.
     retransmitted: u32,
-    /// Octets of the episode the peer reported as duplicates (RFC 2883 D-SACK).
+    /// Where those retransmissions lie, as up to [`EPISODE_RANGES`] disjoint ranges, so that a
+    /// D-SACK counts only for octets that were really sent twice by us (RFC 3708 §3 is about
+    /// retransmitted data; a duplicate the network made of an original proves nothing). More
+    /// scattered retransmissions than that (`None`) leave the verdict to timestamps.
+    resent: Option<[(SeqNum, SeqNum); EPISODE_RANGES]>,
+    /// Octets of those retransmissions the peer reported as duplicates (RFC 2883 D-SACK).
     dsacked: u32,
     /// The reduction was a retransmission timeout (RFC 4015 / RFC 5682: after undoing it, new
     /// data goes, not the rest of the flight again).
     pub(crate) timeout: bool,
 }
+
+/// How many disjoint retransmitted ranges an [`Episode`] tracks for D-SACK evidence: a
+/// reordering resends one segment or a short run; a window of scattered losses is judged by
+/// timestamps alone.
+const EPISODE_RANGES: usize = 4;
 
 /// How an [`Episode`] was judged by an ACK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,7 +305,50 @@ pub(crate) enum Verdict {
 impl Episode {
     /// A reduction with SND.UNA at `start` and HighData `high`.
     pub(crate) const fn new(start: SeqNum, high: SeqNum, timeout: bool) -> Self {
-        Self { start, high, first_retransmission: None, retransmitted: 0, dsacked: 0, timeout }
+        let empty = (start, start);
+        Self {
+            start,
+            high,
+            first_retransmission: None,
+            retransmitted: 0,
+            resent: Some([empty; EPISODE_RANGES]),
+            dsacked: 0,
+            timeout,
+        }
+    }
+
+    /// Adds `[start, end)` to the retransmitted ranges, joining a range it touches or overlaps
+    /// (then only the octets not already counted are new); past the range budget, D-SACK
+    /// evidence is given up. Returns the octets newly covered.
+    fn note_resent(&mut self, start: SeqNum, end: SeqNum) -> u32 {
+        let Some(ranges) = self.resent.as_mut() else { return end.since(start) };
+        for range in ranges.iter_mut() {
+            let empty = range.0 == range.1;
+            let touches = !empty && start.before_eq(range.1) && range.0.before_eq(end);
+            if touches {
+                let before = range.1.since(range.0);
+                *range = (range.0.min_seq(start), range.1.max_seq(end));
+                return range.1.since(range.0).saturating_sub(before);
+            }
+        }
+        if let Some(free) = ranges.iter_mut().find(|range| range.0 == range.1) {
+            *free = (start, end);
+        } else {
+            self.resent = None;
+        }
+        end.since(start)
+    }
+
+    /// Octets of `[left, right)` inside the retransmitted ranges (0 once they were given up).
+    fn resent_overlap(&self, left: SeqNum, right: SeqNum) -> u32 {
+        let Some(ranges) = self.resent.as_ref() else { return 0 };
+        ranges
+            .iter()
+            .map(|&(from, to)| {
+                let (from, to) = (from.max_seq(left), to.min_seq(right));
+                if from.before(to) { to.since(from) } else { 0 }
+            })
+            .sum()
     }
 
     /// Whether data of this episode is still unacknowledged (a later loss belongs to it).
@@ -309,7 +362,8 @@ impl Episode {
             return;
         }
         let end = end.min_seq(self.high);
-        self.retransmitted = self.retransmitted.saturating_add(end.since(start));
+        let new = self.note_resent(start, end);
+        self.retransmitted = self.retransmitted.saturating_add(new);
         if self.first_retransmission.is_none() {
             self.first_retransmission = tsval.map(|tsval| (tsval, end));
         }
@@ -328,16 +382,15 @@ impl Episode {
         }
     }
 
-    /// RFC 3708 §3: a D-SACK `block` about this episode's data; once every octet retransmitted
-    /// was reported twice, none of the retransmissions was needed.
+    /// RFC 3708 §3: a D-SACK `block` about this episode's retransmissions; once every octet
+    /// retransmitted was reported twice, none of the retransmissions was needed. Octets of the
+    /// block that were never retransmitted (a duplicate the network made) count for nothing.
     pub(crate) fn on_dsack(&mut self, block: SackBlock) -> Verdict {
-        let inside = self.start.before_eq(block.left)
-            && block.left.before(block.right)
-            && block.right.before_eq(self.high);
-        if inside {
-            self.dsacked = self.dsacked.saturating_add(block.right.since(block.left));
+        if block.left.before(block.right) {
+            let resent = self.resent_overlap(block.left, block.right);
+            self.dsacked = self.dsacked.saturating_add(resent);
         }
-        if self.retransmitted > 0 && self.dsacked >= self.retransmitted {
+        if self.resent.is_some() && self.retransmitted > 0 && self.dsacked >= self.retransmitted {
             Verdict::Spurious
         } else {
             Verdict::Open

@@ -246,6 +246,23 @@ fn reordering_without_dsack_or_timestamps_keeps_the_reduction_rfc_3708_3() {
     assert_eq!(h.conn.counters().undos, 0);
 }
 
+/// The scenario of `dsack_of_every_retransmission_after_reordering_undoes_the_recovery_rfc_3708_3`
+/// where the D-SACK reports segment 5, which was never retransmitted (the network duplicated
+/// it): the retransmission of 0 is not proven spurious, the reduction stands.
+#[test]
+fn dsack_of_an_original_never_retransmitted_undoes_nothing_rfc_3708_3() {
+    let (mut h, cwnd) = reordered_by_three();
+    h.deliver(peer_ack(15, &[(5, 6)], None));
+    assert_eq!(h.conn.counters().dsacks_received, 1);
+    assert_eq!(h.conn.counters().spurious_retransmissions, 0);
+    assert_eq!(h.conn.counters().undos, 0);
+    assert_eq!((cwnd, windows(&h)), (6000, (6000, 5000)));
+    // The D-SACK of the retransmitted segment 0 still proves it spurious afterwards.
+    h.deliver(peer_ack(15, &[(0, 1)], None));
+    assert_eq!(h.conn.counters().undos, 1);
+    assert_eq!(windows(&h), (6000, 10_000));
+}
+
 /// The reordering of the two tests above, up to the ACK of segments 0–14. Returns the
 /// harness and cwnd then.
 fn reordered_by_three() -> (Harness, u32) {
