@@ -2,10 +2,10 @@
 //! the caller's buffer (the one copy on the way out).
 //!
 //! Priority: a control reply (RST) owed to someone, then a retransmission from SND.UNA (RFC 6298
-//! rule 5.4), then the rest of a flight resent at a smaller path MTU (`path_mtu`), then new
-//! SYN / data / FIN inside the peer's window, then a zero-window probe, then a bare ACK. A
-//! segment that carries data or a FIN also carries the pending ACK, so ACKs are aggregated
-//! (MUST-58).
+//! rule 5.4), then the rest of a flight resent from a cursor within cwnd (go-back-N after an RTO
+//! without SACK or at a smaller path MTU, `path_mtu`), then new SYN / data / FIN inside the
+//! peer's window, then a zero-window probe, then a bare ACK. A segment that carries data or a
+//! FIN also carries the pending ACK, so ACKs are aggregated (MUST-58).
 
 use core::net::SocketAddr;
 
