@@ -151,6 +151,64 @@ fn rto_collapses_cwnd_to_one_segment_rfc_5681_3_1() {
     assert_eq!((status.cwnd, status.ssthresh), (1000, 5000));
 }
 
+/// Without SACK nothing tells which segments of a timed-out flight arrived: after the RTO
+/// the whole flight goes again from SND.UNA (go-back-N), paced by cwnd as it slow-starts from
+/// the loss window (RFC 5681 §3.1), and new data follows once the old flight is resent.
+/// Resending only one segment per ACK kept a single segment in flight — one per round trip
+/// for as many round trips as the flight had segments (issue #18's 0.24 Mbit/s).
+#[test]
+fn after_an_rto_the_flight_goes_again_paced_by_cwnd_rfc_5681_3_1() {
+    let mut h = big_newreno_sender(1000, 65535);
+    h.conn.send(h.now, &data(20_000)).unwrap();
+    assert_eq!(drain(&mut h).len(), 10);
+    h.jump_to_deadline();
+    assert_eq!(h.expect_one().seq, add(ISS, 1));
+    h.expect_nothing();
+    let seqs = |sent: Vec<Sent>| -> Vec<u32> {
+        sent.iter().map(|s| (s.seq.wrapping_sub(ISS) - 1) / 1000).collect()
+    };
+    ack_to(&mut h, 1000);
+    assert_eq!(h.conn.status().cwnd, 2000);
+    assert_eq!(seqs(drain(&mut h)), [1, 2], "cwnd 2000 from SND.UNA");
+    ack_to(&mut h, 2000);
+    assert_eq!(seqs(drain(&mut h)), [3, 4]);
+    ack_to(&mut h, 3000);
+    assert_eq!(seqs(drain(&mut h)), [5, 6]);
+    // The peer had 5–9 already: the ACK of 5 and 6 covers the old flight; slow start goes on
+    // with new data (cwnd 5000 from SND.UNA 10 000).
+    ack_to(&mut h, 10_000);
+    assert_eq!(h.conn.status().cwnd, 5000);
+    assert_eq!(seqs(drain(&mut h)), [10, 11, 12, 13, 14]);
+    assert_eq!(h.conn.counters().retransmission_timeouts, 1);
+}
+
+/// RFC 6582 §4's Impatient variant leaves a recovery with many holes to the RTO. That window's
+/// congestion was answered by the fast retransmit: the RTO takes cwnd to the loss window but
+/// keeps ssthresh (FlightSize then counts what window inflation sent; Linux likewise reduces
+/// ssthresh at most once per window).
+#[test]
+fn an_rto_during_fast_recovery_keeps_its_ssthresh_rfc_6582_4() {
+    let mut h = big_newreno_sender(1000, 65535);
+    h.conn.send(h.now, &data(10_000)).unwrap();
+    drain(&mut h);
+    // Segments 0, 3 and 6 are lost; the fast retransmit halves FlightSize 10 000.
+    for _ in 0..3 {
+        ack_to(&mut h, 0);
+    }
+    assert_eq!(h.expect_one().seq, add(ISS, 1));
+    assert_eq!(h.conn.status().ssthresh, 5000);
+    ack_to(&mut h, 3000);
+    assert_eq!(h.expect_one().seq, add(ISS, 3001));
+    ack_to(&mut h, 6000);
+    assert_eq!(h.expect_one().seq, add(ISS, 6001));
+    h.jump_to_deadline();
+    assert_eq!(h.expect_one().seq, add(ISS, 6001));
+    let status = h.conn.status();
+    assert_eq!((status.cwnd, status.ssthresh), (1000, 5000), "not FlightSize 4000 / 2");
+    ack_to(&mut h, 10_000);
+    assert_eq!(h.conn.status().ssthresh, 5000);
+}
+
 #[test]
 fn nagle_holds_a_small_write_while_a_small_segment_is_in_flight_shld_7() {
     let mut h = established_mss(1460, 8192);

@@ -179,8 +179,8 @@ fn spurious_timeout_with_sack_sends_new_data_not_the_flight_rfc_5682_3() {
 
 /// A genuine loss: the ACK of 0–4 echoes the retransmission's TSval 2100 (it filled the
 /// hole, RFC 7323 §4.3). No undo: ssthresh stays 5000, slow start grows cwnd by one segment
-/// (RFC 5681 (2)), and the go-back continues with segment 5 (RFC 6298 (5.4) below the
-/// recovery point).
+/// (RFC 5681 (2)), and the go-back-N continues with segments 5 and 6: cwnd's two segments
+/// from SND.UNA (RFC 5681 §3.1 slow start through the flight that was outstanding).
 #[test]
 fn ack_echoing_the_retransmission_is_a_genuine_loss_rfc_3522_2() {
     let mut h = ten_in_flight(Options { sack: false, timestamps: true });
@@ -188,7 +188,7 @@ fn ack_echoing_the_retransmission_is_a_genuine_loss_rfc_3522_2() {
     h.now = at(2200);
     h.deliver(peer_ack(5, &[], Some(2100)));
     assert_eq!(windows(&h), (2000, 5000));
-    assert_eq!(drain(&mut h), [5]);
+    assert_eq!(drain(&mut h), [5, 6]);
     assert_eq!(h.conn.counters().spurious_retransmissions, 0);
     assert_eq!(h.conn.counters().undos, 0);
 }
@@ -203,7 +203,7 @@ fn without_timestamps_or_dsack_a_late_ack_undoes_nothing_rfc_3522_rfc_3708() {
     h.now = at(2150);
     h.deliver(peer_ack(5, &[], None));
     assert_eq!(windows(&h), (2000, 5000));
-    assert_eq!(drain(&mut h), [5]);
+    assert_eq!(drain(&mut h), [5, 6]);
     assert_eq!(h.conn.counters().spurious_retransmissions, 0);
     assert_eq!(h.conn.counters().undos, 0);
 }

@@ -109,6 +109,9 @@ struct State {
     /// The last reduction was a timeout: the next stage starts with K = 0 and W_max = cwnd
     /// (§4.8).
     after_timeout: bool,
+    /// Between `FastRetransmit` and the end of that recovery: a timeout then finds this
+    /// window's congestion already answered (see `CongestionEvent::Timeout`).
+    in_fast_recovery: bool,
     hystart: HyStart,
     prior: Option<Prior>,
 }
@@ -129,6 +132,7 @@ impl State {
             cwnd_rest: 0,
             app_limited_since: None,
             after_timeout: false,
+            in_fast_recovery: false,
             hystart: HyStart::new(),
             prior: None,
         }
@@ -258,6 +262,7 @@ impl State {
 
     fn on_event(&mut self, event: CongestionEvent, path: &PathInfo) {
         let mss = path.mss.max(1);
+        let in_fast_recovery = core::mem::take(&mut self.in_fast_recovery);
         match event {
             CongestionEvent::Ack { acked } => self.on_ack(acked, path),
             CongestionEvent::FastRetransmit { flight } => {
@@ -265,13 +270,17 @@ impl State {
                 self.reduce(mss);
                 // RFC 5681 §3.2 step 3 (without SACK): inflate by the three segments that left.
                 self.cwnd = self.ssthresh.saturating_add(3 * mss);
+                self.in_fast_recovery = true;
             }
             CongestionEvent::SackRecovery { flight } => {
                 self.remember_before_reduction(flight);
                 self.reduce(mss);
                 self.cwnd = self.ssthresh;
             }
-            CongestionEvent::RecoveryDupAck => self.cwnd = self.cwnd.saturating_add(mss),
+            CongestionEvent::RecoveryDupAck => {
+                self.cwnd = self.cwnd.saturating_add(mss);
+                self.in_fast_recovery = in_fast_recovery;
+            }
             CongestionEvent::PartialAck { acked } => {
                 // RFC 6582 step 5: deflate by the amount acknowledged, add back one SMSS.
                 self.cwnd = self.cwnd.saturating_sub(acked);
@@ -279,9 +288,18 @@ impl State {
                     self.cwnd = self.cwnd.saturating_add(mss);
                 }
                 self.cwnd = self.cwnd.max(mss);
+                self.in_fast_recovery = in_fast_recovery;
             }
             CongestionEvent::RecoveryEnd { flight } => {
                 self.cwnd = self.ssthresh.min(flight.saturating_add(mss)).max(mss);
+            }
+            CongestionEvent::Timeout { .. } if in_fast_recovery => {
+                // The fast retransmit already reduced for this window (its inflated cwnd is no
+                // measure of the path): the loss window, ssthresh and W_max kept, and the
+                // state an undo restores stays the one from before that reduction.
+                self.t_epoch = None;
+                self.cwnd = mss;
+                self.after_timeout = true;
             }
             CongestionEvent::Timeout { flight } => {
                 self.remember_before_reduction(flight);

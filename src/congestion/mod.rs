@@ -58,6 +58,13 @@ pub enum CongestionEvent {
         flight: u32,
     },
     /// The retransmission timer expired (RFC 5681 §3.1, equation 4 and the loss window).
+    ///
+    /// During a fast recovery (after `FastRetransmit`, before its `RecoveryEnd`) the built-in
+    /// controllers take cwnd to the loss window but keep ssthresh: that window's congestion
+    /// was answered already, and FlightSize and cwnd then include what window inflation sent
+    /// (reducing from them raised ssthresh above the fast retransmit's). Linux likewise
+    /// reduces ssthresh at most once per window of data; RFC 6582 §4's Impatient variant
+    /// counts on such a timeout to finish a recovery with many holes.
     Timeout {
         /// Octets in flight when the timer expired.
         flight: u32,

@@ -16,6 +16,9 @@ pub struct NewReno {
     /// RFC 4015 §3 `pipe_prev`: max(cwnd, ssthresh) before the last reduction, what an
     /// [`CongestionEvent::Undo`] restores ssthresh to; zero when there is nothing to undo.
     pipe_prev: u32,
+    /// Between `FastRetransmit` and the end of that recovery: a timeout then finds this
+    /// window's congestion already answered (see `CongestionEvent::Timeout`).
+    in_fast_recovery: bool,
 }
 
 impl NewReno {
@@ -28,6 +31,7 @@ impl NewReno {
             initial: initial_window,
             acked_in_avoidance: 0,
             pipe_prev: 0,
+            in_fast_recovery: false,
         }
     }
 
@@ -56,6 +60,7 @@ impl CongestionControl for NewReno {
 
     fn on_event(&mut self, event: CongestionEvent, path: &PathInfo) {
         let mss = path.mss;
+        let in_fast_recovery = core::mem::take(&mut self.in_fast_recovery);
         match event {
             CongestionEvent::Ack { acked } => {
                 if self.cwnd < self.ssthresh {
@@ -75,6 +80,7 @@ impl CongestionControl for NewReno {
                 self.ssthresh = Self::halve(flight, mss);
                 self.cwnd = self.ssthresh.saturating_add(3 * mss);
                 self.acked_in_avoidance = 0;
+                self.in_fast_recovery = true;
             }
             CongestionEvent::SackRecovery { flight } => {
                 self.remember_before_reduction(flight);
@@ -82,7 +88,10 @@ impl CongestionControl for NewReno {
                 self.cwnd = self.ssthresh;
                 self.acked_in_avoidance = 0;
             }
-            CongestionEvent::RecoveryDupAck => self.cwnd = self.cwnd.saturating_add(mss),
+            CongestionEvent::RecoveryDupAck => {
+                self.cwnd = self.cwnd.saturating_add(mss);
+                self.in_fast_recovery = in_fast_recovery;
+            }
             CongestionEvent::PartialAck { acked } => {
                 // RFC 6582 step 5: deflate by the amount acknowledged, add back one SMSS if at
                 // least one SMSS was acknowledged.
@@ -91,10 +100,18 @@ impl CongestionControl for NewReno {
                     self.cwnd = self.cwnd.saturating_add(mss);
                 }
                 self.cwnd = self.cwnd.max(mss);
+                self.in_fast_recovery = in_fast_recovery;
             }
             CongestionEvent::RecoveryEnd { flight } => {
                 // RFC 6582 step 5 option (1): cwnd = min(ssthresh, FlightSize + SMSS).
                 self.cwnd = self.ssthresh.min(flight.saturating_add(mss)).max(mss);
+            }
+            CongestionEvent::Timeout { .. } if in_fast_recovery => {
+                // The fast retransmit already halved for this window (FlightSize now counts
+                // what window inflation sent, no measure of the path): the loss window,
+                // ssthresh kept, and an undo still restores what came before that halving.
+                self.cwnd = mss;
+                self.acked_in_avoidance = 0;
             }
             CongestionEvent::Timeout { flight } => {
                 self.remember_before_reduction(flight);
@@ -127,6 +144,31 @@ mod tests {
 
     const MSS: u32 = 1000;
     const PATH: PathInfo = PathInfo::new(MSS, Instant::ZERO);
+
+    /// An RTO during fast recovery (RFC 6582 §4's Impatient fallback): FlightSize then counts
+    /// what window inflation sent, so halving it would raise ssthresh above the fast
+    /// retransmit's; the loss window, ssthresh kept, and an undo restores pipe_prev from before
+    /// the fast retransmit.
+    #[test]
+    fn timeout_during_fast_recovery_keeps_the_fast_retransmits_ssthresh_rfc_6582_4() {
+        let mut cc = NewReno::new(20 * MSS);
+        cc.on_event(CongestionEvent::FastRetransmit { flight: 20 * MSS }, &PATH);
+        for _ in 0..17 {
+            cc.on_event(CongestionEvent::RecoveryDupAck, &PATH);
+        }
+        cc.on_event(CongestionEvent::PartialAck { acked: MSS }, &PATH);
+        assert_eq!((cc.window(), cc.ssthresh()), (30 * MSS, 10 * MSS));
+        cc.on_event(CongestionEvent::Timeout { flight: 36 * MSS }, &PATH);
+        assert_eq!((cc.window(), cc.ssthresh()), (MSS, 10 * MSS));
+        cc.on_event(CongestionEvent::Undo { flight: 0, acked: MSS }, &PATH);
+        assert_eq!(cc.ssthresh(), 20 * MSS);
+        // After the recovery ended, a timeout halves FlightSize again (RFC 5681 eq. 4).
+        let mut cc = NewReno::new(20 * MSS);
+        cc.on_event(CongestionEvent::FastRetransmit { flight: 20 * MSS }, &PATH);
+        cc.on_event(CongestionEvent::RecoveryEnd { flight: 10 * MSS }, &PATH);
+        cc.on_event(CongestionEvent::Timeout { flight: 12 * MSS }, &PATH);
+        assert_eq!((cc.window(), cc.ssthresh()), (MSS, 6 * MSS));
+    }
 
     #[test]
     fn slow_start_grows_by_one_mss_per_ack_rfc_5681_eq_2() {

@@ -481,15 +481,6 @@ impl Connection {
         self.consecutive_retransmissions = 0;
         self.set_first_retransmission_at(None);
         self.progress_at = now;
-        if let Some(point) = self.recovery_point() {
-            if seg_ack.before(point) {
-                // After an RTO, each ACK below the recovery point sends the next unacknowledged
-                // segment (RFC 6298 5.4 again, without waiting for another timeout).
-                self.retransmit_pending = true;
-            } else {
-                self.set_recovery_point(None);
-            }
-        }
         self.update_retransmit_timer(now, restart_timer);
     }
 
@@ -717,6 +708,9 @@ impl Connection {
         if self.in_fast_recovery {
             self.on_congestion_event(CongestionEvent::RecoveryDupAck);
         } else if self.dup_acks == 3 && self.snd_una.after(self.recover) {
+            // Strictly after `recover` (SND.NXT when the last loss was detected): an ACK
+            // equal to it may be a go-back-N resend after an RTO arriving twice (RFC 6582 §4;
+            // Linux holds its state "until something *above* high_seq is ACKed" for Reno).
             let flight = self.snd_nxt.since(self.snd_una);
             self.on_congestion_event(CongestionEvent::FastRetransmit { flight });
             self.on_window_reduction(false);

@@ -178,7 +178,8 @@ struct Rare {
     /// The path MTU learned from ICMP "packet too big" (RFC 1191, RFC 8201) or the
     /// black-hole fall-back (RFC 4821 §7.7); see `path_mtu`.
     path_mtu: Option<u16>,
-    /// The flight being resent at the smaller size after the path MTU dropped.
+    /// The flight being resent from a cursor within cwnd (go-back-N): after the path MTU
+    /// dropped, after an RTO on a connection without SACK, after a closed window reopened.
     resegment: Option<path_mtu::Resegment>,
     /// SND.UNA when duplicate ACKs last showed later segments of the flight arriving: the
     /// black-hole fall-back waits one more round for that segment (see `path_mtu`).
@@ -192,10 +193,6 @@ struct Rare {
     r2_data_override: Option<Option<Duration>>,
     /// The application's user timeout, when it set one for this connection (MUST-21).
     user_timeout_override: Option<Option<Duration>>,
-    /// SND.NXT when the last RTO fired (or a closed window reopened): every ACK below it
-    /// retransmits the next segment. Here because an RTO already allocates this part (for its
-    /// counter), so an idle connection does not carry it.
-    recovery_point: Option<SeqNum>,
     /// When the segment now at SND.UNA was first retransmitted, or the first unanswered
     /// zero-window probe went (R2 counts from here).
     first_retransmission_at: Option<Instant>,
@@ -378,7 +375,7 @@ pub struct Connection {
     snd_sml: SeqNum,
     /// Nagle off for this connection (MUST-17).
     nodelay: bool,
-    /// When we last sent new data (RFC 5681 §4.1 restart after idle).
+    /// When we last sent data, new or again (RFC 5681 §4.1 restart after idle).
     last_send_at: Option<Instant>,
 
     /// Differentiated Services field for our packets (MUST-48, SHLD-21).
@@ -1000,18 +997,6 @@ impl Connection {
         self.rare.as_ref().and_then(|rare| rare.rcv_up)
     }
 
-    /// SND.NXT when the last RTO fired, while ACKs below it keep resending (see `Rare`).
-    fn recovery_point(&self) -> Option<SeqNum> {
-        self.rare.as_ref().and_then(|rare| rare.recovery_point)
-    }
-
-    /// Sets or clears the recovery point; clearing never allocates.
-    fn set_recovery_point(&mut self, point: Option<SeqNum>) {
-        if point.is_some() || self.rare.is_some() {
-            self.rare_mut().recovery_point = point;
-        }
-    }
-
     /// Clears (or sets) when the segment at SND.UNA was first retransmitted; clearing never
     /// allocates.
     fn set_first_retransmission_at(&mut self, at: Option<Instant>) {
@@ -1153,7 +1138,13 @@ impl Connection {
         self.on_rto_path_mtu();
         let flight = self.snd_nxt.since(self.snd_una);
         self.on_congestion_event(CongestionEvent::Timeout { flight });
-        self.on_window_reduction(true);
+        if !self.in_fast_recovery {
+            self.on_window_reduction(true);
+        }
+        // A timeout during NewReno fast recovery (RFC 6582 §4's Impatient fallback) continues
+        // that recovery's episode rather than opening one of its own: an echo of a partial
+        // ACK's retransmission of this same segment would otherwise prove "spurious" a
+        // timeout whose recovery was needed, and undo the fast retransmit's reduction too.
         self.in_fast_recovery = false;
         self.dup_acks = 0;
         self.recover = self.snd_nxt;
@@ -1167,7 +1158,12 @@ impl Connection {
             self.set_timer(Timer::Reorder, None);
             self.set_timer(Timer::LossProbe, None);
         } else {
-            self.set_recovery_point(Some(self.snd_nxt));
+            // RFC 5681 §3.1 / RFC 6582 §3.2 step 5 fallback: without SACK nothing tells which
+            // segments arrived, so the whole flight goes again from SND.UNA (go-back-N),
+            // paced by cwnd as it slow-starts from the loss window. Resending only the next
+            // segment per ACK instead kept one segment in flight: one segment per round trip
+            // for as many round trips as the flight had segments.
+            self.start_resend();
         }
         self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
     }
@@ -1216,8 +1212,8 @@ impl Connection {
     }
 
     /// The peer's window went from zero to open while octets we sent past its edge are still
-    /// unacknowledged: it dropped them for want of room, so send them again at once, and every
-    /// ACK up to the old SND.NXT sends the next (as after an RTO, but without its congestion
+    /// unacknowledged: it dropped them for want of room, so send them again at once, and the
+    /// rest up to the old SND.NXT as cwnd allows (as after an RTO, but without its congestion
     /// response: nothing was lost to congestion). Waiting for the timer instead stalled a
     /// connection for the whole backed-off RTO (up to 120 s) after a long zero window.
     fn on_window_reopened(&mut self, now: Instant) {
@@ -1225,7 +1221,7 @@ impl Connection {
             return;
         }
         self.retransmit_pending = true;
-        self.set_recovery_point(Some(self.snd_nxt));
+        self.start_resend();
         self.probe_pending = false;
         self.probe_answered = false;
         self.consecutive_retransmissions = 0;
@@ -1395,7 +1391,6 @@ impl Connection {
             RttEstimator::new(self.config.rto_initial, self.config.rto_min, self.config.rto_max);
         self.rtt_probe = None;
         self.consecutive_retransmissions = 0;
-        self.set_recovery_point(None);
         self.handshake_retransmitted = false;
         self.dup_acks = 0;
         self.in_fast_recovery = false;

@@ -2,10 +2,10 @@
 //! the caller's buffer (the one copy on the way out).
 //!
 //! Priority: a control reply (RST) owed to someone, then a retransmission from SND.UNA (RFC 6298
-//! rule 5.4), then the rest of a flight resent at a smaller path MTU (`path_mtu`), then new
-//! SYN / data / FIN inside the peer's window, then a zero-window probe, then a bare ACK. A
-//! segment that carries data or a FIN also carries the pending ACK, so ACKs are aggregated
-//! (MUST-58).
+//! rule 5.4), then the rest of a flight resent from a cursor within cwnd (go-back-N after an RTO
+//! without SACK or at a smaller path MTU, `path_mtu`), then new SYN / data / FIN inside the
+//! peer's window, then a zero-window probe, then a bare ACK. A segment that carries data or a
+//! FIN also carries the pending ACK, so ACKs are aggregated (MUST-58).
 
 use core::net::SocketAddr;
 
@@ -284,10 +284,14 @@ impl Connection {
         Ok(Some(transmit))
     }
 
-    /// A segment from before SND.NXT went again: the scoreboard notes it, and a resend at a
-    /// smaller MTU goes on after it.
+    /// A segment from before SND.NXT went again: the scoreboard notes it, and a resend from
+    /// the cursor (smaller MTU, RTO go-back-N) goes on after it.
     fn on_resent(&mut self, now: Instant, plan: Plan) {
         self.record_resent(plan.seq, plan.seq + plan.seg_len(), now);
+        // A retransmission is sending too: a go-back-N resend that takes longer than an RTO
+        // and ends in a full ACK is no idle period, and must not cut cwnd back to the
+        // restart window (RFC 5681 §4.1 counts from the last transmission of any data).
+        self.last_send_at = Some(now);
         if self
             .resegment()
             .is_some_and(|resegment| resegment.next.max_seq(self.snd_una) == plan.seq)
@@ -421,7 +425,7 @@ impl Connection {
         if was_idle {
             self.progress_at = now;
         }
-        if self.rtt_probe.is_none() && self.recovery_point().is_none() {
+        if self.rtt_probe.is_none() && self.resegment().is_none() {
             self.rtt_probe = Some((end, now));
         }
         if plan.seg_len() > 0 {

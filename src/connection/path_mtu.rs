@@ -45,12 +45,13 @@ const fn path_mtu_floor(ipv4: bool) -> u16 {
     if ipv4 { 576 } else { 1280 }
 }
 
-/// The part of the flight still to be resent at the new size after the path MTU dropped.
+/// The part of the flight still to be resent (go-back-N): at the new size after the path MTU
+/// dropped, or after an RTO without SACK or a reopened window ([`Connection::start_resend`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Resegment {
     /// The next sequence number to resend (moved up to SND.UNA when ACKs pass it).
     pub(super) next: SeqNum,
-    /// SND.NXT when the path MTU dropped: the end of what was sent at the old size.
+    /// SND.NXT when the resend started: the end of the old flight.
     pub(super) end: SeqNum,
 }
 
@@ -135,11 +136,9 @@ impl Connection {
         let rare = self.rare_mut();
         rare.path_mtu = Some(mtu);
         rare.resegment = Some(resegment);
-        // Karn (MUST-18): a segment sent again cannot be timed.
+        // Karn (MUST-18): a segment sent again cannot be timed. An RTO's go-back-N resend in
+        // progress is replaced by this one, which covers its whole range.
         self.rtt_probe = None;
-        // An RTO's recovery (one segment per ACK from SND.UNA) would send the same octets
-        // again: the resend covers its whole range.
-        self.set_recovery_point(None);
         // The timer ran for segments that never arrived; time the resent ones.
         if self.snd_una != self.snd_nxt {
             self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
@@ -167,6 +166,16 @@ impl Connection {
                 rare.resegment = None;
             }
         }
+    }
+
+    /// Starts resending the whole flight, SND.UNA up to SND.NXT, from a cursor within cwnd
+    /// (go-back-N) at the current size: after an RTO on a connection without SACK, where
+    /// nothing tells which segments arrived (RFC 5681 §3.1: the sender slow-starts from the
+    /// loss window through the flight), and after a closed window reopened. The segment at
+    /// SND.UNA itself goes as the pending retransmission, which moves the cursor past it.
+    pub(super) fn start_resend(&mut self) {
+        let resegment = Resegment { next: self.snd_una, end: self.snd_nxt };
+        self.rare_mut().resegment = Some(resegment);
     }
 
     /// Forgets a resend in progress (the connection ended or starts over).

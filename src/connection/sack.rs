@@ -416,7 +416,7 @@ impl Connection {
         let acked = if seg_ack.after(self.snd_una) { seg_ack.since(self.snd_una) } else { 0 };
         self.on_congestion_event(CongestionEvent::Undo { flight, acked });
         self.in_fast_recovery = false;
-        self.set_recovery_point(None);
+        self.clear_resegment();
         if let Some(board) = self.scoreboard.as_mut() {
             board.undo_recovery();
         }

@@ -236,6 +236,29 @@ fn fast_retransmit_inflates_and_recovery_end_deflates_rfc_5681_3_2_rfc_6582() {
     assert_eq!(cc.window(), 70 * MSS, "min(ssthresh, FlightSize + SMSS)");
 }
 
+/// An RTO during fast recovery (RFC 6582 §4's Impatient fallback) finds the window's
+/// congestion answered: the loss window, but ssthresh stays the fast retransmit's 0.7 × 100
+/// segments, not 0.7 × the 150-segment window that inflation reached; and an undo still
+/// restores what came before the fast retransmit.
+#[test]
+fn timeout_during_fast_recovery_keeps_the_fast_retransmits_ssthresh_rfc_6582_4() {
+    let mut cc = grown_to(100);
+    cc.on_event(CongestionEvent::FastRetransmit { flight: 100 * MSS }, &path_at(0));
+    for _ in 0..77 {
+        cc.on_event(CongestionEvent::RecoveryDupAck, &path_at(0));
+    }
+    cc.on_event(CongestionEvent::PartialAck { acked: MSS }, &path_at(0));
+    assert_eq!((cc.window(), cc.ssthresh()), (150 * MSS, 70 * MSS));
+    cc.on_event(CongestionEvent::Timeout { flight: 150 * MSS }, &path_at(0));
+    assert_eq!((cc.window(), cc.ssthresh()), (MSS, 70 * MSS));
+    cc.on_event(CongestionEvent::Undo { flight: 0, acked: MSS }, &path_at(0));
+    assert_eq!(cc.ssthresh(), 100 * MSS, "pipe_prev from before the fast retransmit");
+    // Outside recovery a timeout reduces as §4.8 says.
+    let mut cc = grown_to(100);
+    cc.on_event(CongestionEvent::Timeout { flight: 100 * MSS }, &path_at(0));
+    assert_eq!((cc.window(), cc.ssthresh()), (MSS, 70 * MSS));
+}
+
 #[test]
 fn application_limited_acks_neither_grow_cwnd_nor_count_in_t_rfc_9438_5_8() {
     let mut cc = grown_to(100);
