@@ -1,5 +1,5 @@
 //! The send side with exact segments: congestion control (initial window RFC 6928, slow start,
-//! fast retransmit on three duplicate ACKs before the RTO, NewReno partial ACKs — RFC 5681,
+//! fast retransmit on three duplicate ACKs before the RTO, NewReno partial ACKs, Limited Transmit — RFC 5681, RFC 3042,
 //! RFC 6582, MUST-19), Nagle (SHLD-7, MUST-17), sender silly-window avoidance (MUST-38) and
 //! zero windows kept open while the peer answers (MUST-37).
 
@@ -88,6 +88,29 @@ fn three_duplicate_acks_trigger_fast_retransmit_before_the_rto_rfc_5681_3_2() {
     assert_eq!(status.cwnd, 8000, "ssthresh + 3 SMSS");
     assert_eq!(status.total_retransmissions, 0, "no RTO was needed");
     assert!(h.now.as_micros() < 2_000_000);
+}
+
+#[test]
+fn limited_transmit_sends_new_data_on_the_first_two_duplicate_acks_rfc_3042() {
+    let mut h = big_newreno_sender(1000, 65535);
+    h.conn.send(h.now, &data(13_000)).unwrap();
+    assert_eq!(drain(&mut h).len(), 10, "the initial window");
+    // Segment 1 is lost. Each of the first two duplicate ACKs lets one new segment go
+    // (FlightSize ≤ cwnd + 2 SMSS), cwnd unchanged.
+    for n in 0..2u32 {
+        ack_to(&mut h, 0);
+        let sent = h.expect_one();
+        assert_eq!((sent.seq, sent.payload.len()), (add(ISS, 1 + 10_000 + n * 1000), 1000));
+        h.expect_nothing();
+        assert_eq!(h.conn.status().cwnd, 10_000);
+    }
+    // The third is fast retransmit's: the missing segment, and no more new data than the
+    // inflated window allows (ssthresh 6000 = FlightSize 12 000 / 2, cwnd 9000 < flight).
+    ack_to(&mut h, 0);
+    let resent = h.expect_one();
+    assert_eq!((resent.seq, resent.payload.len()), (add(ISS, 1), 1000));
+    h.expect_nothing();
+    assert_eq!((h.conn.status().cwnd, h.conn.status().ssthresh), (9000, 6000));
 }
 
 #[test]

@@ -384,9 +384,23 @@ impl Connection {
             let room = if room >= u32::from(self.effective_mss()) { room as usize } else { 0 };
             return room.min(self.peer_window_room(seq));
         }
-        let window = self.snd_wnd.min(self.cc.get().window());
+        let window =
+            self.snd_wnd.min(self.cc.get().window().saturating_add(self.limited_transmit()));
         let window_end = self.snd_una + window;
         if window_end.after(seq) { window_end.since(seq) as usize } else { 0 }
+    }
+
+    /// RFC 3042 Limited Transmit (RFC 5681 §3.2: SHOULD): on each of the first two duplicate
+    /// ACKs outside recovery one more segment of new data may go, up to cwnd + 2 SMSS, so a
+    /// small window still draws the third duplicate ACK that fast retransmit needs instead of
+    /// waiting for the timer. cwnd itself is unchanged. Only without SACK: a SACK connection's
+    /// RACK-TLP detects losses in a small window by time and probes its tail (RFC 8985), and
+    /// its recovery keeps RFC 6675's and RFC 6937's accounting exact.
+    fn limited_transmit(&self) -> u32 {
+        if self.sack_ok || self.in_fast_recovery || !(1..=2).contains(&self.dup_acks) {
+            return 0;
+        }
+        u32::from(self.dup_acks) * u32::from(self.effective_mss())
     }
 
     /// Octets the peer's window leaves from `seq` (robust to a window that shrank, MUST-34).
