@@ -1,6 +1,6 @@
 //! The send side with exact segments: congestion control (initial window RFC 6928, slow start,
-//! fast retransmit on three duplicate ACKs before the RTO, NewReno partial ACKs, Limited Transmit — RFC 5681, RFC 3042,
-//! RFC 6582, MUST-19), Nagle (SHLD-7, MUST-17), sender silly-window avoidance (MUST-38) and
+//! fast retransmit on three duplicate ACKs before the RTO, NewReno partial ACKs, Limited
+//! Transmit — RFC 5681, RFC 3042, RFC 6582, MUST-19), Nagle (SHLD-7, MUST-17), sender silly-window avoidance (MUST-38) and
 //! zero windows kept open while the peer answers (MUST-37).
 
 mod common;
