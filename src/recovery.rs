@@ -755,6 +755,23 @@ impl Scoreboard {
             .map_or(u32::MAX, |(start, _, _)| if start.after(seq) { start.since(seq) } else { 0 })
     }
 
+    /// Where the SACKed data holding `seq` ends (the next octet not SACKed after it), or `None`
+    /// when `seq` is not SACKed: how far a go-back resend skips.
+    pub(crate) fn sacked_end_from(&self, seq: SeqNum) -> Option<SeqNum> {
+        let mut sacked_end = None;
+        for (start, end, record) in self.records() {
+            if !end.after(seq) {
+                continue;
+            }
+            let covers = start.before_eq(sacked_end.unwrap_or(seq));
+            if !record.marks.has(Marks::SACKED) || !covers {
+                break;
+            }
+            sacked_end = Some(end);
+        }
+        sacked_end
+    }
+
     /// RFC 6675 §5 step (2)–(4) without SACK information: the segment holding `seq` is
     /// deemed lost (the third duplicate ACK).
     pub(crate) fn mark_lost_at(&mut self, seq: SeqNum) {

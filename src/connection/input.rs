@@ -553,22 +553,27 @@ impl Connection {
         // Eighth: the FIN bit, processed once every octet before it is in. A FIN beyond a
         // hole is remembered and takes effect when reassembly reaches it.
         let sequence_known = !matches!(self.state, State::Closed | State::Listen | State::SynSent);
+        let mut fin_at = self.rcv_fin_at();
         if fin_stored && sequence_known && !self.state.has_peer_finished() {
             let fin_seq = data_seq + len_u32(payload.len());
             if fin_seq.after_eq(self.rcv_nxt) {
-                self.rcv_fin_at = Some(fin_seq);
+                fin_at = Some(fin_seq);
             }
         }
         let fin_acks_ours = self.state == State::FinWait1
             && self.fin_seq().is_some_and(|fin| self.snd_una == fin + 1);
-        let fin_in_order = self.rcv_fin_at == Some(self.rcv_nxt);
+        let fin_in_order = fin_at == Some(self.rcv_nxt);
         // "Do not process the FIN if the state is CLOSED, LISTEN, or SYN-SENT" (step 8); nor a
         // FIN we already have (its duplicate was unacceptable at step 1).
         if !fin_in_order || !sequence_known || self.state.has_peer_finished() {
+            // A FIN beyond a hole is remembered until reassembly reaches it.
+            if fin_at != self.rcv_fin_at() {
+                self.set_rcv_fin_at(fin_at);
+            }
             self.settle_ack_of_our_fin(now);
             return;
         }
-        self.rcv_fin_at = None;
+        self.set_rcv_fin_at(None);
         self.rcv_nxt += 1;
         if let Some(assembler) = self.assembler.as_mut() {
             // Octets held beyond the peer's end of stream can never be delivered (a peer that

@@ -204,6 +204,8 @@ struct Rare {
     /// A partial ACK has restarted the retransmission timer in the current NewReno fast
     /// recovery: later ones do not (RFC 6582 §3.2 step 5, §4's "Impatient" variant).
     partial_ack_restarted_timer: bool,
+    /// Where the peer's FIN sits, when it arrived beyond a hole.
+    rcv_fin_at: Option<SeqNum>,
 }
 
 /// The congestion controller: a built-in one held in place (CUBIC boxes its state only at
@@ -309,8 +311,6 @@ pub struct Connection {
     /// Which octets past RCV.NXT are already in `recv_buf` (out-of-order data); allocated at
     /// the first out-of-order segment, so an in-order connection does not carry it.
     assembler: Option<Box<Assembler>>,
-    /// Where the peer's FIN sits, when it arrived beyond a hole.
-    rcv_fin_at: Option<SeqNum>,
     /// In-order octets received since we last sent an ACK (SHLD-19: ACK every 2×RMSS).
     unacked_octets: u32,
     /// The peer's MSS option, or the default of MUST-15.
@@ -346,7 +346,7 @@ pub struct Connection {
     /// When SND.UNA last advanced or outstanding data started: R2 and user timeout count
     /// from here.
     progress_at: Instant,
-    consecutive_retransmissions: u32,
+    consecutive_retransmissions: u16,
     /// The SYN (or SYN-ACK) was retransmitted (RFC 6298 rule 5.7).
     handshake_retransmitted: bool,
     /// The next segment must be a retransmission from SND.UNA.
@@ -445,7 +445,6 @@ impl Connection {
             rcv_adv_edge: None,
             recv_buf,
             assembler: None,
-            rcv_fin_at: None,
             unacked_octets: 0,
             peer_mss,
             wscale_ok: false,
@@ -919,7 +918,7 @@ impl Connection {
             cwnd: self.cc.get().window(),
             ssthresh: self.cc.get().ssthresh(),
             congestion: self.cc.algorithm(),
-            consecutive_retransmissions: self.consecutive_retransmissions,
+            consecutive_retransmissions: u32::from(self.consecutive_retransmissions),
             total_retransmissions: self.counters().retransmission_timeouts,
             timestamps: self.ts.is_on(),
             sack: self.sack_ok,
@@ -995,6 +994,18 @@ impl Connection {
 
     fn rcv_up(&self) -> Option<SeqNum> {
         self.rare.as_ref().and_then(|rare| rare.rcv_up)
+    }
+
+    /// Where the peer's FIN sits, when it arrived beyond a hole (rare, so kept in `Rare`).
+    fn rcv_fin_at(&self) -> Option<SeqNum> {
+        self.rare.as_ref().and_then(|rare| rare.rcv_fin_at)
+    }
+
+    /// Sets or clears where the peer's FIN sits; clearing never allocates.
+    fn set_rcv_fin_at(&mut self, at: Option<SeqNum>) {
+        if at.is_some() || self.rare.is_some() {
+            self.rare_mut().rcv_fin_at = at;
+        }
     }
 
     /// Clears (or sets) when the segment at SND.UNA was first retransmitted; clearing never
@@ -1118,7 +1129,7 @@ impl Connection {
         let first_retransmission = *self.rare_mut().first_retransmission_at.get_or_insert(now);
         let given_up = r2.is_some_and(|r2| {
             now.saturating_duration_since(first_retransmission) >= r2
-                && self.consecutive_retransmissions >= self.config.r1_retransmissions
+                && u32::from(self.consecutive_retransmissions) >= self.config.r1_retransmissions
         });
         if given_up && !answered {
             // MUST-20: at R2, close the connection.
@@ -1127,7 +1138,7 @@ impl Connection {
         }
         self.consecutive_retransmissions = self.consecutive_retransmissions.saturating_add(1);
         self.count().retransmission_timeouts += 1;
-        if self.consecutive_retransmissions == self.config.r1_retransmissions {
+        if u32::from(self.consecutive_retransmissions) == self.config.r1_retransmissions {
             // MUST-20 / SHLD-9: R1 reached; tell the user (and, through them, IP).
             self.push_event(Event::RetransmissionThreshold);
         }
@@ -1192,14 +1203,14 @@ impl Connection {
             let r2 = self.r2_data();
             let given_up = r2.is_some_and(|r2| {
                 now.saturating_duration_since(first_unanswered) >= r2
-                    && self.consecutive_retransmissions >= self.config.r1_retransmissions
+                    && u32::from(self.consecutive_retransmissions) >= self.config.r1_retransmissions
             });
             if given_up {
                 self.apply(now, Stimulus::TimedOut);
                 return;
             }
             self.consecutive_retransmissions = self.consecutive_retransmissions.saturating_add(1);
-            if self.consecutive_retransmissions == self.config.r1_retransmissions {
+            if u32::from(self.consecutive_retransmissions) == self.config.r1_retransmissions {
                 self.push_event(Event::RetransmissionThreshold);
             }
         }
@@ -1345,7 +1356,7 @@ impl Connection {
         self.fin_queued = false;
         self.send_buf.discard(self.send_buf.len());
         self.assembler = None;
-        self.rcv_fin_at = None;
+        self.set_rcv_fin_at(None);
         if let CloseReason::Error(_) = reason {
             // An abnormal end flushes the queues (§3.10.7.4 step 2, §3.10.5); after an
             // orderly end the data already received stays readable.
@@ -1377,7 +1388,7 @@ impl Connection {
         self.recv_buf.discard(self.recv_buf.len());
         self.reset_autotune();
         self.assembler = None;
-        self.rcv_fin_at = None;
+        self.set_rcv_fin_at(None);
         self.rcv_adv_edge = None;
         self.unacked_octets = 0;
         self.peer_mss = default_send_mss(self.local());

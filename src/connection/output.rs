@@ -216,9 +216,17 @@ impl Connection {
     /// forgotten.
     fn resegment_plan(&mut self) -> Option<Plan> {
         let resegment = self.resegment()?;
-        let next = resegment.next.max_seq(self.snd_una);
-        let plan =
-            next.before(resegment.end).then(|| self.plan_at(next, Purpose::Retransmit)).flatten();
+        let mut next = resegment.next.max_seq(self.snd_una);
+        // SACKed data is never resent (RFC 6675 §5): the resend skips over it.
+        if let Some(sacked_end) = self.sacked_end_from(next) {
+            next = sacked_end;
+            self.set_resegment_next(next);
+        }
+        let plan = next
+            .before(resegment.end)
+            .then(|| self.plan_at(next, Purpose::Retransmit))
+            .flatten()
+            .and_then(|plan| self.before_sacked(plan));
         let Some(mut plan) = plan else {
             self.clear_resegment();
             return None;

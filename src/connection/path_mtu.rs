@@ -89,7 +89,7 @@ impl Connection {
             self.rare_mut().dup_acked_una = Some(snd_una);
         }
         // This RTO's retransmission is the next in a row.
-        let timeouts = self.consecutive_retransmissions;
+        let timeouts = u32::from(self.consecutive_retransmissions);
         if !self.config.black_hole_fallback
             || timeouts == 0
             || !timeouts.is_multiple_of(BLACK_HOLE_TIMEOUTS)

@@ -434,6 +434,11 @@ impl Connection {
         room.then_some((start, end.since(start)))
     }
 
+    /// Where SACKed data starting at `seq` ends, if `seq` is SACKed.
+    pub(super) fn sacked_end_from(&self, seq: SeqNum) -> Option<SeqNum> {
+        self.scoreboard.as_ref()?.sacked_end_from(seq)
+    }
+
     /// How many octets from `seq` a retransmission may carry before SACKed data.
     pub(super) fn unsacked_run(&self, seq: SeqNum) -> u32 {
         self.scoreboard.as_ref().map_or(u32::MAX, |board| board.unsacked_from(seq))

@@ -1387,7 +1387,7 @@ mod footprint {
     #[test]
     fn tcb_and_slot_stay_within_the_idle_connection_budget() {
         assert!(
-            size_of::<crate::connection::Connection>() <= 408,
+            size_of::<crate::connection::Connection>() <= 400,
             "{}",
             size_of::<crate::connection::Connection>()
         );
