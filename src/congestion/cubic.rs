@@ -13,7 +13,9 @@ use alloc::boxed::Box;
 use core::time::Duration;
 
 use super::hystart::HyStart;
-use super::{CongestionControl, CongestionEvent, PathInfo};
+use super::{
+    CongestionControl, CongestionEvent, PathInfo, deflate_on_partial_ack, window_at_recovery_end,
+};
 use crate::time::Instant;
 
 /// C = 0.4 (§5.1), as a fraction.
@@ -282,16 +284,11 @@ impl State {
                 self.in_fast_recovery = in_fast_recovery;
             }
             CongestionEvent::PartialAck { acked } => {
-                // RFC 6582 step 5: deflate by the amount acknowledged, add back one SMSS.
-                self.cwnd = self.cwnd.saturating_sub(acked);
-                if acked >= mss {
-                    self.cwnd = self.cwnd.saturating_add(mss);
-                }
-                self.cwnd = self.cwnd.max(mss);
+                self.cwnd = deflate_on_partial_ack(self.cwnd, acked, mss);
                 self.in_fast_recovery = in_fast_recovery;
             }
             CongestionEvent::RecoveryEnd { flight } => {
-                self.cwnd = self.ssthresh.min(flight.saturating_add(mss)).max(mss);
+                self.cwnd = window_at_recovery_end(self.ssthresh, flight, mss);
             }
             CongestionEvent::Timeout { .. } if in_fast_recovery => {
                 // The fast retransmit already reduced for this window (its inflated cwnd is no

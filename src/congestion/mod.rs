@@ -159,6 +159,23 @@ pub fn initial_window(mss: u32) -> u32 {
     (10 * mss).min((2 * mss).max(14_600))
 }
 
+/// RFC 6582 §3.2 step 5, a partial ACK in fast recovery: deflate cwnd by the octets
+/// acknowledged, add back one SMSS if at least one SMSS was acknowledged (never below one).
+/// The same arithmetic for every controller that inflates its window (RFC 5681 §3.2).
+pub(crate) fn deflate_on_partial_ack(cwnd: u32, acked: u32, mss: u32) -> u32 {
+    let mut cwnd = cwnd.saturating_sub(acked);
+    if acked >= mss {
+        cwnd = cwnd.saturating_add(mss);
+    }
+    cwnd.max(mss)
+}
+
+/// RFC 6582 §3.2 step 5 option (1), the ACK that ends fast recovery: cwnd = min(ssthresh,
+/// FlightSize + SMSS), never below one SMSS.
+pub(crate) fn window_at_recovery_end(ssthresh: u32, flight: u32, mss: u32) -> u32 {
+    ssthresh.min(flight.saturating_add(mss)).max(mss)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

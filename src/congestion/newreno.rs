@@ -2,7 +2,9 @@
 //! partial ACKs; RFC 5681 §4.1 restart after idle; RFC 4015 §3 undo): the window arithmetic of
 //! standard TCP, selectable with `CongestionAlgorithm::NewReno`.
 
-use super::{CongestionControl, CongestionEvent, PathInfo};
+use super::{
+    CongestionControl, CongestionEvent, PathInfo, deflate_on_partial_ack, window_at_recovery_end,
+};
 
 /// NewReno (RFC 5681 + RFC 6582).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,18 +95,11 @@ impl CongestionControl for NewReno {
                 self.in_fast_recovery = in_fast_recovery;
             }
             CongestionEvent::PartialAck { acked } => {
-                // RFC 6582 step 5: deflate by the amount acknowledged, add back one SMSS if at
-                // least one SMSS was acknowledged.
-                self.cwnd = self.cwnd.saturating_sub(acked);
-                if acked >= mss {
-                    self.cwnd = self.cwnd.saturating_add(mss);
-                }
-                self.cwnd = self.cwnd.max(mss);
+                self.cwnd = deflate_on_partial_ack(self.cwnd, acked, mss);
                 self.in_fast_recovery = in_fast_recovery;
             }
             CongestionEvent::RecoveryEnd { flight } => {
-                // RFC 6582 step 5 option (1): cwnd = min(ssthresh, FlightSize + SMSS).
-                self.cwnd = self.ssthresh.min(flight.saturating_add(mss)).max(mss);
+                self.cwnd = window_at_recovery_end(self.ssthresh, flight, mss);
             }
             CongestionEvent::Timeout { .. } if in_fast_recovery => {
                 // The fast retransmit already halved for this window (FlightSize now counts
