@@ -309,7 +309,7 @@ fn sweep(seeds: std::ops::Range<u64>, profile: Profile) {
                     worst = (ratio, seed);
                 }
             }
-            Err(report) => failures.push(report),
+            Err(report) => failures.push((seed, report)),
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -322,8 +322,9 @@ fn sweep(seeds: std::ops::Range<u64>, profile: Profile) {
         worst.0 * 100.0,
         worst.1
     );
-    if let Some(first) = failures.first() {
-        panic!("{} of {count} seeds failed; first:\n{first}", failures.len());
+    if let Some((_, first)) = failures.first() {
+        let failed: Vec<u64> = failures.iter().map(|&(seed, _)| seed).collect();
+        panic!("{} of {count} seeds failed ({failed:?}); first:\n{first}", failures.len());
     }
 }
 

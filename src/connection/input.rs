@@ -670,7 +670,8 @@ impl Connection {
                 let (left, right) = (self.rcv_nxt + from, self.rcv_nxt + to);
                 assembler.set_dsack(crate::wire::SackBlock { left, right });
             }
-            let stored = written > 0 && assembler.insert(start, end).is_ok();
+            let max_ranges = Assembler::range_limit(self.recv_buf.capacity());
+            let stored = written > 0 && assembler.insert(start, end, max_ranges).is_ok();
             if stored {
                 // RFC 2018 §4: the block holding this segment leads the next SACK option.
                 assembler.note_arrival(start);
