@@ -278,6 +278,10 @@ pub struct Counters {
     /// Segments dropped by PAWS: a TSval older than TS.Recent (RFC 7323 §5.3 R1; answered
     /// with an ACK).
     pub paws_rejected: u64,
+    /// Of [`Counters::paws_rejected`], those carrying in-window octets we did not hold: data
+    /// the sender must send again. On a path that reorders, an original segment overtaken by
+    /// a retransmission of earlier data (which moved TS.Recent past its TSval) is dropped so.
+    pub paws_rejected_new_data: u64,
     /// Segments dropped for lacking the timestamps option on a connection that negotiated it
     /// (RFC 7323 §3.2).
     pub timestamps_missing: u64,
@@ -309,6 +313,7 @@ impl Counters {
         illegal_transitions: 0,
         retransmission_timeouts: 0,
         paws_rejected: 0,
+        paws_rejected_new_data: 0,
         timestamps_missing: 0,
         sack_recoveries: 0,
         loss_probes: 0,

@@ -356,6 +356,40 @@ fn old_tsval_segment_is_dropped_with_an_ack_rfc_7323_5_3() {
     assert_eq!(&buf[..3], b"new");
 }
 
+/// R1's ACK for a duplicate it drops carries a D-SACK block (RFC 2883 §4): on a path that
+/// reorders, the original of a segment its retransmission overtook arrives with an older
+/// TSval, and without the block the sender never learns that the retransmission was spurious.
+/// New data that PAWS drops is counted apart: the sender must send it again.
+#[test]
+fn paws_drop_of_a_duplicate_reports_it_as_a_dsack_rfc_7323_5_3_rfc_2883_4() {
+    let mut h = Harness::connect_with(config());
+    h.expect_one();
+    h.advance(Duration::from_millis(50));
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460).sack_permitted().ts(PEER_TS, 1000));
+    h.expect_one();
+    assert!(h.conn.status().sack);
+    // The retransmission of "abc" (TSval 600) fills RCV.NXT first: TS.Recent becomes 600.
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"abc").ts(600, 1050));
+    h.advance(Duration::from_millis(200));
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(PEER_ISS, 4), WINDOW - 3);
+    // Its original (TSval 550) comes after it: dropped, and R1's ACK reports it.
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(b"abc").ts(550, 1000));
+    let reply = h.expect_one();
+    assert_seg(&reply, ack(), add(ISS, 1), add(PEER_ISS, 4), WINDOW - 3);
+    assert_eq!(sack_blocks(&reply), [(add(PEER_ISS, 1), add(PEER_ISS, 4))]);
+    assert_eq!(reply.options.timestamps, ts(1250, 600));
+    let counters = h.conn.counters();
+    assert_eq!((counters.paws_rejected, counters.paws_rejected_new_data), (1, 0));
+    // An original the retransmission overtook that carries new data: dropped and counted,
+    // with no D-SACK (nothing of it was held).
+    h.deliver(seg(psh_ack(), add(PEER_ISS, 4), add(ISS, 1)).payload(b"def").ts(550, 1000));
+    let reply = h.expect_one();
+    assert_seg(&reply, ack(), add(ISS, 1), add(PEER_ISS, 4), WINDOW - 3);
+    assert_eq!(sack_blocks(&reply), []);
+    let counters = h.conn.counters();
+    assert_eq!((counters.paws_rejected, counters.paws_rejected_new_data), (2, 1));
+}
+
 /// R1 exempts RSTs: one at RCV.NXT with an old TSval still resets the connection.
 #[test]
 fn rst_with_an_old_tsval_is_not_dropped_by_paws_rfc_7323_5_3() {

@@ -210,6 +210,18 @@ impl Connection {
                 }
                 Some(ts) if self.ts.paws_rejects(now, ts.tsval) => {
                     self.count().paws_rejected += 1;
+                    let len = segment.payload.len();
+                    if self.carries_new_data(seg_seq, len) {
+                        self.count().paws_rejected_new_data += 1;
+                    }
+                    // R1's ACK reports octets we already had as a D-SACK (RFC 2883 §4, as
+                    // Linux does): on a path that reorders, this is an original its
+                    // retransmission overtook, and the block is the sender's only proof that
+                    // the retransmission was spurious (RFC 3708, RFC 8985 §6.2 step 4).
+                    if len > 0 && seg_seq.before(self.rcv_nxt) {
+                        let end = (seg_seq + len_u32(len)).min_seq(self.rcv_nxt);
+                        self.report_duplicate(seg_seq, end);
+                    }
                     self.send_challenge_ack(now);
                     return;
                 }

@@ -8,7 +8,7 @@
 
 use alloc::boxed::Box;
 
-use super::{Connection, Timer};
+use super::{Connection, Timer, len_u32};
 use crate::congestion::CongestionEvent;
 use crate::recovery::{
     Episode, Recovery, Scoreboard, Verdict, WORST_CASE_DELAYED_ACK, dsack_block,
@@ -40,6 +40,20 @@ impl Connection {
         }
         let blocks = self.sack_blocks().len();
         if blocks == 0 { 0 } else { 4 + 8 * blocks }
+    }
+
+    /// Whether `len` octets from `seq` include an in-window octet we do not hold yet (neither
+    /// delivered nor stored out of order): data that would be new to us.
+    pub(super) fn carries_new_data(&self, seq: SeqNum, len: usize) -> bool {
+        let end = (seq + len_u32(len)).min_seq(self.rcv_nxt + self.rcv_acceptable_window());
+        let start = seq.max_seq(self.rcv_nxt);
+        if !start.before(end) {
+            return false;
+        }
+        let (from, to) = (start.since(self.rcv_nxt), end.since(self.rcv_nxt));
+        // Stored ranges are merged, so data held wholly lies within one of them.
+        self.assembler.as_ref().and_then(|assembler| assembler.overlap(from, to))
+            != Some((from, to))
     }
 
     /// A segment arrived holding `[start, end)` of which nothing is new: report it once as a

@@ -28,7 +28,9 @@
 //! (§7) may resend a segment whose ACK is merely late; but each D-SACK of a spurious
 //! retransmission (RFC 2883) widens the window by another quarter (up to SRTT), so the cost
 //! stops growing with the transfer. A side may resend at most
-//! [`STORM_ALLOWANCE`] segments plus [`STORM_PERCENT`] % of the data segments it sent. The
+//! [`STORM_ALLOWANCE`] segments plus [`STORM_PERCENT`] % of the data segments it sent, plus
+//! the segments of new data its peer's PAWS dropped (RFC 7323 §5.3 R1 drops an original that
+//! a retransmission of earlier data overtook: resending it is needed, not spurious). The
 //! oracle applies only where every retransmission is spurious *and* due to reordering: the
 //! links lost, corrupted and refused nothing, the round trip (plus the delayed-ACK bound)
 //! stays below the minimum RTO (so no timeout can be spurious), and no window closed (a
@@ -240,13 +242,18 @@ impl Liveness {
             return Ok(());
         }
         let (ab, ba) = (sim.a_to_b.stats(), sim.b_to_a.stats());
-        for (label, sent) in [("A", sim.data_sent[0]), ("B", sim.data_sent[1])] {
-            let budget = STORM_ALLOWANCE + sent.segments * STORM_PERCENT / 100;
+        let sides = [("A", sim.data_sent[0], &sim.b), ("B", sim.data_sent[1], &sim.a)];
+        for (label, sent, peer) in sides {
+            // New data the peer's PAWS dropped (RFC 7323 §5.3 R1: an original overtaken by a
+            // retransmission) had to go again: those resends are not spurious.
+            let dropped = peer.counters().paws_rejected_new_data;
+            let budget = STORM_ALLOWANCE + sent.segments * STORM_PERCENT / 100 + dropped;
             if sent.retransmitted > budget {
                 return Err(format!(
                     "{label} resent {} of {} data segments over a path that lost nothing \
-                     (budget {budget}: {STORM_ALLOWANCE} + {STORM_PERCENT} %): a \
-                     spurious-retransmission storm (A→B {ab:?}, B→A {ba:?})",
+                     (budget {budget}: {STORM_ALLOWANCE} + {STORM_PERCENT} % + {dropped} \
+                     dropped by the peer's PAWS): a spurious-retransmission storm (A→B {ab:?}, \
+                     B→A {ba:?})",
                     sent.retransmitted, sent.segments
                 ));
             }
