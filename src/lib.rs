@@ -26,7 +26,10 @@
 
 #![no_std]
 #![deny(unsafe_code)]
-// one exception: src/adapter/tun.rs (feature `tun`)
+// Two exceptions, each an item-level `#[allow(unsafe_code)]` with its SAFETY argument:
+// src/adapter/tun.rs (feature `tun`: three libc calls), and `wide` in src/wire/checksum.rs
+// (feature `std`, x86-64: one call of the AVX2-compiled checksum loop after the CPU says it
+// has AVX2).
 // No panic may be reachable from input bytes: no unwrap/expect/indexing in library code.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]

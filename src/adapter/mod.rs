@@ -9,7 +9,7 @@
 //!   timeouts in, and wraps transmits in IP headers.
 //! - `udp` (feature `udp`): one raw IPv4 packet per UDP datagram (no root needed).
 //! - `tun` (feature `tun`): a Linux TUN device (`IFF_TUN | IFF_NO_PI`), through a few
-//!   `libc` calls — the only `unsafe` in the crate.
+//!   `libc` calls — with the checksum's AVX2 dispatch, the only `unsafe` in the crate.
 //!
 //! [`Endpoint`]: crate::Endpoint
 //! [`Instant`]: crate::Instant

@@ -10,7 +10,8 @@
 //! Why `libc` and not a TUN crate: it takes three calls (`ioctl(TUNSETIFF)`, `ioctl(SIOCGIFMTU)`
 //! and `poll`) and a 40-byte request struct; `libc` is already in every Rust build on Linux,
 //! where a TUN crate would bring an async runtime or a platform layer we do not need. This
-//! module holds the crate's only `unsafe` code, each block with its `SAFETY` argument.
+//! module holds the crate's only `unsafe` code besides one call in the checksum's AVX2 dispatch
+//! (`src/wire/checksum.rs`), each block with its `SAFETY` argument.
 
 #![allow(unsafe_code)]
 

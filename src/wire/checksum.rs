@@ -4,8 +4,8 @@
 //! (MUST-2) and the receiver verifies it (MUST-3). [`Checksum`] accumulates in pieces of any
 //! length — odd ones included — so a payload split across the two halves of a ring buffer sums
 //! the same as one contiguous slice. This is the per-segment hot path: whole 4-octet words are
-//! summed in the machine's byte order — a payload in 32-bit vector lanes, see
-//! `native_words_wide` — and folded and swapped once at the end (RFC 1071 §2(B): the
+//! summed in the machine's byte order — a payload in 32-bit vector lanes, 256 bits wide where
+//! the CPU has AVX2 (see `wide`) — and folded and swapped once at the end (RFC 1071 §2(B): the
 //! ones'-complement sum may be taken in wider words and is independent of byte order).
 
 use core::fmt;
@@ -23,7 +23,7 @@ const WORDS_PER_BLOCK: usize = 1 << 20;
 #[inline]
 fn native_words_as_big_endian(words: &[[u8; 4]]) -> u64 {
     let native = if words.len() >= WIDE_WORDS {
-        native_words_wide(words)
+        wide(Wide::Sum(words))
     } else {
         // A header, a pseudo-header, a short piece: a plain loop, no vector set-up.
         words.iter().map(|word| u64::from(u32::from_ne_bytes(*word))).sum()
@@ -34,36 +34,110 @@ fn native_words_as_big_endian(words: &[[u8; 4]]) -> u64 {
 /// Pieces of at least this many words (64 octets) take the wide loop.
 const WIDE_WORDS: usize = 16;
 
-/// The native-order sum of `words`, taken 16 octets a step in four 32-bit lanes with no
-/// widening. Each lane keeps two sums: `full`, the words added with wrap-around, and `high`,
-/// their upper halves. The sum of the lower halves is then `full - (high << 16)` modulo 2^32,
-/// exact while it stays below 2^32 — true for up to 2^16 steps per lane — and low + high is
-/// the lane's sum of 16-bit words. That is one load, one add, one shift and one add per 16
-/// octets, vector code without shuffles or copies even in plain SSE2 (the first cut, widening
-/// each word to 64 bits, needed two shuffles and two copies more: 1 472 octets took 46 ns,
-/// now 27 ns). Kept out of line so the short pieces around it stay small.
+/// Words per block of the wide loop's two 32-bit sums: at most 2^16, so neither wraps past
+/// what can be undone (see [`sum_words`]).
+const WORDS_PER_FLUSH: usize = 1 << 16;
+
+/// A piece of work for the wide loop: sum `words`, or copy `src` into `dst` (of the same
+/// length) and sum it. One type, so that one dispatch (and one `unsafe` call) serves both.
+enum Wide<'a> {
+    Sum(&'a [[u8; 4]]),
+    CopySum { dst: &'a mut [[u8; 4]], src: &'a [[u8; 4]] },
+}
+
+/// The wide loop, at the widest vectors this CPU has: 256-bit AVX2 where the build targets it
+/// (`-C target-cpu=x86-64-v3`) or, with `std`, where the CPU reports it at run time; the same
+/// loop in whatever the build targets otherwise (SSE2 on plain x86-64, other architectures'
+/// vectors, or scalar). Out of line, so the short pieces around it stay small.
+#[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
 #[inline(never)]
-fn native_words_wide(words: &[[u8; 4]]) -> u64 {
-    /// Steps per lane before the lanes are emptied: below 2^16, so neither sum wraps.
-    const STEPS_PER_FLUSH: usize = (1 << 16) - 1;
-    let (groups, rest) = words.as_chunks::<4>();
-    let mut native: u64 = rest.iter().map(|word| u64::from(u32::from_ne_bytes(*word))).sum();
-    for block in groups.chunks(STEPS_PER_FLUSH) {
-        let mut full = [0u32; 4];
-        let mut high = [0u32; 4];
-        for group in block {
-            for ((full, high), word) in full.iter_mut().zip(high.iter_mut()).zip(group) {
-                let word = u32::from_ne_bytes(*word);
-                *full = full.wrapping_add(word);
-                *high += word >> 16;
-            }
+#[allow(unsafe_code)]
+fn wide(work: Wide<'_>) -> u64 {
+    // std caches the CPUID answer: after the first call this is a load and a bit test.
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: `wide_avx2` is safe Rust compiled with AVX2 enabled; its one precondition is
+        // that the CPU executes AVX2 instructions, which was checked just above.
+        unsafe { wide_avx2(work) }
+    } else {
+        wide_portable(work)
+    }
+}
+
+/// The wide loop compiled for the build's own target (see the `std` + x86-64 form above).
+#[cfg(not(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2"))))]
+#[inline(never)]
+fn wide(work: Wide<'_>) -> u64 {
+    wide_portable(work)
+}
+
+/// [`wide_portable`] compiled with AVX2: the compiler vectorises its loops in 256-bit lanes.
+#[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
+#[target_feature(enable = "avx2")]
+fn wide_avx2(work: Wide<'_>) -> u64 {
+    wide_portable(work)
+}
+
+#[inline(always)]
+fn wide_portable(work: Wide<'_>) -> u64 {
+    match work {
+        Wide::Sum(words) => sum_words(words),
+        Wide::CopySum { dst, src } => copy_sum_words(dst, src),
+    }
+}
+
+/// The native-order sum of `words`, as two 32-bit sums per block of at most 2^16 words:
+/// `full`, the words added with wrap-around, and `high`, their upper halves. The sum of the
+/// lower halves is then `full - (high << 16)` modulo 2^32, exact because it stays below 2^32,
+/// and low + high is the sum of the block's 16-bit words. One load, one add, one shift and one
+/// add per vector of words, no widening.
+///
+/// The loop is written as one scalar word at a time on purpose, and the compiler picks the
+/// vector width: 4 lanes with SSE2, 8 with AVX2 (interleaved into several accumulators).
+/// The first form spelled out four 32-bit lanes by hand; built with AVX2, the compiler then
+/// vectorised across groups of four, unpicking the lanes with shuffles and spilling its
+/// accumulators every step, which made it 1.7× slower than with SSE2 (docs/performance.md,
+/// "Checksum"). Modular addition is associative, so any lane split the compiler chooses
+/// computes the same two sums.
+#[inline(always)]
+fn sum_words(words: &[[u8; 4]]) -> u64 {
+    let mut native = 0;
+    for block in words.chunks(WORDS_PER_FLUSH) {
+        let (mut full, mut high) = (0u32, 0u32);
+        for word in block {
+            let word = u32::from_ne_bytes(*word);
+            full = full.wrapping_add(word);
+            high = high.wrapping_add(word >> 16);
         }
-        for (full, high) in full.into_iter().zip(high) {
-            let low = full.wrapping_sub(high << 16);
-            native += u64::from(low) + u64::from(high);
-        }
+        native += unsplit(full, high);
     }
     native
+}
+
+/// Copies `src` into `dst` (the shorter of the two decides) and returns the native-order sum
+/// of the words copied, as [`sum_words`] does, in one pass: each word is loaded once, stored
+/// and added.
+#[inline(always)]
+fn copy_sum_words(dst: &mut [[u8; 4]], src: &[[u8; 4]]) -> u64 {
+    let mut native = 0;
+    for (dst, src) in dst.chunks_mut(WORDS_PER_FLUSH).zip(src.chunks(WORDS_PER_FLUSH)) {
+        let (mut full, mut high) = (0u32, 0u32);
+        for (dst, src) in dst.iter_mut().zip(src) {
+            *dst = *src;
+            let word = u32::from_ne_bytes(*src);
+            full = full.wrapping_add(word);
+            high = high.wrapping_add(word >> 16);
+        }
+        native += unsplit(full, high);
+    }
+    native
+}
+
+/// The sum of the 16-bit halves of at most 2^16 words, from the words' wrapping sum `full`
+/// and their upper halves' sum `high` (both below 2^32 for so few words, the latter exactly).
+#[inline(always)]
+fn unsplit(full: u32, high: u32) -> u64 {
+    let low = full.wrapping_sub(high << 16);
+    u64::from(low) + u64::from(high)
 }
 
 /// Folds a native-order sum to 16 bits and swaps it into network order if needed.
@@ -137,6 +211,45 @@ impl Checksum {
         }
         self.pending = odd.first().copied();
         self.sum = fold_to_33_bits(sum);
+    }
+
+    /// Copies `src` into the front of `dst` and adds the copied octets, as
+    /// `dst.copy_from_slice(src)` followed by [`add_bytes`](Self::add_bytes) would, but in one
+    /// pass over the data. Returns the octets copied: `src.len()`, or `dst.len()` when `dst` is
+    /// shorter (then only that much of `src` is copied and summed; nothing panics).
+    #[inline]
+    pub fn add_copy(&mut self, dst: &mut [u8], src: &[u8]) -> usize {
+        let len = src.len().min(dst.len());
+        let (Some(mut dst), Some(mut src)) = (dst.get_mut(..len), src.get(..len)) else {
+            return 0;
+        };
+        if self.pending.is_some()
+            && let Some((&first, src_rest)) = src.split_first()
+            // `dst` is as long as `src`, so not empty either.
+            && let Some((dst_first, dst_rest)) = core::mem::take(&mut dst).split_first_mut()
+        {
+            // The first octet completes the pending word: the general path takes it.
+            *dst_first = first;
+            self.add_bytes(&[first]);
+            (src, dst) = (src_rest, dst_rest);
+        }
+        if src.len() < WIDE_WORDS * 4 {
+            // Short: the copy and the sum are cheap apart, with no vector set-up.
+            dst.copy_from_slice(src);
+            self.add_bytes(src);
+            return len;
+        }
+        let (words, tail) = src.as_chunks::<4>();
+        let (dst_words, dst_tail) = dst.as_chunks_mut::<4>();
+        let mut sum = self.sum;
+        for (dst, src) in dst_words.chunks_mut(WORDS_PER_BLOCK).zip(words.chunks(WORDS_PER_BLOCK)) {
+            sum += fold_native_to_big_endian(wide(Wide::CopySum { dst, src }));
+            sum = fold_to_33_bits(sum);
+        }
+        self.sum = sum;
+        dst_tail.copy_from_slice(tail);
+        self.add_bytes(tail);
+        len
     }
 
     /// Adds 16-bit words given as numbers, as if their big-endian octets came next.
@@ -235,6 +348,7 @@ pub fn pseudo_header(
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
+    use alloc::vec::Vec;
     use core::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
@@ -343,7 +457,7 @@ mod tests {
     #[test]
     fn words_sum_like_their_big_endian_octets() {
         let words = [0x0001u16, 0xf203, 0xf4f5, 0xf6f7, 0xffff, 0x8000];
-        let octets: alloc::vec::Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+        let octets: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
         let mut sum = Checksum::new();
         sum.add_words(&words);
         assert_eq!(sum.finish(), sum_of(&octets));
@@ -354,6 +468,86 @@ mod tests {
         let mut expected = alloc::vec![0x12u8];
         expected.extend_from_slice(&octets);
         assert_eq!(odd.finish(), sum_of(&expected));
+    }
+
+    /// The wide loop's sum folded to 16 bits, against the plain sum of the same words.
+    fn wide_matches_plain_words(words: &[[u8; 4]]) -> bool {
+        let plain: u64 = words.iter().map(|word| u64::from(u32::from_ne_bytes(*word))).sum();
+        fold_native_to_big_endian(wide(Wide::Sum(words)))
+            == fold_native_to_big_endian(wide_portable(Wide::Sum(words)))
+            && fold_native_to_big_endian(wide(Wide::Sum(words))) == fold_native_to_big_endian(plain)
+    }
+
+    proptest::proptest! {
+        /// The dispatched sum (AVX2 where this CPU has it) equals the 16-bit reference for
+        /// any length, any start (so any alignment of the words), and any split into pieces,
+        /// odd ones included.
+        #[test]
+        fn dispatched_sum_matches_the_scalar_reference(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..4000),
+            start in 0usize..64,
+            cuts in proptest::collection::vec(0usize..4000, 0..6),
+        ) {
+            let data = data.get(start..).unwrap_or_default();
+            let expected = reference(data);
+            proptest::prop_assert_eq!(sum_of(data), expected);
+            let (words, _) = data.as_chunks::<4>();
+            proptest::prop_assert!(wide_matches_plain_words(words));
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|cut| cut.min(data.len())).collect();
+            cuts.sort_unstable();
+            let mut pieces = Checksum::new();
+            let mut from = 0;
+            for cut in cuts.into_iter().chain([data.len()]) {
+                pieces.add_bytes(&data[from..cut]);
+                from = cut;
+            }
+            proptest::prop_assert_eq!(pieces.finish(), expected);
+        }
+
+        /// `add_copy` leaves the same octets in `dst` and the same sum as a copy followed by
+        /// `add_bytes`, after a prefix of any length (so with an octet pending or not), and
+        /// copies only what fits when `dst` is shorter.
+        #[test]
+        fn add_copy_equals_copy_then_add(
+            prefix in proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+            src in proptest::collection::vec(proptest::num::u8::ANY, 0..4000),
+            start in 0usize..64,
+            dst_len in 0usize..4100,
+            suffix in proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+        ) {
+            let src = src.get(start..).unwrap_or_default();
+            let mut fused = Checksum::new();
+            fused.add_bytes(&prefix);
+            let mut dst = alloc::vec![0xa5u8; dst_len];
+            let copied = fused.add_copy(&mut dst, src);
+            fused.add_bytes(&suffix);
+
+            let len = src.len().min(dst_len);
+            proptest::prop_assert_eq!(copied, len);
+            proptest::prop_assert_eq!(&dst[..len], &src[..len]);
+            proptest::prop_assert!(dst[len..].iter().all(|&octet| octet == 0xa5));
+            let mut apart = Checksum::new();
+            apart.add_bytes(&prefix);
+            apart.add_bytes(&src[..len]);
+            apart.add_bytes(&suffix);
+            proptest::prop_assert_eq!(fused.finish(), apart.finish());
+        }
+    }
+
+    #[test]
+    fn fused_copy_keeps_a_pending_octet_and_sums_like_the_reference() {
+        // 3 + 97 + 1 octets: the copy starts on an odd octet and leaves one pending.
+        let src: [u8; 97] = core::array::from_fn(|i| (i * 89 + 5) as u8);
+        let mut dst = [0u8; 97];
+        let mut sum = Checksum::new();
+        sum.add_bytes(&[0xff, 0xfe, 0xfd]);
+        assert_eq!(sum.add_copy(&mut dst, &src), 97);
+        sum.add_bytes(&[0x42]);
+        assert_eq!(dst, src);
+        let mut all = alloc::vec![0xff, 0xfe, 0xfd];
+        all.extend_from_slice(&src);
+        all.push(0x42);
+        assert_eq!(sum.finish(), reference(&all));
     }
 
     #[test]
