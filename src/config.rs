@@ -4,6 +4,7 @@ use core::time::Duration;
 
 use crate::congestion::CongestionAlgorithm;
 use crate::seq::{SeqNum, WindowScale};
+use crate::wire::checksum::ChecksumCapabilities;
 
 /// Where initial sequence numbers come from (RFC 9293 §3.4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +168,14 @@ pub struct Config {
     /// 9406) by default, as in Linux, or NewReno (RFC 5681, RFC 6582).
     /// `Connection::set_congestion_control` installs any other.
     pub congestion: CongestionAlgorithm,
+    /// Which checksums the device computes or verifies, so that the connection skips them:
+    /// by default none ([`ChecksumCapabilities::SOFTWARE`]), so every segment sent gets its
+    /// checksum (MUST-2) and an [`crate::Endpoint`] verifies every one that arrives (MUST-3).
+    /// Set anything else only for a device that does the skipped part. An endpoint uses its
+    /// `EndpointConfig::connection` value to verify arriving segments and for its replies to
+    /// strays; a [`crate::Connection`] fed by its owner gets segments already parsed, so its
+    /// owner verifies them (`Segment::parse_with_checksum`).
+    pub checksum: ChecksumCapabilities,
 }
 
 impl Config {
@@ -201,6 +210,7 @@ impl Config {
             challenge_ack_interval: Duration::from_secs(1),
             black_hole_fallback: true,
             congestion: CongestionAlgorithm::Cubic,
+            checksum: ChecksumCapabilities::SOFTWARE,
         }
     }
 

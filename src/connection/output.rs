@@ -582,6 +582,7 @@ impl Connection {
         remote: SocketAddr,
         buf: &mut [u8],
     ) -> Result<usize, TransmitError> {
-        Ok(header.emit(payload, self.local().ip(), remote.ip(), buf)?)
+        let (src, dst) = (self.local().ip(), remote.ip());
+        Ok(header.emit_with_checksum(payload, src, dst, buf, self.config.checksum.tx)?)
     }
 }

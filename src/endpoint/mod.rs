@@ -553,7 +553,8 @@ impl Endpoint {
     pub fn handle_segment(&mut self, now: Instant, src: IpAddr, dst: IpAddr, bytes: &[u8]) {
         let now = self.advance_time(now);
         self.counters.segments_in += 1;
-        let Ok(segment) = Segment::parse_checked(bytes, src, dst) else {
+        let rx = self.config.connection.checksum.rx;
+        let Ok(segment) = Segment::parse_with_checksum(bytes, src, dst, rx) else {
             self.counters.dropped_malformed += 1;
             return;
         };
@@ -928,7 +929,9 @@ impl Endpoint {
     ) -> Result<Option<Transmit>, TransmitError> {
         let now = self.advance_time(now);
         if let Some(reply) = self.strays.front().copied() {
-            let len = reply.header.emit(&[], reply.local.ip(), reply.remote.ip(), buf)?;
+            let (src, dst, tx) =
+                (reply.local.ip(), reply.remote.ip(), self.config.connection.checksum.tx);
+            let len = reply.header.emit_with_checksum(&[], src, dst, buf, tx)?;
             self.strays.pop_front();
             if reply.header.flags.contains(Flags::RST) {
                 self.counters.rsts_sent += 1;

@@ -163,6 +163,63 @@ pub struct Checksum {
     pending: Option<u8>,
 }
 
+/// What the device under the caller does about TCP checksums, so that work it does is not
+/// done twice (checksum offload). The default computes and verifies every checksum in
+/// software; anything else is only for a device that really does the skipped part, since
+/// MUST-2 and MUST-3 are then met by the device (docs/conformance.md).
+///
+/// A [`Config`](crate::Config) carries one: its connections emit by `tx`, and an
+/// [`Endpoint`](crate::Endpoint) uses the one of its `EndpointConfig::connection` for what it
+/// handles before any connection does — verifying arriving segments by `rx` and emitting its
+/// replies to strays by `tx`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ChecksumCapabilities {
+    /// How emitted segments get their checksum.
+    pub tx: TxChecksum,
+    /// Whether arriving segments' checksums are verified.
+    pub rx: RxChecksum,
+}
+
+impl ChecksumCapabilities {
+    /// Compute every checksum sent and verify every checksum received, in software: the
+    /// default.
+    pub const SOFTWARE: Self = Self { tx: TxChecksum::Compute, rx: RxChecksum::Verify };
+    /// The device computes the checksums of what is sent and verifies those of what arrives:
+    /// the field is left 0 on emission and never checked on arrival.
+    pub const DEVICE: Self = Self { tx: TxChecksum::None, rx: RxChecksum::Trust };
+}
+
+/// How an emitted segment's checksum field is filled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TxChecksum {
+    /// The complete checksum over the pseudo-header, header and payload (MUST-2). The default.
+    #[default]
+    Compute,
+    /// The field is left 0 and the payload only copied: the device computes the whole
+    /// checksum, pseudo-header included.
+    None,
+    /// Partial offload, as Linux's `CHECKSUM_PARTIAL` (virtio-net's `VIRTIO_NET_HDR_F_NEEDS_CSUM`)
+    /// asks: the field holds the pseudo-header's ones'-complement sum, folded to 16 bits and
+    /// *not* complemented ([`Checksum::folded`]); header and payload are not summed. The device
+    /// sums from the start of the TCP header to the end of the segment (`csum_start` = the TCP
+    /// header's offset in the packet, `csum_offset` = 16, the field's offset in the header) and
+    /// stores the complement of that sum in the field; since the field already holds the
+    /// pseudo-header's sum, the result is the full checksum.
+    PseudoHeader,
+}
+
+/// Whether an arriving segment's checksum is verified.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RxChecksum {
+    /// Verify it and drop the segment when it is wrong (MUST-3). The default.
+    #[default]
+    Verify,
+    /// Take the segment as valid without summing it: for a device that verified the checksum
+    /// and drops (or marks and the caller drops) bad ones, such as Linux's
+    /// `CHECKSUM_UNNECESSARY` or virtio-net's `VIRTIO_NET_HDR_F_DATA_VALID`.
+    Trust,
+}
+
 /// The two addresses of a pseudo-header are of different IP families (one IPv4, one IPv6).
 ///
 /// Returned by [`pseudo_header`]; [`Segment::parse_checked`](super::Segment::parse_checked) and
@@ -278,6 +335,13 @@ impl Checksum {
     /// Adds one 32-bit value, big-endian (as the next four octets of the data).
     pub fn add_u32(&mut self, value: u32) {
         self.add_bytes(&value.to_be_bytes());
+    }
+
+    /// The ones'-complement sum folded to 16 bits, *not* complemented: the value a device
+    /// doing partial checksum offload expects in the field ([`TxChecksum::PseudoHeader`]).
+    /// An odd final octet is padded with zero on the right. Always `!self.finish()`.
+    pub fn folded(self) -> u16 {
+        !self.finish()
     }
 
     /// The folded and complemented checksum, ready for the header. An odd final octet is padded

@@ -25,7 +25,7 @@ use core::ops::{BitOr, BitOrAssign};
 pub use options::{Options, SackBlock, SackBlocks, Timestamps};
 
 use crate::seq::SeqNum;
-use checksum::pseudo_header;
+use checksum::{RxChecksum, TxChecksum, pseudo_header};
 use options::MAX_OPTIONS_LEN;
 
 /// IP protocol number of TCP.
@@ -176,6 +176,27 @@ impl TcpHeader {
         dst: IpAddr,
         buf: &mut [u8],
     ) -> Result<usize, EmitError> {
+        self.emit_with_checksum(payload, src, dst, buf, TxChecksum::Compute)
+    }
+
+    /// As [`emit`](Self::emit), with the checksum field filled as `checksum` says: computed
+    /// ([`TxChecksum::Compute`], what `emit` does), left 0 for a device that computes it
+    /// ([`TxChecksum::None`]), or holding the pseudo-header's folded sum for a device that
+    /// completes it ([`TxChecksum::PseudoHeader`]). Header and payload are summed only for
+    /// `Compute`; the other two only copy the payload.
+    ///
+    /// # Errors
+    ///
+    /// As [`emit`](Self::emit), for every mode (the address families are checked even when
+    /// nothing is summed).
+    pub fn emit_with_checksum(
+        &self,
+        payload: &[&[u8]],
+        src: IpAddr,
+        dst: IpAddr,
+        buf: &mut [u8],
+        checksum: TxChecksum,
+    ) -> Result<usize, EmitError> {
         // Most segments carry no options, or only timestamps (RFC 7323 §3.2): skip measuring
         // and encoding them.
         let timestamps_only = self.options.timestamps_only();
@@ -200,7 +221,7 @@ impl TcpHeader {
         // A segment longer than 2^32 octets cannot be described by any pseudo-header.
         let tcp_len = u32::try_from(total)
             .map_err(|_| EmitError::BufferTooSmall { needed: total, available })?;
-        let mut sum = pseudo_header(src, dst, PROTOCOL_TCP, tcp_len)
+        let pseudo = pseudo_header(src, dst, PROTOCOL_TCP, tcp_len)
             .map_err(|_| EmitError::AddressFamilyMismatch)?;
         let (head, body) = out.split_at_mut(header_len);
         let (fixed, option_area) = head.split_at_mut(HEADER_LEN);
@@ -243,6 +264,18 @@ impl TcpHeader {
             option_area.fill(0);
             self.options.emit(option_area);
         }
+        if checksum != TxChecksum::Compute {
+            copy_pieces(payload, body);
+            let field = match checksum {
+                TxChecksum::PseudoHeader => pseudo.folded(),
+                TxChecksum::Compute | TxChecksum::None => 0,
+            };
+            if let Some(field_octets) = head.get_mut(16..18) {
+                field_octets.copy_from_slice(&field.to_be_bytes());
+            }
+            return Ok(total);
+        }
+        let mut sum = pseudo;
         // The header first: the payload then starts at an even offset, as on the wire. Its
         // fixed part is summed from the fields, not read back from `buf` (see `add_words`).
         let seq = self.seq.get();
@@ -267,8 +300,8 @@ impl TcpHeader {
             let Some((dst, tail)) = rest.split_at_mut_checked(piece.len()) else {
                 break;
             };
-            dst.copy_from_slice(piece);
-            sum.add_bytes(piece);
+            // One pass: each octet is summed as it is copied.
+            sum.add_copy(dst, piece);
             rest = tail;
         }
         let checksum = sum.finish();
@@ -276,6 +309,18 @@ impl TcpHeader {
             field.copy_from_slice(&checksum.to_be_bytes());
         }
         Ok(total)
+    }
+}
+
+/// Copies the payload pieces one after another into the front of `body`, as far as they fit.
+fn copy_pieces(payload: &[&[u8]], body: &mut [u8]) {
+    let mut rest = body;
+    for piece in payload {
+        let Some((dst, tail)) = rest.split_at_mut_checked(piece.len()) else {
+            break;
+        };
+        dst.copy_from_slice(piece);
+        rest = tail;
     }
 }
 
@@ -364,6 +409,25 @@ impl<'a> Segment<'a> {
             return Err(ParseError::BadChecksum { received, computed: again.finish() });
         }
         Self::parse(bytes)
+    }
+
+    /// [`parse_checked`](Self::parse_checked) when `checksum` is [`RxChecksum::Verify`];
+    /// [`parse`](Self::parse), with no look at the checksum or the addresses, when it is
+    /// [`RxChecksum::Trust`] (the device verified it).
+    ///
+    /// # Errors
+    ///
+    /// As the function it picks.
+    pub fn parse_with_checksum(
+        bytes: &'a [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        checksum: RxChecksum,
+    ) -> Result<Self, ParseError> {
+        match checksum {
+            RxChecksum::Verify => Self::parse_checked(bytes, src, dst),
+            RxChecksum::Trust => Self::parse(bytes),
+        }
     }
 
     /// SEG.LEN: payload octets plus one each for SYN and FIN (RFC 9293 §3.4).
@@ -666,6 +730,87 @@ mod tests {
             assert_eq!(h.emit(&[a, &[], b], SRC6, DST6, &mut pieces), Ok(n));
             assert_eq!(pieces[..n], whole[..n], "split at {split}");
         }
+    }
+
+    #[test]
+    fn long_payload_pieces_are_copied_and_summed_in_one_pass_must_2() {
+        // Pieces long enough for the wide (fused copy-and-sum) loop, at odd lengths and odd
+        // offsets of the source; `parse_checked` verifies with the plain sum.
+        let payload: Vec<u8> = (0..3001u32).map(|i| (i * 131 + 7) as u8).collect();
+        let h = header(
+            Flags::ACK,
+            Options { timestamps: Some(Timestamps { tsval: 9, tsecr: 8 }), ..Options::NONE },
+        );
+        let mut whole = [0u8; 3100];
+        let n = h.emit(&[&payload], SRC, DST, &mut whole).unwrap();
+        assert_eq!(Segment::parse_checked(&whole[..n], SRC, DST).unwrap().payload, &payload[..]);
+        for split in [1, 67, 1000, 1461, 2999] {
+            let (a, b) = payload.split_at(split);
+            let (b, c) = b.split_at(1);
+            let mut pieces = [0u8; 3100];
+            assert_eq!(h.emit(&[a, b, c], SRC, DST, &mut pieces), Ok(n));
+            assert_eq!(pieces[..n], whole[..n], "split at {split}");
+        }
+    }
+
+    #[test]
+    fn tx_checksum_modes_fill_only_the_field_differently() {
+        let payload: Vec<u8> = (0..201u32).map(|i| (i * 7 + 3) as u8).collect();
+        let h = header(Flags::ACK | Flags::PSH, Options { mss: Some(536), ..Options::NONE });
+        let (a, b) = payload.split_at(99);
+        let mut computed = [0u8; 300];
+        let n = h.emit(&[a, b], SRC6, DST6, &mut computed).unwrap();
+        let emit = |mode| {
+            let mut buf = [0xeeu8; 300];
+            assert_eq!(h.emit_with_checksum(&[a, b], SRC6, DST6, &mut buf, mode), Ok(n));
+            buf
+        };
+        let mut same = emit(TxChecksum::Compute);
+        assert_eq!(same[..n], computed[..n]);
+
+        // None: the field is 0 and everything else as computed.
+        let none = emit(TxChecksum::None);
+        assert_eq!(none[16..18], [0, 0]);
+        same[16..18].copy_from_slice(&[0, 0]);
+        assert_eq!(none[..n], same[..n]);
+
+        // PseudoHeader: the field holds the folded pseudo-header sum; a device summing the
+        // segment from the TCP header on (field included) and storing the complement at offset
+        // 16 produces the computed checksum.
+        let mut partial = emit(TxChecksum::PseudoHeader);
+        let pseudo = pseudo_header(SRC6, DST6, PROTOCOL_TCP, n as u32).unwrap();
+        assert_eq!(partial[16..18], pseudo.folded().to_be_bytes());
+        assert_eq!(partial[..16], computed[..16]);
+        assert_eq!(partial[18..n], computed[18..n]);
+        let mut device = checksum::Checksum::new();
+        device.add_bytes(&partial[..n]);
+        partial[16..18].copy_from_slice(&device.finish().to_be_bytes());
+        assert_eq!(partial[..n], computed[..n]);
+        assert!(Segment::parse_checked(&partial[..n], SRC6, DST6).is_ok());
+
+        // Every mode still refuses mixed families.
+        for mode in [TxChecksum::None, TxChecksum::PseudoHeader] {
+            assert_eq!(
+                h.emit_with_checksum(&[], SRC, DST6, &mut [0; 100], mode),
+                Err(EmitError::AddressFamilyMismatch)
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_parse_skips_only_the_checksum() {
+        let bad = with_checksum(LINUX_SYN, LINUX_SYN_CHECKSUM_V4 ^ 0x0100);
+        assert!(matches!(
+            Segment::parse_with_checksum(&bad, SRC, DST, RxChecksum::Verify),
+            Err(ParseError::BadChecksum { .. })
+        ));
+        let trusted = Segment::parse_with_checksum(&bad, SRC, DST, RxChecksum::Trust).unwrap();
+        assert_eq!(trusted, Segment::parse(&bad).unwrap());
+        // Structure is still checked.
+        assert_eq!(
+            Segment::parse_with_checksum(&bad[..19], SRC, DST, RxChecksum::Trust),
+            Err(ParseError::TooShort { len: 19 })
+        );
     }
 
     #[test]
