@@ -547,8 +547,9 @@ impl Endpoint {
 
     // ------------------------------------------------------------------ input
 
-    /// A TCP segment (header and payload) from `src` to `dst`. It is validated — checksum and
-    /// lengths (MUST-3, MUST-7) — and dropped with a count when bad; otherwise demultiplexed
+    /// A TCP segment (header and payload) from `src` to `dst`. It is validated — checksum (unless
+    /// `Config::checksum` says the device verified it) and lengths (MUST-3, MUST-7) — and dropped
+    /// with a count when bad; otherwise demultiplexed
     /// by 4-tuple, then TIME-WAIT records, then listeners, and a stray is answered with a RST.
     pub fn handle_segment(&mut self, now: Instant, src: IpAddr, dst: IpAddr, bytes: &[u8]) {
         let now = self.advance_time(now);
