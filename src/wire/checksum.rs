@@ -490,8 +490,8 @@ mod tests {
 
     #[test]
     fn wide_lanes_are_emptied_before_their_sums_could_wrap() {
-        // All-ones words are the worst case for the lanes' two 32-bit sums: more than two
-        // flushes' worth (2^16 - 1 steps of 16 octets each), plus a ragged end.
+        // All-ones words are the worst case for the two 32-bit sums: several blocks' worth
+        // (2^16 words each; fails if the block is doubled), plus a ragged end.
         let long = alloc::vec![0xffu8; 16 * ((1 << 16) - 1) * 2 + 16 * 3 + 7];
         assert_eq!(sum_of(&long), reference(&long));
         let mut pattern = alloc::vec![0u8; long.len()];
