@@ -104,7 +104,7 @@ fn wide_portable(work: Wide<'_>) -> u64 {
 /// vector width: 4 lanes with SSE2, 8 with AVX2 (interleaved into several accumulators).
 /// The first form spelled out four 32-bit lanes by hand; built with AVX2, the compiler then
 /// vectorised across groups of four, unpicking the lanes with shuffles and spilling its
-/// accumulators every step, which made it 1.7× slower than with SSE2 (docs/performance.md,
+/// accumulators every step, which made it 1.9× slower than with SSE2 (docs/performance.md,
 /// "Checksum"). Modular addition is associative, so any lane split the compiler chooses
 /// computes the same two sums.
 #[inline(always)]
@@ -141,8 +141,9 @@ fn copy_sum_words(dst: &mut [[u8; 4]], src: &[[u8; 4]]) -> u64 {
     native
 }
 
-/// The sum of the 16-bit halves of at most 2^16 words, from the words' wrapping sum `full`
-/// and their upper halves' sum `high` (both below 2^32 for so few words, the latter exactly).
+/// The sum of the 16-bit halves of at most 2^16 words, from the words' sum `full` modulo 2^32
+/// and their upper halves' sum `high` (exact: below 2^32 for so few words). The lower halves'
+/// sum is below 2^32 too, so `full - (high << 16)` modulo 2^32 is that sum exactly.
 #[inline(always)]
 fn unsplit(full: u32, high: u32) -> u64 {
     let low = full.wrapping_sub(high << 16);
