@@ -176,6 +176,27 @@ impl TcpHeader {
         dst: IpAddr,
         buf: &mut [u8],
     ) -> Result<usize, EmitError> {
+        let payload_len = payload
+            .iter()
+            .try_fold(0usize, |total, piece| total.checked_add(piece.len()))
+            .unwrap_or(usize::MAX);
+        self.emit_pieces(payload_len, payload.iter().copied(), true, src, dst, buf)
+    }
+
+    /// [`TcpHeader::emit`] over payload pieces from an iterator (a send queue of any number of
+    /// chunks) whose lengths add up to `payload_len`. With `copy_payload` false only the header
+    /// is written into `buf` (which then needs only `header_len()` octets), its checksum still
+    /// covering the payload: the caller sends the payload from where it lies (iovecs). Returns
+    /// the length of the whole segment, header and payload, either way.
+    pub(crate) fn emit_pieces<'p>(
+        &self,
+        payload_len: usize,
+        payload: impl Iterator<Item = &'p [u8]>,
+        copy_payload: bool,
+        src: IpAddr,
+        dst: IpAddr,
+        buf: &mut [u8],
+    ) -> Result<usize, EmitError> {
         // Most segments carry no options, or only timestamps (RFC 7323 §3.2): skip measuring
         // and encoding them.
         let timestamps_only = self.options.timestamps_only();
@@ -190,12 +211,10 @@ impl TcpHeader {
         }
         let header_len = HEADER_LEN + options_len;
         let available = buf.len();
-        let total = payload
-            .iter()
-            .try_fold(header_len, |total, piece| total.checked_add(piece.len()))
-            .unwrap_or(usize::MAX);
-        let Some(out) = buf.get_mut(..total) else {
-            return Err(EmitError::BufferTooSmall { needed: total, available });
+        let total = header_len.checked_add(payload_len).unwrap_or(usize::MAX);
+        let written = if copy_payload { total } else { header_len };
+        let Some(out) = buf.get_mut(..written) else {
+            return Err(EmitError::BufferTooSmall { needed: written, available });
         };
         // A segment longer than 2^32 octets cannot be described by any pseudo-header.
         let tcp_len = u32::try_from(total)
@@ -263,13 +282,15 @@ impl TcpHeader {
         }
         let mut rest = body;
         for piece in payload {
-            // `total` counted every piece, so each one fits.
-            let Some((dst, tail)) = rest.split_at_mut_checked(piece.len()) else {
-                break;
-            };
-            dst.copy_from_slice(piece);
+            if copy_payload {
+                // `total` counted every piece, so each one fits.
+                let Some((dst, tail)) = rest.split_at_mut_checked(piece.len()) else {
+                    break;
+                };
+                dst.copy_from_slice(piece);
+                rest = tail;
+            }
             sum.add_bytes(piece);
-            rest = tail;
         }
         let checksum = sum.finish();
         if let Some(field) = head.get_mut(16..18) {
