@@ -117,10 +117,11 @@ struct Store {
     /// Chunks dropped from the front since the store was made: `chunks[i]` is chunk number
     /// `popped + i`, which keeps the lookup cursor valid across discards.
     popped: usize,
-    /// Where a recent lookup ended ([`SendQueue::seek`]): chunk number and its start, counted
-    /// from `front_pos`'s origin. Lookups move forward through the queue as new data goes out,
-    /// so each one resumes here instead of walking from the front.
-    cursor: (usize, usize),
+    /// Where a recent lookup ended ([`SendQueue::seek`]): a chunk's number and its start,
+    /// counted from `front_pos`'s origin. Lookups move forward through the queue as new data
+    /// goes out, so each one resumes here instead of walking from the front. Only ever set to
+    /// a chunk that exists, and forgotten when that chunk's start moves.
+    cursor: Option<(usize, usize)>,
     /// Octets discarded from the front since the store was made.
     front_pos: usize,
     /// Tail blocks allocated so far.
@@ -137,11 +138,11 @@ impl Store {
     /// `chunks`, the offset within it, and its start (for the cursor).
     fn locate(&self, offset: usize) -> Option<(usize, usize, usize)> {
         let target = self.front_pos + offset;
-        let (number, start) = self.cursor;
-        let (mut index, mut start) = if number >= self.popped && start <= target {
-            (number - self.popped, start)
-        } else {
-            (0, self.front_pos)
+        let (mut index, mut start) = match self.cursor {
+            Some((number, start)) if number >= self.popped && start <= target => {
+                (number - self.popped, start)
+            }
+            _ => (0, self.front_pos),
         };
         loop {
             let chunk = self.chunks.get(index)?;
@@ -209,7 +210,7 @@ impl SendQueue {
             store.chunks.clear();
             store.sealed_len = 0;
             store.tail.clear();
-            store.cursor = (0, 0);
+            store.cursor = None;
             store.popped = 0;
             store.front_pos = 0;
             self.store = Some(store);
@@ -337,8 +338,8 @@ impl SendQueue {
                 front.advance(left);
                 store.sealed_len -= left;
                 // The front chunk now starts later: a cursor on it would be stale.
-                if store.cursor.0 == store.popped {
-                    store.cursor = (store.popped, store.front_pos);
+                if store.cursor.is_some_and(|(number, _)| number == store.popped) {
+                    store.cursor = Some((store.popped, store.front_pos));
                 }
                 return;
             }
@@ -356,7 +357,7 @@ impl SendQueue {
         if let Some(store) = self.store.as_mut()
             && let Some((index, _, start)) = store.locate(offset)
         {
-            store.cursor = (index + store.popped, start);
+            store.cursor = Some((index + store.popped, start));
         }
     }
 
@@ -403,7 +404,7 @@ impl SendQueue {
             store.seal();
         }
         let Some((mut index, mut within, start)) = store.locate(offset) else { return };
-        store.cursor = (index + store.popped, start);
+        store.cursor = Some((index + store.popped, start));
         while left > 0 {
             let Some(chunk) = store.chunks.get(index) else { return };
             if out.count + 1 == MAX_PAYLOAD_SLICES && chunk.len() - within < left {
@@ -589,6 +590,71 @@ mod tests {
         }
         assert!(after_warm_up <= BLOCKS_PER_LIMIT + 1, "{after_warm_up} blocks");
         assert_eq!(allocated(&queue), after_warm_up, "no block allocated in steady state");
+    }
+
+    /// Random writes (both forms), ACKs, lookups and growth against a plain `Vec` model.
+    #[test]
+    fn random_operations_agree_with_a_plain_model() {
+        for seed in 1..50u64 {
+            let mut state = seed;
+            let mut next = move |n: usize| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % n as u64) as usize
+            };
+            let mut queue = SendQueue::new(64 + next(8000));
+            queue.set_limit(1 << 16);
+            let mut model: Vec<u8> = Vec::new();
+            let mut written = 0u32;
+            let mut held = Vec::new();
+            for step in 0..400 {
+                let op = next(7);
+                match op {
+                    0 | 1 => {
+                        let data: Vec<u8> =
+                            (0..next(3000)).map(|i| (written as usize + i) as u8).collect();
+                        let taken = queue.push(&data);
+                        model.extend_from_slice(&data[..taken]);
+                        written += taken as u32;
+                    }
+                    2 => {
+                        let data: Vec<u8> =
+                            (0..next(3000)).map(|i| (written as usize + i) as u8 ^ 0x55).collect();
+                        let chunk = Bytes::from(data);
+                        let skipped = next(10).min(chunk.len());
+                        let taken = queue.push_bytes(&chunk.slice(skipped..));
+                        model.extend_from_slice(&chunk[skipped..][..taken]);
+                        written += taken as u32;
+                    }
+                    3 => {
+                        let n = next(model.len() + 1);
+                        queue.discard(n);
+                        model.drain(..n);
+                    }
+                    4 => {
+                        let _ = queue.grow_to(queue.capacity() * 2);
+                    }
+                    _ => {
+                        let offset = next(model.len() + 1);
+                        let len = next(model.len() - offset + 1);
+                        let expected = &model[offset..offset + len];
+                        queue.seek(offset);
+                        let copied: Vec<u8> =
+                            queue.pieces(offset, len).flatten().copied().collect();
+                        assert_eq!(copied, expected, "seed {seed} step {step}: pieces");
+                        let payload = sliced(&mut queue, offset, len);
+                        assert_eq!(joined(&payload), expected, "seed {seed} step {step}");
+                        // Some slices outlive their acknowledgement, as an adapter's may.
+                        if next(4) == 0 {
+                            held.push(payload);
+                        }
+                    }
+                }
+                assert_eq!(queue.len(), model.len(), "seed {seed} step {step}");
+                assert_eq!(contents(&queue), model, "seed {seed} step {step}");
+            }
+        }
     }
 
     #[test]
