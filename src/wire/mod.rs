@@ -211,7 +211,7 @@ impl TcpHeader {
         }
         let header_len = HEADER_LEN + options_len;
         let available = buf.len();
-        let total = header_len.checked_add(payload_len).unwrap_or(usize::MAX);
+        let total = header_len.saturating_add(payload_len);
         let written = if copy_payload { total } else { header_len };
         let Some(out) = buf.get_mut(..written) else {
             return Err(EmitError::BufferTooSmall { needed: written, available });
