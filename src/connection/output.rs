@@ -615,7 +615,6 @@ impl Connection {
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
             header.emit_pieces(payload.len(), pieces, false, src, dst, out.buf)?
         } else {
-            self.send_buf.seek(plan.data_offset);
             let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
             header.emit_pieces(plan.data_len, pieces, true, src, dst, out.buf)?
         };

@@ -77,6 +77,44 @@ impl Payload {
     }
 }
 
+/// The pieces of a range of the queue ([`SendQueue::pieces`]): parts of chunks, then of the
+/// tail, in order.
+pub(crate) struct Pieces<'a> {
+    store: Option<&'a Store>,
+    /// The chunk the next piece comes from; `chunks.len()` is the tail.
+    index: usize,
+    /// Octets of that chunk before the range.
+    skip: usize,
+    /// Octets of the range not yet handed out.
+    left: usize,
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.left == 0 {
+            return None;
+        }
+        let store = self.store?;
+        let source: &'a [u8] = match store.chunks.get(self.index) {
+            Some(chunk) => chunk,
+            None => {
+                // The tail is the last source: whatever it cannot give does not exist.
+                let tail = store.tail.get(self.skip..).unwrap_or_default();
+                let piece = tail.get(..self.left).unwrap_or(tail);
+                self.left = 0;
+                return (!piece.is_empty()).then_some(piece);
+            }
+        };
+        self.index += 1;
+        let rest = source.get(core::mem::take(&mut self.skip)..).unwrap_or_default();
+        let piece = rest.get(..self.left).unwrap_or(rest);
+        self.left -= piece.len();
+        Some(piece)
+    }
+}
+
 /// Data offered to the queue: octets to copy, or a chunk to keep by reference.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Data<'a> {
@@ -351,41 +389,27 @@ impl SendQueue {
         store.tail.advance(left);
     }
 
-    /// Notes where the chunk holding `offset` is, so the next lookups start there (call it
-    /// before [`SendQueue::pieces`] for the same offset).
-    pub(crate) fn seek(&mut self, offset: usize) {
-        if let Some(store) = self.store.as_mut()
-            && let Some((index, _, start)) = store.locate(offset)
-        {
-            store.cursor = Some((index + store.popped, start));
-        }
-    }
-
     /// The `len` octets starting `offset` octets into the queue (clamped to what is queued),
     /// as borrowed pieces in order: for a segment copied into the caller's buffer. Does not
-    /// seal the tail.
-    pub(crate) fn pieces(&self, offset: usize, len: usize) -> impl Iterator<Item = &[u8]> {
-        let store = self.store.as_deref();
-        let queued = store.map_or(0, Store::len);
-        let offset = offset.min(queued);
-        let mut left = len.min(queued - offset);
-        let sealed_len = store.map_or(0, |store| store.sealed_len);
-        let start = store.and_then(|store| store.locate(offset));
-        let chunks = store
-            .map(|store| {
-                store.chunks.range(start.map_or(store.chunks.len(), |(index, ..)| index)..)
-            })
-            .into_iter()
-            .flatten();
-        let mut skip = start.map_or(0, |(_, within, _)| within);
-        let tail_offset = offset.saturating_sub(sealed_len);
-        let tail = store.map(|store| store.tail.get(tail_offset..).unwrap_or_default());
-        chunks.map(|chunk| &chunk[..]).chain(tail).filter_map(move |piece| {
-            let piece = piece.get(core::mem::take(&mut skip)..).unwrap_or_default();
-            let piece = piece.get(..left.min(piece.len())).unwrap_or_default();
-            left -= piece.len();
-            (!piece.is_empty()).then_some(piece)
-        })
+    /// seal the tail; notes where the range starts, so the next lookup resumes there.
+    pub(crate) fn pieces(&mut self, offset: usize, len: usize) -> Pieces<'_> {
+        let Some(store) = self.store.as_deref_mut() else {
+            return Pieces { store: None, index: 0, skip: 0, left: 0 };
+        };
+        let offset = offset.min(store.len());
+        let left = len.min(store.len() - offset);
+        let (index, skip) = if offset < store.sealed_len {
+            match store.locate(offset) {
+                Some((index, within, start)) => {
+                    store.cursor = Some((index + store.popped, start));
+                    (index, within)
+                }
+                None => (store.chunks.len(), 0),
+            }
+        } else {
+            (store.chunks.len(), offset - store.sealed_len)
+        };
+        Pieces { store: Some(store), index, skip, left }
     }
 
     /// The `len` octets starting `offset` octets into the queue (clamped to what is queued)
@@ -430,8 +454,14 @@ mod tests {
     use super::*;
     use alloc::vec;
 
+    /// Everything queued, read straight from the store (not through `pieces`).
     fn contents(queue: &SendQueue) -> Vec<u8> {
-        queue.pieces(0, usize::MAX).flatten().copied().collect()
+        let store = queue.store.as_deref();
+        let mut out: Vec<u8> = store.map_or_else(Vec::new, |store| {
+            store.chunks.iter().flat_map(|chunk| chunk.iter().copied()).collect()
+        });
+        out.extend_from_slice(store.map_or(&[][..], |store| &store.tail[..]));
+        out
     }
 
     fn sliced(queue: &mut SendQueue, offset: usize, len: usize) -> Payload {
@@ -639,7 +669,6 @@ mod tests {
                         let offset = next(model.len() + 1);
                         let len = next(model.len() - offset + 1);
                         let expected = &model[offset..offset + len];
-                        queue.seek(offset);
                         let copied: Vec<u8> =
                             queue.pieces(offset, len).flatten().copied().collect();
                         assert_eq!(copied, expected, "seed {seed} step {step}: pieces");
