@@ -612,8 +612,8 @@ impl Connection {
     /// acknowledges it, and every (re)transmission of it is a slice of it. Takes as much as the
     /// send buffer has room for, from the front, and says how much: the rest is not queued,
     /// and the caller offers it again (for example `data.slice(taken..)`) once room frees
-    /// ([`Event::Writable`] tells when, as for `send`). A chunk shorter than
-    /// 256 octets is copied instead, so many tiny chunks do not pin many allocations.
+    /// ([`Event::Writable`] tells when, as for `send`). When what is taken is shorter than
+    /// 256 octets it is copied instead, so many tiny chunks do not pin many allocations.
     ///
     /// The memory stays pinned while any of it is queued: a short slice of a large buffer keeps
     /// all of the buffer alive.
