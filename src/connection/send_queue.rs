@@ -155,10 +155,11 @@ struct Store {
     /// Chunks dropped from the front since the store was made: `chunks[i]` is chunk number
     /// `popped + i`, which keeps the lookup cursor valid across discards.
     popped: usize,
-    /// Where a recent lookup ended ([`SendQueue::seek`]): a chunk's number and its start,
-    /// counted from `front_pos`'s origin. Lookups move forward through the queue as new data
-    /// goes out, so each one resumes here instead of walking from the front. Only ever set to
-    /// a chunk that exists, and forgotten when that chunk's start moves.
+    /// Where a recent lookup ended ([`SendQueue::pieces`], [`SendQueue::slices`]): a chunk's
+    /// number and its start, counted from `front_pos`'s origin. Lookups move forward through
+    /// the queue as new data goes out, so each one resumes here instead of walking from the
+    /// front. Only ever set to a chunk that exists, and moved along when that chunk's start
+    /// moves.
     cursor: Option<(usize, usize)>,
     /// Octets discarded from the front since the store was made.
     front_pos: usize,
