@@ -1,4 +1,4 @@
-//! A byte ring, the storage of both the send and the receive buffer.
+//! A byte ring, the storage of the receive buffer (the send buffer is `connection::send_queue`).
 //!
 //! Its capacity starts at the configured initial size and only ever grows (buffer auto-tuning,
 //! `connection::autotune`), up to a limit its owner sets; growing reallocates once and copies
@@ -147,6 +147,7 @@ impl<X: Default> Ring<X> {
     }
 
     /// Appends as much of `data` as fits; returns how much was taken.
+    #[cfg(test)]
     pub(crate) fn push(&mut self, data: &[u8]) -> usize {
         let taken = self.write_at(0, data);
         self.commit(taken);

@@ -59,7 +59,7 @@ mod time_wait;
 pub mod wire;
 
 pub use config::{Config, IsnSource, KeepAlive};
-pub use connection::{Connection, CookieHandshake, Transmit};
+pub use connection::{Connection, CookieHandshake, Payload, Transmit, TransmitChunks};
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent};
 pub use event::{CallError, CloseReason, ConnectionError, Event, IcmpError, Status, TransmitError};
 pub use seq::{Mss, SeqNum, Window, WindowScale};

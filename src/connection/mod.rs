@@ -17,14 +17,20 @@ mod input;
 mod output;
 mod path_mtu;
 mod sack;
+mod send_queue;
 mod timestamps;
 
 pub(crate) use input::{is_valid_source, unspecified_like};
+pub(crate) use output::Out;
+pub use output::TransmitChunks;
+use send_queue::Data;
+pub use send_queue::{MAX_PAYLOAD_SLICES, Payload};
 pub(crate) use timestamps::{ts_before, tsval};
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
+use bytes::{Buf, Bytes};
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
@@ -46,6 +52,7 @@ use crate::state::{State, Stimulus, transition};
 use crate::time::Instant;
 use crate::time_wait::{self, AckLimiter, TimeWait};
 use autotune::{RcvSpace, recv_ring_capacity};
+use send_queue::SendQueue;
 use timestamps::TsState;
 
 /// The most events kept for the user before new ones are dropped (and counted). A connection
@@ -294,7 +301,7 @@ pub struct Connection {
     send_buf_seq: SeqNum,
     /// Our FIN is queued after the data in `send_buf`; its sequence number is the end of it.
     fin_queued: bool,
-    send_buf: Ring,
+    send_buf: SendQueue,
     /// `send` took less than offered: tell the user when room frees.
     write_blocked: bool,
 
@@ -406,7 +413,7 @@ impl Connection {
     pub fn new(config: impl Into<Arc<Config>>, local: SocketAddr) -> Self {
         let config: Arc<Config> = config.into();
         let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
-        let send_buf = Ring::new(config.send_buffer);
+        let send_buf = SendQueue::new(config.send_buffer);
         // RFC 7323 §2.2: the shift is fixed by the SYNs, so it is chosen for the size the
         // buffer may grow to, not the size it starts at.
         let rcv_wscale = config.recv_window_scale();
@@ -600,18 +607,64 @@ impl Connection {
         self.queue_send(now, data, true)
     }
 
+    /// SEND of a chunk kept by reference (RFC 9293 §3.10.2): like [`Connection::send`], but
+    /// the send queue holds `data` itself (a reference count, no copy) until the peer
+    /// acknowledges it, and every (re)transmission of it is a slice of it. Takes as much as the
+    /// send buffer has room for, from the front, and says how much: the rest is not queued,
+    /// and the caller offers it again (for example `data.slice(taken..)`) once room frees
+    /// ([`Event::Writable`] tells when, as for `send`). When what is taken is shorter than
+    /// 256 octets it is copied instead, so many tiny chunks do not pin many allocations.
+    ///
+    /// The memory stays pinned while any of it is queued: a short slice of a large buffer keeps
+    /// all of the buffer alive.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send`]: [`CallError::NoRemote`] when listening, [`CallError::Closing`]
+    /// once our side closed, the reason once the connection ended.
+    pub fn send_bytes(&mut self, now: Instant, data: Bytes) -> Result<usize, CallError> {
+        self.queue(now, Data::Shared(&data), false)
+    }
+
+    /// SEND of several chunks in order, kept by reference as [`Connection::send_bytes`] keeps
+    /// one: whole chunks are taken while they fit; a chunk taken in part is advanced in place
+    /// past what was taken (and no later chunk is taken); a chunk taken whole is left empty.
+    /// Returns the octets taken in all; empty chunks are skipped.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send`], before anything is taken.
+    pub fn write_chunks(&mut self, now: Instant, chunks: &mut [Bytes]) -> Result<usize, CallError> {
+        self.queue(now, Data::Copied(&[]), false)?;
+        let mut total = 0;
+        for chunk in chunks.iter_mut().filter(|chunk| !chunk.is_empty()) {
+            let taken = self.queue(now, Data::Shared(chunk), false)?;
+            total += taken;
+            if taken < chunk.len() {
+                chunk.advance(taken);
+                break;
+            }
+            *chunk = Bytes::new();
+        }
+        Ok(total)
+    }
+
     fn queue_send(&mut self, now: Instant, data: &[u8], urgent: bool) -> Result<usize, CallError> {
+        self.queue(now, Data::Copied(data), urgent)
+    }
+
+    fn queue(&mut self, now: Instant, data: Data<'_>, urgent: bool) -> Result<usize, CallError> {
         let _ = self.advance_time(now);
         match self.state {
             State::Closed => Err(self.closed_error()),
             State::Listen => Err(CallError::NoRemote),
             State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
-                let mut taken = self.send_buf.push(data);
+                let mut taken = self.send_buf.append(data, 0);
                 if taken < data.len() {
                     // A writer the buffer holds back: it may grow (`autotune`).
                     self.write_blocked = true;
                     if self.grow_send_buffer() {
-                        taken += self.send_buf.push(data.get(taken..).unwrap_or_default());
+                        taken += self.send_buf.append(data, taken);
                     }
                     self.write_blocked = taken < data.len();
                 }

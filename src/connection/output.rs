@@ -1,5 +1,6 @@
-//! Segment output: what the connection sends next, written straight from the send buffer into
-//! the caller's buffer (the one copy on the way out).
+//! Segment output: what the connection sends next, written straight from the send queue into
+//! the caller's buffer (the one copy on the way out), or as its header alone with the payload
+//! handed out as slices of the queued chunks (no copy, `poll_transmit_chunks`).
 //!
 //! Priority: a control reply (RST) owed to someone, then a retransmission from SND.UNA (RFC 6298
 //! rule 5.4), then the rest of a flight resent from a cursor within cwnd (go-back-N after an RTO
@@ -9,12 +10,32 @@
 
 use core::net::SocketAddr;
 
-use super::{Connection, Reply, Timer, Transmit, TransmitError, len_u32};
+use super::{Connection, Payload, Reply, Timer, Transmit, TransmitError, len_u32};
 use crate::congestion::CongestionEvent;
 use crate::seq::{SeqNum, Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::{Flags, Options, TcpHeader};
+
+/// Where a segment is written: whole into `buf`, or (with `payload`) its header into `buf` and
+/// its payload as slices of the send queue into `payload`.
+pub(crate) struct Out<'a> {
+    pub(crate) buf: &'a mut [u8],
+    pub(crate) payload: Option<&'a mut Payload>,
+}
+
+/// One segment from [`Connection::poll_transmit_chunks`]: its header is in the caller's buffer,
+/// its payload in `payload`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct TransmitChunks {
+    /// Where the segment goes; `transmit.len` is the whole segment (header and payload).
+    pub transmit: Transmit,
+    /// Octets of TCP header written at the start of the caller's buffer.
+    pub header_len: usize,
+    /// The payload, to be sent right after the header; empty for a segment without data.
+    pub payload: Payload,
+}
 
 /// The shape of one outgoing segment in the sequence space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,10 +76,50 @@ impl Connection {
         now: Instant,
         buf: &mut [u8],
     ) -> Result<Option<Transmit>, TransmitError> {
+        self.poll_output(now, &mut Out { buf, payload: None })
+    }
+
+    /// Like [`poll_transmit`](Self::poll_transmit), but without copying the payload: writes
+    /// only the TCP header (options included) into `header_buf`, its checksum computed over
+    /// the pseudo-header, the header and the payload, and hands the payload out as slices of
+    /// the send queue (reference counts on the chunks queued by [`send`](Self::send),
+    /// [`send_bytes`](Self::send_bytes) or [`write_chunks`](Self::write_chunks)), for the
+    /// caller to write after the header as iovecs. The segment is the same one
+    /// `poll_transmit` would have written, octet for octet. The two forms may be mixed freely.
+    ///
+    /// `header_buf` needs room for the header only (60 octets always suffice). In the result,
+    /// `transmit.len` is the length of the whole segment and `header_len` the part written into
+    /// `header_buf`.
+    ///
+    /// # Errors
+    ///
+    /// As `poll_transmit`: a `header_buf` too small for the header is an error and nothing is
+    /// consumed.
+    pub fn poll_transmit_chunks(
+        &mut self,
+        now: Instant,
+        header_buf: &mut [u8],
+    ) -> Result<Option<TransmitChunks>, TransmitError> {
+        let mut payload = Payload::default();
+        let transmit =
+            self.poll_output(now, &mut Out { buf: header_buf, payload: Some(&mut payload) })?;
+        Ok(transmit.map(|transmit| TransmitChunks {
+            transmit,
+            header_len: transmit.len - payload.len(),
+            payload,
+        }))
+    }
+
+    /// The next segment, written as `out` asks.
+    pub(crate) fn poll_output(
+        &mut self,
+        now: Instant,
+        out: &mut Out<'_>,
+    ) -> Result<Option<Transmit>, TransmitError> {
         let now = self.advance_time(now);
         self.note_send_limit();
         if let Some(reply) = self.rare.as_ref().and_then(|rare| rare.reply) {
-            let transmit = self.emit_reply(reply, buf)?;
+            let transmit = self.emit_reply(reply, out)?;
             if let Some(rare) = self.rare.as_mut() {
                 rare.reply = None;
             }
@@ -73,7 +134,7 @@ impl Connection {
             self.arm_keepalive();
             return Ok(None);
         }
-        let transmit = self.next_segment(now, buf)?;
+        let transmit = self.next_segment(now, out)?;
         self.note_send_limit();
         if transmit.is_some() {
             self.on_ack_sent();
@@ -125,7 +186,7 @@ impl Connection {
     fn next_segment(
         &mut self,
         now: Instant,
-        buf: &mut [u8],
+        out: &mut Out<'_>,
     ) -> Result<Option<Transmit>, TransmitError> {
         let Some(remote) = self.remote() else { return Ok(None) };
         if matches!(self.state, State::Closed | State::Listen) {
@@ -135,7 +196,7 @@ impl Connection {
         if self.retransmit_pending {
             let plan = self.plan_at(self.snd_una, Purpose::Retransmit);
             if let Some(plan) = plan.and_then(|plan| self.before_sacked(plan)) {
-                let transmit = self.emit_plan(plan, remote, buf)?;
+                let transmit = self.emit_plan(plan, remote, out)?;
                 self.retransmit_pending = false;
                 self.ack_pending = false;
                 self.on_resent(now, plan);
@@ -144,26 +205,26 @@ impl Connection {
             self.retransmit_pending = false;
         }
         if let Some(plan) = self.resegment_plan() {
-            let transmit = self.emit_plan(plan, remote, buf)?;
+            let transmit = self.emit_plan(plan, remote, out)?;
             self.on_resent(now, plan);
             return Ok(Some(transmit));
         }
         if let Some(plan) = self.next_lost_plan() {
             // RFC 6675 §5 (C) with NextSeg rule (1): a segment deemed lost goes again.
-            let transmit = self.emit_plan(plan, remote, buf)?;
+            let transmit = self.emit_plan(plan, remote, out)?;
             self.ack_pending = false;
             self.on_resent(now, plan);
             return Ok(Some(transmit));
         }
         if self.loss_probe_due() {
-            if let Some(transmit) = self.send_loss_probe(now, remote, buf)? {
+            if let Some(transmit) = self.send_loss_probe(now, remote, out)? {
                 return Ok(Some(transmit));
             }
             self.cancel_loss_probe();
         }
         self.restart_after_idle(now);
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
-            let transmit = self.emit_plan(plan, remote, buf)?;
+            let transmit = self.emit_plan(plan, remote, out)?;
             self.on_sent_new(now, plan, Purpose::New);
             return Ok(Some(transmit));
         }
@@ -174,7 +235,7 @@ impl Connection {
                 // The persist timer: one octet of new data past the closed window (MUST-36),
                 // or what a small window allows (the SWS override, §3.8.6.2.1).
                 if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::Probe) {
-                    let transmit = self.emit_plan(plan, remote, buf)?;
+                    let transmit = self.emit_plan(plan, remote, out)?;
                     self.on_sent_new(now, plan, Purpose::Probe);
                     return Ok(Some(transmit));
                 }
@@ -186,7 +247,7 @@ impl Connection {
                     .plan_at(self.snd_una, Purpose::Probe)
                     .or_else(|| self.plan_at(self.snd_una, Purpose::Retransmit));
                 if let Some(plan) = plan {
-                    let transmit = self.emit_plan(plan, remote, buf)?;
+                    let transmit = self.emit_plan(plan, remote, out)?;
                     self.ack_pending = false;
                     return Ok(Some(transmit));
                 }
@@ -196,13 +257,13 @@ impl Connection {
             // SHLD-12: a keep-alive carries no data; SEG.SEQ = SND.NXT − 1 makes the peer
             // answer with an ACK (RFC 9293 §3.8.4).
             let header = self.header(self.snd_nxt + u32::MAX, Flags::ACK, remote);
-            let len = self.encode(&header, &[], remote, buf)?;
+            let len = self.encode(&header, remote, out)?;
             self.keepalive_probe_pending = false;
             return Ok(Some(self.transmit(len, remote)));
         }
         if self.ack_pending {
             let header = self.header(self.snd_nxt, Flags::ACK, remote);
-            let len = self.encode(&header, &[], remote, buf)?;
+            let len = self.encode(&header, remote, out)?;
             self.ack_pending = false;
             return Ok(Some(self.transmit(len, remote)));
         }
@@ -272,10 +333,10 @@ impl Connection {
         &mut self,
         now: Instant,
         remote: SocketAddr,
-        buf: &mut [u8],
+        out: &mut Out<'_>,
     ) -> Result<Option<Transmit>, TransmitError> {
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::LossProbe) {
-            let transmit = self.emit_plan(plan, remote, buf)?;
+            let transmit = self.emit_plan(plan, remote, out)?;
             self.on_sent_new(now, plan, Purpose::LossProbe);
             self.on_loss_probe_sent(now, self.snd_nxt, false);
             return Ok(Some(transmit));
@@ -285,7 +346,7 @@ impl Connection {
             .and_then(|start| self.plan_at(start, Purpose::Retransmit))
             .and_then(|plan| self.before_sacked(plan));
         let Some(plan) = plan else { return Ok(None) };
-        let transmit = self.emit_plan(plan, remote, buf)?;
+        let transmit = self.emit_plan(plan, remote, out)?;
         self.ack_pending = false;
         self.on_resent(now, plan);
         self.on_loss_probe_sent(now, plan.seq + plan.seg_len(), true);
@@ -513,7 +574,7 @@ impl Connection {
         &mut self,
         plan: Plan,
         remote: SocketAddr,
-        buf: &mut [u8],
+        out: &mut Out<'_>,
     ) -> Result<Transmit, TransmitError> {
         let mut flags = Flags::EMPTY;
         if plan.syn {
@@ -548,12 +609,19 @@ impl Connection {
             header.flags |= Flags::URG;
             header.urgent_ptr = u16::try_from(up.since(plan.seq)).unwrap_or(u16::MAX);
         }
-        let (first, second) = self.send_buf.peek(plan.data_offset, plan.data_len);
-        let len = self.encode(&header, &[first, second], remote, buf)?;
+        let (src, dst, checksum) = (self.local().ip(), remote.ip(), self.config.checksum.tx);
+        let len = if let Some(payload) = out.payload.as_deref_mut() {
+            self.send_buf.slices(plan.data_offset, plan.data_len, payload);
+            let pieces = payload.slices().iter().map(|slice| &slice[..]);
+            header.emit_pieces(payload.len(), pieces, false, src, dst, out.buf, checksum)?
+        } else {
+            let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
+            header.emit_pieces(plan.data_len, pieces, true, src, dst, out.buf, checksum)?
+        };
         Ok(self.transmit(len, remote))
     }
 
-    fn emit_reply(&self, reply: Reply, buf: &mut [u8]) -> Result<Transmit, TransmitError> {
+    fn emit_reply(&self, reply: Reply, out: &mut Out<'_>) -> Result<Transmit, TransmitError> {
         let flags = if reply.ack.is_some() { Flags::RST | Flags::ACK } else { Flags::RST };
         let mut options = Options::NONE;
         if self.remote() == Some(reply.remote) {
@@ -571,18 +639,21 @@ impl Connection {
             urgent_ptr: 0,
             options,
         };
-        let len = self.encode(&header, &[], reply.remote, buf)?;
+        let len = self.encode(&header, reply.remote, out)?;
         Ok(self.transmit(len, reply.remote))
     }
 
+    /// Writes a segment without data.
     fn encode(
         &self,
         header: &TcpHeader,
-        payload: &[&[u8]],
         remote: SocketAddr,
-        buf: &mut [u8],
+        out: &mut Out<'_>,
     ) -> Result<usize, TransmitError> {
+        if let Some(payload) = out.payload.as_deref_mut() {
+            payload.clear();
+        }
         let (src, dst) = (self.local().ip(), remote.ip());
-        Ok(header.emit_with_checksum(payload, src, dst, buf, self.config.checksum.tx)?)
+        Ok(header.emit_with_checksum(&[], src, dst, out.buf, self.config.checksum.tx)?)
     }
 }

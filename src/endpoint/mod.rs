@@ -25,8 +25,12 @@ use core::cmp::Reverse;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 
+use bytes::Bytes;
+
 use crate::config::Config;
-use crate::connection::{Connection, Transmit, is_valid_source, unspecified_like};
+use crate::connection::{
+    Connection, Out, Payload, Transmit, TransmitChunks, is_valid_source, unspecified_like,
+};
 use crate::event::{CallError, CloseReason, Event, Status, TransmitError};
 use crate::isn::timestamp_offset;
 use crate::seq::SeqNum;
@@ -471,6 +475,42 @@ impl Endpoint {
         let sent = self.tcb_mut(handle)?.send(now, data)?;
         if !data.is_empty() {
             // Data taken is output to send; data refused asks the send buffer to grow.
+            self.after_call(handle);
+        }
+        Ok(sent)
+    }
+
+    /// SEND of a chunk kept by reference on a connection: [`Connection::send_bytes`] (takes
+    /// as much as fits from the front and says how much; the caller offers the rest again).
+    pub fn send_bytes(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        data: Bytes,
+    ) -> Result<usize, EndpointError> {
+        let now = self.advance_time(now);
+        let offered = !data.is_empty();
+        let sent = self.tcb_mut(handle)?.send_bytes(now, data)?;
+        if offered {
+            // As `send`: data taken is output; data refused asks the buffer to grow.
+            self.after_call(handle);
+        }
+        Ok(sent)
+    }
+
+    /// SEND of several chunks kept by reference on a connection:
+    /// [`Connection::write_chunks`] (whole chunks while they fit, a partly taken one advanced
+    /// in place, fully taken ones left empty).
+    pub fn write_chunks(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        chunks: &mut [Bytes],
+    ) -> Result<usize, EndpointError> {
+        let now = self.advance_time(now);
+        let offered = chunks.iter().any(|chunk| !chunk.is_empty());
+        let sent = self.tcb_mut(handle)?.write_chunks(now, chunks)?;
+        if offered {
             self.after_call(handle);
         }
         Ok(sent)
@@ -928,11 +968,47 @@ impl Endpoint {
         now: Instant,
         buf: &mut [u8],
     ) -> Result<Option<Transmit>, TransmitError> {
+        self.poll_output(now, &mut Out { buf, payload: None })
+    }
+
+    /// Like [`Endpoint::poll_transmit`], but without copying the payload (as
+    /// [`Connection::poll_transmit_chunks`]): only the TCP header goes into `header_buf` (60
+    /// octets always suffice), checksummed over the payload too, and the payload is handed
+    /// out as slices of the connection's send queue, to be written after the header as
+    /// iovecs. `transmit.len` is the whole segment; `header_len` the part in `header_buf`.
+    ///
+    /// # Errors
+    ///
+    /// As `poll_transmit`: a `header_buf` too small for the header is an error and nothing is
+    /// consumed.
+    pub fn poll_transmit_chunks(
+        &mut self,
+        now: Instant,
+        header_buf: &mut [u8],
+    ) -> Result<Option<TransmitChunks>, TransmitError> {
+        let mut payload = Payload::default();
+        let transmit =
+            self.poll_output(now, &mut Out { buf: header_buf, payload: Some(&mut payload) })?;
+        Ok(transmit.map(|transmit| TransmitChunks {
+            transmit,
+            header_len: transmit.len - payload.len(),
+            payload,
+        }))
+    }
+
+    fn poll_output(
+        &mut self,
+        now: Instant,
+        out: &mut Out<'_>,
+    ) -> Result<Option<Transmit>, TransmitError> {
         let now = self.advance_time(now);
         if let Some(reply) = self.strays.front().copied() {
+            if let Some(payload) = out.payload.as_deref_mut() {
+                payload.clear();
+            }
             let (src, dst, tx) =
                 (reply.local.ip(), reply.remote.ip(), self.config.connection.checksum.tx);
-            let len = reply.header.emit_with_checksum(&[], src, dst, buf, tx)?;
+            let len = reply.header.emit_with_checksum(&[], src, dst, out.buf, tx)?;
             self.strays.pop_front();
             if reply.header.flags.contains(Flags::RST) {
                 self.counters.rsts_sent += 1;
@@ -949,7 +1025,7 @@ impl Endpoint {
         }
         while let Some(handle) = self.transmit_queue.pop_front() {
             let Some(entry) = self.entry_mut(handle) else { continue };
-            match entry.connection.poll_transmit(now, buf) {
+            match entry.connection.poll_output(now, out) {
                 Ok(Some(transmit)) => {
                     if entry.connection.may_transmit() {
                         // Back of the line: the next call serves another connection.

@@ -304,6 +304,9 @@ pub struct Sim {
     pub checksum_drops: u64,
     /// Data segments each side (A, B) sent, and how many were retransmissions.
     pub data_sent: [DataSent; 2],
+    /// Both sides send through [`Connection::poll_transmit_chunks`] (the header into a buffer,
+    /// the payload as slices, joined here into one packet) instead of `poll_transmit`.
+    pub chunked_output: bool,
     hook: Option<Hook>,
     trace: VecDeque<String>,
     buf: Vec<u8>,
@@ -324,6 +327,7 @@ impl Sim {
             events: [Vec::new(), Vec::new()],
             checksum_drops: 0,
             data_sent: [DataSent::default(); 2],
+            chunked_output: false,
             hook: None,
             trace: VecDeque::new(),
             buf: alloc::vec![0; 65_536],
@@ -416,7 +420,23 @@ impl Sim {
                 Direction::AToB => (&mut self.a, "A > B"),
                 Direction::BToA => (&mut self.b, "B > A"),
             };
-            let transmit = match sender.poll_transmit(self.now, &mut self.buf) {
+            let polled = if self.chunked_output {
+                sender.poll_transmit_chunks(self.now, &mut self.buf).map(|chunks| {
+                    chunks.map(|chunks| {
+                        let mut at = chunks.header_len;
+                        for slice in chunks.payload.slices() {
+                            if let Some(out) = self.buf.get_mut(at..at + slice.len()) {
+                                out.copy_from_slice(slice);
+                            }
+                            at += slice.len();
+                        }
+                        chunks.transmit
+                    })
+                })
+            } else {
+                sender.poll_transmit(self.now, &mut self.buf)
+            };
+            let transmit = match polled {
                 Ok(Some(transmit)) => transmit,
                 Ok(None) => return,
                 Err(error) => {

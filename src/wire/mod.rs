@@ -197,6 +197,30 @@ impl TcpHeader {
         buf: &mut [u8],
         checksum: TxChecksum,
     ) -> Result<usize, EmitError> {
+        let payload_len = payload
+            .iter()
+            .try_fold(0usize, |total, piece| total.checked_add(piece.len()))
+            .unwrap_or(usize::MAX);
+        let pieces = payload.iter().copied();
+        self.emit_pieces(payload_len, pieces, true, src, dst, buf, checksum)
+    }
+
+    /// [`TcpHeader::emit_with_checksum`] over payload pieces from an iterator (a send queue of
+    /// any number of chunks) whose lengths add up to `payload_len`. With `copy_payload` false
+    /// only the header is written into `buf` (which then needs only `header_len()` octets), its
+    /// checksum still covering the payload: the caller sends the payload from where it lies
+    /// (iovecs). Returns the length of the whole segment, header and payload, either way.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn emit_pieces<'p>(
+        &self,
+        payload_len: usize,
+        payload: impl Iterator<Item = &'p [u8]>,
+        copy_payload: bool,
+        src: IpAddr,
+        dst: IpAddr,
+        buf: &mut [u8],
+        checksum: TxChecksum,
+    ) -> Result<usize, EmitError> {
         // Most segments carry no options, or only timestamps (RFC 7323 §3.2): skip measuring
         // and encoding them.
         let timestamps_only = self.options.timestamps_only();
@@ -211,12 +235,10 @@ impl TcpHeader {
         }
         let header_len = HEADER_LEN + options_len;
         let available = buf.len();
-        let total = payload
-            .iter()
-            .try_fold(header_len, |total, piece| total.checked_add(piece.len()))
-            .unwrap_or(usize::MAX);
-        let Some(out) = buf.get_mut(..total) else {
-            return Err(EmitError::BufferTooSmall { needed: total, available });
+        let total = header_len.saturating_add(payload_len);
+        let written = if copy_payload { total } else { header_len };
+        let Some(out) = buf.get_mut(..written) else {
+            return Err(EmitError::BufferTooSmall { needed: written, available });
         };
         // A segment longer than 2^32 octets cannot be described by any pseudo-header.
         let tcp_len = u32::try_from(total)
@@ -265,7 +287,9 @@ impl TcpHeader {
             self.options.emit(option_area);
         }
         if checksum != TxChecksum::Compute {
-            copy_pieces(payload, body);
+            if copy_payload {
+                copy_pieces(payload, body);
+            }
             let field = match checksum {
                 TxChecksum::PseudoHeader => pseudo.folded(),
                 TxChecksum::Compute | TxChecksum::None => 0,
@@ -296,13 +320,17 @@ impl TcpHeader {
         }
         let mut rest = body;
         for piece in payload {
-            // `total` counted every piece, so each one fits.
-            let Some((dst, tail)) = rest.split_at_mut_checked(piece.len()) else {
-                break;
-            };
-            // One pass: each octet is summed as it is copied.
-            sum.add_copy(dst, piece);
-            rest = tail;
+            if copy_payload {
+                // `total` counted every piece, so each one fits.
+                let Some((dst, tail)) = rest.split_at_mut_checked(piece.len()) else {
+                    break;
+                };
+                // One pass: each octet is summed as it is copied.
+                sum.add_copy(dst, piece);
+                rest = tail;
+            } else {
+                sum.add_bytes(piece);
+            }
         }
         let checksum = sum.finish();
         if let Some(field) = head.get_mut(16..18) {
@@ -313,7 +341,7 @@ impl TcpHeader {
 }
 
 /// Copies the payload pieces one after another into the front of `body`, as far as they fit.
-fn copy_pieces(payload: &[&[u8]], body: &mut [u8]) {
+fn copy_pieces<'p>(payload: impl Iterator<Item = &'p [u8]>, body: &mut [u8]) {
     let mut rest = body;
     for piece in payload {
         let Some((dst, tail)) = rest.split_at_mut_checked(piece.len()) else {
