@@ -304,6 +304,10 @@ pub struct Sim {
     pub checksum_drops: u64,
     /// Data segments each side (A, B) sent, and how many were retransmissions.
     pub data_sent: [DataSent; 2],
+    /// Deliver segments through the zero-copy input (`Connection::handle_segment_bytes`),
+    /// each in a `BytesMut` of this capacity (or the packet's length, if longer), instead of
+    /// `handle_segment`.
+    pub bytes_input: Option<usize>,
     hook: Option<Hook>,
     trace: VecDeque<String>,
     buf: Vec<u8>,
@@ -324,6 +328,7 @@ impl Sim {
             events: [Vec::new(), Vec::new()],
             checksum_drops: 0,
             data_sent: [DataSent::default(); 2],
+            bytes_input: None,
             hook: None,
             trace: VecDeque::new(),
             buf: alloc::vec![0; 65_536],
@@ -462,6 +467,16 @@ impl Sim {
             Direction::BToA => &mut self.a,
         };
         if receiver.local() != to {
+            return;
+        }
+        if let Some(capacity) = self.bytes_input {
+            let mut packet = bytes::BytesMut::with_capacity(capacity.max(bytes.len()));
+            packet.extend_from_slice(bytes);
+            if receiver.handle_segment_bytes(self.now, from.ip(), to.ip(), packet).is_err() {
+                self.checksum_drops += 1;
+                let line = format!("{} {direction:?}: dropped, bad checksum", self.now);
+                self.note(line);
+            }
             return;
         }
         match Segment::parse_checked(bytes, from.ip(), to.ip()) {
