@@ -12,6 +12,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use bytes::BytesMut;
 use tcp_proto::wire::Segment;
 use tcp_proto::{Config, Connection, ConnectionHandle, Endpoint, EndpointConfig, Instant, SeqNum};
 
@@ -60,7 +61,15 @@ struct Link {
     b_to_a: VecDeque<(usize, usize)>,
     count: u64,
     lossy: bool,
+    /// B receives through `handle_segment_bytes`, each packet carved from these pools
+    /// (reclaimed with `BytesMut::try_reclaim` once no slice of them is held), and reads with
+    /// `recv_bytes`.
+    pools: Option<Vec<BytesMut>>,
+    pool: usize,
 }
+
+/// Octets in each packet pool of the `Bytes` path.
+const POOL_SIZE: usize = 1 << 20;
 
 impl Link {
     fn new(lossy: bool) -> Self {
@@ -71,7 +80,24 @@ impl Link {
             b_to_a: VecDeque::with_capacity(4096),
             count: 0,
             lossy,
+            pools: None,
+            pool: 0,
         }
+    }
+
+    /// A copy of `packet` in pooled memory: no allocation once the pools exist, as long as one
+    /// of them has room or nothing of it is held any more.
+    fn carve(&mut self, packet: &[u8]) -> BytesMut {
+        let pools = self.pools.as_mut().unwrap();
+        for _ in 0..pools.len() {
+            let pool = &mut pools[self.pool];
+            if pool.try_reclaim(packet.len()) {
+                pool.extend_from_slice(packet);
+                return pool.split();
+            }
+            self.pool = (self.pool + 1) % pools.len();
+        }
+        panic!("every packet pool is pinned");
     }
 
     /// Moves one round of segments; returns how many data octets B read.
@@ -109,8 +135,16 @@ impl Link {
             }
         }
         while let Some((slot, len)) = self.a_to_b.pop_front() {
-            let segment = Segment::parse_checked(&self.slots[slot][..len], A.ip(), B.ip()).unwrap();
-            b.handle_segment(now, A.ip(), &segment);
+            if self.pools.is_some() {
+                let slots = std::mem::take(&mut self.slots);
+                let packet = self.carve(&slots[slot][..len]);
+                self.slots = slots;
+                b.handle_segment_bytes(now, A.ip(), B.ip(), packet).unwrap();
+            } else {
+                let segment =
+                    Segment::parse_checked(&self.slots[slot][..len], A.ip(), B.ip()).unwrap();
+                b.handle_segment(now, A.ip(), &segment);
+            }
             self.free.push(slot);
         }
         while let Some((slot, len)) = self.b_to_a.pop_front() {
@@ -121,6 +155,12 @@ impl Link {
         while a.poll_event().is_some() {}
         while b.poll_event().is_some() {}
         let mut total = 0;
+        if self.pools.is_some() {
+            while let Ok(Some(chunk)) = b.recv_bytes() {
+                total += chunk.len();
+            }
+            return total;
+        }
         while let Ok(n @ 1..) = b.recv(read) {
             total += n;
         }
@@ -129,6 +169,12 @@ impl Link {
 }
 
 fn transfer(lossy: bool) -> (u64, u64, usize) {
+    transfer_via(lossy, false)
+}
+
+/// `bytes_path`: B receives through `handle_segment_bytes` from pooled packet buffers and
+/// reads with `recv_bytes`.
+fn transfer_via(lossy: bool, bytes_path: bool) -> (u64, u64, usize) {
     let mut config = Config::with_fixed_isn(SeqNum::new(1));
     config.send_buffer = 256 * 1024;
     config.recv_buffer = 256 * 1024;
@@ -140,6 +186,16 @@ fn transfer(lossy: bool) -> (u64, u64, usize) {
     let mut a = Connection::connect(config.clone(), now, A, B).unwrap();
     let mut b = Connection::listen(config, now, B);
     let mut link = Link::new(lossy);
+    if bytes_path {
+        // Each pool made shareable once, up front (its first split allocates its shared
+        // header), so a pool first used after warm-up costs nothing either.
+        let pool = || {
+            let mut pool = BytesMut::with_capacity(POOL_SIZE);
+            drop(pool.split());
+            pool
+        };
+        link.pools = Some((0..8).map(|_| pool()).collect());
+    }
     let chunk = vec![0x42u8; 64 * 1024];
     let mut read = vec![0u8; 64 * 1024];
     let mut delivered = 0usize;
@@ -340,6 +396,18 @@ fn steady_state_bulk_transfer_allocates_nothing_per_segment_clean_and_lossy() {
     assert!(segments > 10_000, "only {segments} segments in steady state");
     assert!(delivered > 1 << 20);
     assert_eq!(allocations, 0, "{allocations} allocations over {segments} segments");
+
+    // The zero-copy receive path: the payload kept as slices of the pooled packets, handed
+    // out by `recv_bytes`; the pools are reclaimed once the slices are dropped.
+    for lossy in [false, true] {
+        let (allocations, segments, delivered) = transfer_via(lossy, true);
+        assert!(segments > 10_000, "bytes path: only {segments} segments in steady state");
+        assert!(delivered > 1 << 20, "bytes path: {delivered} octets");
+        assert_eq!(
+            allocations, 0,
+            "bytes path (lossy {lossy}): {allocations} allocations over {segments} segments"
+        );
+    }
 
     for lossy in [false, true] {
         let (allocations, segments, delivered) = endpoint_transfer(lossy);
