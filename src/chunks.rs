@@ -7,11 +7,13 @@
 //! piece), the connection offers its window from the receive buffer less what is pinned, and
 //! the store compacts — copies what it holds once into fresh, exactly sized chunks, one per
 //! contiguous run — when pinned memory gets bad relative to the data held: above the budget
-//! (the receive buffer's size), or above max(32 KiB, 1.5 × data held) as quinn's assembler
-//! does. After a compaction, what is pinned is the data held plus the metadata of one piece
-//! per run; so what the store pins never exceeds the budget by more than [`PIECE_OVERHEAD`]
-//! per out-of-order range (the assembler's range limit) plus one, and while it compacts, the
-//! old and the new copies exist together once.
+//! (the receive buffer's size) by more than a sixteenth of it ([`overdraft`]), or above
+//! max(32 KiB, 1.5 × data held) as quinn's assembler does; and a segment whose packet would
+//! pin past the budget is copied instead of sliced. After a compaction, what is pinned is
+//! the data held (never more than the budget: the window sees to that) plus the metadata of
+//! one piece per run. So what the store pins never exceeds the budget plus its sixteenth
+//! plus one segment's octets and metadata; while it compacts, the old and the new copies
+//! exist together once.
 //!
 //! Out-of-order pieces are trimmed against what is already parked when they arrive, and
 //! in-order data trims parked pieces when it reaches them, so every octet is handed out
@@ -121,12 +123,31 @@ impl RecvChunks {
         (Bytes::copy_from_slice(part), part.len())
     }
 
+    /// `fresh` as a piece to store within `budget`: a slice of the incoming packet if what
+    /// that pins fits beside what is pinned already — after a compaction, if one frees a
+    /// third or more — and otherwise a copy, which pins only its octets.
+    fn admit(&mut self, fresh: &[u8], budget: usize) -> (Bytes, usize) {
+        let (data, allocation) = self.cut(fresh);
+        let fits = |pinned: usize| pinned + allocation + PIECE_OVERHEAD <= budget;
+        if fits(self.pinned) || allocation <= fresh.len() {
+            return (data, allocation);
+        }
+        let held = self.held();
+        if self.pinned > held + held / 2 {
+            self.compact();
+            if fits(self.pinned) {
+                return (data, allocation);
+            }
+        }
+        (Bytes::copy_from_slice(fresh), fresh.len())
+    }
+
     /// Appends `fresh`, the octets at RCV.NXT, to the in-order data.
     pub(crate) fn push_in_order(&mut self, fresh: &[u8], budget: usize) {
         if fresh.is_empty() {
             return;
         }
-        let (data, allocation) = self.cut(fresh);
+        let (data, allocation) = self.admit(fresh, budget);
         let held = Held { data, pinned: allocation + PIECE_OVERHEAD };
         self.pinned += held.pinned;
         self.ready_len += fresh.len();
@@ -141,7 +162,7 @@ impl RecvChunks {
         if fresh.is_empty() {
             return;
         }
-        let (data, allocation) = self.cut(fresh);
+        let (data, allocation) = self.admit(fresh, budget);
         let start = self.next + u64::from(offset);
         let end = start + data.len() as u64;
         let mut cursor = start;
@@ -266,15 +287,14 @@ impl RecvChunks {
         read
     }
 
-    /// Compacts when what is pinned is out of proportion: over the budget, or over
-    /// max(32 KiB, 1.5 × the data held).
+    /// Compacts when what is pinned is out of proportion to the data held — over
+    /// max(32 KiB, 1.5 × the data held), quinn's rule — or past the budget by more than its
+    /// sixteenth ([`overdraft`]): pieces copied because their packets did not fit (see
+    /// `admit`) still cost their metadata, and they are merged once that adds up.
     fn after_store(&mut self, budget: usize) {
         let held = self.held();
         let bloated = self.pinned > COMPACT_FLOOR.max(held + held / 2);
-        // Over the budget, compaction is due only if it frees something worth the copy (a
-        // third at least); otherwise what is pinned is mostly data, and the window closes.
-        let over = self.pinned > budget && self.pinned > held + held / 2;
-        if bloated || over {
+        if bloated || self.pinned > budget + overdraft(budget) {
             self.compact();
         }
     }
@@ -319,6 +339,14 @@ impl RecvChunks {
         self.pinned = pinned;
         self.ready.shrink_to(8);
     }
+}
+
+/// How far past the budget what is pinned may go before the store compacts: a sixteenth of
+/// it. Compaction leaves the data (at most the budget) and one piece's metadata per run
+/// (at most a 21st of the budget, by the assembler's range limit), so each compaction is
+/// paid for by that much metadata piling up again: a bounded copy per octet received.
+pub(crate) const fn overdraft(budget: usize) -> usize {
+    budget / 16
 }
 
 /// What an exactly sized chunk of `len` octets pins.
