@@ -82,10 +82,11 @@ impl Connection {
         packet: &Bytes,
         allocation: usize,
     ) {
-        if !segment.payload.is_empty() && self.use_chunks() {
-            if let Some(chunks) = self.chunks_mut() {
-                chunks.set_incoming(packet.clone(), allocation);
-            }
+        if !segment.payload.is_empty()
+            && self.use_chunks()
+            && let Some(chunks) = self.chunks_mut()
+        {
+            chunks.set_incoming(packet.clone(), allocation);
         }
         self.handle_segment(now, remote_ip, segment);
         if let Some(chunks) = self.chunks_mut() {
