@@ -91,10 +91,21 @@ impl RecvChunks {
         self.compactions
     }
 
-    /// Whether `len` more octets fit within `budget` once everything is compacted (data held
-    /// never exceeds the budget: octets that would are dropped, never held).
-    pub(crate) const fn has_room(&self, len: usize, budget: usize) -> bool {
-        self.held() + len <= budget
+    /// Whether the octets `offset` past RCV.NXT, `len` of them, fit within `budget` once
+    /// everything is compacted: those not parked already are counted (data held never
+    /// exceeds the budget: octets that would are dropped, never held). Counting a retransmission
+    /// that overlaps parked data as new would refuse it for ever once the window is full.
+    pub(crate) fn has_room(&self, offset: usize, len: usize, budget: usize) -> bool {
+        let start = self.next + offset as u64;
+        let end = start + len as u64;
+        let first = self.parked.partition_point(|(at, held)| at + len64(held) <= start);
+        let parked: usize = self
+            .parked
+            .range(first..)
+            .take_while(|(at, _)| *at < end)
+            .map(|(at, held)| offset_in((*at).max(start), (at + len64(held)).min(end)))
+            .sum();
+        self.held() + (len - parked.min(len)) <= budget
     }
 
     /// The packet whose segment is being processed: its payload is cut from it.

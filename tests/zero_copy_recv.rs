@@ -249,3 +249,26 @@ fn endpoint_bytes_input_and_chunk_reads() {
     assert!(chunks >= 50_000 / 1000, "{chunks} chunks of at most 1000 octets");
     assert!(pinned_seen, "the server held slices of the packets");
 }
+
+/// With the window full of parked data, a retransmission that overlaps it from RCV.NXT is
+/// taken: only its octets not parked already count against the buffer. (Counted whole, it
+/// would be refused at every retransmission: a connection stuck for ever.)
+#[test]
+fn a_retransmission_overlapping_parked_data_fits_a_full_window() {
+    let mut h = established();
+    let d = add(PEER_ISS, 1);
+    let data = pattern(4096, 11);
+    for (from, to) in [(100, 1400), (1400, 2700), (2700, 4096)] {
+        h.deliver_bytes(
+            seg(ack(), add(d, from), add(ISS, 1)).payload(&data[from as usize..to]),
+            2048,
+        );
+        assert_seg(&h.expect_one(), ack(), add(ISS, 1), d, 4096);
+    }
+    h.deliver_bytes(seg(ack(), d, add(ISS, 1)).payload(&data[..1460]), 2048);
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(d, 4096), 0);
+    assert_eq!(h.conn.counters().recv_memory_dropped, 0);
+    let mut got = vec![0u8; 5000];
+    assert_eq!(h.conn.recv(&mut got), Ok(4096));
+    assert_eq!(&got[..4096], &data[..]);
+}

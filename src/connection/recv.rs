@@ -173,7 +173,7 @@ impl Connection {
         fits: bool,
     ) -> bool {
         let budget = self.recv_buf.capacity();
-        let room = self.chunks().is_some_and(|chunks| chunks.has_room(fresh.len(), budget));
+        let room = self.chunks().is_some_and(|chunks| chunks.has_room(offset, fresh.len(), budget));
         if offset > 0 {
             let sack_ok = self.sack_ok;
             let rcv_nxt = self.rcv_nxt;
