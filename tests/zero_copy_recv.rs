@@ -172,6 +172,10 @@ fn a_flood_of_one_octet_segments_cannot_pin_more_than_the_receive_buffer() {
     assert_eq!(status.rcv_wnd, 0);
     assert!(status.recv_compactions > 100, "{} compactions", status.recv_compactions);
     assert!(most > buffer / 2, "the flood did pin memory: {most}");
+    eprintln!(
+        "flood: at most {most} octets pinned (bound {bound}), {} compactions",
+        status.recv_compactions
+    );
     let mut got = Vec::new();
     while let Some(chunk) = h.conn.recv_bytes().unwrap() {
         got.extend_from_slice(&chunk);
@@ -271,4 +275,50 @@ fn a_retransmission_overlapping_parked_data_fits_a_full_window() {
     let mut got = vec![0u8; 5000];
     assert_eq!(h.conn.recv(&mut got), Ok(4096));
     assert_eq!(&got[..4096], &data[..]);
+}
+
+/// A FIN beyond a hole (held as `rcv_fin_at`) takes effect when the slice that fills the hole
+/// arrives; the parked slice before it is delivered, and end of stream follows the data.
+#[test]
+fn a_fin_beyond_a_hole_takes_effect_when_the_hole_fills() {
+    let mut h = established();
+    let d = add(PEER_ISS, 1);
+    let data = pattern(200, 21);
+    h.deliver_bytes(seg(fin_ack(), add(d, 100), add(ISS, 1)).payload(&data[100..]), 2048);
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), d, 4096);
+    assert_eq!(h.state(), tcp_proto::State::Established);
+    h.deliver_bytes(seg(ack(), d, add(ISS, 1)).payload(&data[..100]), 2048);
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(d, 201), 3896);
+    assert_eq!(h.state(), tcp_proto::State::CloseWait);
+    assert_eq!(h.conn.recv_bytes().unwrap().unwrap(), &data[..100]);
+    assert_eq!(h.conn.recv_bytes().unwrap().unwrap(), &data[100..]);
+    assert_eq!(h.conn.recv_bytes(), Err(CallError::Closing));
+}
+
+/// SACK blocks and D-SACK reports (RFC 2018 §4, RFC 2883 §4) are the assembler's, whichever
+/// storage holds the octets: a duplicate of parked data is reported first, then its block.
+#[test]
+fn sack_and_dsack_blocks_through_the_bytes_path_rfc_2018_4_rfc_2883_4() {
+    let mut h = Harness::connect();
+    assert!(h.expect_one().options.sack_permitted);
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460).sack_permitted());
+    h.expect_one();
+    let d = add(PEER_ISS, 1);
+    let data = pattern(300, 5);
+    h.deliver_bytes(seg(ack(), add(d, 100), add(ISS, 1)).payload(&data[100..200]), 2048);
+    assert_eq!(sack_blocks(&h.expect_one()), [(add(d, 100), add(d, 200))]);
+    h.deliver_bytes(seg(ack(), add(d, 150), add(ISS, 1)).payload(&data[150..250]), 2048);
+    assert_eq!(
+        sack_blocks(&h.expect_one()),
+        [(add(d, 150), add(d, 200)), (add(d, 100), add(d, 250))]
+    );
+    h.deliver_bytes(seg(ack(), d, add(ISS, 1)).payload(&data[..100]), 2048);
+    let ack_seg = h.expect_one();
+    assert_eq!(ack_seg.ack, add(d, 250));
+    assert_eq!(sack_blocks(&ack_seg), []);
+    let mut got = Vec::new();
+    while let Some(chunk) = h.conn.recv_bytes().unwrap() {
+        got.extend_from_slice(&chunk);
+    }
+    assert_eq!(got, &data[..250]);
 }
