@@ -9,7 +9,7 @@
 //! contiguous run — when pinned memory gets bad relative to the data held: above the budget
 //! (the receive buffer's size) by more than a sixteenth of it ([`overdraft`]), or above
 //! max(32 KiB, 1.5 × data held) as quinn's assembler does; and a segment whose packet would
-//! pin past the budget is copied instead of sliced. After a compaction, what is pinned is
+//! pin past the budget and that sixteenth is copied instead of sliced. After a compaction, what is pinned is
 //! the data held (never more than the budget: the window sees to that) plus the metadata of
 //! one piece per run. So what the store pins never exceeds the budget plus its sixteenth
 //! plus one segment's octets and metadata; while it compacts, the old and the new copies
@@ -134,12 +134,15 @@ impl RecvChunks {
         (Bytes::copy_from_slice(part), part.len())
     }
 
-    /// `fresh` as a piece to store within `budget`: a slice of the incoming packet if what
-    /// that pins fits beside what is pinned already — after a compaction, if one frees a
-    /// third or more — and otherwise a copy, which pins only its octets.
+    /// `fresh` as a piece to store within `budget` and its [`overdraft`]: a slice of the
+    /// incoming packet if what that pins fits beside what is pinned already — after a
+    /// compaction, if one frees a third or more — and otherwise a copy, which pins only its
+    /// octets. (The overdraft lets a window's worth of full-sized packets, whose headers and
+    /// metadata pin a few percent more than their payload, stay slices.)
     fn admit(&mut self, fresh: &[u8], budget: usize) -> (Bytes, usize) {
         let (data, allocation) = self.cut(fresh);
-        let fits = |pinned: usize| pinned + allocation + PIECE_OVERHEAD <= budget;
+        let limit = budget + overdraft(budget);
+        let fits = |pinned: usize| pinned + allocation + PIECE_OVERHEAD <= limit;
         if fits(self.pinned) || allocation <= fresh.len() {
             return (data, allocation);
         }

@@ -22,9 +22,11 @@ fn pattern(n: usize, salt: u8) -> Vec<u8> {
 
 /// Three 1000-octet segments in 2 KiB buffers into a 4 KiB receive buffer. The window the
 /// peer sees never retreats (SHLD-14), but what the buffer may offer is the buffer less the
-/// pinned packets, and the held data is compacted (copied once) when the packets pin too much:
-/// the window update after the first read offers 3048 octets where the copying path offers
-/// 3096.
+/// pinned packets, and the held data is compacted (copied once) when the packets pin too much.
+/// After the application reads the first 2000 octets, the copying path offers 3096 octets (a
+/// window update); here the third packet still pins 2 KiB, the buffer could offer 2000, less
+/// than one SWS step (min(4096 / 2, 1460)) past the edge known, and no update goes out until
+/// that slice is read too.
 #[test]
 fn pinned_packets_count_against_the_window_and_are_compacted() {
     let mut h = established();
@@ -37,37 +39,38 @@ fn pinned_packets_count_against_the_window_and_are_compacted() {
     assert_eq!(h.conn.status().rcv_wnd, 4096 - 2048 - PIECE as u32);
     assert_eq!(h.conn.status().recv_pinned, 2048 + PIECE);
 
-    // The second packet would pin past the buffer: the first is compacted, the second kept.
+    // The second packet fits the buffer and its sixteenth (256 octets): kept as a slice.
     h.deliver_bytes(seg(ack(), add(d, 1000), add(ISS, 1)).payload(&data[1000..2000]), 2048);
     assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(d, 2000), 2096);
     let status = h.conn.status();
-    assert_eq!((status.recv_pinned, status.recv_compactions), (1000 + PIECE + 2048 + PIECE, 1));
+    assert_eq!((status.recv_pinned, status.recv_compactions, status.rcv_wnd), (2 * 2096, 0, 0));
 
-    // The third: compacting makes room for its octets, not for its 2 KiB: it is copied.
-    h.deliver_bytes(seg(ack(), add(d, 2000), add(ISS, 1)).payload(&data[2000..]), 2048);
+    // The third would not: the first two are compacted into 2000 fresh octets first.
+    let third = h.deliver_bytes(seg(ack(), add(d, 2000), add(ISS, 1)).payload(&data[2000..]), 2048);
     assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(d, 3000), 1096);
     let status = h.conn.status();
-    assert_eq!((status.recv_pinned, status.recv_compactions), (2000 + PIECE + 1000 + PIECE, 2));
-    assert_eq!((status.recv_queued, status.rcv_wnd), (3000, 1000));
+    assert_eq!((status.recv_pinned, status.recv_compactions), (2000 + PIECE + 2048 + PIECE, 1));
+    assert_eq!((status.recv_queued, status.rcv_wnd), (3000, 0));
 
-    // The compacted first two segments come out as one chunk; the window opens by what they
-    // pinned, past SWS avoidance's step (min(4096 / 2, 1460)).
+    // The compacted first two segments come out as one chunk (a copy); the third still pins
+    // its packet, so the window stays.
     let chunk = h.conn.read_chunk(usize::MAX).unwrap().unwrap();
     assert_eq!(&chunk[..], &data[..2000]);
     assert_ne!(chunk.as_ptr(), first, "compacted: a copy");
-    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(d, 3000), 3048);
-    assert_eq!(h.conn.recv_bytes().unwrap().unwrap(), &data[2000..]);
-    assert_eq!(h.conn.status().recv_pinned, 0);
-    // 4096 is less than one step past the edge just offered: no update (MUST-39).
     h.expect_nothing();
+    assert_eq!(h.conn.status().rcv_wnd, 4096 - 2048 - PIECE as u32);
+    // The third is the packet's own octets; once it is taken, the window opens.
+    let chunk = h.conn.recv_bytes().unwrap().unwrap();
+    assert_eq!((chunk.as_ptr(), &chunk[..]), (third, &data[2000..]));
+    assert_eq!(h.conn.status().recv_pinned, 0);
+    assert_seg(&h.expect_one(), ack(), add(ISS, 1), add(d, 3000), 4096);
     assert_eq!(h.conn.recv_bytes(), Ok(None));
 
     // The copying path, same segments: the ring counts octets only.
     let mut h = established();
     for i in 0..3 {
-        h.deliver(
-            seg(ack(), add(d, 1000 * i), add(ISS, 1)).payload(&data[1000 * i as usize..][..1000]),
-        );
+        let payload = &data[1000 * i as usize..][..1000];
+        h.deliver(seg(ack(), add(d, 1000 * i), add(ISS, 1)).payload(payload));
         h.expect_one();
     }
     let mut buf = [0u8; 2000];

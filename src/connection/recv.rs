@@ -18,6 +18,7 @@
 //! just the octets held), never retreating from an edge already advertised (SHLD-14: octets
 //! up to it are still taken, and the store compacts rather than refuse them).
 
+use alloc::boxed::Box;
 use bytes::{Bytes, BytesMut};
 use core::net::IpAddr;
 
@@ -36,8 +37,9 @@ use crate::wire::{ParseError, Segment};
 #[derive(Debug, Default)]
 pub(crate) struct RecvExtra {
     pub(super) space: RcvSpace,
-    /// `Some` once received data is kept as chunks instead of in the ring.
-    pub(super) chunks: Option<RecvChunks>,
+    /// `Some` once received data is kept as chunks instead of in the ring. Boxed: a
+    /// connection on the ring pays 8 octets for it, not the store's queues.
+    pub(super) chunks: Option<Box<RecvChunks>>,
 }
 
 impl Connection {
@@ -103,17 +105,17 @@ impl Connection {
         let ring_idle =
             self.recv_buf.is_empty() && self.assembler.as_ref().is_none_or(|a| a.is_empty());
         if ring_idle {
-            self.recv_buf.extra_or_init().chunks = Some(RecvChunks::default());
+            self.recv_buf.extra_or_init().chunks = Some(Box::default());
         }
         ring_idle
     }
 
     pub(super) fn chunks(&self) -> Option<&RecvChunks> {
-        self.recv_buf.extra().and_then(|extra| extra.chunks.as_ref())
+        self.recv_buf.extra().and_then(|extra| extra.chunks.as_deref())
     }
 
     pub(super) fn chunks_mut(&mut self) -> Option<&mut RecvChunks> {
-        self.recv_buf.extra_mut().and_then(|extra| extra.chunks.as_mut())
+        self.recv_buf.extra_mut().and_then(|extra| extra.chunks.as_deref_mut())
     }
 
     /// In-order octets received and not yet read, whichever storage holds them.
