@@ -325,3 +325,19 @@ fn sack_and_dsack_blocks_through_the_bytes_path_rfc_2018_4_rfc_2883_4() {
     }
     assert_eq!(got, &data[..250]);
 }
+
+/// Urgent data (MUST-33) is counted from the next octet the application reads, whichever call
+/// reads it: `read_chunk` moves it like `recv`.
+#[test]
+fn urgent_pending_follows_chunk_reads() {
+    let mut h = established();
+    let d = add(PEER_ISS, 1);
+    let data = pattern(100, 13);
+    h.deliver_bytes(seg(ack(), d, add(ISS, 1)).payload(&data).urgent(50), 2048);
+    h.expect_one();
+    assert_eq!(h.conn.urgent_pending(), 50);
+    assert_eq!(h.conn.read_chunk(20).unwrap().unwrap(), &data[..20]);
+    assert_eq!(h.conn.urgent_pending(), 30);
+    assert_eq!(h.conn.recv_bytes().unwrap().unwrap(), &data[20..]);
+    assert_eq!(h.conn.urgent_pending(), 0);
+}
