@@ -308,6 +308,10 @@ pub struct Sim {
     /// each in a `BytesMut` of this capacity (or the packet's length, if longer), instead of
     /// `handle_segment`.
     pub bytes_input: Option<usize>,
+    /// With `bytes_input`: only every other segment goes through the zero-copy input, the
+    /// rest through `handle_segment` (a connection fed both forms).
+    pub mixed_input: bool,
+    delivered: u64,
     hook: Option<Hook>,
     trace: VecDeque<String>,
     buf: Vec<u8>,
@@ -329,6 +333,8 @@ impl Sim {
             checksum_drops: 0,
             data_sent: [DataSent::default(); 2],
             bytes_input: None,
+            mixed_input: false,
+            delivered: 0,
             hook: None,
             trace: VecDeque::new(),
             buf: alloc::vec![0; 65_536],
@@ -469,7 +475,9 @@ impl Sim {
         if receiver.local() != to {
             return;
         }
-        if let Some(capacity) = self.bytes_input {
+        self.delivered += 1;
+        let copy_this_one = self.mixed_input && self.delivered.is_multiple_of(2);
+        if let Some(capacity) = self.bytes_input.filter(|_| !copy_this_one) {
             let mut packet = bytes::BytesMut::with_capacity(capacity.max(bytes.len()));
             packet.extend_from_slice(bytes);
             if receiver.handle_segment_bytes(self.now, from.ip(), to.ip(), packet).is_err() {
