@@ -308,10 +308,13 @@ pub struct Connection {
     /// The furthest RCV.NXT + RCV.WND advertised: window updates are measured against it, the
     /// window never retreats from it (SHLD-14), and segments up to it are accepted.
     rcv_adv_edge: Option<SeqNum>,
-    /// The receive buffer; its storage also holds the auto-tuning measurements (`autotune`).
+    /// The receive buffer; its storage also holds the auto-tuning measurements (`autotune`)
+    /// and, once segments arrive through `handle_segment_bytes`, the chunks that hold the
+    /// received data instead of the ring (`recv`).
     recv_buf: Ring<RecvExtra>,
-    /// Which octets past RCV.NXT are already in `recv_buf` (out-of-order data); allocated at
-    /// the first out-of-order segment, so an in-order connection does not carry it.
+    /// Which octets past RCV.NXT are already held (out-of-order data, in the ring or as
+    /// chunks); allocated at the first out-of-order segment, so an in-order connection does
+    /// not carry it.
     assembler: Option<Box<Assembler>>,
     /// In-order octets received since we last sent an ACK (SHLD-19: ACK every 2×RMSS).
     unacked_octets: u32,
