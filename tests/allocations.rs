@@ -64,12 +64,45 @@ struct Link {
     /// B receives through `handle_segment_bytes`, each packet carved from these pools
     /// (reclaimed with `BytesMut::try_reclaim` once no slice of them is held), and reads with
     /// `recv_bytes`.
-    pools: Option<Vec<BytesMut>>,
-    pool: usize,
+    pools: Option<Pools>,
 }
 
 /// Octets in each packet pool of the `Bytes` path.
 const POOL_SIZE: usize = 1 << 20;
+
+/// Packet buffers for the `Bytes` path: packets are carved from a few large pools, each
+/// reclaimed with `BytesMut::try_reclaim` once no slice of it is held any more.
+struct Pools {
+    pools: Vec<BytesMut>,
+    current: usize,
+}
+
+impl Pools {
+    fn new() -> Self {
+        // Each pool made shareable once, up front (its first split allocates its shared
+        // header), so a pool first used after warm-up costs nothing either.
+        let pool = || {
+            let mut pool = BytesMut::with_capacity(POOL_SIZE);
+            drop(pool.split());
+            pool
+        };
+        Self { pools: (0..8).map(|_| pool()).collect(), current: 0 }
+    }
+
+    /// A copy of `packet` in pooled memory: no allocation, as long as one of the pools has
+    /// room or nothing of it is held any more.
+    fn carve(&mut self, packet: &[u8]) -> BytesMut {
+        for _ in 0..self.pools.len() {
+            let pool = &mut self.pools[self.current];
+            if pool.try_reclaim(packet.len()) {
+                pool.extend_from_slice(packet);
+                return pool.split();
+            }
+            self.current = (self.current + 1) % self.pools.len();
+        }
+        panic!("every packet pool is pinned");
+    }
+}
 
 impl Link {
     fn new(lossy: bool) -> Self {
@@ -81,23 +114,7 @@ impl Link {
             count: 0,
             lossy,
             pools: None,
-            pool: 0,
         }
-    }
-
-    /// A copy of `packet` in pooled memory: no allocation once the pools exist, as long as one
-    /// of them has room or nothing of it is held any more.
-    fn carve(&mut self, packet: &[u8]) -> BytesMut {
-        let pools = self.pools.as_mut().unwrap();
-        for _ in 0..pools.len() {
-            let pool = &mut pools[self.pool];
-            if pool.try_reclaim(packet.len()) {
-                pool.extend_from_slice(packet);
-                return pool.split();
-            }
-            self.pool = (self.pool + 1) % pools.len();
-        }
-        panic!("every packet pool is pinned");
     }
 
     /// Moves one round of segments; returns how many data octets B read.
@@ -135,10 +152,8 @@ impl Link {
             }
         }
         while let Some((slot, len)) = self.a_to_b.pop_front() {
-            if self.pools.is_some() {
-                let slots = std::mem::take(&mut self.slots);
-                let packet = self.carve(&slots[slot][..len]);
-                self.slots = slots;
+            if let Some(pools) = self.pools.as_mut() {
+                let packet = pools.carve(&self.slots[slot][..len]);
                 b.handle_segment_bytes(now, A.ip(), B.ip(), packet).unwrap();
             } else {
                 let segment =
@@ -187,14 +202,7 @@ fn transfer_via(lossy: bool, bytes_path: bool) -> (u64, u64, usize) {
     let mut b = Connection::listen(config, now, B);
     let mut link = Link::new(lossy);
     if bytes_path {
-        // Each pool made shareable once, up front (its first split allocates its shared
-        // header), so a pool first used after warm-up costs nothing either.
-        let pool = || {
-            let mut pool = BytesMut::with_capacity(POOL_SIZE);
-            drop(pool.split());
-            pool
-        };
-        link.pools = Some((0..8).map(|_| pool()).collect());
+        link.pools = Some(Pools::new());
     }
     let chunk = vec![0x42u8; 64 * 1024];
     let mut read = vec![0u8; 64 * 1024];
@@ -229,7 +237,11 @@ fn transfer_via(lossy: bool, bytes_path: bool) -> (u64, u64, usize) {
 
 /// The same through two `Endpoint`s (demultiplexing, timer heap, event queues, round-robin
 /// output included): after warm-up, lossy or not, no allocation per segment.
-fn endpoint_transfer(lossy: bool) -> (u64, u64, usize) {
+///
+/// With `bytes_path`, the server takes segments through `Endpoint::handle_segment_bytes` from
+/// pooled packet buffers and reads with `Endpoint::recv_bytes`.
+fn endpoint_transfer_via(lossy: bool, bytes_path: bool) -> (u64, u64, usize) {
+    let mut pools = bytes_path.then(Pools::new);
     let config = |secret: u8| {
         let mut connection = Config::new([secret; 16]);
         connection.send_buffer = 256 * 1024;
@@ -278,7 +290,13 @@ fn endpoint_transfer(lossy: bool) -> (u64, u64, usize) {
                 }
             }
             while let Some((slot, len, src, dst)) = queue.pop_front() {
-                to.handle_segment(now, src, dst, &slots[slot][..len]);
+                match pools.as_mut().filter(|_| from_client) {
+                    Some(pools) => {
+                        let packet = pools.carve(&slots[slot][..len]);
+                        to.handle_segment_bytes(now, src, dst, packet);
+                    }
+                    None => to.handle_segment(now, src, dst, &slots[slot][..len]),
+                }
                 free.push(slot);
             }
         }
@@ -288,6 +306,11 @@ fn endpoint_transfer(lossy: bool) -> (u64, u64, usize) {
             s = server.accept(B).unwrap();
         }
         if let Some(s) = s {
+            if bytes_path {
+                while let Ok(Some(chunk)) = server.recv_bytes(s) {
+                    delivered += chunk.len();
+                }
+            }
             while let Ok(n @ 1..) = server.recv(s, &mut read) {
                 delivered += n;
             }
@@ -409,13 +432,14 @@ fn steady_state_bulk_transfer_allocates_nothing_per_segment_clean_and_lossy() {
         );
     }
 
-    for lossy in [false, true] {
-        let (allocations, segments, delivered) = endpoint_transfer(lossy);
+    for (lossy, bytes_path) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (allocations, segments, delivered) = endpoint_transfer_via(lossy, bytes_path);
         assert!(segments > 10_000, "endpoints: only {segments} segments in steady state");
         assert!(delivered > 1 << 20, "endpoints: {delivered} octets");
         assert_eq!(
             allocations, 0,
-            "endpoints (lossy {lossy}): {allocations} allocations over {segments} segments"
+            "endpoints (lossy {lossy}, bytes path {bytes_path}): {allocations} allocations \
+             over {segments} segments"
         );
     }
 
