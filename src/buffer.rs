@@ -85,6 +85,18 @@ impl<X: Default> Ring<X> {
         self.store.as_mut().map(|store| &mut store.extra)
     }
 
+    /// The owner's state, allocating the storage's bookkeeping (but not its octets, which are
+    /// allocated at the first write) if there is none yet: for an owner that keeps its data
+    /// elsewhere (the receive side's `Bytes` chunks) and only needs its state.
+    pub(crate) fn extra_or_init(&mut self) -> &mut X {
+        &mut self
+            .store
+            .get_or_insert_with(|| {
+                Box::new(Store { bytes: Vec::new(), head: 0, len: 0, extra: X::default() })
+            })
+            .extra
+    }
+
     /// The most the ring may grow to.
     #[cfg(test)]
     pub(crate) const fn limit(&self) -> usize {
@@ -108,7 +120,7 @@ impl<X: Default> Ring<X> {
         }
         let old = self.capacity();
         self.capacity = capacity;
-        if let Some(store) = self.store.as_mut() {
+        if let Some(store) = self.store.as_mut().filter(|store| store.bytes.capacity() > 0) {
             // Positions never written hold nothing anyone reads; initialising them lets the
             // whole ring be copied as two slices in offset order.
             store.bytes.resize(old, 0);
@@ -173,6 +185,11 @@ impl<X: Default> Ring<X> {
                 extra: X::default(),
             })
         });
+        if store.bytes.capacity() < capacity {
+            // Storage made by `extra_or_init` (or grown before its octets existed): reserve
+            // the whole ring at once, as above.
+            store.bytes.reserve_exact(capacity - store.bytes.len());
+        }
         let at = wrap(store.head + store.len + offset, capacity);
         let first = take.min(capacity - at);
         let rest = take - first;

@@ -218,6 +218,13 @@ pub struct Status {
     pub send_queued: usize,
     /// Octets received and not yet read.
     pub recv_queued: usize,
+    /// Memory the received data held as slices of packets pins (their allocations and the
+    /// pieces' metadata; `Connection::handle_segment_bytes`), counted against the receive
+    /// buffer: 0 for data received by copy.
+    pub recv_pinned: usize,
+    /// How often received slices were compacted (copied once into fresh chunks) because the
+    /// packets they pinned were out of proportion to the data in them.
+    pub recv_compactions: u64,
     /// Octets of urgent data pending for the user (MUST-33).
     pub urgent_pending: u32,
     /// The effective send MSS (MUST-16).
@@ -263,6 +270,10 @@ pub struct Counters {
     pub rsts_ignored: u64,
     /// Out-of-order segments dropped (reassembly arrives with the data-transfer work).
     pub out_of_order_dropped: u64,
+    /// In-order segments received as slices (`Connection::handle_segment_bytes`) dropped
+    /// because the data held would have exceeded the receive buffer (never within a window
+    /// we advertised: such data always fits once compacted).
+    pub recv_memory_dropped: u64,
     /// Segments dropped because they were addressed to another connection.
     pub misaddressed: u64,
     /// Control replies dropped because one was already waiting to be polled.
@@ -307,6 +318,7 @@ impl Counters {
         challenge_acks_suppressed: 0,
         rsts_ignored: 0,
         out_of_order_dropped: 0,
+        recv_memory_dropped: 0,
         misaddressed: 0,
         replies_dropped: 0,
         events_dropped: 0,

@@ -42,6 +42,7 @@ extern crate std;
 pub mod adapter;
 mod assembler;
 mod buffer;
+mod chunks;
 pub mod config;
 pub mod congestion;
 pub mod connection;

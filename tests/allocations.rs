@@ -12,6 +12,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use bytes::BytesMut;
 use tcp_proto::wire::Segment;
 use tcp_proto::{Config, Connection, ConnectionHandle, Endpoint, EndpointConfig, Instant, SeqNum};
 
@@ -63,6 +64,47 @@ struct Link {
     /// Output through `poll_transmit_chunks`: the header into the slot, the payload slices
     /// copied after it (as a device would gather iovecs).
     chunked: bool,
+    /// B receives through `handle_segment_bytes`, each packet carved from these pools
+    /// (reclaimed with `BytesMut::try_reclaim` once no slice of them is held), and reads with
+    /// `recv_bytes`.
+    pools: Option<Pools>,
+}
+
+/// Octets in each packet pool of the `Bytes` path.
+const POOL_SIZE: usize = 1 << 20;
+
+/// Packet buffers for the `Bytes` path: packets are carved from a few large pools, each
+/// reclaimed with `BytesMut::try_reclaim` once no slice of it is held any more.
+struct Pools {
+    pools: Vec<BytesMut>,
+    current: usize,
+}
+
+impl Pools {
+    fn new() -> Self {
+        // Each pool made shareable once, up front (its first split allocates its shared
+        // header), so a pool first used after warm-up costs nothing either.
+        let pool = || {
+            let mut pool = BytesMut::with_capacity(POOL_SIZE);
+            drop(pool.split());
+            pool
+        };
+        Self { pools: (0..8).map(|_| pool()).collect(), current: 0 }
+    }
+
+    /// A copy of `packet` in pooled memory: no allocation, as long as one of the pools has
+    /// room or nothing of it is held any more.
+    fn carve(&mut self, packet: &[u8]) -> BytesMut {
+        for _ in 0..self.pools.len() {
+            let pool = &mut self.pools[self.current];
+            if pool.try_reclaim(packet.len()) {
+                pool.extend_from_slice(packet);
+                return pool.split();
+            }
+            self.current = (self.current + 1) % self.pools.len();
+        }
+        panic!("every packet pool is pinned");
+    }
 }
 
 impl Link {
@@ -75,6 +117,7 @@ impl Link {
             count: 0,
             lossy,
             chunked,
+            pools: None,
         }
     }
 
@@ -128,8 +171,14 @@ impl Link {
             }
         }
         while let Some((slot, len)) = self.a_to_b.pop_front() {
-            let segment = Segment::parse_checked(&self.slots[slot][..len], A.ip(), B.ip()).unwrap();
-            b.handle_segment(now, A.ip(), &segment);
+            if let Some(pools) = self.pools.as_mut() {
+                let packet = pools.carve(&self.slots[slot][..len]);
+                b.handle_segment_bytes(now, A.ip(), B.ip(), packet).unwrap();
+            } else {
+                let segment =
+                    Segment::parse_checked(&self.slots[slot][..len], A.ip(), B.ip()).unwrap();
+                b.handle_segment(now, A.ip(), &segment);
+            }
             self.free.push(slot);
         }
         while let Some((slot, len)) = self.b_to_a.pop_front() {
@@ -140,6 +189,12 @@ impl Link {
         while a.poll_event().is_some() {}
         while b.poll_event().is_some() {}
         let mut total = 0;
+        if self.pools.is_some() {
+            while let Ok(Some(chunk)) = b.recv_bytes() {
+                total += chunk.len();
+            }
+            return total;
+        }
         while let Ok(n @ 1..) = b.recv(read) {
             total += n;
         }
@@ -156,7 +211,16 @@ enum SendForm {
     Bytes,
 }
 
-fn transfer(lossy: bool, form: SendForm, chunked: bool, rounds: u32) -> (u64, u64, usize) {
+/// A bulk transfer A → B for `rounds`; `chunked`: A sends through `poll_transmit_chunks`;
+/// `bytes_path`: B receives through `handle_segment_bytes` from pooled packet buffers and
+/// reads with `recv_bytes`.
+fn transfer(
+    lossy: bool,
+    form: SendForm,
+    chunked: bool,
+    bytes_path: bool,
+    rounds: u32,
+) -> (u64, u64, usize) {
     let mut config = Config::with_fixed_isn(SeqNum::new(1));
     config.send_buffer = 256 * 1024;
     config.recv_buffer = 256 * 1024;
@@ -168,6 +232,9 @@ fn transfer(lossy: bool, form: SendForm, chunked: bool, rounds: u32) -> (u64, u6
     let mut a = Connection::connect(config.clone(), now, A, B).unwrap();
     let mut b = Connection::listen(config, now, B);
     let mut link = Link::new(lossy, chunked);
+    if bytes_path {
+        link.pools = Some(Pools::new());
+    }
     let chunk = vec![0x42u8; 64 * 1024];
     // Shared once (a clone promotes a `Bytes` made from a `Vec`), so slicing it allocates
     // nothing afterwards.
@@ -221,7 +288,11 @@ fn transfer(lossy: bool, form: SendForm, chunked: bool, rounds: u32) -> (u64, u6
 
 /// The same through two `Endpoint`s (demultiplexing, timer heap, event queues, round-robin
 /// output included): after warm-up, lossy or not, no allocation per segment.
-fn endpoint_transfer(lossy: bool) -> (u64, u64, usize) {
+///
+/// With `bytes_path`, the server takes segments through `Endpoint::handle_segment_bytes` from
+/// pooled packet buffers and reads with `Endpoint::recv_bytes`.
+fn endpoint_transfer_via(lossy: bool, bytes_path: bool) -> (u64, u64, usize) {
+    let mut pools = bytes_path.then(Pools::new);
     let config = |secret: u8| {
         let mut connection = Config::new([secret; 16]);
         connection.send_buffer = 256 * 1024;
@@ -270,7 +341,13 @@ fn endpoint_transfer(lossy: bool) -> (u64, u64, usize) {
                 }
             }
             while let Some((slot, len, src, dst)) = queue.pop_front() {
-                to.handle_segment(now, src, dst, &slots[slot][..len]);
+                match pools.as_mut().filter(|_| from_client) {
+                    Some(pools) => {
+                        let packet = pools.carve(&slots[slot][..len]);
+                        to.handle_segment_bytes(now, src, dst, packet);
+                    }
+                    None => to.handle_segment(now, src, dst, &slots[slot][..len]),
+                }
                 free.push(slot);
             }
         }
@@ -280,6 +357,11 @@ fn endpoint_transfer(lossy: bool) -> (u64, u64, usize) {
             s = server.accept(B).unwrap();
         }
         if let Some(s) = s {
+            if bytes_path {
+                while let Ok(Some(chunk)) = server.recv_bytes(s) {
+                    delivered += chunk.len();
+                }
+            }
             while let Ok(n @ 1..) = server.recv(s, &mut read) {
                 delivered += n;
             }
@@ -389,24 +471,39 @@ fn steady_state_bulk_transfer_allocates_nothing_per_segment_clean_and_lossy() {
         (SendForm::Bytes, true, 8_000),
     ] {
         let what = format!("{form:?}, chunked output {chunked}");
-        let (allocations, segments, delivered) = transfer(false, form, chunked, rounds);
+        let (allocations, segments, delivered) = transfer(false, form, chunked, false, rounds);
         assert!(segments > 10_000, "{what}: only {segments} segments in steady state");
         assert!(delivered > 10 << 20);
         assert_eq!(allocations, 0, "{what}: {allocations} allocations over {segments} segments");
 
-        let (allocations, segments, delivered) = transfer(true, form, chunked, rounds);
+        let (allocations, segments, delivered) = transfer(true, form, chunked, false, rounds);
         assert!(segments > 10_000, "{what}: only {segments} segments in steady state");
         assert!(delivered > 1 << 20);
         assert_eq!(allocations, 0, "{what}: {allocations} allocations over {segments} segments");
     }
 
+    // The zero-copy receive path: the payload kept as slices of the pooled packets, handed
+    // out by `recv_bytes`; the pools are reclaimed once the slices are dropped. The sender
+    // uses the zero-copy forms too: the whole `Bytes` path end to end.
     for lossy in [false, true] {
-        let (allocations, segments, delivered) = endpoint_transfer(lossy);
+        let (allocations, segments, delivered) =
+            transfer(lossy, SendForm::Bytes, true, true, 8_000);
+        assert!(segments > 10_000, "bytes path: only {segments} segments in steady state");
+        assert!(delivered > 1 << 20, "bytes path: {delivered} octets");
+        assert_eq!(
+            allocations, 0,
+            "bytes path (lossy {lossy}): {allocations} allocations over {segments} segments"
+        );
+    }
+
+    for (lossy, bytes_path) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (allocations, segments, delivered) = endpoint_transfer_via(lossy, bytes_path);
         assert!(segments > 10_000, "endpoints: only {segments} segments in steady state");
         assert!(delivered > 1 << 20, "endpoints: {delivered} octets");
         assert_eq!(
             allocations, 0,
-            "endpoints (lossy {lossy}): {allocations} allocations over {segments} segments"
+            "endpoints (lossy {lossy}, bytes path {bytes_path}): {allocations} allocations \
+             over {segments} segments"
         );
     }
 

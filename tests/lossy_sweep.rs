@@ -37,6 +37,9 @@ struct App {
     reads_from: Instant,
     received: Vec<u8>,
     eof: bool,
+    /// Read with `recv_bytes` / `read_chunk` / `recv` in turn (the zero-copy path's seeds).
+    mixed_reads: bool,
+    reads: u64,
 }
 
 impl App {
@@ -48,6 +51,8 @@ impl App {
             reads_from: Instant::ZERO,
             received: Vec::new(),
             eof: false,
+            mixed_reads: false,
+            reads: 0,
         }
     }
 
@@ -64,6 +69,23 @@ impl App {
             return;
         }
         let mut buf = [0u8; 4096];
+        while self.mixed_reads {
+            self.reads += 1;
+            let read = match self.reads % 3 {
+                0 => conn.recv_bytes(),
+                1 => conn.read_chunk(1 + (self.reads % 700) as usize),
+                _ => conn.recv(&mut buf).map(|n| (n > 0).then(|| buf[..n].to_vec().into())),
+            };
+            match read {
+                Ok(Some(chunk)) => self.received.extend_from_slice(&chunk),
+                Ok(None) => return,
+                Err(CallError::Closing) => {
+                    self.eof = true;
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
         loop {
             match conn.recv(&mut buf) {
                 Ok(0) => break,
@@ -120,6 +142,26 @@ struct Outcome {
 }
 
 fn run_seed(seed: u64, profile: Profile) -> Result<Outcome, String> {
+    run_seed_via(seed, profile, None)
+}
+
+/// `bytes_input`: segments reach both sides through `handle_segment_bytes`, each in a buffer
+/// of that many octets, and the applications read with the zero-copy calls too.
+fn run_seed_via(
+    seed: u64,
+    profile: Profile,
+    bytes_input: Option<usize>,
+) -> Result<Outcome, String> {
+    run_seed_mixed(seed, profile, bytes_input, false)
+}
+
+/// `mixed`: only every other segment goes through `handle_segment_bytes`.
+fn run_seed_mixed(
+    seed: u64,
+    profile: Profile,
+    bytes_input: Option<usize>,
+    mixed: bool,
+) -> Result<Outcome, String> {
     // Each profile draws from a stream of its own, so the faulty seeds stay what they were.
     let stream = match profile {
         Profile::Faulty => 0x5eed,
@@ -192,6 +234,10 @@ fn run_seed(seed: u64, profile: Profile) -> Result<Outcome, String> {
         Sim::new(a, b, Link::new(link_ab, seed * 2 + 1), Link::new(link_ba, seed * 2 + 2), now);
     let mut app_a = App::new(a_data.clone());
     let mut app_b = App::new(b_data.clone());
+    sim.bytes_input = bytes_input;
+    sim.mixed_input = mixed;
+    app_a.mixed_reads = bytes_input.is_some();
+    app_b.mixed_reads = bytes_input.is_some();
     if let Some(calm) = calm_at
         && profile == Profile::Faulty
         && calm_rng.below(2) == 0
@@ -203,7 +249,10 @@ fn run_seed(seed: u64, profile: Profile) -> Result<Outcome, String> {
     }
     let mut invariant: Option<String> = None;
     let mut reader_resumed = false;
+    // Through the bytes path, B holds slices of A's packets at some point.
+    let mut b_pinned = false;
     let finished = sim.run_until(Duration::from_secs(100 * 3600), |sim| {
+        b_pinned |= sim.b.status().recv_pinned > 0;
         app_a.drive(&mut sim.a, sim.now);
         app_b.drive(&mut sim.b, sim.now);
         if !reader_resumed && sim.now >= app_b.reads_from {
@@ -246,6 +295,9 @@ fn run_seed(seed: u64, profile: Profile) -> Result<Outcome, String> {
     };
     if let Some(problem) = invariant {
         return Err(report(problem, &sim));
+    }
+    if bytes_input.is_some() && !mixed && a_len > 0 && !b_pinned {
+        return Err(report("B never held a slice of a packet".into(), &sim));
     }
     if !finished {
         let what = format!("not closed: A {} B {}", sim.a.state(), sim.b.state());
@@ -293,12 +345,25 @@ fn run_seed(seed: u64, profile: Profile) -> Result<Outcome, String> {
 }
 
 fn sweep(seeds: std::ops::Range<u64>, profile: Profile) {
+    sweep_via(seeds, profile, None);
+}
+
+fn sweep_via(seeds: std::ops::Range<u64>, profile: Profile, bytes_input: Option<usize>) {
+    sweep_mixed(seeds, profile, bytes_input, false);
+}
+
+fn sweep_mixed(
+    seeds: std::ops::Range<u64>,
+    profile: Profile,
+    bytes_input: Option<usize>,
+    mixed: bool,
+) {
     let started = std::time::Instant::now();
     let (mut segments, mut data_segments, mut retransmitted, mut judged) = (0, 0, 0, 0);
     let mut worst = (0.0f64, 0);
     let mut failures = Vec::new();
     for seed in seeds.clone() {
-        match run_seed(seed, profile) {
+        match run_seed_mixed(seed, profile, bytes_input, mixed) {
             Ok(outcome) => {
                 judged += u32::from(outcome.storm_judged);
                 segments += outcome.segments;
@@ -339,6 +404,28 @@ fn sweep_1000_seeds_delivers_every_byte_and_closes_cleanly() {
 #[test]
 fn sweep_300_reordering_seeds_without_a_retransmission_storm() {
     sweep(0..300, Profile::Reordering);
+}
+
+/// The zero-copy receive path (`handle_segment_bytes`, each packet in a 2 KiB buffer, read
+/// with `recv_bytes`, `read_chunk` and `recv` in turn) under the same faults: every octet
+/// exactly once, in order, with loss, duplicates, reordering and corruption.
+#[test]
+fn sweep_300_seeds_through_the_bytes_path() {
+    sweep_via(0..300, Profile::Faulty, Some(2048));
+}
+
+/// Heavy reordering through the zero-copy path: out-of-order slices, trimmed overlaps.
+#[test]
+fn sweep_100_reordering_seeds_through_the_bytes_path() {
+    sweep_via(0..100, Profile::Reordering, Some(2048));
+}
+
+/// Both input forms on the same connections, segment by segment: data arriving by copy
+/// while slices are held is copied into chunks, and a slice arriving while the ring holds
+/// data is copied into the ring until it empties.
+#[test]
+fn sweep_200_seeds_mixing_the_input_forms() {
+    sweep_mixed(1000..1200, Profile::Faulty, Some(2048), true);
 }
 
 #[test]

@@ -181,7 +181,11 @@ impl Connection {
     /// the negotiated scale can say.
     fn recv_wanted_capacity(&self) -> usize {
         let capacity = self.recv_buf.capacity();
-        let target = self.recv_buf.extra().map_or(0, |space| space.target as usize);
+        let target = self
+            .recv_buf
+            .extra()
+            .map(|extra| &extra.space)
+            .map_or(0, |space| space.target as usize);
         let buffer = self.recv_buffer_size();
         if target <= buffer {
             return capacity;
@@ -222,7 +226,7 @@ impl Connection {
         let rtt = self.receiver_rtt();
         let mss = u64::from(self.rcv_mss().max(1));
         let initial = self.initial_space();
-        let Some(space) = self.recv_buf.extra_mut() else { return };
+        let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else { return };
         let Some(since) = space.since else {
             start_measuring(space, initial, read_seq, now);
             return;
@@ -255,7 +259,7 @@ impl Connection {
         let timestamps = self.ts.is_on();
         let (read_seq, rcv_nxt, window) = (self.read_seq(), self.rcv_nxt, self.rcv_wnd());
         let initial = self.initial_space();
-        let Some(space) = self.recv_buf.extra_mut() else { return };
+        let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else { return };
         if space.since.is_none() {
             start_measuring(space, initial, read_seq, now);
         }
@@ -295,7 +299,7 @@ impl Connection {
     /// The round trip the moderation measures over: the receiver's own estimate, else the
     /// smoothed RTT of what we sent (the handshake gives one on both sides).
     fn receiver_rtt(&self) -> Option<Duration> {
-        let own = self.recv_buf.extra().map_or(0, |space| space.rtt_us);
+        let own = self.recv_buf.extra().map(|extra| &extra.space).map_or(0, |space| space.rtt_us);
         if own > 0 { Some(Duration::from_micros(u64::from(own))) } else { self.rtt.srtt() }
     }
 
@@ -307,7 +311,7 @@ impl Connection {
 
     /// Forgets the measurements (a new incarnation of the TCB).
     pub(super) fn reset_autotune(&mut self) {
-        if let Some(space) = self.recv_buf.extra_mut() {
+        if let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) {
             *space = RcvSpace::default();
         }
     }

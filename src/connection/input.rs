@@ -593,6 +593,7 @@ impl Connection {
             // offsets from RCV.NXT would be off by the FIN's octet.
             assembler.forget_ranges();
         }
+        self.forget_parked_chunks();
         // The FIN's sequence number takes no buffer space: the offered edge moves with it, so
         // the window does not look one octet smaller.
         self.rcv_adv_edge = self.rcv_adv_edge.map(|edge| edge + 1);
@@ -669,6 +670,9 @@ impl Connection {
         let room = (self.rcv_acceptable_window() as usize).saturating_sub(offset);
         let fits = fresh.len() <= room;
         let fresh = fresh.get(..room).unwrap_or(fresh);
+        if self.chunks().is_some() {
+            return self.accept_chunk_text(now, offset, fresh, fits);
+        }
         if offset > 0 {
             // Out of order: park it and tell the sender where the hole is with an immediate
             // duplicate ACK (RFC 5681 §4.2, MAY-13).

@@ -16,6 +16,7 @@ mod autotune;
 mod input;
 mod output;
 mod path_mtu;
+mod recv;
 mod sack;
 mod send_queue;
 mod timestamps;
@@ -51,7 +52,8 @@ use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus, transition};
 use crate::time::Instant;
 use crate::time_wait::{self, AckLimiter, TimeWait};
-use autotune::{RcvSpace, recv_ring_capacity};
+use autotune::recv_ring_capacity;
+use recv::RecvExtra;
 use send_queue::SendQueue;
 use timestamps::TsState;
 
@@ -313,10 +315,13 @@ pub struct Connection {
     /// The furthest RCV.NXT + RCV.WND advertised: window updates are measured against it, the
     /// window never retreats from it (SHLD-14), and segments up to it are accepted.
     rcv_adv_edge: Option<SeqNum>,
-    /// The receive buffer; its storage also holds the auto-tuning measurements (`autotune`).
-    recv_buf: Ring<RcvSpace>,
-    /// Which octets past RCV.NXT are already in `recv_buf` (out-of-order data); allocated at
-    /// the first out-of-order segment, so an in-order connection does not carry it.
+    /// The receive buffer; its storage also holds the auto-tuning measurements (`autotune`)
+    /// and, once segments arrive through `handle_segment_bytes`, the chunks that hold the
+    /// received data instead of the ring (`recv`).
+    recv_buf: Ring<RecvExtra>,
+    /// Which octets past RCV.NXT are already held (out-of-order data, in the ring or as
+    /// chunks); allocated at the first out-of-order segment, so an in-order connection does
+    /// not carry it.
     assembler: Option<Box<Assembler>>,
     /// In-order octets received since we last sent an ACK (SHLD-19: ACK every 2×RMSS).
     unacked_octets: u32,
@@ -690,26 +695,12 @@ impl Connection {
         if self.read_closed {
             return Err(CallError::Closing);
         }
-        if !self.recv_buf.is_empty() {
-            let read = self.recv_buf.pop_into(buf);
-            self.on_urgent_read();
-            self.on_read_for_autotune();
-            self.autotune();
-            self.on_data_read();
+        if self.recv_len() > 0 {
+            let read = self.pop_received(buf);
+            self.after_read();
             return Ok(read);
         }
-        match self.state {
-            State::Closed => Err(self.closed_error()),
-            State::Listen
-            | State::SynSent
-            | State::SynReceived
-            | State::Established
-            | State::FinWait1
-            | State::FinWait2 => Ok(0),
-            State::CloseWait | State::Closing | State::LastAck | State::TimeWait => {
-                Err(CallError::Closing)
-            }
-        }
+        self.nothing_to_read().map(|()| 0)
     }
 
     /// CLOSE of the sending side only (a half-close): queue our FIN after the data already sent;
@@ -726,7 +717,7 @@ impl Connection {
 
     fn close_inner(&mut self, now: Instant, full: bool) -> Result<(), CallError> {
         let now = self.advance_time(now);
-        if full && !self.recv_buf.is_empty() && self.state != State::Closed {
+        if full && self.recv_len() > 0 && self.state != State::Closed {
             // SHLD-3 / RFC 2525 §2.17: closing with unread data resets the connection, so the
             // peer learns its data was not consumed.
             self.read_closed = true;
@@ -960,7 +951,9 @@ impl Connection {
             recv_buffer: self.recv_buffer_size(),
             send_buffer: self.send_buf.capacity(),
             send_queued: self.send_buf.len(),
-            recv_queued: self.recv_buf.len(),
+            recv_queued: self.recv_len(),
+            recv_pinned: self.chunk_figures().0,
+            recv_compactions: self.chunk_figures().1,
             urgent_pending: self.urgent_pending(),
             effective_mss: self.effective_mss(),
             srtt: self.rtt.srtt(),
@@ -1017,7 +1010,7 @@ impl Connection {
     /// or the connection ended in error (RFC 9293 §3.10.7.4: a reset flushes the queues).
     pub(crate) fn unread_len(&self) -> usize {
         let ended_in_error = matches!(self.close_reason, Some(CloseReason::Error(_)));
-        if self.read_closed || ended_in_error { 0 } else { self.recv_buf.len() }
+        if self.read_closed || ended_in_error { 0 } else { self.recv_len() }
     }
 
     /// How the connection ended, once it has.
@@ -1095,7 +1088,7 @@ impl Connection {
 
     /// The sequence number of the first received octet the application has not read yet.
     fn read_seq(&self) -> SeqNum {
-        self.rcv_nxt + 0u32.wrapping_sub(len_u32(self.recv_buf.len()))
+        self.rcv_nxt + 0u32.wrapping_sub(len_u32(self.recv_len()))
     }
 
     /// The application read data: once it has read past RCV.UP, all urgent data is consumed
@@ -1409,11 +1402,13 @@ impl Connection {
         self.fin_queued = false;
         self.send_buf.discard(self.send_buf.len());
         self.assembler = None;
+        self.forget_parked_chunks();
         self.set_rcv_fin_at(None);
         if let CloseReason::Error(_) = reason {
             // An abnormal end flushes the queues (§3.10.7.4 step 2, §3.10.5); after an
             // orderly end the data already received stays readable.
             self.recv_buf.discard(self.recv_buf.len());
+            self.clear_chunks(false);
         }
         self.close_reason = Some(reason);
         self.push_event(Event::Closed(reason));
@@ -1439,6 +1434,7 @@ impl Connection {
         self.have_irs = false;
         self.clear_urgent();
         self.recv_buf.discard(self.recv_buf.len());
+        self.clear_chunks(true);
         self.reset_autotune();
         self.assembler = None;
         self.set_rcv_fin_at(None);
@@ -1586,7 +1582,7 @@ impl Connection {
     /// moves the edge right.
     fn rcv_wnd(&self) -> u32 {
         let largest = Window::from_scaled(u16::MAX, self.rcv_shift()).get();
-        let free = self.recv_buf.free().saturating_sub(self.recv_rounding_reserve());
+        let free = self.recv_free().saturating_sub(self.recv_rounding_reserve());
         len_u32(free).min(largest)
     }
 
@@ -1675,7 +1671,7 @@ impl Connection {
         let unit = 1u32 << shift.shift();
         let rounded_up = known.div_ceil(unit);
         // What the buffer can still take past RCV.NXT, its reserve included.
-        let room = len_u32(self.recv_buf.free());
+        let room = len_u32(self.recv_room());
         let affordable =
             if rounded_up.saturating_mul(unit) <= room { rounded_up } else { room / unit };
         u16::try_from(affordable).unwrap_or(u16::MAX).max(field)

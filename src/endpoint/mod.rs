@@ -25,7 +25,7 @@ use core::cmp::Reverse;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::config::Config;
 use crate::connection::{
@@ -531,6 +531,25 @@ impl Endpoint {
         Ok(read)
     }
 
+    /// RECEIVE without a copy on a connection: [`Connection::read_chunk`].
+    pub fn read_chunk(
+        &mut self,
+        handle: ConnectionHandle,
+        max_len: usize,
+    ) -> Result<Option<Bytes>, EndpointError> {
+        let chunk = self.tcb_mut(handle)?.read_chunk(max_len)?;
+        if chunk.is_some() {
+            // As for `recv`: the window may open, or an ended connection retire.
+            self.after_call(handle);
+        }
+        Ok(chunk)
+    }
+
+    /// RECEIVE of the next whole chunk without a copy: [`Connection::recv_bytes`].
+    pub fn recv_bytes(&mut self, handle: ConnectionHandle) -> Result<Option<Bytes>, EndpointError> {
+        self.read_chunk(handle, usize::MAX)
+    }
+
     /// CLOSE (full) of a connection.
     pub fn close(&mut self, now: Instant, handle: ConnectionHandle) -> Result<(), EndpointError> {
         let now = self.advance_time(now);
@@ -592,6 +611,37 @@ impl Endpoint {
     /// with a count when bad; otherwise demultiplexed
     /// by 4-tuple, then TIME-WAIT records, then listeners, and a stray is answered with a RST.
     pub fn handle_segment(&mut self, now: Instant, src: IpAddr, dst: IpAddr, bytes: &[u8]) {
+        self.handle_segment_in(now, src, dst, bytes, None);
+    }
+
+    /// A TCP segment (header and payload) from `src` to `dst`, handed over without a copy:
+    /// validated and demultiplexed as by [`handle_segment`](Self::handle_segment), and a
+    /// connection keeps its payload as a slice of `packet`
+    /// ([`Connection::handle_segment_bytes`] says what that pins and how it counts against
+    /// the window); the application takes it with [`read_chunk`](Self::read_chunk) or
+    /// [`recv_bytes`](Self::recv_bytes).
+    pub fn handle_segment_bytes(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        dst: IpAddr,
+        packet: BytesMut,
+    ) {
+        let allocation = packet.capacity();
+        let packet = packet.freeze();
+        self.handle_segment_in(now, src, dst, &packet, Some((&packet, allocation)));
+    }
+
+    /// Input of either form: `owner`, when given, is the packet `bytes` is (and the
+    /// allocation it came in), for connections to keep slices of.
+    fn handle_segment_in(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        dst: IpAddr,
+        bytes: &[u8],
+        owner: Option<(&Bytes, usize)>,
+    ) {
         let now = self.advance_time(now);
         self.counters.segments_in += 1;
         let rx = self.config.connection.checksum.rx;
@@ -620,7 +670,12 @@ impl Endpoint {
                         .time_wait_record()
                         .is_some_and(|record| record.judge(&segment) == Verdict::Reopen);
                 if !reopens {
-                    connection.handle_segment(now, src, &segment);
+                    match owner {
+                        Some((packet, allocation)) => {
+                            connection.handle_segment_in(now, src, &segment, packet, allocation);
+                        }
+                        None => connection.handle_segment(now, src, &segment),
+                    }
                 }
             }
             // The usual bookkeeping first (events, and the retirement of a connection whose

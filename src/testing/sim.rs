@@ -307,6 +307,14 @@ pub struct Sim {
     /// Both sides send through [`Connection::poll_transmit_chunks`] (the header into a buffer,
     /// the payload as slices, joined here into one packet) instead of `poll_transmit`.
     pub chunked_output: bool,
+    /// Deliver segments through the zero-copy input (`Connection::handle_segment_bytes`),
+    /// each in a `BytesMut` of this capacity (or the packet's length, if longer), instead of
+    /// `handle_segment`.
+    pub bytes_input: Option<usize>,
+    /// With `bytes_input`: only every other segment goes through the zero-copy input, the
+    /// rest through `handle_segment` (a connection fed both forms).
+    pub mixed_input: bool,
+    delivered: u64,
     hook: Option<Hook>,
     trace: VecDeque<String>,
     buf: Vec<u8>,
@@ -328,6 +336,9 @@ impl Sim {
             checksum_drops: 0,
             data_sent: [DataSent::default(); 2],
             chunked_output: false,
+            bytes_input: None,
+            mixed_input: false,
+            delivered: 0,
             hook: None,
             trace: VecDeque::new(),
             buf: alloc::vec![0; 65_536],
@@ -482,6 +493,18 @@ impl Sim {
             Direction::BToA => &mut self.a,
         };
         if receiver.local() != to {
+            return;
+        }
+        self.delivered += 1;
+        let copy_this_one = self.mixed_input && self.delivered.is_multiple_of(2);
+        if let Some(capacity) = self.bytes_input.filter(|_| !copy_this_one) {
+            let mut packet = bytes::BytesMut::with_capacity(capacity.max(bytes.len()));
+            packet.extend_from_slice(bytes);
+            if receiver.handle_segment_bytes(self.now, from.ip(), to.ip(), packet).is_err() {
+                self.checksum_drops += 1;
+                let line = format!("{} {direction:?}: dropped, bad checksum", self.now);
+                self.note(line);
+            }
             return;
         }
         match Segment::parse_checked(bytes, from.ip(), to.ip()) {

@@ -226,6 +226,18 @@ impl Harness {
         self.conn.handle_segment(self.now, from.ip(), &parsed);
     }
 
+    /// Delivers a segment from the peer through the zero-copy input
+    /// (`handle_segment_bytes`), in a buffer of `capacity` octets; returns the address of its
+    /// payload in that buffer (a slice handed out later must point there).
+    pub fn deliver_bytes(&mut self, s: Seg, capacity: usize) -> *const u8 {
+        let bytes = s.emit(self.peer);
+        let mut packet = bytes::BytesMut::with_capacity(capacity.max(bytes.len()));
+        packet.extend_from_slice(&bytes);
+        let payload = packet[bytes.len() - s.payload.len()..].as_ptr();
+        self.conn.handle_segment_bytes(self.now, self.peer.ip(), LOCAL.ip(), packet).unwrap();
+        payload
+    }
+
     /// The next segment the connection sends, if any.
     pub fn poll(&mut self) -> Option<Sent> {
         let mut buf = [0u8; 2048];
