@@ -5,7 +5,12 @@
 //! 1 GiB client → server per run; rounds alternate between the stacks.
 //!
 //! Workloads: `bulk_mtu1500` (MSS 1460, 256 KiB send and receive buffers) and `bulk_mtu65535`
-//! (4 MiB buffers). Metrics: CPU ns per data segment and Gbit/s per CPU-second (thread CPU
+//! (4 MiB buffers) through each stack's copying API (`send`/`recv` with slices), and
+//! `bulk_mtu1500_bytes` through each stack's best API: tcp-proto's `Bytes` forms (the
+//! application's chunk by reference, header-only transmit with payload slices gathered into
+//! the wire packet, payload kept as slices of the received packets) against smoltcp's closure
+//! `send` producing the data in its ring and closure `recv` reading it in place. Every wire
+//! packet is checksummed and verified on the measured thread either way. Metrics: CPU ns per data segment and Gbit/s per CPU-second (thread CPU
 //! time of the transfer, handshake excluded), medians over the rounds with the spread.
 //!
 //! `cargo bench --bench bulk` (options after `--`: `--rounds N`, `--scale F` to move F GiB,
@@ -14,10 +19,13 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use bytes::{Buf, Bytes, BytesMut};
 use std::time::Duration;
 
-use common::{Counts, Options, Queue, SmolDevice, exchange, pump, smol_iface};
+use common::{Counts, Options, Queue, SmolDevice, exchange, pump, smol_iface, tcp_payload_len};
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SmolInstant;
@@ -36,11 +44,13 @@ struct Workload {
     name: &'static str,
     mtu: usize,
     buffer: usize,
+    api: Api,
 }
 
-const WORKLOADS: [Workload; 2] = [
-    Workload { name: "bulk_mtu1500", mtu: 1500, buffer: 256 * 1024 },
-    Workload { name: "bulk_mtu65535", mtu: 65_535, buffer: 4 * 1024 * 1024 },
+const WORKLOADS: [Workload; 3] = [
+    Workload { name: "bulk_mtu1500", mtu: 1500, buffer: 256 * 1024, api: Api::Copying },
+    Workload { name: "bulk_mtu65535", mtu: 65_535, buffer: 4 * 1024 * 1024, api: Api::Copying },
+    Workload { name: "bulk_mtu1500_bytes", mtu: 1500, buffer: 256 * 1024, api: Api::Best },
 ];
 
 /// One run's cost.
@@ -131,10 +141,182 @@ fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
     Run { cpu, data_segments: counts.data, segments: counts.all, bytes: received }
 }
 
+/// Packet memory for the `Bytes` path: packets are carved from a few large pools, each reused
+/// with `BytesMut::try_reclaim` once no slice of it is held any more (no allocation per
+/// packet, as the copying path's recycled buffers).
+struct Pools {
+    pools: Vec<BytesMut>,
+    current: usize,
+}
+
+impl Pools {
+    const SIZE: usize = 64 << 10;
+
+    fn new() -> Self {
+        let pool = || {
+            let mut pool = BytesMut::with_capacity(Self::SIZE);
+            // Made shareable once, up front: its first split allocates the shared header.
+            drop(pool.split());
+            pool
+        };
+        Self { pools: (0..16).map(|_| pool()).collect(), current: 0 }
+    }
+
+    /// An empty buffer with room for `len` octets, from a pool nothing pins any more.
+    fn pool(&mut self, len: usize) -> &mut BytesMut {
+        for _ in 0..self.pools.len() {
+            if self.pools[self.current].try_reclaim(len) {
+                return &mut self.pools[self.current];
+            }
+            self.current = (self.current + 1) % self.pools.len();
+        }
+        panic!("every packet pool is pinned");
+    }
+}
+
+/// The `Bytes` path's wire: each segment `from` emits as a header and payload slices
+/// (`poll_transmit_chunks`) goes into pooled memory as one IPv4 packet — the one copy a device
+/// makes when it gathers the iovecs — and the other side takes each packet whole
+/// (`handle_segment_bytes`), verifying its checksum and keeping its payload as a slice.
+/// Returns whether any moved.
+fn pump_bytes(
+    now: Instant,
+    from: &mut Endpoint,
+    to: &mut Endpoint,
+    queue: &mut VecDeque<BytesMut>,
+    pools: &mut Pools,
+    counts: &mut Counts,
+) -> bool {
+    let mut header = [0u8; 60];
+    while let Ok(Some(out)) = from.poll_transmit_chunks(now, &mut header) {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) =
+            (out.transmit.local.ip(), out.transmit.remote.ip())
+        else {
+            unreachable!("IPv4 only here")
+        };
+        let ip = Ipv4Header {
+            src,
+            dst,
+            protocol: PROTOCOL_TCP,
+            ttl: out.transmit.ttl,
+            identification: 0,
+            dont_fragment: true,
+            more_fragments: false,
+            fragment_offset: 0,
+            total_len: (20 + out.transmit.len) as u16,
+            dscp_ecn: out.transmit.ds_field,
+        };
+        let mut ip_octets = [0u8; 20];
+        ip.emit(&mut ip_octets).expect("room for the header");
+        let pool = pools.pool(20 + out.transmit.len);
+        pool.extend_from_slice(&ip_octets);
+        pool.extend_from_slice(&header[..out.header_len]);
+        for slice in out.payload.slices() {
+            pool.extend_from_slice(slice);
+        }
+        queue.push_back(pool.split());
+    }
+    let moved = !queue.is_empty();
+    while let Some(mut packet) = queue.pop_front() {
+        counts.all += 1;
+        counts.data += u64::from(tcp_payload_len(&packet) > 0);
+        let (ip, _) = Ipv4Header::parse(&packet).expect("valid IPv4");
+        packet.advance(20);
+        to.handle_segment_bytes(now, ip.src.into(), ip.dst.into(), packet);
+    }
+    moved
+}
+
+/// [`tcp_proto_bulk`] through the `Bytes` forms: the application's 64 KiB chunk is handed
+/// over by reference (`send_bytes`, a reference count per call), segments go out as header
+/// and payload slices, and arrive as whole packets whose payload the receiver keeps and hands
+/// out as slices (`recv_bytes`).
+#[inline(never)]
+fn tcp_proto_bulk_bytes(workload: Workload, total: u64) -> Run {
+    let config = |secret: u8| {
+        let mut connection = Config::new([secret; 16]);
+        connection.mtu = workload.mtu as u16;
+        connection.send_buffer = workload.buffer;
+        connection.recv_buffer = workload.buffer;
+        EndpointConfig::new(connection, [secret; 16])
+    };
+    let mut client = Endpoint::new(config(1));
+    let mut server = Endpoint::new(config(2));
+    let listen = SocketAddr::new(IpAddr::V4(SERVER), PORT);
+    server.listen(listen, 1).unwrap();
+    let mut now_us = 1_000u64;
+    let now = |us: u64| Instant::from_micros(us);
+    let c = client.connect(now(now_us), IpAddr::V4(CLIENT), listen).unwrap();
+    let mut pools = Pools::new();
+    let mut queue = VecDeque::with_capacity(4096);
+    let mut setup = Counts::default();
+    let mut s = None;
+    while s.is_none() {
+        pump_bytes(now(now_us), &mut client, &mut server, &mut queue, &mut pools, &mut setup);
+        pump_bytes(now(now_us), &mut server, &mut client, &mut queue, &mut pools, &mut setup);
+        s = server.accept(listen).unwrap();
+        now_us += 1;
+    }
+    let s = s.unwrap();
+    while client.poll_event().is_some() || server.poll_event().is_some() {}
+    let chunk = Bytes::from(vec![0x5a_u8; 64 * 1024]);
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut counts = Counts::default();
+    let start = common::thread_cpu();
+    while received < total {
+        let t = now(now_us);
+        while sent < total {
+            let want = (total - sent).min(chunk.len() as u64) as usize;
+            let n = client.send_bytes(t, c, chunk.slice(..want)).unwrap();
+            sent += n as u64;
+            if n < want {
+                break;
+            }
+        }
+        let mut moved =
+            pump_bytes(t, &mut client, &mut server, &mut queue, &mut pools, &mut counts);
+        while let Some(data) = server.recv_bytes(s).unwrap() {
+            std::hint::black_box(&data[..]);
+            received += data.len() as u64;
+            moved = true;
+        }
+        moved |= pump_bytes(t, &mut server, &mut client, &mut queue, &mut pools, &mut counts);
+        while client.poll_event().is_some() || server.poll_event().is_some() {}
+        if !moved {
+            let next = [client.poll_timeout(), server.poll_timeout()].into_iter().flatten().min();
+            now_us = next.map_or(now_us + 1, |at| at.as_micros().max(now_us + 1));
+            client.handle_timeout(now(now_us));
+            server.handle_timeout(now(now_us));
+        }
+    }
+    let cpu = common::thread_cpu() - start;
+    Run { cpu, data_segments: counts.data, segments: counts.all, bytes: received }
+}
+
 // ------------------------------------------------------------------ smoltcp
+
+/// How the application hands data to a stack and takes it back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// Copies in and out of the application's buffers: `send`/`recv` with slices.
+    Copying,
+    /// Each stack's best: tcp-proto's `Bytes` forms (chunks by reference, payload kept as
+    /// slices of the packets); smoltcp's closure `send` filling its ring in place and closure
+    /// `recv` reading it in place.
+    Best,
+}
 
 #[inline(never)]
 fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
+    smoltcp_bulk_with(workload, total, Api::Copying)
+}
+
+#[inline(never)]
+fn smoltcp_bulk_best(workload: Workload, total: u64) -> Run {
+    smoltcp_bulk_with(workload, total, Api::Best)
+}
+
+fn smoltcp_bulk_with(workload: Workload, total: u64, api: Api) -> Run {
     let pool = common::pool();
     let device = || SmolDevice {
         rx: Queue::new(),
@@ -181,7 +363,18 @@ fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
         let client = csockets.get_mut::<tcp::Socket<'_>>(ch);
         while sent < total && client.can_send() {
             let want = (total - sent).min(chunk.len() as u64) as usize;
-            let n = client.send_slice(&chunk[..want]).unwrap();
+            let n = if api == Api::Copying {
+                client.send_slice(&chunk[..want]).unwrap()
+            } else {
+                // Produced in place: the cheapest way to put octets into its ring.
+                client
+                    .send(|ring| {
+                        let n = ring.len().min(want);
+                        ring[..n].fill(0x5a);
+                        (n, n)
+                    })
+                    .unwrap()
+            };
             sent += n as u64;
             if n < want {
                 break;
@@ -192,7 +385,17 @@ fn smoltcp_bulk(workload: Workload, total: u64) -> Run {
         siface.poll(t, &mut sdev, &mut ssockets);
         let server = ssockets.get_mut::<tcp::Socket<'_>>(sh);
         while server.can_recv() {
-            let n = server.recv_slice(&mut buf).unwrap();
+            let n = if api == Api::Copying {
+                server.recv_slice(&mut buf).unwrap()
+            } else {
+                // Read in place: the application looks at the octets where they lie.
+                server
+                    .recv(|ring| {
+                        std::hint::black_box(&*ring);
+                        (ring.len(), ring.len())
+                    })
+                    .unwrap()
+            };
             if n == 0 {
                 break;
             }
@@ -284,10 +487,11 @@ fn main() {
             let order =
                 if round % 2 == 0 { ["tcp-proto", "smoltcp"] } else { ["smoltcp", "tcp-proto"] };
             for stack in order.into_iter().filter(|stack| options.runs(stack)) {
-                let run = if stack == "tcp-proto" {
-                    tcp_proto_bulk(workload, total)
-                } else {
-                    smoltcp_bulk(workload, total)
+                let run = match (stack, workload.api) {
+                    ("tcp-proto", Api::Copying) => tcp_proto_bulk(workload, total),
+                    ("tcp-proto", Api::Best) => tcp_proto_bulk_bytes(workload, total),
+                    (_, Api::Copying) => smoltcp_bulk(workload, total),
+                    (_, Api::Best) => smoltcp_bulk_best(workload, total),
                 };
                 eprintln!(
                     "{} round {round} {stack}: {} data segments ({} in all), {:.3} s CPU, {:.1} ns/segment, {:.2} Gbit/s per CPU-second",
@@ -306,15 +510,17 @@ fn main() {
         if ours.0.is_empty() || theirs.0.is_empty() {
             continue;
         }
-        let mut floor: Vec<f64> =
-            (0..options.rounds).map(|_| data_floor(workload, total).ns_per_segment()).collect();
-        let floor = common::median(&mut floor);
-        let smoltcp = common::median(&mut theirs.0.clone());
-        eprintln!(
-            "{}: the data work alone (4 copies, 2 checksums, IPv4 headers; no TCP) {floor:.1} ns/segment = {:.3} of smoltcp's CPU per segment",
-            workload.name,
-            floor / smoltcp
-        );
+        if workload.api == Api::Copying {
+            let mut floor: Vec<f64> =
+                (0..options.rounds).map(|_| data_floor(workload, total).ns_per_segment()).collect();
+            let floor = common::median(&mut floor);
+            let smoltcp = common::median(&mut theirs.0.clone());
+            eprintln!(
+                "{}: the data work alone (4 copies, 2 checksums, IPv4 headers; no TCP) {floor:.1} ns/segment = {:.3} of smoltcp's CPU per segment",
+                workload.name,
+                floor / smoltcp
+            );
+        }
         let (lo, hi) = common::spread(&ours.0);
         let (slo, shi) = common::spread(&theirs.0);
         eprintln!(
