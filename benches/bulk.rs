@@ -230,7 +230,7 @@ fn pump_bytes(
 /// [`tcp_proto_bulk`] through the `Bytes` forms: the application's 64 KiB chunk is handed
 /// over by reference (`send_bytes`, a reference count per call), segments go out as header
 /// and payload slices, and arrive as whole packets whose payload the receiver keeps and hands
-/// out as slices (`recv_bytes`).
+/// out as slices, a batch at a time (`read_chunks`).
 #[inline(never)]
 fn tcp_proto_bulk_bytes(workload: Workload, total: u64) -> Run {
     let config = |secret: u8| {
@@ -260,6 +260,7 @@ fn tcp_proto_bulk_bytes(workload: Workload, total: u64) -> Run {
     let s = s.unwrap();
     while client.poll_event().is_some() || server.poll_event().is_some() {}
     let chunk = Bytes::from(vec![0x5a_u8; 64 * 1024]);
+    let mut chunks = vec![Bytes::new(); 64];
     let (mut sent, mut received) = (0u64, 0u64);
     let mut counts = Counts::default();
     let start = common::thread_cpu();
@@ -275,9 +276,17 @@ fn tcp_proto_bulk_bytes(workload: Workload, total: u64) -> Run {
         }
         let mut moved =
             pump_bytes(t, &mut client, &mut server, &mut queue, &mut pools, &mut counts);
-        while let Some(data) = server.recv_bytes(s).unwrap() {
-            std::hint::black_box(&data[..]);
-            received += data.len() as u64;
+        loop {
+            let n = server.read_chunks(s, &mut chunks).unwrap();
+            for data in &mut chunks[..n] {
+                std::hint::black_box(&data[..]);
+                received += data.len() as u64;
+                // Dropped here, so the packet's pool can be taken back.
+                *data = Bytes::new();
+            }
+            if n == 0 {
+                break;
+            }
             moved = true;
         }
         moved |= pump_bytes(t, &mut server, &mut client, &mut queue, &mut pools, &mut counts);

@@ -7,7 +7,7 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use common::*;
 use tcp_proto::testing::addr_a;
 use tcp_proto::{CallError, Config, Endpoint, EndpointConfig, Instant};
@@ -340,4 +340,45 @@ fn urgent_pending_follows_chunk_reads() {
     assert_eq!(h.conn.urgent_pending(), 30);
     assert_eq!(h.conn.recv_bytes().unwrap().unwrap(), &data[20..]);
     assert_eq!(h.conn.urgent_pending(), 0);
+}
+
+/// `read_chunks` hands out several chunks in one call, each a slice of its own packet, and
+/// runs a read's bookkeeping once for the batch: one window update when the batch frees the
+/// pinned packets, the end of the stream as `read_chunk` reports it.
+#[test]
+fn read_chunks_hands_out_a_batch_of_slices_with_one_window_update() {
+    let mut h = established();
+    let d = add(PEER_ISS, 1);
+    let data = pattern(3000, 0x33);
+    let mut at = Vec::new();
+    for i in 0..3u32 {
+        let payload = &data[1000 * i as usize..][..1000];
+        at.push(h.deliver_bytes(seg(ack(), add(d, 1000 * i), add(ISS, 1)).payload(payload), 1024));
+        h.expect_one();
+    }
+    // Three packets of 1024 octets pin 3 × (1024 + 48) of the 4096-octet buffer.
+    assert_eq!(h.conn.status().recv_pinned, 3 * (1024 + PIECE));
+    let mut out = [Bytes::new(), Bytes::new()];
+    assert_eq!(h.conn.read_chunks(&mut out), Ok(2));
+    assert_eq!((out[0].as_ptr(), &out[0][..]), (at[0], &data[..1000]));
+    assert_eq!((out[1].as_ptr(), &out[1][..]), (at[1], &data[1000..2000]));
+    assert_eq!(h.conn.status().recv_pinned, 1024 + PIECE);
+    // The connection counts what it holds: the slices handed out are the application's.
+    let update = h.expect_one();
+    assert_seg(&update, ack(), add(ISS, 1), add(d, 3000), 4096 - 1024 - PIECE as u16);
+    h.expect_nothing();
+    let mut rest = [Bytes::new(), Bytes::new()];
+    assert_eq!(h.conn.read_chunks(&mut rest), Ok(1));
+    assert_eq!((rest[0].as_ptr(), &rest[0][..]), (at[2], &data[2000..]));
+    assert!(rest[1].is_empty(), "the slot past the last chunk is left as it was");
+    // The window grows by 1072 more, less than one SWS step (min(4096 / 2, 1460)) past the
+    // edge just advertised: no update (RFC 9293 §3.8.6.2.2).
+    assert_eq!(h.conn.status().rcv_wnd, 4096);
+    h.expect_nothing();
+    assert_eq!(h.conn.read_chunks(&mut rest), Ok(0));
+    assert_eq!(h.conn.read_chunks(&mut []), Ok(0));
+    // The peer's FIN: once everything before it was read, the stream has ended.
+    h.deliver(seg(fin_ack(), add(d, 3000), add(ISS, 1)));
+    h.expect_one();
+    assert_eq!(h.conn.read_chunks(&mut rest), Err(CallError::Closing));
 }

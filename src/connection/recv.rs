@@ -260,6 +260,48 @@ impl Connection {
         self.nothing_to_read().map(|()| None)
     }
 
+    /// RECEIVE of several chunks at once without a copy: fills `out` from the front with the
+    /// next chunks of in-order data, each as [`recv_bytes`](Self::recv_bytes) would return it,
+    /// and returns how many it filled (the rest of `out` is left as it was). The bookkeeping
+    /// a read sets off (the window update, auto-tuning, urgent data) runs once for the batch,
+    /// not once per chunk: the way to read a stream of segment-sized chunks cheaply.
+    ///
+    /// `Ok(0)` means nothing to read yet (or `out` is empty).
+    ///
+    /// # Errors
+    /// As [`read_chunk`](Self::read_chunk), when nothing was read.
+    pub fn read_chunks(&mut self, out: &mut [Bytes]) -> Result<usize, CallError> {
+        if self.read_closed {
+            return Err(CallError::Closing);
+        }
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let mut filled = 0;
+        for slot in out.iter_mut() {
+            if self.recv_len() == 0 {
+                break;
+            }
+            let chunk = match self.chunks_mut() {
+                Some(chunks) => chunks.read_chunk(usize::MAX),
+                None => {
+                    let (front, _) = self.recv_buf.peek(0, usize::MAX);
+                    let chunk = Bytes::copy_from_slice(front);
+                    self.recv_buf.discard(chunk.len());
+                    Some(chunk)
+                }
+            };
+            let Some(chunk) = chunk else { break };
+            *slot = chunk;
+            filled += 1;
+        }
+        if filled > 0 {
+            self.after_read();
+            return Ok(filled);
+        }
+        self.nothing_to_read().map(|()| 0)
+    }
+
     /// RECEIVE of the next whole chunk without a copy: [`read_chunk`](Self::read_chunk)
     /// with no length limit (a segment's payload as it arrived, less what was read of it).
     ///

@@ -545,6 +545,21 @@ impl Endpoint {
         Ok(chunk)
     }
 
+    /// RECEIVE of several chunks at once without a copy: [`Connection::read_chunks`] (the
+    /// endpoint's bookkeeping runs once for the batch too).
+    pub fn read_chunks(
+        &mut self,
+        handle: ConnectionHandle,
+        out: &mut [Bytes],
+    ) -> Result<usize, EndpointError> {
+        let filled = self.tcb_mut(handle)?.read_chunks(out)?;
+        if filled > 0 {
+            // As for `recv`: the window may open, or an ended connection retire.
+            self.after_call(handle);
+        }
+        Ok(filled)
+    }
+
     /// RECEIVE of the next whole chunk without a copy: [`Connection::recv_bytes`].
     pub fn recv_bytes(&mut self, handle: ConnectionHandle) -> Result<Option<Bytes>, EndpointError> {
         self.read_chunk(handle, usize::MAX)
