@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Instruction counts under callgrind (deterministic, unlike time): per data segment for
-# bulk_mtu1500 and per lifecycle for churn, for tcp-proto and smoltcp, each stack in its own
+# bulk_mtu1500 (copying APIs) and bulk_mtu1500_bytes (each stack's best API) and per
+# lifecycle for churn, for tcp-proto and smoltcp, each stack in its own
 # valgrind run with collection switched on only inside that stack's transfer function.
 # Prints `RESULT <workload> <metric> tcp-proto=… smoltcp=… ratio=…` lines.
 #
@@ -12,14 +13,16 @@ command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install va
 scale_bulk=${SCALE_BULK:-0.0625}
 scale_churn=${SCALE_CHURN:-0.1}
 cargo bench --no-run --bench bulk --bench churn >/dev/null 2>&1
-binary() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
+target_dir=${CARGO_TARGET_DIR:-target}
+binary() { ls -t "$target_dir"/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
 out=$(mktemp -d)
 
 # glibc copies large blocks (the applications' 64 KiB writes and reads) with `rep movsb`,
 # which valgrind counts as one instruction per octet moved: 2 920 of the 7 100 "instructions"
 # per segment would be an artefact of the counter, the same for both stacks. Raising the
 # threshold makes memcpy use its vector loop at every size, so the counts are of work done.
-export GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=4294967295
+# The same for memset's `rep stosb` (smoltcp's closure send produces its data with `fill`).
+export GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=4294967295:glibc.cpu.x86_rep_stosb_threshold=4294967295
 
 # instructions <binary> <function> <stack> <args...>: Ir collected inside <function>.
 instructions() {
@@ -40,6 +43,12 @@ for stack in tcp-proto smoltcp; do
     segments=$(grep -o '[0-9]* data segments' "$out/stderr" | head -1 | awk '{print $1}')
     per[bulk_$stack]=$(awk -v i="$ir" -v s="$segments" 'BEGIN {printf "%.1f", i / s}')
     echo "bulk_mtu1500 $stack: $ir instructions, $segments data segments" >&2
+    # Each stack through its best API (tcp-proto's Bytes forms; smoltcp's closures).
+    best=$([ "$stack" = tcp-proto ] && echo bulk::tcp_proto_bulk_bytes || echo bulk::smoltcp_bulk_best)
+    ir=$(instructions "$bulk" "$best" "$stack" --workload bulk_mtu1500_bytes --scale "$scale_bulk")
+    segments=$(grep -o '[0-9]* data segments' "$out/stderr" | head -1 | awk '{print $1}')
+    per[bytes_$stack]=$(awk -v i="$ir" -v s="$segments" 'BEGIN {printf "%.1f", i / s}')
+    echo "bulk_mtu1500_bytes $stack: $ir instructions, $segments data segments" >&2
     ir=$(instructions "$churn" "churn::${fn}_churn" "$stack" --scale "$scale_churn")
     lifecycles=$(grep -o '[0-9]* lifecycles' "$out/stderr" | head -1 | awk '{print $1}')
     per[churn_$stack]=$(awk -v i="$ir" -v s="$lifecycles" 'BEGIN {printf "%.1f", i / s}')
@@ -47,5 +56,6 @@ for stack in tcp-proto smoltcp; do
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 echo "RESULT bulk_mtu1500 instructions_per_segment tcp-proto=${per[bulk_tcp-proto]} smoltcp=${per[bulk_smoltcp]} ratio=$(ratio "${per[bulk_tcp-proto]}" "${per[bulk_smoltcp]}")"
+echo "RESULT bulk_mtu1500_bytes instructions_per_segment tcp-proto=${per[bytes_tcp-proto]} smoltcp=${per[bytes_smoltcp]} ratio=$(ratio "${per[bytes_tcp-proto]}" "${per[bytes_smoltcp]}")"
 echo "RESULT churn instructions_per_lifecycle tcp-proto=${per[churn_tcp-proto]} smoltcp=${per[churn_smoltcp]} ratio=$(ratio "${per[churn_tcp-proto]}" "${per[churn_smoltcp]}")"
 rm -rf "$out"
