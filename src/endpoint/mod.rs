@@ -1038,7 +1038,7 @@ impl Endpoint {
         now: Instant,
         buf: &mut [u8],
     ) -> Result<Option<Transmit>, TransmitError> {
-        self.poll_output(now, &mut Out { buf, payload: None })
+        self.poll_output(now, &mut Out::new(buf, None))
     }
 
     /// Like [`Endpoint::poll_transmit`], but without copying the payload (as
@@ -1057,13 +1057,15 @@ impl Endpoint {
         header_buf: &mut [u8],
     ) -> Result<Option<TransmitChunks>, TransmitError> {
         let mut payload = Payload::default();
-        let transmit =
-            self.poll_output(now, &mut Out { buf: header_buf, payload: Some(&mut payload) })?;
-        Ok(transmit.map(|transmit| TransmitChunks {
-            transmit,
-            header_len: transmit.len - payload.len(),
-            payload,
-        }))
+        let Some(transmit) =
+            self.poll_output(now, &mut Out::new(header_buf, Some(&mut payload)))?
+        else {
+            return Ok(None);
+        };
+        // Built in the return slot, not in a closure: the payload (a few hundred octets) is
+        // then moved once rather than twice.
+        let header_len = transmit.len - payload.len();
+        Ok(Some(TransmitChunks { transmit, header_len, payload }))
     }
 
     fn poll_output(
