@@ -710,3 +710,65 @@ impl Connection {
         Ok(header.emit_with_checksum(&[], src, dst, out.buf, self.config.checksum.tx)?)
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use alloc::vec;
+
+    use crate::seq::Window;
+    use crate::testing::{Pair, addr_a, addr_b};
+    use crate::wire::Segment;
+    use core::time::Duration;
+
+    use crate::{Config, Connection, Instant, SeqNum, State};
+
+    /// The furthest right edge a connection records after sending (SHLD-14) is the one the
+    /// segment's own window field announces: the field is worked out once, in the header, and
+    /// handed to `on_ack_sent`. Checked on every segment while a scaled receive window closes
+    /// (fields rounded up past odd-length data, RFC 7323 §2.4) and reopens in odd-sized reads.
+    #[test]
+    fn the_recorded_edge_is_the_window_field_sent() {
+        let now = Instant::ZERO;
+        let mut config = Config::with_fixed_isn(SeqNum::new(1000));
+        config.recv_buffer = 100_000;
+        config.recv_buffer_max = 100_000;
+        let a = Connection::connect(config.clone(), now, addr_a(40_000), addr_b(80)).unwrap();
+        let b = Connection::listen(config, now, addr_b(80));
+        let mut pair = Pair::new(a, b, now);
+        pair.run_until_idle();
+        assert_eq!(pair.a.state(), State::Established);
+        assert!(pair.a.rcv_shift().shift() > 0, "the test wants a scaled window");
+        let (ip_a, ip_b) = (addr_a(0).ip(), addr_b(0).ip());
+        let mut buf = vec![0u8; 2048];
+        let mut checked = 0;
+        for round in 0..400 {
+            // Time passes, so delayed ACKs and the persist timer (a closed window) fire too.
+            pair.now += Duration::from_millis(20);
+            let now = pair.now;
+            pair.a.handle_timeout(now);
+            pair.b.handle_timeout(now);
+            let _ = pair.b.send(now, &[round as u8; 1001]);
+            while let Ok(Some(transmit)) = pair.b.poll_transmit(now, &mut buf) {
+                let segment = Segment::parse(&buf[..transmit.len]).unwrap();
+                pair.a.handle_segment(now, ip_b, &segment);
+            }
+            if round % 3 == 2 {
+                let mut sink = vec![0u8; 1399 * (round % 5)];
+                let _ = pair.a.recv(&mut sink);
+            }
+            loop {
+                let known = pair.a.rcv_adv_edge;
+                let Ok(Some(transmit)) = pair.a.poll_transmit(now, &mut buf) else { break };
+                let segment = Segment::parse(&buf[..transmit.len]).unwrap();
+                let field = segment.header.window;
+                let announced =
+                    pair.a.rcv_nxt + Window::from_scaled(field, pair.a.rcv_shift()).get();
+                let expected = known.filter(|edge| edge.after(announced)).unwrap_or(announced);
+                assert_eq!(pair.a.rcv_adv_edge, Some(expected), "round {round}");
+                checked += 1;
+                pair.b.handle_segment(now, ip_a, &segment);
+            }
+        }
+        assert!(checked > 100, "only {checked} segments checked");
+    }
+}
