@@ -1608,7 +1608,8 @@ impl Connection {
     /// once negotiated (RFC 9293 §3.7.1, RFC 7323 §3.2). A floor keeps a tiny peer MSS from
     /// making the sender loop on empty segments (PITFALLS).
     fn effective_mss(&self) -> u16 {
-        let mms_s = self.current_mtu().saturating_sub(ip_header_len(self.local()));
+        let ip_header = if self.local_ip.is_ipv4() { 20 } else { 40 };
+        let mms_s = self.current_mtu().saturating_sub(ip_header);
         let bound = (self.peer_mss.get().saturating_add(20)).min(mms_s);
         let tcp_header = 20 + self.options_len();
         bound.saturating_sub(tcp_header).max(Mss::MIN_USABLE.get())
@@ -1639,8 +1640,12 @@ impl Connection {
         let free = self.rcv_wnd();
         let Some(edge) = self.rcv_adv_edge else { return free };
         let current = if edge.after(self.rcv_nxt) { edge.since(self.rcv_nxt) } else { 0 };
+        if free <= current {
+            // No opening at all (a sender's steady state): the step need not be known.
+            return free;
+        }
         let step = len_u32(self.recv_buffer_size() / 2).min(u32::from(self.effective_mss()));
-        if free >= current.saturating_add(step.max(1)) { free } else { current.min(free) }
+        if free >= current.saturating_add(step.max(1)) { free } else { current }
     }
 
     /// The offered window in the units of our 16-bit field, rounded down (RFC 7323 §2.3).
@@ -1698,11 +1703,18 @@ impl Connection {
     /// A segment carrying our ACK and window left: remember the furthest right edge we have
     /// advertised (data sent into it is accepted as far as the buffer holds it), and nothing
     /// is owed any more (MUST-58: this segment carried the aggregated ACK).
-    fn on_ack_sent(&mut self) {
+    /// `window_field` is the field the segment carried when it was no SYN (then computing it
+    /// again would give the same: nothing since the header changed what it depends on).
+    fn on_ack_sent(&mut self, window_field: Option<u16>) {
         if self.have_irs {
             // RFC 7323 §4.3 (1): Last.ACK.sent.
             self.ts.on_ack_sent(self.rcv_nxt);
-            let edge = self.rcv_nxt + self.advertised_window();
+            let advertised = window_field.map_or_else(
+                || self.advertised_window(),
+                |field| Window::from_scaled(field, self.rcv_shift()).get(),
+            );
+            debug_assert_eq!(advertised, self.advertised_window(), "stale window field");
+            let edge = self.rcv_nxt + advertised;
             let furthest = self.rcv_adv_edge.filter(|known| known.after(edge)).unwrap_or(edge);
             self.rcv_adv_edge = Some(furthest);
         }
@@ -1767,14 +1779,20 @@ impl Connection {
     fn arm_keepalive(&mut self) {
         let idle_connection = matches!(self.state, State::Established | State::CloseWait)
             && self.snd_una == self.snd_nxt;
+        if !idle_connection {
+            // Data in flight (every poll of a bulk sender): no keep-alive, without looking up
+            // the settings.
+            self.set_timer(Timer::KeepAlive, None);
+            return;
+        }
         let deadline = match self.keepalive() {
-            Some(keepalive) if idle_connection => {
+            Some(keepalive) => {
                 let silence = keepalive.idle.saturating_add(
                     keepalive.interval.saturating_mul(u32::from(self.keepalive_probes_sent)),
                 );
                 Some(self.last_recv_at + silence)
             }
-            Some(_) | None => None,
+            None => None,
         };
         self.set_timer(Timer::KeepAlive, deadline);
     }

@@ -22,6 +22,21 @@ use crate::wire::{Flags, Options, TcpHeader};
 pub(crate) struct Out<'a> {
     pub(crate) buf: &'a mut [u8],
     pub(crate) payload: Option<&'a mut Payload>,
+    /// The window field of the segment written, unless it was a SYN's (unscaled, RFC 7323
+    /// §2.2): what `on_ack_sent` records as advertised, without computing it a second time.
+    pub(crate) window_field: Option<u16>,
+}
+
+impl<'a> Out<'a> {
+    /// Writes into `buf`, the payload too unless `payload` takes it as slices.
+    pub(crate) const fn new(buf: &'a mut [u8], payload: Option<&'a mut Payload>) -> Self {
+        Self { buf, payload, window_field: None }
+    }
+
+    /// Notes the window field of the header about to be written.
+    fn note_window(&mut self, header: &TcpHeader) {
+        self.window_field = (!header.flags.contains(Flags::SYN)).then_some(header.window);
+    }
 }
 
 /// One segment from [`Connection::poll_transmit_chunks`]: its header is in the caller's buffer,
@@ -46,6 +61,10 @@ struct Plan {
     data_offset: usize,
     data_len: usize,
     fin: bool,
+    /// The payload of a full-sized segment when planned (the effective MSS less the SACK
+    /// option the segment carries): `on_sent_new` tells short segments by it without working
+    /// it out again.
+    full: usize,
 }
 
 impl Plan {
@@ -76,7 +95,7 @@ impl Connection {
         now: Instant,
         buf: &mut [u8],
     ) -> Result<Option<Transmit>, TransmitError> {
-        self.poll_output(now, &mut Out { buf, payload: None })
+        self.poll_output(now, &mut Out::new(buf, None))
     }
 
     /// Like [`poll_transmit`](Self::poll_transmit), but without copying the payload: writes
@@ -101,13 +120,15 @@ impl Connection {
         header_buf: &mut [u8],
     ) -> Result<Option<TransmitChunks>, TransmitError> {
         let mut payload = Payload::default();
-        let transmit =
-            self.poll_output(now, &mut Out { buf: header_buf, payload: Some(&mut payload) })?;
-        Ok(transmit.map(|transmit| TransmitChunks {
-            transmit,
-            header_len: transmit.len - payload.len(),
-            payload,
-        }))
+        let Some(transmit) =
+            self.poll_output(now, &mut Out::new(header_buf, Some(&mut payload)))?
+        else {
+            return Ok(None);
+        };
+        // Built in the return slot, not in a closure: the payload (a few hundred octets) is
+        // then moved once rather than twice.
+        let header_len = transmit.len - payload.len();
+        Ok(Some(TransmitChunks { transmit, header_len, payload }))
     }
 
     /// The next segment, written as `out` asks.
@@ -117,8 +138,11 @@ impl Connection {
         out: &mut Out<'_>,
     ) -> Result<Option<Transmit>, TransmitError> {
         let now = self.advance_time(now);
-        self.note_send_limit();
+        // `cwnd_limited` is noted on every poll (see `note_send_limit`): on the paths that
+        // return early, here; on the main one once, after the segment (nothing it does before
+        // reads it but an idle restart, which notes it first).
         if let Some(reply) = self.rare.as_ref().and_then(|rare| rare.reply) {
+            self.note_send_limit();
             let transmit = self.emit_reply(reply, out)?;
             if let Some(rare) = self.rare.as_mut() {
                 rare.reply = None;
@@ -131,13 +155,22 @@ impl Connection {
                 self.plan_at(self.snd_nxt, Purpose::New).is_none(),
                 "may_transmit said no with a segment to send"
             );
+            self.note_send_limit();
             self.arm_keepalive();
             return Ok(None);
         }
-        let transmit = self.next_segment(now, out)?;
+        // The segments below all go to the connection's peer: the descriptor is made once,
+        // here, rather than moved up through every path that writes one.
+        let remote = self.remote();
+        let written = match remote {
+            Some(remote) => self.next_segment(now, remote, out),
+            None => Ok(None),
+        };
+        // Also after an error: nothing was sent, and the poll still notes the limit.
         self.note_send_limit();
+        let transmit = written?.zip(remote).map(|(len, remote)| self.transmit(len, remote));
         if transmit.is_some() {
-            self.on_ack_sent();
+            self.on_ack_sent(out.window_field);
         } else {
             self.arm_persist_if_needed(now);
         }
@@ -164,16 +197,22 @@ impl Connection {
     /// answered `Ok(None)` when the windows, Nagle or SWS avoidance hold the data back. The
     /// endpoint visits a connection again only while this holds.
     pub(crate) fn may_transmit(&self) -> bool {
-        let reply =
-            self.rare.as_ref().is_some_and(|rare| rare.reply.is_some() || rare.resegment.is_some());
+        // One disjunction, cheapest and most often true first: the flags, then queued sequence
+        // space (a bulk sender's answer), and only then the rare part and the scoreboard. The
+        // endpoint asks after every segment, so the order is worth its instructions.
         let flagged = self.retransmit_pending
             || self.probe_pending
             || self.keepalive_probe_pending
-            || self.ack_pending
+            || self.ack_pending;
+        flagged
+            || self.unsent_end().after(self.snd_nxt)
+            || (self.snd_nxt == self.iss && self.snd_una == self.iss)
+            || self
+                .rare
+                .as_ref()
+                .is_some_and(|rare| rare.reply.is_some() || rare.resegment.is_some())
             || self.loss_probe_due()
-            || self.next_lost_segment().is_some();
-        let syn_unsent = self.snd_nxt == self.iss && self.snd_una == self.iss;
-        reply || flagged || syn_unsent || self.unsent_end().after(self.snd_nxt)
+            || self.next_lost_segment().is_some()
     }
 
     /// The sequence number after everything the user has queued, FIN included.
@@ -182,13 +221,14 @@ impl Connection {
             .map_or_else(|| self.send_buf_seq + len_u32(self.send_buf.len()), |fin| fin + 1)
     }
 
-    /// The next SYN, data, FIN, probe or ACK segment, in that priority.
+    /// The next SYN, data, FIN, probe or ACK segment to `remote`, in that priority: its
+    /// length.
     fn next_segment(
         &mut self,
         now: Instant,
+        remote: SocketAddr,
         out: &mut Out<'_>,
-    ) -> Result<Option<Transmit>, TransmitError> {
-        let Some(remote) = self.remote() else { return Ok(None) };
+    ) -> Result<Option<usize>, TransmitError> {
         if matches!(self.state, State::Closed | State::Listen) {
             // Nothing but control replies leaves a connection that has no peer yet or any more.
             return Ok(None);
@@ -196,37 +236,37 @@ impl Connection {
         if self.retransmit_pending {
             let plan = self.plan_at(self.snd_una, Purpose::Retransmit);
             if let Some(plan) = plan.and_then(|plan| self.before_sacked(plan)) {
-                let transmit = self.emit_plan(plan, remote, out)?;
+                let len = self.emit_plan(plan, remote, out)?;
                 self.retransmit_pending = false;
                 self.ack_pending = false;
                 self.on_resent(now, plan);
-                return Ok(Some(transmit));
+                return Ok(Some(len));
             }
             self.retransmit_pending = false;
         }
         if let Some(plan) = self.resegment_plan() {
-            let transmit = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, remote, out)?;
             self.on_resent(now, plan);
-            return Ok(Some(transmit));
+            return Ok(Some(len));
         }
         if let Some(plan) = self.next_lost_plan() {
             // RFC 6675 §5 (C) with NextSeg rule (1): a segment deemed lost goes again.
-            let transmit = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, remote, out)?;
             self.ack_pending = false;
             self.on_resent(now, plan);
-            return Ok(Some(transmit));
+            return Ok(Some(len));
         }
         if self.loss_probe_due() {
-            if let Some(transmit) = self.send_loss_probe(now, remote, out)? {
-                return Ok(Some(transmit));
+            if let Some(len) = self.send_loss_probe(now, remote, out)? {
+                return Ok(Some(len));
             }
             self.cancel_loss_probe();
         }
         self.restart_after_idle(now);
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
-            let transmit = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, remote, out)?;
             self.on_sent_new(now, plan, Purpose::New);
-            return Ok(Some(transmit));
+            return Ok(Some(len));
         }
         if self.probe_pending {
             self.probe_pending = false;
@@ -235,9 +275,9 @@ impl Connection {
                 // The persist timer: one octet of new data past the closed window (MUST-36),
                 // or what a small window allows (the SWS override, §3.8.6.2.1).
                 if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::Probe) {
-                    let transmit = self.emit_plan(plan, remote, out)?;
+                    let len = self.emit_plan(plan, remote, out)?;
                     self.on_sent_new(now, plan, Purpose::Probe);
-                    return Ok(Some(transmit));
+                    return Ok(Some(len));
                 }
             } else if self.snd_wnd == 0 {
                 // What we sent lies past the closed window: its first octet (or our FIN) goes
@@ -247,9 +287,9 @@ impl Connection {
                     .plan_at(self.snd_una, Purpose::Probe)
                     .or_else(|| self.plan_at(self.snd_una, Purpose::Retransmit));
                 if let Some(plan) = plan {
-                    let transmit = self.emit_plan(plan, remote, out)?;
+                    let len = self.emit_plan(plan, remote, out)?;
                     self.ack_pending = false;
-                    return Ok(Some(transmit));
+                    return Ok(Some(len));
                 }
             }
         }
@@ -259,13 +299,13 @@ impl Connection {
             let header = self.header(self.snd_nxt + u32::MAX, Flags::ACK, remote);
             let len = self.encode(&header, remote, out)?;
             self.keepalive_probe_pending = false;
-            return Ok(Some(self.transmit(len, remote)));
+            return Ok(Some(len));
         }
         if self.ack_pending {
             let header = self.header(self.snd_nxt, Flags::ACK, remote);
             let len = self.encode(&header, remote, out)?;
             self.ack_pending = false;
-            return Ok(Some(self.transmit(len, remote)));
+            return Ok(Some(len));
         }
         Ok(None)
     }
@@ -334,23 +374,23 @@ impl Connection {
         now: Instant,
         remote: SocketAddr,
         out: &mut Out<'_>,
-    ) -> Result<Option<Transmit>, TransmitError> {
+    ) -> Result<Option<usize>, TransmitError> {
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::LossProbe) {
-            let transmit = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, remote, out)?;
             self.on_sent_new(now, plan, Purpose::LossProbe);
             self.on_loss_probe_sent(now, self.snd_nxt, false);
-            return Ok(Some(transmit));
+            return Ok(Some(len));
         }
         let plan = self
             .loss_probe_resend_start()
             .and_then(|start| self.plan_at(start, Purpose::Retransmit))
             .and_then(|plan| self.before_sacked(plan));
         let Some(plan) = plan else { return Ok(None) };
-        let transmit = self.emit_plan(plan, remote, out)?;
+        let len = self.emit_plan(plan, remote, out)?;
         self.ack_pending = false;
         self.on_resent(now, plan);
         self.on_loss_probe_sent(now, plan.seq + plan.seg_len(), true);
-        Ok(Some(transmit))
+        Ok(Some(len))
     }
 
     /// A segment from before SND.NXT went again: the scoreboard notes it, and a resend from
@@ -379,7 +419,7 @@ impl Connection {
         // Our SYN, until it is acknowledged (SYN-SENT, SYN-RECEIVED, or a CLOSE in
         // SYN-RECEIVED): no data rides on it.
         if seq == self.iss && self.snd_una == self.iss {
-            return Some(Plan { seq, syn: true, data_offset: 0, data_len: 0, fin: false });
+            return Some(Plan { seq, syn: true, data_offset: 0, data_len: 0, fin: false, full: 0 });
         }
         if seq.before(self.send_buf_seq) {
             return None;
@@ -389,7 +429,8 @@ impl Connection {
         // Data waits until our SYN is acknowledged (§3.10.2: queued before ESTABLISHED).
         let syn_acked = self.syn_acked;
         // A segment that carries SACK blocks carries that much less data (RFC 2018 §3).
-        let mss = usize::from(self.effective_mss()).saturating_sub(self.sack_option_len()).max(1);
+        let full = usize::from(self.effective_mss()).saturating_sub(self.sack_option_len());
+        let mss = full.max(1);
         let mut data_len = if syn_acked { queued.min(mss) } else { 0 };
         let usable = self.usable_window(seq);
         match purpose {
@@ -441,6 +482,7 @@ impl Connection {
             data_offset: offset,
             data_len,
             fin,
+            full,
         })
     }
 
@@ -490,8 +532,13 @@ impl Connection {
         let end = plan.seq + plan.seg_len();
         let was_idle = self.snd_una == self.snd_nxt;
         // Full-sized is the MSS less the SACK option this segment carried (`plan_at`).
-        let full = usize::from(self.effective_mss()).saturating_sub(self.sack_option_len());
-        let short = plan.data_len > 0 && plan.data_len < full;
+        debug_assert!(
+            plan.syn
+                || plan.full
+                    == usize::from(self.effective_mss()).saturating_sub(self.sack_option_len()),
+            "a plan's full size went stale before it was sent"
+        );
+        let short = plan.data_len > 0 && plan.data_len < plan.full;
         if short && purpose == Purpose::New {
             // Minshall's variant of Nagle remembers the last short segment. A probe is not
             // one: a closed receiver drops it, and holding the data that follows until it is
@@ -520,11 +567,15 @@ impl Connection {
     /// RFC 5681 §4.1: after an idle period longer than the RTO, restart from the initial
     /// window rather than bursting a stale cwnd into the network.
     fn restart_after_idle(&mut self, now: Instant) {
+        // Idle first: a sender with data in flight need not work out the RTO.
         let idle = self.snd_una == self.snd_nxt;
-        let long_idle = self
-            .last_send_at
-            .is_some_and(|at| now.saturating_duration_since(at) > self.rtt.rto().get());
-        if idle && long_idle {
+        let long_idle = || {
+            self.last_send_at
+                .is_some_and(|at| now.saturating_duration_since(at) > self.rtt.rto().get())
+        };
+        if idle && long_idle() {
+            // The controller reads the limit as of this poll (`poll_output` notes it late).
+            self.note_send_limit();
             self.on_congestion_event(CongestionEvent::IdleRestart);
             self.last_send_at = Some(now);
         }
@@ -559,7 +610,7 @@ impl Connection {
             options.sack_blocks = self.sack_blocks();
         }
         TcpHeader {
-            src_port: self.local().port(),
+            src_port: self.local_port,
             dst_port: remote.port(),
             seq,
             ack: if self.have_irs { self.rcv_nxt } else { SeqNum::new(0) },
@@ -575,7 +626,7 @@ impl Connection {
         plan: Plan,
         remote: SocketAddr,
         out: &mut Out<'_>,
-    ) -> Result<Transmit, TransmitError> {
+    ) -> Result<usize, TransmitError> {
         let mut flags = Flags::EMPTY;
         if plan.syn {
             flags |= Flags::SYN;
@@ -609,7 +660,8 @@ impl Connection {
             header.flags |= Flags::URG;
             header.urgent_ptr = u16::try_from(up.since(plan.seq)).unwrap_or(u16::MAX);
         }
-        let (src, dst, checksum) = (self.local().ip(), remote.ip(), self.config.checksum.tx);
+        out.note_window(&header);
+        let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
         let len = if let Some(payload) = out.payload.as_deref_mut() {
             self.send_buf.slices(plan.data_offset, plan.data_len, payload);
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
@@ -618,7 +670,7 @@ impl Connection {
             let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
             header.emit_pieces(plan.data_len, pieces, true, src, dst, out.buf, checksum)?
         };
-        Ok(self.transmit(len, remote))
+        Ok(len)
     }
 
     fn emit_reply(&self, reply: Reply, out: &mut Out<'_>) -> Result<Transmit, TransmitError> {
@@ -653,7 +705,70 @@ impl Connection {
         if let Some(payload) = out.payload.as_deref_mut() {
             payload.clear();
         }
+        out.note_window(header);
         let (src, dst) = (self.local().ip(), remote.ip());
         Ok(header.emit_with_checksum(&[], src, dst, out.buf, self.config.checksum.tx)?)
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use alloc::vec;
+
+    use crate::seq::Window;
+    use crate::testing::{Pair, addr_a, addr_b};
+    use crate::wire::Segment;
+    use core::time::Duration;
+
+    use crate::{Config, Connection, Instant, SeqNum, State};
+
+    /// The furthest right edge a connection records after sending (SHLD-14) is the one the
+    /// segment's own window field announces: the field is worked out once, in the header, and
+    /// handed to `on_ack_sent`. Checked on every segment while a scaled receive window closes
+    /// (fields rounded up past odd-length data, RFC 7323 §2.4) and reopens in odd-sized reads.
+    #[test]
+    fn the_recorded_edge_is_the_window_field_sent() {
+        let now = Instant::ZERO;
+        let mut config = Config::with_fixed_isn(SeqNum::new(1000));
+        config.recv_buffer = 100_000;
+        config.recv_buffer_max = 100_000;
+        let a = Connection::connect(config.clone(), now, addr_a(40_000), addr_b(80)).unwrap();
+        let b = Connection::listen(config, now, addr_b(80));
+        let mut pair = Pair::new(a, b, now);
+        pair.run_until_idle();
+        assert_eq!(pair.a.state(), State::Established);
+        assert!(pair.a.rcv_shift().shift() > 0, "the test wants a scaled window");
+        let (ip_a, ip_b) = (addr_a(0).ip(), addr_b(0).ip());
+        let mut buf = vec![0u8; 2048];
+        let mut checked = 0;
+        for round in 0..400 {
+            // Time passes, so delayed ACKs and the persist timer (a closed window) fire too.
+            pair.now += Duration::from_millis(20);
+            let now = pair.now;
+            pair.a.handle_timeout(now);
+            pair.b.handle_timeout(now);
+            let _ = pair.b.send(now, &[round as u8; 1001]);
+            while let Ok(Some(transmit)) = pair.b.poll_transmit(now, &mut buf) {
+                let segment = Segment::parse(&buf[..transmit.len]).unwrap();
+                pair.a.handle_segment(now, ip_b, &segment);
+            }
+            if round % 3 == 2 {
+                let mut sink = vec![0u8; 1399 * (round % 5)];
+                let _ = pair.a.recv(&mut sink);
+            }
+            loop {
+                let known = pair.a.rcv_adv_edge;
+                let Ok(Some(transmit)) = pair.a.poll_transmit(now, &mut buf) else { break };
+                let segment = Segment::parse(&buf[..transmit.len]).unwrap();
+                let field = segment.header.window;
+                let announced =
+                    pair.a.rcv_nxt + Window::from_scaled(field, pair.a.rcv_shift()).get();
+                let expected = known.filter(|edge| edge.after(announced)).unwrap_or(announced);
+                assert_eq!(pair.a.rcv_adv_edge, Some(expected), "round {round}");
+                checked += 1;
+                pair.b.handle_segment(now, ip_a, &segment);
+            }
+        }
+        assert!(checked > 100, "only {checked} segments checked");
     }
 }

@@ -98,7 +98,12 @@ impl Connection {
         if !self.sack_ok || !start.before(end) {
             return;
         }
-        if self.scoreboard.is_none() && !self.flight_start().before(start) {
+        if let Some(board) = self.scoreboard.as_mut() {
+            // Every segment of a bulk flight: no need to size a scoreboard that exists.
+            board.on_sent(start, end, now);
+            return;
+        }
+        if !self.flight_start().before(start) {
             return;
         }
         self.make_scoreboard(start, previous_send.unwrap_or(now)).on_sent(start, end, now);

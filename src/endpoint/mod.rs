@@ -1038,7 +1038,7 @@ impl Endpoint {
         now: Instant,
         buf: &mut [u8],
     ) -> Result<Option<Transmit>, TransmitError> {
-        self.poll_output(now, &mut Out { buf, payload: None })
+        self.poll_output(now, &mut Out::new(buf, None))
     }
 
     /// Like [`Endpoint::poll_transmit`], but without copying the payload (as
@@ -1057,13 +1057,15 @@ impl Endpoint {
         header_buf: &mut [u8],
     ) -> Result<Option<TransmitChunks>, TransmitError> {
         let mut payload = Payload::default();
-        let transmit =
-            self.poll_output(now, &mut Out { buf: header_buf, payload: Some(&mut payload) })?;
-        Ok(transmit.map(|transmit| TransmitChunks {
-            transmit,
-            header_len: transmit.len - payload.len(),
-            payload,
-        }))
+        let Some(transmit) =
+            self.poll_output(now, &mut Out::new(header_buf, Some(&mut payload)))?
+        else {
+            return Ok(None);
+        };
+        // Built in the return slot, not in a closure: the payload (a few hundred octets) is
+        // then moved once rather than twice.
+        let header_len = transmit.len - payload.len();
+        Ok(Some(TransmitChunks { transmit, header_len, payload }))
     }
 
     fn poll_output(
@@ -1093,16 +1095,24 @@ impl Endpoint {
                 ds_field,
             }));
         }
-        while let Some(handle) = self.transmit_queue.pop_front() {
-            let Some(entry) = self.entry_mut(handle) else { continue };
+        // The connection at the front stays in the queue until its turn is over: a lone
+        // sender (a bulk transfer) is then never taken out and put back.
+        while let Some(&handle) = self.transmit_queue.front() {
+            let Some(entry) = self.entry_mut(handle) else {
+                self.transmit_queue.pop_front();
+                continue;
+            };
             match entry.connection.poll_output(now, out) {
                 Ok(Some(transmit)) => {
-                    if entry.connection.may_transmit() {
-                        // Back of the line: the next call serves another connection.
-                        self.transmit_queue.push_back(handle);
-                    } else {
+                    let more = entry.connection.may_transmit();
+                    if !more {
                         // Done for now: no visit just to hear "nothing".
                         entry.queued = false;
+                        self.transmit_queue.pop_front();
+                    } else if self.transmit_queue.len() > 1 {
+                        // Back of the line: the next call serves another connection.
+                        self.transmit_queue.pop_front();
+                        self.transmit_queue.push_back(handle);
                     }
                     self.counters.segments_out += 1;
                     self.after_output(handle);
@@ -1110,12 +1120,11 @@ impl Endpoint {
                 }
                 Ok(None) => {
                     entry.queued = false;
+                    self.transmit_queue.pop_front();
                     self.after_output(handle);
                 }
-                Err(error) => {
-                    self.transmit_queue.push_front(handle);
-                    return Err(error);
-                }
+                // Still at the front: the next call tries it first again.
+                Err(error) => return Err(error),
             }
         }
         Ok(None)
