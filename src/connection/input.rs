@@ -388,9 +388,17 @@ impl Connection {
         }
         // Step 1: at RCV.NXT, with every octet inside the window (so never the zero-window
         // case of MUST-66); steps 7–8: text the application can still read, no FIN pending.
-        // Nothing below changes the receive buffer or RCV.NXT before the text is stored.
-        let rcv_window = if payload.is_empty() { 0 } else { self.rcv_acceptable_window() };
-        if !payload.is_empty() && (self.read_closed || len_u32(payload.len()) > rcv_window) {
+        // The payload fits when it reaches no further than the edge already advertised (what
+        // the peer sends into), else when it fits the acceptable window worked out in full
+        // (which is at least that edge, so the first test only saves the work). Nothing below
+        // changes the receive buffer or RCV.NXT before the text is stored.
+        let len = len_u32(payload.len());
+        let advertised = self
+            .rcv_adv_edge
+            .filter(|edge| edge.after(self.rcv_nxt))
+            .map_or(0, |edge| edge.since(self.rcv_nxt));
+        let fits = len <= advertised || len <= self.rcv_acceptable_window();
+        if !payload.is_empty() && (self.read_closed || !fits) {
             return false;
         }
 
@@ -412,7 +420,9 @@ impl Connection {
         self.update_window_if_newer(now, seg_seq, seg_ack, window);
         // Steps 6–8: no URG, no FIN; the text is in order.
         if !payload.is_empty() {
-            self.accept_text_within(now, seg_seq, payload, rcv_window);
+            // At RCV.NXT, a window that holds the payload stores it whole whatever its exact
+            // size: its length will do.
+            self.accept_text_within(now, seg_seq, payload, len);
             self.on_text_for_autotune(now, tsecr);
         }
         true
@@ -744,6 +754,8 @@ impl Connection {
     }
 
     /// [`accept_text`](Self::accept_text) with the acceptable window (§3.10.7.4 step 1) known.
+    /// For text at RCV.NXT only whether the payload fits matters, so any `window` at least
+    /// the payload's length gives the same result.
     fn accept_text_within(
         &mut self,
         now: Instant,
