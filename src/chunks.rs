@@ -96,6 +96,10 @@ impl RecvChunks {
     /// exceeds the budget: octets that would are dropped, never held). Counting a retransmission
     /// that overlaps parked data as new would refuse it for ever once the window is full.
     pub(crate) fn has_room(&self, offset: usize, len: usize, budget: usize) -> bool {
+        if self.parked.is_empty() {
+            // The common case, in-order data with nothing parked: no overlap to discount.
+            return self.held() + len <= budget;
+        }
         let start = self.next + offset as u64;
         let end = start + len as u64;
         let first = self.parked.partition_point(|(at, held)| at + len64(held) <= start);
@@ -214,6 +218,10 @@ impl RecvChunks {
     /// already brought.
     pub(crate) fn promote(&mut self, n: u32) {
         let until = self.next + u64::from(n);
+        if self.parked.is_empty() {
+            self.next = until;
+            return;
+        }
         // The end of the in-order data so far: parked octets before it were delivered.
         let mut delivered = self.next;
         while let Some((at, held)) = self.parked.front_mut() {

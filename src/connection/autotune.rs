@@ -135,7 +135,17 @@ impl Connection {
 
     /// The endpoint offers up to `available` octets of growth: each buffer takes what it asks
     /// for, the receive buffer first (it is what the peer's sending waits on), and grows.
+    #[inline]
     pub(crate) fn grant_buffer_growth(&mut self, available: usize) -> BufferGrant {
+        if !self.may_want_growth() {
+            return BufferGrant::default();
+        }
+        self.grant_wanted_growth(available)
+    }
+
+    /// [`grant_buffer_growth`](Self::grant_buffer_growth) once a buffer may want to grow (out
+    /// of line: the check above runs after every call into the connection).
+    fn grant_wanted_growth(&mut self, available: usize) -> BufferGrant {
         let (recv_capacity, send_capacity) = (self.recv_buf.capacity(), self.send_buf.capacity());
         let recv_want = self.recv_wanted_capacity().saturating_sub(recv_capacity);
         let send_want = self.send_wanted_capacity().saturating_sub(send_capacity);
@@ -156,7 +166,15 @@ impl Connection {
     /// Grows each buffer towards what it calls for, within its ring's limit: a receive buffer
     /// that grew may announce the larger window, a send buffer that grew under a blocked
     /// writer tells it there is room.
+    #[inline]
     pub(super) fn autotune(&mut self) {
+        if self.may_want_growth() {
+            self.grow_wanted_buffers();
+        }
+    }
+
+    /// [`autotune`](Self::autotune) once a buffer may want to grow.
+    fn grow_wanted_buffers(&mut self) {
         let recv_capacity = self.recv_buf.capacity();
         let wanted = self.recv_wanted_capacity();
         if wanted > recv_capacity && self.recv_buf.grow_to(wanted) > recv_capacity {
@@ -166,6 +184,24 @@ impl Connection {
             self.write_blocked = false;
             self.push_event(Event::Writable);
         }
+    }
+
+    /// Whether either buffer may call for growth: `false` is exact (neither
+    /// [`recv_wanted_capacity`](Self::recv_wanted_capacity) nor
+    /// [`send_wanted_capacity`](Self::send_wanted_capacity) exceeds its capacity), `true`
+    /// means the full computation decides. Both callers run after every segment, so this
+    /// reads three fields where the full computation works out the rounding reserve.
+    #[inline]
+    fn may_want_growth(&self) -> bool {
+        if self.write_blocked && !self.fin_queued {
+            return true;
+        }
+        // The buffer is the capacity less a reserve of at most 1/17 of it
+        // (`rounding_reserve`), so it is at least the capacity less 1/16: a target within
+        // that is within the buffer, and the receive side wants nothing.
+        let capacity = self.recv_buf.capacity();
+        let target = self.recv_buf.extra().map_or(0, |extra| extra.space.target as usize);
+        target > capacity - capacity / 16
     }
 
     /// Grows the send buffer towards what a blocked writer calls for, within the limit;
@@ -253,18 +289,23 @@ impl Connection {
     /// this data (RFC 7323 §4's RTTM seen from the receiver). Without, the time one window of
     /// data takes to arrive, which can only overestimate, so the smallest counts (as Linux).
     pub(super) fn on_text_for_autotune(&mut self, now: Instant, tsecr: Option<u32>) {
-        let echo = tsecr
-            .filter(|&tsecr| tsecr != 0)
-            .and_then(|tsecr| Some((tsecr, self.ts.rtt_sample(now, tsecr)?)));
-        let timestamps = self.ts.is_on();
-        let (read_seq, rcv_nxt, window) = (self.read_seq(), self.rcv_nxt, self.rcv_wnd());
-        let initial = self.initial_space();
-        let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else { return };
-        if space.since.is_none() {
-            start_measuring(space, initial, read_seq, now);
+        // Runs on every segment of text: each input is computed only where it is used (most
+        // segments echo the TSval the previous one did, and change nothing).
+        let Some(space) = self.recv_buf.extra().map(|extra| &extra.space) else { return };
+        let (measuring, last_tsecr, rtt_since) =
+            (space.since.is_some(), space.last_tsecr, space.rtt_since);
+        if !measuring {
+            let (initial, read_seq) = (self.initial_space(), self.read_seq());
+            if let Some(extra) = self.recv_buf.extra_mut() {
+                start_measuring(&mut extra.space, initial, read_seq, now);
+            }
         }
-        if timestamps {
-            let Some((tsecr, sample)) = echo.filter(|&(tsecr, _)| tsecr != space.last_tsecr) else {
+        if self.ts.is_on() {
+            let Some(tsecr) = tsecr.filter(|&tsecr| tsecr != 0 && tsecr != last_tsecr) else {
+                return;
+            };
+            let Some(sample) = self.ts.rtt_sample(now, tsecr) else { return };
+            let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else {
                 return;
             };
             space.last_tsecr = tsecr;
@@ -279,21 +320,22 @@ impl Connection {
             };
             return;
         }
-        match space.rtt_since {
-            Some(_) if rcv_nxt.before(space.rtt_seq) => {}
-            Some(since) => {
-                let sample = micros(now.saturating_duration_since(since)).max(1);
-                if space.rtt_us == 0 || sample < space.rtt_us {
-                    space.rtt_us = sample;
-                }
-                space.rtt_seq = rcv_nxt + window.max(1);
-                space.rtt_since = Some(now);
-            }
-            None => {
-                space.rtt_seq = rcv_nxt + window.max(1);
-                space.rtt_since = Some(now);
+        let rcv_nxt = self.rcv_nxt;
+        let in_window = rtt_since.is_some()
+            && self.recv_buf.extra().is_some_and(|extra| rcv_nxt.before(extra.space.rtt_seq));
+        if in_window {
+            return;
+        }
+        let window = self.rcv_wnd();
+        let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else { return };
+        if let Some(since) = rtt_since {
+            let sample = micros(now.saturating_duration_since(since)).max(1);
+            if space.rtt_us == 0 || sample < space.rtt_us {
+                space.rtt_us = sample;
             }
         }
+        space.rtt_seq = rcv_nxt + window.max(1);
+        space.rtt_since = Some(now);
     }
 
     /// The round trip the moderation measures over: the receiver's own estimate, else the

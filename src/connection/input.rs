@@ -36,7 +36,9 @@ impl Connection {
         // Anything from the peer shows it is alive (keep-alive, RFC 9293 §3.8.4).
         self.last_recv_at = now;
         self.keepalive_probes_sent = 0;
+        let predicted = self.state == State::Established && self.on_predicted_segment(now, segment);
         match self.state {
+            _ if predicted => {}
             State::Closed => self.on_segment_closed(segment, from),
             State::Listen => self.on_segment_listen(now, segment, from),
             State::SynSent => self.on_segment_syn_sent(now, segment),
@@ -316,6 +318,116 @@ impl Connection {
         self.process_text_and_fin(now, segment, seg_seq);
     }
 
+    /// Window update of step 5: SND.UNA =< SEG.ACK =< SND.NXT and the segment is newer than
+    /// the one that last set the window (SND.WL1, SND.WL2).
+    fn update_window_if_newer(
+        &mut self,
+        now: Instant,
+        seg_seq: SeqNum,
+        seg_ack: SeqNum,
+        window: u32,
+    ) {
+        if self.snd_una.before_eq(seg_ack) {
+            let newer = self.snd_wl1.before(seg_seq)
+                || (self.snd_wl1 == seg_seq && self.snd_wl2.before_eq(seg_ack));
+            if newer {
+                let was_closed = self.snd_wnd == 0;
+                self.update_send_window(seg_seq, seg_ack, window);
+                if was_closed && self.snd_wnd > 0 {
+                    // MUST-36/37: a window update restarts transmission at once.
+                    self.on_window_reopened(now);
+                }
+            }
+        }
+    }
+
+    /// Header prediction (RFC 9293 §3.10.7.4 as Van Jacobson's fast path does it, cf. RFC
+    /// 1323 Appendix A / RFC 7323 §5.3 on its PAWS check): in ESTABLISHED, the common segment
+    /// — in order at RCV.NXT, only ACK (and perhaps PSH) set, timestamps passing PAWS, no SACK
+    /// blocks, the window unchanged and open, and an ACK that either moves SND.UNA within
+    /// (SND.UNA, SND.NXT] or equals it while the segment brings data that fits the window — is
+    /// processed here without the checks of steps 1–4 and 6–8 that cannot fire for it.
+    /// Returns `false`, having changed nothing, for every other segment, which takes the full
+    /// path. What this does is exactly what the full path does for such a segment: the
+    /// differential property test in this module feeds both the same segments and compares
+    /// everything they emit and report.
+    fn on_predicted_segment(&mut self, now: Instant, segment: &Segment<'_>) -> bool {
+        #[cfg(all(test, feature = "std"))]
+        if tests::FULL_PATH_ONLY.with(core::cell::Cell::get) {
+            return false;
+        }
+        let header = &segment.header;
+        let (seg_seq, seg_ack) = (header.seq, header.ack);
+        let payload = segment.payload;
+        let flags = header.flags.without(Flags::PSH);
+        if flags != Flags::ACK || seg_seq != self.rcv_nxt || !header.options.sack_blocks.is_empty()
+        {
+            return false;
+        }
+        if self.ts.is_on() {
+            // Steps before step 1 (RFC 7323 §3.2, §5.3 R1): the option present and not old.
+            match header.options.timestamps {
+                Some(ts) if !self.ts.paws_rejects(now, ts.tsval) => {}
+                _ => return false,
+            }
+        }
+        // Step 5's acceptability (RFC 5961 §5) holds for any ACK in [SND.UNA, SND.NXT]; one
+        // equal to SND.UNA takes this path only with data (without, it may be a duplicate ACK).
+        let window = self.scaled_window(header.window);
+        let advances = self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt);
+        let lower_bound = self.snd_una + 0u32.wrapping_sub(self.max_snd_wnd);
+        let ack_predicted = advances || (seg_ack == self.snd_una && !payload.is_empty());
+        if !ack_predicted
+            || seg_ack.before(lower_bound)
+            || window != self.snd_wnd
+            || window == 0
+            || self.remote().is_none()
+            || self.rcv_fin_at().is_some()
+        {
+            return false;
+        }
+        // Step 1: at RCV.NXT, with every octet inside the window (so never the zero-window
+        // case of MUST-66); steps 7–8: text the application can still read, no FIN pending.
+        // The payload fits when it reaches no further than the edge already advertised (what
+        // the peer sends into), else when it fits the acceptable window worked out in full
+        // (which is at least that edge, so the first test only saves the work). Nothing below
+        // changes the receive buffer or RCV.NXT before the text is stored.
+        let len = len_u32(payload.len());
+        let advertised = self
+            .rcv_adv_edge
+            .filter(|edge| edge.after(self.rcv_nxt))
+            .map_or(0, |edge| edge.since(self.rcv_nxt));
+        let fits = len <= advertised || len <= self.rcv_acceptable_window();
+        if !payload.is_empty() && (self.read_closed || !fits) {
+            return false;
+        }
+
+        #[cfg(all(test, feature = "std"))]
+        tests::PREDICTED.with(|count| count.set(count.get() + 1));
+        // Step 5, in the full path's order.
+        if let Some(ts) = header.options.timestamps {
+            self.ts.on_acceptable(now, seg_seq, ts.tsval);
+        }
+        let tsecr = echoed(segment);
+        let undone = advances && self.judge_by_echo(seg_ack, tsecr);
+        // Without blocks and without a scoreboard, the scoreboard's step has nothing to do.
+        if self.sack_ok && (advances || self.scoreboard.is_some()) {
+            self.on_sack_ack(now, segment);
+        }
+        if advances {
+            self.on_ack_advances(now, seg_ack, tsecr, undone);
+        }
+        self.update_window_if_newer(now, seg_seq, seg_ack, window);
+        // Steps 6–8: no URG, no FIN; the text is in order.
+        if !payload.is_empty() {
+            // At RCV.NXT, a window that holds the payload stores it whole whatever its exact
+            // size: its length will do.
+            self.accept_text_within(now, seg_seq, payload, len);
+            self.on_text_for_autotune(now, tsecr);
+        }
+        true
+    }
+
     /// Whether a reset or new SYN in SYN-RECEIVED sends this connection back to LISTEN
     /// (§3.10.7.4 steps 2 and 4, MUST-11): only a passive one the application has not used
     /// yet. Once it queued data with `send`, going back to LISTEN would drop that data
@@ -389,19 +501,7 @@ impl Connection {
             self.progress_at = now;
             self.probe_answered = true;
         }
-        // Window update: SND.UNA =< SEG.ACK =< SND.NXT and the segment is newer (WL1/WL2).
-        if self.snd_una.before_eq(seg_ack) {
-            let newer = self.snd_wl1.before(seg_seq)
-                || (self.snd_wl1 == seg_seq && self.snd_wl2.before_eq(seg_ack));
-            if newer {
-                let was_closed = self.snd_wnd == 0;
-                self.update_send_window(seg_seq, seg_ack, self.scaled_window(header.window));
-                if was_closed && self.snd_wnd > 0 {
-                    // MUST-36/37: a window update restarts transmission at once.
-                    self.on_window_reopened(now);
-                }
-            }
-        }
+        self.update_window_if_newer(now, seg_seq, seg_ack, self.scaled_window(header.window));
 
         let our_fin_acked = self.fin_seq().is_some_and(|fin| self.snd_una == fin + 1);
         match self.state {
@@ -649,6 +749,20 @@ impl Connection {
     /// duplicates and octets past the window are dropped (§3.10.7.4 trimming). Returns whether
     /// the whole payload fitted.
     fn accept_text(&mut self, now: Instant, data_seq: SeqNum, payload: &[u8]) -> bool {
+        let window = self.rcv_acceptable_window();
+        self.accept_text_within(now, data_seq, payload, window)
+    }
+
+    /// [`accept_text`](Self::accept_text) with the acceptable window (§3.10.7.4 step 1) known.
+    /// For text at RCV.NXT only whether the payload fits matters, so any `window` at least
+    /// the payload's length gives the same result.
+    fn accept_text_within(
+        &mut self,
+        now: Instant,
+        data_seq: SeqNum,
+        payload: &[u8],
+        window: u32,
+    ) -> bool {
         let (offset, fresh) = if data_seq.before(self.rcv_nxt) {
             let skip = self.rcv_nxt.since(data_seq) as usize;
             (0, payload.get(skip..).unwrap_or(&[]))
@@ -667,7 +781,7 @@ impl Connection {
         }
         // Octets past the window are trimmed. The ring has room beyond it (the rounding
         // reserve of SHLD-14), so the window decides, not the ring.
-        let room = (self.rcv_acceptable_window() as usize).saturating_sub(offset);
+        let room = (window as usize).saturating_sub(offset);
         let fits = fresh.len() <= room;
         let fresh = fresh.get(..room).unwrap_or(fresh);
         if self.chunks().is_some() {
@@ -814,5 +928,244 @@ fn reset_for(segment: &Segment<'_>, from: SocketAddr) -> Reply {
         Reply { remote: from, seq: header.ack, ack: None }
     } else {
         Reply { remote: from, seq: SeqNum::new(0), ack: Some(header.seq + segment.seg_len()) }
+    }
+}
+
+/// The fast path against the full path: the same random segment streams (in order, out of
+/// order, duplicated, lost; with and without timestamps and SACK; windows opening and
+/// closing as the application reads) go to one pair of connections with header prediction
+/// and to one forced through the full path, and everything observable must be identical.
+#[cfg(all(test, feature = "std"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use core::cell::Cell;
+    use core::time::Duration;
+
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+
+    use crate::testing::{addr_a, addr_b};
+    use crate::wire::Segment;
+    use crate::{Config, Connection, Instant, SeqNum};
+
+    std::thread_local! {
+        /// Set: every segment takes the full path (the reference of the differential test).
+        pub(super) static FULL_PATH_ONLY: Cell<bool> = const { Cell::new(false) };
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// The application on side A (`false`) or B writes this many octets.
+        Send(bool, usize),
+        /// Both sides' output goes onto the link.
+        Poll,
+        /// The packet at this index (modulo the link's length) arrives; kept on the link
+        /// (a duplicate) or not; through `handle_segment_bytes` or the copying form.
+        Deliver(usize, bool, bool),
+        /// The packet at this index is lost.
+        Drop(usize),
+        /// The application on one side reads up to this many octets.
+        Read(bool, usize),
+        /// Time passes and timers run.
+        Tick(u64),
+        /// One side closes.
+        Close(bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (any::<bool>(), 1usize..6000).prop_map(|(side, len)| Op::Send(side, len)),
+            4 => Just(Op::Poll),
+            8 => (any::<usize>(), prop::bool::weighted(0.1), any::<bool>())
+                .prop_map(|(at, dup, bytes)| Op::Deliver(at, dup, bytes)),
+            1 => any::<usize>().prop_map(Op::Drop),
+            2 => (any::<bool>(), 1usize..20_000).prop_map(|(side, len)| Op::Read(side, len)),
+            1 => (1u64..400).prop_map(Op::Tick),
+            1 => Just(Op::Close(false)),
+        ]
+    }
+
+    /// Two connected endpoints and the packets between them.
+    struct World {
+        sides: [Connection; 2],
+        /// (towards side B, packet).
+        link: Vec<(bool, Vec<u8>)>,
+        now: Instant,
+        full_path_only: bool,
+        trace: Vec<String>,
+    }
+
+    impl World {
+        fn new(config: &Config, full_path_only: bool) -> Self {
+            let now = Instant::ZERO;
+            let a = Connection::connect(config.clone(), now, addr_a(40_000), addr_b(80));
+            let b = Connection::listen(config.clone(), now, addr_b(80));
+            let Ok(a) = a else { panic!("connect") };
+            let mut world =
+                Self { sides: [a, b], link: Vec::new(), now, full_path_only, trace: Vec::new() };
+            // The handshake, then the events it left.
+            for _ in 0..4 {
+                world.apply(&Op::Poll);
+                while !world.link.is_empty() {
+                    world.apply(&Op::Deliver(0, false, false));
+                }
+            }
+            world
+        }
+
+        fn apply(&mut self, op: &Op) {
+            FULL_PATH_ONLY.with(|only| only.set(self.full_path_only));
+            let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
+            match *op {
+                Op::Send(side, len) => {
+                    let sent = self.sides[usize::from(side)].send(self.now, &data[..len]);
+                    self.trace.push(format!("send {sent:?}"));
+                }
+                Op::Poll => {
+                    let mut buf = [0u8; 2000];
+                    for side in [false, true] {
+                        loop {
+                            let out =
+                                self.sides[usize::from(side)].poll_transmit(self.now, &mut buf);
+                            match out {
+                                Ok(Some(transmit)) => {
+                                    self.link.push((!side, buf[..transmit.len].to_vec()));
+                                }
+                                Ok(None) => break,
+                                Err(error) => {
+                                    self.trace.push(format!("transmit error {error:?}"));
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Op::Deliver(at, keep, zero_copy) if !self.link.is_empty() => {
+                    let at = at % self.link.len();
+                    let (to_b, packet) =
+                        if keep { self.link[at].clone() } else { self.link.remove(at) };
+                    let (src, dst) =
+                        if to_b { (addr_a(0), addr_b(0)) } else { (addr_b(0), addr_a(0)) };
+                    let receiver = &mut self.sides[usize::from(to_b)];
+                    if zero_copy {
+                        let result = receiver.handle_segment_bytes(
+                            self.now,
+                            src.ip(),
+                            dst.ip(),
+                            BytesMut::from(&packet[..]),
+                        );
+                        self.trace.push(format!("bytes {result:?}"));
+                    } else {
+                        let Ok(segment) = Segment::parse_checked(&packet, src.ip(), dst.ip())
+                        else {
+                            panic!("unparsable")
+                        };
+                        receiver.handle_segment(self.now, src.ip(), &segment);
+                    }
+                }
+                Op::Deliver(..) => {}
+                Op::Drop(at) if !self.link.is_empty() => {
+                    let at = at % self.link.len();
+                    self.link.remove(at);
+                }
+                Op::Drop(_) => {}
+                Op::Read(side, len) => {
+                    let mut buf = alloc::vec![0u8; len];
+                    let read = self.sides[usize::from(side)].recv(&mut buf);
+                    self.trace
+                        .push(format!("read {read:?} {:?}", &buf[..*read.as_ref().unwrap_or(&0)]));
+                }
+                Op::Tick(ms) => {
+                    self.now += Duration::from_millis(ms);
+                    for side in &mut self.sides {
+                        side.handle_timeout(self.now);
+                    }
+                }
+                Op::Close(side) => {
+                    let closed = self.sides[usize::from(side)].close(self.now);
+                    self.trace.push(format!("close {closed:?}"));
+                }
+            }
+            for side in &mut self.sides {
+                while let Some(event) = side.poll_event() {
+                    self.trace.push(format!("event {event:?}"));
+                }
+                self.trace.push(format!(
+                    "status {:?} timeout {:?}",
+                    side.status(),
+                    side.poll_timeout()
+                ));
+            }
+            FULL_PATH_ONLY.with(|only| only.set(false));
+        }
+
+        /// Everything observable, and the whole TCB besides.
+        fn observed(&self) -> String {
+            format!("{:?}\n{:?}\n{:?}\n{:?}", self.link, self.trace, self.sides[0], self.sides[1])
+        }
+    }
+
+    fn config(timestamps: bool, sack: bool, small_buffer: bool, delayed_ack: bool) -> Config {
+        let mut config = Config::with_fixed_isn(SeqNum::new(1000));
+        config.timestamps = timestamps;
+        config.sack = sack;
+        if small_buffer {
+            config.recv_buffer = 8192;
+        }
+        if !delayed_ack {
+            config.delayed_ack = None;
+        }
+        config
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// RFC 9293 §3.10.7.4 through header prediction or not: the same state, segments,
+        /// events and status after every step.
+        #[test]
+        fn header_prediction_is_invisible(
+            timestamps in any::<bool>(),
+            sack in any::<bool>(),
+            small_buffer in any::<bool>(),
+            delayed_ack in any::<bool>(),
+            ops in prop::collection::vec(op(), 1..120),
+        ) {
+            let config = config(timestamps, sack, small_buffer, delayed_ack);
+            let mut fast = World::new(&config, false);
+            let mut full = World::new(&config, true);
+            prop_assert_eq!(fast.observed(), full.observed());
+            for (step, op) in ops.iter().enumerate() {
+                fast.apply(op);
+                full.apply(op);
+                prop_assert_eq!(fast.observed(), full.observed(), "step {} {:?}", step, op);
+            }
+        }
+    }
+
+    /// A plain bulk transfer takes the fast path for (nearly) every data segment and ACK.
+    #[test]
+    fn bulk_segments_take_the_fast_path() {
+        let config = config(true, true, false, true);
+        let mut world = World::new(&config, false);
+        PREDICTED.with(|count| count.set(0));
+        for _ in 0..40 {
+            world.apply(&Op::Send(false, 6000));
+            world.apply(&Op::Poll);
+            while !world.link.is_empty() {
+                world.apply(&Op::Deliver(0, false, true));
+            }
+            world.apply(&Op::Read(true, 20_000));
+        }
+        let predicted = PREDICTED.with(Cell::get);
+        assert!(predicted >= 160, "only {predicted} segments predicted");
+    }
+
+    std::thread_local! {
+        /// Segments the fast path took on this thread.
+        pub(super) static PREDICTED: Cell<u64> = const { Cell::new(0) };
     }
 }

@@ -986,6 +986,22 @@ impl Connection {
         if self.remote_known { Some(self.last_remote()) } else { None }
     }
 
+    /// Whether the 4-tuple `last_remote()` → `local()` is `remote_ip`:`remote_port` →
+    /// `local_ip`:`local_port`: the endpoint's check of the connection a segment went to last,
+    /// on the fields themselves rather than on addresses built from them.
+    pub(crate) fn has_tuple(
+        &self,
+        local_ip: IpAddr,
+        local_port: u16,
+        remote_ip: IpAddr,
+        remote_port: u16,
+    ) -> bool {
+        self.local_port == local_port
+            && self.remote_port == remote_port
+            && self.local_ip == local_ip
+            && self.remote_ip == remote_ip
+    }
+
     /// The last remote address this connection had, even after a return to LISTEN forgot
     /// it (the port is 0 if it never had one).
     pub(crate) const fn last_remote(&self) -> SocketAddr {

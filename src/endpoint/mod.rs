@@ -668,9 +668,11 @@ impl Endpoint {
         let remote = SocketAddr::new(src, header.src_port);
         let local = SocketAddr::new(dst, header.dst_port);
         let tuple = (local, remote);
-        let recent = self
-            .recent
-            .filter(|&handle| self.entry(handle).is_some_and(|entry| entry.tuple() == tuple));
+        let recent = self.recent.filter(|&handle| {
+            self.entry(handle).is_some_and(|entry| {
+                entry.connection.has_tuple(dst, header.dst_port, src, header.src_port)
+            })
+        });
         if let Some(handle) = recent.or_else(|| self.lookup(tuple)) {
             self.recent = Some(handle);
             let mut reopens = false;
