@@ -229,11 +229,12 @@ pub const fn sent_octet(offset: u32) -> u8 {
     (offset.wrapping_mul(2_246_822_519).wrapping_add(0x9e37) >> 24) as u8
 }
 
-/// SEND of `data` through `form`; returns what the connection took. For `write_chunks`,
+/// SEND of `data` through `form` (`step` names the call in failure messages); returns what
+/// the connection took. For `write_chunks`,
 /// checks its contract: what was not taken is left in the chunks, in order (a chunk taken
 /// whole is emptied, one taken in part advanced in place, later ones untouched), and an error
 /// takes nothing.
-fn send_through(
+pub fn send_through(
     conn: &mut Connection,
     now: Instant,
     data: &[u8],
@@ -284,10 +285,11 @@ fn send_through(
     }
 }
 
-/// RECEIVE of up to `size` octets through `form`; returns the octets read, after checking
+/// RECEIVE of up to `size` octets through `form` (`step` names the call in failure
+/// messages); returns the octets read, after checking
 /// what the form promises (never more than asked for, no empty chunk, slots beyond those
 /// filled left as they were).
-fn read_through(
+pub fn read_through(
     conn: &mut Connection,
     size: usize,
     form: ReadForm,

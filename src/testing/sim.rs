@@ -283,6 +283,26 @@ impl DataSent {
     }
 }
 
+/// The API form of each output poll and each delivery, by pattern ([`Sim::forms`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FormPattern {
+    /// The `n`-th output poll (either side's, counted from the simulator's start) goes
+    /// through `poll_transmit_chunks` when bit `n % 16` is set, else `poll_transmit`.
+    pub chunked_output: u16,
+    /// The `n`-th segment delivered goes through `handle_segment_bytes` when bit `n % 16` is
+    /// set, else `handle_segment`.
+    pub bytes_input: u16,
+    /// The `n`-th delivery through `handle_segment_bytes` comes in a `BytesMut` of the
+    /// packet's length plus `extra_capacity[n % 4]` octets of capacity.
+    pub extra_capacity: [u16; 4],
+}
+
+impl FormPattern {
+    const fn bit(pattern: u16, n: u64) -> bool {
+        pattern >> (n % 16) & 1 == 1
+    }
+}
+
 /// A per-segment hook: sees (and may edit) every segment's bytes before the link takes them.
 pub type Hook = Box<dyn FnMut(Direction, &mut Vec<u8>) -> Verdict>;
 
@@ -314,6 +334,11 @@ pub struct Sim {
     /// With `bytes_input`: only every other segment goes through the zero-copy input, the
     /// rest through `handle_segment` (a connection fed both forms).
     pub mixed_input: bool,
+    /// Each output poll's and each delivery's form by pattern (a fuzzer's choice, changed
+    /// whenever it likes); while set, in place of `chunked_output`, `bytes_input` and
+    /// `mixed_input`.
+    pub forms: Option<FormPattern>,
+    polls: u64,
     delivered: u64,
     hook: Option<Hook>,
     trace: VecDeque<String>,
@@ -338,6 +363,8 @@ impl Sim {
             chunked_output: false,
             bytes_input: None,
             mixed_input: false,
+            forms: None,
+            polls: 0,
             delivered: 0,
             hook: None,
             trace: VecDeque::new(),
@@ -431,7 +458,12 @@ impl Sim {
                 Direction::AToB => (&mut self.a, "A > B"),
                 Direction::BToA => (&mut self.b, "B > A"),
             };
-            let polled = if self.chunked_output {
+            let chunked = match self.forms {
+                Some(forms) => FormPattern::bit(forms.chunked_output, self.polls),
+                None => self.chunked_output,
+            };
+            self.polls += 1;
+            let polled = if chunked {
                 sender.poll_transmit_chunks(self.now, &mut self.buf).map(|chunks| {
                     chunks.map(|chunks| {
                         let mut at = chunks.header_len;
@@ -497,7 +529,14 @@ impl Sim {
         }
         self.delivered += 1;
         let copy_this_one = self.mixed_input && self.delivered.is_multiple_of(2);
-        if let Some(capacity) = self.bytes_input.filter(|_| !copy_this_one) {
+        let bytes_capacity = match self.forms {
+            Some(forms) => FormPattern::bit(forms.bytes_input, self.delivered).then(|| {
+                let extra = forms.extra_capacity.get((self.delivered % 4) as usize);
+                bytes.len() + usize::from(extra.copied().unwrap_or(0))
+            }),
+            None => self.bytes_input.filter(|_| !copy_this_one),
+        };
+        if let Some(capacity) = bytes_capacity {
             let mut packet = bytes::BytesMut::with_capacity(capacity.max(bytes.len()));
             packet.extend_from_slice(bytes);
             if receiver.handle_segment_bytes(self.now, from.ip(), to.ip(), packet).is_err() {
