@@ -717,6 +717,57 @@ mod tests {
         assert_eq!(drain(&mut link).len(), 100);
     }
 
+    /// With a form pattern, output polls and deliveries take the forms it sets: packets
+    /// through the zero-copy input pin memory at the receiver (where the copying input pins
+    /// none), and the data arrives exactly.
+    #[test]
+    fn a_form_pattern_chooses_each_packets_forms() {
+        use crate::config::Config;
+        use crate::seq::SeqNum;
+        let now = Instant::ZERO;
+        let (a_addr, b_addr) = (super::super::addr_a(1000), super::super::addr_b(80));
+        let run = |forms: Option<FormPattern>| {
+            let a =
+                Connection::connect(Config::with_fixed_isn(SeqNum::new(7)), now, a_addr, b_addr);
+            let b = Connection::listen(Config::with_fixed_isn(SeqNum::new(9)), now, b_addr);
+            let (Ok(a), link) = (a, LinkConfig::perfect()) else { panic!("valid addresses") };
+            let mut sim = Sim::new(a, b, Link::new(link.clone(), 1), Link::new(link, 2), now);
+            sim.forms = forms;
+            let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+            let mut sent = 0;
+            let mut received = Vec::new();
+            let mut most_pinned = 0;
+            for _ in 0..10_000 {
+                if let Ok(taken) = sim.a.send(sim.now, data.get(sent..).unwrap_or(&[])) {
+                    sent += taken;
+                }
+                if !sim.step() {
+                    break;
+                }
+                most_pinned = most_pinned.max(sim.b.status().recv_pinned);
+                while let Ok(Some(chunk)) = sim.b.read_chunk(usize::MAX) {
+                    received.extend_from_slice(&chunk);
+                }
+                if received.len() == data.len() {
+                    break;
+                }
+            }
+            assert_eq!(received, data);
+            most_pinned
+        };
+        assert_eq!(run(None), 0);
+        let all = FormPattern {
+            chunked_output: u16::MAX,
+            bytes_input: u16::MAX,
+            extra_capacity: [u16::MAX; 4],
+        };
+        // Packets of 64 KiB more than their segment pin too much to be kept as slices: they
+        // are copied (pinning what they carry); 2 KiB more are kept and pin their buffers.
+        assert!(run(Some(all)) > 0);
+        let slices = FormPattern { extra_capacity: [2048; 4], ..all };
+        assert!(run(Some(slices)) >= 2048);
+    }
+
     #[test]
     fn oversized_packets_are_dropped() {
         let mut link = Link::new(LinkConfig { mtu: 100, ..LinkConfig::perfect() }, 1);
