@@ -19,7 +19,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use tcp_proto::testing::ops::{
-    self, Anchor, Input, Op, PeerSegment, RawSackBlock, SackBlockSpec, SackSpec,
+    self, Anchor, Input, Op, PeerSegment, RawSackBlock, ReadForm, SackBlockSpec, SackSpec, SendForm,
 };
 
 fn flags() -> impl Strategy<Value = u8> {
@@ -98,6 +98,46 @@ fn sack_option(weight_none: u32) -> BoxedStrategy<Option<SackSpec>> {
     .boxed()
 }
 
+/// How a segment is handed over: parsed and copied, or as a packet kept as slices, its
+/// allocation just the segment, a little larger, much larger (up to 16 times the receive
+/// buffer), or anything.
+fn packet() -> BoxedStrategy<Option<u16>> {
+    prop_oneof![
+        3 => Just(None),
+        1 => Just(Some(0u16)),
+        1 => (1u16..512).prop_map(Some),
+        1 => (4096u16..=u16::MAX).prop_map(Some),
+        1 => any::<u16>().prop_map(Some),
+    ]
+    .boxed()
+}
+
+/// The SEND forms (issue #19), one chosen per call.
+fn send_form() -> impl Strategy<Value = SendForm> {
+    prop_oneof![Just(SendForm::Copy), Just(SendForm::Bytes), any::<u8>().prop_map(SendForm::Chunks),]
+}
+
+/// The RECEIVE forms, one chosen per call.
+fn read_form() -> impl Strategy<Value = ReadForm> {
+    prop_oneof![
+        Just(ReadForm::Copy),
+        Just(ReadForm::Chunk),
+        Just(ReadForm::Bytes),
+        any::<u8>().prop_map(ReadForm::Chunks),
+    ]
+}
+
+/// A RECEIVE: any size, or a small one (chunks cut short, `read_chunk(0)`).
+fn recv() -> impl Strategy<Value = Op> {
+    (prop_oneof![3 => any::<u16>(), 1 => 0u16..64], read_form())
+        .prop_map(|(n, form)| Op::Recv(n, form))
+}
+
+/// Which output polls go through the header-only form: none, all, or a pattern.
+fn output() -> impl Strategy<Value = Op> {
+    prop_oneof![Just(0u16), Just(u16::MAX), any::<u16>()].prop_map(Op::Output)
+}
+
 fn segment() -> impl Strategy<Value = Op> {
     let len = prop_oneof![3 => Just(0u16), 3 => 1u16..1500, 1 => any::<u16>()];
     segment_with(flags().boxed(), Anchor::SndNxt, len.boxed(), 21)
@@ -140,30 +180,35 @@ fn segment_with(
         prop_oneof![4 => Just(None), 1 => (1u16..2000).prop_map(Some)],
         prop_oneof![4 => Just(None), 1 => (0u8..16).prop_map(Some)],
         sack_option(weight_none),
+        packet(),
     )
-        .prop_map(|(flags, seq, seq_off, ack, ack_off, window, len, urgent, mss, scale, sack)| {
-            Op::Segment(PeerSegment {
-                flags,
-                seq,
-                seq_off,
-                ack,
-                ack_off,
-                window,
-                len,
-                urgent,
-                mss,
-                window_scale: scale,
-                sack,
-            })
-        })
+        .prop_map(
+            |(flags, seq, seq_off, ack, ack_off, window, len, urgent, mss, scale, sack, packet)| {
+                Op::Segment(PeerSegment {
+                    flags,
+                    seq,
+                    seq_off,
+                    ack,
+                    ack_off,
+                    window,
+                    len,
+                    urgent,
+                    mss,
+                    window_scale: scale,
+                    sack,
+                    packet,
+                })
+            },
+        )
         .boxed()
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         12 => segment(),
-        3 => any::<u16>().prop_map(Op::Send),
-        3 => any::<u16>().prop_map(Op::Recv),
+        3 => (any::<u16>(), send_form()).prop_map(|(n, form)| Op::Send(n, form)),
+        3 => recv(),
+        1 => output(),
         1 => Just(Op::Close),
         1 => Just(Op::Shutdown),
         1 => Just(Op::Abort),
@@ -198,8 +243,10 @@ fn sack_op() -> impl Strategy<Value = Op> {
             prop_oneof![6 => Just(0u16), 2 => 1u16..600, 1 => any::<u16>()].boxed(),
             3,
         ),
-        5 => prop_oneof![500u16..4000, any::<u16>()].prop_map(Op::Send),
-        2 => any::<u16>().prop_map(Op::Recv),
+        5 => (prop_oneof![500u16..4000, any::<u16>()], send_form())
+            .prop_map(|(n, form)| Op::Send(n, form)),
+        2 => recv(),
+        1 => output(),
         5 => prop_oneof![
             1 => Just(0u16),
             3 => (0u32..16).prop_map(|bit| 1u16 << bit),
@@ -242,6 +289,7 @@ fn handshake(passive: bool) -> impl Strategy<Value = Vec<Op>> {
                 mss,
                 window_scale,
                 sack: None,
+                packet: None,
             };
             if passive {
                 vec![
@@ -263,8 +311,8 @@ fn handshake(passive: bool) -> impl Strategy<Value = Vec<Op>> {
 /// several holes, so the connection's own SACK option fills up), sometimes repeating what
 /// came before (D-SACKs).
 fn peer_data() -> impl Strategy<Value = Op> {
-    (prop_oneof![2 => Just(0i16), 4 => 1i16..2000, 1 => -300i16..0], 1u16..300).prop_map(
-        |(seq_off, len)| {
+    (prop_oneof![2 => Just(0i16), 4 => 1i16..2000, 1 => -300i16..0], 1u16..300, packet()).prop_map(
+        |(seq_off, len, packet)| {
             Op::Segment(PeerSegment {
                 flags: 0x18,
                 seq: Anchor::RcvNxt,
@@ -277,6 +325,7 @@ fn peer_data() -> impl Strategy<Value = Op> {
                 mss: None,
                 window_scale: None,
                 sack: None,
+                packet,
             })
         },
     )
@@ -371,6 +420,47 @@ fn sack_inputs_reach_the_scoreboard() {
     eprintln!(
         "runs (of 2 000) that negotiated SACK, sent blocks, sent a D-SACK, had blocks taken, \
          resent with SACKed octets outstanding, recovered, probed, heard a D-SACK: {runs:?}"
+    );
+    assert!(runs.iter().all(|&n| n >= 20), "{runs:?}");
+}
+
+/// The API forms are mixed for real (issue #19): across 2 000 inputs of each strategy, runs
+/// send through each SEND form, read data through each RECEIVE form, send data segments
+/// through the header-only output, hand data over as packets kept as slices, pin more memory
+/// than the receive buffer holds, and compact.
+#[test]
+fn inputs_mix_every_api_form() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let (plain, sack) = (input().boxed(), sack_input().boxed());
+    let mut runs = [0u32; 12];
+    for i in 0..4_000 {
+        let strategy = if i % 2 == 0 { &plain } else { &sack };
+        let input = strategy.new_tree(&mut runner).unwrap().current();
+        let forms = ops::run_report(&input).forms;
+        let reached = [
+            forms.sends[0] > 0,
+            forms.sends[1] > 0,
+            forms.sends[2] > 0,
+            forms.reads[0] > 0,
+            forms.reads[1] > 0,
+            forms.reads[2] > 0,
+            forms.reads[3] > 0,
+            forms.chunked_data_segments > 0,
+            forms.bytes_data_segments > 0,
+            forms.most_pinned > 0,
+            forms.most_pinned > 3_000,
+            forms.compactions > 0,
+        ];
+        for (count, hit) in runs.iter_mut().zip(reached) {
+            *count += u32::from(hit);
+        }
+    }
+    eprintln!(
+        "runs (of 4 000) that sent by copy, send_bytes, write_chunks; read by copy, read_chunk, \
+         recv_bytes, read_chunks; sent data header-only; took data as packets; pinned memory, \
+         more than the initial buffer; compacted: {runs:?}"
     );
     assert!(runs.iter().all(|&n| n >= 20), "{runs:?}");
 }

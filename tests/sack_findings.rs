@@ -10,7 +10,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use tcp_proto::testing::ops::{self, Anchor, Input, Op, PeerSegment, SackBlockSpec, SackSpec};
+use tcp_proto::testing::ops::{
+    self, Anchor, Input, Op, PeerSegment, SackBlockSpec, SackSpec, SendForm,
+};
 use tcp_proto::wire::{Flags, Options, SackBlock, Segment, TcpHeader};
 use tcp_proto::{Config, Connection, Instant, SeqNum};
 
@@ -240,6 +242,7 @@ fn the_model_finds_recovery_without_a_retransmission() {
             mss: None,
             window_scale: None,
             sack,
+            packet: None,
         })
     };
     let held = SackSpec { count: 1, blocks: [SackBlockSpec::Held(0); 4] };
@@ -252,7 +255,7 @@ fn the_model_finds_recovery_without_a_retransmission() {
             Op::Tick(20_000),
             segment(0x12, Anchor::Raw(IRS), Anchor::Held, None),
             Op::Lose(0b1),
-            Op::Send(2000),
+            Op::Send(2000, SendForm::Copy),
             Op::Tick(20_000),
             segment(0x10, Anchor::RcvNxt, Anchor::Held, Some(held)),
         ],
@@ -345,9 +348,10 @@ fn a_duplicate_ack_after_an_undone_recovery_starts_none_with_nothing_to_resend_r
                 mss: Some(64),
                 window_scale: None,
                 sack: None,
+                packet: None,
             }),
             Op::Lose(4128),
-            Op::Send(1637),
+            Op::Send(1637, SendForm::Copy),
             Op::Segment(PeerSegment {
                 flags: 24,
                 seq: Anchor::RcvNxt,
@@ -360,10 +364,11 @@ fn a_duplicate_ack_after_an_undone_recovery_starts_none_with_nothing_to_resend_r
                 mss: None,
                 window_scale: None,
                 sack: None,
+                packet: None,
             }),
             Op::Tick(200000),
             Op::Arrive(16),
-            Op::Send(500),
+            Op::Send(500, SendForm::Copy),
             Op::Segment(PeerSegment {
                 flags: 17,
                 seq: Anchor::RcvNxt,
@@ -376,6 +381,7 @@ fn a_duplicate_ack_after_an_undone_recovery_starts_none_with_nothing_to_resend_r
                 mss: None,
                 window_scale: None,
                 sack: None,
+                packet: None,
             }),
             Op::Segment(PeerSegment {
                 flags: 24,
@@ -389,6 +395,7 @@ fn a_duplicate_ack_after_an_undone_recovery_starts_none_with_nothing_to_resend_r
                 mss: None,
                 window_scale: None,
                 sack: None,
+                packet: None,
             }),
             Op::Lose(14937),
             Op::Segment(PeerSegment {
@@ -403,6 +410,7 @@ fn a_duplicate_ack_after_an_undone_recovery_starts_none_with_nothing_to_resend_r
                 mss: None,
                 window_scale: None,
                 sack: None,
+                packet: None,
             }),
             Op::Tick(1),
             Op::Segment(PeerSegment {
@@ -417,6 +425,7 @@ fn a_duplicate_ack_after_an_undone_recovery_starts_none_with_nothing_to_resend_r
                 mss: None,
                 window_scale: None,
                 sack: None,
+                packet: None,
             }),
             Op::Segment(PeerSegment {
                 flags: 16,
@@ -430,6 +439,7 @@ fn a_duplicate_ack_after_an_undone_recovery_starts_none_with_nothing_to_resend_r
                 mss: None,
                 window_scale: None,
                 sack: None,
+                packet: None,
             }),
             Op::Segment(PeerSegment {
                 flags: 16,
@@ -443,6 +453,7 @@ fn a_duplicate_ack_after_an_undone_recovery_starts_none_with_nothing_to_resend_r
                 mss: None,
                 window_scale: None,
                 sack: None,
+                packet: None,
             }),
             Op::Segment(PeerSegment {
                 flags: 16,
@@ -464,6 +475,7 @@ fn a_duplicate_ack_after_an_undone_recovery_starts_none_with_nothing_to_resend_r
                         SackBlockSpec::Held(3),
                     ],
                 }),
+                packet: None,
             }),
             Op::Segment(PeerSegment {
                 flags: 16,
@@ -485,6 +497,7 @@ fn a_duplicate_ack_after_an_undone_recovery_starts_none_with_nothing_to_resend_r
                         SackBlockSpec::Held(0),
                     ],
                 }),
+                packet: None,
             }),
         ],
     };

@@ -7,6 +7,9 @@
 //! debug assertion panics on an illegal stimulus too); an unacceptable segment moves neither
 //! RCV.NXT nor the state; every octet delivered is the octet the peer sent there; SND.UNA ≤
 //! SND.NXT; buffers within bounds; bounded output; unacknowledged data always has a timer.
+//! Each call picks its API form (issue #19): copying or `Bytes` sends, the copying or the
+//! header-only output, parsed or zero-copy input in packets of any capacity, and every
+//! read form; every octet sent is the one the application gave at that place in its stream.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -9,6 +9,13 @@
 //! and corrupted nothing (reordering, duplication and delay only), the round trip stays below
 //! the minimum RTO and no window closed, every retransmission was spurious: the storm oracle
 //! (`Liveness::check_no_storm`) bounds them.
+//!
+//! The API forms mix (issue #19): each write picks `send`, `send_bytes` or `write_chunks`, each
+//! read `recv`, `read_chunk`, `recv_bytes` or `read_chunks` with its own size, and
+//! [`Op::Forms`] sets, from then on, which output polls go through the header-only
+//! `poll_transmit_chunks` and which deliveries through the zero-copy `handle_segment_bytes`
+//! (in packets of a chosen capacity, up to 64 KiB beyond the segment): the octets read through
+//! any form are the octets written through any form.
 #![no_main]
 
 use std::time::Duration;
@@ -16,7 +23,8 @@ use std::time::Duration;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tcp_proto::testing::liveness::Liveness;
-use tcp_proto::testing::sim::{Link, LinkConfig, Sim};
+use tcp_proto::testing::ops::{ReadForm, SendForm, read_through, send_through};
+use tcp_proto::testing::sim::{FormPattern, Link, LinkConfig, Sim};
 use tcp_proto::testing::{addr_a, addr_b};
 use tcp_proto::{CloseReason, Config, Connection, Instant, SeqNum, State};
 
@@ -51,15 +59,26 @@ impl Faults {
     }
 }
 
+/// The simulator's [`FormPattern`], as the fuzzer chooses it.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+struct Forms {
+    chunked_output: u16,
+    bytes_input: u16,
+    extra_capacity: [u16; 4],
+}
+
 #[derive(Arbitrary, Debug)]
 enum Op {
-    WriteA(u16),
-    WriteB(u16),
-    ReadA,
-    ReadB,
+    WriteA(u16, SendForm),
+    WriteB(u16, SendForm),
+    /// Reads until nothing is left, each read of up to `1 + n % 8192` octets.
+    ReadA(u16, ReadForm),
+    ReadB(u16, ReadForm),
     ShutdownA,
     ShutdownB,
     Steps(u8),
+    /// From now on, these forms for output polls and deliveries.
+    Forms(Forms),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -90,10 +109,14 @@ fn config(iss: u32, buffers: (u16, u16), nodelay: bool) -> Config {
     config
 }
 
-fn read(conn: &mut Connection, side: &mut Side) {
-    let mut buf = [0u8; 4096];
-    while let Ok(n @ 1..) = conn.recv(&mut buf) {
-        side.received.extend_from_slice(&buf[..n]);
+/// Reads until nothing is left (or the form reads nothing: `read_chunk(0)`, no slots).
+fn read(conn: &mut Connection, side: &mut Side, size: u16, form: ReadForm) {
+    let size = 1 + usize::from(size) % 8192;
+    while let Ok(octets) = read_through(conn, size, form, side.received.len()) {
+        if octets.is_empty() {
+            break;
+        }
+        side.received.extend_from_slice(&octets);
     }
 }
 
@@ -134,21 +157,28 @@ fuzz_target!(|input: Input| {
     let mut chunk = vec![0u8; 70_000];
     for op in input.ops.iter().take(64) {
         match *op {
-            Op::WriteA(n) | Op::WriteB(n) => {
+            Op::WriteA(n, form) | Op::WriteB(n, form) => {
                 let (conn, side, salt) = match op {
-                    Op::WriteA(_) => (&mut sim.a, &mut side_a, 1),
+                    Op::WriteA(..) => (&mut sim.a, &mut side_a, 1),
                     _ => (&mut sim.b, &mut side_b, 2),
                 };
                 let n = usize::from(n);
                 for (i, byte) in chunk[..n].iter_mut().enumerate() {
                     *byte = pattern(side.sent + i, salt);
                 }
-                if let Ok(taken) = conn.send(sim.now, &chunk[..n]) {
+                if let Ok(taken) = send_through(conn, sim.now, &chunk[..n], form, side.sent) {
                     side.sent += taken;
                 }
             }
-            Op::ReadA => read(&mut sim.a, &mut side_a),
-            Op::ReadB => read(&mut sim.b, &mut side_b),
+            Op::ReadA(size, form) => read(&mut sim.a, &mut side_a, size, form),
+            Op::ReadB(size, form) => read(&mut sim.b, &mut side_b, size, form),
+            Op::Forms(forms) => {
+                sim.forms = Some(FormPattern {
+                    chunked_output: forms.chunked_output,
+                    bytes_input: forms.bytes_input,
+                    extra_capacity: forms.extra_capacity,
+                });
+            }
             Op::ShutdownA => {
                 let _ = sim.a.shutdown(sim.now);
             }
@@ -180,8 +210,8 @@ fuzz_target!(|input: Input| {
     let _ = sim.b.shutdown(sim.now);
     let mut guard = 0;
     while sim.step() {
-        read(&mut sim.a, &mut side_a);
-        read(&mut sim.b, &mut side_b);
+        read(&mut sim.a, &mut side_a, 4095, ReadForm::Copy);
+        read(&mut sim.b, &mut side_b, 4095, ReadForm::Copy);
         sim.flush();
         check_timers(&sim);
         if let Err(problem) = liveness.check(&sim) {
@@ -196,8 +226,8 @@ fuzz_target!(|input: Input| {
         }
     }
     // What arrived before the loop (or after its last step) is still to be read.
-    read(&mut sim.a, &mut side_a);
-    read(&mut sim.b, &mut side_b);
+    read(&mut sim.a, &mut side_a, 4095, ReadForm::Copy);
+    read(&mut sim.b, &mut side_b, 4095, ReadForm::Copy);
     check_prefix(&side_a, 2, "A");
     check_prefix(&side_b, 1, "B");
     // An error ending was justified by the faults (the liveness oracle checked its timing and

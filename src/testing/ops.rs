@@ -11,8 +11,22 @@
 //!   not derived from `state::transition` — so a wrong table arm is caught, not mirrored. The
 //!   model follows the state through the events alone and must agree with the connection;
 //! - **window**: a segment the §3.10.7.4 acceptability test rejects (computed here from the
-//!   pre-segment RCV.NXT and RCV.WND) changes neither RCV.NXT nor the state;
-//! - **stream**: every octet handed to the application is the octet the peer sent there;
+//!   pre-segment RCV.NXT, and the larger of RCV.WND and the furthest right edge the model saw
+//!   the connection advertise: a window may shrink below an edge already offered, as it does
+//!   when received packets pin memory, and octets up to that edge are still taken, SHLD-14)
+//!   changes neither RCV.NXT nor the state;
+//! - **stream**: every octet handed to the application is the octet the peer sent there,
+//!   once and in order (never more than RCV.NXT has passed), and every data octet the
+//!   connection sends is the one the application handed to SEND at that place in its stream;
+//! - **API forms** (issue #19): each SEND picks `send`, `send_bytes` or `write_chunks`
+//!   ([`SendForm`]), each RECEIVE `recv`, `read_chunk`, `recv_bytes` or `read_chunks`
+//!   ([`ReadForm`]) with its own size, each peer segment is handed over parsed
+//!   (`handle_segment`) or as a packet of a chosen capacity (`handle_segment_bytes`,
+//!   [`PeerSegment::packet`]), and each output poll is `poll_transmit` or the header-only
+//!   `poll_transmit_chunks` ([`Op::Output`]); the checks above hold whatever the mix, and each
+//!   form's own promises are checked (`write_chunks` leaves what it did not take in the
+//!   chunks, no read returns more than asked or an empty chunk, header and payload add up),
+//!   as is the bound on memory received packets pin;
 //! - **required behaviour**: a RST is believed only at exactly RCV.NXT (in SYN-SENT only with
 //!   our SYN acknowledged; RFC 5961 §3), so a connection that honours one elsewhere fails the
 //!   transition check; a connection that times out must have retransmitted R1 times since
@@ -55,6 +69,7 @@ use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlock, Segment, TcpHeader};
+use bytes::BytesMut;
 
 use super::sack_model::{PeerReceiver, SackCheck};
 pub use super::sack_model::{RawSackBlock, SackBlockSpec, SackCoverage, SackSpec};
@@ -69,6 +84,11 @@ const SEND_BUFFER_MAX: usize = 4 * SEND_BUFFER;
 const RECV_BUFFER_MAX: usize = 4 * RECV_BUFFER;
 /// Operations applied at most per input.
 pub const MAX_OPS: usize = 200;
+/// The most payload a peer segment carries (its length is taken modulo one more).
+const MAX_PAYLOAD: usize = 2047;
+/// The metadata one held piece of received data costs, with room to spare (48 octets on a
+/// 64-bit target: `chunks::PIECE_OVERHEAD`).
+const PIECE_ALLOWANCE: usize = 64;
 
 /// Where a segment's sequence or acknowledgment number starts from.
 #[derive(Arbitrary, Clone, Copy, Debug)]
@@ -97,10 +117,10 @@ pub enum Anchor {
 pub enum Op {
     /// A segment from the peer.
     Segment(PeerSegment),
-    /// SEND of this many octets (modulo 5 000).
-    Send(u16),
-    /// RECEIVE into a buffer of this many octets (modulo 5 000).
-    Recv(u16),
+    /// SEND of this many octets (modulo 5 000), through the API form given.
+    Send(u16, SendForm),
+    /// RECEIVE of up to this many octets (modulo 5 000), through the API form given.
+    Recv(u16, ReadForm),
     /// CLOSE.
     Close,
     /// CLOSE of the sending side only.
@@ -117,6 +137,37 @@ pub enum Op {
     /// A segment the model peer lost arrives after all (the `n`-th, modulo how many are
     /// remembered): reordering.
     Arrive(u8),
+    /// From now on the `n`-th output poll (counted from the first after the opening SYN) goes
+    /// through `poll_transmit_chunks` (the header into a buffer, the payload as `Bytes`
+    /// slices, joined by the checker) when bit `n % 16` is set, else through `poll_transmit`;
+    /// 0 (the start) copies every segment.
+    Output(u16),
+}
+
+/// How the application hands data to SEND (issue #19: the forms may be mixed freely on one
+/// connection).
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendForm {
+    /// `send(&[u8])`: copied into the send queue.
+    Copy,
+    /// `send_bytes(Bytes)`: the chunk kept by reference.
+    Bytes,
+    /// `write_chunks(&mut [Bytes])`: the data cut into `1 + n % 8` chunks, the cuts placed by
+    /// `n` (some chunks may be empty).
+    Chunks(u8),
+}
+
+/// How the application takes received data (the forms may be mixed freely).
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadForm {
+    /// `recv(&mut [u8])` into a buffer of the op's size.
+    Copy,
+    /// `read_chunk(max_len)` with the op's size as `max_len` (0 included).
+    Chunk,
+    /// `recv_bytes()`: the next whole chunk (the op's size unused).
+    Bytes,
+    /// `read_chunks(&mut [Bytes])` into `n % 8` slots (0 included).
+    Chunks(u8),
 }
 
 /// A segment from the peer: the anchors plus offsets give SEQ and ACK; the payload is the
@@ -145,6 +196,11 @@ pub struct PeerSegment {
     pub window_scale: Option<u8>,
     /// SACK blocks (RFC 2018 §3), truthful or not; sent whether or not SACK was negotiated.
     pub sack: Option<SackSpec>,
+    /// How the segment is handed over: `None` parsed, through `handle_segment` (the payload
+    /// copied); `Some(extra)` as a whole packet through `handle_segment_bytes` (the payload
+    /// kept as slices), in a `BytesMut` of the segment's length plus `extra` octets of
+    /// capacity, so a packet may pin far more memory than it carries.
+    pub packet: Option<u16>,
 }
 
 /// A whole run.
@@ -165,6 +221,165 @@ pub struct Input {
 /// The octet the peer sends at sequence number `seq`.
 pub const fn pattern(seq: u32) -> u8 {
     (seq.wrapping_mul(2_654_435_761) >> 24) as u8
+}
+
+/// The octet the application hands to SEND at `offset` in its stream (ISS+1 is offset 0):
+/// every data segment the connection sends must carry exactly these.
+pub const fn sent_octet(offset: u32) -> u8 {
+    (offset.wrapping_mul(2_246_822_519).wrapping_add(0x9e37) >> 24) as u8
+}
+
+/// SEND of `data` through `form` (`step` names the call in failure messages); returns what
+/// the connection took. For `write_chunks`,
+/// checks its contract: what was not taken is left in the chunks, in order (a chunk taken
+/// whole is emptied, one taken in part advanced in place, later ones untouched), and an error
+/// takes nothing.
+pub fn send_through(
+    conn: &mut Connection,
+    now: Instant,
+    data: &[u8],
+    form: SendForm,
+    step: usize,
+) -> Result<usize, crate::connection::CallError> {
+    match form {
+        SendForm::Copy => conn.send(now, data),
+        SendForm::Bytes => {
+            // A slice in the middle of a larger allocation: offsets into a chunk must hold.
+            let mut framed = vec![0xee; data.len() + 6];
+            if let Some(middle) = framed.get_mut(3..3 + data.len()) {
+                middle.copy_from_slice(data);
+            }
+            let chunk = bytes::Bytes::from(framed).slice(3..3 + data.len());
+            conn.send_bytes(now, chunk)
+        }
+        SendForm::Chunks(n) => {
+            // 1 + n % 8 chunks, cut at places drawn from `n` (a small LCG).
+            let mut x = u32::from(n) | 1;
+            let mut cuts: Vec<usize> = (0..n % 8)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    (x >> 8) as usize % (data.len() + 1)
+                })
+                .collect();
+            cuts.sort_unstable();
+            let whole = bytes::Bytes::copy_from_slice(data);
+            let mut from = 0;
+            let mut chunks: Vec<bytes::Bytes> = Vec::new();
+            for cut in cuts.into_iter().chain([data.len()]) {
+                chunks.push(whole.slice(from..cut));
+                from = cut;
+            }
+            let taken = conn.write_chunks(now, &mut chunks);
+            let left: Vec<u8> = chunks.iter().flat_map(|chunk| chunk.iter().copied()).collect();
+            let expected = data.get(*taken.as_ref().unwrap_or(&0)..).unwrap_or(&[]);
+            assert!(
+                left == expected,
+                "step {step}: write_chunks ({taken:?} of {}) left {} octets in the chunks, not \
+                 the {} it did not take",
+                data.len(),
+                left.len(),
+                expected.len()
+            );
+            taken
+        }
+    }
+}
+
+/// RECEIVE of up to `size` octets through `form` (`step` names the call in failure
+/// messages); returns the octets read, after checking
+/// what the form promises (never more than asked for, no empty chunk, slots beyond those
+/// filled left as they were).
+pub fn read_through(
+    conn: &mut Connection,
+    size: usize,
+    form: ReadForm,
+    step: usize,
+) -> Result<Vec<u8>, crate::connection::CallError> {
+    let what = |detail: &str| format!("step {step} ({form:?} of {size}): {detail}");
+    match form {
+        ReadForm::Copy => {
+            let mut buf = vec![0u8; size];
+            let read = conn.recv(&mut buf)?;
+            assert!(read <= size, "{}", what("read more than the buffer"));
+            buf.truncate(read);
+            Ok(buf)
+        }
+        ReadForm::Chunk | ReadForm::Bytes => {
+            let chunk =
+                if form == ReadForm::Chunk { conn.read_chunk(size)? } else { conn.recv_bytes()? };
+            let Some(chunk) = chunk else { return Ok(Vec::new()) };
+            assert!(!chunk.is_empty(), "{}", what("an empty chunk"));
+            assert!(
+                form == ReadForm::Bytes || chunk.len() <= size,
+                "{}",
+                what(&format!("a chunk of {} octets", chunk.len()))
+            );
+            Ok(chunk.to_vec())
+        }
+        ReadForm::Chunks(n) => {
+            let untouched = bytes::Bytes::from_static(b"untouched");
+            let mut slots = vec![untouched.clone(); usize::from(n % 8)];
+            let filled = conn.read_chunks(&mut slots)?;
+            assert!(filled <= slots.len(), "{}", what(&format!("{filled} slots filled")));
+            let (read, rest) = slots.split_at(filled);
+            assert!(read.iter().all(|chunk| !chunk.is_empty()), "{}", what("an empty chunk"));
+            assert!(rest.iter().all(|slot| *slot == untouched), "{}", what("a slot beyond"));
+            Ok(read.iter().flat_map(|chunk| chunk.iter().copied()).collect())
+        }
+    }
+}
+
+/// The next segment through `poll_transmit` or, when `chunked`, `poll_transmit_chunks`: the
+/// header written into `header_buf`, the payload as slices, joined here into `out` as an
+/// adapter would write them (header and payload lengths must add up to the segment's).
+fn transmit_through(
+    conn: &mut Connection,
+    now: Instant,
+    out: &mut [u8],
+    header_buf: &mut [u8],
+    chunked: bool,
+) -> Result<Option<crate::connection::Transmit>, crate::connection::TransmitError> {
+    if !chunked {
+        return conn.poll_transmit(now, out);
+    }
+    let Some(chunks) = conn.poll_transmit_chunks(now, header_buf)? else { return Ok(None) };
+    let header = header_buf.get(..chunks.header_len).unwrap_or(&[]);
+    assert_eq!(header.len(), chunks.header_len, "a header longer than its buffer");
+    assert_eq!(
+        chunks.header_len + chunks.payload.len(),
+        chunks.transmit.len,
+        "poll_transmit_chunks: header and payload do not add up to the segment"
+    );
+    let mut at = 0;
+    for piece in core::iter::once(header).chain(chunks.payload.slices().iter().map(|b| &b[..])) {
+        let Some(target) = out.get_mut(at..at + piece.len()) else {
+            panic!("a segment longer than any the checker's buffer holds")
+        };
+        target.copy_from_slice(piece);
+        at += piece.len();
+    }
+    Ok(Some(chunks.transmit))
+}
+
+/// Every data octet a segment carries is the one the application sent at that place in its
+/// stream (whichever SEND form it came through, whichever output form sent it), and nothing
+/// beyond what it sent: `sent` octets from ISS+1.
+fn check_payload(segment: &Segment<'_>, iss: u32, sent: u32, what: &str) {
+    if segment.payload.is_empty() {
+        return;
+    }
+    let header = &segment.header;
+    let first = header.seq.get().wrapping_add(u32::from(header.flags.contains(Flags::SYN)));
+    let offset = first.wrapping_sub(iss.wrapping_add(1));
+    let end = offset.wrapping_add(segment.payload.len() as u32);
+    assert!(
+        end <= sent && offset < end,
+        "{what}: data at stream offsets {offset}..{end}, but the application sent {sent} octets"
+    );
+    for (i, &byte) in segment.payload.iter().enumerate() {
+        let at = offset.wrapping_add(i as u32);
+        assert_eq!(byte, sent_octet(at), "{what}: octet {at} is not the one the application sent");
+    }
 }
 
 /// What made a state change, in the terms the RFC's figure and text use.
@@ -363,6 +578,27 @@ pub struct Report {
     pub visited: Visited,
     /// What the SACK checks saw.
     pub sack: SackCoverage,
+    /// How the API forms were exercised.
+    pub forms: FormCoverage,
+}
+
+/// How a run exercised the API forms (issue #19), so tests can show the mixed runs are not
+/// vacuous.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FormCoverage {
+    /// SENDs that queued data, per [`SendForm`] (copy, `send_bytes`, `write_chunks`).
+    pub sends: [u32; 3],
+    /// RECEIVEs that returned data, per [`ReadForm`] (copy, `read_chunk`, `recv_bytes`,
+    /// `read_chunks`).
+    pub reads: [u32; 4],
+    /// Data segments sent through `poll_transmit_chunks`.
+    pub chunked_data_segments: u32,
+    /// Segments with data handed over through `handle_segment_bytes`.
+    pub bytes_data_segments: u32,
+    /// The most memory received slices pinned after a step.
+    pub most_pinned: usize,
+    /// Compactions of received slices.
+    pub compactions: u64,
 }
 
 /// Applies `input` to a fresh connection, checking every rule after every step (see the
@@ -410,6 +646,14 @@ pub fn run_report(input: &Input) -> Report {
     drain_events(&mut conn, &mut model, Cause::OtherCall, History::default(), "open");
     let mut history = History::default();
     let mut out = vec![0u8; 65_536];
+    // The header-only output form's buffer: 60 octets hold any TCP header.
+    let mut header_buf = [0u8; 60];
+    // `Op::Output`'s pattern, and the output polls so far.
+    let (mut output_pattern, mut polls) = (0u16, 0u32);
+    // Octets the application's SENDs handed over in this incarnation: the connection's data
+    // segments carry exactly these, [`sent_octet`] at each offset.
+    let mut sent: u32 = 0;
+    let mut forms = FormCoverage::default();
     let mut expect = Expect::default();
     let mut receiver = PeerReceiver::default();
     let mut sack = SackCheck::new(input.peer_sack);
@@ -422,6 +666,7 @@ pub fn run_report(input: &Input) -> Report {
                 before_state: State::SynSent,
                 history: History::default(),
                 incoming: None,
+                rcv_shift: 0,
             };
             let snd_max = expect.snd_max.unwrap_or(segment.header.seq.get());
             expect.check_output(&segment, &context, "the opening SYN");
@@ -430,7 +675,7 @@ pub fn run_report(input: &Input) -> Report {
             receiver.on_sent(&segment, iss);
         }
     }
-    let mut payload = vec![0u8; 2048];
+    let mut payload = vec![0u8; MAX_PAYLOAD];
     // (IRS of the stream, octets read from it).
     let mut stream: Option<(u32, u32)> = None;
     for (step, op) in input.ops.iter().take(MAX_OPS).enumerate() {
@@ -438,6 +683,8 @@ pub fn run_report(input: &Input) -> Report {
         let recoveries_before = conn.counters().sack_recoveries;
         let mut cause = Cause::OtherCall;
         let mut rejected = false;
+        // The window the segment met (§3.10.7.4), for the rejection checks.
+        let mut acceptance = before.rcv_wnd;
         let mut incoming: Option<Incoming> = None;
         // SEQ and ACK of a segment step, for failure reports.
         let mut numbers = None;
@@ -449,7 +696,7 @@ pub fn run_report(input: &Input) -> Report {
                 let ack =
                     anchor(&conn, &receiver, peer.ack).wrapping_add_signed(i32::from(peer.ack_off));
                 numbers = Some((seq, ack));
-                let len = usize::from(peer.len) % payload.len();
+                let len = usize::from(peer.len) % MAX_PAYLOAD.saturating_add(1);
                 let flags = Flags::from_bits(peer.flags);
                 // SYN occupies the first sequence number; data follows it.
                 let first = if flags.contains(Flags::SYN) { seq.wrapping_add(1) } else { seq };
@@ -519,8 +766,9 @@ pub fn run_report(input: &Input) -> Report {
                     first_seq = seq.wrapping_add(1);
                     seg_len -= 1;
                 }
+                acceptance = expect.acceptance_window(&before);
                 rejected = synchronized
-                    && !acceptable(first_seq, seg_len, before.rcv_nxt.get(), before.rcv_wnd);
+                    && !acceptable(first_seq, seg_len, before.rcv_nxt.get(), acceptance);
                 incoming = Some(Incoming { flags, seq, ack, seg_len: segment.seg_len() });
                 // An ACK the connection must take as progress (§3.10.7.4 step 5: acceptable,
                 // no RST or SYN in the way, SND.UNA < SEG.ACK =< SND.NXT) restarts its
@@ -544,7 +792,21 @@ pub fn run_report(input: &Input) -> Report {
                     std::eprintln!("step {step}: the peer sends {segment}");
                 }
                 let drops = drop_counters(&conn);
-                conn.handle_segment(now, REMOTE.ip(), &segment);
+                match peer.packet {
+                    None => conn.handle_segment(now, REMOTE.ip(), &segment),
+                    Some(extra) => {
+                        forms.bytes_data_segments += u32::from(len > 0);
+                        let mut packet = BytesMut::with_capacity(built.len() + usize::from(extra));
+                        packet.extend_from_slice(built);
+                        if let Err(error) =
+                            conn.handle_segment_bytes(now, REMOTE.ip(), LOCAL.ip(), packet)
+                        {
+                            panic!(
+                                "step {step}: handle_segment_bytes refused a valid segment: {error:?}"
+                            )
+                        }
+                    }
+                }
                 // The blocks were certainly taken when §3.10.7.4 step 5 ran: an acceptable
                 // ACK-only segment in a state with a send half, SND.UNA =< SEG.ACK =< SND.NXT,
                 // and no drop counted.
@@ -579,28 +841,57 @@ pub fn run_report(input: &Input) -> Report {
                 }
                 history.fin_seen |= flags.contains(Flags::FIN);
             }
-            Op::Send(n) => {
-                let data = vec![0x55; usize::from(n) % 5000];
-                let _ = conn.send(now, &data);
+            Op::Send(n, form) => {
+                let data: Vec<u8> = (0..usize::from(n) % 5000)
+                    .map(|i| sent_octet(sent.wrapping_add(i as u32)))
+                    .collect();
+                if let Ok(taken) = send_through(&mut conn, now, &data, form, step) {
+                    sent = sent.wrapping_add(taken as u32);
+                    let index = match form {
+                        SendForm::Copy => 0,
+                        SendForm::Bytes => 1,
+                        SendForm::Chunks(_) => 2,
+                    };
+                    if let Some(count) = forms.sends.get_mut(index).filter(|_| taken > 0) {
+                        *count += 1;
+                    }
+                }
             }
-            Op::Recv(n) => {
-                let mut buf = vec![0u8; usize::from(n) % 5000];
-                if let Ok(read) = conn.recv(&mut buf) {
-                    let irs = conn.status().irs.get();
+            Op::Recv(n, form) => {
+                if let Ok(read) = read_through(&mut conn, usize::from(n) % 5000, form, step) {
+                    let index = match form {
+                        ReadForm::Copy => 0,
+                        ReadForm::Chunk => 1,
+                        ReadForm::Bytes => 2,
+                        ReadForm::Chunks(_) => 3,
+                    };
+                    if let Some(count) = forms.reads.get_mut(index).filter(|_| !read.is_empty()) {
+                        *count += 1;
+                    }
+                    let status = conn.status();
+                    let irs = status.irs.get();
                     let (stream_irs, offset) = stream.get_or_insert((irs, 0));
                     if *stream_irs != irs {
                         *stream_irs = irs;
                         *offset = 0;
                     }
-                    for (i, &byte) in buf.iter().take(read).enumerate() {
+                    for (i, &byte) in read.iter().enumerate() {
                         let seq = irs.wrapping_add(1).wrapping_add(*offset).wrapping_add(i as u32);
                         assert_eq!(
                             byte,
                             pattern(seq),
-                            "step {step}: delivered an octet the peer never sent"
+                            "step {step} ({form:?}): delivered an octet the peer never sent"
                         );
                     }
-                    *offset = offset.wrapping_add(read as u32);
+                    *offset = offset.wrapping_add(read.len() as u32);
+                    // Exactly once: nothing is read that RCV.NXT has not passed.
+                    let received = status.rcv_nxt.get().wrapping_sub(irs.wrapping_add(1));
+                    assert!(
+                        *offset <= received,
+                        "step {step} ({form:?}): {} octets read, RCV.NXT only {received} past \
+                         IRS+1",
+                        *offset
+                    );
                 }
             }
             Op::Close => {
@@ -626,6 +917,7 @@ pub fn run_report(input: &Input) -> Report {
             Op::NoDelay(on) => conn.set_nodelay(on),
             Op::Lose(pattern) => receiver.set_loss_pattern(pattern),
             Op::Arrive(n) => receiver.arrive(n),
+            Op::Output(pattern) => output_pattern = pattern,
         }
         let what = match numbers {
             Some((seq, ack)) => {
@@ -642,8 +934,17 @@ pub fn run_report(input: &Input) -> Report {
             Incarnation::Forgotten => {
                 sack.reset();
                 receiver.reset();
+                sent = 0;
             }
             Incarnation::Same => {}
+        }
+        // The peer's FIN is in: its sequence number takes no buffer space, so the right edge
+        // the connection accepts into moves one further (as RCV.NXT does over the FIN).
+        let peer_finished = |state| {
+            matches!(state, State::CloseWait | State::Closing | State::LastAck | State::TimeWait)
+        };
+        if !peer_finished(before.state) && peer_finished(model) {
+            expect.adv_edge = expect.adv_edge.map(|edge| edge.wrapping_add(1));
         }
         if let (Some(irs), Some(incoming)) = (expect.irs, incoming)
             && !incoming.flags.contains(Flags::RST)
@@ -658,17 +959,23 @@ pub fn run_report(input: &Input) -> Report {
             expect.predict_rcv_nxt(incoming, &before, history);
         }
         expect.saw_peer(incoming);
-        let mut sent = 0;
+        let mut emitted = 0;
         let mut retransmitted = false;
+        let rcv_shift = now_status.rcv_wscale.unwrap_or(0);
         loop {
-            let transmit = match conn.poll_transmit(now, &mut out) {
-                Ok(Some(transmit)) => transmit,
-                Ok(None) => break,
-                // The buffer holds any segment: an error is a segment that cannot be encoded.
-                Err(error) => panic!("{what}: poll_transmit failed: {error}"),
-            };
-            sent += 1;
-            assert!(sent < 1000, "step {step}: unbounded output for one input");
+            let chunked = output_pattern >> (polls % 16) & 1 == 1;
+            polls = polls.wrapping_add(1);
+            let transmit =
+                match transmit_through(&mut conn, now, &mut out, &mut header_buf, chunked) {
+                    Ok(Some(transmit)) => transmit,
+                    Ok(None) => break,
+                    // The buffer holds any segment: an error is a segment that cannot be encoded.
+                    Err(error) => {
+                        panic!("{what}: poll_transmit (chunks: {chunked}) failed: {error}")
+                    }
+                };
+            emitted += 1;
+            assert!(emitted < 1000, "step {step}: unbounded output for one input");
             let bytes = out.get(..transmit.len).unwrap_or(&[]);
             let Ok(segment) = Segment::parse_checked(bytes, LOCAL.ip(), transmit.remote.ip())
             else {
@@ -677,9 +984,16 @@ pub fn run_report(input: &Input) -> Report {
             if trace {
                 std::eprintln!("step {step}: the connection sends {segment}");
             }
-            let context = Context { cause, before_state: before.state, history, incoming };
+            let context =
+                Context { cause, before_state: before.state, history, incoming, rcv_shift };
             let snd_max = expect.snd_max.unwrap_or(segment.header.seq.get());
             retransmitted |= expect.check_output(&segment, &context, &what);
+            if chunked && !segment.payload.is_empty() {
+                forms.chunked_data_segments += 1;
+            }
+            if let Some(iss) = expect.iss.filter(|_| !segment.header.flags.contains(Flags::RST)) {
+                check_payload(&segment, iss, sent, &what);
+            }
             if !segment.header.flags.contains(Flags::RST)
                 && let Some(iss) = expect.iss
             {
@@ -714,7 +1028,9 @@ pub fn run_report(input: &Input) -> Report {
         if rejected {
             // §3.10.7.4: an unacceptable segment is answered with an ACK and dropped.
             assert_eq!(s.rcv_nxt, before.rcv_nxt, "{what}: an unacceptable segment moved RCV.NXT");
-            let zero_window_allowance = before.rcv_wnd == 0;
+            // MUST-66: with a zero window, a segment at RCV.NXT still has its ACK, URG and RST
+            // processed.
+            let zero_window_allowance = acceptance == 0;
             assert!(
                 s.state == before.state || zero_window_allowance,
                 "{what}: an unacceptable segment changed the state {:?} -> {:?}",
@@ -726,6 +1042,17 @@ pub fn run_report(input: &Input) -> Report {
         // Buffers only grow, within their ceilings, and hold no more than they are.
         assert!(s.send_queued <= s.send_buffer && s.recv_queued <= s.recv_buffer, "{what}: {s:?}");
         assert!(s.send_buffer <= SEND_BUFFER_MAX && s.recv_buffer <= RECV_BUFFER_MAX, "{what}");
+        // Packets held as slices pin memory within the receive buffer, a sixteenth of it
+        // beyond, and one segment's octets and metadata (`chunks`: what is pinned is counted
+        // against the window and compacted when it gets out of proportion).
+        forms.most_pinned = forms.most_pinned.max(s.recv_pinned);
+        forms.compactions = forms.compactions.max(s.recv_compactions);
+        let pinned_bound = s.recv_buffer + s.recv_buffer / 16 + MAX_PAYLOAD + PIECE_ALLOWANCE;
+        assert!(
+            s.recv_pinned <= pinned_bound,
+            "{what}: {} octets pinned, more than the bound {pinned_bound}: {s:?}",
+            s.recv_pinned
+        );
         assert!(
             s.send_buffer >= before.send_buffer && s.recv_buffer >= before.recv_buffer,
             "{what}: a buffer shrank: {s:?}"
@@ -747,7 +1074,7 @@ pub fn run_report(input: &Input) -> Report {
     coverage.recoveries = counters.sack_recoveries;
     coverage.loss_probes = counters.loss_probes;
     coverage.dsacks_received = counters.dsacks_received;
-    Report { visited, sack: coverage }
+    Report { visited, sack: coverage, forms }
 }
 
 /// What a step did to the incarnation the model follows.
@@ -777,6 +1104,9 @@ struct Context {
     before_state: State,
     history: History,
     incoming: Option<Incoming>,
+    /// Our window-scale shift (RFC 7323 §2.3; 0 unless both sides agreed), for the right
+    /// edge a segment's window field advertises.
+    rcv_shift: u8,
 }
 
 /// The output model: what every emitted segment's flags, SEQ and ACK must be, from what the
@@ -799,6 +1129,12 @@ struct Expect {
     /// acceptable ACK). The first segment of any other kind (out of order, partly outside the
     /// window, data on a SYN, …) leaves only the bounds below for the rest of the incarnation.
     rcv_nxt: Option<u32>,
+    /// The furthest right edge (ACK + window) our segments advertised since IRS was learnt,
+    /// one further once the peer's FIN is in (the FIN takes no buffer space). The connection
+    /// must take what arrives up to it even when its own window has since shrunk (SHLD-14),
+    /// as it does when packets it holds as slices pin buffer memory: so a segment is judged
+    /// against this edge, as well as the window `status()` reports, for the rejection checks.
+    adv_edge: Option<u32>,
     retransmission_ticks: u32,
 }
 
@@ -848,6 +1184,12 @@ impl Expect {
                     );
                 }
                 self.last_ack = Some(ack);
+                // A SYN's window is never scaled (RFC 7323 §2.2).
+                let shift = if flags.contains(Flags::SYN) { 0 } else { context.rcv_shift };
+                let edge = ack.wrapping_add(u32::from(header.window) << shift);
+                if self.adv_edge.is_none_or(|known| SeqNum::new(edge).after(SeqNum::new(known))) {
+                    self.adv_edge = Some(edge);
+                }
             }
         }
         // SEQ: within our sequence space, never past the highest octet sent (no gap); a
@@ -917,6 +1259,17 @@ impl Expect {
         }
     }
 
+    /// The window a segment is accepted into (§3.10.7.4 step 1): the window `before` reports,
+    /// or as far as the furthest edge advertised, if that reaches further.
+    fn acceptance_window(&self, before: &Status) -> u32 {
+        let rcv_nxt = before.rcv_nxt.get();
+        let advertised = self
+            .adv_edge
+            .filter(|&edge| SeqNum::new(edge).after(SeqNum::new(rcv_nxt)))
+            .map_or(0, |edge| edge.wrapping_sub(rcv_nxt));
+        before.rcv_wnd.max(advertised)
+    }
+
     /// Notes how far the peer's sequence space reaches (once IRS is known; RSTs carry none).
     fn saw_peer(&mut self, incoming: Option<Incoming>) {
         let (Some(irs), Some(incoming)) = (self.irs, incoming) else { return };
@@ -978,6 +1331,7 @@ impl Expect {
         }
         if opened && let Some(incoming) = incoming {
             self.irs = Some(incoming.seq);
+            self.adv_edge = None;
             // A SYN alone: RCV.NXT = IRS+1. Data or a FIN on it: the model does not follow.
             self.rcv_nxt = (incoming.seg_len == 1).then(|| incoming.seq.wrapping_add(1));
             return Incarnation::Opened;
@@ -1087,7 +1441,28 @@ pub fn encode(input: &Input) -> Vec<u8> {
             }
         }
     }
-    const OPS: u64 = 10;
+    fn send_form(out: &mut Vec<u8>, form: SendForm) {
+        match form {
+            SendForm::Copy => variant(out, 0, 3),
+            SendForm::Bytes => variant(out, 1, 3),
+            SendForm::Chunks(n) => {
+                variant(out, 2, 3);
+                out.push(n);
+            }
+        }
+    }
+    fn read_form(out: &mut Vec<u8>, form: ReadForm) {
+        match form {
+            ReadForm::Copy => variant(out, 0, 4),
+            ReadForm::Chunk => variant(out, 1, 4),
+            ReadForm::Bytes => variant(out, 2, 4),
+            ReadForm::Chunks(n) => {
+                variant(out, 3, 4);
+                out.push(n);
+            }
+        }
+    }
+    const OPS: u64 = 11;
     let mut out = vec![
         u8::from(input.passive),
         u8::from(input.delayed_ack),
@@ -1120,14 +1495,20 @@ pub fn encode(input: &Input) -> Vec<u8> {
                 if let Some(spec) = &peer.sack {
                     sack(&mut out, spec);
                 }
+                out.push(u8::from(peer.packet.is_some()));
+                if let Some(extra) = peer.packet {
+                    out.extend_from_slice(&extra.to_le_bytes());
+                }
             }
-            Op::Send(n) => {
+            Op::Send(n, form) => {
                 variant(&mut out, 1, OPS);
                 out.extend_from_slice(&n.to_le_bytes());
+                send_form(&mut out, form);
             }
-            Op::Recv(n) => {
+            Op::Recv(n, form) => {
                 variant(&mut out, 2, OPS);
                 out.extend_from_slice(&n.to_le_bytes());
+                read_form(&mut out, form);
             }
             Op::Close => variant(&mut out, 3, OPS),
             Op::Shutdown => variant(&mut out, 4, OPS),
@@ -1147,6 +1528,10 @@ pub fn encode(input: &Input) -> Vec<u8> {
             Op::Arrive(n) => {
                 variant(&mut out, 9, OPS);
                 out.push(n);
+            }
+            Op::Output(pattern) => {
+                variant(&mut out, 10, OPS);
+                out.extend_from_slice(&pattern.to_le_bytes());
             }
         }
     }
@@ -1283,6 +1668,7 @@ pub fn simulated_dialogues() -> Vec<Capture> {
                     mss: h.options.mss,
                     window_scale: h.options.window_scale,
                     sack: None,
+                    packet: None,
                 }));
             }
             Verdict::Deliver
@@ -1292,11 +1678,11 @@ pub fn simulated_dialogues() -> Vec<Capture> {
             let now = pair.now;
             match step {
                 Step::Send(n) => {
-                    ops.borrow_mut().push(Op::Send(n));
+                    ops.borrow_mut().push(Op::Send(n, SendForm::Copy));
                     let _ = pair.a.send(now, &vec![0x55; usize::from(n)]);
                 }
                 Step::Recv => {
-                    ops.borrow_mut().push(Op::Recv(4096));
+                    ops.borrow_mut().push(Op::Recv(4096, ReadForm::Copy));
                     let _ = pair.read_a();
                 }
                 Step::Close => {

@@ -659,7 +659,7 @@ fn is_dsack(first: &SackBlock, blocks: &[SackBlock], ack: SeqNum) -> bool {
 /// the peer reports with a D-SACK, a tail loss probe, blocks of every bogus shape, and a
 /// retransmission timeout with SACKed data outstanding.
 pub fn sack_scripts() -> Vec<(&'static str, super::ops::Input)> {
-    use super::ops::{Anchor, Input, Op, PeerSegment};
+    use super::ops::{Anchor, Input, Op, PeerSegment, ReadForm, SendForm};
     use SackBlockSpec::{Duplicate, Held, Raw};
     const SYN: u8 = 0x02;
     const ACK: u8 = 0x10;
@@ -683,6 +683,7 @@ pub fn sack_scripts() -> Vec<(&'static str, super::ops::Input)> {
             mss: None,
             window_scale: None,
             sack: (!blocks.is_empty()).then_some(spec),
+            packet: None,
         })
     };
     let ack = |blocks: &[SackBlockSpec]| segment(ACK, Anchor::RcvNxt, 0, 0, blocks);
@@ -703,7 +704,7 @@ pub fn sack_scripts() -> Vec<(&'static str, super::ops::Input)> {
         Op::Tick(20_000),
         syn_ack.clone(),
         Op::Lose(0b10),
-        Op::Send(3000),
+        Op::Send(3000, SendForm::Copy),
         Op::Tick(20_000),
         ack(&[Held(0)]),
         Op::Lose(0),
@@ -721,7 +722,7 @@ pub fn sack_scripts() -> Vec<(&'static str, super::ops::Input)> {
         segment(PSH_ACK, Anchor::RcvNxt, 100, 100, &[]),
         segment(PSH_ACK, Anchor::RcvNxt, 0, 200, &[]),
         segment(PSH_ACK, Anchor::RcvNxt, -50, 100, &[]),
-        Op::Recv(1000),
+        Op::Recv(1000, ReadForm::Copy),
         segment(FIN_ACK, Anchor::RcvNxt, 0, 0, &[]),
         Op::Close,
         ack(&[]),
@@ -737,7 +738,7 @@ pub fn sack_scripts() -> Vec<(&'static str, super::ops::Input)> {
         Op::Tick(20_000),
         syn_ack.clone(),
         Op::Lose(0b1),
-        Op::Send(500),
+        Op::Send(500, SendForm::Copy),
         Op::Tick(1_100_000),
         Op::Lose(0),
         Op::Arrive(0),
@@ -751,7 +752,7 @@ pub fn sack_scripts() -> Vec<(&'static str, super::ops::Input)> {
         Op::Tick(20_000),
         syn_ack.clone(),
         Op::Lose(0b110),
-        Op::Send(1500),
+        Op::Send(1500, SendForm::Copy),
         Op::Tick(20_000),
         ack(&[]),
         Op::Tick(60_000),
@@ -766,7 +767,7 @@ pub fn sack_scripts() -> Vec<(&'static str, super::ops::Input)> {
         Op::Tick(20_000),
         syn_ack.clone(),
         Op::Lose(0b1),
-        Op::Send(2000),
+        Op::Send(2000, SendForm::Copy),
         ack(&[raw(Anchor::SndNxt, 1, 100), raw(Anchor::SndUna, -200, 100)]),
         ack(&[raw(Anchor::SndUna, 600, -300), raw(Anchor::SndUna, 600, 0)]),
         ack(&[raw(Anchor::SndUna, 500, 400), raw(Anchor::SndUna, 700, 400)]),
@@ -784,7 +785,7 @@ pub fn sack_scripts() -> Vec<(&'static str, super::ops::Input)> {
         Op::Tick(20_000),
         syn_ack.clone(),
         Op::Lose(0b1111_1101),
-        Op::Send(3000),
+        Op::Send(3000, SendForm::Copy),
         Op::Tick(20_000),
         ack(&[Held(0)]),
         Op::Tick(1_500_000),

@@ -283,6 +283,26 @@ impl DataSent {
     }
 }
 
+/// The API form of each output poll and each delivery, by pattern ([`Sim::forms`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FormPattern {
+    /// The `n`-th output poll (either side's, counted from the simulator's start) goes
+    /// through `poll_transmit_chunks` when bit `n % 16` is set, else `poll_transmit`.
+    pub chunked_output: u16,
+    /// The `n`-th segment delivered goes through `handle_segment_bytes` when bit `n % 16` is
+    /// set, else `handle_segment`.
+    pub bytes_input: u16,
+    /// The `n`-th delivery through `handle_segment_bytes` comes in a `BytesMut` of the
+    /// packet's length plus `extra_capacity[n % 4]` octets of capacity.
+    pub extra_capacity: [u16; 4],
+}
+
+impl FormPattern {
+    const fn bit(pattern: u16, n: u64) -> bool {
+        pattern >> (n % 16) & 1 == 1
+    }
+}
+
 /// A per-segment hook: sees (and may edit) every segment's bytes before the link takes them.
 pub type Hook = Box<dyn FnMut(Direction, &mut Vec<u8>) -> Verdict>;
 
@@ -314,6 +334,11 @@ pub struct Sim {
     /// With `bytes_input`: only every other segment goes through the zero-copy input, the
     /// rest through `handle_segment` (a connection fed both forms).
     pub mixed_input: bool,
+    /// Each output poll's and each delivery's form by pattern (a fuzzer's choice, changed
+    /// whenever it likes); while set, in place of `chunked_output`, `bytes_input` and
+    /// `mixed_input`.
+    pub forms: Option<FormPattern>,
+    polls: u64,
     delivered: u64,
     hook: Option<Hook>,
     trace: VecDeque<String>,
@@ -338,6 +363,8 @@ impl Sim {
             chunked_output: false,
             bytes_input: None,
             mixed_input: false,
+            forms: None,
+            polls: 0,
             delivered: 0,
             hook: None,
             trace: VecDeque::new(),
@@ -431,7 +458,12 @@ impl Sim {
                 Direction::AToB => (&mut self.a, "A > B"),
                 Direction::BToA => (&mut self.b, "B > A"),
             };
-            let polled = if self.chunked_output {
+            let chunked = match self.forms {
+                Some(forms) => FormPattern::bit(forms.chunked_output, self.polls),
+                None => self.chunked_output,
+            };
+            self.polls += 1;
+            let polled = if chunked {
                 sender.poll_transmit_chunks(self.now, &mut self.buf).map(|chunks| {
                     chunks.map(|chunks| {
                         let mut at = chunks.header_len;
@@ -497,7 +529,14 @@ impl Sim {
         }
         self.delivered += 1;
         let copy_this_one = self.mixed_input && self.delivered.is_multiple_of(2);
-        if let Some(capacity) = self.bytes_input.filter(|_| !copy_this_one) {
+        let bytes_capacity = match self.forms {
+            Some(forms) => FormPattern::bit(forms.bytes_input, self.delivered).then(|| {
+                let extra = forms.extra_capacity.get((self.delivered % 4) as usize);
+                bytes.len() + usize::from(extra.copied().unwrap_or(0))
+            }),
+            None => self.bytes_input.filter(|_| !copy_this_one),
+        };
+        if let Some(capacity) = bytes_capacity {
             let mut packet = bytes::BytesMut::with_capacity(capacity.max(bytes.len()));
             packet.extend_from_slice(bytes);
             if receiver.handle_segment_bytes(self.now, from.ip(), to.ip(), packet).is_err() {
@@ -676,6 +715,57 @@ mod tests {
         }
         assert_eq!(link.stats().queue_dropped, 0);
         assert_eq!(drain(&mut link).len(), 100);
+    }
+
+    /// With a form pattern, output polls and deliveries take the forms it sets: packets
+    /// through the zero-copy input pin memory at the receiver (where the copying input pins
+    /// none), and the data arrives exactly.
+    #[test]
+    fn a_form_pattern_chooses_each_packets_forms() {
+        use crate::config::Config;
+        use crate::seq::SeqNum;
+        let now = Instant::ZERO;
+        let (a_addr, b_addr) = (super::super::addr_a(1000), super::super::addr_b(80));
+        let run = |forms: Option<FormPattern>| {
+            let a =
+                Connection::connect(Config::with_fixed_isn(SeqNum::new(7)), now, a_addr, b_addr);
+            let b = Connection::listen(Config::with_fixed_isn(SeqNum::new(9)), now, b_addr);
+            let (Ok(a), link) = (a, LinkConfig::perfect()) else { panic!("valid addresses") };
+            let mut sim = Sim::new(a, b, Link::new(link.clone(), 1), Link::new(link, 2), now);
+            sim.forms = forms;
+            let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+            let mut sent = 0;
+            let mut received = Vec::new();
+            let mut most_pinned = 0;
+            for _ in 0..10_000 {
+                if let Ok(taken) = sim.a.send(sim.now, data.get(sent..).unwrap_or(&[])) {
+                    sent += taken;
+                }
+                if !sim.step() {
+                    break;
+                }
+                most_pinned = most_pinned.max(sim.b.status().recv_pinned);
+                while let Ok(Some(chunk)) = sim.b.read_chunk(usize::MAX) {
+                    received.extend_from_slice(&chunk);
+                }
+                if received.len() == data.len() {
+                    break;
+                }
+            }
+            assert_eq!(received, data);
+            most_pinned
+        };
+        assert_eq!(run(None), 0);
+        let all = FormPattern {
+            chunked_output: u16::MAX,
+            bytes_input: u16::MAX,
+            extra_capacity: [u16::MAX; 4],
+        };
+        // Packets of 64 KiB more than their segment pin too much to be kept as slices: they
+        // are copied (pinning what they carry); 2 KiB more are kept and pin their buffers.
+        assert!(run(Some(all)) > 0);
+        let slices = FormPattern { extra_capacity: [2048; 4], ..all };
+        assert!(run(Some(slices)) >= 2048);
     }
 
     #[test]
