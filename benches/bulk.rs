@@ -32,7 +32,7 @@ use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::IpAddress;
 use tcp_proto::wire::checksum::pseudo_header;
 use tcp_proto::wire::ip::{Ipv4Header, PROTOCOL_TCP};
-use tcp_proto::{Config, Endpoint, EndpointConfig, Instant};
+use tcp_proto::{Config, ConnectionHandle, Endpoint, EndpointConfig, Instant};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -74,8 +74,15 @@ impl Run {
 
 // ------------------------------------------------------------------ tcp-proto
 
-#[inline(never)]
-fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
+/// Virtual time at which each run's client connects.
+const START_US: u64 = 1_000;
+
+/// The two endpoints of a tcp-proto run, the workload's MTU and buffers on both, the server
+/// listening and the client's connection opened at `start_us`.
+fn endpoints(
+    workload: Workload,
+    start_us: u64,
+) -> (Endpoint, Endpoint, SocketAddr, ConnectionHandle) {
     let config = |secret: u8| {
         let mut connection = Config::new([secret; 16]);
         connection.mtu = workload.mtu as u16;
@@ -87,9 +94,15 @@ fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
     let mut server = Endpoint::new(config(2));
     let listen = SocketAddr::new(IpAddr::V4(SERVER), PORT);
     server.listen(listen, 1).unwrap();
-    let mut now_us = 1_000u64;
+    let c = client.connect(Instant::from_micros(start_us), IpAddr::V4(CLIENT), listen).unwrap();
+    (client, server, listen, c)
+}
+
+#[inline(never)]
+fn tcp_proto_bulk(workload: Workload, total: u64) -> Run {
+    let (mut client, mut server, listen, c) = endpoints(workload, START_US);
+    let mut now_us = START_US;
     let now = |us: u64| Instant::from_micros(us);
-    let c = client.connect(now(now_us), IpAddr::V4(CLIENT), listen).unwrap();
     let pool = common::pool();
     let mut queue = Queue::new();
     let mut setup = Counts::default();
@@ -233,20 +246,9 @@ fn pump_bytes(
 /// out as slices, a batch at a time (`read_chunks`).
 #[inline(never)]
 fn tcp_proto_bulk_bytes(workload: Workload, total: u64) -> Run {
-    let config = |secret: u8| {
-        let mut connection = Config::new([secret; 16]);
-        connection.mtu = workload.mtu as u16;
-        connection.send_buffer = workload.buffer;
-        connection.recv_buffer = workload.buffer;
-        EndpointConfig::new(connection, [secret; 16])
-    };
-    let mut client = Endpoint::new(config(1));
-    let mut server = Endpoint::new(config(2));
-    let listen = SocketAddr::new(IpAddr::V4(SERVER), PORT);
-    server.listen(listen, 1).unwrap();
-    let mut now_us = 1_000u64;
+    let (mut client, mut server, listen, c) = endpoints(workload, START_US);
+    let mut now_us = START_US;
     let now = |us: u64| Instant::from_micros(us);
-    let c = client.connect(now(now_us), IpAddr::V4(CLIENT), listen).unwrap();
     let mut pools = Pools::new();
     let mut queue = VecDeque::with_capacity(4096);
     let mut setup = Counts::default();
