@@ -23,7 +23,9 @@ use std::io::{self, Read, Write};
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 
-use super::PacketTransport;
+use super::vnet::{GsoType, VnetHeader};
+use super::{Offloads, OutSegment, PacketTransport, RxBatch, RxChecksumState, RxMeta};
+use alloc::vec::Vec;
 
 /// `struct ifreq` of `<net/if.h>`: an interface name and a 24-octet union, of which we use
 /// the leading `short` (flags) or `int` (MTU).
@@ -51,46 +53,269 @@ impl InterfaceRequest {
     }
 }
 
+/// Which offloads [`TunDevice::attach_with`] asks the kernel for. Each is tried and, where the
+/// kernel refuses it, left off (see [`TunDevice::offload_status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TunOffloads {
+    /// `IFF_VNET_HDR`: a virtio-net header before every packet both ways. Without it none of
+    /// the others is possible.
+    pub vnet_hdr: bool,
+    /// Hand the kernel TCP super-segments of up to 64 KiB to cut (GSO), with their checksums
+    /// left for it to finish; off: one wire segment per write (still with the checksum left to
+    /// the kernel).
+    pub tx_gso: bool,
+    /// `TUN_F_CSUM`: the kernel may hand up packets whose checksum it did not finish (made on
+    /// this host: nothing to verify).
+    pub rx_checksum: bool,
+    /// `TUN_F_TSO4 | TUN_F_TSO6` (needs `rx_checksum`): the kernel may hand up TCP super-segments
+    /// of up to 64 KiB that its own TSO did not cut.
+    pub rx_tso: bool,
+}
+
+impl TunOffloads {
+    /// Everything on: what [`TunDevice::attach`] asks for.
+    pub const ALL: Self = Self { vnet_hdr: true, tx_gso: true, rx_checksum: true, rx_tso: true };
+    /// Nothing: one plain IP packet per `read` and `write`, as before offloads.
+    pub const NONE: Self = Self { vnet_hdr: false, tx_gso: false, rx_checksum: false, rx_tso: false };
+}
+
+/// What the kernel accepted of the [`TunOffloads`] asked for; a refused one is off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TunOffloadStatus {
+    /// `IFF_VNET_HDR` is on.
+    pub vnet_hdr: bool,
+    /// Super-segments are written for the kernel to cut.
+    pub tx_gso: bool,
+    /// `TUN_F_CSUM` is on.
+    pub rx_checksum: bool,
+    /// `TUN_F_TSO4` is on.
+    pub rx_tso4: bool,
+    /// `TUN_F_TSO6` is on.
+    pub rx_tso6: bool,
+    /// Offloads asked for and refused by the kernel (each fall-back counts one).
+    pub refused: u32,
+}
+
 /// A Linux TUN device carrying raw IP packets.
 #[derive(Debug)]
 pub struct TunDevice {
     file: File,
     name: String,
     mtu: usize,
+    offloads: TunOffloadStatus,
+    /// Received virtio-net headers that did not decode (the packet is dropped).
+    bad_vnet_headers: u64,
 }
+
+/// `TUN_F_*` of `<linux/if_tun.h>`.
+const TUN_F_CSUM: libc::c_uint = 0x01;
+const TUN_F_TSO4: libc::c_uint = 0x02;
+const TUN_F_TSO6: libc::c_uint = 0x04;
+/// The most iovecs one `writev` of a segment takes here: the virtio-net header, the headers
+/// and up to 62 payload slices (a segment in more slices is gathered first).
+const MAX_IOVECS: usize = 64;
+/// Room for the largest IP packet a read can return.
+const MAX_PACKET: usize = 65_535;
 
 impl TunDevice {
     /// Binds to the TUN device `name`, creating it if it does not exist (root only) —
-    /// see the module docs. The MTU is read from the device.
+    /// see the module docs — with every offload the kernel takes ([`TunOffloads::ALL`]).
+    /// The MTU is read from the device.
     ///
     /// # Errors
     ///
     /// Opening `/dev/net/tun` (missing, or no permission), binding the name (a device of
     /// another kind, or busy), or reading the MTU.
     pub fn attach(name: &str) -> io::Result<Self> {
+        Self::attach_with(name, TunOffloads::ALL)
+    }
+
+    /// As [`attach`](Self::attach), asking for the `offloads` given; those the kernel refuses
+    /// are left off and counted in [`TunOffloadStatus::refused`].
+    ///
+    /// # Errors
+    ///
+    /// As [`attach`](Self::attach).
+    pub fn attach_with(name: &str, offloads: TunOffloads) -> io::Result<Self> {
         let file = OpenOptions::new().read(true).write(true).open("/dev/net/tun")?;
-        let mut request = InterfaceRequest::new(name)?;
-        let flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
-        if let Some(slot) = request.data.get_mut(..2) {
-            slot.copy_from_slice(&flags.to_ne_bytes());
+        let mut status = TunOffloadStatus::default();
+        let plain = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        if offloads.vnet_hdr {
+            match set_interface(&file, name, plain | libc::IFF_VNET_HDR as libc::c_short) {
+                Ok(()) => status.vnet_hdr = true,
+                // A kernel without IFF_VNET_HDR says EINVAL: plain mode then.
+                Err(error) if error.raw_os_error() == Some(libc::EINVAL) => status.refused += 1,
+                Err(error) => return Err(error),
+            }
         }
-        // SAFETY: the descriptor is open for as long as `file` lives; TUNSETIFF reads and
-        // writes one `struct ifreq`, and `request` is a valid, exclusively borrowed,
-        // `repr(C)` struct of exactly that size (16 + 24 octets) for the duration of the call.
-        let status = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &raw mut request) };
-        if status < 0 {
-            return Err(io::Error::last_os_error());
+        if !status.vnet_hdr {
+            set_interface(&file, name, plain)?;
+        }
+        if status.vnet_hdr {
+            // Little-endian header fields whatever the host's order (legacy virtio would use
+            // the host's); a kernel without the call is a little-endian host's kernel.
+            let little_endian: libc::c_int = 1;
+            // SAFETY: TUNSETVNETLE reads one `int` through the pointer, which points to a
+            // live local for the call; the descriptor is open while `file` lives.
+            let set = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETVNETLE, &raw const little_endian) };
+            if set < 0 && cfg!(target_endian = "big") {
+                return Err(io::Error::last_os_error());
+            }
+            status.tx_gso = offloads.tx_gso;
+            set_offloads(&file, offloads, &mut status);
+        }
+        // Reads in a batch go on until the device is empty: they must not block.
+        // SAFETY: F_GETFL/F_SETFL on a descriptor open while `file` lives; no pointers.
+        unsafe {
+            let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            if flags < 0 || libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
         }
         let mtu = interface_mtu(name)?;
-        Ok(Self { file, name: name.to_owned(), mtu })
+        Ok(Self { file, name: name.to_owned(), mtu, offloads: status, bad_vnet_headers: 0 })
     }
 
     /// The device's name.
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The offloads in force.
+    pub const fn offload_status(&self) -> TunOffloadStatus {
+        self.offloads
+    }
+
+    /// Packets dropped because their virtio-net header did not decode.
+    pub const fn bad_vnet_headers(&self) -> u64 {
+        self.bad_vnet_headers
+    }
+
+    /// Waits up to `timeout` for the device to be readable; `false` when it did not become so.
+    fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
+        if timeout.is_zero() {
+            return Ok(true);
+        }
+        // Round up so a timer due in 0.3 ms is not polled with 0 and spun on.
+        let millis = timeout.as_micros().div_ceil(1_000);
+        let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
+        let mut poll = libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        loop {
+            // SAFETY: `poll` points to one valid, exclusively borrowed `pollfd` and the count
+            // says one; the descriptor is open while `self.file` lives.
+            let ready = unsafe { libc::poll(&raw mut poll, 1, millis) };
+            if ready < 0 {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error);
+            }
+            return Ok(ready > 0);
+        }
+    }
+
+    /// One read: the packet into `buf`, its virtio-net header (if on) apart. `Ok(None)` when
+    /// nothing is there; a header that does not decode drops the packet (counted) and reads on.
+    fn read_one(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, RxMeta)>> {
+        loop {
+            if !self.offloads.vnet_hdr {
+                return match self.file.read(buf) {
+                    Ok(len) => Ok(Some((len, RxMeta::PLAIN))),
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                    Err(error) => Err(error),
+                };
+            }
+            let mut header = [0u8; VnetHeader::LEN];
+            let mut parts = [io::IoSliceMut::new(&mut header), io::IoSliceMut::new(buf)];
+            let read = match self.file.read_vectored(&mut parts) {
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(error) => return Err(error),
+            };
+            let len = read.saturating_sub(VnetHeader::LEN);
+            match decode_header(&header, len) {
+                Some(meta) => return Ok(Some((len, meta))),
+                None => self.bad_vnet_headers += 1,
+            }
+        }
+    }
+
+    /// Writes `parts` as one packet, the virtio-net header `header` in front when it is on.
+    fn write_parts(&mut self, header: &VnetHeader, parts: &[&[u8]]) -> io::Result<()> {
+        let encoded = header.encode();
+        let mut slices: [io::IoSlice<'_>; MAX_IOVECS] = [io::IoSlice::new(&[]); MAX_IOVECS];
+        let mut count = 0;
+        if self.offloads.vnet_hdr {
+            slices[0] = io::IoSlice::new(&encoded);
+            count = 1;
+        }
+        for (slot, part) in slices.iter_mut().skip(count).zip(parts) {
+            *slot = io::IoSlice::new(part);
+            count += 1;
+        }
+        // One write is one packet on a TUN descriptor (a short write cannot happen: the
+        // kernel takes the packet whole or fails).
+        self.file.write_vectored(slices.get(..count).unwrap_or_default()).map(|_| ())
+    }
 }
 
+/// The receive-side meaning of a virtio-net header in front of a packet of `packet_len`
+/// octets, or `None` when it does not decode.
+fn decode_header(header: &[u8; VnetHeader::LEN], packet_len: usize) -> Option<RxMeta> {
+    let decoded = VnetHeader::decode_for(header, packet_len).ok()?;
+    let checksum = if decoded.needs_csum {
+        RxChecksumState::Partial { start: decoded.csum_start, offset: decoded.csum_offset }
+    } else if decoded.data_valid {
+        RxChecksumState::Valid
+    } else {
+        RxChecksumState::Unknown
+    };
+    let tcp_gso_size = (decoded.gso != GsoType::None).then_some(decoded.gso_size);
+    Some(RxMeta { checksum, tcp_gso_size, datagram_size: 0 })
+}
+
+/// TUNSETIFF: binds `file` to the interface `name` with `flags`.
+fn set_interface(file: &File, name: &str, flags: libc::c_short) -> io::Result<()> {
+    let mut request = InterfaceRequest::new(name)?;
+    if let Some(slot) = request.data.get_mut(..2) {
+        slot.copy_from_slice(&flags.to_ne_bytes());
+    }
+    // SAFETY: the descriptor is open for as long as `file` lives; TUNSETIFF reads and
+    // writes one `struct ifreq`, and `request` is a valid, exclusively borrowed,
+    // `repr(C)` struct of exactly that size (16 + 24 octets) for the duration of the call.
+    let status = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &raw mut request) };
+    if status < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// TUNSETOFFLOAD with what `wanted` asks for, dropping TSO6, then TSO4, then the checksum
+/// where the kernel refuses a set; records what held in `status`.
+fn set_offloads(file: &File, wanted: TunOffloads, status: &mut TunOffloadStatus) {
+    let mut attempts: Vec<libc::c_uint> = Vec::new();
+    if wanted.rx_checksum && wanted.rx_tso {
+        attempts.extend([TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, TUN_F_CSUM | TUN_F_TSO4]);
+    }
+    if wanted.rx_checksum {
+        attempts.push(TUN_F_CSUM);
+    }
+    for (tried, &flags) in attempts.iter().enumerate() {
+        // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned long of flags); no
+        // memory is passed. The descriptor is open while `file` lives.
+        let set = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETOFFLOAD, libc::c_ulong::from(flags)) };
+        if set == 0 {
+            status.refused += u32::try_from(tried).unwrap_or(u32::MAX);
+            status.rx_checksum = flags & TUN_F_CSUM != 0;
+            status.rx_tso4 = flags & TUN_F_TSO4 != 0;
+            status.rx_tso6 = flags & TUN_F_TSO6 != 0;
+            return;
+        }
+    }
+    status.refused += u32::try_from(attempts.len()).unwrap_or(u32::MAX);
+}
 /// The MTU of interface `name` in the calling thread's network namespace.
 fn interface_mtu(name: &str) -> io::Result<usize> {
     // Any socket serves as a handle for interface ioctls.
@@ -110,40 +335,99 @@ fn interface_mtu(name: &str) -> io::Result<usize> {
 
 impl PacketTransport for TunDevice {
     fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        // One write is one packet on a TUN descriptor.
-        self.file.write(packet).map(|_| ())
+        // Checksums complete: a header of zeros (when headers are on at all).
+        self.write_parts(&VnetHeader::PLAIN, &[packet])
     }
 
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        // Round up so a timer due in 0.3 ms is not polled with 0 and spun on.
-        let millis = timeout.as_micros().div_ceil(1_000);
-        let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
-        let mut poll = libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        loop {
-            // SAFETY: `poll` points to one valid, exclusively borrowed `pollfd` and the count
-            // says one; the descriptor is open while `self.file` lives.
-            let ready = unsafe { libc::poll(&raw mut poll, 1, millis) };
-            if ready < 0 {
-                let error = io::Error::last_os_error();
-                if error.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(error);
-            }
-            if ready == 0 {
-                return Ok(None);
-            }
-            break;
+        if !self.wait_readable(timeout)? {
+            return Ok(None);
         }
-        match self.file.read(buf) {
-            Ok(len) => Ok(Some(len)),
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(error) => Err(error),
+        let Some((len, meta)) = self.read_one(buf)? else { return Ok(None) };
+        // A caller of the one-packet form cannot be told the checksum is unfinished: finish it.
+        if let Some(packet) = buf.get_mut(..len) {
+            finish_partial_checksum(packet, meta.checksum);
         }
+        Ok(Some(len))
     }
 
     fn mtu(&self) -> usize {
         self.mtu
+    }
+
+    fn offloads(&self) -> Offloads {
+        let vnet = self.offloads.vnet_hdr;
+        let mut offloads = Offloads::NONE;
+        offloads.tcp_segmentation = vnet && self.offloads.tx_gso;
+        offloads.tx_checksum_partial = vnet;
+        offloads.rx_checksum = vnet;
+        offloads.rx_coalesced = self.offloads.rx_tso4 || self.offloads.rx_tso6;
+        offloads.batching = true;
+        offloads
+    }
+
+    fn recv_batch(&mut self, batch: &mut RxBatch, timeout: Duration) -> io::Result<()> {
+        if !self.wait_readable(timeout)? {
+            return Ok(());
+        }
+        // Room for the largest packet, so a super-segment is never cut short.
+        while let Some(room) = batch.room(MAX_PACKET) {
+            let Some((len, meta)) = self.read_one(room)? else { break };
+            batch.commit(len, meta);
+        }
+        Ok(())
+    }
+
+    fn send_segment(&mut self, segment: &OutSegment<'_>, scratch: &mut Vec<u8>) -> io::Result<()> {
+        let vnet = self.offloads.vnet_hdr;
+        if !vnet && (segment.checksum_partial || segment.is_super()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a partial checksum or super-segment needs IFF_VNET_HDR",
+            ));
+        }
+        let header = if segment.checksum_partial {
+            let ipv6 = segment.headers.first().is_some_and(|byte| byte >> 4 == 6);
+            let ip_len = u16::try_from(segment.ip_header_len).unwrap_or(u16::MAX);
+            let tcp_len = u16::try_from(segment.headers.len() - segment.ip_header_len.min(segment.headers.len()))
+                .unwrap_or(u16::MAX);
+            let gso_size = segment.is_super().then(|| u16::try_from(segment.segment_size).unwrap_or(u16::MAX));
+            VnetHeader::for_tcp(ipv6, ip_len, tcp_len, gso_size)
+        } else {
+            VnetHeader::PLAIN
+        };
+        if segment.payload.len() < MAX_IOVECS - 2 {
+            let mut parts: [&[u8]; MAX_IOVECS] = [&[]; MAX_IOVECS];
+            parts[0] = segment.headers;
+            for (slot, slice) in parts.iter_mut().skip(1).zip(segment.payload) {
+                *slot = slice;
+            }
+            let count = 1 + segment.payload.len();
+            return self.write_parts(&header, parts.get(..count).unwrap_or_default());
+        }
+        scratch.clear();
+        scratch.extend_from_slice(segment.headers);
+        for slice in segment.payload {
+            scratch.extend_from_slice(slice);
+        }
+        let gathered = core::mem::take(scratch);
+        let result = self.write_parts(&header, &[&gathered]);
+        *scratch = gathered;
+        result
+    }
+}
+
+/// Finishes a checksum the device left partial (`NEEDS_CSUM`): the one's-complement sum of
+/// the octets from `start` on (the field holds the pseudo-header's sum) goes, complemented,
+/// into the field. Anything else is left alone.
+pub(crate) fn finish_partial_checksum(packet: &mut [u8], checksum: RxChecksumState) {
+    let RxChecksumState::Partial { start, offset } = checksum else { return };
+    let (start, field) = (usize::from(start), usize::from(start) + usize::from(offset));
+    let Some(summed) = packet.get(start..) else { return };
+    let mut sum = crate::wire::checksum::Checksum::new();
+    sum.add_bytes(summed);
+    if let Some(slot) = packet.get_mut(field..field + 2) {
+        slot.copy_from_slice(&sum.finish().to_be_bytes());
     }
 }
 
