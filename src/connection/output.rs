@@ -15,7 +15,8 @@ use crate::congestion::CongestionEvent;
 use crate::seq::{SeqNum, Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
-use crate::wire::{Flags, Options, TcpHeader};
+use crate::wire::checksum::{Checksum, TxChecksum, pseudo_header};
+use crate::wire::{Flags, Options, PROTOCOL_TCP, TcpHeader};
 
 /// Where a segment is written: whole into `buf`, or (with `payload`) its header into `buf` and
 /// its payload as slices of the send queue into `payload`.
@@ -25,12 +26,50 @@ pub(crate) struct Out<'a> {
     /// The window field of the segment written, unless it was a SYN's (unscaled, RFC 7323
     /// §2.2): what `on_ack_sent` records as advertised, without computing it a second time.
     pub(crate) window_field: Option<u16>,
+    /// The most wire segments one output may describe (a super-segment, `poll_transmit_gso`);
+    /// 1 for an ordinary segment.
+    pub(crate) max_segments: usize,
+    /// Header only, no checksum, no payload: a continuation piece of a super-segment, whose
+    /// header the caller never sees (the super-segment's first header stands for it).
+    bare: bool,
+    /// The data segment just written, noted only while building a super-segment.
+    emitted: Option<Emitted>,
+    /// Wire segments the output describes (0 when nothing was written).
+    pub(crate) pieces: usize,
+    /// Payload octets per wire segment of a super-segment (see [`TransmitChunks`]).
+    pub(crate) segment_size: usize,
+}
+
+/// A data segment as written, for the super-segment builder to decide whether the next one
+/// may join it.
+#[derive(Clone, Copy, Debug)]
+struct Emitted {
+    header: TcpHeader,
+    data_offset: usize,
+    data_len: usize,
+    full: usize,
+    /// New data (`Purpose::New`), the only kind that is batched.
+    new: bool,
 }
 
 impl<'a> Out<'a> {
     /// Writes into `buf`, the payload too unless `payload` takes it as slices.
     pub(crate) const fn new(buf: &'a mut [u8], payload: Option<&'a mut Payload>) -> Self {
-        Self { buf, payload, window_field: None }
+        Self {
+            buf,
+            payload,
+            window_field: None,
+            max_segments: 1,
+            bare: false,
+            emitted: None,
+            pieces: 0,
+            segment_size: 0,
+        }
+    }
+
+    /// Whether the data segment written is noted for the super-segment builder.
+    const fn notes_segments(&self) -> bool {
+        self.bare || self.max_segments > 1
     }
 
     /// Notes the window field of the header about to be written.
@@ -39,8 +78,9 @@ impl<'a> Out<'a> {
     }
 }
 
-/// One segment from [`Connection::poll_transmit_chunks`]: its header is in the caller's buffer,
-/// its payload in `payload`.
+/// One segment from [`Connection::poll_transmit_chunks`] or a super-segment from
+/// [`Connection::poll_transmit_gso`]: its header is in the caller's buffer, its payload in
+/// `payload`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct TransmitChunks {
@@ -50,6 +90,15 @@ pub struct TransmitChunks {
     pub header_len: usize,
     /// The payload, to be sent right after the header; empty for a segment without data.
     pub payload: Payload,
+    /// Payload octets per wire segment. For an ordinary segment it is `payload.len()` (0
+    /// for a segment without data), and the segment goes on the wire as it is. When
+    /// `payload.len() > segment_size` this is a super-segment (only from `poll_transmit_gso`):
+    /// the wire segments are the payload cut into pieces of `segment_size` octets (the last
+    /// may be shorter), each after a copy of the header with the sequence number advanced by
+    /// the piece's offset, PSH and FIN only on the last piece, CWR only on the first, and the
+    /// checksum computed per piece — what Linux GSO/TSO does (`gso_size` = `segment_size`),
+    /// and what [`crate::wire::gso::Segmenter`] does in software.
+    pub segment_size: usize,
 }
 
 /// The shape of one outgoing segment in the sequence space.
@@ -127,12 +176,175 @@ impl Connection {
         };
         // Built in the return slot, not in a closure: the payload (a few hundred octets) is
         // then moved once rather than twice.
-        let header_len = transmit.len - payload.len();
-        Ok(Some(TransmitChunks { transmit, header_len, payload }))
+        let segment_size = payload.len();
+        let header_len = transmit.len - segment_size;
+        Ok(Some(TransmitChunks { transmit, header_len, payload, segment_size }))
     }
 
-    /// The next segment, written as `out` asks.
+    /// Like [`poll_transmit_chunks`](Self::poll_transmit_chunks), but may describe up to
+    /// `max_segments` wire segments at once as one super-segment (TSO/GSO): a run of
+    /// consecutive full-sized segments of new data, the last of which may be short or carry
+    /// PSH or FIN, all with the same header but for the sequence number. The caller, its
+    /// kernel (TUN with a virtio-net header, UDP GSO) or its NIC cuts it into wire segments
+    /// as [`TransmitChunks::segment_size`] describes; [`crate::wire::gso::Segmenter`] does it
+    /// in software.
+    ///
+    /// The connection accounts for every wire segment as if each had been polled on its own
+    /// at `now` through `poll_transmit_chunks`: congestion and peer windows, Nagle, the
+    /// retransmission and loss-detection records, the SACK scoreboard, RTT sampling and the
+    /// counters see N segments, and the wire segments are octet for octet those N calls
+    /// would have produced. What is never batched: SYNs, retransmissions, probes, RSTs, bare
+    /// ACKs, urgent data, segments during a path-MTU resend.
+    ///
+    /// A super-segment holds at most `max_segments` wire segments (0 and 1 both mean one, an
+    /// ordinary segment), at most 65535 octets less the IP (20 for IPv4, 40 for IPv6) and TCP
+    /// headers, and at most [`MAX_PAYLOAD_SLICES`](crate::connection::MAX_PAYLOAD_SLICES)
+    /// payload slices; it is cut short before any of those limits.
+    ///
+    /// The header in `header_buf` is that of the first wire segment, with the PSH and FIN of
+    /// the last. Its checksum field: for an ordinary segment, as `poll_transmit_chunks` fills
+    /// it (per [`Config::checksum`](crate::Config::checksum)); for a super-segment, the
+    /// folded pseudo-header sum over the whole super-segment's TCP length, not complemented
+    /// (what Linux expects of a GSO packet with `CHECKSUM_PARTIAL`), or 0 with
+    /// [`TxChecksum::None`](crate::wire::checksum::TxChecksum::None) — never a full sum of a
+    /// segment that does not go on the wire as it is.
+    ///
+    /// # Errors
+    ///
+    /// As `poll_transmit_chunks`: a `header_buf` too small for the header is an error and
+    /// nothing is consumed.
+    pub fn poll_transmit_gso(
+        &mut self,
+        now: Instant,
+        header_buf: &mut [u8],
+        max_segments: usize,
+    ) -> Result<Option<TransmitChunks>, TransmitError> {
+        let mut payload = Payload::default();
+        let mut out = Out::new(header_buf, Some(&mut payload));
+        out.max_segments = max_segments;
+        let Some(transmit) = self.poll_output(now, &mut out)? else {
+            return Ok(None);
+        };
+        let segment_size = if out.pieces > 1 { out.segment_size } else { payload.len() };
+        let header_len = transmit.len - payload.len();
+        Ok(Some(TransmitChunks { transmit, header_len, payload, segment_size }))
+    }
+
+    /// The next segment, written as `out` asks: with `out.max_segments > 1` and a payload
+    /// taken as slices, possibly a super-segment (see `poll_transmit_gso`).
     pub(crate) fn poll_output(
+        &mut self,
+        now: Instant,
+        out: &mut Out<'_>,
+    ) -> Result<Option<Transmit>, TransmitError> {
+        let transmit = self.poll_one(now, out)?;
+        out.pieces = usize::from(transmit.is_some());
+        match transmit {
+            Some(first) if out.max_segments > 1 && out.payload.is_some() => {
+                Ok(Some(self.extend_super_segment(now, out, first)))
+            }
+            _ => Ok(transmit),
+        }
+    }
+
+    /// Adds to the data segment just written (`first`, described in `out`) the segments that
+    /// follow it as long as they may form one super-segment with it: each is sent exactly as
+    /// `poll_one` would send it (all its accounting done), with only its header's checksum
+    /// and payload skipped. Then rewrites the header's flags and checksum field for the whole
+    /// and the payload as slices of the whole. Infallible: the first segment is already sent.
+    fn extend_super_segment(
+        &mut self,
+        now: Instant,
+        out: &mut Out<'_>,
+        first: Transmit,
+    ) -> Transmit {
+        let Some(start) = out.emitted.take().filter(|emitted| {
+            emitted.new && emitted.data_len == emitted.full && emitted.header.flags == Flags::ACK
+        }) else {
+            return first;
+        };
+        let header_len = first.len - start.data_len;
+        let ip_header_len = if first.remote.is_ipv4() { 20 } else { 40 };
+        let max_payload = 65_535usize.saturating_sub(ip_header_len + header_len);
+        let mut total = start.data_len;
+        let mut pieces = 1;
+        let mut next_seq = start.header.seq + len_u32(start.data_len);
+        let mut last_flags = Flags::ACK;
+        let mut scratch = [0u8; crate::wire::HEADER_LEN + 40];
+        while pieces < out.max_segments {
+            let Some(plan) = self.super_segment_continues(&start, next_seq) else { break };
+            if total + plan.data_len > max_payload
+                || self.send_buf.slice_count(start.data_offset, total + plan.data_len)
+                    > super::MAX_PAYLOAD_SLICES
+            {
+                break;
+            }
+            let mut piece = Out::new(&mut scratch, None);
+            piece.bare = true;
+            let Ok(Some(_)) = self.poll_one(now, &mut piece) else { break };
+            let Some(emitted) = piece.emitted else { break };
+            debug_assert!(
+                emitted.new && emitted.header.seq == next_seq && emitted.data_len == plan.data_len,
+                "a super-segment's piece is not the segment planned"
+            );
+            total += emitted.data_len;
+            pieces += 1;
+            next_seq = emitted.header.seq + len_u32(emitted.data_len);
+            last_flags = emitted.header.flags;
+            if emitted.data_len != emitted.full || last_flags != Flags::ACK {
+                break;
+            }
+        }
+        if pieces == 1 {
+            return first;
+        }
+        if let Some(payload) = out.payload.as_deref_mut() {
+            self.send_buf.slices(start.data_offset, total, payload);
+        }
+        let tcp_len = header_len + total;
+        let field = match self.config.checksum.tx {
+            TxChecksum::None => 0,
+            TxChecksum::Compute | TxChecksum::PseudoHeader => {
+                pseudo_header(self.local_ip, first.remote.ip(), PROTOCOL_TCP, len_u32(tcp_len))
+                    .map_or(0, Checksum::folded)
+            }
+        };
+        if let Some(flags) = out.buf.get_mut(13) {
+            *flags |= last_flags.bits();
+        }
+        if let Some(field_octets) = out.buf.get_mut(16..18) {
+            field_octets.copy_from_slice(&field.to_be_bytes());
+        }
+        out.pieces = pieces;
+        out.segment_size = start.full;
+        Transmit { len: tcp_len, ..first }
+    }
+
+    /// The segment `poll_one` would send next, if it may join the super-segment that began
+    /// with `start` and has reached `next_seq`: new data from SND.NXT (nothing of higher
+    /// priority pending — `next_segment`'s order), of the same full size, with the same
+    /// header but for the sequence number and a PSH or FIN (which end the run).
+    fn super_segment_continues(&self, start: &Emitted, next_seq: SeqNum) -> Option<Plan> {
+        let higher_priority = self.retransmit_pending
+            || self.rare.as_ref().is_some_and(|rare| rare.reply.is_some())
+            || self.resegment().is_some()
+            || self.loss_probe_due()
+            || matches!(self.state, State::Closed | State::Listen);
+        if higher_priority || self.snd_nxt != next_seq || self.next_lost_plan().is_some() {
+            return None;
+        }
+        let plan = self.plan_at(self.snd_nxt, Purpose::New)?;
+        if plan.syn || plan.data_len == 0 || plan.full != start.full {
+            return None;
+        }
+        let header = self.plan_header(plan, self.remote()?);
+        let same = header.flags.without(Flags::PSH | Flags::FIN) == Flags::ACK
+            && TcpHeader { seq: start.header.seq, flags: Flags::ACK, ..header } == start.header;
+        same.then_some(plan)
+    }
+
+    /// The next segment, written as `out` asks (one wire segment).
+    fn poll_one(
         &mut self,
         now: Instant,
         out: &mut Out<'_>,
@@ -265,6 +477,9 @@ impl Connection {
         self.restart_after_idle(now);
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
             let len = self.emit_plan(plan, remote, out)?;
+            if let Some(emitted) = out.emitted.as_mut() {
+                emitted.new = true;
+            }
             self.on_sent_new(now, plan, Purpose::New);
             return Ok(Some(len));
         }
@@ -621,12 +836,8 @@ impl Connection {
         }
     }
 
-    fn emit_plan(
-        &mut self,
-        plan: Plan,
-        remote: SocketAddr,
-        out: &mut Out<'_>,
-    ) -> Result<usize, TransmitError> {
+    /// The header of the segment `plan` describes.
+    fn plan_header(&self, plan: Plan, remote: SocketAddr) -> TcpHeader {
         let mut flags = Flags::EMPTY;
         if plan.syn {
             flags |= Flags::SYN;
@@ -660,9 +871,41 @@ impl Connection {
             header.flags |= Flags::URG;
             header.urgent_ptr = u16::try_from(up.since(plan.seq)).unwrap_or(u16::MAX);
         }
+        header
+    }
+
+    fn emit_plan(
+        &mut self,
+        plan: Plan,
+        remote: SocketAddr,
+        out: &mut Out<'_>,
+    ) -> Result<usize, TransmitError> {
+        let header = self.plan_header(plan, remote);
         out.note_window(&header);
+        if out.notes_segments() {
+            out.emitted = Some(Emitted {
+                header,
+                data_offset: plan.data_offset,
+                data_len: plan.data_len,
+                full: plan.full,
+                new: false,
+            });
+        }
         let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
-        let len = if let Some(payload) = out.payload.as_deref_mut() {
+        let len = if out.bare {
+            // A super-segment's continuation: its header is never seen, only its accounting
+            // matters (`extend_super_segment`).
+            let nothing = core::iter::empty();
+            header.emit_pieces(
+                plan.data_len,
+                nothing,
+                false,
+                src,
+                dst,
+                out.buf,
+                TxChecksum::None,
+            )?
+        } else if let Some(payload) = out.payload.as_deref_mut() {
             self.send_buf.slices(plan.data_offset, plan.data_len, payload);
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
             header.emit_pieces(payload.len(), pieces, false, src, dst, out.buf, checksum)?
