@@ -22,6 +22,19 @@
 //! Outgoing segments get a 20-octet IPv4 header (DF set unless
 //! [`Driver::set_dont_fragment`] cleared it; the connection's TTL and DS field, MUST-48/49) or
 //! a 40-octet IPv6 header.
+//!
+//! Batches and offloads: each round reads a batch of packets
+//! ([`PacketTransport::recv_batch`]: up to 64, or 2 MiB), handles them all, runs the timers,
+//! then sends everything the endpoint has and flushes the transport's send batch. Over a
+//! transport whose [`Offloads`] say so, segments leave as headers plus payload slices
+//! ([`Endpoint::poll_transmit_gso`], no copy here) and as super-segments of up to 64 KiB for the
+//! kernel (or the transport, in software) to cut; coalesced super-segments that arrive are cut
+//! back into wire segments ([`wire::gso::Segmenter`](crate::wire::gso::Segmenter)) before the
+//! filter, the capture and the endpoint see them, so loss, traces and the connection's
+//! accounting stay per wire packet. Checksums a device left to finish or verified already are
+//! not summed again when the endpoint was made by [`Driver::with_config`], which sets
+//! `Config::checksum` to what the transport does; the driver then verifies the checksums the
+//! device said nothing about itself (MUST-3).
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -32,11 +45,13 @@ use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::Path;
 
-use super::PacketTransport;
 use super::pcap::PcapWriter;
-use crate::endpoint::Endpoint;
+use super::{Offloads, OutSegment, PacketTransport, RxBatch, RxChecksumState, RxMeta};
+use crate::endpoint::{Endpoint, EndpointConfig};
 use crate::time::Instant;
 use crate::wire::Segment;
+use crate::wire::checksum::{ChecksumCapabilities, RxChecksum, TxChecksum};
+use crate::wire::gso::Segmenter;
 use crate::wire::icmp::{IcmpMessage, IcmpParseError, PROTOCOL_ICMP, PROTOCOL_ICMPV6};
 use crate::wire::ip::{IpParseError, Ipv4Header, Ipv6Header, PROTOCOL_TCP};
 
@@ -75,6 +90,22 @@ pub struct DriverCounters {
     pub dropped_icmp_not_ours: u64,
     /// ICMP messages that report no error (echo, redirect, …): nothing for TCP.
     pub icmp_ignored: u64,
+    /// Receive calls that brought at least one packet (`packets_in / batches_in` is the mean
+    /// batch).
+    pub batches_in: u64,
+    /// Coalesced TCP super-segments received (each also counts once in `packets_in`, and its
+    /// wire segments once each when cut back).
+    pub coalesced_in: u64,
+    /// Checksums the device left to finish, finished here (only for an endpoint that verifies
+    /// them itself).
+    pub checksums_finished: u64,
+    /// Segments the driver verified for an endpoint that trusts its input, found wrong and
+    /// dropped (MUST-3).
+    pub dropped_bad_tcp_checksum: u64,
+    /// Super-segments handed to the transport (each counts once in `packets_out`).
+    pub super_segments_out: u64,
+    /// Wire segments those super-segments make.
+    pub super_segment_pieces_out: u64,
 }
 
 /// Which way a packet went, for traces and filters.
@@ -109,8 +140,19 @@ pub struct Driver<T> {
     identification: u16,
     /// Set DF on outgoing IPv4 packets (RFC 1191 path-MTU discovery).
     dont_fragment: bool,
-    rx: Vec<u8>,
+    rx: RxBatch,
+    /// A received super-segment's wire segments, rebuilt one at a time.
+    split: Vec<u8>,
     tx: Vec<u8>,
+    /// Gathering room: a segment in parts, for the capture, the trace or a transport that
+    /// copies.
+    scratch: Vec<u8>,
+    /// What the endpoint's connections do about checksums (`Config::checksum`).
+    checksum: ChecksumCapabilities,
+    /// What the transport does, read at construction.
+    offloads: Offloads,
+    /// Wire segments per super-segment at most (1: none).
+    max_segments: usize,
     pcap: Option<PcapWriter<BufWriter<File>>>,
     trace: bool,
     filter: Option<InboundFilter>,
@@ -129,13 +171,51 @@ impl<T> core::fmt::Debug for Driver<T> {
 
 /// Room for the largest IP packet.
 const MAX_PACKET: usize = 65_535;
-/// Packets taken in one [`Driver::poll`] after the first, without waiting, before timers and
-/// output get their turn.
+/// Packets taken in one [`Driver::poll`], the first waited for, before timers and output get
+/// their turn.
 const RECEIVE_BATCH: usize = 64;
+/// Octets of packets one receive batch holds (room for the largest packet is always left for
+/// the next one, so this is 32 super-segments or 64 small packets).
+const RECEIVE_BATCH_BYTES: usize = 2 << 20;
+/// Wire segments per super-segment asked of the endpoint: more than 64 KiB holds at any MSS
+/// above 1 000, so the 64 KiB bound cuts first.
+const MAX_SEGMENTS: usize = 64;
+/// The longest TCP header.
+const MAX_TCP_HEADER: usize = 60;
 
 impl<T: PacketTransport> Driver<T> {
     /// A driver for `endpoint` over `transport`. Its clock starts now.
+    ///
+    /// The endpoint's connections are taken to compute and verify every checksum
+    /// (`Config::checksum` left at its default): checksums a device left unfinished are
+    /// finished here before the endpoint verifies them. Use [`Driver::with_config`] to let
+    /// the endpoint skip what the transport does.
     pub fn new(endpoint: Endpoint, transport: T) -> Self {
+        Self::build(endpoint, transport, ChecksumCapabilities::SOFTWARE)
+    }
+
+    /// A driver for a new endpoint made from `config`, its `connection.checksum` set to what
+    /// `transport` does ([`Driver::checksum_for`]): over a TUN device with the virtio-net
+    /// header, checksums are left for the kernel to finish, and arriving ones the kernel
+    /// vouches for are not summed again (the driver verifies the others itself).
+    pub fn with_config(mut config: EndpointConfig, transport: T) -> Self {
+        let checksum = Self::checksum_for(&transport.offloads());
+        config.connection.checksum = checksum;
+        Self::build(Endpoint::new(config), transport, checksum)
+    }
+
+    /// The checksum capabilities an endpoint under this driver may use over a transport
+    /// with `offloads`: `tx` as the transport wants segments handed over, `rx` trusting
+    /// when the transport reports what each packet's checksum needs (the driver then
+    /// verifies those it says nothing about).
+    pub fn checksum_for(offloads: &Offloads) -> ChecksumCapabilities {
+        let rx = if offloads.rx_checksum { RxChecksum::Trust } else { RxChecksum::Verify };
+        ChecksumCapabilities { tx: offloads.tx_checksum, rx }
+    }
+
+    fn build(endpoint: Endpoint, transport: T, checksum: ChecksumCapabilities) -> Self {
+        let offloads = transport.offloads();
+        let max_segments = if offloads.tcp_segmentation { MAX_SEGMENTS } else { 1 };
         Self {
             endpoint,
             transport,
@@ -143,8 +223,13 @@ impl<T: PacketTransport> Driver<T> {
             addresses: Vec::new(),
             identification: 0,
             dont_fragment: true,
-            rx: vec![0; MAX_PACKET],
+            rx: RxBatch::new(RECEIVE_BATCH_BYTES, RECEIVE_BATCH),
+            split: vec![0; MAX_PACKET],
             tx: vec![0; Ipv6Header::LEN + MAX_PACKET],
+            scratch: Vec::new(),
+            checksum,
+            offloads,
+            max_segments,
             pcap: None,
             trace: false,
             filter: None,
@@ -230,16 +315,23 @@ impl<T: PacketTransport> Driver<T> {
             .endpoint
             .poll_timeout()
             .map_or(max_wait, |at| at.saturating_duration_since(now).min(max_wait));
-        let mut timeout = wait;
-        for _ in 0..=RECEIVE_BATCH {
-            let Some(len) = self.transport.recv(&mut self.rx, timeout)? else { break };
-            self.counters.packets_in += 1;
-            let packet = core::mem::take(&mut self.rx);
-            let result = self.receive(packet.get(..len).unwrap_or(&[]), true);
-            self.rx = packet;
-            result?;
-            timeout = Duration::ZERO;
+        let mut batch = core::mem::replace(&mut self.rx, RxBatch::new(0, 0));
+        batch.clear();
+        let received = self.transport.recv_batch(&mut batch, wait);
+        if !batch.is_empty() {
+            self.counters.batches_in += 1;
         }
+        let mut handled = Ok(());
+        for index in 0..batch.len() {
+            let Some((packet, meta)) = batch.packet_mut(index) else { continue };
+            handled = self.receive_meta(packet, meta);
+            if handled.is_err() {
+                break;
+            }
+        }
+        self.rx = batch;
+        received?;
+        handled?;
         let now = self.now();
         self.endpoint.handle_timeout(now);
         self.flush()
@@ -252,7 +344,7 @@ impl<T: PacketTransport> Driver<T> {
     ///
     /// Writing the capture file.
     pub fn inject(&mut self, packet: &[u8]) -> io::Result<()> {
-        self.receive(packet, false)?;
+        self.receive(packet, false, false)?;
         self.flush()
     }
 
@@ -263,6 +355,86 @@ impl<T: PacketTransport> Driver<T> {
     /// Writing the capture file, or a segment that does not fit the largest IP packet (the
     /// endpoint's configuration is wrong; it would fail again on every call).
     pub fn flush(&mut self) -> io::Result<()> {
+        let sent = if self.offloads.tcp_segmentation || self.offloads.tx_checksum != TxChecksum::Compute
+        {
+            self.flush_segments()
+        } else {
+            self.flush_copies()
+        };
+        // Whatever a batching transport still holds goes now, error or not.
+        if self.transport.flush().is_err() {
+            self.counters.send_errors += 1;
+        }
+        sent
+    }
+
+    /// Sends each segment as headers and payload slices (and super-segments where the
+    /// transport cuts them).
+    fn flush_segments(&mut self) -> io::Result<()> {
+        loop {
+            let now = self.now();
+            let header_room = self
+                .tx
+                .get_mut(Ipv6Header::LEN..Ipv6Header::LEN + MAX_TCP_HEADER)
+                .unwrap_or_default();
+            let chunks = match self.endpoint.poll_transmit_gso(now, header_room, self.max_segments)
+            {
+                Ok(Some(chunks)) => chunks,
+                Ok(None) => return Ok(()),
+                Err(error) => return Err(io::Error::other(error)),
+            };
+            let Some(range) = self.wrap(&chunks.transmit) else {
+                self.counters.send_errors += 1;
+                continue;
+            };
+            let payload_len = chunks.payload.len();
+            let is_super = payload_len > chunks.segment_size;
+            // A super-segment's field holds the pseudo-header's sum (or 0 when the endpoint
+            // leaves it all to the transport); an ordinary one's is as the endpoint fills it.
+            let checksum = match (is_super, self.checksum.tx) {
+                (_, TxChecksum::None) => TxChecksum::None,
+                (true, _) => TxChecksum::PseudoHeader,
+                (false, tx) => tx,
+            };
+            let headers_end = Ipv6Header::LEN + chunks.header_len;
+            let segment = OutSegment {
+                headers: self.tx.get(range.start..headers_end).unwrap_or_default(),
+                ip_header_len: Ipv6Header::LEN - range.start,
+                payload: chunks.payload.slices(),
+                payload_len,
+                segment_size: chunks.segment_size,
+                checksum,
+            };
+            if self.pcap.is_some() || self.trace {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(segment.headers);
+                for slice in segment.payload {
+                    self.scratch.extend_from_slice(slice);
+                }
+                if let Some(pcap) = self.pcap.as_mut() {
+                    pcap.write_packet(now, &self.scratch)?;
+                }
+                if self.trace {
+                    trace(now, Direction::Out, &self.scratch);
+                }
+            }
+            match self.transport.send_segment(&segment, &mut self.scratch) {
+                Ok(()) => {
+                    self.counters.packets_out += 1;
+                    if is_super {
+                        self.counters.super_segments_out += 1;
+                        let pieces = payload_len.div_ceil(chunks.segment_size.max(1));
+                        self.counters.super_segment_pieces_out += pieces as u64;
+                    }
+                }
+                // Lost on the way out is like lost on the wire: TCP retransmits.
+                Err(_) => self.counters.send_errors += 1,
+            }
+        }
+    }
+
+    /// Sends each segment copied whole into one buffer behind its IP header.
+    fn flush_copies(&mut self) -> io::Result<()> {
         loop {
             let now = self.now();
             // The segment goes after room for the larger (IPv6) header; an IPv4 header is
@@ -273,7 +445,7 @@ impl<T: PacketTransport> Driver<T> {
                 Ok(None) => return Ok(()),
                 Err(error) => return Err(io::Error::other(error)),
             };
-            match self.wrap(transmit) {
+            match self.wrap(&transmit) {
                 Some(range) => self.emit(now, range)?,
                 None => self.counters.send_errors += 1,
             }
@@ -282,7 +454,7 @@ impl<T: PacketTransport> Driver<T> {
 
     /// Puts an IP header in front of the segment at `tx[40..40 + len]`; returns the packet's
     /// range in `tx`, or `None` for mixed address families or an oversized segment.
-    fn wrap(&mut self, transmit: crate::Transmit) -> Option<core::ops::Range<usize>> {
+    fn wrap(&mut self, transmit: &crate::Transmit) -> Option<core::ops::Range<usize>> {
         let segment_end = Ipv6Header::LEN + transmit.len;
         match (transmit.local.ip(), transmit.remote.ip()) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
@@ -336,11 +508,117 @@ impl<T: PacketTransport> Driver<T> {
         Ok(())
     }
 
+    /// One received buffer: one packet, or several back to back (UDP GRO).
+    fn receive_meta(&mut self, packet: &mut [u8], meta: RxMeta) -> io::Result<()> {
+        if meta.datagram_size == 0 {
+            return self.receive_one(packet, meta);
+        }
+        let single = RxMeta { datagram_size: 0, ..meta };
+        for piece in packet.chunks_mut(meta.datagram_size) {
+            self.receive_one(piece, single)?;
+        }
+        Ok(())
+    }
+
+    /// One received packet, with what the transport said about it.
+    fn receive_one(&mut self, packet: &mut [u8], meta: RxMeta) -> io::Result<()> {
+        self.counters.packets_in += 1;
+        let trusted = match meta.checksum {
+            RxChecksumState::Unknown => false,
+            RxChecksumState::Valid | RxChecksumState::Partial { .. } => true,
+        };
+        if let Some(mss) = meta.tcp_gso_size {
+            self.counters.coalesced_in += 1;
+            return self.receive_coalesced(packet, mss, trusted);
+        }
+        if matches!(meta.checksum, RxChecksumState::Partial { .. })
+            && self.checksum.rx == RxChecksum::Verify
+        {
+            super::finish_partial_checksum(packet, meta.checksum);
+            self.counters.checksums_finished += 1;
+        }
+        self.receive(packet, true, trusted)
+    }
+
+    /// A coalesced super-segment: cut back into the wire segments it came as (`mss` payload
+    /// octets each), each rebuilt as an IP packet and received as if it came alone.
+    fn receive_coalesced(&mut self, packet: &[u8], mss: u16, trusted: bool) -> io::Result<()> {
+        let Some(Inbound::Tcp { src, dst, segment }) = self.validate(packet) else {
+            return Ok(());
+        };
+        if !trusted && Segment::parse_checked(segment, src, dst).is_err() {
+            self.counters.dropped_bad_tcp_checksum += 1;
+            return Ok(());
+        }
+        let header_len =
+            usize::from(segment.get(12).copied().unwrap_or(0) >> 4).saturating_mul(4);
+        let (Some(header), Some(payload)) = (segment.get(..header_len), segment.get(header_len..))
+        else {
+            self.counters.dropped_truncated += 1;
+            return Ok(());
+        };
+        // The pieces' checksums: none for an endpoint that trusts (the super-segment was
+        // vouched for or verified), computed for one that verifies.
+        let tx = match self.checksum.rx {
+            RxChecksum::Trust => TxChecksum::None,
+            RxChecksum::Verify => TxChecksum::Compute,
+        };
+        let payload = [payload];
+        let Ok(mut pieces) = Segmenter::new(header, &payload, usize::from(mss), src, dst, tx)
+        else {
+            self.counters.dropped_bad_header += 1;
+            return Ok(());
+        };
+        let ip = match (packet.first().map(|byte| byte >> 4), src, dst) {
+            (Some(4), IpAddr::V4(_), IpAddr::V4(_)) => Ipv4Header::parse(packet).ok().map(|h| Ok(h.0)),
+            (Some(6), IpAddr::V6(_), IpAddr::V6(_)) => Ipv6Header::parse(packet).ok().map(|h| Err(h.0)),
+            _ => None,
+        };
+        let Some(ip) = ip else { return Ok(()) };
+        let ip_len = if ip.is_ok() { Ipv4Header::LEN } else { Ipv6Header::LEN };
+        let mut buf = core::mem::take(&mut self.split);
+        let mut result = Ok(());
+        let mut index: u16 = 0;
+        while let Ok(Some(len)) = pieces.next_segment(buf.get_mut(ip_len..).unwrap_or_default()) {
+            let emitted = match ip {
+                Ok(mut v4) => {
+                    v4.total_len = u16::try_from(ip_len + len).unwrap_or(u16::MAX);
+                    v4.identification = v4.identification.wrapping_add(index);
+                    v4.emit(&mut buf)
+                }
+                Err(mut v6) => {
+                    v6.payload_len = u16::try_from(len).unwrap_or(u16::MAX);
+                    v6.emit(&mut buf)
+                }
+            };
+            index = index.wrapping_add(1);
+            if emitted.is_err() {
+                continue;
+            }
+            result = self.receive(buf.get(..ip_len + len).unwrap_or_default(), true, true);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.split = buf;
+        result
+    }
+
     /// Validates one IP packet and hands its TCP segment, or the ICMP error it carries, to
-    /// the endpoint.
-    fn receive(&mut self, packet: &[u8], filter: bool) -> io::Result<()> {
+    /// the endpoint. `trusted`: the device vouched for the TCP checksum.
+    fn receive(&mut self, packet: &[u8], filter: bool, trusted: bool) -> io::Result<()> {
         let now = self.now();
         let Some(inbound) = self.validate(packet) else { return Ok(()) };
+        // An endpoint that trusts its input relies on the driver for what the device did not
+        // vouch for (MUST-3).
+        if !trusted
+            && self.checksum.rx == RxChecksum::Trust
+            && let Inbound::Tcp { src, dst, segment } = inbound
+            && Segment::parse_checked(segment, src, dst).is_err()
+        {
+            self.counters.dropped_bad_tcp_checksum += 1;
+            return Ok(());
+        }
         if filter
             && let Some(hook) = self.filter.as_mut()
             && !hook(packet)

@@ -39,6 +39,8 @@ use std::io;
 
 use bytes::Bytes;
 
+use crate::wire::checksum::{Checksum, TxChecksum};
+
 /// Whole IP packets in and out: what the `driver` needs from a transport.
 pub trait PacketTransport {
     /// Sends one IP packet.
@@ -125,9 +127,10 @@ pub struct Offloads {
     /// segments of `segment_size` payload octets (by the kernel, or in software before one
     /// system call).
     pub tcp_segmentation: bool,
-    /// Segments may be handed over with the TCP checksum field holding only the pseudo-header's
-    /// sum ([`OutSegment::checksum_partial`]): the device finishes it.
-    pub tx_checksum_partial: bool,
+    /// What the TCP checksum field of segments handed to
+    /// [`PacketTransport::send_segment`] should hold: complete (the default), the
+    /// pseudo-header's sum for the device to finish, or nothing (the transport computes it).
+    pub tx_checksum: TxChecksum,
     /// Received packets come with [`RxMeta::checksum`] filled in (which need no verifying).
     pub rx_checksum: bool,
     /// Received TCP packets may be coalesced super-segments ([`RxMeta::tcp_gso_size`]).
@@ -140,7 +143,7 @@ impl Offloads {
     /// One plain packet per call.
     pub const NONE: Self = Self {
         tcp_segmentation: false,
-        tx_checksum_partial: false,
+        tx_checksum: TxChecksum::Compute,
         rx_checksum: false,
         rx_coalesced: false,
         batching: false,
@@ -164,10 +167,10 @@ pub struct OutSegment<'a> {
     /// into pieces of `segment_size` (the last shorter), each with a copy of the headers with
     /// lengths, sequence number, flags and checksums fixed (Linux GSO semantics).
     pub segment_size: usize,
-    /// The TCP checksum field holds the pseudo-header's sum over the whole segment (not
-    /// complemented), to be finished by the device (per piece, for a super-segment); `false`:
-    /// it is complete.
-    pub checksum_partial: bool,
+    /// What the TCP checksum field holds: the complete checksum (only for an ordinary
+    /// segment), the pseudo-header's sum over the whole segment (not complemented) for the
+    /// device to finish per piece, or 0 for the transport to fill.
+    pub checksum: TxChecksum,
 }
 
 impl OutSegment<'_> {
@@ -297,5 +300,19 @@ impl RxBatch {
     pub fn packet_mut(&mut self, index: usize) -> Option<(&mut [u8], RxMeta)> {
         let (range, meta) = self.packets.get(index)?.clone();
         Some((self.buf.get_mut(range)?, meta))
+    }
+}
+
+/// Finishes a checksum the device left partial (`NEEDS_CSUM`): the one's-complement sum of
+/// the octets from `start` on (the field holds the pseudo-header's sum) goes, complemented,
+/// into the field. Anything else is left alone.
+pub(crate) fn finish_partial_checksum(packet: &mut [u8], checksum: RxChecksumState) {
+    let RxChecksumState::Partial { start, offset } = checksum else { return };
+    let (start, field) = (usize::from(start), usize::from(start) + usize::from(offset));
+    let Some(summed) = packet.get(start..) else { return };
+    let mut sum = Checksum::new();
+    sum.add_bytes(summed);
+    if let Some(slot) = packet.get_mut(field..field + 2) {
+        slot.copy_from_slice(&sum.finish().to_be_bytes());
     }
 }

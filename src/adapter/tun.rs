@@ -25,6 +25,7 @@ use std::os::fd::AsRawFd;
 
 use super::vnet::{GsoType, VnetHeader};
 use super::{Offloads, OutSegment, PacketTransport, RxBatch, RxChecksumState, RxMeta};
+use crate::wire::checksum::TxChecksum;
 use alloc::vec::Vec;
 
 /// `struct ifreq` of `<net/if.h>`: an interface name and a 24-octet union, of which we use
@@ -346,7 +347,7 @@ impl PacketTransport for TunDevice {
         let Some((len, meta)) = self.read_one(buf)? else { return Ok(None) };
         // A caller of the one-packet form cannot be told the checksum is unfinished: finish it.
         if let Some(packet) = buf.get_mut(..len) {
-            finish_partial_checksum(packet, meta.checksum);
+            super::finish_partial_checksum(packet, meta.checksum);
         }
         Ok(Some(len))
     }
@@ -359,7 +360,9 @@ impl PacketTransport for TunDevice {
         let vnet = self.offloads.vnet_hdr;
         let mut offloads = Offloads::NONE;
         offloads.tcp_segmentation = vnet && self.offloads.tx_gso;
-        offloads.tx_checksum_partial = vnet;
+        if vnet {
+            offloads.tx_checksum = TxChecksum::PseudoHeader;
+        }
         offloads.rx_checksum = vnet;
         offloads.rx_coalesced = self.offloads.rx_tso4 || self.offloads.rx_tso6;
         offloads.batching = true;
@@ -380,13 +383,14 @@ impl PacketTransport for TunDevice {
 
     fn send_segment(&mut self, segment: &OutSegment<'_>, scratch: &mut Vec<u8>) -> io::Result<()> {
         let vnet = self.offloads.vnet_hdr;
-        if !vnet && (segment.checksum_partial || segment.is_super()) {
+        let partial = segment.checksum == TxChecksum::PseudoHeader;
+        if !vnet && (partial || segment.is_super()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a partial checksum or super-segment needs IFF_VNET_HDR",
             ));
         }
-        let header = if segment.checksum_partial {
+        let header = if partial {
             let ipv6 = segment.headers.first().is_some_and(|byte| byte >> 4 == 6);
             let ip_len = u16::try_from(segment.ip_header_len).unwrap_or(u16::MAX);
             let tcp_len = u16::try_from(segment.headers.len() - segment.ip_header_len.min(segment.headers.len()))
@@ -414,20 +418,6 @@ impl PacketTransport for TunDevice {
         let result = self.write_parts(&header, &[&gathered]);
         *scratch = gathered;
         result
-    }
-}
-
-/// Finishes a checksum the device left partial (`NEEDS_CSUM`): the one's-complement sum of
-/// the octets from `start` on (the field holds the pseudo-header's sum) goes, complemented,
-/// into the field. Anything else is left alone.
-pub(crate) fn finish_partial_checksum(packet: &mut [u8], checksum: RxChecksumState) {
-    let RxChecksumState::Partial { start, offset } = checksum else { return };
-    let (start, field) = (usize::from(start), usize::from(start) + usize::from(offset));
-    let Some(summed) = packet.get(start..) else { return };
-    let mut sum = crate::wire::checksum::Checksum::new();
-    sum.add_bytes(summed);
-    if let Some(slot) = packet.get_mut(field..field + 2) {
-        slot.copy_from_slice(&sum.finish().to_be_bytes());
     }
 }
 
