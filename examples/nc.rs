@@ -3,7 +3,7 @@
 //! ```text
 //! nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
 //!    [--msl MS] [--pcap FILE] [--trace] [--nodelay] [--no-df] [--no-black-hole-fallback]
-//!    [--no-sack] [--no-timestamps] (-l PORT [--echo] | HOST PORT)
+//!    [--no-sack] [--no-timestamps] [--no-offload] (-l PORT [--echo] | HOST PORT)
 //! ```
 //!
 //! - `HOST PORT` connects: stdin goes to the connection, the connection to stdout. At stdin
@@ -23,6 +23,13 @@
 //! - SACK with SACK-based loss recovery (RFC 2018, RFC 2883, RFC 6675, RFC 8985 RACK-TLP) and
 //!   timestamps (RFC 7323) are offered by default; `--no-sack` and `--no-timestamps` stop
 //!   offering them (for a path whose middleboxes mangle options, or to compare).
+//! - Offloads are on wherever the kernel has them: over TUN the virtio-net header with
+//!   checksum offload, 64 KiB super-segments for the kernel to cut (GSO) and coalesced ones
+//!   from it (TSO); over UDP `sendmmsg`/`recvmmsg` batches, `UDP_SEGMENT` and `UDP_GRO`.
+//!   `--no-offload` turns them all off (one plain packet per system call, to compare);
+//!   `--no-gso` keeps everything but super-segments, `--no-gro` everything but coalesced
+//!   input. Stdin is handed to the connection as chunks, without a copy. `--stats` prints the
+//!   driver's and the endpoint's counters on stderr at the end.
 //!
 //! Over UDP on one host, for example:
 //! `nc --udp 127.0.0.1:7001 --udp-peer 127.0.0.1:7002 --local-ip 10.0.0.1 -l 80 --echo` and
@@ -36,18 +43,20 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tcp_proto::adapter::PacketTransport;
 use tcp_proto::adapter::driver::Driver;
-use tcp_proto::adapter::tun::TunDevice;
-use tcp_proto::adapter::udp::UdpTransport;
+use tcp_proto::adapter::tun::{TunDevice, TunOffloads};
+use tcp_proto::adapter::udp::{UdpOffloads, UdpTransport};
 use tcp_proto::{
-    CloseReason, Config, ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent,
+    CloseReason, Config, ConnectionHandle, EndpointConfig, EndpointError, EndpointEvent,
     Event, State,
 };
 
 const USAGE: &str = "usage: nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
           [--msl MS] [--pcap FILE] [--trace] [--nodelay] [--no-df] [--no-black-hole-fallback]
-          [--no-sack] [--no-timestamps] (-l PORT [--echo] | HOST PORT)";
+          [--no-sack] [--no-timestamps] [--no-offload] [--no-gso] [--no-gro] [--stats]
+          (-l PORT [--echo] | HOST PORT)";
 
 /// How long one driver round waits at most, so stdin is looked at often.
 const ROUND: Duration = Duration::from_millis(2);
@@ -80,7 +89,35 @@ struct Args {
     no_sack: bool,
     /// Do not offer timestamps (RFC 7323).
     no_timestamps: bool,
+    /// Which offloads to leave off.
+    offload: Offload,
+    /// Print counters at the end.
+    stats: bool,
     mode: Mode,
+}
+
+/// The offloads asked for: all by default.
+#[derive(Clone, Copy, Debug)]
+struct Offload {
+    all: bool,
+    gso: bool,
+    gro: bool,
+}
+
+impl Offload {
+    fn tun(self) -> TunOffloads {
+        if !self.all {
+            return TunOffloads::NONE;
+        }
+        TunOffloads { tx_gso: self.gso, rx_tso: self.gro, ..TunOffloads::ALL }
+    }
+
+    fn udp(self) -> UdpOffloads {
+        if !self.all {
+            return UdpOffloads::NONE;
+        }
+        UdpOffloads { gso: self.gso, gro: self.gro, ..UdpOffloads::ALL }
+    }
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -96,6 +133,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut listen, mut echo, mut positional) = (None, false, Vec::new());
     let (mut no_df, mut no_black_hole_fallback) = (false, false);
     let (mut no_sack, mut no_timestamps) = (false, false);
+    let mut offload = Offload { all: true, gso: true, gro: true };
+    let mut stats = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--udp" => udp = Some(value::<SocketAddr>("--udp", &mut args)?),
@@ -105,11 +144,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--msl" => msl = value("--msl", &mut args)?,
             "--pcap" => pcap = Some(value::<PathBuf>("--pcap", &mut args)?),
             "--trace" => trace = true,
+            "--stats" => stats = true,
             "--nodelay" => nodelay = true,
             "--no-df" => no_df = true,
             "--no-black-hole-fallback" => no_black_hole_fallback = true,
             "--no-sack" => no_sack = true,
             "--no-timestamps" => no_timestamps = true,
+            "--no-offload" => offload.all = false,
+            "--no-gso" => offload.gso = false,
+            "--no-gro" => offload.gro = false,
             "-l" => listen = Some(value::<u16>("-l", &mut args)?),
             "--echo" => echo = true,
             "-h" | "--help" => return Err(String::new()),
@@ -147,6 +190,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         no_black_hole_fallback,
         no_sack,
         no_timestamps,
+        offload,
+        stats,
         mode,
     })
 }
@@ -163,10 +208,11 @@ fn main() -> ExitCode {
         }
     };
     let result = match &args.transport {
-        Transport::Udp { bind, peer } => {
-            UdpTransport::bind(*bind, *peer).and_then(|t| run(t, &args))
+        Transport::Udp { bind, peer } => UdpTransport::with_offloads(*bind, *peer, args.offload.udp())
+            .and_then(|t| run(t, &args)),
+        Transport::Tun(name) => {
+            TunDevice::attach_with(name, args.offload.tun()).and_then(|t| run(t, &args))
         }
-        Transport::Tun(name) => TunDevice::attach(name).and_then(|t| run(t, &args)),
     };
     match result {
         Ok(code) => code,
@@ -194,8 +240,8 @@ fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
     config.mtu = u16::try_from(transport.mtu()).unwrap_or(u16::MAX);
     config.send_buffer = 256 * 1024;
     config.recv_buffer = 256 * 1024;
-    let endpoint = Endpoint::new(EndpointConfig::new(config, secret()?));
-    let mut driver = Driver::new(endpoint, transport);
+    // The endpoint leaves to the transport the checksum work it offloads.
+    let mut driver = Driver::with_config(EndpointConfig::new(config, secret()?), transport);
     driver.add_address(IpAddr::V4(args.local_ip));
     driver.set_trace(args.trace);
     driver.set_dont_fragment(!args.no_df);
@@ -203,7 +249,7 @@ fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
         driver.capture_to(path)?;
     }
     let echo_mode = matches!(args.mode, Mode::Listen { echo: true, .. });
-    let mut nc = Nc { driver, trace: args.trace, echo_mode, stdio: None, echo: BTreeMap::new() };
+    let mut nc = Nc { driver, trace: args.trace, stats: args.stats, echo_mode, stdio: None, echo: BTreeMap::new() };
     match args.mode {
         Mode::Connect { host, port } => {
             let remote = SocketAddr::new(IpAddr::V4(host), port);
@@ -232,9 +278,9 @@ fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
 /// The connection wired to stdin and stdout.
 struct Stdio {
     handle: ConnectionHandle,
-    stdin: Receiver<Vec<u8>>,
+    stdin: Receiver<Bytes>,
     /// Read from stdin, not yet taken by the connection.
-    pending: Vec<u8>,
+    pending: Bytes,
     stdin_done: bool,
     /// ESTABLISHED was reached: before it, a CLOSE would delete the connection instead of
     /// queueing a FIN (RFC 9293 §3.10.4, SYN-SENT), so end of input waits for this.
@@ -246,7 +292,7 @@ struct Stdio {
 
 impl Stdio {
     fn new(handle: ConnectionHandle) -> Self {
-        let (sender, stdin) = mpsc::sync_channel::<Vec<u8>>(8);
+        let (sender, stdin) = mpsc::sync_channel::<Bytes>(8);
         std::thread::spawn(move || {
             let mut input = io::stdin().lock();
             loop {
@@ -255,19 +301,19 @@ impl Stdio {
                     Ok(0) | Err(_) => break,
                     Ok(len) => {
                         chunk.truncate(len);
-                        if sender.send(chunk).is_err() {
+                        if sender.send(Bytes::from(chunk)).is_err() {
                             return;
                         }
                     }
                 }
             }
             // An empty chunk says end of input.
-            let _ = sender.send(Vec::new());
+            let _ = sender.send(Bytes::new());
         });
         Self {
             handle,
             stdin,
-            pending: Vec::new(),
+            pending: Bytes::new(),
             stdin_done: false,
             connected: false,
             fin_sent: false,
@@ -288,6 +334,8 @@ struct Echo {
 struct Nc<T> {
     driver: Driver<T>,
     trace: bool,
+    /// Print the driver's and endpoint's counters at the end.
+    stats: bool,
     /// `-l --echo`: every connection is echoed and none is stdin/stdout.
     echo_mode: bool,
     stdio: Option<Stdio>,
@@ -318,6 +366,10 @@ impl<T: PacketTransport> Nc<T> {
             while self.driver.endpoint().time_wait_count() > 0 {
                 self.round()?;
             }
+        }
+        if self.stats {
+            eprintln!("nc: driver {:?}", self.driver.counters());
+            eprintln!("nc: endpoint {:?}", self.driver.endpoint().counters());
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -439,13 +491,14 @@ impl<T: PacketTransport> Nc<T> {
                 }
             }
             if !stdio.pending.is_empty() {
-                let sent = match endpoint.send(now, stdio.handle, &stdio.pending) {
+                // By reference: the chunk is queued, not copied.
+                let sent = match endpoint.send_bytes(now, stdio.handle, stdio.pending.clone()) {
                     Ok(sent) => sent,
                     // Not open for data (yet, or any more): try again next round, or let the
                     // close event end things.
                     Err(_) => return Ok(()),
                 };
-                stdio.pending.drain(..sent);
+                let _ = stdio.pending.split_to(sent.min(stdio.pending.len()));
                 if !stdio.pending.is_empty() {
                     // The send buffer is full.
                     return Ok(());

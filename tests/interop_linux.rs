@@ -37,7 +37,7 @@ use std::thread;
 use std::time::{Duration, Instant as Wall};
 
 use tcp_proto::adapter::driver::{Driver, InboundFilter};
-use tcp_proto::adapter::tun::TunDevice;
+use tcp_proto::adapter::tun::{TunDevice, TunOffloads};
 use tcp_proto::wire::ip::Ipv4Header;
 use tcp_proto::wire::{Flags, Segment};
 use tcp_proto::{
@@ -233,15 +233,28 @@ struct Stack {
 }
 
 impl Stack {
+    /// With every offload the kernel takes (the virtio-net header, checksum offload, GSO
+    /// and TSO super-segments both ways).
     fn new(test: &str) -> Self {
+        Self::with_offloads(test, TunOffloads::ALL)
+    }
+
+    fn with_offloads(test: &str, offloads: TunOffloads) -> Self {
         let mut config = Config::new([7; 16]);
         config.msl = Duration::from_millis(250);
         config.send_buffer = 256 * 1024;
         config.recv_buffer = 256 * 1024;
-        let tun = TunDevice::attach("tun0").expect("attach tun0");
+        let tun = TunDevice::attach_with("tun0", offloads).expect("attach tun0");
+        let status = tun.offload_status();
+        if offloads == TunOffloads::ALL {
+            // This kernel (Linux 4.x and later) takes them all; a refusal would leave the
+            // offloaded path untested.
+            assert!(status.vnet_hdr && status.tx_gso && status.rx_tso4, "{status:?}");
+        } else if offloads == TunOffloads::NONE {
+            assert!(!status.vnet_hdr, "{status:?}");
+        }
         config.mtu = u16::try_from(tcp_proto::adapter::PacketTransport::mtu(&tun)).unwrap();
-        let endpoint = Endpoint::new(EndpointConfig::new(config, [9; 16]));
-        let mut driver = Driver::new(endpoint, tun);
+        let mut driver = Driver::with_config(EndpointConfig::new(config, [9; 16]), tun);
         driver.add_address(IpAddr::V4(OUR_IP));
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-pcap");
         std::fs::create_dir_all(&dir).unwrap();
@@ -993,6 +1006,19 @@ fn kernel_without_timestamps_through_a_syn_cookie_goes_without_sack_rfc_2018_2()
 /// in each direction (see [`Loss`]): every byte arrives, in order, and the connection closes
 /// orderly. The 300 s bound is a hang guard, not a speed requirement.
 fn bulk_each_way_at_once_under_loss(test: &'static str, tag: &str, port: u16, loss: Loss) {
+    bulk_each_way_at_once_under_loss_with(test, tag, port, loss, TunOffloads::ALL);
+}
+
+/// [`bulk_each_way_at_once_under_loss`] with the TUN `offloads` given. With all of them on,
+/// the transfer must have used them: super-segments out (the kernel cut them) and coalesced
+/// TSO super-segments in (the driver cut them back); with none, neither.
+fn bulk_each_way_at_once_under_loss_with(
+    test: &'static str,
+    tag: &str,
+    port: u16,
+    loss: Loss,
+    offloads: TunOffloads,
+) {
     let ns = Arc::new(Netns::new(tag));
     loss.drop_with_nft(&ns, "tun0", false);
     let total = 16 * MIB;
@@ -1013,7 +1039,7 @@ fn bulk_each_way_at_once_under_loss(test: &'static str, tag: &str, port: u16, lo
     });
     let received = ns
         .spawn(move || {
-            let mut stack = Stack::new(test);
+            let mut stack = Stack::with_offloads(test, offloads);
             stack.driver.set_inbound_filter(loss.inbound_filter(seeds.1));
             let handle = stack.connect(port);
             stack.run_until("connected", Duration::from_secs(20), |s| {
@@ -1064,6 +1090,14 @@ fn bulk_each_way_at_once_under_loss(test: &'static str, tag: &str, port: u16, lo
                 s.closed_reason(handle).is_some()
             });
             assert_eq!(stack.closed_reason(handle), Some(CloseReason::Orderly));
+            let counters = *stack.driver.counters();
+            if offloads == TunOffloads::ALL {
+                assert!(counters.super_segments_out > 0, "no super-segment sent: {counters:?}");
+                assert!(counters.coalesced_in > 0, "no coalesced segment came: {counters:?}");
+            } else {
+                assert_eq!(counters.super_segments_out + counters.coalesced_in, 0, "{counters:?}");
+            }
+            assert_eq!(counters.dropped_bad_tcp_checksum, 0, "{counters:?}");
             checker.received
         })
         .join()
@@ -1087,6 +1121,23 @@ fn bulk_16_mib_each_way_with_2_percent_loss() {
     const TEST: &str = "bulk_16_mib_each_way_with_2_percent_loss";
     if prerequisites(TEST, &["nft"]) {
         bulk_each_way_at_once_under_loss(TEST, "lossy2", 5006, Loss::TWO_PERCENT);
+    }
+}
+
+/// [`bulk_each_way_at_once_under_loss`] at 2 % with every TUN offload off: one plain packet
+/// per `read` and `write`, no virtio-net header (the offloaded path is the default of the
+/// test above).
+#[test]
+fn bulk_16_mib_each_way_with_2_percent_loss_offloads_off() {
+    const TEST: &str = "bulk_16_mib_each_way_with_2_percent_loss_offloads_off";
+    if prerequisites(TEST, &["nft"]) {
+        bulk_each_way_at_once_under_loss_with(
+            TEST,
+            "lossy2off",
+            5016,
+            Loss::TWO_PERCENT,
+            TunOffloads::NONE,
+        );
     }
 }
 
@@ -1269,129 +1320,68 @@ fn newest_modification(path: &Path) -> Option<std::time::SystemTime> {
     std::fs::read_dir(path).ok()?.filter_map(|entry| newest_modification(&entry.ok()?.path())).max()
 }
 
-/// Throughput, measured (not asserted): tcp-proto↔kernel over TUN against kernel↔kernel over
-/// a veth pair with the same MTU, in the same run.
+/// Throughput, measured (not asserted): 512 MiB from the `nc` example over a TUN device to a
+/// kernel listener, against Linux to Linux over a veth pair with the same MTU (1500), in the
+/// same run, each the median of three runs timed by the kernel receiver's reader thread
+/// (accept to EOF, every octet checked; see [`timed_receiver`]). Two lines:
+///
+/// - `RESULT tun_bulk_mtu1500 gbit_per_s tcp-proto=… kernel-veth=… ratio=…`: offloads on
+///   both sides — exactly `nc --tun tp0 --local-ip 10.0.0.2 --msl 200 10.0.0.1 5001 < file`
+///   (the virtio-net header with GSO, TSO and checksum offload are its defaults), and the
+///   veth pair as Linux makes it (TSO, GSO on; the kernel's defaults).
+/// - `RESULT tun_bulk_mtu1500_offloads_off gbit_per_s …`: `nc … --no-offload` (one plain
+///   packet per system call) against the veth pair with TSO, GSO and GRO off.
+///
+/// `TPUT_BENCH_BYTES` changes the size. Needs `ethtool`, and a current release `nc`
+/// (`cargo build --release --example nc`).
 #[test]
 #[ignore = "measurement: run with --release --ignored --nocapture"]
 fn throughput_against_kernel_over_veth() {
     const TEST: &str = "throughput_against_kernel_over_veth";
-    if !prerequisites(TEST, &[]) {
+    const RUNS: usize = 3;
+    if !prerequisites(TEST, &["ethtool"]) {
         return;
     }
-    let total = 512 * MIB;
-    let ns = Arc::new(Netns::new("tput"));
-    let mtu = 1500;
-    ns.exec(&["ip", "link", "set", "tun0", "mtu", &mtu.to_string()]);
-    // tcp-proto client -> kernel server over TUN.
-    let listener = ns.spawn(|| kernel_listener(5008)).join().unwrap();
-    let kernel = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut stream = with_timeouts(stream);
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut got = 0;
-        loop {
-            let len = stream.read(&mut buf).unwrap();
-            if len == 0 {
-                return got;
-            }
-            got += len;
-        }
+    let total = std::env::var("TPUT_BENCH_BYTES").map_or(512 * MIB, |value| {
+        value.parse().unwrap_or_else(|_| panic!("TPUT_BENCH_BYTES: not a number: {value:?}"))
     });
-    let ours = ns
-        .spawn(move || {
-            let mut stack = Stack::new(TEST);
-            let handle = stack.connect(5008);
-            stack.run_until("connected", Duration::from_secs(10), |s| {
-                s.saw(handle, Event::Connected)
-            });
-            let chunk = vec![0x5au8; 256 * 1024];
-            let start = Wall::now();
-            let mut sent = 0;
-            while sent < total {
-                let now = stack.now();
-                let want = chunk.len().min(total - sent);
-                let taken = stack.endpoint().send(now, handle, &chunk[..want]).unwrap();
-                sent += taken;
-                if taken < want {
-                    stack.round();
-                }
-            }
-            let now = stack.now();
-            stack.endpoint().shutdown(now, handle).unwrap();
-            stack.run_until("closed", Duration::from_secs(120), |s| {
-                s.closed_reason(handle).is_some()
-            });
-            start.elapsed()
-        })
-        .join()
-        .unwrap();
-    assert_eq!(kernel.join().unwrap(), total);
-    // kernel -> kernel over a veth pair between two namespaces, same MTU.
-    let a = Netns::new("vetha");
-    let b = Netns::new("vethb");
-    sh(&[
-        "ip",
-        "link",
-        "add",
-        "veth-tp-a",
-        "netns",
-        &a.name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "veth-tp-b",
-        "netns",
-        &b.name,
-    ]);
-    a.exec(&["ip", "addr", "add", "10.9.0.1/24", "dev", "veth-tp-a"]);
-    b.exec(&["ip", "addr", "add", "10.9.0.2/24", "dev", "veth-tp-b"]);
-    a.exec(&["ip", "link", "set", "veth-tp-a", "mtu", &mtu.to_string(), "up"]);
-    b.exec(&["ip", "link", "set", "veth-tp-b", "mtu", &mtu.to_string(), "up"]);
-    let (a, b) = (Arc::new(a), Arc::new(b));
-    let listener = b.spawn(|| TcpListener::bind(("10.9.0.2", 5009)).unwrap()).join().unwrap();
-    let receiver = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut got = 0;
-        while let Ok(len) = stream.read(&mut buf) {
-            if len == 0 {
-                break;
-            }
-            got += len;
+    let cap = Duration::from_secs(300);
+    let nc = nc_binary();
+    let mut file = vec![0u8; total];
+    Pattern::new(88).fill(&mut file);
+    let input = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{TEST}.in"));
+    std::fs::write(&input, &file).unwrap();
+    let file = Arc::new(file);
+    let gbit = |time: Option<Duration>| {
+        time.map_or(0.0, |t| (total as f64 * 8.0) / t.as_secs_f64() / 1e9)
+    };
+    for (name, nc_flags, veth_offloads) in
+        [("tun_bulk_mtu1500", &[][..], true), ("tun_bulk_mtu1500_offloads_off", &["--no-offload"][..], false)]
+    {
+        let (mut ours, mut kernel) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            ours.push(time_nc_to_kernel(&nc, &input, &file, None, cap, nc_flags));
+            kernel.push(time_kernel_over_veth(&file, None, cap, veth_offloads));
         }
-        got
-    });
-    let kernel_time = a
-        .spawn(move || {
-            let mut stream = TcpStream::connect(("10.9.0.2", 5009)).unwrap();
-            let chunk = vec![0x5au8; 256 * 1024];
-            let start = Wall::now();
-            let mut sent = 0;
-            while sent < total {
-                stream.write_all(&chunk).unwrap();
-                sent += chunk.len();
-            }
-            stream.shutdown(Shutdown::Write).unwrap();
-            let mut rest = Vec::new();
-            let _ = stream.read_to_end(&mut rest);
-            start.elapsed()
-        })
-        .join()
-        .unwrap();
-    assert_eq!(receiver.join().unwrap(), total);
-    let gbit = |elapsed: Duration| (total as f64 * 8.0) / elapsed.as_secs_f64() / 1e9;
-    let (ours_gbit, kernel_gbit) = (gbit(ours), gbit(kernel_time));
-    println!(
-        "{} MiB, MTU {mtu}: tcp-proto->kernel over TUN {ours_gbit:.2} Gbit/s ({:.2} s), kernel->kernel over veth {kernel_gbit:.2} Gbit/s ({:.2} s)",
-        total / MIB,
-        ours.as_secs_f64(),
-        kernel_time.as_secs_f64()
-    );
-    println!(
-        "RESULT tun_bulk_mtu{mtu} gbit_per_s tcp-proto={ours_gbit:.3} kernel-veth={kernel_gbit:.3} ratio={:.3}",
-        ours_gbit / kernel_gbit
-    );
+        let shown = |times: &[Option<Duration>]| {
+            let gbits: Vec<String> = times.iter().map(|&t| format!("{:.2}", gbit(t))).collect();
+            gbits.join(", ")
+        };
+        println!(
+            "{name}: {} MiB, Gbit/s per run: tcp-proto [{}] (nc {}), kernel-veth [{}] (offloads {})",
+            total / MIB,
+            shown(&ours),
+            if nc_flags.is_empty() { "defaults".to_string() } else { nc_flags.join(" ") },
+            shown(&kernel),
+            if veth_offloads { "on" } else { "off" },
+        );
+        let (ours_gbit, kernel_gbit) = (gbit(median(&ours)), gbit(median(&kernel)));
+        println!(
+            "RESULT {name} gbit_per_s tcp-proto={ours_gbit:.3} kernel-veth={kernel_gbit:.3} ratio={:.3}",
+            ours_gbit / kernel_gbit
+        );
+    }
+    let _ = std::fs::remove_file(&input);
 }
 
 // ------------------------------------------------------------------ loss penalty
@@ -1449,8 +1439,8 @@ fn loss_penalty_against_kernel_over_veth() {
     };
     let (mut ours_clean, mut kernel_clean) = (Vec::new(), Vec::new());
     for run in 1..=RUNS {
-        ours_clean.push(time_nc_to_kernel(&nc, &input, &file, None, cap));
-        kernel_clean.push(time_kernel_over_veth(&file, None, cap));
+        ours_clean.push(time_nc_to_kernel(&nc, &input, &file, None, cap, &[]));
+        kernel_clean.push(time_kernel_over_veth(&file, None, cap, false));
         eprintln!("clean run {run}: tcp-proto {}, kernel-veth {}", show(&ours_clean[run - 1..]), {
             show(&kernel_clean[run - 1..])
         });
@@ -1468,9 +1458,9 @@ fn loss_penalty_against_kernel_over_veth() {
                 eprintln!("{rate} % run {run}: tcp-proto not run: its median is a timeout already");
                 None
             } else {
-                time_nc_to_kernel(&nc, &input, &file, Some(loss), cap)
+                time_nc_to_kernel(&nc, &input, &file, Some(loss), cap, &[])
             });
-            kernel.push(time_kernel_over_veth(&file, Some(loss), cap));
+            kernel.push(time_kernel_over_veth(&file, Some(loss), cap, false));
             eprintln!(
                 "{rate} % run {run}: tcp-proto {}, kernel-veth {}",
                 show(&ours[run - 1..]),
@@ -1585,13 +1575,16 @@ fn finish_within(
     receiver.join().unwrap()
 }
 
-/// One timed run of `nc` sending `input` to a kernel listener over the TUN device `tp0`.
+/// One timed run of `nc` (with `extra` flags after the usual ones, none for the exact
+/// command of the RESULT lines) sending `input` to a kernel listener over the TUN device
+/// `tp0`.
 fn time_nc_to_kernel(
     nc: &Path,
     input: &Path,
     expected: &Arc<Vec<u8>>,
     loss: Option<Loss>,
     cap: Duration,
+    extra: &[&str],
 ) -> Option<Duration> {
     let ns = Arc::new(Netns::with_tun("lossbench", "tp0"));
     ns.sysctl("net/ipv4/tcp_congestion_control", "reno");
@@ -1604,7 +1597,9 @@ fn time_nc_to_kernel(
     let mut child = Command::new("ip")
         .args(["netns", "exec", &ns.name])
         .arg(nc)
-        .args(["--tun", "tp0", "--local-ip", "10.0.0.2", "--msl", "200", "10.0.0.1", "5001"])
+        .args(["--tun", "tp0", "--local-ip", "10.0.0.2", "--msl", "200"])
+        .args(extra)
+        .args(["10.0.0.1", "5001"])
         .stdin(File::open(input).unwrap())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -1629,11 +1624,13 @@ fn time_nc_to_kernel(
     elapsed
 }
 
-/// One timed run of Linux sending `file` to Linux over a veth pair between two namespaces.
+/// One timed run of Linux sending `file` to Linux over a veth pair between two namespaces,
+/// with the pair's TSO, GSO and GRO as Linux sets them (`offloads`) or off.
 fn time_kernel_over_veth(
     file: &Arc<Vec<u8>>,
     loss: Option<Loss>,
     cap: Duration,
+    offloads: bool,
 ) -> Option<Duration> {
     const RECEIVER_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
     let sender = Arc::new(Netns::bare("lbsend"));
@@ -1655,7 +1652,9 @@ fn time_kernel_over_veth(
         [(&*sender, "lb-s", "10.9.0.1/24"), (&receiver_ns, "lb-r", "10.9.0.2/24")]
     {
         ns.exec(&["ip", "addr", "add", address, "dev", dev]);
-        ns.exec(&["ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"]);
+        if !offloads {
+            ns.exec(&["ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"]);
+        }
         ns.exec(&["ip", "link", "set", dev, "mtu", "1500", "up"]);
         ns.sysctl("net/ipv4/tcp_congestion_control", "reno");
     }
