@@ -1384,6 +1384,147 @@ fn throughput_against_kernel_over_veth() {
     let _ = std::fs::remove_file(&input);
 }
 
+/// UDP throughput, measured (not asserted): `nc` to `nc` over IPv4-in-UDP on the loopback of
+/// a namespace of its own, 256 MiB from `nc --udp … 10.0.0.1 5001 < file` to
+/// `nc --udp … -l 5001` (whose stdout this test reads and checks, octet for octet), with each
+/// batch and offload setting in turn; the clock runs from the sender's start to the last
+/// octet on the receiver's stdout. The kernel figure beside each is Linux to Linux over a
+/// veth pair with its offloads (as in [`throughput_against_kernel_over_veth`]), from the same
+/// run. Medians of three; `UDP_BENCH_BYTES` changes the size. Prints
+/// `RESULT udp_bulk_<setting> gbit_per_s tcp-proto=… kernel-veth=… ratio=…` for the settings
+/// `plain` (`--no-offload`: one `send_to`/`recv_from` per packet), `batched`
+/// (`sendmmsg`/`recvmmsg`, `--no-gso --no-gro`), `batched_gso` (`--no-gro`), `batched_gro`
+/// (`--no-gso`) and `all` (the default).
+#[test]
+#[ignore = "measurement: run with --release --ignored --nocapture"]
+fn udp_throughput_nc_to_nc() {
+    const TEST: &str = "udp_throughput_nc_to_nc";
+    const RUNS: usize = 3;
+    if !prerequisites(TEST, &[]) {
+        return;
+    }
+    let total = std::env::var("UDP_BENCH_BYTES").map_or(256 * MIB, |value| {
+        value.parse().unwrap_or_else(|_| panic!("UDP_BENCH_BYTES: not a number: {value:?}"))
+    });
+    let cap = Duration::from_secs(300);
+    let nc = nc_binary();
+    let mut file = vec![0u8; total];
+    Pattern::new(99).fill(&mut file);
+    let input = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{TEST}.in"));
+    std::fs::write(&input, &file).unwrap();
+    let file = Arc::new(file);
+    let gbit = |time: Option<Duration>| {
+        time.map_or(0.0, |t| (total as f64 * 8.0) / t.as_secs_f64() / 1e9)
+    };
+    let mut kernel = Vec::new();
+    for _ in 0..RUNS {
+        kernel.push(time_kernel_over_veth(&file, None, cap, true));
+    }
+    let kernel_gbit = gbit(median(&kernel));
+    let settings: [(&str, &[&str]); 5] = [
+        ("plain", &["--no-offload"]),
+        ("batched", &["--no-gso", "--no-gro"]),
+        ("batched_gso", &["--no-gro"]),
+        ("batched_gro", &["--no-gso"]),
+        ("all", &[]),
+    ];
+    for (name, flags) in settings {
+        let ours: Vec<Option<Duration>> =
+            (0..RUNS).map(|_| time_nc_to_nc_over_udp(&nc, &input, &file, cap, flags)).collect();
+        let shown: Vec<String> = ours.iter().map(|&t| format!("{:.2}", gbit(t))).collect();
+        println!(
+            "udp_bulk_{name}: {} MiB, Gbit/s per run: tcp-proto [{}] (nc {}), kernel-veth {kernel_gbit:.2}",
+            total / MIB,
+            shown.join(", "),
+            flags.join(" ")
+        );
+        let ours_gbit = gbit(median(&ours));
+        println!(
+            "RESULT udp_bulk_{name} gbit_per_s tcp-proto={ours_gbit:.3} kernel-veth={kernel_gbit:.3} ratio={:.3}",
+            ours_gbit / kernel_gbit
+        );
+    }
+    let _ = std::fs::remove_file(&input);
+}
+
+/// One timed run of `nc` to `nc` over UDP on a fresh namespace's loopback, both with `flags`:
+/// the time from starting the sender to the receiver's stdout holding every octet of
+/// `expected` (checked), or `None` past `cap`.
+fn time_nc_to_nc_over_udp(
+    nc: &Path,
+    input: &Path,
+    expected: &Arc<Vec<u8>>,
+    cap: Duration,
+    flags: &[&str],
+) -> Option<Duration> {
+    let ns = Netns::bare("udpbench");
+    let netns = |command: &mut Command| {
+        command.args(["netns", "exec", &ns.name]).arg(nc);
+    };
+    let mut receiver = Command::new("ip");
+    netns(&mut receiver);
+    let mut receiver = receiver
+        .args(["--udp", "127.0.0.1:7001", "--udp-peer", "127.0.0.1:7002", "--local-ip", "10.0.0.1"])
+        .args(["--msl", "200"])
+        .args(flags)
+        .args(["-l", "5001"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = receiver.stdout.take().unwrap();
+    let expected = Arc::clone(expected);
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0;
+        while got < expected.len() {
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(len) => {
+                    assert!(
+                        expected.get(got..got + len) == Some(&buf[..len]),
+                        "nc received other octets than were sent, within {got}..{}",
+                        got + len
+                    );
+                    got += len;
+                }
+            }
+        }
+        let _ = done.send((got, Wall::now()));
+    });
+    // The listener binds before the sender's first SYN (a lost SYN would cost a 1 s timeout).
+    thread::sleep(Duration::from_millis(200));
+    let mut sender = Command::new("ip");
+    netns(&mut sender);
+    let start = Wall::now();
+    let mut sender = sender
+        .args(["--udp", "127.0.0.1:7002", "--udp-peer", "127.0.0.1:7001", "--local-ip", "10.0.0.2"])
+        .args(["--msl", "200"])
+        .args(flags)
+        .args(["10.0.0.1", "5001"])
+        .stdin(File::open(input).unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let elapsed = match finished.recv_timeout(cap) {
+        Ok((got, end)) if got == total_len(input) => Some(end - start),
+        _ => None,
+    };
+    for child in [&mut sender, &mut receiver] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    elapsed
+}
+
+/// The length of the file at `path`.
+fn total_len(path: &Path) -> usize {
+    usize::try_from(path.metadata().unwrap().len()).unwrap()
+}
+
 // ------------------------------------------------------------------ loss penalty
 
 /// How much a random loss rate slows one 16 MiB transfer, measured (not asserted): the

@@ -531,8 +531,10 @@ impl<T: PacketTransport> Driver<T> {
             self.counters.coalesced_in += 1;
             return self.receive_coalesced(packet, mss, trusted);
         }
+        // Finished for an endpoint that verifies, and for a filter, which may keep the packet
+        // and inject it later as a plain packet (with nothing said about its checksum).
         if matches!(meta.checksum, RxChecksumState::Partial { .. })
-            && self.checksum.rx == RxChecksum::Verify
+            && (self.checksum.rx == RxChecksum::Verify || self.filter.is_some())
         {
             super::finish_partial_checksum(packet, meta.checksum);
             self.counters.checksums_finished += 1;
@@ -558,10 +560,11 @@ impl<T: PacketTransport> Driver<T> {
             return Ok(());
         };
         // The pieces' checksums: none for an endpoint that trusts (the super-segment was
-        // vouched for or verified), computed for one that verifies.
+        // vouched for or verified), computed for one that verifies or for a filter (which
+        // may keep a piece and inject it later as a plain packet).
         let tx = match self.checksum.rx {
-            RxChecksum::Trust => TxChecksum::None,
-            RxChecksum::Verify => TxChecksum::Compute,
+            RxChecksum::Trust if self.filter.is_none() => TxChecksum::None,
+            _ => TxChecksum::Compute,
         };
         let payload = [payload];
         let Ok(mut pieces) = Segmenter::new(header, &payload, usize::from(mss), src, dst, tx)
