@@ -49,8 +49,8 @@ use tcp_proto::adapter::driver::Driver;
 use tcp_proto::adapter::tun::{TunDevice, TunOffloads};
 use tcp_proto::adapter::udp::{UdpOffloads, UdpTransport};
 use tcp_proto::{
-    CloseReason, Config, ConnectionHandle, EndpointConfig, EndpointError, EndpointEvent,
-    Event, State,
+    CloseReason, Config, ConnectionHandle, EndpointConfig, EndpointError, EndpointEvent, Event,
+    State,
 };
 
 const USAGE: &str = "usage: nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
@@ -208,8 +208,10 @@ fn main() -> ExitCode {
         }
     };
     let result = match &args.transport {
-        Transport::Udp { bind, peer } => UdpTransport::with_offloads(*bind, *peer, args.offload.udp())
-            .and_then(|t| run(t, &args)),
+        Transport::Udp { bind, peer } => {
+            UdpTransport::with_offloads(*bind, *peer, args.offload.udp())
+                .and_then(|t| run(t, &args))
+        }
         Transport::Tun(name) => {
             TunDevice::attach_with(name, args.offload.tun()).and_then(|t| run(t, &args))
         }
@@ -249,7 +251,14 @@ fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
         driver.capture_to(path)?;
     }
     let echo_mode = matches!(args.mode, Mode::Listen { echo: true, .. });
-    let mut nc = Nc { driver, trace: args.trace, stats: args.stats, echo_mode, stdio: None, echo: BTreeMap::new() };
+    let mut nc = Nc {
+        driver,
+        trace: args.trace,
+        stats: args.stats,
+        echo_mode,
+        stdio: None,
+        echo: BTreeMap::new(),
+    };
     match args.mode {
         Mode::Connect { host, port } => {
             let remote = SocketAddr::new(IpAddr::V4(host), port);

@@ -1352,12 +1352,12 @@ fn throughput_against_kernel_over_veth() {
     let input = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{TEST}.in"));
     std::fs::write(&input, &file).unwrap();
     let file = Arc::new(file);
-    let gbit = |time: Option<Duration>| {
-        time.map_or(0.0, |t| (total as f64 * 8.0) / t.as_secs_f64() / 1e9)
-    };
-    for (name, nc_flags, veth_offloads) in
-        [("tun_bulk_mtu1500", &[][..], true), ("tun_bulk_mtu1500_offloads_off", &["--no-offload"][..], false)]
-    {
+    let gbit =
+        |time: Option<Duration>| time.map_or(0.0, |t| (total as f64 * 8.0) / t.as_secs_f64() / 1e9);
+    for (name, nc_flags, veth_offloads) in [
+        ("tun_bulk_mtu1500", &[][..], true),
+        ("tun_bulk_mtu1500_offloads_off", &["--no-offload"][..], false),
+    ] {
         let (mut ours, mut kernel) = (Vec::new(), Vec::new());
         for _ in 0..RUNS {
             ours.push(time_nc_to_kernel(&nc, &input, &file, None, cap, nc_flags));
@@ -1413,9 +1413,8 @@ fn udp_throughput_nc_to_nc() {
     let input = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{TEST}.in"));
     std::fs::write(&input, &file).unwrap();
     let file = Arc::new(file);
-    let gbit = |time: Option<Duration>| {
-        time.map_or(0.0, |t| (total as f64 * 8.0) / t.as_secs_f64() / 1e9)
-    };
+    let gbit =
+        |time: Option<Duration>| time.map_or(0.0, |t| (total as f64 * 8.0) / t.as_secs_f64() / 1e9);
     let mut kernel = Vec::new();
     for _ in 0..RUNS {
         kernel.push(time_kernel_over_veth(&file, None, cap, true));

@@ -355,12 +355,12 @@ impl<T: PacketTransport> Driver<T> {
     /// Writing the capture file, or a segment that does not fit the largest IP packet (the
     /// endpoint's configuration is wrong; it would fail again on every call).
     pub fn flush(&mut self) -> io::Result<()> {
-        let sent = if self.offloads.tcp_segmentation || self.offloads.tx_checksum != TxChecksum::Compute
-        {
-            self.flush_segments()
-        } else {
-            self.flush_copies()
-        };
+        let sent =
+            if self.offloads.tcp_segmentation || self.offloads.tx_checksum != TxChecksum::Compute {
+                self.flush_segments()
+            } else {
+                self.flush_copies()
+            };
         // Whatever a batching transport still holds goes now, error or not.
         if self.transport.flush().is_err() {
             self.counters.send_errors += 1;
@@ -552,8 +552,7 @@ impl<T: PacketTransport> Driver<T> {
             self.counters.dropped_bad_tcp_checksum += 1;
             return Ok(());
         }
-        let header_len =
-            usize::from(segment.get(12).copied().unwrap_or(0) >> 4).saturating_mul(4);
+        let header_len = usize::from(segment.get(12).copied().unwrap_or(0) >> 4).saturating_mul(4);
         let (Some(header), Some(payload)) = (segment.get(..header_len), segment.get(header_len..))
         else {
             self.counters.dropped_truncated += 1;
@@ -573,8 +572,12 @@ impl<T: PacketTransport> Driver<T> {
             return Ok(());
         };
         let ip = match (packet.first().map(|byte| byte >> 4), src, dst) {
-            (Some(4), IpAddr::V4(_), IpAddr::V4(_)) => Ipv4Header::parse(packet).ok().map(|h| Ok(h.0)),
-            (Some(6), IpAddr::V6(_), IpAddr::V6(_)) => Ipv6Header::parse(packet).ok().map(|h| Err(h.0)),
+            (Some(4), IpAddr::V4(_), IpAddr::V4(_)) => {
+                Ipv4Header::parse(packet).ok().map(|h| Ok(h.0))
+            }
+            (Some(6), IpAddr::V6(_), IpAddr::V6(_)) => {
+                Ipv6Header::parse(packet).ok().map(|h| Err(h.0))
+            }
             _ => None,
         };
         let Some(ip) = ip else { return Ok(()) };
@@ -1166,6 +1169,245 @@ mod tests {
         feed(&mut driver, syn_packet(OURS));
         let sent = driver.transport.outbound.pop().expect("a reply");
         assert!(!Ipv4Header::parse(&sent).unwrap().0.dont_fragment);
+    }
+
+    /// A transport that offloads like a TUN device with the virtio-net header: it takes
+    /// super-segments and partial checksums, and hands up packets with what the device
+    /// said about them.
+    #[derive(Default)]
+    struct Offloaded {
+        inbound: VecDeque<(Vec<u8>, RxMeta)>,
+        /// Each segment sent: the packet gathered whole, its `segment_size` and checksum form.
+        outbound: Vec<(Vec<u8>, usize, TxChecksum)>,
+        /// `recv_batch` calls that returned packets.
+        batches: usize,
+    }
+
+    impl PacketTransport for Offloaded {
+        fn send(&mut self, packet: &[u8]) -> io::Result<()> {
+            self.outbound.push((packet.to_vec(), 0, TxChecksum::Compute));
+            Ok(())
+        }
+
+        fn recv(&mut self, _buf: &mut [u8], _timeout: Duration) -> io::Result<Option<usize>> {
+            unreachable!("the driver reads in batches")
+        }
+
+        fn mtu(&self) -> usize {
+            1500
+        }
+
+        fn offloads(&self) -> Offloads {
+            let mut offloads = Offloads::NONE;
+            offloads.tcp_segmentation = true;
+            offloads.tx_checksum = TxChecksum::PseudoHeader;
+            offloads.rx_checksum = true;
+            offloads.rx_coalesced = true;
+            offloads.batching = true;
+            offloads
+        }
+
+        fn recv_batch(&mut self, batch: &mut RxBatch, _timeout: Duration) -> io::Result<()> {
+            let before = batch.len();
+            while let Some((packet, meta)) = self.inbound.front() {
+                let Some(room) = batch.room(packet.len()) else { break };
+                room[..packet.len()].copy_from_slice(packet);
+                batch.commit(packet.len(), *meta);
+                self.inbound.pop_front();
+            }
+            if batch.len() > before {
+                self.batches += 1;
+            }
+            Ok(())
+        }
+
+        fn send_segment(&mut self, segment: &OutSegment<'_>, _: &mut Vec<u8>) -> io::Result<()> {
+            let mut packet = segment.headers.to_vec();
+            for slice in segment.payload {
+                packet.extend_from_slice(slice);
+            }
+            self.outbound.push((packet, segment.segment_size, segment.checksum));
+            Ok(())
+        }
+    }
+
+    const MSS: usize = 1460;
+
+    /// A driver made by `with_config` (or `new`, `trusting` false) over [`Offloaded`], with a
+    /// connection from the peer accepted on port 80; the handshake's packets are cleared.
+    fn offloaded(trusting: bool) -> (Driver<Offloaded>, crate::ConnectionHandle, u32, u32) {
+        use crate::wire::Flags;
+        let config = EndpointConfig::new(Config::new([1; 16]), [2; 16]);
+        let mut driver = if trusting {
+            Driver::with_config(config, Offloaded::default())
+        } else {
+            Driver::new(Endpoint::new(config), Offloaded::default())
+        };
+        driver.add_address(IpAddr::V4(OURS));
+        let local = SocketAddr::new(IpAddr::V4(OURS), 80);
+        driver.endpoint_mut().listen(local, 4).unwrap();
+        let (peer, ours) = (IpAddr::V4(PEER), IpAddr::V4(OURS));
+        let syn = tcp_packet(peer, ours, Flags::SYN, 100, 0);
+        driver.transport.inbound.push_back((syn, RxMeta::PLAIN));
+        driver.poll(Duration::ZERO).unwrap();
+        let (syn_ack, _, _) = driver.transport.outbound.pop().expect("a SYN-ACK");
+        let iss = sent_segment(&syn_ack).header.seq.get().wrapping_add(1);
+        let ack = tcp_packet(peer, ours, Flags::ACK, 101, iss);
+        driver.transport.inbound.push_back((ack, RxMeta::PLAIN));
+        driver.poll(Duration::ZERO).unwrap();
+        let handle = driver.endpoint_mut().accept(local).unwrap().expect("accepted");
+        driver.transport.outbound.clear();
+        driver.transport.batches = 0;
+        driver.counters = DriverCounters::default();
+        (driver, handle, 101, iss)
+    }
+
+    /// A data segment from the peer carrying `payload`, as an IPv4 packet, its checksum
+    /// complete or (`partial`) only the pseudo-header's sum, as the kernel hands it up with
+    /// `NEEDS_CSUM`.
+    fn data_packet(seq: u32, ack: u32, payload: &[u8], partial: bool) -> Vec<u8> {
+        let header = crate::wire::TcpHeader {
+            src_port: 4000,
+            dst_port: 80,
+            seq: crate::SeqNum::new(seq),
+            ack: crate::SeqNum::new(ack),
+            flags: crate::wire::Flags::ACK | crate::wire::Flags::PSH,
+            window: 65_535,
+            urgent_ptr: 0,
+            options: crate::wire::Options::NONE,
+        };
+        let tx = if partial { TxChecksum::PseudoHeader } else { TxChecksum::Compute };
+        let mut tcp = vec![0u8; 20 + payload.len()];
+        let (src, dst) = (IpAddr::V4(PEER), IpAddr::V4(OURS));
+        let len = header.emit_with_checksum(&[payload], src, dst, &mut tcp, tx).unwrap();
+        ip_packet(src, dst, PROTOCOL_TCP, &tcp[..len])
+    }
+
+    const PARTIAL: RxMeta = RxMeta {
+        checksum: RxChecksumState::Partial { start: 20, offset: 16 },
+        tcp_gso_size: None,
+        datagram_size: 0,
+    };
+
+    fn read_all(driver: &mut Driver<Offloaded>, handle: crate::ConnectionHandle) -> Vec<u8> {
+        let mut out = vec![0u8; 1 << 16];
+        let len = driver.endpoint_mut().recv(handle, &mut out).unwrap_or(0);
+        out.truncate(len);
+        out
+    }
+
+    #[test]
+    fn bulk_output_leaves_as_one_super_segment_the_kernel_cuts_into_the_same_wire_segments() {
+        let (mut driver, handle, _, iss) = offloaded(true);
+        let data: Vec<u8> = (0..5 * MSS + 100).map(|i| (i * 7 % 251) as u8).collect();
+        let now = driver.now();
+        assert_eq!(driver.endpoint_mut().send(now, handle, &data), Ok(data.len()));
+        driver.flush().unwrap();
+        // The initial window (10 segments) takes it all: one super-segment of six pieces.
+        assert_eq!(driver.transport.outbound.len(), 1);
+        let (packet, segment_size, checksum) = driver.transport.outbound.remove(0);
+        assert_eq!((segment_size, checksum), (MSS, TxChecksum::PseudoHeader));
+        let (ip, tcp) = Ipv4Header::parse(&packet).unwrap();
+        assert_eq!(usize::from(ip.total_len), 20 + 20 + data.len());
+        assert_eq!(driver.counters().super_segments_out, 1);
+        assert_eq!(driver.counters().super_segment_pieces_out, 6);
+        // Cut as Linux's GSO would: each piece a valid segment, in sequence, data intact.
+        let header = &tcp[..20];
+        let payload = [&tcp[20..]];
+        let (src, dst) = (IpAddr::V4(OURS), IpAddr::V4(PEER));
+        let mut pieces =
+            Segmenter::new(header, &payload, MSS, src, dst, TxChecksum::Compute).unwrap();
+        let (mut buf, mut joined, mut seq) = (vec![0u8; 2000], Vec::new(), iss);
+        while let Some(len) = pieces.next_segment(&mut buf).unwrap() {
+            let piece = Segment::parse_checked(&buf[..len], src, dst).unwrap();
+            assert_eq!(piece.header.seq.get(), seq);
+            seq = seq.wrapping_add(piece.payload.len() as u32);
+            joined.extend_from_slice(piece.payload);
+        }
+        assert_eq!(joined, data);
+    }
+
+    #[test]
+    fn coalesced_input_is_cut_into_wire_segments_for_the_filter_and_the_endpoint() {
+        let (mut driver, handle, seq, ack) = offloaded(true);
+        let seen = alloc::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = alloc::sync::Arc::clone(&seen);
+        driver.set_inbound_filter(Box::new(move |packet| {
+            log.lock().unwrap().push(packet.to_vec());
+            true
+        }));
+        let data: Vec<u8> = (0..3 * MSS - 10).map(|i| (i % 253) as u8).collect();
+        let meta = RxMeta { tcp_gso_size: Some(MSS as u16), ..PARTIAL };
+        driver.transport.inbound.push_back((data_packet(seq, ack, &data, true), meta));
+        driver.poll(Duration::ZERO).unwrap();
+        let seen = seen.lock().unwrap();
+        // Three wire packets, each with a complete checksum (the filter could keep and
+        // re-inject any of them), PSH only on the last.
+        assert_eq!(seen.len(), 3);
+        for (index, packet) in seen.iter().enumerate() {
+            let (ip, tcp) = Ipv4Header::parse(packet).unwrap();
+            let piece = Segment::parse_checked(tcp, ip.src.into(), ip.dst.into()).unwrap();
+            assert_eq!(piece.header.seq.get(), seq + (index * MSS) as u32);
+            assert_eq!(piece.header.flags.contains(crate::wire::Flags::PSH), index == 2);
+        }
+        assert_eq!(driver.counters().coalesced_in, 1);
+        assert_eq!(read_all(&mut driver, handle), data);
+    }
+
+    #[test]
+    fn a_trusting_endpoint_has_what_the_device_did_not_vouch_for_verified_here_must_3() {
+        let (mut driver, handle, seq, ack) = offloaded(true);
+        let mut corrupt = data_packet(seq, ack, b"first", false);
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        driver.transport.inbound.push_back((corrupt, RxMeta::PLAIN));
+        driver.poll(Duration::ZERO).unwrap();
+        assert_eq!(driver.counters().dropped_bad_tcp_checksum, 1);
+        assert_eq!(read_all(&mut driver, handle), b"");
+        // Vouched for (DATA_VALID) and left unfinished (NEEDS_CSUM): neither is summed.
+        let valid = RxMeta { checksum: RxChecksumState::Valid, ..RxMeta::PLAIN };
+        driver.transport.inbound.push_back((data_packet(seq, ack, b"first", false), valid));
+        driver.transport.inbound.push_back((data_packet(seq + 5, ack, b"second", true), PARTIAL));
+        driver.poll(Duration::ZERO).unwrap();
+        assert_eq!(read_all(&mut driver, handle), b"firstsecond");
+        assert_eq!(driver.counters().checksums_finished, 0);
+        assert_eq!(driver.counters().dropped_bad_tcp_checksum, 1);
+    }
+
+    #[test]
+    fn a_verifying_endpoint_gets_unfinished_checksums_finished_first() {
+        let (mut driver, handle, seq, ack) = offloaded(false);
+        driver.transport.inbound.push_back((data_packet(seq, ack, b"partial", true), PARTIAL));
+        driver.poll(Duration::ZERO).unwrap();
+        assert_eq!(driver.counters().checksums_finished, 1);
+        assert_eq!(read_all(&mut driver, handle), b"partial");
+        assert_eq!(driver.endpoint().counters().dropped_malformed, 0);
+        // The same packet without the device's word for it is just wrong, and dropped.
+        driver.transport.inbound.push_back((data_packet(seq + 7, ack, b"x", true), RxMeta::PLAIN));
+        driver.poll(Duration::ZERO).unwrap();
+        assert_eq!(driver.endpoint().counters().dropped_malformed, 1);
+    }
+
+    #[test]
+    fn a_round_reads_the_whole_batch_before_it_answers() {
+        let (mut driver, handle, seq, ack) = offloaded(true);
+        // Four full-sized segments: each pair calls for an ACK (RFC 9293 §3.8.6.3).
+        for index in 0..4u32 {
+            let packet = data_packet(seq + index * MSS as u32, ack, &[index as u8; MSS], false);
+            driver.transport.inbound.push_back((packet, RxMeta::PLAIN));
+        }
+        driver.poll(Duration::ZERO).unwrap();
+        assert_eq!(driver.transport.batches, 1);
+        assert_eq!(driver.counters().batches_in, 1);
+        assert_eq!(read_all(&mut driver, handle).len(), 4 * MSS);
+        // One ACK for the four, sent after all were handled.
+        let acks: Vec<u32> = driver
+            .transport
+            .outbound
+            .iter()
+            .map(|(packet, _, _)| sent_segment(packet).header.ack.get())
+            .collect();
+        assert_eq!(acks, [seq + 4 * MSS as u32]);
     }
 
     fn refresh_checksum(packet: &mut [u8]) {

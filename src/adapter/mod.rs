@@ -266,7 +266,11 @@ impl RxBatch {
     /// fills several buffers (`recvmmsg`); as many whole slots as fit, fewer when space or
     /// packet slots run short. Commit each filled slot with [`commit_slot`](Self::commit_slot)
     /// in order, then [`finish_slots`](Self::finish_slots).
-    pub fn slots(&mut self, len: usize, count: usize) -> Option<core::slice::ChunksExactMut<'_, u8>> {
+    pub fn slots(
+        &mut self,
+        len: usize,
+        count: usize,
+    ) -> Option<core::slice::ChunksExactMut<'_, u8>> {
         let count = count.min(self.max_packets.saturating_sub(self.packets.len()));
         let room = self.buf.get_mut(self.used..)?;
         let fit = room.len().checked_div(len)?.min(count);

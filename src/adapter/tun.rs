@@ -77,7 +77,8 @@ impl TunOffloads {
     /// Everything on: what [`TunDevice::attach`] asks for.
     pub const ALL: Self = Self { vnet_hdr: true, tx_gso: true, rx_checksum: true, rx_tso: true };
     /// Nothing: one plain IP packet per `read` and `write`, as before offloads.
-    pub const NONE: Self = Self { vnet_hdr: false, tx_gso: false, rx_checksum: false, rx_tso: false };
+    pub const NONE: Self =
+        Self { vnet_hdr: false, tx_gso: false, rx_checksum: false, rx_tso: false };
 }
 
 /// What the kernel accepted of the [`TunOffloads`] asked for; a refused one is off.
@@ -158,7 +159,9 @@ impl TunDevice {
             let little_endian: libc::c_int = 1;
             // SAFETY: TUNSETVNETLE reads one `int` through the pointer, which points to a
             // live local for the call; the descriptor is open while `file` lives.
-            let set = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETVNETLE, &raw const little_endian) };
+            let set = unsafe {
+                libc::ioctl(file.as_raw_fd(), libc::TUNSETVNETLE, &raw const little_endian)
+            };
             if set < 0 && cfg!(target_endian = "big") {
                 return Err(io::Error::last_os_error());
             }
@@ -169,7 +172,8 @@ impl TunDevice {
         // SAFETY: F_GETFL/F_SETFL on a descriptor open while `file` lives; no pointers.
         unsafe {
             let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
-            if flags < 0 || libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0
+            if flags < 0
+                || libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0
             {
                 return Err(io::Error::last_os_error());
             }
@@ -306,7 +310,9 @@ fn set_offloads(file: &File, wanted: TunOffloads, status: &mut TunOffloadStatus)
     for (tried, &flags) in attempts.iter().enumerate() {
         // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned long of flags); no
         // memory is passed. The descriptor is open while `file` lives.
-        let set = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETOFFLOAD, libc::c_ulong::from(flags)) };
+        let set = unsafe {
+            libc::ioctl(file.as_raw_fd(), libc::TUNSETOFFLOAD, libc::c_ulong::from(flags))
+        };
         if set == 0 {
             status.refused += u32::try_from(tried).unwrap_or(u32::MAX);
             status.rx_checksum = flags & TUN_F_CSUM != 0;
@@ -393,9 +399,12 @@ impl PacketTransport for TunDevice {
         let header = if partial {
             let ipv6 = segment.headers.first().is_some_and(|byte| byte >> 4 == 6);
             let ip_len = u16::try_from(segment.ip_header_len).unwrap_or(u16::MAX);
-            let tcp_len = u16::try_from(segment.headers.len() - segment.ip_header_len.min(segment.headers.len()))
-                .unwrap_or(u16::MAX);
-            let gso_size = segment.is_super().then(|| u16::try_from(segment.segment_size).unwrap_or(u16::MAX));
+            let tcp_len = u16::try_from(
+                segment.headers.len() - segment.ip_header_len.min(segment.headers.len()),
+            )
+            .unwrap_or(u16::MAX);
+            let gso_size =
+                segment.is_super().then(|| u16::try_from(segment.segment_size).unwrap_or(u16::MAX));
             VnetHeader::for_tcp(ipv6, ip_len, tcp_len, gso_size)
         } else {
             VnetHeader::PLAIN

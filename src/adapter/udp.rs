@@ -112,7 +112,11 @@ impl UdpTransport {
     /// # Errors
     ///
     /// Binding the socket.
-    pub fn with_offloads(bind: SocketAddr, peer: SocketAddr, wanted: UdpOffloads) -> io::Result<Self> {
+    pub fn with_offloads(
+        bind: SocketAddr,
+        peer: SocketAddr,
+        wanted: UdpOffloads,
+    ) -> io::Result<Self> {
         let socket = UdpSocket::bind(bind)?;
         let batching = wanted.batching;
         // UDP_SEGMENT is a per-send option: the kernel has it if the socket option reads.
@@ -195,18 +199,34 @@ impl UdpTransport {
 }
 
 /// Reads (`value` `None`) or sets an integer socket option of level `SOL_UDP`.
-fn socket_option(socket: &UdpSocket, name: libc::c_int, value: Option<libc::c_int>) -> io::Result<()> {
+fn socket_option(
+    socket: &UdpSocket,
+    name: libc::c_int,
+    value: Option<libc::c_int>,
+) -> io::Result<()> {
     let mut option: libc::c_int = value.unwrap_or(0);
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
     let status = match value {
         // SAFETY: the option points to one live `c_int` and the length says so; the
         // descriptor is open while `socket` lives.
         Some(_) => unsafe {
-            libc::setsockopt(socket.as_raw_fd(), libc::SOL_UDP, name, (&raw const option).cast(), len)
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_UDP,
+                name,
+                (&raw const option).cast(),
+                len,
+            )
         },
         // SAFETY: as above; getsockopt writes at most `len` octets into `option` and `len`.
         None => unsafe {
-            libc::getsockopt(socket.as_raw_fd(), libc::SOL_UDP, name, (&raw mut option).cast(), &raw mut len)
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_UDP,
+                name,
+                (&raw mut option).cast(),
+                &raw mut len,
+            )
         },
     };
     if status < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
@@ -303,7 +323,10 @@ impl UdpTransport {
                     continue;
                 };
                 // The kernel only reads the octets (sendmsg), whatever the pointer's mutability.
-                *iovec = libc::iovec { iov_base: octets.as_ptr().cast_mut().cast(), iov_len: octets.len() };
+                *iovec = libc::iovec {
+                    iov_base: octets.as_ptr().cast_mut().cast(),
+                    iov_len: octets.len(),
+                };
                 message.msg_hdr.msg_name = name;
                 message.msg_hdr.msg_namelen = name_len;
                 message.msg_hdr.msg_iov = &raw mut *iovec;
@@ -334,7 +357,12 @@ impl UdpTransport {
             // control room — all locals or fields that outlive the call. The descriptor is
             // open while `self.socket` lives.
             let sent = unsafe {
-                libc::sendmmsg(self.socket.as_raw_fd(), messages.as_mut_ptr(), count as libc::c_uint, 0)
+                libc::sendmmsg(
+                    self.socket.as_raw_fd(),
+                    messages.as_mut_ptr(),
+                    count as libc::c_uint,
+                    0,
+                )
             };
             self.send_calls += 1;
             if sent < 0 {
@@ -345,7 +373,8 @@ impl UdpTransport {
                 // A kernel whose path cannot do UDP GSO (no checksum offload on the way out:
                 // EIO) refuses it per send: off from now on, and the entry is lost like on
                 // a wire (TCP resends it, then as single datagrams).
-                let gso_entry = batch.first().is_some_and(|(range, datagram)| *datagram < range.len());
+                let gso_entry =
+                    batch.first().is_some_and(|(range, datagram)| *datagram < range.len());
                 if gso_entry && matches!(error.raw_os_error(), Some(libc::EIO | libc::EINVAL)) {
                     self.offloads.gso = false;
                     self.gso_refused += 1;
@@ -371,7 +400,8 @@ impl UdpTransport {
     fn recv_many(&mut self, batch: &mut RxBatch, timeout: Duration) -> io::Result<()> {
         let millis = timeout.as_micros().div_ceil(1_000);
         let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
-        let mut poll = libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut poll =
+            libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid, exclusively borrowed pollfd, and the count says one.
         let ready = unsafe { libc::poll(&raw mut poll, 1, millis) };
         if ready < 0 {
@@ -422,12 +452,15 @@ impl UdpTransport {
         if received < 0 {
             let error = io::Error::last_os_error();
             return match error.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused => Ok(()),
+                io::ErrorKind::WouldBlock
+                | io::ErrorKind::Interrupted
+                | io::ErrorKind::ConnectionRefused => Ok(()),
                 _ => Err(error),
             };
         }
         let received = usize::try_from(received).unwrap_or(0);
-        for (index, (message, name)) in messages.iter().zip(names.iter()).take(received).enumerate() {
+        for (index, (message, name)) in messages.iter().zip(names.iter()).take(received).enumerate()
+        {
             let len = message.msg_len as usize;
             if socket_addr(name) != Some(self.peer) {
                 self.foreign_datagrams += 1;
@@ -516,8 +549,12 @@ impl PacketTransport for UdpTransport {
             return self.socket.send_to(scratch, self.peer).map(|_| ());
         }
         let ip_len = segment.ip_header_len;
-        let (Some(ip), Some(tcp)) = (segment.headers.get(..ip_len), segment.headers.get(ip_len..)) else {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "headers shorter than the IP header"));
+        let (Some(ip), Some(tcp)) = (segment.headers.get(..ip_len), segment.headers.get(ip_len..))
+        else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "headers shorter than the IP header",
+            ));
         };
         let Some((ip, (src, dst))) = IpTemplate::new(ip).and_then(|ip| Some((ip, ip.addresses()?)))
         else {
@@ -544,7 +581,8 @@ impl PacketTransport for UdpTransport {
             }
             let at = self.queue.len();
             self.queue.resize(at + packet_len, 0);
-            let written = pieces.next_segment(self.queue.get_mut(at + ip_len..).unwrap_or_default());
+            let written =
+                pieces.next_segment(self.queue.get_mut(at + ip_len..).unwrap_or_default());
             let Ok(Some(len)) = written else {
                 self.queue.truncate(at);
                 break;
@@ -671,27 +709,137 @@ mod tests {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
     }
 
-    #[test]
-    fn datagrams_carry_packets_between_two_transports_and_strangers_are_dropped() {
-        let mut a = UdpTransport::bind(loopback(), loopback()).unwrap();
+    /// Two transports with `offloads` talking to each other on loopback.
+    fn pair(offloads: UdpOffloads) -> (UdpTransport, UdpTransport) {
         let b_socket = UdpSocket::bind(loopback()).unwrap();
         let b_addr = b_socket.local_addr().unwrap();
         drop(b_socket);
-        let mut b = UdpTransport::bind(b_addr, a.local_addr().unwrap()).unwrap();
+        let mut a = UdpTransport::with_offloads(loopback(), b_addr, offloads).unwrap();
+        let b = UdpTransport::with_offloads(b_addr, a.local_addr().unwrap(), offloads).unwrap();
         a.peer = b_addr;
-        a.send(b"packet one").unwrap();
-        let mut buf = [0u8; 64];
-        let len = b.recv(&mut buf, Duration::from_secs(5)).unwrap().expect("a datagram");
-        assert_eq!(&buf[..len], b"packet one");
-        // Nothing more: a zero timeout returns at once, a short one times out.
-        assert_eq!(b.recv(&mut buf, Duration::ZERO).unwrap(), None);
-        assert_eq!(b.recv(&mut buf, Duration::from_millis(5)).unwrap(), None);
-        // A stranger's datagram is not a packet.
-        let stranger = UdpSocket::bind(loopback()).unwrap();
-        stranger.send_to(b"noise", b_addr).unwrap();
-        a.send(b"packet two").unwrap();
-        let len = b.recv(&mut buf, Duration::from_secs(5)).unwrap().expect("a datagram");
-        assert_eq!(&buf[..len], b"packet two");
-        assert_eq!(b.foreign_datagrams(), 1);
+        (a, b)
+    }
+
+    #[test]
+    fn datagrams_carry_packets_between_two_transports_and_strangers_are_dropped() {
+        for offloads in [UdpOffloads::NONE, UdpOffloads::ALL] {
+            let (mut a, mut b) = pair(offloads);
+            let b_addr = b.local_addr().unwrap();
+            a.send(b"packet one").unwrap();
+            // Batched sends wait for the flush.
+            a.flush().unwrap();
+            let mut buf = [0u8; 64];
+            let len = b.recv(&mut buf, Duration::from_secs(5)).unwrap().expect("a datagram");
+            assert_eq!(&buf[..len], b"packet one");
+            // Nothing more: a zero timeout returns at once, a short one times out.
+            assert_eq!(b.recv(&mut buf, Duration::ZERO).unwrap(), None);
+            assert_eq!(b.recv(&mut buf, Duration::from_millis(5)).unwrap(), None);
+            // A stranger's datagram is not a packet.
+            let stranger = UdpSocket::bind(loopback()).unwrap();
+            stranger.send_to(b"noise", b_addr).unwrap();
+            a.send(b"packet two").unwrap();
+            a.flush().unwrap();
+            let len = b.recv(&mut buf, Duration::from_secs(5)).unwrap().expect("a datagram");
+            assert_eq!(&buf[..len], b"packet two");
+            assert_eq!(b.foreign_datagrams(), 1);
+        }
+    }
+
+    /// A TCP super-segment of five wire segments (IPv4 header, 20-octet TCP header, 1 000
+    /// octets each but the last), headers as the driver hands them over.
+    fn super_segment() -> (Vec<u8>, Vec<u8>) {
+        let (src, dst) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1));
+        let payload: Vec<u8> = (0..4_321).map(|i| (i % 249) as u8).collect();
+        let mut headers = alloc::vec![0u8; 40];
+        let ip = Ipv4Header {
+            src,
+            dst,
+            protocol: 6,
+            ttl: 64,
+            identification: 7,
+            dont_fragment: true,
+            more_fragments: false,
+            fragment_offset: 0,
+            total_len: (40 + payload.len()) as u16,
+            dscp_ecn: 0,
+        };
+        ip.emit(&mut headers).unwrap();
+        let tcp = crate::wire::TcpHeader {
+            src_port: 4000,
+            dst_port: 80,
+            seq: crate::SeqNum::new(1_000),
+            ack: crate::SeqNum::new(1),
+            flags: crate::wire::Flags::ACK | crate::wire::Flags::PSH,
+            window: 1000,
+            urgent_ptr: 0,
+            options: crate::wire::Options::NONE,
+        };
+        let mut scratch = alloc::vec![0u8; 20];
+        tcp.emit_with_checksum(&[], src.into(), dst.into(), &mut scratch, TxChecksum::None)
+            .unwrap();
+        headers[20..].copy_from_slice(&scratch);
+        (headers, payload)
+    }
+
+    /// The IP packets `b` receives in one batch, cut apart where UDP GRO coalesced them.
+    fn received_packets(b: &mut UdpTransport) -> (Vec<Vec<u8>>, usize) {
+        let mut batch = RxBatch::new(1 << 20, 64);
+        let mut packets = Vec::new();
+        let mut coalesced = 0;
+        let start = std::time::Instant::now();
+        while packets.len() < 5 && start.elapsed() < Duration::from_secs(5) {
+            batch.clear();
+            b.recv_batch(&mut batch, Duration::from_millis(100)).unwrap();
+            for index in 0..batch.len() {
+                let (octets, meta) = batch.packet_mut(index).unwrap();
+                if meta.datagram_size > 0 {
+                    coalesced += 1;
+                    packets.extend(octets.chunks(meta.datagram_size).map(<[u8]>::to_vec));
+                } else {
+                    packets.push(octets.to_vec());
+                }
+            }
+        }
+        (packets, coalesced)
+    }
+
+    #[test]
+    fn a_super_segment_leaves_as_whole_ip_packets_one_per_datagram_and_arrives_whole() {
+        for (offloads, expect_coalesced) in [
+            (UdpOffloads::ALL, true),
+            (UdpOffloads { gro: false, ..UdpOffloads::ALL }, false),
+            (UdpOffloads { gso: false, gro: false, ..UdpOffloads::ALL }, false),
+        ] {
+            let (mut a, mut b) = pair(offloads);
+            // This kernel (4.18 and later) has both; without them the test would not test them.
+            assert_eq!(a.offloads_in_use(), offloads);
+            let (headers, payload) = super_segment();
+            let slices = [bytes::Bytes::from(payload.clone())];
+            let segment = OutSegment {
+                headers: &headers,
+                ip_header_len: 20,
+                payload: &slices,
+                payload_len: payload.len(),
+                segment_size: 1_000,
+                checksum: TxChecksum::None,
+            };
+            a.send_segment(&segment, &mut Vec::new()).unwrap();
+            a.flush().unwrap();
+            assert_eq!(a.send_calls(), 1, "one sendmmsg: {offloads:?}");
+            let (packets, coalesced) = received_packets(&mut b);
+            assert_eq!(coalesced > 0, expect_coalesced, "{offloads:?}");
+            assert_eq!(packets.len(), 5, "{offloads:?}");
+            let mut joined = Vec::new();
+            for (index, packet) in packets.iter().enumerate() {
+                let (ip, tcp) = Ipv4Header::parse(packet).expect("a whole IPv4 packet");
+                assert_eq!(ip.identification, 7 + index as u16);
+                let segment =
+                    crate::wire::Segment::parse_checked(tcp, ip.src.into(), ip.dst.into()).unwrap();
+                assert_eq!(segment.header.seq.get(), 1_000 + 1_000 * index as u32);
+                assert_eq!(segment.header.flags.contains(crate::wire::Flags::PSH), index == 4);
+                joined.extend_from_slice(segment.payload);
+            }
+            assert_eq!(joined, payload);
+        }
     }
 }

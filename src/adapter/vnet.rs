@@ -94,7 +94,9 @@ impl fmt::Display for VnetError {
             Self::TooShort { len } => {
                 write!(f, "virtio-net header: {len} octets, fewer than {}", VnetHeader::LEN)
             }
-            Self::UnknownFlags { flags } => write!(f, "virtio-net header: unknown flags {flags:#04x}"),
+            Self::UnknownFlags { flags } => {
+                write!(f, "virtio-net header: unknown flags {flags:#04x}")
+            }
             Self::UnsupportedGsoType { gso_type } => {
                 write!(f, "virtio-net header: unsupported gso_type {gso_type:#04x}")
             }
@@ -192,7 +194,8 @@ impl VnetHeader {
 
     /// The header's ten octets.
     pub fn encode(&self) -> [u8; Self::LEN] {
-        let flags = u8::from(self.needs_csum) * F_NEEDS_CSUM | u8::from(self.data_valid) * F_DATA_VALID;
+        let flags =
+            u8::from(self.needs_csum) * F_NEEDS_CSUM | u8::from(self.data_valid) * F_DATA_VALID;
         let gso_type = match self.gso {
             GsoType::None => GSO_NONE,
             GsoType::TcpV4 => GSO_TCPV4,
@@ -259,7 +262,13 @@ mod tests {
     }
 
     /// Finishes a `NEEDS_CSUM` checksum as the device would, then checks the segment.
-    fn finish_and_verify(header: &VnetHeader, packet: &[u8], src: IpAddr, dst: IpAddr, tcp_at: usize) {
+    fn finish_and_verify(
+        header: &VnetHeader,
+        packet: &[u8],
+        src: IpAddr,
+        dst: IpAddr,
+        tcp_at: usize,
+    ) {
         let mut packet = packet.to_vec();
         let start = usize::from(header.csum_start);
         let field = start + usize::from(header.csum_offset);
