@@ -37,6 +37,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -287,9 +288,12 @@ fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
 /// The connection wired to stdin and stdout.
 struct Stdio {
     handle: ConnectionHandle,
-    stdin: Receiver<Bytes>,
+    stdin: Input,
     /// Read from stdin, not yet taken by the connection.
     pending: Bytes,
+    /// The last offer of input was refused in part (the send buffer is full, or the
+    /// connection not open for data yet): wait for the network before offering more.
+    blocked: bool,
     stdin_done: bool,
     /// ESTABLISHED was reached: before it, a CLOSE would delete the connection instead of
     /// queueing a FIN (RFC 9293 §3.10.4, SYN-SENT), so end of input waits for this.
@@ -299,8 +303,71 @@ struct Stdio {
     ended: Option<CloseReason>,
 }
 
+/// Where input comes from.
+enum Input {
+    /// Stdin is a regular file: read in the loop itself, as the connection takes more (a read
+    /// of a file does not wait on anyone), into chunks handed over without a copy.
+    File(std::fs::File),
+    /// Anything else (a pipe, a terminal): a thread reads it, so the loop never blocks on it.
+    Thread(Receiver<Bytes>),
+}
+
+/// Octets read from a regular file at a time.
+const FILE_CHUNK: usize = 256 * 1024;
+
 impl Stdio {
     fn new(handle: ConnectionHandle) -> Self {
+        let file = io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(std::fs::File::from)
+            .filter(|file| file.metadata().is_ok_and(|meta| meta.is_file()));
+        let stdin = match file {
+            Some(file) => Input::File(file),
+            None => Input::Thread(Self::reader_thread()),
+        };
+        Self {
+            handle,
+            stdin,
+            pending: Bytes::new(),
+            blocked: false,
+            stdin_done: false,
+            connected: false,
+            fin_sent: false,
+            time_wait: false,
+            ended: None,
+        }
+    }
+
+    /// The next chunk of input, if one is ready: `Some(empty)` at its end.
+    fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
+        match &mut self.stdin {
+            Input::File(file) => {
+                // Read into spare capacity: nothing to zero first.
+                let mut chunk = Vec::with_capacity(FILE_CHUNK);
+                (&*file).take(FILE_CHUNK as u64).read_to_end(&mut chunk)?;
+                Ok(Some(Bytes::from(chunk)))
+            }
+            Input::Thread(receiver) => match receiver.try_recv() {
+                Ok(chunk) => Ok(Some(chunk)),
+                Err(TryRecvError::Empty) => Ok(None),
+                Err(TryRecvError::Disconnected) => Ok(Some(Bytes::new())),
+            },
+        }
+    }
+
+    /// More input can be offered now, without waiting for the network or the reader thread.
+    fn ready(&self) -> bool {
+        matches!(self.stdin, Input::File(_))
+            && self.connected
+            && !self.blocked
+            && !self.stdin_done
+            && !self.fin_sent
+            && self.ended.is_none()
+    }
+
+    fn reader_thread() -> Receiver<Bytes> {
         let (sender, stdin) = mpsc::sync_channel::<Bytes>(8);
         std::thread::spawn(move || {
             let mut input = io::stdin().lock();
@@ -319,16 +386,7 @@ impl Stdio {
             // An empty chunk says end of input.
             let _ = sender.send(Bytes::new());
         });
-        Self {
-            handle,
-            stdin,
-            pending: Bytes::new(),
-            stdin_done: false,
-            connected: false,
-            fin_sent: false,
-            time_wait: false,
-            ended: None,
-        }
+        stdin
     }
 }
 
@@ -385,7 +443,9 @@ impl<T: PacketTransport> Nc<T> {
 
     /// One driver round, then events, then stdin and echo output.
     fn round(&mut self) -> io::Result<()> {
-        self.driver.poll(ROUND)?;
+        // With input ready and room for it, do not sleep on the network.
+        let wait = if self.stdio.as_ref().is_some_and(Stdio::ready) { Duration::ZERO } else { ROUND };
+        self.driver.poll(wait)?;
         while let Some(event) = self.driver.endpoint_mut().poll_event() {
             self.on_event(event)?;
         }
@@ -490,13 +550,13 @@ impl<T: PacketTransport> Nc<T> {
         if stdio.ended.is_some() || stdio.fin_sent {
             return Ok(());
         }
+        stdio.blocked = false;
         loop {
             if stdio.pending.is_empty() && !stdio.stdin_done {
-                match stdio.stdin.try_recv() {
-                    Ok(chunk) if chunk.is_empty() => stdio.stdin_done = true,
-                    Ok(chunk) => stdio.pending = chunk,
-                    Err(TryRecvError::Empty) => return Ok(()),
-                    Err(TryRecvError::Disconnected) => stdio.stdin_done = true,
+                match stdio.next_chunk()? {
+                    Some(chunk) if chunk.is_empty() => stdio.stdin_done = true,
+                    Some(chunk) => stdio.pending = chunk,
+                    None => return Ok(()),
                 }
             }
             if !stdio.pending.is_empty() {
@@ -505,11 +565,15 @@ impl<T: PacketTransport> Nc<T> {
                     Ok(sent) => sent,
                     // Not open for data (yet, or any more): try again next round, or let the
                     // close event end things.
-                    Err(_) => return Ok(()),
+                    Err(_) => {
+                        stdio.blocked = true;
+                        return Ok(());
+                    }
                 };
                 let _ = stdio.pending.split_to(sent.min(stdio.pending.len()));
                 if !stdio.pending.is_empty() {
                     // The send buffer is full.
+                    stdio.blocked = true;
                     return Ok(());
                 }
             }

@@ -51,6 +51,15 @@ const MIB: usize = 1 << 20;
 
 // ------------------------------------------------------------------ prerequisites
 
+/// Held by each measurement for its whole run: the harness runs tests in parallel, and two
+/// measurements sharing the machine's cores would each measure the other.
+static MEASURING: Mutex<()> = Mutex::new(());
+
+/// Takes [`MEASURING`] (also after a measurement that panicked).
+fn measuring() -> std::sync::MutexGuard<'static, ()> {
+    MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Why interop cannot run here, if it cannot: root, `/dev/net/tun`, `ip`, and the `tools`
 /// named (for example `nft` for the loss tests).
 fn missing_prerequisite(tools: &[&str]) -> Option<String> {
@@ -1338,6 +1347,7 @@ fn newest_modification(path: &Path) -> Option<std::time::SystemTime> {
 #[ignore = "measurement: run with --release --ignored --nocapture"]
 fn throughput_against_kernel_over_veth() {
     const TEST: &str = "throughput_against_kernel_over_veth";
+    let _alone = measuring();
     const RUNS: usize = 3;
     if !prerequisites(TEST, &["ethtool"]) {
         return;
@@ -1399,6 +1409,7 @@ fn throughput_against_kernel_over_veth() {
 #[ignore = "measurement: run with --release --ignored --nocapture"]
 fn udp_throughput_nc_to_nc() {
     const TEST: &str = "udp_throughput_nc_to_nc";
+    let _alone = measuring();
     const RUNS: usize = 3;
     if !prerequisites(TEST, &[]) {
         return;
@@ -1553,6 +1564,7 @@ fn total_len(path: &Path) -> usize {
 #[ignore = "measurement: run with --release --ignored --nocapture"]
 fn loss_penalty_against_kernel_over_veth() {
     const TEST: &str = "loss_penalty_against_kernel_over_veth";
+    let _alone = measuring();
     const RUNS: usize = 3;
     if !prerequisites(TEST, &["nft", "ethtool"]) {
         return;
