@@ -37,8 +37,8 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
@@ -305,8 +305,12 @@ struct Stdio {
 
 /// Where input comes from.
 enum Input {
-    /// Stdin is a regular file: read in the loop itself, as the connection takes more (a read
-    /// of a file does not wait on anyone), into chunks handed over without a copy.
+    /// Stdin is a regular file, mapped: the connection queues slices of the mapping, so the
+    /// file's octets go from the page cache to the wire with no copy here.
+    Mapped(Bytes),
+    /// Stdin is a regular file that could not be mapped: read in the loop itself, as the
+    /// connection takes more (a read of a file does not wait on anyone), into chunks handed
+    /// over without a copy.
     File(std::fs::File),
     /// Anything else (a pipe, a terminal): a thread reads it, so the loop never blocks on it.
     Thread(Receiver<Bytes>),
@@ -324,7 +328,10 @@ impl Stdio {
             .map(std::fs::File::from)
             .filter(|file| file.metadata().is_ok_and(|meta| meta.is_file()));
         let stdin = match file {
-            Some(file) => Input::File(file),
+            Some(file) => match mapped::map(&file) {
+                Some(mapping) => Input::Mapped(mapping),
+                None => Input::File(file),
+            },
             None => Input::Thread(Self::reader_thread()),
         };
         Self {
@@ -343,6 +350,8 @@ impl Stdio {
     /// The next chunk of input, if one is ready: `Some(empty)` at its end.
     fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
         match &mut self.stdin {
+            // The whole file at once (then its end): the connection takes what fits.
+            Input::Mapped(mapping) => Ok(Some(core::mem::take(mapping))),
             Input::File(file) => {
                 // Read into spare capacity: nothing to zero first.
                 let mut chunk = Vec::with_capacity(FILE_CHUNK);
@@ -359,7 +368,7 @@ impl Stdio {
 
     /// More input can be offered now, without waiting for the network or the reader thread.
     fn ready(&self) -> bool {
-        matches!(self.stdin, Input::File(_))
+        matches!(self.stdin, Input::File(_) | Input::Mapped(_))
             && self.connected
             && !self.blocked
             && !self.stdin_done
@@ -444,7 +453,8 @@ impl<T: PacketTransport> Nc<T> {
     /// One driver round, then events, then stdin and echo output.
     fn round(&mut self) -> io::Result<()> {
         // With input ready and room for it, do not sleep on the network.
-        let wait = if self.stdio.as_ref().is_some_and(Stdio::ready) { Duration::ZERO } else { ROUND };
+        let wait =
+            if self.stdio.as_ref().is_some_and(Stdio::ready) { Duration::ZERO } else { ROUND };
         self.driver.poll(wait)?;
         while let Some(event) = self.driver.endpoint_mut().poll_event() {
             self.on_event(event)?;
@@ -603,5 +613,70 @@ impl<T: PacketTransport> Nc<T> {
             // Forget it once the endpoint has (its handle goes stale).
             endpoint.status(handle).is_ok()
         });
+    }
+}
+
+/// A read-only mapping of the input file, as `Bytes` (the one `unsafe` corner of this example).
+mod mapped {
+    #![allow(unsafe_code)]
+
+    use std::fs::File;
+    use std::os::fd::AsRawFd;
+
+    use bytes::Bytes;
+
+    /// The mapping; unmapped when the last `Bytes` slice of it goes.
+    struct Mapping {
+        address: *mut libc::c_void,
+        len: usize,
+    }
+
+    // SAFETY: the mapping is read-only memory owned by this value alone; reading it from any
+    // thread is as safe as reading a `&[u8]`.
+    unsafe impl Send for Mapping {}
+    // SAFETY: as above: shared access is reads only.
+    unsafe impl Sync for Mapping {}
+
+    impl AsRef<[u8]> for Mapping {
+        fn as_ref(&self) -> &[u8] {
+            // SAFETY: `address` is the start of a live PROT_READ mapping of `len` octets
+            // (made in `map`, unmapped only in `drop`), valid for reads while `self` lives.
+            // The file is the caller's stdin: should someone truncate it meanwhile, reads past
+            // the new end raise SIGBUS, as for any program reading a mapped file.
+            unsafe { core::slice::from_raw_parts(self.address.cast::<u8>(), self.len) }
+        }
+    }
+
+    impl Drop for Mapping {
+        fn drop(&mut self) {
+            // SAFETY: the mapping made in `map`, unmapped once; no slice of it outlives
+            // `self` (`Bytes` drops its owner after its last slice).
+            unsafe { libc::munmap(self.address, self.len) };
+        }
+    }
+
+    /// The whole of `file` as one `Bytes`, or `None` (empty, or the kernel would not map it:
+    /// the caller reads it instead).
+    pub(super) fn map(file: &File) -> Option<Bytes> {
+        let len = usize::try_from(file.metadata().ok()?.len()).ok().filter(|&len| len > 0)?;
+        // SAFETY: a new private read-only mapping chosen by the kernel (no address given), of
+        // an open descriptor, at offset 0; no existing memory is touched.
+        let address = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if address == libc::MAP_FAILED {
+            return None;
+        }
+        // Read ahead generously: it is read once, front to back. A refusal costs nothing.
+        // SAFETY: advice on the mapping just made, of its exact length.
+        unsafe { libc::madvise(address, len, libc::MADV_SEQUENTIAL) };
+        Some(Bytes::from_owner(Mapping { address, len }))
     }
 }
