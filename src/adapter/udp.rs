@@ -685,7 +685,11 @@ impl<'a> IpTemplate<'a> {
             return;
         }
         let total = tcp_len.saturating_add(Ipv4Header::LEN as u16);
-        let id = out.get(4..6).map_or(0, |f| u16::from_be_bytes([f[0], f[1]])).wrapping_add(index);
+        let id = out
+            .get(4..6)
+            .and_then(|f| f.try_into().ok())
+            .map_or(0, u16::from_be_bytes)
+            .wrapping_add(index);
         if let Some(field) = out.get_mut(2..6) {
             field.copy_from_slice(&[total.to_be_bytes(), id.to_be_bytes()].concat());
         }

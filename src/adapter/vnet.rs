@@ -195,7 +195,7 @@ impl VnetHeader {
     /// The header's ten octets.
     pub fn encode(&self) -> [u8; Self::LEN] {
         let flags =
-            u8::from(self.needs_csum) * F_NEEDS_CSUM | u8::from(self.data_valid) * F_DATA_VALID;
+            (u8::from(self.needs_csum) * F_NEEDS_CSUM) | (u8::from(self.data_valid) * F_DATA_VALID);
         let gso_type = match self.gso {
             GsoType::None => GSO_NONE,
             GsoType::TcpV4 => GSO_TCPV4,
