@@ -820,7 +820,7 @@ impl Connection {
         let delivered = written + reached as usize;
         self.recv_buf.commit(delivered);
         self.rcv_nxt += len_u32(delivered);
-        self.unacked_octets = self.unacked_octets.saturating_add(len_u32(written));
+        self.count_unacked(len_u32(written));
         if delivered > 0 && was_empty {
             self.push_event(Event::Readable);
         }

@@ -213,7 +213,7 @@ impl Connection {
             chunks.promote(reached);
         }
         self.rcv_nxt += written + reached;
-        self.unacked_octets = self.unacked_octets.saturating_add(written);
+        self.count_unacked(written);
         if was_empty {
             self.push_event(Event::Readable);
         }
