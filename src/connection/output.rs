@@ -29,9 +29,6 @@ pub(crate) struct Out<'a> {
     /// The most wire segments one output may describe (a super-segment, `poll_transmit_gso`);
     /// 1 for an ordinary segment.
     pub(crate) max_segments: usize,
-    /// Header only, no checksum, no payload: a continuation piece of a super-segment, whose
-    /// header the caller never sees (the super-segment's first header stands for it).
-    bare: bool,
     /// The data segment just written, noted only while building a super-segment.
     emitted: Option<Emitted>,
     /// Wire segments the output describes (0 when nothing was written).
@@ -60,7 +57,6 @@ impl<'a> Out<'a> {
             payload,
             window_field: None,
             max_segments: 1,
-            bare: false,
             emitted: None,
             pieces: 0,
             segment_size: 0,
@@ -69,7 +65,7 @@ impl<'a> Out<'a> {
 
     /// Whether the data segment written is noted for the super-segment builder.
     const fn notes_segments(&self) -> bool {
-        self.bare || self.max_segments > 1
+        self.max_segments > 1
     }
 
     /// Notes the window field of the header about to be written.
@@ -248,10 +244,11 @@ impl Connection {
     }
 
     /// Adds to the data segment just written (`first`, described in `out`) the segments that
-    /// follow it as long as they may form one super-segment with it: each is sent exactly as
-    /// `poll_one` would send it (all its accounting done), with only its header's checksum
-    /// and payload skipped. Then rewrites the header's flags and checksum field for the whole
-    /// and the payload as slices of the whole. Infallible: the first segment is already sent.
+    /// follow it as long as they may form one super-segment with it. Each is sent as
+    /// `poll_one` would send it — `next_segment`'s new-data branch and `poll_one`'s epilogue,
+    /// every piece of accounting — but its header, which nobody sees, is not written. Then
+    /// rewrites the header's flags and checksum field for the whole and the payload as slices
+    /// of the whole. Infallible: the first segment is already sent.
     fn extend_super_segment(
         &mut self,
         now: Instant,
@@ -265,33 +262,31 @@ impl Connection {
         };
         let header_len = first.len - start.data_len;
         let ip_header_len = if first.remote.is_ipv4() { 20 } else { 40 };
-        let max_payload = 65_535usize.saturating_sub(ip_header_len + header_len);
+        // 65535 octets of IP packet, and no more payload slices than a `Payload` holds.
+        let limit = 65_535usize
+            .saturating_sub(ip_header_len + header_len)
+            .min(self.send_buf.slices_reach(start.data_offset, super::MAX_PAYLOAD_SLICES));
         let mut total = start.data_len;
         let mut pieces = 1;
-        let mut next_seq = start.header.seq + len_u32(start.data_len);
         let mut last_flags = Flags::ACK;
-        let mut scratch = [0u8; crate::wire::HEADER_LEN + 40];
         while pieces < out.max_segments {
-            let Some(plan) = self.super_segment_continues(&start, next_seq) else { break };
-            if total + plan.data_len > max_payload
-                || self.send_buf.slice_count(start.data_offset, total + plan.data_len)
-                    > super::MAX_PAYLOAD_SLICES
-            {
+            let next_seq = start.header.seq + len_u32(total);
+            let Some((plan, header)) = self.super_segment_continues(&start, next_seq) else {
+                break;
+            };
+            if total + plan.data_len > limit {
                 break;
             }
-            let mut piece = Out::new(&mut scratch, None);
-            piece.bare = true;
-            let Ok(Some(_)) = self.poll_one(now, &mut piece) else { break };
-            let Some(emitted) = piece.emitted else { break };
-            debug_assert!(
-                emitted.new && emitted.header.seq == next_seq && emitted.data_len == plan.data_len,
-                "a super-segment's piece is not the segment planned"
-            );
-            total += emitted.data_len;
+            // What `poll_one` does for this segment (time stands still: same `now`; not idle,
+            // so no restart): `next_segment`'s new-data branch, then its epilogue.
+            self.on_sent_new(now, plan, Purpose::New);
+            self.note_send_limit();
+            self.on_ack_sent(Some(header.window));
+            self.arm_keepalive();
+            total += plan.data_len;
             pieces += 1;
-            next_seq = emitted.header.seq + len_u32(emitted.data_len);
-            last_flags = emitted.header.flags;
-            if emitted.data_len != emitted.full || last_flags != Flags::ACK {
+            last_flags = header.flags;
+            if plan.data_len != plan.full || header.flags != Flags::ACK {
                 break;
             }
         }
@@ -320,11 +315,17 @@ impl Connection {
         Transmit { len: tcp_len, ..first }
     }
 
-    /// The segment `poll_one` would send next, if it may join the super-segment that began
-    /// with `start` and has reached `next_seq`: new data from SND.NXT (nothing of higher
-    /// priority pending — `next_segment`'s order), of the same full size, with the same
-    /// header but for the sequence number and a PSH or FIN (which end the run).
-    fn super_segment_continues(&self, start: &Emitted, next_seq: SeqNum) -> Option<Plan> {
+    /// The segment `poll_one` would send next and its header, if it may join the
+    /// super-segment that began with `start` and has reached `next_seq`: new data from
+    /// SND.NXT with nothing of higher priority pending (`poll_one`'s and `next_segment`'s
+    /// order: a reply, a retransmission, a path-MTU resend, a lost segment, a loss probe), of
+    /// the same full size, with the same header but for the sequence number and a PSH or FIN
+    /// (which end the run).
+    fn super_segment_continues(
+        &self,
+        start: &Emitted,
+        next_seq: SeqNum,
+    ) -> Option<(Plan, TcpHeader)> {
         let higher_priority = self.retransmit_pending
             || self.rare.as_ref().is_some_and(|rare| rare.reply.is_some())
             || self.resegment().is_some()
@@ -340,7 +341,7 @@ impl Connection {
         let header = self.plan_header(plan, self.remote()?);
         let same = header.flags.without(Flags::PSH | Flags::FIN) == Flags::ACK
             && TcpHeader { seq: start.header.seq, flags: Flags::ACK, ..header } == start.header;
-        same.then_some(plan)
+        same.then_some((plan, header))
     }
 
     /// The next segment, written as `out` asks (one wire segment).
@@ -892,20 +893,7 @@ impl Connection {
             });
         }
         let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
-        let len = if out.bare {
-            // A super-segment's continuation: its header is never seen, only its accounting
-            // matters (`extend_super_segment`).
-            let nothing = core::iter::empty();
-            header.emit_pieces(
-                plan.data_len,
-                nothing,
-                false,
-                src,
-                dst,
-                out.buf,
-                TxChecksum::None,
-            )?
-        } else if let Some(payload) = out.payload.as_deref_mut() {
+        let len = if let Some(payload) = out.payload.as_deref_mut() {
             self.send_buf.slices(plan.data_offset, plan.data_len, payload);
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
             header.emit_pieces(payload.len(), pieces, false, src, dst, out.buf, checksum)?
