@@ -31,7 +31,7 @@ pub(crate) struct Out<'a> {
     pub(crate) max_segments: usize,
     /// The data segment just written, noted only while building a super-segment.
     emitted: Option<Emitted>,
-    /// Wire segments the output describes (0 when nothing was written).
+    /// Wire segments a super-segment describes; 0 for an ordinary segment (one) or none.
     pub(crate) pieces: usize,
     /// Payload octets per wire segment of a super-segment (see [`TransmitChunks`]).
     pub(crate) segment_size: usize,
@@ -226,29 +226,14 @@ impl Connection {
         Ok(Some(TransmitChunks { transmit, header_len, payload, segment_size }))
     }
 
-    /// The next segment, written as `out` asks: with `out.max_segments > 1` and a payload
-    /// taken as slices, possibly a super-segment (see `poll_transmit_gso`).
-    pub(crate) fn poll_output(
-        &mut self,
-        now: Instant,
-        out: &mut Out<'_>,
-    ) -> Result<Option<Transmit>, TransmitError> {
-        let transmit = self.poll_one(now, out)?;
-        out.pieces = usize::from(transmit.is_some());
-        match transmit {
-            Some(first) if out.max_segments > 1 && out.payload.is_some() => {
-                Ok(Some(self.extend_super_segment(now, out, first)))
-            }
-            _ => Ok(transmit),
-        }
-    }
-
     /// Adds to the data segment just written (`first`, described in `out`) the segments that
     /// follow it as long as they may form one super-segment with it. Each is sent as
-    /// `poll_one` would send it — `next_segment`'s new-data branch and `poll_one`'s epilogue,
+    /// `poll_output` would send it — `next_segment`'s new-data branch and `poll_output`'s epilogue,
     /// every piece of accounting — but its header, which nobody sees, is not written. Then
     /// rewrites the header's flags and checksum field for the whole and the payload as slices
-    /// of the whole. Infallible: the first segment is already sent.
+    /// of the whole. Infallible: the first segment is already sent. Kept out of
+    /// `poll_output`: inlined there, it would cost every ordinary segment a larger frame.
+    #[inline(never)]
     fn extend_super_segment(
         &mut self,
         now: Instant,
@@ -277,7 +262,7 @@ impl Connection {
             if total + plan.data_len > limit {
                 break;
             }
-            // What `poll_one` does for this segment (time stands still: same `now`; not idle,
+            // What `poll_output` does for this segment (time stands still: same `now`; not idle,
             // so no restart): `next_segment`'s new-data branch, then its epilogue.
             self.on_sent_new(now, plan, Purpose::New);
             self.note_send_limit();
@@ -315,9 +300,9 @@ impl Connection {
         Transmit { len: tcp_len, ..first }
     }
 
-    /// The segment `poll_one` would send next and its header, if it may join the
+    /// The segment `poll_output` would send next and its header, if it may join the
     /// super-segment that began with `start` and has reached `next_seq`: new data from
-    /// SND.NXT with nothing of higher priority pending (`poll_one`'s and `next_segment`'s
+    /// SND.NXT with nothing of higher priority pending (`poll_output`'s and `next_segment`'s
     /// order: a reply, a retransmission, a path-MTU resend, a lost segment, a loss probe), of
     /// the same full size, with the same header but for the sequence number and a PSH or FIN
     /// (which end the run).
@@ -344,8 +329,9 @@ impl Connection {
         same.then_some((plan, header))
     }
 
-    /// The next segment, written as `out` asks (one wire segment).
-    fn poll_one(
+    /// The next segment, written as `out` asks: with `out.max_segments > 1` and a payload
+    /// taken as slices, possibly a super-segment (see `poll_transmit_gso`).
+    pub(crate) fn poll_output(
         &mut self,
         now: Instant,
         out: &mut Out<'_>,
@@ -388,6 +374,14 @@ impl Connection {
             self.arm_persist_if_needed(now);
         }
         self.arm_keepalive();
+        // `out.pieces` stays 0 for an ordinary segment (callers read it as one): nothing
+        // more for the common case to do.
+        if out.max_segments > 1
+            && out.payload.is_some()
+            && let Some(first) = transmit
+        {
+            return Ok(Some(self.extend_super_segment(now, out, first)));
+        }
         Ok(transmit)
     }
 
@@ -561,6 +555,7 @@ impl Connection {
 
     /// The next segment RFC 6675's NextSeg rule (1) resends, if recovery is in progress and
     /// cwnd − pipe has room: the first lost segment, up to one MSS, never into SACKed data.
+    #[inline(always)]
     fn next_lost_plan(&self) -> Option<Plan> {
         let (start, run) = self.next_lost_segment()?;
         let mut plan = self.plan_at(start, Purpose::Retransmit)?;
@@ -838,6 +833,7 @@ impl Connection {
     }
 
     /// The header of the segment `plan` describes.
+    #[inline(always)]
     fn plan_header(&self, plan: Plan, remote: SocketAddr) -> TcpHeader {
         let mut flags = Flags::EMPTY;
         if plan.syn {
