@@ -431,3 +431,111 @@ mod differential {
         }
     }
 }
+
+mod endpoint {
+    //! `Endpoint::poll_transmit_gso`: the same wire segments as `poll_transmit_chunks`, two
+    //! connections taking turns by output, and `segments_out` counting wire segments.
+
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use tcp_proto::wire::checksum::TxChecksum;
+    use tcp_proto::wire::gso::Segmenter;
+    use tcp_proto::{Config, Endpoint, EndpointConfig, Instant};
+
+    const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+
+    struct Pair {
+        client: Endpoint,
+        server: Endpoint,
+        /// The wire segments the client sent, with where they went.
+        wire: Vec<(IpAddr, IpAddr, Vec<u8>)>,
+        outputs: usize,
+    }
+
+    impl Pair {
+        fn new() -> Self {
+            let config = |secret: u8| {
+                let mut connection = Config::new([secret; 16]);
+                connection.send_buffer = 128 * 1024;
+                connection.recv_buffer = 128 * 1024;
+                EndpointConfig::new(connection, [secret; 16])
+            };
+            let mut server = Endpoint::new(config(2));
+            server.listen(SERVER, 4).unwrap();
+            Self { client: Endpoint::new(config(1)), server, wire: Vec::new(), outputs: 0 }
+        }
+
+        /// One exchange: the client's output (through GSO when `gso` is set) to the server,
+        /// the server's (ordinary) back.
+        fn exchange(&mut self, now: Instant, gso: Option<usize>) {
+            let mut header = [0u8; 60];
+            loop {
+                let out = match gso {
+                    Some(max) => self.client.poll_transmit_gso(now, &mut header, max),
+                    None => self.client.poll_transmit_chunks(now, &mut header),
+                };
+                let Some(out) = out.unwrap() else { break };
+                self.outputs += 1;
+                let (src, dst) = (out.transmit.local.ip(), out.transmit.remote.ip());
+                let mut segmenter = Segmenter::new(
+                    &header[..out.header_len],
+                    out.payload.slices(),
+                    out.segment_size,
+                    src,
+                    dst,
+                    TxChecksum::Compute,
+                )
+                .unwrap();
+                let mut buf = vec![0u8; segmenter.max_segment_len()];
+                while let Some(len) = segmenter.next_segment(&mut buf).unwrap() {
+                    self.server.handle_segment(now, src, dst, &buf[..len]);
+                    self.wire.push((src, dst, buf[..len].to_vec()));
+                }
+            }
+            let mut buf = vec![0u8; 2048];
+            while let Some(t) = self.server.poll_transmit(now, &mut buf).unwrap() {
+                let (src, dst) = (t.local.ip(), t.remote.ip());
+                self.client.handle_segment(now, src, dst, &buf[..t.len]);
+            }
+        }
+    }
+
+    /// Two connections each writing 60 000 octets: through GSO the client's wire segments are
+    /// those of `poll_transmit_chunks` (in another order: a super-segment is one turn), fewer
+    /// outputs, and `segments_out` counts the wire segments.
+    #[test]
+    fn endpoint_gso_sends_the_same_wire_segments_in_fewer_outputs() {
+        let mut results = Vec::new();
+        for gso in [None, Some(44)] {
+            let mut pair = Pair::new();
+            let now = Instant::from_millis(1);
+            let c1 = pair.client.connect(now, CLIENT, SERVER).unwrap();
+            let c2 = pair.client.connect(now, CLIENT, SERVER).unwrap();
+            pair.exchange(now, gso);
+            pair.exchange(now, gso);
+            let data: Vec<u8> = (0..60_000u32).map(|i| (i % 239) as u8).collect();
+            assert_eq!(pair.client.send(now, c1, &data).unwrap(), 60_000);
+            assert_eq!(pair.client.send(now, c2, &data).unwrap(), 60_000);
+            let before = (pair.wire.len(), pair.outputs);
+            let mut t = now;
+            for _ in 0..50 {
+                pair.exchange(t, gso);
+                t += std::time::Duration::from_millis(10);
+                pair.client.handle_timeout(t);
+                pair.server.handle_timeout(t);
+            }
+            let wire = pair.wire.len() - before.0;
+            let outputs = pair.outputs - before.1;
+            assert_eq!(pair.client.counters().segments_out as usize, pair.wire.len());
+            let mut segments = pair.wire.clone();
+            segments.sort();
+            results.push((segments, outputs, wire));
+        }
+        let (plain, gso) = (&results[0], &results[1]);
+        assert_eq!(plain.0, gso.0, "the same wire segments");
+        assert_eq!(plain.1, plain.2, "one output per segment without GSO");
+        assert!(gso.1 * 4 < gso.2, "{} outputs for {} wire segments", gso.1, gso.2);
+        assert!(gso.2 >= 2 * 41, "both transfers went: {} segments", gso.2);
+    }
+}
