@@ -29,12 +29,9 @@ pub(crate) struct Out<'a> {
     /// The most wire segments one output may describe (a super-segment, `poll_transmit_gso`);
     /// 1 for an ordinary segment.
     pub(crate) max_segments: usize,
-    /// Header only, no checksum, no payload: a continuation piece of a super-segment, whose
-    /// header the caller never sees (the super-segment's first header stands for it).
-    bare: bool,
     /// The data segment just written, noted only while building a super-segment.
     emitted: Option<Emitted>,
-    /// Wire segments the output describes (0 when nothing was written).
+    /// Wire segments a super-segment describes; 0 for an ordinary segment (one) or none.
     pub(crate) pieces: usize,
     /// Payload octets per wire segment of a super-segment (see [`TransmitChunks`]).
     pub(crate) segment_size: usize,
@@ -60,7 +57,6 @@ impl<'a> Out<'a> {
             payload,
             window_field: None,
             max_segments: 1,
-            bare: false,
             emitted: None,
             pieces: 0,
             segment_size: 0,
@@ -69,7 +65,7 @@ impl<'a> Out<'a> {
 
     /// Whether the data segment written is noted for the super-segment builder.
     const fn notes_segments(&self) -> bool {
-        self.bare || self.max_segments > 1
+        self.max_segments > 1
     }
 
     /// Notes the window field of the header about to be written.
@@ -230,28 +226,14 @@ impl Connection {
         Ok(Some(TransmitChunks { transmit, header_len, payload, segment_size }))
     }
 
-    /// The next segment, written as `out` asks: with `out.max_segments > 1` and a payload
-    /// taken as slices, possibly a super-segment (see `poll_transmit_gso`).
-    pub(crate) fn poll_output(
-        &mut self,
-        now: Instant,
-        out: &mut Out<'_>,
-    ) -> Result<Option<Transmit>, TransmitError> {
-        let transmit = self.poll_one(now, out)?;
-        out.pieces = usize::from(transmit.is_some());
-        match transmit {
-            Some(first) if out.max_segments > 1 && out.payload.is_some() => {
-                Ok(Some(self.extend_super_segment(now, out, first)))
-            }
-            _ => Ok(transmit),
-        }
-    }
-
     /// Adds to the data segment just written (`first`, described in `out`) the segments that
-    /// follow it as long as they may form one super-segment with it: each is sent exactly as
-    /// `poll_one` would send it (all its accounting done), with only its header's checksum
-    /// and payload skipped. Then rewrites the header's flags and checksum field for the whole
-    /// and the payload as slices of the whole. Infallible: the first segment is already sent.
+    /// follow it as long as they may form one super-segment with it. Each is sent as
+    /// `poll_output` would send it — `next_segment`'s new-data branch and `poll_output`'s epilogue,
+    /// every piece of accounting — but its header, which nobody sees, is not written. Then
+    /// rewrites the header's flags and checksum field for the whole and the payload as slices
+    /// of the whole. Infallible: the first segment is already sent. Kept out of
+    /// `poll_output`: inlined there, it would cost every ordinary segment a larger frame.
+    #[inline(never)]
     fn extend_super_segment(
         &mut self,
         now: Instant,
@@ -265,33 +247,31 @@ impl Connection {
         };
         let header_len = first.len - start.data_len;
         let ip_header_len = if first.remote.is_ipv4() { 20 } else { 40 };
-        let max_payload = 65_535usize.saturating_sub(ip_header_len + header_len);
+        // 65535 octets of IP packet, and no more payload slices than a `Payload` holds.
+        let limit = 65_535usize
+            .saturating_sub(ip_header_len + header_len)
+            .min(self.send_buf.slices_reach(start.data_offset, super::MAX_PAYLOAD_SLICES));
         let mut total = start.data_len;
         let mut pieces = 1;
-        let mut next_seq = start.header.seq + len_u32(start.data_len);
         let mut last_flags = Flags::ACK;
-        let mut scratch = [0u8; crate::wire::HEADER_LEN + 40];
         while pieces < out.max_segments {
-            let Some(plan) = self.super_segment_continues(&start, next_seq) else { break };
-            if total + plan.data_len > max_payload
-                || self.send_buf.slice_count(start.data_offset, total + plan.data_len)
-                    > super::MAX_PAYLOAD_SLICES
-            {
+            let next_seq = start.header.seq + len_u32(total);
+            let Some((plan, header)) = self.super_segment_continues(&start, next_seq) else {
+                break;
+            };
+            if total + plan.data_len > limit {
                 break;
             }
-            let mut piece = Out::new(&mut scratch, None);
-            piece.bare = true;
-            let Ok(Some(_)) = self.poll_one(now, &mut piece) else { break };
-            let Some(emitted) = piece.emitted else { break };
-            debug_assert!(
-                emitted.new && emitted.header.seq == next_seq && emitted.data_len == plan.data_len,
-                "a super-segment's piece is not the segment planned"
-            );
-            total += emitted.data_len;
+            // What `poll_output` does for this segment (time stands still: same `now`; not idle,
+            // so no restart): `next_segment`'s new-data branch, then its epilogue.
+            self.on_sent_new(now, plan, Purpose::New);
+            self.note_send_limit();
+            self.on_ack_sent(Some(header.window));
+            self.arm_keepalive();
+            total += plan.data_len;
             pieces += 1;
-            next_seq = emitted.header.seq + len_u32(emitted.data_len);
-            last_flags = emitted.header.flags;
-            if emitted.data_len != emitted.full || last_flags != Flags::ACK {
+            last_flags = header.flags;
+            if plan.data_len != plan.full || header.flags != Flags::ACK {
                 break;
             }
         }
@@ -320,11 +300,17 @@ impl Connection {
         Transmit { len: tcp_len, ..first }
     }
 
-    /// The segment `poll_one` would send next, if it may join the super-segment that began
-    /// with `start` and has reached `next_seq`: new data from SND.NXT (nothing of higher
-    /// priority pending — `next_segment`'s order), of the same full size, with the same
-    /// header but for the sequence number and a PSH or FIN (which end the run).
-    fn super_segment_continues(&self, start: &Emitted, next_seq: SeqNum) -> Option<Plan> {
+    /// The segment `poll_output` would send next and its header, if it may join the
+    /// super-segment that began with `start` and has reached `next_seq`: new data from
+    /// SND.NXT with nothing of higher priority pending (`poll_output`'s and `next_segment`'s
+    /// order: a reply, a retransmission, a path-MTU resend, a lost segment, a loss probe), of
+    /// the same full size, with the same header but for the sequence number and a PSH or FIN
+    /// (which end the run).
+    fn super_segment_continues(
+        &self,
+        start: &Emitted,
+        next_seq: SeqNum,
+    ) -> Option<(Plan, TcpHeader)> {
         let higher_priority = self.retransmit_pending
             || self.rare.as_ref().is_some_and(|rare| rare.reply.is_some())
             || self.resegment().is_some()
@@ -340,11 +326,12 @@ impl Connection {
         let header = self.plan_header(plan, self.remote()?);
         let same = header.flags.without(Flags::PSH | Flags::FIN) == Flags::ACK
             && TcpHeader { seq: start.header.seq, flags: Flags::ACK, ..header } == start.header;
-        same.then_some(plan)
+        same.then_some((plan, header))
     }
 
-    /// The next segment, written as `out` asks (one wire segment).
-    fn poll_one(
+    /// The next segment, written as `out` asks: with `out.max_segments > 1` and a payload
+    /// taken as slices, possibly a super-segment (see `poll_transmit_gso`).
+    pub(crate) fn poll_output(
         &mut self,
         now: Instant,
         out: &mut Out<'_>,
@@ -387,6 +374,14 @@ impl Connection {
             self.arm_persist_if_needed(now);
         }
         self.arm_keepalive();
+        // `out.pieces` stays 0 for an ordinary segment (callers read it as one): nothing
+        // more for the common case to do.
+        if out.max_segments > 1
+            && out.payload.is_some()
+            && let Some(first) = transmit
+        {
+            return Ok(Some(self.extend_super_segment(now, out, first)));
+        }
         Ok(transmit)
     }
 
@@ -560,6 +555,7 @@ impl Connection {
 
     /// The next segment RFC 6675's NextSeg rule (1) resends, if recovery is in progress and
     /// cwnd − pipe has room: the first lost segment, up to one MSS, never into SACKed data.
+    #[inline(always)]
     fn next_lost_plan(&self) -> Option<Plan> {
         let (start, run) = self.next_lost_segment()?;
         let mut plan = self.plan_at(start, Purpose::Retransmit)?;
@@ -837,6 +833,7 @@ impl Connection {
     }
 
     /// The header of the segment `plan` describes.
+    #[inline(always)]
     fn plan_header(&self, plan: Plan, remote: SocketAddr) -> TcpHeader {
         let mut flags = Flags::EMPTY;
         if plan.syn {
@@ -892,20 +889,7 @@ impl Connection {
             });
         }
         let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
-        let len = if out.bare {
-            // A super-segment's continuation: its header is never seen, only its accounting
-            // matters (`extend_super_segment`).
-            let nothing = core::iter::empty();
-            header.emit_pieces(
-                plan.data_len,
-                nothing,
-                false,
-                src,
-                dst,
-                out.buf,
-                TxChecksum::None,
-            )?
-        } else if let Some(payload) = out.payload.as_deref_mut() {
+        let len = if let Some(payload) = out.payload.as_deref_mut() {
             self.send_buf.slices(plan.data_offset, plan.data_len, payload);
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
             header.emit_pieces(payload.len(), pieces, false, src, dst, out.buf, checksum)?

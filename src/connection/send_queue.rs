@@ -413,28 +413,27 @@ impl SendQueue {
         Pieces { store: Some(store), index, skip, left }
     }
 
-    /// How many slices [`slices`](Self::slices) would make of the same range (the unsealed
-    /// tail counts as the one chunk it would be sealed into): a super-segment is cut before
-    /// it needs more than a [`Payload`] holds.
-    pub(crate) fn slice_count(&self, offset: usize, len: usize) -> usize {
+    /// Octets from `offset` on (clamped to what is queued) that [`slices`](Self::slices)
+    /// describes with at most `max_slices` slices (the unsealed tail counts as the one chunk
+    /// it would be sealed into): a super-segment is cut before it needs more than a
+    /// [`Payload`] holds.
+    pub(crate) fn slices_reach(&self, offset: usize, max_slices: usize) -> usize {
         let Some(store) = self.store.as_deref() else { return 0 };
         let offset = offset.min(store.len());
-        let end = offset + len.min(store.len() - offset);
-        if end == offset {
-            return 0;
+        if offset >= store.sealed_len {
+            return if max_slices > 0 { store.len() - offset } else { 0 };
         }
-        let mut count = usize::from(end > store.sealed_len);
-        if offset < store.sealed_len {
-            let Some((mut index, within, _)) = store.locate(offset) else { return count };
-            let mut chunk_start = offset - within;
-            while chunk_start < end.min(store.sealed_len) {
-                let Some(chunk) = store.chunks.get(index) else { break };
-                count += 1;
-                chunk_start += chunk.len();
-                index += 1;
+        let Some((mut index, mut within, _)) = store.locate(offset) else { return 0 };
+        let mut reach = 0;
+        for _ in 0..max_slices {
+            match store.chunks.get(index) {
+                Some(chunk) => reach += chunk.len() - within,
+                None => return reach + store.tail.len(),
             }
+            within = 0;
+            index += 1;
         }
-        count
+        reach
     }
 
     /// The `len` octets starting `offset` octets into the queue (clamped to what is queued)
