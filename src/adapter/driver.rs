@@ -153,6 +153,8 @@ pub struct Driver<T> {
     offloads: Offloads,
     /// Wire segments per super-segment at most (1: none).
     max_segments: usize,
+    /// Cut coalesced input into wire segments even with no filter, capture or trace.
+    split_coalesced: bool,
     pcap: Option<PcapWriter<BufWriter<File>>>,
     trace: bool,
     filter: Option<InboundFilter>,
@@ -230,6 +232,7 @@ impl<T: PacketTransport> Driver<T> {
             checksum,
             offloads,
             max_segments,
+            split_coalesced: false,
             pcap: None,
             trace: false,
             filter: None,
@@ -263,6 +266,14 @@ impl<T: PacketTransport> Driver<T> {
     /// discovery. IPv6 routers never fragment (RFC 8200 §5), so IPv6 packets are unaffected.
     pub fn set_dont_fragment(&mut self, dont_fragment: bool) {
         self.dont_fragment = dont_fragment;
+    }
+
+    /// Cuts coalesced super-segments that arrive (TSO output of the kernel over TUN, UDP GRO)
+    /// back into the wire segments they came as before the endpoint sees them (`true`), or
+    /// hands them over whole (`false`, the default: the endpoint counts them per MSS). With
+    /// an inbound filter, a capture or a trace they are always cut, so those see wire packets.
+    pub fn set_split_coalesced(&mut self, split: bool) {
+        self.split_coalesced = split;
     }
 
     /// Prints every segment in and out on stderr.
@@ -529,7 +540,11 @@ impl<T: PacketTransport> Driver<T> {
         };
         if let Some(mss) = meta.tcp_gso_size {
             self.counters.coalesced_in += 1;
-            return self.receive_coalesced(packet, mss, trusted);
+            // The endpoint takes a coalesced segment whole (its ACK clock counts it per MSS);
+            // a filter, a capture or a trace is shown the wire packets it came as.
+            if self.split_coalesced || self.filter.is_some() || self.pcap.is_some() || self.trace {
+                return self.receive_coalesced(packet, mss, trusted);
+            }
         }
         // Finished for an endpoint that verifies, and for a filter, which may keep the packet
         // and inject it later as a plain packet (with nothing said about its checksum).
@@ -1352,6 +1367,31 @@ mod tests {
         }
         assert_eq!(driver.counters().coalesced_in, 1);
         assert_eq!(read_all(&mut driver, handle), data);
+    }
+
+    #[test]
+    fn coalesced_input_goes_whole_to_the_endpoint_when_nothing_watches_wire_packets() {
+        for split in [false, true] {
+            let (mut driver, handle, seq, ack) = offloaded(true);
+            driver.set_split_coalesced(split);
+            let data: Vec<u8> = (0..3 * MSS - 10).map(|i| (i % 241) as u8).collect();
+            let meta = RxMeta { tcp_gso_size: Some(MSS as u16), ..PARTIAL };
+            driver.transport.inbound.push_back((data_packet(seq, ack, &data, true), meta));
+            let before = driver.endpoint().counters().segments_in;
+            driver.poll(Duration::ZERO).unwrap();
+            let segments = driver.endpoint().counters().segments_in - before;
+            assert_eq!(segments, if split { 3 } else { 1 });
+            assert_eq!(driver.counters().coalesced_in, 1);
+            assert_eq!(read_all(&mut driver, handle), data);
+            // Three wire segments' worth: acknowledged at once, as the second would have been.
+            let acks: Vec<u32> = driver
+                .transport
+                .outbound
+                .iter()
+                .map(|(packet, _, _)| sent_segment(packet).header.ack.get())
+                .collect();
+            assert_eq!(acks, [seq + data.len() as u32], "split {split}");
+        }
     }
 
     #[test]
