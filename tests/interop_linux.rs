@@ -1542,13 +1542,18 @@ fn total_len(path: &Path) -> usize {
 /// sending to Linux over a veth pair, each as lossy time over clean time. For each rate in
 /// 0.5, 2 and 5 % it prints
 /// `RESULT tun_loss_<rate>pct penalty tcp-proto=<x> kernel-veth=<y> ratio=<x/y>` from the
-/// medians of three runs, after the raw times.
+/// medians of three runs, after the raw times, and then the same with every offload off
+/// (`tun_loss_<rate>pct_offloads_off`).
 ///
-/// - tcp-proto: `nc --tun tp0 --local-ip 10.0.0.2 --msl 200 10.0.0.1 5001 < file`, exactly,
-///   in a namespace whose kernel owns 10.0.0.1 on `tp0` and listens on port 5001.
-/// - Linux: a sender and a receiver namespace joined by a veth pair, with TSO, GSO and GRO
-///   off (so the loss rule sees single segments, as over TUN), Reno congestion control in
-///   both namespaces, SACK, timestamps and RACK-TLP on as Linux has them.
+/// - tcp-proto: `nc --tun tp0 --local-ip 10.0.0.2 --msl 200 10.0.0.1 5001 < file`, exactly
+///   (offloads on: the virtio-net header, 64 KiB super-segments), or with `--no-offload` for
+///   the second set, in a namespace whose kernel owns 10.0.0.1 on `tp0` and listens on port
+///   5001.
+/// - Linux: a sender and a receiver namespace joined by a veth pair, with TSO, GSO and GRO on
+///   for the first set and off for the second, so the loss rule sees on both sides the same
+///   kind of packet (super-packets of up to 64 KiB, which the kernel delivers locally without
+///   cutting them, or single segments); Reno congestion control in both namespaces, SACK,
+///   timestamps and RACK-TLP on as Linux has them.
 /// - Loss: an nftables rule in the receiving kernel's namespace, on its input hook (the
 ///   data) and output hook (its ACKs, which are lost for real there: see [`Loss`]); for
 ///   `0.5` it is `numgen random mod 1000 < 5`.
@@ -1565,7 +1570,6 @@ fn total_len(path: &Path) -> usize {
 fn loss_penalty_against_kernel_over_veth() {
     const TEST: &str = "loss_penalty_against_kernel_over_veth";
     let _alone = measuring();
-    const RUNS: usize = 3;
     if !prerequisites(TEST, &["nft", "ethtool"]) {
         return;
     }
@@ -1582,6 +1586,34 @@ fn loss_penalty_against_kernel_over_veth() {
     let input = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{TEST}.in"));
     std::fs::write(&input, &file).unwrap();
     let file = Arc::new(file);
+    for (suffix, nc_flags, veth_offloads) in
+        [("", &[][..], true), ("_offloads_off", &["--no-offload"][..], false)]
+    {
+        let setting = LossSetting { suffix, nc_flags, veth_offloads };
+        loss_penalty(&setting, &nc, &input, &file, total, cap);
+    }
+    let _ = std::fs::remove_file(&input);
+}
+
+/// One set of the loss-penalty measurement: `nc` with `nc_flags`, the veth pair with or
+/// without its offloads, and `suffix` after the rate in the RESULT names.
+struct LossSetting<'a> {
+    suffix: &'a str,
+    nc_flags: &'a [&'a str],
+    veth_offloads: bool,
+}
+
+/// The runs and lines of one [`LossSetting`].
+fn loss_penalty(
+    setting: &LossSetting<'_>,
+    nc: &Path,
+    input: &Path,
+    file: &Arc<Vec<u8>>,
+    total: usize,
+    cap: Duration,
+) {
+    const RUNS: usize = 3;
+    let (suffix, flags, offloads) = (setting.suffix, setting.nc_flags, setting.veth_offloads);
     let show = |times: &[Option<Duration>]| {
         let shown: Vec<String> = times
             .iter()
@@ -1591,9 +1623,9 @@ fn loss_penalty_against_kernel_over_veth() {
     };
     let (mut ours_clean, mut kernel_clean) = (Vec::new(), Vec::new());
     for run in 1..=RUNS {
-        ours_clean.push(time_nc_to_kernel(&nc, &input, &file, None, cap, &[]));
-        kernel_clean.push(time_kernel_over_veth(&file, None, cap, false));
-        eprintln!("clean run {run}: tcp-proto {}, kernel-veth {}", show(&ours_clean[run - 1..]), {
+        ours_clean.push(time_nc_to_kernel(nc, input, file, None, cap, flags));
+        kernel_clean.push(time_kernel_over_veth(file, None, cap, offloads));
+        eprintln!("{suffix} clean run {run}: tcp-proto {}, kernel-veth {}", show(&ours_clean[run - 1..]), {
             show(&kernel_clean[run - 1..])
         });
     }
@@ -1610,9 +1642,9 @@ fn loss_penalty_against_kernel_over_veth() {
                 eprintln!("{rate} % run {run}: tcp-proto not run: its median is a timeout already");
                 None
             } else {
-                time_nc_to_kernel(&nc, &input, &file, Some(loss), cap, &[])
+                time_nc_to_kernel(nc, input, file, Some(loss), cap, flags)
             });
-            kernel.push(time_kernel_over_veth(&file, Some(loss), cap, false));
+            kernel.push(time_kernel_over_veth(file, Some(loss), cap, offloads));
             eprintln!(
                 "{rate} % run {run}: tcp-proto {}, kernel-veth {}",
                 show(&ours[run - 1..]),
@@ -1628,7 +1660,7 @@ fn loss_penalty_against_kernel_over_veth() {
         let ratio = ours_penalty.zip(kernel_penalty).map(|(ours, kernel)| ours / kernel);
         let two = |value: Option<f64>| value.map_or("timeout".into(), |v| format!("{v:.2}"));
         println!(
-            "tun_loss_{rate}pct raw seconds ({} MiB, cap {} s): tcp-proto clean {} lossy {}; \
+            "tun_loss_{rate}pct{suffix} raw seconds ({} MiB, cap {} s): tcp-proto clean {} lossy {}; \
              kernel-veth clean {} lossy {}",
             total as f64 / MIB as f64,
             cap.as_secs(),
@@ -1638,13 +1670,12 @@ fn loss_penalty_against_kernel_over_veth() {
             show(&kernel)
         );
         println!(
-            "RESULT tun_loss_{rate}pct penalty tcp-proto={} kernel-veth={} ratio={}",
+            "RESULT tun_loss_{rate}pct{suffix} penalty tcp-proto={} kernel-veth={} ratio={}",
             two(ours_penalty),
             two(kernel_penalty),
             two(ratio)
         );
     }
-    let _ = std::fs::remove_file(&input);
 }
 
 /// The median, a timeout counting as longer than any time.
