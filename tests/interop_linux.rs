@@ -1542,18 +1542,19 @@ fn total_len(path: &Path) -> usize {
 /// sending to Linux over a veth pair, each as lossy time over clean time. For each rate in
 /// 0.5, 2 and 5 % it prints
 /// `RESULT tun_loss_<rate>pct penalty tcp-proto=<x> kernel-veth=<y> ratio=<x/y>` from the
-/// medians of three runs, after the raw times, and then the same with every offload off
-/// (`tun_loss_<rate>pct_offloads_off`).
+/// medians of three runs, after the raw times; then two more sets of lines, the same but for
+/// the offloads (`tun_loss_<rate>pct_both_offloads`, `tun_loss_<rate>pct_offloads_off`).
 ///
 /// - tcp-proto: `nc --tun tp0 --local-ip 10.0.0.2 --msl 200 10.0.0.1 5001 < file`, exactly
 ///   (offloads on: the virtio-net header, 64 KiB super-segments), or with `--no-offload` for
-///   the second set, in a namespace whose kernel owns 10.0.0.1 on `tp0` and listens on port
-///   5001.
-/// - Linux: a sender and a receiver namespace joined by a veth pair, with TSO, GSO and GRO on
-///   for the first set and off for the second, so the loss rule sees on both sides the same
-///   kind of packet (super-packets of up to 64 KiB, which the kernel delivers locally without
-///   cutting them, or single segments); Reno congestion control in both namespaces, SACK,
-///   timestamps and RACK-TLP on as Linux has them.
+///   the `_offloads_off` set, in a namespace whose kernel owns 10.0.0.1 on `tp0` and listens
+///   on port 5001.
+/// - Linux: a sender and a receiver namespace joined by a veth pair, with TSO, GSO and GRO
+///   off (single segments on the wire, the baseline of the SACK issue), or on for the
+///   `_both_offloads` set (super-packets of up to 64 KiB on both sides, which the kernel
+///   delivers locally without cutting them, so the loss rule drops whole super-packets
+///   there as it does ours); Reno congestion control in both namespaces, SACK, timestamps and
+///   RACK-TLP on as Linux has them.
 /// - Loss: an nftables rule in the receiving kernel's namespace, on its input hook (the
 ///   data) and output hook (its ACKs, which are lost for real there: see [`Loss`]); for
 ///   `0.5` it is `numgen random mod 1000 < 5`.
@@ -1586,9 +1587,11 @@ fn loss_penalty_against_kernel_over_veth() {
     let input = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{TEST}.in"));
     std::fs::write(&input, &file).unwrap();
     let file = Arc::new(file);
-    for (suffix, nc_flags, veth_offloads) in
-        [("", &[][..], true), ("_offloads_off", &["--no-offload"][..], false)]
-    {
+    for (suffix, nc_flags, veth_offloads) in [
+        ("", &[][..], false),
+        ("_both_offloads", &[][..], true),
+        ("_offloads_off", &["--no-offload"][..], false),
+    ] {
         let setting = LossSetting { suffix, nc_flags, veth_offloads };
         loss_penalty(&setting, &nc, &input, &file, total, cap);
     }
