@@ -1340,6 +1340,14 @@ fn newest_modification(path: &Path) -> Option<std::time::SystemTime> {
 ///   veth pair as Linux makes it (TSO, GSO on; the kernel's defaults).
 /// - `RESULT tun_bulk_mtu1500_offloads_off gbit_per_s …`: `nc … --no-offload` (one plain
 ///   packet per system call) against the veth pair with TSO, GSO and GRO off.
+/// - `RESULT tun_bulk_mtu1500_no_gso gbit_per_s …`: `nc … --no-gso` (the virtio-net header
+///   and checksum offload, but one wire segment per write) against the veth pair with its
+///   offloads.
+/// - `RESULT tun_bulk_rx_mtu1500<_setting> gbit_per_s tcp-proto=…`: the other way, a kernel
+///   client sending 512 MiB to `nc --tun tp0 --local-ip 10.0.0.2 -l 5001` (whose stdout
+///   this test reads and checks), timed from the kernel's connect to the last octet read,
+///   with the kernel's TSO super-segments handed up whole (the default), cut by the kernel
+///   (`_no_gro`: `--no-gro`), or with no offload (`_offloads_off`).
 ///
 /// `TPUT_BENCH_BYTES` changes the size. Needs `ethtool`, and a current release `nc`
 /// (`cargo build --release --example nc`).
@@ -1367,6 +1375,7 @@ fn throughput_against_kernel_over_veth() {
     for (name, nc_flags, veth_offloads) in [
         ("tun_bulk_mtu1500", &[][..], true),
         ("tun_bulk_mtu1500_offloads_off", &["--no-offload"][..], false),
+        ("tun_bulk_mtu1500_no_gso", &["--no-gso"][..], true),
     ] {
         let (mut ours, mut kernel) = (Vec::new(), Vec::new());
         for _ in 0..RUNS {
@@ -1391,7 +1400,95 @@ fn throughput_against_kernel_over_veth() {
             ours_gbit / kernel_gbit
         );
     }
+    for (name, nc_flags) in [
+        ("tun_bulk_rx_mtu1500", &[][..]),
+        ("tun_bulk_rx_mtu1500_no_gro", &["--no-gro"][..]),
+        ("tun_bulk_rx_mtu1500_offloads_off", &["--no-offload"][..]),
+    ] {
+        let ours: Vec<Option<Duration>> =
+            (0..RUNS).map(|_| time_kernel_to_nc(&nc, &file, cap, nc_flags)).collect();
+        let gbits: Vec<String> = ours.iter().map(|&t| format!("{:.2}", gbit(t))).collect();
+        println!(
+            "{name}: {} MiB kernel -> nc {}, Gbit/s per run [{}]",
+            total / MIB,
+            nc_flags.join(" "),
+            gbits.join(", ")
+        );
+        println!("RESULT {name} gbit_per_s tcp-proto={:.3}", gbit(median(&ours)));
+    }
     let _ = std::fs::remove_file(&input);
+}
+
+/// One timed run of a kernel client sending `expected` to `nc -l` (with `flags`) over the
+/// TUN device `tp0`: from the kernel's connect to the last octet on nc's stdout (checked),
+/// or `None` past `cap`.
+fn time_kernel_to_nc(
+    nc: &Path,
+    expected: &Arc<Vec<u8>>,
+    cap: Duration,
+    flags: &[&str],
+) -> Option<Duration> {
+    let ns = Arc::new(Netns::with_tun("rxbench", "tp0"));
+    let mut receiver = Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .arg(nc)
+        .args(["--tun", "tp0", "--local-ip", "10.0.0.2", "--msl", "200"])
+        .args(flags)
+        .args(["-l", "5001"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = receiver.stdout.take().unwrap();
+    let check = Arc::clone(expected);
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0;
+        while got < check.len() {
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(len) => {
+                    assert!(
+                        check.get(got..got + len) == Some(&buf[..len]),
+                        "nc received other octets than were sent, within {got}..{}",
+                        got + len
+                    );
+                    got += len;
+                }
+            }
+        }
+        let _ = done.send((got, Wall::now()));
+    });
+    let file = Arc::clone(expected);
+    let (started, start) = std::sync::mpsc::channel();
+    let sender = ns.spawn(move || {
+        let begin = Wall::now();
+        let stream = loop {
+            match TcpStream::connect((OUR_IP, 5001)) {
+                Ok(stream) => break stream,
+                Err(_) if begin.elapsed() < Duration::from_secs(10) => {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(error) => panic!("connect to nc: {error}"),
+            }
+        };
+        let _ = started.send(Wall::now());
+        let mut stream = with_timeouts(stream);
+        if stream.write_all(&file).is_ok() {
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+    });
+    let start = start.recv_timeout(Duration::from_secs(20)).ok();
+    let elapsed = match (start, finished.recv_timeout(cap)) {
+        (Some(start), Ok((got, end))) if got == expected.len() => Some(end - start),
+        _ => None,
+    };
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    let _ = sender.join();
+    elapsed
 }
 
 /// UDP throughput, measured (not asserted): `nc` to `nc` over IPv4-in-UDP on the loopback of
