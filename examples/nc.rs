@@ -3,7 +3,8 @@
 //! ```text
 //! nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
 //!    [--msl MS] [--pcap FILE] [--trace] [--nodelay] [--no-df] [--no-black-hole-fallback]
-//!    [--no-sack] [--no-timestamps] [--no-offload] (-l PORT [--echo] | HOST PORT)
+//!    [--no-sack] [--no-timestamps] [--no-offload] [--no-gso] [--no-gro] [--stats]
+//!    (-l PORT [--echo] | HOST PORT)
 //! ```
 //!
 //! - `HOST PORT` connects: stdin goes to the connection, the connection to stdout. At stdin

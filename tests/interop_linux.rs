@@ -17,8 +17,15 @@
 //! interop ran. `nc_example_against_the_kernel` runs the `nc` example, which
 //! `cargo test --test interop_linux` does not build: `cargo build --example nc` first.
 //!
-//! Two ignored tests measure rather than assert, against Linux to Linux over a veth pair:
-//! `throughput_against_kernel_over_veth` (bulk throughput) and
+//! Our stack runs with every TUN offload by default (the virtio-net header, checksum offload,
+//! GSO super-segments out, the kernel's TSO super-segments in, cut back into wire segments for
+//! the loss filter and the capture); the lossy tests check that they were used, and one runs
+//! with none.
+//!
+//! Ignored tests measure rather than assert, against Linux to Linux over a veth pair:
+//! `throughput_against_kernel_over_veth` (bulk throughput over TUN with and without each
+//! offload, both directions), `udp_throughput_nc_to_nc` (`nc` to `nc` over UDP with each batch
+//! and offload setting) and
 //! `loss_penalty_against_kernel_over_veth` (how much 0.5, 2 and 5 % loss slow a 16 MiB
 //! transfer; also needs `ethtool`): `cargo build --release --example nc && cargo test
 //! --release --test interop_linux -- --ignored --nocapture`.
@@ -1725,9 +1732,11 @@ fn loss_penalty(
     for run in 1..=RUNS {
         ours_clean.push(time_nc_to_kernel(nc, input, file, None, cap, flags));
         kernel_clean.push(time_kernel_over_veth(file, None, cap, offloads));
-        eprintln!("{suffix} clean run {run}: tcp-proto {}, kernel-veth {}", show(&ours_clean[run - 1..]), {
-            show(&kernel_clean[run - 1..])
-        });
+        eprintln!(
+            "{suffix} clean run {run}: tcp-proto {}, kernel-veth {}",
+            show(&ours_clean[run - 1..]),
+            { show(&kernel_clean[run - 1..]) }
+        );
     }
     let (ours_clean_median, kernel_clean_median) = (median(&ours_clean), median(&kernel_clean));
     let mut ours_gave_up = false;

@@ -11,7 +11,8 @@
 //!   (`recvmmsg`/`sendmmsg`) with UDP GSO and GRO where the kernel has them.
 //! - `tun` (feature `tun`): a Linux TUN device (`IFF_TUN | IFF_NO_PI`, and `IFF_VNET_HDR`
 //!   with checksum and TCP segmentation offload where the kernel takes it), through a few
-//!   `libc` calls — with the checksum's AVX2 dispatch, the only `unsafe` in the crate.
+//!   `libc` calls — with the UDP batch calls and the checksum's AVX2 dispatch, the only
+//!   `unsafe` in the crate.
 //! - `vnet` (feature `tun`): the virtio-net header such a TUN device puts before each packet.
 //!
 //! The [`PacketTransport`] trait is one packet at a time at its simplest (`send`, `recv`,

@@ -7,11 +7,22 @@
 //! as this handle. Give the kernel's side an address and bring the link up with `ip`, as
 //! for any interface; the address on our side is whatever the endpoint uses.
 //!
-//! Why `libc` and not a TUN crate: it takes three calls (`ioctl(TUNSETIFF)`, `ioctl(SIOCGIFMTU)`
-//! and `poll`) and a 40-byte request struct; `libc` is already in every Rust build on Linux,
-//! where a TUN crate would bring an async runtime or a platform layer we do not need. This
-//! module holds the crate's only `unsafe` code besides one call in the checksum's AVX2 dispatch
-//! (`src/wire/checksum.rs`), each block with its `SAFETY` argument.
+//! Offloads ([`TunOffloads`], all asked for by `attach`): `IFF_VNET_HDR` puts a virtio-net
+//! header ([`super::vnet`]) before every packet both ways, through which we hand the kernel
+//! TCP super-segments of up to 64 KiB to cut (GSO) with their checksums left for it to finish;
+//! `TUNSETOFFLOAD` with `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6` lets the kernel hand up packets
+//! whose checksum it did not finish (made on this host) and its own TSO super-segments. Where
+//! the kernel refuses one, it is left off and counted ([`TunOffloadStatus`]); the device still
+//! works, one plain packet per call at worst. Reads are non-blocking after a `poll`, so a batch
+//! takes whatever the device holds.
+//!
+//! Why `libc` and not a TUN crate: it takes a handful of calls (`ioctl`s `TUNSETIFF`,
+//! `TUNSETOFFLOAD`, `TUNSETVNETLE`, `SIOCGIFMTU`, `fcntl` and `poll`) and a 40-byte request
+//! struct; `libc` is already in every Rust build on Linux, where a TUN crate would bring an
+//! async runtime or a platform layer we do not need. This module, the UDP adapter's batch
+//! calls (`src/adapter/udp.rs`) and one call in the checksum's AVX2 dispatch
+//! (`src/wire/checksum.rs`) hold the crate's `unsafe` code, each block with its `SAFETY`
+//! argument.
 
 #![allow(unsafe_code)]
 
