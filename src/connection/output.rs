@@ -202,7 +202,7 @@ impl Connection {
     /// it (per [`Config::checksum`](crate::Config::checksum)); for a super-segment, the
     /// folded pseudo-header sum over the whole super-segment's TCP length, not complemented
     /// (what Linux expects of a GSO packet with `CHECKSUM_PARTIAL`), or 0 with
-    /// [`TxChecksum::None`](crate::wire::checksum::TxChecksum::None) — never a full sum of a
+    /// [`TxChecksum::None`] — never a full sum of a
     /// segment that does not go on the wire as it is.
     ///
     /// # Errors
