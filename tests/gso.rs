@@ -576,9 +576,7 @@ fn a_one_off_dsack_block_ends_the_run() {
     let setup = || {
         let mut h = Harness::connect_with(big_config());
         h.expect_one();
-        h.deliver(
-            seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1000).window(65535).sack_permitted(),
-        );
+        h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1000).window(65535).sack_permitted());
         h.expect_one();
         let data = [9u8; 100];
         h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(&data));
