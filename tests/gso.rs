@@ -163,6 +163,8 @@ mod differential {
         to_receiver: Vec<Vec<u8>>,
         /// Super-segments (more than one wire segment) the sender emitted.
         super_segments: usize,
+        /// Those of them that were retransmissions (segments deemed lost in SACK recovery).
+        resent_super_segments: usize,
         received: Vec<u8>,
         /// What the sender read of the receiver's data (so the sender's segments carry SACK
         /// and D-SACK blocks that change from one segment to the next).
@@ -190,6 +192,7 @@ mod differential {
                 receiver,
                 to_receiver: Vec::new(),
                 super_segments: 0,
+                resent_super_segments: 0,
                 received: Vec::new(),
                 received_back: Vec::new(),
             }
@@ -201,6 +204,7 @@ mod differential {
             let mut out = Vec::new();
             let mut header = [0u8; 60];
             loop {
+                let snd_nxt = self.sender.status().snd_nxt;
                 let chunks = match gso {
                     None => self.sender.poll_transmit_chunks(now, &mut header),
                     Some(max) => self.sender.poll_transmit_gso(now, &mut header, max),
@@ -211,6 +215,8 @@ mod differential {
                 }
                 if chunks.payload.len() > chunks.segment_size {
                     self.super_segments += 1;
+                    let seq = u32::from_be_bytes(header[4..8].try_into().unwrap());
+                    self.resent_super_segments += usize::from(seq != snd_nxt.get());
                     assert!(chunks.payload.len() <= 65_535 - 20 - chunks.header_len);
                     assert!(chunks.payload.len().div_ceil(chunks.segment_size) <= gso.unwrap_or(1));
                 }
@@ -299,8 +305,8 @@ mod differential {
 
     /// Runs the case; the super-segments emitted and the retransmissions, for the fixed cases
     /// to check they exercise what they claim.
-    fn run(case: &Case) -> (usize, u32) {
-        // (super-segments, SACK recoveries)
+    fn run(case: &Case) -> (usize, usize, u32) {
+        // (super-segments, of them retransmissions, SACK recoveries)
         let mut now = Instant::from_millis(1_000);
         let mut plain = World::new(case, now);
         let mut gso = World::new(case, now);
@@ -424,13 +430,17 @@ mod differential {
         );
         assert!(plain.received == data && gso.received == data, "the data arrived intact");
         assert!(plain.received_back == back && gso.received_back == back, "and back");
-        (gso.super_segments, gso.sender.counters().sack_recoveries as u32)
+        (
+            gso.super_segments,
+            gso.resent_super_segments,
+            gso.sender.counters().sack_recoveries as u32,
+        )
     }
 
     /// A fixed lossy case with SACK and timestamps: super-segments, losses and recovery.
     #[test]
     fn lossy_transfer_with_sack() {
-        let (supers, retransmissions) = run(&Case {
+        let (supers, resent, retransmissions) = run(&Case {
             isn: 5,
             mtu: 1500,
             sack: true,
@@ -447,6 +457,7 @@ mod differential {
             reverse: 300_000,
         });
         assert!(supers > 10, "{supers} super-segments");
+        assert!(resent > 0, "{resent} super-segments of lost segments");
         assert!(retransmissions > 3, "{retransmissions} SACK recoveries");
     }
 
