@@ -163,7 +163,12 @@ mod differential {
         to_receiver: Vec<Vec<u8>>,
         /// Super-segments (more than one wire segment) the sender emitted.
         super_segments: usize,
+        /// Those of them that were retransmissions (segments deemed lost in SACK recovery).
+        resent_super_segments: usize,
         received: Vec<u8>,
+        /// What the sender read of the receiver's data (so the sender's segments carry SACK
+        /// and D-SACK blocks that change from one segment to the next).
+        received_back: Vec<u8>,
     }
 
     fn config(case: &Case) -> Config {
@@ -187,7 +192,9 @@ mod differential {
                 receiver,
                 to_receiver: Vec::new(),
                 super_segments: 0,
+                resent_super_segments: 0,
                 received: Vec::new(),
+                received_back: Vec::new(),
             }
         }
 
@@ -197,6 +204,7 @@ mod differential {
             let mut out = Vec::new();
             let mut header = [0u8; 60];
             loop {
+                let snd_nxt = self.sender.status().snd_nxt;
                 let chunks = match gso {
                     None => self.sender.poll_transmit_chunks(now, &mut header),
                     Some(max) => self.sender.poll_transmit_gso(now, &mut header, max),
@@ -207,6 +215,8 @@ mod differential {
                 }
                 if chunks.payload.len() > chunks.segment_size {
                     self.super_segments += 1;
+                    let seq = u32::from_be_bytes(header[4..8].try_into().unwrap());
+                    self.resent_super_segments += usize::from(seq != snd_nxt.get());
                     assert!(chunks.payload.len() <= 65_535 - 20 - chunks.header_len);
                     assert!(chunks.payload.len().div_ceil(chunks.segment_size) <= gso.unwrap_or(1));
                 }
@@ -244,6 +254,8 @@ mod differential {
         max_segments: usize,
         seed: u64,
         loss_per_mille: u64,
+        /// Octets the receiver sends back.
+        reverse: usize,
     }
 
     fn case() -> impl Strategy<Value = Case> {
@@ -257,13 +269,13 @@ mod differential {
                 any::<bool>(),
             ),
             (8_192usize..400_000, 1usize..300_000, 1usize..70_000, any::<bool>()),
-            (0usize..64, any::<u64>(), 0u64..80),
+            (0usize..64, any::<u64>(), 0u64..80, prop_oneof![Just(0usize), 1usize..200_000]),
         )
             .prop_map(
                 |(
                     (isn, mtu, sack, timestamps, delayed_ack, nodelay),
                     (recv_buffer, total, write, by_reference),
-                    (max_segments, seed, loss_per_mille),
+                    (max_segments, seed, loss_per_mille, reverse),
                 )| Case {
                     isn,
                     mtu,
@@ -278,6 +290,7 @@ mod differential {
                     max_segments,
                     seed,
                     loss_per_mille,
+                    reverse,
                 },
             )
     }
@@ -292,13 +305,14 @@ mod differential {
 
     /// Runs the case; the super-segments emitted and the retransmissions, for the fixed cases
     /// to check they exercise what they claim.
-    fn run(case: &Case) -> (usize, u32) {
-        // (super-segments, SACK recoveries)
+    fn run(case: &Case) -> (usize, usize, u32) {
+        // (super-segments, of them retransmissions, SACK recoveries)
         let mut now = Instant::from_millis(1_000);
         let mut plain = World::new(case, now);
         let mut gso = World::new(case, now);
         let data: Vec<u8> = (0..case.total).map(|i| (i * 7 % 251) as u8).collect();
-        let mut written = 0;
+        let back: Vec<u8> = (0..case.reverse).map(|i| (i * 5 % 241) as u8).collect();
+        let (mut written, mut written_back) = (0, 0);
         let mut rng = case.seed | 1;
         let mut closed = false;
         let (ip_a, ip_b) = (addr_a(0).ip(), addr_b(0).ip());
@@ -315,7 +329,11 @@ mod differential {
                 };
                 assert_eq!(a, b);
                 written += a.unwrap_or(0);
-            } else if !closed && plain.sender.state() == State::Established {
+            } else if !closed
+                && plain.sender.state() == State::Established
+                && plain.received_back.len() == back.len()
+            {
+                // After the data coming back: a closed reader resets new data (SHLD-3).
                 closed = true;
                 plain.sender.close(now).unwrap();
                 gso.sender.close(now).unwrap();
@@ -332,9 +350,16 @@ mod differential {
                     world.receiver.handle_segment(now, ip_a, &segment);
                 }
             }
-            // The receivers read and answer; their segments arrive at once (or are lost).
+            // The receivers read, write back, and answer; their segments arrive at once (or are
+            // lost).
             let mut buf = vec![0u8; 70_000];
             let mut replies = Vec::new();
+            if written_back < back.len() && plain.receiver.state() == State::Established {
+                let piece = &back[written_back..(written_back + 20_000).min(back.len())];
+                let a = plain.receiver.send(now, piece);
+                assert_eq!(a, gso.receiver.send(now, piece));
+                written_back += a.unwrap_or(0);
+            }
             for (index, world) in [&mut plain, &mut gso].into_iter().enumerate() {
                 while let Ok(n) = world.receiver.recv(&mut buf) {
                     if n == 0 {
@@ -361,6 +386,11 @@ mod differential {
                     world.sender.handle_segment(now, ip_b, &segment);
                 }
             }
+            for world in [&mut plain, &mut gso] {
+                while let Ok(n @ 1..) = world.sender.recv(&mut buf) {
+                    world.received_back.extend_from_slice(&buf[..n]);
+                }
+            }
             // The senders send.
             let max = case.max_segments;
             let plain_out = plain.sender_output(now, None);
@@ -373,6 +403,7 @@ mod differential {
             assert_eq!(plain.sender.counters(), gso.sender.counters(), "step {step}");
             assert_eq!(plain.sender.poll_timeout(), gso.sender.poll_timeout(), "step {step}");
             let done = plain.received.len() == data.len()
+                && plain.received_back.len() == back.len()
                 && plain.sender.status().snd_una == plain.sender.status().snd_nxt
                 && closed;
             if done {
@@ -398,13 +429,18 @@ mod differential {
             plain.sender.status()
         );
         assert!(plain.received == data && gso.received == data, "the data arrived intact");
-        (gso.super_segments, gso.sender.counters().sack_recoveries as u32)
+        assert!(plain.received_back == back && gso.received_back == back, "and back");
+        (
+            gso.super_segments,
+            gso.resent_super_segments,
+            gso.sender.counters().sack_recoveries as u32,
+        )
     }
 
     /// A fixed lossy case with SACK and timestamps: super-segments, losses and recovery.
     #[test]
     fn lossy_transfer_with_sack() {
-        let (supers, retransmissions) = run(&Case {
+        let (supers, resent, retransmissions) = run(&Case {
             isn: 5,
             mtu: 1500,
             sack: true,
@@ -418,8 +454,10 @@ mod differential {
             max_segments: 44,
             seed: 1,
             loss_per_mille: 30,
+            reverse: 300_000,
         });
         assert!(supers > 10, "{supers} super-segments");
+        assert!(resent > 0, "{resent} super-segments of lost segments");
         assert!(retransmissions > 3, "{retransmissions} SACK recoveries");
     }
 
@@ -538,4 +576,48 @@ mod endpoint {
         assert!(gso.1 * 4 < gso.2, "{} outputs for {} wire segments", gso.1, gso.2);
         assert!(gso.2 >= 2 * 41, "both transfers went: {} segments", gso.2);
     }
+}
+
+/// A D-SACK block is reported once (RFC 2883): the data segment that carries it has a longer
+/// SACK option, so less payload, than the next, and must not head a super-segment of
+/// segments without it. The first output is that one segment alone; the rest follow as one
+/// super-segment; the wire is that of ordinary polling.
+#[test]
+fn a_one_off_dsack_block_ends_the_run() {
+    let setup = || {
+        let mut h = Harness::connect_with(big_config());
+        h.expect_one();
+        h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1000).window(65535).sack_permitted());
+        h.expect_one();
+        let data = [9u8; 100];
+        h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(&data));
+        h.expect_one();
+        // The same segment again: a duplicate, reported once as a D-SACK block.
+        h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1)).payload(&data));
+        h.events();
+        let payload = vec![5u8; 10_000];
+        h.conn.send(h.now, &payload).unwrap();
+        h
+    };
+    let mut plain = setup();
+    let mut expected = Vec::new();
+    while let Some(sent) = plain.poll() {
+        expected.push(sent);
+    }
+    assert_eq!(sack_blocks(&expected[0]), vec![(add(PEER_ISS, 1), add(PEER_ISS, 101))]);
+    assert!(sack_blocks(&expected[1]).is_empty());
+    assert!(expected[0].payload.len() < expected[1].payload.len());
+    let mut gso = setup();
+    let (first, sent) = poll_gso(&mut gso, 44).unwrap();
+    assert_eq!(first.payload.len(), first.segment_size, "the D-SACK segment goes alone");
+    assert_eq!(sent.len(), 1);
+    let (rest, more) = poll_gso(&mut gso, 44).unwrap();
+    assert!(rest.payload.len() > rest.segment_size, "then a super-segment");
+    let mut all = sent;
+    all.extend(more);
+    while let Some((_, more)) = poll_gso(&mut gso, 44) {
+        all.extend(more);
+    }
+    assert_eq!(all, expected);
+    assert_eq!(gso.conn.status(), plain.conn.status());
 }

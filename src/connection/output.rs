@@ -45,8 +45,21 @@ struct Emitted {
     data_offset: usize,
     data_len: usize,
     full: usize,
-    /// New data (`Purpose::New`), the only kind that is batched.
-    new: bool,
+    /// Which of `next_segment`'s branches sent it: runs of new data and runs of segments
+    /// deemed lost are batched, each with more of its own kind.
+    kind: Kind,
+}
+
+/// What a data segment was, for batching.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Anything never batched: a SYN, a retransmission from SND.UNA, a path-MTU resend, a
+    /// probe.
+    Other,
+    /// New data (`Purpose::New`).
+    New,
+    /// A segment deemed lost, resent in SACK recovery (RFC 6675 NextSeg rule (1)).
+    Lost,
 }
 
 impl<'a> Out<'a> {
@@ -179,8 +192,9 @@ impl Connection {
 
     /// Like [`poll_transmit_chunks`](Self::poll_transmit_chunks), but may describe up to
     /// `max_segments` wire segments at once as one super-segment (TSO/GSO): a run of
-    /// consecutive full-sized segments of new data, the last of which may be short or carry
-    /// PSH or FIN, all with the same header but for the sequence number. The caller, its
+    /// consecutive full-sized segments of new data, or of segments deemed lost and resent in
+    /// SACK recovery (RFC 6675), the last of which may be short or carry PSH or FIN, all
+    /// with the same header but for the sequence number. The caller, its
     /// kernel (TUN with a virtio-net header, UDP GSO) or its NIC cuts it into wire segments
     /// as [`TransmitChunks::segment_size`] describes; [`crate::wire::gso::Segmenter`] does it
     /// in software.
@@ -189,8 +203,10 @@ impl Connection {
     /// at `now` through `poll_transmit_chunks`: congestion and peer windows, Nagle, the
     /// retransmission and loss-detection records, the SACK scoreboard, RTT sampling and the
     /// counters see N segments, and the wire segments are octet for octet those N calls
-    /// would have produced. What is never batched: SYNs, retransmissions, probes, RSTs, bare
-    /// ACKs, urgent data, segments during a path-MTU resend.
+    /// would have produced. What is never batched: SYNs, the retransmission from SND.UNA
+    /// after a timeout, loss probes, zero-window probes, RSTs, bare ACKs, urgent data,
+    /// segments during a path-MTU (or go-back-N) resend, a segment whose SACK option differs
+    /// from the first's (a one-off D-SACK block).
     ///
     /// A super-segment holds at most `max_segments` wire segments (0 and 1 both mean one, an
     /// ordinary segment), at most 65535 octets less the IP (20 for IPv4, 40 for IPv6) and TCP
@@ -202,7 +218,7 @@ impl Connection {
     /// it (per [`Config::checksum`](crate::Config::checksum)); for a super-segment, the
     /// folded pseudo-header sum over the whole super-segment's TCP length, not complemented
     /// (what Linux expects of a GSO packet with `CHECKSUM_PARTIAL`), or 0 with
-    /// [`TxChecksum::None`](crate::wire::checksum::TxChecksum::None) — never a full sum of a
+    /// [`TxChecksum::None`] — never a full sum of a
     /// segment that does not go on the wire as it is.
     ///
     /// # Errors
@@ -241,7 +257,9 @@ impl Connection {
         first: Transmit,
     ) -> Transmit {
         let Some(start) = out.emitted.take().filter(|emitted| {
-            emitted.new && emitted.data_len == emitted.full && emitted.header.flags == Flags::ACK
+            emitted.kind != Kind::Other
+                && emitted.data_len == emitted.full
+                && emitted.header.flags == Flags::ACK
         }) else {
             return first;
         };
@@ -263,8 +281,14 @@ impl Connection {
                 break;
             }
             // What `poll_output` does for this segment (time stands still: same `now`; not idle,
-            // so no restart): `next_segment`'s new-data branch, then its epilogue.
-            self.on_sent_new(now, plan, Purpose::New);
+            // so no restart): `next_segment`'s new-data or lost-segment branch, then its
+            // epilogue.
+            if start.kind == Kind::New {
+                self.on_sent_new(now, plan, Purpose::New);
+            } else {
+                self.ack_pending = false;
+                self.on_resent(now, plan);
+            }
             self.note_send_limit();
             self.on_ack_sent(Some(header.window));
             self.arm_keepalive();
@@ -301,11 +325,12 @@ impl Connection {
     }
 
     /// The segment `poll_output` would send next and its header, if it may join the
-    /// super-segment that began with `start` and has reached `next_seq`: new data from
-    /// SND.NXT with nothing of higher priority pending (`poll_output`'s and `next_segment`'s
-    /// order: a reply, a retransmission, a path-MTU resend, a lost segment, a loss probe), of
-    /// the same full size, with the same header but for the sequence number and a PSH or FIN
-    /// (which end the run).
+    /// super-segment that began with `start` and has reached `next_seq`: a segment of the
+    /// same kind (new data from SND.NXT, or the next segment deemed lost) at `next_seq`, with
+    /// nothing of higher priority pending (`poll_output`'s and `next_segment`'s order: a
+    /// reply, a retransmission from SND.UNA, a path-MTU resend, a lost segment, a loss probe,
+    /// new data), of the same full size, with the same header but for the sequence number
+    /// and a PSH or FIN (which end the run).
     fn super_segment_continues(
         &self,
         start: &Emitted,
@@ -314,13 +339,19 @@ impl Connection {
         let higher_priority = self.retransmit_pending
             || self.rare.as_ref().is_some_and(|rare| rare.reply.is_some())
             || self.resegment().is_some()
-            || self.loss_probe_due()
             || matches!(self.state, State::Closed | State::Listen);
-        if higher_priority || self.snd_nxt != next_seq || self.next_lost_plan().is_some() {
+        if higher_priority {
             return None;
         }
-        let plan = self.plan_at(self.snd_nxt, Purpose::New)?;
-        if plan.syn || plan.data_len == 0 || plan.full != start.full {
+        let lost = self.next_lost_plan();
+        let plan = match start.kind {
+            Kind::Lost => lost?,
+            Kind::New if lost.is_none() && !self.loss_probe_due() && self.snd_nxt == next_seq => {
+                self.plan_at(self.snd_nxt, Purpose::New)?
+            }
+            Kind::New | Kind::Other => return None,
+        };
+        if plan.seq != next_seq || plan.syn || plan.data_len == 0 || plan.full != start.full {
             return None;
         }
         let header = self.plan_header(plan, self.remote()?);
@@ -459,6 +490,9 @@ impl Connection {
         if let Some(plan) = self.next_lost_plan() {
             // RFC 6675 §5 (C) with NextSeg rule (1): a segment deemed lost goes again.
             let len = self.emit_plan(plan, remote, out)?;
+            if let Some(emitted) = out.emitted.as_mut() {
+                emitted.kind = Kind::Lost;
+            }
             self.ack_pending = false;
             self.on_resent(now, plan);
             return Ok(Some(len));
@@ -473,7 +507,7 @@ impl Connection {
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
             let len = self.emit_plan(plan, remote, out)?;
             if let Some(emitted) = out.emitted.as_mut() {
-                emitted.new = true;
+                emitted.kind = Kind::New;
             }
             self.on_sent_new(now, plan, Purpose::New);
             return Ok(Some(len));
@@ -885,7 +919,7 @@ impl Connection {
                 data_offset: plan.data_offset,
                 data_len: plan.data_len,
                 full: plan.full,
-                new: false,
+                kind: Kind::Other,
             });
         }
         let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
