@@ -40,7 +40,9 @@ use std::io;
 
 use bytes::Bytes;
 
-use crate::wire::checksum::{Checksum, TxChecksum};
+#[cfg(feature = "driver")]
+use crate::wire::checksum::Checksum;
+use crate::wire::checksum::TxChecksum;
 
 /// Whole IP packets in and out: what the `driver` needs from a transport.
 pub trait PacketTransport {
@@ -77,7 +79,8 @@ pub trait PacketTransport {
     /// The transport's I/O error (packets appended before it stay in `batch`).
     fn recv_batch(&mut self, batch: &mut RxBatch, timeout: Duration) -> io::Result<()> {
         let mut timeout = timeout;
-        while let Some(room) = batch.room(self.mtu()) {
+        // Room for the largest IP packet, so none is cut short.
+        while let Some(room) = batch.room(65_535) {
             let Some(len) = self.recv(room, timeout)? else { break };
             batch.commit(len, RxMeta::PLAIN);
             timeout = Duration::ZERO;
@@ -311,6 +314,7 @@ impl RxBatch {
 /// Finishes a checksum the device left partial (`NEEDS_CSUM`): the one's-complement sum of
 /// the octets from `start` on (the field holds the pseudo-header's sum) goes, complemented,
 /// into the field. Anything else is left alone.
+#[cfg(feature = "driver")]
 pub(crate) fn finish_partial_checksum(packet: &mut [u8], checksum: RxChecksumState) {
     let RxChecksumState::Partial { start, offset } = checksum else { return };
     let (start, field) = (usize::from(start), usize::from(start) + usize::from(offset));
