@@ -416,7 +416,12 @@ impl PacketTransport for TunDevice {
             .unwrap_or(u16::MAX);
             let gso_size =
                 segment.is_super().then(|| u16::try_from(segment.segment_size).unwrap_or(u16::MAX));
-            VnetHeader::for_tcp(ipv6, ip_len, tcp_len, gso_size)
+            let mut header = VnetHeader::for_tcp(ipv6, ip_len, tcp_len, gso_size);
+            // A super-segment whose first piece carries CWR says so (RFC 3168 §6.1.2: the
+            // kernel keeps CWR on the first piece only).
+            let flags = segment.headers.get(segment.ip_header_len + 13).copied().unwrap_or(0);
+            header.gso_ecn = segment.is_super() && flags & 0x80 != 0;
+            header
         } else {
             VnetHeader::PLAIN
         };
@@ -444,6 +449,133 @@ impl PacketTransport for TunDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A "device" that is the write end of a pipe, with the offloads `status`, and the read end.
+    fn piped(status: TunOffloadStatus) -> (TunDevice, io::PipeReader) {
+        let (reader, writer) = io::pipe().unwrap();
+        let file = File::from(std::os::fd::OwnedFd::from(writer));
+        let device = TunDevice {
+            file,
+            name: "pipe".into(),
+            mtu: 1500,
+            offloads: status,
+            bad_vnet_headers: 0,
+        };
+        (device, reader)
+    }
+
+    const OFFLOADED: TunOffloadStatus = TunOffloadStatus {
+        vnet_hdr: true,
+        tx_gso: true,
+        rx_checksum: true,
+        rx_tso4: true,
+        rx_tso6: true,
+        refused: 0,
+    };
+
+    /// IPv4 and TCP headers (flags `flags`) for a segment of `payload` octets.
+    fn ip_tcp_headers(payload: usize, flags: u8) -> Vec<u8> {
+        let mut headers = alloc::vec![0u8; 40];
+        headers[0] = 0x45;
+        headers[2..4].copy_from_slice(&((40 + payload) as u16).to_be_bytes());
+        headers[9] = 6;
+        headers[20 + 12] = 5 << 4;
+        headers[20 + 13] = flags;
+        headers
+    }
+
+    #[test]
+    fn a_super_segment_goes_out_in_one_write_behind_the_header_the_kernel_cuts_it_by() {
+        let (mut device, mut pipe) = piped(OFFLOADED);
+        let payload = bytes::Bytes::from((0..3_000).map(|i| i as u8).collect::<Vec<u8>>());
+        let (first, second) = (payload.slice(..1_000), payload.slice(1_000..));
+        let headers = ip_tcp_headers(payload.len(), 0x80 | 0x10);
+        let segment = OutSegment {
+            headers: &headers,
+            ip_header_len: 20,
+            payload: &[first, second],
+            payload_len: 3_000,
+            segment_size: 1_448,
+            checksum: TxChecksum::PseudoHeader,
+        };
+        device.send_segment(&segment, &mut Vec::new()).unwrap();
+        let mut written = alloc::vec![0u8; 4_000];
+        let len = pipe.read(&mut written).unwrap();
+        let (header, packet) = VnetHeader::decode(&written[..len]).unwrap();
+        assert_eq!(
+            header,
+            VnetHeader {
+                needs_csum: true,
+                data_valid: false,
+                gso: GsoType::TcpV4,
+                gso_ecn: true,
+                hdr_len: 40,
+                gso_size: 1_448,
+                csum_start: 20,
+                csum_offset: 16,
+            }
+        );
+        assert_eq!(&packet[..40], &headers[..]);
+        assert_eq!(&packet[40..], &payload[..]);
+        // An ordinary segment with its checksum complete: a header of zeros.
+        let short = ip_tcp_headers(100, 0x10);
+        let body = [payload.slice(..100)];
+        let segment = OutSegment {
+            headers: &short,
+            ip_header_len: 20,
+            payload: &body,
+            payload_len: 100,
+            segment_size: 100,
+            checksum: TxChecksum::Compute,
+        };
+        device.send_segment(&segment, &mut Vec::new()).unwrap();
+        let len = pipe.read(&mut written).unwrap();
+        assert_eq!(&written[..10], &[0; 10]);
+        assert_eq!(len, 10 + 140);
+    }
+
+    #[test]
+    fn without_the_header_packets_go_plain_and_super_segments_are_refused() {
+        let (mut device, mut pipe) = piped(TunOffloadStatus::default());
+        assert_eq!(device.offloads(), Offloads { batching: true, ..Offloads::NONE });
+        device.send(b"plain packet").unwrap();
+        let mut written = [0u8; 64];
+        let len = pipe.read(&mut written).unwrap();
+        assert_eq!(&written[..len], b"plain packet");
+        let headers = ip_tcp_headers(3_000, 0x10);
+        let payload = [bytes::Bytes::from(alloc::vec![0u8; 3_000])];
+        let segment = OutSegment {
+            headers: &headers,
+            ip_header_len: 20,
+            payload: &payload,
+            payload_len: 3_000,
+            segment_size: 1_448,
+            checksum: TxChecksum::PseudoHeader,
+        };
+        let error = device.send_segment(&segment, &mut Vec::new()).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn received_headers_become_what_the_driver_needs_and_bad_ones_drop_the_packet() {
+        let packet = [0u8; 60];
+        let partial = VnetHeader::for_tcp(false, 20, 20, Some(1_448));
+        let meta = decode_header(&partial.encode(), packet.len()).unwrap();
+        assert_eq!(
+            meta,
+            RxMeta {
+                checksum: RxChecksumState::Partial { start: 20, offset: 16 },
+                tcp_gso_size: Some(1_448),
+                datagram_size: 0,
+            }
+        );
+        let valid = VnetHeader { data_valid: true, ..VnetHeader::PLAIN };
+        assert_eq!(decode_header(&valid.encode(), 60).unwrap().checksum, RxChecksumState::Valid);
+        assert_eq!(decode_header(&[0; 10], 60), Some(RxMeta::PLAIN));
+        // The checksum field past the end of a 30-octet packet, an unknown GSO type.
+        assert_eq!(decode_header(&partial.encode(), 30), None);
+        assert_eq!(decode_header(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0], 60), None);
+    }
 
     #[test]
     fn bad_interface_names_are_refused_before_any_system_call() {
