@@ -253,8 +253,11 @@ fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
         driver.capture_to(path)?;
     }
     let echo_mode = matches!(args.mode, Mode::Listen { echo: true, .. });
+    let stdout = std::fs::File::from(io::stdout().as_fd().try_clone_to_owned()?);
     let mut nc = Nc {
         driver,
+        read_buf: vec![0; 256 * 1024],
+        stdout,
         trace: args.trace,
         stats: args.stats,
         echo_mode,
@@ -410,6 +413,10 @@ struct Echo {
 
 struct Nc<T> {
     driver: Driver<T>,
+    /// Room for what the stdin/stdout connection received, on its way to stdout.
+    read_buf: Vec<u8>,
+    /// Stdout, unbuffered (its descriptor, duplicated).
+    stdout: std::fs::File,
     trace: bool,
     /// Print the driver's and endpoint's counters at the end.
     stats: bool,
@@ -511,15 +518,15 @@ impl<T: PacketTransport> Nc<T> {
         let Some(stdio) = self.stdio.as_mut() else { return Ok(()) };
         match event {
             Event::Readable | Event::PeerClosed => {
-                let mut out = io::stdout().lock();
-                let mut buf = [0u8; 16 * 1024];
-                while let Ok(len) = endpoint.recv(stdio.handle, &mut buf) {
+                // Large reads, written straight to the descriptor: stdout's own line buffer
+                // would scan every octet for a newline.
+                let buf = &mut self.read_buf;
+                while let Ok(len) = endpoint.recv(stdio.handle, buf) {
                     if len == 0 {
                         break;
                     }
-                    out.write_all(&buf[..len])?;
+                    self.stdout.write_all(buf.get(..len).unwrap_or_default())?;
                 }
-                out.flush()?;
             }
             Event::Connected => stdio.connected = true,
             Event::StateChanged { to: State::TimeWait, .. } => stdio.time_wait = true,
