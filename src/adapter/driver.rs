@@ -28,10 +28,11 @@
 //! then sends everything the endpoint has and flushes the transport's send batch. Over a
 //! transport whose [`Offloads`] say so, segments leave as headers plus payload slices
 //! ([`Endpoint::poll_transmit_gso`], no copy here) and as super-segments of up to 64 KiB for the
-//! kernel (or the transport, in software) to cut; coalesced super-segments that arrive are cut
-//! back into wire segments ([`wire::gso::Segmenter`](crate::wire::gso::Segmenter)) before the
-//! filter, the capture and the endpoint see them, so loss, traces and the connection's
-//! accounting stay per wire packet. Checksums a device left to finish or verified already are
+//! kernel (or the transport, in software) to cut. Coalesced super-segments that arrive (the
+//! kernel's TSO output over TUN) go to the endpoint whole, which counts them per MSS; with an
+//! inbound filter, a capture or a trace they are first cut back into the wire segments they
+//! came as ([`wire::gso::Segmenter`](crate::wire::gso::Segmenter)), so loss, traces and
+//! captures stay per wire packet. Checksums a device left to finish or verified already are
 //! not summed again when the endpoint was made by [`Driver::with_config`], which sets
 //! `Config::checksum` to what the transport does; the driver then verifies the checksums the
 //! device said nothing about itself (MUST-3).
@@ -123,6 +124,13 @@ enum Inbound<'p> {
     Tcp { src: IpAddr, dst: IpAddr, segment: &'p [u8] },
     /// An ICMP error about one of our segments.
     Icmp(IcmpMessage<'p>),
+}
+
+/// The IP header repeated before each wire segment of a coalesced super-segment.
+#[derive(Clone, Copy)]
+enum PieceIp {
+    V4(Ipv4Header),
+    V6(Ipv6Header),
 }
 
 /// A test or application hook on incoming packets: `true` lets the packet in, `false` takes
@@ -268,8 +276,8 @@ impl<T: PacketTransport> Driver<T> {
         self.dont_fragment = dont_fragment;
     }
 
-    /// Cuts coalesced super-segments that arrive (TSO output of the kernel over TUN, UDP GRO)
-    /// back into the wire segments they came as before the endpoint sees them (`true`), or
+    /// Cuts coalesced TCP super-segments that arrive (the kernel's TSO output over TUN) back
+    /// into the wire segments they came as before the endpoint sees them (`true`), or
     /// hands them over whole (`false`, the default: the endpoint counts them per MSS). With
     /// an inbound filter, a capture or a trace they are always cut, so those see wire packets.
     pub fn set_split_coalesced(&mut self, split: bool) {
@@ -586,28 +594,33 @@ impl<T: PacketTransport> Driver<T> {
             self.counters.dropped_bad_header += 1;
             return Ok(());
         };
+        // Each piece gets the super-segment's IP header, lengths (and the IPv4 identification)
+        // fixed; IPv4 options, which nothing here interprets, are not repeated.
         let ip = match (packet.first().map(|byte| byte >> 4), src, dst) {
             (Some(4), IpAddr::V4(_), IpAddr::V4(_)) => {
-                Ipv4Header::parse(packet).ok().map(|h| Ok(h.0))
+                Ipv4Header::parse(packet).ok().map(|(header, _)| PieceIp::V4(header))
             }
             (Some(6), IpAddr::V6(_), IpAddr::V6(_)) => {
-                Ipv6Header::parse(packet).ok().map(|h| Err(h.0))
+                Ipv6Header::parse(packet).ok().map(|(header, _)| PieceIp::V6(header))
             }
             _ => None,
         };
         let Some(ip) = ip else { return Ok(()) };
-        let ip_len = if ip.is_ok() { Ipv4Header::LEN } else { Ipv6Header::LEN };
+        let ip_len = match ip {
+            PieceIp::V4(_) => Ipv4Header::LEN,
+            PieceIp::V6(_) => Ipv6Header::LEN,
+        };
         let mut buf = core::mem::take(&mut self.split);
         let mut result = Ok(());
         let mut index: u16 = 0;
         while let Ok(Some(len)) = pieces.next_segment(buf.get_mut(ip_len..).unwrap_or_default()) {
             let emitted = match ip {
-                Ok(mut v4) => {
+                PieceIp::V4(mut v4) => {
                     v4.total_len = u16::try_from(ip_len + len).unwrap_or(u16::MAX);
                     v4.identification = v4.identification.wrapping_add(index);
                     v4.emit(&mut buf)
                 }
-                Err(mut v6) => {
+                PieceIp::V6(mut v6) => {
                     v6.payload_len = u16::try_from(len).unwrap_or(u16::MAX);
                     v6.emit(&mut buf)
                 }
