@@ -291,8 +291,8 @@ fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
 type ControlRoom = [u64; 4];
 
 impl UdpTransport {
-    /// Queues `len` octets just written at the end of `queue` as one entry cut into datagrams
-    /// of `datagram` octets; sends first when the queue is full.
+    /// Makes room for `len` more octets and one more entry in the send queue: sends what is
+    /// queued first when either would run over.
     fn queue_room(&mut self, len: usize) -> io::Result<()> {
         if self.entries.len() >= BATCH || self.queue.len() + len > SEND_QUEUE_BYTES {
             self.send_queued()?;
@@ -502,14 +502,12 @@ fn gro_size(header: &libc::msghdr) -> Option<usize> {
 
 impl PacketTransport for UdpTransport {
     fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        if !self.offloads.batching {
-            return self.socket.send_to(packet, self.peer).map(|_| ());
+        // At once, as the one-packet form always did (after anything queued, to keep the
+        // order): batches are for `send_segment`, whose caller flushes.
+        if !self.entries.is_empty() {
+            self.send_queued()?;
         }
-        self.queue_room(packet.len())?;
-        let start = self.queue.len();
-        self.queue.extend_from_slice(packet);
-        self.entries.push((start..self.queue.len(), packet.len()));
-        Ok(())
+        self.socket.send_to(packet, self.peer).map(|_| ())
     }
 
     fn offloads(&self) -> Offloads {
@@ -730,8 +728,6 @@ mod tests {
             let (mut a, mut b) = pair(offloads);
             let b_addr = b.local_addr().unwrap();
             a.send(b"packet one").unwrap();
-            // Batched sends wait for the flush.
-            a.flush().unwrap();
             let mut buf = [0u8; 64];
             let len = b.recv(&mut buf, Duration::from_secs(5)).unwrap().expect("a datagram");
             assert_eq!(&buf[..len], b"packet one");
@@ -742,7 +738,6 @@ mod tests {
             let stranger = UdpSocket::bind(loopback()).unwrap();
             stranger.send_to(b"noise", b_addr).unwrap();
             a.send(b"packet two").unwrap();
-            a.flush().unwrap();
             let len = b.recv(&mut buf, Duration::from_secs(5)).unwrap().expect("a datagram");
             assert_eq!(&buf[..len], b"packet two");
             assert_eq!(b.foreign_datagrams(), 1);
