@@ -84,6 +84,8 @@ pub struct UdpTransport {
     send_calls: u64,
     /// Sends the kernel refused with `UDP_SEGMENT` (after which it is off).
     gso_refused: u64,
+    /// `UDP_GRO` was switched on (by the first batch receive).
+    gro_on: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,8 +123,10 @@ impl UdpTransport {
         let batching = wanted.batching;
         // UDP_SEGMENT is a per-send option: the kernel has it if the socket option reads.
         let gso = batching && wanted.gso && socket_option(&socket, libc::UDP_SEGMENT, None).is_ok();
-        // UDP_GRO is switched on per socket.
-        let gro = batching && wanted.gro && socket_option(&socket, libc::UDP_GRO, Some(1)).is_ok();
+        // UDP_GRO is switched on per socket, at the first batch receive: a caller of the
+        // one-packet `recv` must never be handed datagrams coalesced without a word. The
+        // kernel has it if the option reads.
+        let gro = batching && wanted.gro && socket_option(&socket, libc::UDP_GRO, None).is_ok();
         Ok(Self {
             socket,
             peer,
@@ -135,6 +139,7 @@ impl UdpTransport {
             truncated_datagrams: 0,
             send_calls: 0,
             gso_refused: 0,
+            gro_on: false,
         })
     }
 
@@ -398,6 +403,12 @@ impl UdpTransport {
 
     /// `recvmmsg` into `batch`, after waiting up to `timeout` for the first datagram.
     fn recv_many(&mut self, batch: &mut RxBatch, timeout: Duration) -> io::Result<()> {
+        if self.offloads.gro && !self.gro_on {
+            self.gro_on = true;
+            if socket_option(&self.socket, libc::UDP_GRO, Some(1)).is_err() {
+                self.offloads.gro = false;
+            }
+        }
         let millis = timeout.as_micros().div_ceil(1_000);
         let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
         let mut poll =
@@ -803,6 +814,28 @@ mod tests {
     }
 
     #[test]
+    fn the_one_packet_recv_never_sees_coalesced_datagrams() {
+        let (mut a, mut b) = pair(UdpOffloads::ALL);
+        let (headers, payload) = super_segment();
+        let slices = [bytes::Bytes::from(payload)];
+        let segment = OutSegment {
+            headers: &headers,
+            ip_header_len: 20,
+            payload: &slices,
+            payload_len: 4_321,
+            segment_size: 1_000,
+            checksum: TxChecksum::None,
+        };
+        a.send_segment(&segment, &mut Vec::new()).unwrap();
+        a.flush().unwrap();
+        let mut buf = alloc::vec![0u8; 65_536];
+        for expected in [1_040, 1_040, 1_040, 1_040, 361] {
+            let len = b.recv(&mut buf, Duration::from_secs(5)).unwrap().expect("a datagram");
+            assert_eq!(len, expected);
+        }
+    }
+
+    #[test]
     fn a_super_segment_leaves_as_whole_ip_packets_one_per_datagram_and_arrives_whole() {
         for (offloads, expect_coalesced) in [
             (UdpOffloads::ALL, true),
@@ -812,6 +845,8 @@ mod tests {
             let (mut a, mut b) = pair(offloads);
             // This kernel (4.18 and later) has both; without them the test would not test them.
             assert_eq!(a.offloads_in_use(), offloads);
+            // GRO goes on with the first batch receive (never for the one-packet `recv`).
+            b.recv_batch(&mut RxBatch::new(1 << 20, 64), Duration::ZERO).unwrap();
             let (headers, payload) = super_segment();
             let slices = [bytes::Bytes::from(payload.clone())];
             let segment = OutSegment {
