@@ -9,8 +9,11 @@
 //! `bulk_mtu1500_bytes` through each stack's best API: tcp-proto's `Bytes` forms (the
 //! application's chunk by reference, header-only transmit with payload slices gathered into
 //! the wire packet, payload kept as slices of the received packets) against smoltcp's closure
-//! `send` producing the data in its ring and closure `recv` reading it in place. Every wire
-//! packet is checksummed and verified on the measured thread either way. Metrics: CPU ns per data segment and Gbit/s per CPU-second (thread CPU
+//! `send` producing the data in its ring and closure `recv` reading it in place, and
+//! `bulk_mtu1500_superseg`: the same with tcp-proto emitting super-segments of up to 44
+//! wire segments (`poll_transmit_gso`) that the software segmenter cuts into 1 500-octet
+//! packets (smoltcp as in the `_bytes` row). Every wire packet is checksummed and verified on
+//! the measured thread either way, and the cost is per wire packet. Metrics: CPU ns per data segment and Gbit/s per CPU-second (thread CPU
 //! time of the transfer, handshake excluded), medians over the rounds with the spread.
 //!
 //! `cargo bench --bench bulk` (options after `--`: `--rounds N`, `--scale F` to move F GiB,
@@ -30,7 +33,8 @@ use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::IpAddress;
-use tcp_proto::wire::checksum::pseudo_header;
+use tcp_proto::wire::checksum::{TxChecksum, pseudo_header};
+use tcp_proto::wire::gso::Segmenter;
 use tcp_proto::wire::ip::{Ipv4Header, PROTOCOL_TCP};
 use tcp_proto::{Config, ConnectionHandle, Endpoint, EndpointConfig, Instant};
 
@@ -47,11 +51,21 @@ struct Workload {
     api: Api,
 }
 
-const WORKLOADS: [Workload; 3] = [
+const WORKLOADS: [Workload; 4] = [
     Workload { name: "bulk_mtu1500", mtu: 1500, buffer: 256 * 1024, api: Api::Copying },
     Workload { name: "bulk_mtu65535", mtu: 65_535, buffer: 4 * 1024 * 1024, api: Api::Copying },
     Workload { name: "bulk_mtu1500_bytes", mtu: 1500, buffer: 256 * 1024, api: Api::Best },
+    Workload {
+        name: "bulk_mtu1500_superseg",
+        mtu: 1500,
+        buffer: 256 * 1024,
+        api: Api::SuperSegments,
+    },
 ];
+
+/// Wire segments per super-segment at most (Linux's TSO/GSO cap for 1 500-octet packets:
+/// 44 × 1 460 octets fit 64 KiB).
+const MAX_SEGMENTS: usize = 44;
 
 /// One run's cost.
 struct Run {
@@ -304,6 +318,133 @@ fn tcp_proto_bulk_bytes(workload: Workload, total: u64) -> Run {
     Run { cpu, data_segments: counts.data, segments: counts.all, bytes: received }
 }
 
+/// The super-segment path's wire: each output of `from` (`poll_transmit_gso`, up to
+/// [`MAX_SEGMENTS`] wire segments) is cut by the software segmenter into 1 500-octet IPv4
+/// packets in pooled memory, each TCP segment checksummed as it is copied (what a kernel
+/// without TSO does for GSO), and the other side takes each wire packet whole
+/// (`handle_segment_bytes`, checksum verified). Returns whether any moved.
+fn pump_gso(
+    now: Instant,
+    from: &mut Endpoint,
+    to: &mut Endpoint,
+    queue: &mut VecDeque<BytesMut>,
+    pools: &mut Pools,
+    counts: &mut Counts,
+) -> bool {
+    let mut header = [0u8; 60];
+    while let Ok(Some(out)) = from.poll_transmit_gso(now, &mut header, MAX_SEGMENTS) {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) =
+            (out.transmit.local.ip(), out.transmit.remote.ip())
+        else {
+            unreachable!("IPv4 only here")
+        };
+        let mut segmenter = Segmenter::new(
+            &header[..out.header_len],
+            out.payload.slices(),
+            out.segment_size,
+            src.into(),
+            dst.into(),
+            TxChecksum::Compute,
+        )
+        .expect("a header the connection wrote");
+        let most = 20 + segmenter.max_segment_len();
+        loop {
+            let pool = pools.pool(most);
+            pool.resize(most, 0);
+            let Some(len) = segmenter.next_segment(&mut pool[20..]).expect("room") else {
+                pool.clear();
+                break;
+            };
+            let ip = Ipv4Header {
+                src,
+                dst,
+                protocol: PROTOCOL_TCP,
+                ttl: out.transmit.ttl,
+                identification: 0,
+                dont_fragment: true,
+                more_fragments: false,
+                fragment_offset: 0,
+                total_len: (20 + len) as u16,
+                dscp_ecn: out.transmit.ds_field,
+            };
+            ip.emit(&mut pool[..20]).expect("room for the header");
+            pool.truncate(20 + len);
+            queue.push_back(pool.split());
+        }
+    }
+    let moved = !queue.is_empty();
+    while let Some(mut packet) = queue.pop_front() {
+        counts.all += 1;
+        counts.data += u64::from(tcp_payload_len(&packet) > 0);
+        let (ip, _) = Ipv4Header::parse(&packet).expect("valid IPv4");
+        packet.advance(20);
+        to.handle_segment_bytes(now, ip.src.into(), ip.dst.into(), packet);
+    }
+    moved
+}
+
+/// [`tcp_proto_bulk_bytes`] with super-segments: the sender polls `poll_transmit_gso`, and
+/// the software segmenter cuts each super-segment into checksummed 1 500-octet wire packets
+/// on the measured thread; the receiver takes the wire packets one by one. Cost per wire
+/// packet.
+#[inline(never)]
+fn tcp_proto_bulk_superseg(workload: Workload, total: u64) -> Run {
+    let (mut client, mut server, listen, c) = endpoints(workload, START_US);
+    let mut now_us = START_US;
+    let now = |us: u64| Instant::from_micros(us);
+    let mut pools = Pools::new();
+    let mut queue = VecDeque::with_capacity(4096);
+    let mut setup = Counts::default();
+    let mut s = None;
+    while s.is_none() {
+        pump_gso(now(now_us), &mut client, &mut server, &mut queue, &mut pools, &mut setup);
+        pump_gso(now(now_us), &mut server, &mut client, &mut queue, &mut pools, &mut setup);
+        s = server.accept(listen).unwrap();
+        now_us += 1;
+    }
+    let s = s.unwrap();
+    while client.poll_event().is_some() || server.poll_event().is_some() {}
+    let chunk = Bytes::from(vec![0x5a_u8; 64 * 1024]);
+    let mut chunks = vec![Bytes::new(); 64];
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut counts = Counts::default();
+    let start = common::thread_cpu();
+    while received < total {
+        let t = now(now_us);
+        while sent < total {
+            let want = (total - sent).min(chunk.len() as u64) as usize;
+            let n = client.send_bytes(t, c, chunk.slice(..want)).unwrap();
+            sent += n as u64;
+            if n < want {
+                break;
+            }
+        }
+        let mut moved = pump_gso(t, &mut client, &mut server, &mut queue, &mut pools, &mut counts);
+        loop {
+            let n = server.read_chunks(s, &mut chunks).unwrap();
+            for data in &mut chunks[..n] {
+                std::hint::black_box(&data[..]);
+                received += data.len() as u64;
+                *data = Bytes::new();
+            }
+            if n == 0 {
+                break;
+            }
+            moved = true;
+        }
+        moved |= pump_gso(t, &mut server, &mut client, &mut queue, &mut pools, &mut counts);
+        while client.poll_event().is_some() || server.poll_event().is_some() {}
+        if !moved {
+            let next = [client.poll_timeout(), server.poll_timeout()].into_iter().flatten().min();
+            now_us = next.map_or(now_us + 1, |at| at.as_micros().max(now_us + 1));
+            client.handle_timeout(now(now_us));
+            server.handle_timeout(now(now_us));
+        }
+    }
+    let cpu = common::thread_cpu() - start;
+    Run { cpu, data_segments: counts.data, segments: counts.all, bytes: received }
+}
+
 // ------------------------------------------------------------------ smoltcp
 
 /// How the application hands data to a stack and takes it back.
@@ -315,6 +456,9 @@ enum Api {
     /// slices of the packets); smoltcp's closure `send` filling its ring in place and closure
     /// `recv` reading it in place.
     Best,
+    /// tcp-proto's `Bytes` forms with super-segments (`poll_transmit_gso`) cut into wire
+    /// packets by the software segmenter; smoltcp as in `Best` (it has no super-segments).
+    SuperSegments,
 }
 
 #[inline(never)]
@@ -501,8 +645,9 @@ fn main() {
                 let run = match (stack, workload.api) {
                     ("tcp-proto", Api::Copying) => tcp_proto_bulk(workload, total),
                     ("tcp-proto", Api::Best) => tcp_proto_bulk_bytes(workload, total),
+                    ("tcp-proto", Api::SuperSegments) => tcp_proto_bulk_superseg(workload, total),
                     (_, Api::Copying) => smoltcp_bulk(workload, total),
-                    (_, Api::Best) => smoltcp_bulk_best(workload, total),
+                    (_, Api::Best | Api::SuperSegments) => smoltcp_bulk_best(workload, total),
                 };
                 eprintln!(
                     "{} round {round} {stack}: {} data segments ({} in all), {:.3} s CPU, {:.1} ns/segment, {:.2} Gbit/s per CPU-second",

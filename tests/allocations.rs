@@ -14,6 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bytes::BytesMut;
 use tcp_proto::wire::Segment;
+use tcp_proto::wire::checksum::TxChecksum;
+use tcp_proto::wire::gso::Segmenter;
 use tcp_proto::{Config, Connection, ConnectionHandle, Endpoint, EndpointConfig, Instant, SeqNum};
 
 /// Counts the allocations each thread makes.
@@ -64,6 +66,11 @@ struct Link {
     /// Output through `poll_transmit_chunks`: the header into the slot, the payload slices
     /// copied after it (as a device would gather iovecs).
     chunked: bool,
+    /// Output through `poll_transmit_gso` (up to 44 wire segments each), cut into wire
+    /// segments by `wire::gso::Segmenter`, one slot each.
+    gso: bool,
+    /// Super-segments (more than one wire segment) polled.
+    super_segments: u64,
     /// B receives through `handle_segment_bytes`, each packet carved from these pools
     /// (reclaimed with `BytesMut::try_reclaim` once no slice of them is held), and reads with
     /// `recv_bytes`.
@@ -117,7 +124,56 @@ impl Link {
             count: 0,
             lossy,
             chunked,
+            gso: false,
+            super_segments: 0,
             pools: None,
+        }
+    }
+
+    /// Puts a wire segment in `slot` on its way (or drops or reorders it when lossy).
+    fn enqueue(&mut self, slot: usize, len: usize, queue_is_a: bool) {
+        self.count += 1;
+        // Lossy: drop every 37th segment, swap every 11th with its successor.
+        if self.lossy && self.count.is_multiple_of(37) {
+            self.free.push(slot);
+            return;
+        }
+        let queue = if queue_is_a { &mut self.a_to_b } else { &mut self.b_to_a };
+        if self.lossy && self.count.is_multiple_of(11) && !queue.is_empty() {
+            let last = queue.pop_back().unwrap();
+            queue.push_back((slot, len));
+            queue.push_back(last);
+        } else {
+            queue.push_back((slot, len));
+        }
+    }
+
+    /// Sends everything `conn` has through `poll_transmit_gso`, each super-segment cut into
+    /// wire segments by the software segmenter.
+    fn send_gso(&mut self, now: Instant, conn: &mut Connection, queue_is_a: bool) {
+        let (src, dst) = if queue_is_a { (A.ip(), B.ip()) } else { (B.ip(), A.ip()) };
+        let mut header = [0u8; 60];
+        while let Ok(Some(out)) = conn.poll_transmit_gso(now, &mut header, 44) {
+            let mut segmenter = Segmenter::new(
+                &header[..out.header_len],
+                out.payload.slices(),
+                out.segment_size,
+                src,
+                dst,
+                TxChecksum::Compute,
+            )
+            .unwrap();
+            self.super_segments += u64::from(segmenter.segments() > 1);
+            loop {
+                let slot = self.free.pop().expect("a free slot");
+                match segmenter.next_segment(&mut self.slots[slot]).unwrap() {
+                    Some(len) => self.enqueue(slot, len, queue_is_a),
+                    None => {
+                        self.free.push(slot);
+                        break;
+                    }
+                }
+            }
         }
     }
 
@@ -130,6 +186,10 @@ impl Link {
         read: &mut [u8],
     ) -> usize {
         for (conn, queue_is_a) in [(&mut *a, true), (&mut *b, false)] {
+            if self.gso {
+                self.send_gso(now, conn, queue_is_a);
+                continue;
+            }
             while let Some(slot) = self.free.pop() {
                 let polled = if self.chunked {
                     let packet = &mut self.slots[slot];
@@ -147,22 +207,7 @@ impl Link {
                     conn.poll_transmit(now, &mut self.slots[slot])
                 };
                 match polled {
-                    Ok(Some(tx)) => {
-                        self.count += 1;
-                        // Lossy: drop every 37th segment, swap every 11th with its successor.
-                        if self.lossy && self.count.is_multiple_of(37) {
-                            self.free.push(slot);
-                            continue;
-                        }
-                        let queue = if queue_is_a { &mut self.a_to_b } else { &mut self.b_to_a };
-                        if self.lossy && self.count.is_multiple_of(11) && !queue.is_empty() {
-                            let last = queue.pop_back().unwrap();
-                            queue.push_back((slot, tx.len));
-                            queue.push_back(last);
-                        } else {
-                            queue.push_back((slot, tx.len));
-                        }
-                    }
+                    Ok(Some(tx)) => self.enqueue(slot, tx.len, queue_is_a),
                     _ => {
                         self.free.push(slot);
                         break;
@@ -202,6 +247,17 @@ impl Link {
     }
 }
 
+/// How segments are polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    /// `poll_transmit`, the whole segment copied into the slot.
+    Copy,
+    /// `poll_transmit_chunks`, the payload slices gathered after the header.
+    Chunks,
+    /// `poll_transmit_gso`, super-segments cut by the software segmenter.
+    Gso,
+}
+
 /// How the sender hands its data over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SendForm {
@@ -211,16 +267,17 @@ enum SendForm {
     Bytes,
 }
 
-/// A bulk transfer A → B for `rounds`; `chunked`: A sends through `poll_transmit_chunks`;
-/// `bytes_path`: B receives through `handle_segment_bytes` from pooled packet buffers and
-/// reads with `recv_bytes`.
+/// A bulk transfer A → B for `rounds`; `chunked`: A sends through `poll_transmit_chunks`
+/// (`Output::Chunks`) or super-segments (`Output::Gso`); `bytes_path`: B receives through
+/// `handle_segment_bytes` from pooled packet buffers and reads with `recv_bytes`.
 fn transfer(
     lossy: bool,
     form: SendForm,
-    chunked: bool,
+    output: Output,
     bytes_path: bool,
     rounds: u32,
 ) -> (u64, u64, usize) {
+    let chunked = output == Output::Chunks;
     let mut config = Config::with_fixed_isn(SeqNum::new(1));
     config.send_buffer = 256 * 1024;
     config.recv_buffer = 256 * 1024;
@@ -232,6 +289,7 @@ fn transfer(
     let mut a = Connection::connect(config.clone(), now, A, B).unwrap();
     let mut b = Connection::listen(config, now, B);
     let mut link = Link::new(lossy, chunked);
+    link.gso = output == Output::Gso;
     if bytes_path {
         link.pools = Some(Pools::new());
     }
@@ -283,6 +341,9 @@ fn transfer(
         }
     }
     let allocations = allocations() - steady_from.unwrap();
+    if link.gso {
+        assert!(link.super_segments > 100, "only {} super-segments", link.super_segments);
+    }
     (allocations, link.count - segments_before, delivered)
 }
 
@@ -464,19 +525,21 @@ fn steady_state_bulk_transfer_allocates_nothing_per_segment_clean_and_lossy() {
     // Every send form through every output form: copying, and header-only with the payload
     // as slices of the send queue.
     // The copying forms as before, the others in fewer rounds (the test runs unoptimised).
-    for (form, chunked, rounds) in [
-        (SendForm::Copy, false, 20_000),
-        (SendForm::Copy, true, 8_000),
-        (SendForm::Bytes, false, 8_000),
-        (SendForm::Bytes, true, 8_000),
+    for (form, output, rounds) in [
+        (SendForm::Copy, Output::Copy, 20_000),
+        (SendForm::Copy, Output::Chunks, 8_000),
+        (SendForm::Bytes, Output::Copy, 8_000),
+        (SendForm::Bytes, Output::Chunks, 8_000),
+        (SendForm::Copy, Output::Gso, 8_000),
+        (SendForm::Bytes, Output::Gso, 8_000),
     ] {
-        let what = format!("{form:?}, chunked output {chunked}");
-        let (allocations, segments, delivered) = transfer(false, form, chunked, false, rounds);
+        let what = format!("{form:?}, output {output:?}");
+        let (allocations, segments, delivered) = transfer(false, form, output, false, rounds);
         assert!(segments > 10_000, "{what}: only {segments} segments in steady state");
         assert!(delivered > 10 << 20);
         assert_eq!(allocations, 0, "{what}: {allocations} allocations over {segments} segments");
 
-        let (allocations, segments, delivered) = transfer(true, form, chunked, false, rounds);
+        let (allocations, segments, delivered) = transfer(true, form, output, false, rounds);
         assert!(segments > 10_000, "{what}: only {segments} segments in steady state");
         assert!(delivered > 1 << 20);
         assert_eq!(allocations, 0, "{what}: {allocations} allocations over {segments} segments");
@@ -485,14 +548,17 @@ fn steady_state_bulk_transfer_allocates_nothing_per_segment_clean_and_lossy() {
     // The zero-copy receive path: the payload kept as slices of the pooled packets, handed
     // out by `recv_bytes`; the pools are reclaimed once the slices are dropped. The sender
     // uses the zero-copy forms too: the whole `Bytes` path end to end.
-    for lossy in [false, true] {
+    for (lossy, output) in
+        [(false, Output::Chunks), (true, Output::Chunks), (false, Output::Gso), (true, Output::Gso)]
+    {
         let (allocations, segments, delivered) =
-            transfer(lossy, SendForm::Bytes, true, true, 8_000);
+            transfer(lossy, SendForm::Bytes, output, true, 8_000);
         assert!(segments > 10_000, "bytes path: only {segments} segments in steady state");
         assert!(delivered > 1 << 20, "bytes path: {delivered} octets");
         assert_eq!(
             allocations, 0,
-            "bytes path (lossy {lossy}): {allocations} allocations over {segments} segments"
+            "bytes path (lossy {lossy}, {output:?}): {allocations} allocations over {segments} \
+             segments"
         );
     }
 

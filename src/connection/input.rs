@@ -820,15 +820,15 @@ impl Connection {
         let delivered = written + reached as usize;
         self.recv_buf.commit(delivered);
         self.rcv_nxt += len_u32(delivered);
-        self.unacked_octets = self.unacked_octets.saturating_add(len_u32(written));
         if delivered > 0 && was_empty {
             self.push_event(Event::Readable);
         }
         if filled_hole {
             // RFC 5681 §4.2: ACK at once when a segment fills (part of) a hole.
+            self.unacked_octets = self.unacked_octets.saturating_add(len_u32(written));
             self.ack_now();
         } else {
-            self.ack_soon(now);
+            self.ack_soon(now, len_u32(written));
         }
         fits && written == fresh.len()
     }

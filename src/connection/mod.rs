@@ -1745,10 +1745,21 @@ impl Connection {
         self.ack_pending = true;
     }
 
-    /// In-order data arrived: ACK it within the delayed-ACK time (SHLD-18, MUST-40), or at once
-    /// once two full-sized segments' worth is unacknowledged (SHLD-19).
-    fn ack_soon(&mut self, now: Instant) {
-        let two_segments = 2 * u32::from(self.rcv_mss());
+    /// In-order data arrived, `written` new octets of one segment: ACK it within the
+    /// delayed-ACK time (SHLD-18, MUST-40), or at once once two full-sized segments' worth is
+    /// unacknowledged (SHLD-19).
+    ///
+    /// A segment longer than a full-sized one can only be several wire segments coalesced on
+    /// the way up (GRO: a TUN with a virtio-net header, UDP GRO), so it counts as
+    /// ⌈len / MSS⌉ full-sized segments: the ACK clock of SHLD-19 (RFC 5681 §4.2, "at least
+    /// every second full-sized segment") then runs per wire segment, and such a segment is
+    /// acknowledged at once, as its second wire segment would have been.
+    fn ack_soon(&mut self, now: Instant, written: u32) {
+        let mss = u32::from(self.rcv_mss());
+        let counted =
+            if written > mss { written.div_ceil(mss.max(1)).saturating_mul(mss) } else { written };
+        self.unacked_octets = self.unacked_octets.saturating_add(counted);
+        let two_segments = 2 * mss;
         match self.config.delayed_ack {
             Some(delay) if self.unacked_octets < two_segments => {
                 if self.timer(Timer::DelayedAck).is_none() {

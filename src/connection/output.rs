@@ -15,7 +15,8 @@ use crate::congestion::CongestionEvent;
 use crate::seq::{SeqNum, Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
-use crate::wire::{Flags, Options, TcpHeader};
+use crate::wire::checksum::{Checksum, TxChecksum, pseudo_header};
+use crate::wire::{Flags, Options, PROTOCOL_TCP, TcpHeader};
 
 /// Where a segment is written: whole into `buf`, or (with `payload`) its header into `buf` and
 /// its payload as slices of the send queue into `payload`.
@@ -25,12 +26,59 @@ pub(crate) struct Out<'a> {
     /// The window field of the segment written, unless it was a SYN's (unscaled, RFC 7323
     /// §2.2): what `on_ack_sent` records as advertised, without computing it a second time.
     pub(crate) window_field: Option<u16>,
+    /// The most wire segments one output may describe (a super-segment, `poll_transmit_gso`);
+    /// 1 for an ordinary segment.
+    pub(crate) max_segments: usize,
+    /// The data segment just written, noted only while building a super-segment.
+    emitted: Option<Emitted>,
+    /// Wire segments a super-segment describes; 0 for an ordinary segment (one) or none.
+    pub(crate) pieces: usize,
+    /// Payload octets per wire segment of a super-segment (see [`TransmitChunks`]).
+    pub(crate) segment_size: usize,
+}
+
+/// A data segment as written, for the super-segment builder to decide whether the next one
+/// may join it.
+#[derive(Clone, Copy, Debug)]
+struct Emitted {
+    header: TcpHeader,
+    data_offset: usize,
+    data_len: usize,
+    full: usize,
+    /// Which of `next_segment`'s branches sent it: runs of new data and runs of segments
+    /// deemed lost are batched, each with more of its own kind.
+    kind: Kind,
+}
+
+/// What a data segment was, for batching.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Anything never batched: a SYN, a retransmission from SND.UNA, a path-MTU resend, a
+    /// probe.
+    Other,
+    /// New data (`Purpose::New`).
+    New,
+    /// A segment deemed lost, resent in SACK recovery (RFC 6675 NextSeg rule (1)).
+    Lost,
 }
 
 impl<'a> Out<'a> {
     /// Writes into `buf`, the payload too unless `payload` takes it as slices.
     pub(crate) const fn new(buf: &'a mut [u8], payload: Option<&'a mut Payload>) -> Self {
-        Self { buf, payload, window_field: None }
+        Self {
+            buf,
+            payload,
+            window_field: None,
+            max_segments: 1,
+            emitted: None,
+            pieces: 0,
+            segment_size: 0,
+        }
+    }
+
+    /// Whether the data segment written is noted for the super-segment builder.
+    const fn notes_segments(&self) -> bool {
+        self.max_segments > 1
     }
 
     /// Notes the window field of the header about to be written.
@@ -39,8 +87,9 @@ impl<'a> Out<'a> {
     }
 }
 
-/// One segment from [`Connection::poll_transmit_chunks`]: its header is in the caller's buffer,
-/// its payload in `payload`.
+/// One segment from [`Connection::poll_transmit_chunks`] or a super-segment from
+/// [`Connection::poll_transmit_gso`]: its header is in the caller's buffer, its payload in
+/// `payload`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct TransmitChunks {
@@ -50,6 +99,15 @@ pub struct TransmitChunks {
     pub header_len: usize,
     /// The payload, to be sent right after the header; empty for a segment without data.
     pub payload: Payload,
+    /// Payload octets per wire segment. For an ordinary segment it is `payload.len()` (0
+    /// for a segment without data), and the segment goes on the wire as it is. When
+    /// `payload.len() > segment_size` this is a super-segment (only from `poll_transmit_gso`):
+    /// the wire segments are the payload cut into pieces of `segment_size` octets (the last
+    /// may be shorter), each after a copy of the header with the sequence number advanced by
+    /// the piece's offset, PSH and FIN only on the last piece, CWR only on the first, and the
+    /// checksum computed per piece — what Linux GSO/TSO does (`gso_size` = `segment_size`),
+    /// and what [`crate::wire::gso::Segmenter`] does in software.
+    pub segment_size: usize,
 }
 
 /// The shape of one outgoing segment in the sequence space.
@@ -127,11 +185,183 @@ impl Connection {
         };
         // Built in the return slot, not in a closure: the payload (a few hundred octets) is
         // then moved once rather than twice.
-        let header_len = transmit.len - payload.len();
-        Ok(Some(TransmitChunks { transmit, header_len, payload }))
+        let segment_size = payload.len();
+        let header_len = transmit.len - segment_size;
+        Ok(Some(TransmitChunks { transmit, header_len, payload, segment_size }))
     }
 
-    /// The next segment, written as `out` asks.
+    /// Like [`poll_transmit_chunks`](Self::poll_transmit_chunks), but may describe up to
+    /// `max_segments` wire segments at once as one super-segment (TSO/GSO): a run of
+    /// consecutive full-sized segments of new data, or of segments deemed lost and resent in
+    /// SACK recovery (RFC 6675), the last of which may be short or carry PSH or FIN, all
+    /// with the same header but for the sequence number. The caller, its
+    /// kernel (TUN with a virtio-net header, UDP GSO) or its NIC cuts it into wire segments
+    /// as [`TransmitChunks::segment_size`] describes; [`crate::wire::gso::Segmenter`] does it
+    /// in software.
+    ///
+    /// The connection accounts for every wire segment as if each had been polled on its own
+    /// at `now` through `poll_transmit_chunks`: congestion and peer windows, Nagle, the
+    /// retransmission and loss-detection records, the SACK scoreboard, RTT sampling and the
+    /// counters see N segments, and the wire segments are octet for octet those N calls
+    /// would have produced. What is never batched: SYNs, the retransmission from SND.UNA
+    /// after a timeout, loss probes, zero-window probes, RSTs, bare ACKs, urgent data,
+    /// segments during a path-MTU (or go-back-N) resend, a segment whose SACK option differs
+    /// from the first's (a one-off D-SACK block).
+    ///
+    /// A super-segment holds at most `max_segments` wire segments (0 and 1 both mean one, an
+    /// ordinary segment), at most 65535 octets less the IP (20 for IPv4, 40 for IPv6) and TCP
+    /// headers, and at most [`MAX_PAYLOAD_SLICES`](crate::connection::MAX_PAYLOAD_SLICES)
+    /// payload slices; it is cut short before any of those limits.
+    ///
+    /// The header in `header_buf` is that of the first wire segment, with the PSH and FIN of
+    /// the last. Its checksum field: for an ordinary segment, as `poll_transmit_chunks` fills
+    /// it (per [`Config::checksum`](crate::Config::checksum)); for a super-segment, the
+    /// folded pseudo-header sum over the whole super-segment's TCP length, not complemented
+    /// (what Linux expects of a GSO packet with `CHECKSUM_PARTIAL`), or 0 with
+    /// [`TxChecksum::None`] — never a full sum of a
+    /// segment that does not go on the wire as it is.
+    ///
+    /// # Errors
+    ///
+    /// As `poll_transmit_chunks`: a `header_buf` too small for the header is an error and
+    /// nothing is consumed.
+    pub fn poll_transmit_gso(
+        &mut self,
+        now: Instant,
+        header_buf: &mut [u8],
+        max_segments: usize,
+    ) -> Result<Option<TransmitChunks>, TransmitError> {
+        let mut payload = Payload::default();
+        let mut out = Out::new(header_buf, Some(&mut payload));
+        out.max_segments = max_segments;
+        let Some(transmit) = self.poll_output(now, &mut out)? else {
+            return Ok(None);
+        };
+        let segment_size = if out.pieces > 1 { out.segment_size } else { payload.len() };
+        let header_len = transmit.len - payload.len();
+        Ok(Some(TransmitChunks { transmit, header_len, payload, segment_size }))
+    }
+
+    /// Adds to the data segment just written (`first`, described in `out`) the segments that
+    /// follow it as long as they may form one super-segment with it. Each is sent as
+    /// `poll_output` would send it — `next_segment`'s new-data branch and `poll_output`'s epilogue,
+    /// every piece of accounting — but its header, which nobody sees, is not written. Then
+    /// rewrites the header's flags and checksum field for the whole and the payload as slices
+    /// of the whole. Infallible: the first segment is already sent. Kept out of
+    /// `poll_output`: inlined there, it would cost every ordinary segment a larger frame.
+    #[inline(never)]
+    fn extend_super_segment(
+        &mut self,
+        now: Instant,
+        out: &mut Out<'_>,
+        first: Transmit,
+    ) -> Transmit {
+        let Some(start) = out.emitted.take().filter(|emitted| {
+            emitted.kind != Kind::Other
+                && emitted.data_len == emitted.full
+                && emitted.header.flags == Flags::ACK
+        }) else {
+            return first;
+        };
+        let header_len = first.len - start.data_len;
+        let ip_header_len = if first.remote.is_ipv4() { 20 } else { 40 };
+        // 65535 octets of IP packet, and no more payload slices than a `Payload` holds.
+        let limit = 65_535usize
+            .saturating_sub(ip_header_len + header_len)
+            .min(self.send_buf.slices_reach(start.data_offset, super::MAX_PAYLOAD_SLICES));
+        let mut total = start.data_len;
+        let mut pieces = 1;
+        let mut last_flags = Flags::ACK;
+        while pieces < out.max_segments {
+            let next_seq = start.header.seq + len_u32(total);
+            let Some((plan, header)) = self.super_segment_continues(&start, next_seq) else {
+                break;
+            };
+            if total + plan.data_len > limit {
+                break;
+            }
+            // What `poll_output` does for this segment (time stands still: same `now`; not idle,
+            // so no restart): `next_segment`'s new-data or lost-segment branch, then its
+            // epilogue.
+            if start.kind == Kind::New {
+                self.on_sent_new(now, plan, Purpose::New);
+            } else {
+                self.ack_pending = false;
+                self.on_resent(now, plan);
+            }
+            self.note_send_limit();
+            self.on_ack_sent(Some(header.window));
+            self.arm_keepalive();
+            total += plan.data_len;
+            pieces += 1;
+            last_flags = header.flags;
+            if plan.data_len != plan.full || header.flags != Flags::ACK {
+                break;
+            }
+        }
+        if pieces == 1 {
+            return first;
+        }
+        if let Some(payload) = out.payload.as_deref_mut() {
+            self.send_buf.slices(start.data_offset, total, payload);
+        }
+        let tcp_len = header_len + total;
+        let field = match self.config.checksum.tx {
+            TxChecksum::None => 0,
+            TxChecksum::Compute | TxChecksum::PseudoHeader => {
+                pseudo_header(self.local_ip, first.remote.ip(), PROTOCOL_TCP, len_u32(tcp_len))
+                    .map_or(0, Checksum::folded)
+            }
+        };
+        if let Some(flags) = out.buf.get_mut(13) {
+            *flags |= last_flags.bits();
+        }
+        if let Some(field_octets) = out.buf.get_mut(16..18) {
+            field_octets.copy_from_slice(&field.to_be_bytes());
+        }
+        out.pieces = pieces;
+        out.segment_size = start.full;
+        Transmit { len: tcp_len, ..first }
+    }
+
+    /// The segment `poll_output` would send next and its header, if it may join the
+    /// super-segment that began with `start` and has reached `next_seq`: a segment of the
+    /// same kind (new data from SND.NXT, or the next segment deemed lost) at `next_seq`, with
+    /// nothing of higher priority pending (`poll_output`'s and `next_segment`'s order: a
+    /// reply, a retransmission from SND.UNA, a path-MTU resend, a lost segment, a loss probe,
+    /// new data), of the same full size, with the same header but for the sequence number
+    /// and a PSH or FIN (which end the run).
+    fn super_segment_continues(
+        &self,
+        start: &Emitted,
+        next_seq: SeqNum,
+    ) -> Option<(Plan, TcpHeader)> {
+        let higher_priority = self.retransmit_pending
+            || self.rare.as_ref().is_some_and(|rare| rare.reply.is_some())
+            || self.resegment().is_some()
+            || matches!(self.state, State::Closed | State::Listen);
+        if higher_priority {
+            return None;
+        }
+        let lost = self.next_lost_plan();
+        let plan = match start.kind {
+            Kind::Lost => lost?,
+            Kind::New if lost.is_none() && !self.loss_probe_due() && self.snd_nxt == next_seq => {
+                self.plan_at(self.snd_nxt, Purpose::New)?
+            }
+            Kind::New | Kind::Other => return None,
+        };
+        if plan.seq != next_seq || plan.syn || plan.data_len == 0 || plan.full != start.full {
+            return None;
+        }
+        let header = self.plan_header(plan, self.remote()?);
+        let same = header.flags.without(Flags::PSH | Flags::FIN) == Flags::ACK
+            && TcpHeader { seq: start.header.seq, flags: Flags::ACK, ..header } == start.header;
+        same.then_some((plan, header))
+    }
+
+    /// The next segment, written as `out` asks: with `out.max_segments > 1` and a payload
+    /// taken as slices, possibly a super-segment (see `poll_transmit_gso`).
     pub(crate) fn poll_output(
         &mut self,
         now: Instant,
@@ -175,6 +405,14 @@ impl Connection {
             self.arm_persist_if_needed(now);
         }
         self.arm_keepalive();
+        // `out.pieces` stays 0 for an ordinary segment (callers read it as one): nothing
+        // more for the common case to do.
+        if out.max_segments > 1
+            && out.payload.is_some()
+            && let Some(first) = transmit
+        {
+            return Ok(Some(self.extend_super_segment(now, out, first)));
+        }
         Ok(transmit)
     }
 
@@ -252,6 +490,9 @@ impl Connection {
         if let Some(plan) = self.next_lost_plan() {
             // RFC 6675 §5 (C) with NextSeg rule (1): a segment deemed lost goes again.
             let len = self.emit_plan(plan, remote, out)?;
+            if let Some(emitted) = out.emitted.as_mut() {
+                emitted.kind = Kind::Lost;
+            }
             self.ack_pending = false;
             self.on_resent(now, plan);
             return Ok(Some(len));
@@ -265,6 +506,9 @@ impl Connection {
         self.restart_after_idle(now);
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
             let len = self.emit_plan(plan, remote, out)?;
+            if let Some(emitted) = out.emitted.as_mut() {
+                emitted.kind = Kind::New;
+            }
             self.on_sent_new(now, plan, Purpose::New);
             return Ok(Some(len));
         }
@@ -345,6 +589,7 @@ impl Connection {
 
     /// The next segment RFC 6675's NextSeg rule (1) resends, if recovery is in progress and
     /// cwnd − pipe has room: the first lost segment, up to one MSS, never into SACKed data.
+    #[inline(always)]
     fn next_lost_plan(&self) -> Option<Plan> {
         let (start, run) = self.next_lost_segment()?;
         let mut plan = self.plan_at(start, Purpose::Retransmit)?;
@@ -621,12 +866,9 @@ impl Connection {
         }
     }
 
-    fn emit_plan(
-        &mut self,
-        plan: Plan,
-        remote: SocketAddr,
-        out: &mut Out<'_>,
-    ) -> Result<usize, TransmitError> {
+    /// The header of the segment `plan` describes.
+    #[inline(always)]
+    fn plan_header(&self, plan: Plan, remote: SocketAddr) -> TcpHeader {
         let mut flags = Flags::EMPTY;
         if plan.syn {
             flags |= Flags::SYN;
@@ -660,7 +902,26 @@ impl Connection {
             header.flags |= Flags::URG;
             header.urgent_ptr = u16::try_from(up.since(plan.seq)).unwrap_or(u16::MAX);
         }
+        header
+    }
+
+    fn emit_plan(
+        &mut self,
+        plan: Plan,
+        remote: SocketAddr,
+        out: &mut Out<'_>,
+    ) -> Result<usize, TransmitError> {
+        let header = self.plan_header(plan, remote);
         out.note_window(&header);
+        if out.notes_segments() {
+            out.emitted = Some(Emitted {
+                header,
+                data_offset: plan.data_offset,
+                data_len: plan.data_len,
+                full: plan.full,
+                kind: Kind::Other,
+            });
+        }
         let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
         let len = if let Some(payload) = out.payload.as_deref_mut() {
             self.send_buf.slices(plan.data_offset, plan.data_len, payload);

@@ -213,14 +213,14 @@ impl Connection {
             chunks.promote(reached);
         }
         self.rcv_nxt += written + reached;
-        self.unacked_octets = self.unacked_octets.saturating_add(written);
         if was_empty {
             self.push_event(Event::Readable);
         }
         if filled_hole {
+            self.unacked_octets = self.unacked_octets.saturating_add(written);
             self.ack_now();
         } else {
-            self.ack_soon(now);
+            self.ack_soon(now, written);
         }
         fits
     }

@@ -413,6 +413,29 @@ impl SendQueue {
         Pieces { store: Some(store), index, skip, left }
     }
 
+    /// Octets from `offset` on (clamped to what is queued) that [`slices`](Self::slices)
+    /// describes with at most `max_slices` slices (the unsealed tail counts as the one chunk
+    /// it would be sealed into): a super-segment is cut before it needs more than a
+    /// [`Payload`] holds.
+    pub(crate) fn slices_reach(&self, offset: usize, max_slices: usize) -> usize {
+        let Some(store) = self.store.as_deref() else { return 0 };
+        let offset = offset.min(store.len());
+        if offset >= store.sealed_len {
+            return if max_slices > 0 { store.len() - offset } else { 0 };
+        }
+        let Some((mut index, mut within, _)) = store.locate(offset) else { return 0 };
+        let mut reach = 0;
+        for _ in 0..max_slices {
+            match store.chunks.get(index) {
+                Some(chunk) => reach += chunk.len() - within,
+                None => return reach + store.tail.len(),
+            }
+            within = 0;
+            index += 1;
+        }
+        reach
+    }
+
     /// The `len` octets starting `offset` octets into the queue (clamped to what is queued)
     /// as slices of the chunks that hold them, written into `out` (cleared first). Seals the
     /// tail if the range reaches into it.

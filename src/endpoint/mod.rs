@@ -1066,8 +1066,37 @@ impl Endpoint {
         };
         // Built in the return slot, not in a closure: the payload (a few hundred octets) is
         // then moved once rather than twice.
+        let segment_size = payload.len();
+        let header_len = transmit.len - segment_size;
+        Ok(Some(TransmitChunks { transmit, header_len, payload, segment_size }))
+    }
+
+    /// Like [`Endpoint::poll_transmit_chunks`], but a connection's output may be a
+    /// super-segment of up to `max_segments` wire segments, as
+    /// [`Connection::poll_transmit_gso`] describes (which see for the header, its checksum
+    /// field, [`TransmitChunks::segment_size`] and the limits). Connections take turns by
+    /// output, a super-segment being one turn; `EndpointCounters::segments_out` counts wire
+    /// segments.
+    ///
+    /// # Errors
+    ///
+    /// As `poll_transmit_chunks`: a `header_buf` too small for the header is an error and
+    /// nothing is consumed.
+    pub fn poll_transmit_gso(
+        &mut self,
+        now: Instant,
+        header_buf: &mut [u8],
+        max_segments: usize,
+    ) -> Result<Option<TransmitChunks>, TransmitError> {
+        let mut payload = Payload::default();
+        let mut out = Out::new(header_buf, Some(&mut payload));
+        out.max_segments = max_segments;
+        let Some(transmit) = self.poll_output(now, &mut out)? else {
+            return Ok(None);
+        };
+        let segment_size = if out.pieces > 1 { out.segment_size } else { payload.len() };
         let header_len = transmit.len - payload.len();
-        Ok(Some(TransmitChunks { transmit, header_len, payload }))
+        Ok(Some(TransmitChunks { transmit, header_len, payload, segment_size }))
     }
 
     fn poll_output(
@@ -1116,7 +1145,7 @@ impl Endpoint {
                         self.transmit_queue.pop_front();
                         self.transmit_queue.push_back(handle);
                     }
-                    self.counters.segments_out += 1;
+                    self.counters.segments_out += out.pieces.max(1) as u64;
                     self.after_output(handle);
                     return Ok(Some(transmit));
                 }

@@ -9,11 +9,13 @@
 //! and nothing here knows about connections: the protocol lives in `connection`.
 //!
 //! - [`checksum`]: the RFC 1071 sum and the pseudo-header.
+//! - [`gso`]: software segmentation of a super-segment into wire segments.
 //! - `options`: [`Options`] parse and emit (layout documented there).
 //! - [`ip`]: minimal IPv4/IPv6 headers for adapters.
 //! - [`icmp`]: ICMPv4/ICMPv6 errors about our segments, for adapters (MUST-54).
 
 pub mod checksum;
+pub mod gso;
 pub mod icmp;
 pub mod ip;
 mod options;
