@@ -113,6 +113,11 @@ impl PacketBatch {
         self.packets.front().map(Vec::as_slice)
     }
 
+    /// The packets queued, front first.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.packets.iter().map(Vec::as_slice)
+    }
+
     /// Removes the packet at the front (its buffer goes to the pool).
     pub fn pop_front(&mut self) {
         if let Some(packet) = self.packets.pop_front() {

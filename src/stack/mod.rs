@@ -450,17 +450,15 @@ impl Future for StackDriver {
             return Poll::Ready(Ok(()));
         }
         for _ in 0..TURNS_PER_POLL {
-            let mut received = false;
-            while this.rx.room() > 0 {
-                match this.device.poll_recv(cx, &mut this.rx) {
-                    Poll::Ready(Ok(())) => received = true,
-                    Poll::Ready(Err(error)) => return this.fail(error),
-                    Poll::Pending => break,
-                }
-            }
+            // The endpoint's turn first: a driver with nothing left to do finishes before it
+            // touches the device again (whose other end may be gone by then).
             let turn = this.turn(cx.waker());
             for waker in this.wakers.drain(..) {
                 waker.wake();
+            }
+            if turn.done && this.tx.is_empty() {
+                this.finished = true;
+                return Poll::Ready(Ok(()));
             }
             let mut sent_all = this.tx.is_empty();
             if !sent_all {
@@ -470,9 +468,13 @@ impl Future for StackDriver {
                     Poll::Pending => {}
                 }
             }
-            if turn.done && sent_all {
-                this.finished = true;
-                return Poll::Ready(Ok(()));
+            let mut received = false;
+            while this.rx.room() > 0 {
+                match this.device.poll_recv(cx, &mut this.rx) {
+                    Poll::Ready(Ok(())) => received = true,
+                    Poll::Ready(Err(error)) => return this.fail(error),
+                    Poll::Pending => break,
+                }
             }
             let mut timer_due = false;
             if let Some(deadline) = turn.deadline {
@@ -480,7 +482,8 @@ impl Future for StackDriver {
                 this.sleep.as_mut().reset(at);
                 timer_due = this.sleep.as_mut().poll(cx).is_ready();
             }
-            if !(received || timer_due || (turn.flush_held && sent_all)) {
+            if !(received || timer_due || (turn.flush_held && sent_all) || (turn.done && sent_all))
+            {
                 return Poll::Pending;
             }
         }
