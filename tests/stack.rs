@@ -103,6 +103,15 @@ async fn connected(net: &Net) -> (TcpStream, TcpStream) {
     (client, server)
 }
 
+/// Runs a paused-time test body, failing it (rather than hanging) if it is still waiting
+/// after an hour of virtual time: on paused time a task that waits for a wakeup that never
+/// comes lets the clock run to this deadline at once.
+async fn guarded(body: impl Future<Output = ()>) {
+    tokio::time::timeout(Duration::from_secs(3600), body)
+        .await
+        .expect("stuck: a task waits for a wakeup that never comes");
+}
+
 /// (TCP flags, payload length) of each IPv4 packet.
 fn segments(packets: &[Vec<u8>]) -> Vec<(u8, usize)> {
     packets
@@ -154,33 +163,36 @@ fn every_handle_and_the_driver_are_send_and_static() {
 
 #[tokio::test(start_paused = true)]
 async fn four_mib_each_way_arrive_byte_exact_through_async_read_and_vectored_writes() {
-    const LEN: usize = 4 << 20;
-    let net = net();
-    let (client, server) = connected(&net).await;
-    assert!(tokio::io::AsyncWrite::is_write_vectored(&client));
-    let (mut client_read, mut client_write) = client.into_split();
-    let (mut server_read, mut server_write) = server.into_split();
-    let up = tokio::spawn(async move {
-        write_all_vectored(&mut client_write, &pattern(LEN, 1)).await;
-        client_write.shutdown().await.unwrap();
-    });
-    let down = tokio::spawn(async move {
-        server_write.write_all(&pattern(LEN, 2)).await.unwrap();
-        server_write.shutdown().await.unwrap();
-    });
-    let mut received_up = Vec::new();
-    let mut received_down = Vec::new();
-    let (r1, r2) = tokio::join!(
-        server_read.read_to_end(&mut received_up),
-        client_read.read_to_end(&mut received_down)
-    );
-    assert_eq!(r1.unwrap(), LEN);
-    assert_eq!(r2.unwrap(), LEN);
-    assert!(received_up == pattern(LEN, 1), "A→B bytes differ");
-    assert!(received_down == pattern(LEN, 2), "B→A bytes differ");
-    up.await.unwrap();
-    down.await.unwrap();
-    assert_eq!(net.a.driver_counters().send_errors, 0, "no packet dropped on the way out");
+    guarded(async move {
+        const LEN: usize = 4 << 20;
+        let net = net();
+        let (client, server) = connected(&net).await;
+        assert!(tokio::io::AsyncWrite::is_write_vectored(&client));
+        let (mut client_read, mut client_write) = client.into_split();
+        let (mut server_read, mut server_write) = server.into_split();
+        let up = tokio::spawn(async move {
+            write_all_vectored(&mut client_write, &pattern(LEN, 1)).await;
+            client_write.shutdown().await.unwrap();
+        });
+        let down = tokio::spawn(async move {
+            server_write.write_all(&pattern(LEN, 2)).await.unwrap();
+            server_write.shutdown().await.unwrap();
+        });
+        let mut received_up = Vec::new();
+        let mut received_down = Vec::new();
+        let (r1, r2) = tokio::join!(
+            server_read.read_to_end(&mut received_up),
+            client_read.read_to_end(&mut received_down)
+        );
+        assert_eq!(r1.unwrap(), LEN);
+        assert_eq!(r2.unwrap(), LEN);
+        assert!(received_up == pattern(LEN, 1), "A→B bytes differ");
+        assert!(received_down == pattern(LEN, 2), "B→A bytes differ");
+        up.await.unwrap();
+        down.await.unwrap();
+        assert_eq!(net.a.driver_counters().send_errors, 0, "no packet dropped on the way out");
+    })
+    .await;
 }
 
 /// Send and receive buffers pinned at 64 KiB (no growth).
@@ -193,138 +205,169 @@ fn small_buffers(config: &mut Config) {
 
 #[tokio::test(start_paused = true)]
 async fn a_writer_blocks_on_a_full_send_buffer_and_resumes_when_the_peer_reads() {
-    const TOTAL: usize = 1 << 20;
-    let net = net_with(small_buffers);
-    let (mut client, mut server) = connected(&net).await;
-    let written = Arc::new(AtomicUsize::new(0));
-    let progress = Arc::clone(&written);
-    let writer = tokio::spawn(async move {
-        let data = pattern(TOTAL, 3);
-        let mut offset = 0;
-        while offset < TOTAL {
-            offset += client.write(&data[offset..]).await.unwrap();
-            progress.store(offset, Ordering::SeqCst);
-        }
-        client.shutdown().await.unwrap();
-        client
-    });
-    // Time runs only while every task waits: the writer is parked, not spinning.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let stalled = written.load(Ordering::SeqCst);
-    assert!(!writer.is_finished());
-    // The peer's receive buffer (64 KiB) and our send buffer (64 KiB) are full; nothing more
-    // is taken however long the reader waits.
-    assert!(stalled >= 64 * 1024, "only {stalled} written");
-    assert!(stalled <= 2 * 64 * 1024 + 1, "{stalled} written past both buffers");
-    tokio::time::sleep(Duration::from_secs(30)).await;
-    assert_eq!(written.load(Ordering::SeqCst), stalled, "the writer stays blocked");
-    assert!(!writer.is_finished());
-    // The reader drains: the writer resumes and finishes, every octet in order.
-    let mut received = Vec::new();
-    server.read_to_end(&mut received).await.unwrap();
-    assert!(received == pattern(TOTAL, 3));
-    writer.await.unwrap();
+    guarded(async move {
+        const TOTAL: usize = 1 << 20;
+        let net = net_with(small_buffers);
+        let (mut client, mut server) = connected(&net).await;
+        let written = Arc::new(AtomicUsize::new(0));
+        let progress = Arc::clone(&written);
+        let writer = tokio::spawn(async move {
+            let data = pattern(TOTAL, 3);
+            let mut offset = 0;
+            while offset < TOTAL {
+                offset += client.write(&data[offset..]).await.unwrap();
+                progress.store(offset, Ordering::SeqCst);
+            }
+            client.shutdown().await.unwrap();
+            client
+        });
+        // Time runs only while every task waits: the writer is parked, not spinning.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let stalled = written.load(Ordering::SeqCst);
+        assert!(!writer.is_finished());
+        // The peer's receive buffer (64 KiB) and our send buffer (64 KiB) are full; nothing more
+        // is taken however long the reader waits.
+        assert!(stalled >= 64 * 1024, "only {stalled} written");
+        assert!(stalled <= 2 * 64 * 1024 + 1, "{stalled} written past both buffers");
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(written.load(Ordering::SeqCst), stalled, "the writer stays blocked");
+        assert!(!writer.is_finished());
+        // The reader drains: the writer resumes and finishes, every octet in order.
+        let mut received = Vec::new();
+        server.read_to_end(&mut received).await.unwrap();
+        assert!(received == pattern(TOTAL, 3));
+        writer.await.unwrap();
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn dropping_with_unread_data_resets_and_the_peer_reads_connection_reset() {
-    let net = net();
-    let (mut client, server) = connected(&net).await;
-    client.write_all(b"never read").await.unwrap();
-    server.readable().await.unwrap();
-    let before = net.b_sent.lock().unwrap().len();
-    drop(server);
-    let mut buf = [0; 16];
-    let error = client.read(&mut buf).await.unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
-    let after = segments(&net.b_sent.lock().unwrap()[before..]);
-    assert_eq!(after, [(RST, 0)], "exactly one RST <SEQ=SND.NXT><CTL=RST> (§3.10.5), no FIN");
-    // Writing after the reset reports it too.
-    let error = client.write(b"more").await.unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
+    guarded(async move {
+        let net = net();
+        let (mut client, server) = connected(&net).await;
+        client.write_all(b"never read").await.unwrap();
+        server.readable().await.unwrap();
+        let before = net.b_sent.lock().unwrap().len();
+        drop(server);
+        let mut buf = [0; 16];
+        let error = client.read(&mut buf).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
+        let after = segments(&net.b_sent.lock().unwrap()[before..]);
+        assert_eq!(after, [(RST, 0)], "exactly one RST <SEQ=SND.NXT><CTL=RST> (§3.10.5), no FIN");
+        // Writing after the reset reports it too.
+        let error = client.write(b"more").await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn dropping_with_zero_linger_resets_even_with_nothing_unread() {
-    let net = net();
-    let (mut client, server) = connected(&net).await;
-    server.set_zero_linger(true).unwrap();
-    assert!(server.zero_linger().unwrap());
-    let before = net.b_sent.lock().unwrap().len();
-    drop(server);
-    let mut buf = [0; 16];
-    let error = client.read(&mut buf).await.unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
-    let after = segments(&net.b_sent.lock().unwrap()[before..]);
-    assert_eq!(after, [(RST, 0)]);
+    guarded(async move {
+        let net = net();
+        let (mut client, server) = connected(&net).await;
+        server.set_zero_linger(true).unwrap();
+        assert!(server.zero_linger().unwrap());
+        let before = net.b_sent.lock().unwrap().len();
+        drop(server);
+        let mut buf = [0; 16];
+        let error = client.read(&mut buf).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
+        let after = segments(&net.b_sent.lock().unwrap()[before..]);
+        assert_eq!(after, [(RST, 0)]);
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn dropping_with_nothing_unread_closes_in_order_through_time_wait() {
-    let net = net();
-    let (mut client, mut server) = connected(&net).await;
-    client.write_all(b"read in full").await.unwrap();
-    let mut buf = [0; 12];
-    server.read_exact(&mut buf).await.unwrap();
-    let before = net.b_sent.lock().unwrap().len();
-    drop(server);
-    let mut rest = Vec::new();
-    assert_eq!(client.read_to_end(&mut rest).await.unwrap(), 0, "Ok(0) at the FIN");
-    drop(client);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let after = segments(&net.b_sent.lock().unwrap()[before..]);
-    // B's FIN (carrying the ACK of the data, delayed until then), then its ACK of A's FIN.
-    assert_eq!(after, [(FIN | ACK, 0), (ACK, 0)]);
-    // B closed first: it holds the 4-tuple in TIME-WAIT, with no stream left.
-    assert_eq!(net.b.with_endpoint(|endpoint| endpoint.time_wait_count()), 1);
-    assert_eq!(net.b.with_endpoint(|endpoint| endpoint.connection_count()), 0);
-    assert_eq!(net.a.with_endpoint(|endpoint| endpoint.connection_count()), 0);
+    guarded(async move {
+        let net = net();
+        let (mut client, mut server) = connected(&net).await;
+        client.write_all(b"read in full").await.unwrap();
+        let mut buf = [0; 12];
+        server.read_exact(&mut buf).await.unwrap();
+        let before = net.b_sent.lock().unwrap().len();
+        drop(server);
+        let mut rest = Vec::new();
+        assert_eq!(client.read_to_end(&mut rest).await.unwrap(), 0, "Ok(0) at the FIN");
+        drop(client);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let after = segments(&net.b_sent.lock().unwrap()[before..]);
+        // B's FIN (carrying the ACK of the data, delayed until then), then its ACK of A's FIN.
+        assert_eq!(after, [(FIN | ACK, 0), (ACK, 0)]);
+        // B closed first: it holds the 4-tuple in TIME-WAIT, with no stream left.
+        assert_eq!(net.b.with_endpoint(|endpoint| endpoint.time_wait_count()), 1);
+        assert_eq!(net.b.with_endpoint(|endpoint| endpoint.connection_count()), 0);
+        assert_eq!(net.a.with_endpoint(|endpoint| endpoint.connection_count()), 0);
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn half_close_shutdown_then_read_the_reply_and_ok_0_at_each_fin() {
-    let net = net();
-    let (mut client, mut server) = connected(&net).await;
-    client.write_all(b"request").await.unwrap();
-    client.shutdown().await.unwrap();
-    // Shutting down twice is harmless.
-    client.shutdown().await.unwrap();
-    let mut request = Vec::new();
-    server.read_to_end(&mut request).await.unwrap();
-    assert_eq!(request, b"request");
-    // A write after our shutdown is a broken pipe.
-    assert_eq!(client.write(b"late").await.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
-    let before = net.b_sent.lock().unwrap().len();
-    server.write_all(b"reply").await.unwrap();
-    server.shutdown().await.unwrap();
-    let mut reply = Vec::new();
-    client.read_to_end(&mut reply).await.unwrap();
-    assert_eq!(reply, b"reply");
-    assert_eq!(client.read(&mut [0; 8]).await.unwrap(), 0, "and again at the FIN");
-    // The FIN came after the reply's data, never before it.
-    let after = segments(&net.b_sent.lock().unwrap()[before..]);
-    let data_at = after.iter().position(|&(_, len)| len == 5).unwrap();
-    let fin_at = after.iter().position(|&(flags, _)| flags & FIN != 0).unwrap();
-    assert!(data_at <= fin_at, "{after:?}");
+    guarded(async move {
+        let net = net();
+        let (mut client, mut server) = connected(&net).await;
+        client.write_all(b"request").await.unwrap();
+        client.shutdown().await.unwrap();
+        // Shutting down twice is harmless.
+        client.shutdown().await.unwrap();
+        let mut request = Vec::new();
+        server.read_to_end(&mut request).await.unwrap();
+        assert_eq!(request, b"request");
+        // A write after our shutdown is a broken pipe.
+        assert_eq!(client.write(b"late").await.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        let before = net.b_sent.lock().unwrap().len();
+        server.write_all(b"reply").await.unwrap();
+        server.shutdown().await.unwrap();
+        let mut reply = Vec::new();
+        client.read_to_end(&mut reply).await.unwrap();
+        assert_eq!(reply, b"reply");
+        assert_eq!(client.read(&mut [0; 8]).await.unwrap(), 0, "and again at the FIN");
+        // The FIN came after the reply's data, never before it.
+        let after = segments(&net.b_sent.lock().unwrap()[before..]);
+        let data_at = after.iter().position(|&(_, len)| len == 5).unwrap();
+        let fin_at = after.iter().position(|&(flags, _)| flags & FIN != 0).unwrap();
+        assert!(data_at <= fin_at, "{after:?}");
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_port_with_no_listener_refuses_and_a_silent_address_times_out() {
-    let net = net();
-    let error = TcpStream::connect(&net.a, b_addr(81)).await.unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
-    let before = segments(&net.b_sent.lock().unwrap());
-    assert_eq!(before, [(RST | ACK, 0)], "B answered the SYN with a RST");
-    // Nobody owns 10.0.0.3: its SYNs go unanswered until the endpoint gives up.
-    let silent = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), PORT);
-    let error = TcpStream::connect(&net.a, silent).await.unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-    // B saw the SYN and its retransmissions, and dropped them as not its own.
-    assert!(net.b.driver_counters().dropped_not_ours >= 2);
+    guarded(async move {
+        let net = net();
+        let error = TcpStream::connect(&net.a, b_addr(81)).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+        let before = segments(&net.b_sent.lock().unwrap());
+        assert_eq!(before, [(RST | ACK, 0)], "B answered the SYN with a RST");
+        // Nobody owns 10.0.0.3: its SYNs go unanswered until the endpoint gives up.
+        let silent = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), PORT);
+        let error = TcpStream::connect(&net.a, silent).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        // B saw the SYN and its retransmissions, and dropped them as not its own.
+        assert!(net.b.driver_counters().dropped_not_ours >= 2);
+    })
+    .await;
 }
 
+/// On two worker threads, where a wakeup racing a registration would be lost; a lost one
+/// shows as a hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_concurrent_echo_connections_lose_no_wakeup() {
+async fn two_hundred_concurrent_echo_connections_lose_no_wakeup_on_two_threads() {
+    echo_stress().await;
+}
+
+/// The same on one thread and paused time, where a lost wakeup fails the test at once.
+#[tokio::test(start_paused = true)]
+async fn two_hundred_concurrent_echo_connections_lose_no_wakeup_on_paused_time() {
+    guarded(echo_stress()).await;
+}
+
+/// 200 connections at once, each echoing 24 KiB written in pieces, every one byte-exact.
+async fn echo_stress() {
     const CONNECTIONS: usize = 200;
     const LEN: usize = 24 * 1024;
     let net = net();
@@ -367,154 +410,175 @@ async fn two_hundred_concurrent_echo_connections_lose_no_wakeup() {
 
 #[tokio::test(start_paused = true)]
 async fn dropped_accept_read_and_write_futures_lose_nothing() {
-    let net = net_with(small_buffers);
-    let listener = TcpListener::bind(&net.b, b_addr(PORT)).await.unwrap();
-    // accept: pending, then dropped by the timeout.
-    assert!(tokio::time::timeout(Duration::from_millis(10), listener.accept()).await.is_err());
-    let (client, accepted) =
-        tokio::join!(TcpStream::connect(&net.a, b_addr(PORT)), listener.accept());
-    let mut client = client.unwrap();
-    let (mut server, _) = accepted.unwrap();
-    // read: pending, dropped; the data that comes later is all there for the next read.
-    let mut buf = [0; 64];
-    assert!(tokio::time::timeout(Duration::from_millis(10), server.read(&mut buf)).await.is_err());
-    client.write_all(b"after the dropped read").await.unwrap();
-    server.read_exact(&mut buf[..22]).await.unwrap();
-    assert_eq!(&buf[..22], b"after the dropped read");
-    // write: fill the buffers until a write is pending and drop it; the peer receives exactly
-    // what the completed writes reported, in order.
-    let data = pattern(1 << 20, 4);
-    let mut accepted_octets = 0;
-    while let Ok(result) =
-        tokio::time::timeout(Duration::from_millis(10), client.write(&data[accepted_octets..]))
-            .await
-    {
-        accepted_octets += result.unwrap();
-    }
-    assert!(accepted_octets < data.len());
-    client.shutdown().await.unwrap();
-    let mut received = Vec::new();
-    server.read_to_end(&mut received).await.unwrap();
-    assert_eq!(received.len(), accepted_octets);
-    assert!(received == data[..accepted_octets]);
+    guarded(async move {
+        let net = net_with(small_buffers);
+        let listener = TcpListener::bind(&net.b, b_addr(PORT)).await.unwrap();
+        // accept: pending, then dropped by the timeout.
+        assert!(tokio::time::timeout(Duration::from_millis(10), listener.accept()).await.is_err());
+        let (client, accepted) =
+            tokio::join!(TcpStream::connect(&net.a, b_addr(PORT)), listener.accept());
+        let mut client = client.unwrap();
+        let (mut server, _) = accepted.unwrap();
+        // read: pending, dropped; the data that comes later is all there for the next read.
+        let mut buf = [0; 64];
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), server.read(&mut buf)).await.is_err()
+        );
+        client.write_all(b"after the dropped read").await.unwrap();
+        server.read_exact(&mut buf[..22]).await.unwrap();
+        assert_eq!(&buf[..22], b"after the dropped read");
+        // write: fill the buffers until a write is pending and drop it; the peer receives exactly
+        // what the completed writes reported, in order.
+        let data = pattern(1 << 20, 4);
+        let mut accepted_octets = 0;
+        while let Ok(result) =
+            tokio::time::timeout(Duration::from_millis(10), client.write(&data[accepted_octets..]))
+                .await
+        {
+            accepted_octets += result.unwrap();
+        }
+        assert!(accepted_octets < data.len());
+        client.shutdown().await.unwrap();
+        let mut received = Vec::new();
+        server.read_to_end(&mut received).await.unwrap();
+        assert_eq!(received.len(), accepted_octets);
+        assert!(received == data[..accepted_octets]);
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn pending_and_later_calls_fail_when_the_driver_is_dropped() {
-    let net = net();
-    let (mut client, _server) = connected(&net).await;
-    let listener = TcpListener::bind(&net.a, SocketAddr::new(IpAddr::V4(A), 90)).await.unwrap();
-    let (reader_done, reader_result) = tokio::sync::oneshot::channel();
-    let reader = tokio::spawn(async move {
-        let mut buf = [0; 8];
-        let result = client.read(&mut buf).await.map_err(|error| error.kind());
-        reader_done.send(result).unwrap();
-        client
-    });
-    let acceptor =
-        tokio::spawn(async move { listener.accept().await.map(|_| ()).map_err(|e| e.kind()) });
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    assert!(!reader.is_finished() && !acceptor.is_finished(), "both wait");
-    net.a_driver.abort();
-    assert!(net.a_driver.await.unwrap_err().is_cancelled());
-    assert_eq!(reader_result.await.unwrap(), Err(io::ErrorKind::ConnectionAborted));
-    assert_eq!(acceptor.await.unwrap(), Err(io::ErrorKind::ConnectionAborted));
-    let mut client = reader.await.unwrap();
-    assert_eq!(client.write(b"x").await.unwrap_err().kind(), io::ErrorKind::ConnectionAborted);
-    let error = TcpStream::connect(&net.a, b_addr(PORT)).await.unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::ConnectionAborted);
+    guarded(async move {
+        let net = net();
+        let (mut client, _server) = connected(&net).await;
+        let listener = TcpListener::bind(&net.a, SocketAddr::new(IpAddr::V4(A), 90)).await.unwrap();
+        let (reader_done, reader_result) = tokio::sync::oneshot::channel();
+        let reader = tokio::spawn(async move {
+            let mut buf = [0; 8];
+            let result = client.read(&mut buf).await.map_err(|error| error.kind());
+            reader_done.send(result).unwrap();
+            client
+        });
+        let acceptor =
+            tokio::spawn(async move { listener.accept().await.map(|_| ()).map_err(|e| e.kind()) });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(!reader.is_finished() && !acceptor.is_finished(), "both wait");
+        net.a_driver.abort();
+        assert!(net.a_driver.await.unwrap_err().is_cancelled());
+        assert_eq!(reader_result.await.unwrap(), Err(io::ErrorKind::ConnectionAborted));
+        assert_eq!(acceptor.await.unwrap(), Err(io::ErrorKind::ConnectionAborted));
+        let mut client = reader.await.unwrap();
+        assert_eq!(client.write(b"x").await.unwrap_err().kind(), io::ErrorKind::ConnectionAborted);
+        let error = TcpStream::connect(&net.a, b_addr(PORT)).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionAborted);
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_device_error_stops_the_driver_and_fails_pending_reads() {
-    let net = net();
-    let (mut client, server) = connected(&net).await;
-    let reader = tokio::spawn(async move {
-        let mut buf = [0; 8];
-        client.read(&mut buf).await.map_err(|error| error.kind())
-    });
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    // B's driver goes, and with it the other end of A's device.
-    net.b_driver.abort();
-    let _ = net.b_driver.await;
-    let error = net.a_driver.await.unwrap().unwrap_err();
-    assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
-    assert_eq!(reader.await.unwrap(), Err(io::ErrorKind::ConnectionAborted));
-    drop(server);
+    guarded(async move {
+        let net = net();
+        let (mut client, server) = connected(&net).await;
+        let reader = tokio::spawn(async move {
+            let mut buf = [0; 8];
+            client.read(&mut buf).await.map_err(|error| error.kind())
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // B's driver goes, and with it the other end of A's device.
+        net.b_driver.abort();
+        let _ = net.b_driver.await;
+        let error = net.a_driver.await.unwrap().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(reader.await.unwrap(), Err(io::ErrorKind::ConnectionAborted));
+        drop(server);
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn try_calls_peek_readiness_nodelay_and_split_halves() {
-    let net = net();
-    let (mut client, server) = connected(&net).await;
-    assert_eq!(client.try_read(&mut [0; 4]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
-    assert!(!server.nodelay().unwrap());
-    server.set_nodelay(true).unwrap();
-    assert!(server.nodelay().unwrap());
-    client.write_all(b"hello world").await.unwrap();
-    server.readable().await.unwrap();
-    // peek does not consume: twice the same, then a read returns it.
-    let mut five = [0; 5];
-    assert_eq!(server.peek(&mut five).await.unwrap(), 5);
-    assert_eq!(&five, b"hello");
-    assert_eq!(server.peek(&mut five).await.unwrap(), 5);
-    assert_eq!(&five, b"hello");
-    let mut all = [0; 11];
-    let mut got = server.try_read(&mut all).unwrap();
-    while got < 11 {
+    guarded(async move {
+        let net = net();
+        let (mut client, server) = connected(&net).await;
+        assert_eq!(client.try_read(&mut [0; 4]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert!(!server.nodelay().unwrap());
+        server.set_nodelay(true).unwrap();
+        assert!(server.nodelay().unwrap());
+        client.write_all(b"hello world").await.unwrap();
         server.readable().await.unwrap();
-        got += server.try_read(&mut all[got..]).unwrap();
-    }
-    assert_eq!(&all, b"hello world");
-    server.writable().await.unwrap();
-    assert_eq!(server.try_write(b"abc").unwrap(), 3);
-    let (mut read, mut write) = client.split();
-    let mut abc = [0; 3];
-    read.read_exact(&mut abc).await.unwrap();
-    assert_eq!(&abc, b"abc");
-    write.write_all(b"via the write half").await.unwrap();
-    write.shutdown().await.unwrap();
-    let mut server = server;
-    let mut rest = Vec::new();
-    server.read_to_end(&mut rest).await.unwrap();
-    assert_eq!(rest, b"via the write half");
+        // peek does not consume: twice the same, then a read returns it.
+        let mut five = [0; 5];
+        assert_eq!(server.peek(&mut five).await.unwrap(), 5);
+        assert_eq!(&five, b"hello");
+        assert_eq!(server.peek(&mut five).await.unwrap(), 5);
+        assert_eq!(&five, b"hello");
+        let mut all = [0; 11];
+        let mut got = server.try_read(&mut all).unwrap();
+        while got < 11 {
+            server.readable().await.unwrap();
+            got += server.try_read(&mut all[got..]).unwrap();
+        }
+        assert_eq!(&all, b"hello world");
+        server.writable().await.unwrap();
+        assert_eq!(server.try_write(b"abc").unwrap(), 3);
+        let (mut read, mut write) = client.split();
+        let mut abc = [0; 3];
+        read.read_exact(&mut abc).await.unwrap();
+        assert_eq!(&abc, b"abc");
+        write.write_all(b"via the write half").await.unwrap();
+        write.shutdown().await.unwrap();
+        let mut server = server;
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"via the write half");
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_byte_stream_device_carries_two_stacks_over_a_duplex_pipe() {
-    const LEN: usize = 512 * 1024;
-    let (io_a, io_b) = tokio::io::duplex(16 * 1024);
-    let (a, driver_a) = Stack::new(stack_config(A, |_| {}), IoDevice::byte_stream(io_a, 1500));
-    let (b, driver_b) = Stack::new(stack_config(B, |_| {}), IoDevice::byte_stream(io_b, 1500));
-    tokio::spawn(driver_a);
-    tokio::spawn(driver_b);
-    let listener = TcpListener::bind(&b, b_addr(PORT)).await.unwrap();
-    let (client, accepted) = tokio::join!(TcpStream::connect(&a, b_addr(PORT)), listener.accept());
-    let (mut client, (mut server, _)) = (client.unwrap(), accepted.unwrap());
-    let data = pattern(LEN, 5);
-    let sent = data.clone();
-    let writer = tokio::spawn(async move {
-        client.write_all(&sent).await.unwrap();
-        client.shutdown().await.unwrap();
-        client
-    });
-    let mut received = Vec::new();
-    server.read_to_end(&mut received).await.unwrap();
-    assert!(received == data);
-    writer.await.unwrap();
+    guarded(async move {
+        const LEN: usize = 512 * 1024;
+        let (io_a, io_b) = tokio::io::duplex(16 * 1024);
+        let (a, driver_a) = Stack::new(stack_config(A, |_| {}), IoDevice::byte_stream(io_a, 1500));
+        let (b, driver_b) = Stack::new(stack_config(B, |_| {}), IoDevice::byte_stream(io_b, 1500));
+        tokio::spawn(driver_a);
+        tokio::spawn(driver_b);
+        let listener = TcpListener::bind(&b, b_addr(PORT)).await.unwrap();
+        let (client, accepted) =
+            tokio::join!(TcpStream::connect(&a, b_addr(PORT)), listener.accept());
+        let (mut client, (mut server, _)) = (client.unwrap(), accepted.unwrap());
+        let data = pattern(LEN, 5);
+        let sent = data.clone();
+        let writer = tokio::spawn(async move {
+            client.write_all(&sent).await.unwrap();
+            client.shutdown().await.unwrap();
+            client
+        });
+        let mut received = Vec::new();
+        server.read_to_end(&mut received).await.unwrap();
+        assert!(received == data);
+        writer.await.unwrap();
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_driver_finishes_once_every_handle_is_gone_and_connections_ended() {
-    let net = net();
-    let (client, server) = connected(&net).await;
-    drop(client);
-    drop(server);
-    // Both ends close, and end up as TIME-WAIT records (which keep no driver running).
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let Net { a, b, a_driver, b_driver, .. } = net;
-    drop(a);
-    drop(b);
-    a_driver.await.unwrap().unwrap();
-    b_driver.await.unwrap().unwrap();
+    guarded(async move {
+        let net = net();
+        let (client, server) = connected(&net).await;
+        drop(client);
+        drop(server);
+        // Both ends close, and end up as TIME-WAIT records (which keep no driver running).
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Net { a, b, a_driver, b_driver, .. } = net;
+        drop(a);
+        drop(b);
+        a_driver.await.unwrap().unwrap();
+        b_driver.await.unwrap().unwrap();
+    })
+    .await;
 }
