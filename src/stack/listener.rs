@@ -93,14 +93,13 @@ impl TcpListener {
         }
         loop {
             match inner.endpoint_mut().accept(self.local) {
-                Ok(Some(handle)) => match TcpStream::accepted(&self.stack, inner, handle) {
-                    Ok(stream) => {
-                        let peer = stream.peer_addr()?;
+                Ok(Some(handle)) => {
+                    // An error means it ended and was freed while it waited: take the next.
+                    if let Ok(stream) = TcpStream::accepted(&self.stack, inner, handle) {
+                        let peer = stream.core_peer();
                         return Poll::Ready(Ok((stream, peer)));
                     }
-                    // Ended and freed while it waited: take the next.
-                    Err(_) => {}
-                },
+                }
                 Ok(None) => break,
                 Err(error) => return Poll::Ready(Err(call_error(error, None, false))),
             }

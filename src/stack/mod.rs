@@ -10,7 +10,7 @@
 //!
 //! **One lock, no second copy.** The shared state is one `Mutex<Inner>` holding the blocking
 //! [`Driver`] of `adapter::driver` (which validates IP headers, feeds segments and ICMP errors
-//! to the [`Endpoint`](crate::Endpoint) and wraps transmits in IP headers: that code is reused,
+//! to the [`Endpoint`] and wraps transmits in IP headers: that code is reused,
 //! not repeated) and a waker registry per connection and per listener. Reads and writes call
 //! the endpoint's `recv` / `send` under the lock, copying straight between the caller's slice
 //! and the connection's buffers; a full send buffer makes `poll_write` return `Pending` until

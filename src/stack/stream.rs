@@ -356,6 +356,11 @@ impl TcpStream {
         Ok(Self { core: Arc::new(StreamCore::register(stack, inner, handle)?) })
     }
 
+    /// The peer's address, infallibly (for the listener).
+    pub(super) fn core_peer(&self) -> SocketAddr {
+        self.core.peer
+    }
+
     /// Our address and port.
     ///
     /// # Errors
