@@ -538,6 +538,88 @@ async fn try_calls_peek_readiness_nodelay_and_split_halves() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn writable_and_readable_wait_for_room_and_data_and_wake_for_them() {
+    guarded(async move {
+        let net = net_with(small_buffers);
+        let (client, mut server) = connected(&net).await;
+        let client = Arc::new(client);
+        // Fill both buffers with `try_write` until it would block.
+        let mut written = 0;
+        loop {
+            match client.try_write(&[7; 4096]) {
+                Ok(n) => written += n,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    // Perhaps only until the data in flight is acknowledged: let time pass.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    match client.try_write(&[7; 4096]) {
+                        Ok(n) => written += n,
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(error) => panic!("{error}"),
+                    }
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+        let waiter = Arc::clone(&client);
+        let writable = tokio::spawn(async move { waiter.writable().await });
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(!writable.is_finished(), "no room, no wakeup");
+        // The peer reads: acknowledgments free room and wake the writer.
+        let mut buf = vec![0; written];
+        server.read_exact(&mut buf).await.unwrap();
+        writable.await.unwrap().unwrap();
+        assert!(client.try_write(b"more").unwrap() > 0);
+        // readable: pending with nothing to read, woken by data.
+        let reader = tokio::spawn(async move {
+            server.readable().await.unwrap();
+            server
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // "more" was written, so the reader may already be done; drain and wait again.
+        let mut server = reader.await.unwrap();
+        let mut more = [0; 4];
+        server.read_exact(&mut more).await.unwrap();
+        let reader = tokio::spawn(async move {
+            server.readable().await.unwrap();
+            server
+        });
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(!reader.is_finished(), "nothing to read, no wakeup");
+        assert_eq!(client.try_write(b"x").unwrap(), 1);
+        let server = reader.await.unwrap();
+        assert_eq!(server.try_read(&mut [0; 4]).unwrap(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn writable_wakes_a_writer_whose_buffer_filled_exactly_without_a_refused_write() {
+    guarded(async move {
+        let net = net_with(small_buffers);
+        let (client, mut server) = connected(&net).await;
+        // Fill the send buffer exactly, never offering more than fits: no write is refused,
+        // so the endpoint owes no `Writable` event; only the stack's own check can wake.
+        let capacity = client.status().unwrap().send_buffer;
+        assert_eq!(client.try_write(&vec![1; capacity]).unwrap(), capacity);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let status = client.status().unwrap();
+        assert!(status.send_queued < capacity, "the peer took some: {status:?}");
+        let room = capacity - status.send_queued;
+        assert_eq!(client.try_write(&vec![2; room]).unwrap(), room);
+        assert_eq!(client.status().unwrap().send_queued, capacity);
+        let client = Arc::new(client);
+        let waiter = Arc::clone(&client);
+        let writable = tokio::spawn(async move { waiter.writable().await });
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(!writable.is_finished(), "no room, no wakeup");
+        let mut buf = vec![0; capacity + room];
+        server.read_exact(&mut buf).await.unwrap();
+        writable.await.unwrap().unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_byte_stream_device_carries_two_stacks_over_a_duplex_pipe() {
     guarded(async move {
         const LEN: usize = 512 * 1024;

@@ -148,6 +148,8 @@ struct Inner {
     driver_waker: Option<Waker>,
     /// Why the driver stopped, once it has.
     stopped: Option<String>,
+    /// Connections whose `ConnState::wants_room` is set (each at most once).
+    wants_room: Vec<ConnectionHandle>,
     /// New connections' `Config::nodelay`, for [`TcpStream::nodelay`].
     default_nodelay: bool,
     /// `events_dropped` as last seen: if it moved, events (and wakeups) were lost and every
@@ -267,6 +269,7 @@ impl Stack {
             listeners: HashMap::new(),
             driver_waker: None,
             stopped: None,
+            wants_room: Vec::new(),
             default_nodelay,
             events_dropped_seen: 0,
         };
@@ -420,16 +423,22 @@ impl StackDriver {
                 }
             }
         }
-        // Writers waiting in `writable()`: is there room now?
+        // Writers waiting in `writable()`: is there room now? (Only they are visited, not
+        // every connection.)
         let endpoint = inner.driver.endpoint();
-        for (handle, state) in &mut inner.connections {
-            if state.wants_room
-                && endpoint.status(*handle).is_ok_and(|s| s.send_queued < s.send_buffer)
-            {
+        let connections = &mut inner.connections;
+        inner.wants_room.retain(|handle| {
+            let Some(state) = connections.get_mut(handle) else { return false };
+            if !state.wants_room {
+                return false;
+            }
+            let room = endpoint.status(*handle).is_ok_and(|s| s.send_queued < s.send_buffer);
+            if room {
                 state.wants_room = false;
                 self.wakers.extend(state.writer.take());
             }
-        }
+            !room
+        });
         let dropped = inner.driver.endpoint().counters().events_dropped;
         if dropped != inner.events_dropped_seen {
             inner.events_dropped_seen = dropped;
@@ -479,7 +488,9 @@ impl Future for StackDriver {
             let mut timer_due = false;
             if let Some(deadline) = turn.deadline {
                 let at = this.epoch + Duration::from_micros(deadline.as_micros());
-                this.sleep.as_mut().reset(at);
+                if this.sleep.deadline() != at {
+                    this.sleep.as_mut().reset(at);
+                }
                 timer_due = this.sleep.as_mut().poll(cx).is_ready();
             }
             if !(received || timer_due || (turn.flush_held && sent_all) || (turn.done && sent_all))

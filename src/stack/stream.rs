@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::{ConnState, Inner, Stack, call_error, stopped_error};
 use crate::endpoint::{ConnectionHandle, EndpointError};
-use crate::event::{CallError, CloseReason};
+use crate::event::{CallError, CloseReason, Status};
 use crate::state::State;
 
 /// What a stream and its halves share; closing happens when the last of them goes.
@@ -281,7 +281,9 @@ impl StreamCore {
             return Poll::Ready(Ok(()));
         }
         state.writer = Some(cx.waker().clone());
-        state.wants_room = true;
+        if !core::mem::replace(&mut state.wants_room, true) {
+            inner.wants_room.push(self.handle);
+        }
         Poll::Pending
     }
 }
@@ -377,6 +379,18 @@ impl TcpStream {
     /// None today; `io::Result` as in tokio.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.core.peer)
+    }
+
+    /// The connection's STATUS (RFC 9293 §3.10.6): state, sequence variables, windows,
+    /// buffer occupancy, RTT and congestion figures (like Linux's `TCP_INFO`).
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` once the endpoint has freed the connection (after it ended and
+    /// everything was read).
+    pub fn status(&self) -> io::Result<Status> {
+        let inner = self.core.stack.lock();
+        inner.endpoint().status(self.core.handle).map_err(|_| io::ErrorKind::NotConnected.into())
     }
 
     /// Turns Nagle's algorithm off (`true`: small writes go out at once) or on.
