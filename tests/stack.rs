@@ -647,6 +647,93 @@ async fn a_byte_stream_device_carries_two_stacks_over_a_duplex_pipe() {
     .await;
 }
 
+/// A message-preserving pipe end, as a TUN file or a datagram socket is: each write is one
+/// packet and each read returns one whole packet.
+struct DatagramPipe {
+    tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+}
+
+fn datagram_pipe() -> (DatagramPipe, DatagramPipe) {
+    let (tx_a, rx_b) = tokio::sync::mpsc::unbounded_channel();
+    let (tx_b, rx_a) = tokio::sync::mpsc::unbounded_channel();
+    (DatagramPipe { tx: tx_a, rx: rx_a }, DatagramPipe { tx: tx_b, rx: rx_b })
+}
+
+impl tokio::io::AsyncRead for DatagramPipe {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(packet)) => {
+                buf.put_slice(&packet);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(None) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for DatagramPipe {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        packet: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let sent = self.tx.send(packet.to_vec());
+        Poll::Ready(sent.map(|()| packet.len()).map_err(|_| io::ErrorKind::BrokenPipe.into()))
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_packet_per_read_device_carries_ipv6_between_two_stacks() {
+    guarded(async move {
+        let ipv6 = |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, last));
+        let config = |last: u16| {
+            let endpoint = EndpointConfig::new(Config::new([last as u8; 16]), [9; 16]);
+            StackConfig::new(endpoint, ipv6(last))
+        };
+        let (pipe_a, pipe_b) = datagram_pipe();
+        let (a, driver_a) = Stack::new(config(1), IoDevice::packet_per_read(pipe_a, 1500));
+        let (b, driver_b) = Stack::new(config(2), IoDevice::packet_per_read(pipe_b, 1500));
+        tokio::spawn(driver_a);
+        tokio::spawn(driver_b);
+        let server_addr = SocketAddr::new(ipv6(2), 443);
+        let listener = TcpListener::bind(&b, server_addr).await.unwrap();
+        let (client, accepted) =
+            tokio::join!(TcpStream::connect(&a, server_addr), listener.accept());
+        let (mut client, (mut server, peer)) = (client.unwrap(), accepted.unwrap());
+        assert_eq!(peer.ip(), ipv6(1));
+        assert_eq!(client.local_addr().unwrap().ip(), ipv6(1));
+        let data = pattern(256 * 1024, 6);
+        let sent = data.clone();
+        let writer = tokio::spawn(async move {
+            client.write_all(&sent).await.unwrap();
+            client.shutdown().await.unwrap();
+            client
+        });
+        let mut received = Vec::new();
+        server.read_to_end(&mut received).await.unwrap();
+        assert!(received == data);
+        writer.await.unwrap();
+        // An IPv4 destination: the stack has no IPv4 address to open it from.
+        let error = TcpStream::connect(&a, b_addr(PORT)).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AddrNotAvailable);
+    })
+    .await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_driver_finishes_once_every_handle_is_gone_and_connections_ended() {
     guarded(async move {
