@@ -31,6 +31,9 @@
 //! so tests under paused time drive the TCP timers deterministically. The `Driver` keeps its
 //! own monotonic clock for what it feeds; the endpoint never lets time go backwards (it takes
 //! the later of the instants it is given), and the two clocks agree outside paused time.
+//! Under paused time the `Driver`'s real clock can run ahead of tokio's; that matters only
+//! when more real time than a TCP timer passes between two packets (a very slow machine).
+//! Letting the caller set the `Driver`'s clock would remove the difference.
 //!
 //! **Bounded memory.** Each direction queues at most [`StackConfig::queue_packets`] packets:
 //! the device side stops reading when the inbound batch is full, and the endpoint's output is
@@ -38,9 +41,14 @@
 //! the queue drops the excess (counted in `DriverCounters::send_errors`), like a full NIC ring:
 //! TCP retransmits.
 //!
-//! Not here yet (extension points): a Linux TUN device with `AsyncFd` (a [`Device`]
-//! implementation), non-TCP packets handed to the user, catch-all capture and deferred accept
-//! (an `Incoming` type beside [`TcpListener`]).
+//! Not here yet, and where each plugs in:
+//! - a Linux TUN device with tokio's `AsyncFd`: one more [`Device`] implementation (and the
+//!   `net` feature of tokio);
+//! - non-TCP packets handed to the user: the `Driver` counts and drops them during IP
+//!   validation today, so it needs a hook there; the stack would queue them beside `rx`;
+//! - catch-all capture and deferred accept (an `Incoming` beside [`TcpListener`]): the
+//!   endpoint needs a listener for any address and port, and a way to hold a SYN for the
+//!   application before answering it; [`TcpListener::poll_accept`] is the model for both.
 
 mod device;
 mod listener;
