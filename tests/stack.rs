@@ -620,6 +620,60 @@ async fn writable_wakes_a_writer_whose_buffer_filled_exactly_without_a_refused_w
 }
 
 #[tokio::test(start_paused = true)]
+async fn several_tasks_waiting_on_one_stream_or_listener_are_all_woken() {
+    guarded(async move {
+        let net = net();
+        let (mut client, server) = connected(&net).await;
+        let server = Arc::new(server);
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let server = Arc::clone(&server);
+                tokio::spawn(async move { server.readable().await })
+            })
+            .collect();
+        let listener = Arc::new(TcpListener::bind(&net.b, b_addr(8080)).await.unwrap());
+        let accepting: Vec<_> = (0..2)
+            .map(|_| {
+                let listener = Arc::clone(&listener);
+                tokio::spawn(async move { listener.accept().await.map(|(_, peer)| peer) })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(waiting.iter().all(|task| !task.is_finished()));
+        assert!(accepting.iter().all(|task| !task.is_finished()));
+        client.write_all(b"x").await.unwrap();
+        for task in waiting {
+            task.await.unwrap().unwrap();
+        }
+        // Two connections for two acceptors, each woken.
+        let first = TcpStream::connect(&net.a, b_addr(8080)).await.unwrap();
+        let second = TcpStream::connect(&net.a, b_addr(8080)).await.unwrap();
+        let mut peers = Vec::new();
+        for task in accepting {
+            peers.push(task.await.unwrap().unwrap());
+        }
+        peers.sort();
+        let mut expected = [first.local_addr().unwrap(), second.local_addr().unwrap()];
+        expected.sort();
+        assert_eq!(peers, expected);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_connect_leaves_no_connection_behind() {
+    guarded(async move {
+        let net = net();
+        let silent = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), PORT);
+        let attempt =
+            tokio::time::timeout(Duration::from_millis(10), TcpStream::connect(&net.a, silent));
+        assert!(attempt.await.is_err(), "still in SYN-SENT when dropped");
+        assert_eq!(net.a.with_endpoint(|endpoint| endpoint.connection_count()), 0);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_byte_stream_device_carries_two_stacks_over_a_duplex_pipe() {
     guarded(async move {
         const LEN: usize = 512 * 1024;

@@ -54,7 +54,7 @@ impl TcpListener {
             .endpoint_mut()
             .listen(local, backlog)
             .map_err(|error| call_error(error, None, false))?;
-        inner.listeners.insert(local, None);
+        inner.listeners.insert(local, super::Waiters::default());
         Ok(Self { stack: stack.clone(), local })
     }
 
@@ -104,8 +104,8 @@ impl TcpListener {
                 Err(error) => return Poll::Ready(Err(call_error(error, None, false))),
             }
         }
-        if let Some(waker) = inner.listeners.get_mut(&self.local) {
-            *waker = Some(cx.waker().clone());
+        if let Some(waiters) = inner.listeners.get_mut(&self.local) {
+            waiters.register(cx.waker());
         }
         Poll::Pending
     }

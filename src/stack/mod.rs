@@ -131,11 +131,31 @@ impl PacketTransport for QueueTransport {
     }
 }
 
+/// The tasks waiting for one thing (a direction of a connection, a listener's next
+/// connection). Usually one, but `readable()`, `writable()`, `peek()` or `accept()` may be
+/// awaited from several tasks at once, and each must be woken; a task is listed once however
+/// often it registers.
+#[derive(Debug, Default)]
+struct Waiters(Vec<Waker>);
+
+impl Waiters {
+    fn register(&mut self, waker: &Waker) {
+        if !self.0.iter().any(|listed| listed.will_wake(waker)) {
+            self.0.push(waker.clone());
+        }
+    }
+
+    /// Moves every waiter to `into`, to be woken once the lock is released.
+    fn take_into(&mut self, into: &mut Vec<Waker>) {
+        into.append(&mut self.0);
+    }
+}
+
 /// What the stack knows of one connection its user holds a stream for.
 #[derive(Debug, Default)]
 struct ConnState {
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+    reader: Waiters,
+    writer: Waiters,
     /// A writer waits in `writable()` without a refused send behind it (the endpoint reports
     /// `Writable` only after one), so the driver checks the send buffer for it.
     wants_room: bool,
@@ -152,7 +172,7 @@ struct Inner {
     epoch: tokio::time::Instant,
     addresses: Vec<IpAddr>,
     connections: HashMap<ConnectionHandle, ConnState>,
-    listeners: HashMap<SocketAddr, Option<Waker>>,
+    listeners: HashMap<SocketAddr, Waiters>,
     driver_waker: Option<Waker>,
     /// Why the driver stopped, once it has.
     stopped: Option<String>,
@@ -203,11 +223,11 @@ impl Inner {
     /// Every waiting task, to be woken (the driver stopped, or events were lost).
     fn take_all_wakers(&mut self, into: &mut Vec<Waker>) {
         for state in self.connections.values_mut() {
-            into.extend(state.reader.take());
-            into.extend(state.writer.take());
+            state.reader.take_into(into);
+            state.writer.take_into(into);
         }
-        for waker in self.listeners.values_mut() {
-            into.extend(waker.take());
+        for waiters in self.listeners.values_mut() {
+            waiters.take_into(into);
         }
     }
 }
@@ -417,16 +437,16 @@ impl StackDriver {
                         _ => (false, false),
                     };
                     if reader {
-                        self.wakers.extend(state.reader.take());
+                        state.reader.take_into(&mut self.wakers);
                     }
                     if writer {
                         state.wants_room = false;
-                        self.wakers.extend(state.writer.take());
+                        state.writer.take_into(&mut self.wakers);
                     }
                 }
                 EndpointEvent::Acceptable { listener } => {
-                    if let Some(waker) = inner.listeners.get_mut(&listener) {
-                        self.wakers.extend(waker.take());
+                    if let Some(waiters) = inner.listeners.get_mut(&listener) {
+                        waiters.take_into(&mut self.wakers);
                     }
                 }
             }
@@ -443,7 +463,7 @@ impl StackDriver {
             let room = endpoint.status(*handle).is_ok_and(|s| s.send_queued < s.send_buffer);
             if room {
                 state.wants_room = false;
-                self.wakers.extend(state.writer.take());
+                state.writer.take_into(&mut self.wakers);
             }
             !room
         });

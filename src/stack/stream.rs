@@ -75,7 +75,7 @@ impl StreamCore {
         };
         match status.map(|status| status.state) {
             Ok(State::SynSent | State::SynReceived) => {
-                state.writer = Some(cx.waker().clone());
+                state.writer.register(cx.waker());
                 Poll::Pending
             }
             Ok(State::Closed | State::Listen) | Err(_) => {
@@ -135,7 +135,7 @@ impl StreamCore {
         match result {
             Ok(0) => {
                 if let Some(cx) = cx {
-                    state.reader = Some(cx.waker().clone());
+                    state.reader.register(cx.waker());
                 }
                 would_block(cx)
             }
@@ -198,7 +198,7 @@ impl StreamCore {
         }
         // Nothing fit: the endpoint reports `Writable` when acknowledgments free room.
         if let (Some(cx), Some(state)) = (cx, inner.connections.get_mut(&self.handle)) {
-            state.writer = Some(cx.waker().clone());
+            state.writer.register(cx.waker());
         }
         would_block(cx)
     }
@@ -255,7 +255,7 @@ impl StreamCore {
         if ready {
             return Poll::Ready(Ok(()));
         }
-        state.reader = Some(cx.waker().clone());
+        state.reader.register(cx.waker());
         Poll::Pending
     }
 
@@ -280,7 +280,7 @@ impl StreamCore {
         if !blocked {
             return Poll::Ready(Ok(()));
         }
-        state.writer = Some(cx.waker().clone());
+        state.writer.register(cx.waker());
         if !core::mem::replace(&mut state.wants_room, true) {
             inner.wants_room.push(self.handle);
         }
