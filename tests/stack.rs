@@ -73,11 +73,24 @@ struct Net {
 }
 
 fn net_with(tune: fn(&mut Config)) -> Net {
+    net_with_queues(
+        tune,
+        StackConfig::new(EndpointConfig::new(Config::new([0; 16]), [0; 16]), IpAddr::V4(A))
+            .queue_packets,
+    )
+}
+
+/// As [`net_with`], with `queue_packets` packets of queue each way in each stack.
+fn net_with_queues(tune: fn(&mut Config), queue_packets: usize) -> Net {
     let (device_a, device_b) = channel(4096);
-    let (a, a_driver) = Stack::new(stack_config(A, tune), device_a);
+    let mut config_a = stack_config(A, tune);
+    config_a.queue_packets = queue_packets;
+    let (a, a_driver) = Stack::new(config_a, device_a);
     let b_sent = Arc::new(Mutex::new(Vec::new()));
     let tap = Tap { device: device_b, sent: Arc::clone(&b_sent), recorded: 0 };
-    let (b, b_driver) = Stack::new(stack_config(B, tune), tap);
+    let mut config_b = stack_config(B, tune);
+    config_b.queue_packets = queue_packets;
+    let (b, b_driver) = Stack::new(config_b, tap);
     Net { a, b, b_sent, a_driver: tokio::spawn(a_driver), b_driver: tokio::spawn(b_driver) }
 }
 
@@ -191,6 +204,28 @@ async fn four_mib_each_way_arrive_byte_exact_through_async_read_and_vectored_wri
         up.await.unwrap();
         down.await.unwrap();
         assert_eq!(net.a.driver_counters().send_errors, 0, "no packet dropped on the way out");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flush_larger_than_the_packet_queue_loses_no_packet() {
+    guarded(async move {
+        const LEN: usize = 1 << 20;
+        // Four packets of queue: a window of data comes out of one flush, far more than four.
+        let net = net_with_queues(|_| {}, 4);
+        let (mut client, mut server) = connected(&net).await;
+        let writer = tokio::spawn(async move {
+            client.write_all(&pattern(LEN, 8)).await.unwrap();
+            client.shutdown().await.unwrap();
+            client
+        });
+        let mut received = Vec::new();
+        server.read_to_end(&mut received).await.unwrap();
+        assert!(received == pattern(LEN, 8));
+        let client = writer.await.unwrap();
+        assert_eq!(net.a.driver_counters().send_errors, 0);
+        assert_eq!(client.status().unwrap().total_retransmissions, 0);
     })
     .await;
 }

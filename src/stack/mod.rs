@@ -28,18 +28,19 @@
 //! handle to the stack is left and no connection is live.
 //!
 //! **Time.** The stack's clock is tokio's (`tokio::time::Instant` since the stack was made),
-//! so tests under paused time drive the TCP timers deterministically. The `Driver` keeps its
-//! own monotonic clock for what it feeds; the endpoint never lets time go backwards (it takes
-//! the later of the instants it is given), and the two clocks agree outside paused time.
-//! Under paused time the `Driver`'s real clock can run ahead of tokio's; that matters only
-//! when more real time than a TCP timer passes between two packets (a very slow machine).
-//! Letting the caller set the `Driver`'s clock would remove the difference.
+//! so under tokio's paused time the TCP timers run on virtual time and tests are
+//! deterministic. The `Driver` also feeds the endpoint instants, from its own real clock
+//! starting at zero; the endpoint never lets time go backwards (it takes the later of the
+//! instants it is given), so the stack's clock starts 2^40 µs (12.7 days) ahead and always is
+//! the later one. Letting the caller set the `Driver`'s clock would make the offset
+//! unnecessary.
 //!
-//! **Bounded memory.** Each direction queues at most [`StackConfig::queue_packets`] packets:
+//! **Bounded memory.** Each direction has a queue of [`StackConfig::queue_packets`] packets:
 //! the device side stops reading when the inbound batch is full, and the endpoint's output is
-//! flushed only while the outbound queue is less than half full. A flush that still overflows
-//! the queue drops the excess (counted in `DriverCounters::send_errors`), like a full NIC ring:
-//! TCP retransmits.
+//! flushed only while the outbound queue is less than half full. One flush is never cut short
+//! (a packet refused after the endpoint counted it sent would be lost for a retransmission
+//! timeout), so the outbound queue may pass its bound by one flush's output: at most what the
+//! connections may have in flight, which their send buffers and the endpoint's limits bound.
 //!
 //! Not here yet, and where each plugs in:
 //! - a Linux TUN device with tokio's `AsyncFd`: one more [`Device`] implementation (and the
@@ -112,10 +113,10 @@ struct QueueTransport {
 
 impl PacketTransport for QueueTransport {
     fn send(&mut self, packet: &[u8]) -> io::Result<()> {
+        // Never refused: a flush is bounded by what the connections may have in flight (module
+        // docs, Bounded memory), and a packet refused here would be lost after the endpoint
+        // counted it sent.
         let outbound = self.outbound.get_mut();
-        if outbound.room() == 0 {
-            return Err(io::Error::new(io::ErrorKind::WouldBlock, "outbound queue full"));
-        }
         let mut buffer = outbound.buffer();
         buffer.extend_from_slice(packet);
         outbound.push(buffer);
@@ -188,8 +189,8 @@ struct Inner {
 impl Inner {
     /// The stack's clock as the core's instant.
     fn now(&self) -> Instant {
-        let micros = self.epoch.elapsed().as_micros();
-        Instant::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+        let micros = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
+        Instant::from_micros(CLOCK_OFFSET_MICROS.saturating_add(micros))
     }
 
     const fn endpoint(&self) -> &Endpoint {
@@ -365,6 +366,12 @@ impl core::fmt::Debug for StackDriver {
     }
 }
 
+/// Where the stack's clock starts, in the core's microseconds (2^40 µs, about 12.7 days): far
+/// enough ahead of the `Driver`'s own clock, which starts at zero, that the endpoint — which
+/// takes the later of the instants it is given — always runs on the stack's clock (module
+/// docs, Time).
+const CLOCK_OFFSET_MICROS: u64 = 1 << 40;
+
 /// Turns of the driver loop per poll before it yields to other tasks.
 const TURNS_PER_POLL: usize = 32;
 
@@ -515,7 +522,8 @@ impl Future for StackDriver {
             }
             let mut timer_due = false;
             if let Some(deadline) = turn.deadline {
-                let at = this.epoch + Duration::from_micros(deadline.as_micros());
+                let since_epoch = deadline.as_micros().saturating_sub(CLOCK_OFFSET_MICROS);
+                let at = this.epoch + Duration::from_micros(since_epoch);
                 if this.sleep.deadline() != at {
                     this.sleep.as_mut().reset(at);
                 }
