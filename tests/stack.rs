@@ -174,6 +174,26 @@ fn every_handle_and_the_driver_are_send_and_static() {
     send_static::<IoDevice<tokio::io::DuplexStream>>();
 }
 
+#[test]
+fn a_stack_made_outside_a_runtime_runs_inside_one() {
+    let (device_a, device_b) = channel(64);
+    let (a, driver_a) = Stack::new(stack_config(A, |_| {}), device_a);
+    let (b, driver_b) = Stack::new(stack_config(B, |_| {}), device_b);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        tokio::spawn(driver_a);
+        tokio::spawn(driver_b);
+        let listener = TcpListener::bind(&b, b_addr(PORT)).await.unwrap();
+        let (client, accepted) =
+            tokio::join!(TcpStream::connect(&a, b_addr(PORT)), listener.accept());
+        let (mut client, (mut server, _)) = (client.unwrap(), accepted.unwrap());
+        client.write_all(b"ping").await.unwrap();
+        let mut ping = [0; 4];
+        server.read_exact(&mut ping).await.unwrap();
+        assert_eq!(&ping, b"ping");
+    });
+}
+
 #[tokio::test(start_paused = true)]
 async fn four_mib_each_way_arrive_byte_exact_through_async_read_and_vectored_writes() {
     guarded(async move {

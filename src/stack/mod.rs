@@ -276,8 +276,9 @@ impl Drop for Stack {
 
 impl Stack {
     /// A stack for `config` over `device`, and the future that drives it. Spawn the driver
-    /// (`tokio::spawn(driver)`): until it runs, nothing is sent or received. It must be
-    /// polled within a tokio runtime with the time driver enabled.
+    /// (`tokio::spawn(driver)`): until it runs, nothing is sent or received. The stack may be
+    /// made anywhere; the driver must be polled within a tokio runtime with the time driver
+    /// enabled.
     pub fn new<D: Device>(config: StackConfig, device: D) -> (Self, StackDriver) {
         let epoch = tokio::time::Instant::now();
         let default_nodelay = config.endpoint.connection.nodelay;
@@ -308,7 +309,7 @@ impl Stack {
             device: alloc::boxed::Box::new(device),
             rx: PacketBatch::with_capacity(queue),
             tx: PacketBatch::with_capacity(queue),
-            sleep: alloc::boxed::Box::pin(tokio::time::sleep(Duration::ZERO)),
+            sleep: None,
             wakers: Vec::new(),
             epoch,
             finished: false,
@@ -349,7 +350,9 @@ pub struct StackDriver {
     rx: PacketBatch,
     /// Packets the endpoint emitted, not yet taken by the device.
     tx: PacketBatch,
-    sleep: Pin<alloc::boxed::Box<tokio::time::Sleep>>,
+    /// The timer for the endpoint's next deadline, made at the first one (inside the runtime:
+    /// the stack itself may be made outside one).
+    sleep: Option<Pin<alloc::boxed::Box<tokio::time::Sleep>>>,
     /// Wakers collected under the lock, woken after it (kept to reuse the allocation).
     wakers: Vec<Waker>,
     /// The stack's clock's origin (as `Inner::epoch`), to turn deadlines into sleeps.
@@ -524,10 +527,13 @@ impl Future for StackDriver {
             if let Some(deadline) = turn.deadline {
                 let since_epoch = deadline.as_micros().saturating_sub(CLOCK_OFFSET_MICROS);
                 let at = this.epoch + Duration::from_micros(since_epoch);
-                if this.sleep.deadline() != at {
-                    this.sleep.as_mut().reset(at);
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| alloc::boxed::Box::pin(tokio::time::sleep_until(at)));
+                if sleep.deadline() != at {
+                    sleep.as_mut().reset(at);
                 }
-                timer_due = this.sleep.as_mut().poll(cx).is_ready();
+                timer_due = sleep.as_mut().poll(cx).is_ready();
             }
             if !(received || timer_due || (turn.flush_held && sent_all) || (turn.done && sent_all))
             {
