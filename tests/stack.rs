@@ -461,6 +461,10 @@ async fn echo_stress() {
     }
     assert_eq!(clients.join_all().await.len(), CONNECTIONS);
     server.await.unwrap();
+    // Every event reached the stack (none dropped from the endpoint's bounded queue).
+    for stack in [&net.a, &net.b] {
+        assert_eq!(stack.with_endpoint(|endpoint| endpoint.counters().events_dropped), 0);
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -221,6 +221,39 @@ impl Inner {
         self.addresses.iter().copied().find(|ip| ip.is_ipv4() == remote.is_ipv4())
     }
 
+    /// Takes the endpoint's events and collects the wakers of the tasks they concern.
+    fn drain_events(&mut self, wakers: &mut Vec<Waker>) {
+        while let Some(event) = self.driver.endpoint_mut().poll_event() {
+            match event {
+                EndpointEvent::Connection(handle, event) => {
+                    let Some(state) = self.connections.get_mut(&handle) else { continue };
+                    let (reader, writer) = match event {
+                        Event::Readable | Event::PeerClosed => (true, false),
+                        Event::Writable => (false, true),
+                        Event::Connected => (true, true),
+                        Event::Closed(reason) => {
+                            state.closed = Some(reason);
+                            (true, true)
+                        }
+                        _ => (false, false),
+                    };
+                    if reader {
+                        state.reader.take_into(wakers);
+                    }
+                    if writer {
+                        state.wants_room = false;
+                        state.writer.take_into(wakers);
+                    }
+                }
+                EndpointEvent::Acceptable { listener } => {
+                    if let Some(waiters) = self.listeners.get_mut(&listener) {
+                        waiters.take_into(wakers);
+                    }
+                }
+            }
+        }
+    }
+
     /// Every waiting task, to be woken (the driver stopped, or events were lost).
     fn take_all_wakers(&mut self, into: &mut Vec<Waker>) {
         for state in self.connections.values_mut() {
@@ -375,6 +408,9 @@ impl core::fmt::Debug for StackDriver {
 /// docs, Time).
 const CLOCK_OFFSET_MICROS: u64 = 1 << 40;
 
+/// Packets fed between two drains of the endpoint's events.
+const EVENTS_EVERY: usize = 64;
+
 /// Turns of the driver loop per poll before it yields to other tasks.
 const TURNS_PER_POLL: usize = 32;
 
@@ -420,10 +456,17 @@ impl StackDriver {
         let now = inner.now();
         // Our clock first: the endpoint keeps the later of its instants (module docs, Time).
         inner.endpoint_mut().handle_timeout(now);
+        let mut fed = 0;
         while let Some(packet) = self.rx.take_front() {
             // Only a capture file can fail here, and the stack has none.
             let _ = inner.driver.inject(&packet);
             self.rx.recycle(packet);
+            fed += 1;
+            if fed % EVENTS_EVERY == 0 {
+                // Drained as they come, so a large batch cannot fill the endpoint's bounded
+                // event queue (events dropped there are wakeups lost).
+                inner.drain_events(&mut self.wakers);
+            }
         }
         inner.endpoint_mut().handle_timeout(now);
         let flush_held = self.tx.len() >= self.tx.capacity() / 2;
@@ -432,35 +475,7 @@ impl StackDriver {
             self.tx.append(&mut inner.driver.transport().outbound.borrow_mut());
         }
         let inner = &mut *inner;
-        while let Some(event) = inner.driver.endpoint_mut().poll_event() {
-            match event {
-                EndpointEvent::Connection(handle, event) => {
-                    let Some(state) = inner.connections.get_mut(&handle) else { continue };
-                    let (reader, writer) = match event {
-                        Event::Readable | Event::PeerClosed => (true, false),
-                        Event::Writable => (false, true),
-                        Event::Connected => (true, true),
-                        Event::Closed(reason) => {
-                            state.closed = Some(reason);
-                            (true, true)
-                        }
-                        _ => (false, false),
-                    };
-                    if reader {
-                        state.reader.take_into(&mut self.wakers);
-                    }
-                    if writer {
-                        state.wants_room = false;
-                        state.writer.take_into(&mut self.wakers);
-                    }
-                }
-                EndpointEvent::Acceptable { listener } => {
-                    if let Some(waiters) = inner.listeners.get_mut(&listener) {
-                        waiters.take_into(&mut self.wakers);
-                    }
-                }
-            }
-        }
+        inner.drain_events(&mut self.wakers);
         // Writers waiting in `writable()`: is there room now? (Only they are visited, not
         // every connection.)
         let endpoint = inner.driver.endpoint();
