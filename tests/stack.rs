@@ -250,6 +250,31 @@ async fn a_flush_larger_than_the_packet_queue_loses_no_packet() {
     .await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn write_bytes_queues_chunks_by_reference_and_they_arrive_byte_exact() {
+    guarded(async move {
+        const LEN: usize = 1 << 20;
+        let net = net_with(small_buffers);
+        let (client, mut server) = connected(&net).await;
+        let (_read, write) = client.into_split();
+        let data = bytes::Bytes::from(pattern(LEN, 9));
+        let sent = data.clone();
+        // 1 MiB through a 64 KiB send buffer: the writer waits for room many times.
+        let writer = tokio::spawn(async move {
+            write.write_bytes(sent.slice(..1000)).await.unwrap();
+            write.write_bytes(sent.slice(1000..)).await.unwrap();
+            write
+        });
+        let mut received = vec![0; LEN];
+        server.read_exact(&mut received).await.unwrap();
+        assert!(received == data);
+        let write = writer.await.unwrap();
+        drop(write);
+        assert_eq!(server.read(&mut [0; 8]).await.unwrap(), 0, "the write half's drop sent FIN");
+    })
+    .await;
+}
+
 /// Send and receive buffers pinned at 64 KiB (no growth).
 fn small_buffers(config: &mut Config) {
     config.send_buffer = 64 * 1024;

@@ -23,6 +23,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll};
 use std::io::{self, IoSlice};
 
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::{ConnState, Inner, Stack, call_error, stopped_error};
@@ -201,6 +202,44 @@ impl StreamCore {
             state.writer.register(cx.waker());
         }
         would_block(cx)
+    }
+
+    /// Queues as much of `data` as the send buffer takes, by reference (`send_bytes`).
+    fn poll_write_bytes(&self, cx: &Context<'_>, data: &Bytes) -> Poll<io::Result<usize>> {
+        let mut guard = self.stack.lock();
+        let inner = &mut *guard;
+        if let Some(why) = &inner.stopped {
+            return Poll::Ready(Err(stopped_error(why)));
+        }
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let now = inner.now();
+        match inner.driver.endpoint_mut().send_bytes(now, self.handle, data.clone()) {
+            Ok(0) => {
+                if let Some(state) = inner.connections.get_mut(&self.handle) {
+                    state.writer.register(cx.waker());
+                }
+                Poll::Pending
+            }
+            Ok(taken) => {
+                inner.kick();
+                Poll::Ready(Ok(taken))
+            }
+            Err(error) => {
+                let closed = inner.connections.get(&self.handle).and_then(|s| s.closed);
+                Poll::Ready(Err(call_error(error, closed, true)))
+            }
+        }
+    }
+
+    /// Writes all of `data` by reference, waiting for room as needed.
+    async fn write_bytes(&self, mut data: Bytes) -> io::Result<()> {
+        while !data.is_empty() {
+            let taken = poll_fn(|cx| self.poll_write_bytes(cx, &data)).await?;
+            data.advance(taken);
+        }
+        Ok(())
     }
 
     fn poll_shutdown(&self) -> Poll<io::Result<()>> {
@@ -471,6 +510,19 @@ impl TcpStream {
         ready_or_would_block(self.core.poll_read(None, buf, false))
     }
 
+    /// Writes all of `data` without copying it: the connection's send queue keeps slices of
+    /// `data` itself (pieces under 256 octets are copied) until the peer acknowledges them,
+    /// and every (re)transmission is read from there. Waits while the send buffer is full.
+    ///
+    /// Not cancel safe, as `write_all`: dropped midway, a prefix of `data` has been queued.
+    ///
+    /// # Errors
+    ///
+    /// As writing (module docs).
+    pub async fn write_bytes(&self, data: Bytes) -> io::Result<()> {
+        self.core.write_bytes(data).await
+    }
+
     /// Writes what fits without waiting.
     ///
     /// # Errors
@@ -688,6 +740,15 @@ impl OwnedWriteHalf {
     /// As [`TcpStream::try_write`].
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         ready_or_would_block(self.core.poll_write(None, &[IoSlice::new(buf)]))
+    }
+
+    /// As [`TcpStream::write_bytes`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::write_bytes`].
+    pub async fn write_bytes(&self, data: Bytes) -> io::Result<()> {
+        self.core.write_bytes(data).await
     }
 
     /// Drops the half without shutting down the sending side: the connection then closes
