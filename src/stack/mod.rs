@@ -351,7 +351,8 @@ impl Stack {
     }
 
     /// Runs `f` on the endpoint under the stack's lock: for counters, status and settings
-    /// this API does not cover. Output it causes is sent on the driver's next turn.
+    /// this API does not cover. Output it causes is sent on the driver's next turn. `f` must
+    /// not use the stack's handles (the lock is not reentrant).
     pub fn with_endpoint<R>(&self, f: impl FnOnce(&mut Endpoint) -> R) -> R {
         let mut inner = self.shared.lock();
         let result = f(inner.endpoint_mut());
