@@ -52,6 +52,8 @@ pub mod isn;
 mod recovery;
 pub mod rtt;
 pub mod seq;
+#[cfg(feature = "tokio")]
+pub mod stack;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
