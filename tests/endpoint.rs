@@ -1196,3 +1196,58 @@ fn endpoint_routes_icmp_errors_by_quoted_header_and_counts_strays() {
         Event::Closed(CloseReason::Error(tcp_proto::ConnectionError::Unreachable))
     )));
 }
+
+/// Closing a listener resets what it still owns — the half-open connection in its SYN queue
+/// and the established one in its accept queue — with `<SEQ=SND.NXT><CTL=RST>` each (RFC 9293
+/// §3.10.5 ABORT), as Linux does; connections already accepted go on. Before, both were left
+/// behind, the half-open one becoming an established connection nobody could accept.
+#[test]
+fn unlisten_resets_the_listeners_unaccepted_connections_rfc_9293_3_10_5() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 4).unwrap();
+    let (client_accepted, server_accepted) = net.connect();
+    // Established and waiting in the accept queue.
+    let client_ready = net.client.connect(net.now, CLIENT_IP, SERVER).unwrap();
+    net.run();
+    let ready = net.client.status(client_ready).unwrap();
+    assert_eq!(ready.state, State::Established);
+    // Half-open: a SYN whose SYN-ACK is never answered.
+    let synack = stray(&mut net.server, STRANGER, SERVER, header(Flags::SYN, 7000, 0));
+    assert_eq!(synack.len(), 1);
+    assert_eq!(synack[0].flags, Flags::SYN | Flags::ACK);
+    assert_eq!(net.server.connection_count(), 3);
+
+    net.server.unlisten(SERVER).unwrap();
+    let mut resets = Vec::new();
+    let mut buf = vec![0u8; 1500];
+    while let Some(tx) = net.server.poll_transmit(net.now, &mut buf).unwrap() {
+        let header =
+            Segment::parse_checked(&buf[..tx.len], tx.local.ip(), tx.remote.ip()).unwrap().header;
+        resets.push((tx.remote.ip(), header.flags, header.seq));
+        if tx.remote.ip() == CLIENT_IP {
+            net.client.handle_segment(net.now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
+        }
+    }
+    resets.sort_by_key(|(ip, ..)| *ip);
+    assert_eq!(
+        resets,
+        [(CLIENT_IP, Flags::RST, ready.rcv_nxt), (STRANGER.ip(), Flags::RST, synack[0].seq + 1)]
+    );
+    let events: Vec<EndpointEvent> = Net::events(&mut net.client);
+    assert!(
+        events.iter().any(|event| matches!(
+            event,
+            EndpointEvent::Connection(handle, Event::Closed(_)) if *handle == client_ready
+        )),
+        "the waiting client was reset: {events:?}"
+    );
+    assert_eq!(net.server.connection_count(), 1, "the accepted connection goes on");
+    assert_eq!(net.server.status(server_accepted).unwrap().state, State::Established);
+    assert_eq!(net.client.status(client_accepted).unwrap().state, State::Established);
+    assert_eq!(net.server.accept(SERVER), Err(EndpointError::NotListening));
+    // The stranger's late final ACK finds nothing and draws a RST from its ACK number.
+    let late_ack = header(Flags::ACK, 7001, synack[0].seq.get().wrapping_add(1));
+    let late = stray(&mut net.server, STRANGER, SERVER, late_ack);
+    assert_eq!(late.len(), 1);
+    assert_eq!((late[0].flags, late[0].seq), (Flags::RST, synack[0].seq + 1));
+}

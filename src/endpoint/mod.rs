@@ -424,9 +424,40 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Stops listening on `local`. Connections already accepted or in progress are unaffected.
+    /// Stops listening on `local`. Connections already accepted are unaffected; the ones the
+    /// listener still owns — half-open in its SYN queue, or established and waiting in its
+    /// accept queue — are aborted, each peer getting a RST (RFC 9293 §3.10.5 ABORT in
+    /// SYN-RECEIVED and ESTABLISHED), as Linux resets a closed listener's queues: no
+    /// application could ever accept them, so kept they would be connections nobody owns.
+    /// Their handles get [`Event::Closed`]. A handshake a SYN cookie was to complete later
+    /// finds no listener and draws a RST then.
+    ///
+    /// Scans the connection slots once (listeners are few and rarely closed; keeping a list
+    /// per listener would cost every handshake).
     pub fn unlisten(&mut self, local: SocketAddr) -> Result<(), EndpointError> {
-        self.listeners.remove(&local).map(|_| ()).ok_or(EndpointError::NotListening)
+        self.listeners.remove(&local).ok_or(EndpointError::NotListening)?;
+        let now = self.last_now;
+        let orphans: Vec<ConnectionHandle> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(index, slot)| {
+                let entry = slot.entry.as_ref()?;
+                (entry.listener() == Some(local)).then_some(ConnectionHandle {
+                    index: u32::try_from(index).ok()?,
+                    generation: slot.generation,
+                })
+            })
+            .collect();
+        for handle in orphans {
+            if let Some(entry) = self.entry_mut(handle) {
+                entry.listener = ListenerRef::None;
+                // ABORT is refused only in CLOSED, where there is nothing to reset.
+                let _ = entry.connection.abort(now);
+            }
+            self.after_call(handle);
+        }
+        Ok(())
     }
 
     /// The next established connection of the listener on `local`.

@@ -114,13 +114,9 @@ impl TcpListener {
 impl Drop for TcpListener {
     fn drop(&mut self) {
         let mut inner = self.stack.lock();
-        let now = inner.now();
-        let endpoint = inner.endpoint_mut();
-        // Completed but never accepted: nobody will read them (Linux resets them too).
-        while let Ok(Some(handle)) = endpoint.accept(self.local) {
-            let _ = endpoint.abort(now, handle);
-        }
-        let _ = endpoint.unlisten(self.local);
+        // The endpoint resets what the listener still owns (half-open and never accepted
+        // connections), as Linux does for a closed listener.
+        let _ = inner.endpoint_mut().unlisten(self.local);
         inner.listeners.remove(&self.local);
         inner.kick();
     }
