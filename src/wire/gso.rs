@@ -42,6 +42,13 @@ pub struct Segmenter<'a, P> {
     within: usize,
     /// Segments written so far.
     written: usize,
+    /// The sum of what every piece's checksum shares: the pseudo-header without its length
+    /// and the header with its sequence number, flags and checksum fields zero. A piece adds
+    /// only its length, sequence number, flags and payload (RFC 1071 §2: the sum is
+    /// commutative and associative, so the header need not be summed again per piece).
+    shared_sum: Checksum,
+    /// The pseudo-header's length field is 32 bits (IPv6, RFC 8200 §8.1), not 16 (IPv4).
+    long_length: bool,
 }
 
 impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
@@ -82,7 +89,23 @@ impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
                 available: header.len(),
             },
         )?;
-        pseudo_header(src, dst, PROTOCOL_TCP, 0).map_err(|_| EmitError::AddressFamilyMismatch)?;
+        let mut shared_sum = pseudo_header(src, dst, PROTOCOL_TCP, 0)
+            .map_err(|_| EmitError::AddressFamilyMismatch)?;
+        // The header with the fields that differ per piece zeroed: sequence number (4..8),
+        // flags (13, the low octet of the word at 12) and checksum (16..18).
+        let (before_seq, from_seq) = header.split_at(4);
+        let (_seq, after_seq) = from_seq.split_at(4);
+        let (ack, after_ack) = after_seq.split_at(4);
+        let (offset_and_flags, after_flags) = after_ack.split_at(2);
+        let (window, after_window) = after_flags.split_at(2);
+        let (_field, rest) = after_window.split_at(2);
+        shared_sum.add_bytes(before_seq);
+        shared_sum.add_bytes(ack);
+        shared_sum.add_bytes(offset_and_flags.get(..1).unwrap_or_default());
+        shared_sum.add_bytes(&[0]);
+        shared_sum.add_bytes(window);
+        shared_sum.add_bytes(rest);
+        let long_length = src.is_ipv6();
         let total = payload.iter().map(|slice| slice.as_ref().len()).sum();
         if segment_size == 0 && total > 0 {
             return Err(EmitError::OptionsTooLong { len: 0 });
@@ -104,6 +127,8 @@ impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
             slice: 0,
             within: 0,
             written: 0,
+            shared_sum,
+            long_length,
         })
     }
 
@@ -158,22 +183,34 @@ impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
             }
             *flags = kept.bits();
         }
-        if let Some(field) = head.get_mut(CHECKSUM_AT..CHECKSUM_AT + 2) {
-            field.fill(0);
-        }
         // `len` fits a u32: it is at most the header plus `segment_size` of a real payload.
         let tcp_len = u32::try_from(len).unwrap_or(u32::MAX);
-        let mut sum = pseudo_header(self.src, self.dst, PROTOCOL_TCP, tcp_len)
-            .map_err(|_| EmitError::AddressFamilyMismatch)?;
-        let compute = self.checksum == TxChecksum::Compute;
-        if compute {
-            sum.add_bytes(head);
-        }
-        self.copy_piece(body, compute.then_some(&mut sum));
         let field = match self.checksum {
-            TxChecksum::Compute => sum.finish(),
-            TxChecksum::PseudoHeader => sum.folded(),
-            TxChecksum::None => 0,
+            TxChecksum::Compute => {
+                let flags = head.get(FLAGS_AT).copied().unwrap_or(0);
+                // Over IPv4 the pseudo-header carries the length's low 16 bits only.
+                let length_high = if self.long_length { (tcp_len >> 16) as u16 } else { 0 };
+                let mut sum = self.shared_sum;
+                sum.add_words(&[
+                    length_high,
+                    tcp_len as u16,
+                    (seq >> 16) as u16,
+                    seq as u16,
+                    u16::from(flags),
+                ]);
+                self.copy_piece(body, Some(&mut sum));
+                sum.finish()
+            }
+            TxChecksum::PseudoHeader => {
+                self.copy_piece(body, None);
+                pseudo_header(self.src, self.dst, PROTOCOL_TCP, tcp_len)
+                    .map_err(|_| EmitError::AddressFamilyMismatch)?
+                    .folded()
+            }
+            TxChecksum::None => {
+                self.copy_piece(body, None);
+                0
+            }
         };
         if let Some(octets) = head.get_mut(CHECKSUM_AT..CHECKSUM_AT + 2) {
             octets.copy_from_slice(&field.to_be_bytes());
