@@ -486,12 +486,14 @@ impl Gro {
                 to.handle_segment_bytes(now, ip.src.into(), ip.dst.into(), packet);
                 continue;
             }
-            let run = self.pools.pool(65_535 - 20);
+            // The whole pool: a run grows in place up to 64 KiB (a split of the filled part
+            // alone would have to reallocate as it grows).
+            let mut run = self.pools.pool(65_535 - 20).split_off(0);
             run.extend_from_slice(header);
             run.resize(header_len + payload.len(), 0);
             sum.add_copy(&mut run[header_len..], payload);
             assert_eq!(sum.finish(), 0, "a wire packet's checksum");
-            self.run = Some(run.split());
+            self.run = Some(run);
             self.addresses = (ip.src, ip.dst);
             self.next_seq = seq.wrapping_add(payload.len() as u32);
             self.segment_size = payload.len();
