@@ -397,9 +397,9 @@ const CWR: u8 = 0x80;
 /// consecutive in-order data packets of one flow are coalesced into one segment of up to
 /// 64 KiB, handed to `handle_segment_bytes` whole (the receiving endpoint trusts the
 /// checksum, as Linux marks a GRO packet `CHECKSUM_UNNECESSARY`). The payload is copied once,
-/// into pooled memory, summed in the same pass (`Checksum::add_copy`): with the segmenter's
-/// copy on the sending side that is two copies per octet, as smoltcp's ring → packet →
-/// ring.
+/// into pooled memory, and summed from the copy while it is in cache (appending needs no
+/// zero-filled buffer, which a fused copy-and-sum would): with the segmenter's copy on the
+/// sending side that is two copies per octet, as smoltcp's ring → packet → ring.
 ///
 /// When a packet may join the run held (Linux's `tcp_gro_receive`): same addresses and
 /// ports, the sequence number where the run ends, the same ACK number, the same header
@@ -465,8 +465,8 @@ impl Gro {
                     && 20 + run.len() + payload.len() <= 65_535;
                 if joins {
                     let at = run.len();
-                    run.resize(at + payload.len(), 0);
-                    sum.add_copy(&mut run[at..], payload);
+                    run.extend_from_slice(payload);
+                    sum.add_bytes(&run[at..]);
                     assert_eq!(sum.finish(), 0, "a wire packet's checksum");
                     run[13] |= flags & (PSH | FIN);
                     self.next_seq = seq.wrapping_add(payload.len() as u32);
@@ -490,8 +490,8 @@ impl Gro {
             // alone would have to reallocate as it grows).
             let mut run = self.pools.pool(65_535 - 20).split_off(0);
             run.extend_from_slice(header);
-            run.resize(header_len + payload.len(), 0);
-            sum.add_copy(&mut run[header_len..], payload);
+            run.extend_from_slice(payload);
+            sum.add_bytes(&run[header_len..]);
             assert_eq!(sum.finish(), 0, "a wire packet's checksum");
             self.run = Some(run);
             self.addresses = (ip.src, ip.dst);
