@@ -355,13 +355,13 @@ fn pump_gso(
         )
         .expect("a header the connection wrote");
         let most = 20 + segmenter.max_segment_len();
-        loop {
+        let mut piece = segmenter.segments();
+        while piece > 0 {
+            piece -= 1;
+            // The segment after a 20-octet IP header, appended (no buffer to zero-fill first).
             let pool = pools.pool(most);
-            pool.resize(most, 0);
-            let Some(len) = segmenter.next_segment(&mut pool[20..]).expect("room") else {
-                pool.clear();
-                break;
-            };
+            pool.extend_from_slice(&[0; 20]);
+            let len = segmenter.append_next_segment(pool).expect("a segment left");
             let ip = Ipv4Header {
                 src,
                 dst,
@@ -375,7 +375,6 @@ fn pump_gso(
                 dscp_ecn: out.transmit.ds_field,
             };
             ip.emit(&mut pool[..20]).expect("room for the header");
-            pool.truncate(20 + len);
             queue.push_back(pool.split());
         }
     }

@@ -147,7 +147,7 @@ mod differential {
     //! directions, data delayed by one step). The wire segments, each sender's `Status`,
     //! counters and next deadline must be the same at every step.
 
-    use bytes::Bytes;
+    use bytes::{Bytes, BytesMut};
     use proptest::prelude::*;
     use std::time::Duration;
     use tcp_proto::testing::{addr_a, addr_b};
@@ -230,9 +230,17 @@ mod differential {
                     TxChecksum::Compute,
                 )
                 .unwrap();
-                let mut buf = vec![0u8; segmenter.max_segment_len()];
-                while let Some(len) = segmenter.next_segment(&mut buf).unwrap() {
-                    out.push(buf[..len].to_vec());
+                if gso.is_some() {
+                    // The appending form here, the writing one for the ordinary segments.
+                    let mut bytes = BytesMut::new();
+                    while let Some(len) = segmenter.append_next_segment(&mut bytes) {
+                        out.push(bytes.split_to(len).to_vec());
+                    }
+                } else {
+                    let mut buf = vec![0u8; segmenter.max_segment_len()];
+                    while let Some(len) = segmenter.next_segment(&mut buf).unwrap() {
+                        out.push(buf[..len].to_vec());
+                    }
                 }
             }
             out
