@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Instruction counts under callgrind (deterministic, unlike time): per data segment for
 # bulk_mtu1500 (copying APIs), bulk_mtu1500_bytes (each stack's best API) and
-# bulk_mtu1500_superseg (tcp-proto's super-segments cut into wire packets in software; smoltcp
+# bulk_mtu1500_superseg (tcp-proto's super-segments cut into wire packets in software, verified
+# and coalesced again by the harness's GRO on the receiving side, per wire packet; smoltcp
 # as in the _bytes row, whose count it reuses: the same function and workload) and per
 # lifecycle for churn, for tcp-proto and smoltcp, each stack in its own
 # valgrind run with collection switched on only inside that stack's transfer function.

@@ -273,6 +273,19 @@ impl Connection {
         let mut pieces = 1;
         let mut last_flags = Flags::ACK;
         while pieces < out.max_segments {
+            if pieces >= 2 && start.kind == Kind::New && last_flags == Flags::ACK {
+                // The second piece went the whole way below: what it settled (the advertised
+                // edge, the D-SACK sent, the timers armed, the scoreboard made) holds for the
+                // rest, so a run of full pieces is accounted in one step.
+                let room = out.max_segments - pieces;
+                let octets_left = limit - total;
+                let run = self.extend_full_run(now, start.full, room, octets_left);
+                if run > 0 {
+                    total += run * start.full;
+                    pieces += run;
+                    continue;
+                }
+            }
             let next_seq = start.header.seq + len_u32(total);
             let Some((plan, header)) = self.super_segment_continues(&start, next_seq) else {
                 break;
@@ -322,6 +335,73 @@ impl Connection {
         out.pieces = pieces;
         out.segment_size = start.full;
         Transmit { len: tcp_len, ..first }
+    }
+
+    /// Sends, as `poll_output` would one at a time, the run of full-sized segments of new
+    /// data from SND.NXT that all join a super-segment unchanged (`full` octets each, at most
+    /// `max_pieces` of them and `max_octets` octets in all) and returns how many went; 0 when
+    /// the state asks for the careful path of `super_segment_continues`. Only pieces that end
+    /// before the end of the queue are taken: no PSH, no FIN, no Nagle, the same header as
+    /// the piece before but for the sequence number. Called after two pieces went through
+    /// the careful path, so that what one segment's accounting settles once — the advertised
+    /// edge and the D-SACK reported (`on_ack_sent`), the retransmission timer (rule 5.1),
+    /// the RTT probe, the scoreboard made — is settled, and what is left per piece is the
+    /// scoreboard's record and SND.NXT; the timers that depend on the flight (the loss probe,
+    /// RFC 8985 §7.2) and the cwnd-limited note are worked out once, for the last piece.
+    fn extend_full_run(
+        &mut self,
+        now: Instant,
+        full: usize,
+        max_pieces: usize,
+        max_octets: usize,
+    ) -> usize {
+        let settled = self.syn_acked
+            && !self.retransmit_pending
+            && !self.ack_pending
+            && self
+                .rare
+                .as_ref()
+                .is_none_or(|rare| rare.reply.is_none() && rare.resegment.is_none())
+            && matches!(self.state, State::Established | State::CloseWait)
+            && !self.in_sack_recovery()
+            && !self.loss_probe_due()
+            && (!self.sack_ok || self.scoreboard.is_some())
+            && self.rtt_probe.is_some()
+            && self.timer(Timer::Retransmit).is_some()
+            && self.last_send_at == Some(now)
+            && self.snd_nxt.before(self.send_buf_seq + len_u32(self.send_buf.len()))
+            && !self.snd_nxt.before(self.send_buf_seq)
+            && full > 0;
+        if !settled {
+            return 0;
+        }
+        let offset = self.snd_nxt.since(self.send_buf_seq) as usize;
+        // `plan_at`'s full size; the careful path checked it against the first piece's.
+        let planned_full = usize::from(self.effective_mss()).saturating_sub(self.sack_option_len());
+        if planned_full != full {
+            return 0;
+        }
+        let queued = self.send_buf.len() - offset;
+        let usable = self.usable_window(self.snd_nxt);
+        // Full pieces ending before the end of the queue (the one that reaches it carries
+        // PSH, maybe FIN: the careful path sends it), within the windows and the limits.
+        let by_queue = (queued - 1) / full;
+        let pieces = by_queue.min(usable / full).min(max_pieces).min(max_octets / full);
+        if pieces == 0 {
+            return 0;
+        }
+        let mut seq = self.snd_nxt;
+        for _ in 0..pieces {
+            let end = seq + len_u32(full);
+            self.record_sent(seq, end, now, Some(now));
+            seq = end;
+        }
+        self.snd_nxt = seq;
+        // What the last piece's `update_retransmit_timer` would leave: the RTO runs already
+        // (rule 5.1 does not restart it), the probe timer follows the flight.
+        self.arm_loss_probe(now);
+        self.note_send_limit();
+        pieces
     }
 
     /// The segment `poll_output` would send next and its header, if it may join the

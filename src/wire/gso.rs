@@ -11,6 +11,8 @@
 
 use core::net::IpAddr;
 
+use bytes::BytesMut;
+
 use super::checksum::{Checksum, TxChecksum, pseudo_header};
 use super::{EmitError, Flags, HEADER_LEN, PROTOCOL_TCP};
 
@@ -42,6 +44,13 @@ pub struct Segmenter<'a, P> {
     within: usize,
     /// Segments written so far.
     written: usize,
+    /// The sum of what every piece's checksum shares: the pseudo-header without its length
+    /// and the header with its sequence number, flags and checksum fields zero. A piece adds
+    /// only its length, sequence number, flags and payload (RFC 1071 §2: the sum is
+    /// commutative and associative, so the header need not be summed again per piece).
+    shared_sum: Checksum,
+    /// The pseudo-header's length field is 32 bits (IPv6, RFC 8200 §8.1), not 16 (IPv4).
+    long_length: bool,
 }
 
 impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
@@ -82,7 +91,23 @@ impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
                 available: header.len(),
             },
         )?;
-        pseudo_header(src, dst, PROTOCOL_TCP, 0).map_err(|_| EmitError::AddressFamilyMismatch)?;
+        let mut shared_sum = pseudo_header(src, dst, PROTOCOL_TCP, 0)
+            .map_err(|_| EmitError::AddressFamilyMismatch)?;
+        // The header with the fields that differ per piece zeroed: sequence number (4..8),
+        // flags (13, the low octet of the word at 12) and checksum (16..18).
+        let (before_seq, from_seq) = header.split_at(4);
+        let (_seq, after_seq) = from_seq.split_at(4);
+        let (ack, after_ack) = after_seq.split_at(4);
+        let (offset_and_flags, after_flags) = after_ack.split_at(2);
+        let (window, after_window) = after_flags.split_at(2);
+        let (_field, rest) = after_window.split_at(2);
+        shared_sum.add_bytes(before_seq);
+        shared_sum.add_bytes(ack);
+        shared_sum.add_bytes(offset_and_flags.get(..1).unwrap_or_default());
+        shared_sum.add_bytes(&[0]);
+        shared_sum.add_bytes(window);
+        shared_sum.add_bytes(rest);
+        let long_length = src.is_ipv6();
         let total = payload.iter().map(|slice| slice.as_ref().len()).sum();
         if segment_size == 0 && total > 0 {
             return Err(EmitError::OptionsTooLong { len: 0 });
@@ -104,6 +129,8 @@ impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
             slice: 0,
             within: 0,
             written: 0,
+            shared_sum,
+            long_length,
         })
     }
 
@@ -127,19 +154,91 @@ impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
     /// [`EmitError::BufferTooSmall`] when `out` cannot hold the segment; nothing is consumed
     /// (the same segment is written by the next call with a larger buffer).
     pub fn next_segment(&mut self, out: &mut [u8]) -> Result<Option<usize>, EmitError> {
-        let done_all = if self.total == 0 { self.written > 0 } else { self.done >= self.total };
-        if done_all {
-            return Ok(None);
-        }
-        let piece_len = (self.total - self.done).min(self.segment_size.max(1));
-        let header_len = self.header.len();
-        let len = header_len + piece_len;
+        let Some(len) = self.next_len() else { return Ok(None) };
         let available = out.len();
+        let header_len = self.header.len();
         let Some((head, body)) = out.get_mut(..len).map(|segment| segment.split_at_mut(header_len))
         else {
             return Err(EmitError::BufferTooSmall { needed: len, available });
         };
         head.copy_from_slice(self.header);
+        let (seq, flags) = self.patch_header(head);
+        let field = match self.checksum {
+            TxChecksum::Compute => {
+                let mut sum = self.piece_sum(len, seq, flags);
+                self.copy_piece(body, Some(&mut sum));
+                sum.finish()
+            }
+            TxChecksum::PseudoHeader | TxChecksum::None => {
+                self.copy_piece(body, None);
+                self.uncomputed_field(len)
+            }
+        };
+        if let Some(octets) = head.get_mut(CHECKSUM_AT..CHECKSUM_AT + 2) {
+            octets.copy_from_slice(&field.to_be_bytes());
+        }
+        self.done += len - header_len;
+        self.written += 1;
+        Ok(Some(len))
+    }
+
+    /// Like [`next_segment`](Self::next_segment), but appends the segment to `out`, which
+    /// grows as needed: no buffer to size or zero-fill first. The payload is copied, then
+    /// summed from the copy. Returns the segment's length, or `None` once every segment was
+    /// written.
+    pub fn append_next_segment(&mut self, out: &mut BytesMut) -> Option<usize> {
+        let len = self.next_len()?;
+        let header_len = self.header.len();
+        let start = out.len();
+        out.reserve(len);
+        out.extend_from_slice(self.header);
+        let mut left = len - header_len;
+        while left > 0 {
+            let Some(slice) = self.payload.get(self.slice) else { break };
+            let rest = slice.as_ref().get(self.within..).unwrap_or_default();
+            let take = rest.len().min(left);
+            out.extend_from_slice(rest.get(..take).unwrap_or_default());
+            left -= take;
+            if take == rest.len() {
+                self.slice += 1;
+                self.within = 0;
+            } else {
+                self.within += take;
+            }
+        }
+        let segment = out.get_mut(start..).unwrap_or_default();
+        let (head, body) = segment.split_at_mut(header_len.min(segment.len()));
+        let (seq, flags) = self.patch_header(head);
+        let field = match self.checksum {
+            TxChecksum::Compute => {
+                let mut sum = self.piece_sum(len, seq, flags);
+                sum.add_bytes(body);
+                sum.finish()
+            }
+            TxChecksum::PseudoHeader | TxChecksum::None => self.uncomputed_field(len),
+        };
+        if let Some(octets) = head.get_mut(CHECKSUM_AT..CHECKSUM_AT + 2) {
+            octets.copy_from_slice(&field.to_be_bytes());
+        }
+        self.done += len - header_len;
+        self.written += 1;
+        Some(len)
+    }
+
+    /// The length of the next wire segment, `None` once every segment was written.
+    fn next_len(&self) -> Option<usize> {
+        let done_all = if self.total == 0 { self.written > 0 } else { self.done >= self.total };
+        if done_all {
+            return None;
+        }
+        let piece_len = (self.total - self.done).min(self.segment_size.max(1));
+        Some(self.header.len() + piece_len)
+    }
+
+    /// Patches the copy of the header in `head` with the piece's sequence number and flags:
+    /// PSH and FIN only on the last piece, CWR only on the first. Returns both.
+    fn patch_header(&self, head: &mut [u8]) -> (u32, u8) {
+        let piece_len = (self.total - self.done).min(self.segment_size.max(1));
         let first = self.done == 0;
         let last = self.done + piece_len >= self.total;
         // The offset is below 2^32 for any payload a pseudo-header can describe: sequence
@@ -148,6 +247,7 @@ impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
         if let Some(field) = head.get_mut(4..8) {
             field.copy_from_slice(&seq.to_be_bytes());
         }
+        let mut bits = 0;
         if let Some(flags) = head.get_mut(FLAGS_AT) {
             let mut kept = Flags::from_bits(*flags);
             if !last {
@@ -157,30 +257,38 @@ impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
                 kept = kept.without(Flags::CWR);
             }
             *flags = kept.bits();
+            bits = *flags;
         }
-        if let Some(field) = head.get_mut(CHECKSUM_AT..CHECKSUM_AT + 2) {
-            field.fill(0);
-        }
+        (seq, bits)
+    }
+
+    /// The checksum of a piece `len` octets long (header included) with sequence number `seq`
+    /// and flags octet `flags`, before its payload is added: the shared sum plus what differs.
+    fn piece_sum(&self, len: usize, seq: u32, flags: u8) -> Checksum {
         // `len` fits a u32: it is at most the header plus `segment_size` of a real payload.
         let tcp_len = u32::try_from(len).unwrap_or(u32::MAX);
-        let mut sum = pseudo_header(self.src, self.dst, PROTOCOL_TCP, tcp_len)
-            .map_err(|_| EmitError::AddressFamilyMismatch)?;
-        let compute = self.checksum == TxChecksum::Compute;
-        if compute {
-            sum.add_bytes(head);
+        // Over IPv4 the pseudo-header carries the length's low 16 bits only.
+        let length_high = if self.long_length { (tcp_len >> 16) as u16 } else { 0 };
+        let mut sum = self.shared_sum;
+        sum.add_words(&[
+            length_high,
+            tcp_len as u16,
+            (seq >> 16) as u16,
+            seq as u16,
+            u16::from(flags),
+        ]);
+        sum
+    }
+
+    /// The checksum field of a piece `len` octets long when the checksum is not computed
+    /// here: the pseudo-header's folded sum ([`TxChecksum::PseudoHeader`]) or 0.
+    fn uncomputed_field(&self, len: usize) -> u16 {
+        if self.checksum != TxChecksum::PseudoHeader {
+            return 0;
         }
-        self.copy_piece(body, compute.then_some(&mut sum));
-        let field = match self.checksum {
-            TxChecksum::Compute => sum.finish(),
-            TxChecksum::PseudoHeader => sum.folded(),
-            TxChecksum::None => 0,
-        };
-        if let Some(octets) = head.get_mut(CHECKSUM_AT..CHECKSUM_AT + 2) {
-            octets.copy_from_slice(&field.to_be_bytes());
-        }
-        self.done += piece_len;
-        self.written += 1;
-        Ok(Some(len))
+        let tcp_len = u32::try_from(len).unwrap_or(u32::MAX);
+        // `new` checked that the addresses are of one family.
+        pseudo_header(self.src, self.dst, PROTOCOL_TCP, tcp_len).map_or(0, Checksum::folded)
     }
 
     /// Copies the next `body.len()` payload octets into `body`, summing them into `sum` if
@@ -238,12 +346,23 @@ mod tests {
         buf
     }
 
+    /// Every segment, written by `next_segment`; `append_next_segment` (onto a buffer that
+    /// already holds something) must give the same octets.
     fn all(segmenter: &mut Segmenter<'_, &[u8]>) -> Vec<Vec<u8>> {
+        let mut appending = segmenter.clone();
         let mut out = Vec::new();
         let mut buf = [0u8; 128];
         while let Some(len) = segmenter.next_segment(&mut buf).unwrap() {
             out.push(buf[..len].to_vec());
         }
+        let mut appended = Vec::new();
+        let mut bytes = BytesMut::from(&b"ip"[..]);
+        while let Some(len) = appending.append_next_segment(&mut bytes) {
+            assert_eq!(bytes.len(), 2 + len);
+            appended.push(bytes.split_off(2).to_vec());
+        }
+        assert_eq!(bytes, b"ip"[..]);
+        assert_eq!(appended, out, "appended segments");
         out
     }
 
