@@ -250,6 +250,7 @@ impl Inner {
                         waiters.take_into(wakers);
                     }
                 }
+                EndpointEvent::Incoming { .. } | EndpointEvent::IncomingExpired { .. } => {}
             }
         }
     }
