@@ -145,6 +145,8 @@ pub struct Driver<T> {
     epoch: std::time::Instant,
     /// Our addresses: a packet for anything else is dropped. Empty: accept any.
     addresses: Vec<IpAddr>,
+    /// Accept packets for any address even when `addresses` is not empty (catch-all).
+    any_destination: bool,
     identification: u16,
     /// Set DF on outgoing IPv4 packets (RFC 1191 path-MTU discovery).
     dont_fragment: bool,
@@ -231,6 +233,7 @@ impl<T: PacketTransport> Driver<T> {
             transport,
             epoch: std::time::Instant::now(),
             addresses: Vec::new(),
+            any_destination: false,
             identification: 0,
             dont_fragment: true,
             rx: RxBatch::new(RECEIVE_BATCH_BYTES, RECEIVE_BATCH),
@@ -252,6 +255,14 @@ impl<T: PacketTransport> Driver<T> {
     /// dropped and counted).
     pub fn add_address(&mut self, address: IpAddr) {
         self.addresses.push(address);
+    }
+
+    /// With `true`, accepts TCP segments and ICMP errors for any destination address, added or
+    /// not: what a catch-all listener (`Endpoint::listen` on `0.0.0.0:0`) needs to see the
+    /// connections a transparent proxy intercepts, which answer from their original
+    /// destinations. With `false` (the default), only the added addresses are ours.
+    pub fn set_any_destination(&mut self, any: bool) {
+        self.any_destination = any;
     }
 
     /// Writes every packet in and out to a pcap file at `path` (link type RAW).
@@ -729,7 +740,7 @@ impl<T: PacketTransport> Driver<T> {
             counters.dropped_not_tcp += 1;
             return None;
         }
-        if !self.addresses.is_empty() && !self.addresses.contains(&dst) {
+        if !self.any_destination && !self.addresses.is_empty() && !self.addresses.contains(&dst) {
             counters.dropped_not_ours += 1;
             return None;
         }

@@ -770,6 +770,7 @@ impl Endpoint {
             let tuple = (SocketAddr::new(local_ip, port), remote);
             lookup(&self.by_tuple, &self.slots, tuple).is_some()
                 || self.time_wait.contains_key(&tuple)
+                || self.pending_by_tuple.contains_key(&tuple)
                 || self.listeners.contains_key(&tuple.0)
         };
         let port = self.ports.pick(local_ip, remote, taken).ok_or(EndpointError::PortsExhausted)?;

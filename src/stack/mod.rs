@@ -56,7 +56,7 @@ mod listener;
 mod stream;
 
 pub use device::{ChannelDevice, Device, IoDevice, PacketBatch, channel};
-pub use listener::TcpListener;
+pub use listener::{Incoming, TcpListener};
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpStream, WriteHalf};
 
 use alloc::string::{String, ToString};
@@ -69,13 +69,15 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::adapter::PacketTransport;
 use crate::adapter::driver::Driver;
-use crate::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent};
+use crate::endpoint::{
+    ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent, IncomingId,
+};
 use crate::event::{CallError, CloseReason, ConnectionError, Event};
 use crate::time::Instant;
 
@@ -174,6 +176,11 @@ struct Inner {
     addresses: Vec<IpAddr>,
     connections: HashMap<ConnectionHandle, ConnState>,
     listeners: HashMap<SocketAddr, Waiters>,
+    /// SYNs recorded by each deferred listener, in arrival order, not yet taken by
+    /// `TcpListener::incoming` (at most its backlog live ones; expired ones are removed).
+    incoming: HashMap<SocketAddr, VecDeque<IncomingId>>,
+    /// Catch-all listeners open: while there is one, packets for any address are taken in.
+    catch_all: usize,
     driver_waker: Option<Waker>,
     /// Why the driver stopped, once it has.
     stopped: Option<String>,
@@ -250,7 +257,19 @@ impl Inner {
                         waiters.take_into(wakers);
                     }
                 }
-                EndpointEvent::Incoming { .. } | EndpointEvent::IncomingExpired { .. } => {}
+                EndpointEvent::Incoming { listener, id } => {
+                    if let Some(queue) = self.incoming.get_mut(&listener) {
+                        queue.push_back(id);
+                        if let Some(waiters) = self.listeners.get_mut(&listener) {
+                            waiters.take_into(wakers);
+                        }
+                    }
+                }
+                EndpointEvent::IncomingExpired { listener, id } => {
+                    if let Some(queue) = self.incoming.get_mut(&listener) {
+                        queue.retain(|queued| *queued != id);
+                    }
+                }
             }
         }
     }
@@ -331,6 +350,8 @@ impl Stack {
             addresses: config.addresses,
             connections: HashMap::new(),
             listeners: HashMap::new(),
+            incoming: HashMap::new(),
+            catch_all: 0,
             driver_waker: None,
             stopped: None,
             wants_room: Vec::new(),
