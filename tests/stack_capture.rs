@@ -209,3 +209,125 @@ async fn accept_and_incoming_are_refused_on_the_wrong_kind_of_listener() {
     })
     .await;
 }
+
+// ------------------------------------------------------------------ non-TCP packets
+
+/// The ones' complement sum of RFC 1071 over `bytes`.
+fn checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An IPv4 packet from `src` to `dst` carrying `payload` of `protocol`.
+fn ipv4(protocol: u8, src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+    let total = (20 + payload.len()) as u16;
+    let mut packet = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, protocol, 0, 0];
+    packet[2..4].copy_from_slice(&total.to_be_bytes());
+    packet.extend_from_slice(&src.octets());
+    packet.extend_from_slice(&dst.octets());
+    let sum = checksum(&packet);
+    packet[10..12].copy_from_slice(&sum.to_be_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
+/// An ICMP message of `kind` and `code` with `body` after its 4-octet rest of header.
+fn icmp(kind: u8, code: u8, body: &[u8]) -> Vec<u8> {
+    let mut message = vec![kind, code, 0, 0, 0, 0, 0, 0];
+    message.extend_from_slice(body);
+    let sum = checksum(&message);
+    message[2..4].copy_from_slice(&sum.to_be_bytes());
+    message
+}
+
+#[tokio::test(start_paused = true)]
+async fn udp_and_icmp_echo_reach_recv_packet_byte_exact_whatever_their_destination() {
+    guarded(async {
+        let (a, b) = stacks();
+        let udp =
+            ipv4(17, A, Ipv4Addr::new(8, 8, 8, 8), &[0x30, 0x39, 0, 53, 0, 12, 0, 0, 1, 2, 3, 4]);
+        let echo = ipv4(1, A, B, &icmp(8, 0, b"echo"));
+        a.send_packet(&udp).unwrap();
+        a.send_packet(&echo).unwrap();
+        assert_eq!(b.recv_packet().await.unwrap(), udp);
+        assert_eq!(b.recv_packet().await.unwrap(), echo);
+        assert_eq!(b.driver_counters().other_packets_kept, 2);
+        assert_eq!(b.driver_counters().dropped_not_tcp, 0);
+        // TCP beside them is untouched.
+        let own = SocketAddr::new(IpAddr::V4(B), 80);
+        let listener = TcpListener::bind(&b, own).await.unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(&a, own), listener.accept());
+        let (mut client, (mut server, _)) = (client.unwrap(), accepted.unwrap());
+        ping_pong(&mut client, &mut server).await;
+        assert_eq!(b.driver_counters().other_packets_kept, 2);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_tcp_packets_beyond_the_queue_are_dropped_and_counted() {
+    guarded(async {
+        let (device_a, device_b) = channel(4096);
+        let (a, a_driver) = Stack::new(config(A), device_a);
+        let mut config_b = config(B);
+        config_b.other_packets = 2;
+        let (b, b_driver) = Stack::new(config_b, device_b);
+        tokio::spawn(a_driver);
+        tokio::spawn(b_driver);
+        let packets: Vec<Vec<u8>> =
+            (0..5u8).map(|i| ipv4(17, A, B, &[0, 1, 0, 2, 0, 9, 0, 0, i])).collect();
+        for packet in &packets {
+            a.send_packet(packet).unwrap();
+        }
+        // Let both drivers run until the packets crossed.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let counters = b.driver_counters();
+        assert_eq!((counters.other_packets_kept, counters.other_packets_dropped), (2, 3));
+        assert_eq!(b.recv_packet().await.unwrap(), packets[0]);
+        assert_eq!(b.recv_packet().await.unwrap(), packets[1]);
+        let none = tokio::time::timeout(Duration::from_secs(1), b.recv_packet()).await;
+        assert!(none.is_err(), "nothing else kept");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_icmp_error_quoting_tcp_goes_to_the_endpoint_not_to_recv_packet() {
+    guarded(async {
+        let (a, b) = stacks();
+        // "Port unreachable" about a TCP segment B sent to A: an ICMP error for the endpoint
+        // (which drops it, counted: no such connection).
+        let mut quoted = ipv4(6, B, A, &[]);
+        quoted.extend_from_slice(&[0x1f, 0x90, 0x00, 0x50, 0, 0, 0, 1]);
+        let error = ipv4(1, A, B, &icmp(3, 3, &quoted));
+        a.send_packet(&error).unwrap();
+        // An ICMP error about UDP is the user's.
+        let mut quoted_udp = ipv4(17, B, A, &[]);
+        quoted_udp.extend_from_slice(&[0x1f, 0x90, 0x00, 0x35, 0, 8, 0, 0]);
+        let udp_error = ipv4(1, A, B, &icmp(3, 3, &quoted_udp));
+        a.send_packet(&udp_error).unwrap();
+        assert_eq!(b.recv_packet().await.unwrap(), udp_error);
+        let counters = b.driver_counters();
+        assert_eq!((counters.icmp_errors, counters.other_packets_kept), (1, 1));
+        assert_eq!(b.with_endpoint(|ep| ep.counters().icmp_dropped), 1);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn send_packet_refuses_what_is_not_an_ip_packet_within_the_mtu() {
+    guarded(async {
+        let (a, _b) = stacks();
+        assert_eq!(a.send_packet(&[0x12; 40]).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(a.send_packet(&[]).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        let big = ipv4(17, A, B, &vec![0; 1500]);
+        assert_eq!(a.send_packet(&big).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    })
+    .await;
+}
