@@ -54,16 +54,21 @@
 //! overflow counted) for [`Stack::recv_packet`]; [`Stack::send_packet`] puts any IP packet
 //! among the stack's output. ICMP errors about TCP segments still go to the endpoint.
 //!
-//! Not here yet: a Linux TUN device with tokio's `AsyncFd` (one more [`Device`]
-//! implementation, and the `net` feature of tokio).
+//! **Devices.** [`IoDevice`] over any `AsyncRead + AsyncWrite`, an in-memory [`channel`],
+//! and (features `tun`, Linux) `TunDevice`: the adapter's TUN device waited on with tokio's
+//! `AsyncFd` (its module says why not `tun-rs`).
 
 mod device;
 mod listener;
 mod stream;
+#[cfg(all(feature = "tun", target_os = "linux"))]
+mod tun;
 
 pub use device::{ChannelDevice, Device, IoDevice, PacketBatch, channel};
 pub use listener::{Incoming, TcpListener};
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpStream, WriteHalf};
+#[cfg(all(feature = "tun", target_os = "linux"))]
+pub use tun::TunDevice;
 
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
