@@ -479,6 +479,11 @@ impl Stack {
         Ok(())
     }
 
+    /// Prints every packet in and out on stderr, tcpdump style (the `Driver`'s trace).
+    pub fn set_trace(&self, trace: bool) {
+        self.lock().driver.set_trace(trace);
+    }
+
     /// The IP-layer counters of the stack's driver (packets in and out, drops by reason).
     pub fn driver_counters(&self) -> crate::adapter::driver::DriverCounters {
         *self.shared.lock().driver.counters()
