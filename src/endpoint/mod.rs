@@ -374,6 +374,10 @@ type TimerEntry = Reverse<(Instant, u32, u32)>;
 /// Timer-heap entries allowed beyond twice the connection count before stale ones are dropped.
 const TIMER_HEAP_SLACK: usize = 64;
 
+/// Expiry entries of deferred SYNs allowed beyond twice the live records before the stale
+/// ones (of SYNs decided since) are dropped.
+const PENDING_EXPIRY_SLACK: usize = 64;
+
 /// A reply owed to a segment that matched nothing.
 #[derive(Clone, Copy, Debug)]
 struct StrayReply {
@@ -677,6 +681,13 @@ impl Endpoint {
         };
         self.pending.insert(id, pending);
         self.pending_by_tuple.insert(tuple, id);
+        if self.pending_expiry.len() >= 2 * self.pending.len() + PENDING_EXPIRY_SLACK {
+            // Entries of SYNs decided before their expiry: dropped here, so an application
+            // deciding fast on a flood cannot grow the queue by SYN rate × lifetime (amortised
+            // O(1) per SYN, as for the timer heap).
+            let pending = &self.pending;
+            self.pending_expiry.retain(|(_, id)| pending.contains_key(id));
+        }
         self.pending_expiry.push_back((now + self.config.incoming_lifetime, id));
         self.push_event(EndpointEvent::Incoming { listener, id });
     }
@@ -1950,6 +1961,53 @@ mod footprint {
         assert_eq!(size_of::<super::FiledTimeWait>(), 48);
         assert_eq!(size_of::<crate::buffer::Ring>(), 16);
         assert_eq!(size_of::<crate::rtt::RttEstimator>(), 24);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod pending_expiry {
+    use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use super::{Endpoint, EndpointConfig, EndpointEvent, PENDING_EXPIRY_SLACK};
+    use crate::wire::{Flags, Options, TcpHeader};
+    use crate::{Config, Instant, SeqNum};
+
+    /// A flood of SYNs at a deferred listener whose application ignores each at once: every
+    /// record leaves an expiry entry 30 s ahead, and the queue must still stay within twice
+    /// the live records plus the slack (without the clean-up it would hold 10 000).
+    #[test]
+    fn syns_decided_at_once_leave_the_expiry_queue_bounded() {
+        let mut ep = Endpoint::new(EndpointConfig::new(Config::new([1; 16]), [2; 16]));
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        ep.listen_deferred(any, 8).unwrap();
+        let mut bytes = [0u8; 64];
+        let mut largest = 0;
+        for i in 0..10_000u32 {
+            let from = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
+            let to = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+            let syn = TcpHeader {
+                src_port: 1024,
+                dst_port: 80,
+                seq: SeqNum::new(i),
+                ack: SeqNum::new(0),
+                flags: Flags::SYN,
+                window: 1000,
+                urgent_ptr: 0,
+                options: Options::NONE,
+            };
+            let len = syn.emit(&[], from, to, &mut bytes).unwrap();
+            ep.handle_segment(Instant::from_millis(1), from, to, &bytes[..len]);
+            while let Some(event) = ep.poll_event() {
+                if let EndpointEvent::Incoming { id, .. } = event {
+                    ep.ignore_incoming(id).unwrap();
+                }
+            }
+            largest = largest.max(ep.pending_expiry.len());
+        }
+        assert_eq!(ep.counters().incoming_dropped, 0);
+        // Twice the one live record, the slack, and the entry just filed.
+        assert!(largest <= 2 + PENDING_EXPIRY_SLACK, "{largest} entries at most");
     }
 }
 
