@@ -1,7 +1,7 @@
 //! [`TunDevice`]: a Linux TUN device as a [`Device`] of the async stack (features `tokio` and
 //! `tun`).
 //!
-//! It is the adapter's [`tun::TunDevice`](crate::adapter::tun::TunDevice) — the same opening,
+//! It is the adapter's [`tun::TunDevice`] — the same opening,
 //! `IFF_VNET_HDR` and `TUNSETOFFLOAD` code, the same non-blocking descriptor — waited on with
 //! tokio's `AsyncFd`: readiness from the runtime's reactor, then the adapter's own read and
 //! write. Why `AsyncFd` rather than `tun-rs` with its async feature: the device is opened and
