@@ -63,7 +63,9 @@ pub mod wire;
 
 pub use config::{Config, IsnSource, KeepAlive};
 pub use connection::{Connection, CookieHandshake, Payload, Transmit, TransmitChunks};
-pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent};
+pub use endpoint::{
+    ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent, IncomingId,
+};
 pub use event::{CallError, CloseReason, ConnectionError, Event, IcmpError, Status, TransmitError};
 pub use seq::{Mss, SeqNum, Window, WindowScale};
 pub use state::State;

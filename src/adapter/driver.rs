@@ -38,6 +38,7 @@
 //! device said nothing about itself (MUST-3).
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::IpAddr;
@@ -103,6 +104,11 @@ pub struct DriverCounters {
     /// Segments the driver verified for an endpoint that trusts its input, found wrong and
     /// dropped (MUST-3).
     pub dropped_bad_tcp_checksum: u64,
+    /// Packets that are not TCP (nor ICMP errors about TCP) kept for the application
+    /// ([`Driver::keep_other_packets`]).
+    pub other_packets_kept: u64,
+    /// Such packets dropped because the application's queue of them was full.
+    pub other_packets_dropped: u64,
     /// Super-segments handed to the transport (each counts once in `packets_out`).
     pub super_segments_out: u64,
     /// Wire segments those super-segments make.
@@ -145,6 +151,12 @@ pub struct Driver<T> {
     epoch: std::time::Instant,
     /// Our addresses: a packet for anything else is dropped. Empty: accept any.
     addresses: Vec<IpAddr>,
+    /// Accept packets for any address even when `addresses` is not empty (catch-all).
+    any_destination: bool,
+    /// Packets not for TCP, kept for the application (at most `others_max`).
+    others: VecDeque<Vec<u8>>,
+    /// 0: such packets are dropped and counted as before.
+    others_max: usize,
     identification: u16,
     /// Set DF on outgoing IPv4 packets (RFC 1191 path-MTU discovery).
     dont_fragment: bool,
@@ -231,6 +243,9 @@ impl<T: PacketTransport> Driver<T> {
             transport,
             epoch: std::time::Instant::now(),
             addresses: Vec::new(),
+            any_destination: false,
+            others: VecDeque::new(),
+            others_max: 0,
             identification: 0,
             dont_fragment: true,
             rx: RxBatch::new(RECEIVE_BATCH_BYTES, RECEIVE_BATCH),
@@ -252,6 +267,56 @@ impl<T: PacketTransport> Driver<T> {
     /// dropped and counted).
     pub fn add_address(&mut self, address: IpAddr) {
         self.addresses.push(address);
+    }
+
+    /// With `true`, accepts TCP segments and ICMP errors for any destination address, added or
+    /// not: what a catch-all listener (`Endpoint::listen` on `0.0.0.0:0`) needs to see the
+    /// connections a transparent proxy intercepts, which answer from their original
+    /// destinations. With `false` (the default), only the added addresses are ours.
+    pub fn set_any_destination(&mut self, any: bool) {
+        self.any_destination = any;
+    }
+
+    /// Keeps up to `max` received packets that are not for TCP — other protocols, ICMP
+    /// messages that report no error (echo, …) or report one about a packet that was not
+    /// TCP, fragments of other protocols — for [`take_other_packet`](Self::take_other_packet),
+    /// whatever their destination; beyond `max` they are dropped and counted in
+    /// [`DriverCounters::other_packets_dropped`]. ICMP errors about TCP segments still go to
+    /// the endpoint. With 0 (the default) they are dropped and counted by reason, as an
+    /// endpoint-only driver has no use for them. Each kept packet is one allocation (this is
+    /// not the TCP path).
+    pub fn keep_other_packets(&mut self, max: usize) {
+        self.others_max = max;
+        while self.others.len() > max {
+            self.others.pop_front();
+            self.counters.other_packets_dropped += 1;
+        }
+    }
+
+    /// The oldest packet kept by [`keep_other_packets`](Self::keep_other_packets): a whole IP
+    /// packet as received.
+    pub fn take_other_packet(&mut self) -> Option<Vec<u8>> {
+        self.others.pop_front()
+    }
+
+    /// Packets kept for [`take_other_packet`](Self::take_other_packet) now.
+    pub fn other_packets(&self) -> usize {
+        self.others.len()
+    }
+
+    /// Keeps `packet` for the application if it asked for such packets; false if it did not
+    /// (the caller counts the drop by its reason).
+    fn keep_other(&mut self, packet: &[u8]) -> bool {
+        if self.others_max == 0 {
+            return false;
+        }
+        if self.others.len() >= self.others_max {
+            self.counters.other_packets_dropped += 1;
+        } else {
+            self.others.push_back(packet.to_vec());
+            self.counters.other_packets_kept += 1;
+        }
+        true
     }
 
     /// Writes every packet in and out to a pcap file at `path` (link type RAW).
@@ -716,7 +781,7 @@ impl<T: PacketTransport> Driver<T> {
                 return None;
             }
         };
-        if fragment {
+        if fragment && protocol == PROTOCOL_TCP {
             counters.dropped_fragment += 1;
             return None;
         }
@@ -725,11 +790,18 @@ impl<T: PacketTransport> Driver<T> {
             (IpAddr::V6(_), IpAddr::V6(_)) => protocol == PROTOCOL_ICMPV6,
             (IpAddr::V4(_), IpAddr::V6(_)) | (IpAddr::V6(_), IpAddr::V4(_)) => false,
         };
-        if protocol != PROTOCOL_TCP && !icmp {
-            counters.dropped_not_tcp += 1;
+        if fragment || (protocol != PROTOCOL_TCP && !icmp) {
+            if !self.keep_other(packet) {
+                if fragment {
+                    self.counters.dropped_fragment += 1;
+                } else {
+                    self.counters.dropped_not_tcp += 1;
+                }
+            }
             return None;
         }
-        if !self.addresses.is_empty() && !self.addresses.contains(&dst) {
+        let counters = &mut self.counters;
+        if !self.any_destination && !self.addresses.is_empty() && !self.addresses.contains(&dst) {
             counters.dropped_not_ours += 1;
             return None;
         }
@@ -745,11 +817,19 @@ impl<T: PacketTransport> Driver<T> {
         match message {
             Ok(message) => Some(Inbound::Icmp(message)),
             Err(IcmpParseError::NotAnError { .. }) => {
-                counters.icmp_ignored += 1;
+                if !self.keep_other(packet) {
+                    self.counters.icmp_ignored += 1;
+                }
                 None
             }
-            Err(IcmpParseError::QuotedNotTcp { .. } | IcmpParseError::QuotedNotOurs) => {
-                counters.dropped_icmp_not_ours += 1;
+            Err(IcmpParseError::QuotedNotTcp { .. }) => {
+                if !self.keep_other(packet) {
+                    self.counters.dropped_icmp_not_ours += 1;
+                }
+                None
+            }
+            Err(IcmpParseError::QuotedNotOurs) => {
+                self.counters.dropped_icmp_not_ours += 1;
                 None
             }
             Err(_) => {

@@ -234,7 +234,7 @@ impl TunDevice {
 
     /// One read: the packet into `buf`, its virtio-net header (if on) apart. `Ok(None)` when
     /// nothing is there; a header that does not decode drops the packet (counted) and reads on.
-    fn read_one(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, RxMeta)>> {
+    pub(crate) fn read_one(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, RxMeta)>> {
         loop {
             if !self.offloads.vnet_hdr {
                 return match self.file.read(buf) {
@@ -259,7 +259,7 @@ impl TunDevice {
     }
 
     /// Writes `parts` as one packet, the virtio-net header `header` in front when it is on.
-    fn write_parts(&mut self, header: &VnetHeader, parts: &[&[u8]]) -> io::Result<()> {
+    pub(crate) fn write_parts(&mut self, header: &VnetHeader, parts: &[&[u8]]) -> io::Result<()> {
         let encoded = header.encode();
         let mut slices: [io::IoSlice<'_>; MAX_IOVECS] = [io::IoSlice::new(&[]); MAX_IOVECS];
         let mut count = 0;
@@ -349,6 +349,31 @@ fn interface_mtu(name: &str) -> io::Result<usize> {
     }
     let mtu = request.data.first_chunk::<4>().map_or(0, |bytes| libc::c_int::from_ne_bytes(*bytes));
     usize::try_from(mtu).map_err(|_| io::Error::other("negative MTU"))
+}
+
+#[cfg(feature = "tokio")]
+impl TunDevice {
+    /// Registers the device with the current tokio runtime's reactor (the async stack's TUN
+    /// device waits on it). Panics, as tokio does, in a runtime without I/O enabled.
+    ///
+    /// # Errors
+    ///
+    /// `Other` outside a tokio runtime; the reactor's registration error.
+    pub(crate) fn register_async(self) -> io::Result<tokio::io::unix::AsyncFd<Self>> {
+        tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+        // SAFETY: `register` needs the descriptor to stay open and be this one for as long
+        // as it is registered. It is the `File` this device owns and never closes or
+        // replaces; the `AsyncFd` owns the device and deregisters before dropping it.
+        unsafe { tokio::io::unix::AsyncFd::register(self) }.map_err(io::Error::from)
+    }
+}
+
+/// The device's descriptor, for readiness with an event loop (the async stack's TUN device
+/// registers it with tokio's `AsyncFd`); reads and writes must go through the device.
+impl AsRawFd for TunDevice {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
 }
 
 impl PacketTransport for TunDevice {

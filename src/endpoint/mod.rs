@@ -12,6 +12,20 @@
 //! connection that reused its slot. Every global limit (connections, TIME-WAIT records, queued
 //! events and stray replies, connections per remote address, listener backlogs) refuses and
 //! counts rather than growing memory.
+//!
+//! **Catch-all capture.** A listener on the unspecified address with port 0 (`0.0.0.0:0`,
+//! `[::]:0`) takes every SYN of its address family that nothing more specific takes: a
+//! connection, a TIME-WAIT record, a listener on the exact address, then a wildcard one on the
+//! port all come first (MUST-41, MUST-42). Its connections keep the SYN's destination as their
+//! local address, so a transparent proxy learns each one's original destination.
+//!
+//! **Deferred accept.** A listener made with [`Endpoint::listen_deferred`] answers no SYN by
+//! itself: it records it (at most `backlog` at once; more are dropped and counted, never
+//! answered with a cookie, since a cookie would accept what the application has not decided
+//! on), reports [`EndpointEvent::Incoming`], and waits for [`Endpoint::accept_incoming`],
+//! [`Endpoint::refuse_incoming`] or [`Endpoint::ignore_incoming`]. A record lives at most
+//! [`EndpointConfig::incoming_lifetime`]; the client's retransmitted SYN finds the record and
+//! makes no second one.
 
 mod cookie;
 mod ports;
@@ -83,6 +97,10 @@ pub struct EndpointConfig {
     /// count ([`Endpoint::buffer_memory`]): no lock or atomic is involved, and a
     /// standalone [`Connection`] is bounded by its own ceilings only.
     pub buffer_memory_limit: usize,
+    /// How long a SYN recorded by a deferred listener ([`Endpoint::listen_deferred`]) waits
+    /// for the application's decision before it is forgotten (the client's own SYN
+    /// retransmissions then make a new record). Default 30 s.
+    pub incoming_lifetime: core::time::Duration,
 }
 
 impl EndpointConfig {
@@ -100,6 +118,7 @@ impl EndpointConfig {
             max_stray_replies: 256,
             spare_connections: 8,
             buffer_memory_limit: 64 * 1024 * 1024,
+            incoming_lifetime: core::time::Duration::from_secs(30),
         }
     }
 }
@@ -117,6 +136,17 @@ impl fmt::Display for ConnectionHandle {
     }
 }
 
+/// A SYN a deferred listener holds for the application's decision
+/// ([`Endpoint::listen_deferred`]). Never reused within an endpoint's life (a 64-bit count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncomingId(u64);
+
+impl fmt::Display for IncomingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "incoming #{}", self.0)
+    }
+}
+
 /// What an [`Endpoint`] tells the application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -127,6 +157,23 @@ pub enum EndpointEvent {
     Acceptable {
         /// The listening address.
         listener: SocketAddr,
+    },
+    /// A deferred listener recorded a SYN and waits for [`Endpoint::accept_incoming`],
+    /// [`Endpoint::refuse_incoming`] or [`Endpoint::ignore_incoming`];
+    /// [`Endpoint::incoming_addresses`] says where it goes and comes from.
+    Incoming {
+        /// The listening address.
+        listener: SocketAddr,
+        /// The recorded SYN.
+        id: IncomingId,
+    },
+    /// A recorded SYN outlived [`EndpointConfig::incoming_lifetime`] undecided and was
+    /// forgotten: its id is no longer valid.
+    IncomingExpired {
+        /// The listening address.
+        listener: SocketAddr,
+        /// The forgotten SYN.
+        id: IncomingId,
     },
 }
 
@@ -146,6 +193,8 @@ pub enum EndpointError {
     AddressInUse,
     /// No listener on this address.
     NotListening,
+    /// The [`IncomingId`] names no recorded SYN (decided already, or expired).
+    UnknownIncoming,
 }
 
 impl fmt::Display for EndpointError {
@@ -157,6 +206,7 @@ impl fmt::Display for EndpointError {
             Self::PortsExhausted => f.write_str("no free ephemeral port"),
             Self::AddressInUse => f.write_str("address already in use"),
             Self::NotListening => f.write_str("no listener on this address"),
+            Self::UnknownIncoming => f.write_str("no such incoming connection"),
         }
     }
 }
@@ -214,6 +264,12 @@ pub struct EndpointCounters {
     /// ICMP errors dropped: no connection, or a quoted sequence number outside
     /// SND.UNA..SND.NXT (RFC 5927).
     pub icmp_dropped: u64,
+    /// SYNs a deferred listener dropped because `backlog` SYNs already waited for a decision.
+    pub incoming_dropped: u64,
+    /// Retransmitted SYNs that found their SYN already recorded by a deferred listener.
+    pub incoming_duplicates: u64,
+    /// Recorded SYNs forgotten undecided after [`EndpointConfig::incoming_lifetime`].
+    pub incoming_expired: u64,
 }
 
 /// A TIME-WAIT record as the endpoint files it: 48 bytes beside its 4-tuple key.
@@ -230,6 +286,10 @@ struct FiledTimeWait {
 #[derive(Debug)]
 struct Listener {
     backlog: usize,
+    /// Made by [`Endpoint::listen_deferred`]: SYNs wait for the application.
+    deferred: bool,
+    /// SYNs recorded for the application's decision (deferred listeners only).
+    pending: usize,
     /// Connections in SYN-RECEIVED created by this listener.
     half_open: usize,
     /// Established connections waiting for `accept`.
@@ -260,12 +320,30 @@ struct Entry {
 }
 
 /// Which listener a connection belongs to until it is accepted: the one on the connection's
-/// own local address or the wildcard one on its port (one byte, not a 32-byte address).
+/// own local address, the wildcard one on its port or the catch-all one of its family (one
+/// byte, not a 32-byte address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ListenerRef {
     None,
     Exact,
     Wildcard,
+    Any,
+    /// The application's from its first segment ([`Endpoint::accept_incoming`]): no
+    /// listener's, but, passive in SYN-RECEIVED, it would go back to LISTEN on a RST (MUST-11)
+    /// where no listener would take it over, so it ends then instead.
+    Deferred,
+}
+
+/// A SYN a deferred listener holds (its payload, if any, is not kept: the SYN-ACK will not
+/// acknowledge it, so the client sends it again).
+#[derive(Clone, Copy, Debug)]
+struct PendingSyn {
+    listener: SocketAddr,
+    local: SocketAddr,
+    remote: SocketAddr,
+    header: TcpHeader,
+    /// SEG.LEN of the SYN, for the ACK field of a refusal's RST.
+    seg_len: u32,
 }
 
 impl Entry {
@@ -278,11 +356,12 @@ impl Entry {
     fn listener(&self) -> Option<SocketAddr> {
         let local = self.connection.local();
         match self.listener {
-            ListenerRef::None => None,
+            ListenerRef::None | ListenerRef::Deferred => None,
             ListenerRef::Exact => Some(local),
             ListenerRef::Wildcard => {
                 Some(SocketAddr::new(unspecified_like(local.ip()), local.port()))
             }
+            ListenerRef::Any => Some(SocketAddr::new(unspecified_like(local.ip()), 0)),
         }
     }
 }
@@ -294,6 +373,10 @@ type TimerEntry = Reverse<(Instant, u32, u32)>;
 
 /// Timer-heap entries allowed beyond twice the connection count before stale ones are dropped.
 const TIMER_HEAP_SLACK: usize = 64;
+
+/// Expiry entries of deferred SYNs allowed beyond twice the live records before the stale
+/// ones (of SYNs decided since) are dropped.
+const PENDING_EXPIRY_SLACK: usize = 64;
 
 /// A reply owed to a segment that matched nothing.
 #[derive(Clone, Copy, Debug)]
@@ -321,6 +404,14 @@ pub struct Endpoint {
     spare: Vec<Box<Connection>>,
     per_remote: BTreeMap<IpAddr, usize>,
     listeners: BTreeMap<SocketAddr, Listener>,
+    /// SYNs deferred listeners hold, by id (at most the sum of their backlogs).
+    pending: BTreeMap<IncomingId, PendingSyn>,
+    /// The same by 4-tuple (local, remote), so a retransmitted SYN finds its record.
+    pending_by_tuple: BTreeMap<(SocketAddr, SocketAddr), IncomingId>,
+    /// Expiries of pending SYNs in the order they were recorded (all last
+    /// `incoming_lifetime`, so in order); entries of decided SYNs are skipped.
+    pending_expiry: VecDeque<(Instant, IncomingId)>,
+    next_incoming: u64,
     /// TIME-WAIT records by 4-tuple. A record stays while a SYN that reopened its 4-tuple
     /// (MAY-2) is being handshaken: the new connection shadows it (connections are looked up
     /// first), it goes when that connection reaches ESTABLISHED, and it answers again if the
@@ -376,6 +467,10 @@ impl Endpoint {
             spare: Vec::new(),
             per_remote: BTreeMap::new(),
             listeners: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            pending_by_tuple: BTreeMap::new(),
+            pending_expiry: VecDeque::new(),
+            next_incoming: 0,
             time_wait: BTreeMap::new(),
             timers: BinaryHeap::new(),
             time_wait_expiry: VecDeque::new(),
@@ -415,13 +510,203 @@ impl Endpoint {
 
     /// Passive OPEN on `local` with room for `backlog` connections in the SYN queue and as many
     /// in the accept queue. A listener never disturbs existing connections on the same port
-    /// (MUST-41, MUST-42): demultiplexing prefers the full 4-tuple.
+    /// (MUST-41, MUST-42): demultiplexing prefers the full 4-tuple, then a listener on the
+    /// exact address, then one on the unspecified address and the port.
+    ///
+    /// `local` = `0.0.0.0:0` or `[::]:0` is the catch-all listener of its address family: it
+    /// takes SYNs to any address and port that no other listener takes, and its connections'
+    /// local address is the SYN's destination (what a transparent proxy needs). Its SYN queue,
+    /// cookies and the per-remote limits bound memory as for any listener.
+    ///
+    /// # Errors
+    ///
+    /// [`EndpointError::AddressInUse`] when a listener is already on `local`.
     pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<(), EndpointError> {
+        self.add_listener(local, backlog, false)
+    }
+
+    /// Passive OPEN on `local` (catch-all included, as for [`listen`](Self::listen)) whose
+    /// SYNs wait for the application: each is recorded — at most `backlog` at once, the rest
+    /// dropped unanswered and counted in [`EndpointCounters::incoming_dropped`] (no SYN
+    /// cookie: a cookie would complete a handshake the application has not agreed to; the
+    /// client retries its SYN) — and reported as [`EndpointEvent::Incoming`]. Nothing is sent
+    /// until [`accept_incoming`](Self::accept_incoming) (the SYN-ACK) or
+    /// [`refuse_incoming`](Self::refuse_incoming) (a RST); a record left undecided is
+    /// forgotten after [`EndpointConfig::incoming_lifetime`]. The connection limits are
+    /// checked when the SYN arrives and again on acceptance.
+    ///
+    /// A SYN that would reopen a TIME-WAIT 4-tuple (MAY-2) is not deferred: it gets the
+    /// TIME-WAIT record's answer, as when a listener has no room.
+    ///
+    /// # Errors
+    ///
+    /// [`EndpointError::AddressInUse`] when a listener is already on `local`.
+    pub fn listen_deferred(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+    ) -> Result<(), EndpointError> {
+        self.add_listener(local, backlog, true)
+    }
+
+    fn add_listener(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+        deferred: bool,
+    ) -> Result<(), EndpointError> {
         if self.listeners.contains_key(&local) {
             return Err(EndpointError::AddressInUse);
         }
-        self.listeners.insert(local, Listener { backlog, half_open: 0, ready: VecDeque::new() });
+        let listener =
+            Listener { backlog, deferred, pending: 0, half_open: 0, ready: VecDeque::new() };
+        self.listeners.insert(local, listener);
         Ok(())
+    }
+
+    /// The (local, remote) addresses of a recorded SYN: where it went (for a catch-all
+    /// listener, the original destination) and where it came from.
+    pub fn incoming_addresses(&self, id: IncomingId) -> Option<(SocketAddr, SocketAddr)> {
+        self.pending.get(&id).map(|pending| (pending.local, pending.remote))
+    }
+
+    /// Accepts a recorded SYN: a connection in SYN-RECEIVED is made for it now and its SYN-ACK
+    /// queued. The connection is the application's at once (it never enters the listener's
+    /// accept queue); [`Event::Connected`] says when its handshake completes. A RST from the
+    /// client before that ends it with [`Event::Closed`].
+    ///
+    /// # Errors
+    ///
+    /// [`EndpointError::UnknownIncoming`] if `id` was decided or expired;
+    /// [`EndpointError::TooManyConnections`] if the connection limits are reached now (the
+    /// record is dropped unanswered; the client's retransmitted SYN makes a new one).
+    pub fn accept_incoming(
+        &mut self,
+        now: Instant,
+        id: IncomingId,
+    ) -> Result<ConnectionHandle, EndpointError> {
+        let now = self.advance_time(now);
+        let pending = self.take_pending(id).ok_or(EndpointError::UnknownIncoming)?;
+        let tuple = (pending.local, pending.remote);
+        self.check_limits(pending.remote.ip())?;
+        if self.lookup(tuple).is_some() || self.time_wait.contains_key(&tuple) {
+            // A connection took the 4-tuple meanwhile (an active open picked this port).
+            return Err(EndpointError::AddressInUse);
+        }
+        let segment = Segment { header: pending.header, payload: &[] };
+        let mut connection = Connection::listen(Arc::clone(&self.template), now, pending.local);
+        connection.manage_buffer_growth();
+        // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
+        while connection.poll_event().is_some() {}
+        connection.handle_segment(now, pending.remote.ip(), &segment);
+        let handle = self.insert(connection, tuple, None);
+        if let Some(entry) = self.entry_mut(handle) {
+            entry.listener = ListenerRef::Deferred;
+        }
+        Ok(handle)
+    }
+
+    /// Refuses a recorded SYN: the client gets `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`,
+    /// the answer of RFC 9293 §3.10.7.2 to a SYN that is not accepted (as of §3.10.7.1 for a
+    /// CLOSED port), which a kernel client reports as "connection refused".
+    ///
+    /// # Errors
+    ///
+    /// [`EndpointError::UnknownIncoming`] if `id` was decided or expired.
+    pub fn refuse_incoming(&mut self, id: IncomingId) -> Result<(), EndpointError> {
+        let pending = self.take_pending(id).ok_or(EndpointError::UnknownIncoming)?;
+        let header = TcpHeader {
+            src_port: pending.local.port(),
+            dst_port: pending.remote.port(),
+            seq: SeqNum::new(0),
+            ack: pending.header.seq + pending.seg_len,
+            flags: Flags::RST | Flags::ACK,
+            window: 0,
+            urgent_ptr: 0,
+            options: Options::NONE,
+        };
+        self.queue_stray(StrayReply { local: pending.local, remote: pending.remote, header });
+        Ok(())
+    }
+
+    /// Forgets a recorded SYN without answering it (the client retries, then times out).
+    ///
+    /// # Errors
+    ///
+    /// [`EndpointError::UnknownIncoming`] if `id` was decided or expired.
+    pub fn ignore_incoming(&mut self, id: IncomingId) -> Result<(), EndpointError> {
+        self.take_pending(id).map(drop).ok_or(EndpointError::UnknownIncoming)
+    }
+
+    /// Removes a pending SYN from its listener and the indices.
+    fn take_pending(&mut self, id: IncomingId) -> Option<PendingSyn> {
+        let pending = self.pending.remove(&id)?;
+        self.pending_by_tuple.remove(&(pending.local, pending.remote));
+        if let Some(listener) = self.listeners.get_mut(&pending.listener) {
+            listener.pending = listener.pending.saturating_sub(1);
+        }
+        Some(pending)
+    }
+
+    /// A SYN for a deferred listener: recorded if there is room, for the application to
+    /// decide on.
+    fn defer_syn(
+        &mut self,
+        now: Instant,
+        listener: SocketAddr,
+        tuple: (SocketAddr, SocketAddr),
+        segment: &Segment<'_>,
+    ) {
+        let Some(state) = self.listeners.get_mut(&listener) else { return };
+        if state.pending >= state.backlog {
+            self.counters.incoming_dropped += 1;
+            return;
+        }
+        if self.check_limits(tuple.1.ip()).is_err() {
+            self.counters.refused_by_limit += 1;
+            return;
+        }
+        if let Some(state) = self.listeners.get_mut(&listener) {
+            state.pending += 1;
+        }
+        let id = IncomingId(self.next_incoming);
+        self.next_incoming += 1;
+        let (local, remote) = tuple;
+        let pending = PendingSyn {
+            listener,
+            local,
+            remote,
+            header: segment.header,
+            seg_len: segment.seg_len(),
+        };
+        self.pending.insert(id, pending);
+        self.pending_by_tuple.insert(tuple, id);
+        if self.pending_expiry.len() >= 2 * self.pending.len() + PENDING_EXPIRY_SLACK {
+            // Entries of SYNs decided before their expiry: dropped here, so an application
+            // deciding fast on a flood cannot grow the queue by SYN rate × lifetime (amortised
+            // O(1) per SYN, as for the timer heap).
+            let pending = &self.pending;
+            self.pending_expiry.retain(|(_, id)| pending.contains_key(id));
+        }
+        self.pending_expiry.push_back((now + self.config.incoming_lifetime, id));
+        self.push_event(EndpointEvent::Incoming { listener, id });
+    }
+
+    /// A segment on the 4-tuple of a recorded SYN: a retransmission of that SYN is absorbed
+    /// (one record per 4-tuple); a SYN with another sequence number is a new attempt of the
+    /// client and replaces the recorded one. Returns false for anything else, which goes on
+    /// to the listener as if nothing were recorded (nothing was sent, so it is a stray).
+    fn on_pending_segment(&mut self, id: IncomingId, segment: &Segment<'_>) -> bool {
+        let flags = segment.header.flags;
+        if !flags.contains(Flags::SYN) || flags.contains(Flags::ACK) || flags.contains(Flags::RST) {
+            return false;
+        }
+        self.counters.incoming_duplicates += 1;
+        if let Some(pending) = self.pending.get_mut(&id) {
+            pending.header = segment.header;
+            pending.seg_len = segment.seg_len();
+        }
+        true
     }
 
     /// Stops listening on `local`. Connections already accepted are unaffected; the ones the
@@ -436,6 +721,16 @@ impl Endpoint {
     /// per listener would cost every handshake).
     pub fn unlisten(&mut self, local: SocketAddr) -> Result<(), EndpointError> {
         self.listeners.remove(&local).ok_or(EndpointError::NotListening)?;
+        // Its recorded SYNs were never answered; they are forgotten as unanswered.
+        let ids: Vec<IncomingId> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| pending.listener == local)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.take_pending(id);
+        }
         let now = self.last_now;
         let orphans: Vec<ConnectionHandle> = self
             .slots
@@ -486,6 +781,7 @@ impl Endpoint {
             let tuple = (SocketAddr::new(local_ip, port), remote);
             lookup(&self.by_tuple, &self.slots, tuple).is_some()
                 || self.time_wait.contains_key(&tuple)
+                || self.pending_by_tuple.contains_key(&tuple)
                 || self.listeners.contains_key(&tuple.0)
         };
         let port = self.ports.pick(local_ip, remote, taken).ok_or(EndpointError::PortsExhausted)?;
@@ -740,6 +1036,11 @@ impl Endpoint {
             self.on_time_wait_segment(now, tuple, &segment);
             return;
         }
+        if let Some(&id) = self.pending_by_tuple.get(&tuple)
+            && self.on_pending_segment(id, &segment)
+        {
+            return;
+        }
         match self.listener_for(local) {
             Some(listener) => self.on_listener_segment(now, listener, tuple, &segment),
             None => self.reply_to_stray(tuple, &segment),
@@ -747,13 +1048,17 @@ impl Endpoint {
     }
 
     /// The listener a segment to `local` belongs to: the one on exactly that address, else a
-    /// wildcard one on its port.
+    /// wildcard one on its port, else the catch-all one of its family.
     fn listener_for(&self, local: SocketAddr) -> Option<SocketAddr> {
         if self.listeners.contains_key(&local) {
             return Some(local);
         }
         let wildcard = SocketAddr::new(unspecified_like(local.ip()), local.port());
-        self.listeners.contains_key(&wildcard).then_some(wildcard)
+        if self.listeners.contains_key(&wildcard) {
+            return Some(wildcard);
+        }
+        let any = SocketAddr::new(wildcard.ip(), 0);
+        self.listeners.contains_key(&any).then_some(any)
     }
 
     /// An ICMP error the embedding stack received about one of our segments:
@@ -858,6 +1163,9 @@ impl Endpoint {
     ) -> bool {
         let Some(listener) = self.listener_for(tuple.0) else { return false };
         let Some(state) = self.listeners.get(&listener) else { return false };
+        if state.deferred {
+            return false;
+        }
         if state.ready.len() >= state.backlog {
             self.counters.accept_queue_full += 1;
             return false;
@@ -888,6 +1196,12 @@ impl Endpoint {
         if flags.contains(Flags::RST) {
             return;
         }
+        let deferred = self.listeners.get(&listener).is_some_and(|state| state.deferred);
+        if deferred && flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
+            // A deferred listener sends no cookies: this ACK acknowledges nothing of ours.
+            self.reply_to_stray(tuple, segment);
+            return;
+        }
         if flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
             // Either the ACK of a SYN cookie, or a stray that draws <SEQ=SEG.ACK><CTL=RST>.
             self.on_cookie_ack(now, listener, tuple, segment);
@@ -907,6 +1221,10 @@ impl Endpoint {
             return;
         }
         let Some(state) = self.listeners.get(&listener) else { return };
+        if state.deferred {
+            self.defer_syn(now, listener, tuple, segment);
+            return;
+        }
         if state.ready.len() >= state.backlog {
             // The accept queue is full: the application is not keeping up, so no new
             // connection (not even a cookie) is started; the client retries its SYN.
@@ -1202,7 +1520,8 @@ impl Endpoint {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let connections = self.timers.peek().map(|Reverse((at, _, _))| *at);
         let time_wait = self.time_wait_expiry.front().map(|(at, _, _)| *at);
-        [connections, time_wait].into_iter().flatten().min()
+        let pending = self.pending_expiry.front().map(|(at, _)| *at);
+        [connections, time_wait, pending].into_iter().flatten().min()
     }
 
     /// Runs every timer due at `now`. Harmless when called early.
@@ -1242,6 +1561,17 @@ impl Endpoint {
                 self.time_wait_expiry.push_back((filed.at, local, remote));
             }
         }
+        while let Some(&(at, id)) = self.pending_expiry.front() {
+            if at > now {
+                break;
+            }
+            self.pending_expiry.pop_front();
+            // Decided already when absent: a stale entry.
+            if let Some(pending) = self.take_pending(id) {
+                self.counters.incoming_expired += 1;
+                self.push_event(EndpointEvent::IncomingExpired { listener: pending.listener, id });
+            }
+        }
     }
 
     // ------------------------------------------------------------------ bookkeeping
@@ -1277,6 +1607,7 @@ impl Endpoint {
         let listener = match listener {
             None => ListenerRef::None,
             Some(address) if address == tuple.0 => ListenerRef::Exact,
+            Some(address) if address.port() == 0 => ListenerRef::Any,
             Some(_) => ListenerRef::Wildcard,
         };
         let connection = match self.spare.pop() {
@@ -1410,6 +1741,10 @@ impl Endpoint {
             push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
         }
         if let Some(from) = established_from {
+            if entry.listener == ListenerRef::Deferred {
+                // Past SYN-RECEIVED: no return to LISTEN any more, a connection like any other.
+                entry.listener = ListenerRef::None;
+            }
             if !self.time_wait.is_empty() {
                 // MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its
                 // handshake, so its SYN was no old duplicate: the old record can go now.
@@ -1492,6 +1827,8 @@ impl Endpoint {
     fn retire(&mut self, handle: ConnectionHandle) {
         let Some(entry) = self.entry(handle) else { return };
         let (listener, tuple, hash) = (entry.listener(), entry.tuple(), entry.hash);
+        let deferred_reset =
+            entry.listener == ListenerRef::Deferred && entry.connection.state() == State::Listen;
         if let Some(record) = entry.connection.time_wait_record() {
             self.add_time_wait(tuple, record);
             // As far as the application is concerned, the connection is over.
@@ -1506,6 +1843,12 @@ impl Endpoint {
             if !was_ready {
                 state.half_open = state.half_open.saturating_sub(1);
             }
+        }
+        if deferred_reset {
+            // Reset in SYN-RECEIVED (MUST-11's return to LISTEN): no listener takes it back,
+            // so for its application it is over.
+            let reason = CloseReason::Error(crate::event::ConnectionError::Reset);
+            self.push_event(EndpointEvent::Connection(handle, Event::Closed(reason)));
         }
         self.free_slot(handle, tuple, hash);
     }
@@ -1618,6 +1961,53 @@ mod footprint {
         assert_eq!(size_of::<super::FiledTimeWait>(), 48);
         assert_eq!(size_of::<crate::buffer::Ring>(), 16);
         assert_eq!(size_of::<crate::rtt::RttEstimator>(), 24);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod pending_expiry {
+    use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use super::{Endpoint, EndpointConfig, EndpointEvent, PENDING_EXPIRY_SLACK};
+    use crate::wire::{Flags, Options, TcpHeader};
+    use crate::{Config, Instant, SeqNum};
+
+    /// A flood of SYNs at a deferred listener whose application ignores each at once: every
+    /// record leaves an expiry entry 30 s ahead, and the queue must still stay within twice
+    /// the live records plus the slack (without the clean-up it would hold 10 000).
+    #[test]
+    fn syns_decided_at_once_leave_the_expiry_queue_bounded() {
+        let mut ep = Endpoint::new(EndpointConfig::new(Config::new([1; 16]), [2; 16]));
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        ep.listen_deferred(any, 8).unwrap();
+        let mut bytes = [0u8; 64];
+        let mut largest = 0;
+        for i in 0..10_000u32 {
+            let from = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
+            let to = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+            let syn = TcpHeader {
+                src_port: 1024,
+                dst_port: 80,
+                seq: SeqNum::new(i),
+                ack: SeqNum::new(0),
+                flags: Flags::SYN,
+                window: 1000,
+                urgent_ptr: 0,
+                options: Options::NONE,
+            };
+            let len = syn.emit(&[], from, to, &mut bytes).unwrap();
+            ep.handle_segment(Instant::from_millis(1), from, to, &bytes[..len]);
+            while let Some(event) = ep.poll_event() {
+                if let EndpointEvent::Incoming { id, .. } = event {
+                    ep.ignore_incoming(id).unwrap();
+                }
+            }
+            largest = largest.max(ep.pending_expiry.len());
+        }
+        assert_eq!(ep.counters().incoming_dropped, 0);
+        // Twice the one live record, the slack, and the entry just filed.
+        assert!(largest <= 2 + PENDING_EXPIRY_SLACK, "{largest} entries at most");
     }
 }
 

@@ -42,22 +42,33 @@
 //! timeout), so the outbound queue may pass its bound by one flush's output: at most what the
 //! connections may have in flight, which their send buffers and the endpoint's limits bound.
 //!
-//! Not here yet, and where each plugs in:
-//! - a Linux TUN device with tokio's `AsyncFd`: one more [`Device`] implementation (and the
-//!   `net` feature of tokio);
-//! - non-TCP packets handed to the user: the `Driver` counts and drops them during IP
-//!   validation today, so it needs a hook there; the stack would queue them beside `rx`;
-//! - catch-all capture and deferred accept (an `Incoming` beside [`TcpListener`]): the
-//!   endpoint needs a listener for any address and port, and a way to hold a SYN for the
-//!   application before answering it; [`TcpListener::poll_accept`] is the model for both.
+//! **Catch-all and deferred accept.** [`TcpListener::bind_any`] is the endpoint's catch-all
+//! listener (`0.0.0.0:0`, `[::]:0`); while one is open the `Driver` takes in packets for any
+//! destination, so a TUN device's intercepted connections are caught with their original
+//! destination as `local_addr`. A deferred listener's SYNs wait in the endpoint (bounded by
+//! its backlog) and come out of [`TcpListener::incoming`] as [`Incoming`]s to accept, refuse
+//! or ignore; the stack keeps only their ids, in arrival order.
+//!
+//! **Packets that are not TCP** (other protocols, ICMP that is no error about a TCP segment,
+//! fragments) are kept by the `Driver` in a bounded queue ([`StackConfig::other_packets`],
+//! overflow counted) for [`Stack::recv_packet`]; [`Stack::send_packet`] puts any IP packet
+//! among the stack's output. ICMP errors about TCP segments still go to the endpoint.
+//!
+//! **Devices.** [`IoDevice`] over any `AsyncRead + AsyncWrite`, an in-memory [`channel`],
+//! and (features `tun`, Linux) `TunDevice`: the adapter's TUN device waited on with tokio's
+//! `AsyncFd` (its module says why not `tun-rs`).
 
 mod device;
 mod listener;
 mod stream;
+#[cfg(all(feature = "tun", target_os = "linux"))]
+mod tun;
 
 pub use device::{ChannelDevice, Device, IoDevice, PacketBatch, channel};
-pub use listener::TcpListener;
+pub use listener::{Incoming, TcpListener};
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpStream, WriteHalf};
+#[cfg(all(feature = "tun", target_os = "linux"))]
+pub use tun::TunDevice;
 
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
@@ -69,13 +80,15 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::adapter::PacketTransport;
 use crate::adapter::driver::Driver;
-use crate::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent};
+use crate::endpoint::{
+    ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent, IncomingId,
+};
 use crate::event::{CallError, CloseReason, ConnectionError, Event};
 use crate::time::Instant;
 
@@ -92,12 +105,24 @@ pub struct StackConfig {
     pub queue_packets: usize,
     /// The largest IP packet the device carries.
     pub mtu: usize,
+    /// Received packets that are not for TCP (other protocols, ICMP that is no error about
+    /// a TCP segment, fragments) kept for [`Stack::recv_packet`] at most; more are dropped
+    /// and counted in `DriverCounters::other_packets_dropped`. 0 drops them all (counted by
+    /// reason).
+    pub other_packets: usize,
 }
 
 impl StackConfig {
-    /// A stack owning `address`, with 1 024 packets of queue each way and a 1 500-octet MTU.
+    /// A stack owning `address`, with 1 024 packets of queue each way, a 1 500-octet MTU and
+    /// room for 256 packets that are not TCP.
     pub fn new(endpoint: EndpointConfig, address: IpAddr) -> Self {
-        Self { endpoint, addresses: alloc::vec![address], queue_packets: 1024, mtu: 1500 }
+        Self {
+            endpoint,
+            addresses: alloc::vec![address],
+            queue_packets: 1024,
+            mtu: 1500,
+            other_packets: 256,
+        }
     }
 }
 
@@ -174,6 +199,16 @@ struct Inner {
     addresses: Vec<IpAddr>,
     connections: HashMap<ConnectionHandle, ConnState>,
     listeners: HashMap<SocketAddr, Waiters>,
+    /// SYNs recorded by each deferred listener, in arrival order, not yet taken by
+    /// `TcpListener::incoming` (at most its backlog live ones; expired ones are removed).
+    incoming: HashMap<SocketAddr, VecDeque<IncomingId>>,
+    /// Catch-all listeners open: while there is one, packets for any address are taken in.
+    catch_all: usize,
+    /// Tasks waiting in [`Stack::recv_packet`].
+    packet_waiters: Waiters,
+    /// [`StackConfig::queue_packets`]: packets [`Stack::send_packet`] may queue at once.
+    queue_packets: usize,
+    mtu: usize,
     driver_waker: Option<Waker>,
     /// Why the driver stopped, once it has.
     stopped: Option<String>,
@@ -250,6 +285,19 @@ impl Inner {
                         waiters.take_into(wakers);
                     }
                 }
+                EndpointEvent::Incoming { listener, id } => {
+                    if let Some(queue) = self.incoming.get_mut(&listener) {
+                        queue.push_back(id);
+                        if let Some(waiters) = self.listeners.get_mut(&listener) {
+                            waiters.take_into(wakers);
+                        }
+                    }
+                }
+                EndpointEvent::IncomingExpired { listener, id } => {
+                    if let Some(queue) = self.incoming.get_mut(&listener) {
+                        queue.retain(|queued| *queued != id);
+                    }
+                }
             }
         }
     }
@@ -263,6 +311,7 @@ impl Inner {
         for waiters in self.listeners.values_mut() {
             waiters.take_into(into);
         }
+        self.packet_waiters.take_into(into);
     }
 }
 
@@ -324,12 +373,18 @@ impl Stack {
         for address in &config.addresses {
             driver.add_address(*address);
         }
+        driver.keep_other_packets(config.other_packets);
         let inner = Inner {
             driver,
             epoch,
             addresses: config.addresses,
             connections: HashMap::new(),
             listeners: HashMap::new(),
+            incoming: HashMap::new(),
+            catch_all: 0,
+            packet_waiters: Waiters::default(),
+            queue_packets: queue,
+            mtu: config.mtu,
             driver_waker: None,
             stopped: None,
             wants_room: Vec::new(),
@@ -358,6 +413,75 @@ impl Stack {
         let result = f(inner.endpoint_mut());
         inner.kick();
         result
+    }
+
+    /// Waits for the next received IP packet that is not for TCP (another protocol, an ICMP
+    /// message that is no error about one of the stack's TCP segments, a fragment): the
+    /// whole packet as the device delivered it. They are kept in arrival order, at most
+    /// [`StackConfig::other_packets`] (the overflow is dropped and counted in
+    /// `DriverCounters::other_packets_dropped`), whatever their destination address.
+    ///
+    /// Cancel safe: a packet is taken only by the poll that returns it.
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionAborted` once the driver stopped.
+    pub async fn recv_packet(&self) -> io::Result<Vec<u8>> {
+        core::future::poll_fn(|cx| self.poll_recv_packet(cx)).await
+    }
+
+    /// Polls for the next packet of [`recv_packet`](Self::recv_packet); with none, registers
+    /// the task to be woken when one arrives.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_packet`](Self::recv_packet).
+    pub fn poll_recv_packet(&self, cx: &mut Context<'_>) -> Poll<io::Result<Vec<u8>>> {
+        let mut inner = self.lock();
+        if let Some(packet) = inner.driver.take_other_packet() {
+            return Poll::Ready(Ok(packet));
+        }
+        if let Some(why) = &inner.stopped {
+            return Poll::Ready(Err(stopped_error(why)));
+        }
+        inner.packet_waiters.register(cx.waker());
+        Poll::Pending
+    }
+
+    /// Queues an IP packet (any protocol, any addresses: the caller builds it whole) for the
+    /// device, among the stack's own output, and wakes the driver to send it.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a packet longer than [`StackConfig::mtu`] or not starting with an
+    /// IPv4 or IPv6 version nibble; `WouldBlock` when [`StackConfig::queue_packets`] packets
+    /// wait already (try again once the driver ran); `ConnectionAborted` once the driver
+    /// stopped.
+    pub fn send_packet(&self, packet: &[u8]) -> io::Result<()> {
+        let mut inner = self.lock();
+        inner.check_running()?;
+        if packet.len() > inner.mtu || !matches!(packet.first().map(|b| b >> 4), Some(4 | 6)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not an IP packet within the MTU",
+            ));
+        }
+        {
+            let mut outbound = inner.driver.transport().outbound.borrow_mut();
+            if outbound.len() >= inner.queue_packets {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut buffer = outbound.buffer();
+            buffer.extend_from_slice(packet);
+            outbound.push(buffer);
+        }
+        inner.kick();
+        Ok(())
+    }
+
+    /// Prints every packet in and out on stderr, tcpdump style (the `Driver`'s trace).
+    pub fn set_trace(&self, trace: bool) {
+        self.lock().driver.set_trace(trace);
     }
 
     /// The IP-layer counters of the stack's driver (packets in and out, drops by reason).
@@ -470,6 +594,9 @@ impl StackDriver {
             }
         }
         inner.endpoint_mut().handle_timeout(now);
+        if inner.driver.other_packets() > 0 {
+            inner.packet_waiters.take_into(&mut self.wakers);
+        }
         let flush_held = self.tx.len() >= self.tx.capacity() / 2;
         if !flush_held {
             let _ = inner.driver.flush();

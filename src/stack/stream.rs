@@ -402,6 +402,11 @@ impl TcpStream {
         self.core.peer
     }
 
+    /// Waits for the handshake of a connection made by `Incoming::accept`.
+    pub(super) async fn wait_connected(&self) -> io::Result<()> {
+        poll_fn(|cx| self.core.poll_connected(cx)).await
+    }
+
     /// Our address and port.
     ///
     /// # Errors
