@@ -330,6 +330,63 @@ fn samples_from_a_window_of_acks_are_weighted_rfc_7323_appendix_g() {
     assert_eq!(status.srtt, Some(Duration::from_micros(53_125)));
 }
 
+/// A stretch ACK (a receiver's GRO: one ACK per 64 KiB super-segment from Linux over TUN)
+/// stands for the part of the flight it covers: with five full segments in flight, an ACK of
+/// three counts as one of ceiling(5 / 3) = 2 expected, not of Appendix G's ceiling(5 / 2) = 3,
+/// so a 100 ms sample moves SRTT by 1/16 of the difference, not 1/24. Before, a receiver acknowledging
+/// every 45 segments left SRTT nearly unmoved for dozens of round trips after a bad first
+/// sample (an RTO of seconds on a path of microseconds, seen against Linux over TUN).
+#[test]
+fn a_stretch_ack_counts_for_the_part_of_the_flight_it_covers_rfc_7323_appendix_g() {
+    let mut h = ts_established();
+    h.advance(Duration::from_millis(50));
+    h.conn.send(h.now, &[1; 5 * 1448]).unwrap();
+    let sizes: Vec<usize> = std::iter::from_fn(|| h.poll()).map(|s| s.payload.len()).collect();
+    assert_eq!(sizes, vec![1448; 5]);
+    h.advance(Duration::from_millis(100));
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 1 + 3 * 1448)).ts(600, 1100));
+    let status = h.conn.status();
+    // Five in flight, three acknowledged: two such ACKs a round trip.
+    // RTTVAR = (7 × 25 + |50 − 100|) / 8; SRTT = (15 × 50 + 100) / 16.
+    assert_eq!(status.rttvar, Some(Duration::from_micros(28_125)));
+    assert_eq!(status.srtt, Some(Duration::from_micros(53_125)));
+}
+
+/// Our SYN went twice and the SYN-ACK echoes the TSval of the first (Linux answers the
+/// retransmitted SYN from the request it made for the first, whose SYN-ACK was lost): that
+/// echo would time the retransmission timeout, a 1 s "RTT". It gives no sample, as Karn's rule
+/// without timestamps (MUST-18): RTO stays 3 s (RFC 6298 5.7) until the first data ACK, whose
+/// echo is of a segment sent once, gives the path's 10 ms.
+#[test]
+fn syn_ack_echoing_an_earlier_copy_of_a_retransmitted_syn_gives_no_rtt_sample_must_18() {
+    let mut h = Harness::connect();
+    assert_eq!(h.expect_one().options.timestamps, ts(1000, 0));
+    assert_eq!(h.jump_to_deadline(), Instant::from_millis(2_000));
+    assert_eq!(h.expect_one().options.timestamps, ts(2000, 0), "the SYN again");
+    h.advance(Duration::from_millis(10));
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460).ts(PEER_TS, 1000));
+    assert_eq!(h.expect_one().options.timestamps, ts(2010, PEER_TS));
+    assert_eq!(h.state(), State::Established);
+    let status = h.conn.status();
+    assert_eq!(status.srtt, None, "no sample from the stale echo");
+    assert_eq!(status.rto, Duration::from_secs(3), "RFC 6298 (5.7)");
+    h.conn.send(h.now, b"data").unwrap();
+    assert_eq!(h.expect_one().options.timestamps, ts(2010, PEER_TS));
+    h.advance(Duration::from_millis(10));
+    h.deliver(seg(ack(), add(PEER_ISS, 1), add(ISS, 5)).ts(PEER_TS + 10, 2010));
+    assert_eq!(h.conn.status().srtt, Some(Duration::from_millis(10)));
+
+    // An echo of the last SYN is the path's: taken.
+    let mut h = Harness::connect();
+    h.expect_one();
+    h.jump_to_deadline();
+    h.expect_one();
+    h.advance(Duration::from_millis(10));
+    h.deliver(seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(1460).ts(PEER_TS, 2000));
+    h.expect_one();
+    assert_eq!(h.conn.status().srtt, Some(Duration::from_millis(10)));
+}
+
 // ------------------------------------------------------------------ PAWS (§5)
 
 /// R1: a segment whose TSval is older than TS.Recent is dropped and answered with an ACK

@@ -615,13 +615,37 @@ impl Connection {
             self.rtt_probe = None;
         }
         let exact = probe.map(|(_, sent_at)| elapsed(now, sent_at));
-        let echoed = tsecr.and_then(|tsecr| self.ts.rtt_sample(now, tsecr));
+        let mut echoed = tsecr.and_then(|tsecr| self.ts.rtt_sample(now, tsecr));
+        if !self.syn_acked && self.consecutive_retransmissions > 0 {
+            // Our SYN (or SYN-ACK) went more than once and the peer echoes the TSval of an
+            // earlier copy than the last (Linux answers a retransmitted SYN from the request
+            // it made for the first, keeping that SYN's timestamp): the sample would time
+            // the lost reply's retransmission timeout, not the path — 1 s against a path of
+            // microseconds, an RTO of seconds for the first hundred round trips. As Karn's
+            // rule does without timestamps (MUST-18): no sample; RFC 6298 (5.7) keeps the
+            // 3 s RTO until the data's first ACK gives one. The echo counts in milliseconds,
+            // hence the 1 ms of slack.
+            let since_last_sent = self.last_send_at.map(|at| elapsed(now, at));
+            if echoed
+                .zip(since_last_sent)
+                .is_some_and(|(echo, since)| echo > since.saturating_add(Duration::from_millis(1)))
+            {
+                echoed = None;
+            }
+        }
         let sample = exact.or(echoed)?;
         if self.ts.is_on() {
-            // Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)).
+            // Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)), which assumes
+            // an ACK per two segments. An ACK that covers more (a receiver's GRO, a stretch
+            // ACK: one per 64 KiB super-segment from Linux over TUN) stands for that much of
+            // the flight, so the count is of ACKs like it: FlightSize over what it acks,
+            // never more than the RFC's. Otherwise SRTT would move by 1/8 per round trip
+            // only with 1/20 of the samples per round trip, and a bad first sample would
+            // keep the RTO high for dozens of round trips.
             let flight = self.snd_nxt.since(self.snd_una);
+            let acked = seg_ack.since(self.snd_una);
             let smss = u32::from(self.effective_mss()).max(1);
-            let expected = flight.div_ceil(smss.saturating_mul(2)).max(1);
+            let expected = flight.div_ceil(acked.max(smss.saturating_mul(2))).max(1);
             self.rtt.on_sample_weighted(sample, expected);
         } else {
             self.rtt.on_sample(sample);
