@@ -308,6 +308,20 @@ pub struct Counters {
     pub spurious_retransmissions: u64,
     /// Spurious window reductions taken back (RFC 4015 §3; `Connection::set_undo`).
     pub undos: u64,
+    /// Fast recoveries entered on the third duplicate ACK without SACK (RFC 6582 §3.2 step
+    /// 2); those entered from SACK information are [`Counters::sack_recoveries`].
+    pub fast_recoveries: u64,
+    /// Segments sent again, whatever the cause (RTO, fast recovery, a loss probe's resend, a
+    /// go-back-N resend after an RTO, a reopened window or a smaller path MTU); a SYN sent
+    /// again counts too.
+    pub retransmitted_segments: u64,
+    /// Data octets in [`Counters::retransmitted_segments`].
+    pub retransmitted_octets: u64,
+    /// Of [`Counters::retransmitted_segments`], those sent during a fast recovery (NewReno's
+    /// or a SACK-based one): repairs of losses found by ACKs rather than by the timer.
+    pub fast_retransmitted_segments: u64,
+    /// SACK blocks received in ACKs (RFC 2018 §3), D-SACK blocks included.
+    pub sack_blocks_received: u64,
 }
 
 impl Counters {
@@ -332,5 +346,84 @@ impl Counters {
         dsacks_received: 0,
         spurious_retransmissions: 0,
         undos: 0,
+        fast_recoveries: 0,
+        retransmitted_segments: 0,
+        retransmitted_octets: 0,
+        fast_retransmitted_segments: 0,
+        sack_blocks_received: 0,
     };
+}
+
+/// Per-connection statistics in the manner of Linux's `TCP_INFO` (`ss -ti`): the figures of
+/// [`Status`] an operator looks at, with the loss and recovery counters of [`Counters`] and
+/// the octet totals, in one snapshot (`Connection::info`).
+///
+/// Every figure is kept by the connection anyway or counted on an event that is itself rare
+/// (a retransmission, a SACK block): taking one costs nothing per segment. Counts of all
+/// segments sent and received are not kept: the TCB has no room for them inline, and
+/// counting in its boxed part would allocate that part for every connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TcpInfo {
+    /// Connection state.
+    pub state: State,
+    /// Smoothed RTT, once measured (Linux `tcpi_rtt`).
+    pub srtt: Option<Duration>,
+    /// RTT variation, once measured (`tcpi_rttvar`).
+    pub rttvar: Option<Duration>,
+    /// Current retransmission timeout (`tcpi_rto`).
+    pub rto: Duration,
+    /// Congestion window in octets (Linux counts segments: `tcpi_snd_cwnd` × MSS).
+    pub cwnd: u32,
+    /// Slow-start threshold in octets (`u32::MAX` until the first loss).
+    pub ssthresh: u32,
+    /// The effective send MSS (`tcpi_snd_mss`).
+    pub mss: u16,
+    /// The peer's advertised window (octets).
+    pub snd_wnd: u32,
+    /// The window we advertise (octets).
+    pub rcv_wnd: u32,
+    /// Data octets the peer acknowledged (`tcpi_bytes_acked`): SND.UNA's distance from the
+    /// ISS over the whole life, less our SYN and FIN.
+    pub bytes_acked: u64,
+    /// Data octets received in order (`tcpi_bytes_received`): RCV.NXT's distance from the
+    /// IRS, less the peer's SYN and FIN (after an abnormal end a FIN that had arrived may
+    /// count as one octet).
+    pub bytes_received: u64,
+    /// Data octets sent, retransmissions included (`tcpi_bytes_sent`): those acknowledged,
+    /// those in flight, and [`TcpInfo::bytes_retransmitted`].
+    pub bytes_sent: u64,
+    /// Data octets sent again (`tcpi_bytes_retrans`).
+    pub bytes_retransmitted: u64,
+    /// Segments sent again, whatever the cause (`tcpi_total_retrans`).
+    pub retransmitted_segments: u64,
+    /// Of those, sent during a fast recovery (losses found by ACKs: duplicate ACKs, SACK,
+    /// RACK).
+    pub fast_retransmits: u64,
+    /// Of those, sent outside a fast recovery: after retransmission timeouts (the segment at
+    /// SND.UNA and the go-back-N resend after it), loss probes' resends, resends after a
+    /// reopened window or a smaller path MTU.
+    pub other_retransmits: u64,
+    /// Retransmissions of the segment now at SND.UNA (`tcpi_retransmits`).
+    pub consecutive_retransmissions: u32,
+    /// Retransmission timeouts that expired.
+    pub rto_count: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub loss_probes: u64,
+    /// Loss recoveries entered: fast recoveries without SACK and SACK-based ones.
+    pub recoveries: u64,
+    /// SACK blocks received, D-SACK blocks included.
+    pub sack_blocks_received: u64,
+    /// D-SACK blocks received (RFC 2883; `tcpi_dsack_dups`).
+    pub dsacks_received: u64,
+    /// Window reductions proved unneeded (Eifel or D-SACK detection).
+    pub spurious_retransmissions: u64,
+    /// Octets accepted by `send` and not yet acknowledged.
+    pub send_queued: usize,
+    /// Octets received and not yet read.
+    pub recv_queued: usize,
+    /// Both sides agreed to SACK.
+    pub sack: bool,
+    /// Both sides agreed to timestamps.
+    pub timestamps: bool,
 }

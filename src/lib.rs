@@ -66,7 +66,9 @@ pub use connection::{Connection, CookieHandshake, Payload, Transmit, TransmitChu
 pub use endpoint::{
     ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent, IncomingId,
 };
-pub use event::{CallError, CloseReason, ConnectionError, Event, IcmpError, Status, TransmitError};
+pub use event::{
+    CallError, CloseReason, ConnectionError, Event, IcmpError, Status, TcpInfo, TransmitError,
+};
 pub use seq::{Mss, SeqNum, Window, WindowScale};
 pub use state::State;
 pub use time::Instant;

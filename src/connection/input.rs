@@ -87,6 +87,7 @@ impl Connection {
             self.irs = header.seq;
             self.have_irs = true;
             self.rcv_nxt = header.seq + 1;
+            self.rcv_nxt_laps = 0;
             self.on_peer_mss(header.options.mss);
             self.on_peer_window_scale(header.options.window_scale);
             // RFC 7323 §3.2: our SYN-ACK carries timestamps only if this SYN did.
@@ -140,6 +141,7 @@ impl Connection {
         self.irs = header.seq;
         self.have_irs = true;
         self.rcv_nxt = header.seq + 1;
+        self.rcv_nxt_laps = 0;
         self.on_peer_mss(header.options.mss);
         self.on_peer_window_scale(header.options.window_scale);
         // RFC 7323 §3.2: in use iff our SYN offered it and this SYN (or SYN-ACK) carries it.
@@ -587,7 +589,7 @@ impl Connection {
         {
             rare.snd_up = None;
         }
-        self.snd_una = seg_ack;
+        self.set_snd_una(seg_ack);
         // An ACK that moves SND.UNA acknowledges our SYN first of all.
         self.syn_acked = true;
         self.consecutive_retransmissions = 0;
@@ -710,7 +712,7 @@ impl Connection {
             return;
         }
         self.set_rcv_fin_at(None);
-        self.rcv_nxt += 1;
+        self.advance_rcv_nxt(1);
         if let Some(assembler) = self.assembler.as_mut() {
             // Octets held beyond the peer's end of stream can never be delivered (a peer that
             // sent them misbehaved); RFC 2018 §4's blocks must not report them, and their
@@ -843,7 +845,7 @@ impl Connection {
             self.assembler.as_mut().map_or(0, |assembler| assembler.advance(len_u32(written)));
         let delivered = written + reached as usize;
         self.recv_buf.commit(delivered);
-        self.rcv_nxt += len_u32(delivered);
+        self.advance_rcv_nxt(len_u32(delivered));
         if delivered > 0 && was_empty {
             self.push_event(Event::Readable);
         }
@@ -875,6 +877,7 @@ impl Connection {
             self.on_congestion_event(CongestionEvent::FastRetransmit { flight });
             self.on_window_reduction(false);
             self.in_fast_recovery = true;
+            self.count().fast_recoveries += 1;
             if let Some(rare) = self.rare.as_mut() {
                 rare.partial_ack_restarted_timer = false;
             }

@@ -43,7 +43,8 @@ use crate::congestion::{
     initial_window,
 };
 pub use crate::event::{
-    CallError, CloseReason, ConnectionError, Counters, Event, IcmpError, Status, TransmitError,
+    CallError, CloseReason, ConnectionError, Counters, Event, IcmpError, Status, TcpInfo,
+    TransmitError,
 };
 use crate::isn::{initial_numbers, timestamp_offset};
 use crate::recovery::Scoreboard;
@@ -409,6 +410,13 @@ pub struct Connection {
     /// What few connections ever need, allocated the first time one does.
     rare: Option<Box<Rare>>,
     last_now: Instant,
+
+    // Statistics (`Connection::info`): the octet counts come from the sequence numbers, so
+    // only the turns of the 2^32 sequence space are kept (in what was padding).
+    /// Times SND.UNA went once round the sequence space since the ISS.
+    snd_una_laps: u16,
+    /// Times RCV.NXT went once round the sequence space since the IRS.
+    rcv_nxt_laps: u16,
 }
 
 impl Connection {
@@ -490,6 +498,8 @@ impl Connection {
             keepalive_probes_sent: 0,
             keepalive_probe_pending: false,
             ack_pending: false,
+            snd_una_laps: 0,
+            rcv_nxt_laps: 0,
             events: VecDeque::new(),
             rare: None,
             last_now: Instant::ZERO,
@@ -968,6 +978,91 @@ impl Connection {
             total_retransmissions: self.counters().retransmission_timeouts,
             timestamps: self.ts.is_on(),
             sack: self.sack_ok,
+        }
+    }
+
+    /// Statistics in the manner of Linux's `TCP_INFO`: see [`TcpInfo`] for each figure.
+    pub fn info(&self) -> TcpInfo {
+        let status = self.status();
+        let counters = self.counters();
+        let fin = self.fin_seq();
+        let syn_acked = u64::from(self.syn_acked);
+        let fin_acked = u64::from(fin.is_some_and(|fin| self.snd_una.after(fin)));
+        let sent_offset =
+            (u64::from(self.snd_una_laps) << 32) | u64::from(self.snd_una.since(self.iss));
+        let bytes_acked = sent_offset.saturating_sub(syn_acked + fin_acked);
+        // Sequence space in flight, less a SYN or FIN in it: data octets sent once so far.
+        let syn_in_flight = u32::from(!self.syn_acked && self.snd_nxt.after(self.iss));
+        let fin_in_flight =
+            u32::from(fin.is_some_and(|fin| self.snd_nxt.after(fin) && !self.snd_una.after(fin)));
+        let in_flight =
+            self.snd_nxt.since(self.snd_una).saturating_sub(syn_in_flight + fin_in_flight);
+        let bytes_received = if self.have_irs {
+            let offset =
+                (u64::from(self.rcv_nxt_laps) << 32) | u64::from(self.rcv_nxt.since(self.irs));
+            let fin_in =
+                self.state.has_peer_finished() || self.close_reason == Some(CloseReason::Orderly);
+            offset.saturating_sub(1 + u64::from(fin_in))
+        } else {
+            0
+        };
+        TcpInfo {
+            state: status.state,
+            srtt: status.srtt,
+            rttvar: status.rttvar,
+            rto: status.rto,
+            cwnd: status.cwnd,
+            ssthresh: status.ssthresh,
+            mss: status.effective_mss,
+            snd_wnd: status.snd_wnd,
+            rcv_wnd: status.rcv_wnd,
+            bytes_acked,
+            bytes_received,
+            bytes_sent: bytes_acked + u64::from(in_flight) + counters.retransmitted_octets,
+            bytes_retransmitted: counters.retransmitted_octets,
+            retransmitted_segments: counters.retransmitted_segments,
+            fast_retransmits: counters.fast_retransmitted_segments,
+            other_retransmits: counters.retransmitted_segments
+                - counters.fast_retransmitted_segments,
+            consecutive_retransmissions: status.consecutive_retransmissions,
+            rto_count: counters.retransmission_timeouts,
+            loss_probes: counters.loss_probes,
+            recoveries: counters.sack_recoveries + counters.fast_recoveries,
+            sack_blocks_received: counters.sack_blocks_received,
+            dsacks_received: counters.dsacks_received,
+            spurious_retransmissions: counters.spurious_retransmissions,
+            send_queued: status.send_queued,
+            recv_queued: status.recv_queued,
+            sack: status.sack,
+            timestamps: status.timestamps,
+        }
+    }
+
+    /// Counts a segment sent again carrying `data_len` octets, by whether a fast recovery
+    /// is repairing it (for [`info`](Self::info)).
+    pub(super) fn count_resent(&mut self, data_len: usize) {
+        let fast = self.in_fast_recovery || self.in_fast_sack_recovery();
+        let counters = self.count();
+        counters.retransmitted_segments += 1;
+        counters.retransmitted_octets += data_len as u64;
+        counters.fast_retransmitted_segments += u64::from(fast);
+    }
+
+    /// Moves SND.UNA to `ack` (after it), counting the laps of the sequence space since the
+    /// ISS for [`info`](Self::info)'s octet totals.
+    pub(super) fn set_snd_una(&mut self, ack: SeqNum) {
+        if ack.since(self.iss) < self.snd_una.since(self.iss) {
+            self.snd_una_laps = self.snd_una_laps.wrapping_add(1);
+        }
+        self.snd_una = ack;
+    }
+
+    /// Moves RCV.NXT ahead by `octets`, counting the laps of the sequence space since the IRS.
+    pub(super) fn advance_rcv_nxt(&mut self, octets: u32) {
+        let before = self.rcv_nxt.since(self.irs);
+        self.rcv_nxt += octets;
+        if self.rcv_nxt.since(self.irs) < before {
+            self.rcv_nxt_laps = self.rcv_nxt_laps.wrapping_add(1);
         }
     }
 
@@ -1493,6 +1588,7 @@ impl Connection {
         }
         self.iss = iss;
         self.snd_una = iss;
+        self.snd_una_laps = 0;
         self.syn_acked = false;
         self.snd_nxt = iss;
         self.recover = iss;
@@ -1959,5 +2055,40 @@ mod tests {
             assert_eq!(pair.read_b(), data.to_vec(), "round {round}: every octet delivered");
             assert_eq!(pair.a.snd_una, pair.a.snd_nxt, "round {round}: all acknowledged");
         }
+    }
+}
+
+/// The octet totals of `Connection::info` over more than 2^32 octets: SND.UNA and RCV.NXT go
+/// round the sequence space, and the laps keep the totals growing.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod info_laps {
+    use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use super::Connection;
+    use crate::{Config, Instant, SeqNum};
+
+    #[test]
+    fn octet_totals_go_past_four_gib() {
+        let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 1000);
+        let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 2000);
+        let config = Config::with_fixed_isn(SeqNum::new(u32::MAX - 10));
+        let mut conn = Connection::connect(config, Instant::ZERO, local, remote).unwrap();
+        // As if the SYN-ACK had come: our SYN acknowledged, the peer's IRS known.
+        conn.set_snd_una(conn.iss + 1);
+        conn.syn_acked = true;
+        conn.irs = SeqNum::new(5);
+        conn.rcv_nxt = conn.irs + 1;
+        conn.have_irs = true;
+        assert_eq!((conn.info().bytes_acked, conn.info().bytes_received), (0, 0));
+        // Five steps of 2^30: 1.25 times round the sequence space.
+        for _ in 0..5 {
+            let ack = conn.snd_una + (1 << 30);
+            conn.set_snd_una(ack);
+            conn.advance_rcv_nxt(1 << 30);
+        }
+        assert_eq!((conn.snd_una_laps, conn.rcv_nxt_laps), (1, 1));
+        assert_eq!(conn.info().bytes_acked, 5 << 30);
+        assert_eq!(conn.info().bytes_received, 5 << 30);
     }
 }

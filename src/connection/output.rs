@@ -722,6 +722,7 @@ impl Connection {
     /// the cursor (smaller MTU, RTO go-back-N) goes on after it.
     fn on_resent(&mut self, now: Instant, plan: Plan) {
         self.record_resent(plan.seq, plan.seq + plan.seg_len(), now);
+        self.count_resent(plan.data_len);
         // A retransmission is sending too: a go-back-N resend that takes longer than an RTO
         // and ends in a full ACK is no idle period, and must not cut cwnd back to the
         // restart window (RFC 5681 §4.1 counts from the last transmission of any data).

@@ -212,7 +212,7 @@ impl Connection {
             chunks.push_in_order(fresh, budget);
             chunks.promote(reached);
         }
-        self.rcv_nxt += written + reached;
+        self.advance_rcv_nxt(written + reached);
         if was_empty {
             self.push_event(Event::Readable);
         }

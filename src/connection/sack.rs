@@ -159,6 +159,9 @@ impl Connection {
         let (snd_una, snd_nxt) = (self.snd_una, self.snd_nxt);
         let seg_ack = segment.header.ack;
         let blocks = segment.header.options.sack_blocks;
+        if !blocks.is_empty() {
+            self.count().sack_blocks_received += blocks.len() as u64;
+        }
         if self.scoreboard.is_none() && !blocks.is_empty() {
             // Blocks about a lone segment in flight, which had no scoreboard: make it now, so
             // that what they report is known (and never sent again before an RTO).

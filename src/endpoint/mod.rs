@@ -925,6 +925,15 @@ impl Endpoint {
         self.entry(handle).map(|entry| entry.connection.status()).ok_or(EndpointError::StaleHandle)
     }
 
+    /// Statistics of a connection in the manner of Linux's `TCP_INFO` (`Connection::info`).
+    ///
+    /// # Errors
+    ///
+    /// [`EndpointError::StaleHandle`] once the connection was freed.
+    pub fn info(&self, handle: ConnectionHandle) -> Result<crate::event::TcpInfo, EndpointError> {
+        self.entry(handle).map(|entry| entry.connection.info()).ok_or(EndpointError::StaleHandle)
+    }
+
     /// Direct access to a connection, for settings such as `set_nodelay`. The endpoint
     /// visits the connection at the next [`poll_transmit`](Self::poll_transmit) whatever is
     /// done with it, so what a change lets it send (data that Nagle held, say) goes out then,

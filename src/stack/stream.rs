@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::{ConnState, Inner, Stack, call_error, stopped_error};
 use crate::endpoint::{ConnectionHandle, EndpointError};
-use crate::event::{CallError, CloseReason, Status};
+use crate::event::{CallError, CloseReason, Status, TcpInfo};
 use crate::state::State;
 
 /// What a stream and its halves share; closing happens when the last of them goes.
@@ -435,6 +435,19 @@ impl TcpStream {
     pub fn status(&self) -> io::Result<Status> {
         let inner = self.core.stack.lock();
         inner.endpoint().status(self.core.handle).map_err(|_| io::ErrorKind::NotConnected.into())
+    }
+
+    /// The connection's statistics in the manner of Linux's `TCP_INFO` (`ss -ti`): state,
+    /// RTT, RTO, congestion window, octet totals, retransmissions by cause, SACK and
+    /// loss-recovery counters ([`TcpInfo`] says what each figure counts).
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` once the endpoint has freed the connection (after it ended and
+    /// everything was read).
+    pub fn info(&self) -> io::Result<TcpInfo> {
+        let inner = self.core.stack.lock();
+        inner.endpoint().info(self.core.handle).map_err(|_| io::ErrorKind::NotConnected.into())
     }
 
     /// Turns Nagle's algorithm off (`true`: small writes go out at once) or on.
