@@ -61,6 +61,8 @@
 mod device;
 mod listener;
 mod stream;
+#[cfg(feature = "tracing")]
+mod trace;
 #[cfg(all(feature = "tun", target_os = "linux"))]
 mod tun;
 
@@ -219,6 +221,9 @@ struct Inner {
     /// `events_dropped` as last seen: if it moved, events (and wakeups) were lost and every
     /// waiter is woken to look for itself.
     events_dropped_seen: u64,
+    /// What the `tracing` events last reported (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    tracer: trace::Tracer,
 }
 
 impl Inner {
@@ -261,6 +266,8 @@ impl Inner {
         while let Some(event) = self.driver.endpoint_mut().poll_event() {
             match event {
                 EndpointEvent::Connection(handle, event) => {
+                    #[cfg(feature = "tracing")]
+                    self.tracer.on_event(self.driver.endpoint_mut(), handle, &event);
                     let Some(state) = self.connections.get_mut(&handle) else { continue };
                     let (reader, writer) = match event {
                         Event::Readable | Event::PeerClosed => (true, false),
@@ -390,6 +397,8 @@ impl Stack {
             wants_room: Vec::new(),
             default_nodelay,
             events_dropped_seen: 0,
+            #[cfg(feature = "tracing")]
+            tracer: trace::Tracer::default(),
         };
         let shared = Arc::new(Shared { inner: Mutex::new(inner), handles: AtomicUsize::new(1) });
         let stack_driver = StackDriver {
@@ -555,6 +564,8 @@ impl StackDriver {
         {
             let mut inner = self.shared.lock();
             if inner.stopped.is_none() {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(target: "tcp_proto::stack", why, "stack stopped");
                 inner.stopped = Some(why.to_string());
             }
             inner.take_all_wakers(&mut wakers);
@@ -627,7 +638,16 @@ impl StackDriver {
         }
         let done = self.shared.handles.load(Ordering::Acquire) == 0
             && inner.endpoint().connection_count() == 0;
-        Turn { deadline: inner.endpoint().poll_timeout(), flush_held, done }
+        let deadline = inner.endpoint().poll_timeout();
+        #[cfg(feature = "tracing")]
+        inner.tracer.after_turn(
+            now,
+            deadline,
+            inner.driver.counters(),
+            inner.driver.endpoint(),
+            inner.connections.keys(),
+        );
+        Turn { deadline, flush_held, done }
     }
 }
 
