@@ -5,10 +5,14 @@
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tcp_proto::stack::{Stack, StackConfig, TcpListener, TcpStream, channel};
+use tcp_proto::stack::{
+    ChannelDevice, Device, PacketBatch, Stack, StackConfig, TcpListener, TcpStream, channel,
+};
 use tcp_proto::{Config, EndpointConfig, State};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::field::{Field, Visit};
@@ -17,7 +21,7 @@ use tracing::span;
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
-fn stack(address: Ipv4Addr, device: tcp_proto::stack::ChannelDevice) -> Stack {
+fn stack(address: Ipv4Addr, device: impl Device + 'static) -> Stack {
     let last = address.octets()[3];
     let config =
         StackConfig::new(EndpointConfig::new(Config::new([last; 16]), [last; 16]), address.into());
@@ -144,4 +148,67 @@ async fn tracing_reports_connections_established_closed_and_refused() {
         lines.iter().any(|l| l.contains("connection ended") && l.contains("connection refused"))
     );
     assert_eq!(count("DEBUG resets sent"), 1, "{lines:#?}");
+}
+
+/// A device that loses everything it is given to send once `lose` is set.
+struct Lossy {
+    device: ChannelDevice,
+    lose: Arc<AtomicBool>,
+}
+
+impl Device for Lossy {
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        packets: &mut PacketBatch,
+    ) -> Poll<std::io::Result<()>> {
+        self.device.poll_recv(cx, packets)
+    }
+
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        packets: &mut PacketBatch,
+    ) -> Poll<std::io::Result<()>> {
+        if self.lose.load(Ordering::Relaxed) {
+            while let Some(packet) = packets.take_front() {
+                packets.recycle(packet);
+            }
+            return Poll::Ready(Ok(()));
+        }
+        self.device.poll_send(cx, packets)
+    }
+}
+
+/// Everything A sends is lost after the handshake: its data segment goes again on each
+/// retransmission timeout, and each timeout is one `info` event for that stream, with the
+/// count so far.
+#[tokio::test(start_paused = true)]
+async fn tracing_reports_each_retransmission_timeout_of_a_stream() {
+    let collect = Collect::default();
+    let _guard = tracing::subscriber::set_default(collect.clone());
+    let (device_a, device_b) = channel(4096);
+    let lose = Arc::new(AtomicBool::new(false));
+    let a = stack(A, Lossy { device: device_a, lose: Arc::clone(&lose) });
+    let b = stack(B, device_b);
+    let listener = TcpListener::bind(&b, b_addr(80)).await.unwrap();
+    let (client, accepted) = tokio::join!(TcpStream::connect(&a, b_addr(80)), listener.accept());
+    let (mut client, _server) = (client.unwrap(), accepted.unwrap());
+    lose.store(true, Ordering::Relaxed);
+    client.write_all(b"lost").await.unwrap();
+    // The handshake's RTT sample is 0 on paused time, so the RTO is the 200 ms floor, then
+    // doubles: timeouts at 0.2, 0.6, 1.4 and 3.0 s (after a tail loss probe), the fifth not
+    // before 6.2 s.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let info = client.info().unwrap();
+    assert_eq!(info.rto_count, 4, "{info:?}");
+    let lines = collect.lines();
+    let timeouts: Vec<&String> =
+        lines.iter().filter(|l| l.contains("INFO retransmission timeout")).collect();
+    assert_eq!(timeouts.len() as u64, info.rto_count, "{lines:#?}");
+    for (n, line) in timeouts.iter().enumerate() {
+        assert!(line.contains(&format!("timeouts={} ", n + 1)), "{line}");
+        assert!(line.contains(&format!("rto_ms={}", 400 << n)), "{line}");
+        assert!(line.contains("handle=ConnectionHandle { index: 0, generation: 0 }"), "{line}");
+    }
 }
