@@ -7,8 +7,9 @@
 //! It attaches to the existing TUN device NAME (made, addressed and brought up by the user:
 //! `ip tuntap add dev NAME mode tun`, `ip addr add …`, `ip link set NAME up`), owns IP (IPv4
 //! or IPv6) on it and serves the files under DIR on IP:PORT, any number of connections at
-//! once (one task each). `--trace` prints every packet in and out on stderr. SIGINT or SIGTERM
-//! stops it (exit 0). It prints `http_server: serving DIR on IP:PORT` once it listens.
+//! once (one task each). `--trace` prints every packet in and out on stderr, and each
+//! connection's statistics as it ends (`TcpStream::info`: octets, RTT, retransmissions by
+//! cause, recoveries, SACK blocks). SIGINT or SIGTERM stops it (exit 0). It prints `http_server: serving DIR on IP:PORT` once it listens.
 //!
 //! **Why its own small responder and not hyper.** What is served is a fixed set of files
 //! with GET and HEAD: a request line, a few headers read, a status line and three headers
@@ -128,8 +129,9 @@ async fn run(args: Args) -> std::io::Result<()> {
             accepted = listener.accept() => {
                 let (stream, peer) = accepted?;
                 let root = std::sync::Arc::clone(&root);
+                let trace = args.trace;
                 tokio::spawn(async move {
-                    if let Err(error) = serve(stream, &root).await {
+                    if let Err(error) = serve(stream, &root, peer, trace).await {
                         eprintln!("http_server: {peer}: {error}");
                     }
                 });
@@ -160,7 +162,12 @@ enum Refusal {
 }
 
 /// Serves one connection's requests in order until it closes, asks to, or idles out.
-async fn serve(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
+async fn serve(
+    mut stream: TcpStream,
+    root: &Path,
+    peer: SocketAddr,
+    trace: bool,
+) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut buffer = Vec::with_capacity(MAX_HEAD);
     loop {
@@ -193,7 +200,28 @@ async fn serve(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
             }
         }
     }
-    stream.shutdown().await
+    stream.shutdown().await?;
+    if trace && let Ok(info) = stream.info() {
+        eprintln!(
+            "http_server: {peer}: done: {} octets sent ({} acknowledged), {} received; srtt \
+             {:?}, rto {:?}, cwnd {}; {} retransmitted ({} fast, {} other), {} RTOs, {} \
+             recoveries, {} SACK blocks ({} D-SACK)",
+            info.bytes_sent,
+            info.bytes_acked,
+            info.bytes_received,
+            info.srtt.unwrap_or_default(),
+            info.rto,
+            info.cwnd,
+            info.retransmitted_segments,
+            info.fast_retransmits,
+            info.other_retransmits,
+            info.rto_count,
+            info.recoveries,
+            info.sack_blocks_received,
+            info.dsacks_received,
+        );
+    }
+    Ok(())
 }
 
 /// Reads until `buffer` holds a whole request head; returns its length (through the blank
