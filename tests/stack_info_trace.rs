@@ -105,6 +105,10 @@ async fn stream_info_counts_a_transfer_both_ways() {
     assert_eq!(sent.dsacks_received, sent.retransmitted_segments);
     assert_eq!((got.bytes_received, got.recv_queued, got.bytes_acked), (300_000, 0, 0));
     // The figures `status` also has are the same.
+    // The halves of a split stream report the same connection.
+    let (read_half, write_half) = server.into_split();
+    assert_eq!(read_half.info().unwrap(), got);
+    assert_eq!(write_half.info().unwrap(), got);
     let status = client.status().unwrap();
     assert_eq!((sent.cwnd, sent.srtt, sent.mss), (status.cwnd, status.srtt, status.effective_mss));
 }

@@ -64,6 +64,11 @@ impl StreamCore {
         Ok(Self { stack: stack.clone(), handle, local, peer, zero_linger: AtomicBool::new(false) })
     }
 
+    fn info(&self) -> io::Result<TcpInfo> {
+        let inner = self.stack.lock();
+        inner.endpoint().info(self.handle).map_err(|_| io::ErrorKind::NotConnected.into())
+    }
+
     fn poll_connected(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
         let mut guard = self.stack.lock();
         let inner = &mut *guard;
@@ -446,8 +451,7 @@ impl TcpStream {
     /// `NotConnected` once the endpoint has freed the connection (after it ended and
     /// everything was read).
     pub fn info(&self) -> io::Result<TcpInfo> {
-        let inner = self.core.stack.lock();
-        inner.endpoint().info(self.core.handle).map_err(|_| io::ErrorKind::NotConnected.into())
+        self.core.info()
     }
 
     /// Turns Nagle's algorithm off (`true`: small writes go out at once) or on.
@@ -677,6 +681,15 @@ pub struct OwnedWriteHalf {
 }
 
 impl OwnedReadHalf {
+    /// The connection's statistics, as [`TcpStream::info`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::info`].
+    pub fn info(&self) -> io::Result<TcpInfo> {
+        self.core.info()
+    }
+
     /// Our address and port.
     ///
     /// # Errors
@@ -724,6 +737,15 @@ impl OwnedReadHalf {
 }
 
 impl OwnedWriteHalf {
+    /// The connection's statistics, as [`TcpStream::info`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::info`].
+    pub fn info(&self) -> io::Result<TcpInfo> {
+        self.core.info()
+    }
+
     /// Our address and port.
     ///
     /// # Errors
