@@ -22,9 +22,10 @@
 //!   in order, `Content-Length` on every answer; 400 for anything malformed, for a request with
 //!   a body, and for a header block over 8 KiB (then the connection is closed); 404 for what
 //!   is not a regular file under DIR (a directory serves its `index.html`).
-//! - Paths are refused (404) when they could leave DIR: `..` components, backslashes, NUL,
-//!   absolute-form targets, and symbolic links whose target is outside DIR (the resolved path
-//!   must start with DIR's resolved path).
+//! - Paths are refused (404) when they could leave DIR: `..` components (also
+//!   percent-encoded), backslashes, NUL, and symbolic links whose target is outside DIR (the
+//!   resolved path must start with DIR's resolved path). Only origin-form targets (`/path`)
+//!   are taken: an absolute-form or `*` target is a 400.
 //! - Files are streamed in 64 KiB reads, each written before the next is read: memory per
 //!   connection is one chunk whatever the file's size, and a slow client slows the reads
 //!   (the stream's send buffer is the backpressure).
