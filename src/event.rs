@@ -313,7 +313,7 @@ pub struct Counters {
     pub fast_recoveries: u64,
     /// Segments sent again, whatever the cause (RTO, fast recovery, a loss probe's resend, a
     /// go-back-N resend after an RTO, a reopened window or a smaller path MTU); a SYN sent
-    /// again counts too.
+    /// again counts too, a zero-window probe repeating the octet at SND.UNA does not.
     pub retransmitted_segments: u64,
     /// Data octets in [`Counters::retransmitted_segments`].
     pub retransmitted_octets: u64,

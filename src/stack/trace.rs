@@ -103,6 +103,10 @@ impl Tracer {
         }
         for &handle in streams {
             let Ok(info) = endpoint.info(handle) else { continue };
+            // Only streams that had a timeout get an entry (removed when they close).
+            if info.rto_count == 0 {
+                continue;
+            }
             let seen = self.timeouts.entry(handle).or_insert(0);
             if info.rto_count > *seen {
                 info!(
