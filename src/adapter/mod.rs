@@ -14,6 +14,8 @@
 //!   `libc` calls — with the UDP batch calls and the checksum's AVX2 dispatch, the only
 //!   `unsafe` in the crate.
 //! - `vnet` (feature `tun`): the virtio-net header such a TUN device puts before each packet.
+//! - `source`: the source address of an active open the user gave none for (MUST-44), from
+//!   the device's configured addresses.
 //!
 //! The [`PacketTransport`] trait is one packet at a time at its simplest (`send`, `recv`,
 //! `mtu`); a transport that can do better says so in [`PacketTransport::offloads`] and
@@ -26,6 +28,7 @@
 pub mod driver;
 #[cfg(feature = "pcap")]
 pub mod pcap;
+pub mod source;
 #[cfg(feature = "tun")]
 pub mod tun;
 #[cfg(feature = "udp")]
