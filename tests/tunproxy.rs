@@ -7,7 +7,12 @@
 //! runs the servers: Python's `http.server`, and a small SOCKS5 server and a test server
 //! written here (Python, so the kernel is both peers). The client namespace's second route to
 //! 10.9.0.0/24, through the veth with a higher metric, is the one `--out-iface veth0` takes
-//! (`SO_BINDTODEVICE` skips the TUN's). All traffic stays inside the namespaces.
+//! (`SO_BINDTODEVICE` skips the TUN's). The same exists over IPv6 (the kernel's fd08::1/64 on
+//! the TUN, fd07::1 – fd07::2 on the veth, fd09::2 on the server), where `curl -6` fetches
+//! from a second `http.server`; a DNS responder (Python, UDP port 53 of 10.9.0.2 and fd09::2)
+//! answers queries sent through the proxy's UDP forwarding, directly or through SOCKS5 UDP
+//! ASSOCIATE (the SOCKS5 server on port 1081 grants it, the one on 1080 refuses it). All
+//! traffic stays inside the namespaces.
 //!
 //! Needs root, `/dev/net/tun`, `ip`, `curl` and `python3`, and the example built (`cargo
 //! test` builds it; `cargo test --test tunproxy` alone does not: `cargo build --example

@@ -885,7 +885,7 @@ pub struct Ipv6Upper<'p> {
 pub enum Ipv6ExtensionError {
     /// An extension header runs past the payload.
     Truncated,
-    /// More than [`MAX_IPV6_EXTENSIONS`] extension headers.
+    /// More than eight extension headers (a bound on the work one packet costs).
     TooMany,
     /// A hop-by-hop options header anywhere but first (RFC 8200 §4.3: it must follow the
     /// fixed header immediately).

@@ -4,10 +4,12 @@
 //! - `pcap` (feature `pcap`): a capture writer any side can use, the simulator included.
 //! - `driver` (feature `driver`): a small blocking loop that runs an [`Endpoint`] over any
 //!   [`PacketTransport`]: it maps a monotonic clock to the core's [`Instant`], validates IP
-//!   headers (version, lengths, checksum, protocol; fragments dropped and counted) before
+//!   headers (version, lengths, checksum, IPv6 extension headers, protocol; fragments
+//!   dropped and counted) before
 //!   the core sees anything, feeds segments, ICMP errors about our segments (MUST-54) and
 //!   timeouts in, and wraps transmits in IP headers.
-//! - `udp` (feature `udp`): one raw IPv4 packet per UDP datagram (no root needed), in batches
+//! - `udp` (feature `udp`): one raw IP packet per UDP datagram, over IPv4 or IPv6 sockets (no
+//!   root needed), in batches
 //!   (`recvmmsg`/`sendmmsg`) with UDP GSO and GRO where the kernel has them.
 //! - `tun` (feature `tun`): a Linux TUN device (`IFF_TUN | IFF_NO_PI`, and `IFF_VNET_HDR`
 //!   with checksum and TCP segmentation offload where the kernel takes it), through a few
