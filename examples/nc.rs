@@ -1,7 +1,7 @@
 //! A netcat over tcp-proto: the sans-IO core on a real wire.
 //!
 //! ```text
-//! nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
+//! nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) [--local-ip IP]
 //!    [--msl MS] [--pcap FILE] [--trace] [--nodelay] [--no-df] [--no-black-hole-fallback]
 //!    [--no-sack] [--no-timestamps] [--no-offload] [--no-gso] [--no-gro] [--stats]
 //!    (-l PORT [--echo] | HOST PORT)
@@ -14,8 +14,14 @@
 //! - `-l PORT` listens on `--local-ip:PORT`. With `--echo` every accepted connection gets its
 //!   bytes back and its sending side closed once the peer's FIN is in and all is echoed; it
 //!   keeps listening. Without `--echo` the first connection is stdin/stdout, as above.
-//! - `--udp` carries one IPv4 packet per UDP datagram to `--udp-peer`; `--tun` uses a Linux
-//!   TUN device (see `tcp_proto::adapter::tun`). `--trace` prints every segment and state
+//! - `--udp` carries one IP packet per UDP datagram to `--udp-peer` (either may be IPv6:
+//!   `[::1]:7001`); `--tun` uses a Linux TUN device (see `tcp_proto::adapter::tun`).
+//! - `--local-ip` (IPv4 or IPv6; HOST likewise) is the stack's own address. Without it the
+//!   adapter chooses (RFC 9293 MUST-44, `tcp_proto::adapter::source`): over TUN the far end
+//!   of the device's configured addresses (the kernel's 10.0.0.1/24 gives 10.0.0.2, fd00::1/64
+//!   gives fd00::2; a configured point-to-point peer is taken as it is), over UDP the
+//!   socket's local address toward the peer. A connection starts from the chosen address of
+//!   HOST's family; `-l` listens on every chosen address. `--trace` prints every segment and state
 //!   change on stderr (ICMP errors too); `--pcap` writes every packet to a capture file.
 //! - Path MTU: packets leave with DF set, and a router's ICMP "fragmentation needed" shrinks the
 //!   segments (RFC 1191). `--no-df` clears DF so routers fragment instead (for paths that
@@ -38,7 +44,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +54,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tcp_proto::adapter::PacketTransport;
 use tcp_proto::adapter::driver::Driver;
+use tcp_proto::adapter::source::choose_source;
 use tcp_proto::adapter::tun::{TunDevice, TunOffloads};
 use tcp_proto::adapter::udp::{UdpOffloads, UdpTransport};
 use tcp_proto::{
@@ -55,7 +62,7 @@ use tcp_proto::{
     State,
 };
 
-const USAGE: &str = "usage: nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) --local-ip IPV4
+const USAGE: &str = "usage: nc (--udp BIND_IP:PORT --udp-peer IP:PORT | --tun NAME) [--local-ip IP]
           [--msl MS] [--pcap FILE] [--trace] [--nodelay] [--no-df] [--no-black-hole-fallback]
           [--no-sack] [--no-timestamps] [--no-offload] [--no-gso] [--no-gro] [--stats]
           (-l PORT [--echo] | HOST PORT)";
@@ -72,13 +79,14 @@ enum Transport {
 #[derive(Debug)]
 enum Mode {
     Listen { port: u16, echo: bool },
-    Connect { host: Ipv4Addr, port: u16 },
+    Connect { host: IpAddr, port: u16 },
 }
 
 #[derive(Debug)]
 struct Args {
     transport: Transport,
-    local_ip: Ipv4Addr,
+    /// The stack's address; chosen by the adapter when not given (MUST-44).
+    local_ip: Option<IpAddr>,
     msl: Duration,
     pcap: Option<PathBuf>,
     trace: bool,
@@ -142,7 +150,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--udp" => udp = Some(value::<SocketAddr>("--udp", &mut args)?),
             "--udp-peer" => udp_peer = Some(value::<SocketAddr>("--udp-peer", &mut args)?),
             "--tun" => tun = Some(value::<String>("--tun", &mut args)?),
-            "--local-ip" => local_ip = Some(value::<Ipv4Addr>("--local-ip", &mut args)?),
+            "--local-ip" => local_ip = Some(value::<IpAddr>("--local-ip", &mut args)?),
             "--msl" => msl = value("--msl", &mut args)?,
             "--pcap" => pcap = Some(value::<PathBuf>("--pcap", &mut args)?),
             "--trace" => trace = true,
@@ -168,14 +176,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         (Some(_), None, None) => return Err("--udp needs --udp-peer".into()),
         _ => return Err("give either --udp and --udp-peer, or --tun".into()),
     };
-    let local_ip = local_ip.ok_or("--local-ip is required")?;
     let mode = match (listen, positional.as_slice()) {
         (Some(port), []) => Mode::Listen { port, echo },
         (None, [host, port]) => {
             if echo {
                 return Err("--echo goes with -l".into());
             }
-            let host = host.parse().map_err(|_| format!("HOST must be an IPv4 address: {host}"))?;
+            let host = host.parse().map_err(|_| format!("HOST must be an IP address: {host}"))?;
             let port = port.parse().map_err(|_| format!("bad PORT {port}"))?;
             Mode::Connect { host, port }
         }
@@ -211,12 +218,15 @@ fn main() -> ExitCode {
     };
     let result = match &args.transport {
         Transport::Udp { bind, peer } => {
-            UdpTransport::with_offloads(*bind, *peer, args.offload.udp())
-                .and_then(|t| run(t, &args))
+            UdpTransport::with_offloads(*bind, *peer, args.offload.udp()).and_then(|t| {
+                let candidates = vec![t.source_address()?];
+                run(t, &candidates, &args)
+            })
         }
-        Transport::Tun(name) => {
-            TunDevice::attach_with(name, args.offload.tun()).and_then(|t| run(t, &args))
-        }
+        Transport::Tun(name) => TunDevice::attach_with(name, args.offload.tun()).and_then(|t| {
+            let candidates = t.source_addresses()?;
+            run(t, &candidates, &args)
+        }),
     };
     match result {
         Ok(code) => code,
@@ -234,7 +244,26 @@ fn secret() -> io::Result<[u8; 16]> {
     Ok(bytes)
 }
 
-fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
+/// The stack's addresses: `--local-ip`, or the adapter's `candidates` (MUST-44).
+fn own_addresses(args: &Args, candidates: &[IpAddr]) -> io::Result<Vec<IpAddr>> {
+    if let Some(ip) = args.local_ip {
+        return Ok(vec![ip]);
+    }
+    if candidates.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "no --local-ip, and the device has no address to choose one from",
+        ));
+    }
+    Ok(candidates.to_vec())
+}
+
+fn run<T: PacketTransport>(
+    transport: T,
+    candidates: &[IpAddr],
+    args: &Args,
+) -> io::Result<ExitCode> {
+    let own = own_addresses(args, candidates)?;
     let mut config = Config::new(secret()?);
     config.msl = args.msl;
     config.nodelay = args.nodelay;
@@ -246,7 +275,9 @@ fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
     config.recv_buffer = 256 * 1024;
     // The endpoint leaves to the transport the checksum work it offloads.
     let mut driver = Driver::with_config(EndpointConfig::new(config, secret()?), transport);
-    driver.add_address(IpAddr::V4(args.local_ip));
+    for address in &own {
+        driver.add_address(*address);
+    }
     driver.set_trace(args.trace);
     driver.set_dont_fragment(!args.no_df);
     if let Some(path) = &args.pcap {
@@ -266,19 +297,27 @@ fn run<T: PacketTransport>(transport: T, args: &Args) -> io::Result<ExitCode> {
     };
     match args.mode {
         Mode::Connect { host, port } => {
-            let remote = SocketAddr::new(IpAddr::V4(host), port);
+            let remote = SocketAddr::new(host, port);
+            let source = choose_source(&own, host).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    format!("no address of {host}'s family to connect from"),
+                )
+            })?;
+            if args.trace {
+                eprintln!("nc: connecting from {source}");
+            }
             let now = nc.driver.now();
-            let handle = nc
-                .driver
-                .endpoint_mut()
-                .connect(now, IpAddr::V4(args.local_ip), remote)
-                .map_err(io::Error::other)?;
+            let handle =
+                nc.driver.endpoint_mut().connect(now, source, remote).map_err(io::Error::other)?;
             nc.stdio = Some(Stdio::new(handle));
             nc.run_stdio(args.msl)
         }
         Mode::Listen { port, echo } => {
-            let local = SocketAddr::new(IpAddr::V4(args.local_ip), port);
-            nc.driver.endpoint_mut().listen(local, 16).map_err(io::Error::other)?;
+            for address in &own {
+                let local = SocketAddr::new(*address, port);
+                nc.driver.endpoint_mut().listen(local, 16).map_err(io::Error::other)?;
+            }
             if echo {
                 loop {
                     nc.round()?;

@@ -246,6 +246,10 @@ struct Stack {
     driver: Driver<TunDevice>,
     events: Vec<EndpointEvent>,
     pcap: PathBuf,
+    /// Our address and the kernel's: 10.0.0.2 and 10.0.0.1, or over IPv6 ([`Stack::use_ipv6`])
+    /// fd00::2 and fd00::1.
+    ours: IpAddr,
+    kernel: IpAddr,
 }
 
 impl Stack {
@@ -276,7 +280,14 @@ impl Stack {
         std::fs::create_dir_all(&dir).unwrap();
         let pcap = dir.join(format!("{test}.pcap"));
         driver.capture_to(&pcap).unwrap();
-        Self { driver, events: Vec::new(), pcap }
+        let (ours, kernel) = (IpAddr::V4(OUR_IP), IpAddr::V4(KERNEL_IP));
+        Self { driver, events: Vec::new(), pcap, ours, kernel }
+    }
+
+    /// Connections go over IPv6 from now on: from fd00::2 to the kernel's fd00::1.
+    fn use_ipv6(&mut self) {
+        (self.ours, self.kernel) = (IpAddr::V6(OUR_IP6), IpAddr::V6(KERNEL_IP6));
+        self.driver.add_address(self.ours);
     }
 
     fn now(&self) -> tcp_proto::Instant {
@@ -308,8 +319,9 @@ impl Stack {
 
     fn connect(&mut self, port: u16) -> ConnectionHandle {
         let now = self.now();
-        let remote = SocketAddr::new(IpAddr::V4(KERNEL_IP), port);
-        self.endpoint().connect(now, IpAddr::V4(OUR_IP), remote).unwrap()
+        let remote = SocketAddr::new(self.kernel, port);
+        let ours = self.ours;
+        self.endpoint().connect(now, ours, remote).unwrap()
     }
 
     fn saw(&self, handle: ConnectionHandle, event: Event) -> bool {
@@ -531,6 +543,12 @@ impl KernelOptions {
     /// A connection with the kernel uses each option exactly when the kernel offers it: our
     /// SYN offers all three, and our SYN-ACK answers only what the kernel's SYN offered.
     fn check_negotiated(self, status: &Status) {
+        self.check_negotiated_over(status, false);
+    }
+
+    /// As [`check_negotiated`](Self::check_negotiated), for a connection over IPv6 when
+    /// `ipv6` (its header is 20 octets longer, the MSS 20 octets shorter).
+    fn check_negotiated_over(self, status: &Status, ipv6: bool) {
         assert_eq!(status.sack, self.sack, "SACK-permitted in both SYNs (RFC 2018 §2)");
         assert_eq!(status.timestamps, self.timestamps, "timestamps in both SYNs (RFC 7323 §3.2)");
         assert_eq!(
@@ -538,7 +556,7 @@ impl KernelOptions {
             (self.window_scaling, self.window_scaling),
             "window scaling in both SYNs or neither way (RFC 7323 §2.2): {status:?}"
         );
-        let mss = if self.timestamps { 1448 } else { 1460 };
+        let mss = if self.timestamps { 1448 } else { 1460 } - if ipv6 { 20 } else { 0 };
         assert_eq!(status.effective_mss, mss, "MUST-16: 12 octets for the timestamps option");
     }
 }
@@ -557,7 +575,26 @@ fn bulk_each_way(
     kernel: KernelOptions,
     loss: Option<Loss>,
 ) {
+    bulk_each_way_over(test, tag, total, ports, kernel, loss, false);
+}
+
+/// As [`bulk_each_way`], over IPv6 (fd00::2 to the kernel's fd00::1) when `ipv6`.
+fn bulk_each_way_over(
+    test: &'static str,
+    tag: &str,
+    total: usize,
+    ports: (u16, u16),
+    kernel: KernelOptions,
+    loss: Option<Loss>,
+    ipv6: bool,
+) {
     let ns = Arc::new(Netns::new(tag));
+    let (kernel_ip, our_ip) = if ipv6 {
+        ns.exec(&["ip", "-6", "addr", "add", "fd00::1/64", "dev", "tun0", "nodad"]);
+        (IpAddr::V6(KERNEL_IP6), IpAddr::V6(OUR_IP6))
+    } else {
+        (IpAddr::V4(KERNEL_IP), IpAddr::V4(OUR_IP))
+    };
     kernel.apply(&ns);
     if let Some(loss) = loss {
         loss.drop_with_nft(&ns, "tun0", false);
@@ -565,7 +602,10 @@ fn bulk_each_way(
     let (to_kernel, to_us) = ports;
     let seeds = (u64::from(to_kernel), u64::from(to_us));
     // Our client -> kernel server.
-    let listener = ns.spawn(move || kernel_listener(to_kernel)).join().unwrap();
+    let listener = ns
+        .spawn(move || TcpListener::bind((kernel_ip, to_kernel)).expect("kernel listener"))
+        .join()
+        .unwrap();
     let kernel_side = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut stream = with_timeouts(stream);
@@ -576,6 +616,9 @@ fn bulk_each_way(
     let ours = ns
         .spawn(move || {
             let mut stack = Stack::new(test);
+            if ipv6 {
+                stack.use_ipv6();
+            }
             if let Some(loss) = loss {
                 stack.driver.set_inbound_filter(loss.inbound_filter(seeds.0));
             }
@@ -583,14 +626,14 @@ fn bulk_each_way(
             stack.run_until("connected", Duration::from_secs(10), |s| {
                 s.saw(handle, Event::Connected)
             });
-            kernel.check_negotiated(&stack.endpoint().status(handle).unwrap());
+            kernel.check_negotiated_over(&stack.endpoint().status(handle).unwrap(), ipv6);
             stack.send_pattern(handle, seeds.0, total);
             stack.run_until("orderly close", Duration::from_secs(120), |s| {
                 s.closed_reason(handle).is_some()
             });
             assert_eq!(stack.closed_reason(handle), Some(CloseReason::Orderly));
             // Kernel -> our server, on the same stack.
-            let local = SocketAddr::new(IpAddr::V4(OUR_IP), to_us);
+            let local = SocketAddr::new(our_ip, to_us);
             stack.endpoint().listen(local, 4).unwrap();
             stack
         })
@@ -600,7 +643,7 @@ fn bulk_each_way(
     // The second half: our stack keeps running on a thread of its own.
     let mut stack = ours;
     let kernel_side = ns.spawn(move || {
-        let stream = TcpStream::connect((OUR_IP, to_us)).expect("kernel connect");
+        let stream = TcpStream::connect((our_ip, to_us)).expect("kernel connect");
         let mut stream = with_timeouts(stream);
         kernel_send(&mut stream, seeds.1, total);
         stream.shutdown(Shutdown::Write).unwrap();
@@ -611,24 +654,41 @@ fn bulk_each_way(
     let ns2 = Arc::clone(&ns);
     let received = thread::spawn(move || {
         ns2.enter();
-        let local = SocketAddr::new(IpAddr::V4(OUR_IP), to_us);
+        let local = SocketAddr::new(our_ip, to_us);
         let mut accepted = None;
         stack.run_until("a connection to accept", Duration::from_secs(10), |s| {
             accepted = s.endpoint().accept(local).unwrap();
             accepted.is_some()
         });
         let handle = accepted.unwrap();
-        kernel.check_negotiated(&stack.endpoint().status(handle).unwrap());
+        kernel.check_negotiated_over(&stack.endpoint().status(handle).unwrap(), ipv6);
         let received = stack.receive_pattern(handle, seeds.1);
         let now = stack.now();
         stack.endpoint().close(now, handle).unwrap();
         stack.run_until("close", Duration::from_secs(10), |s| s.closed_reason(handle).is_some());
-        received
+        (received, *stack.driver.counters())
     })
     .join()
     .unwrap();
+    let (received, counters) = received;
     assert_eq!(received, total, "we got every octet");
     assert_eq!(kernel_side.join().unwrap(), 0, "nothing came back");
+    if loss.is_none() {
+        // The offloads worked for this family too: super-segments went out for the kernel
+        // to cut (GSO: TCPv4 or TCPv6) and came in from its TSO.
+        assert!(counters.super_segments_out > 0, "{counters:?}");
+        assert!(counters.coalesced_in > 0, "{counters:?}");
+    }
+}
+
+/// 16 MiB each way over IPv6 with every offload (TCPv6 GSO out, TSO6 in): byte-exact.
+#[test]
+fn bulk_16_mib_each_way_over_ipv6_byte_exact() {
+    const TEST: &str = "bulk_16_mib_each_way_over_ipv6_byte_exact";
+    if prerequisites(TEST, &[]) {
+        let (kernel, total) = (KernelOptions::DEFAULTS, 16 * MIB);
+        bulk_each_way_over(TEST, "bulk6", total, (5011, 6011), kernel, None, true);
+    }
 }
 
 /// 64 MiB each way with the kernel's defaults (SACK, timestamps, window scaling: all
@@ -1243,43 +1303,75 @@ fn nc_example_against_the_kernel() {
     if !prerequisites(TEST, &[]) {
         return;
     }
-    let nc = nc_binary();
     let ns = Arc::new(Netns::new("nc"));
+    nc_both_ways(&ns, IpAddr::V4(KERNEL_IP), IpAddr::V4(OUR_IP), &["--local-ip", "10.0.0.2"]);
+}
+
+/// `nc` over TUN with IPv6 addresses against the kernel, both ways, byte-exact; `nc` is given
+/// no `--local-ip` and chooses fd00::2, the far end of the kernel's fd00::1/64 (MUST-44).
+#[test]
+fn nc_example_against_the_kernel_over_ipv6() {
+    const TEST: &str = "nc_example_against_the_kernel_over_ipv6";
+    if !prerequisites(TEST, &[]) {
+        return;
+    }
+    let ns = Arc::new(Netns::new("nc6"));
+    // `nodad`: duplicate address detection would hold the address back for a second or so.
+    ns.exec(&["ip", "-6", "addr", "add", "fd00::1/64", "dev", "tun0", "nodad"]);
+    let (kernel, ours) = (IpAddr::V6(KERNEL_IP6), IpAddr::V6(OUR_IP6));
+    nc_both_ways(&ns, kernel, ours, &[]);
+}
+
+const KERNEL_IP6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+const OUR_IP6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+
+/// The `nc` example in `ns` (with `local` arguments for its address) against the kernel at
+/// `kernel`: a 2 MiB file from `nc` to a kernel listener, then a kernel client's 2 MiB echoed
+/// by `nc -l --echo` at `ours`; both byte-exact, and the kernel sees the connection come
+/// from `ours`.
+fn nc_both_ways(ns: &Arc<Netns>, kernel: IpAddr, ours: IpAddr, local: &[&str]) {
+    let nc = nc_binary();
     let mut file = vec![0u8; 2 * MIB + 123];
     Pattern::new(55).fill(&mut file);
     let input = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.in", ns.name));
     std::fs::write(&input, &file).unwrap();
     // nc -> kernel listener.
-    let listener = ns.spawn(|| kernel_listener(5007)).join().unwrap();
-    let kernel = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
+    let listener = ns.spawn(move || TcpListener::bind((kernel, 5007)).unwrap()).join().unwrap();
+    let kernel_side = thread::spawn(move || {
+        let (stream, from) = listener.accept().unwrap();
         let mut stream = with_timeouts(stream);
         let mut got = Vec::new();
         stream.read_to_end(&mut got).unwrap();
-        got
+        (from.ip(), got)
     });
     let status = Command::new("ip")
         .args(["netns", "exec", &ns.name])
         .arg(&nc)
-        .args(["--tun", "tun0", "--local-ip", "10.0.0.2", "--msl", "100", "10.0.0.1", "5007"])
+        .args(["--tun", "tun0", "--msl", "100"])
+        .args(local)
+        .args([&kernel.to_string(), "5007"])
         .stdin(File::open(&input).unwrap())
         .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "nc exited with {status}");
-    assert!(kernel.join().unwrap() == file, "the kernel got the file byte-exact");
+    let (from, got) = kernel_side.join().unwrap();
+    assert_eq!(from, ours, "the connection came from nc's address");
+    assert!(got == file, "the kernel got the file byte-exact");
     // Kernel client -> nc -l --echo.
     let mut server = Command::new("ip")
         .args(["netns", "exec", &ns.name])
         .arg(&nc)
-        .args(["--tun", "tun0", "--local-ip", "10.0.0.2", "-l", "7", "--echo"])
+        .args(["--tun", "tun0"])
+        .args(local)
+        .args(["-l", "7", "--echo"])
         .spawn()
         .unwrap();
     let echoed = ns
         .spawn(move || {
             let start = Wall::now();
             let stream = loop {
-                match TcpStream::connect((OUR_IP, 7)) {
+                match TcpStream::connect((ours, 7)) {
                     Ok(stream) => break stream,
                     Err(error) => {
                         assert!(start.elapsed() < Duration::from_secs(10), "connect: {error}");

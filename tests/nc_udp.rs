@@ -122,6 +122,68 @@ fn two_nc_processes_talk_tcp_over_udp_and_survive_malformed_datagrams() {
     assert!(stderr.contains("connection refused"), "{stderr}");
 }
 
+/// IPv6 both ways: the UDP sockets on `[::1]` and TCP over IPv6 inside. The client names no
+/// `--local-ip` and connects from its socket's address, ::1 (MUST-44).
+#[test]
+fn nc_talks_tcp_over_ipv6_inside_udp_over_ipv6() {
+    let nc = nc_binary();
+    let (Ok(a), Ok(b)) = (UdpSocket::bind("[::1]:0"), UdpSocket::bind("[::1]:0")) else {
+        assert!(std::env::var_os("CI").is_none(), "no IPv6 loopback and CI is set");
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    };
+    let (server_port, client_port) =
+        (a.local_addr().unwrap().port(), b.local_addr().unwrap().port());
+    drop((a, b));
+    let _server = Killed(
+        Command::new(&nc)
+            .args(["--udp", &format!("[::1]:{server_port}")])
+            .args(["--udp-peer", &format!("[::1]:{client_port}")])
+            .args(["--local-ip", "fd00::1", "-l", "80", "--echo"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 13 + i / 509) as u8).collect();
+    let mut child = Command::new(&nc)
+        .args(["--udp", &format!("[::1]:{client_port}")])
+        .args(["--udp-peer", &format!("[::1]:{server_port}")])
+        .args(["--msl", "100", "--trace", "fd00::1", "80"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let output = match finished.recv_timeout(Duration::from_secs(60)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("nc client did not finish");
+        }
+    };
+    writer.join().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "client failed: {}",
+        &stderr[stderr.len().saturating_sub(2000)..]
+    );
+    assert!(stderr.contains("nc: connecting from ::1\n"), "source chosen from the socket");
+    assert!(
+        output.stdout == data,
+        "echo differs: {} octets of {}",
+        output.stdout.len(),
+        data.len()
+    );
+}
+
 fn ipv4_checksum(header: &[u8]) -> u16 {
     let mut sum: u32 = header.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
     while sum > 0xffff {

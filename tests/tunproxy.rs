@@ -7,7 +7,12 @@
 //! runs the servers: Python's `http.server`, and a small SOCKS5 server and a test server
 //! written here (Python, so the kernel is both peers). The client namespace's second route to
 //! 10.9.0.0/24, through the veth with a higher metric, is the one `--out-iface veth0` takes
-//! (`SO_BINDTODEVICE` skips the TUN's). All traffic stays inside the namespaces.
+//! (`SO_BINDTODEVICE` skips the TUN's). The same exists over IPv6 (the kernel's fd08::1/64 on
+//! the TUN, fd07::1 – fd07::2 on the veth, fd09::2 on the server), where `curl -6` fetches
+//! from a second `http.server`; a DNS responder (Python, UDP port 53 of 10.9.0.2 and fd09::2)
+//! answers queries sent through the proxy's UDP forwarding, directly or through SOCKS5 UDP
+//! ASSOCIATE (the SOCKS5 server on port 1081 grants it, the one on 1080 refuses it). All
+//! traffic stays inside the namespaces.
 //!
 //! Needs root, `/dev/net/tun`, `ip`, `curl` and `python3`, and the example built (`cargo
 //! test` builds it; `cargo test --test tunproxy` alone does not: `cargo build --example
@@ -132,6 +137,32 @@ impl Topology {
         ] {
             sh(&command);
         }
+        // The same over IPv6: the kernel's fd08::1/64 on the TUN, fd07::1 – fd07::2 on the
+        // veth, fd09::2 on the server's `lo`; `nodad` so the addresses are usable at once.
+        for command in [
+            vec!["ip", "-n", c, "-6", "addr", "add", "fd08::1/64", "dev", "tun0", "nodad"],
+            vec!["ip", "-n", c, "-6", "addr", "add", "fd07::1/64", "dev", "veth0", "nodad"],
+            vec!["ip", "-n", s, "-6", "addr", "add", "fd07::2/64", "dev", "veth0", "nodad"],
+            vec!["ip", "-n", s, "-6", "addr", "add", "fd09::2/128", "dev", "lo", "nodad"],
+            vec!["ip", "-n", c, "-6", "route", "add", "fd09::/64", "dev", "tun0", "metric", "10"],
+            vec![
+                "ip",
+                "-n",
+                c,
+                "-6",
+                "route",
+                "add",
+                "fd09::/64",
+                "via",
+                "fd07::2",
+                "dev",
+                "veth0",
+                "metric",
+                "100",
+            ],
+        ] {
+            sh(&command);
+        }
         topology
     }
 
@@ -174,33 +205,51 @@ impl Topology {
         assert!(ok, "nothing listens on {address}:{port}: {err}");
     }
 
-    /// Starts the servers in the server namespace: `http.server` on 10.9.0.2:8000 serving
-    /// the scratch directory, the test server on 10.9.0.2:7000 and the SOCKS5 server on
-    /// 10.7.0.2:1080.
+    /// Starts the servers in the server namespace: `http.server` on 10.9.0.2:8000 and
+    /// [fd09::2]:8001 serving the scratch directory, the test server on 10.9.0.2:7000, the
+    /// DNS responder on port 53 of 10.9.0.2 and fd09::2 (UDP), and the SOCKS5 servers on
+    /// 10.7.0.2: port 1080 refusing UDP ASSOCIATE, port 1081 granting it.
     fn start_servers(&mut self) {
         let dir = self.dir.display().to_string();
         let server = self.server.clone();
         let test_server = self.script("test_server.py", TEST_SERVER);
         let socks = self.script("socks5.py", SOCKS5_SERVER);
+        let dns = self.script("dns.py", DNS_SERVER);
         self.spawn(
             &server,
             &["python3", "-m", "http.server", "8000", "--bind", "10.9.0.2", "--directory", &dir],
         );
+        self.spawn(
+            &server,
+            &["python3", "-m", "http.server", "8001", "--bind", "fd09::2", "--directory", &dir],
+        );
         self.spawn(&server, &["python3", &test_server, &dir]);
-        self.spawn(&server, &["python3", &socks]);
+        self.spawn(&server, &["python3", &socks, "1080"]);
+        self.spawn(&server, &["python3", &socks, "1081", "udp"]);
+        self.spawn(&server, &["python3", &dns]);
         self.wait_listening("10.9.0.2", 8000);
+        self.wait_listening("fd09::2", 8001);
         self.wait_listening("10.9.0.2", 7000);
         self.wait_listening("10.7.0.2", 1080);
+        self.wait_listening("10.7.0.2", 1081);
     }
 
     /// Starts `tunproxy` in the client namespace with `upstream` (its arguments) and waits
     /// for it to say it is catching.
     fn start_proxy(&mut self, upstream: &[&str]) -> Proxy {
+        let mut args = vec!["--local-ip", "10.8.0.2"];
+        args.extend_from_slice(upstream);
+        self.start_proxy_with(&args)
+    }
+
+    /// Starts `tunproxy` with `args` after `--tun tun0` (no `--local-ip` unless given: then
+    /// it chooses 10.8.0.2 and fd08::2, the far ends of the TUN's addresses).
+    fn start_proxy_with(&mut self, args: &[&str]) -> Proxy {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.client])
             .arg(tunproxy_binary())
-            .args(["--tun", "tun0", "--local-ip", "10.8.0.2"])
-            .args(upstream)
+            .args(["--tun", "tun0"])
+            .args(args)
             .stderr(Stdio::piped())
             .spawn()
             .expect("start tunproxy");
@@ -329,10 +378,70 @@ while True:
     threading.Thread(target=handle, args=(conn,), daemon=True).start()
 "#;
 
-/// A SOCKS5 server on 10.7.0.2:1080: no authentication, CONNECT to IPv4 addresses only
-/// (RFC 1928); a failed connect is answered with reply 5 (connection refused).
+/// A SOCKS5 server on 10.7.0.2:`argv[1]`: no authentication, CONNECT to IPv4 and IPv6
+/// addresses (RFC 1928); a failed connect is answered with reply 5 (connection refused). UDP
+/// ASSOCIATE (§7) only with `argv[2]` = `udp`, else reply 7 (command not supported): a relay
+/// socket per association, datagrams from the client's address forwarded to the destination
+/// in their header, answers sent back with their source in the header, until the control
+/// connection closes.
 const SOCKS5_SERVER: &str = r#"
-import socket, struct, threading
+import socket, struct, sys, threading
+PORT = int(sys.argv[1])
+UDP = len(sys.argv) > 2 and sys.argv[2] == "udp"
+def read_address(conn, kind):
+    if kind == 1:
+        address = socket.inet_ntoa(recv_exact(conn, 4))
+    elif kind == 4:
+        address = socket.inet_ntop(socket.AF_INET6, recv_exact(conn, 16))
+    else:
+        raise OSError("address type")
+    port, = struct.unpack("!H", recv_exact(conn, 2))
+    return address, port
+def associate(client):
+    relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    relay.bind(("10.7.0.2", 0))
+    out = {1: socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+           4: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)}
+    client.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("10.7.0.2") + struct.pack("!H", relay.getsockname()[1]))
+    peer = [None]
+    def from_client():
+        try:
+            while True:
+                data, source = relay.recvfrom(65536)
+                if source[0] != client.getpeername()[0] or data[2] != 0:
+                    continue
+                peer[0] = source
+                kind = data[3]
+                if kind == 1:
+                    target, rest = socket.inet_ntoa(data[4:8]), data[8:]
+                elif kind == 4:
+                    target, rest = socket.inet_ntop(socket.AF_INET6, data[4:20]), data[20:]
+                else:
+                    continue
+                port, = struct.unpack("!H", rest[:2])
+                out[kind].sendto(rest[2:], (target, port))
+        except OSError:
+            pass
+    def from_upstream(kind):
+        try:
+            while True:
+                data, source = out[kind].recvfrom(65536)
+                if kind == 1:
+                    header = b"\x01" + socket.inet_aton(source[0])
+                else:
+                    header = b"\x04" + socket.inet_pton(socket.AF_INET6, source[0])
+                relay.sendto(b"\x00\x00\x00" + header + struct.pack("!H", source[1]) + data, peer[0])
+        except OSError:
+            pass
+    for work, args in [(from_client, ()), (from_upstream, (1,)), (from_upstream, (4,))]:
+        threading.Thread(target=work, args=args, daemon=True).start()
+    try:
+        while client.recv(65536):
+            pass
+    except OSError:
+        pass
+    for sock in [relay, out[1], out[4], client]:
+        sock.close()
 def pipe(src, dst):
     try:
         while True:
@@ -359,17 +468,22 @@ def handle(client):
             client.sendall(b"\x05\xff"); client.close(); return
         client.sendall(b"\x05\x00")
         version, command, _, kind = recv_exact(client, 4)
-        if version != 5 or command != 1 or kind != 1:
+        address, port = read_address(client, kind)
+        if version == 5 and command == 3 and UDP:
+            associate(client); return
+        if version != 5 or command != 1:
             client.sendall(b"\x05\x07\x00\x01" + bytes(6)); client.close(); return
-        address = socket.inet_ntoa(recv_exact(client, 4))
-        port, = struct.unpack("!H", recv_exact(client, 2))
         try:
             upstream = socket.create_connection((address, port), 10)
             upstream.settimeout(None)
         except OSError:
             client.sendall(b"\x05\x05\x00\x01" + bytes(6)); client.close(); return
         bound = upstream.getsockname()
-        client.sendall(b"\x05\x00\x00\x01" + socket.inet_aton(bound[0]) + struct.pack("!H", bound[1]))
+        if ":" in bound[0]:
+            bound_address = b"\x04" + socket.inet_pton(socket.AF_INET6, bound[0])
+        else:
+            bound_address = b"\x01" + socket.inet_aton(bound[0])
+        client.sendall(b"\x05\x00\x00" + bound_address + struct.pack("!H", bound[1]))
     except OSError:
         client.close(); return
     a = threading.Thread(target=pipe, args=(client, upstream), daemon=True)
@@ -378,11 +492,67 @@ def handle(client):
     client.close(); upstream.close()
 listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("10.7.0.2", 1080))
+listener.bind(("10.7.0.2", PORT))
 listener.listen(4096)
 while True:
     conn, _ = listener.accept()
     threading.Thread(target=handle, args=(conn,), daemon=True).start()
+"#;
+
+/// A DNS responder on UDP port 53 of 10.9.0.2 and fd09::2: every query for an A record is
+/// answered with 10.99.L.S, where L and S are the length and the octet sum (mod 256) of the
+/// question, so the client knows what to expect.
+const DNS_SERVER: &str = r#"
+import socket, struct, threading
+def serve(family, address):
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.bind((address, 53))
+    while True:
+        data, peer = sock.recvfrom(2048)
+        if len(data) < 17:
+            continue
+        ident, = struct.unpack("!H", data[:2])
+        end = 12
+        while end < len(data) and data[end] != 0:
+            end += data[end] + 1
+        question = data[12:end + 5]
+        answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4)
+        answer += bytes([10, 99, len(question) % 256, sum(question) % 256])
+        sock.sendto(struct.pack("!HHHHHH", ident, 0x8180, 1, 1, 0, 0) + question + answer, peer)
+for family, address in [(socket.AF_INET, "10.9.0.2"), (socket.AF_INET6, "fd09::2")]:
+    threading.Thread(target=serve, args=(family, address), daemon=True).start()
+threading.Event().wait()
+"#;
+
+/// In the client namespace: `argv[2]` DNS queries for A records to `argv[1]` port 53, each
+/// from a socket of its own (a flow of its own in the proxy), `argv[3]` tries of 2 s each;
+/// prints per query `OK` (the expected answer to our id), `BAD` or `TIMEOUT`.
+const DNS_CLIENT: &str = r#"
+import socket, struct, sys
+server, count, tries = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+family = socket.AF_INET6 if ":" in server else socket.AF_INET
+results = []
+for i in range(count):
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.settimeout(2)
+    name = b"host%d.example.test" % i
+    question = b"".join(bytes([len(l)]) + l for l in name.split(b".")) + b"\0" + struct.pack("!HH", 1, 1)
+    ident = 0x1000 + i
+    query = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question
+    expected = bytes([10, 99, len(question) % 256, sum(question) % 256])
+    result = "TIMEOUT"
+    for _ in range(tries):
+        sock.sendto(query, (server, 53))
+        try:
+            data, source = sock.recvfrom(2048)
+        except socket.timeout:
+            continue
+        ok = data[:2] == struct.pack("!H", ident) and data[-4:] == expected and source[0] == server
+        result = "OK" if ok else "BAD"
+        break
+    results.append(result)
+    sock.close()
+print(" ".join(results))
 "#;
 
 /// In the client namespace: connect to 10.9.0.2:`port`; print `ECONNREFUSED` if refused.
@@ -542,4 +712,100 @@ fn a_thousand_concurrent_short_fetches_lose_none() {
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "OK 1000 ERRORS 0 []", "{err}");
     assert!(proxy.terminate().success(), "log:\n{}", proxy.log());
+}
+
+/// DNS queries from the client namespace to `server`: `count` queries, `tries` each.
+fn dns(topology: &Topology, server: &str, count: usize, tries: usize) -> String {
+    let client = topology.script("dns_client.py", DNS_CLIENT);
+    let (count, tries) = (count.to_string(), tries.to_string());
+    let (ok, out, err) =
+        topology.run(&topology.client, &["python3", &client, server, &count, &tries]);
+    assert!(ok, "DNS client failed: {err}");
+    out.trim().to_string()
+}
+
+fn dns_through(tag: &str, upstream: &[&str]) {
+    let mut topology = Topology::new(tag);
+    topology.start_servers();
+    // No --local-ip: the proxy takes 10.8.0.2 and fd08::2 from the TUN's addresses.
+    let mut proxy = topology.start_proxy_with(upstream);
+    // Three queries from three source ports (three flows), over IPv4 and over IPv6: each
+    // answer came back through the TUN with a checksum the kernel accepted.
+    assert_eq!(dns(&topology, "10.9.0.2", 3, 3), "OK OK OK", "log:\n{}", proxy.log());
+    assert_eq!(dns(&topology, "fd09::2", 3, 3), "OK OK OK", "log:\n{}", proxy.log());
+    assert!(proxy.terminate().success(), "log:\n{}", proxy.log());
+}
+
+#[test]
+fn dns_queries_get_their_answers_through_out_iface_over_ipv4_and_ipv6() {
+    if !prerequisites("dns_queries_get_their_answers_through_out_iface_over_ipv4_and_ipv6") {
+        return;
+    }
+    dns_through("dnsif", &["--out-iface", "veth0"]);
+}
+
+#[test]
+fn dns_queries_get_their_answers_through_socks5_udp_associate() {
+    if !prerequisites("dns_queries_get_their_answers_through_socks5_udp_associate") {
+        return;
+    }
+    dns_through("dnssocks", &["--socks5", "10.7.0.2:1081"]);
+}
+
+#[test]
+fn a_socks5_server_refusing_udp_associate_is_reported_once_and_tcp_still_works() {
+    if !prerequisites("a_socks5_server_refusing_udp_associate_is_reported_once_and_tcp_still_works")
+    {
+        return;
+    }
+    let mut topology = Topology::new("udprefused");
+    topology.start_servers();
+    let data = topology.data_file("small.bin", 100_000);
+    let mut proxy = topology.start_proxy(&["--socks5", "10.7.0.2:1080"]);
+    // Three flows try; none is answered.
+    assert_eq!(dns(&topology, "10.9.0.2", 3, 1), "TIMEOUT TIMEOUT TIMEOUT");
+    assert!(curl(&topology, "small.bin") == data, "TCP through the same server");
+    let status = proxy.terminate();
+    let log = proxy.log();
+    assert!(status.success(), "log:\n{log}");
+    assert_eq!(log.matches("refuses UDP ASSOCIATE").count(), 1, "reported once; log:\n{log}");
+}
+
+/// curl -6 in the client namespace fetches `name` from [fd09::2]:8001 through the proxy.
+fn curl6(topology: &Topology, name: &str) -> Vec<u8> {
+    let out = topology.dir.join(format!("{name}.fetched6"));
+    let url = format!("http://[fd09::2]:8001/{name}");
+    let (ok, _, err) = topology.run(
+        &topology.client,
+        &["curl", "-6", "-g", "-sS", "--max-time", "300", "-o", &out.display().to_string(), &url],
+    );
+    assert!(ok, "curl -6 failed: {err}");
+    std::fs::read(out).unwrap()
+}
+
+fn sixteen_mib_over_ipv6(tag: &str, upstream: &[&str]) {
+    let mut topology = Topology::new(tag);
+    topology.start_servers();
+    let data = topology.data_file("big6.bin", 16 * MIB);
+    let mut proxy = topology.start_proxy_with(upstream);
+    let fetched = curl6(&topology, "big6.bin");
+    assert!(fetched == data, "{} octets fetched of {}, or they differ", fetched.len(), data.len());
+    let status = proxy.terminate();
+    assert!(status.success(), "tunproxy exited with {status}; log:\n{}", proxy.log());
+}
+
+#[test]
+fn curl_6_fetches_16_mib_byte_exact_through_out_iface_over_ipv6() {
+    if !prerequisites("curl_6_fetches_16_mib_byte_exact_through_out_iface_over_ipv6") {
+        return;
+    }
+    sixteen_mib_over_ipv6("v6iface", &["--out-iface", "veth0"]);
+}
+
+#[test]
+fn curl_6_fetches_16_mib_byte_exact_through_socks5_over_ipv6() {
+    if !prerequisites("curl_6_fetches_16_mib_byte_exact_through_socks5_over_ipv6") {
+        return;
+    }
+    sixteen_mib_over_ipv6("v6socks", &["--socks5", "10.7.0.2:1080"]);
 }

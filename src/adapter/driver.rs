@@ -8,8 +8,10 @@
 //! Time: a monotonic [`std::time::Instant`] taken at construction is the core's epoch, so
 //! [`Driver::now`] never goes backwards. IP: every incoming packet is validated here, before
 //! the core sees it — IPv4 version, header length (options are skipped, MUST-50), total
-//! length and header checksum, IPv6 version and payload length, protocol TCP or ICMP, no
-//! fragments (RFC 9293 §3.7.1 leaves reassembly to IP; this driver has none), and a
+//! length and header checksum, IPv6 version and payload length, IPv6 extension headers
+//! (hop-by-hop, routing without segments left and destination options skipped, anything
+//! malformed refused: [`skip_ipv6_extensions`]), protocol TCP or ICMP, no fragments (RFC 9293
+//! §3.7.1 leaves reassembly to IP; this driver has none), and a
 //! destination that is one of ours — and each reason to drop is counted in [`DriverCounters`].
 //!
 //! ICMP: an ICMPv4 or ICMPv6 error that quotes one of our TCP segments (checked by
@@ -72,11 +74,13 @@ pub struct DriverCounters {
     pub dropped_bad_header: u64,
     /// IPv4 header checksum wrong.
     pub dropped_bad_checksum: u64,
-    /// Neither TCP nor ICMP (or IPv6 with extension headers, which this driver does not
-    /// walk).
+    /// Neither TCP nor ICMP.
     pub dropped_not_tcp: u64,
-    /// IPv4 fragments: never reassembled here.
+    /// IPv4 fragments and IPv6 packets with a fragment header: never reassembled here.
     pub dropped_fragment: u64,
+    /// IPv6 packets whose extension headers are refused ([`Ipv6ExtensionError`]): truncated,
+    /// too many, a hop-by-hop header not first, or a routing header with segments left.
+    pub dropped_ipv6_extension: u64,
     /// Addressed to an IP address that is not ours.
     pub dropped_not_ours: u64,
     /// Held back or discarded by the inbound filter.
@@ -687,6 +691,8 @@ impl<T: PacketTransport> Driver<T> {
                 }
                 PieceIp::V6(mut v6) => {
                     v6.payload_len = u16::try_from(len).unwrap_or(u16::MAX);
+                    // Extension headers, which `validate` skipped, are not repeated either.
+                    v6.next_header = PROTOCOL_TCP;
                     v6.emit(&mut buf)
                 }
             };
@@ -758,10 +764,19 @@ impl<T: PacketTransport> Driver<T> {
                 let addresses = (IpAddr::V4(header.src), IpAddr::V4(header.dst));
                 (addresses, header.protocol, fragment, payload)
             }),
-            Some(6) => Ipv6Header::parse(packet).map(|(header, payload)| {
-                let addresses = (IpAddr::V6(header.src), IpAddr::V6(header.dst));
-                (addresses, header.next_header, false, payload)
-            }),
+            Some(6) => match Ipv6Header::parse(packet) {
+                Ok((header, payload)) => {
+                    let addresses = (IpAddr::V6(header.src), IpAddr::V6(header.dst));
+                    match skip_ipv6_extensions(header.next_header, payload) {
+                        Ok(upper) => Ok((addresses, upper.protocol, upper.fragment, upper.payload)),
+                        Err(_) => {
+                            self.counters.dropped_ipv6_extension += 1;
+                            return None;
+                        }
+                    }
+                }
+                Err(error) => Err(error),
+            },
             Some(version) => Err(IpParseError::BadVersion { version }),
             None => Err(IpParseError::TooShort { len: 0 }),
         };
@@ -840,6 +855,99 @@ impl<T: PacketTransport> Driver<T> {
     }
 }
 
+/// IPv6 extension headers walked at most before the packet is refused: a bound on the work
+/// one packet costs (RFC 8200 §4.1 recommends no more than one of each kind but destination
+/// options, which may come twice).
+const MAX_IPV6_EXTENSIONS: usize = 8;
+
+/// `Next Header` values of the IPv6 extension headers this driver knows (RFC 8200 §4).
+const IPV6_HOP_BY_HOP: u8 = 0;
+const IPV6_ROUTING: u8 = 43;
+const IPV6_FRAGMENT: u8 = 44;
+const IPV6_DESTINATION_OPTIONS: u8 = 60;
+
+/// What follows an IPv6 packet's extension headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv6Upper<'p> {
+    /// The upper-layer protocol (TCP, ICMPv6, UDP, …); after a fragment header, the one the
+    /// fragment header names.
+    pub protocol: u8,
+    /// A fragment header was met: the payload is (a piece of) a fragment, never reassembled
+    /// here.
+    pub fragment: bool,
+    /// The octets after the last extension header walked.
+    pub payload: &'p [u8],
+}
+
+/// Why an IPv6 packet's extension headers are refused (counted in
+/// [`DriverCounters::dropped_ipv6_extension`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ipv6ExtensionError {
+    /// An extension header runs past the payload.
+    Truncated,
+    /// More than eight extension headers (a bound on the work one packet costs).
+    TooMany,
+    /// A hop-by-hop options header anywhere but first (RFC 8200 §4.3: it must follow the
+    /// fixed header immediately).
+    MisplacedHopByHop,
+    /// A routing header with segments left: the packet is not at its final destination
+    /// (RFC 8200 §4.4), and its TCP pseudo-header would name another address.
+    SegmentsLeft,
+}
+
+/// Walks the IPv6 extension headers starting with `next_header` at the front of `payload`
+/// (RFC 8200 §4): hop-by-hop options, routing (with no segments left) and destination
+/// options are skipped by their length field — their options concern the IP layer, and an
+/// option a node must act on is one this endpoint, as a final destination without routing,
+/// has no use for — and a fragment header ends the walk with
+/// [`Ipv6Upper::fragment`] set (never reassembled here). Any other value is the upper-layer
+/// protocol. Never reads past `payload`.
+///
+/// # Errors
+///
+/// [`Ipv6ExtensionError`]: a header cut short, too many headers, a misplaced hop-by-hop
+/// header, or a routing header with segments left.
+pub fn skip_ipv6_extensions(
+    mut next_header: u8,
+    mut payload: &[u8],
+) -> Result<Ipv6Upper<'_>, Ipv6ExtensionError> {
+    for walked in 0..=MAX_IPV6_EXTENSIONS {
+        match next_header {
+            IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DESTINATION_OPTIONS | IPV6_FRAGMENT
+                if walked == MAX_IPV6_EXTENSIONS =>
+            {
+                return Err(Ipv6ExtensionError::TooMany);
+            }
+            IPV6_HOP_BY_HOP if walked > 0 => return Err(Ipv6ExtensionError::MisplacedHopByHop),
+            IPV6_FRAGMENT => {
+                // Next header, reserved, offset and flags, identification: 8 octets.
+                let (Some(&inner), Some(rest)) = (payload.first(), payload.get(8..)) else {
+                    return Err(Ipv6ExtensionError::Truncated);
+                };
+                return Ok(Ipv6Upper { protocol: inner, fragment: true, payload: rest });
+            }
+            IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DESTINATION_OPTIONS => {
+                let (Some(&inner), Some(&units)) = (payload.first(), payload.get(1)) else {
+                    return Err(Ipv6ExtensionError::Truncated);
+                };
+                // Routing: type at 2, segments left at 3 (RFC 8200 §4.4).
+                if next_header == IPV6_ROUTING && payload.get(3).is_some_and(|&left| left != 0) {
+                    return Err(Ipv6ExtensionError::SegmentsLeft);
+                }
+                // The length counts 8-octet units beyond the first 8.
+                let len = (usize::from(units) + 1) * 8;
+                let Some(rest) = payload.get(len..) else {
+                    return Err(Ipv6ExtensionError::Truncated);
+                };
+                next_header = inner;
+                payload = rest;
+            }
+            protocol => return Ok(Ipv6Upper { protocol, fragment: false, payload }),
+        }
+    }
+    Err(Ipv6ExtensionError::TooMany)
+}
+
 /// One line on stderr: time, direction, addresses and the segment in tcpdump style (or the
 /// ICMP error and what it quotes).
 fn trace(now: Instant, direction: Direction, packet: &[u8]) {
@@ -850,11 +958,12 @@ fn trace(now: Instant, direction: Direction, packet: &[u8]) {
                 .flatten();
             (IpAddr::V4(h.src), IpAddr::V4(h.dst), payload, icmp)
         }),
-        Some(6) => Ipv6Header::parse(packet).ok().map(|(h, payload)| {
-            let icmp = (h.next_header == PROTOCOL_ICMPV6)
-                .then(|| IcmpMessage::parse_v6(payload, h.src, h.dst).ok())
+        Some(6) => Ipv6Header::parse(packet).ok().and_then(|(h, payload)| {
+            let upper = skip_ipv6_extensions(h.next_header, payload).ok()?;
+            let icmp = (upper.protocol == PROTOCOL_ICMPV6)
+                .then(|| IcmpMessage::parse_v6(upper.payload, h.src, h.dst).ok())
                 .flatten();
-            (IpAddr::V6(h.src), IpAddr::V6(h.dst), payload, icmp)
+            Some((IpAddr::V6(h.src), IpAddr::V6(h.dst), upper.payload, icmp))
         }),
         _ => None,
     };
@@ -1020,6 +1129,116 @@ mod tests {
         assert_eq!(c.dropped_not_ours, 1);
         assert!(driver.transport.outbound.is_empty(), "nothing reached the endpoint");
         assert_eq!(driver.endpoint().counters().segments_in, 0);
+    }
+
+    /// An IPv6 extension header: `next`, its length in 8-octet units beyond the first, and
+    /// padding (a PadN option, or zeros for a routing header's fields after `extra`).
+    fn extension(next: u8, units: u8, extra: &[u8]) -> Vec<u8> {
+        let mut header = vec![next, units];
+        header.extend_from_slice(extra);
+        header.resize((usize::from(units) + 1) * 8, 0);
+        header
+    }
+
+    /// `tcp_packet` over IPv6 with `extensions` (whose first `Next Header` is `first`) between
+    /// the fixed header and the TCP header.
+    fn syn_v6_behind(first: u8, extensions: &[u8]) -> Vec<u8> {
+        let (ours, peer) = (IpAddr::V6(OURS_V6), IpAddr::V6(PEER_V6));
+        let plain = tcp_packet(peer, ours, crate::wire::Flags::SYN, 1, 0);
+        let mut payload = extensions.to_vec();
+        payload.extend_from_slice(&plain[Ipv6Header::LEN..]);
+        ip_packet(peer, ours, first, &payload)
+    }
+
+    const OURS_V6: core::net::Ipv6Addr = core::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+    const PEER_V6: core::net::Ipv6Addr = core::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+
+    #[test]
+    fn ipv6_extension_headers_are_skipped_by_their_length_and_refused_when_they_must_be() {
+        let tcp = [0xaa_u8; 20];
+        let with = |parts: &[Vec<u8>]| {
+            let mut payload: Vec<u8> = parts.concat();
+            payload.extend_from_slice(&tcp);
+            payload
+        };
+        // Hop-by-hop (PadN over 6 octets), destination options of 16 octets, routing with no
+        // segments left: all skipped, TCP follows.
+        let payload = with(&[
+            extension(IPV6_DESTINATION_OPTIONS, 0, &[1, 4]),
+            extension(IPV6_ROUTING, 1, &[1, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            extension(PROTOCOL_TCP, 0, &[4, 0]),
+        ]);
+        let upper = skip_ipv6_extensions(IPV6_HOP_BY_HOP, &payload).unwrap();
+        assert_eq!(upper, Ipv6Upper { protocol: PROTOCOL_TCP, fragment: false, payload: &tcp });
+        // No extension: the payload as it is.
+        let upper = skip_ipv6_extensions(PROTOCOL_TCP, &tcp).unwrap();
+        assert_eq!(upper.payload, &tcp);
+        // A fragment header ends the walk, naming the protocol inside.
+        let mut fragment = vec![PROTOCOL_TCP, 0, 0, 1, 0, 0, 0, 7];
+        fragment.extend_from_slice(&tcp);
+        let upper = skip_ipv6_extensions(IPV6_FRAGMENT, &fragment).unwrap();
+        assert_eq!(upper, Ipv6Upper { protocol: PROTOCOL_TCP, fragment: true, payload: &tcp });
+        // Refused: segments left, a hop-by-hop header second, cut short, too many.
+        let routed = with(&[extension(PROTOCOL_TCP, 0, &[0, 1])]);
+        assert_eq!(
+            skip_ipv6_extensions(IPV6_ROUTING, &routed),
+            Err(Ipv6ExtensionError::SegmentsLeft)
+        );
+        let late = with(&[extension(IPV6_HOP_BY_HOP, 0, &[]), extension(PROTOCOL_TCP, 0, &[])]);
+        assert_eq!(
+            skip_ipv6_extensions(IPV6_DESTINATION_OPTIONS, &late),
+            Err(Ipv6ExtensionError::MisplacedHopByHop)
+        );
+        let long = extension(PROTOCOL_TCP, 3, &[]);
+        for cut in [0, 1, 7, 31] {
+            assert_eq!(
+                skip_ipv6_extensions(IPV6_DESTINATION_OPTIONS, &long[..cut]),
+                Err(Ipv6ExtensionError::Truncated),
+                "{cut} octets"
+            );
+        }
+        assert_eq!(
+            skip_ipv6_extensions(IPV6_FRAGMENT, &[6; 7]),
+            Err(Ipv6ExtensionError::Truncated)
+        );
+        let chain: Vec<Vec<u8>> =
+            (0..MAX_IPV6_EXTENSIONS).map(|_| extension(IPV6_DESTINATION_OPTIONS, 0, &[])).collect();
+        assert_eq!(
+            skip_ipv6_extensions(IPV6_DESTINATION_OPTIONS, &with(&chain)),
+            Err(Ipv6ExtensionError::TooMany)
+        );
+        let mut allowed = chain;
+        allowed.pop();
+        allowed.push(extension(PROTOCOL_TCP, 0, &[]));
+        assert!(skip_ipv6_extensions(IPV6_DESTINATION_OPTIONS, &with(&allowed)).is_ok());
+    }
+
+    #[test]
+    fn a_syn_behind_ipv6_extension_headers_is_answered_and_refused_ones_are_counted() {
+        let endpoint = Endpoint::new(EndpointConfig::new(Config::new([1; 16]), [2; 16]));
+        let mut driver = Driver::new(endpoint, Queues::default());
+        driver.add_address(IpAddr::V6(OURS_V6));
+        driver.endpoint_mut().listen(SocketAddr::new(IpAddr::V6(OURS_V6), 80), 4).unwrap();
+        let skipped =
+            [extension(IPV6_DESTINATION_OPTIONS, 0, &[1, 4]), extension(PROTOCOL_TCP, 1, &[1, 12])]
+                .concat();
+        feed(&mut driver, syn_v6_behind(IPV6_HOP_BY_HOP, &skipped));
+        let sent = driver.transport.outbound.pop().expect("a SYN-ACK");
+        let (ip, tcp) = Ipv6Header::parse(&sent).unwrap();
+        assert_eq!((ip.src, ip.dst, ip.next_header), (OURS_V6, PEER_V6, PROTOCOL_TCP));
+        let segment =
+            Segment::parse_checked(tcp, IpAddr::V6(OURS_V6), IpAddr::V6(PEER_V6)).unwrap();
+        assert_eq!(segment.header.flags, crate::wire::Flags::SYN | crate::wire::Flags::ACK);
+        assert_eq!(segment.header.ack, crate::SeqNum::new(2));
+        // A routing header with a segment left, a truncated one, a fragment: none is fed.
+        feed(&mut driver, syn_v6_behind(IPV6_ROUTING, &extension(PROTOCOL_TCP, 0, &[0, 1])));
+        feed(&mut driver, syn_v6_behind(IPV6_DESTINATION_OPTIONS, &[PROTOCOL_TCP, 200]));
+        let fragment = [PROTOCOL_TCP, 0, 0, 1, 0, 0, 0, 7];
+        feed(&mut driver, syn_v6_behind(IPV6_FRAGMENT, &fragment));
+        let c = *driver.counters();
+        assert_eq!((c.packets_in, c.dropped_ipv6_extension, c.dropped_fragment), (4, 2, 1));
+        assert!(driver.transport.outbound.is_empty(), "nothing more was answered");
+        assert_eq!(driver.endpoint().counters().segments_in, 1);
     }
 
     #[test]

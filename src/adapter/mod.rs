@@ -4,16 +4,20 @@
 //! - `pcap` (feature `pcap`): a capture writer any side can use, the simulator included.
 //! - `driver` (feature `driver`): a small blocking loop that runs an [`Endpoint`] over any
 //!   [`PacketTransport`]: it maps a monotonic clock to the core's [`Instant`], validates IP
-//!   headers (version, lengths, checksum, protocol; fragments dropped and counted) before
+//!   headers (version, lengths, checksum, IPv6 extension headers, protocol; fragments
+//!   dropped and counted) before
 //!   the core sees anything, feeds segments, ICMP errors about our segments (MUST-54) and
 //!   timeouts in, and wraps transmits in IP headers.
-//! - `udp` (feature `udp`): one raw IPv4 packet per UDP datagram (no root needed), in batches
+//! - `udp` (feature `udp`): one raw IP packet per UDP datagram, over IPv4 or IPv6 sockets (no
+//!   root needed), in batches
 //!   (`recvmmsg`/`sendmmsg`) with UDP GSO and GRO where the kernel has them.
 //! - `tun` (feature `tun`): a Linux TUN device (`IFF_TUN | IFF_NO_PI`, and `IFF_VNET_HDR`
 //!   with checksum and TCP segmentation offload where the kernel takes it), through a few
 //!   `libc` calls — with the UDP batch calls and the checksum's AVX2 dispatch, the only
 //!   `unsafe` in the crate.
 //! - `vnet` (feature `tun`): the virtio-net header such a TUN device puts before each packet.
+//! - `source`: the source address of an active open the user gave none for (MUST-44), from
+//!   the device's configured addresses.
 //!
 //! The [`PacketTransport`] trait is one packet at a time at its simplest (`send`, `recv`,
 //! `mtu`); a transport that can do better says so in [`PacketTransport::offloads`] and
@@ -26,6 +30,7 @@
 pub mod driver;
 #[cfg(feature = "pcap")]
 pub mod pcap;
+pub mod source;
 #[cfg(feature = "tun")]
 pub mod tun;
 #[cfg(feature = "udp")]

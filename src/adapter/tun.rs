@@ -17,7 +17,8 @@
 //! takes whatever the device holds.
 //!
 //! Why `libc` and not a TUN crate: it takes a handful of calls (`ioctl`s `TUNSETIFF`,
-//! `TUNSETOFFLOAD`, `TUNSETVNETLE`, `SIOCGIFMTU`, `fcntl` and `poll`) and a 40-byte request
+//! `TUNSETOFFLOAD`, `TUNSETVNETLE`, `SIOCGIFMTU`, `fcntl`, `poll`, and `getifaddrs` for the
+//! device's addresses, from which a source address is chosen: [`super::source`]) and a 40-byte request
 //! struct; `libc` is already in every Rust build on Linux, where a TUN crate would bring an
 //! async runtime or a platform layer we do not need. This module, the UDP adapter's batch
 //! calls (`src/adapter/udp.rs`) and one call in the checksum's AVX2 dispatch
@@ -34,6 +35,9 @@ use std::io::{self, Read, Write};
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::source::InterfaceAddress;
 use super::vnet::{GsoType, VnetHeader};
 use super::{Offloads, OutSegment, PacketTransport, RxBatch, RxChecksumState, RxMeta};
 use crate::wire::checksum::TxChecksum;
@@ -349,6 +353,103 @@ fn interface_mtu(name: &str) -> io::Result<usize> {
     }
     let mtu = request.data.first_chunk::<4>().map_or(0, |bytes| libc::c_int::from_ne_bytes(*bytes));
     usize::try_from(mtu).map_err(|_| io::Error::other("negative MTU"))
+}
+
+impl TunDevice {
+    /// The addresses configured on the device (the kernel's end of the link), read now with
+    /// `getifaddrs`.
+    ///
+    /// # Errors
+    ///
+    /// `getifaddrs` failing.
+    pub fn interface_addresses(&self) -> io::Result<Vec<InterfaceAddress>> {
+        interface_addresses(&self.name)
+    }
+
+    /// The stack's candidate source addresses on this device: the far end of each of its
+    /// configured addresses ([`super::source::far_end`]), for
+    /// [`super::source::choose_source`] when the user names none (MUST-44).
+    ///
+    /// # Errors
+    ///
+    /// `getifaddrs` failing.
+    pub fn source_addresses(&self) -> io::Result<Vec<IpAddr>> {
+        Ok(self.interface_addresses()?.iter().filter_map(super::source::far_end).collect())
+    }
+}
+
+/// The IP address in a `sockaddr` `getifaddrs` filled, if it is IPv4 or IPv6.
+///
+/// # Safety
+///
+/// `addr` is null or points to a valid `sockaddr` whose family says how long it is.
+unsafe fn sockaddr_ip(addr: *const libc::sockaddr) -> Option<IpAddr> {
+    if addr.is_null() {
+        return None;
+    }
+    // SAFETY: non-null and valid by the caller's contract; the family is read first and says
+    // which (larger) struct the pointer holds, read unaligned by value.
+    unsafe {
+        match libc::c_int::from((*addr).sa_family) {
+            libc::AF_INET => {
+                let v4 = core::ptr::read_unaligned(addr.cast::<libc::sockaddr_in>());
+                Some(IpAddr::V4(Ipv4Addr::from(v4.sin_addr.s_addr.to_ne_bytes())))
+            }
+            libc::AF_INET6 => {
+                let v6 = core::ptr::read_unaligned(addr.cast::<libc::sockaddr_in6>());
+                Some(IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The IPv4 and IPv6 addresses configured on interface `name` in the calling thread's
+/// network namespace (`getifaddrs`), with their prefix lengths and point-to-point peers.
+///
+/// # Errors
+///
+/// `getifaddrs` failing.
+pub fn interface_addresses(name: &str) -> io::Result<Vec<InterfaceAddress>> {
+    let mut list: *mut libc::ifaddrs = core::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head into the valid, exclusively borrowed pointer.
+    if unsafe { libc::getifaddrs(&raw mut list) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut found = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list getifaddrs made, not freed until below; its
+        // name is a NUL-terminated string and its address pointers are null or valid
+        // `sockaddr`s (the kernel's families), as getifaddrs(3) documents.
+        unsafe {
+            let node = &*entry;
+            let matches = !node.ifa_name.is_null()
+                && core::ffi::CStr::from_ptr(node.ifa_name).to_bytes() == name.as_bytes();
+            if matches && let Some(address) = sockaddr_ip(node.ifa_addr) {
+                let prefix_len = match sockaddr_ip(node.ifa_netmask) {
+                    Some(IpAddr::V4(mask)) => u32::from(mask).count_ones(),
+                    Some(IpAddr::V6(mask)) => u128::from(mask).count_ones(),
+                    None => 0,
+                };
+                // On a point-to-point link `ifa_ifu` is the peer's address.
+                let peer = if node.ifa_flags & libc::IFF_POINTOPOINT as libc::c_uint != 0 {
+                    sockaddr_ip(node.ifa_ifu)
+                } else {
+                    None
+                };
+                found.push(InterfaceAddress {
+                    address,
+                    prefix_len: u8::try_from(prefix_len).unwrap_or(0),
+                    peer,
+                });
+            }
+            entry = node.ifa_next;
+        }
+    }
+    // SAFETY: the list getifaddrs made, freed once, after its last use.
+    unsafe { libc::freeifaddrs(list) };
+    Ok(found)
 }
 
 #[cfg(feature = "tokio")]

@@ -1,7 +1,8 @@
-//! IPv4 in UDP: each datagram carries exactly one raw IPv4 packet and nothing else.
+//! IP in UDP: each datagram carries exactly one raw IPv4 or IPv6 packet and nothing else.
 //!
-//! No root, no device: two processes (or hosts) each bind a UDP socket and name the other as
-//! the peer, and their endpoints talk TCP/IPv4 through the datagrams. Datagrams from any
+//! No root, no device: two processes (or hosts) each bind a UDP socket (IPv4 or IPv6) and
+//! name the other as the peer, and their endpoints talk TCP over IPv4 or IPv6 through the
+//! datagrams (the inner family need not be the outer one). Datagrams from any
 //! other source are dropped and counted.
 //!
 //! Batches and offloads (Linux; [`UdpOffloads`], each found out at bind time and off where
@@ -63,7 +64,7 @@ const MAX_DATAGRAM: usize = 65_507;
 /// kernels; newer ones take more).
 const MAX_GSO_SEGMENTS: usize = 64;
 
-/// One IPv4 packet per UDP datagram, exchanged with one peer.
+/// One IP packet per UDP datagram, exchanged with one peer.
 #[derive(Debug)]
 pub struct UdpTransport {
     socket: UdpSocket,
@@ -178,6 +179,28 @@ impl UdpTransport {
     /// The socket's error.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
+    }
+
+    /// The source address for the IP packets carried inside, when the user names none
+    /// (RFC 9293 MUST-44): the socket's local address, or — bound to the unspecified address
+    /// — the one the kernel would send from toward the peer (found by connecting a scratch
+    /// socket of the same family, which sends nothing).
+    ///
+    /// # Errors
+    ///
+    /// The socket's errors; no route to the peer.
+    pub fn source_address(&self) -> io::Result<IpAddr> {
+        let local = self.socket.local_addr()?.ip();
+        if !local.is_unspecified() {
+            return Ok(local);
+        }
+        let unspecified: SocketAddr = match self.peer {
+            SocketAddr::V4(_) => (core::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (core::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let scratch = UdpSocket::bind(unspecified)?;
+        scratch.connect(self.peer)?;
+        Ok(scratch.local_addr()?.ip())
     }
 
     /// Datagrams dropped because they came from someone other than the peer.

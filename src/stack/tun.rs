@@ -85,6 +85,17 @@ impl TunDevice {
         self.fd.get_ref().offload_status()
     }
 
+    /// The stack's candidate addresses on this device (the far end of each address the
+    /// device is configured with: see `adapter::source`), for `StackConfig::addresses` when
+    /// the user names none (RFC 9293 MUST-44).
+    ///
+    /// # Errors
+    ///
+    /// `getifaddrs` failing.
+    pub fn source_addresses(&self) -> io::Result<alloc::vec::Vec<core::net::IpAddr>> {
+        self.fd.get_ref().source_addresses()
+    }
+
     /// Packets the kernel refused to take (`EINVAL`), dropped rather than stopping the stack.
     pub const fn send_refused(&self) -> u64 {
         self.send_refused
