@@ -132,6 +132,11 @@ impl Tracer {
                 ("bad TCP checksum", now.dropped_bad_tcp_checksum, was.dropped_bad_tcp_checksum),
                 ("not TCP", now.dropped_not_tcp, was.dropped_not_tcp),
                 ("fragment", now.dropped_fragment, was.dropped_fragment),
+                (
+                    "IPv6 extension header refused",
+                    now.dropped_ipv6_extension,
+                    was.dropped_ipv6_extension,
+                ),
                 ("not our address", now.dropped_not_ours, was.dropped_not_ours),
                 ("filtered", now.filtered, was.filtered),
                 ("send error", now.send_errors, was.send_errors),
