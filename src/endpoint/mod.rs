@@ -28,6 +28,7 @@
 //! makes no second one.
 
 mod cookie;
+mod map;
 mod ports;
 mod table;
 
@@ -38,6 +39,7 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
+use map::{HashKey, KeyedMap};
 
 use bytes::{Bytes, BytesMut};
 
@@ -402,12 +404,12 @@ pub struct Endpoint {
     /// Ended connections whose allocations wait for reuse (at most `spare_connections`).
     #[expect(clippy::vec_box, reason = "the boxes themselves are what is reused")]
     spare: Vec<Box<Connection>>,
-    per_remote: BTreeMap<IpAddr, usize>,
-    listeners: BTreeMap<SocketAddr, Listener>,
+    per_remote: KeyedMap<IpAddr, usize>,
+    listeners: KeyedMap<SocketAddr, Listener>,
     /// SYNs deferred listeners hold, by id (at most the sum of their backlogs).
     pending: BTreeMap<IncomingId, PendingSyn>,
     /// The same by 4-tuple (local, remote), so a retransmitted SYN finds its record.
-    pending_by_tuple: BTreeMap<(SocketAddr, SocketAddr), IncomingId>,
+    pending_by_tuple: KeyedMap<(SocketAddr, SocketAddr), IncomingId>,
     /// Expiries of pending SYNs in the order they were recorded (all last
     /// `incoming_lifetime`, so in order); entries of decided SYNs are skipped.
     pending_expiry: VecDeque<(Instant, IncomingId)>,
@@ -416,7 +418,7 @@ pub struct Endpoint {
     /// (MAY-2) is being handshaken: the new connection shadows it (connections are looked up
     /// first), it goes when that connection reaches ESTABLISHED, and it answers again if the
     /// handshake fails.
-    time_wait: BTreeMap<(SocketAddr, SocketAddr), FiledTimeWait>,
+    time_wait: KeyedMap<(SocketAddr, SocketAddr), FiledTimeWait>,
     timers: BinaryHeap<TimerEntry>,
     /// TIME-WAIT expiries in the order they were filed; an entry whose record was restarted or
     /// removed is stale and skipped. Nearly all are filed at now + 2×MSL, so in order; a
@@ -456,7 +458,11 @@ impl Endpoint {
         );
         let cookies = Cookies::new(derive_key(config.secret, b"cookies"));
         let template = Arc::new(config.connection.clone());
-        let by_tuple = TupleTable::new(derive_key(config.secret, b"tuples"));
+        let key = HashKey::new(
+            derive_key(config.secret, b"tuples"),
+            derive_key(config.secret, b"tuples, second half"),
+        );
+        let by_tuple = TupleTable::new(key);
         Self {
             config,
             template,
@@ -465,13 +471,13 @@ impl Endpoint {
             by_tuple,
             recent: None,
             spare: Vec::new(),
-            per_remote: BTreeMap::new(),
-            listeners: BTreeMap::new(),
+            per_remote: KeyedMap::new(key),
+            listeners: KeyedMap::new(key),
             pending: BTreeMap::new(),
-            pending_by_tuple: BTreeMap::new(),
+            pending_by_tuple: KeyedMap::new(key),
             pending_expiry: VecDeque::new(),
             next_incoming: 0,
-            time_wait: BTreeMap::new(),
+            time_wait: KeyedMap::new(key),
             timers: BinaryHeap::new(),
             time_wait_expiry: VecDeque::new(),
             transmit_queue: VecDeque::new(),
@@ -1636,7 +1642,12 @@ impl Endpoint {
             }
         };
         self.by_tuple.insert(hash, handle.index);
-        *self.per_remote.entry(tuple.1.ip()).or_insert(0) += 1;
+        match self.per_remote.get_mut(&tuple.1.ip()) {
+            Some(count) => *count += 1,
+            None => {
+                self.per_remote.insert(tuple.1.ip(), 1);
+            }
+        }
         self.after_call(handle);
         handle
     }
