@@ -1020,6 +1020,13 @@ impl Connection {
     pub(crate) fn adopt_buffers(&mut self, spare: Self) {
         self.send_buf.adopt(spare.send_buf);
         self.recv_buf.adopt(spare.recv_buf);
+        // The event queue's allocation too (its events were all collected), unless this
+        // connection queued some already.
+        if self.events.is_empty() {
+            let mut events = spare.events;
+            events.clear();
+            self.events = events;
+        }
     }
 
     /// Received octets the application can still read: none once it closed its reading side
@@ -1328,7 +1335,9 @@ impl Connection {
             return;
         }
         self.state = to;
-        self.push_event(Event::StateChanged { from, to });
+        if self.config.state_events {
+            self.push_event(Event::StateChanged { from, to });
+        }
         self.on_enter(now, from, on);
     }
 
