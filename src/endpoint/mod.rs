@@ -1706,10 +1706,36 @@ impl Endpoint {
     /// moved earlier or appeared (a later one leaves a harmless early heap entry that is
     /// skipped when it fires), and retire it if its state says it may have ended.
     fn settle(&mut self, handle: ConnectionHandle, queue_output: bool) {
-        // Events first: a finished handshake may move the connection between a listener's
-        // queues, or reset it when the accept queue is full, before the rest looks at it.
-        self.collect_events(handle);
-        let Some(entry) = self.entry_mut(handle) else { return };
+        let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
+        let Some(entry) = slot.entry.as_mut().filter(|_| slot.generation == handle.generation)
+        else {
+            return;
+        };
+        // Buffer growth first (it may queue a Writable event): granted from the endpoint's own
+        // count, on the lookup everything else needs anyway.
+        let available = self.config.buffer_memory_limit.saturating_sub(self.buffer_memory);
+        let grant = entry.connection.grant_buffer_growth(available);
+        self.buffer_memory += grant.granted;
+        if grant.refused {
+            self.counters.buffer_growth_refused += 1;
+        }
+        // Events next: a finished handshake may move the connection between a listener's
+        // queues, or reset it when the accept queue is full, before the rest looks at it. The
+        // slot, the queue and the counters are separate fields: one lookup for all events.
+        let mut established = false;
+        while let Some(event) = entry.connection.poll_event() {
+            established |= event == Event::Connected;
+            let event = EndpointEvent::Connection(handle, event);
+            push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
+        }
+        let entry = if established {
+            // Once per connection: its own lookup afterwards.
+            self.on_established(handle);
+            let Some(entry) = self.entry_mut(handle) else { return };
+            entry
+        } else {
+            entry
+        };
         let enqueue = queue_output && !entry.queued && entry.connection.may_transmit();
         entry.queued |= enqueue;
         let deadline = entry.connection.poll_timeout().filter(|&at| at < entry.scheduled);
@@ -1732,6 +1758,23 @@ impl Endpoint {
         }
     }
 
+    /// A connection reported [`Event::Connected`]: its handshake completed.
+    fn on_established(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.entry_mut(handle) else { return };
+        let was_half_open = core::mem::replace(&mut entry.half_open, false);
+        if entry.listener == ListenerRef::Deferred {
+            // Past SYN-RECEIVED: no return to LISTEN any more, a connection like any other.
+            entry.listener = ListenerRef::None;
+        }
+        let tuple = entry.tuple();
+        if !self.time_wait.is_empty() {
+            // MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its
+            // handshake, so its SYN was no old duplicate: the old record can go now.
+            self.time_wait.remove(&tuple);
+        }
+        self.on_handshake_complete(handle, was_half_open);
+    }
+
     /// Removes the heap entries that no longer matter: those of freed connections and those a
     /// connection rescheduled since. A connection has at most one live entry (the one equal to
     /// its `scheduled` deadline), so after this the heap holds at most one entry per
@@ -1747,42 +1790,6 @@ impl Endpoint {
                     && slot.entry.as_ref().is_some_and(|entry| entry.scheduled == *at)
             })
         });
-    }
-
-    fn collect_events(&mut self, handle: ConnectionHandle) {
-        let mut established = false;
-        let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
-        let Some(entry) = slot.entry.as_mut().filter(|_| slot.generation == handle.generation)
-        else {
-            return;
-        };
-        // Buffer growth first (it may queue a Writable event): granted from the endpoint's own
-        // count, on the lookup the events need anyway.
-        let available = self.config.buffer_memory_limit.saturating_sub(self.buffer_memory);
-        let grant = entry.connection.grant_buffer_growth(available);
-        self.buffer_memory += grant.granted;
-        if grant.refused {
-            self.counters.buffer_growth_refused += 1;
-        }
-        // The slot, the queue and the counters are separate fields: one lookup for all events.
-        while let Some(event) = entry.connection.poll_event() {
-            established |= event == Event::Connected;
-            let event = EndpointEvent::Connection(handle, event);
-            push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
-        }
-        if established {
-            let was_half_open = core::mem::replace(&mut entry.half_open, false);
-            if entry.listener == ListenerRef::Deferred {
-                // Past SYN-RECEIVED: no return to LISTEN any more, a connection like any other.
-                entry.listener = ListenerRef::None;
-            }
-            if !self.time_wait.is_empty() {
-                // MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its
-                // handshake, so its SYN was no old duplicate: the old record can go now.
-                self.time_wait.remove(&entry.tuple());
-            }
-            self.on_handshake_complete(handle, was_half_open);
-        }
     }
 
     /// A listener's connection finished its handshake: from the SYN queue (unless it came
