@@ -1371,8 +1371,10 @@ impl Connection {
             State::Closed => self.on_closed(from, on),
             State::Listen => {
                 // MUST-11: a passive connection reset in SYN-RECEIVED goes back to LISTEN with
-                // a fresh TCB.
-                self.reset_tcb();
+                // a fresh TCB. (From CLOSED, `open_passive` has just reset it.)
+                if from != State::Closed {
+                    self.reset_tcb();
+                }
                 self.passive = true;
             }
             State::SynSent | State::SynReceived => {
