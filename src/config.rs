@@ -125,7 +125,8 @@ pub struct Config {
     /// Whether [`crate::Event::StateChanged`] is reported. Always for a standalone connection;
     /// an [`crate::Endpoint`]'s connections only with
     /// [`crate::EndpointConfig::state_events`] (the endpoint sets this in its template), since
-    /// they are ten of a short connection's nineteen events and few applications read them.
+    /// they are ten of the nineteen events a short connection's two ends report, and few
+    /// applications read them.
     pub(crate) state_events: bool,
     /// TTL / hop limit for this connection's packets (RFC 9293 MUST-49: configurable).
     pub ttl: u8,

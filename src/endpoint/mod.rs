@@ -103,16 +103,18 @@ pub struct EndpointConfig {
     /// for the application's decision before it is forgotten (the client's own SYN
     /// retransmissions then make a new record). Default 30 s.
     pub incoming_lifetime: core::time::Duration,
-    /// Whether connections report [`Event::StateChanged`] (default false). Off, a short
-    /// connection queues nine events instead of nineteen; switch it on to trace the state
-    /// machine (`nc --trace`, interoperability tests). [`Event::Connected`], `PeerClosed` and
-    /// `Closed` come either way.
+    /// Whether connections report [`Event::StateChanged`] (default false). Off, the two ends
+    /// of a short connection (handshake, data both ways, close) queue nine events between
+    /// them instead of nineteen; switch it on to trace the state machine (`nc --trace`,
+    /// interoperability tests). [`Event::Connected`], `Readable`, `PeerClosed`, `Closed` and
+    /// the endpoint's own events come either way.
     pub state_events: bool,
 }
 
 impl EndpointConfig {
     /// Defaults around a connection template: 65 536 connections, as many TIME-WAIT records,
-    /// 1 024 per remote address, 8 spare connections, 64 MiB of buffer growth.
+    /// 1 024 per remote address, 8 spare connections, 64 MiB of buffer growth, no
+    /// state-change events.
     pub fn new(connection: Config, secret: [u8; 16]) -> Self {
         Self {
             connection,
