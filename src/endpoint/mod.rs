@@ -618,7 +618,7 @@ impl Endpoint {
         // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, pending.remote.ip(), &segment);
-        let handle = self.insert(connection, tuple, None);
+        let handle = self.insert(connection, tuple, None, false);
         if let Some(entry) = self.entry_mut(handle) {
             entry.listener = ListenerRef::Deferred;
         }
@@ -807,7 +807,7 @@ impl Endpoint {
         let local = SocketAddr::new(local_ip, port);
         let mut connection = Connection::connect(Arc::clone(&self.template), now, local, remote)?;
         connection.manage_buffer_growth();
-        Ok(self.insert(connection, (local, remote), None))
+        Ok(self.insert(connection, (local, remote), None, false))
     }
 
     /// SEND on a connection.
@@ -1282,14 +1282,9 @@ impl Endpoint {
         // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, remote.ip(), segment);
-        let handle = self.insert(connection, tuple, Some(listener));
-        if let Some(state) = self.listeners.get_mut(&listener) {
-            state.half_open += 1;
-        }
-        if let Some(entry) = self.entry_mut(handle) {
-            entry.half_open = true;
-        }
-        self.after_call(handle);
+        // Counted in the listener's SYN queue from the start (one bookkeeping pass, in
+        // `insert`).
+        self.insert(connection, tuple, Some(listener), true);
     }
 
     /// A SYN-ACK whose sequence number is a SYN cookie; no state is kept.
@@ -1366,7 +1361,7 @@ impl Endpoint {
             Connection::accept_cookie(Arc::clone(&self.template), now, local, remote, cookie);
         connection.manage_buffer_growth();
         connection.handle_segment(now, remote.ip(), segment);
-        self.insert(connection, tuple, Some(listener));
+        self.insert(connection, tuple, Some(listener), false);
     }
 
     /// §3.10.7.1: the RST for a segment that matches nothing (never for a RST).
@@ -1619,13 +1614,20 @@ impl Endpoint {
     }
 
     /// Files a new connection under `tuple` (its local address and remote). `listener` is
-    /// the listener that made it, if any.
+    /// the listener that made it, if any; `half_open` counts it in that listener's SYN queue
+    /// (made by a SYN, not by a cookie).
     fn insert(
         &mut self,
         connection: Connection,
         tuple: (SocketAddr, SocketAddr),
         listener: Option<SocketAddr>,
+        half_open: bool,
     ) -> ConnectionHandle {
+        if half_open
+            && let Some(state) = listener.and_then(|address| self.listeners.get_mut(&address))
+        {
+            state.half_open += 1;
+        }
         let listener = match listener {
             None => ListenerRef::None,
             Some(address) if address == tuple.0 => ListenerRef::Exact,
@@ -1641,14 +1643,8 @@ impl Endpoint {
             None => Box::new(connection),
         };
         let hash = self.by_tuple.hash(tuple.0, tuple.1);
-        let entry = Entry {
-            connection,
-            scheduled: Instant::MAX,
-            listener,
-            queued: false,
-            half_open: false,
-            hash,
-        };
+        let entry =
+            Entry { connection, scheduled: Instant::MAX, listener, queued: false, half_open, hash };
         let handle = match self.free.pop() {
             Some(index) => {
                 let generation = self.slots.get(index as usize).map_or(0, |slot| slot.generation);
