@@ -60,7 +60,7 @@ for stack in tcp-proto smoltcp; do
     else
         per[superseg_$stack]=${per[bytes_$stack]}
     fi
-    ir=$(instructions "$churn" "churn::${fn}_churn" "$stack" --scale "$scale_churn")
+    ir=$(instructions "$churn" "churn::${fn}_churn" "$stack" --workload churn --scale "$scale_churn")
     lifecycles=$(grep -o '[0-9]* lifecycles' "$out/stderr" | head -1 | awk '{print $1}')
     per[churn_$stack]=$(awk -v i="$ir" -v s="$lifecycles" 'BEGIN {printf "%.1f", i / s}')
     echo "churn $stack: $ir instructions, $lifecycles lifecycles" >&2

@@ -274,7 +274,10 @@ fn run<T: PacketTransport>(
     config.send_buffer = 256 * 1024;
     config.recv_buffer = 256 * 1024;
     // The endpoint leaves to the transport the checksum work it offloads.
-    let mut driver = Driver::with_config(EndpointConfig::new(config, secret()?), transport);
+    let mut endpoint = EndpointConfig::new(config, secret()?);
+    // The TIME-WAIT line and `--trace`'s state lines come from the state-change events.
+    endpoint.state_events = true;
+    let mut driver = Driver::with_config(endpoint, transport);
     for address in &own {
         driver.add_address(*address);
     }

@@ -122,6 +122,12 @@ pub struct Config {
     /// Keep-alive probing; `None` (the default, MUST-25) sends none. Settable per connection
     /// later with `Connection::set_keepalive` (MUST-24).
     pub keepalive: Option<KeepAlive>,
+    /// Whether [`crate::Event::StateChanged`] is reported. Always for a standalone connection;
+    /// an [`crate::Endpoint`]'s connections only with
+    /// [`crate::EndpointConfig::state_events`] (the endpoint sets this in its template), since
+    /// they are ten of the nineteen events a short connection's two ends report, and few
+    /// applications read them.
+    pub(crate) state_events: bool,
     /// TTL / hop limit for this connection's packets (RFC 9293 MUST-49: configurable).
     pub ttl: u8,
     /// Differentiated Services field for this connection's packets (MUST-48); changeable
@@ -198,6 +204,7 @@ impl Config {
             user_timeout: None,
             fin_wait_2_timeout: Some(Duration::from_secs(60)),
             keepalive: None,
+            state_events: true,
             ttl: 64,
             ds_field: 0,
             report_soft_errors: true,

@@ -1101,10 +1101,43 @@ fn listen_beside_a_connection_on_the_same_port_disturbs_nothing_must_41_must_42(
     assert_eq!(net.client.status(second).unwrap().state, State::Established);
 }
 
+/// State changes are reported only when asked for (`EndpointConfig::state_events`); the
+/// events an application acts on come either way, and the handshake still completes into the
+/// accept queue (the endpoint no longer learns of it from a state change).
+#[test]
+fn state_change_events_are_opt_in() {
+    for state_events in [false, true] {
+        let mut net = Net::new();
+        let mut config = endpoint_config(1);
+        config.state_events = state_events;
+        net.client = Endpoint::new(config);
+        net.server.listen(SERVER, 8).unwrap();
+        let (client, _server) = net.connect();
+        let events: Vec<EndpointEvent> = std::iter::from_fn(|| net.client.poll_event()).collect();
+        let changes: Vec<(State, State)> = events
+            .iter()
+            .filter_map(|event| match event {
+                EndpointEvent::Connection(h, Event::StateChanged { from, to }) if *h == client => {
+                    Some((*from, *to))
+                }
+                _ => None,
+            })
+            .collect();
+        let expected = if state_events {
+            vec![(State::Closed, State::SynSent), (State::SynSent, State::Established)]
+        } else {
+            vec![]
+        };
+        assert_eq!(changes, expected, "state_events {state_events}");
+        assert!(events.contains(&EndpointEvent::Connection(client, Event::Connected)));
+    }
+}
+
 #[test]
 fn full_event_queue_drops_and_counts() {
     let mut config = endpoint_config(10);
     config.max_events = 3;
+    config.state_events = true;
     let mut ep = Endpoint::new(config);
     for _ in 0..3 {
         ep.connect(Instant::ZERO, CLIENT_IP, SERVER).unwrap();

@@ -274,7 +274,9 @@ impl Stack {
             assert!(!status.vnet_hdr, "{status:?}");
         }
         config.mtu = u16::try_from(tcp_proto::adapter::PacketTransport::mtu(&tun)).unwrap();
-        let mut driver = Driver::with_config(EndpointConfig::new(config, [9; 16]), tun);
+        let mut endpoint = EndpointConfig::new(config, [9; 16]);
+        endpoint.state_events = true; // `states` follows them
+        let mut driver = Driver::with_config(endpoint, tun);
         driver.add_address(IpAddr::V4(OUR_IP));
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-pcap");
         std::fs::create_dir_all(&dir).unwrap();

@@ -353,40 +353,75 @@ fn micros(d: Duration) -> u64 {
 ///
 /// Sixteen bytes until the first congestion event or ACK of data: the initial window inline,
 /// the rest boxed then (once per connection, never per segment).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Cubic {
     initial: u32,
+    /// `state` is an allocation kept for reuse (an endpoint's next connection takes over an
+    /// ended one's), holding nothing yet: the controller behaves as if it were `None`.
+    spare_box: bool,
     state: Option<Box<State>>,
 }
+
+impl PartialEq for Cubic {
+    fn eq(&self, other: &Self) -> bool {
+        self.initial == other.initial && self.live() == other.live()
+    }
+}
+
+impl Eq for Cubic {}
 
 impl Cubic {
     /// A controller starting from `initial_window` octets in slow start (ssthresh unbounded).
     pub const fn new(initial_window: u32) -> Self {
-        Self { initial: initial_window, state: None }
+        Self { initial: initial_window, spare_box: false, state: None }
+    }
+
+    /// The state, once the first event made it.
+    fn live(&self) -> Option<&State> {
+        if self.spare_box { None } else { self.state.as_deref() }
+    }
+
+    /// Starts over from `initial_window`, as [`Cubic::new`] would, keeping the allocation.
+    pub(crate) fn restart(&mut self, initial_window: u32) {
+        self.initial = initial_window;
+        self.spare_box = self.state.is_some();
+    }
+
+    /// Takes over `other`'s allocation for later use, if this controller has none.
+    pub(crate) fn adopt_allocation(&mut self, other: Self) {
+        if self.state.is_none() && other.state.is_some() {
+            self.state = other.state;
+            self.spare_box = true;
+        }
     }
 
     /// W_max in octets (the window at the last congestion event, after fast convergence), and
     /// K: for inspection and tests.
     pub fn w_max_and_k(&self) -> Option<(u32, Duration)> {
-        self.state.as_ref().map(|state| (state.w_max, Duration::from_micros(state.k_us)))
+        self.live().map(|state| (state.w_max, Duration::from_micros(state.k_us)))
     }
 }
 
 impl CongestionControl for Cubic {
     fn window(&self) -> u32 {
-        self.state.as_ref().map_or(self.initial, |state| state.cwnd)
+        self.live().map_or(self.initial, |state| state.cwnd)
     }
 
     fn ssthresh(&self) -> u32 {
-        self.state.as_ref().map_or(u32::MAX, |state| state.ssthresh)
+        self.live().map_or(u32::MAX, |state| state.ssthresh)
     }
 
     fn on_event(&mut self, event: CongestionEvent, path: &PathInfo) {
-        if self.state.is_none() && matches!(event, CongestionEvent::IdleRestart) {
+        if self.live().is_none() && matches!(event, CongestionEvent::IdleRestart) {
             // Nothing grew yet: cwnd is the initial window already.
             return;
         }
         let initial = self.initial;
+        if core::mem::replace(&mut self.spare_box, false)
+            && let Some(state) = self.state.as_deref_mut()
+        {
+            *state = State::new(initial);
+        }
         self.state.get_or_insert_with(|| Box::new(State::new(initial))).on_event(event, path);
     }
 }

@@ -236,6 +236,16 @@ impl Controller {
         }
     }
 
+    /// Starts the built-in `algorithm` over as [`Controller::built_in`] would, reusing
+    /// CUBIC's allocation when it is CUBIC already (no allocation per connection on an
+    /// endpoint that reuses TCBs).
+    fn restart_built_in(&mut self, algorithm: CongestionAlgorithm, mss: u32) {
+        match (self, algorithm) {
+            (Self::Cubic(cubic), CongestionAlgorithm::Cubic) => cubic.restart(initial_window(mss)),
+            (this, _) => *this = Self::built_in(algorithm, mss),
+        }
+    }
+
     /// Which built-in algorithm this is; `None` for the application's own.
     const fn algorithm(&self) -> Option<CongestionAlgorithm> {
         match self {
@@ -1115,6 +1125,17 @@ impl Connection {
     pub(crate) fn adopt_buffers(&mut self, spare: Self) {
         self.send_buf.adopt(spare.send_buf);
         self.recv_buf.adopt(spare.recv_buf);
+        // CUBIC's state allocation, for this connection's controller to reuse.
+        if let (Controller::Cubic(mine), Controller::Cubic(theirs)) = (&mut self.cc, spare.cc) {
+            mine.adopt_allocation(theirs);
+        }
+        // The event queue's allocation too (its events were all collected), unless this
+        // connection queued some already.
+        if self.events.is_empty() {
+            let mut events = spare.events;
+            events.clear();
+            self.events = events;
+        }
     }
 
     /// Received octets the application can still read: none once it closed its reading side
@@ -1223,7 +1244,9 @@ impl Connection {
     /// The earliest instant at which [`Connection::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let recovery = self.scoreboard.as_ref().and_then(|board| board.next_deadline());
-        let table = self.timers.iter().copied().filter(|&at| at != Instant::MAX).min();
+        // `Instant::MAX` marks an unarmed timer and is never the minimum of an armed one:
+        // the minimum of all, then MAX as none (cheaper than filtering first).
+        let table = self.timers.iter().copied().min().filter(|&at| at != Instant::MAX);
         table.into_iter().chain(recovery).min()
     }
 
@@ -1423,7 +1446,9 @@ impl Connection {
             return;
         }
         self.state = to;
-        self.push_event(Event::StateChanged { from, to });
+        if self.config.state_events {
+            self.push_event(Event::StateChanged { from, to });
+        }
         self.on_enter(now, from, on);
     }
 
@@ -1441,8 +1466,10 @@ impl Connection {
             State::Closed => self.on_closed(from, on),
             State::Listen => {
                 // MUST-11: a passive connection reset in SYN-RECEIVED goes back to LISTEN with
-                // a fresh TCB.
-                self.reset_tcb();
+                // a fresh TCB. (From CLOSED, `open_passive` has just reset it.)
+                if from != State::Closed {
+                    self.reset_tcb();
+                }
                 self.passive = true;
             }
             State::SynSent | State::SynReceived => {
@@ -1456,7 +1483,7 @@ impl Connection {
                 if let Some(algorithm) = self.cc.algorithm() {
                     // RFC 6928: the initial window from the MSS the handshake settled on.
                     let mss = u32::from(self.effective_mss());
-                    self.cc = Controller::built_in(algorithm, mss);
+                    self.cc.restart_built_in(algorithm, mss);
                 }
                 self.push_event(Event::Connected);
             }

@@ -245,10 +245,15 @@ impl SendQueue {
         if self.store.is_some() || spare.capacity != self.capacity {
             return;
         }
+        let block = self.block();
         if let Some(mut store) = spare.store {
             store.chunks.clear();
             store.sealed_len = 0;
             store.tail.clear();
+            // Back to the start of its block when nothing else refers to it: each connection
+            // wrote a little further into it, and the connection after the one that reached
+            // its end would have allocated a fresh block.
+            let _ = store.tail.try_reclaim(block);
             store.cursor = None;
             store.popped = 0;
             store.front_pos = 0;

@@ -28,6 +28,7 @@
 //! makes no second one.
 
 mod cookie;
+mod map;
 mod ports;
 mod table;
 
@@ -38,6 +39,7 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
+use map::{HashKey, KeyedMap};
 
 use bytes::{Bytes, BytesMut};
 
@@ -101,11 +103,18 @@ pub struct EndpointConfig {
     /// for the application's decision before it is forgotten (the client's own SYN
     /// retransmissions then make a new record). Default 30 s.
     pub incoming_lifetime: core::time::Duration,
+    /// Whether connections report [`Event::StateChanged`] (default false). Off, the two ends
+    /// of a short connection (handshake, data both ways, close) queue nine events between
+    /// them instead of nineteen; switch it on to trace the state machine (`nc --trace`,
+    /// interoperability tests). [`Event::Connected`], `Readable`, `PeerClosed`, `Closed` and
+    /// the endpoint's own events come either way.
+    pub state_events: bool,
 }
 
 impl EndpointConfig {
     /// Defaults around a connection template: 65 536 connections, as many TIME-WAIT records,
-    /// 1 024 per remote address, 8 spare connections, 64 MiB of buffer growth.
+    /// 1 024 per remote address, 8 spare connections, 64 MiB of buffer growth, no
+    /// state-change events.
     pub fn new(connection: Config, secret: [u8; 16]) -> Self {
         Self {
             connection,
@@ -119,6 +128,7 @@ impl EndpointConfig {
             spare_connections: 8,
             buffer_memory_limit: 64 * 1024 * 1024,
             incoming_lifetime: core::time::Duration::from_secs(30),
+            state_events: false,
         }
     }
 }
@@ -314,6 +324,9 @@ struct Entry {
     listener: ListenerRef,
     /// In the transmit round-robin.
     queued: bool,
+    /// Counted in its listener's SYN queue (`Listener::half_open`): made by a SYN, not a
+    /// cookie, and not yet established.
+    half_open: bool,
     /// The hash its 4-tuple is filed under, kept so freeing it need not hash again (it fits
     /// the padding: the entry stays 24 bytes).
     hash: TupleHash,
@@ -402,12 +415,12 @@ pub struct Endpoint {
     /// Ended connections whose allocations wait for reuse (at most `spare_connections`).
     #[expect(clippy::vec_box, reason = "the boxes themselves are what is reused")]
     spare: Vec<Box<Connection>>,
-    per_remote: BTreeMap<IpAddr, usize>,
-    listeners: BTreeMap<SocketAddr, Listener>,
+    per_remote: KeyedMap<IpAddr, usize>,
+    listeners: KeyedMap<SocketAddr, Listener>,
     /// SYNs deferred listeners hold, by id (at most the sum of their backlogs).
     pending: BTreeMap<IncomingId, PendingSyn>,
     /// The same by 4-tuple (local, remote), so a retransmitted SYN finds its record.
-    pending_by_tuple: BTreeMap<(SocketAddr, SocketAddr), IncomingId>,
+    pending_by_tuple: KeyedMap<(SocketAddr, SocketAddr), IncomingId>,
     /// Expiries of pending SYNs in the order they were recorded (all last
     /// `incoming_lifetime`, so in order); entries of decided SYNs are skipped.
     pending_expiry: VecDeque<(Instant, IncomingId)>,
@@ -416,7 +429,7 @@ pub struct Endpoint {
     /// (MAY-2) is being handshaken: the new connection shadows it (connections are looked up
     /// first), it goes when that connection reaches ESTABLISHED, and it answers again if the
     /// handshake fails.
-    time_wait: BTreeMap<(SocketAddr, SocketAddr), FiledTimeWait>,
+    time_wait: KeyedMap<(SocketAddr, SocketAddr), FiledTimeWait>,
     timers: BinaryHeap<TimerEntry>,
     /// TIME-WAIT expiries in the order they were filed; an entry whose record was restarted or
     /// removed is stale and skipped. Nearly all are filed at now + 2×MSL, so in order; a
@@ -455,8 +468,14 @@ impl Endpoint {
             config.ephemeral_ports.1,
         );
         let cookies = Cookies::new(derive_key(config.secret, b"cookies"));
-        let template = Arc::new(config.connection.clone());
-        let by_tuple = TupleTable::new(derive_key(config.secret, b"tuples"));
+        let mut template = config.connection.clone();
+        template.state_events = config.state_events;
+        let template = Arc::new(template);
+        let key = HashKey::new(
+            derive_key(config.secret, b"tuples"),
+            derive_key(config.secret, b"tuples, second half"),
+        );
+        let by_tuple = TupleTable::new(key);
         Self {
             config,
             template,
@@ -465,13 +484,13 @@ impl Endpoint {
             by_tuple,
             recent: None,
             spare: Vec::new(),
-            per_remote: BTreeMap::new(),
-            listeners: BTreeMap::new(),
+            per_remote: KeyedMap::new(key),
+            listeners: KeyedMap::new(key),
             pending: BTreeMap::new(),
-            pending_by_tuple: BTreeMap::new(),
+            pending_by_tuple: KeyedMap::new(key),
             pending_expiry: VecDeque::new(),
             next_incoming: 0,
-            time_wait: BTreeMap::new(),
+            time_wait: KeyedMap::new(key),
             timers: BinaryHeap::new(),
             time_wait_expiry: VecDeque::new(),
             transmit_queue: VecDeque::new(),
@@ -599,7 +618,7 @@ impl Endpoint {
         // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, pending.remote.ip(), &segment);
-        let handle = self.insert(connection, tuple, None);
+        let handle = self.insert(connection, tuple, None, false);
         if let Some(entry) = self.entry_mut(handle) {
             entry.listener = ListenerRef::Deferred;
         }
@@ -788,7 +807,7 @@ impl Endpoint {
         let local = SocketAddr::new(local_ip, port);
         let mut connection = Connection::connect(Arc::clone(&self.template), now, local, remote)?;
         connection.manage_buffer_growth();
-        Ok(self.insert(connection, (local, remote), None))
+        Ok(self.insert(connection, (local, remote), None, false))
     }
 
     /// SEND on a connection.
@@ -1272,11 +1291,9 @@ impl Endpoint {
         // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, remote.ip(), segment);
-        let handle = self.insert(connection, tuple, Some(listener));
-        if let Some(state) = self.listeners.get_mut(&listener) {
-            state.half_open += 1;
-        }
-        self.after_call(handle);
+        // Counted in the listener's SYN queue from the start (one bookkeeping pass, in
+        // `insert`).
+        self.insert(connection, tuple, Some(listener), true);
     }
 
     /// A SYN-ACK whose sequence number is a SYN cookie; no state is kept.
@@ -1353,7 +1370,7 @@ impl Endpoint {
             Connection::accept_cookie(Arc::clone(&self.template), now, local, remote, cookie);
         connection.manage_buffer_growth();
         connection.handle_segment(now, remote.ip(), segment);
-        self.insert(connection, tuple, Some(listener));
+        self.insert(connection, tuple, Some(listener), false);
     }
 
     /// §3.10.7.1: the RST for a segment that matches nothing (never for a RST).
@@ -1606,13 +1623,20 @@ impl Endpoint {
     }
 
     /// Files a new connection under `tuple` (its local address and remote). `listener` is
-    /// the listener that made it, if any.
+    /// the listener that made it, if any; `half_open` counts it in that listener's SYN queue
+    /// (made by a SYN, not by a cookie).
     fn insert(
         &mut self,
         connection: Connection,
         tuple: (SocketAddr, SocketAddr),
         listener: Option<SocketAddr>,
+        half_open: bool,
     ) -> ConnectionHandle {
+        if half_open
+            && let Some(state) = listener.and_then(|address| self.listeners.get_mut(&address))
+        {
+            state.half_open += 1;
+        }
         let listener = match listener {
             None => ListenerRef::None,
             Some(address) if address == tuple.0 => ListenerRef::Exact,
@@ -1628,7 +1652,8 @@ impl Endpoint {
             None => Box::new(connection),
         };
         let hash = self.by_tuple.hash(tuple.0, tuple.1);
-        let entry = Entry { connection, scheduled: Instant::MAX, listener, queued: false, hash };
+        let entry =
+            Entry { connection, scheduled: Instant::MAX, listener, queued: false, half_open, hash };
         let handle = match self.free.pop() {
             Some(index) => {
                 let generation = self.slots.get(index as usize).map_or(0, |slot| slot.generation);
@@ -1645,7 +1670,12 @@ impl Endpoint {
             }
         };
         self.by_tuple.insert(hash, handle.index);
-        *self.per_remote.entry(tuple.1.ip()).or_insert(0) += 1;
+        match self.per_remote.get_mut(&tuple.1.ip()) {
+            Some(count) => *count += 1,
+            None => {
+                self.per_remote.insert(tuple.1.ip(), 1);
+            }
+        }
         self.after_call(handle);
         handle
     }
@@ -1683,10 +1713,36 @@ impl Endpoint {
     /// moved earlier or appeared (a later one leaves a harmless early heap entry that is
     /// skipped when it fires), and retire it if its state says it may have ended.
     fn settle(&mut self, handle: ConnectionHandle, queue_output: bool) {
-        // Events first: a finished handshake may move the connection between a listener's
-        // queues, or reset it when the accept queue is full, before the rest looks at it.
-        self.collect_events(handle);
-        let Some(entry) = self.entry_mut(handle) else { return };
+        let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
+        let Some(entry) = slot.entry.as_mut().filter(|_| slot.generation == handle.generation)
+        else {
+            return;
+        };
+        // Buffer growth first (it may queue a Writable event): granted from the endpoint's own
+        // count, on the lookup everything else needs anyway.
+        let available = self.config.buffer_memory_limit.saturating_sub(self.buffer_memory);
+        let grant = entry.connection.grant_buffer_growth(available);
+        self.buffer_memory += grant.granted;
+        if grant.refused {
+            self.counters.buffer_growth_refused += 1;
+        }
+        // Events next: a finished handshake may move the connection between a listener's
+        // queues, or reset it when the accept queue is full, before the rest looks at it. The
+        // slot, the queue and the counters are separate fields: one lookup for all events.
+        let mut established = false;
+        while let Some(event) = entry.connection.poll_event() {
+            established |= event == Event::Connected;
+            let event = EndpointEvent::Connection(handle, event);
+            push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
+        }
+        let entry = if established {
+            // Once per connection: its own lookup afterwards.
+            self.on_established(handle);
+            let Some(entry) = self.entry_mut(handle) else { return };
+            entry
+        } else {
+            entry
+        };
         let enqueue = queue_output && !entry.queued && entry.connection.may_transmit();
         entry.queued |= enqueue;
         let deadline = entry.connection.poll_timeout().filter(|&at| at < entry.scheduled);
@@ -1709,6 +1765,23 @@ impl Endpoint {
         }
     }
 
+    /// A connection reported [`Event::Connected`]: its handshake completed.
+    fn on_established(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.entry_mut(handle) else { return };
+        let was_half_open = core::mem::replace(&mut entry.half_open, false);
+        if entry.listener == ListenerRef::Deferred {
+            // Past SYN-RECEIVED: no return to LISTEN any more, a connection like any other.
+            entry.listener = ListenerRef::None;
+        }
+        let tuple = entry.tuple();
+        if !self.time_wait.is_empty() {
+            // MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its
+            // handshake, so its SYN was no old duplicate: the old record can go now.
+            self.time_wait.remove(&tuple);
+        }
+        self.on_handshake_complete(handle, was_half_open);
+    }
+
     /// Removes the heap entries that no longer matter: those of freed connections and those a
     /// connection rescheduled since. A connection has at most one live entry (the one equal to
     /// its `scheduled` deadline), so after this the heap holds at most one entry per
@@ -1724,43 +1797,6 @@ impl Endpoint {
                     && slot.entry.as_ref().is_some_and(|entry| entry.scheduled == *at)
             })
         });
-    }
-
-    fn collect_events(&mut self, handle: ConnectionHandle) {
-        let mut established_from = None;
-        let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
-        let Some(entry) = slot.entry.as_mut().filter(|_| slot.generation == handle.generation)
-        else {
-            return;
-        };
-        // Buffer growth first (it may queue a Writable event): granted from the endpoint's own
-        // count, on the lookup the events need anyway.
-        let available = self.config.buffer_memory_limit.saturating_sub(self.buffer_memory);
-        let grant = entry.connection.grant_buffer_growth(available);
-        self.buffer_memory += grant.granted;
-        if grant.refused {
-            self.counters.buffer_growth_refused += 1;
-        }
-        // The slot, the queue and the counters are separate fields: one lookup for all events.
-        while let Some(event) = entry.connection.poll_event() {
-            if let Event::StateChanged { from, to: State::Established } = event {
-                established_from = Some(from);
-            }
-            let event = EndpointEvent::Connection(handle, event);
-            push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
-        }
-        if let Some(from) = established_from {
-            if entry.listener == ListenerRef::Deferred {
-                // Past SYN-RECEIVED: no return to LISTEN any more, a connection like any other.
-                entry.listener = ListenerRef::None;
-            }
-            if !self.time_wait.is_empty() {
-                // MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its
-                // handshake, so its SYN was no old duplicate: the old record can go now.
-                self.time_wait.remove(&entry.tuple());
-            }
-            self.on_handshake_complete(handle, from == State::SynReceived);
-        }
     }
 
     /// A listener's connection finished its handshake: from the SYN queue (unless it came

@@ -34,16 +34,7 @@ impl EphemeralPorts {
         remote: SocketAddr,
         mut taken: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
-        let mut hasher = SipHasher24::new_with_key(&self.secret);
-        for ip in [local_ip, remote.ip()] {
-            match ip {
-                IpAddr::V4(v4) => hasher.write(&v4.octets()),
-                IpAddr::V6(v6) => hasher.write(&v6.octets()),
-            }
-        }
-        hasher.write(&remote.port().to_be_bytes());
-        // The offset only needs 32 bits of the hash.
-        let offset = hasher.finish() as u32;
+        let offset = self.offset(local_ip, remote);
         for _ in 0..self.count {
             let slot = self.next.wrapping_add(offset) % self.count;
             self.next = self.next.wrapping_add(1);
@@ -55,6 +46,31 @@ impl EphemeralPorts {
             }
         }
         None
+    }
+
+    /// F(local IP, remote IP, remote port, secret) of RFC 6056 §3.3.3: SipHash-2-4 of the
+    /// addresses' octets and the remote port, for IPv4 written at once (SipHash is a stream
+    /// over the octets: the same hash as three writes, without two writes' overhead).
+    fn offset(&self, local_ip: IpAddr, remote: SocketAddr) -> u32 {
+        let mut hasher = SipHasher24::new_with_key(&self.secret);
+        let [p, q] = remote.port().to_be_bytes();
+        match (local_ip, remote.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => {
+                let ([a, b, c, d], [e, f, g, h]) = (l.octets(), r.octets());
+                hasher.write(&[a, b, c, d, e, f, g, h, p, q]);
+            }
+            (l, r) => {
+                for ip in [l, r] {
+                    match ip {
+                        IpAddr::V4(ip) => hasher.write(&ip.octets()),
+                        IpAddr::V6(ip) => hasher.write(&ip.octets()),
+                    }
+                }
+                hasher.write(&[p, q]);
+            }
+        }
+        // The offset only needs 32 bits of the hash.
+        hasher.finish() as u32
     }
 }
 
@@ -89,5 +105,18 @@ mod tests {
         };
         assert_ne!(first([1; 16], remote(80)), first([2; 16], remote(80)));
         assert_ne!(first([1; 16], remote(80)), first([1; 16], remote(443)));
+    }
+
+    /// One write hashes what a write per address and one for the port did.
+    #[test]
+    fn one_write_hashes_what_three_writes_did() {
+        use core::hash::Hasher;
+        let ports = EphemeralPorts::new([5; 16], 49_152, 65_535);
+        let local = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let mut hasher = SipHasher24::new_with_key(&[5; 16]);
+        hasher.write(&[10, 0, 0, 1]);
+        hasher.write(&[10, 0, 0, 2]);
+        hasher.write(&443u16.to_be_bytes());
+        assert_eq!(ports.offset(local, remote(443)), hasher.finish() as u32);
     }
 }

@@ -4,14 +4,15 @@
 //! bucket holds only the slot index and the key's hash, and a lookup confirms a candidate by
 //! asking the caller whether that slot's 4-tuple is the one wanted. A million connections then
 //! cost 11–21 bytes each here (load kept between 3/8 and 3/4), where an ordered map of
-//! `(SocketAddr, SocketAddr)` keys cost about a hundred. The hash is SipHash keyed by a value
-//! derived from the endpoint secret, so a peer cannot aim its 4-tuples at one probe chain
-//! (hash flooding). Linear probing with backward-shift deletion: no tombstones, so lookups
+//! `(SocketAddr, SocketAddr)` keys cost about a hundred. The hash is the endpoint's cheap keyed hash
+//! ([`HashKey::tuple`]; `map.rs` says why it is enough), keyed by a value derived from the
+//! endpoint secret, so a peer cannot aim its 4-tuples at one probe chain (hash flooding). Linear probing with backward-shift deletion: no tombstones, so lookups
 //! stay short however many connections come and go.
 
 use alloc::vec::Vec;
-use core::hash::Hasher;
-use core::net::{IpAddr, SocketAddr};
+use core::net::SocketAddr;
+
+use super::map::HashKey;
 
 /// One bucket: a slot index and the full hash of its key; `EMPTY` marks a free bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,14 +38,14 @@ pub(crate) struct TupleHash(u32);
 pub(crate) struct TupleTable {
     buckets: Vec<Bucket>,
     len: usize,
-    key: [u8; 16],
+    key: HashKey,
 }
 
 impl TupleTable {
     /// The smallest table allocated (a power of two, like every size).
     const MIN_BUCKETS: usize = 16;
 
-    pub(crate) const fn new(key: [u8; 16]) -> Self {
+    pub(crate) const fn new(key: HashKey) -> Self {
         Self { buckets: Vec::new(), len: 0, key }
     }
 
@@ -53,30 +54,8 @@ impl TupleTable {
     }
 
     pub(crate) fn hash(&self, local: SocketAddr, remote: SocketAddr) -> TupleHash {
-        // One write of the whole tuple: SipHash's per-call overhead dominates four small ones.
-        let mut hasher = siphasher::sip::SipHasher13::new_with_key(&self.key);
-        let (lp, rp) = (local.port().to_be_bytes(), remote.port().to_be_bytes());
-        match (local.ip(), remote.ip()) {
-            (IpAddr::V4(l), IpAddr::V4(r)) => {
-                let ([a, b, c, d], [e, f, g, h]) = (l.octets(), r.octets());
-                hasher.write(&[a, b, c, d, lp[0], lp[1], e, f, g, h, rp[0], rp[1]]);
-            }
-            (l, r) => {
-                let mut bytes = [0u8; 36];
-                for (half, (ip, port)) in bytes.chunks_exact_mut(18).zip([(l, lp), (r, rp)]) {
-                    let octets = match ip {
-                        IpAddr::V4(ip) => ip.to_ipv6_mapped().octets(),
-                        IpAddr::V6(ip) => ip.octets(),
-                    };
-                    for (slot, byte) in half.iter_mut().zip(octets.iter().chain(&port)) {
-                        *slot = *byte;
-                    }
-                }
-                hasher.write(&bytes);
-            }
-        }
         // The low 32 bits are as good as any; buckets never number more than 2^32.
-        TupleHash(hasher.finish() as u32)
+        TupleHash(self.key.tuple(local, remote) as u32)
     }
 
     /// The slot index whose tuple hashes to `hash` and for which `is_match` says yes.
@@ -168,7 +147,7 @@ impl TupleTable {
 mod tests {
     use super::*;
     use alloc::collections::BTreeMap;
-    use core::net::Ipv4Addr;
+    use core::net::{IpAddr, Ipv4Addr};
 
     fn addr(ip: u32, port: u16) -> SocketAddr {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)
@@ -178,7 +157,7 @@ mod tests {
     /// never strands a member behind a hole (the backward-shift invariant).
     #[test]
     fn agrees_with_a_map_under_churn() {
-        let mut table = TupleTable::new([7; 16]);
+        let mut table = TupleTable::new(HashKey::new([7; 16], [8; 16]));
         let mut model: BTreeMap<u32, (SocketAddr, SocketAddr)> = BTreeMap::new();
         let mut tuples: Vec<(SocketAddr, SocketAddr)> = Vec::new();
         let mut rng = 0x2545_f491_4f6c_dd1du64;
@@ -220,7 +199,7 @@ mod tests {
 
     #[test]
     fn empty_table_finds_and_removes_nothing() {
-        let mut table = TupleTable::new([0; 16]);
+        let mut table = TupleTable::new(HashKey::new([0; 16], [0; 16]));
         let hash = table.hash(addr(1, 1), addr(2, 2));
         assert_eq!(table.find(hash, |_| true), None);
         assert!(!table.remove(hash, 0));
@@ -228,8 +207,8 @@ mod tests {
 
     #[test]
     fn the_key_changes_the_hash() {
-        let a = TupleTable::new([1; 16]).hash(addr(1, 80), addr(2, 1234));
-        let b = TupleTable::new([2; 16]).hash(addr(1, 80), addr(2, 1234));
+        let a = TupleTable::new(HashKey::new([1; 16], [1; 16])).hash(addr(1, 80), addr(2, 1234));
+        let b = TupleTable::new(HashKey::new([2; 16], [1; 16])).hash(addr(1, 80), addr(2, 1234));
         assert_ne!(a, b);
     }
 }
