@@ -133,6 +133,9 @@ impl Rack {
 struct ProbeSent {
     end: SeqNum,
     retransmission: bool,
+    /// Sent during a fast recovery (see [`Scoreboard::may_schedule_probe`]): any ACK that
+    /// brings news judges it, and it owes no congestion response of its own.
+    in_recovery: bool,
 }
 
 /// What RACK's loss detection found (RFC 8985 §6.2 step 5).
@@ -217,9 +220,21 @@ impl Prr {
                 .div_ceil(u64::from(self.recover_fs));
             u32::try_from(target).unwrap_or(u32::MAX).saturating_sub(self.out)
         } else {
+            // PRR-SSRB grows the flight back like slow start: RFC 6937 adds one MSS an ACK,
+            // which doubles it a round trip only when every segment is acknowledged on its
+            // own. Here the growth counts octets delivered, as slow start does with byte
+            // counting (RFC 3465) and as Linux counts a stretch ACK of N segments as N ACKs:
+            // a receiver with GRO acknowledges a whole 45-segment super-packet at once, and
+            // one MSS for that rebuilt a 45-segment hole one segment a round trip — eight
+            // round trips, each a chance for a lost retransmission. With per-segment ACKs
+            // this is RFC 6937's bound exactly; ssthresh − pipe still caps it.
             let banked = self.delivered.saturating_sub(self.out);
-            let limit =
-                if conservative { banked } else { banked.max(delivered_data).saturating_add(mss) };
+            let growth = delivered_data.max(mss);
+            let limit = if conservative {
+                banked
+            } else {
+                banked.max(delivered_data).saturating_add(growth)
+            };
             (ssthresh - pipe).min(limit)
         };
         self.allowance = sndcnt;
@@ -1195,10 +1210,41 @@ impl Scoreboard {
         self.debug_check();
     }
 
-    /// Whether a tail loss probe may be scheduled (RFC 8985 §7.2): not in recovery, and no
+    /// Whether a tail loss probe may be scheduled (RFC 8985 §7.2): not after a timeout, and no
     /// probe awaiting judgement.
+    ///
+    /// RFC 8985 §7.2 schedules no probe in a fast recovery either; here one is, for the tail
+    /// of the recovery itself. RACK finds a lost retransmission only from the delivery of
+    /// something sent after it (§6.2 step 5), and PRR (RFC 6937 §3) often spends a whole
+    /// ACK's allowance on retransmissions: with super-segments one drop then loses every
+    /// retransmission in flight, no ACK comes back, and only the retransmission timer was
+    /// left — 200 ms or more for a path of a millisecond. That is a tail loss exactly as §7.1
+    /// describes it, so the same remedy applies: after PTO without an ACK, one segment goes
+    /// (`Connection::send_loss_probe`) whose SACK lets RACK judge what was sent before it.
+    /// The recovery already reduced the window, so such a probe owes no congestion response
+    /// (§7.4 is about losses no recovery answered), and any ACK with news judges it.
     pub(crate) fn may_schedule_probe(&self) -> bool {
-        self.recovery.is_none() && self.probe_sent.is_none() && !self.probe_due
+        let recovery_allows = self.recovery.is_none_or(|(kind, _)| kind == Recovery::Fast);
+        recovery_allows && self.probe_sent.is_none() && !self.probe_due
+    }
+
+    /// Where a loss probe in a fast recovery resends from when no lost segment waits and no
+    /// new data may go: the segment sent last of those neither SACKed nor cumulatively
+    /// acknowledged (RFC 8985 §7.3 resends the last segment sent; in recovery that is the
+    /// newest retransmission, and its delivery lets RACK judge every one sent before it).
+    pub(crate) fn newest_unsacked_start(&self, snd_una: SeqNum) -> Option<SeqNum> {
+        let mut newest: Option<(Instant, SeqNum, SeqNum)> = None;
+        for (start, end, record) in self.records() {
+            if record.marks.has(Marks::SACKED) || !end.after(snd_una) {
+                continue;
+            }
+            if newest.is_none_or(|(at, newest_end, _)| {
+                Self::sent_after(record.sent_at, end, at, newest_end)
+            }) {
+                newest = Some((record.sent_at, end, start.max_seq(snd_una)));
+            }
+        }
+        newest.map(|(_, _, start)| start)
     }
 
     /// The probe timer expired: the next transmission is a loss probe.
@@ -1214,7 +1260,8 @@ impl Scoreboard {
     /// A loss probe ending at `end` went out (RFC 8985 §7.3: `TLP.end_seq = SND.NXT`).
     pub(crate) fn on_probe_sent(&mut self, end: SeqNum, retransmission: bool) {
         self.probe_due = false;
-        self.probe_sent = Some(ProbeSent { end, retransmission });
+        let in_recovery = self.recovery.is_some();
+        self.probe_sent = Some(ProbeSent { end, retransmission, in_recovery });
     }
 
     /// No probe could be sent after all (nothing outstanding or sendable).
@@ -1238,6 +1285,13 @@ impl Scoreboard {
     /// exactly its end that brings no news is the receiver's answer to a duplicate (no loss).
     fn judge_probe_by_ack(&mut self, seg_ack: SeqNum, cumulative: bool, news: AckNews) -> bool {
         let Some(probe) = self.probe_sent else { return false };
+        if probe.in_recovery {
+            // The recovery answers for the losses; any news makes room for the next probe.
+            if cumulative || news.newly_sacked || news.dsack {
+                self.probe_sent = None;
+            }
+            return false;
+        }
         if !probe.retransmission {
             // A probe of new data: RACK judges any loss it reveals.
             if seg_ack.after_eq(probe.end) {

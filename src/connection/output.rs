@@ -530,7 +530,7 @@ impl Connection {
                 .as_ref()
                 .is_some_and(|rare| rare.reply.is_some() || rare.resegment.is_some())
             || self.loss_probe_due()
-            || self.next_lost_segment().is_some()
+            || self.next_lost_segment(false).is_some()
     }
 
     /// The sequence number after everything the user has queued, FIN included.
@@ -671,7 +671,14 @@ impl Connection {
     /// cwnd − pipe has room: the first lost segment, up to one MSS, never into SACKed data.
     #[inline(always)]
     fn next_lost_plan(&self) -> Option<Plan> {
-        let (start, run) = self.next_lost_segment()?;
+        self.lost_plan(false)
+    }
+
+    /// The first lost segment's plan, with room (`next_lost_plan`) or `regardless_of_room`
+    /// (a loss probe in recovery).
+    #[inline(always)]
+    fn lost_plan(&self, regardless_of_room: bool) -> Option<Plan> {
+        let (start, run) = self.next_lost_segment(regardless_of_room)?;
         let mut plan = self.plan_at(start, Purpose::Retransmit)?;
         if plan.seg_len() > run {
             plan.data_len = plan.data_len.min(run as usize);
@@ -700,6 +707,18 @@ impl Connection {
         remote: SocketAddr,
         out: &mut Out<'_>,
     ) -> Result<Option<usize>, TransmitError> {
+        if self.in_fast_sack_recovery()
+            && let Some(plan) = self.lost_plan(true)
+        {
+            // A probe in a fast recovery (`Scoreboard::may_schedule_probe`): a segment deemed
+            // lost that PRR's allowance held back goes first — it repairs a hole, and as the
+            // newest transmission its SACK shows RACK every earlier one that was lost.
+            let len = self.emit_plan(plan, remote, out)?;
+            self.ack_pending = false;
+            self.on_resent(now, plan);
+            self.on_loss_probe_sent(now, plan.seq + plan.seg_len(), true);
+            return Ok(Some(len));
+        }
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::LossProbe) {
             let len = self.emit_plan(plan, remote, out)?;
             self.on_sent_new(now, plan, Purpose::LossProbe);
