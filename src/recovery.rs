@@ -1467,6 +1467,44 @@ mod tests {
         assert_eq!(prr.allowance(), 1000);
     }
 
+    /// PRR-SSRB's growth counts what an ACK delivered (RFC 3465 byte counting): one ACK of
+    /// one segment lets DeliveredData + MSS go, as RFC 6937 says; one stretch ACK of 45
+    /// segments (a GRO receiver's ACK of a super-packet) lets 90 go where RFC 6937's "+ MSS"
+    /// let 46 — still never past ssthresh − pipe. PRR-CRB is unchanged.
+    #[test]
+    fn prr_ssrb_grows_by_what_a_stretch_ack_delivered_rfc_6937_3_rfc_3465() {
+        let mut prr = Prr::new(100_000);
+        assert_eq!(prr.on_ack(1000, 0, 50_000, 1000, false), 2000);
+        let mut prr = Prr::new(100_000);
+        assert_eq!(prr.on_ack(45_000, 0, 100_000, 1000, false), 90_000);
+        let mut prr = Prr::new(100_000);
+        assert_eq!(prr.on_ack(45_000, 0, 60_000, 1000, false), 60_000, "ssthresh − pipe");
+        let mut prr = Prr::new(100_000);
+        assert_eq!(prr.on_ack(45_000, 0, 100_000, 1000, true), 45_000, "CRB");
+    }
+
+    /// A loss probe in a fast recovery with nothing lost waiting and no new data resends the
+    /// segment sent last in time that is neither SACKed nor acknowledged: the newest
+    /// retransmission, not the highest segment (RFC 8985 §7.3's "last segment sent").
+    #[test]
+    fn a_probe_in_recovery_resends_the_newest_transmission_rfc_8985_7_3() {
+        let mut board = ten_sent();
+        board.on_ack(at(100), seq(0), seq(MSS), seq(10 * MSS), &[block(5000, 10_000)], Some(RTT));
+        board.enter_recovery(Recovery::Fast, seq(10 * MSS));
+        assert!(board.may_schedule_probe(), "a fast recovery may probe its tail");
+        board.on_retransmitted(seq(2000), seq(3000), at(110));
+        board.on_retransmitted(seq(MSS), seq(2000), at(111));
+        assert_eq!(board.newest_unsacked_start(seq(MSS)), Some(seq(MSS)));
+        assert_eq!(board.last_segment_start(), Some(seq(9000)), "SACKed: no probe there");
+        board.on_probe_sent(seq(2000), true);
+        // Any ACK with news judges a probe of the recovery, with no congestion response.
+        let news = board.on_ack(at(200), seq(MSS), seq(2000), seq(10 * MSS), &[], Some(RTT));
+        assert!(!news.probe_repaired_loss);
+        assert!(board.may_schedule_probe());
+        board.on_timeout(seq(2000), seq(10 * MSS));
+        assert!(!board.may_schedule_probe(), "no probe after a timeout");
+    }
+
     #[test]
     fn sacked_records_leave_the_pipe_rfc_6675_setpipe() {
         let mut board = ten_sent();
