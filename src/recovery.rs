@@ -171,8 +171,8 @@ pub(crate) struct AckNews {
 /// RFC 6937 Proportional Rate Reduction for one fast recovery (§3, with RFC 9937's
 /// `RecoverFS = pipe`): how many octets each ACK lets go, so that the flight shrinks from
 /// RecoverFS towards ssthresh in proportion to what is delivered, and grows back towards it
-/// at most one segment a delivery faster than packet conservation (the slow-start reduction
-/// bound, PRR-SSRB) when losses took it below.
+/// like slow start when losses took it below (the slow-start reduction bound, PRR-SSRB: each
+/// ACK lets go what it delivered and as much again, at least one segment more).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Prr {
     /// `RecoverFS`: pipe when recovery began (at least 1, it divides).
@@ -201,7 +201,8 @@ impl Prr {
 
     /// RFC 6937 §3, on every ACK during recovery: `delivered_data` octets newly delivered
     /// (DeliveredData), `pipe` after the ACK (RFC 6675 SetPipe), the controller's `ssthresh`.
-    /// PRR-CRB (`conservative`) sends no more than was delivered; PRR-SSRB one `mss` more.
+    /// PRR-CRB (`conservative`) sends no more than was delivered; PRR-SSRB as much again as
+    /// this ACK delivered, at least one `mss`, more.
     /// Returns `sndcnt`, which is also what [`Prr::allowance`] lets go until the next ACK.
     pub(crate) fn on_ack(
         &mut self,
