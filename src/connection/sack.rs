@@ -321,9 +321,10 @@ impl Connection {
         }
     }
 
-    /// RFC 8985 §7.2: with data in flight, no recovery and no probe outstanding, a probe goes
-    /// after PTO = 2·SRTT (plus the peer's worst-case delayed ACK when one segment is in
-    /// flight), unless the retransmission timer comes first.
+    /// RFC 8985 §7.2: with data in flight, no recovery (but for a fast recovery's own tail,
+    /// `Scoreboard::may_schedule_probe`) and no probe outstanding, a probe goes after PTO =
+    /// 2·SRTT (plus the peer's worst-case delayed ACK when one segment is in flight), unless
+    /// the retransmission timer comes first.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         let at = self.loss_probe_deadline(now);
         if at.is_some() && self.scoreboard.is_none() {
