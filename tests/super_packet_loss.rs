@@ -88,11 +88,11 @@ fn drain(h: &mut Harness) -> Vec<Range<u32>> {
     std::iter::from_fn(|| poll_run(h)).collect()
 }
 
-/// ESTABLISHED with 300 segments written; slow start over three round trips, every segment
-/// acknowledged on its own and the connection polled once all of a round's ACKs are in, so
-/// each round goes as whole super-segments: segments 0–9 at 1.1 s, 10–29 at 1.2 s, 30–69 at
-/// 1.3 s, and at 1.4 s, with cwnd 80 segments, 70–114 (45 segments) and 115–149.
-fn eighty_in_flight() -> Harness {
+/// ESTABLISHED with `written` segments written; slow start over four round trips, every
+/// segment acknowledged on its own and the connection polled once all of a round's ACKs are
+/// in, so each round goes as super-segments of at most half of cwnd: at 1.5 s, with cwnd 160
+/// segments, 150–309 as 150–194, 195–239, 240–284 (45 segments each) and 285–309.
+fn one_sixty_in_flight(written: u32) -> Harness {
     let mut h = Harness::connect_with(sender_config());
     h.expect_one();
     h.advance(Duration::from_millis(100));
@@ -100,13 +100,16 @@ fn eighty_in_flight() -> Harness {
     syn_ack.window_scale = Some(PEER_SHIFT);
     h.deliver(syn_ack);
     h.expect_one();
-    let data: Vec<u8> = (0..300_000).map(|i| (i % 251) as u8).collect();
-    assert_eq!(h.conn.send(h.now, &data).unwrap(), 300_000);
-    assert_eq!(drain(&mut h), [0..10]);
+    let data: Vec<u8> = (0..written * 1000).map(|i| (i % 251) as u8).collect();
+    assert_eq!(h.conn.send(h.now, &data).unwrap(), data.len());
+    assert_eq!(drain(&mut h), [0..5, 5..10]);
     let mut round = 0..10;
-    for (t, expected) in
-        [(1200, vec![10..30]), (1300, vec![30..70]), (1400, vec![70..115, 115..150])]
-    {
+    for (t, expected) in [
+        (1200, vec![10..20, 20..30]),
+        (1300, vec![30..50, 50..70]),
+        (1400, vec![70..110, 110..150]),
+        (1500, vec![150..195, 195..240, 240..285, 285..310]),
+    ] {
         h.now = at(t);
         for acked in round.clone() {
             h.deliver(peer_ack(acked + 1, &[]));
@@ -116,74 +119,95 @@ fn eighty_in_flight() -> Harness {
         round = sent[0].start..sent.last().unwrap().end;
     }
     let status = h.conn.status();
-    assert_eq!((status.cwnd, status.ssthresh), (80_000, u32::MAX));
+    assert_eq!((status.cwnd, status.ssthresh), (160_000, u32::MAX));
     h
 }
 
-/// RFC 8985 §6.2 and RFC 6937 §3 (PRR-SSRB), then RFC 8985 §7 in recovery. The 45-segment
-/// super-packet 70–114 is lost; 115–149 arrive and the peer SACKs them in one ACK at 1.5 s.
-/// RACK deems all 45 lost at once (35 SACKed: a zero reordering window); recovery halves
-/// FlightSize (ssthresh = cwnd = 40 segments) with pipe now 0, and PRR-SSRB lets
-/// min(ssthresh − pipe, DeliveredData + DeliveredData) = 40 segments go: one super-segment of
-/// retransmissions, 70–109. That super-segment is lost too. Nothing sent after it is in
-/// flight, so no delivery can show RACK the loss, and the ACK clock stops. The loss probe,
-/// armed in recovery 2·SRTT after the last transmission (RFC 8985 §7.2's PTO), goes at 1.7 s
-/// — 800 ms before the RTO would — and is the first of the five lost segments still waiting,
-/// 110, which both repairs and probes. Its SACK at 1.8 s shows RACK that the 40
-/// retransmissions sent before it were lost (RFC 8985 §6.2 step 5, by the retransmissions'
-/// own send times): a second reduction (ssthresh 20 segments), and they go again, the flight
-/// doubling each round as the GRO receiver's one ACK per super-packet delivers it.
+/// Delivers `runs` to `peer` one at a time, each answered by one ACK (a GRO receiver), and
+/// returns what the connection sent after each.
+fn deliver_runs(h: &mut Harness, peer: &mut Receiver, runs: &[Range<u32>]) -> Vec<Vec<Range<u32>>> {
+    runs.iter()
+        .map(|run| {
+            h.deliver(peer.receive(run.clone()));
+            drain(h)
+        })
+        .collect()
+}
+
+/// RFC 8985 §6.2 and §7 in a fast recovery, RFC 6937 §3. The 45-segment super-packet
+/// 150–194 is lost; at 1.6 s the peer ACKs each of the other three. The first ACK's SACK
+/// (45 segments: a zero reordering window) makes RACK deem all 45 lost at once; recovery
+/// halves FlightSize (ssthresh = cwnd = 80 segments). PRR-SSRB lets ssthresh − pipe go on
+/// each ACK (pipe is 70, then 35 + 10, then 45): 150–159, then 160–194; the application
+/// wrote nothing more, so the third sends nothing. The super-segment 160–194 is lost too;
+/// 150–159 arrive and are acknowledged at 1.7 s. Nothing sent after 160–194 is in flight, so
+/// no delivery can show RACK its loss, and no ACK comes back. The loss probe, armed in
+/// recovery 2·SRTT after that last ACK (RFC 8985 §7.2's PTO), goes at 1.925 s — 775 ms
+/// before the RTO would — and, with nothing lost waiting and no new data, is the newest
+/// retransmission again, 194. Its SACK a round trip later shows RACK that the ones sent
+/// before it were lost (§6.2 step 5, by their own send times): a second reduction (ssthresh
+/// 40 segments), and they go again, the flight doubling each round as the receiver's one ACK
+/// per super-packet delivers it (PRR-SSRB counting octets delivered).
 #[test]
 fn a_lost_super_segment_of_retransmissions_is_probed_not_timed_out_rfc_8985_6_2_and_7() {
-    let mut h = eighty_in_flight();
-    h.now = at(1500);
-    h.deliver(peer_ack(70, &[(115, 150)]));
-    assert_eq!(drain(&mut h), [70..110], "PRR-SSRB up to ssthresh − pipe");
+    let mut h = one_sixty_in_flight(310);
+    let mut peer = Receiver::holding(&[0..150]);
+    h.now = at(1600);
+    let sent = deliver_runs(&mut h, &mut peer, &[195..240, 240..285, 285..310]);
+    assert_eq!(sent, [vec![150..160], vec![160..195], vec![]]);
     let status = h.conn.status();
-    assert_eq!((status.cwnd, status.ssthresh), (40_000, 40_000));
-    // 70–105 lost again. The next deadline is the probe's, 2·SRTT after the retransmission.
+    assert_eq!((status.cwnd, status.ssthresh), (80_000, 80_000));
+    // 160–194 lost; 150–159 arrive.
+    h.now = at(1700);
+    assert_eq!(deliver_runs(&mut h, &mut peer, &[150..160]), [vec![]]);
     let deadline = h.conn.poll_timeout().unwrap();
-    assert_eq!(deadline, at(1700), "the probe timer, not the RTO");
+    // SRTT is 112.5 ms here: the ACK at 1.7 s gave a 200 ms sample (segment 150's first
+    // transmission at 1.5 s timed against the ACK of its retransmission).
+    assert_eq!(deadline, at(1925), "the probe timer, not the RTO");
     h.now = deadline;
     h.fire_timers();
-    assert_eq!(drain(&mut h), [110..111], "the probe: a lost segment still waiting");
+    assert_eq!(drain(&mut h), [194..195], "the probe: the newest retransmission");
     assert_eq!(h.conn.counters().loss_probes, 1);
-    h.now = at(1800);
-    h.deliver(peer_ack(70, &[(110, 111), (115, 150)]));
-    let mut rounds = vec![drain(&mut h)];
-    assert_eq!(rounds[0], [70..72], "SSRB: DeliveredData + 1 segment");
-    // The peer receives every retransmission from now on and ACKs each super-packet.
-    let mut peer = Receiver::holding(&[0..70, 110..111, 115..150]);
-    let mut t = 1800;
-    while !peer.has_all(150) {
+    h.now = at(2025);
+    let mut rounds = deliver_runs(&mut h, &mut peer, &[194..195]);
+    let mut t = 2025;
+    while !peer.has_all(310) {
         t += 100;
+        assert!(t < 2700, "not repaired before the RTO: {rounds:?}");
         h.now = at(t);
-        let mut next = Vec::new();
-        for run in rounds.last().unwrap().clone() {
-            h.deliver(peer.receive(run));
-            next.extend(drain(&mut h));
-        }
-        rounds.push(next);
+        let last = rounds.last().unwrap().clone();
+        rounds.push(deliver_runs(&mut h, &mut peer, &last).concat());
     }
-    // SSRB doubles what goes each round (DeliveredData + DeliveredData): 2, 4, 8, 16, then
-    // the last 14 holes and new data behind them (RFC 6675 NextSeg rule (2)).
     assert_eq!(
         rounds[..5],
-        [
-            vec![70..72],
-            vec![72..76],
-            vec![76..84],
-            vec![84..100],
-            vec![100..110, 111..115, 150..156]
-        ]
+        [vec![160..162], vec![162..166], vec![166..174], vec![174..190], vec![190..194]]
     );
-    // All of 0–149 delivered at 2.3 s, before the RTO (rearmed at 1.8 s with the probe's
-    // ACK... at the latest 1 s after the last retransmission of SND.UNA's segment) fired.
-    assert_eq!(t, 2300);
+    assert_eq!(t, 2525, "everything delivered 2.5 s in, before the RTO");
     assert_eq!(h.conn.counters().retransmission_timeouts, 0);
-    assert!(h.conn.status().snd_una.get().wrapping_sub(d(150_000)) < 1 << 31);
     assert_eq!(h.conn.counters().sack_recoveries, 2, "the lost retransmissions: a second");
-    assert_eq!(h.conn.status().ssthresh, 20_000);
+    assert_eq!(h.conn.status().ssthresh, 40_000);
+}
+
+/// RFC 8985 §6.2 step 5 with super-segments: a lost retransmission is found by the delivery
+/// of what was sent after it, without any timer. As in the test above, 150–194 is lost and
+/// the three ACKs at 1.6 s send 150–159, then 160–194 — and, more data being written, new
+/// data behind them (RFC 6675 NextSeg rule (2)): 310–319, then 320–344. 150–159 are lost
+/// again. At 1.7 s the first ACK, for 160–194, shows RACK that 150–159, sent before them and
+/// not delivered, were lost, and they go again at once — no probe, no timeout.
+#[test]
+fn a_lost_super_segment_of_retransmissions_is_found_by_what_was_sent_after_it_rfc_8985_6_2() {
+    let mut h = one_sixty_in_flight(400);
+    let mut peer = Receiver::holding(&[0..150]);
+    h.now = at(1600);
+    let sent = deliver_runs(&mut h, &mut peer, &[195..240, 240..285, 285..310]);
+    assert_eq!(sent, [vec![150..160], vec![160..195, 310..320], vec![320..345]]);
+    // 150–159 lost again. The first ACK at 1.7 s delivers 160–194, sent after them: they go
+    // again at once (a second reduction, ssthresh 40 segments; PRR-SSRB from pipe ~0).
+    h.now = at(1700);
+    let again = deliver_runs(&mut h, &mut peer, &[160..195, 310..320, 320..345]);
+    assert_eq!(again, [vec![150..155], vec![155..160, 345..350], vec![350..370, 370..375]]);
+    assert_eq!(h.conn.counters().loss_probes, 0);
+    assert_eq!(h.conn.counters().retransmission_timeouts, 0);
 }
 
 /// The peer's receive side: which segments it holds; its ACKs cover what is in order and
@@ -216,34 +240,4 @@ impl Receiver {
         blocks.truncate(4);
         peer_ack(acked, &blocks)
     }
-}
-
-/// RFC 8985 §6.2 step 5 with super-segments: a lost retransmission is found by the delivery
-/// of new data sent after it, without any timer. The last super-packet of the flight, 115–149,
-/// is lost; the ACK of 70–114 at 1.5 s (slow start: cwnd 81 segments) sends 150–195 behind
-/// it, whose SACK at 1.6 s makes RACK deem 115–149 lost. Recovery: ssthresh = 81 / 2 segments,
-/// pipe 0, and PRR-SSRB lets 40 go — the 35 retransmissions as one super-segment, then new
-/// data, 196–200, behind them (RFC 6675 NextSeg rule (2)). The retransmissions are lost; the
-/// new data's SACK at 1.7 s shows RACK that they were (sent before it, delivered: no),
-/// and they go again at once — no probe, no timeout. (RACK found this before the probe in
-/// recovery existed; what goes again is PRR-SSRB's, counting the stretch ACK's octets.)
-#[test]
-fn a_lost_super_segment_of_retransmissions_is_found_by_new_data_behind_it_rfc_8985_6_2() {
-    let mut h = eighty_in_flight();
-    h.now = at(1500);
-    h.deliver(peer_ack(115, &[]));
-    assert_eq!(drain(&mut h), [150..195, 195..196]);
-    h.now = at(1600);
-    h.deliver(peer_ack(115, &[(150, 196)]));
-    assert_eq!(drain(&mut h), [115..150, 196..201]);
-    let status = h.conn.status();
-    assert_eq!((status.cwnd, status.ssthresh), (40_500, 40_500));
-    // 115–149 lost again; 196–200 arrive.
-    h.now = at(1700);
-    h.deliver(peer_ack(115, &[(150, 201)]));
-    // A second reduction for the lost retransmissions (ssthresh 20.25 segments), pipe 0:
-    // DeliveredData + DeliveredData = 10 segments go again.
-    assert_eq!(drain(&mut h), [115..125]);
-    assert_eq!(h.conn.counters().loss_probes, 0);
-    assert_eq!(h.conn.counters().retransmission_timeouts, 0);
 }

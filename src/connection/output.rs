@@ -272,12 +272,20 @@ impl Connection {
         let mut total = start.data_len;
         let mut pieces = 1;
         let mut last_flags = Flags::ACK;
-        while pieces < out.max_segments {
+        // At most half of cwnd in one super-segment, so that a window goes as two or more:
+        // RACK finds a loss only from the delivery of something sent after it (RFC 8985
+        // §6.2), and a GRO receiver answers a super-segment with one ACK. A window sent whole
+        // as one super-segment made every dropped super-packet, and every lost ACK, a tail
+        // loss (§7.1) — a probe at best, the RTO when the probe or its answer was lost too.
+        let mss = usize::from(self.effective_mss()).max(1);
+        let half_window = (self.cc.get().window() as usize / mss / 2).max(1);
+        let max_segments = out.max_segments.min(half_window);
+        while pieces < max_segments {
             if pieces >= 2 && start.kind == Kind::New && last_flags == Flags::ACK {
                 // The second piece went the whole way below: what it settled (the advertised
                 // edge, the D-SACK sent, the timers armed, the scoreboard made) holds for the
                 // rest, so a run of full pieces is accounted in one step.
-                let room = out.max_segments - pieces;
+                let room = max_segments - pieces;
                 let octets_left = limit - total;
                 let run = self.extend_full_run(now, start.full, room, octets_left);
                 if run > 0 {
