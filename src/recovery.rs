@@ -133,6 +133,9 @@ impl Rack {
 struct ProbeSent {
     end: SeqNum,
     retransmission: bool,
+    /// Sent during a fast recovery (see [`Scoreboard::may_schedule_probe`]): any ACK that
+    /// brings news judges it, and it owes no congestion response of its own.
+    in_recovery: bool,
 }
 
 /// What RACK's loss detection found (RFC 8985 §6.2 step 5).
@@ -168,8 +171,8 @@ pub(crate) struct AckNews {
 /// RFC 6937 Proportional Rate Reduction for one fast recovery (§3, with RFC 9937's
 /// `RecoverFS = pipe`): how many octets each ACK lets go, so that the flight shrinks from
 /// RecoverFS towards ssthresh in proportion to what is delivered, and grows back towards it
-/// at most one segment a delivery faster than packet conservation (the slow-start reduction
-/// bound, PRR-SSRB) when losses took it below.
+/// like slow start when losses took it below (the slow-start reduction bound, PRR-SSRB: each
+/// ACK lets go what it delivered and as much again, at least one segment more).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Prr {
     /// `RecoverFS`: pipe when recovery began (at least 1, it divides).
@@ -198,7 +201,8 @@ impl Prr {
 
     /// RFC 6937 §3, on every ACK during recovery: `delivered_data` octets newly delivered
     /// (DeliveredData), `pipe` after the ACK (RFC 6675 SetPipe), the controller's `ssthresh`.
-    /// PRR-CRB (`conservative`) sends no more than was delivered; PRR-SSRB one `mss` more.
+    /// PRR-CRB (`conservative`) sends no more than was delivered; PRR-SSRB as much again as
+    /// this ACK delivered, at least one `mss`, more.
     /// Returns `sndcnt`, which is also what [`Prr::allowance`] lets go until the next ACK.
     pub(crate) fn on_ack(
         &mut self,
@@ -217,9 +221,21 @@ impl Prr {
                 .div_ceil(u64::from(self.recover_fs));
             u32::try_from(target).unwrap_or(u32::MAX).saturating_sub(self.out)
         } else {
+            // PRR-SSRB grows the flight back like slow start: RFC 6937 adds one MSS an ACK,
+            // which doubles it a round trip only when every segment is acknowledged on its
+            // own. Here the growth counts octets delivered, as slow start does with byte
+            // counting (RFC 3465) and as Linux counts a stretch ACK of N segments as N ACKs:
+            // a receiver with GRO acknowledges a whole 45-segment super-packet at once, and
+            // one MSS for that rebuilt a 45-segment hole one segment a round trip — eight
+            // round trips, each a chance for a lost retransmission. With per-segment ACKs
+            // this is RFC 6937's bound exactly; ssthresh − pipe still caps it.
             let banked = self.delivered.saturating_sub(self.out);
-            let limit =
-                if conservative { banked } else { banked.max(delivered_data).saturating_add(mss) };
+            let growth = delivered_data.max(mss);
+            let limit = if conservative {
+                banked
+            } else {
+                banked.max(delivered_data).saturating_add(growth)
+            };
             (ssthresh - pipe).min(limit)
         };
         self.allowance = sndcnt;
@@ -1195,10 +1211,41 @@ impl Scoreboard {
         self.debug_check();
     }
 
-    /// Whether a tail loss probe may be scheduled (RFC 8985 §7.2): not in recovery, and no
+    /// Whether a tail loss probe may be scheduled (RFC 8985 §7.2): not after a timeout, and no
     /// probe awaiting judgement.
+    ///
+    /// RFC 8985 §7.2 schedules no probe in a fast recovery either; here one is, for the tail
+    /// of the recovery itself. RACK finds a lost retransmission only from the delivery of
+    /// something sent after it (§6.2 step 5), and PRR (RFC 6937 §3) often spends a whole
+    /// ACK's allowance on retransmissions: with super-segments one drop then loses every
+    /// retransmission in flight, no ACK comes back, and only the retransmission timer was
+    /// left — 200 ms or more for a path of a millisecond. That is a tail loss exactly as §7.1
+    /// describes it, so the same remedy applies: after PTO without an ACK, one segment goes
+    /// (`Connection::send_loss_probe`) whose SACK lets RACK judge what was sent before it.
+    /// The recovery already reduced the window, so such a probe owes no congestion response
+    /// (§7.4 is about losses no recovery answered), and any ACK with news judges it.
     pub(crate) fn may_schedule_probe(&self) -> bool {
-        self.recovery.is_none() && self.probe_sent.is_none() && !self.probe_due
+        let recovery_allows = self.recovery.is_none_or(|(kind, _)| kind == Recovery::Fast);
+        recovery_allows && self.probe_sent.is_none() && !self.probe_due
+    }
+
+    /// Where a loss probe in a fast recovery resends from when no lost segment waits and no
+    /// new data may go: the segment sent last of those neither SACKed nor cumulatively
+    /// acknowledged (RFC 8985 §7.3 resends the last segment sent; in recovery that is the
+    /// newest retransmission, and its delivery lets RACK judge every one sent before it).
+    pub(crate) fn newest_unsacked_start(&self, snd_una: SeqNum) -> Option<SeqNum> {
+        let mut newest: Option<(Instant, SeqNum, SeqNum)> = None;
+        for (start, end, record) in self.records() {
+            if record.marks.has(Marks::SACKED) || !end.after(snd_una) {
+                continue;
+            }
+            if newest.is_none_or(|(at, newest_end, _)| {
+                Self::sent_after(record.sent_at, end, at, newest_end)
+            }) {
+                newest = Some((record.sent_at, end, start.max_seq(snd_una)));
+            }
+        }
+        newest.map(|(_, _, start)| start)
     }
 
     /// The probe timer expired: the next transmission is a loss probe.
@@ -1214,7 +1261,8 @@ impl Scoreboard {
     /// A loss probe ending at `end` went out (RFC 8985 §7.3: `TLP.end_seq = SND.NXT`).
     pub(crate) fn on_probe_sent(&mut self, end: SeqNum, retransmission: bool) {
         self.probe_due = false;
-        self.probe_sent = Some(ProbeSent { end, retransmission });
+        let in_recovery = self.recovery.is_some();
+        self.probe_sent = Some(ProbeSent { end, retransmission, in_recovery });
     }
 
     /// No probe could be sent after all (nothing outstanding or sendable).
@@ -1238,6 +1286,13 @@ impl Scoreboard {
     /// exactly its end that brings no news is the receiver's answer to a duplicate (no loss).
     fn judge_probe_by_ack(&mut self, seg_ack: SeqNum, cumulative: bool, news: AckNews) -> bool {
         let Some(probe) = self.probe_sent else { return false };
+        if probe.in_recovery {
+            // The recovery answers for the losses; any news makes room for the next probe.
+            if cumulative || news.newly_sacked || news.dsack {
+                self.probe_sent = None;
+            }
+            return false;
+        }
         if !probe.retransmission {
             // A probe of new data: RACK judges any loss it reveals.
             if seg_ack.after_eq(probe.end) {
@@ -1411,6 +1466,44 @@ mod tests {
         assert_eq!(prr.on_ack(0, 9000, 5000, 1000, false), 0);
         prr.ensure_first_retransmission(1000);
         assert_eq!(prr.allowance(), 1000);
+    }
+
+    /// PRR-SSRB's growth counts what an ACK delivered (RFC 3465 byte counting): one ACK of
+    /// one segment lets DeliveredData + MSS go, as RFC 6937 says; one stretch ACK of 45
+    /// segments (a GRO receiver's ACK of a super-packet) lets 90 go where RFC 6937's "+ MSS"
+    /// let 46 — still never past ssthresh − pipe. PRR-CRB is unchanged.
+    #[test]
+    fn prr_ssrb_grows_by_what_a_stretch_ack_delivered_rfc_6937_3_rfc_3465() {
+        let mut prr = Prr::new(100_000);
+        assert_eq!(prr.on_ack(1000, 0, 50_000, 1000, false), 2000);
+        let mut prr = Prr::new(100_000);
+        assert_eq!(prr.on_ack(45_000, 0, 100_000, 1000, false), 90_000);
+        let mut prr = Prr::new(100_000);
+        assert_eq!(prr.on_ack(45_000, 0, 60_000, 1000, false), 60_000, "ssthresh − pipe");
+        let mut prr = Prr::new(100_000);
+        assert_eq!(prr.on_ack(45_000, 0, 100_000, 1000, true), 45_000, "CRB");
+    }
+
+    /// A loss probe in a fast recovery with nothing lost waiting and no new data resends the
+    /// segment sent last in time that is neither SACKed nor acknowledged: the newest
+    /// retransmission, not the highest segment (RFC 8985 §7.3's "last segment sent").
+    #[test]
+    fn a_probe_in_recovery_resends_the_newest_transmission_rfc_8985_7_3() {
+        let mut board = ten_sent();
+        board.on_ack(at(100), seq(0), seq(MSS), seq(10 * MSS), &[block(5000, 10_000)], Some(RTT));
+        board.enter_recovery(Recovery::Fast, seq(10 * MSS));
+        assert!(board.may_schedule_probe(), "a fast recovery may probe its tail");
+        board.on_retransmitted(seq(2000), seq(3000), at(110));
+        board.on_retransmitted(seq(MSS), seq(2000), at(111));
+        assert_eq!(board.newest_unsacked_start(seq(MSS)), Some(seq(MSS)));
+        assert_eq!(board.last_segment_start(), Some(seq(9000)), "SACKed: no probe there");
+        board.on_probe_sent(seq(2000), true);
+        // Any ACK with news judges a probe of the recovery, with no congestion response.
+        let news = board.on_ack(at(200), seq(MSS), seq(2000), seq(10 * MSS), &[], Some(RTT));
+        assert!(!news.probe_repaired_loss);
+        assert!(board.may_schedule_probe());
+        board.on_timeout(seq(2000), seq(10 * MSS));
+        assert!(!board.may_schedule_probe(), "no probe after a timeout");
     }
 
     #[test]

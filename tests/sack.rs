@@ -718,11 +718,13 @@ fn timeout_with_snd_una_sacked_forgets_every_sack_rfc_2018_8() {
 /// SND.UNA is not SACKed, a timeout keeps the SACK marks. The peer's window is 3000 octets,
 /// so of the four segments written three go at 1.1 s. Segment 0 is lost and 1–2 SACKed at
 /// 1.2 s; RACK resends 0 at 1.225 s (1100 + 100 + min_RTT / 4), restarting the timer, and
-/// that is lost too; at the RTO (2.225 s) segment 0 goes once more, and nothing else. At 2.3 s
-/// the peer acknowledges segment 0 only, having dropped 1–2 (reneging). Per RFC 2018 segment 1
-/// would go now; here the marks stand, so the window's new room takes segment 3 and segment 1
-/// waits for the next RTO (backed off to 2 s: 4.3 s), which finds SND.UNA SACKed and forgets
-/// every SACK.
+/// that is lost too, as is the loss probe of the recovery at 1.425 s (2·SRTT later; the
+/// peer's window holds segment 3 back, so the probe is segment 0 again, the newest
+/// transmission not SACKed), which restarts the timer; at the RTO (2.425 s) segment 0 goes
+/// once more, and nothing else. At 2.5 s the peer acknowledges segment 0 only, having dropped
+/// 1–2 (reneging). Per RFC 2018 segment 1 would go now; here the marks stand, so the window's
+/// new room takes segment 3 and segment 1 waits for the next RTO (backed off to 2 s: 4.5 s),
+/// which finds SND.UNA SACKed and forgets every SACK.
 #[test]
 fn rto_keeps_sack_marks_unless_snd_una_is_sacked_deviation_rfc_2018_8() {
     let mut h = sack_established_with_window(3000);
@@ -733,13 +735,17 @@ fn rto_keeps_sack_marks_unless_snd_una_is_sacked_deviation_rfc_2018_8() {
     h.expect_nothing();
     assert_eq!(h.jump_to_deadline(), at(1225));
     assert_data(&h.expect_one(), ack(), 0, 1000);
-    assert_eq!(h.jump_to_deadline(), at(2225));
+    assert_eq!(h.jump_to_deadline(), at(1425));
     assert_data(&h.expect_one(), ack(), 0, 1000);
-    h.now = at(2300);
+    assert_eq!(h.conn.counters().loss_probes, 1);
+    assert_eq!(h.jump_to_deadline(), at(2425));
+    assert_data(&h.expect_one(), ack(), 0, 1000);
+    assert_eq!(h.conn.counters().retransmission_timeouts, 1);
+    h.now = at(2500);
     h.deliver(peer_ack(1000, &[]).window(3000));
     assert_data(&h.expect_one(), psh_ack(), 3000, 1000);
-    assert_eq!(h.conn.poll_timeout(), Some(at(4300)), "the RTO, backed off and restarted");
-    assert_eq!(h.jump_to_deadline(), at(4300));
+    assert_eq!(h.conn.poll_timeout(), Some(at(4500)), "the RTO, backed off and restarted");
+    assert_eq!(h.jump_to_deadline(), at(4500));
     assert_data(&h.expect_one(), ack(), 1000, 1000);
 }
 
@@ -936,11 +942,13 @@ fn lost_retransmission_draws_a_further_congestion_response_rfc_8985_9_3() {
 /// Linux does; RFC 6298 (5.3) alone restarts it only on an ACK of new data, so it kept the
 /// deadline the last cumulative ACK set). Ten segments at 1.1 s; the ACK of segment 0 at
 /// 1.2 s restarts the timer (2.2 s) and sends 10 and 11; the SACKs of 2–9 come late, at
-/// 2.0 s: RACK finds 1 lost and it goes again at 2.0 s. At 2.2 s nothing may happen — the
-/// retransmission has had 200 ms, less than one RTO; the timer fired there and resent 1 a
-/// third time (on the goodput bench's 100 ms path, RTO at its 200 ms floor, every loss
+/// 2.0 s: RACK finds 1 lost and it goes again at 2.0 s. At 2.2 s no timeout may happen —
+/// the retransmission has had 200 ms, less than one RTO; the timer fired there and resent 1
+/// a third time (on the goodput bench's 100 ms path, RTO at its 200 ms floor, every loss
 /// found more than 100 ms after the last cumulative ACK drew such a spurious timeout: 34 of
-/// 34 RTOs). Unanswered, the retransmission times out at 3.0 s.
+/// 34 RTOs). What goes at 2.2 s is the recovery's loss probe (2·SRTT after the last
+/// transmission; `super_packet_loss.rs`): new data, segment 14, which restarts the timer
+/// (RFC 8985 §7.3). Unanswered, the retransmission times out at 3.2 s.
 #[test]
 fn a_fast_retransmission_of_snd_una_restarts_the_retransmission_timer_rfc_6298_5() {
     let mut h = sack_established();
@@ -954,12 +962,13 @@ fn a_fast_retransmission_of_snd_una_restarts_the_retransmission_timer_rfc_6298_5
     assert_data(&recovery[0], ack(), 1000, 1000);
     h.now = at(2200);
     h.fire_timers();
-    h.expect_nothing();
+    assert_data(&h.expect_one(), psh_ack(), 14_000, 1000);
+    assert_eq!(h.conn.counters().loss_probes, 1);
     assert_eq!(h.conn.counters().retransmission_timeouts, 0);
-    h.now = at(2999);
+    h.now = at(3199);
     h.fire_timers();
     assert_eq!(h.conn.counters().retransmission_timeouts, 0);
-    h.now = at(3000);
+    h.now = at(3200);
     h.fire_timers();
     assert_eq!(h.conn.counters().retransmission_timeouts, 1);
     let again = h.poll().expect("the RTO resends SND.UNA");

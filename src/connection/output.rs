@@ -272,12 +272,20 @@ impl Connection {
         let mut total = start.data_len;
         let mut pieces = 1;
         let mut last_flags = Flags::ACK;
-        while pieces < out.max_segments {
+        // At most half of cwnd in one super-segment, so that a window goes as two or more:
+        // RACK finds a loss only from the delivery of something sent after it (RFC 8985
+        // §6.2), and a GRO receiver answers a super-segment with one ACK. A window sent whole
+        // as one super-segment made every dropped super-packet, and every lost ACK, a tail
+        // loss (§7.1) — a probe at best, the RTO when the probe or its answer was lost too.
+        let mss = usize::from(self.effective_mss()).max(1);
+        let half_window = (self.cc.get().window() as usize / mss / 2).max(1);
+        let max_segments = out.max_segments.min(half_window);
+        while pieces < max_segments {
             if pieces >= 2 && start.kind == Kind::New && last_flags == Flags::ACK {
                 // The second piece went the whole way below: what it settled (the advertised
                 // edge, the D-SACK sent, the timers armed, the scoreboard made) holds for the
                 // rest, so a run of full pieces is accounted in one step.
-                let room = out.max_segments - pieces;
+                let room = max_segments - pieces;
                 let octets_left = limit - total;
                 let run = self.extend_full_run(now, start.full, room, octets_left);
                 if run > 0 {
@@ -530,7 +538,7 @@ impl Connection {
                 .as_ref()
                 .is_some_and(|rare| rare.reply.is_some() || rare.resegment.is_some())
             || self.loss_probe_due()
-            || self.next_lost_segment().is_some()
+            || self.next_lost_segment(false).is_some()
     }
 
     /// The sequence number after everything the user has queued, FIN included.
@@ -671,7 +679,14 @@ impl Connection {
     /// cwnd − pipe has room: the first lost segment, up to one MSS, never into SACKed data.
     #[inline(always)]
     fn next_lost_plan(&self) -> Option<Plan> {
-        let (start, run) = self.next_lost_segment()?;
+        self.lost_plan(false)
+    }
+
+    /// The first lost segment's plan, with room (`next_lost_plan`) or `regardless_of_room`
+    /// (a loss probe in recovery).
+    #[inline(always)]
+    fn lost_plan(&self, regardless_of_room: bool) -> Option<Plan> {
+        let (start, run) = self.next_lost_segment(regardless_of_room)?;
         let mut plan = self.plan_at(start, Purpose::Retransmit)?;
         if plan.seg_len() > run {
             plan.data_len = plan.data_len.min(run as usize);
@@ -700,6 +715,18 @@ impl Connection {
         remote: SocketAddr,
         out: &mut Out<'_>,
     ) -> Result<Option<usize>, TransmitError> {
+        if self.in_fast_sack_recovery()
+            && let Some(plan) = self.lost_plan(true)
+        {
+            // A probe in a fast recovery (`Scoreboard::may_schedule_probe`): a segment deemed
+            // lost that PRR's allowance held back goes first — it repairs a hole, and as the
+            // newest transmission its SACK shows RACK every earlier one that was lost.
+            let len = self.emit_plan(plan, remote, out)?;
+            self.ack_pending = false;
+            self.on_resent(now, plan);
+            self.on_loss_probe_sent(now, plan.seq + plan.seg_len(), true);
+            return Ok(Some(len));
+        }
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::LossProbe) {
             let len = self.emit_plan(plan, remote, out)?;
             self.on_sent_new(now, plan, Purpose::LossProbe);

@@ -149,6 +149,11 @@ impl Connection {
             // restart needs a new loss detection, so the timer cannot be put off for ever.
             self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
         }
+        if self.in_fast_sack_recovery() {
+            // The newest transmission is this retransmission: if it is lost with nothing
+            // sent after it, only a probe shows RACK the loss (`Scoreboard::may_schedule_probe`).
+            self.arm_loss_probe(now);
+        }
     }
 
     /// Step 5 of §3.10.7.4 with SACK (RFC 6675 §5, RFC 8985 §6.2): the peer's blocks and
@@ -195,6 +200,11 @@ impl Connection {
             self.update_prr(news.delivered);
         }
         self.set_timer(Timer::Reorder, found.reorder_at);
+        if news.delivered > 0 && self.in_fast_sack_recovery() {
+            // RFC 8985 §7.2 restarts the probe timer on an ACK that delivers: in a recovery,
+            // SACKs deliver without moving SND.UNA (`Scoreboard::may_schedule_probe`).
+            self.arm_loss_probe(now);
+        }
     }
 
     /// RFC 6937 §3 on an ACK (or a reordering timeout) during a fast recovery: PRR's sndcnt
@@ -314,9 +324,10 @@ impl Connection {
         }
     }
 
-    /// RFC 8985 §7.2: with data in flight, no recovery and no probe outstanding, a probe goes
-    /// after PTO = 2·SRTT (plus the peer's worst-case delayed ACK when one segment is in
-    /// flight), unless the retransmission timer comes first.
+    /// RFC 8985 §7.2: with data in flight, no recovery (but for a fast recovery's own tail,
+    /// `Scoreboard::may_schedule_probe`) and no probe outstanding, a probe goes after PTO =
+    /// 2·SRTT (plus the peer's worst-case delayed ACK when one segment is in flight), unless
+    /// the retransmission timer comes first.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         let at = self.loss_probe_deadline(now);
         if at.is_some() && self.scoreboard.is_none() {
@@ -446,13 +457,14 @@ impl Connection {
     }
 
     /// NextSeg rule (1) (RFC 6675 §4): the first segment deemed lost and not yet resent, when
-    /// cwnd − pipe leaves room for it; never running into SACKed data.
-    pub(super) fn next_lost_segment(&self) -> Option<(SeqNum, u32)> {
+    /// cwnd − pipe leaves room for it (or `regardless_of_room`: a loss probe); never running
+    /// into SACKed data.
+    pub(super) fn next_lost_segment(&self, regardless_of_room: bool) -> Option<(SeqNum, u32)> {
         let board = self.scoreboard.as_ref()?;
         board.recovery()?;
         let (start, end) = board.next_lost(self.snd_una)?;
         let len = end.since(start).min(u32::from(self.effective_mss()));
-        let room = board.first_resend_due() || self.recovery_room() >= len;
+        let room = regardless_of_room || board.first_resend_due() || self.recovery_room() >= len;
         room.then_some((start, end.since(start)))
     }
 
@@ -471,9 +483,13 @@ impl Connection {
         self.scoreboard.as_ref().is_some_and(|board| board.probe_due())
     }
 
-    /// Where a probe that resends old data starts: the last segment sent (RFC 8985 §7.3).
+    /// Where a probe that resends old data starts: the last segment sent (RFC 8985 §7.3); in
+    /// a fast recovery the one sent last in time, the newest retransmission.
     pub(super) fn loss_probe_resend_start(&self) -> Option<SeqNum> {
         let board = self.scoreboard.as_ref()?;
+        if board.recovery() == Some(Recovery::Fast) {
+            return board.newest_unsacked_start(self.snd_una);
+        }
         board.last_segment_start().map(|start| start.max_seq(self.snd_una))
     }
 
