@@ -436,6 +436,20 @@ impl<T: PacketTransport> Driver<T> {
         self.flush()
     }
 
+    /// Handles one packet a device received, with what the device said about it (`meta`:
+    /// its checksum state, and whether it is a coalesced super-segment), exactly as a packet
+    /// of [`poll`](Self::poll)'s batch: counted in `packets_in`, shown to the filter, a
+    /// checksum left unfinished finished in place where it must be. Nothing is sent: the
+    /// caller hands over a whole batch, then calls [`flush`](Self::flush) once, so the
+    /// endpoint answers the batch rather than each packet.
+    ///
+    /// # Errors
+    ///
+    /// Writing the capture file.
+    pub fn receive_packet(&mut self, packet: &mut [u8], meta: RxMeta) -> io::Result<()> {
+        self.receive_meta(packet, meta)
+    }
+
     /// Sends every segment the endpoint has queued.
     ///
     /// # Errors
@@ -623,10 +637,14 @@ impl<T: PacketTransport> Driver<T> {
                 return self.receive_coalesced(packet, mss, trusted);
             }
         }
-        // Finished for an endpoint that verifies, and for a filter, which may keep the packet
-        // and inject it later as a plain packet (with nothing said about its checksum).
+        // Finished for an endpoint that verifies, for a filter, which may keep the packet
+        // and inject it later as a plain packet (with nothing said about its checksum), and
+        // for a packet that is not TCP (a UDP datagram made on this host, say), which may be
+        // kept for the application with nothing said about its checksum either.
         if matches!(meta.checksum, RxChecksumState::Partial { .. })
-            && (self.checksum.rx == RxChecksum::Verify || self.filter.is_some())
+            && (self.checksum.rx == RxChecksum::Verify
+                || self.filter.is_some()
+                || !carries_tcp(packet))
         {
             super::finish_partial_checksum(packet, meta.checksum);
             self.counters.checksums_finished += 1;
@@ -853,6 +871,18 @@ impl<T: PacketTransport> Driver<T> {
             }
         }
     }
+}
+
+/// Whether the IP header at the front of `packet` names TCP as its payload (an IPv6 packet
+/// with extension headers does not: it is taken for something else, which costs only a
+/// checksum finished that needed not be).
+fn carries_tcp(packet: &[u8]) -> bool {
+    let protocol = match packet.first().map(|byte| byte >> 4) {
+        Some(4) => packet.get(9),
+        Some(6) => packet.get(6),
+        _ => None,
+    };
+    protocol == Some(&PROTOCOL_TCP)
 }
 
 /// IPv6 extension headers walked at most before the packet is refused: a bound on the work
@@ -1738,6 +1768,29 @@ mod tests {
         driver.transport.inbound.push_back((data_packet(seq + 7, ack, b"x", true), RxMeta::PLAIN));
         driver.poll(Duration::ZERO).unwrap();
         assert_eq!(driver.endpoint().counters().dropped_malformed, 1);
+    }
+
+    #[test]
+    fn a_kept_udp_datagram_left_unfinished_by_the_device_is_handed_over_finished() {
+        let (mut driver, _, _, _) = offloaded(true);
+        driver.keep_other_packets(4);
+        let (src, dst) = (IpAddr::V4(PEER), IpAddr::V4(OURS));
+        // UDP 5353 -> 53, eight octets of payload, its checksum field holding only the
+        // pseudo-header's sum (not complemented), as the kernel hands it up with NEEDS_CSUM.
+        let mut udp = vec![0x14, 0xe9, 0, 53, 0, 16, 0, 0];
+        udp.extend_from_slice(b"question");
+        let partial = crate::wire::checksum::pseudo_header(src, dst, 17, 16).unwrap();
+        udp[6..8].copy_from_slice(&partial.folded().to_be_bytes());
+        let packet = ip_packet(src, dst, 17, &udp);
+        let meta =
+            RxMeta { checksum: RxChecksumState::Partial { start: 20, offset: 6 }, ..RxMeta::PLAIN };
+        driver.transport.inbound.push_back((packet, meta));
+        driver.poll(Duration::ZERO).unwrap();
+        let kept = driver.take_other_packet().expect("kept for the application");
+        let mut sum = crate::wire::checksum::pseudo_header(src, dst, 17, 16).unwrap();
+        sum.add_bytes(&kept[20..]);
+        assert_eq!(sum.finish(), 0, "a complete checksum sums to zero");
+        assert_eq!(&kept[28..], b"question");
     }
 
     #[test]

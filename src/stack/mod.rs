@@ -66,7 +66,7 @@ mod trace;
 #[cfg(all(feature = "tun", target_os = "linux"))]
 mod tun;
 
-pub use device::{ChannelDevice, Device, IoDevice, PacketBatch, channel};
+pub use device::{ChannelDevice, Device, IoDevice, PacketBatch, PacketMeta, channel};
 pub use listener::{Incoming, TcpListener};
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpStream, WriteHalf};
 #[cfg(all(feature = "tun", target_os = "linux"))]
@@ -86,13 +86,14 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::adapter::PacketTransport;
 use crate::adapter::driver::Driver;
+use crate::adapter::{Offloads, OutSegment, PacketTransport, RxChecksumState, RxMeta};
 use crate::endpoint::{
     ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent, IncomingId,
 };
 use crate::event::{CallError, CloseReason, ConnectionError, Event};
 use crate::time::Instant;
+use crate::wire::checksum::TxChecksum;
 
 /// Settings of a [`Stack`].
 #[derive(Clone, Debug)]
@@ -136,6 +137,9 @@ struct QueueTransport {
     /// `RefCell` so the stack's driver can take the packets out (always under the one lock).
     outbound: RefCell<PacketBatch>,
     mtu: usize,
+    /// The device's offloads: the `Driver` hands super-segments and partial checksums to
+    /// [`send_segment`](PacketTransport::send_segment) only when they say so.
+    offloads: Offloads,
 }
 
 impl PacketTransport for QueueTransport {
@@ -157,6 +161,50 @@ impl PacketTransport for QueueTransport {
     fn mtu(&self) -> usize {
         self.mtu
     }
+
+    fn offloads(&self) -> Offloads {
+        self.offloads
+    }
+
+    fn send_segment(&mut self, segment: &OutSegment<'_>, _scratch: &mut Vec<u8>) -> io::Result<()> {
+        // Gathered into one packet buffer (the device's writes take one buffer per packet);
+        // what the device must still do goes beside it. Never refused, as for `send`.
+        let outbound = self.outbound.get_mut();
+        let mut buffer = outbound.buffer();
+        buffer.extend_from_slice(segment.headers);
+        for slice in segment.payload {
+            buffer.extend_from_slice(slice);
+        }
+        let checksum = match segment.checksum {
+            TxChecksum::PseudoHeader => RxChecksumState::Partial {
+                start: u16::try_from(segment.ip_header_len).unwrap_or(u16::MAX),
+                offset: TCP_CHECKSUM_OFFSET,
+            },
+            // `Compute`: complete. (`None` never comes: the stack asks the endpoint for
+            // `Compute` when the device offers `None`.)
+            TxChecksum::Compute | TxChecksum::None => RxChecksumState::Unknown,
+        };
+        let gso_size =
+            segment.is_super().then(|| u16::try_from(segment.segment_size).unwrap_or(u16::MAX));
+        outbound.push_with(buffer, PacketMeta { checksum, gso_size });
+        Ok(())
+    }
+}
+
+/// Where the checksum field lies in a TCP header.
+const TCP_CHECKSUM_OFFSET: u16 = 16;
+
+/// The offloads the stack uses of what `device` declares: a checksum the device would compute
+/// from nothing (`TxChecksum::None`) is computed by the endpoint instead, since the stack's
+/// packets say only whether the field is complete or holds the pseudo-header's sum; batching
+/// means nothing here.
+fn usable_offloads(declared: Offloads) -> Offloads {
+    let mut offloads = declared;
+    if offloads.tx_checksum == TxChecksum::None {
+        offloads.tx_checksum = TxChecksum::Compute;
+    }
+    offloads.batching = false;
+    offloads
 }
 
 /// The tasks waiting for one thing (a direction of a connection, a listener's next
@@ -372,11 +420,24 @@ impl Stack {
         let epoch = tokio::time::Instant::now();
         let default_nodelay = config.endpoint.connection.nodelay;
         let queue = config.queue_packets.max(2);
-        let transport = QueueTransport {
-            outbound: RefCell::new(PacketBatch::with_capacity(queue)),
-            mtu: config.mtu,
+        let offloads = usable_offloads(device.offloads());
+        // Octets queued each way at most: what `queue` plain packets take (super-segments
+        // are up to 64 KiB each, and the packet count alone would let 64 MiB build up).
+        let max_octets = queue.saturating_mul(config.mtu.max(1_500));
+        let batch = || {
+            let mut batch = PacketBatch::with_capacity(queue);
+            batch.set_max_octets(max_octets);
+            batch
         };
-        let mut driver = Driver::new(Endpoint::new(config.endpoint), transport);
+        let transport =
+            QueueTransport { outbound: RefCell::new(batch()), mtu: config.mtu, offloads };
+        let mut driver = if offloads == usable_offloads(Offloads::NONE) {
+            Driver::new(Endpoint::new(config.endpoint), transport)
+        } else {
+            // The endpoint's checksums as the device does them (`Config::checksum` set to
+            // match): left for the device to finish, not verified again where it vouches.
+            Driver::with_config(config.endpoint, transport)
+        };
         for address in &config.addresses {
             driver.add_address(*address);
         }
@@ -404,8 +465,8 @@ impl Stack {
         let stack_driver = StackDriver {
             shared: Arc::clone(&shared),
             device: alloc::boxed::Box::new(device),
-            rx: PacketBatch::with_capacity(queue),
-            tx: PacketBatch::with_capacity(queue),
+            rx: batch(),
+            tx: batch(),
             sleep: None,
             wakers: Vec::new(),
             epoch,
@@ -593,9 +654,12 @@ impl StackDriver {
         // Our clock first: the endpoint keeps the later of its instants (module docs, Time).
         inner.endpoint_mut().handle_timeout(now);
         let mut fed = 0;
-        while let Some(packet) = self.rx.take_front() {
-            // Only a capture file can fail here, and the stack has none.
-            let _ = inner.driver.inject(&packet);
+        while let Some((mut packet, meta)) = self.rx.take_front_with_meta() {
+            let meta =
+                RxMeta { checksum: meta.checksum, tcp_gso_size: meta.gso_size, datagram_size: 0 };
+            // Only a capture file can fail here, and the stack has none. Nothing is sent
+            // until the whole batch is in (the flush below): the endpoint answers the batch.
+            let _ = inner.driver.receive_packet(&mut packet, meta);
             self.rx.recycle(packet);
             fed += 1;
             if fed % EVENTS_EVERY == 0 {
@@ -608,7 +672,8 @@ impl StackDriver {
         if inner.driver.other_packets() > 0 {
             inner.packet_waiters.take_into(&mut self.wakers);
         }
-        let flush_held = self.tx.len() >= self.tx.capacity() / 2;
+        let flush_held =
+            self.tx.len() >= self.tx.capacity() / 2 || self.tx.octets() >= self.tx.max_octets() / 2;
         if !flush_held {
             let _ = inner.driver.flush();
             self.tx.append(&mut inner.driver.transport().outbound.borrow_mut());
