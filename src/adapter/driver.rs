@@ -183,6 +183,9 @@ pub struct Driver<T> {
     trace: bool,
     filter: Option<InboundFilter>,
     counters: DriverCounters,
+    /// What the `tracing` events last reported (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    tracer: super::trace::Tracer,
 }
 
 impl<T> core::fmt::Debug for Driver<T> {
@@ -264,6 +267,8 @@ impl<T: PacketTransport> Driver<T> {
             trace: false,
             filter: None,
             counters: DriverCounters::default(),
+            #[cfg(feature = "tracing")]
+            tracer: super::trace::Tracer::default(),
         }
     }
 
@@ -422,7 +427,39 @@ impl<T: PacketTransport> Driver<T> {
         handled?;
         let now = self.now();
         self.endpoint.handle_timeout(now);
-        self.flush()
+        let flushed = self.flush();
+        self.trace_round(now);
+        flushed
+    }
+
+    /// The endpoint's next event ([`Endpoint::poll_event`]), drained through the driver so
+    /// that, with the feature `tracing`, connections established and ended (reset, refused,
+    /// timed out …) are logged as they come out.
+    pub fn poll_event(&mut self) -> Option<crate::endpoint::EndpointEvent> {
+        let event = self.endpoint.poll_event()?;
+        #[cfg(feature = "tracing")]
+        self.trace_event(&event);
+        Some(event)
+    }
+
+    /// Logs what `event` says (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    pub(crate) fn trace_event(&mut self, event: &crate::endpoint::EndpointEvent) {
+        if let crate::endpoint::EndpointEvent::Connection(handle, event) = event {
+            self.tracer.on_event(&mut self.endpoint, *handle, event);
+        }
+    }
+
+    /// After a round at `now`: the drops counted since the last one, by reason, and the
+    /// retransmission timeouts of established connections (feature `tracing`; nothing
+    /// without it). [`poll`](Self::poll) calls it; a caller running the endpoint through
+    /// [`receive_packet`](Self::receive_packet) and [`flush`](Self::flush) calls it once per
+    /// round of its own.
+    pub fn trace_round(&mut self, now: Instant) {
+        #[cfg(feature = "tracing")]
+        self.tracer.after_turn(now, &self.counters, &self.endpoint);
+        #[cfg(not(feature = "tracing"))]
+        let _ = now;
     }
 
     /// Handles `packet` as if it had just arrived (a packet a filter held back, say); it is

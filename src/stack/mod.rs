@@ -61,8 +61,6 @@
 mod device;
 mod listener;
 mod stream;
-#[cfg(feature = "tracing")]
-mod trace;
 #[cfg(all(feature = "tun", target_os = "linux"))]
 mod tun;
 
@@ -269,9 +267,6 @@ struct Inner {
     /// `events_dropped` as last seen: if it moved, events (and wakeups) were lost and every
     /// waiter is woken to look for itself.
     events_dropped_seen: u64,
-    /// What the `tracing` events last reported (feature `tracing`).
-    #[cfg(feature = "tracing")]
-    tracer: trace::Tracer,
 }
 
 impl Inner {
@@ -311,11 +306,10 @@ impl Inner {
 
     /// Takes the endpoint's events and collects the wakers of the tasks they concern.
     fn drain_events(&mut self, wakers: &mut Vec<Waker>) {
-        while let Some(event) = self.driver.endpoint_mut().poll_event() {
+        // Drained through the driver, which logs connections' ends (feature `tracing`).
+        while let Some(event) = self.driver.poll_event() {
             match event {
                 EndpointEvent::Connection(handle, event) => {
-                    #[cfg(feature = "tracing")]
-                    self.tracer.on_event(self.driver.endpoint_mut(), handle, &event);
                     let Some(state) = self.connections.get_mut(&handle) else { continue };
                     let (reader, writer) = match event {
                         Event::Readable | Event::PeerClosed => (true, false),
@@ -458,8 +452,6 @@ impl Stack {
             wants_room: Vec::new(),
             default_nodelay,
             events_dropped_seen: 0,
-            #[cfg(feature = "tracing")]
-            tracer: trace::Tracer::default(),
         };
         let shared = Arc::new(Shared { inner: Mutex::new(inner), handles: AtomicUsize::new(1) });
         let stack_driver = StackDriver {
@@ -704,14 +696,7 @@ impl StackDriver {
         let done = self.shared.handles.load(Ordering::Acquire) == 0
             && inner.endpoint().connection_count() == 0;
         let deadline = inner.endpoint().poll_timeout();
-        #[cfg(feature = "tracing")]
-        inner.tracer.after_turn(
-            now,
-            deadline,
-            inner.driver.counters(),
-            inner.driver.endpoint(),
-            inner.connections.keys(),
-        );
+        inner.driver.trace_round(now);
         Turn { deadline, flush_held, done }
     }
 }
