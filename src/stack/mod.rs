@@ -45,7 +45,8 @@
 //! **Catch-all and deferred accept.** [`TcpListener::bind_any`] is the endpoint's catch-all
 //! listener (`0.0.0.0:0`, `[::]:0`); while one is open the `Driver` takes in packets for any
 //! destination, so a TUN device's intercepted connections are caught with their original
-//! destination as `local_addr`. A deferred listener's SYNs wait in the endpoint (bounded by
+//! destination as `local_addr`; the connections so caught keep receiving after the last
+//! catch-all listener is dropped, until each has ended. A deferred listener's SYNs wait in the endpoint (bounded by
 //! its backlog) and come out of [`TcpListener::incoming`] as [`Incoming`]s to accept, refuse
 //! or ignore; the stack keeps only their ids, in arrival order.
 //!
@@ -80,7 +81,7 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -252,6 +253,11 @@ struct Inner {
     incoming: HashMap<SocketAddr, VecDeque<IncomingId>>,
     /// Catch-all listeners open: while there is one, packets for any address are taken in.
     catch_all: usize,
+    /// Established connections answering from an address the stack does not own (caught by
+    /// a catch-all listener). While any is live, packets for any address are still taken in
+    /// after the last catch-all listener is gone: they must still finish (data, FIN, ACKs),
+    /// which a proxy stopping (its listener dropped first) relies on.
+    caught: HashSet<ConnectionHandle>,
     /// Tasks waiting in [`Stack::recv_packet`].
     packet_waiters: Waiters,
     /// [`StackConfig::queue_packets`]: packets [`Stack::send_packet`] may queue at once.
@@ -310,6 +316,13 @@ impl Inner {
         while let Some(event) = self.driver.poll_event() {
             match event {
                 EndpointEvent::Connection(handle, event) => {
+                    match event {
+                        Event::Connected => self.note_if_caught(handle),
+                        Event::Closed(_) if self.caught.remove(&handle) => {
+                            self.settle_any_destination();
+                        }
+                        _ => {}
+                    }
                     let Some(state) = self.connections.get_mut(&handle) else { continue };
                     let (reader, writer) = match event {
                         Event::Readable | Event::PeerClosed => (true, false),
@@ -349,6 +362,28 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Records `handle`, just established, if it answers from an address that is not ours.
+    fn note_if_caught(&mut self, handle: ConnectionHandle) {
+        let Ok(connection) = self.driver.endpoint_mut().connection_mut(handle) else { return };
+        let local = connection.local().ip();
+        if !self.addresses.contains(&local) {
+            self.caught.insert(handle);
+        }
+    }
+
+    /// Takes packets for any destination while a catch-all listener is open or a caught
+    /// connection is live; once neither, only for our addresses. Caught connections the
+    /// endpoint no longer has are forgotten first (their `Closed` may have been lost with a
+    /// full event queue), which visits them only while no catch-all listener is open.
+    fn settle_any_destination(&mut self) {
+        if self.catch_all > 0 {
+            return;
+        }
+        let endpoint = self.driver.endpoint();
+        self.caught.retain(|handle| endpoint.status(*handle).is_ok());
+        self.driver.set_any_destination(!self.caught.is_empty());
     }
 
     /// Every waiting task, to be woken (the driver stopped, or events were lost).
@@ -444,6 +479,7 @@ impl Stack {
             listeners: HashMap::new(),
             incoming: HashMap::new(),
             catch_all: 0,
+            caught: HashSet::new(),
             packet_waiters: Waiters::default(),
             queue_packets: queue,
             mtu: config.mtu,
@@ -692,6 +728,8 @@ impl StackDriver {
         if dropped != inner.events_dropped_seen {
             inner.events_dropped_seen = dropped;
             inner.take_all_wakers(&mut self.wakers);
+            // A lost `Closed` would keep a caught connection listed.
+            inner.settle_any_destination();
         }
         let done = self.shared.handles.load(Ordering::Acquire) == 0
             && inner.endpoint().connection_count() == 0;
