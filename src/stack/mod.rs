@@ -46,9 +46,10 @@
 //! listener (`0.0.0.0:0`, `[::]:0`); while one is open the `Driver` takes in packets for any
 //! destination, so a TUN device's intercepted connections are caught with their original
 //! destination as `local_addr`; the connections so caught keep receiving after the last
-//! catch-all listener is dropped, until each has ended. A deferred listener's SYNs wait in the endpoint (bounded by
-//! its backlog) and come out of [`TcpListener::incoming`] as [`Incoming`]s to accept, refuse
-//! or ignore; the stack keeps only their ids, in arrival order.
+//! catch-all listener is dropped, until each has ended. A deferred listener's SYNs wait in
+//! the endpoint (bounded by its backlog) and come out of [`TcpListener::incoming`] as
+//! [`Incoming`]s to accept, refuse or ignore; the stack keeps only their ids, in arrival
+//! order.
 //!
 //! **Packets that are not TCP** (other protocols, ICMP that is no error about a TCP segment,
 //! fragments) are kept by the `Driver` in a bounded queue ([`StackConfig::other_packets`],
@@ -58,6 +59,15 @@
 //! **Devices.** [`IoDevice`] over any `AsyncRead + AsyncWrite`, an in-memory [`channel`],
 //! and (features `tun`, Linux) `TunDevice`: the adapter's TUN device waited on with tokio's
 //! `AsyncFd` (its module says why not `tun-rs`).
+//!
+//! **Offloads.** A device that declares them ([`Device::offloads`], the adapter's
+//! `Offloads`) is handed TCP super-segments of up to 64 KiB (the endpoint's
+//! `poll_transmit_gso`, through the `Driver`'s `send_segment` path) with their checksum left
+//! to finish, and may hand up coalesced super-segments and checksums it verified or left
+//! unfinished; each packet's [`PacketMeta`] says which. The endpoint's checksum settings
+//! follow (`Driver::with_config`). Without them, as for [`IoDevice`] and [`channel`], every
+//! packet is plain and complete. Received packets are handed to the endpoint a batch at a
+//! time and answered once per batch.
 
 mod device;
 mod listener;
