@@ -22,7 +22,8 @@
 //!   gives fd00::2; a configured point-to-point peer is taken as it is), over UDP the
 //!   socket's local address toward the peer. A connection starts from the chosen address of
 //!   HOST's family; `-l` listens on every chosen address. `--trace` prints every segment and state
-//!   change on stderr (ICMP errors too); `--pcap` writes every packet to a capture file.
+//!   change on stderr (ICMP errors too), and the driver's `tracing` events (drops with their
+//!   reason, resets sent, connections ended, retransmission timeouts); `--pcap` writes every packet to a capture file.
 //! - Path MTU: packets leave with DF set, and a router's ICMP "fragmentation needed" shrinks the
 //!   segments (RFC 1191). `--no-df` clears DF so routers fragment instead (for paths that
 //!   filter ICMP); `--no-black-hole-fallback` stops the connection from lowering its MTU on
@@ -282,6 +283,11 @@ fn run<T: PacketTransport>(
         driver.add_address(*address);
     }
     driver.set_trace(args.trace);
+    if args.trace {
+        // The driver's `tracing` events too: drops with their reason, resets sent,
+        // connections ended and retransmission timeouts, once per round.
+        let _ = tracing::subscriber::set_global_default(StderrEvents);
+    }
     driver.set_dont_fragment(!args.no_df);
     if let Some(path) = &args.pcap {
         driver.capture_to(path)?;
@@ -506,7 +512,8 @@ impl<T: PacketTransport> Nc<T> {
         let wait =
             if self.stdio.as_ref().is_some_and(Stdio::ready) { Duration::ZERO } else { ROUND };
         self.driver.poll(wait)?;
-        while let Some(event) = self.driver.endpoint_mut().poll_event() {
+        // Drained through the driver, which logs connections' ends (`tracing` events).
+        while let Some(event) = self.driver.poll_event() {
             self.on_event(event)?;
         }
         self.pump_stdin()?;
@@ -729,4 +736,40 @@ mod mapped {
         unsafe { libc::madvise(address, len, libc::MADV_SEQUENTIAL) };
         Some(Bytes::from_owner(Mapping { address, len }))
     }
+}
+
+/// A `tracing` subscriber for `--trace`: every event of the driver on stderr, one line each
+/// (`nc: LEVEL message field=value …`). Spans are not used by the crate.
+struct StderrEvents;
+
+/// An event's fields as text.
+struct EventLine(String);
+
+impl tracing::field::Visit for EventLine {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let _ = write!(self.0, " {value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+}
+
+impl tracing::Subscriber for StderrEvents {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target().starts_with("tcp_proto")
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = EventLine(format!("nc: {}", event.metadata().level()));
+        event.record(&mut line);
+        eprintln!("{}", line.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }

@@ -331,3 +331,33 @@ async fn send_packet_refuses_what_is_not_an_ip_packet_within_the_mtu() {
     })
     .await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn caught_connections_carry_on_and_close_in_order_after_the_catch_all_listener_is_dropped() {
+    guarded(async {
+        let (a, b) = stacks();
+        let listener = TcpListener::bind_any(&b, 64).unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(&a, FAR), listener.accept());
+        let (mut client, (mut server, _)) = (client.unwrap(), accepted.unwrap());
+        // What a transparent proxy does when it stops: no more new connections, but the
+        // caught ones (answering from their original destination, an address B does not
+        // own) still finish — data both ways, then FIN both ways.
+        drop(listener);
+        ping_pong(&mut client, &mut server).await;
+        server.shutdown().await.unwrap();
+        drop(server);
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        drop(client);
+        // B's connection is over (its FIN acknowledged): no connection left on B, so a driver
+        // whose handles are gone can finish.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(b.with_endpoint(|endpoint| endpoint.connection_count()), 0);
+        // A SYN to a foreign address is no longer taken in once no caught connection is left.
+        let refused =
+            tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&a, FAR2)).await;
+        assert!(refused.is_err(), "a connection to an address B does not own without a catch-all");
+    })
+    .await;
+}

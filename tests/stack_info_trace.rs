@@ -50,7 +50,18 @@ impl Visit for Line {
     }
 }
 
-impl tracing::Subscriber for Collect {
+/// The process's one subscriber: each event goes to the collector the thread installed
+/// (`#[tokio::test]` runs its runtime on the test's own thread). One global subscriber
+/// rather than one `set_default` per test: tracing caches each callsite's interest globally,
+/// and a callsite first hit by a test without a subscriber while another test installs its
+/// own may stay cached as "never" for that one (a race between parallel tests).
+struct Router;
+
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<Collect>> = const { std::cell::RefCell::new(None) };
+}
+
+impl tracing::Subscriber for Router {
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
         true
     }
@@ -60,15 +71,25 @@ impl tracing::Subscriber for Collect {
     fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
     fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
+        let Some(collect) = CURRENT.with(|current| current.borrow().clone()) else { return };
         let mut line = Line(event.metadata().level().to_string());
         event.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
+        collect.0.lock().unwrap().push(line.0);
     }
     fn enter(&self, _: &span::Id) {}
     fn exit(&self, _: &span::Id) {}
 }
 
 impl Collect {
+    /// A collector for the events of this thread from now on.
+    fn install() -> Self {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| tracing::subscriber::set_global_default(Router).unwrap());
+        let collect = Self::default();
+        CURRENT.with(|current| *current.borrow_mut() = Some(collect.clone()));
+        collect
+    }
+
     fn lines(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
     }
@@ -115,8 +136,7 @@ async fn stream_info_counts_a_transfer_both_ways() {
 
 #[tokio::test(start_paused = true)]
 async fn tracing_reports_connections_established_closed_and_refused() {
-    let collect = Collect::default();
-    let _guard = tracing::subscriber::set_default(collect.clone());
+    let collect = Collect::install();
     let (device_a, device_b) = channel(4096);
     let (a, b) = (stack(A, device_a), stack(B, device_b));
     let listener = TcpListener::bind(&b, b_addr(80)).await.unwrap();
@@ -189,8 +209,7 @@ impl Device for Lossy {
 /// count so far.
 #[tokio::test(start_paused = true)]
 async fn tracing_reports_each_retransmission_timeout_of_a_stream() {
-    let collect = Collect::default();
-    let _guard = tracing::subscriber::set_default(collect.clone());
+    let collect = Collect::install();
     let (device_a, device_b) = channel(4096);
     let lose = Arc::new(AtomicBool::new(false));
     let a = stack(A, Lossy { device: device_a, lose: Arc::clone(&lose) });

@@ -183,6 +183,9 @@ pub struct Driver<T> {
     trace: bool,
     filter: Option<InboundFilter>,
     counters: DriverCounters,
+    /// What the `tracing` events last reported (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    tracer: super::trace::Tracer,
 }
 
 impl<T> core::fmt::Debug for Driver<T> {
@@ -264,6 +267,8 @@ impl<T: PacketTransport> Driver<T> {
             trace: false,
             filter: None,
             counters: DriverCounters::default(),
+            #[cfg(feature = "tracing")]
+            tracer: super::trace::Tracer::default(),
         }
     }
 
@@ -422,7 +427,39 @@ impl<T: PacketTransport> Driver<T> {
         handled?;
         let now = self.now();
         self.endpoint.handle_timeout(now);
-        self.flush()
+        let flushed = self.flush();
+        self.trace_round(now);
+        flushed
+    }
+
+    /// The endpoint's next event ([`Endpoint::poll_event`]), drained through the driver so
+    /// that, with the feature `tracing`, connections established and ended (reset, refused,
+    /// timed out …) are logged as they come out.
+    pub fn poll_event(&mut self) -> Option<crate::endpoint::EndpointEvent> {
+        let event = self.endpoint.poll_event()?;
+        #[cfg(feature = "tracing")]
+        self.trace_event(&event);
+        Some(event)
+    }
+
+    /// Logs what `event` says (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    pub(crate) fn trace_event(&mut self, event: &crate::endpoint::EndpointEvent) {
+        if let crate::endpoint::EndpointEvent::Connection(handle, event) = event {
+            self.tracer.on_event(&mut self.endpoint, *handle, event);
+        }
+    }
+
+    /// After a round at `now`: the drops counted since the last one, by reason, and the
+    /// retransmission timeouts of established connections (feature `tracing`; nothing
+    /// without it). [`poll`](Self::poll) calls it; a caller running the endpoint through
+    /// [`receive_packet`](Self::receive_packet) and [`flush`](Self::flush) calls it once per
+    /// round of its own.
+    pub fn trace_round(&mut self, now: Instant) {
+        #[cfg(feature = "tracing")]
+        self.tracer.after_turn(now, &self.counters, &self.endpoint);
+        #[cfg(not(feature = "tracing"))]
+        let _ = now;
     }
 
     /// Handles `packet` as if it had just arrived (a packet a filter held back, say); it is
@@ -434,6 +471,20 @@ impl<T: PacketTransport> Driver<T> {
     pub fn inject(&mut self, packet: &[u8]) -> io::Result<()> {
         self.receive(packet, false, false)?;
         self.flush()
+    }
+
+    /// Handles one packet a device received, with what the device said about it (`meta`:
+    /// its checksum state, and whether it is a coalesced super-segment), exactly as a packet
+    /// of [`poll`](Self::poll)'s batch: counted in `packets_in`, shown to the filter, a
+    /// checksum left unfinished finished in place where it must be. Nothing is sent: the
+    /// caller hands over a whole batch, then calls [`flush`](Self::flush) once, so the
+    /// endpoint answers the batch rather than each packet.
+    ///
+    /// # Errors
+    ///
+    /// Writing the capture file.
+    pub fn receive_packet(&mut self, packet: &mut [u8], meta: RxMeta) -> io::Result<()> {
+        self.receive_meta(packet, meta)
     }
 
     /// Sends every segment the endpoint has queued.
@@ -623,10 +674,14 @@ impl<T: PacketTransport> Driver<T> {
                 return self.receive_coalesced(packet, mss, trusted);
             }
         }
-        // Finished for an endpoint that verifies, and for a filter, which may keep the packet
-        // and inject it later as a plain packet (with nothing said about its checksum).
+        // Finished for an endpoint that verifies, for a filter, which may keep the packet
+        // and inject it later as a plain packet (with nothing said about its checksum), and
+        // for a packet that is not TCP (a UDP datagram made on this host, say), which may be
+        // kept for the application with nothing said about its checksum either.
         if matches!(meta.checksum, RxChecksumState::Partial { .. })
-            && (self.checksum.rx == RxChecksum::Verify || self.filter.is_some())
+            && (self.checksum.rx == RxChecksum::Verify
+                || self.filter.is_some()
+                || !carries_tcp(packet))
         {
             super::finish_partial_checksum(packet, meta.checksum);
             self.counters.checksums_finished += 1;
@@ -853,6 +908,18 @@ impl<T: PacketTransport> Driver<T> {
             }
         }
     }
+}
+
+/// Whether the IP header at the front of `packet` names TCP as its payload (an IPv6 packet
+/// with extension headers does not: it is taken for something else, which costs only a
+/// checksum finished that needed not be).
+fn carries_tcp(packet: &[u8]) -> bool {
+    let protocol = match packet.first().map(|byte| byte >> 4) {
+        Some(4) => packet.get(9),
+        Some(6) => packet.get(6),
+        _ => None,
+    };
+    protocol == Some(&PROTOCOL_TCP)
 }
 
 /// IPv6 extension headers walked at most before the packet is refused: a bound on the work
@@ -1739,6 +1806,29 @@ mod tests {
         driver.transport.inbound.push_back((data_packet(seq + 7, ack, b"x", true), RxMeta::PLAIN));
         driver.poll(Duration::ZERO).unwrap();
         assert_eq!(driver.endpoint().counters().dropped_malformed, 1);
+    }
+
+    #[test]
+    fn a_kept_udp_datagram_left_unfinished_by_the_device_is_handed_over_finished() {
+        let (mut driver, _, _, _) = offloaded(true);
+        driver.keep_other_packets(4);
+        let (src, dst) = (IpAddr::V4(PEER), IpAddr::V4(OURS));
+        // UDP 5353 -> 53, eight octets of payload, its checksum field holding only the
+        // pseudo-header's sum (not complemented), as the kernel hands it up with NEEDS_CSUM.
+        let mut udp = vec![0x14, 0xe9, 0, 53, 0, 16, 0, 0];
+        udp.extend_from_slice(b"question");
+        let partial = crate::wire::checksum::pseudo_header(src, dst, 17, 16).unwrap();
+        udp[6..8].copy_from_slice(&partial.folded().to_be_bytes());
+        let packet = ip_packet(src, dst, 17, &udp);
+        let meta =
+            RxMeta { checksum: RxChecksumState::Partial { start: 20, offset: 6 }, ..RxMeta::PLAIN };
+        driver.transport.inbound.push_back((packet, meta));
+        driver.poll(Duration::ZERO).unwrap();
+        let kept = driver.take_other_packet().expect("kept for the application");
+        let mut sum = crate::wire::checksum::pseudo_header(src, dst, 17, 16).unwrap();
+        sum.add_bytes(&kept[20..]);
+        assert_eq!(sum.finish(), 0, "a complete checksum sums to zero");
+        assert_eq!(&kept[28..], b"question");
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub mod driver;
 #[cfg(feature = "pcap")]
 pub mod pcap;
 pub mod source;
+#[cfg(feature = "tracing")]
+mod trace;
 #[cfg(feature = "tun")]
 pub mod tun;
 #[cfg(feature = "udp")]

@@ -296,6 +296,33 @@ fn decode_header(header: &[u8; VnetHeader::LEN], packet_len: usize) -> Option<Rx
     Some(RxMeta { checksum, tcp_gso_size, datagram_size: 0 })
 }
 
+/// The virtio-net header for a TCP segment we send, whose IP header of `ip_header_len`
+/// octets starts `packet` (the TCP header follows; the payload may or may not): all zero
+/// when its checksum is complete (`partial` false), else `NEEDS_CSUM` at the TCP checksum
+/// field and, with `gso_size`, a TCPv4 or TCPv6 super-packet to be cut at that many payload
+/// octets. A super-packet whose first piece carries CWR says so with the ECN bit (RFC 3168
+/// §6.1.2: the kernel keeps CWR on the first piece only). Shared by the blocking adapter's
+/// `send_segment` and the async stack's TUN device.
+pub(crate) fn tcp_tx_header(
+    packet: &[u8],
+    ip_header_len: usize,
+    partial: bool,
+    gso_size: Option<u16>,
+) -> VnetHeader {
+    if !partial {
+        return VnetHeader::PLAIN;
+    }
+    let ipv6 = packet.first().is_some_and(|byte| byte >> 4 == 6);
+    let ip_len = u16::try_from(ip_header_len).unwrap_or(u16::MAX);
+    // The TCP header's length from its data offset (the payload may follow in `packet`).
+    let offset = packet.get(ip_header_len + 12).copied().unwrap_or(0);
+    let tcp_len = u16::from(offset >> 4) * 4;
+    let mut header = VnetHeader::for_tcp(ipv6, ip_len, tcp_len, gso_size);
+    let flags = packet.get(ip_header_len + 13).copied().unwrap_or(0);
+    header.gso_ecn = gso_size.is_some() && flags & 0x80 != 0;
+    header
+}
+
 /// TUNSETIFF: binds `file` to the interface `name` with `flags`.
 fn set_interface(file: &File, name: &str, flags: libc::c_short) -> io::Result<()> {
     let mut request = InterfaceRequest::new(name)?;
@@ -533,24 +560,9 @@ impl PacketTransport for TunDevice {
                 "a partial checksum or super-segment needs IFF_VNET_HDR",
             ));
         }
-        let header = if partial {
-            let ipv6 = segment.headers.first().is_some_and(|byte| byte >> 4 == 6);
-            let ip_len = u16::try_from(segment.ip_header_len).unwrap_or(u16::MAX);
-            let tcp_len = u16::try_from(
-                segment.headers.len() - segment.ip_header_len.min(segment.headers.len()),
-            )
-            .unwrap_or(u16::MAX);
-            let gso_size =
-                segment.is_super().then(|| u16::try_from(segment.segment_size).unwrap_or(u16::MAX));
-            let mut header = VnetHeader::for_tcp(ipv6, ip_len, tcp_len, gso_size);
-            // A super-segment whose first piece carries CWR says so (RFC 3168 §6.1.2: the
-            // kernel keeps CWR on the first piece only).
-            let flags = segment.headers.get(segment.ip_header_len + 13).copied().unwrap_or(0);
-            header.gso_ecn = segment.is_super() && flags & 0x80 != 0;
-            header
-        } else {
-            VnetHeader::PLAIN
-        };
+        let gso_size =
+            segment.is_super().then(|| u16::try_from(segment.segment_size).unwrap_or(u16::MAX));
+        let header = tcp_tx_header(segment.headers, segment.ip_header_len, partial, gso_size);
         if segment.payload.len() < MAX_IOVECS - 2 {
             let mut parts: [&[u8]; MAX_IOVECS] = [&[]; MAX_IOVECS];
             parts[0] = segment.headers;

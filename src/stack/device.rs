@@ -17,13 +17,24 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::adapter::{Offloads, RxChecksumState};
+#[cfg(doc)]
+use crate::wire::checksum::TxChecksum;
+
 /// Whole IP packets in and out: what the [`Stack`](super::Stack)'s driver needs from a device.
 ///
 /// Both calls follow the usual poll contract: `Pending` only after arranging for the task to
 /// be woken when the call may make progress.
+///
+/// A device that can do more than plain packets of at most the MTU says so in
+/// [`offloads`](Self::offloads): then packets cross the trait with a [`PacketMeta`] saying
+/// what each still needs (a checksum to finish) or is (a TCP super-segment to cut, or one
+/// coalesced from several wire segments). A device that says nothing (the default) is only
+/// ever handed plain packets with complete checksums, as before.
 pub trait Device: Send + 'static {
     /// Receives one or more IP packets and appends each to `packets` (take buffers with
-    /// [`PacketBatch::buffer`], add them with [`PacketBatch::push`]); `Ready(Ok(()))` once at
+    /// [`PacketBatch::buffer`], add them with [`PacketBatch::push`], or
+    /// [`PacketBatch::push_with`] when the device knows something about the packet); `Ready(Ok(()))` once at
     /// least one was appended. The driver calls it only while the batch has
     /// [`room`](PacketBatch::room); appending beyond the room is allowed but wasteful.
     ///
@@ -38,7 +49,9 @@ pub trait Device: Send + 'static {
 
     /// Sends packets from the front of `packets`, removing each one sent
     /// ([`PacketBatch::pop_front`]); `Ready(Ok(()))` once the batch is empty, `Pending` when
-    /// the device can take no more now (the rest stays queued, in order).
+    /// the device can take no more now (the rest stays queued, in order). Each packet's
+    /// [`PacketMeta`] ([`PacketBatch::front_with_meta`]) is plain unless the device's
+    /// [`offloads`](Self::offloads) allow otherwise.
     ///
     /// # Errors
     ///
@@ -48,25 +61,92 @@ pub trait Device: Send + 'static {
         cx: &mut Context<'_>,
         packets: &mut PacketBatch,
     ) -> Poll<io::Result<()>>;
+
+    /// What the device does beyond plain packets, asked once when the stack is made (the
+    /// same [`Offloads`] the blocking driver's transports declare; `batching` is ignored):
+    ///
+    /// - `tcp_segmentation`: sent packets may be TCP super-segments of up to 64 KiB
+    ///   ([`PacketMeta::gso_size`]) for the device to cut into wire segments, each with the
+    ///   headers fixed up as Linux GSO does;
+    /// - `tx_checksum` [`TxChecksum::PseudoHeader`]: sent TCP segments come with their
+    ///   checksum field holding the pseudo-header's sum, for the device to finish
+    ///   ([`PacketMeta::checksum`] `Partial`); `Compute` (or `None`, treated as `Compute`):
+    ///   complete checksums;
+    /// - `rx_checksum`: received packets' [`PacketMeta::checksum`] says whether their TCP
+    ///   checksum was verified or left unfinished on this host (those are not verified
+    ///   again; packets it says nothing about are);
+    /// - `rx_coalesced`: received TCP packets may be super-segments coalesced from wire
+    ///   segments of [`PacketMeta::gso_size`] payload octets (delivered whole and acknowledged
+    ///   per MSS).
+    ///
+    /// The default, [`Offloads::NONE`], is plain packets both ways.
+    fn offloads(&self) -> Offloads {
+        Offloads::NONE
+    }
 }
 
-/// A bounded FIFO of IP packets with a pool of spare buffers.
+/// What a device knows or must do about one packet, beside its octets. For a device without
+/// [`offloads`](Device::offloads), always [`PacketMeta::PLAIN`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PacketMeta {
+    /// The TCP checksum: `Unknown` (sent: complete; received: nothing said, it is verified),
+    /// `Valid` (received only: the device verified it), or `Partial` (the field holds only
+    /// the pseudo-header's sum and the sum of the octets from `start` on goes at
+    /// `start + offset`: the device finishes it on a sent packet; a received one was made on
+    /// this host and never crossed a wire).
+    pub checksum: RxChecksumState,
+    /// `Some(mss)`: a TCP super-segment whose payload is (sent) to be cut or (received) was
+    /// coalesced from wire segments of `mss` payload octets, the last shorter.
+    pub gso_size: Option<u16>,
+}
+
+impl PacketMeta {
+    /// A plain packet: checksums complete (or, received, unverified), one wire segment.
+    pub const PLAIN: Self = Self { checksum: RxChecksumState::Unknown, gso_size: None };
+}
+
+/// A bounded FIFO of IP packets, each with its [`PacketMeta`], and a pool of spare buffers.
 ///
-/// Its bound is a number of packets ([`capacity`](Self::capacity)); the spare pool is bounded
-/// by the same number, so a batch holds at most twice its capacity in buffers, each as large
-/// as the largest packet it carried.
+/// Its bound is a number of packets ([`capacity`](Self::capacity)) and, optionally, a number
+/// of octets ([`set_max_octets`](Self::set_max_octets): super-segments are up to 64 KiB
+/// each). The spare pool is bounded by the same numbers (its octets counted by buffer
+/// capacity), so a batch holds at most twice its bounds in buffers.
 #[derive(Debug)]
 pub struct PacketBatch {
-    packets: VecDeque<Vec<u8>>,
+    packets: VecDeque<(Vec<u8>, PacketMeta)>,
     spare: Vec<Vec<u8>>,
     capacity: usize,
+    /// Octets of the packets queued.
+    octets: usize,
+    /// Capacity of the spare buffers, summed.
+    spare_octets: usize,
+    max_octets: usize,
 }
 
 impl PacketBatch {
-    /// An empty batch for at most `capacity` packets (at least one).
+    /// An empty batch for at most `capacity` packets (at least one), with no bound on octets.
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        Self { packets: VecDeque::with_capacity(capacity), spare: Vec::new(), capacity }
+        Self {
+            packets: VecDeque::with_capacity(capacity),
+            spare: Vec::new(),
+            capacity,
+            octets: 0,
+            spare_octets: 0,
+            max_octets: usize::MAX,
+        }
+    }
+
+    /// Bounds the octets the batch is meant to hold (its [`room`](Self::room) is zero once
+    /// they are reached) and those its spare pool keeps.
+    pub fn set_max_octets(&mut self, max_octets: usize) {
+        self.max_octets = max_octets;
+    }
+
+    /// Octets the batch is meant to hold at most ([`set_max_octets`](Self::set_max_octets);
+    /// `usize::MAX` unless set).
+    pub const fn max_octets(&self) -> usize {
+        self.max_octets
     }
 
     /// Packets the batch is meant to hold at most.
@@ -79,48 +159,77 @@ impl PacketBatch {
         self.packets.len()
     }
 
+    /// Octets of the packets queued.
+    pub const fn octets(&self) -> usize {
+        self.octets
+    }
+
     /// Whether no packet is queued.
     pub fn is_empty(&self) -> bool {
         self.packets.is_empty()
     }
 
-    /// Packets that may still be appended within the capacity.
+    /// Packets that may still be appended within the capacity (none once the octet bound is
+    /// reached).
     pub fn room(&self) -> usize {
+        if self.octets >= self.max_octets {
+            return 0;
+        }
         self.capacity.saturating_sub(self.packets.len())
     }
 
     /// An empty buffer for the next packet: a recycled one when the pool has one.
     pub fn buffer(&mut self) -> Vec<u8> {
-        self.spare.pop().unwrap_or_default()
+        let buffer = self.spare.pop().unwrap_or_default();
+        self.spare_octets = self.spare_octets.saturating_sub(buffer.capacity());
+        buffer
     }
 
-    /// Appends a packet at the back (past the capacity too: the caller checks
+    /// Appends a plain packet at the back (past the capacity too: the caller checks
     /// [`room`](Self::room) where the bound matters).
     pub fn push(&mut self, packet: Vec<u8>) {
-        self.packets.push_back(packet);
+        self.push_with(packet, PacketMeta::PLAIN);
+    }
+
+    /// Appends a packet with what is known about it at the back (as [`push`](Self::push)).
+    pub fn push_with(&mut self, packet: Vec<u8>, meta: PacketMeta) {
+        self.octets += packet.len();
+        self.packets.push_back((packet, meta));
     }
 
     /// Gives back a buffer that will not be pushed, for reuse.
     pub fn recycle(&mut self, mut buffer: Vec<u8>) {
-        if self.spare.len() < self.capacity {
+        let octets = self.spare_octets.saturating_add(buffer.capacity());
+        if self.spare.len() < self.capacity && octets <= self.max_octets {
             buffer.clear();
+            self.spare_octets = octets;
             self.spare.push(buffer);
         }
     }
 
     /// The packet at the front.
     pub fn front(&self) -> Option<&[u8]> {
-        self.packets.front().map(Vec::as_slice)
+        self.packets.front().map(|(packet, _)| packet.as_slice())
+    }
+
+    /// The packet at the front and what is known about it.
+    pub fn front_with_meta(&self) -> Option<(&[u8], PacketMeta)> {
+        self.packets.front().map(|(packet, meta)| (packet.as_slice(), *meta))
     }
 
     /// The packets queued, front first.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.packets.iter().map(Vec::as_slice)
+        self.packets.iter().map(|(packet, _)| packet.as_slice())
+    }
+
+    /// The packets queued with what is known about each, front first.
+    pub fn iter_with_meta(&self) -> impl Iterator<Item = (&[u8], PacketMeta)> {
+        self.packets.iter().map(|(packet, meta)| (packet.as_slice(), *meta))
     }
 
     /// Removes the packet at the front (its buffer goes to the pool).
     pub fn pop_front(&mut self) {
-        if let Some(packet) = self.packets.pop_front() {
+        if let Some(packet) = self.take_front() {
             self.recycle(packet);
         }
     }
@@ -128,16 +237,29 @@ impl PacketBatch {
     /// Removes and returns the packet at the front; give its buffer back with
     /// [`recycle`](Self::recycle) when done.
     pub fn take_front(&mut self) -> Option<Vec<u8>> {
-        self.packets.pop_front()
+        self.take_front_with_meta().map(|(packet, _)| packet)
+    }
+
+    /// As [`take_front`](Self::take_front), with what is known about the packet.
+    pub fn take_front_with_meta(&mut self) -> Option<(Vec<u8>, PacketMeta)> {
+        let (packet, meta) = self.packets.pop_front()?;
+        self.octets = self.octets.saturating_sub(packet.len());
+        Some((packet, meta))
     }
 
     /// Moves every packet of `other` to the back of this batch, and as many of this batch's
     /// spare buffers to `other` as it lacks.
     pub fn append(&mut self, other: &mut Self) {
+        self.octets += other.octets;
+        other.octets = 0;
         self.packets.append(&mut other.packets);
         while other.spare.len() < other.capacity {
-            let Some(buffer) = self.spare.pop() else { break };
-            other.spare.push(buffer);
+            let Some(buffer) = self.spare.last() else { break };
+            if other.spare_octets.saturating_add(buffer.capacity()) > other.max_octets {
+                break;
+            }
+            let buffer = self.buffer();
+            other.recycle(buffer);
         }
     }
 }

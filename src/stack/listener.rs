@@ -263,7 +263,8 @@ fn forget(inner: &mut Inner, local: SocketAddr) {
     if local.port() == 0 {
         inner.catch_all = inner.catch_all.saturating_sub(1);
         if inner.catch_all == 0 {
-            inner.driver.set_any_destination(false);
+            // Caught connections still live keep it on until they end.
+            inner.settle_any_destination();
         }
     }
 }

@@ -45,9 +45,11 @@
 //! **Catch-all and deferred accept.** [`TcpListener::bind_any`] is the endpoint's catch-all
 //! listener (`0.0.0.0:0`, `[::]:0`); while one is open the `Driver` takes in packets for any
 //! destination, so a TUN device's intercepted connections are caught with their original
-//! destination as `local_addr`. A deferred listener's SYNs wait in the endpoint (bounded by
-//! its backlog) and come out of [`TcpListener::incoming`] as [`Incoming`]s to accept, refuse
-//! or ignore; the stack keeps only their ids, in arrival order.
+//! destination as `local_addr`; the connections so caught keep receiving after the last
+//! catch-all listener is dropped, until each has ended. A deferred listener's SYNs wait in
+//! the endpoint (bounded by its backlog) and come out of [`TcpListener::incoming`] as
+//! [`Incoming`]s to accept, refuse or ignore; the stack keeps only their ids, in arrival
+//! order.
 //!
 //! **Packets that are not TCP** (other protocols, ICMP that is no error about a TCP segment,
 //! fragments) are kept by the `Driver` in a bounded queue ([`StackConfig::other_packets`],
@@ -57,16 +59,23 @@
 //! **Devices.** [`IoDevice`] over any `AsyncRead + AsyncWrite`, an in-memory [`channel`],
 //! and (features `tun`, Linux) `TunDevice`: the adapter's TUN device waited on with tokio's
 //! `AsyncFd` (its module says why not `tun-rs`).
+//!
+//! **Offloads.** A device that declares them ([`Device::offloads`], the adapter's
+//! `Offloads`) is handed TCP super-segments of up to 64 KiB (the endpoint's
+//! `poll_transmit_gso`, through the `Driver`'s `send_segment` path) with their checksum left
+//! to finish, and may hand up coalesced super-segments and checksums it verified or left
+//! unfinished; each packet's [`PacketMeta`] says which. The endpoint's checksum settings
+//! follow (`Driver::with_config`). Without them, as for [`IoDevice`] and [`channel`], every
+//! packet is plain and complete. Received packets are handed to the endpoint a batch at a
+//! time and answered once per batch.
 
 mod device;
 mod listener;
 mod stream;
-#[cfg(feature = "tracing")]
-mod trace;
 #[cfg(all(feature = "tun", target_os = "linux"))]
 mod tun;
 
-pub use device::{ChannelDevice, Device, IoDevice, PacketBatch, channel};
+pub use device::{ChannelDevice, Device, IoDevice, PacketBatch, PacketMeta, channel};
 pub use listener::{Incoming, TcpListener};
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpStream, WriteHalf};
 #[cfg(all(feature = "tun", target_os = "linux"))]
@@ -82,17 +91,18 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::adapter::PacketTransport;
 use crate::adapter::driver::Driver;
+use crate::adapter::{Offloads, OutSegment, PacketTransport, RxChecksumState, RxMeta};
 use crate::endpoint::{
     ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent, IncomingId,
 };
 use crate::event::{CallError, CloseReason, ConnectionError, Event};
 use crate::time::Instant;
+use crate::wire::checksum::TxChecksum;
 
 /// Settings of a [`Stack`].
 #[derive(Clone, Debug)]
@@ -136,6 +146,9 @@ struct QueueTransport {
     /// `RefCell` so the stack's driver can take the packets out (always under the one lock).
     outbound: RefCell<PacketBatch>,
     mtu: usize,
+    /// The device's offloads: the `Driver` hands super-segments and partial checksums to
+    /// [`send_segment`](PacketTransport::send_segment) only when they say so.
+    offloads: Offloads,
 }
 
 impl PacketTransport for QueueTransport {
@@ -157,6 +170,50 @@ impl PacketTransport for QueueTransport {
     fn mtu(&self) -> usize {
         self.mtu
     }
+
+    fn offloads(&self) -> Offloads {
+        self.offloads
+    }
+
+    fn send_segment(&mut self, segment: &OutSegment<'_>, _scratch: &mut Vec<u8>) -> io::Result<()> {
+        // Gathered into one packet buffer (the device's writes take one buffer per packet);
+        // what the device must still do goes beside it. Never refused, as for `send`.
+        let outbound = self.outbound.get_mut();
+        let mut buffer = outbound.buffer();
+        buffer.extend_from_slice(segment.headers);
+        for slice in segment.payload {
+            buffer.extend_from_slice(slice);
+        }
+        let checksum = match segment.checksum {
+            TxChecksum::PseudoHeader => RxChecksumState::Partial {
+                start: u16::try_from(segment.ip_header_len).unwrap_or(u16::MAX),
+                offset: TCP_CHECKSUM_OFFSET,
+            },
+            // `Compute`: complete. (`None` never comes: the stack asks the endpoint for
+            // `Compute` when the device offers `None`.)
+            TxChecksum::Compute | TxChecksum::None => RxChecksumState::Unknown,
+        };
+        let gso_size =
+            segment.is_super().then(|| u16::try_from(segment.segment_size).unwrap_or(u16::MAX));
+        outbound.push_with(buffer, PacketMeta { checksum, gso_size });
+        Ok(())
+    }
+}
+
+/// Where the checksum field lies in a TCP header.
+const TCP_CHECKSUM_OFFSET: u16 = 16;
+
+/// The offloads the stack uses of what `device` declares: a checksum the device would compute
+/// from nothing (`TxChecksum::None`) is computed by the endpoint instead, since the stack's
+/// packets say only whether the field is complete or holds the pseudo-header's sum; batching
+/// means nothing here.
+fn usable_offloads(declared: Offloads) -> Offloads {
+    let mut offloads = declared;
+    if offloads.tx_checksum == TxChecksum::None {
+        offloads.tx_checksum = TxChecksum::Compute;
+    }
+    offloads.batching = false;
+    offloads
 }
 
 /// The tasks waiting for one thing (a direction of a connection, a listener's next
@@ -206,6 +263,11 @@ struct Inner {
     incoming: HashMap<SocketAddr, VecDeque<IncomingId>>,
     /// Catch-all listeners open: while there is one, packets for any address are taken in.
     catch_all: usize,
+    /// Established connections answering from an address the stack does not own (caught by
+    /// a catch-all listener). While any is live, packets for any address are still taken in
+    /// after the last catch-all listener is gone: they must still finish (data, FIN, ACKs),
+    /// which a proxy stopping (its listener dropped first) relies on.
+    caught: HashSet<ConnectionHandle>,
     /// Tasks waiting in [`Stack::recv_packet`].
     packet_waiters: Waiters,
     /// [`StackConfig::queue_packets`]: packets [`Stack::send_packet`] may queue at once.
@@ -221,9 +283,6 @@ struct Inner {
     /// `events_dropped` as last seen: if it moved, events (and wakeups) were lost and every
     /// waiter is woken to look for itself.
     events_dropped_seen: u64,
-    /// What the `tracing` events last reported (feature `tracing`).
-    #[cfg(feature = "tracing")]
-    tracer: trace::Tracer,
 }
 
 impl Inner {
@@ -263,11 +322,17 @@ impl Inner {
 
     /// Takes the endpoint's events and collects the wakers of the tasks they concern.
     fn drain_events(&mut self, wakers: &mut Vec<Waker>) {
-        while let Some(event) = self.driver.endpoint_mut().poll_event() {
+        // Drained through the driver, which logs connections' ends (feature `tracing`).
+        while let Some(event) = self.driver.poll_event() {
             match event {
                 EndpointEvent::Connection(handle, event) => {
-                    #[cfg(feature = "tracing")]
-                    self.tracer.on_event(self.driver.endpoint_mut(), handle, &event);
+                    match event {
+                        Event::Connected => self.note_if_caught(handle),
+                        Event::Closed(_) if self.caught.remove(&handle) => {
+                            self.settle_any_destination();
+                        }
+                        _ => {}
+                    }
                     let Some(state) = self.connections.get_mut(&handle) else { continue };
                     let (reader, writer) = match event {
                         Event::Readable | Event::PeerClosed => (true, false),
@@ -307,6 +372,28 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Records `handle`, just established, if it answers from an address that is not ours.
+    fn note_if_caught(&mut self, handle: ConnectionHandle) {
+        let Ok(connection) = self.driver.endpoint_mut().connection_mut(handle) else { return };
+        let local = connection.local().ip();
+        if !self.addresses.contains(&local) {
+            self.caught.insert(handle);
+        }
+    }
+
+    /// Takes packets for any destination while a catch-all listener is open or a caught
+    /// connection is live; once neither, only for our addresses. Caught connections the
+    /// endpoint no longer has are forgotten first (their `Closed` may have been lost with a
+    /// full event queue), which visits them only while no catch-all listener is open.
+    fn settle_any_destination(&mut self) {
+        if self.catch_all > 0 {
+            return;
+        }
+        let endpoint = self.driver.endpoint();
+        self.caught.retain(|handle| endpoint.status(*handle).is_ok());
+        self.driver.set_any_destination(!self.caught.is_empty());
     }
 
     /// Every waiting task, to be woken (the driver stopped, or events were lost).
@@ -372,11 +459,24 @@ impl Stack {
         let epoch = tokio::time::Instant::now();
         let default_nodelay = config.endpoint.connection.nodelay;
         let queue = config.queue_packets.max(2);
-        let transport = QueueTransport {
-            outbound: RefCell::new(PacketBatch::with_capacity(queue)),
-            mtu: config.mtu,
+        let offloads = usable_offloads(device.offloads());
+        // Octets queued each way at most: what `queue` plain packets take (super-segments
+        // are up to 64 KiB each, and the packet count alone would let 64 MiB build up).
+        let max_octets = queue.saturating_mul(config.mtu.max(1_500));
+        let batch = || {
+            let mut batch = PacketBatch::with_capacity(queue);
+            batch.set_max_octets(max_octets);
+            batch
         };
-        let mut driver = Driver::new(Endpoint::new(config.endpoint), transport);
+        let transport =
+            QueueTransport { outbound: RefCell::new(batch()), mtu: config.mtu, offloads };
+        let mut driver = if offloads == usable_offloads(Offloads::NONE) {
+            Driver::new(Endpoint::new(config.endpoint), transport)
+        } else {
+            // The endpoint's checksums as the device does them (`Config::checksum` set to
+            // match): left for the device to finish, not verified again where it vouches.
+            Driver::with_config(config.endpoint, transport)
+        };
         for address in &config.addresses {
             driver.add_address(*address);
         }
@@ -389,6 +489,7 @@ impl Stack {
             listeners: HashMap::new(),
             incoming: HashMap::new(),
             catch_all: 0,
+            caught: HashSet::new(),
             packet_waiters: Waiters::default(),
             queue_packets: queue,
             mtu: config.mtu,
@@ -397,15 +498,13 @@ impl Stack {
             wants_room: Vec::new(),
             default_nodelay,
             events_dropped_seen: 0,
-            #[cfg(feature = "tracing")]
-            tracer: trace::Tracer::default(),
         };
         let shared = Arc::new(Shared { inner: Mutex::new(inner), handles: AtomicUsize::new(1) });
         let stack_driver = StackDriver {
             shared: Arc::clone(&shared),
             device: alloc::boxed::Box::new(device),
-            rx: PacketBatch::with_capacity(queue),
-            tx: PacketBatch::with_capacity(queue),
+            rx: batch(),
+            tx: batch(),
             sleep: None,
             wakers: Vec::new(),
             epoch,
@@ -593,9 +692,12 @@ impl StackDriver {
         // Our clock first: the endpoint keeps the later of its instants (module docs, Time).
         inner.endpoint_mut().handle_timeout(now);
         let mut fed = 0;
-        while let Some(packet) = self.rx.take_front() {
-            // Only a capture file can fail here, and the stack has none.
-            let _ = inner.driver.inject(&packet);
+        while let Some((mut packet, meta)) = self.rx.take_front_with_meta() {
+            let meta =
+                RxMeta { checksum: meta.checksum, tcp_gso_size: meta.gso_size, datagram_size: 0 };
+            // Only a capture file can fail here, and the stack has none. Nothing is sent
+            // until the whole batch is in (the flush below): the endpoint answers the batch.
+            let _ = inner.driver.receive_packet(&mut packet, meta);
             self.rx.recycle(packet);
             fed += 1;
             if fed % EVENTS_EVERY == 0 {
@@ -608,7 +710,8 @@ impl StackDriver {
         if inner.driver.other_packets() > 0 {
             inner.packet_waiters.take_into(&mut self.wakers);
         }
-        let flush_held = self.tx.len() >= self.tx.capacity() / 2;
+        let flush_held =
+            self.tx.len() >= self.tx.capacity() / 2 || self.tx.octets() >= self.tx.max_octets() / 2;
         if !flush_held {
             let _ = inner.driver.flush();
             self.tx.append(&mut inner.driver.transport().outbound.borrow_mut());
@@ -635,18 +738,13 @@ impl StackDriver {
         if dropped != inner.events_dropped_seen {
             inner.events_dropped_seen = dropped;
             inner.take_all_wakers(&mut self.wakers);
+            // A lost `Closed` would keep a caught connection listed.
+            inner.settle_any_destination();
         }
         let done = self.shared.handles.load(Ordering::Acquire) == 0
             && inner.endpoint().connection_count() == 0;
         let deadline = inner.endpoint().poll_timeout();
-        #[cfg(feature = "tracing")]
-        inner.tracer.after_turn(
-            now,
-            deadline,
-            inner.driver.counters(),
-            inner.driver.endpoint(),
-            inner.connections.keys(),
-        );
+        inner.driver.trace_round(now);
         Turn { deadline, flush_held, done }
     }
 }

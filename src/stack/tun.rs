@@ -9,12 +9,17 @@
 //! way, bring its own platform layer, and not share the offload handling. `AsyncFd` adds only
 //! readiness, which is all that is missing.
 //!
-//! Offloads: the stack's [`Device`] carries plain IP packets of at most the MTU, with complete
-//! checksums both ways, so only the receive-checksum offload is asked for (`IFF_VNET_HDR` with
-//! `TUN_F_CSUM`: a packet made on this host may come with its checksum unfinished, and is
-//! finished here, as the adapter's one-packet receive does). TSO either way would need the
-//! trait to carry each packet's segmentation metadata; the blocking `Driver` over the adapter
-//! has it.
+//! Offloads: it asks the kernel for all of them ([`TunOffloads::ALL`]: `IFF_VNET_HDR`, then
+//! `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`, dropping TSO6, TSO4, then the checksum offload where
+//! the kernel refuses one, as the adapter does) and declares to the stack what it got
+//! ([`Device::offloads`], the adapter's own `PacketTransport::offloads`). With the header on,
+//! the stack hands it TCP super-segments of up to 64 KiB with their checksum left to finish,
+//! and each goes out in one write behind the virtio-net header the adapter's `send_segment`
+//! would put (`NEEDS_CSUM`, `GSO_TCPV4`/`GSO_TCPV6` with the MSS): the kernel cuts and
+//! finishes them. Packets the kernel hands up keep what their header said — a checksum
+//! verified or left unfinished, a super-segment coalesced by the kernel's TSO — and the stack's
+//! driver takes them whole (acknowledged per MSS). Without the header (a kernel refusing
+//! `IFF_VNET_HDR`) it is one plain, complete packet of at most the MTU per read and write.
 
 use alloc::string::String;
 use core::task::{Context, Poll};
@@ -22,9 +27,12 @@ use std::io;
 
 use tokio::io::unix::AsyncFd;
 
-use super::{Device, PacketBatch};
+use super::{Device, PacketBatch, PacketMeta};
 use crate::adapter::tun::{self, TunOffloadStatus, TunOffloads};
-use crate::adapter::vnet::VnetHeader;
+use crate::adapter::{Offloads, PacketTransport, RxChecksumState};
+
+/// Room for the largest IP packet: what one read may return with receive TSO on.
+const MAX_PACKET: usize = 65_535;
 
 /// A Linux TUN device for a [`Stack`](super::Stack): attach to an existing device (or, as root,
 /// create one), route traffic into it with `ip`, and hand it to `Stack::new`.
@@ -32,13 +40,17 @@ use crate::adapter::vnet::VnetHeader;
 pub struct TunDevice {
     fd: AsyncFd<tun::TunDevice>,
     mtu: usize,
+    /// What the device does, read once when attached.
+    offloads: Offloads,
+    /// Octets a read may return: the MTU, or 64 KiB with receive TSO on.
+    read_size: usize,
     /// Packets the kernel refused (`EINVAL`: not a packet it takes), dropped.
     send_refused: u64,
 }
 
 impl TunDevice {
     /// Binds to the TUN device `name` (see [`tun::TunDevice::attach`] for what that takes and
-    /// creates) with the receive-checksum offload where the kernel has it, and registers it
+    /// creates) with every offload the kernel takes (see the module docs), and registers it
     /// with the current tokio runtime's reactor.
     ///
     /// # Errors
@@ -46,28 +58,30 @@ impl TunDevice {
     /// As [`tun::TunDevice::attach`]; also when called outside a tokio runtime (in one
     /// without I/O enabled, tokio panics).
     pub fn attach(name: &str) -> io::Result<Self> {
-        let offloads =
-            TunOffloads { vnet_hdr: true, tx_gso: false, rx_checksum: true, rx_tso: false };
-        Self::from_device(tun::TunDevice::attach_with(name, offloads)?)
+        Self::attach_with(name, TunOffloads::ALL)
     }
 
-    /// Wraps a device attached with the adapter (its TSO offloads must be off: see the module
-    /// docs).
+    /// As [`attach`](Self::attach), asking only for `offloads` ([`TunOffloads::NONE`]: plain
+    /// packets both ways).
     ///
     /// # Errors
     ///
-    /// `InvalidInput` if receive TSO is on; registering with the runtime's reactor (as for
-    /// [`attach`](Self::attach)).
+    /// As [`attach`](Self::attach).
+    pub fn attach_with(name: &str, offloads: TunOffloads) -> io::Result<Self> {
+        Self::from_device(tun::TunDevice::attach_with(name, offloads)?)
+    }
+
+    /// Wraps a device attached with the adapter, with whatever offloads it has.
+    ///
+    /// # Errors
+    ///
+    /// Registering with the runtime's reactor (as for [`attach`](Self::attach)).
     pub fn from_device(device: tun::TunDevice) -> io::Result<Self> {
         let status = device.offload_status();
-        if status.rx_tso4 || status.rx_tso6 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the async stack's TUN device takes no receive TSO",
-            ));
-        }
-        let mtu = crate::adapter::PacketTransport::mtu(&device);
-        Ok(Self { fd: device.register_async()?, mtu, send_refused: 0 })
+        let mtu = device.mtu();
+        let offloads = device.offloads();
+        let read_size = if status.rx_tso4 || status.rx_tso6 { MAX_PACKET } else { mtu };
+        Ok(Self { fd: device.register_async()?, mtu, offloads, read_size, send_refused: 0 })
     }
 
     /// The device's name.
@@ -117,15 +131,18 @@ impl Device for TunDevice {
                 Poll::Pending => return Poll::Pending,
             };
             let mut buffer = packets.buffer();
-            buffer.resize(self.mtu, 0);
+            buffer.resize(self.read_size, 0);
             let read = guard.try_io(|fd| {
                 fd.get_mut().read_one(&mut buffer)?.ok_or_else(|| io::ErrorKind::WouldBlock.into())
             });
             match read {
                 Ok(Ok((len, meta))) => {
                     buffer.truncate(len);
-                    crate::adapter::finish_partial_checksum(&mut buffer, meta.checksum);
-                    packets.push(buffer);
+                    // What the header said goes to the stack's driver, which finishes or
+                    // verifies the checksum as its endpoint needs and takes a coalesced
+                    // super-segment whole.
+                    let meta = PacketMeta { checksum: meta.checksum, gso_size: meta.tcp_gso_size };
+                    packets.push_with(buffer, meta);
                     received = true;
                 }
                 Ok(Err(error)) => {
@@ -144,13 +161,20 @@ impl Device for TunDevice {
         cx: &mut Context<'_>,
         packets: &mut PacketBatch,
     ) -> Poll<io::Result<()>> {
-        while let Some(packet) = packets.front() {
+        while let Some((packet, meta)) = packets.front_with_meta() {
             let mut guard = match self.fd.poll_write_ready_mut(cx) {
                 Poll::Ready(Ok(guard)) => guard,
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                 Poll::Pending => return Poll::Pending,
             };
-            match guard.try_io(|fd| fd.get_mut().write_parts(&VnetHeader::PLAIN, &[packet])) {
+            // The header the adapter's `send_segment` puts: all zero for a complete packet,
+            // else the checksum to finish and, for a super-segment, how to cut it.
+            let (partial, ip_header_len) = match meta.checksum {
+                RxChecksumState::Partial { start, .. } => (true, usize::from(start)),
+                RxChecksumState::Unknown | RxChecksumState::Valid => (false, 0),
+            };
+            let header = tun::tcp_tx_header(packet, ip_header_len, partial, meta.gso_size);
+            match guard.try_io(|fd| fd.get_mut().write_parts(&header, &[packet])) {
                 Ok(Ok(())) => packets.pop_front(),
                 Ok(Err(error)) if error.raw_os_error() == Some(libc::EINVAL) => {
                     // One bad packet (the user's `send_packet`, say) must not stop the stack.
@@ -162,5 +186,9 @@ impl Device for TunDevice {
             }
         }
         Poll::Ready(Ok(()))
+    }
+
+    fn offloads(&self) -> Offloads {
+        self.offloads
     }
 }

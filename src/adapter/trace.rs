@@ -1,14 +1,17 @@
-//! `tracing` events of the stack (feature `tracing`): what an operator wants in a log —
+//! `tracing` events of the driver (feature `tracing`): what an operator wants in a log —
 //! connections established and ended (orderly, reset, timed out …), retransmission timeouts
 //! per stream, packets and segments dropped with their reason — derived from what the core
-//! already reports (its events and counters), so the core itself stays free of logging.
+//! already reports (its events and counters), so the core itself stays free of logging. The
+//! blocking [`Driver`](super::driver::Driver) and the async stack (which runs one) share this
+//! code: the driver compares counters after each round, and sees connection events as they
+//! are drained through it (`Driver::poll_event`; the stack drains them so).
 //!
-//! Target `tcp_proto::stack`. Levels: `debug` for connections opening and closing in order,
+//! Target `tcp_proto::driver`. Levels: `debug` for connections opening and closing in order,
 //! and for drops; `info` for abnormal ends and retransmission timeouts; `warn` when a
 //! connection reaches R1 (the path looks bad) or events were lost. Nothing is done per
 //! packet: drops are found by comparing the driver's and the endpoint's counters once per
-//! driver turn, and retransmission timeouts by visiting the streams' counters only on turns
-//! where a timer was due and `info` is enabled.
+//! round, and retransmission timeouts by visiting the established connections' counters only
+//! on rounds where a timer was due and `info` is enabled.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -16,19 +19,20 @@ use std::collections::HashMap;
 
 use tracing::{Level, debug, info, warn};
 
-use crate::adapter::driver::DriverCounters;
+use super::driver::DriverCounters;
 use crate::endpoint::{ConnectionHandle, Endpoint, EndpointCounters};
 use crate::event::{CloseReason, Event};
 use crate::time::Instant;
 
 /// What the tracer last saw, to report only what changed.
 #[derive(Debug, Default)]
-pub(super) struct Tracer {
+pub(crate) struct Tracer {
     driver: DriverCounters,
     endpoint: EndpointCounters,
     /// The endpoint's deadline at the end of the last turn: a turn at or past it ran timers.
     deadline: Option<Instant>,
-    /// Retransmission timeouts of each stream as last reported.
+    /// Established connections (seen `Connected`, not yet `Closed`) and the retransmission
+    /// timeouts of each as last reported.
     timeouts: HashMap<ConnectionHandle, u64>,
 }
 
@@ -40,8 +44,8 @@ fn addresses(endpoint: &mut Endpoint, handle: ConnectionHandle) -> Option<String
 }
 
 impl Tracer {
-    /// One of a stream's connection events, as the stack drains it.
-    pub(super) fn on_event(
+    /// One of a connection's events, as it is drained.
+    pub(crate) fn on_event(
         &mut self,
         endpoint: &mut Endpoint,
         handle: ConnectionHandle,
@@ -49,8 +53,9 @@ impl Tracer {
     ) {
         match event {
             Event::Connected => {
+                self.timeouts.insert(handle, 0);
                 let flow = addresses(endpoint, handle);
-                debug!(target: "tcp_proto::stack", ?handle, flow, "connection established");
+                debug!(target: "tcp_proto::driver", ?handle, flow, "connection established");
             }
             Event::Closed(reason) => {
                 self.timeouts.remove(&handle);
@@ -62,11 +67,11 @@ impl Tracer {
                 let retransmitted = info.map(|info| info.retransmitted_segments);
                 match reason {
                     CloseReason::Orderly => debug!(
-                        target: "tcp_proto::stack",
+                        target: "tcp_proto::driver",
                         ?handle, ?acked, ?received, ?retransmitted, "connection closed"
                     ),
                     CloseReason::Error(error) => info!(
-                        target: "tcp_proto::stack",
+                        target: "tcp_proto::driver",
                         ?handle, %error, ?acked, ?received, ?retransmitted, "connection ended"
                     ),
                 }
@@ -74,43 +79,39 @@ impl Tracer {
             Event::RetransmissionThreshold => {
                 let flow = addresses(endpoint, handle);
                 warn!(
-                    target: "tcp_proto::stack",
+                    target: "tcp_proto::driver",
                     ?handle, flow, "retransmission threshold R1 reached: the path looks bad"
                 );
             }
             Event::SoftError(error) => {
-                debug!(target: "tcp_proto::stack", ?handle, ?error, "ICMP soft error");
+                debug!(target: "tcp_proto::driver", ?handle, ?error, "ICMP soft error");
             }
             _ => {}
         }
     }
 
-    /// After a driver turn at `now`: drops by reason since the last turn, and each stream's
-    /// new retransmission timeouts if a timer was due. `deadline`: the endpoint's next one.
-    pub(super) fn after_turn<'a>(
+    /// After a driver round at `now`: drops by reason since the last round, and each
+    /// established connection's new retransmission timeouts if a timer was due.
+    pub(crate) fn after_turn(
         &mut self,
         now: Instant,
-        deadline: Option<Instant>,
         driver: &DriverCounters,
         endpoint: &Endpoint,
-        streams: impl Iterator<Item = &'a ConnectionHandle>,
     ) {
+        let deadline = endpoint.poll_timeout();
         self.report_drops(driver, endpoint.counters());
         let timers_ran = self.deadline.is_some_and(|due| now >= due);
         self.deadline = deadline;
-        if !timers_ran || !tracing::enabled!(target: "tcp_proto::stack", Level::INFO) {
+        if !timers_ran || !tracing::enabled!(target: "tcp_proto::driver", Level::INFO) {
             return;
         }
-        for &handle in streams {
-            let Ok(info) = endpoint.info(handle) else { continue };
-            // Only streams that had a timeout get an entry (removed when they close).
-            if info.rto_count == 0 {
-                continue;
-            }
-            let seen = self.timeouts.entry(handle).or_insert(0);
+        // A connection the endpoint no longer has is forgotten here too (its `Closed` may
+        // have been lost with a full event queue).
+        self.timeouts.retain(|&handle, seen| {
+            let Ok(info) = endpoint.info(handle) else { return false };
             if info.rto_count > *seen {
                 info!(
-                    target: "tcp_proto::stack",
+                    target: "tcp_proto::driver",
                     ?handle,
                     timeouts = info.rto_count,
                     consecutive = info.consecutive_retransmissions,
@@ -119,7 +120,8 @@ impl Tracer {
                 );
                 *seen = info.rto_count;
             }
-        }
+            true
+        });
     }
 
     fn report_drops(&mut self, driver: &DriverCounters, endpoint: &EndpointCounters) {
@@ -145,7 +147,7 @@ impl Tracer {
                 ("other-packet queue full", now.other_packets_dropped, was.other_packets_dropped),
             ] {
                 if now > was {
-                    debug!(target: "tcp_proto::stack", reason, count = now - was, "packets dropped");
+                    debug!(target: "tcp_proto::driver", reason, count = now - was, "packets dropped");
                 }
             }
             self.driver = *driver;
@@ -162,19 +164,19 @@ impl Tracer {
                 ("ICMP error not believed", now.icmp_dropped, was.icmp_dropped),
             ] {
                 if now > was {
-                    debug!(target: "tcp_proto::stack", reason, count = now - was, "segments dropped");
+                    debug!(target: "tcp_proto::driver", reason, count = now - was, "segments dropped");
                 }
             }
             if now.rsts_sent > was.rsts_sent {
                 debug!(
-                    target: "tcp_proto::stack",
+                    target: "tcp_proto::driver",
                     count = now.rsts_sent - was.rsts_sent,
                     "resets sent (segments for no connection or listener)"
                 );
             }
             if now.events_dropped > was.events_dropped {
                 warn!(
-                    target: "tcp_proto::stack",
+                    target: "tcp_proto::driver",
                     count = now.events_dropped - was.events_dropped,
                     "endpoint events dropped (queue full)"
                 );
