@@ -342,6 +342,25 @@ fn set_interface(file: &File, name: &str, flags: libc::c_short) -> io::Result<()
 /// TUNSETOFFLOAD with what `wanted` asks for, dropping TSO6, then TSO4, then the checksum
 /// where the kernel refuses a set; records what held in `status`.
 fn set_offloads(file: &File, wanted: TunOffloads, status: &mut TunOffloadStatus) {
+    negotiate_offloads(wanted, status, |flags| {
+        // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned long of flags); no
+        // memory is passed. The descriptor is open while `file` lives.
+        let set = unsafe {
+            libc::ioctl(file.as_raw_fd(), libc::TUNSETOFFLOAD, libc::c_ulong::from(flags))
+        };
+        set == 0
+    });
+}
+
+/// The fall-back order of [`set_offloads`], apart from the system call so that a kernel
+/// refusing some sets can be played by a test: `kernel_accepts(flags)` asks for one set.
+/// Older kernels lack TSO6 (or, in containers, any offload): each refusal is counted and the
+/// device carries on with what is left, down to plain packets behind the header.
+fn negotiate_offloads(
+    wanted: TunOffloads,
+    status: &mut TunOffloadStatus,
+    mut kernel_accepts: impl FnMut(libc::c_uint) -> bool,
+) {
     let mut attempts: Vec<libc::c_uint> = Vec::new();
     if wanted.rx_checksum && wanted.rx_tso {
         attempts.extend([TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, TUN_F_CSUM | TUN_F_TSO4]);
@@ -350,12 +369,7 @@ fn set_offloads(file: &File, wanted: TunOffloads, status: &mut TunOffloadStatus)
         attempts.push(TUN_F_CSUM);
     }
     for (tried, &flags) in attempts.iter().enumerate() {
-        // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned long of flags); no
-        // memory is passed. The descriptor is open while `file` lives.
-        let set = unsafe {
-            libc::ioctl(file.as_raw_fd(), libc::TUNSETOFFLOAD, libc::c_ulong::from(flags))
-        };
-        if set == 0 {
+        if kernel_accepts(flags) {
             status.refused += u32::try_from(tried).unwrap_or(u32::MAX);
             status.rx_checksum = flags & TUN_F_CSUM != 0;
             status.rx_tso4 = flags & TUN_F_TSO4 != 0;
@@ -365,6 +379,7 @@ fn set_offloads(file: &File, wanted: TunOffloads, status: &mut TunOffloadStatus)
     }
     status.refused += u32::try_from(attempts.len()).unwrap_or(u32::MAX);
 }
+
 /// The MTU of interface `name` in the calling thread's network namespace.
 fn interface_mtu(name: &str) -> io::Result<usize> {
     // Any socket serves as a handle for interface ioctls.
@@ -713,6 +728,58 @@ mod tests {
         // The checksum field past the end of a 30-octet packet, an unknown GSO type.
         assert_eq!(decode_header(&partial.encode(), 30), None);
         assert_eq!(decode_header(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0], 60), None);
+    }
+
+    /// Plays a kernel that takes only the flag sets `accepted`; returns what was asked, in
+    /// order, and the status the negotiation left.
+    fn negotiate_with(
+        wanted: TunOffloads,
+        accepted: &[libc::c_uint],
+    ) -> (Vec<libc::c_uint>, TunOffloadStatus) {
+        let mut asked = Vec::new();
+        let mut status = TunOffloadStatus { vnet_hdr: true, ..TunOffloadStatus::default() };
+        negotiate_offloads(wanted, &mut status, |flags| {
+            asked.push(flags);
+            accepted.contains(&flags)
+        });
+        (asked, status)
+    }
+
+    #[test]
+    fn a_kernel_refusing_tso6_leaves_tso4_and_the_checksum_on_and_counts_one_refusal() {
+        let all = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+        let (asked, status) = negotiate_with(TunOffloads::ALL, &[TUN_F_CSUM | TUN_F_TSO4]);
+        assert_eq!(asked, [all, TUN_F_CSUM | TUN_F_TSO4]);
+        assert_eq!(
+            (status.rx_checksum, status.rx_tso4, status.rx_tso6, status.refused),
+            (true, true, false, 1)
+        );
+        // Everything taken at the first ask: nothing refused.
+        let (asked, status) = negotiate_with(TunOffloads::ALL, &[all]);
+        assert_eq!(asked, [all]);
+        assert_eq!((status.rx_tso6, status.refused), (true, 0));
+    }
+
+    #[test]
+    fn a_kernel_refusing_every_offload_leaves_plain_packets_behind_the_header() {
+        let (asked, status) = negotiate_with(TunOffloads::ALL, &[]);
+        assert_eq!(asked.len(), 3);
+        assert_eq!(
+            (status.rx_checksum, status.rx_tso4, status.rx_tso6, status.refused),
+            (false, false, false, 3)
+        );
+        assert!(status.vnet_hdr, "the header itself stays: only the offloads fell back");
+        // A kernel taking only the checksum offload.
+        let (_, status) = negotiate_with(TunOffloads::ALL, &[TUN_F_CSUM]);
+        assert_eq!((status.rx_checksum, status.rx_tso4, status.refused), (true, false, 2));
+    }
+
+    #[test]
+    fn tso_is_not_asked_for_without_the_checksum_offload_it_needs() {
+        let wanted = TunOffloads { rx_checksum: false, ..TunOffloads::ALL };
+        let (asked, status) = negotiate_with(wanted, &[TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6]);
+        assert!(asked.is_empty());
+        assert_eq!((status.rx_checksum, status.rx_tso4, status.refused), (false, false, 0));
     }
 
     #[test]
