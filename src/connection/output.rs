@@ -1050,7 +1050,7 @@ impl Connection {
     /// (RFC 2018 §4) or urgent data, a SYN, and a segment noted for a super-segment, which
     /// take `plan_header`. `None` (nothing written) when the plan is one of those. The octets
     /// are those `plan_header` would give (see `lean_path_writes_what_the_general_path_does`).
-    #[inline]
+    #[inline(always)]
     fn emit_plan_lean(
         &mut self,
         plan: Plan,
@@ -1088,7 +1088,7 @@ impl Connection {
     /// header carries. No work for an option the connection did not negotiate: timestamps
     /// only when on (RFC 7323 §3.2), no SACK option without blocks, no MSS or window scale
     /// past the SYN.
-    #[inline]
+    #[inline(always)]
     fn lean_header(
         &self,
         seq: SeqNum,
