@@ -16,7 +16,7 @@ use crate::seq::{SeqNum, Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::checksum::{Checksum, TxChecksum, pseudo_header};
-use crate::wire::{Flags, Options, PROTOCOL_TCP, TcpHeader};
+use crate::wire::{Flags, LeanHeader, OptionArea, Options, PROTOCOL_TCP, TcpHeader};
 
 /// Where a segment is written: whole into `buf`, or (with `payload`) its header into `buf` and
 /// its payload as slices of the send queue into `payload`.
@@ -628,14 +628,12 @@ impl Connection {
         if self.keepalive_probe_pending {
             // SHLD-12: a keep-alive carries no data; SEG.SEQ = SND.NXT − 1 makes the peer
             // answer with an ACK (RFC 9293 §3.8.4).
-            let header = self.header(self.snd_nxt + u32::MAX, Flags::ACK, remote);
-            let len = self.encode(&header, remote, out)?;
+            let len = self.emit_bare(self.snd_nxt + u32::MAX, Flags::ACK, remote, out)?;
             self.keepalive_probe_pending = false;
             return Ok(Some(len));
         }
         if self.ack_pending {
-            let header = self.header(self.snd_nxt, Flags::ACK, remote);
-            let len = self.encode(&header, remote, out)?;
+            let len = self.emit_bare(self.snd_nxt, Flags::ACK, remote, out)?;
             self.ack_pending = false;
             return Ok(Some(len));
         }
@@ -1019,6 +1017,9 @@ impl Connection {
         remote: SocketAddr,
         out: &mut Out<'_>,
     ) -> Result<usize, TransmitError> {
+        if let Some(len) = self.emit_plan_lean(plan, remote, out) {
+            return len;
+        }
         let header = self.plan_header(plan, remote);
         out.note_window(&header);
         if out.notes_segments() {
@@ -1040,6 +1041,107 @@ impl Connection {
             header.emit_pieces(plan.data_len, pieces, true, src, dst, out.buf, checksum)?
         };
         Ok(len)
+    }
+
+    /// The send fast path: the segment `plan` describes written from the connection's fixed
+    /// fields (ports, SEG.SEQ, SEG.ACK, flags, window) and an options area of at most the
+    /// negotiated timestamps, without building a [`TcpHeader`]: what every data, FIN and
+    /// ACK segment of an established connection is, except one carrying SACK blocks
+    /// (RFC 2018 §4) or urgent data, a SYN, and a segment noted for a super-segment, which
+    /// take `plan_header`. `None` (nothing written) when the plan is one of those. The octets
+    /// are those `plan_header` would give (see `lean_path_writes_what_the_general_path_does`).
+    #[inline(always)]
+    fn emit_plan_lean(
+        &mut self,
+        plan: Plan,
+        remote: SocketAddr,
+        out: &mut Out<'_>,
+    ) -> Option<Result<usize, TransmitError>> {
+        if plan.syn || out.notes_segments() || self.snd_up().is_some_and(|up| up.after(plan.seq)) {
+            return None;
+        }
+        #[cfg(all(test, feature = "std"))]
+        if switches::GENERAL_HEADERS_ONLY.with(core::cell::Cell::get) {
+            return None;
+        }
+        let mut flags = if plan.fin { Flags::FIN } else { Flags::EMPTY };
+        if plan.data_len > 0 && plan.data_offset + plan.data_len == self.send_buf.len() {
+            // MUST-61: PSH on the segment that empties what the user has written.
+            flags |= Flags::PSH;
+        }
+        let (header, area) = self.lean_header(plan.seq, flags, remote.port())?;
+        out.window_field = Some(header.window);
+        let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
+        let written = if let Some(payload) = out.payload.as_deref_mut() {
+            self.send_buf.slices(plan.data_offset, plan.data_len, payload);
+            let pieces = payload.slices().iter().map(|slice| &slice[..]);
+            header.emit_pieces(area, payload.len(), pieces, false, src, dst, out.buf, checksum)
+        } else {
+            let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
+            header.emit_pieces(area, plan.data_len, pieces, true, src, dst, out.buf, checksum)
+        };
+        Some(written.map_err(TransmitError::from))
+    }
+
+    /// `header(seq, flags, …)` for a segment other than a SYN, as fixed fields and an options
+    /// area, unless SACK blocks are to be reported (RFC 2018 §4), which only the general
+    /// header carries. No work for an option the connection did not negotiate: timestamps
+    /// only when on (RFC 7323 §3.2), no SACK option without blocks, no MSS or window scale
+    /// past the SYN.
+    #[inline(always)]
+    fn lean_header(
+        &self,
+        seq: SeqNum,
+        flags: Flags,
+        remote_port: u16,
+    ) -> Option<(LeanHeader, OptionArea<'static>)> {
+        debug_assert!(!flags.contains(Flags::SYN), "a SYN takes the general header");
+        let reports_sack =
+            self.sack_ok && self.assembler.as_ref().is_some_and(|assembler| assembler.has_report());
+        if reports_sack {
+            return None;
+        }
+        let flags = if self.have_irs { flags | Flags::ACK } else { flags };
+        let area = match self.ts.option(self.last_now, false, flags.contains(Flags::ACK)) {
+            Some(ts) => OptionArea::Timestamps(ts),
+            None => OptionArea::None,
+        };
+        let header = LeanHeader {
+            src_port: self.local_port,
+            dst_port: remote_port,
+            seq,
+            ack: if self.have_irs { self.rcv_nxt } else { SeqNum::new(0) },
+            flags,
+            window: self.window_field(),
+            urgent_ptr: 0,
+        };
+        Some((header, area))
+    }
+
+    /// Writes a segment without data and without SYN: through `lean_header` where it
+    /// applies, else the general header and `encode`.
+    fn emit_bare(
+        &self,
+        seq: SeqNum,
+        flags: Flags,
+        remote: SocketAddr,
+        out: &mut Out<'_>,
+    ) -> Result<usize, TransmitError> {
+        #[cfg(all(test, feature = "std"))]
+        let lean_allowed = !switches::GENERAL_HEADERS_ONLY.with(core::cell::Cell::get);
+        #[cfg(not(all(test, feature = "std")))]
+        let lean_allowed = true;
+        let lean = if lean_allowed { self.lean_header(seq, flags, remote.port()) } else { None };
+        let Some((header, area)) = lean else {
+            let header = self.header(seq, flags, remote);
+            return self.encode(&header, remote, out);
+        };
+        if let Some(payload) = out.payload.as_deref_mut() {
+            payload.clear();
+        }
+        out.window_field = Some(header.window);
+        let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
+        Ok(header.emit_pieces(area, 0, core::iter::empty(), true, src, dst, out.buf, checksum)?)
     }
 
     fn emit_reply(&self, reply: Reply, out: &mut Out<'_>) -> Result<Transmit, TransmitError> {
@@ -1077,6 +1179,19 @@ impl Connection {
         out.note_window(header);
         let (src, dst) = (self.local().ip(), remote.ip());
         Ok(header.emit_with_checksum(&[], src, dst, out.buf, self.config.checksum.tx)?)
+    }
+}
+
+/// A test-only switch that sends every segment through the general header (`plan_header`,
+/// `header`), for the differential tests that pin the lean path to it (in `input`'s tests).
+#[cfg(all(test, feature = "std"))]
+pub(super) mod switches {
+    use core::cell::Cell;
+
+    std::thread_local! {
+        /// While set on a thread, `emit_plan_lean` and `emit_bare` never take the lean path.
+        pub(in crate::connection) static GENERAL_HEADERS_ONLY: Cell<bool> =
+            const { Cell::new(false) };
     }
 }
 

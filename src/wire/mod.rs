@@ -225,12 +225,72 @@ impl TcpHeader {
     ) -> Result<usize, EmitError> {
         // Most segments carry no options, or only timestamps (RFC 7323 §3.2): skip measuring
         // and encoding them.
-        let timestamps_only = self.options.timestamps_only();
-        let no_options = timestamps_only.is_none() && self.options == Options::NONE;
-        let options_len = match timestamps_only {
-            Some(_) => options::TIMESTAMPS_ALIGNED_LEN,
-            None if no_options => 0,
-            None => self.options.encoded_len(),
+        let area = match self.options.timestamps_only() {
+            Some(ts) => OptionArea::Timestamps(ts),
+            None if self.options == Options::NONE => OptionArea::None,
+            None => OptionArea::General(&self.options),
+        };
+        LeanHeader {
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            urgent_ptr: self.urgent_ptr,
+        }
+        .emit_pieces(area, payload_len, payload, copy_payload, src, dst, buf, checksum)
+    }
+}
+
+/// The options area of a segment being written: none, only timestamps (the layout every
+/// segment after a handshake that negotiated them carries, written and summed as words), or
+/// anything else (encoded by [`Options::emit`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OptionArea<'o> {
+    /// No options: a 20-octet header.
+    None,
+    /// NOP, NOP, timestamps (RFC 7323 Appendix A's layout): a 32-octet header.
+    Timestamps(Timestamps),
+    /// Any other options.
+    General(&'o Options),
+}
+
+/// The fixed fields of a TCP header, without its options: what a connection fills in per
+/// segment when the options area is one of the common layouts ([`OptionArea`]), so that it
+/// need not build a whole [`TcpHeader`] (its [`Options`] with room for SACK blocks) for a
+/// segment that carries none. [`TcpHeader::emit_pieces`] writes through this too, so both
+/// give the same octets for the same header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LeanHeader {
+    pub(crate) src_port: u16,
+    pub(crate) dst_port: u16,
+    pub(crate) seq: SeqNum,
+    pub(crate) ack: SeqNum,
+    pub(crate) flags: Flags,
+    pub(crate) window: u16,
+    pub(crate) urgent_ptr: u16,
+}
+
+impl LeanHeader {
+    /// [`TcpHeader::emit_pieces`] for these fields and the options `area`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn emit_pieces<'p>(
+        &self,
+        area: OptionArea<'_>,
+        payload_len: usize,
+        payload: impl Iterator<Item = &'p [u8]>,
+        copy_payload: bool,
+        src: IpAddr,
+        dst: IpAddr,
+        buf: &mut [u8],
+        checksum: TxChecksum,
+    ) -> Result<usize, EmitError> {
+        let options_len = match area {
+            OptionArea::Timestamps(_) => options::TIMESTAMPS_ALIGNED_LEN,
+            OptionArea::None => 0,
+            OptionArea::General(options) => options.encoded_len(),
         };
         if options_len > MAX_OPTIONS_LEN {
             return Err(EmitError::OptionsTooLong { len: options_len });
@@ -280,13 +340,17 @@ impl TcpHeader {
             u1,
         ];
         fixed.copy_from_slice(&fields);
-        if let Some(ts) = timestamps_only {
+        match area {
             // The area is exactly these 12 octets (`options_len` above).
-            option_area.copy_from_slice(&Options::aligned_timestamps(ts));
-        } else if !no_options {
-            // MUST-69: whatever the options leave of the area is zero.
-            option_area.fill(0);
-            self.options.emit(option_area);
+            OptionArea::Timestamps(ts) => {
+                option_area.copy_from_slice(&Options::aligned_timestamps(ts));
+            }
+            OptionArea::None => {}
+            OptionArea::General(options) => {
+                // MUST-69: whatever the options leave of the area is zero.
+                option_area.fill(0);
+                options.emit(option_area);
+            }
         }
         if checksum != TxChecksum::Compute {
             if copy_payload {
@@ -317,20 +381,23 @@ impl TcpHeader {
             self.window,
             self.urgent_ptr,
         ]);
-        if let Some(ts) = timestamps_only {
-            // The common options area as words too: the general byte path costs several
-            // times more for these 12 octets on every segment.
-            let [n0, n1, k0, k1, v0, v1, v2, v3, e0, e1, e2, e3] = Options::aligned_timestamps(ts);
-            sum.add_words(&[
-                u16::from_be_bytes([n0, n1]),
-                u16::from_be_bytes([k0, k1]),
-                u16::from_be_bytes([v0, v1]),
-                u16::from_be_bytes([v2, v3]),
-                u16::from_be_bytes([e0, e1]),
-                u16::from_be_bytes([e2, e3]),
-            ]);
-        } else if !no_options {
-            sum.add_bytes(option_area);
+        match area {
+            OptionArea::Timestamps(ts) => {
+                // The common options area as words too: the general byte path costs several
+                // times more for these 12 octets on every segment.
+                let [n0, n1, k0, k1, v0, v1, v2, v3, e0, e1, e2, e3] =
+                    Options::aligned_timestamps(ts);
+                sum.add_words(&[
+                    u16::from_be_bytes([n0, n1]),
+                    u16::from_be_bytes([k0, k1]),
+                    u16::from_be_bytes([v0, v1]),
+                    u16::from_be_bytes([v2, v3]),
+                    u16::from_be_bytes([e0, e1]),
+                    u16::from_be_bytes([e2, e3]),
+                ]);
+            }
+            OptionArea::None => {}
+            OptionArea::General(_) => sum.add_bytes(option_area),
         }
         let mut rest = body;
         for piece in payload {
