@@ -306,3 +306,32 @@ fn with_timestamps_the_ack_of_a_fast_retransmission_is_timed_by_its_echo_rfc_732
     h.deliver(seg(ack(), add(PEER_ISS, 1), at(4000)).window(60_000).ts(700, 1150));
     assert_one_sample(&h, 100);
 }
+
+/// RFC 8985 §7.2: without an SRTT the probe timeout is 1 s. A SYN lost once (sent at 1 s,
+/// again at 2 s) leaves no sample (Karn) and an RTO of 3 s (RFC 6298 (5.7)); the initial
+/// window goes at 2.05 s and its ACK is lost. The probe — the last segment again — goes at
+/// 3.05 s, not the RTO at 5.05 s; the RTO is re-armed from it, and the ACK it draws gives no
+/// sample either (MUST-18).
+#[test]
+fn probe_without_an_srtt_goes_after_one_second_rfc_8985_7_2() {
+    let mut h = Harness::connect_with(karn_config(true));
+    h.expect_one();
+    assert_eq!(h.jump_to_deadline(), Instant::from_millis(2_000));
+    assert_eq!(h.expect_one().seq, ISS, "the SYN again");
+    h.advance(Duration::from_millis(50));
+    let syn_ack = seg(syn_ack(), PEER_ISS, add(ISS, 1)).mss(MSS).window(60_000);
+    h.deliver(syn_ack.sack_permitted());
+    h.expect_one();
+    assert_eq!((h.conn.status().srtt, h.conn.status().rto), (None, Duration::from_secs(3)));
+    assert_eq!(send_segments(&mut h, 4), vec![at(0), at(1000), at(2000), at(3000)]);
+    assert_eq!(h.conn.poll_timeout(), Some(Instant::from_millis(3_050)), "PTO = 1 s");
+    assert_eq!(h.jump_to_deadline(), Instant::from_millis(3_050));
+    assert_eq!(drain(&mut h), vec![at(3000)], "the probe: the last segment again");
+    assert_eq!(h.conn.counters().loss_probes, 1);
+    assert_eq!(h.conn.counters().retransmission_timeouts, 0);
+    assert_eq!(h.conn.poll_timeout(), Some(Instant::from_millis(6_050)), "the RTO, re-armed");
+    h.advance(Duration::from_millis(50));
+    ack_to(&mut h, 4000);
+    assert_eq!((h.conn.status().srtt, h.conn.status().rto), (None, Duration::from_secs(3)));
+    assert_eq!(h.conn.poll_timeout(), None);
+}
