@@ -1,7 +1,8 @@
 //! Karn's algorithm (RFC 9293 MUST-18, RFC 6298 §3) on every path that sends a segment again:
 //! without timestamps the ACK that covers a retransmitted segment gives no RTT sample (SRTT,
 //! RTTVAR and RTO stay exactly as they were), while a later ACK of a segment sent only once
-//! gives one. With timestamps the echo times the copy that arrived (RFC 7323 §4.2).
+//! gives one. With timestamps the echo times the copy that arrived (RFC 7323 §4.2). And the
+//! loss probe when there is no sample at all (RFC 8985 §7.2).
 
 mod common;
 
