@@ -142,7 +142,7 @@ fn deliver_runs(h: &mut Harness, peer: &mut Receiver, runs: &[Range<u32>]) -> Ve
 /// wrote nothing more, so the third sends nothing. The super-segment 160–194 is lost too;
 /// 150–159 arrive and are acknowledged at 1.7 s. Nothing sent after 160–194 is in flight, so
 /// no delivery can show RACK its loss, and no ACK comes back. The loss probe, armed in
-/// recovery 2·SRTT after that last ACK (RFC 8985 §7.2's PTO), goes at 1.925 s — 775 ms
+/// recovery 2·SRTT after that last ACK (RFC 8985 §7.2's PTO), goes at 1.9 s — 800 ms
 /// before the RTO would — and, with nothing lost waiting and no new data, is the newest
 /// retransmission again, 194. Its SACK a round trip later shows RACK that the ones sent
 /// before it were lost (§6.2 step 5, by their own send times): a second reduction (ssthresh
@@ -161,16 +161,17 @@ fn a_lost_super_segment_of_retransmissions_is_probed_not_timed_out_rfc_8985_6_2_
     h.now = at(1700);
     assert_eq!(deliver_runs(&mut h, &mut peer, &[150..160]), [vec![]]);
     let deadline = h.conn.poll_timeout().unwrap();
-    // SRTT is 112.5 ms here: the ACK at 1.7 s gave a 200 ms sample (segment 150's first
-    // transmission at 1.5 s timed against the ACK of its retransmission).
-    assert_eq!(deadline, at(1925), "the probe timer, not the RTO");
+    // SRTT is still 100 ms: the ACK at 1.7 s covers retransmissions and gives no sample
+    // (Karn, MUST-18; it would be 200 ms, segment 150's first send at 1.5 s).
+    assert_eq!(h.conn.status().srtt, Some(Duration::from_millis(100)));
+    assert_eq!(deadline, at(1900), "the probe timer, not the RTO");
     h.now = deadline;
     h.fire_timers();
     assert_eq!(drain(&mut h), [194..195], "the probe: the newest retransmission");
     assert_eq!(h.conn.counters().loss_probes, 1);
-    h.now = at(2025);
+    h.now = at(2000);
     let mut rounds = deliver_runs(&mut h, &mut peer, &[194..195]);
-    let mut t = 2025;
+    let mut t = 2000;
     while !peer.has_all(310) {
         t += 100;
         assert!(t < 2700, "not repaired before the RTO: {rounds:?}");
@@ -182,7 +183,7 @@ fn a_lost_super_segment_of_retransmissions_is_probed_not_timed_out_rfc_8985_6_2_
         rounds[..5],
         [vec![160..162], vec![162..166], vec![166..174], vec![174..190], vec![190..194]]
     );
-    assert_eq!(t, 2525, "everything delivered 2.5 s in, before the RTO");
+    assert_eq!(t, 2500, "everything delivered 2.5 s in, before the RTO");
     assert_eq!(h.conn.counters().retransmission_timeouts, 0);
     assert_eq!(h.conn.counters().sack_recoveries, 2, "the lost retransmissions: a second");
     assert_eq!(h.conn.status().ssthresh, 40_000);

@@ -599,7 +599,9 @@ impl Connection {
     }
 
     /// The RTT sample an ACK of new data up to `seg_ack` gives, before SND.UNA moves. Karn
-    /// (MUST-18): a probe sent once and never retransmitted gives an exact one. With
+    /// (MUST-18, RFC 6298 §3): a probe sent once gives an exact one, and only while nothing
+    /// was sent again since it went (`on_resent` forgets it: a cumulative ACK that covers a
+    /// retransmission may answer it rather than the probe). With
     /// timestamps every such ACK gives one (RTTM, RFC 7323 §4.1): `now` less the TSval its
     /// TSecr echoes — the transmission that arrived, so retransmissions are timed too and
     /// Karn's rule is not needed for them (the exact probe is still preferred when it

@@ -364,7 +364,8 @@ pub struct Connection {
     /// Deadlines by [`Timer`]; [`Instant::MAX`] means "not armed" (8 bytes a timer, not 16).
     timers: [Instant; Timer::COUNT],
     rtt: RttEstimator,
-    /// The segment being timed: its end sequence number and when it was sent (Karn, MUST-18).
+    /// The segment being timed: its end sequence number and when it was sent (Karn, MUST-18:
+    /// forgotten whenever anything is sent again, `on_resent`).
     rtt_probe: Option<(SeqNum, Instant)>,
     /// When SND.UNA last advanced or outstanding data started: R2 and user timeout count
     /// from here.

@@ -621,6 +621,9 @@ impl Connection {
                 if let Some(plan) = plan {
                     let len = self.emit_plan(plan, remote, out)?;
                     self.ack_pending = false;
+                    // Karn (MUST-18): the probed octet went before (not counted as a
+                    // retransmission, but sent again all the same).
+                    self.rtt_probe = None;
                     return Ok(Some(len));
                 }
             }
@@ -746,6 +749,12 @@ impl Connection {
     /// A segment from before SND.NXT went again: the scoreboard notes it, and a resend from
     /// the cursor (smaller MTU, RTO go-back-N) goes on after it.
     fn on_resent(&mut self, now: Instant, plan: Plan) {
+        // Karn (MUST-18, RFC 6298 §3): the ACK that would complete the segment being timed is
+        // cumulative, so it may have been sent for this copy (a hole it fills, or a tail whose
+        // first ACK was lost) — whichever way ahead of the probe it lies. Every send-again
+        // passes here, so the probe is forgotten here: no ACK before the next segment sent
+        // only once is timed. With timestamps the echo still times the copy that arrived.
+        self.rtt_probe = None;
         self.record_resent(plan.seq, plan.seq + plan.seg_len(), now);
         self.count_resent(plan.data_len);
         // A retransmission is sending too: a go-back-N resend that takes longer than an RTO

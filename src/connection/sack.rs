@@ -16,6 +16,10 @@ use crate::recovery::{
 use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::{SackBlock, SackBlocks, Segment};
+use core::time::Duration;
+
+/// RFC 8985 §7.2's probe timeout while there is no SRTT.
+const PTO_WITHOUT_SRTT: Duration = Duration::from_secs(1);
 
 impl Connection {
     /// The SACK blocks of our next ACK: none unless SACK was negotiated and out-of-order data
@@ -326,8 +330,8 @@ impl Connection {
 
     /// RFC 8985 §7.2: with data in flight, no recovery (but for a fast recovery's own tail,
     /// `Scoreboard::may_schedule_probe`) and no probe outstanding, a probe goes after PTO =
-    /// 2·SRTT (plus the peer's worst-case delayed ACK when one segment is in flight), unless
-    /// the retransmission timer comes first.
+    /// 2·SRTT (plus the peer's worst-case delayed ACK when one segment is in flight), or 1 s
+    /// without an SRTT, unless the retransmission timer comes first.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         let at = self.loss_probe_deadline(now);
         if at.is_some() && self.scoreboard.is_none() {
@@ -337,6 +341,8 @@ impl Connection {
         self.set_timer(Timer::LossProbe, at);
     }
 
+    /// When the probe is due if armed `now`: PTO after it (RFC 8985 §7.2), `None` when no
+    /// probe may be armed or the retransmission timer comes first.
     fn loss_probe_deadline(&self, now: Instant) -> Option<Instant> {
         // Cheapest tests first: this runs for every segment sent and every ACK.
         if self.snd_una == self.snd_nxt || self.snd_wnd == 0 {
@@ -349,12 +355,21 @@ impl Connection {
         if self.scoreboard.as_ref().is_some_and(|board| !board.may_schedule_probe()) {
             return None;
         }
-        let srtt = self.rtt.srtt()?;
-        let flight = self.snd_nxt.since(self.snd_una);
-        let mut pto = srtt.saturating_mul(2);
-        if flight <= u32::from(self.peer_mss.get()) {
-            pto = pto.saturating_add(WORST_CASE_DELAYED_ACK);
-        }
+        let pto = match self.rtt.srtt() {
+            Some(srtt) => {
+                let flight = self.snd_nxt.since(self.snd_una);
+                let pto = srtt.saturating_mul(2);
+                if flight <= u32::from(self.peer_mss.get()) {
+                    pto.saturating_add(WORST_CASE_DELAYED_ACK)
+                } else {
+                    pto
+                }
+            }
+            // No sample yet — a handshake sent twice gives none (Karn, MUST-18), and RFC 6298
+            // (5.7) holds the RTO at 3 s: §7.2's PTO is then 1 s, so a lost ACK of the
+            // initial window costs a second, not three.
+            None => PTO_WITHOUT_SRTT,
+        };
         let at = now + pto;
         let rto_first = self.timer(Timer::Retransmit).is_some_and(|rto| rto <= at);
         (!rto_first).then_some(at)
