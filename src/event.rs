@@ -248,7 +248,10 @@ pub struct Status {
     pub congestion: Option<CongestionAlgorithm>,
     /// Retransmissions of the oldest unacknowledged segment so far.
     pub consecutive_retransmissions: u32,
-    /// Retransmissions over the connection's life.
+    /// Retransmission timeouts over the connection's life (each resent the oldest
+    /// unacknowledged segment): the figure [`Counters::retransmission_timeouts`] keeps. Every
+    /// segment sent again, whatever the cause, is [`Counters::retransmitted_segments`]
+    /// (`TcpInfo::retransmitted_segments`).
     pub total_retransmissions: u64,
     /// Both SYNs carried the timestamps option, so every segment does (RFC 7323 §3.2).
     pub timestamps: bool,
