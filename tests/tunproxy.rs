@@ -20,63 +20,32 @@
 //! unless `CI` is set, where that fails them (as `tests/interop_linux.rs`).
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+mod namespaces;
+
+use namespaces::sh;
+
 const MIB: usize = 1 << 20;
 
 // ------------------------------------------------------------------ prerequisites
 
-fn missing_prerequisite() -> Option<String> {
-    let root = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&root.stdout).trim() != "0" {
-        return Some("not root".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    let have = |tool: &str, flag: &str| {
-        Command::new(tool).arg(flag).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-    };
-    for (tool, flag) in [("ip", "-V"), ("curl", "--version"), ("python3", "--version")] {
-        if !have(tool, flag) {
-            return Some(format!("no `{tool}` command"));
-        }
-    }
-    if !tunproxy_binary().exists() {
-        return Some(format!(
-            "{} not built: `cargo build --example tunproxy` (`cargo test` builds it)",
-            tunproxy_binary().display()
-        ));
-    }
-    None
-}
-
-/// `true` when the test may run; otherwise explains and, under CI, fails.
+/// `true` when the test may run (see [`namespaces::prerequisites`]).
 fn prerequisites(test: &str) -> bool {
-    let Some(reason) = missing_prerequisite() else { return true };
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: cannot run ({reason}) and CI is set: failing rather than skipping"
-    );
-    eprintln!("{test}: skipped: {reason} (set CI to make this an error)");
-    false
+    namespaces::prerequisites(
+        test,
+        "tunproxy",
+        &[("ip", "-V"), ("curl", "--version"), ("python3", "--version")],
+    )
 }
 
-/// The example binary, built by `cargo test` beside the test executables.
 fn tunproxy_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    dir.join("examples").join("tunproxy")
-}
-
-fn sh(args: &[&str]) {
-    let status = Command::new(args[0]).args(&args[1..]).status().expect("run a command");
-    assert!(status.success(), "{args:?} failed: {status}");
+    namespaces::example_binary("tunproxy")
 }
 
 // ------------------------------------------------------------------ topology

@@ -28,13 +28,12 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
+mod namespaces;
+
+use namespaces::sh;
+
 const LEN: usize = 16 << 20;
 const RUNS: usize = 10;
-
-fn sh(args: &[&str]) {
-    let status = Command::new(args[0]).args(&args[1..]).status().expect("run a command");
-    assert!(status.success(), "{args:?} failed: {status}");
-}
 
 /// The release build of the example if there is one, else the debug build beside the tests.
 fn tunproxy_binary() -> (PathBuf, &'static str) {
