@@ -131,7 +131,7 @@ impl MapKey for (SocketAddr, SocketAddr) {
 
 /// A hash map with open addressing, linear probing and backward-shift deletion (no
 /// tombstones), kept between 3/8 and 3/4 full (it shrinks when it empties, so a past flood
-/// does not pin memory). Only what the endpoint needs: get, insert, remove.
+/// does not pin memory). Only what the endpoint needs: get, insert, remove, retain.
 #[derive(Debug)]
 pub(crate) struct KeyedMap<K, V> {
     buckets: Vec<Option<(K, V)>>,
@@ -239,6 +239,24 @@ impl<K: MapKey, V> KeyedMap<K, V> {
         Some(value)
     }
 
+    /// Keeps only the entries `keep` says yes to, re-filed into a table sized for them (a
+    /// full pass: for sweeps that run rarely, amortised over many inserts).
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
+        let old = core::mem::take(&mut self.buckets);
+        let kept: Vec<(K, V)> = old.into_iter().flatten().filter(|(k, v)| keep(k, v)).collect();
+        self.len = kept.len();
+        let mut size = Self::MIN_BUCKETS;
+        while self.len * 4 > size * 3 {
+            size *= 2;
+        }
+        let mut fresh = Vec::with_capacity(size);
+        fresh.resize_with(size, || None);
+        self.buckets = fresh;
+        for (key, value) in kept {
+            self.place(key, value);
+        }
+    }
+
     /// Re-files every entry into `size` buckets (a power of two).
     fn resize(&mut self, size: usize) {
         let mut fresh = Vec::with_capacity(size);
@@ -291,6 +309,12 @@ mod tests {
                 assert_eq!(map.remove(&k), model.remove(&k), "step {step}");
             }
             assert_eq!(map.len(), model.len());
+            if step.is_multiple_of(997) {
+                // A sweep keeps exactly what it is told to, and lookups still agree after.
+                map.retain(|_, v| v % 3 != 0);
+                model.retain(|_, v| *v % 3 != 0);
+                assert_eq!(map.len(), model.len());
+            }
             if step.is_multiple_of(101) {
                 for (k, v) in &model {
                     assert_eq!(map.get(k), Some(v), "step {step}");

@@ -387,6 +387,10 @@ type TimerEntry = Reverse<(Instant, u32, u32)>;
 /// Timer-heap entries allowed beyond twice the connection count before stale ones are dropped.
 const TIMER_HEAP_SLACK: usize = 64;
 
+/// Per-remote counts allowed beyond twice the connection count before those at zero are
+/// dropped.
+const PER_REMOTE_SLACK: usize = 64;
+
 /// Expiry entries of deferred SYNs allowed beyond twice the live records before the stale
 /// ones (of SYNs decided since) are dropped.
 const PENDING_EXPIRY_SLACK: usize = 64;
@@ -1709,6 +1713,12 @@ impl Endpoint {
         match self.per_remote.get_mut(&tuple.1.ip()) {
             Some(count) => *count += 1,
             None => {
+                if self.per_remote.len() >= 2 * self.by_tuple.len() + PER_REMOTE_SLACK {
+                    // Counts that fell to zero stay (see `free_slot`); they go here, when they
+                    // are at least half the map: amortised O(1) per new remote, and the map
+                    // stays within twice the connections.
+                    self.per_remote.retain(|_, count| *count > 0);
+                }
                 self.per_remote.insert(tuple.1.ip(), 1);
             }
         }
@@ -1959,10 +1969,10 @@ impl Endpoint {
     ) {
         self.by_tuple.remove(hash, handle.index);
         if let Some(count) = self.per_remote.get_mut(&tuple.1.ip()) {
+            // A count that falls to zero stays until a sweep in `insert`: a client or server
+            // talking to one peer at a time would otherwise remove and re-file it (two
+            // lookups and a backward shift) per connection.
             *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.per_remote.remove(&tuple.1.ip());
-            }
         }
         if let Some(slot) = self.slots.get_mut(handle.index as usize) {
             if let Some(mut entry) = slot.entry.take() {
