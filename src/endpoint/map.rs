@@ -150,10 +150,6 @@ impl<K: MapKey, V> KeyedMap<K, V> {
         self.len
     }
 
-    pub(crate) const fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     fn home(&self, key: &K) -> usize {
         (key.hash_with(&self.key) as usize) & self.buckets.len().wrapping_sub(1)
     }

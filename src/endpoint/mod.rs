@@ -282,7 +282,10 @@ pub struct EndpointCounters {
     pub incoming_expired: u64,
 }
 
-/// A TIME-WAIT record as the endpoint files it: 48 bytes beside its 4-tuple key.
+/// A TIME-WAIT record as the endpoint files it. It belongs to the slot its connection had:
+/// the 4-tuple table keeps pointing at that slot, whose `time_wait` is the record's place in
+/// [`Endpoint::time_wait`] (a dense vector, so the records cost no hashing and their memory
+/// follows their number).
 #[derive(Clone, Copy, Debug)]
 struct FiledTimeWait {
     record: TimeWait,
@@ -290,7 +293,16 @@ struct FiledTimeWait {
     /// `record.expires` only; the entry is filed again when it comes due, so a record has one
     /// entry however often it restarts (the queue stays bounded by the records).
     at: Instant,
+    local: SocketAddr,
+    remote: SocketAddr,
+    /// The slot it lives in.
+    slot: u32,
+    /// The hash its 4-tuple is filed under in the tuple table.
+    hash: TupleHash,
 }
+
+/// `Slot::time_wait` of a slot that holds no TIME-WAIT record.
+const NO_RECORD: u32 = u32::MAX;
 
 /// A listener and its queues.
 #[derive(Debug)]
@@ -310,6 +322,9 @@ struct Listener {
 #[derive(Debug)]
 struct Slot {
     generation: u32,
+    /// Where in [`Endpoint::time_wait`] this slot's TIME-WAIT record is, or [`NO_RECORD`]. A
+    /// slot holds a live connection (`entry`), a TIME-WAIT record, or nothing (free).
+    time_wait: u32,
     entry: Option<Entry>,
 }
 
@@ -330,6 +345,10 @@ struct Entry {
     /// The hash its 4-tuple is filed under, kept so freeing it need not hash again (it fits
     /// the padding: the entry stays 24 bytes).
     hash: TupleHash,
+    /// Made by a SYN that reopened a TIME-WAIT record of its 4-tuple (MAY-2): the record
+    /// stays until this connection is established, and only such a connection has one beside
+    /// it (every other way to a connection checks the 4-tuple has no record).
+    reopened: bool,
 }
 
 /// Which listener a connection belongs to until it is accepted: the one on the connection's
@@ -429,17 +448,19 @@ pub struct Endpoint {
     /// `incoming_lifetime`, so in order); entries of decided SYNs are skipped.
     pending_expiry: VecDeque<(Instant, IncomingId)>,
     next_incoming: u64,
-    /// TIME-WAIT records by 4-tuple. A record stays while a SYN that reopened its 4-tuple
-    /// (MAY-2) is being handshaken: the new connection shadows it (connections are looked up
-    /// first), it goes when that connection reaches ESTABLISHED, and it answers again if the
-    /// handshake fails.
-    time_wait: KeyedMap<(SocketAddr, SocketAddr), FiledTimeWait>,
+    /// TIME-WAIT records, each in the slot its connection had (found through the 4-tuple
+    /// table like a connection; `Slot::time_wait` says where it is here, and the vector stays
+    /// dense). A record stays while a SYN that reopened its 4-tuple (MAY-2) is being
+    /// handshaken: the new connection shadows it (connections are looked up first), it goes
+    /// when that connection reaches ESTABLISHED, and it answers again if the handshake fails.
+    time_wait: Vec<FiledTimeWait>,
     timers: BinaryHeap<TimerEntry>,
-    /// TIME-WAIT expiries in the order they were filed; an entry whose record was restarted or
-    /// removed is stale and skipped. Nearly all are filed at now + 2×MSL, so in order; a
-    /// connection retired late files its own earlier expiry, which then waits for the
-    /// entries before it (a record may outlive 2×MSL a little, never fall short of it).
-    time_wait_expiry: VecDeque<(Instant, SocketAddr, SocketAddr)>,
+    /// TIME-WAIT expiries (deadline, slot index, slot generation) in the order they were
+    /// filed; an entry whose record was restarted or removed is stale and skipped. Nearly all
+    /// are filed at now + 2×MSL, so in order; a connection retired late files its own earlier
+    /// expiry, which then waits for the entries before it (a record may outlive 2×MSL a
+    /// little, never fall short of it).
+    time_wait_expiry: VecDeque<(Instant, u32, u32)>,
     transmit_queue: VecDeque<ConnectionHandle>,
     strays: VecDeque<StrayReply>,
     events: VecDeque<EndpointEvent>,
@@ -494,7 +515,7 @@ impl Endpoint {
             pending_by_tuple: KeyedMap::new(key),
             pending_expiry: VecDeque::new(),
             next_incoming: 0,
-            time_wait: KeyedMap::new(key),
+            time_wait: Vec::new(),
             timers: BinaryHeap::new(),
             time_wait_expiry: VecDeque::new(),
             transmit_queue: VecDeque::new(),
@@ -521,7 +542,8 @@ impl Endpoint {
 
     /// Live connections (TIME-WAIT records excluded).
     pub const fn connection_count(&self) -> usize {
-        self.by_tuple.len()
+        // The tuple table files both.
+        self.by_tuple.len() - self.time_wait.len()
     }
 
     /// TIME-WAIT records held.
@@ -612,7 +634,7 @@ impl Endpoint {
         let pending = self.take_pending(id).ok_or(EndpointError::UnknownIncoming)?;
         let tuple = (pending.local, pending.remote);
         self.check_limits(pending.remote.ip())?;
-        if self.lookup(tuple).is_some() || self.time_wait.contains_key(&tuple) {
+        if taken(&self.by_tuple, &self.slots, &self.time_wait, tuple) {
             // A connection took the 4-tuple meanwhile (an active open picked this port).
             return Err(EndpointError::AddressInUse);
         }
@@ -802,8 +824,7 @@ impl Endpoint {
         self.check_limits(remote.ip())?;
         let taken = |port: u16| {
             let tuple = (SocketAddr::new(local_ip, port), remote);
-            lookup(&self.by_tuple, &self.slots, tuple).is_some()
-                || self.time_wait.contains_key(&tuple)
+            taken(&self.by_tuple, &self.slots, &self.time_wait, tuple)
                 || self.pending_by_tuple.contains_key(&tuple)
                 || self.listeners.contains_key(&tuple.0)
         };
@@ -1046,7 +1067,9 @@ impl Endpoint {
         let remote = SocketAddr::new(src, header.src_port);
         let local = SocketAddr::new(dst, header.dst_port);
         let tuple = (local, remote);
-        if let Some(handle) = self.lookup(tuple) {
+        // Hashed once for both lookups.
+        let hash = self.by_tuple.hash(local, remote);
+        if let Some(handle) = lookup_hashed(&self.by_tuple, &self.slots, tuple, hash) {
             self.recent = Some(handle);
             let mut reopens = false;
             if let Some(entry) = self.entry_mut(handle) {
@@ -1074,12 +1097,14 @@ impl Endpoint {
             self.after_call(handle);
             if reopens {
                 self.retire(handle);
-                self.on_time_wait_segment(now, tuple, &segment);
+                if let Some(at) = self.time_wait_record(tuple, hash) {
+                    self.on_time_wait_segment(now, at, &segment);
+                }
             }
             return;
         }
-        if self.time_wait.contains_key(&tuple) {
-            self.on_time_wait_segment(now, tuple, &segment);
+        if let Some(at) = self.time_wait_record(tuple, hash) {
+            self.on_time_wait_segment(now, at, &segment);
             return;
         }
         if let Some(&id) = self.pending_by_tuple.get(&tuple)
@@ -1146,42 +1171,42 @@ impl Endpoint {
 
     /// A segment for a TIME-WAIT record: [`TimeWait::judge`] decides, exactly as for a
     /// connection in TIME-WAIT (RFC 9293 §3.10.7.4, RFC 1337, RFC 5961, RFC 6191).
-    fn on_time_wait_segment(
-        &mut self,
-        now: Instant,
-        tuple: (SocketAddr, SocketAddr),
-        segment: &Segment<'_>,
-    ) {
-        let Some(record) = self.time_wait.get(&tuple).map(|filed| filed.record) else { return };
+    /// The record at `at` in [`Endpoint::time_wait`] (from
+    /// [`time_wait_record`](Self::time_wait_record)) is the one the segment is for.
+    fn on_time_wait_segment(&mut self, now: Instant, at: usize, segment: &Segment<'_>) {
+        let Some(filed) = self.time_wait.get(at).copied() else { return };
+        let (tuple, record) = ((filed.local, filed.remote), filed.record);
         match record.judge(segment) {
             Verdict::IgnoreRst | Verdict::Drop => {}
-            Verdict::Ack { .. } => self.time_wait_ack(now, tuple, true),
+            Verdict::Ack { .. } => self.time_wait_ack(now, at, true),
             Verdict::Reopen => {
+                // The record keeps its place: a new connection takes a slot of its own.
                 if !self.reopen(now, tuple, record.snd_nxt, segment) {
                     // No listener, or no room in it: the SYN gets what a connection in
                     // TIME-WAIT gives it.
-                    self.time_wait_ack(now, tuple, true);
+                    self.time_wait_ack(now, at, true);
                 }
             }
             Verdict::AckFin => {
                 // The restart moves the record's expiry only; its entry in the expiry queue is
                 // filed again when it comes due (one entry per record, however many FINs).
                 let expires = time_wait::expiry(now, self.config.connection.msl);
-                if let Some(filed) = self.time_wait.get_mut(&tuple) {
+                if let Some(filed) = self.time_wait.get_mut(at) {
                     filed.record.expires = expires;
                     filed.record.on_fin_again(segment);
                 }
-                self.time_wait_ack(now, tuple, false);
+                self.time_wait_ack(now, at, false);
             }
         }
     }
 
     /// Queues the record's `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`; when `limited`, only within
     /// its RFC 5961 §7 rate limit (the connection's challenge-ACK limit, per record).
-    fn time_wait_ack(&mut self, now: Instant, tuple: (SocketAddr, SocketAddr), limited: bool) {
+    fn time_wait_ack(&mut self, now: Instant, at: usize, limited: bool) {
         let config = &self.config.connection;
         let (interval, limit) = (config.challenge_ack_interval, config.challenge_ack_limit);
-        let Some(filed) = self.time_wait.get_mut(&tuple) else { return };
+        let Some(filed) = self.time_wait.get_mut(at) else { return };
+        let tuple = (filed.local, filed.remote);
         if limited && !filed.record.acks.allow(now, interval, limit) {
             self.counters.time_wait_acks_suppressed += 1;
             return;
@@ -1311,7 +1336,13 @@ impl Endpoint {
         connection.handle_segment(now, remote.ip(), segment);
         // Counted in the listener's SYN queue from the start (one bookkeeping pass, in
         // `insert`).
-        self.insert(connection, tuple, Some(listener), true);
+        let handle = self.insert(connection, tuple, Some(listener), true);
+        if iss_after.is_some()
+            && let Some(entry) = self.entry_mut(handle)
+        {
+            // Beside the TIME-WAIT record it reopened, until it is established.
+            entry.reopened = true;
+        }
     }
 
     /// A SYN-ACK whose sequence number is a SYN cookie; no state is kept.
@@ -1585,7 +1616,7 @@ impl Endpoint {
     /// queue peek: no scan).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let connections = self.timers.peek().map(|Reverse((at, _, _))| *at);
-        let time_wait = self.time_wait_expiry.front().map(|(at, _, _)| *at);
+        let time_wait = self.time_wait_expiry.front().map(|&(at, _, _)| at);
         let pending = self.pending_expiry.front().map(|(at, _)| *at);
         [connections, time_wait, pending].into_iter().flatten().min()
     }
@@ -1608,23 +1639,20 @@ impl Endpoint {
             entry.connection.handle_timeout(now);
             self.after_call(handle);
         }
-        while let Some(&(at, local, remote)) = self.time_wait_expiry.front() {
+        while let Some(&(at, index, generation)) = self.time_wait_expiry.front() {
             if at > now {
                 break;
             }
             self.time_wait_expiry.pop_front();
-            let tuple = (local, remote);
-            let Some(filed) = self.time_wait.get_mut(&tuple) else { continue };
-            if filed.at != at {
-                // Stale: the record went and this 4-tuple was filed again since.
-                continue;
-            }
+            // Stale when the record went (and its slot may hold something else since).
+            let Some(place) = self.filed_time_wait(at, index, generation) else { continue };
+            let Some(filed) = self.time_wait.get_mut(place) else { continue };
             if filed.record.expires <= now {
-                self.time_wait.remove(&tuple);
+                self.remove_time_wait(place);
             } else {
                 // Restarted by a retransmitted FIN since it was filed: file it again.
                 filed.at = filed.record.expires;
-                self.time_wait_expiry.push_back((filed.at, local, remote));
+                self.time_wait_expiry.push_back((filed.at, index, generation));
             }
         }
         while let Some(&(at, id)) = self.pending_expiry.front() {
@@ -1649,7 +1677,7 @@ impl Endpoint {
 
     fn check_limits(&self, remote: IpAddr) -> Result<(), EndpointError> {
         let per_remote = self.per_remote.get(&remote).copied().unwrap_or(0);
-        if self.by_tuple.len() >= self.config.max_connections
+        if self.connection_count() >= self.config.max_connections
             || per_remote >= self.config.max_per_remote
         {
             return Err(EndpointError::TooManyConnections);
@@ -1692,8 +1720,15 @@ impl Endpoint {
             None => Box::new(connection),
         };
         let hash = self.by_tuple.hash(tuple.0, tuple.1);
-        let entry =
-            Entry { connection, scheduled: Instant::MAX, listener, queued: false, half_open, hash };
+        let entry = Entry {
+            connection,
+            scheduled: Instant::MAX,
+            listener,
+            queued: false,
+            half_open,
+            hash,
+            reopened: false,
+        };
         let handle = match self.free.pop() {
             Some(index) => {
                 let generation = self.slots.get(index as usize).map_or(0, |slot| slot.generation);
@@ -1705,7 +1740,7 @@ impl Endpoint {
             None => {
                 // Slot indices stay below the connection limit, far below 2^32.
                 let index = self.slots.len() as u32;
-                self.slots.push(Slot { generation: 0, entry: Some(entry) });
+                self.slots.push(Slot { generation: 0, time_wait: NO_RECORD, entry: Some(entry) });
                 ConnectionHandle { index, generation: 0 }
             }
         };
@@ -1801,7 +1836,7 @@ impl Endpoint {
             self.transmit_queue.push_back(handle);
         }
         if let Some(at) = deadline {
-            if self.timers.len() >= 2 * self.by_tuple.len() + TIMER_HEAP_SLACK {
+            if self.timers.len() >= 2 * self.connection_count() + TIMER_HEAP_SLACK {
                 self.drop_stale_timers();
             }
             self.timers.push(Reverse((at, handle.index, handle.generation)));
@@ -1819,11 +1854,13 @@ impl Endpoint {
             // Past SYN-RECEIVED: no return to LISTEN any more, a connection like any other.
             entry.listener = ListenerRef::None;
         }
-        let tuple = entry.tuple();
-        if !self.time_wait.is_empty() {
+        if core::mem::replace(&mut entry.reopened, false) {
             // MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its
             // handshake, so its SYN was no old duplicate: the old record can go now.
-            self.time_wait.remove(&tuple);
+            let (tuple, hash) = (entry.tuple(), entry.hash);
+            if let Some(at) = self.time_wait_record(tuple, hash) {
+                self.remove_time_wait(at);
+            }
         }
         self.on_handshake_complete(handle, was_half_open);
     }
@@ -1918,10 +1955,11 @@ impl Endpoint {
     fn retire(&mut self, handle: ConnectionHandle) {
         let Some(entry) = self.entry(handle) else { return };
         let (listener, tuple, hash) = (entry.listener(), entry.tuple(), entry.hash);
+        let reopened = entry.reopened;
         let deferred_reset =
             entry.listener == ListenerRef::Deferred && entry.connection.state() == State::Listen;
-        if let Some(record) = entry.connection.time_wait_record() {
-            self.add_time_wait(tuple, record);
+        let record = entry.connection.time_wait_record();
+        if record.is_some() {
             // As far as the application is concerned, the connection is over.
             self.push_event(EndpointEvent::Connection(handle, Event::Closed(CloseReason::Orderly)));
         }
@@ -1941,33 +1979,102 @@ impl Endpoint {
             let reason = CloseReason::Error(crate::event::ConnectionError::Reset);
             self.push_event(EndpointEvent::Connection(handle, Event::Closed(reason)));
         }
-        self.free_slot(handle, tuple, hash);
+        self.release_connection(handle, tuple);
+        match record {
+            Some(record) => {
+                if reopened && let Some(at) = self.time_wait_record(tuple, hash) {
+                    // A reopening connection that never reported its handshake complete: its
+                    // own record replaces the one it reopened (one record per 4-tuple).
+                    self.remove_time_wait(at);
+                }
+                // The slot stays filed under its 4-tuple, now holding the record.
+                self.add_time_wait(handle.index, tuple, hash, record);
+            }
+            None => {
+                self.by_tuple.remove(hash, handle.index);
+                self.free.push(handle.index);
+            }
+        }
     }
 
-    /// Files `record` for `tuple`, keeping its expiry (the connection's own 2×MSL deadline).
-    fn add_time_wait(&mut self, tuple: (SocketAddr, SocketAddr), record: TimeWait) {
+    /// Files `record` for `tuple` in slot `index` (which its connection just left, still
+    /// filed under `hash`), keeping its expiry (the connection's own 2×MSL deadline).
+    fn add_time_wait(
+        &mut self,
+        index: u32,
+        tuple: (SocketAddr, SocketAddr),
+        hash: TupleHash,
+        record: TimeWait,
+    ) {
         while self.time_wait.len() >= self.config.max_time_wait {
             // Evict the record that expires first (bounded memory; counted): the front of the
             // expiry queue, skipping stale entries.
-            let Some((at, local, remote)) = self.time_wait_expiry.pop_front() else { break };
-            let tuple = (local, remote);
-            if self.time_wait.get(&tuple).is_some_and(|filed| filed.at == at) {
-                self.time_wait.remove(&tuple);
+            let Some((at, index, generation)) = self.time_wait_expiry.pop_front() else { break };
+            if let Some(place) = self.filed_time_wait(at, index, generation) {
+                self.remove_time_wait(place);
                 self.counters.time_wait_evicted += 1;
             }
         }
+        let Some(slot) = self.slots.get_mut(index as usize) else { return };
+        // Records number fewer than slots, which stay far below 2^32.
+        slot.time_wait = self.time_wait.len() as u32;
+        let generation = slot.generation;
         let at = record.expires;
-        self.time_wait.insert(tuple, FiledTimeWait { record, at });
-        self.time_wait_expiry.push_back((at, tuple.0, tuple.1));
+        let (local, remote) = tuple;
+        self.time_wait.push(FiledTimeWait { record, at, local, remote, slot: index, hash });
+        self.time_wait_expiry.push_back((at, index, generation));
     }
 
-    fn free_slot(
-        &mut self,
-        handle: ConnectionHandle,
-        tuple: (SocketAddr, SocketAddr),
-        hash: TupleHash,
-    ) {
-        self.by_tuple.remove(hash, handle.index);
+    /// Where in [`Endpoint::time_wait`] the record of an expiry-queue entry is, if the entry
+    /// is still its record's (not stale).
+    fn filed_time_wait(&self, at: Instant, index: u32, generation: u32) -> Option<usize> {
+        let slot = self.slots.get(index as usize).filter(|slot| slot.generation == generation)?;
+        let place = slot.time_wait as usize;
+        self.time_wait.get(place).filter(|filed| filed.at == at).map(|_| place)
+    }
+
+    /// Where in [`Endpoint::time_wait`] the record of `tuple` (hashed to `hash`) is.
+    fn time_wait_record(&self, tuple: (SocketAddr, SocketAddr), hash: TupleHash) -> Option<usize> {
+        if self.time_wait.is_empty() {
+            return None;
+        }
+        let (slots, records) = (&self.slots, &self.time_wait);
+        let index = self.by_tuple.find(hash, |index| {
+            record_in(slots, records, index)
+                .is_some_and(|filed| (filed.local, filed.remote) == tuple)
+        })?;
+        Some(slots.get(index as usize)?.time_wait as usize)
+    }
+
+    /// Removes the record at `place` and frees its slot; the last record moves into its place
+    /// (the vector stays dense) and its slot is told so.
+    fn remove_time_wait(&mut self, place: usize) {
+        if place >= self.time_wait.len() {
+            return;
+        }
+        let filed = self.time_wait.swap_remove(place);
+        if let Some(moved) = self.time_wait.get(place)
+            && let Some(slot) = self.slots.get_mut(moved.slot as usize)
+        {
+            slot.time_wait = place as u32;
+        }
+        if self.time_wait.capacity() > 64 && self.time_wait.len() * 4 < self.time_wait.capacity() {
+            // A past burst of records does not pin its memory.
+            self.time_wait.shrink_to(self.time_wait.capacity() / 2);
+        }
+        self.by_tuple.remove(filed.hash, filed.slot);
+        if let Some(slot) = self.slots.get_mut(filed.slot as usize) {
+            slot.time_wait = NO_RECORD;
+            // Expiry entries of the record are stale from here on.
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free.push(filed.slot);
+        }
+    }
+
+    /// Takes an ended connection out of its slot (which the caller frees or gives a TIME-WAIT
+    /// record): its per-remote count, its buffer growth, its allocation to the spares, and a
+    /// new generation, so its handle is stale from here on.
+    fn release_connection(&mut self, handle: ConnectionHandle, tuple: (SocketAddr, SocketAddr)) {
         if let Some(count) = self.per_remote.get_mut(&tuple.1.ip()) {
             // A count that falls to zero stays until a sweep in `insert`: a client or server
             // talking to one peer at a time would otherwise remove and re-file it (two
@@ -1985,7 +2092,6 @@ impl Endpoint {
                 }
             }
             slot.generation = slot.generation.wrapping_add(1);
-            self.free.push(handle.index);
         }
     }
 }
@@ -2011,12 +2117,47 @@ fn lookup(
     slots: &[Slot],
     tuple: (SocketAddr, SocketAddr),
 ) -> Option<ConnectionHandle> {
+    lookup_hashed(table, slots, tuple, table.hash(tuple.0, tuple.1))
+}
+
+/// [`lookup`] of a 4-tuple already hashed.
+fn lookup_hashed(
+    table: &TupleTable,
+    slots: &[Slot],
+    tuple: (SocketAddr, SocketAddr),
+    hash: TupleHash,
+) -> Option<ConnectionHandle> {
     let slot_of = |index: u32| slots.get(index as usize);
-    let hash = table.hash(tuple.0, tuple.1);
     let index = table.find(hash, |index| {
         slot_of(index).and_then(|slot| slot.entry.as_ref()).is_some_and(|e| e.tuple() == tuple)
     })?;
     Some(ConnectionHandle { index, generation: slot_of(index)?.generation })
+}
+
+/// The TIME-WAIT record in slot `index`, if it holds one.
+fn record_in<'a>(
+    slots: &[Slot],
+    records: &'a [FiledTimeWait],
+    index: u32,
+) -> Option<&'a FiledTimeWait> {
+    records.get(slots.get(index as usize)?.time_wait as usize)
+}
+
+/// Whether a connection or a TIME-WAIT record holds `tuple`: one probe of the table for both.
+fn taken(
+    table: &TupleTable,
+    slots: &[Slot],
+    records: &[FiledTimeWait],
+    tuple: (SocketAddr, SocketAddr),
+) -> bool {
+    let hash = table.hash(tuple.0, tuple.1);
+    let holds = |index: u32| match slots.get(index as usize) {
+        Some(Slot { entry: Some(entry), .. }) => entry.tuple() == tuple,
+        Some(_) => record_in(slots, records, index)
+            .is_some_and(|filed| (filed.local, filed.remote) == tuple),
+        None => false,
+    };
+    table.find(hash, holds).is_some()
 }
 
 /// A key for one purpose, derived from the endpoint secret (so ports and cookies never share
@@ -2048,8 +2189,9 @@ mod footprint {
         );
         assert_eq!(size_of::<super::Entry>(), 24);
         assert_eq!(size_of::<super::Slot>(), 32);
-        // A TIME-WAIT record as filed (the 4-tuple key beside it is 64 bytes).
-        assert_eq!(size_of::<super::FiledTimeWait>(), 48);
+        // A TIME-WAIT record as filed, its 4-tuple included (it lives in a dense vector; its
+        // slot, 32 bytes, and a tuple-table bucket point at it).
+        assert_eq!(size_of::<super::FiledTimeWait>(), 120);
         assert_eq!(size_of::<crate::buffer::Ring>(), 16);
         assert_eq!(size_of::<crate::rtt::RttEstimator>(), 24);
     }
