@@ -1267,7 +1267,12 @@ impl Endpoint {
         if flags.contains(Flags::RST) {
             return;
         }
-        let deferred = self.listeners.get(&listener).is_some_and(|state| state.deferred);
+        // What the checks below need of the listener, on one lookup.
+        let queues = self
+            .listeners
+            .get(&listener)
+            .map(|state| (state.deferred, state.ready.len(), state.half_open, state.backlog));
+        let deferred = queues.is_some_and(|(deferred, ..)| deferred);
         if deferred && flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
             // A deferred listener sends no cookies: this ACK acknowledges nothing of ours.
             self.reply_to_stray(tuple, segment);
@@ -1291,18 +1296,18 @@ impl Endpoint {
             self.counters.dropped_bad_address += 1;
             return;
         }
-        let Some(state) = self.listeners.get(&listener) else { return };
-        if state.deferred {
+        let Some((deferred, ready, half_open, backlog)) = queues else { return };
+        if deferred {
             self.defer_syn(now, listener, tuple, segment);
             return;
         }
-        if state.ready.len() >= state.backlog {
+        if ready >= backlog {
             // The accept queue is full: the application is not keeping up, so no new
             // connection (not even a cookie) is started; the client retries its SYN.
             self.counters.accept_queue_full += 1;
             return;
         }
-        if state.half_open >= state.backlog {
+        if half_open >= backlog {
             // SYN queue full (a flood, or a slow network): answer statelessly (RFC 4987).
             self.counters.syn_queue_full += 1;
             self.send_cookie(now, tuple, segment);
