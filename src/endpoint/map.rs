@@ -1,5 +1,6 @@
-//! The endpoint's keyed hash and its small hash maps (per-remote counts, listeners,
-//! TIME-WAIT records, deferred SYNs by 4-tuple): no tree map on the connection path.
+//! The endpoint's keyed hash and its small hash maps (per-remote counts, listeners, deferred
+//! SYNs by 4-tuple; connections and TIME-WAIT records are found through the 4-tuple table of
+//! `table.rs`): no tree map on the connection path.
 //!
 //! **The hash.** Two or three 64 × 64 → 128-bit multiplies whose halves are folded together
 //! by XOR (the "folded multiply" of wyhash and foldhash), under a 256-bit key derived from

@@ -2310,3 +2310,93 @@ mod timer_heap {
         assert!(largest <= 2 + TIMER_HEAP_SLACK + 1, "{largest} entries at most");
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod time_wait_slots {
+    use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use core::time::Duration;
+
+    use super::{Endpoint, EndpointConfig, NO_RECORD};
+    use crate::{Config, Instant};
+
+    /// The TIME-WAIT records live in the slots their connections had: each record's slot
+    /// points back at it, holds no connection and stays filed under the record's 4-tuple; the
+    /// tuple table files exactly the connections and the records; free slots hold neither.
+    fn assert_consistent(ep: &Endpoint) {
+        assert_eq!(ep.by_tuple.len(), ep.connection_count() + ep.time_wait_count());
+        for (place, filed) in ep.time_wait.iter().enumerate() {
+            let slot = &ep.slots[filed.slot as usize];
+            assert_eq!(slot.time_wait as usize, place);
+            assert!(slot.entry.is_none());
+            assert_eq!(ep.time_wait_record((filed.local, filed.remote), filed.hash), Some(place));
+        }
+        let holding = ep.slots.iter().filter(|slot| slot.time_wait != NO_RECORD).count();
+        assert_eq!(holding, ep.time_wait_count());
+        for &index in &ep.free {
+            let slot = &ep.slots[index as usize];
+            assert!(slot.entry.is_none() && slot.time_wait == NO_RECORD);
+        }
+    }
+
+    /// Short connections 1 ms apart with 2×MSL = 10 ms and room for 4 records: records are
+    /// filed, evicted (oldest first, counted) and expired while their slots are reused, and
+    /// the bookkeeping stays consistent throughout; once all expire every slot is free.
+    #[test]
+    fn records_stay_in_their_slots_through_churn_eviction_and_expiry() {
+        let config = |secret: u8| {
+            let mut connection = Config::new([secret; 16]);
+            connection.msl = Duration::from_millis(5);
+            connection.delayed_ack = None;
+            let mut config = EndpointConfig::new(connection, [secret; 16]);
+            config.max_time_wait = 4;
+            config
+        };
+        let mut client = Endpoint::new(config(1));
+        let mut server = Endpoint::new(config(2));
+        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        server.listen(listen, 8).unwrap();
+        let mut now = Instant::from_millis(1);
+        let mut buf = [0u8; 1500];
+        for _ in 0..40 {
+            let c = client.connect(now, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), listen).unwrap();
+            let mut closed = false;
+            for _ in 0..20 {
+                for from_client in [true, false] {
+                    let (from, to) = if from_client {
+                        (&mut client, &mut server)
+                    } else {
+                        (&mut server, &mut client)
+                    };
+                    while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
+                        to.handle_segment(now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
+                    }
+                }
+                while client.poll_event().is_some() {}
+                while server.poll_event().is_some() {}
+                if let Some(s) = server.accept(listen).unwrap() {
+                    server.close(now, s).unwrap();
+                }
+                if !closed && client.status(c).is_ok_and(|status| status.state.is_synchronized()) {
+                    client.close(now, c).unwrap();
+                    closed = true;
+                }
+                assert_consistent(&client);
+                assert_consistent(&server);
+            }
+            assert_eq!(client.connection_count() + server.connection_count(), 0);
+            assert!(client.time_wait_count() <= 4);
+            now += Duration::from_millis(1);
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+            assert_consistent(&client);
+        }
+        assert!(client.counters().time_wait_evicted > 0);
+        assert_eq!(client.counters().time_wait_evicted + 4, 40);
+        now += Duration::from_millis(100);
+        client.handle_timeout(now);
+        assert_consistent(&client);
+        assert_eq!((client.time_wait_count(), client.by_tuple.len()), (0, 0));
+        assert_eq!(client.free.len(), client.slots.len());
+    }
+}

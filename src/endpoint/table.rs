@@ -1,4 +1,5 @@
-//! The 4-tuple → connection-slot index: an open-addressing hash table of 8-byte buckets.
+//! The 4-tuple → connection-slot index (a slot holds a live connection or, after it, its
+//! TIME-WAIT record): an open-addressing hash table of 8-byte buckets.
 //!
 //! The keys themselves are not stored: each connection already knows its addresses, so a
 //! bucket holds only the slot index and the key's hash, and a lookup confirms a candidate by
