@@ -89,6 +89,12 @@ impl RttEstimator {
         if self.measured { Some(duration(self.srtt)) } else { None }
     }
 
+    /// Smoothed RTT in whole microseconds, once measured: [`srtt`](Self::srtt) without the
+    /// `Duration` round trip, for deadlines worked out on every segment sent.
+    pub(crate) const fn srtt_micros(&self) -> Option<u32> {
+        if self.measured { Some(self.srtt) } else { None }
+    }
+
     /// RTT variation, once measured.
     pub const fn rttvar(&self) -> Option<Duration> {
         if self.measured { Some(duration(self.rttvar)) } else { None }
