@@ -8,7 +8,7 @@
 //! peer's window, then a zero-window probe, then a bare ACK. A segment that carries data or a
 //! FIN also carries the pending ACK, so ACKs are aggregated (MUST-58).
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use super::{Connection, Payload, Reply, Timer, Transmit, TransmitError, len_u32};
 use crate::congestion::CongestionEvent;
@@ -442,7 +442,10 @@ impl Connection {
         if plan.seq != next_seq || plan.syn || plan.data_len == 0 || plan.full != start.full {
             return None;
         }
-        let header = self.plan_header(plan, self.remote()?);
+        if !self.remote_known {
+            return None;
+        }
+        let header = self.plan_header(plan);
         let same = header.flags.without(Flags::PSH | Flags::FIN) == Flags::ACK
             && TcpHeader { seq: start.header.seq, flags: Flags::ACK, ..header } == start.header;
         same.then_some((plan, header))
@@ -479,20 +482,22 @@ impl Connection {
         }
         // The segments below all go to the connection's peer: the descriptor is made once,
         // here, rather than moved up through every path that writes one.
-        let remote = self.remote();
-        let written = match remote {
-            Some(remote) => self.next_segment(now, remote, out),
-            None => Ok(None),
-        };
+        // They are written from the connection's own fields (`remote_ip`, `remote_port`);
+        // the address is built once, for the descriptor.
+        let written = if self.remote_known { self.next_segment(now, out) } else { Ok(None) };
         // Also after an error: nothing was sent, and the poll still notes the limit.
         self.note_send_limit();
-        let transmit = written?.zip(remote).map(|(len, remote)| self.transmit(len, remote));
+        let transmit = written?.map(|len| self.transmit(len, self.last_remote()));
         if transmit.is_some() {
             self.on_ack_sent(out.window_field);
         } else {
             self.arm_persist_if_needed(now);
         }
-        self.arm_keepalive();
+        // `arm_keepalive` can only change something for an idle connection or an armed
+        // timer: a busy sender's every poll skips it.
+        if self.snd_una == self.snd_nxt || self.timer(Timer::KeepAlive).is_some() {
+            self.arm_keepalive();
+        }
         // `out.pieces` stays 0 for an ordinary segment (callers read it as one): nothing
         // more for the common case to do.
         if out.max_segments > 1
@@ -547,12 +552,11 @@ impl Connection {
             .map_or_else(|| self.send_buf_seq + len_u32(self.send_buf.len()), |fin| fin + 1)
     }
 
-    /// The next SYN, data, FIN, probe or ACK segment to `remote`, in that priority: its
+    /// The next SYN, data, FIN, probe or ACK segment to the peer, in that priority: its
     /// length.
     fn next_segment(
         &mut self,
         now: Instant,
-        remote: SocketAddr,
         out: &mut Out<'_>,
     ) -> Result<Option<usize>, TransmitError> {
         if matches!(self.state, State::Closed | State::Listen) {
@@ -562,7 +566,7 @@ impl Connection {
         if self.retransmit_pending {
             let plan = self.plan_at(self.snd_una, Purpose::Retransmit);
             if let Some(plan) = plan.and_then(|plan| self.before_sacked(plan)) {
-                let len = self.emit_plan(plan, remote, out)?;
+                let len = self.emit_plan(plan, out)?;
                 self.retransmit_pending = false;
                 self.ack_pending = false;
                 self.on_resent(now, plan);
@@ -571,13 +575,13 @@ impl Connection {
             self.retransmit_pending = false;
         }
         if let Some(plan) = self.resegment_plan() {
-            let len = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, out)?;
             self.on_resent(now, plan);
             return Ok(Some(len));
         }
         if let Some(plan) = self.next_lost_plan() {
             // RFC 6675 §5 (C) with NextSeg rule (1): a segment deemed lost goes again.
-            let len = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, out)?;
             if let Some(emitted) = out.emitted.as_mut() {
                 emitted.kind = Kind::Lost;
             }
@@ -586,14 +590,14 @@ impl Connection {
             return Ok(Some(len));
         }
         if self.loss_probe_due() {
-            if let Some(len) = self.send_loss_probe(now, remote, out)? {
+            if let Some(len) = self.send_loss_probe(now, out)? {
                 return Ok(Some(len));
             }
             self.cancel_loss_probe();
         }
         self.restart_after_idle(now);
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
-            let len = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, out)?;
             if let Some(emitted) = out.emitted.as_mut() {
                 emitted.kind = Kind::New;
             }
@@ -607,7 +611,7 @@ impl Connection {
                 // The persist timer: one octet of new data past the closed window (MUST-36),
                 // or what a small window allows (the SWS override, §3.8.6.2.1).
                 if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::Probe) {
-                    let len = self.emit_plan(plan, remote, out)?;
+                    let len = self.emit_plan(plan, out)?;
                     self.on_sent_new(now, plan, Purpose::Probe);
                     return Ok(Some(len));
                 }
@@ -619,7 +623,7 @@ impl Connection {
                     .plan_at(self.snd_una, Purpose::Probe)
                     .or_else(|| self.plan_at(self.snd_una, Purpose::Retransmit));
                 if let Some(plan) = plan {
-                    let len = self.emit_plan(plan, remote, out)?;
+                    let len = self.emit_plan(plan, out)?;
                     self.ack_pending = false;
                     // Karn (MUST-18): the probed octet went before (not counted as a
                     // retransmission, but sent again all the same).
@@ -631,12 +635,12 @@ impl Connection {
         if self.keepalive_probe_pending {
             // SHLD-12: a keep-alive carries no data; SEG.SEQ = SND.NXT − 1 makes the peer
             // answer with an ACK (RFC 9293 §3.8.4).
-            let len = self.emit_bare(self.snd_nxt + u32::MAX, Flags::ACK, remote, out)?;
+            let len = self.emit_bare(self.snd_nxt + u32::MAX, Flags::ACK, out)?;
             self.keepalive_probe_pending = false;
             return Ok(Some(len));
         }
         if self.ack_pending {
-            let len = self.emit_bare(self.snd_nxt, Flags::ACK, remote, out)?;
+            let len = self.emit_bare(self.snd_nxt, Flags::ACK, out)?;
             self.ack_pending = false;
             return Ok(Some(len));
         }
@@ -713,7 +717,6 @@ impl Connection {
     fn send_loss_probe(
         &mut self,
         now: Instant,
-        remote: SocketAddr,
         out: &mut Out<'_>,
     ) -> Result<Option<usize>, TransmitError> {
         if self.in_fast_sack_recovery()
@@ -722,14 +725,14 @@ impl Connection {
             // A probe in a fast recovery (`Scoreboard::may_schedule_probe`): a segment deemed
             // lost that PRR's allowance held back goes first — it repairs a hole, and as the
             // newest transmission its SACK shows RACK every earlier one that was lost.
-            let len = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, out)?;
             self.ack_pending = false;
             self.on_resent(now, plan);
             self.on_loss_probe_sent(now, plan.seq + plan.seg_len(), true);
             return Ok(Some(len));
         }
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::LossProbe) {
-            let len = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, out)?;
             self.on_sent_new(now, plan, Purpose::LossProbe);
             self.on_loss_probe_sent(now, self.snd_nxt, false);
             return Ok(Some(len));
@@ -739,7 +742,7 @@ impl Connection {
             .and_then(|start| self.plan_at(start, Purpose::Retransmit))
             .and_then(|plan| self.before_sacked(plan));
         let Some(plan) = plan else { return Ok(None) };
-        let len = self.emit_plan(plan, remote, out)?;
+        let len = self.emit_plan(plan, out)?;
         self.ack_pending = false;
         self.on_resent(now, plan);
         self.on_loss_probe_sent(now, plan.seq + plan.seg_len(), true);
@@ -953,7 +956,8 @@ impl Connection {
         }
     }
 
-    fn header(&self, seq: SeqNum, flags: Flags, remote: SocketAddr) -> TcpHeader {
+    /// The general header of a segment to the peer.
+    fn header(&self, seq: SeqNum, flags: Flags) -> TcpHeader {
         let flags = if self.have_irs { flags | Flags::ACK } else { flags };
         let window = if flags.contains(Flags::SYN) {
             // RFC 7323 §2.2: the window of a SYN is never scaled.
@@ -971,7 +975,7 @@ impl Connection {
         }
         TcpHeader {
             src_port: self.local_port,
-            dst_port: remote.port(),
+            dst_port: self.remote_port,
             seq,
             ack: if self.have_irs { self.rcv_nxt } else { SeqNum::new(0) },
             flags,
@@ -983,7 +987,7 @@ impl Connection {
 
     /// The header of the segment `plan` describes.
     #[inline(always)]
-    fn plan_header(&self, plan: Plan, remote: SocketAddr) -> TcpHeader {
+    fn plan_header(&self, plan: Plan) -> TcpHeader {
         let mut flags = Flags::EMPTY;
         if plan.syn {
             flags |= Flags::SYN;
@@ -996,7 +1000,7 @@ impl Connection {
             // MUST-61: PSH on the segment that empties what the user has written.
             flags |= Flags::PSH;
         }
-        let mut header = self.header(plan.seq, flags, remote);
+        let mut header = self.header(plan.seq, flags);
         if plan.syn {
             // MUST-65: the MSS option on SYNs only; MUST-67: derived from the MTU.
             header.options.mss = Some(self.advertised_mss());
@@ -1020,16 +1024,11 @@ impl Connection {
         header
     }
 
-    fn emit_plan(
-        &mut self,
-        plan: Plan,
-        remote: SocketAddr,
-        out: &mut Out<'_>,
-    ) -> Result<usize, TransmitError> {
-        if let Some(len) = self.emit_plan_lean(plan, remote, out) {
+    fn emit_plan(&mut self, plan: Plan, out: &mut Out<'_>) -> Result<usize, TransmitError> {
+        if let Some(len) = self.emit_plan_lean(plan, out) {
             return len;
         }
-        let header = self.plan_header(plan, remote);
+        let header = self.plan_header(plan);
         out.note_window(&header);
         if out.notes_segments() {
             out.emitted = Some(Emitted {
@@ -1040,7 +1039,7 @@ impl Connection {
                 kind: Kind::Other,
             });
         }
-        let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
+        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
         let len = if let Some(payload) = out.payload.as_deref_mut() {
             self.send_buf.slices(plan.data_offset, plan.data_len, payload);
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
@@ -1063,7 +1062,6 @@ impl Connection {
     fn emit_plan_lean(
         &mut self,
         plan: Plan,
-        remote: SocketAddr,
         out: &mut Out<'_>,
     ) -> Option<Result<usize, TransmitError>> {
         if plan.syn || out.notes_segments() || self.snd_up().is_some_and(|up| up.after(plan.seq)) {
@@ -1078,9 +1076,9 @@ impl Connection {
             // MUST-61: PSH on the segment that empties what the user has written.
             flags |= Flags::PSH;
         }
-        let (header, area) = self.lean_header(plan.seq, flags, remote.port())?;
+        let (header, area) = self.lean_header(plan.seq, flags)?;
         out.window_field = Some(header.window);
-        let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
+        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
         let written = if let Some(payload) = out.payload.as_deref_mut() {
             self.send_buf.slices(plan.data_offset, plan.data_len, payload);
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
@@ -1098,12 +1096,7 @@ impl Connection {
     /// only when on (RFC 7323 §3.2), no SACK option without blocks, no MSS or window scale
     /// past the SYN.
     #[inline(always)]
-    fn lean_header(
-        &self,
-        seq: SeqNum,
-        flags: Flags,
-        remote_port: u16,
-    ) -> Option<(LeanHeader, OptionArea<'static>)> {
+    fn lean_header(&self, seq: SeqNum, flags: Flags) -> Option<(LeanHeader, OptionArea<'static>)> {
         debug_assert!(!flags.contains(Flags::SYN), "a SYN takes the general header");
         let reports_sack =
             self.sack_ok && self.assembler.as_ref().is_some_and(|assembler| assembler.has_report());
@@ -1117,7 +1110,7 @@ impl Connection {
         };
         let header = LeanHeader {
             src_port: self.local_port,
-            dst_port: remote_port,
+            dst_port: self.remote_port,
             seq,
             ack: if self.have_irs { self.rcv_nxt } else { SeqNum::new(0) },
             flags,
@@ -1133,23 +1126,22 @@ impl Connection {
         &self,
         seq: SeqNum,
         flags: Flags,
-        remote: SocketAddr,
         out: &mut Out<'_>,
     ) -> Result<usize, TransmitError> {
         #[cfg(all(test, feature = "std"))]
         let lean_allowed = !switches::GENERAL_HEADERS_ONLY.with(core::cell::Cell::get);
         #[cfg(not(all(test, feature = "std")))]
         let lean_allowed = true;
-        let lean = if lean_allowed { self.lean_header(seq, flags, remote.port()) } else { None };
+        let lean = if lean_allowed { self.lean_header(seq, flags) } else { None };
         let Some((header, area)) = lean else {
-            let header = self.header(seq, flags, remote);
-            return self.encode(&header, remote, out);
+            let header = self.header(seq, flags);
+            return self.encode(&header, self.remote_ip, out);
         };
         if let Some(payload) = out.payload.as_deref_mut() {
             payload.clear();
         }
         out.window_field = Some(header.window);
-        let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
+        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
         Ok(header.emit_pieces(area, 0, core::iter::empty(), true, src, dst, out.buf, checksum)?)
     }
 
@@ -1171,22 +1163,22 @@ impl Connection {
             urgent_ptr: 0,
             options,
         };
-        let len = self.encode(&header, reply.remote, out)?;
+        let len = self.encode(&header, reply.remote.ip(), out)?;
         Ok(self.transmit(len, reply.remote))
     }
 
-    /// Writes a segment without data.
+    /// Writes a segment without data to `dst`.
     fn encode(
         &self,
         header: &TcpHeader,
-        remote: SocketAddr,
+        dst: IpAddr,
         out: &mut Out<'_>,
     ) -> Result<usize, TransmitError> {
         if let Some(payload) = out.payload.as_deref_mut() {
             payload.clear();
         }
         out.note_window(header);
-        let (src, dst) = (self.local().ip(), remote.ip());
+        let src = self.local_ip;
         Ok(header.emit_with_checksum(&[], src, dst, out.buf, self.config.checksum.tx)?)
     }
 }
