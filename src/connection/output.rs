@@ -1025,6 +1025,9 @@ impl Connection {
     }
 
     fn emit_plan(&mut self, plan: Plan, out: &mut Out<'_>) -> Result<usize, TransmitError> {
+        if plan.syn && self.syn_takes_words(plan, out) {
+            return self.emit_syn(plan, out);
+        }
         if let Some(len) = self.emit_plan_lean(plan, out) {
             return len;
         }
@@ -1055,8 +1058,9 @@ impl Connection {
     /// fields (ports, SEG.SEQ, SEG.ACK, flags, window) and an options area of at most the
     /// negotiated timestamps, without building a [`TcpHeader`]: what every data, FIN and
     /// ACK segment of an established connection is, except one carrying SACK blocks
-    /// (RFC 2018 §4) or urgent data, a SYN, and a segment noted for a super-segment, which
-    /// take `plan_header`. `None` (nothing written) when the plan is one of those. The octets
+    /// (RFC 2018 §4) or urgent data, a SYN (`emit_syn`), and a segment noted for a
+    /// super-segment, which take `plan_header`. `None` (nothing written) when the plan is one
+    /// of those. The octets
     /// are those `plan_header` would give (see `lean_path_writes_what_the_general_path_does`).
     #[inline(always)]
     fn emit_plan_lean(
@@ -1088,6 +1092,55 @@ impl Connection {
             header.emit_pieces(area, plan.data_len, pieces, true, src, dst, out.buf, checksum)
         };
         Some(written.map_err(TransmitError::from))
+    }
+
+    /// Our SYN or SYN-ACK as `plan_header` would write it, its options laid out as words
+    /// rather than encoded from an [`Options`]: the window unscaled (RFC 7323 §2.2), the MSS
+    /// (MUST-65, MUST-67), and window scaling, SACK-permitted (RFC 2018 §2) and timestamps
+    /// (RFC 7323 §3.2) offered on our SYN when wanted, on a SYN-ACK only in reply to a SYN
+    /// that offered them.
+    /// Whether the SYN `plan` describes goes through `emit_syn`: unless it is noted for a
+    /// super-segment builder or carries urgent data (or a test wants the general header).
+    fn syn_takes_words(&self, plan: Plan, out: &Out<'_>) -> bool {
+        #[cfg(all(test, feature = "std"))]
+        if switches::GENERAL_HEADERS_ONLY.with(core::cell::Cell::get) {
+            return false;
+        }
+        !out.notes_segments() && !self.snd_up().is_some_and(|up| up.after(plan.seq))
+    }
+
+    /// Kept out of `emit_plan` (once per connection, so `cold`): inlined there, it would
+    /// cost every data segment a larger frame.
+    #[cold]
+    #[inline(never)]
+    fn emit_syn(&self, plan: Plan, out: &mut Out<'_>) -> Result<usize, TransmitError> {
+        debug_assert!(plan.syn && plan.data_len == 0, "a SYN carries no data here");
+        let mut flags = if self.have_irs { Flags::SYN | Flags::ACK } else { Flags::SYN };
+        if plan.fin {
+            flags |= Flags::FIN;
+        }
+        let timestamps = self.ts.option(self.last_now, !self.have_irs, self.have_irs);
+        let scaling = self.config.window_scaling && (!self.have_irs || self.wscale_ok);
+        let window_scale = scaling.then(|| self.rcv_wscale.shift());
+        let sack_permitted = self.sack_wanted && (!self.have_irs || self.sack_ok);
+        let words =
+            Options::syn_words(self.advertised_mss(), sack_permitted, timestamps, window_scale);
+        let header = LeanHeader {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq: plan.seq,
+            ack: if self.have_irs { self.rcv_nxt } else { SeqNum::new(0) },
+            flags,
+            window: Window::saturating(self.rcv_wnd()).to_scaled(WindowScale::NONE),
+            urgent_ptr: 0,
+        };
+        // A SYN's window is not what `on_ack_sent` records (RFC 7323 §2.2).
+        out.window_field = None;
+        if let Some(payload) = out.payload.as_deref_mut() {
+            payload.clear();
+        }
+        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
+        Ok(header.emit_with_words(&words, src, dst, out.buf, checksum)?)
     }
 
     /// `header(seq, flags, …)` for a segment other than a SYN, as fixed fields and an options
@@ -1206,6 +1259,56 @@ mod tests {
     use core::time::Duration;
 
     use crate::{Config, Connection, Instant, SeqNum, State};
+
+    /// Our SYN and SYN-ACK through `emit_syn` are octet for octet those of the general
+    /// header (`plan_header`, `Options::emit`), for every combination of window scaling,
+    /// SACK and timestamps wanted on either side, through both transmit forms.
+    #[test]
+    fn handshake_segments_written_as_words_match_the_general_header() {
+        use super::switches::GENERAL_HEADERS_ONLY;
+        let now = Instant::ZERO + Duration::from_millis(1234);
+        let written = |connection: &mut Connection, general: bool, chunks: bool| {
+            GENERAL_HEADERS_ONLY.with(|switch| switch.set(general));
+            let mut buf = vec![0u8; 256];
+            let len = if chunks {
+                let out = connection.poll_transmit_chunks(now, &mut buf).unwrap().unwrap();
+                assert!(out.payload.is_empty());
+                out.transmit.len
+            } else {
+                connection.poll_transmit(now, &mut buf).unwrap().unwrap().len
+            };
+            GENERAL_HEADERS_ONLY.with(|switch| switch.set(false));
+            buf.truncate(len);
+            buf
+        };
+        let mut checked = 0;
+        for combination in 0..64u32 {
+            let wants = |shift: u32| combination & (1 << shift) != 0;
+            let chunks = combination % 3 == 0;
+            let mut config_a = Config::with_fixed_isn(SeqNum::new(1000));
+            (config_a.window_scaling, config_a.sack, config_a.timestamps) =
+                (wants(0), wants(1), wants(2));
+            let mut config_b = Config::with_fixed_isn(SeqNum::new(5000));
+            (config_b.window_scaling, config_b.sack, config_b.timestamps) =
+                (wants(3), wants(4), wants(5));
+            let connect =
+                || Connection::connect(config_a.clone(), now, addr_a(40_000), addr_b(80)).unwrap();
+            let syn = written(&mut connect(), false, chunks);
+            assert_eq!(syn, written(&mut connect(), true, chunks), "SYN, {combination:#b}");
+            let segment = Segment::parse(&syn).unwrap();
+            let accept = || {
+                let mut b = Connection::listen(config_b.clone(), now, addr_b(80));
+                b.handle_segment(now, addr_a(0).ip(), &segment);
+                b
+            };
+            let syn_ack = written(&mut accept(), false, chunks);
+            assert_eq!(syn_ack, written(&mut accept(), true, chunks), "SYN-ACK, {combination:#b}");
+            let parsed = Segment::parse(&syn_ack).unwrap();
+            assert_eq!(parsed.header.options.sack_permitted, wants(1) && wants(4));
+            checked += 1;
+        }
+        assert_eq!(checked, 64);
+    }
 
     /// The furthest right edge a connection records after sending (SHLD-14) is the one the
     /// segment's own window field announces: the field is worked out once, in the header, and
