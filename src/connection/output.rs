@@ -596,7 +596,17 @@ impl Connection {
             self.cancel_loss_probe();
         }
         self.restart_after_idle(now);
-        if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
+        // A poll for an owed ACK with nothing queued past SND.NXT (no SYN, data or FIN to
+        // send) need not plan a segment: `plan_at` would find none. Only then is it asked,
+        // so a sender's data path pays one test.
+        let plans_new = !self.ack_pending
+            || self.unsent_end().after(self.snd_nxt)
+            || (self.snd_nxt == self.iss && self.snd_una == self.iss);
+        debug_assert!(
+            plans_new || self.plan_at(self.snd_nxt, Purpose::New).is_none(),
+            "a poll for an ACK skipped a segment to send"
+        );
+        if plans_new && let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
             let len = self.emit_plan(plan, out)?;
             if let Some(emitted) = out.emitted.as_mut() {
                 emitted.kind = Kind::New;
