@@ -95,6 +95,11 @@ impl RttEstimator {
         if self.measured { Some(self.srtt) } else { None }
     }
 
+    /// The RTO in whole microseconds: [`rto`](Self::rto) without the `Duration` round trip.
+    pub(crate) const fn rto_micros(&self) -> u32 {
+        self.rto
+    }
+
     /// RTT variation, once measured.
     pub const fn rttvar(&self) -> Option<Duration> {
         if self.measured { Some(duration(self.rttvar)) } else { None }

@@ -942,9 +942,11 @@ impl Connection {
     fn restart_after_idle(&mut self, now: Instant) {
         // Idle first: a sender with data in flight need not work out the RTO.
         let idle = self.snd_una == self.snd_nxt;
+        // In whole microseconds, as the RTO is kept: the same comparison without `Duration`.
         let long_idle = || {
-            self.last_send_at
-                .is_some_and(|at| now.saturating_duration_since(at) > self.rtt.rto().get())
+            self.last_send_at.is_some_and(|at| {
+                now.as_micros().saturating_sub(at.as_micros()) > u64::from(self.rtt.rto_micros())
+            })
         };
         if idle && long_idle() {
             // The controller reads the limit as of this poll (`poll_output` notes it late).
