@@ -89,6 +89,17 @@ impl RttEstimator {
         if self.measured { Some(duration(self.srtt)) } else { None }
     }
 
+    /// Smoothed RTT in whole microseconds, once measured: [`srtt`](Self::srtt) without the
+    /// `Duration` round trip, for deadlines worked out on every segment sent.
+    pub(crate) const fn srtt_micros(&self) -> Option<u32> {
+        if self.measured { Some(self.srtt) } else { None }
+    }
+
+    /// The RTO in whole microseconds: [`rto`](Self::rto) without the `Duration` round trip.
+    pub(crate) const fn rto_micros(&self) -> u32 {
+        self.rto
+    }
+
     /// RTT variation, once measured.
     pub const fn rttvar(&self) -> Option<Duration> {
         if self.measured { Some(duration(self.rttvar)) } else { None }

@@ -8,7 +8,7 @@
 //! peer's window, then a zero-window probe, then a bare ACK. A segment that carries data or a
 //! FIN also carries the pending ACK, so ACKs are aggregated (MUST-58).
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 
 use super::{Connection, Payload, Reply, Timer, Transmit, TransmitError, len_u32};
 use crate::congestion::CongestionEvent;
@@ -442,7 +442,10 @@ impl Connection {
         if plan.seq != next_seq || plan.syn || plan.data_len == 0 || plan.full != start.full {
             return None;
         }
-        let header = self.plan_header(plan, self.remote()?);
+        if !self.remote_known {
+            return None;
+        }
+        let header = self.plan_header(plan);
         let same = header.flags.without(Flags::PSH | Flags::FIN) == Flags::ACK
             && TcpHeader { seq: start.header.seq, flags: Flags::ACK, ..header } == start.header;
         same.then_some((plan, header))
@@ -479,20 +482,22 @@ impl Connection {
         }
         // The segments below all go to the connection's peer: the descriptor is made once,
         // here, rather than moved up through every path that writes one.
-        let remote = self.remote();
-        let written = match remote {
-            Some(remote) => self.next_segment(now, remote, out),
-            None => Ok(None),
-        };
+        // They are written from the connection's own fields (`remote_ip`, `remote_port`);
+        // the address is built once, for the descriptor.
+        let written = if self.remote_known { self.next_segment(now, out) } else { Ok(None) };
         // Also after an error: nothing was sent, and the poll still notes the limit.
         self.note_send_limit();
-        let transmit = written?.zip(remote).map(|(len, remote)| self.transmit(len, remote));
+        let transmit = written?.map(|len| self.transmit(len, self.last_remote()));
         if transmit.is_some() {
             self.on_ack_sent(out.window_field);
         } else {
             self.arm_persist_if_needed(now);
         }
-        self.arm_keepalive();
+        // `arm_keepalive` can only change something for an idle connection or an armed
+        // timer: a busy sender's every poll skips it.
+        if self.snd_una == self.snd_nxt || self.timer(Timer::KeepAlive).is_some() {
+            self.arm_keepalive();
+        }
         // `out.pieces` stays 0 for an ordinary segment (callers read it as one): nothing
         // more for the common case to do.
         if out.max_segments > 1
@@ -547,12 +552,11 @@ impl Connection {
             .map_or_else(|| self.send_buf_seq + len_u32(self.send_buf.len()), |fin| fin + 1)
     }
 
-    /// The next SYN, data, FIN, probe or ACK segment to `remote`, in that priority: its
+    /// The next SYN, data, FIN, probe or ACK segment to the peer, in that priority: its
     /// length.
     fn next_segment(
         &mut self,
         now: Instant,
-        remote: SocketAddr,
         out: &mut Out<'_>,
     ) -> Result<Option<usize>, TransmitError> {
         if matches!(self.state, State::Closed | State::Listen) {
@@ -562,7 +566,7 @@ impl Connection {
         if self.retransmit_pending {
             let plan = self.plan_at(self.snd_una, Purpose::Retransmit);
             if let Some(plan) = plan.and_then(|plan| self.before_sacked(plan)) {
-                let len = self.emit_plan(plan, remote, out)?;
+                let len = self.emit_plan(plan, out)?;
                 self.retransmit_pending = false;
                 self.ack_pending = false;
                 self.on_resent(now, plan);
@@ -571,13 +575,13 @@ impl Connection {
             self.retransmit_pending = false;
         }
         if let Some(plan) = self.resegment_plan() {
-            let len = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, out)?;
             self.on_resent(now, plan);
             return Ok(Some(len));
         }
         if let Some(plan) = self.next_lost_plan() {
             // RFC 6675 §5 (C) with NextSeg rule (1): a segment deemed lost goes again.
-            let len = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, out)?;
             if let Some(emitted) = out.emitted.as_mut() {
                 emitted.kind = Kind::Lost;
             }
@@ -586,14 +590,24 @@ impl Connection {
             return Ok(Some(len));
         }
         if self.loss_probe_due() {
-            if let Some(len) = self.send_loss_probe(now, remote, out)? {
+            if let Some(len) = self.send_loss_probe(now, out)? {
                 return Ok(Some(len));
             }
             self.cancel_loss_probe();
         }
         self.restart_after_idle(now);
-        if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
-            let len = self.emit_plan(plan, remote, out)?;
+        // A poll for an owed ACK with nothing queued past SND.NXT (no SYN, data or FIN to
+        // send) need not plan a segment: `plan_at` would find none. Only then is it asked,
+        // so a sender's data path pays one test.
+        let plans_new = !self.ack_pending
+            || self.unsent_end().after(self.snd_nxt)
+            || (self.snd_nxt == self.iss && self.snd_una == self.iss);
+        debug_assert!(
+            plans_new || self.plan_at(self.snd_nxt, Purpose::New).is_none(),
+            "a poll for an ACK skipped a segment to send"
+        );
+        if plans_new && let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
+            let len = self.emit_plan(plan, out)?;
             if let Some(emitted) = out.emitted.as_mut() {
                 emitted.kind = Kind::New;
             }
@@ -607,7 +621,7 @@ impl Connection {
                 // The persist timer: one octet of new data past the closed window (MUST-36),
                 // or what a small window allows (the SWS override, §3.8.6.2.1).
                 if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::Probe) {
-                    let len = self.emit_plan(plan, remote, out)?;
+                    let len = self.emit_plan(plan, out)?;
                     self.on_sent_new(now, plan, Purpose::Probe);
                     return Ok(Some(len));
                 }
@@ -619,7 +633,7 @@ impl Connection {
                     .plan_at(self.snd_una, Purpose::Probe)
                     .or_else(|| self.plan_at(self.snd_una, Purpose::Retransmit));
                 if let Some(plan) = plan {
-                    let len = self.emit_plan(plan, remote, out)?;
+                    let len = self.emit_plan(plan, out)?;
                     self.ack_pending = false;
                     // Karn (MUST-18): the probed octet went before (not counted as a
                     // retransmission, but sent again all the same).
@@ -631,12 +645,12 @@ impl Connection {
         if self.keepalive_probe_pending {
             // SHLD-12: a keep-alive carries no data; SEG.SEQ = SND.NXT − 1 makes the peer
             // answer with an ACK (RFC 9293 §3.8.4).
-            let len = self.emit_bare(self.snd_nxt + u32::MAX, Flags::ACK, remote, out)?;
+            let len = self.emit_bare(self.snd_nxt + u32::MAX, Flags::ACK, out)?;
             self.keepalive_probe_pending = false;
             return Ok(Some(len));
         }
         if self.ack_pending {
-            let len = self.emit_bare(self.snd_nxt, Flags::ACK, remote, out)?;
+            let len = self.emit_bare(self.snd_nxt, Flags::ACK, out)?;
             self.ack_pending = false;
             return Ok(Some(len));
         }
@@ -713,7 +727,6 @@ impl Connection {
     fn send_loss_probe(
         &mut self,
         now: Instant,
-        remote: SocketAddr,
         out: &mut Out<'_>,
     ) -> Result<Option<usize>, TransmitError> {
         if self.in_fast_sack_recovery()
@@ -722,14 +735,14 @@ impl Connection {
             // A probe in a fast recovery (`Scoreboard::may_schedule_probe`): a segment deemed
             // lost that PRR's allowance held back goes first — it repairs a hole, and as the
             // newest transmission its SACK shows RACK every earlier one that was lost.
-            let len = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, out)?;
             self.ack_pending = false;
             self.on_resent(now, plan);
             self.on_loss_probe_sent(now, plan.seq + plan.seg_len(), true);
             return Ok(Some(len));
         }
         if let Some(plan) = self.plan_at(self.snd_nxt, Purpose::LossProbe) {
-            let len = self.emit_plan(plan, remote, out)?;
+            let len = self.emit_plan(plan, out)?;
             self.on_sent_new(now, plan, Purpose::LossProbe);
             self.on_loss_probe_sent(now, self.snd_nxt, false);
             return Ok(Some(len));
@@ -739,7 +752,7 @@ impl Connection {
             .and_then(|start| self.plan_at(start, Purpose::Retransmit))
             .and_then(|plan| self.before_sacked(plan));
         let Some(plan) = plan else { return Ok(None) };
-        let len = self.emit_plan(plan, remote, out)?;
+        let len = self.emit_plan(plan, out)?;
         self.ack_pending = false;
         self.on_resent(now, plan);
         self.on_loss_probe_sent(now, plan.seq + plan.seg_len(), true);
@@ -929,9 +942,11 @@ impl Connection {
     fn restart_after_idle(&mut self, now: Instant) {
         // Idle first: a sender with data in flight need not work out the RTO.
         let idle = self.snd_una == self.snd_nxt;
+        // In whole microseconds, as the RTO is kept: the same comparison without `Duration`.
         let long_idle = || {
-            self.last_send_at
-                .is_some_and(|at| now.saturating_duration_since(at) > self.rtt.rto().get())
+            self.last_send_at.is_some_and(|at| {
+                now.as_micros().saturating_sub(at.as_micros()) > u64::from(self.rtt.rto_micros())
+            })
         };
         if idle && long_idle() {
             // The controller reads the limit as of this poll (`poll_output` notes it late).
@@ -953,7 +968,8 @@ impl Connection {
         }
     }
 
-    fn header(&self, seq: SeqNum, flags: Flags, remote: SocketAddr) -> TcpHeader {
+    /// The general header of a segment to the peer.
+    fn header(&self, seq: SeqNum, flags: Flags) -> TcpHeader {
         let flags = if self.have_irs { flags | Flags::ACK } else { flags };
         let window = if flags.contains(Flags::SYN) {
             // RFC 7323 §2.2: the window of a SYN is never scaled.
@@ -971,7 +987,7 @@ impl Connection {
         }
         TcpHeader {
             src_port: self.local_port,
-            dst_port: remote.port(),
+            dst_port: self.remote_port,
             seq,
             ack: if self.have_irs { self.rcv_nxt } else { SeqNum::new(0) },
             flags,
@@ -983,7 +999,7 @@ impl Connection {
 
     /// The header of the segment `plan` describes.
     #[inline(always)]
-    fn plan_header(&self, plan: Plan, remote: SocketAddr) -> TcpHeader {
+    fn plan_header(&self, plan: Plan) -> TcpHeader {
         let mut flags = Flags::EMPTY;
         if plan.syn {
             flags |= Flags::SYN;
@@ -996,7 +1012,7 @@ impl Connection {
             // MUST-61: PSH on the segment that empties what the user has written.
             flags |= Flags::PSH;
         }
-        let mut header = self.header(plan.seq, flags, remote);
+        let mut header = self.header(plan.seq, flags);
         if plan.syn {
             // MUST-65: the MSS option on SYNs only; MUST-67: derived from the MTU.
             header.options.mss = Some(self.advertised_mss());
@@ -1020,16 +1036,14 @@ impl Connection {
         header
     }
 
-    fn emit_plan(
-        &mut self,
-        plan: Plan,
-        remote: SocketAddr,
-        out: &mut Out<'_>,
-    ) -> Result<usize, TransmitError> {
-        if let Some(len) = self.emit_plan_lean(plan, remote, out) {
+    fn emit_plan(&mut self, plan: Plan, out: &mut Out<'_>) -> Result<usize, TransmitError> {
+        if plan.syn && self.syn_takes_words(plan, out) {
+            return self.emit_syn(plan, out);
+        }
+        if let Some(len) = self.emit_plan_lean(plan, out) {
             return len;
         }
-        let header = self.plan_header(plan, remote);
+        let header = self.plan_header(plan);
         out.note_window(&header);
         if out.notes_segments() {
             out.emitted = Some(Emitted {
@@ -1040,7 +1054,7 @@ impl Connection {
                 kind: Kind::Other,
             });
         }
-        let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
+        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
         let len = if let Some(payload) = out.payload.as_deref_mut() {
             self.send_buf.slices(plan.data_offset, plan.data_len, payload);
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
@@ -1056,14 +1070,14 @@ impl Connection {
     /// fields (ports, SEG.SEQ, SEG.ACK, flags, window) and an options area of at most the
     /// negotiated timestamps, without building a [`TcpHeader`]: what every data, FIN and
     /// ACK segment of an established connection is, except one carrying SACK blocks
-    /// (RFC 2018 §4) or urgent data, a SYN, and a segment noted for a super-segment, which
-    /// take `plan_header`. `None` (nothing written) when the plan is one of those. The octets
+    /// (RFC 2018 §4) or urgent data, a SYN (`emit_syn`), and a segment noted for a
+    /// super-segment, which take `plan_header`. `None` (nothing written) when the plan is one
+    /// of those. The octets
     /// are those `plan_header` would give (see `lean_path_writes_what_the_general_path_does`).
     #[inline(always)]
     fn emit_plan_lean(
         &mut self,
         plan: Plan,
-        remote: SocketAddr,
         out: &mut Out<'_>,
     ) -> Option<Result<usize, TransmitError>> {
         if plan.syn || out.notes_segments() || self.snd_up().is_some_and(|up| up.after(plan.seq)) {
@@ -1078,9 +1092,9 @@ impl Connection {
             // MUST-61: PSH on the segment that empties what the user has written.
             flags |= Flags::PSH;
         }
-        let (header, area) = self.lean_header(plan.seq, flags, remote.port())?;
+        let (header, area) = self.lean_header(plan.seq, flags)?;
         out.window_field = Some(header.window);
-        let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
+        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
         let written = if let Some(payload) = out.payload.as_deref_mut() {
             self.send_buf.slices(plan.data_offset, plan.data_len, payload);
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
@@ -1092,18 +1106,62 @@ impl Connection {
         Some(written.map_err(TransmitError::from))
     }
 
+    /// Our SYN or SYN-ACK as `plan_header` would write it, its options laid out as words
+    /// rather than encoded from an [`Options`]: the window unscaled (RFC 7323 §2.2), the MSS
+    /// (MUST-65, MUST-67), and window scaling, SACK-permitted (RFC 2018 §2) and timestamps
+    /// (RFC 7323 §3.2) offered on our SYN when wanted, on a SYN-ACK only in reply to a SYN
+    /// that offered them.
+    /// Whether the SYN `plan` describes goes through `emit_syn`: unless it is noted for a
+    /// super-segment builder or carries urgent data (or a test wants the general header).
+    fn syn_takes_words(&self, plan: Plan, out: &Out<'_>) -> bool {
+        #[cfg(all(test, feature = "std"))]
+        if switches::GENERAL_HEADERS_ONLY.with(core::cell::Cell::get) {
+            return false;
+        }
+        !out.notes_segments() && !self.snd_up().is_some_and(|up| up.after(plan.seq))
+    }
+
+    /// Kept out of `emit_plan` (once per connection, so `cold`): inlined there, it would
+    /// cost every data segment a larger frame.
+    #[cold]
+    #[inline(never)]
+    fn emit_syn(&self, plan: Plan, out: &mut Out<'_>) -> Result<usize, TransmitError> {
+        debug_assert!(plan.syn && plan.data_len == 0, "a SYN carries no data here");
+        let mut flags = if self.have_irs { Flags::SYN | Flags::ACK } else { Flags::SYN };
+        if plan.fin {
+            flags |= Flags::FIN;
+        }
+        let timestamps = self.ts.option(self.last_now, !self.have_irs, self.have_irs);
+        let scaling = self.config.window_scaling && (!self.have_irs || self.wscale_ok);
+        let window_scale = scaling.then(|| self.rcv_wscale.shift());
+        let sack_permitted = self.sack_wanted && (!self.have_irs || self.sack_ok);
+        let words =
+            Options::syn_words(self.advertised_mss(), sack_permitted, timestamps, window_scale);
+        let header = LeanHeader {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq: plan.seq,
+            ack: if self.have_irs { self.rcv_nxt } else { SeqNum::new(0) },
+            flags,
+            window: Window::saturating(self.rcv_wnd()).to_scaled(WindowScale::NONE),
+            urgent_ptr: 0,
+        };
+        // A SYN's window is not what `on_ack_sent` records (RFC 7323 §2.2).
+        out.window_field = None;
+        if let Some(payload) = out.payload.as_deref_mut() {
+            payload.clear();
+        }
+        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
+        Ok(header.emit_with_words(&words, src, dst, out.buf, checksum)?)
+    }
+
     /// `header(seq, flags, …)` for a segment other than a SYN, as fixed fields and an options
     /// area, unless SACK blocks are to be reported (RFC 2018 §4), which only the general
     /// header carries. No work for an option the connection did not negotiate: timestamps
     /// only when on (RFC 7323 §3.2), no SACK option without blocks, no MSS or window scale
     /// past the SYN.
     #[inline(always)]
-    fn lean_header(
-        &self,
-        seq: SeqNum,
-        flags: Flags,
-        remote_port: u16,
-    ) -> Option<(LeanHeader, OptionArea<'static>)> {
+    fn lean_header(&self, seq: SeqNum, flags: Flags) -> Option<(LeanHeader, OptionArea<'static>)> {
         debug_assert!(!flags.contains(Flags::SYN), "a SYN takes the general header");
         let reports_sack =
             self.sack_ok && self.assembler.as_ref().is_some_and(|assembler| assembler.has_report());
@@ -1117,7 +1175,7 @@ impl Connection {
         };
         let header = LeanHeader {
             src_port: self.local_port,
-            dst_port: remote_port,
+            dst_port: self.remote_port,
             seq,
             ack: if self.have_irs { self.rcv_nxt } else { SeqNum::new(0) },
             flags,
@@ -1133,23 +1191,22 @@ impl Connection {
         &self,
         seq: SeqNum,
         flags: Flags,
-        remote: SocketAddr,
         out: &mut Out<'_>,
     ) -> Result<usize, TransmitError> {
         #[cfg(all(test, feature = "std"))]
         let lean_allowed = !switches::GENERAL_HEADERS_ONLY.with(core::cell::Cell::get);
         #[cfg(not(all(test, feature = "std")))]
         let lean_allowed = true;
-        let lean = if lean_allowed { self.lean_header(seq, flags, remote.port()) } else { None };
+        let lean = if lean_allowed { self.lean_header(seq, flags) } else { None };
         let Some((header, area)) = lean else {
-            let header = self.header(seq, flags, remote);
-            return self.encode(&header, remote, out);
+            let header = self.header(seq, flags);
+            return self.encode(&header, self.remote_ip, out);
         };
         if let Some(payload) = out.payload.as_deref_mut() {
             payload.clear();
         }
         out.window_field = Some(header.window);
-        let (src, dst, checksum) = (self.local_ip, remote.ip(), self.config.checksum.tx);
+        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
         Ok(header.emit_pieces(area, 0, core::iter::empty(), true, src, dst, out.buf, checksum)?)
     }
 
@@ -1171,22 +1228,22 @@ impl Connection {
             urgent_ptr: 0,
             options,
         };
-        let len = self.encode(&header, reply.remote, out)?;
+        let len = self.encode(&header, reply.remote.ip(), out)?;
         Ok(self.transmit(len, reply.remote))
     }
 
-    /// Writes a segment without data.
+    /// Writes a segment without data to `dst`.
     fn encode(
         &self,
         header: &TcpHeader,
-        remote: SocketAddr,
+        dst: IpAddr,
         out: &mut Out<'_>,
     ) -> Result<usize, TransmitError> {
         if let Some(payload) = out.payload.as_deref_mut() {
             payload.clear();
         }
         out.note_window(header);
-        let (src, dst) = (self.local().ip(), remote.ip());
+        let src = self.local_ip;
         Ok(header.emit_with_checksum(&[], src, dst, out.buf, self.config.checksum.tx)?)
     }
 }
@@ -1214,6 +1271,56 @@ mod tests {
     use core::time::Duration;
 
     use crate::{Config, Connection, Instant, SeqNum, State};
+
+    /// Our SYN and SYN-ACK through `emit_syn` are octet for octet those of the general
+    /// header (`plan_header`, `Options::emit`), for every combination of window scaling,
+    /// SACK and timestamps wanted on either side, through both transmit forms.
+    #[test]
+    fn handshake_segments_written_as_words_match_the_general_header() {
+        use super::switches::GENERAL_HEADERS_ONLY;
+        let now = Instant::ZERO + Duration::from_millis(1234);
+        let written = |connection: &mut Connection, general: bool, chunks: bool| {
+            GENERAL_HEADERS_ONLY.with(|switch| switch.set(general));
+            let mut buf = vec![0u8; 256];
+            let len = if chunks {
+                let out = connection.poll_transmit_chunks(now, &mut buf).unwrap().unwrap();
+                assert!(out.payload.is_empty());
+                out.transmit.len
+            } else {
+                connection.poll_transmit(now, &mut buf).unwrap().unwrap().len
+            };
+            GENERAL_HEADERS_ONLY.with(|switch| switch.set(false));
+            buf.truncate(len);
+            buf
+        };
+        let mut checked = 0;
+        for combination in 0..64u32 {
+            let wants = |shift: u32| combination & (1 << shift) != 0;
+            let chunks = combination % 3 == 0;
+            let mut config_a = Config::with_fixed_isn(SeqNum::new(1000));
+            (config_a.window_scaling, config_a.sack, config_a.timestamps) =
+                (wants(0), wants(1), wants(2));
+            let mut config_b = Config::with_fixed_isn(SeqNum::new(5000));
+            (config_b.window_scaling, config_b.sack, config_b.timestamps) =
+                (wants(3), wants(4), wants(5));
+            let connect =
+                || Connection::connect(config_a.clone(), now, addr_a(40_000), addr_b(80)).unwrap();
+            let syn = written(&mut connect(), false, chunks);
+            assert_eq!(syn, written(&mut connect(), true, chunks), "SYN, {combination:#b}");
+            let segment = Segment::parse(&syn).unwrap();
+            let accept = || {
+                let mut b = Connection::listen(config_b.clone(), now, addr_b(80));
+                b.handle_segment(now, addr_a(0).ip(), &segment);
+                b
+            };
+            let syn_ack = written(&mut accept(), false, chunks);
+            assert_eq!(syn_ack, written(&mut accept(), true, chunks), "SYN-ACK, {combination:#b}");
+            let parsed = Segment::parse(&syn_ack).unwrap();
+            assert_eq!(parsed.header.options.sack_permitted, wants(1) && wants(4));
+            checked += 1;
+        }
+        assert_eq!(checked, 64);
+    }
 
     /// The furthest right edge a connection records after sending (SHLD-14) is the one the
     /// segment's own window field announces: the field is worked out once, in the header, and

@@ -21,6 +21,12 @@ use core::time::Duration;
 /// RFC 8985 §7.2's probe timeout while there is no SRTT.
 const PTO_WITHOUT_SRTT: Duration = Duration::from_secs(1);
 
+/// [`PTO_WITHOUT_SRTT`] in microseconds, as `loss_probe_deadline` counts.
+const PTO_WITHOUT_SRTT_MICROS: u64 = PTO_WITHOUT_SRTT.as_micros() as u64;
+
+/// The peer's worst-case delayed ACK (RFC 8985 §7.2) in microseconds.
+const WORST_CASE_DELAYED_ACK_MICROS: u64 = WORST_CASE_DELAYED_ACK.as_micros() as u64;
+
 impl Connection {
     /// The SACK blocks of our next ACK: none unless SACK was negotiated and out-of-order data
     /// or a duplicate is to be reported; at most three next to timestamps, four otherwise
@@ -355,12 +361,14 @@ impl Connection {
         if self.scoreboard.as_ref().is_some_and(|board| !board.may_schedule_probe()) {
             return None;
         }
-        let pto = match self.rtt.srtt() {
+        // In whole microseconds (SRTT is kept so): exact, and without the `Duration`
+        // arithmetic that cost this per-segment path more than everything else in it.
+        let pto = match self.rtt.srtt_micros() {
             Some(srtt) => {
                 let flight = self.snd_nxt.since(self.snd_una);
-                let pto = srtt.saturating_mul(2);
+                let pto = u64::from(srtt) * 2;
                 if flight <= u32::from(self.peer_mss.get()) {
-                    pto.saturating_add(WORST_CASE_DELAYED_ACK)
+                    pto + WORST_CASE_DELAYED_ACK_MICROS
                 } else {
                     pto
                 }
@@ -368,9 +376,9 @@ impl Connection {
             // No sample yet — a handshake sent twice gives none (Karn, MUST-18), and RFC 6298
             // (5.7) holds the RTO at 3 s: §7.2's PTO is then 1 s, so a lost ACK of the
             // initial window costs a second, not three.
-            None => PTO_WITHOUT_SRTT,
+            None => PTO_WITHOUT_SRTT_MICROS,
         };
-        let at = now + pto;
+        let at = Instant::from_micros(now.as_micros().saturating_add(pto));
         let rto_first = self.timer(Timer::Retransmit).is_some_and(|rto| rto <= at);
         (!rto_first).then_some(at)
     }

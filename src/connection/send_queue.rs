@@ -19,6 +19,7 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::{Buf, Bytes, BytesMut};
+use core::mem::ManuallyDrop;
 
 /// A by-reference chunk shorter than this is copied into the tail instead: it would cost a
 /// queue entry (and pin its whole allocation) for a few octets, and a segment built of many of
@@ -39,9 +40,14 @@ pub const MAX_PAYLOAD_SLICES: usize = 8;
 /// as iovecs after the header. Fixed capacity, so describing a segment allocates nothing. A
 /// segment spanning more than [`MAX_PAYLOAD_SLICES`] chunks (possible only with chunks
 /// shorter than a segment, sealed apart) has its last slice gathered into one new buffer.
+///
+/// Only the first `count` slots ever hold a slice; the rest hold the empty static
+/// [`Bytes::new`], which owns nothing. So they are never dropped (`ManuallyDrop`; `Drop`
+/// releases the slices in use): dropping an empty `Bytes` is still a call through its vtable,
+/// and a payload of one slice dropped its seven empty slots on every segment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Payload {
-    slices: [Bytes; MAX_PAYLOAD_SLICES],
+    slices: ManuallyDrop<[Bytes; MAX_PAYLOAD_SLICES]>,
     count: usize,
 }
 
@@ -62,18 +68,28 @@ impl Payload {
     }
 
     /// Drops the slices (their chunks are then released).
+    #[inline]
     pub(crate) fn clear(&mut self) {
         for slice in self.slices.iter_mut().take(self.count) {
-            *slice = Bytes::new();
+            drop(core::mem::take(slice));
         }
         self.count = 0;
     }
 
     fn push(&mut self, slice: Bytes) {
         if let Some(slot) = self.slices.get_mut(self.count) {
-            *slot = slice;
+            // A free slot holds the empty static `Bytes`: nothing to drop.
+            let empty = core::mem::replace(slot, slice);
+            debug_assert!(empty.is_empty(), "a free payload slot held a slice");
+            core::mem::forget(empty);
             self.count += 1;
         }
+    }
+}
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -529,6 +545,27 @@ mod tests {
         let slice = &payload.slices()[0];
         assert_eq!(slice.as_ptr(), chunk[100..].as_ptr(), "a reference, not a copy");
         assert_eq!(&slice[..], &chunk[100..600]);
+    }
+
+    /// The payload's slots are never dropped as a whole (`ManuallyDrop`): the slices in use
+    /// must still be released, on `clear` and on drop, clones included.
+    #[test]
+    fn a_dropped_payload_releases_its_slices() {
+        let mut queue = SendQueue::new(1 << 16);
+        let chunks: Vec<Bytes> = (0..3u8).map(|i| Bytes::from(vec![i; 2 * COPY_BELOW])).collect();
+        for chunk in &chunks {
+            queue.push_bytes(chunk);
+        }
+        let mut payload = sliced(&mut queue, 10, 5 * COPY_BELOW);
+        assert_eq!(payload.slices().len(), 3);
+        let copy = payload.clone();
+        queue.discard(queue.len());
+        assert!(chunks.iter().all(|chunk| !chunk.is_unique()), "the slices hold them");
+        payload.clear();
+        assert!(payload.is_empty());
+        drop(payload);
+        drop(copy);
+        assert!(chunks.iter().all(Bytes::is_unique), "every slice released");
     }
 
     #[test]

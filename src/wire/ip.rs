@@ -114,50 +114,20 @@ impl Ipv4Header {
         let flags_fragment = (u16::from(self.dont_fragment) << 14)
             | (u16::from(self.more_fragments) << 13)
             | (self.fragment_offset & 0x1fff);
-        let [t0, t1] = self.total_len.to_be_bytes();
-        let [i0, i1] = self.identification.to_be_bytes();
-        let [f0, f1] = flags_fragment.to_be_bytes();
-        let [s0, s1, s2, s3] = self.src.octets();
-        let [d0, d1, d2, d3] = self.dst.octets();
-        *out = [
-            0x45,
-            self.dscp_ecn,
-            t0,
-            t1,
-            i0,
-            i1,
-            f0,
-            f1,
-            self.ttl,
-            self.protocol,
-            0,
-            0,
-            s0,
-            s1,
-            s2,
-            s3,
-            d0,
-            d1,
-            d2,
-            d3,
+        // The header as five big-endian 32-bit words, checksum field 0 (version 4, IHL 5).
+        let words = [
+            0x4500_0000 | (u32::from(self.dscp_ecn) << 16) | u32::from(self.total_len),
+            (u32::from(self.identification) << 16) | u32::from(flags_fragment),
+            (u32::from(self.ttl) << 24) | (u32::from(self.protocol) << 16),
+            self.src.to_bits(),
+            self.dst.to_bits(),
         ];
-        // Summed from the fields, not read back from `out` (see `Checksum::add_words`).
-        let (src, dst) = (self.src.to_bits(), self.dst.to_bits());
-        let mut sum = Checksum::new();
-        sum.add_words(&[
-            u16::from_be_bytes([0x45, self.dscp_ecn]),
-            self.total_len,
-            self.identification,
-            flags_fragment,
-            u16::from_be_bytes([self.ttl, self.protocol]),
-            (src >> 16) as u16,
-            src as u16,
-            (dst >> 16) as u16,
-            dst as u16,
-        ]);
-        let [c0, c1] = sum.finish().to_be_bytes();
-        out[10] = c0;
-        out[11] = c1;
+        let field = u32::from(header_checksum(&words));
+        let [w0, w1, w2, w3, w4] = words;
+        let chunks = out.chunks_exact_mut(4).zip([w0, w1, w2 | field, w3, w4]);
+        for (octets, word) in chunks {
+            octets.copy_from_slice(&word.to_be_bytes());
+        }
         Ok(Self::LEN)
     }
 
@@ -256,6 +226,20 @@ impl Ipv6Header {
         out[24..40].copy_from_slice(&self.dst.octets());
         Ok(Self::LEN)
     }
+}
+
+/// The IPv4 header checksum (RFC 791) of a header given as 32-bit words with its checksum
+/// field 0: the ones'-complement sum of its 16-bit halves, which summing whole 32-bit words
+/// and folding the carries back gives as well (RFC 1071 §2 (B)), complemented. The version
+/// octet keeps the sum from being zero, so the folded value is the one the 16-bit sum gives.
+fn header_checksum(words: &[u32; 5]) -> u16 {
+    let mut sum: u64 = words.iter().map(|&word| u64::from(word)).sum();
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    // Three folds leave at most 16 bits: below 2^33, then 2^17 + 2^16, then 2^16 + 1, then 2^16.
+    !(sum as u16)
 }
 
 /// Why bytes are not an IP packet this crate can use.
@@ -456,6 +440,47 @@ mod tests {
         );
         packet[0] = 0x45;
         assert_eq!(Ipv6Header::parse(&packet), Err(IpParseError::BadVersion { version: 4 }));
+    }
+
+    /// The checksum summed from 32-bit words is the one the generic 16-bit sum gives, over
+    /// headers with every field varied (carries in every position).
+    #[test]
+    fn ipv4_header_checksum_matches_the_generic_sum_rfc_791() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let bits = next();
+            let extreme = |value: u64| match round % 3 {
+                0 => value,
+                1 => u64::MAX,
+                _ => 0,
+            };
+            let header = Ipv4Header {
+                src: Ipv4Addr::from_bits(extreme(next()) as u32),
+                dst: Ipv4Addr::from_bits(extreme(next()) as u32),
+                protocol: bits as u8,
+                ttl: (bits >> 8) as u8,
+                identification: extreme(bits >> 16) as u16,
+                dont_fragment: bits & (1 << 40) != 0,
+                more_fragments: bits & (1 << 41) != 0,
+                fragment_offset: (bits >> 42) as u16 & 0x1fff,
+                total_len: extreme(bits >> 24) as u16,
+                dscp_ecn: (bits >> 56) as u8,
+            };
+            let mut buf = [0u8; 20];
+            assert_eq!(header.emit(&mut buf), Ok(20));
+            let field = u16::from_be_bytes([buf[10], buf[11]]);
+            buf[10] = 0;
+            buf[11] = 0;
+            let mut sum = Checksum::new();
+            sum.add_bytes(&buf);
+            assert_eq!(field, sum.finish(), "{header:?}");
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub use options::{Options, SackBlock, SackBlocks, Timestamps};
 use crate::seq::SeqNum;
 use checksum::{RxChecksum, TxChecksum, pseudo_header};
 use options::MAX_OPTIONS_LEN;
+pub(crate) use options::OptionWords;
 
 /// IP protocol number of TCP.
 pub const PROTOCOL_TCP: u8 = 6;
@@ -311,35 +312,7 @@ impl LeanHeader {
         let (fixed, option_area) = head.split_at_mut(HEADER_LEN);
         // header_len / 4 is at most 15 (options ≤ 40 octets), so it fits the 4-bit field.
         let data_offset = (header_len / 4) as u8;
-        let [sp0, sp1] = self.src_port.to_be_bytes();
-        let [dp0, dp1] = self.dst_port.to_be_bytes();
-        let [s0, s1, s2, s3] = self.seq.get().to_be_bytes();
-        let [a0, a1, a2, a3] = self.ack.get().to_be_bytes();
-        let [w0, w1] = self.window.to_be_bytes();
-        let [u0, u1] = self.urgent_ptr.to_be_bytes();
-        let fields: [u8; HEADER_LEN] = [
-            sp0,
-            sp1,
-            dp0,
-            dp1,
-            s0,
-            s1,
-            s2,
-            s3,
-            a0,
-            a1,
-            a2,
-            a3,
-            data_offset << 4,
-            self.flags.bits(),
-            w0,
-            w1,
-            0, // checksum, filled in below
-            0,
-            u0,
-            u1,
-        ];
-        fixed.copy_from_slice(&fields);
+        fixed.copy_from_slice(&self.fixed_octets(data_offset));
         match area {
             // The area is exactly these 12 octets (`options_len` above).
             OptionArea::Timestamps(ts) => {
@@ -368,19 +341,7 @@ impl LeanHeader {
         let mut sum = pseudo;
         // The header first: the payload then starts at an even offset, as on the wire. Its
         // fixed part is summed from the fields, not read back from `buf` (see `add_words`).
-        let seq = self.seq.get();
-        let ack = self.ack.get();
-        sum.add_words(&[
-            self.src_port,
-            self.dst_port,
-            (seq >> 16) as u16,
-            seq as u16,
-            (ack >> 16) as u16,
-            ack as u16,
-            u16::from_be_bytes([data_offset << 4, self.flags.bits()]),
-            self.window,
-            self.urgent_ptr,
-        ]);
+        sum.add_words(&self.fixed_words(data_offset));
         match area {
             OptionArea::Timestamps(ts) => {
                 // The common options area as words too: the general byte path costs several
@@ -418,6 +379,110 @@ impl LeanHeader {
             field.copy_from_slice(&checksum.to_be_bytes());
         }
         Ok(total)
+    }
+}
+
+impl LeanHeader {
+    /// The 20 octets of the fixed header, checksum 0, in a header of `data_offset` words.
+    #[inline(always)]
+    fn fixed_octets(&self, data_offset: u8) -> [u8; HEADER_LEN] {
+        let [sp0, sp1] = self.src_port.to_be_bytes();
+        let [dp0, dp1] = self.dst_port.to_be_bytes();
+        let [s0, s1, s2, s3] = self.seq.get().to_be_bytes();
+        let [a0, a1, a2, a3] = self.ack.get().to_be_bytes();
+        let [w0, w1] = self.window.to_be_bytes();
+        let [u0, u1] = self.urgent_ptr.to_be_bytes();
+        [
+            sp0,
+            sp1,
+            dp0,
+            dp1,
+            s0,
+            s1,
+            s2,
+            s3,
+            a0,
+            a1,
+            a2,
+            a3,
+            data_offset << 4,
+            self.flags.bits(),
+            w0,
+            w1,
+            0, // checksum, filled in by the caller
+            0,
+            u0,
+            u1,
+        ]
+    }
+
+    /// The fixed header as the 16-bit words the checksum sums (the checksum field left out:
+    /// it is 0 while summing).
+    #[inline(always)]
+    fn fixed_words(&self, data_offset: u8) -> [u16; 9] {
+        let seq = self.seq.get();
+        let ack = self.ack.get();
+        [
+            self.src_port,
+            self.dst_port,
+            (seq >> 16) as u16,
+            seq as u16,
+            (ack >> 16) as u16,
+            ack as u16,
+            u16::from_be_bytes([data_offset << 4, self.flags.bits()]),
+            self.window,
+            self.urgent_ptr,
+        ]
+    }
+
+    /// A segment without payload whose options are laid out as words (a SYN's,
+    /// [`Options::syn_words`]): the same octets [`emit_pieces`](Self::emit_pieces) writes for
+    /// those options, written and summed as words. Kept apart from `emit_pieces`, which every
+    /// data segment runs, so that its common layouts stay as lean as they are.
+    pub(crate) fn emit_with_words(
+        &self,
+        words: &OptionWords,
+        src: IpAddr,
+        dst: IpAddr,
+        buf: &mut [u8],
+        checksum: TxChecksum,
+    ) -> Result<usize, EmitError> {
+        let header_len = HEADER_LEN + words.len();
+        if words.len() > MAX_OPTIONS_LEN {
+            return Err(EmitError::OptionsTooLong { len: words.len() });
+        }
+        let available = buf.len();
+        let Some(out) = buf.get_mut(..header_len) else {
+            return Err(EmitError::BufferTooSmall { needed: header_len, available });
+        };
+        let pseudo = pseudo_header(src, dst, PROTOCOL_TCP, header_len as u32)
+            .map_err(|_| EmitError::AddressFamilyMismatch)?;
+        // header_len / 4 is at most 15 (options ≤ 40 octets), so it fits the 4-bit field.
+        let data_offset = (header_len / 4) as u8;
+        let (fixed, option_area) = out.split_at_mut(HEADER_LEN);
+        fixed.copy_from_slice(&self.fixed_octets(data_offset));
+        for (octets, word) in option_area.chunks_exact_mut(4).zip(words.words()) {
+            octets.copy_from_slice(&word.to_be_bytes());
+        }
+        let field = match checksum {
+            TxChecksum::Compute => {
+                let mut sum = pseudo;
+                sum.add_words(&self.fixed_words(data_offset));
+                let mut halves = [0u16; 10];
+                for (pair, &word) in halves.chunks_exact_mut(2).zip(words.words()) {
+                    pair.copy_from_slice(&[(word >> 16) as u16, word as u16]);
+                }
+                // Unused halves stay 0, which adds nothing.
+                sum.add_words(&halves);
+                sum.finish()
+            }
+            TxChecksum::PseudoHeader => pseudo.folded(),
+            TxChecksum::None => 0,
+        };
+        if let Some(field_octets) = out.get_mut(16..18) {
+            field_octets.copy_from_slice(&field.to_be_bytes());
+        }
+        Ok(header_len)
     }
 }
 

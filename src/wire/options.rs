@@ -233,6 +233,40 @@ impl Options {
         [KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10, v0, v1, v2, v3, e0, e1, e2, e3]
     }
 
+    /// The options area of a SYN or SYN-ACK as [`Options::emit`] lays it out — MSS, then
+    /// SACK-permitted and timestamps, then window scale, word-aligned with NOPs (at most 20
+    /// octets) — as big-endian 32-bit words: a handshake segment written and summed without
+    /// encoding an [`Options`].
+    pub(crate) fn syn_words(
+        mss: u16,
+        sack_permitted: bool,
+        timestamps: Option<Timestamps>,
+        window_scale: Option<u8>,
+    ) -> OptionWords {
+        let word = |octets: [u8; 4]| u32::from_be_bytes(octets);
+        let mut words = OptionWords { words: [0; 5], count: 0 };
+        let [m0, m1] = mss.to_be_bytes();
+        words.push(word([KIND_MSS, 4, m0, m1]));
+        match (sack_permitted, timestamps) {
+            (true, Some(ts)) => {
+                words.push(word([KIND_SACK_PERMITTED, 2, KIND_TIMESTAMPS, 10]));
+                words.push(ts.tsval);
+                words.push(ts.tsecr);
+            }
+            (false, Some(ts)) => {
+                words.push(word([KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10]));
+                words.push(ts.tsval);
+                words.push(ts.tsecr);
+            }
+            (true, None) => words.push(word([KIND_NOP, KIND_NOP, KIND_SACK_PERMITTED, 2])),
+            (false, None) => {}
+        }
+        if let Some(shift) = window_scale {
+            words.push(word([KIND_NOP, KIND_WINDOW_SCALE, 3, shift]));
+        }
+        words
+    }
+
     /// Parses the options area of a header (MUST-6, MUST-7, MUST-64).
     pub(crate) fn parse(mut area: &[u8]) -> Result<Self, ParseError> {
         // The common case first: NOP, NOP, timestamps, as every Linux and tcp-proto segment
@@ -351,6 +385,33 @@ impl Options {
             }
         }
         writer.at
+    }
+}
+
+/// An options area laid out as big-endian 32-bit words ([`Options::syn_words`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OptionWords {
+    words: [u32; 5],
+    count: usize,
+}
+
+impl OptionWords {
+    /// Appends a word; a sixth is dropped (no layout built here has one).
+    fn push(&mut self, word: u32) {
+        if let Some(slot) = self.words.get_mut(self.count) {
+            *slot = word;
+            self.count += 1;
+        }
+    }
+
+    /// The words, in order.
+    pub(crate) fn words(&self) -> &[u32] {
+        self.words.get(..self.count).unwrap_or_default()
+    }
+
+    /// Octets of the area.
+    pub(crate) fn len(&self) -> usize {
+        4 * self.count
     }
 }
 
