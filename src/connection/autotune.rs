@@ -193,7 +193,10 @@ impl Connection {
     /// reads three fields where the full computation works out the rounding reserve.
     #[inline]
     fn may_want_growth(&self) -> bool {
-        if self.write_blocked && !self.fin_queued {
+        // Only a blocked writer wants the send buffer to grow, and only while twice the flight
+        // exceeds it (exact, and a few field reads): a bulk sender whose buffer already holds
+        // that asks for nothing on each of its ACKs.
+        if self.send_wanted_capacity() > self.send_buf.capacity() {
             return true;
         }
         // The buffer is the capacity less a reserve of at most 1/17 of it
@@ -201,7 +204,9 @@ impl Connection {
         // that is within the buffer, and the receive side wants nothing.
         let capacity = self.recv_buf.capacity();
         let target = self.recv_buf.extra().map_or(0, |extra| extra.space.target as usize);
-        target > capacity - capacity / 16
+        // Then exactly as `recv_wanted_capacity` decides. The target never exceeds the
+        // ceiling (`on_read_for_autotune`), so a buffer grown to it asks for nothing more.
+        target > capacity - capacity / 16 && target > self.recv_buffer_size()
     }
 
     /// Grows the send buffer towards what a blocked writer calls for, within the limit;
@@ -226,10 +231,16 @@ impl Connection {
         if target <= buffer {
             return capacity;
         }
-        let largest = Window::from_scaled(u16::MAX, self.rcv_shift()).get() as usize;
-        let ceiling = self.config.recv_buffer_ceiling().min(largest);
+        let ceiling = self.recv_buffer_largest();
         let grown = target.max(buffer.saturating_mul(2)).min(ceiling);
         recv_ring_capacity(grown, self.rcv_wscale).max(capacity)
+    }
+
+    /// The largest receive buffer: the ceiling, and no more than the negotiated scale's
+    /// largest window can offer.
+    fn recv_buffer_largest(&self) -> usize {
+        let largest = Window::from_scaled(u16::MAX, self.rcv_shift()).get() as usize;
+        self.config.recv_buffer_ceiling().min(largest)
     }
 
     /// The send buffer's capacity a writer calls for: when `send` could not take everything,
@@ -262,6 +273,7 @@ impl Connection {
         let rtt = self.receiver_rtt();
         let mss = u64::from(self.rcv_mss().max(1));
         let initial = self.initial_space();
+        let largest = u64::try_from(self.recv_buffer_largest()).unwrap_or(u64::MAX);
         let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else { return };
         let Some(since) = space.since else {
             start_measuring(space, initial, read_seq, now);
@@ -276,7 +288,9 @@ impl Connection {
             let (copied, last) = (u64::from(copied), u64::from(space.space.max(1)));
             let window = 2 * copied + HEADROOM_SEGMENTS * mss;
             let growth = window.saturating_mul(copied - last) / last;
-            let target = window.saturating_add(growth.saturating_mul(2));
+            // Never past the largest buffer: growth stops there anyway
+            // (`recv_wanted_capacity`), and a connection that reached it asks for nothing.
+            let target = window.saturating_add(growth.saturating_mul(2)).min(largest);
             space.target = space.target.max(u32::try_from(target).unwrap_or(u32::MAX));
             space.space = u32::try_from(copied).unwrap_or(u32::MAX);
         }
