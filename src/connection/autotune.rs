@@ -302,9 +302,24 @@ impl Connection {
     /// first segment echoing a new TSval of ours: our ACK went, the sender answered it with
     /// this data (RFC 7323 §4's RTTM seen from the receiver). Without, the time one window of
     /// data takes to arrive, which can only overestimate, so the smallest counts (as Linux).
+    #[inline]
     pub(super) fn on_text_for_autotune(&mut self, now: Instant, tsecr: Option<u32>) {
-        // Runs on every segment of text: each input is computed only where it is used (most
-        // segments echo the TSval the previous one did, and change nothing).
+        // Runs on every segment of text. Most, once measuring, echo the TSval the previous
+        // one did (or none) and change nothing: that is decided here, inline, from what the
+        // measurement below reads first.
+        let unchanged = self.recv_buf.extra().map(|extra| &extra.space).is_none_or(|space| {
+            space.since.is_some()
+                && self.ts.is_on()
+                && tsecr.is_none_or(|tsecr| tsecr == 0 || tsecr == space.last_tsecr)
+        });
+        if !unchanged {
+            self.measure_rtt_for_autotune(now, tsecr);
+        }
+    }
+
+    /// [`on_text_for_autotune`](Self::on_text_for_autotune) for text that may give a sample.
+    fn measure_rtt_for_autotune(&mut self, now: Instant, tsecr: Option<u32>) {
+        // Each input is computed only where it is used.
         let Some(space) = self.recv_buf.extra().map(|extra| &extra.space) else { return };
         let (measuring, last_tsecr, rtt_since) =
             (space.since.is_some(), space.last_tsecr, space.rtt_since);
