@@ -661,6 +661,16 @@ impl Connection {
     /// first payload octet.
     fn process_text_and_fin(&mut self, now: Instant, segment: &Segment<'_>, seg_seq: SeqNum) {
         let header = &segment.header;
+        if segment.payload.is_empty()
+            && !header.flags.contains(Flags::FIN)
+            && !header.flags.contains(Flags::URG)
+            && self.rcv_fin_at().is_none()
+        {
+            // A bare ACK, with no FIN of the peer's waiting beyond a hole: steps 6-8 have
+            // nothing to do but what they do last, settle an ACK of our FIN.
+            self.settle_ack_of_our_fin(now);
+            return;
+        }
         let data_seq = if header.flags.contains(Flags::SYN) { header.seq + 1 } else { seg_seq };
         let accepts_text =
             matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
