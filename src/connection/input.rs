@@ -25,9 +25,12 @@ impl Connection {
         let now = self.advance_time(now);
         let header = &segment.header;
         let from = SocketAddr::new(remote_ip, header.src_port);
-        let addressed_to_us = header.dst_port == self.local().port()
-            && remote_ip.is_ipv4() == self.local().is_ipv4()
-            && self.remote().is_none_or(|remote| remote == from);
+        // `local()` and `remote()` compared field by field, as the addresses built from the
+        // fields would compare (no flow label or scope either side), ports first.
+        let addressed_to_us = header.dst_port == self.local_port
+            && remote_ip.is_ipv4() == self.local_ip.is_ipv4()
+            && (!self.remote_known
+                || (self.remote_port == header.src_port && self.remote_ip == remote_ip));
         if !addressed_to_us {
             // Demultiplexing is the caller's job; a stray must never touch this TCB.
             self.count().misaddressed += 1;
@@ -322,6 +325,7 @@ impl Connection {
 
     /// Window update of step 5: SND.UNA =< SEG.ACK =< SND.NXT and the segment is newer than
     /// the one that last set the window (SND.WL1, SND.WL2).
+    #[inline]
     fn update_window_if_newer(
         &mut self,
         now: Instant,
