@@ -251,12 +251,16 @@ impl Connection {
             seg_len -= 1;
         }
 
-        // First: sequence number acceptability (the four cases of §3.10.7.4). With a zero
-        // receive window, a segment at RCV.NXT still has its ACK, URG and RST processed
-        // (MUST-66); only its text and FIN are dropped.
+        // First: sequence number acceptability (the four cases of §3.10.7.4, against the
+        // acceptable window worked out once). With a zero receive window, a segment at
+        // RCV.NXT still has its ACK, URG and RST processed (MUST-66); only its text and FIN
+        // are dropped.
+        let acceptable_window = self.rcv_acceptable_window();
         let window_closed_at_edge =
-            self.rcv_acceptable_window() == 0 && seg_len > 0 && seg_seq == self.rcv_nxt;
-        if !window_closed_at_edge && !self.is_acceptable(seg_seq, seg_len) {
+            acceptable_window == 0 && seg_len > 0 && seg_seq == self.rcv_nxt;
+        if !window_closed_at_edge
+            && !seg_seq.is_acceptable(seg_len, self.rcv_nxt, acceptable_window)
+        {
             self.count().unacceptable_segments += 1;
             if flags.contains(Flags::RST) {
                 self.count().rsts_ignored += 1;
@@ -440,11 +444,6 @@ impl Connection {
     /// silently, so the connection is refused instead and says so (docs/conformance.md).
     fn returns_to_listen(&self) -> bool {
         self.passive && self.send_buf.is_empty()
-    }
-
-    /// The four acceptability cases of §3.10.7.4 step 1.
-    fn is_acceptable(&self, seg_seq: SeqNum, seg_len: u32) -> bool {
-        seg_seq.is_acceptable(seg_len, self.rcv_nxt, self.rcv_acceptable_window())
     }
 
     /// Step 5. Returns whether processing continues with steps 6–8.
