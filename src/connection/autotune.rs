@@ -268,29 +268,35 @@ impl Connection {
     /// carry the window is one round trip ahead of the data it lets in). Time is that of the
     /// latest input (RECEIVE carries none).
     pub(super) fn on_read_for_autotune(&mut self) {
+        // Runs on every read: each input is worked out only once it is needed (most reads
+        // fall within a measurement's round trip and change nothing).
         let now = self.last_now;
         let read_seq = self.read_seq();
-        let rtt = self.receiver_rtt();
-        let mss = u64::from(self.rcv_mss().max(1));
-        let initial = self.initial_space();
-        let largest = u64::try_from(self.recv_buffer_largest()).unwrap_or(u64::MAX);
-        let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else { return };
+        let Some(space) = self.recv_buf.extra().map(|extra| extra.space) else { return };
         let Some(since) = space.since else {
-            start_measuring(space, initial, read_seq, now);
+            let initial = self.initial_space();
+            if let Some(extra) = self.recv_buf.extra_mut() {
+                start_measuring(&mut extra.space, initial, read_seq, now);
+            }
             return;
         };
-        let Some(rtt) = rtt else { return };
+        let Some(rtt) = self.receiver_rtt() else { return };
         if now.saturating_duration_since(since) < rtt {
             return;
         }
         let copied = read_seq.since(space.seq);
-        if copied > space.space {
+        let grown = (copied > space.space).then(|| {
+            let mss = u64::from(self.rcv_mss().max(1));
             let (copied, last) = (u64::from(copied), u64::from(space.space.max(1)));
             let window = 2 * copied + HEADROOM_SEGMENTS * mss;
             let growth = window.saturating_mul(copied - last) / last;
             // Never past the largest buffer: growth stops there anyway
             // (`recv_wanted_capacity`), and a connection that reached it asks for nothing.
-            let target = window.saturating_add(growth.saturating_mul(2)).min(largest);
+            let largest = u64::try_from(self.recv_buffer_largest()).unwrap_or(u64::MAX);
+            window.saturating_add(growth.saturating_mul(2)).min(largest)
+        });
+        let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else { return };
+        if let Some(target) = grown {
             space.target = space.target.max(u32::try_from(target).unwrap_or(u32::MAX));
             space.space = u32::try_from(copied).unwrap_or(u32::MAX);
         }
