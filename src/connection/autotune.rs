@@ -298,7 +298,7 @@ impl Connection {
         let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else { return };
         if let Some(target) = grown {
             space.target = space.target.max(u32::try_from(target).unwrap_or(u32::MAX));
-            space.space = u32::try_from(copied).unwrap_or(u32::MAX);
+            space.space = copied;
         }
         space.seq = read_seq;
         space.since = Some(now);
