@@ -464,12 +464,7 @@ impl<'a> Segment<'a> {
         let Some((head, payload)) = bytes.split_at_checked(header_len) else {
             return Err(ParseError::DataOffsetPastEnd { header_len, len: bytes.len() });
         };
-        let options = match head.get(HEADER_LEN..) {
-            // The usual 20-octet header: nothing to parse.
-            None | Some([]) => Options::NONE,
-            Some(area) => Options::parse(area)?,
-        };
-        Ok(Self {
+        let mut segment = Self {
             header: TcpHeader {
                 src_port: u16::from_be_bytes([fixed[0], fixed[1]]),
                 dst_port: u16::from_be_bytes([fixed[2], fixed[3]]),
@@ -478,10 +473,16 @@ impl<'a> Segment<'a> {
                 flags: Flags::from_bits(fixed[13]),
                 window: u16::from_be_bytes([fixed[14], fixed[15]]),
                 urgent_ptr: u16::from_be_bytes([fixed[18], fixed[19]]),
-                options,
+                options: Options::NONE,
             },
             payload,
-        })
+        };
+        // No options (the usual 20-octet header): nothing to parse. Otherwise the options
+        // are written where they will be returned, with no work for options not present.
+        if let Some(area) = head.get(HEADER_LEN..).filter(|area| !area.is_empty()) {
+            segment.header.options.parse_into(area)?;
+        }
+        Ok(segment)
     }
 
     /// Verifies the checksum over the pseudo-header of `src` → `dst` (MUST-3), then parses as
