@@ -621,8 +621,39 @@ impl Connection {
         if probe.is_some() {
             self.rtt_probe = None;
         }
-        let exact = probe.map(|(_, sent_at)| elapsed(now, sent_at));
-        let mut echoed = tsecr.and_then(|tsecr| self.ts.rtt_sample(now, tsecr));
+        let sample = match probe {
+            Some((_, sent_at)) => elapsed(now, sent_at),
+            // The echo only counts without an exact sample.
+            None => self.echoed_rtt_sample(now, tsecr)?,
+        };
+        if self.ts.is_on() {
+            // Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)), which assumes
+            // an ACK per two segments. An ACK that covers more (a receiver's GRO, a stretch
+            // ACK: one per 64 KiB super-segment from Linux over TUN) stands for that much of
+            // the flight, so the count is of ACKs like it: FlightSize over what it acks,
+            // never more than the RFC's. Otherwise SRTT would move by 1/8 per round trip
+            // only with 1/20 of the samples per round trip, and a bad first sample would
+            // keep the RTO high for dozens of round trips. An ACK of the whole flight counts
+            // one, whatever SMSS is.
+            let flight = self.snd_nxt.since(self.snd_una);
+            let acked = seg_ack.since(self.snd_una);
+            let expected = if acked >= flight {
+                1
+            } else {
+                let smss = u32::from(self.effective_mss()).max(1);
+                flight.div_ceil(acked.max(smss.saturating_mul(2))).max(1)
+            };
+            self.rtt.on_sample_weighted(sample, expected);
+        } else {
+            self.rtt.on_sample(sample);
+        }
+        Some(sample)
+    }
+
+    /// RTTM's sample (RFC 7323 §4.1) from the TSecr `tsecr` an ACK of new data echoes, when
+    /// no exact probe completed.
+    fn echoed_rtt_sample(&self, now: Instant, tsecr: Option<u32>) -> Option<Duration> {
+        let echoed = tsecr.and_then(|tsecr| self.ts.rtt_sample(now, tsecr));
         if !self.syn_acked && self.consecutive_retransmissions > 0 {
             // Our SYN (or SYN-ACK) went more than once and the peer echoes the TSval of an
             // earlier copy than the last (Linux answers a retransmitted SYN from the request
@@ -637,27 +668,10 @@ impl Connection {
                 .zip(since_last_sent)
                 .is_some_and(|(echo, since)| echo > since.saturating_add(Duration::from_millis(1)))
             {
-                echoed = None;
+                return None;
             }
         }
-        let sample = exact.or(echoed)?;
-        if self.ts.is_on() {
-            // Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)), which assumes
-            // an ACK per two segments. An ACK that covers more (a receiver's GRO, a stretch
-            // ACK: one per 64 KiB super-segment from Linux over TUN) stands for that much of
-            // the flight, so the count is of ACKs like it: FlightSize over what it acks,
-            // never more than the RFC's. Otherwise SRTT would move by 1/8 per round trip
-            // only with 1/20 of the samples per round trip, and a bad first sample would
-            // keep the RTO high for dozens of round trips.
-            let flight = self.snd_nxt.since(self.snd_una);
-            let acked = seg_ack.since(self.snd_una);
-            let smss = u32::from(self.effective_mss()).max(1);
-            let expected = flight.div_ceil(acked.max(smss.saturating_mul(2))).max(1);
-            self.rtt.on_sample_weighted(sample, expected);
-        } else {
-            self.rtt.on_sample(sample);
-        }
-        Some(sample)
+        echoed
     }
 
     /// Steps 6 (URG), 7 (segment text) and 8 (FIN). `data_seq` is the sequence number of the
