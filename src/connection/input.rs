@@ -251,16 +251,20 @@ impl Connection {
             seg_len -= 1;
         }
 
-        // First: sequence number acceptability (the four cases of §3.10.7.4, against the
-        // acceptable window worked out once). With a zero receive window, a segment at
-        // RCV.NXT still has its ACK, URG and RST processed (MUST-66); only its text and FIN
-        // are dropped.
-        let acceptable_window = self.rcv_acceptable_window();
-        let window_closed_at_edge =
-            acceptable_window == 0 && seg_len > 0 && seg_seq == self.rcv_nxt;
-        if !window_closed_at_edge
-            && !seg_seq.is_acceptable(seg_len, self.rcv_nxt, acceptable_window)
-        {
+        // First: sequence number acceptability (the four cases of §3.10.7.4). With a zero
+        // receive window, a segment at RCV.NXT still has its ACK, URG and RST processed
+        // (MUST-66); only its text and FIN are dropped. So a segment at RCV.NXT always gets
+        // past this step (with no text, it is acceptable under either window; with text, it
+        // is acceptable under an open window and at the closed window's edge otherwise), and
+        // only a closed window needs to be known, only for a segment that occupies sequence
+        // space.
+        let (window_closed_at_edge, acceptable) = if seg_seq == self.rcv_nxt {
+            (seg_len > 0 && self.acceptable_window_is_closed(), true)
+        } else {
+            let window = self.rcv_acceptable_window();
+            (false, seg_seq.is_acceptable(seg_len, self.rcv_nxt, window))
+        };
+        if !window_closed_at_edge && !acceptable {
             self.count().unacceptable_segments += 1;
             if flags.contains(Flags::RST) {
                 self.count().rsts_ignored += 1;
@@ -436,6 +440,13 @@ impl Connection {
             self.on_text_for_autotune(now, tsecr);
         }
         true
+    }
+
+    /// Whether the acceptable window (`rcv_acceptable_window`) is 0: no edge advertised
+    /// beyond RCV.NXT, and no room to offer one.
+    fn acceptable_window_is_closed(&self) -> bool {
+        let advertised_open = self.rcv_adv_edge.is_some_and(|edge| edge.after(self.rcv_nxt));
+        !advertised_open && self.rcv_wnd() == 0
     }
 
     /// Whether a reset or new SYN in SYN-RECEIVED sends this connection back to LISTEN
@@ -1269,6 +1280,24 @@ mod tests {
                 lean.apply(op);
                 general.apply(op);
                 prop_assert_eq!(lean.observed(), general.observed(), "step {} {:?}", step, op);
+            }
+        }
+    }
+
+    /// Step 1's shortcut at RCV.NXT (`on_segment_otherwise`): under any window, a segment
+    /// there is acceptable or at the closed window's edge, and the edge case needs text.
+    #[test]
+    fn a_segment_at_rcv_nxt_always_passes_step_one() {
+        for rcv_nxt in [0u32, 1, 0x7fff_ffff, 0x8000_0000, u32::MAX] {
+            let rcv_nxt = SeqNum::new(rcv_nxt);
+            for seg_len in [0u32, 1, 2, 1460, 65_535, u32::MAX / 2] {
+                for window in [0u32, 1, 2, 1460, 65_535, 1 << 30] {
+                    let at_edge = window == 0 && seg_len > 0;
+                    assert!(at_edge || rcv_nxt.is_acceptable(seg_len, rcv_nxt, window));
+                    if seg_len == 0 {
+                        assert!(rcv_nxt.is_acceptable(seg_len, rcv_nxt, window));
+                    }
+                }
             }
         }
     }
