@@ -289,8 +289,10 @@ impl Ipv6Header {
 /// fold keeps the value modulo 2^16 − 1 and leaves a non-zero one non-zero.
 #[inline]
 fn header_sum_is_all_ones(h: &[u8; Ipv4Header::LEN]) -> bool {
+    // In native byte order, with no swaps: swapping the octets of every word swaps those of
+    // the sum (RFC 1071 §2 (B)), and all ones reads the same either way.
     let (words, _) = h.as_chunks::<4>();
-    let mut sum: u64 = words.iter().map(|&word| u64::from(u32::from_be_bytes(word))).sum();
+    let mut sum: u64 = words.iter().map(|&word| u64::from(u32::from_ne_bytes(word))).sum();
     sum = (sum & 0xffff_ffff) + (sum >> 32);
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
