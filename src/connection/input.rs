@@ -349,10 +349,18 @@ impl Connection {
                 self.update_send_window(seg_seq, seg_ack, window);
                 if was_closed && self.snd_wnd > 0 {
                     // MUST-36/37: a window update restarts transmission at once.
-                    self.on_window_reopened(now);
+                    self.on_window_reopened_after_update(now);
                 }
             }
         }
+    }
+
+    /// [`on_window_reopened`](Self::on_window_reopened), out of line: a zero window that
+    /// opens is rare, and the window update that checks for it runs on every segment.
+    #[cold]
+    #[inline(never)]
+    fn on_window_reopened_after_update(&mut self, now: Instant) {
+        self.on_window_reopened(now);
     }
 
     /// Header prediction (RFC 9293 §3.10.7.4 as Van Jacobson's fast path does it, cf. RFC
