@@ -469,10 +469,13 @@ impl Connection {
     fn process_ack(&mut self, now: Instant, segment: &Segment<'_>, seg_seq: SeqNum) -> bool {
         let header = &segment.header;
         let seg_ack = header.ack;
-        let Some(remote) = self.remote() else { return false };
+        if !self.remote_known {
+            return false;
+        }
         if self.state == State::SynReceived {
             // SND.UNA < SEG.ACK =< SND.NXT: ESTABLISHED; else <SEQ=SEG.ACK><CTL=RST>.
             if !(self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt)) {
+                let remote = self.last_remote();
                 self.queue_reply(Reply { remote, seq: seg_ack, ack: None });
                 return false;
             }
