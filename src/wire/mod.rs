@@ -453,6 +453,13 @@ impl<'a> Segment<'a> {
     /// [`ParseError::DataOffsetPastEnd`], or [`ParseError::BadOptionLength`] for an impossible
     /// option length (MUST-7).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_structure(bytes)
+    }
+
+    /// [`parse`](Self::parse), inline in [`parse_checked`](Self::parse_checked): one call
+    /// per verified segment, not two.
+    #[inline(always)]
+    fn parse_structure(bytes: &'a [u8]) -> Result<Self, ParseError> {
         let Some(fixed) = bytes.first_chunk::<HEADER_LEN>() else {
             return Err(ParseError::TooShort { len: bytes.len() });
         };
@@ -518,7 +525,7 @@ impl<'a> Segment<'a> {
             again.add_bytes(tail);
             return Err(ParseError::BadChecksum { received, computed: again.finish() });
         }
-        Self::parse(bytes)
+        Self::parse_structure(bytes)
     }
 
     /// [`parse_checked`](Self::parse_checked) when `checksum` is [`RxChecksum::Verify`];
