@@ -244,7 +244,7 @@ impl Options {
     /// Parses the options area of a header (MUST-6, MUST-7, MUST-64) into `self`, which is
     /// [`Options::NONE`]: only the options present are written. On an error `self` holds
     /// what came before the bad option.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn parse_into(&mut self, area: &[u8]) -> Result<(), ParseError> {
         // The common case first: NOP, NOP, timestamps, as every Linux and tcp-proto segment
         // after a handshake that negotiated them carries (Linux's fast path too).
