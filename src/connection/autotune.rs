@@ -308,7 +308,7 @@ impl Connection {
     /// first segment echoing a new TSval of ours: our ACK went, the sender answered it with
     /// this data (RFC 7323 §4's RTTM seen from the receiver). Without, the time one window of
     /// data takes to arrive, which can only overestimate, so the smallest counts (as Linux).
-    #[inline]
+    #[inline(always)]
     pub(super) fn on_text_for_autotune(&mut self, now: Instant, tsecr: Option<u32>) {
         // Runs on every segment of text. Most, once measuring, echo the TSval the previous
         // one did (or none) and change nothing: that is decided here, inline, from what the

@@ -333,7 +333,7 @@ impl Connection {
 
     /// Window update of step 5: SND.UNA =< SEG.ACK =< SND.NXT and the segment is newer than
     /// the one that last set the window (SND.WL1, SND.WL2).
-    #[inline]
+    #[inline(always)]
     fn update_window_if_newer(
         &mut self,
         now: Instant,
