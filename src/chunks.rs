@@ -149,6 +149,7 @@ impl RecvChunks {
     /// compaction, if one frees a third or more — and otherwise a copy, which pins only its
     /// octets. (The overdraft lets a window's worth of full-sized packets, whose headers and
     /// metadata pin a few percent more than their payload, stay slices.)
+    #[inline(always)]
     fn admit(&mut self, fresh: &[u8], budget: usize) -> (Bytes, usize) {
         let (data, allocation) = self.cut(fresh);
         let limit = budget + overdraft(budget);
