@@ -95,11 +95,17 @@ impl RecvChunks {
     /// everything is compacted: those not parked already are counted (data held never
     /// exceeds the budget: octets that would are dropped, never held). Counting a retransmission
     /// that overlaps parked data as new would refuse it for ever once the window is full.
+    #[inline]
     pub(crate) fn has_room(&self, offset: usize, len: usize, budget: usize) -> bool {
         if self.parked.is_empty() {
             // The common case, in-order data with nothing parked: no overlap to discount.
             return self.held() + len <= budget;
         }
+        self.has_room_beside_parked(offset, len, budget)
+    }
+
+    /// [`has_room`](Self::has_room) with pieces parked: octets already parked take no more.
+    fn has_room_beside_parked(&self, offset: usize, len: usize, budget: usize) -> bool {
         let start = self.next + offset as u64;
         let end = start + len as u64;
         let first = self.parked.partition_point(|(at, held)| at + len64(held) <= start);
@@ -143,6 +149,7 @@ impl RecvChunks {
     /// compaction, if one frees a third or more — and otherwise a copy, which pins only its
     /// octets. (The overdraft lets a window's worth of full-sized packets, whose headers and
     /// metadata pin a few percent more than their payload, stay slices.)
+    #[inline(always)]
     fn admit(&mut self, fresh: &[u8], budget: usize) -> (Bytes, usize) {
         let (data, allocation) = self.cut(fresh);
         let limit = budget + overdraft(budget);
@@ -216,12 +223,19 @@ impl RecvChunks {
     /// `n` more octets are in order (the assembler found the hole before them closed): the
     /// parked pieces up to there join the in-order data, less any part the in-order data
     /// already brought.
+    #[inline]
     pub(crate) fn promote(&mut self, n: u32) {
-        let until = self.next + u64::from(n);
         if self.parked.is_empty() {
-            self.next = until;
+            // In-order data with nothing parked (every segment of a clean transfer).
+            self.next += u64::from(n);
             return;
         }
+        self.promote_parked(n);
+    }
+
+    /// [`promote`](Self::promote) with pieces parked.
+    fn promote_parked(&mut self, n: u32) {
+        let until = self.next + u64::from(n);
         // The end of the in-order data so far: parked octets before it were delivered.
         let mut delivered = self.next;
         while let Some((at, held)) = self.parked.front_mut() {

@@ -53,9 +53,16 @@ pub struct RttEstimator {
     max: u32,
 }
 
-/// `d` in whole microseconds, saturating at `u32::MAX`.
+/// `d` in whole microseconds, saturating at `u32::MAX`. In 64 bits (not `as_micros`'s 128):
+/// from 4295 s on the value is past `u32::MAX` whatever the fraction, and below that the
+/// product fits.
 fn micros(d: Duration) -> u32 {
-    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+    const SATURATING_SECS: u64 = u32::MAX as u64 / 1_000_000 + 1;
+    let secs = d.as_secs();
+    if secs >= SATURATING_SECS {
+        return u32::MAX;
+    }
+    u32::try_from(secs * 1_000_000 + u64::from(d.subsec_micros())).unwrap_or(u32::MAX)
 }
 
 const fn duration(us: u32) -> Duration {
@@ -181,6 +188,22 @@ mod tests {
             Duration::from_millis(200),
             Duration::from_secs(60),
         )
+    }
+
+    /// The 64-bit conversion against `as_micros`, around every boundary it has.
+    #[test]
+    fn micros_saturates_as_the_wide_conversion_does() {
+        let limit = u64::from(u32::MAX);
+        for secs in [0, 1, 4293, 4294, 4295, 4296, u64::MAX / 2, u64::MAX] {
+            for nanos in [0, 999, 1000, 967_295_999, 967_296_000, 999_999_999] {
+                let d = Duration::new(secs, nanos);
+                let wide = u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+                assert_eq!(micros(d), wide, "{d:?}");
+            }
+        }
+        assert_eq!(micros(Duration::from_micros(limit)), u32::MAX);
+        assert_eq!(micros(Duration::from_micros(limit - 1)), u32::MAX - 1);
+        assert_eq!(micros(Duration::from_micros(limit + 1)), u32::MAX);
     }
 
     #[test]

@@ -193,7 +193,10 @@ impl Connection {
     /// reads three fields where the full computation works out the rounding reserve.
     #[inline]
     fn may_want_growth(&self) -> bool {
-        if self.write_blocked && !self.fin_queued {
+        // Only a blocked writer wants the send buffer to grow, and only while twice the flight
+        // exceeds it (exact, and a few field reads): a bulk sender whose buffer already holds
+        // that asks for nothing on each of its ACKs.
+        if self.send_wanted_capacity() > self.send_buf.capacity() {
             return true;
         }
         // The buffer is the capacity less a reserve of at most 1/17 of it
@@ -201,7 +204,9 @@ impl Connection {
         // that is within the buffer, and the receive side wants nothing.
         let capacity = self.recv_buf.capacity();
         let target = self.recv_buf.extra().map_or(0, |extra| extra.space.target as usize);
-        target > capacity - capacity / 16
+        // Then exactly as `recv_wanted_capacity` decides. The target never exceeds the
+        // ceiling (`on_read_for_autotune`), so a buffer grown to it asks for nothing more.
+        target > capacity - capacity / 16 && target > self.recv_buffer_size()
     }
 
     /// Grows the send buffer towards what a blocked writer calls for, within the limit;
@@ -226,10 +231,16 @@ impl Connection {
         if target <= buffer {
             return capacity;
         }
-        let largest = Window::from_scaled(u16::MAX, self.rcv_shift()).get() as usize;
-        let ceiling = self.config.recv_buffer_ceiling().min(largest);
+        let ceiling = self.recv_buffer_largest();
         let grown = target.max(buffer.saturating_mul(2)).min(ceiling);
         recv_ring_capacity(grown, self.rcv_wscale).max(capacity)
+    }
+
+    /// The largest receive buffer: the ceiling, and no more than the negotiated scale's
+    /// largest window can offer.
+    fn recv_buffer_largest(&self) -> usize {
+        let largest = Window::from_scaled(u16::MAX, self.rcv_shift()).get() as usize;
+        self.config.recv_buffer_ceiling().min(largest)
     }
 
     /// The send buffer's capacity a writer calls for: when `send` could not take everything,
@@ -257,28 +268,37 @@ impl Connection {
     /// carry the window is one round trip ahead of the data it lets in). Time is that of the
     /// latest input (RECEIVE carries none).
     pub(super) fn on_read_for_autotune(&mut self) {
+        // Runs on every read: each input is worked out only once it is needed (most reads
+        // fall within a measurement's round trip and change nothing).
         let now = self.last_now;
         let read_seq = self.read_seq();
-        let rtt = self.receiver_rtt();
-        let mss = u64::from(self.rcv_mss().max(1));
-        let initial = self.initial_space();
-        let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else { return };
+        let Some(space) = self.recv_buf.extra().map(|extra| extra.space) else { return };
         let Some(since) = space.since else {
-            start_measuring(space, initial, read_seq, now);
+            let initial = self.initial_space();
+            if let Some(extra) = self.recv_buf.extra_mut() {
+                start_measuring(&mut extra.space, initial, read_seq, now);
+            }
             return;
         };
-        let Some(rtt) = rtt else { return };
+        let Some(rtt) = self.receiver_rtt() else { return };
         if now.saturating_duration_since(since) < rtt {
             return;
         }
         let copied = read_seq.since(space.seq);
-        if copied > space.space {
+        let grown = (copied > space.space).then(|| {
+            let mss = u64::from(self.rcv_mss().max(1));
             let (copied, last) = (u64::from(copied), u64::from(space.space.max(1)));
             let window = 2 * copied + HEADROOM_SEGMENTS * mss;
             let growth = window.saturating_mul(copied - last) / last;
-            let target = window.saturating_add(growth.saturating_mul(2));
+            // Never past the largest buffer: growth stops there anyway
+            // (`recv_wanted_capacity`), and a connection that reached it asks for nothing.
+            let largest = u64::try_from(self.recv_buffer_largest()).unwrap_or(u64::MAX);
+            window.saturating_add(growth.saturating_mul(2)).min(largest)
+        });
+        let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else { return };
+        if let Some(target) = grown {
             space.target = space.target.max(u32::try_from(target).unwrap_or(u32::MAX));
-            space.space = u32::try_from(copied).unwrap_or(u32::MAX);
+            space.space = copied;
         }
         space.seq = read_seq;
         space.since = Some(now);
@@ -288,9 +308,24 @@ impl Connection {
     /// first segment echoing a new TSval of ours: our ACK went, the sender answered it with
     /// this data (RFC 7323 §4's RTTM seen from the receiver). Without, the time one window of
     /// data takes to arrive, which can only overestimate, so the smallest counts (as Linux).
+    #[inline(always)]
     pub(super) fn on_text_for_autotune(&mut self, now: Instant, tsecr: Option<u32>) {
-        // Runs on every segment of text: each input is computed only where it is used (most
-        // segments echo the TSval the previous one did, and change nothing).
+        // Runs on every segment of text. Most, once measuring, echo the TSval the previous
+        // one did (or none) and change nothing: that is decided here, inline, from what the
+        // measurement below reads first.
+        let unchanged = self.recv_buf.extra().map(|extra| &extra.space).is_none_or(|space| {
+            space.since.is_some()
+                && self.ts.is_on()
+                && tsecr.is_none_or(|tsecr| tsecr == 0 || tsecr == space.last_tsecr)
+        });
+        if !unchanged {
+            self.measure_rtt_for_autotune(now, tsecr);
+        }
+    }
+
+    /// [`on_text_for_autotune`](Self::on_text_for_autotune) for text that may give a sample.
+    fn measure_rtt_for_autotune(&mut self, now: Instant, tsecr: Option<u32>) {
+        // Each input is computed only where it is used.
         let Some(space) = self.recv_buf.extra().map(|extra| &extra.space) else { return };
         let (measuring, last_tsecr, rtt_since) =
             (space.since.is_some(), space.last_tsecr, space.rtt_since);

@@ -25,9 +25,12 @@ impl Connection {
         let now = self.advance_time(now);
         let header = &segment.header;
         let from = SocketAddr::new(remote_ip, header.src_port);
-        let addressed_to_us = header.dst_port == self.local().port()
-            && remote_ip.is_ipv4() == self.local().is_ipv4()
-            && self.remote().is_none_or(|remote| remote == from);
+        // `local()` and `remote()` compared field by field, as the addresses built from the
+        // fields would compare (no flow label or scope either side), ports first.
+        let addressed_to_us = header.dst_port == self.local_port
+            && remote_ip.is_ipv4() == self.local_ip.is_ipv4()
+            && (!self.remote_known
+                || (self.remote_port == header.src_port && self.remote_ip == remote_ip));
         if !addressed_to_us {
             // Demultiplexing is the caller's job; a stray must never touch this TCB.
             self.count().misaddressed += 1;
@@ -250,10 +253,18 @@ impl Connection {
 
         // First: sequence number acceptability (the four cases of §3.10.7.4). With a zero
         // receive window, a segment at RCV.NXT still has its ACK, URG and RST processed
-        // (MUST-66); only its text and FIN are dropped.
-        let window_closed_at_edge =
-            self.rcv_acceptable_window() == 0 && seg_len > 0 && seg_seq == self.rcv_nxt;
-        if !window_closed_at_edge && !self.is_acceptable(seg_seq, seg_len) {
+        // (MUST-66); only its text and FIN are dropped. So a segment at RCV.NXT always gets
+        // past this step (with no text, it is acceptable under either window; with text, it
+        // is acceptable under an open window and at the closed window's edge otherwise), and
+        // only a closed window needs to be known, only for a segment that occupies sequence
+        // space.
+        let (window_closed_at_edge, acceptable) = if seg_seq == self.rcv_nxt {
+            (seg_len > 0 && self.acceptable_window_is_closed(), true)
+        } else {
+            let window = self.rcv_acceptable_window();
+            (false, seg_seq.is_acceptable(seg_len, self.rcv_nxt, window))
+        };
+        if !window_closed_at_edge && !acceptable {
             self.count().unacceptable_segments += 1;
             if flags.contains(Flags::RST) {
                 self.count().rsts_ignored += 1;
@@ -322,6 +333,7 @@ impl Connection {
 
     /// Window update of step 5: SND.UNA =< SEG.ACK =< SND.NXT and the segment is newer than
     /// the one that last set the window (SND.WL1, SND.WL2).
+    #[inline(always)]
     fn update_window_if_newer(
         &mut self,
         now: Instant,
@@ -337,10 +349,18 @@ impl Connection {
                 self.update_send_window(seg_seq, seg_ack, window);
                 if was_closed && self.snd_wnd > 0 {
                     // MUST-36/37: a window update restarts transmission at once.
-                    self.on_window_reopened(now);
+                    self.on_window_reopened_after_update(now);
                 }
             }
         }
+    }
+
+    /// [`on_window_reopened`](Self::on_window_reopened), out of line: a zero window that
+    /// opens is rare, and the window update that checks for it runs on every segment.
+    #[cold]
+    #[inline(never)]
+    fn on_window_reopened_after_update(&mut self, now: Instant) {
+        self.on_window_reopened(now);
     }
 
     /// Header prediction (RFC 9293 §3.10.7.4 as Van Jacobson's fast path does it, cf. RFC
@@ -430,6 +450,13 @@ impl Connection {
         true
     }
 
+    /// Whether the acceptable window (`rcv_acceptable_window`) is 0: no edge advertised
+    /// beyond RCV.NXT, and no room to offer one.
+    fn acceptable_window_is_closed(&self) -> bool {
+        let advertised_open = self.rcv_adv_edge.is_some_and(|edge| edge.after(self.rcv_nxt));
+        !advertised_open && self.rcv_wnd() == 0
+    }
+
     /// Whether a reset or new SYN in SYN-RECEIVED sends this connection back to LISTEN
     /// (§3.10.7.4 steps 2 and 4, MUST-11): only a passive one the application has not used
     /// yet. Once it queued data with `send`, going back to LISTEN would drop that data
@@ -438,19 +465,17 @@ impl Connection {
         self.passive && self.send_buf.is_empty()
     }
 
-    /// The four acceptability cases of §3.10.7.4 step 1.
-    fn is_acceptable(&self, seg_seq: SeqNum, seg_len: u32) -> bool {
-        seg_seq.is_acceptable(seg_len, self.rcv_nxt, self.rcv_acceptable_window())
-    }
-
     /// Step 5. Returns whether processing continues with steps 6–8.
     fn process_ack(&mut self, now: Instant, segment: &Segment<'_>, seg_seq: SeqNum) -> bool {
         let header = &segment.header;
         let seg_ack = header.ack;
-        let Some(remote) = self.remote() else { return false };
+        if !self.remote_known {
+            return false;
+        }
         if self.state == State::SynReceived {
             // SND.UNA < SEG.ACK =< SND.NXT: ESTABLISHED; else <SEQ=SEG.ACK><CTL=RST>.
             if !(self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt)) {
+                let remote = self.last_remote();
                 self.queue_reply(Reply { remote, seq: seg_ack, ack: None });
                 return false;
             }
@@ -618,8 +643,39 @@ impl Connection {
         if probe.is_some() {
             self.rtt_probe = None;
         }
-        let exact = probe.map(|(_, sent_at)| elapsed(now, sent_at));
-        let mut echoed = tsecr.and_then(|tsecr| self.ts.rtt_sample(now, tsecr));
+        let sample = match probe {
+            Some((_, sent_at)) => elapsed(now, sent_at),
+            // The echo only counts without an exact sample.
+            None => self.echoed_rtt_sample(now, tsecr)?,
+        };
+        if self.ts.is_on() {
+            // Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)), which assumes
+            // an ACK per two segments. An ACK that covers more (a receiver's GRO, a stretch
+            // ACK: one per 64 KiB super-segment from Linux over TUN) stands for that much of
+            // the flight, so the count is of ACKs like it: FlightSize over what it acks,
+            // never more than the RFC's. Otherwise SRTT would move by 1/8 per round trip
+            // only with 1/20 of the samples per round trip, and a bad first sample would
+            // keep the RTO high for dozens of round trips. An ACK of the whole flight counts
+            // one, whatever SMSS is.
+            let flight = self.snd_nxt.since(self.snd_una);
+            let acked = seg_ack.since(self.snd_una);
+            let expected = if acked >= flight {
+                1
+            } else {
+                let smss = u32::from(self.effective_mss()).max(1);
+                flight.div_ceil(acked.max(smss.saturating_mul(2))).max(1)
+            };
+            self.rtt.on_sample_weighted(sample, expected);
+        } else {
+            self.rtt.on_sample(sample);
+        }
+        Some(sample)
+    }
+
+    /// RTTM's sample (RFC 7323 §4.1) from the TSecr `tsecr` an ACK of new data echoes, when
+    /// no exact probe completed.
+    fn echoed_rtt_sample(&self, now: Instant, tsecr: Option<u32>) -> Option<Duration> {
+        let echoed = tsecr.and_then(|tsecr| self.ts.rtt_sample(now, tsecr));
         if !self.syn_acked && self.consecutive_retransmissions > 0 {
             // Our SYN (or SYN-ACK) went more than once and the peer echoes the TSval of an
             // earlier copy than the last (Linux answers a retransmitted SYN from the request
@@ -634,33 +690,26 @@ impl Connection {
                 .zip(since_last_sent)
                 .is_some_and(|(echo, since)| echo > since.saturating_add(Duration::from_millis(1)))
             {
-                echoed = None;
+                return None;
             }
         }
-        let sample = exact.or(echoed)?;
-        if self.ts.is_on() {
-            // Appendix G: ExpectedSamples = ceiling(FlightSize / (SMSS * 2)), which assumes
-            // an ACK per two segments. An ACK that covers more (a receiver's GRO, a stretch
-            // ACK: one per 64 KiB super-segment from Linux over TUN) stands for that much of
-            // the flight, so the count is of ACKs like it: FlightSize over what it acks,
-            // never more than the RFC's. Otherwise SRTT would move by 1/8 per round trip
-            // only with 1/20 of the samples per round trip, and a bad first sample would
-            // keep the RTO high for dozens of round trips.
-            let flight = self.snd_nxt.since(self.snd_una);
-            let acked = seg_ack.since(self.snd_una);
-            let smss = u32::from(self.effective_mss()).max(1);
-            let expected = flight.div_ceil(acked.max(smss.saturating_mul(2))).max(1);
-            self.rtt.on_sample_weighted(sample, expected);
-        } else {
-            self.rtt.on_sample(sample);
-        }
-        Some(sample)
+        echoed
     }
 
     /// Steps 6 (URG), 7 (segment text) and 8 (FIN). `data_seq` is the sequence number of the
     /// first payload octet.
     fn process_text_and_fin(&mut self, now: Instant, segment: &Segment<'_>, seg_seq: SeqNum) {
         let header = &segment.header;
+        if segment.payload.is_empty()
+            && !header.flags.contains(Flags::FIN)
+            && !header.flags.contains(Flags::URG)
+            && self.rcv_fin_at().is_none()
+        {
+            // A bare ACK, with no FIN of the peer's waiting beyond a hole: steps 6-8 have
+            // nothing to do but what they do last, settle an ACK of our FIN.
+            self.settle_ack_of_our_fin(now);
+            return;
+        }
         let data_seq = if header.flags.contains(Flags::SYN) { header.seq + 1 } else { seg_seq };
         let accepts_text =
             matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
@@ -1242,6 +1291,24 @@ mod tests {
                 lean.apply(op);
                 general.apply(op);
                 prop_assert_eq!(lean.observed(), general.observed(), "step {} {:?}", step, op);
+            }
+        }
+    }
+
+    /// Step 1's shortcut at RCV.NXT (`on_segment_otherwise`): under any window, a segment
+    /// there is acceptable or at the closed window's edge, and the edge case needs text.
+    #[test]
+    fn a_segment_at_rcv_nxt_always_passes_step_one() {
+        for rcv_nxt in [0u32, 1, 0x7fff_ffff, 0x8000_0000, u32::MAX] {
+            let rcv_nxt = SeqNum::new(rcv_nxt);
+            for seg_len in [0u32, 1, 2, 1460, 65_535, u32::MAX / 2] {
+                for window in [0u32, 1, 2, 1460, 65_535, 1 << 30] {
+                    let at_edge = window == 0 && seg_len > 0;
+                    assert!(at_edge || rcv_nxt.is_acceptable(seg_len, rcv_nxt, window));
+                    if seg_len == 0 {
+                        assert!(rcv_nxt.is_acceptable(seg_len, rcv_nxt, window));
+                    }
+                }
             }
         }
     }

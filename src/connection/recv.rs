@@ -278,22 +278,28 @@ impl Connection {
             return Ok(0);
         }
         let mut filled = 0;
-        for slot in out.iter_mut() {
-            if self.recv_len() == 0 {
-                break;
-            }
-            let chunk = match self.chunks_mut() {
-                Some(chunks) => chunks.read_chunk(usize::MAX),
-                None => {
-                    let (front, _) = self.recv_buf.peek(0, usize::MAX);
-                    let chunk = Bytes::copy_from_slice(front);
-                    self.recv_buf.discard(chunk.len());
-                    Some(chunk)
+        if let Some(chunks) = self.chunks_mut() {
+            // The store is looked up once for the batch. (With chunks in use the ring holds
+            // nothing, and a chunk-less store reads as the end of the batch either way.)
+            for slot in out.iter_mut() {
+                if chunks.ready_len() == 0 {
+                    break;
                 }
-            };
-            let Some(chunk) = chunk else { break };
-            *slot = chunk;
-            filled += 1;
+                let Some(chunk) = chunks.read_chunk(usize::MAX) else { break };
+                *slot = chunk;
+                filled += 1;
+            }
+        } else {
+            for slot in out.iter_mut() {
+                if self.recv_buf.is_empty() {
+                    break;
+                }
+                let (front, _) = self.recv_buf.peek(0, usize::MAX);
+                let chunk = Bytes::copy_from_slice(front);
+                self.recv_buf.discard(chunk.len());
+                *slot = chunk;
+                filled += 1;
+            }
         }
         if filled > 0 {
             self.after_read();

@@ -518,6 +518,13 @@ impl<'a> Segment<'a> {
     /// [`ParseError::DataOffsetPastEnd`], or [`ParseError::BadOptionLength`] for an impossible
     /// option length (MUST-7).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_structure(bytes)
+    }
+
+    /// [`parse`](Self::parse), inline in [`parse_checked`](Self::parse_checked): one call
+    /// per verified segment, not two.
+    #[inline(always)]
+    fn parse_structure(bytes: &'a [u8]) -> Result<Self, ParseError> {
         let Some(fixed) = bytes.first_chunk::<HEADER_LEN>() else {
             return Err(ParseError::TooShort { len: bytes.len() });
         };
@@ -529,12 +536,7 @@ impl<'a> Segment<'a> {
         let Some((head, payload)) = bytes.split_at_checked(header_len) else {
             return Err(ParseError::DataOffsetPastEnd { header_len, len: bytes.len() });
         };
-        let options = match head.get(HEADER_LEN..) {
-            // The usual 20-octet header: nothing to parse.
-            None | Some([]) => Options::NONE,
-            Some(area) => Options::parse(area)?,
-        };
-        Ok(Self {
+        let mut segment = Self {
             header: TcpHeader {
                 src_port: u16::from_be_bytes([fixed[0], fixed[1]]),
                 dst_port: u16::from_be_bytes([fixed[2], fixed[3]]),
@@ -543,10 +545,16 @@ impl<'a> Segment<'a> {
                 flags: Flags::from_bits(fixed[13]),
                 window: u16::from_be_bytes([fixed[14], fixed[15]]),
                 urgent_ptr: u16::from_be_bytes([fixed[18], fixed[19]]),
-                options,
+                options: Options::NONE,
             },
             payload,
-        })
+        };
+        // No options (the usual 20-octet header): nothing to parse. Otherwise the options
+        // are written where they will be returned, with no work for options not present.
+        if let Some(area) = head.get(HEADER_LEN..).filter(|area| !area.is_empty()) {
+            segment.header.options.parse_into(area)?;
+        }
+        Ok(segment)
     }
 
     /// Verifies the checksum over the pseudo-header of `src` → `dst` (MUST-3), then parses as
@@ -582,7 +590,7 @@ impl<'a> Segment<'a> {
             again.add_bytes(tail);
             return Err(ParseError::BadChecksum { received, computed: again.finish() });
         }
-        Self::parse(bytes)
+        Self::parse_structure(bytes)
     }
 
     /// [`parse_checked`](Self::parse_checked) when `checksum` is [`RxChecksum::Verify`];

@@ -268,15 +268,33 @@ impl Options {
     }
 
     /// Parses the options area of a header (MUST-6, MUST-7, MUST-64).
-    pub(crate) fn parse(mut area: &[u8]) -> Result<Self, ParseError> {
+    #[cfg(test)]
+    pub(crate) fn parse(area: &[u8]) -> Result<Self, ParseError> {
+        let mut options = Self::NONE;
+        options.parse_into(area)?;
+        Ok(options)
+    }
+
+    /// Parses the options area of a header (MUST-6, MUST-7, MUST-64) into `self`, which is
+    /// [`Options::NONE`]: only the options present are written. On an error `self` holds
+    /// what came before the bad option.
+    #[inline(always)]
+    pub(crate) fn parse_into(&mut self, area: &[u8]) -> Result<(), ParseError> {
         // The common case first: NOP, NOP, timestamps, as every Linux and tcp-proto segment
         // after a handshake that negotiated them carries (Linux's fast path too).
         if let &[KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10, v0, v1, v2, v3, e0, e1, e2, e3] = area {
             let tsval = u32::from_be_bytes([v0, v1, v2, v3]);
             let tsecr = u32::from_be_bytes([e0, e1, e2, e3]);
-            return Ok(Self { timestamps: Some(Timestamps { tsval, tsecr }), ..Self::NONE });
+            self.timestamps = Some(Timestamps { tsval, tsecr });
+            return Ok(());
         }
-        let mut options = Self::NONE;
+        self.parse_each(area)
+    }
+
+    /// [`parse_into`](Self::parse_into) for any options area: each option in turn.
+    #[inline(never)]
+    fn parse_each(&mut self, mut area: &[u8]) -> Result<(), ParseError> {
+        let options = self;
         while let Some((&kind, rest)) = area.split_first() {
             match kind {
                 KIND_EOL => break,
@@ -341,7 +359,7 @@ impl Options {
             }
             area = after;
         }
-        Ok(options)
+        Ok(())
     }
 
     /// Writes the options into `out`, which the caller sizes to `encoded_len()` octets and
