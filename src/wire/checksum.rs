@@ -77,37 +77,45 @@ enum Wide<'a> {
 }
 
 /// The wide loop: [`native_sum`] of a long piece (copying it on the way for
-/// [`Wide::CopySum`]), with 256-bit AVX2 vectors where the build targets them (`-C
+/// [`Wide::CopySum`]), in 256-bit AVX2 vectors where the build targets them (`-C
 /// target-cpu=x86-64-v3`) or, with `std`, where the CPU reports them at run time; otherwise
 /// the portable loop in whatever vectors the compiler finds for the build's target (SSE2 on
-/// plain x86-64). Out of line, so the short pieces around it stay small.
-#[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
+/// plain x86-64). Out of line, so the short pieces around it stay small; the check costs a
+/// load and a bit test (std caches the CPUID answer), or nothing when the build targets AVX2.
+#[cfg(target_arch = "x86_64")]
 #[inline(never)]
 #[allow(unsafe_code)]
 fn wide(work: Wide<'_>) -> u64 {
-    // std caches the CPUID answer: after the first call this is a load and a bit test.
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: `avx2::wide` is safe Rust (no raw pointers: its vector loads and stores are
-        // built from array references) compiled with AVX2 enabled; its one precondition is
-        // that the CPU executes AVX2 instructions, which was checked just above.
+    if avx2_available() {
+        // SAFETY: `avx2::wide` is safe Rust (no raw pointers: its vector loads are built from
+        // array references, its stores are array assignments) compiled with AVX2 enabled; its
+        // one precondition is that the CPU executes AVX2 instructions, which
+        // `avx2_available` has just established (at build time or from CPUID).
         unsafe { avx2::wide(work) }
     } else {
         wide_portable(work)
     }
 }
 
-/// The wide loop where AVX2 is part of the build's target: no run-time check.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-#[inline(never)]
-fn wide(work: Wide<'_>) -> u64 {
-    avx2::wide(work)
+/// Whether this CPU executes AVX2: known at build time when the target has it (the call
+/// still needs its `unsafe`, since Rust asks every caller of a `#[target_feature]` function
+/// to name the feature), asked of the CPU with `std`, and taken as absent otherwise.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn avx2_available() -> bool {
+    #[cfg(feature = "std")]
+    {
+        // `true` without a run-time check where the build targets AVX2.
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        cfg!(target_feature = "avx2")
+    }
 }
 
-/// The wide loop where AVX2 is neither targeted nor detectable: the portable loop.
-#[cfg(not(any(
-    all(target_arch = "x86_64", target_feature = "avx2"),
-    all(feature = "std", target_arch = "x86_64")
-)))]
+/// The wide loop on other architectures: the portable loop.
+#[cfg(not(target_arch = "x86_64"))]
 #[inline(never)]
 fn wide(work: Wide<'_>) -> u64 {
     wide_portable(work)
@@ -115,7 +123,6 @@ fn wide(work: Wide<'_>) -> u64 {
 
 /// The portable wide loop: whole 4-octet words in as many lanes as the compiler's vectoriser
 /// gives the target (see [`sum_words`]), then the 0–3 octets left.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2"), allow(dead_code))]
 #[inline(never)]
 fn wide_portable(work: Wide<'_>) -> u64 {
     match work {
@@ -207,7 +214,6 @@ fn unsplit(full: u32, high: u32) -> u64 {
 /// summed masked to zero (an overlapping load, no scalar tail); a masked zero word is still
 /// flipped and counted like any other.
 #[cfg(target_arch = "x86_64")]
-#[cfg_attr(not(any(feature = "std", target_feature = "avx2")), allow(dead_code))]
 mod avx2 {
     use core::arch::x86_64::{
         __m256i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32, _mm256_add_epi32,
