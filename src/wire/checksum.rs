@@ -45,7 +45,8 @@ fn native_sum(data: &[u8]) -> u64 {
     if data.len() < WIDE_MIN { short_native_sum(data) } else { wide(Wide::Sum(data)) }
 }
 
-/// [`native_sum`] of a short piece: 8 octets per add-with-carry, then the 0–7 octets left.
+/// [`native_sum`] of a short piece: 8 octets per add-with-carry, then the 1–7 octets left as
+/// the last 8 octets of the piece loaded again with the ones already summed masked off.
 #[inline(always)]
 fn short_native_sum(data: &[u8]) -> u64 {
     let (words, rest) = data.as_chunks::<8>();
@@ -53,7 +54,23 @@ fn short_native_sum(data: &[u8]) -> u64 {
     for word in words {
         sum = add_ones_complement(sum, u64::from_ne_bytes(*word));
     }
-    add_ones_complement(sum, last_octets(rest))
+    let Some(last) = data.last_chunk::<8>() else {
+        // Fewer than 8 octets in all.
+        return last_octets(rest);
+    };
+    // Keep the window's last `rest.len()` octets: the high ones in a little-endian load, the
+    // low ones in a big-endian load (`rest.len()` < 8, so the shift is below 64).
+    let dropped = 8 * (8 - rest.len());
+    let kept = if cfg!(target_endian = "little") {
+        u64::MAX.checked_shl(dropped as u32).unwrap_or(0)
+    } else {
+        u64::MAX.checked_shr(dropped as u32).unwrap_or(0)
+    };
+    let window = u64::from_ne_bytes(*last) & kept;
+    // The window starts `data.len() - 8` octets in: after an odd number its octets pair the
+    // other way round, one swap (a rotation by 8, see `Checksum::add_native`).
+    let window = window.rotate_left(8 * (data.len() as u32 % 2));
+    add_ones_complement(sum, window)
 }
 
 /// The native-order sum of at most 7 octets at an even offset: a 4-octet word, a 2-octet word
@@ -221,7 +238,7 @@ mod avx2 {
         _mm256_set1_epi16, _mm256_setr_epi64x, _mm256_setzero_si256, _mm256_xor_si256,
     };
 
-    use super::{Wide, add_ones_complement, last_octets, short_native_sum};
+    use super::{Wide, add_ones_complement, last_octets, wide_portable};
 
     /// Vectors per group of the 32-bit lanes (a multiple of 8, tail included below 2^12): the
     /// group's sum stays below 2^32 (see the module).
@@ -237,7 +254,8 @@ mod avx2 {
         match work {
             Wide::Sum(data) => {
                 if data.len() < 32 {
-                    return short_native_sum(data);
+                    // Never from `native_sum` (too short for the wide loop): out of line.
+                    return wide_portable(Wide::Sum(data));
                 }
                 let (even, odd) = split_odd(data);
                 let (vectors, rest) = even.as_chunks::<32>();
@@ -264,8 +282,8 @@ mod avx2 {
             return 0;
         };
         if len < 32 {
-            dst.copy_from_slice(src);
-            return short_native_sum(src);
+            // Never from `add_copy` (too short for the wide loop): out of line.
+            return wide_portable(Wide::CopySum { dst, src });
         }
         let (even, odd) = split_odd(src);
         let (vectors, rest) = even.as_chunks::<32>();
