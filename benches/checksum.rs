@@ -8,6 +8,12 @@
 //!
 //! Prints `RESULT checksum_<len> ns_per_call tcp-proto=… smoltcp=… ratio=…` and the same
 //! workloads in `gb_per_s`, the median of `--rounds` rounds (default 5) of CPU time.
+//!
+//! `--workload checksum_lengths` (only when named) instead sums and copies-and-sums pieces of
+//! the lengths around the short/wide threshold, one `#[inline(never)]` probe function per
+//! length and form, `CALLS_PER_PROBE` calls each: under callgrind
+//! (`valgrind --tool=callgrind $bin --workload checksum_lengths --rounds 1`) a probe's inclusive
+//! cost divided by `CALLS_PER_PROBE` is the instructions per call at that length.
 
 #![allow(missing_docs)]
 
@@ -49,6 +55,68 @@ fn ours(data: &[u8]) -> u16 {
     sum.finish()
 }
 
+/// Calls per length probe of `checksum_lengths`.
+const CALLS_PER_PROBE: usize = 1000;
+
+/// One `#[inline(never)]` function per length for summing (`sum_<len>`) and for copying and
+/// summing (`copy_<len>`), so that callgrind counts each length apart.
+macro_rules! length_probes {
+    ($($len:literal => $sum:ident, $copy:ident;)*) => {
+        $(
+            #[inline(never)]
+            fn $sum(data: &[u8]) {
+                for _ in 0..CALLS_PER_PROBE {
+                    black_box(ours(black_box(&data[..$len])));
+                }
+            }
+
+            #[inline(never)]
+            fn $copy(data: &[u8], dst: &mut [u8]) {
+                for _ in 0..CALLS_PER_PROBE {
+                    let mut sum = Checksum::new();
+                    sum.add_copy(black_box(&mut dst[..$len]), black_box(&data[..$len]));
+                    black_box(sum.finish());
+                }
+            }
+        )*
+
+        /// The probes: length, sum, copy-and-sum.
+        const PROBES: &[(usize, fn(&[u8]), fn(&[u8], &mut [u8]))] = &[$(($len, $sum, $copy)),*];
+    };
+}
+
+length_probes! {
+    12 => sum_12, copy_12;
+    20 => sum_20, copy_20;
+    32 => sum_32, copy_32;
+    40 => sum_40, copy_40;
+    52 => sum_52, copy_52;
+    63 => sum_63, copy_63;
+    64 => sum_64, copy_64;
+    72 => sum_72, copy_72;
+    96 => sum_96, copy_96;
+    127 => sum_127, copy_127;
+    128 => sum_128, copy_128;
+    160 => sum_160, copy_160;
+    256 => sum_256, copy_256;
+    1460 => sum_1460, copy_1460;
+    1492 => sum_1492, copy_1492;
+}
+
+/// `checksum_lengths`: every probe once (CPU time per call printed, but meant for callgrind).
+fn lengths(data: &[u8]) {
+    let mut dst = vec![0u8; 2048];
+    for &(len, sum, copy) in PROBES {
+        let start = thread_cpu();
+        sum(&data[1..]);
+        let sum_ns = (thread_cpu() - start).as_nanos() as f64 / CALLS_PER_PROBE as f64;
+        let start = thread_cpu();
+        copy(&data[1..], &mut dst[1..]);
+        let copy_ns = (thread_cpu() - start).as_nanos() as f64 / CALLS_PER_PROBE as f64;
+        println!("RESULT checksum_length_{len} ns_per_call sum={sum_ns:.1} copy_sum={copy_ns:.1}");
+    }
+}
+
 fn report(name: &str, len: usize, ours_ns: f64, theirs_ns: f64) {
     result(name, "ns_per_call", ours_ns, theirs_ns);
     // Octets per nanosecond are GB/s.
@@ -68,6 +136,10 @@ fn main() {
     // Both sums agree before either is timed (smoltcp's is not complemented).
     for len in [0, 1, 63, 64, 1460, 65535] {
         assert_eq!(ours(&data[..len]), !smoltcp::wire::checksum::data(&data[..len]), "{len}");
+    }
+    if options.workload.as_deref() == Some("checksum_lengths") {
+        lengths(&data);
+        return;
     }
 
     for (name, start, len) in [
