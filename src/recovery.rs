@@ -557,9 +557,21 @@ impl Scoreboard {
         if self.segments.is_empty() {
             self.head = start;
         }
+        if self.segments.len() >= self.limit {
+            self.on_sent_at_limit(end, now);
+            return;
+        }
+        self.segments.push_back(Sent { end, sent_at: now, marks: Marks::default() });
+        self.debug_check();
+    }
+
+    /// `on_sent` with the records at their limit. Kept out of it (rare: the limit is sized
+    /// for the largest flight), so the common path saves no registers for it.
+    #[cold]
+    #[inline(never)]
+    fn on_sent_at_limit(&mut self, end: SeqNum, now: Instant) {
         let plain = Marks::default();
-        if self.segments.len() >= self.limit
-            && let Some(last) = self.segments.back_mut()
+        if let Some(last) = self.segments.back_mut()
             && last.marks == plain
         {
             // At the limit: the segment joins the last record, which now counts as sent at
