@@ -649,7 +649,7 @@ mod tests {
     /// `memcpy` moves it in a few vector moves, past them by its slower loop.
     #[test]
     fn a_payload_stays_within_256_octets() {
-        assert!(core::mem::size_of::<Payload>() <= 256);
+        assert!(size_of::<Payload>() <= 256);
     }
 
     /// A full-sized Ethernet segment over the shortest chunks kept by reference fits the
