@@ -23,7 +23,7 @@
 
 use alloc::collections::VecDeque;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Metadata one held piece costs (its slice handle, what it pins and its position), counted
 /// as pinned so that a flood of tiny pieces cannot grow the queues past the budget.
@@ -130,15 +130,26 @@ impl RecvChunks {
 
     /// `part` as a piece: a slice of the incoming packet when it lies within it (nothing
     /// copied; it pins the packet's allocation), else a copy (it pins only itself).
+    ///
+    /// A segment's payload is cut once (it is either in order or parked), so the piece is
+    /// the incoming packet itself, taken over and narrowed to `part`: no reference count is
+    /// touched, where a slice of it would count one more reference and dropping the packet
+    /// one less. A second cut of the same packet (none is made) would find it gone and copy.
+    #[inline(always)]
     fn cut(&mut self, part: &[u8]) -> (Bytes, usize) {
-        if let Some(incoming) = self.incoming.as_mut() {
+        if let Some(incoming) = self.incoming.as_ref() {
             // Addresses compared as integers, never dereferenced: `part` is within the packet
             // when its address range is.
             let base = incoming.packet.as_ptr() as usize;
             let at = (part.as_ptr() as usize).wrapping_sub(base);
-            if at <= incoming.packet.len() && part.len() <= incoming.packet.len() - at {
-                let allocation = incoming.allocation.max(incoming.packet.len());
-                return (incoming.packet.slice(at..at + part.len()), allocation);
+            if at <= incoming.packet.len()
+                && part.len() <= incoming.packet.len() - at
+                && let Some(Incoming { mut packet, allocation }) = self.incoming.take()
+            {
+                let allocation = allocation.max(packet.len());
+                packet.truncate(at + part.len());
+                packet.advance(at);
+                return (packet, allocation);
             }
         }
         (Bytes::copy_from_slice(part), part.len())

@@ -557,9 +557,21 @@ impl Scoreboard {
         if self.segments.is_empty() {
             self.head = start;
         }
+        if self.segments.len() >= self.limit {
+            self.on_sent_at_limit(end, now);
+            return;
+        }
+        self.segments.push_back(Sent { end, sent_at: now, marks: Marks::default() });
+        self.debug_check();
+    }
+
+    /// `on_sent` with the records at their limit. Kept out of it (rare: the limit is sized
+    /// for the largest flight), so the common path saves no registers for it.
+    #[cold]
+    #[inline(never)]
+    fn on_sent_at_limit(&mut self, end: SeqNum, now: Instant) {
         let plain = Marks::default();
-        if self.segments.len() >= self.limit
-            && let Some(last) = self.segments.back_mut()
+        if let Some(last) = self.segments.back_mut()
             && last.marks == plain
         {
             // At the limit: the segment joins the last record, which now counts as sent at
@@ -964,6 +976,16 @@ impl Scoreboard {
     /// SACKed before) feed RACK.
     fn deliver_cumulative(&mut self, now: Instant, seg_ack: SeqNum) {
         let mut newest: Option<(Instant, SeqNum, bool)> = None;
+        if self.sacked_segments == 0
+            && self.retransmitted_segments == 0
+            && self.awaiting_resend == 0
+            && self.segments.get(1).is_some_and(|second| !second.end.after(seg_ack))
+        {
+            // No record carries a mark (the counts would show it) and several are
+            // acknowledged: what the loop below does for each record, without its tests, and
+            // the records dropped at once. (For one record the loop is cheaper.)
+            newest = self.deliver_unmarked(seg_ack);
+        }
         while let Some(&record) = self.segments.front() {
             if record.end.after(seg_ack) {
                 break;
@@ -1003,6 +1025,34 @@ impl Scoreboard {
         if let Some((sent_at, end, retransmitted)) = newest {
             self.on_delivered(now, sent_at, end, retransmitted);
         }
+    }
+
+    /// `deliver_cumulative`'s loop for a scoreboard without marks (no record SACKed, deemed
+    /// lost or retransmitted), a bulk sender's every ACK: each record up to `seg_ack` is
+    /// delivered now (DeliveredData: the octets from the head to its end, RFC 6937 §2), and
+    /// the one sent last (RFC 8985's `RACK_sent_after`) is returned for `on_delivered`.
+    /// The records go in one drain rather than one by one.
+    fn deliver_unmarked(&mut self, seg_ack: SeqNum) -> Option<(Instant, SeqNum, bool)> {
+        let mut newest: Option<(Instant, SeqNum)> = None;
+        let mut acked = 0;
+        let mut end_of_acked = self.head;
+        for record in &self.segments {
+            if record.end.after(seg_ack) {
+                break;
+            }
+            acked += 1;
+            end_of_acked = record.end;
+            if newest.is_none_or(|(at, end)| Self::sent_after(record.sent_at, record.end, at, end))
+            {
+                newest = Some((record.sent_at, record.end));
+            }
+        }
+        if acked > 0 {
+            self.delivered = self.delivered.saturating_add(end_of_acked.since(self.head));
+            self.head = end_of_acked;
+            self.segments.drain(..acked);
+        }
+        newest.map(|(sent_at, end)| (sent_at, end, false))
     }
 
     /// RFC 8985 §6.2 step 2 for a delivered segment: a retransmitted one whose RTT is below
