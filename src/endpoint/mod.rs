@@ -1816,10 +1816,14 @@ impl Endpoint {
         // queues, or reset it when the accept queue is full, before the rest looks at it. The
         // slot, the queue and the counters are separate fields: one lookup for all events.
         let mut established = false;
-        while let Some(event) = entry.connection.poll_event() {
-            established |= event == Event::Connected;
-            let event = EndpointEvent::Connection(handle, event);
-            push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
+        let events = entry.connection.pending_events();
+        if !events.is_empty() {
+            for &event in events {
+                established |= event == Event::Connected;
+                let event = EndpointEvent::Connection(handle, event);
+                push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
+            }
+            entry.connection.clear_events();
         }
         let entry = if established {
             // Once per connection: its own lookup afterwards.
@@ -1831,7 +1835,14 @@ impl Endpoint {
         };
         let enqueue = queue_output && !entry.queued && entry.connection.may_transmit();
         entry.queued |= enqueue;
-        let deadline = entry.connection.poll_timeout().filter(|&at| at < entry.scheduled);
+        // The filed deadline is no later than the connection's own unless a timer moved earlier
+        // since; with none filed (new, or its heap entry just fired) the connection is asked.
+        let moved = entry.connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
+        let deadline = if moved {
+            entry.connection.poll_timeout().filter(|&at| at < entry.scheduled)
+        } else {
+            None
+        };
         if let Some(at) = deadline {
             entry.scheduled = at;
         }
