@@ -367,6 +367,11 @@ pub struct Connection {
     /// ([`take_earlier_deadline`](Self::take_earlier_deadline)): until one is, the deadline it
     /// filed is no later than [`poll_timeout`](Self::poll_timeout)'s answer, so it need not ask.
     deadline_moved_earlier: bool,
+    /// [`may_transmit`](Self::may_transmit) answered yes and nothing happened to the
+    /// connection since: the endpoint's next `poll_output` need not ask again. Set only by the
+    /// endpoint (`note_transmit_check`), which clears it after any other call; taken by
+    /// `poll_output`.
+    transmit_checked: bool,
     rtt: RttEstimator,
     /// The segment being timed: its end sequence number and when it was sent (Karn, MUST-18:
     /// forgotten whenever anything is sent again, `on_resent`).
@@ -492,6 +497,7 @@ impl Connection {
             scoreboard: None,
             timers: [Instant::MAX; Timer::COUNT],
             deadline_moved_earlier: false,
+            transmit_checked: false,
             rtt,
             rtt_probe: None,
             progress_at: Instant::ZERO,
@@ -1670,6 +1676,13 @@ impl Connection {
     /// disarming one (or dropping the scoreboard) only moves the deadline later.
     pub(crate) fn take_earlier_deadline(&mut self) -> bool {
         core::mem::replace(&mut self.deadline_moved_earlier, false)
+    }
+
+    /// The endpoint's record of the last thing done to the connection: `true` right after
+    /// [`may_transmit`](Self::may_transmit) said yes, `false` after anything else (see
+    /// `transmit_checked`).
+    pub(crate) fn note_transmit_check(&mut self, may_transmit: bool) {
+        self.transmit_checked = may_transmit;
     }
 
     /// The events not yet collected, oldest first; the endpoint takes them all at once and

@@ -987,6 +987,8 @@ impl Endpoint {
         handle: ConnectionHandle,
     ) -> Result<&mut Connection, EndpointError> {
         let entry = self.entry_mut(handle).ok_or(EndpointError::StaleHandle)?;
+        // Whatever the application does with it may stop it wanting to send.
+        entry.connection.note_transmit_check(false);
         if !core::mem::replace(&mut entry.queued, true) {
             self.transmit_queue.push_back(handle);
         }
@@ -1587,6 +1589,9 @@ impl Endpoint {
             match entry.connection.poll_output(now, out) {
                 Ok(Some(transmit)) => {
                     let more = entry.connection.may_transmit();
+                    // Still so at its next `poll_output`: what follows (`after_output`) can
+                    // grant buffer growth, which only adds reasons to send.
+                    entry.connection.note_transmit_check(more);
                     if !more {
                         // Done for now: no visit just to hear "nothing".
                         entry.queued = false;
@@ -1835,6 +1840,11 @@ impl Endpoint {
         };
         let enqueue = queue_output && !entry.queued && entry.connection.may_transmit();
         entry.queued |= enqueue;
+        if queue_output {
+            // The connection's next `poll_output` may skip asking again only if this was the
+            // last look at it: a connection already queued was changed since its check.
+            entry.connection.note_transmit_check(enqueue);
+        }
         // The filed deadline is no later than the connection's own unless a timer moved earlier
         // since; with none filed (new, or its heap entry just fired) the connection is asked.
         let moved = entry.connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
