@@ -1042,11 +1042,13 @@ impl Endpoint {
         let now = self.advance_time(now);
         self.counters.segments_in += 1;
         let rx = self.config.connection.checksum.rx;
-        let Ok(segment) = Segment::parse_with_checksum(bytes, src, dst, rx) else {
+        // Borrowed where it was parsed: moving it out of the `Result` would copy it.
+        let parsed = Segment::parse_with_checksum(bytes, src, dst, rx);
+        let Ok(segment) = &parsed else {
             self.counters.dropped_malformed += 1;
             return;
         };
-        let header = segment.header;
+        let header = &segment.header;
         // The common case first: the connection the last segment went to (a transfer's
         // segments all go to one), checked on its own fields, on one slot lookup and without
         // building or hashing the 4-tuple. A connection in TIME-WAIT takes the general path
@@ -1059,9 +1061,9 @@ impl Endpoint {
             let connection = &mut entry.connection;
             match owner {
                 Some((packet, allocation)) => {
-                    connection.handle_segment_in(now, src, &segment, packet, allocation);
+                    connection.handle_segment_in(now, src, segment, packet, allocation);
                 }
-                None => connection.handle_segment(now, src, &segment),
+                None => connection.handle_segment(now, src, segment),
             }
             self.after_call(handle);
             return;
@@ -1083,13 +1085,13 @@ impl Endpoint {
                     && connection.unread_len() == 0
                     && connection
                         .time_wait_record()
-                        .is_some_and(|record| record.judge(&segment) == Verdict::Reopen);
+                        .is_some_and(|record| record.judge(segment) == Verdict::Reopen);
                 if !reopens {
                     match owner {
                         Some((packet, allocation)) => {
-                            connection.handle_segment_in(now, src, &segment, packet, allocation);
+                            connection.handle_segment_in(now, src, segment, packet, allocation);
                         }
-                        None => connection.handle_segment(now, src, &segment),
+                        None => connection.handle_segment(now, src, segment),
                     }
                 }
             }
@@ -1100,23 +1102,23 @@ impl Endpoint {
             if reopens {
                 self.retire(handle);
                 if let Some(at) = self.time_wait_record(tuple, hash) {
-                    self.on_time_wait_segment(now, at, &segment);
+                    self.on_time_wait_segment(now, at, segment);
                 }
             }
             return;
         }
         if let Some(at) = self.time_wait_record(tuple, hash) {
-            self.on_time_wait_segment(now, at, &segment);
+            self.on_time_wait_segment(now, at, segment);
             return;
         }
         if let Some(&id) = self.pending_by_tuple.get(&tuple)
-            && self.on_pending_segment(id, &segment)
+            && self.on_pending_segment(id, segment)
         {
             return;
         }
         match self.listener_for(local) {
-            Some(listener) => self.on_listener_segment(now, listener, tuple, &segment),
-            None => self.reply_to_stray(tuple, &segment),
+            Some(listener) => self.on_listener_segment(now, listener, tuple, segment),
+            None => self.reply_to_stray(tuple, segment),
         }
     }
 
