@@ -1757,6 +1757,8 @@ impl Endpoint {
             }
         };
         self.by_tuple.insert(hash, handle.index);
+        // The next segment in is most likely this connection's (a handshake's answer).
+        self.recent = Some(handle);
         match self.per_remote.get_mut(&tuple.1.ip()) {
             Some(count) => *count += 1,
             None => {
