@@ -1876,7 +1876,9 @@ impl Endpoint {
         }
     }
 
-    /// A connection reported [`Event::Connected`]: its handshake completed.
+    /// A connection reported [`Event::Connected`]: its handshake completed (out of line:
+    /// once per connection, and `settle` stays small).
+    #[inline(never)]
     fn on_established(&mut self, handle: ConnectionHandle) {
         let Some(entry) = self.entry_mut(handle) else { return };
         let was_half_open = core::mem::replace(&mut entry.half_open, false);
