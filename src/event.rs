@@ -430,3 +430,49 @@ pub struct TcpInfo {
     /// Both sides agreed to timestamps.
     pub timestamps: bool,
 }
+
+/// A connection's events not yet collected, oldest first: a plain vector (24 bytes, where a
+/// `VecDeque` takes 32) because the endpoint collects all of a connection's events after every
+/// call into it, so the queue is nearly always empty or holds one or two; taking the oldest
+/// alone (the standalone [`Connection::poll_event`](crate::Connection::poll_event)) shifts the
+/// rest, at most the connection's small event bound.
+#[derive(Debug, Default)]
+pub(crate) struct EventQueue(alloc::vec::Vec<Event>);
+
+impl EventQueue {
+    pub(crate) const fn new() -> Self {
+        Self(alloc::vec::Vec::new())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The newest event.
+    pub(crate) fn back(&self) -> Option<&Event> {
+        self.0.last()
+    }
+
+    pub(crate) fn push_back(&mut self, event: Event) {
+        self.0.push(event);
+    }
+
+    /// Takes the oldest event.
+    pub(crate) fn pop_front(&mut self) -> Option<Event> {
+        if self.0.is_empty() { None } else { Some(self.0.remove(0)) }
+    }
+
+    /// The events in order, oldest first, for collecting all at once with [`clear`](Self::clear).
+    pub(crate) fn as_slice(&self) -> &[Event] {
+        &self.0
+    }
+
+    /// Forgets every event, keeping the allocation.
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+}

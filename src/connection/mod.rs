@@ -29,7 +29,6 @@ pub use send_queue::{MAX_PAYLOAD_SLICES, Payload};
 pub(crate) use timestamps::{ts_before, tsval};
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use bytes::{Buf, Bytes};
 use core::net::{IpAddr, SocketAddr};
@@ -42,6 +41,7 @@ use crate::congestion::{
     CongestionAlgorithm, CongestionControl, CongestionEvent, Cubic, NewReno, PathInfo,
     initial_window,
 };
+use crate::event::EventQueue;
 pub use crate::event::{
     CallError, CloseReason, ConnectionError, Counters, Event, IcmpError, Status, TcpInfo,
     TransmitError,
@@ -363,6 +363,15 @@ pub struct Connection {
     // Timers and retransmission (RFC 6298).
     /// Deadlines by [`Timer`]; [`Instant::MAX`] means "not armed" (8 bytes a timer, not 16).
     timers: [Instant; Timer::COUNT],
+    /// A timer was armed or moved earlier since the endpoint last took this flag
+    /// ([`take_earlier_deadline`](Self::take_earlier_deadline)): until one is, the deadline it
+    /// filed is no later than [`poll_timeout`](Self::poll_timeout)'s answer, so it need not ask.
+    deadline_moved_earlier: bool,
+    /// [`may_transmit`](Self::may_transmit) answered yes and nothing happened to the
+    /// connection since: the endpoint's next `poll_output` need not ask again. Set only by the
+    /// endpoint (`note_transmit_check`), which clears it after any other call; taken by
+    /// `poll_output`.
+    transmit_checked: bool,
     rtt: RttEstimator,
     /// The segment being timed: its end sequence number and when it was sent (Karn, MUST-18:
     /// forgotten whenever anything is sent again, `on_resent`).
@@ -417,7 +426,7 @@ pub struct Connection {
     // Output owed.
     ack_pending: bool,
 
-    events: VecDeque<Event>,
+    events: EventQueue,
     /// What few connections ever need, allocated the first time one does.
     rare: Option<Box<Rare>>,
     last_now: Instant,
@@ -487,6 +496,8 @@ impl Connection {
             sack_ok: false,
             scoreboard: None,
             timers: [Instant::MAX; Timer::COUNT],
+            deadline_moved_earlier: false,
+            transmit_checked: false,
             rtt,
             rtt_probe: None,
             progress_at: Instant::ZERO,
@@ -511,7 +522,7 @@ impl Connection {
             ack_pending: false,
             snd_una_laps: 0,
             rcv_nxt_laps: 0,
-            events: VecDeque::new(),
+            events: EventQueue::new(),
             rare: None,
             last_now: Instant::ZERO,
         };
@@ -1640,15 +1651,48 @@ impl Connection {
         match timer.table_slot() {
             Some(index) => {
                 if let Some(slot) = self.timers.get_mut(index) {
-                    *slot = at.unwrap_or(Instant::MAX);
+                    let at = at.unwrap_or(Instant::MAX);
+                    // Only an earlier deadline can make the endpoint's filed one too late.
+                    self.deadline_moved_earlier |= at < *slot;
+                    *slot = at;
                 }
             }
             None => {
                 if let Some(board) = self.scoreboard.as_mut() {
-                    board.set_deadline(timer == Timer::LossProbe, at);
+                    let probe = timer == Timer::LossProbe;
+                    if let Some(at) = at {
+                        self.deadline_moved_earlier |=
+                            board.deadline(probe).is_none_or(|old| at < old);
+                    }
+                    board.set_deadline(probe, at);
                 }
             }
         }
+    }
+
+    /// Whether a timer was armed or moved earlier since the last call (and forgets it): the
+    /// endpoint asks [`poll_timeout`](Self::poll_timeout) only then, or when it has no deadline
+    /// of this connection filed. The scoreboard's timers go through `set_timer` too, and
+    /// disarming one (or dropping the scoreboard) only moves the deadline later.
+    pub(crate) fn take_earlier_deadline(&mut self) -> bool {
+        core::mem::replace(&mut self.deadline_moved_earlier, false)
+    }
+
+    /// The endpoint's record of the last thing done to the connection: `true` right after
+    /// [`may_transmit`](Self::may_transmit) said yes, `false` after anything else (see
+    /// `transmit_checked`).
+    pub(crate) fn note_transmit_check(&mut self, may_transmit: bool) {
+        self.transmit_checked = may_transmit;
+    }
+
+    /// The events not yet collected, oldest first; the endpoint takes them all at once and
+    /// then calls [`clear_events`](Self::clear_events).
+    pub(crate) fn pending_events(&self) -> &[Event] {
+        self.events.as_slice()
+    }
+
+    pub(crate) fn clear_events(&mut self) {
+        self.events.clear();
     }
 
     fn timer(&self, timer: Timer) -> Option<Instant> {

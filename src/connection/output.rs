@@ -470,7 +470,7 @@ impl Connection {
             }
             return Ok(Some(transmit));
         }
-        if !self.may_transmit() {
+        if !core::mem::take(&mut self.transmit_checked) && !self.may_transmit() {
             // The common "nothing more" answer, without planning a segment.
             debug_assert!(
                 self.plan_at(self.snd_nxt, Purpose::New).is_none(),

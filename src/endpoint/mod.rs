@@ -987,6 +987,8 @@ impl Endpoint {
         handle: ConnectionHandle,
     ) -> Result<&mut Connection, EndpointError> {
         let entry = self.entry_mut(handle).ok_or(EndpointError::StaleHandle)?;
+        // Whatever the application does with it may stop it wanting to send.
+        entry.connection.note_transmit_check(false);
         if !core::mem::replace(&mut entry.queued, true) {
             self.transmit_queue.push_back(handle);
         }
@@ -1040,11 +1042,13 @@ impl Endpoint {
         let now = self.advance_time(now);
         self.counters.segments_in += 1;
         let rx = self.config.connection.checksum.rx;
-        let Ok(segment) = Segment::parse_with_checksum(bytes, src, dst, rx) else {
+        // Borrowed where it was parsed: moving it out of the `Result` would copy it.
+        let parsed = Segment::parse_with_checksum(bytes, src, dst, rx);
+        let Ok(segment) = &parsed else {
             self.counters.dropped_malformed += 1;
             return;
         };
-        let header = segment.header;
+        let header = &segment.header;
         // The common case first: the connection the last segment went to (a transfer's
         // segments all go to one), checked on its own fields, on one slot lookup and without
         // building or hashing the 4-tuple. A connection in TIME-WAIT takes the general path
@@ -1057,9 +1061,9 @@ impl Endpoint {
             let connection = &mut entry.connection;
             match owner {
                 Some((packet, allocation)) => {
-                    connection.handle_segment_in(now, src, &segment, packet, allocation);
+                    connection.handle_segment_in(now, src, segment, packet, allocation);
                 }
-                None => connection.handle_segment(now, src, &segment),
+                None => connection.handle_segment(now, src, segment),
             }
             self.after_call(handle);
             return;
@@ -1081,13 +1085,13 @@ impl Endpoint {
                     && connection.unread_len() == 0
                     && connection
                         .time_wait_record()
-                        .is_some_and(|record| record.judge(&segment) == Verdict::Reopen);
+                        .is_some_and(|record| record.judge(segment) == Verdict::Reopen);
                 if !reopens {
                     match owner {
                         Some((packet, allocation)) => {
-                            connection.handle_segment_in(now, src, &segment, packet, allocation);
+                            connection.handle_segment_in(now, src, segment, packet, allocation);
                         }
-                        None => connection.handle_segment(now, src, &segment),
+                        None => connection.handle_segment(now, src, segment),
                     }
                 }
             }
@@ -1098,23 +1102,23 @@ impl Endpoint {
             if reopens {
                 self.retire(handle);
                 if let Some(at) = self.time_wait_record(tuple, hash) {
-                    self.on_time_wait_segment(now, at, &segment);
+                    self.on_time_wait_segment(now, at, segment);
                 }
             }
             return;
         }
         if let Some(at) = self.time_wait_record(tuple, hash) {
-            self.on_time_wait_segment(now, at, &segment);
+            self.on_time_wait_segment(now, at, segment);
             return;
         }
         if let Some(&id) = self.pending_by_tuple.get(&tuple)
-            && self.on_pending_segment(id, &segment)
+            && self.on_pending_segment(id, segment)
         {
             return;
         }
         match self.listener_for(local) {
-            Some(listener) => self.on_listener_segment(now, listener, tuple, &segment),
-            None => self.reply_to_stray(tuple, &segment),
+            Some(listener) => self.on_listener_segment(now, listener, tuple, segment),
+            None => self.reply_to_stray(tuple, segment),
         }
     }
 
@@ -1587,6 +1591,9 @@ impl Endpoint {
             match entry.connection.poll_output(now, out) {
                 Ok(Some(transmit)) => {
                     let more = entry.connection.may_transmit();
+                    // Still so at its next `poll_output`: what follows (`after_output`) can
+                    // grant buffer growth, which only adds reasons to send.
+                    entry.connection.note_transmit_check(more);
                     if !more {
                         // Done for now: no visit just to hear "nothing".
                         entry.queued = false;
@@ -1750,6 +1757,8 @@ impl Endpoint {
             }
         };
         self.by_tuple.insert(hash, handle.index);
+        // The next segment in is most likely this connection's (a handshake's answer).
+        self.recent = Some(handle);
         match self.per_remote.get_mut(&tuple.1.ip()) {
             Some(count) => *count += 1,
             None => {
@@ -1791,14 +1800,22 @@ impl Endpoint {
     /// After output: the connection may have armed timers (persist, keep-alive). Whether it
     /// stays in the transmit queue was decided by the output itself.
     fn after_output(&mut self, handle: ConnectionHandle) {
-        self.settle(handle, false);
+        // Inlined into the transmit loop (once per segment sent).
+        self.settle_inline(handle, false);
+    }
+
+    /// [`settle_inline`](Self::settle_inline) out of line, for the many other callers.
+    #[inline(never)]
+    fn settle(&mut self, handle: ConnectionHandle, queue_output: bool) {
+        self.settle_inline(handle, queue_output);
     }
 
     /// The bookkeeping after every call into a connection, on one slot lookup past the events:
     /// queue it for output (when `queue_output` and it may transmit), file its deadline if it
     /// moved earlier or appeared (a later one leaves a harmless early heap entry that is
     /// skipped when it fires), and retire it if its state says it may have ended.
-    fn settle(&mut self, handle: ConnectionHandle, queue_output: bool) {
+    #[inline(always)]
+    fn settle_inline(&mut self, handle: ConnectionHandle, queue_output: bool) {
         let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
         let Some(entry) = slot.entry.as_mut().filter(|_| slot.generation == handle.generation)
         else {
@@ -1816,10 +1833,14 @@ impl Endpoint {
         // queues, or reset it when the accept queue is full, before the rest looks at it. The
         // slot, the queue and the counters are separate fields: one lookup for all events.
         let mut established = false;
-        while let Some(event) = entry.connection.poll_event() {
-            established |= event == Event::Connected;
-            let event = EndpointEvent::Connection(handle, event);
-            push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
+        let events = entry.connection.pending_events();
+        if !events.is_empty() {
+            for &event in events {
+                established |= event == Event::Connected;
+                let event = EndpointEvent::Connection(handle, event);
+                push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
+            }
+            entry.connection.clear_events();
         }
         let entry = if established {
             // Once per connection: its own lookup afterwards.
@@ -1831,7 +1852,19 @@ impl Endpoint {
         };
         let enqueue = queue_output && !entry.queued && entry.connection.may_transmit();
         entry.queued |= enqueue;
-        let deadline = entry.connection.poll_timeout().filter(|&at| at < entry.scheduled);
+        if queue_output {
+            // The connection's next `poll_output` may skip asking again only if this was the
+            // last look at it: a connection already queued was changed since its check.
+            entry.connection.note_transmit_check(enqueue);
+        }
+        // The filed deadline is no later than the connection's own unless a timer moved earlier
+        // since; with none filed (new, or its heap entry just fired) the connection is asked.
+        let moved = entry.connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
+        let deadline = if moved {
+            entry.connection.poll_timeout().filter(|&at| at < entry.scheduled)
+        } else {
+            None
+        };
         if let Some(at) = deadline {
             entry.scheduled = at;
         }
@@ -1851,7 +1884,9 @@ impl Endpoint {
         }
     }
 
-    /// A connection reported [`Event::Connected`]: its handshake completed.
+    /// A connection reported [`Event::Connected`]: its handshake completed (out of line:
+    /// once per connection, and `settle` stays small).
+    #[inline(never)]
     fn on_established(&mut self, handle: ConnectionHandle) {
         let Some(entry) = self.entry_mut(handle) else { return };
         let was_half_open = core::mem::replace(&mut entry.half_open, false);
