@@ -1,5 +1,5 @@
 //! Reusing an ended connection's TCB in place: what [`Connection::new`] followed by
-//! [`Connection::adopt_buffers`] makes, without building a new TCB on the stack and moving it
+//! `Connection::adopt_buffers` makes, without building a new TCB on the stack and moving it
 //! into the endpoint's box (two 400-byte copies and a drop per connection), and the OPEN calls
 //! for a TCB that fresh, which need not reset it a second time.
 
