@@ -839,8 +839,11 @@ impl Endpoint {
         let hash = hashed.unwrap_or_else(|| self.by_tuple.hash(local, remote));
         let mut connection = self.fresh_connection(local);
         if let Err(error) = connection.open_active_fresh(now, remote) {
-            // Refused before anything changed but the renewal: the TCB stays a spare.
-            self.spare.push(connection);
+            // Refused (MUST-46) before anything changed but the renewal: the TCB stays a
+            // spare if there is room for one.
+            if self.spare.len() < self.config.spare_connections {
+                self.spare.push(connection);
+            }
             return Err(error.into());
         }
         Ok(self.insert(connection, (local, remote), hash, None, false))
