@@ -448,6 +448,8 @@ impl EventQueue {
         self.0.len()
     }
 
+    /// Only `adopt_buffers`, the test reference of `Connection::renew`, asks.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

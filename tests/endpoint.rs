@@ -254,6 +254,31 @@ fn stale_handle_is_refused_and_never_reaches_the_slot_reuser() {
     assert_eq!(net.client.status(reused).unwrap().state, State::SynSent);
 }
 
+/// MUST-46: an OPEN to a multicast remote is refused, with or without an ended TCB waiting
+/// for reuse, and leaves nothing behind: no connection, no segment, and the next OPEN works.
+#[test]
+fn refused_connect_leaves_nothing_and_the_next_one_works_must_46() {
+    let mut net = Net::new();
+    net.server.listen(SERVER, 8).unwrap();
+    let multicast = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(224, 0, 0, 1)), 80);
+    let refused = Err(EndpointError::Call(tcp_proto::CallError::InvalidRemote));
+    assert_eq!(net.client.connect(net.now, CLIENT_IP, multicast), refused);
+    let (client, _) = net.connect();
+    net.client.abort(net.now, client).unwrap();
+    net.run();
+    assert_eq!(net.client.connection_count(), 0);
+    // Now an ended TCB waits for reuse.
+    assert_eq!(net.client.connect(net.now, CLIENT_IP, multicast), refused);
+    assert_eq!(net.client.connection_count(), 0);
+    let mut buf = vec![0u8; 1500];
+    assert!(net.client.poll_transmit(net.now, &mut buf).unwrap().is_none());
+    let next = net.client.connect(net.now, CLIENT_IP, SERVER).unwrap();
+    assert_eq!(net.client.status(next).unwrap().state, State::SynSent);
+    net.run();
+    assert_eq!(net.client.status(next).unwrap().state, State::Established);
+    assert!(net.server.accept(SERVER).unwrap().is_some());
+}
+
 #[test]
 fn ephemeral_ports_never_collide() {
     let mut config = endpoint_config(5);

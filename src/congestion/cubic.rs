@@ -388,6 +388,7 @@ impl Cubic {
     }
 
     /// Takes over `other`'s allocation for later use, if this controller has none.
+    #[cfg(test)]
     pub(crate) fn adopt_allocation(&mut self, other: Self) {
         if self.state.is_none() && other.state.is_some() {
             self.state = other.state;

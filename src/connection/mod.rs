@@ -17,6 +17,7 @@ mod input;
 mod output;
 mod path_mtu;
 mod recv;
+mod renew;
 mod sack;
 mod send_queue;
 mod timestamps;
@@ -565,26 +566,38 @@ impl Connection {
         cookie: CookieHandshake,
     ) -> Self {
         let mut connection = Self::listen(config, now, local);
-        connection.set_remote(remote);
-        connection.irs = cookie.irs;
-        connection.have_irs = true;
-        connection.rcv_nxt = cookie.irs + 1;
-        connection.on_peer_mss(cookie.peer_mss);
-        connection.on_peer_window_scale(cookie.peer_window_scale);
-        connection.ts.set_offset(timestamp_offset(&connection.config.isn, local, remote));
-        let timestamps = cookie.peer_tsval.map(|tsval| crate::wire::Timestamps { tsval, tsecr: 0 });
-        connection.ts.on_peer_syn(now, timestamps, connection.rcv_nxt);
-        connection.on_peer_sack_permitted(cookie.peer_sack_permitted);
-        connection.iss = cookie.iss;
-        connection.snd_una = cookie.iss + 1;
-        connection.syn_acked = true;
-        connection.snd_nxt = cookie.iss + 1;
-        connection.send_buf_seq = cookie.iss + 1;
-        connection.snd_wl2 = cookie.iss + 1;
-        connection.recover = cookie.iss;
-        connection.snd_sml = cookie.iss;
-        connection.apply(now, Stimulus::CookieAck);
+        connection.complete_cookie(now, remote, cookie);
         connection
+    }
+
+    /// The LISTEN → ESTABLISHED `CookieAck` edge of [`accept_cookie`](Self::accept_cookie), on
+    /// a connection in LISTEN.
+    pub(crate) fn complete_cookie(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        cookie: CookieHandshake,
+    ) {
+        let local = self.local();
+        self.set_remote(remote);
+        self.irs = cookie.irs;
+        self.have_irs = true;
+        self.rcv_nxt = cookie.irs + 1;
+        self.on_peer_mss(cookie.peer_mss);
+        self.on_peer_window_scale(cookie.peer_window_scale);
+        self.ts.set_offset(timestamp_offset(&self.config.isn, local, remote));
+        let timestamps = cookie.peer_tsval.map(|tsval| crate::wire::Timestamps { tsval, tsecr: 0 });
+        self.ts.on_peer_syn(now, timestamps, self.rcv_nxt);
+        self.on_peer_sack_permitted(cookie.peer_sack_permitted);
+        self.iss = cookie.iss;
+        self.snd_una = cookie.iss + 1;
+        self.syn_acked = true;
+        self.snd_nxt = cookie.iss + 1;
+        self.send_buf_seq = cookie.iss + 1;
+        self.snd_wl2 = cookie.iss + 1;
+        self.recover = cookie.iss;
+        self.snd_sml = cookie.iss;
+        self.apply(now, Stimulus::CookieAck);
     }
 
     /// Passive OPEN (RFC 9293 §3.10.1): wait in LISTEN for a SYN from anyone.
@@ -603,14 +616,7 @@ impl Connection {
     /// to `remote` and enter SYN-SENT.
     pub fn open_active(&mut self, now: Instant, remote: SocketAddr) -> Result<(), CallError> {
         let now = self.advance_time(now);
-        let usable = remote.is_ipv4() == self.local().is_ipv4()
-            && remote.port() != 0
-            && is_valid_source(remote.ip());
-        if !usable {
-            // MUST-46: no OPEN to a broadcast or multicast address (nor to a mismatched family,
-            // port 0 or the unspecified address).
-            return Err(CallError::InvalidRemote);
-        }
+        self.check_remote(remote)?;
         match self.state {
             State::Closed => self.reset_tcb(),
             // A passive OPEN turned active keeps its (empty) TCB.
@@ -625,11 +631,26 @@ impl Connection {
             | State::LastAck
             | State::TimeWait => return Err(CallError::AlreadyOpen),
         }
+        self.start_active(now, remote);
+        Ok(())
+    }
+
+    /// MUST-46: no OPEN to a broadcast or multicast address (nor to a mismatched family, port
+    /// 0 or the unspecified address).
+    fn check_remote(&self, remote: SocketAddr) -> Result<(), CallError> {
+        let usable = remote.is_ipv4() == self.local().is_ipv4()
+            && remote.port() != 0
+            && is_valid_source(remote.ip());
+        if usable { Ok(()) } else { Err(CallError::InvalidRemote) }
+    }
+
+    /// The SYN-SENT half of an active OPEN to a checked `remote`, on a TCB that is fresh (or
+    /// an empty LISTEN one).
+    fn start_active(&mut self, now: Instant, remote: SocketAddr) {
         self.passive = false;
         self.set_remote(remote);
         self.choose_iss(now, remote);
         self.apply(now, Stimulus::ActiveOpen);
-        Ok(())
     }
 
     /// SEND (RFC 9293 §3.10.2): queue as much of `data` as the send buffer has room for and say
@@ -1132,8 +1153,9 @@ impl Connection {
     }
 
     /// Takes over the send and receive buffer storage of `spare`, a connection that ended,
-    /// where this one has not allocated its own yet (see [`Ring::adopt`]). The endpoint calls
-    /// it so a churning server does not allocate and free two buffers per connection.
+    /// where this one has not allocated its own yet (see [`Ring::adopt`]): the reference
+    /// [`renew`](Self::renew) is tested against (the endpoint renews an ended TCB in place).
+    #[cfg(test)]
     pub(crate) fn adopt_buffers(&mut self, spare: Self) {
         self.send_buf.adopt(spare.send_buf);
         self.recv_buf.adopt(spare.recv_buf);

@@ -639,12 +639,13 @@ impl Endpoint {
             return Err(EndpointError::AddressInUse);
         }
         let segment = Segment { header: pending.header, payload: &[] };
-        let mut connection = Connection::listen(Arc::clone(&self.template), now, pending.local);
-        connection.manage_buffer_growth();
+        let mut connection = self.fresh_connection(pending.local);
+        connection.open_passive_fresh(now);
         // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, pending.remote.ip(), &segment);
-        let handle = self.insert(connection, tuple, None, false);
+        let hash = self.by_tuple.hash(tuple.0, tuple.1);
+        let handle = self.insert(connection, tuple, hash, None, false);
         if let Some(entry) = self.entry_mut(handle) {
             entry.listener = ListenerRef::Deferred;
         }
@@ -822,17 +823,30 @@ impl Endpoint {
     ) -> Result<ConnectionHandle, EndpointError> {
         let now = self.advance_time(now);
         self.check_limits(remote.ip())?;
+        // The 4-tuple's hash for the table, kept from the check of the port picked: hashed
+        // once per connect, not again to file it.
+        let mut hashed = None;
         let taken = |port: u16| {
             let tuple = (SocketAddr::new(local_ip, port), remote);
-            taken(&self.by_tuple, &self.slots, &self.time_wait, tuple)
+            let hash = self.by_tuple.hash(tuple.0, tuple.1);
+            hashed = Some(hash);
+            taken_hashed(&self.by_tuple, &self.slots, &self.time_wait, tuple, hash)
                 || self.pending_by_tuple.contains_key(&tuple)
                 || self.listeners.contains_key(&tuple.0)
         };
         let port = self.ports.pick(local_ip, remote, taken).ok_or(EndpointError::PortsExhausted)?;
         let local = SocketAddr::new(local_ip, port);
-        let mut connection = Connection::connect(Arc::clone(&self.template), now, local, remote)?;
-        connection.manage_buffer_growth();
-        Ok(self.insert(connection, (local, remote), None, false))
+        let hash = hashed.unwrap_or_else(|| self.by_tuple.hash(local, remote));
+        let mut connection = self.fresh_connection(local);
+        if let Err(error) = connection.open_active_fresh(now, remote) {
+            // Refused (MUST-46) before anything changed but the renewal: the TCB stays a
+            // spare if there is room for one.
+            if self.spare.len() < self.config.spare_connections {
+                self.spare.push(connection);
+            }
+            return Err(error.into());
+        }
+        Ok(self.insert(connection, (local, remote), hash, None, false))
     }
 
     /// SEND on a connection.
@@ -1335,8 +1349,8 @@ impl Endpoint {
         iss_after: Option<SeqNum>,
     ) {
         let (local, remote) = tuple;
-        let mut connection = Connection::listen(Arc::clone(&self.template), now, local);
-        connection.manage_buffer_growth();
+        let mut connection = self.fresh_connection(local);
+        connection.open_passive_fresh(now);
         if let Some(floor) = iss_after {
             connection.require_iss_after(floor);
         }
@@ -1345,7 +1359,8 @@ impl Endpoint {
         connection.handle_segment(now, remote.ip(), segment);
         // Counted in the listener's SYN queue from the start (one bookkeeping pass, in
         // `insert`).
-        let handle = self.insert(connection, tuple, Some(listener), true);
+        let hash = self.by_tuple.hash(local, remote);
+        let handle = self.insert(connection, tuple, hash, Some(listener), true);
         if iss_after.is_some()
             && let Some(entry) = self.entry_mut(handle)
         {
@@ -1424,11 +1439,12 @@ impl Endpoint {
             return;
         };
         self.counters.cookies_accepted += 1;
-        let mut connection =
-            Connection::accept_cookie(Arc::clone(&self.template), now, local, remote, cookie);
-        connection.manage_buffer_growth();
+        let mut connection = self.fresh_connection(local);
+        connection.open_passive_fresh(now);
+        connection.complete_cookie(now, remote, cookie);
         connection.handle_segment(now, remote.ip(), segment);
-        self.insert(connection, tuple, Some(listener), false);
+        let hash = self.by_tuple.hash(local, remote);
+        self.insert(connection, tuple, hash, Some(listener), false);
     }
 
     /// §3.10.7.1: the RST for a segment that matches nothing (never for a RST).
@@ -1697,18 +1713,36 @@ impl Endpoint {
         Ok(())
     }
 
+    /// A CLOSED connection bound to `local`, managed by this endpoint: an ended one's TCB
+    /// renewed in place (its allocations reused) when there is one, else a new one.
+    fn fresh_connection(&mut self, local: SocketAddr) -> Box<Connection> {
+        match self.spare.pop() {
+            Some(mut spare) => {
+                spare.renew(&self.template, local);
+                spare
+            }
+            None => {
+                let mut connection = Box::new(Connection::new(Arc::clone(&self.template), local));
+                connection.manage_buffer_growth();
+                connection
+            }
+        }
+    }
+
     /// The live connection filed under `tuple`.
     fn lookup(&self, tuple: (SocketAddr, SocketAddr)) -> Option<ConnectionHandle> {
         lookup(&self.by_tuple, &self.slots, tuple)
     }
 
-    /// Files a new connection under `tuple` (its local address and remote). `listener` is
+    /// Files a new connection under `tuple` (its local address and remote), which hashes to
+    /// `hash` in [`Endpoint::by_tuple`]. `listener` is
     /// the listener that made it, if any; `half_open` counts it in that listener's SYN queue
     /// (made by a SYN, not by a cookie).
     fn insert(
         &mut self,
-        connection: Connection,
+        connection: Box<Connection>,
         tuple: (SocketAddr, SocketAddr),
+        hash: TupleHash,
         listener: Option<SocketAddr>,
         half_open: bool,
     ) -> ConnectionHandle {
@@ -1723,15 +1757,6 @@ impl Endpoint {
             Some(address) if address.port() == 0 => ListenerRef::Any,
             Some(_) => ListenerRef::Wildcard,
         };
-        let connection = match self.spare.pop() {
-            Some(mut spare) => {
-                let ended = core::mem::replace(&mut *spare, connection);
-                spare.adopt_buffers(ended);
-                spare
-            }
-            None => Box::new(connection),
-        };
-        let hash = self.by_tuple.hash(tuple.0, tuple.1);
         let entry = Entry {
             connection,
             scheduled: Instant::MAX,
@@ -2190,7 +2215,17 @@ fn taken(
     records: &[FiledTimeWait],
     tuple: (SocketAddr, SocketAddr),
 ) -> bool {
-    let hash = table.hash(tuple.0, tuple.1);
+    taken_hashed(table, slots, records, tuple, table.hash(tuple.0, tuple.1))
+}
+
+/// [`taken`] of a 4-tuple already hashed (to `hash`).
+fn taken_hashed(
+    table: &TupleTable,
+    slots: &[Slot],
+    records: &[FiledTimeWait],
+    tuple: (SocketAddr, SocketAddr),
+    hash: TupleHash,
+) -> bool {
     let holds = |index: u32| match slots.get(index as usize) {
         Some(Slot { entry: Some(entry), .. }) => entry.tuple() == tuple,
         Some(_) => record_in(slots, records, index)

@@ -17,13 +17,18 @@ pub struct EphemeralPorts {
     min: u16,
     count: u32,
     next: u32,
+    /// The last destination's F, kept because F depends on the destination only (not on
+    /// the counter): a client that opens connection after connection to one server (a proxy
+    /// to its backend) hashes once, not per connection. A copy of a keyed output held where
+    /// the key is, so it tells nothing the key did not.
+    last: Option<(IpAddr, SocketAddr, u32)>,
 }
 
 impl EphemeralPorts {
     /// Ports `min..=max` (swapped if given the wrong way round), chosen under `secret`.
     pub fn new(secret: [u8; 16], min: u16, max: u16) -> Self {
         let (min, max) = if min <= max { (min, max) } else { (max, min) };
-        Self { secret, min, count: u32::from(max - min) + 1, next: 0 }
+        Self { secret, min, count: u32::from(max - min) + 1, next: 0, last: None }
     }
 
     /// A free port for a connection from `local_ip` to `remote`, or `None` when every port of
@@ -34,7 +39,14 @@ impl EphemeralPorts {
         remote: SocketAddr,
         mut taken: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
-        let offset = self.offset(local_ip, remote);
+        let offset = match self.last {
+            Some((ip, to, offset)) if ip == local_ip && to == remote => offset,
+            _ => {
+                let offset = self.offset(local_ip, remote);
+                self.last = Some((local_ip, remote, offset));
+                offset
+            }
+        };
         for _ in 0..self.count {
             let slot = self.next.wrapping_add(offset) % self.count;
             self.next = self.next.wrapping_add(1);
@@ -105,6 +117,21 @@ mod tests {
         };
         assert_ne!(first([1; 16], remote(80)), first([2; 16], remote(80)));
         assert_ne!(first([1; 16], remote(80)), first([1; 16], remote(443)));
+    }
+
+    /// The remembered F of the last destination is the one hashing gives: the same ports in
+    /// the same order as a chooser that hashes every time, whatever the destinations.
+    #[test]
+    fn remembered_offset_picks_what_hashing_picks() {
+        let local = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let mut remembering = EphemeralPorts::new([3; 16], 49_152, 65_535);
+        let mut hashing = remembering.clone();
+        for dest in [80, 80, 443, 443, 80, 8080, 8080, 80] {
+            hashing.last = None;
+            let want = hashing.pick(local, remote(dest), |_| false);
+            assert_eq!(remembering.pick(local, remote(dest), |_| false), want);
+            assert_eq!(remembering.last.map(|(.., offset)| offset), hashing.last.map(|l| l.2));
+        }
     }
 
     /// One write hashes what a write per address and one for the port did.
