@@ -61,6 +61,13 @@ impl Instant {
         let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
         Self(self.0.saturating_add(micros))
     }
+
+    /// `self` plus `micros` microseconds, saturating at [`Instant::MAX`]: the same as
+    /// `Instant::from_micros(self.as_micros().saturating_add(micros))`, in one addition on
+    /// the stored value (for per-segment timer arithmetic).
+    pub(crate) const fn saturating_add_micros(self, micros: u64) -> Self {
+        Self(self.0.saturating_add(micros))
+    }
 }
 
 impl Default for Instant {
@@ -101,6 +108,17 @@ impl fmt::Display for Instant {
 mod tests {
     use super::*;
     use alloc::string::ToString;
+
+    #[test]
+    fn adding_micros_matches_the_round_trip_through_micros() {
+        for (base, micros) in [(0, 0), (5, 1_000_000), (u64::MAX - 10, 9), (u64::MAX - 10, 10)] {
+            let instant = Instant::from_micros(base);
+            let expected = Instant::from_micros(instant.as_micros().saturating_add(micros));
+            assert_eq!(instant.saturating_add_micros(micros), expected, "{base} + {micros}");
+        }
+        assert_eq!(Instant::from_micros(u64::MAX - 10).saturating_add_micros(11), Instant::MAX);
+        assert_eq!(Instant::MAX.saturating_add_micros(1), Instant::MAX);
+    }
 
     #[test]
     fn add_saturates_instead_of_overflowing() {

@@ -338,17 +338,42 @@ impl Connection {
     /// `Scoreboard::may_schedule_probe`) and no probe outstanding, a probe goes after PTO =
     /// 2·SRTT (plus the peer's worst-case delayed ACK when one segment is in flight), or 1 s
     /// without an SRTT, unless the retransmission timer comes first.
+    ///
+    /// Runs after every segment sent (the PTO restarts on each new transmission), so it is
+    /// inlined into its callers and touches the scoreboard once: the deadline goes straight
+    /// onto it, as `set_timer` would put it there. A deadline that moves later — the common
+    /// case, the same PTO from a later send — never needs the endpoint to look again.
+    #[inline]
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         let at = self.loss_probe_deadline(now);
-        if at.is_some() && self.scoreboard.is_none() {
-            let sent_at = self.last_send_at.unwrap_or(now);
-            self.make_scoreboard(self.snd_nxt, sent_at);
+        match self.scoreboard.as_deref_mut() {
+            Some(board) => {
+                if let Some(at) = at {
+                    self.deadline_moved_earlier |= board.deadline(true).is_none_or(|old| at < old);
+                }
+                board.set_deadline(true, at);
+            }
+            // No scoreboard has no probe armed: only arming one makes it.
+            None => {
+                if let Some(at) = at {
+                    self.arm_loss_probe_first(at, now);
+                }
+            }
         }
-        self.set_timer(Timer::LossProbe, at);
+    }
+
+    /// The first probe of a flight that had no scoreboard: made now for what is in flight
+    /// (sent at the last transmission), then armed at `at`.
+    #[inline(never)]
+    fn arm_loss_probe_first(&mut self, at: Instant, now: Instant) {
+        let sent_at = self.last_send_at.unwrap_or(now);
+        self.make_scoreboard(self.snd_nxt, sent_at);
+        self.set_timer(Timer::LossProbe, Some(at));
     }
 
     /// When the probe is due if armed `now`: PTO after it (RFC 8985 §7.2), `None` when no
     /// probe may be armed or the retransmission timer comes first.
+    #[inline]
     fn loss_probe_deadline(&self, now: Instant) -> Option<Instant> {
         // Cheapest tests first: this runs for every segment sent and every ACK.
         if self.snd_una == self.snd_nxt || self.snd_wnd == 0 {
@@ -378,7 +403,7 @@ impl Connection {
             // initial window costs a second, not three.
             None => PTO_WITHOUT_SRTT_MICROS,
         };
-        let at = Instant::from_micros(now.as_micros().saturating_add(pto));
+        let at = now.saturating_add_micros(pto);
         let rto_first = self.timer(Timer::Retransmit).is_some_and(|rto| rto <= at);
         (!rto_first).then_some(at)
     }
