@@ -2319,6 +2319,47 @@ mod pending_expiry {
     }
 }
 
+/// One short connection from `client` to `server`'s listener at `listen`, opened at `now`:
+/// 20 rounds of moving every segment both ways and draining both endpoints' events; the
+/// server closes as soon as it accepts, the client once synchronized. `each_round` looks at
+/// both endpoints after every round.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+fn short_lifecycle(
+    now: Instant,
+    client: &mut Endpoint,
+    server: &mut Endpoint,
+    listen: SocketAddr,
+    mut each_round: impl FnMut(&Endpoint, &Endpoint),
+) {
+    let mut buf = [0u8; 1500];
+    let client_ip = IpAddr::V4(core::net::Ipv4Addr::new(10, 0, 0, 1));
+    let c = client.connect(now, client_ip, listen).unwrap();
+    let mut closed = false;
+    for _ in 0..20 {
+        for from_client in [true, false] {
+            let (from, to) = if from_client {
+                (&mut *client, &mut *server)
+            } else {
+                (&mut *server, &mut *client)
+            };
+            while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
+                to.handle_segment(now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
+            }
+        }
+        while client.poll_event().is_some() {}
+        while server.poll_event().is_some() {}
+        if let Some(s) = server.accept(listen).unwrap() {
+            server.close(now, s).unwrap();
+        }
+        if !closed && client.status(c).is_ok_and(|status| status.state.is_synchronized()) {
+            client.close(now, c).unwrap();
+            closed = true;
+        }
+        each_round(client, server);
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod timer_heap {
@@ -2345,32 +2386,9 @@ mod timer_heap {
         let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
         server.listen(listen, 8).unwrap();
         let mut now = Instant::from_millis(1);
-        let mut buf = [0u8; 1500];
         let mut largest = 0;
         for _ in 0..1_000 {
-            let c = client.connect(now, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), listen).unwrap();
-            let mut closed = false;
-            for _ in 0..20 {
-                for from_client in [true, false] {
-                    let (from, to) = if from_client {
-                        (&mut client, &mut server)
-                    } else {
-                        (&mut server, &mut client)
-                    };
-                    while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
-                        to.handle_segment(now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
-                    }
-                }
-                while client.poll_event().is_some() {}
-                while server.poll_event().is_some() {}
-                if let Some(s) = server.accept(listen).unwrap() {
-                    server.close(now, s).unwrap();
-                }
-                if !closed && client.status(c).is_ok_and(|status| status.state.is_synchronized()) {
-                    client.close(now, c).unwrap();
-                    closed = true;
-                }
-            }
+            super::short_lifecycle(now, &mut client, &mut server, listen, |_, _| {});
             largest = largest.max(client.timers.len()).max(server.timers.len());
             now += Duration::from_millis(3);
             client.handle_timeout(now);
@@ -2427,33 +2445,11 @@ mod time_wait_slots {
         let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
         server.listen(listen, 8).unwrap();
         let mut now = Instant::from_millis(1);
-        let mut buf = [0u8; 1500];
         for _ in 0..40 {
-            let c = client.connect(now, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), listen).unwrap();
-            let mut closed = false;
-            for _ in 0..20 {
-                for from_client in [true, false] {
-                    let (from, to) = if from_client {
-                        (&mut client, &mut server)
-                    } else {
-                        (&mut server, &mut client)
-                    };
-                    while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
-                        to.handle_segment(now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
-                    }
-                }
-                while client.poll_event().is_some() {}
-                while server.poll_event().is_some() {}
-                if let Some(s) = server.accept(listen).unwrap() {
-                    server.close(now, s).unwrap();
-                }
-                if !closed && client.status(c).is_ok_and(|status| status.state.is_synchronized()) {
-                    client.close(now, c).unwrap();
-                    closed = true;
-                }
-                assert_consistent(&client);
-                assert_consistent(&server);
-            }
+            super::short_lifecycle(now, &mut client, &mut server, listen, |client, server| {
+                assert_consistent(client);
+                assert_consistent(server);
+            });
             assert_eq!(client.connection_count() + server.connection_count(), 0);
             assert!(client.time_wait_count() <= 4);
             now += Duration::from_millis(1);
