@@ -310,7 +310,7 @@ impl Drop for Proxy {
 /// `B`: send 100 000 octets and shut down writing, read to EOF, write the count to
 /// `<dir>/b_count`, close (the server half-closed first); `C`: answer 1 024 octets, close.
 const TEST_SERVER: &str = r#"
-import socket, sys, threading
+import os, socket, sys, threading
 directory = sys.argv[1]
 def read_to_eof(conn):
     total = 0
@@ -334,8 +334,11 @@ def handle(conn):
             conn.sendall(b"b" * 100000)
             conn.shutdown(socket.SHUT_WR)
             count = read_to_eof(conn)
-            with open(directory + "/b_count", "w") as f:
+            # Written whole and then renamed: the test polls for the file and must never
+            # read it half written.
+            with open(directory + "/b_count.tmp", "w") as f:
                 f.write(str(count))
+            os.replace(directory + "/b_count.tmp", directory + "/b_count")
         elif mode == b"C\n":
             conn.sendall(b"c" * 1024)
 listener = socket.socket()
@@ -643,8 +646,19 @@ fn half_close_passes_through_both_ways() {
     // A: the server read all 300 000 octets after our FIN reached it, and its reply came back.
     // B: we read the server's 100 000 octets up to its FIN, then sent 200 000 it still read.
     assert_eq!(out, "A 300000\nB 100000\n");
-    let counted = std::fs::read_to_string(topology.dir.join("b_count")).unwrap();
-    assert_eq!(counted, "200000");
+    // The client's last read ends at the server's FIN, which came before the server read our
+    // 200 000 octets: the server may still be reading when the client exits, so wait for its
+    // count rather than race it (the bound only guards against a hang).
+    let count_file = topology.dir.join("b_count");
+    let mut counted = None;
+    for _ in 0..600 {
+        if let Ok(text) = std::fs::read_to_string(&count_file) {
+            counted = Some(text);
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(counted.as_deref(), Some("200000"), "the server never wrote its count");
     assert!(proxy.terminate().success(), "log:\n{}", proxy.log());
 }
 
