@@ -16,7 +16,7 @@ use crate::seq::{SeqNum, Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::checksum::{Checksum, TxChecksum, pseudo_header};
-use crate::wire::{Flags, LeanHeader, OptionArea, Options, PROTOCOL_TCP, TcpHeader};
+use crate::wire::{Flags, LeanHeader, OptionArea, OptionWords, Options, PROTOCOL_TCP, TcpHeader};
 
 /// Where a segment is written: whole into `buf`, or (with `payload`) its header into `buf` and
 /// its payload as slices of the send queue into `payload`.
@@ -1036,13 +1036,44 @@ impl Connection {
         header
     }
 
+    /// Writes the segment `plan` describes. Every segment to the peer but a RST is written
+    /// here — SYNs, data, FINs and bare ACKs (`emit_bare`) alike — through one copy of the
+    /// header and payload code: a short connection's few segments of every kind then touch
+    /// few instruction-cache lines, and a bulk sender's data segments no more than before.
     fn emit_plan(&mut self, plan: Plan, out: &mut Out<'_>) -> Result<usize, TransmitError> {
-        if plan.syn && self.syn_takes_words(plan, out) {
-            return self.emit_syn(plan, out);
-        }
-        if let Some(len) = self.emit_plan_lean(plan, out) {
-            return len;
-        }
+        // Storage for the options area of the forms that are not the fixed fields alone.
+        let syn_words;
+        let general;
+        let (header, area) = if plan.syn && self.syn_takes_words(plan, out) {
+            let (header, words) = self.syn_header(plan);
+            syn_words = words;
+            // A SYN's window is not what `on_ack_sent` records (RFC 7323 §2.2).
+            out.window_field = None;
+            (header, OptionArea::Words(&syn_words))
+        } else if let Some((header, area)) = self.plan_header_lean(plan, out) {
+            out.window_field = Some(header.window);
+            (header, area)
+        } else {
+            general = self.plan_header_noted(plan, out);
+            general.lean_parts()
+        };
+        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
+        let written = if let Some(payload) = out.payload.as_deref_mut() {
+            self.send_buf.slices(plan.data_offset, plan.data_len, payload);
+            let pieces = payload.slices().iter().map(|slice| &slice[..]);
+            header.emit_pieces(area, payload.len(), pieces, false, src, dst, out.buf, checksum)
+        } else {
+            let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
+            header.emit_pieces(area, plan.data_len, pieces, true, src, dst, out.buf, checksum)
+        };
+        Ok(written?)
+    }
+
+    /// The general header of the segment `plan` describes (`plan_header`), its window noted
+    /// in `out`, and the segment noted for the super-segment builder when it asks. Kept out
+    /// of `emit_plan`: only a SACK report, urgent data or a super-segment needs it.
+    #[inline(never)]
+    fn plan_header_noted(&self, plan: Plan, out: &mut Out<'_>) -> TcpHeader {
         let header = self.plan_header(plan);
         out.note_window(&header);
         if out.notes_segments() {
@@ -1054,32 +1085,23 @@ impl Connection {
                 kind: Kind::Other,
             });
         }
-        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
-        let len = if let Some(payload) = out.payload.as_deref_mut() {
-            self.send_buf.slices(plan.data_offset, plan.data_len, payload);
-            let pieces = payload.slices().iter().map(|slice| &slice[..]);
-            header.emit_pieces(payload.len(), pieces, false, src, dst, out.buf, checksum)?
-        } else {
-            let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
-            header.emit_pieces(plan.data_len, pieces, true, src, dst, out.buf, checksum)?
-        };
-        Ok(len)
+        header
     }
 
-    /// The send fast path: the segment `plan` describes written from the connection's fixed
-    /// fields (ports, SEG.SEQ, SEG.ACK, flags, window) and an options area of at most the
-    /// negotiated timestamps, without building a [`TcpHeader`]: what every data, FIN and
-    /// ACK segment of an established connection is, except one carrying SACK blocks
-    /// (RFC 2018 §4) or urgent data, a SYN (`emit_syn`), and a segment noted for a
-    /// super-segment, which take `plan_header`. `None` (nothing written) when the plan is one
-    /// of those. The octets
-    /// are those `plan_header` would give (see `lean_path_writes_what_the_general_path_does`).
+    /// The send fast path: the header of the segment `plan` describes from the connection's
+    /// fixed fields (ports, SEG.SEQ, SEG.ACK, flags, window) and an options area of at most
+    /// the negotiated timestamps, without building a [`TcpHeader`]: what every data, FIN and
+    /// ACK segment of an established connection has, except one carrying SACK blocks
+    /// (RFC 2018 §4) or urgent data, a SYN (`syn_header`), and a segment noted for a
+    /// super-segment, which take `plan_header`. `None` when the plan is one of those. The
+    /// octets are those `plan_header` would give (see
+    /// `lean_path_writes_what_the_general_path_does`).
     #[inline(always)]
-    fn emit_plan_lean(
-        &mut self,
+    fn plan_header_lean(
+        &self,
         plan: Plan,
-        out: &mut Out<'_>,
-    ) -> Option<Result<usize, TransmitError>> {
+        out: &Out<'_>,
+    ) -> Option<(LeanHeader, OptionArea<'static>)> {
         if plan.syn || out.notes_segments() || self.snd_up().is_some_and(|up| up.after(plan.seq)) {
             return None;
         }
@@ -1092,26 +1114,10 @@ impl Connection {
             // MUST-61: PSH on the segment that empties what the user has written.
             flags |= Flags::PSH;
         }
-        let (header, area) = self.lean_header(plan.seq, flags)?;
-        out.window_field = Some(header.window);
-        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
-        let written = if let Some(payload) = out.payload.as_deref_mut() {
-            self.send_buf.slices(plan.data_offset, plan.data_len, payload);
-            let pieces = payload.slices().iter().map(|slice| &slice[..]);
-            header.emit_pieces(area, payload.len(), pieces, false, src, dst, out.buf, checksum)
-        } else {
-            let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
-            header.emit_pieces(area, plan.data_len, pieces, true, src, dst, out.buf, checksum)
-        };
-        Some(written.map_err(TransmitError::from))
+        self.lean_header(plan.seq, flags)
     }
 
-    /// Our SYN or SYN-ACK as `plan_header` would write it, its options laid out as words
-    /// rather than encoded from an [`Options`]: the window unscaled (RFC 7323 §2.2), the MSS
-    /// (MUST-65, MUST-67), and window scaling, SACK-permitted (RFC 2018 §2) and timestamps
-    /// (RFC 7323 §3.2) offered on our SYN when wanted, on a SYN-ACK only in reply to a SYN
-    /// that offered them.
-    /// Whether the SYN `plan` describes goes through `emit_syn`: unless it is noted for a
+    /// Whether the SYN `plan` describes goes through `syn_header`: unless it is noted for a
     /// super-segment builder or carries urgent data (or a test wants the general header).
     fn syn_takes_words(&self, plan: Plan, out: &Out<'_>) -> bool {
         #[cfg(all(test, feature = "std"))]
@@ -1121,11 +1127,14 @@ impl Connection {
         !out.notes_segments() && !self.snd_up().is_some_and(|up| up.after(plan.seq))
     }
 
-    /// Kept out of `emit_plan` (once per connection, so `cold`): inlined there, it would
-    /// cost every data segment a larger frame.
-    #[cold]
+    /// Our SYN or SYN-ACK as `plan_header` would give it, its options laid out as words
+    /// rather than encoded from an [`Options`]: the window unscaled (RFC 7323 §2.2), the MSS
+    /// (MUST-65, MUST-67), and window scaling, SACK-permitted (RFC 2018 §2) and timestamps
+    /// (RFC 7323 §3.2) offered on our SYN when wanted, on a SYN-ACK only in reply to a SYN
+    /// that offered them. Kept out of `emit_plan` (twice per connection): inlined there, it
+    /// would cost every data segment a larger frame.
     #[inline(never)]
-    fn emit_syn(&self, plan: Plan, out: &mut Out<'_>) -> Result<usize, TransmitError> {
+    fn syn_header(&self, plan: Plan) -> (LeanHeader, OptionWords) {
         debug_assert!(plan.syn && plan.data_len == 0, "a SYN carries no data here");
         let mut flags = if self.have_irs { Flags::SYN | Flags::ACK } else { Flags::SYN };
         if plan.fin {
@@ -1146,13 +1155,7 @@ impl Connection {
             window: Window::saturating(self.rcv_wnd()).to_scaled(WindowScale::NONE),
             urgent_ptr: 0,
         };
-        // A SYN's window is not what `on_ack_sent` records (RFC 7323 §2.2).
-        out.window_field = None;
-        if let Some(payload) = out.payload.as_deref_mut() {
-            payload.clear();
-        }
-        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
-        Ok(header.emit_with_words(&words, src, dst, out.buf, checksum)?)
+        (header, words)
     }
 
     /// `header(seq, flags, …)` for a segment other than a SYN, as fixed fields and an options
@@ -1185,29 +1188,23 @@ impl Connection {
         Some((header, area))
     }
 
-    /// Writes a segment without data and without SYN: through `lean_header` where it
-    /// applies, else the general header and `encode`.
+    /// Writes a segment without data and without SYN: as `emit_plan` writes a plan of no
+    /// sequence space at `seq` (the same code, and the same octets: the fast path where it
+    /// applies, else `plan_header`), but for urgent data pending, whose pointer only a segment
+    /// that `plan_header` describes carries, and for an ACK before we know the peer's ISN
+    /// (`flags` then supplies the ACK bit), which take the general header.
     fn emit_bare(
-        &self,
+        &mut self,
         seq: SeqNum,
         flags: Flags,
         out: &mut Out<'_>,
     ) -> Result<usize, TransmitError> {
-        #[cfg(all(test, feature = "std"))]
-        let lean_allowed = !switches::GENERAL_HEADERS_ONLY.with(core::cell::Cell::get);
-        #[cfg(not(all(test, feature = "std")))]
-        let lean_allowed = true;
-        let lean = if lean_allowed { self.lean_header(seq, flags) } else { None };
-        let Some((header, area)) = lean else {
-            let header = self.header(seq, flags);
-            return self.encode(&header, self.remote_ip, out);
-        };
-        if let Some(payload) = out.payload.as_deref_mut() {
-            payload.clear();
+        if self.have_irs && flags == Flags::ACK && !self.snd_up().is_some_and(|up| up.after(seq)) {
+            let plan = Plan { seq, syn: false, data_offset: 0, data_len: 0, fin: false, full: 0 };
+            return self.emit_plan(plan, out);
         }
-        out.window_field = Some(header.window);
-        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
-        Ok(header.emit_pieces(area, 0, core::iter::empty(), true, src, dst, out.buf, checksum)?)
+        let header = self.header(seq, flags);
+        self.encode(&header, self.remote_ip, out)
     }
 
     fn emit_reply(&self, reply: Reply, out: &mut Out<'_>) -> Result<Transmit, TransmitError> {
@@ -1255,7 +1252,7 @@ pub(super) mod switches {
     use core::cell::Cell;
 
     std::thread_local! {
-        /// While set on a thread, `emit_plan_lean` and `emit_bare` never take the lean path.
+        /// While set on a thread, `plan_header_lean` and `syn_takes_words` never take the lean path.
         pub(in crate::connection) static GENERAL_HEADERS_ONLY: Cell<bool> =
             const { Cell::new(false) };
     }
@@ -1272,7 +1269,7 @@ mod tests {
 
     use crate::{Config, Connection, Instant, SeqNum, State};
 
-    /// Our SYN and SYN-ACK through `emit_syn` are octet for octet those of the general
+    /// Our SYN and SYN-ACK through `syn_header` are octet for octet those of the general
     /// header (`plan_header`, `Options::emit`), for every combination of window scaling,
     /// SACK and timestamps wanted on either side, through both transmit forms.
     #[test]
