@@ -484,9 +484,26 @@ impl Connection {
         // here, rather than moved up through every path that writes one.
         // They are written from the connection's own fields (`remote_ip`, `remote_port`);
         // the address is built once, for the descriptor.
-        let written = if self.remote_known { self.next_segment(now, out) } else { Ok(None) };
-        // Also after an error: nothing was sent, and the poll still notes the limit.
-        self.note_send_limit();
+        let written = if let Some((plan, cwnd, mss)) = self.full_segment_plan(out) {
+            // The send fast path: a full-sized segment of new data, planned in one step;
+            // what `next_segment`'s new-data branch then does for it.
+            #[cfg(all(test, feature = "std"))]
+            switches::FULL_SEGMENTS.with(|count| count.set(count.get() + 1));
+            let written = self.emit_plan(plan, out);
+            if written.is_ok() {
+                self.on_sent_new(now, plan, Purpose::New);
+            }
+            // `note_send_limit` with what the plan found (sending changes neither), also
+            // after an error.
+            let flight = self.snd_nxt.since(self.snd_una);
+            self.cwnd_limited = flight.saturating_add(mss) > cwnd && self.snd_wnd >= cwnd;
+            written.map(Some)
+        } else {
+            let written = if self.remote_known { self.next_segment(now, out) } else { Ok(None) };
+            // Also after an error: nothing was sent, and the poll still notes the limit.
+            self.note_send_limit();
+            written
+        };
         let transmit = written?.map(|len| self.transmit(len, self.last_remote()));
         if transmit.is_some() {
             self.on_ack_sent(out.window_field);
@@ -507,6 +524,57 @@ impl Connection {
             return Ok(Some(self.extend_super_segment(now, out, first)));
         }
         Ok(transmit)
+    }
+
+    /// The send fast path's test: the plan of a full-sized segment of new data from SND.NXT
+    /// when that is what `next_segment` would send — nothing of higher priority pending (a
+    /// retransmission, a path-MTU resend, a recovery, a loss probe), data in flight (no idle
+    /// restart), no FIN queued, the data and both windows holding a whole segment (so
+    /// neither Nagle nor SWS avoidance has a say) — and an ordinary segment asked for (not a
+    /// super-segment); with cwnd and the effective MSS, which the cwnd-limited note after
+    /// the segment needs again. `None` leaves the segment to the general path (and it is
+    /// `the_full_segment_path_sends_what_the_general_path_does`). Cheapest and most
+    /// telling tests first: a short exchange's segments (sent from idle) leave at the
+    /// first.
+    #[inline(always)]
+    fn full_segment_plan(&self, out: &Out<'_>) -> Option<(Plan, u32, u32)> {
+        #[cfg(all(test, feature = "std"))]
+        if switches::NO_FULL_SEGMENT_PATH.with(core::cell::Cell::get) {
+            return None;
+        }
+        let common = self.snd_una != self.snd_nxt
+            && !self.fin_queued
+            && !self.retransmit_pending
+            && self.syn_acked
+            && self.remote_known
+            && out.max_segments <= 1
+            && matches!(self.state, State::Established | State::CloseWait)
+            && self.rare.as_ref().is_none_or(|rare| rare.resegment.is_none())
+            && self
+                .scoreboard
+                .as_ref()
+                .is_none_or(|board| board.recovery().is_none() && !board.probe_due());
+        if !common || self.snd_nxt.before(self.send_buf_seq) {
+            return None;
+        }
+        // `plan_at(SND.NXT, Purpose::New)` for a segment that is full-sized.
+        let seq = self.snd_nxt;
+        let offset = seq.since(self.send_buf_seq) as usize;
+        let queued = self.send_buf.len().saturating_sub(offset);
+        let mss = self.effective_mss();
+        let full = usize::from(mss).saturating_sub(self.sack_option_len());
+        if full == 0 || queued < full {
+            return None;
+        }
+        // `usable_window` outside a recovery.
+        let cwnd = self.cc.get().window();
+        let window = self.snd_wnd.min(cwnd.saturating_add(self.limited_transmit()));
+        let window_end = self.snd_una + window;
+        if !window_end.after(seq) || (window_end.since(seq) as usize) < full {
+            return None;
+        }
+        let plan = Plan { seq, syn: false, data_offset: offset, data_len: full, fin: false, full };
+        Some((plan, cwnd, u32::from(mss)))
     }
 
     /// Notes whether cwnd limits sending now (RFC 9438 §5.8, RFC 7661): the flight fills cwnd
@@ -802,7 +870,8 @@ impl Connection {
         // Data waits until our SYN is acknowledged (§3.10.2: queued before ESTABLISHED).
         let syn_acked = self.syn_acked;
         // A segment that carries SACK blocks carries that much less data (RFC 2018 §3).
-        let full = usize::from(self.effective_mss()).saturating_sub(self.sack_option_len());
+        let mss = self.effective_mss();
+        let full = usize::from(mss).saturating_sub(self.sack_option_len());
         let mss = full.max(1);
         let mut data_len = if syn_acked { queued.min(mss) } else { 0 };
         let usable = self.usable_window(seq);
@@ -1255,6 +1324,12 @@ pub(super) mod switches {
         /// While set on a thread, `plan_header_lean` and `syn_takes_words` never take the lean path.
         pub(in crate::connection) static GENERAL_HEADERS_ONLY: Cell<bool> =
             const { Cell::new(false) };
+        /// While set on a thread, `full_segment_plan` finds nothing: every segment takes
+        /// `next_segment`.
+        pub(in crate::connection) static NO_FULL_SEGMENT_PATH: Cell<bool> =
+            const { Cell::new(false) };
+        /// Segments `full_segment_plan` sent on this thread.
+        pub(in crate::connection) static FULL_SEGMENTS: Cell<u64> = const { Cell::new(0) };
     }
 }
 
@@ -1367,5 +1442,236 @@ mod tests {
             }
         }
         assert!(checked > 100, "only {checked} segments checked");
+    }
+
+    /// The send fast path (`full_segment_plan`) against `next_segment` alone, in random
+    /// conversations of sends, polls in both forms, deliveries, duplicates, losses, reads
+    /// (windows closing and opening), time passing and closes, under every combination of
+    /// timestamps, SACK, a small receive buffer, delayed ACKs and Nagle: the same octets on
+    /// the link, the same events, status and deadlines, and the same TCB after every step.
+    #[allow(clippy::indexing_slicing)]
+    mod full_segment_path {
+        use alloc::format;
+        use alloc::string::String;
+        use alloc::vec::Vec;
+        use core::cell::Cell;
+        use core::time::Duration;
+
+        use proptest::prelude::*;
+
+        use super::super::switches::{FULL_SEGMENTS, NO_FULL_SEGMENT_PATH};
+        use crate::testing::{addr_a, addr_b};
+        use crate::wire::Segment;
+        use crate::{Config, Connection, Instant, SeqNum};
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            /// Side A (`false`) or B queues this many octets.
+            Send(bool, usize),
+            /// Both sides' output goes onto the link, copied (`false`) or as chunks.
+            Poll(bool),
+            /// The packet at this index (modulo the link's length) arrives; kept on the link
+            /// (a duplicate) or not.
+            Deliver(usize, bool),
+            /// The packet at this index is lost.
+            Drop(usize),
+            /// One side's application reads up to this many octets.
+            Read(bool, usize),
+            /// Time passes and timers run.
+            Tick(u64),
+            /// One side closes.
+            Close(bool),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (any::<bool>(), 1usize..9000).prop_map(|(side, len)| Op::Send(side, len)),
+                4 => any::<bool>().prop_map(Op::Poll),
+                8 => (any::<usize>(), prop::bool::weighted(0.05))
+                    .prop_map(|(at, dup)| Op::Deliver(at, dup)),
+                1 => any::<usize>().prop_map(Op::Drop),
+                2 => (any::<bool>(), 1usize..30_000).prop_map(|(side, len)| Op::Read(side, len)),
+                1 => (1u64..3000).prop_map(Op::Tick),
+                1 => any::<bool>().prop_map(Op::Close),
+            ]
+        }
+
+        struct World {
+            sides: [Connection; 2],
+            /// (towards side B, packet).
+            link: Vec<(bool, Vec<u8>)>,
+            now: Instant,
+            /// Every segment through `next_segment` (the reference).
+            general_only: bool,
+            trace: Vec<String>,
+        }
+
+        impl World {
+            fn new(config: &Config, general_only: bool) -> Self {
+                let now = Instant::ZERO;
+                let a = Connection::connect(config.clone(), now, addr_a(40_000), addr_b(80));
+                let b = Connection::listen(config.clone(), now, addr_b(80));
+                let Ok(a) = a else { panic!("connect") };
+                let mut world =
+                    Self { sides: [a, b], link: Vec::new(), now, general_only, trace: Vec::new() };
+                for _ in 0..4 {
+                    world.apply(&Op::Poll(false));
+                    while !world.link.is_empty() {
+                        world.apply(&Op::Deliver(0, false));
+                    }
+                }
+                world
+            }
+
+            fn apply(&mut self, op: &Op) {
+                NO_FULL_SEGMENT_PATH.with(|only| only.set(self.general_only));
+                let data: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+                match *op {
+                    Op::Send(side, len) => {
+                        let sent = self.sides[usize::from(side)].send(self.now, &data[..len]);
+                        self.trace.push(format!("send {sent:?}"));
+                    }
+                    Op::Poll(chunks) => {
+                        let mut buf = [0u8; 2000];
+                        for side in [false, true] {
+                            let connection = &mut self.sides[usize::from(side)];
+                            loop {
+                                let packet = if chunks {
+                                    connection.poll_transmit_chunks(self.now, &mut buf).map(|out| {
+                                        out.map(|out| {
+                                            let mut packet = buf[..out.header_len].to_vec();
+                                            for slice in out.payload.slices() {
+                                                packet.extend_from_slice(slice);
+                                            }
+                                            packet
+                                        })
+                                    })
+                                } else {
+                                    connection
+                                        .poll_transmit(self.now, &mut buf)
+                                        .map(|out| out.map(|out| buf[..out.len].to_vec()))
+                                };
+                                match packet {
+                                    Ok(Some(packet)) => self.link.push((!side, packet)),
+                                    Ok(None) => break,
+                                    Err(error) => {
+                                        self.trace.push(format!("transmit error {error:?}"));
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Op::Deliver(at, keep) if !self.link.is_empty() => {
+                        let at = at % self.link.len();
+                        let (to_b, packet) =
+                            if keep { self.link[at].clone() } else { self.link.remove(at) };
+                        let (src, dst) =
+                            if to_b { (addr_a(0), addr_b(0)) } else { (addr_b(0), addr_a(0)) };
+                        let Ok(segment) = Segment::parse_checked(&packet, src.ip(), dst.ip())
+                        else {
+                            panic!("unparsable")
+                        };
+                        self.sides[usize::from(to_b)].handle_segment(self.now, src.ip(), &segment);
+                    }
+                    Op::Deliver(..) | Op::Drop(_) if self.link.is_empty() => {}
+                    Op::Drop(at) => {
+                        let at = at % self.link.len();
+                        self.link.remove(at);
+                    }
+                    Op::Deliver(..) => {}
+                    Op::Read(side, len) => {
+                        let mut buf = alloc::vec![0u8; len];
+                        let read = self.sides[usize::from(side)].recv(&mut buf);
+                        self.trace.push(format!("read {read:?}"));
+                    }
+                    Op::Tick(ms) => {
+                        self.now += Duration::from_millis(ms);
+                        for side in &mut self.sides {
+                            side.handle_timeout(self.now);
+                        }
+                    }
+                    Op::Close(side) => {
+                        let closed = self.sides[usize::from(side)].close(self.now);
+                        self.trace.push(format!("close {closed:?}"));
+                    }
+                }
+                for side in &mut self.sides {
+                    while let Some(event) = side.poll_event() {
+                        self.trace.push(format!("event {event:?}"));
+                    }
+                    let (status, timeout) = (side.status(), side.poll_timeout());
+                    self.trace.push(format!("status {status:?} timeout {timeout:?}"));
+                }
+                NO_FULL_SEGMENT_PATH.with(|only| only.set(false));
+            }
+
+            /// Everything observable, and the whole TCB besides.
+            fn observed(&self) -> String {
+                format!(
+                    "{:?}\n{:?}\n{:?}\n{:?}",
+                    self.link, self.trace, self.sides[0], self.sides[1]
+                )
+            }
+        }
+
+        fn config(flags: u8) -> Config {
+            let mut config = Config::with_fixed_isn(SeqNum::new(1000));
+            config.timestamps = flags & 1 != 0;
+            config.sack = flags & 2 != 0;
+            if flags & 4 != 0 {
+                config.recv_buffer = 8192;
+            }
+            if flags & 8 != 0 {
+                config.delayed_ack = None;
+            }
+            config.nodelay = flags & 16 != 0;
+            config
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn the_full_segment_path_sends_what_the_general_path_does(
+                flags in 0u8..32,
+                ops in prop::collection::vec(op(), 1..150),
+            ) {
+                let config = config(flags);
+                let mut fast = World::new(&config, false);
+                let mut general = World::new(&config, true);
+                prop_assert_eq!(fast.observed(), general.observed());
+                for (step, op) in ops.iter().enumerate() {
+                    fast.apply(op);
+                    general.apply(op);
+                    prop_assert_eq!(fast.observed(), general.observed(), "step {} {:?}", step, op);
+                }
+            }
+        }
+
+        /// A plain bulk transfer sends (nearly) every full-sized segment through the fast
+        /// path, in both transmit forms; switched off, none.
+        #[test]
+        fn bulk_segments_take_the_full_segment_path() {
+            for general_only in [false, true] {
+                let mut world = World::new(&config(3), general_only);
+                FULL_SEGMENTS.with(|count| count.set(0));
+                for round in 0..40 {
+                    world.apply(&Op::Send(false, 8760));
+                    world.apply(&Op::Poll(round % 2 == 0));
+                    while !world.link.is_empty() {
+                        world.apply(&Op::Deliver(0, false));
+                        world.apply(&Op::Poll(round % 2 == 1));
+                    }
+                    world.apply(&Op::Read(true, 30_000));
+                }
+                let taken = FULL_SEGMENTS.with(Cell::get);
+                if general_only {
+                    assert_eq!(taken, 0);
+                } else {
+                    assert!(taken >= 150, "only {taken} of 240 segments took the fast path");
+                }
+            }
+        }
     }
 }
