@@ -16,7 +16,7 @@ use crate::seq::{SeqNum, Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::checksum::{Checksum, TxChecksum, pseudo_header};
-use crate::wire::{Flags, LeanHeader, OptionArea, Options, PROTOCOL_TCP, TcpHeader};
+use crate::wire::{Flags, LeanHeader, OptionArea, OptionWords, Options, PROTOCOL_TCP, TcpHeader};
 
 /// Where a segment is written: whole into `buf`, or (with `payload`) its header into `buf` and
 /// its payload as slices of the send queue into `payload`.
@@ -484,9 +484,26 @@ impl Connection {
         // here, rather than moved up through every path that writes one.
         // They are written from the connection's own fields (`remote_ip`, `remote_port`);
         // the address is built once, for the descriptor.
-        let written = if self.remote_known { self.next_segment(now, out) } else { Ok(None) };
-        // Also after an error: nothing was sent, and the poll still notes the limit.
-        self.note_send_limit();
+        let written = if let Some((plan, cwnd, mss)) = self.full_segment_plan(out) {
+            // The send fast path: a full-sized segment of new data, planned in one step;
+            // what `next_segment`'s new-data branch then does for it.
+            #[cfg(all(test, feature = "std"))]
+            switches::FULL_SEGMENTS.with(|count| count.set(count.get() + 1));
+            let written = self.emit_plan(plan, out);
+            if written.is_ok() {
+                self.on_sent_new(now, plan, Purpose::New);
+            }
+            // `note_send_limit` with what the plan found (sending changes neither), also
+            // after an error.
+            let flight = self.snd_nxt.since(self.snd_una);
+            self.cwnd_limited = flight.saturating_add(mss) > cwnd && self.snd_wnd >= cwnd;
+            written.map(Some)
+        } else {
+            let written = if self.remote_known { self.next_segment(now, out) } else { Ok(None) };
+            // Also after an error: nothing was sent, and the poll still notes the limit.
+            self.note_send_limit();
+            written
+        };
         let transmit = written?.map(|len| self.transmit(len, self.last_remote()));
         if transmit.is_some() {
             self.on_ack_sent(out.window_field);
@@ -507,6 +524,57 @@ impl Connection {
             return Ok(Some(self.extend_super_segment(now, out, first)));
         }
         Ok(transmit)
+    }
+
+    /// The send fast path's test: the plan of a full-sized segment of new data from SND.NXT
+    /// when that is what `next_segment` would send — nothing of higher priority pending (a
+    /// retransmission, a path-MTU resend, a recovery, a loss probe), data in flight (no idle
+    /// restart), no FIN queued, the data and both windows holding a whole segment (so
+    /// neither Nagle nor SWS avoidance has a say) — and an ordinary segment asked for (not a
+    /// super-segment); with cwnd and the effective MSS, which the cwnd-limited note after
+    /// the segment needs again. `None` leaves the segment to the general path (and it is
+    /// `the_full_segment_path_sends_what_the_general_path_does`). Cheapest and most
+    /// telling tests first: a short exchange's segments (sent from idle) leave at the
+    /// first.
+    #[inline(always)]
+    fn full_segment_plan(&self, out: &Out<'_>) -> Option<(Plan, u32, u32)> {
+        #[cfg(all(test, feature = "std"))]
+        if switches::NO_FULL_SEGMENT_PATH.with(core::cell::Cell::get) {
+            return None;
+        }
+        let common = self.snd_una != self.snd_nxt
+            && !self.fin_queued
+            && !self.retransmit_pending
+            && self.syn_acked
+            && self.remote_known
+            && out.max_segments <= 1
+            && matches!(self.state, State::Established | State::CloseWait)
+            && self.rare.as_ref().is_none_or(|rare| rare.resegment.is_none())
+            && self
+                .scoreboard
+                .as_ref()
+                .is_none_or(|board| board.recovery().is_none() && !board.probe_due());
+        if !common || self.snd_nxt.before(self.send_buf_seq) {
+            return None;
+        }
+        // `plan_at(SND.NXT, Purpose::New)` for a segment that is full-sized.
+        let seq = self.snd_nxt;
+        let offset = seq.since(self.send_buf_seq) as usize;
+        let queued = self.send_buf.len().saturating_sub(offset);
+        let mss = self.effective_mss();
+        let full = usize::from(mss).saturating_sub(self.sack_option_len());
+        if full == 0 || queued < full {
+            return None;
+        }
+        // `usable_window` outside a recovery.
+        let cwnd = self.cc.get().window();
+        let window = self.snd_wnd.min(cwnd.saturating_add(self.limited_transmit()));
+        let window_end = self.snd_una + window;
+        if !window_end.after(seq) || (window_end.since(seq) as usize) < full {
+            return None;
+        }
+        let plan = Plan { seq, syn: false, data_offset: offset, data_len: full, fin: false, full };
+        Some((plan, cwnd, u32::from(mss)))
     }
 
     /// Notes whether cwnd limits sending now (RFC 9438 §5.8, RFC 7661): the flight fills cwnd
@@ -802,7 +870,8 @@ impl Connection {
         // Data waits until our SYN is acknowledged (§3.10.2: queued before ESTABLISHED).
         let syn_acked = self.syn_acked;
         // A segment that carries SACK blocks carries that much less data (RFC 2018 §3).
-        let full = usize::from(self.effective_mss()).saturating_sub(self.sack_option_len());
+        let mss = self.effective_mss();
+        let full = usize::from(mss).saturating_sub(self.sack_option_len());
         let mss = full.max(1);
         let mut data_len = if syn_acked { queued.min(mss) } else { 0 };
         let usable = self.usable_window(seq);
@@ -1036,13 +1105,44 @@ impl Connection {
         header
     }
 
+    /// Writes the segment `plan` describes. Every segment to the peer but a RST is written
+    /// here — SYNs, data, FINs and bare ACKs (`emit_bare`) alike — through one copy of the
+    /// header and payload code: a short connection's few segments of every kind then touch
+    /// few instruction-cache lines, and a bulk sender's data segments no more than before.
     fn emit_plan(&mut self, plan: Plan, out: &mut Out<'_>) -> Result<usize, TransmitError> {
-        if plan.syn && self.syn_takes_words(plan, out) {
-            return self.emit_syn(plan, out);
-        }
-        if let Some(len) = self.emit_plan_lean(plan, out) {
-            return len;
-        }
+        // Storage for the options area of the forms that are not the fixed fields alone.
+        let syn_words;
+        let general;
+        let (header, area) = if plan.syn && self.syn_takes_words(plan, out) {
+            let (header, words) = self.syn_header(plan);
+            syn_words = words;
+            // A SYN's window is not what `on_ack_sent` records (RFC 7323 §2.2).
+            out.window_field = None;
+            (header, OptionArea::Words(&syn_words))
+        } else if let Some((header, area)) = self.plan_header_lean(plan, out) {
+            out.window_field = Some(header.window);
+            (header, area)
+        } else {
+            general = self.plan_header_noted(plan, out);
+            general.lean_parts()
+        };
+        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
+        let written = if let Some(payload) = out.payload.as_deref_mut() {
+            self.send_buf.slices(plan.data_offset, plan.data_len, payload);
+            let pieces = payload.slices().iter().map(|slice| &slice[..]);
+            header.emit_pieces(area, payload.len(), pieces, false, src, dst, out.buf, checksum)
+        } else {
+            let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
+            header.emit_pieces(area, plan.data_len, pieces, true, src, dst, out.buf, checksum)
+        };
+        Ok(written?)
+    }
+
+    /// The general header of the segment `plan` describes (`plan_header`), its window noted
+    /// in `out`, and the segment noted for the super-segment builder when it asks. Kept out
+    /// of `emit_plan`: only a SACK report, urgent data or a super-segment needs it.
+    #[inline(never)]
+    fn plan_header_noted(&self, plan: Plan, out: &mut Out<'_>) -> TcpHeader {
         let header = self.plan_header(plan);
         out.note_window(&header);
         if out.notes_segments() {
@@ -1054,32 +1154,23 @@ impl Connection {
                 kind: Kind::Other,
             });
         }
-        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
-        let len = if let Some(payload) = out.payload.as_deref_mut() {
-            self.send_buf.slices(plan.data_offset, plan.data_len, payload);
-            let pieces = payload.slices().iter().map(|slice| &slice[..]);
-            header.emit_pieces(payload.len(), pieces, false, src, dst, out.buf, checksum)?
-        } else {
-            let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
-            header.emit_pieces(plan.data_len, pieces, true, src, dst, out.buf, checksum)?
-        };
-        Ok(len)
+        header
     }
 
-    /// The send fast path: the segment `plan` describes written from the connection's fixed
-    /// fields (ports, SEG.SEQ, SEG.ACK, flags, window) and an options area of at most the
-    /// negotiated timestamps, without building a [`TcpHeader`]: what every data, FIN and
-    /// ACK segment of an established connection is, except one carrying SACK blocks
-    /// (RFC 2018 §4) or urgent data, a SYN (`emit_syn`), and a segment noted for a
-    /// super-segment, which take `plan_header`. `None` (nothing written) when the plan is one
-    /// of those. The octets
-    /// are those `plan_header` would give (see `lean_path_writes_what_the_general_path_does`).
+    /// The send fast path: the header of the segment `plan` describes from the connection's
+    /// fixed fields (ports, SEG.SEQ, SEG.ACK, flags, window) and an options area of at most
+    /// the negotiated timestamps, without building a [`TcpHeader`]: what every data, FIN and
+    /// ACK segment of an established connection has, except one carrying SACK blocks
+    /// (RFC 2018 §4) or urgent data, a SYN (`syn_header`), and a segment noted for a
+    /// super-segment, which take `plan_header`. `None` when the plan is one of those. The
+    /// octets are those `plan_header` would give (see
+    /// `lean_path_writes_what_the_general_path_does`).
     #[inline(always)]
-    fn emit_plan_lean(
-        &mut self,
+    fn plan_header_lean(
+        &self,
         plan: Plan,
-        out: &mut Out<'_>,
-    ) -> Option<Result<usize, TransmitError>> {
+        out: &Out<'_>,
+    ) -> Option<(LeanHeader, OptionArea<'static>)> {
         if plan.syn || out.notes_segments() || self.snd_up().is_some_and(|up| up.after(plan.seq)) {
             return None;
         }
@@ -1092,26 +1183,10 @@ impl Connection {
             // MUST-61: PSH on the segment that empties what the user has written.
             flags |= Flags::PSH;
         }
-        let (header, area) = self.lean_header(plan.seq, flags)?;
-        out.window_field = Some(header.window);
-        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
-        let written = if let Some(payload) = out.payload.as_deref_mut() {
-            self.send_buf.slices(plan.data_offset, plan.data_len, payload);
-            let pieces = payload.slices().iter().map(|slice| &slice[..]);
-            header.emit_pieces(area, payload.len(), pieces, false, src, dst, out.buf, checksum)
-        } else {
-            let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
-            header.emit_pieces(area, plan.data_len, pieces, true, src, dst, out.buf, checksum)
-        };
-        Some(written.map_err(TransmitError::from))
+        self.lean_header(plan.seq, flags)
     }
 
-    /// Our SYN or SYN-ACK as `plan_header` would write it, its options laid out as words
-    /// rather than encoded from an [`Options`]: the window unscaled (RFC 7323 §2.2), the MSS
-    /// (MUST-65, MUST-67), and window scaling, SACK-permitted (RFC 2018 §2) and timestamps
-    /// (RFC 7323 §3.2) offered on our SYN when wanted, on a SYN-ACK only in reply to a SYN
-    /// that offered them.
-    /// Whether the SYN `plan` describes goes through `emit_syn`: unless it is noted for a
+    /// Whether the SYN `plan` describes goes through `syn_header`: unless it is noted for a
     /// super-segment builder or carries urgent data (or a test wants the general header).
     fn syn_takes_words(&self, plan: Plan, out: &Out<'_>) -> bool {
         #[cfg(all(test, feature = "std"))]
@@ -1121,11 +1196,14 @@ impl Connection {
         !out.notes_segments() && !self.snd_up().is_some_and(|up| up.after(plan.seq))
     }
 
-    /// Kept out of `emit_plan` (once per connection, so `cold`): inlined there, it would
-    /// cost every data segment a larger frame.
-    #[cold]
+    /// Our SYN or SYN-ACK as `plan_header` would give it, its options laid out as words
+    /// rather than encoded from an [`Options`]: the window unscaled (RFC 7323 §2.2), the MSS
+    /// (MUST-65, MUST-67), and window scaling, SACK-permitted (RFC 2018 §2) and timestamps
+    /// (RFC 7323 §3.2) offered on our SYN when wanted, on a SYN-ACK only in reply to a SYN
+    /// that offered them. Kept out of `emit_plan` (twice per connection): inlined there, it
+    /// would cost every data segment a larger frame.
     #[inline(never)]
-    fn emit_syn(&self, plan: Plan, out: &mut Out<'_>) -> Result<usize, TransmitError> {
+    fn syn_header(&self, plan: Plan) -> (LeanHeader, OptionWords) {
         debug_assert!(plan.syn && plan.data_len == 0, "a SYN carries no data here");
         let mut flags = if self.have_irs { Flags::SYN | Flags::ACK } else { Flags::SYN };
         if plan.fin {
@@ -1146,13 +1224,7 @@ impl Connection {
             window: Window::saturating(self.rcv_wnd()).to_scaled(WindowScale::NONE),
             urgent_ptr: 0,
         };
-        // A SYN's window is not what `on_ack_sent` records (RFC 7323 §2.2).
-        out.window_field = None;
-        if let Some(payload) = out.payload.as_deref_mut() {
-            payload.clear();
-        }
-        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
-        Ok(header.emit_with_words(&words, src, dst, out.buf, checksum)?)
+        (header, words)
     }
 
     /// `header(seq, flags, …)` for a segment other than a SYN, as fixed fields and an options
@@ -1185,29 +1257,23 @@ impl Connection {
         Some((header, area))
     }
 
-    /// Writes a segment without data and without SYN: through `lean_header` where it
-    /// applies, else the general header and `encode`.
+    /// Writes a segment without data and without SYN: as `emit_plan` writes a plan of no
+    /// sequence space at `seq` (the same code, and the same octets: the fast path where it
+    /// applies, else `plan_header`), but for urgent data pending, whose pointer only a segment
+    /// that `plan_header` describes carries, and for an ACK before we know the peer's ISN
+    /// (`flags` then supplies the ACK bit), which take the general header.
     fn emit_bare(
-        &self,
+        &mut self,
         seq: SeqNum,
         flags: Flags,
         out: &mut Out<'_>,
     ) -> Result<usize, TransmitError> {
-        #[cfg(all(test, feature = "std"))]
-        let lean_allowed = !switches::GENERAL_HEADERS_ONLY.with(core::cell::Cell::get);
-        #[cfg(not(all(test, feature = "std")))]
-        let lean_allowed = true;
-        let lean = if lean_allowed { self.lean_header(seq, flags) } else { None };
-        let Some((header, area)) = lean else {
-            let header = self.header(seq, flags);
-            return self.encode(&header, self.remote_ip, out);
-        };
-        if let Some(payload) = out.payload.as_deref_mut() {
-            payload.clear();
+        if self.have_irs && flags == Flags::ACK && !self.snd_up().is_some_and(|up| up.after(seq)) {
+            let plan = Plan { seq, syn: false, data_offset: 0, data_len: 0, fin: false, full: 0 };
+            return self.emit_plan(plan, out);
         }
-        out.window_field = Some(header.window);
-        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
-        Ok(header.emit_pieces(area, 0, core::iter::empty(), true, src, dst, out.buf, checksum)?)
+        let header = self.header(seq, flags);
+        self.encode(&header, self.remote_ip, out)
     }
 
     fn emit_reply(&self, reply: Reply, out: &mut Out<'_>) -> Result<Transmit, TransmitError> {
@@ -1255,9 +1321,15 @@ pub(super) mod switches {
     use core::cell::Cell;
 
     std::thread_local! {
-        /// While set on a thread, `emit_plan_lean` and `emit_bare` never take the lean path.
+        /// While set on a thread, `plan_header_lean` and `syn_takes_words` never take the lean path.
         pub(in crate::connection) static GENERAL_HEADERS_ONLY: Cell<bool> =
             const { Cell::new(false) };
+        /// While set on a thread, `full_segment_plan` finds nothing: every segment takes
+        /// `next_segment`.
+        pub(in crate::connection) static NO_FULL_SEGMENT_PATH: Cell<bool> =
+            const { Cell::new(false) };
+        /// Segments `full_segment_plan` sent on this thread.
+        pub(in crate::connection) static FULL_SEGMENTS: Cell<u64> = const { Cell::new(0) };
     }
 }
 
@@ -1272,7 +1344,7 @@ mod tests {
 
     use crate::{Config, Connection, Instant, SeqNum, State};
 
-    /// Our SYN and SYN-ACK through `emit_syn` are octet for octet those of the general
+    /// Our SYN and SYN-ACK through `syn_header` are octet for octet those of the general
     /// header (`plan_header`, `Options::emit`), for every combination of window scaling,
     /// SACK and timestamps wanted on either side, through both transmit forms.
     #[test]
@@ -1370,5 +1442,236 @@ mod tests {
             }
         }
         assert!(checked > 100, "only {checked} segments checked");
+    }
+
+    /// The send fast path (`full_segment_plan`) against `next_segment` alone, in random
+    /// conversations of sends, polls in both forms, deliveries, duplicates, losses, reads
+    /// (windows closing and opening), time passing and closes, under every combination of
+    /// timestamps, SACK, a small receive buffer, delayed ACKs and Nagle: the same octets on
+    /// the link, the same events, status and deadlines, and the same TCB after every step.
+    #[allow(clippy::indexing_slicing)]
+    mod full_segment_path {
+        use alloc::format;
+        use alloc::string::String;
+        use alloc::vec::Vec;
+        use core::cell::Cell;
+        use core::time::Duration;
+
+        use proptest::prelude::*;
+
+        use super::super::switches::{FULL_SEGMENTS, NO_FULL_SEGMENT_PATH};
+        use crate::testing::{addr_a, addr_b};
+        use crate::wire::Segment;
+        use crate::{Config, Connection, Instant, SeqNum};
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            /// Side A (`false`) or B queues this many octets.
+            Send(bool, usize),
+            /// Both sides' output goes onto the link, copied (`false`) or as chunks.
+            Poll(bool),
+            /// The packet at this index (modulo the link's length) arrives; kept on the link
+            /// (a duplicate) or not.
+            Deliver(usize, bool),
+            /// The packet at this index is lost.
+            Drop(usize),
+            /// One side's application reads up to this many octets.
+            Read(bool, usize),
+            /// Time passes and timers run.
+            Tick(u64),
+            /// One side closes.
+            Close(bool),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (any::<bool>(), 1usize..9000).prop_map(|(side, len)| Op::Send(side, len)),
+                4 => any::<bool>().prop_map(Op::Poll),
+                8 => (any::<usize>(), prop::bool::weighted(0.05))
+                    .prop_map(|(at, dup)| Op::Deliver(at, dup)),
+                1 => any::<usize>().prop_map(Op::Drop),
+                2 => (any::<bool>(), 1usize..30_000).prop_map(|(side, len)| Op::Read(side, len)),
+                1 => (1u64..3000).prop_map(Op::Tick),
+                1 => any::<bool>().prop_map(Op::Close),
+            ]
+        }
+
+        struct World {
+            sides: [Connection; 2],
+            /// (towards side B, packet).
+            link: Vec<(bool, Vec<u8>)>,
+            now: Instant,
+            /// Every segment through `next_segment` (the reference).
+            general_only: bool,
+            trace: Vec<String>,
+        }
+
+        impl World {
+            fn new(config: &Config, general_only: bool) -> Self {
+                let now = Instant::ZERO;
+                let a = Connection::connect(config.clone(), now, addr_a(40_000), addr_b(80));
+                let b = Connection::listen(config.clone(), now, addr_b(80));
+                let Ok(a) = a else { panic!("connect") };
+                let mut world =
+                    Self { sides: [a, b], link: Vec::new(), now, general_only, trace: Vec::new() };
+                for _ in 0..4 {
+                    world.apply(&Op::Poll(false));
+                    while !world.link.is_empty() {
+                        world.apply(&Op::Deliver(0, false));
+                    }
+                }
+                world
+            }
+
+            fn apply(&mut self, op: &Op) {
+                NO_FULL_SEGMENT_PATH.with(|only| only.set(self.general_only));
+                let data: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+                match *op {
+                    Op::Send(side, len) => {
+                        let sent = self.sides[usize::from(side)].send(self.now, &data[..len]);
+                        self.trace.push(format!("send {sent:?}"));
+                    }
+                    Op::Poll(chunks) => {
+                        let mut buf = [0u8; 2000];
+                        for side in [false, true] {
+                            let connection = &mut self.sides[usize::from(side)];
+                            loop {
+                                let packet = if chunks {
+                                    connection.poll_transmit_chunks(self.now, &mut buf).map(|out| {
+                                        out.map(|out| {
+                                            let mut packet = buf[..out.header_len].to_vec();
+                                            for slice in out.payload.slices() {
+                                                packet.extend_from_slice(slice);
+                                            }
+                                            packet
+                                        })
+                                    })
+                                } else {
+                                    connection
+                                        .poll_transmit(self.now, &mut buf)
+                                        .map(|out| out.map(|out| buf[..out.len].to_vec()))
+                                };
+                                match packet {
+                                    Ok(Some(packet)) => self.link.push((!side, packet)),
+                                    Ok(None) => break,
+                                    Err(error) => {
+                                        self.trace.push(format!("transmit error {error:?}"));
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Op::Deliver(at, keep) if !self.link.is_empty() => {
+                        let at = at % self.link.len();
+                        let (to_b, packet) =
+                            if keep { self.link[at].clone() } else { self.link.remove(at) };
+                        let (src, dst) =
+                            if to_b { (addr_a(0), addr_b(0)) } else { (addr_b(0), addr_a(0)) };
+                        let Ok(segment) = Segment::parse_checked(&packet, src.ip(), dst.ip())
+                        else {
+                            panic!("unparsable")
+                        };
+                        self.sides[usize::from(to_b)].handle_segment(self.now, src.ip(), &segment);
+                    }
+                    Op::Deliver(..) | Op::Drop(_) if self.link.is_empty() => {}
+                    Op::Drop(at) => {
+                        let at = at % self.link.len();
+                        self.link.remove(at);
+                    }
+                    Op::Deliver(..) => {}
+                    Op::Read(side, len) => {
+                        let mut buf = alloc::vec![0u8; len];
+                        let read = self.sides[usize::from(side)].recv(&mut buf);
+                        self.trace.push(format!("read {read:?}"));
+                    }
+                    Op::Tick(ms) => {
+                        self.now += Duration::from_millis(ms);
+                        for side in &mut self.sides {
+                            side.handle_timeout(self.now);
+                        }
+                    }
+                    Op::Close(side) => {
+                        let closed = self.sides[usize::from(side)].close(self.now);
+                        self.trace.push(format!("close {closed:?}"));
+                    }
+                }
+                for side in &mut self.sides {
+                    while let Some(event) = side.poll_event() {
+                        self.trace.push(format!("event {event:?}"));
+                    }
+                    let (status, timeout) = (side.status(), side.poll_timeout());
+                    self.trace.push(format!("status {status:?} timeout {timeout:?}"));
+                }
+                NO_FULL_SEGMENT_PATH.with(|only| only.set(false));
+            }
+
+            /// Everything observable, and the whole TCB besides.
+            fn observed(&self) -> String {
+                format!(
+                    "{:?}\n{:?}\n{:?}\n{:?}",
+                    self.link, self.trace, self.sides[0], self.sides[1]
+                )
+            }
+        }
+
+        fn config(flags: u8) -> Config {
+            let mut config = Config::with_fixed_isn(SeqNum::new(1000));
+            config.timestamps = flags & 1 != 0;
+            config.sack = flags & 2 != 0;
+            if flags & 4 != 0 {
+                config.recv_buffer = 8192;
+            }
+            if flags & 8 != 0 {
+                config.delayed_ack = None;
+            }
+            config.nodelay = flags & 16 != 0;
+            config
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn the_full_segment_path_sends_what_the_general_path_does(
+                flags in 0u8..32,
+                ops in prop::collection::vec(op(), 1..150),
+            ) {
+                let config = config(flags);
+                let mut fast = World::new(&config, false);
+                let mut general = World::new(&config, true);
+                prop_assert_eq!(fast.observed(), general.observed());
+                for (step, op) in ops.iter().enumerate() {
+                    fast.apply(op);
+                    general.apply(op);
+                    prop_assert_eq!(fast.observed(), general.observed(), "step {} {:?}", step, op);
+                }
+            }
+        }
+
+        /// A plain bulk transfer sends (nearly) every full-sized segment through the fast
+        /// path, in both transmit forms; switched off, none.
+        #[test]
+        fn bulk_segments_take_the_full_segment_path() {
+            for general_only in [false, true] {
+                let mut world = World::new(&config(3), general_only);
+                FULL_SEGMENTS.with(|count| count.set(0));
+                for round in 0..40 {
+                    world.apply(&Op::Send(false, 8760));
+                    world.apply(&Op::Poll(round % 2 == 0));
+                    while !world.link.is_empty() {
+                        world.apply(&Op::Deliver(0, false));
+                        world.apply(&Op::Poll(round % 2 == 1));
+                    }
+                    world.apply(&Op::Read(true, 30_000));
+                }
+                let taken = FULL_SEGMENTS.with(Cell::get);
+                if general_only {
+                    assert_eq!(taken, 0);
+                } else {
+                    assert!(taken >= 150, "only {taken} of 240 segments took the fast path");
+                }
+            }
+        }
     }
 }

@@ -424,7 +424,9 @@ impl SendQueue {
     /// as borrowed pieces in order: for a segment copied into the caller's buffer. Does not
     /// seal the tail; notes where the range starts, so the next lookup resumes there.
     pub(crate) fn pieces(&mut self, offset: usize, len: usize) -> Pieces<'_> {
-        let Some(store) = self.store.as_deref_mut() else {
+        // A segment without data (an ACK, a SYN, a FIN alone): nothing to locate.
+        let store = if len == 0 { None } else { self.store.as_deref_mut() };
+        let Some(store) = store else {
             return Pieces { store: None, index: 0, skip: 0, left: 0 };
         };
         let offset = offset.min(store.len());

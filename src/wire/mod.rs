@@ -224,6 +224,12 @@ impl TcpHeader {
         buf: &mut [u8],
         checksum: TxChecksum,
     ) -> Result<usize, EmitError> {
+        let (header, area) = self.lean_parts();
+        header.emit_pieces(area, payload_len, payload, copy_payload, src, dst, buf, checksum)
+    }
+
+    /// The fixed fields and the options area this header is written as.
+    pub(crate) fn lean_parts(&self) -> (LeanHeader, OptionArea<'_>) {
         // Most segments carry no options, or only timestamps (RFC 7323 §3.2): skip measuring
         // and encoding them.
         let area = match self.options.timestamps_only() {
@@ -231,7 +237,7 @@ impl TcpHeader {
             None if self.options == Options::NONE => OptionArea::None,
             None => OptionArea::General(&self.options),
         };
-        LeanHeader {
+        let header = LeanHeader {
             src_port: self.src_port,
             dst_port: self.dst_port,
             seq: self.seq,
@@ -239,20 +245,23 @@ impl TcpHeader {
             flags: self.flags,
             window: self.window,
             urgent_ptr: self.urgent_ptr,
-        }
-        .emit_pieces(area, payload_len, payload, copy_payload, src, dst, buf, checksum)
+        };
+        (header, area)
     }
 }
 
 /// The options area of a segment being written: none, only timestamps (the layout every
-/// segment after a handshake that negotiated them carries, written and summed as words), or
-/// anything else (encoded by [`Options::emit`]).
+/// segment after a handshake that negotiated them carries, written and summed as words), a
+/// SYN's laid out as words ([`Options::syn_words`]), or anything else (encoded by
+/// [`Options::emit`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum OptionArea<'o> {
     /// No options: a 20-octet header.
     None,
     /// NOP, NOP, timestamps (RFC 7323 Appendix A's layout): a 32-octet header.
     Timestamps(Timestamps),
+    /// A SYN's options, already laid out as big-endian words.
+    Words(&'o OptionWords),
     /// Any other options.
     General(&'o Options),
 }
@@ -291,6 +300,7 @@ impl LeanHeader {
         let options_len = match area {
             OptionArea::Timestamps(_) => options::TIMESTAMPS_ALIGNED_LEN,
             OptionArea::None => 0,
+            OptionArea::Words(words) => words.len(),
             OptionArea::General(options) => options.encoded_len(),
         };
         if options_len > MAX_OPTIONS_LEN {
@@ -319,6 +329,11 @@ impl LeanHeader {
                 option_area.copy_from_slice(&Options::aligned_timestamps(ts));
             }
             OptionArea::None => {}
+            OptionArea::Words(words) => {
+                for (octets, word) in option_area.chunks_exact_mut(4).zip(words.words()) {
+                    octets.copy_from_slice(&word.to_be_bytes());
+                }
+            }
             OptionArea::General(options) => {
                 // MUST-69: whatever the options leave of the area is zero.
                 option_area.fill(0);
@@ -358,6 +373,14 @@ impl LeanHeader {
                 ]);
             }
             OptionArea::None => {}
+            OptionArea::Words(words) => {
+                let mut halves = [0u16; 10];
+                for (pair, &word) in halves.chunks_exact_mut(2).zip(words.words()) {
+                    pair.copy_from_slice(&[(word >> 16) as u16, word as u16]);
+                }
+                // Unused halves stay 0, which adds nothing.
+                sum.add_words(&halves);
+            }
             OptionArea::General(_) => sum.add_bytes(option_area),
         }
         let mut rest = body;
@@ -433,56 +456,6 @@ impl LeanHeader {
             self.window,
             self.urgent_ptr,
         ]
-    }
-
-    /// A segment without payload whose options are laid out as words (a SYN's,
-    /// [`Options::syn_words`]): the same octets [`emit_pieces`](Self::emit_pieces) writes for
-    /// those options, written and summed as words. Kept apart from `emit_pieces`, which every
-    /// data segment runs, so that its common layouts stay as lean as they are.
-    pub(crate) fn emit_with_words(
-        &self,
-        words: &OptionWords,
-        src: IpAddr,
-        dst: IpAddr,
-        buf: &mut [u8],
-        checksum: TxChecksum,
-    ) -> Result<usize, EmitError> {
-        let header_len = HEADER_LEN + words.len();
-        if words.len() > MAX_OPTIONS_LEN {
-            return Err(EmitError::OptionsTooLong { len: words.len() });
-        }
-        let available = buf.len();
-        let Some(out) = buf.get_mut(..header_len) else {
-            return Err(EmitError::BufferTooSmall { needed: header_len, available });
-        };
-        let pseudo = pseudo_header(src, dst, PROTOCOL_TCP, header_len as u32)
-            .map_err(|_| EmitError::AddressFamilyMismatch)?;
-        // header_len / 4 is at most 15 (options ≤ 40 octets), so it fits the 4-bit field.
-        let data_offset = (header_len / 4) as u8;
-        let (fixed, option_area) = out.split_at_mut(HEADER_LEN);
-        fixed.copy_from_slice(&self.fixed_octets(data_offset));
-        for (octets, word) in option_area.chunks_exact_mut(4).zip(words.words()) {
-            octets.copy_from_slice(&word.to_be_bytes());
-        }
-        let field = match checksum {
-            TxChecksum::Compute => {
-                let mut sum = pseudo;
-                sum.add_words(&self.fixed_words(data_offset));
-                let mut halves = [0u16; 10];
-                for (pair, &word) in halves.chunks_exact_mut(2).zip(words.words()) {
-                    pair.copy_from_slice(&[(word >> 16) as u16, word as u16]);
-                }
-                // Unused halves stay 0, which adds nothing.
-                sum.add_words(&halves);
-                sum.finish()
-            }
-            TxChecksum::PseudoHeader => pseudo.folded(),
-            TxChecksum::None => 0,
-        };
-        if let Some(field_octets) = out.get_mut(16..18) {
-            field_octets.copy_from_slice(&field.to_be_bytes());
-        }
-        Ok(header_len)
     }
 }
 
