@@ -442,9 +442,13 @@ impl Connection {
         self.update_window_if_newer(now, seg_seq, seg_ack, window);
         // Steps 6–8: no URG, no FIN; the text is in order.
         if !payload.is_empty() {
-            // At RCV.NXT, a window that holds the payload stores it whole whatever its exact
-            // size: its length will do.
-            self.accept_text_within(now, seg_seq, payload, len);
+            // Step 7 for text at RCV.NXT that fits the window: with nothing held out of order
+            // it is appended as it is (`store_predicted_text`); otherwise the general store
+            // (the window that holds the payload stores it whole whatever its exact size:
+            // its length will do).
+            if !self.store_predicted_text(now, payload) {
+                self.accept_text_within(now, seg_seq, payload, len);
+            }
             self.on_text_for_autotune(now, tsecr);
         }
         true
