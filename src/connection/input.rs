@@ -403,7 +403,7 @@ impl Connection {
             || seg_ack.before(lower_bound)
             || window != self.snd_wnd
             || window == 0
-            || self.remote().is_none()
+            || !self.remote_known
             || self.rcv_fin_at().is_some()
         {
             return false;
