@@ -386,21 +386,24 @@ impl Connection {
         {
             return false;
         }
-        if self.ts.is_on() {
-            // Steps before step 1 (RFC 7323 §3.2, §5.3 R1): the option present and not old.
+        // Steps before step 1 (RFC 7323 §3.2, §5.3 R1): the option present and not old, once
+        // in use. `Some` only then: the TSval that may become TS.Recent below.
+        let paws_passed = if self.ts.is_on() {
             match header.options.timestamps {
-                Some(ts) if !self.ts.paws_rejects(now, ts.tsval) => {}
+                Some(ts) if !self.ts.paws_rejects(now, ts.tsval) => Some(ts.tsval),
                 _ => return false,
             }
-        }
+        } else {
+            None
+        };
         // Step 5's acceptability (RFC 5961 §5) holds for any ACK in [SND.UNA, SND.NXT]; one
         // equal to SND.UNA takes this path only with data (without, it may be a duplicate ACK).
         let window = self.scaled_window(header.window);
+        // Such an ACK is never below SND.UNA − MAX.SND.WND (MAX.SND.WND < 2^30 under any
+        // window scale, RFC 7323 §2.3), so step 5's lower bound needs no test here.
         let advances = self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt);
-        let lower_bound = self.snd_una + 0u32.wrapping_sub(self.max_snd_wnd);
         let ack_predicted = advances || (seg_ack == self.snd_una && !payload.is_empty());
         if !ack_predicted
-            || seg_ack.before(lower_bound)
             || window != self.snd_wnd
             || window == 0
             || !self.remote_known
@@ -426,9 +429,10 @@ impl Connection {
 
         #[cfg(all(test, feature = "std"))]
         tests::PREDICTED.with(|count| count.set(count.get() + 1));
-        // Step 5, in the full path's order.
-        if let Some(ts) = header.options.timestamps {
-            self.ts.on_acceptable(now, seg_seq, ts.tsval);
+        // Step 5, in the full path's order: RFC 7323 §4.3 (2), TS.Recent (a segment with the
+        // option while it is not in use changes nothing).
+        if let Some(tsval) = paws_passed {
+            self.ts.on_acceptable_after_paws(now, seg_seq, tsval);
         }
         let tsecr = echoed(segment);
         let undone = advances && self.judge_by_echo(seg_ack, tsecr);
