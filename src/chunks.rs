@@ -81,6 +81,12 @@ impl RecvChunks {
         self.ready_len + self.parked_len
     }
 
+    /// Whether no out-of-order piece is parked.
+    #[inline]
+    pub(crate) fn nothing_parked(&self) -> bool {
+        self.parked.is_empty()
+    }
+
     /// Memory the held pieces pin (packet allocations and metadata).
     pub(crate) const fn pinned(&self) -> usize {
         self.pinned

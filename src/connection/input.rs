@@ -386,24 +386,27 @@ impl Connection {
         {
             return false;
         }
-        if self.ts.is_on() {
-            // Steps before step 1 (RFC 7323 §3.2, §5.3 R1): the option present and not old.
+        // Steps before step 1 (RFC 7323 §3.2, §5.3 R1): the option present and not old, once
+        // in use. `Some` only then: the TSval that may become TS.Recent below.
+        let paws_passed = if self.ts.is_on() {
             match header.options.timestamps {
-                Some(ts) if !self.ts.paws_rejects(now, ts.tsval) => {}
+                Some(ts) if !self.ts.paws_rejects(now, ts.tsval) => Some(ts.tsval),
                 _ => return false,
             }
-        }
+        } else {
+            None
+        };
         // Step 5's acceptability (RFC 5961 §5) holds for any ACK in [SND.UNA, SND.NXT]; one
         // equal to SND.UNA takes this path only with data (without, it may be a duplicate ACK).
         let window = self.scaled_window(header.window);
+        // Such an ACK is never below SND.UNA − MAX.SND.WND (MAX.SND.WND < 2^30 under any
+        // window scale, RFC 7323 §2.3), so step 5's lower bound needs no test here.
         let advances = self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt);
-        let lower_bound = self.snd_una + 0u32.wrapping_sub(self.max_snd_wnd);
         let ack_predicted = advances || (seg_ack == self.snd_una && !payload.is_empty());
         if !ack_predicted
-            || seg_ack.before(lower_bound)
             || window != self.snd_wnd
             || window == 0
-            || self.remote().is_none()
+            || !self.remote_known
             || self.rcv_fin_at().is_some()
         {
             return false;
@@ -426,9 +429,10 @@ impl Connection {
 
         #[cfg(all(test, feature = "std"))]
         tests::PREDICTED.with(|count| count.set(count.get() + 1));
-        // Step 5, in the full path's order.
-        if let Some(ts) = header.options.timestamps {
-            self.ts.on_acceptable(now, seg_seq, ts.tsval);
+        // Step 5, in the full path's order: RFC 7323 §4.3 (2), TS.Recent (a segment with the
+        // option while it is not in use changes nothing).
+        if let Some(tsval) = paws_passed {
+            self.ts.on_acceptable_after_paws(now, seg_seq, tsval);
         }
         let tsecr = echoed(segment);
         let undone = advances && self.judge_by_echo(seg_ack, tsecr);
@@ -442,9 +446,13 @@ impl Connection {
         self.update_window_if_newer(now, seg_seq, seg_ack, window);
         // Steps 6–8: no URG, no FIN; the text is in order.
         if !payload.is_empty() {
-            // At RCV.NXT, a window that holds the payload stores it whole whatever its exact
-            // size: its length will do.
-            self.accept_text_within(now, seg_seq, payload, len);
+            // Step 7 for text at RCV.NXT that fits the window: with nothing held out of order
+            // it is appended as it is (`store_predicted_text`); otherwise the general store
+            // (the window that holds the payload stores it whole whatever its exact size:
+            // its length will do).
+            if !self.store_predicted_text(now, payload) {
+                self.accept_text_within(now, seg_seq, payload, len);
+            }
             self.on_text_for_autotune(now, tsecr);
         }
         true
@@ -1054,6 +1062,84 @@ mod tests {
         Tick(u64),
         /// One side closes.
         Close(bool),
+        /// A segment forged from the receiver's own state arrives at side B (`true`) or A:
+        /// near RCV.NXT or not, acknowledging anything from before SND.UNA to past SND.NXT,
+        /// with or without a changed window, any flags, fresh, old or missing timestamps, a
+        /// SACK block — the segments header prediction must recognise or leave alone
+        /// (RFC 9293 §3.10.7.4, RFC 7323 §5.3).
+        Forge(bool, Forged),
+    }
+
+    /// How [`Op::Forge`] builds its segment from the receiver's sequence variables.
+    #[derive(Clone, Debug)]
+    struct Forged {
+        /// SEG.SEQ − RCV.NXT.
+        seq_delta: i32,
+        /// SEG.ACK: SND.UNA plus this share (in 1/8) of the flight, or past SND.NXT (9), or
+        /// before SND.UNA (10).
+        ack_eighths: u8,
+        /// The window field: SND.WND as the peer sent it (`None`), or this value.
+        window: Option<u16>,
+        /// Control bits besides ACK (which is dropped when `no_ack`).
+        extra_flags: u8,
+        no_ack: bool,
+        payload_len: usize,
+        /// TSval − TS.Recent; `None`: no timestamps option.
+        tsval_delta: Option<i32>,
+        /// A SACK block `(offset from SND.UNA, length)`.
+        sack: Option<(u32, u32)>,
+    }
+
+    fn forged() -> impl Strategy<Value = Forged> {
+        let seq_delta = prop_oneof![6 => Just(0i32), 1 => Just(-1), 1 => Just(1), 1 => Just(1460), 1 => Just(-1460), 1 => any::<i32>()];
+        let flags = prop_oneof![
+            8 => Just(0u8),
+            2 => Just(0x08),
+            1 => Just(0x01),
+            1 => Just(0x02),
+            1 => Just(0x04),
+            1 => Just(0x20),
+            1 => Just(0x09),
+        ];
+        let tsval = prop_oneof![
+            3 => Just(Some(0i32)),
+            3 => (1i32..1000).prop_map(Some),
+            1 => (-1000i32..0).prop_map(Some),
+            1 => Just(None),
+        ];
+        (
+            seq_delta,
+            0u8..=10,
+            prop::option::weighted(0.2, any::<u16>()),
+            flags,
+            prop::bool::weighted(0.05),
+            prop_oneof![2 => Just(0usize), 1 => Just(1), 1 => 1usize..600, 3 => Just(1448)],
+            tsval,
+            prop::option::weighted(0.15, (0u32..6000, 1u32..3000)),
+        )
+            .prop_map(
+                |(
+                    seq_delta,
+                    ack_eighths,
+                    window,
+                    extra_flags,
+                    no_ack,
+                    payload_len,
+                    tsval_delta,
+                    sack,
+                )| {
+                    Forged {
+                        seq_delta,
+                        ack_eighths,
+                        window,
+                        extra_flags,
+                        no_ack,
+                        payload_len,
+                        tsval_delta,
+                        sack,
+                    }
+                },
+            )
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -1067,7 +1153,56 @@ mod tests {
             2 => (any::<bool>(), 1usize..20_000).prop_map(|(side, len)| Op::Read(side, len)),
             1 => (1u64..400).prop_map(Op::Tick),
             1 => Just(Op::Close(false)),
+            3 => (any::<bool>(), forged()).prop_map(|(side, forged)| Op::Forge(side, forged)),
         ]
+    }
+
+    /// The packet `forged` describes, from the peer of `receiver` to it.
+    fn forge(receiver: &Connection, now: Instant, forged: &Forged, data: &[u8]) -> Vec<u8> {
+        use crate::wire::{Flags, Options, SackBlock, TcpHeader, Timestamps};
+        let seq = receiver.rcv_nxt + forged.seq_delta.cast_unsigned();
+        let flight = receiver.snd_nxt.since(receiver.snd_una);
+        let ack = match forged.ack_eighths {
+            9 => receiver.snd_nxt + 1 + flight,
+            10 => receiver.snd_una + (u32::MAX - 99),
+            eighths => receiver.snd_una + flight / 8 * u32::from(eighths),
+        };
+        let shift = if receiver.wscale_ok { receiver.snd_wscale.shift() } else { 0 };
+        let window =
+            forged.window.unwrap_or(u16::try_from(receiver.snd_wnd >> shift).unwrap_or(u16::MAX));
+        let mut flags = Flags::from_bits(forged.extra_flags);
+        if !forged.no_ack {
+            flags |= Flags::ACK;
+        }
+        let mut options = Options::NONE;
+        if let Some(delta) = forged.tsval_delta {
+            let recent = receiver.ts.recent().unwrap_or(0);
+            let tsecr = receiver.ts.tsval(now).wrapping_sub(3);
+            options.timestamps =
+                Some(Timestamps { tsval: recent.wrapping_add(delta.cast_unsigned()), tsecr });
+        }
+        if let Some((offset, len)) = forged.sack {
+            let left = receiver.snd_una + offset;
+            options.sack_blocks.push(SackBlock { left, right: left + len });
+        }
+        let header = TcpHeader {
+            src_port: receiver.remote_port,
+            dst_port: receiver.local_port,
+            seq,
+            ack,
+            flags,
+            window,
+            urgent_ptr: if flags.contains(Flags::URG) { 7 } else { 0 },
+            options,
+        };
+        let payload = &data[..forged.payload_len.min(data.len())];
+        let mut buf = alloc::vec![0u8; 2000];
+        let Ok(len) = header.emit(&[payload], receiver.remote_ip, receiver.local_ip, &mut buf)
+        else {
+            panic!("forged segment does not fit")
+        };
+        buf.truncate(len);
+        buf
     }
 
     /// Two connected endpoints and the packets between them.
@@ -1186,6 +1321,25 @@ mod tests {
                     }
                 }
                 Op::Deliver(..) => {}
+                Op::Forge(to_b, ref forged) => {
+                    let receiver = &mut self.sides[usize::from(to_b)];
+                    let packet = forge(receiver, self.now, forged, &data);
+                    let (src, dst) = (receiver.remote_ip, receiver.local_ip);
+                    if forged.seq_delta % 2 == 0 {
+                        let result = receiver.handle_segment_bytes(
+                            self.now,
+                            src,
+                            dst,
+                            BytesMut::from(&packet[..]),
+                        );
+                        self.trace.push(format!("forged bytes {result:?}"));
+                    } else {
+                        let Ok(segment) = Segment::parse_checked(&packet, src, dst) else {
+                            panic!("unparsable")
+                        };
+                        receiver.handle_segment(self.now, src, &segment);
+                    }
+                }
                 Op::Drop(at) if !self.link.is_empty() => {
                     let at = at % self.link.len();
                     self.link.remove(at);

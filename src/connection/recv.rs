@@ -225,6 +225,52 @@ impl Connection {
         fits
     }
 
+    /// Step 7 (RFC 9293 §3.10.7.4) for header prediction's text: `payload` starts at RCV.NXT
+    /// and fits the acceptable window. When nothing is held out of order (no hole to fill,
+    /// no parked piece to reach) and the store has room, the octets are appended and RCV.NXT
+    /// moves past them, with the Readable event and the ACK scheduling of
+    /// [`accept_text_within`](Self::accept_text_within)'s in-order tail (SHLD-18/19 through
+    /// `ack_soon`), without its trimming, duplicate and reassembly steps, none of which can
+    /// apply. Returns `false`, having changed nothing, when that store cannot be used: the
+    /// caller then takes the general one.
+    #[inline(always)]
+    pub(super) fn store_predicted_text(&mut self, now: Instant, payload: &[u8]) -> bool {
+        if self.assembler.as_ref().is_some_and(|assembler| !assembler.is_empty()) {
+            return false;
+        }
+        let budget = self.recv_buf.capacity();
+        let ring_len = self.recv_buf.len();
+        let written = match self.recv_buf.extra_mut().and_then(|extra| extra.chunks.as_deref_mut())
+        {
+            Some(chunks) => {
+                // `has_room` with nothing parked (the assembler is empty, so nothing is).
+                if !chunks.nothing_parked() || chunks.held() + payload.len() > budget {
+                    return false;
+                }
+                let was_empty = ring_len + chunks.ready_len() == 0;
+                chunks.push_in_order(payload, budget);
+                (len_u32(payload.len()), was_empty)
+            }
+            None => {
+                let was_empty = ring_len == 0;
+                let written = self.recv_buf.write_at(0, payload);
+                self.recv_buf.commit(written);
+                (len_u32(written), was_empty && written > 0)
+            }
+        };
+        let (written, was_empty) = written;
+        // An empty assembler only follows RCV.NXT (it reaches nothing).
+        if let Some(assembler) = self.assembler.as_mut() {
+            assembler.advance(written);
+        }
+        self.advance_rcv_nxt(written);
+        if was_empty {
+            self.push_event(Event::Readable);
+        }
+        self.ack_soon(now, written);
+        true
+    }
+
     /// RECEIVE without a copy: up to `max_len` octets of in-order data, as a slice of the
     /// packet it arrived in when it came through
     /// [`handle_segment_bytes`](Self::handle_segment_bytes). A chunk never spans two

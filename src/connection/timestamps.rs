@@ -174,6 +174,17 @@ impl TsState {
         }
     }
 
+    /// [`on_acceptable`](Self::on_acceptable) for a segment PAWS has just let through while
+    /// the option is in use (header prediction): not rejected means SEG.TSval >= TS.Recent
+    /// or TS.Recent no longer valid, which is `on_acceptable`'s "newer", so only
+    /// SEG.SEQ =< Last.ACK.sent is left to test (§4.3 (2)).
+    #[inline(always)]
+    pub(super) fn on_acceptable_after_paws(&mut self, now: Instant, seg_seq: SeqNum, tsval: u32) {
+        if seg_seq.before_eq(self.last_ack_sent) {
+            self.set_recent(now, tsval);
+        }
+    }
+
     fn set_recent(&mut self, now: Instant, tsval: u32) {
         self.recent = tsval;
         self.recent_secs = secs(now);
