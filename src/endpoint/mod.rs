@@ -1851,6 +1851,21 @@ impl Endpoint {
         if grant.refused {
             self.counters.buffer_growth_refused += 1;
         }
+        // Many calls leave nothing else to do: no events, no deadline moved earlier, no output
+        // to queue and no end to look at.
+        let connection = &entry.connection;
+        let quiet = connection.pending_events().is_empty()
+            && !connection.deadline_may_have_moved()
+            && entry.scheduled != Instant::MAX
+            && !(queue_output && !entry.queued)
+            && (entry.queued
+                || !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen));
+        if quiet {
+            if queue_output {
+                entry.connection.note_transmit_check(false);
+            }
+            return;
+        }
         // Events next: a finished handshake may move the connection between a listener's
         // queues, or reset it when the accept queue is full, before the rest looks at it. The
         // slot, the queue and the counters are separate fields: one lookup for all events.
