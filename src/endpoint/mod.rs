@@ -1857,7 +1857,7 @@ impl Endpoint {
         let quiet = connection.pending_events().is_empty()
             && !connection.deadline_may_have_moved()
             && entry.scheduled != Instant::MAX
-            && !(queue_output && !entry.queued)
+            && (entry.queued || !queue_output)
             && (entry.queued
                 || !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen));
         if quiet {
