@@ -1700,6 +1700,12 @@ impl Connection {
         core::mem::replace(&mut self.deadline_moved_earlier, false)
     }
 
+    /// Whether [`take_earlier_deadline`](Self::take_earlier_deadline) would say yes, without
+    /// forgetting it.
+    pub(crate) const fn deadline_may_have_moved(&self) -> bool {
+        self.deadline_moved_earlier
+    }
+
     /// The endpoint's record of the last thing done to the connection: `true` right after
     /// [`may_transmit`](Self::may_transmit) said yes, `false` after anything else (see
     /// `transmit_checked`).
