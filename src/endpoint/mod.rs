@@ -1131,7 +1131,7 @@ impl Endpoint {
             return;
         }
         match self.listener_for(local) {
-            Some(listener) => self.on_listener_segment(now, listener, tuple, segment),
+            Some(listener) => self.on_listener_segment(now, listener, tuple, hash, segment),
             None => self.reply_to_stray(tuple, segment),
         }
     }
@@ -1199,7 +1199,7 @@ impl Endpoint {
             Verdict::Ack { .. } => self.time_wait_ack(now, at, true),
             Verdict::Reopen => {
                 // The record keeps its place: a new connection takes a slot of its own.
-                if !self.reopen(now, tuple, record.snd_nxt, segment) {
+                if !self.reopen(now, tuple, filed.hash, record.snd_nxt, segment) {
                     // No listener, or no room in it: the SYN gets what a connection in
                     // TIME-WAIT gives it.
                     self.time_wait_ack(now, at, true);
@@ -1247,6 +1247,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         tuple: (SocketAddr, SocketAddr),
+        hash: TupleHash,
         old_snd_nxt: SeqNum,
         segment: &Segment<'_>,
     ) -> bool {
@@ -1269,16 +1270,18 @@ impl Endpoint {
             return false;
         }
         self.counters.time_wait_reopened += 1;
-        self.open_from_listener(now, listener, tuple, segment, Some(old_snd_nxt));
+        self.open_from_listener(now, listener, tuple, hash, segment, Some(old_snd_nxt));
         true
     }
 
-    /// A segment for a listener: only a SYN makes a connection (§3.10.7.2).
+    /// A segment for a listener: only a SYN makes a connection (§3.10.7.2). `hash` is the
+    /// 4-tuple's hash in [`Endpoint::by_tuple`], from the lookup that found no connection.
     fn on_listener_segment(
         &mut self,
         now: Instant,
         listener: SocketAddr,
         tuple: (SocketAddr, SocketAddr),
+        hash: TupleHash,
         segment: &Segment<'_>,
     ) {
         let flags = segment.header.flags;
@@ -1298,7 +1301,7 @@ impl Endpoint {
         }
         if flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
             // Either the ACK of a SYN cookie, or a stray that draws <SEQ=SEG.ACK><CTL=RST>.
-            self.on_cookie_ack(now, listener, tuple, segment);
+            self.on_cookie_ack(now, listener, tuple, hash, segment);
             return;
         }
         if !flags.contains(Flags::SYN) || flags.contains(Flags::ACK) {
@@ -1335,16 +1338,18 @@ impl Endpoint {
             self.counters.refused_by_limit += 1;
             return;
         }
-        self.open_from_listener(now, listener, tuple, segment, None);
+        self.open_from_listener(now, listener, tuple, hash, segment, None);
     }
 
     /// A new SYN-RECEIVED connection of `listener` for the SYN `segment`, whose ISS must come
-    /// after `iss_after` when it reopens a TIME-WAIT 4-tuple.
+    /// after `iss_after` when it reopens a TIME-WAIT 4-tuple. `hash` is the 4-tuple's hash in
+    /// [`Endpoint::by_tuple`], computed once for the segment's lookups (not again to file it).
     fn open_from_listener(
         &mut self,
         now: Instant,
         listener: SocketAddr,
         tuple: (SocketAddr, SocketAddr),
+        hash: TupleHash,
         segment: &Segment<'_>,
         iss_after: Option<SeqNum>,
     ) {
@@ -1359,7 +1364,6 @@ impl Endpoint {
         connection.handle_segment(now, remote.ip(), segment);
         // Counted in the listener's SYN queue from the start (one bookkeeping pass, in
         // `insert`).
-        let hash = self.by_tuple.hash(local, remote);
         let handle = self.insert(connection, tuple, hash, Some(listener), true);
         if iss_after.is_some()
             && let Some(entry) = self.entry_mut(handle)
@@ -1423,6 +1427,7 @@ impl Endpoint {
         now: Instant,
         listener: SocketAddr,
         tuple: (SocketAddr, SocketAddr),
+        hash: TupleHash,
         segment: &Segment<'_>,
     ) {
         let (local, remote) = tuple;
@@ -1443,7 +1448,6 @@ impl Endpoint {
         connection.open_passive_fresh(now);
         connection.complete_cookie(now, remote, cookie);
         connection.handle_segment(now, remote.ip(), segment);
-        let hash = self.by_tuple.hash(local, remote);
         self.insert(connection, tuple, hash, Some(listener), false);
     }
 
@@ -2464,5 +2468,130 @@ mod time_wait_slots {
         assert_consistent(&client);
         assert_eq!((client.time_wait_count(), client.by_tuple.len()), (0, 0));
         assert_eq!(client.free.len(), client.slots.len());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod lifecycle {
+    use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use core::time::Duration;
+
+    use super::{ConnectionHandle, Endpoint, EndpointConfig, EndpointError};
+    use crate::{Config, Instant};
+
+    fn config(secret: u8) -> EndpointConfig {
+        let mut connection = Config::new([secret; 16]);
+        connection.msl = Duration::from_millis(1);
+        connection.delayed_ack = None;
+        EndpointConfig::new(connection, [secret; 16])
+    }
+
+    /// Every live connection and TIME-WAIT record is filed under the hash its 4-tuple has when
+    /// hashed afresh, and found by it; the per-remote counts are the live connections per
+    /// remote address (counts at zero may stay until a sweep).
+    fn assert_filed_as_recomputed(ep: &Endpoint) {
+        let mut live = alloc::collections::BTreeMap::<IpAddr, usize>::new();
+        for (index, slot) in ep.slots.iter().enumerate() {
+            let Some(entry) = slot.entry.as_ref() else { continue };
+            let tuple = entry.tuple();
+            assert_eq!(entry.hash, ep.by_tuple.hash(tuple.0, tuple.1));
+            let handle = ConnectionHandle { index: index as u32, generation: slot.generation };
+            assert_eq!(ep.lookup(tuple), Some(handle));
+            *live.entry(tuple.1.ip()).or_default() += 1;
+        }
+        for filed in &ep.time_wait {
+            assert_eq!(filed.hash, ep.by_tuple.hash(filed.local, filed.remote));
+        }
+        for ip in [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))] {
+            let counted = ep.per_remote.get(&ip).copied().unwrap_or(0);
+            assert_eq!(counted, live.get(&ip).copied().unwrap_or(0), "{ip}");
+        }
+    }
+
+    /// The hash a listener's SYN was looked up under is the one its connection is filed under
+    /// (passed down, not computed again), on both endpoints, through whole lifecycles.
+    #[test]
+    fn connections_from_a_listener_are_filed_under_the_hash_recomputed() {
+        let (mut client, mut server) = (Endpoint::new(config(1)), Endpoint::new(config(2)));
+        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        server.listen(listen, 8).unwrap();
+        let mut now = Instant::from_millis(1);
+        for _ in 0..50 {
+            super::short_lifecycle(now, &mut client, &mut server, listen, |client, server| {
+                assert_filed_as_recomputed(client);
+                assert_filed_as_recomputed(server);
+            });
+            now += Duration::from_millis(3);
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+            assert_eq!(client.connection_count() + server.connection_count(), 0);
+        }
+    }
+
+    /// Moves every segment both ways until neither endpoint sends, checking the filing after
+    /// each segment.
+    fn exchange(now: Instant, client: &mut Endpoint, server: &mut Endpoint) {
+        let mut buf = [0u8; 1500];
+        loop {
+            let mut moved = false;
+            for from_client in [true, false] {
+                let (from, to) = if from_client {
+                    (&mut *client, &mut *server)
+                } else {
+                    (&mut *server, &mut *client)
+                };
+                while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
+                    to.handle_segment(now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
+                    assert_filed_as_recomputed(to);
+                    moved = true;
+                }
+            }
+            while client.poll_event().is_some() {}
+            while server.poll_event().is_some() {}
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Per-remote limits under churn: each round the client may open three connections to
+    /// one server (its fourth `connect` is refused), the server takes two from that client
+    /// and refuses the third SYN, counting it; aborted, they free their counts for the next
+    /// round, so every round refuses and counts exactly the same.
+    #[test]
+    fn per_remote_limits_refuse_and_count_under_churn() {
+        let mut client_config = config(1);
+        client_config.max_per_remote = 3;
+        let mut server_config = config(2);
+        server_config.max_per_remote = 2;
+        let (mut client, mut server) = (Endpoint::new(client_config), Endpoint::new(server_config));
+        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        server.listen(listen, 8).unwrap();
+        let client_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let mut now = Instant::from_millis(1);
+        for round in 1..=20u64 {
+            let handles: alloc::vec::Vec<_> =
+                (0..3).map(|_| client.connect(now, client_ip, listen).unwrap()).collect();
+            assert_eq!(
+                client.connect(now, client_ip, listen),
+                Err(EndpointError::TooManyConnections)
+            );
+            exchange(now, &mut client, &mut server);
+            assert_eq!(server.counters().refused_by_limit, round);
+            assert_eq!(server.connection_count(), 2);
+            while server.accept(listen).unwrap().is_some() {}
+            for handle in handles {
+                client.abort(now, handle).unwrap();
+            }
+            exchange(now, &mut client, &mut server);
+            now += Duration::from_millis(3);
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+            exchange(now, &mut client, &mut server);
+            assert_eq!(client.connection_count() + server.connection_count(), 0, "round {round}");
+            assert_filed_as_recomputed(&client);
+            assert_filed_as_recomputed(&server);
+        }
     }
 }
