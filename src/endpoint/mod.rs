@@ -2021,17 +2021,50 @@ impl Endpoint {
 
     /// Frees the slot of a connection that ended: one in TIME-WAIT leaves its compact record
     /// behind, and the application hears the connection is over.
+    ///
+    /// The common connection (accepted or opened by the application, not reopening a
+    /// TIME-WAIT record) takes the straight path; a listener's connection and a reopening one
+    /// are handled out of line, so the code every lifecycle runs stays short (I-cache).
     fn retire(&mut self, handle: ConnectionHandle) {
         let Some(entry) = self.entry(handle) else { return };
-        let (listener, tuple, hash) = (entry.listener(), entry.tuple(), entry.hash);
-        let reopened = entry.reopened;
-        let deferred_reset =
-            entry.listener == ListenerRef::Deferred && entry.connection.state() == State::Listen;
+        if entry.listener != ListenerRef::None {
+            // (A connection in TIME-WAIT is never back in LISTEN, so this and the `Closed`
+            // event below are never both due: the events come in the order they always did.)
+            self.retire_from_listener(handle);
+        }
+        let Some(entry) = self.release_connection(handle) else { return };
+        let (tuple, hash, reopened) = (entry.tuple(), entry.hash, entry.reopened);
         let record = entry.connection.time_wait_record();
         if record.is_some() {
             // As far as the application is concerned, the connection is over.
             self.push_event(EndpointEvent::Connection(handle, Event::Closed(CloseReason::Orderly)));
         }
+        self.keep_spare(entry);
+        match record {
+            Some(record) => {
+                if reopened {
+                    self.replace_reopened_record(tuple, hash);
+                }
+                // The slot stays filed under its 4-tuple, now holding the record.
+                self.add_time_wait(handle.index, tuple, hash, record);
+            }
+            None => {
+                self.by_tuple.remove(hash, handle.index);
+                self.free.push(handle.index);
+            }
+        }
+    }
+
+    /// [`retire`](Self::retire) of a connection its listener still owns (never accepted):
+    /// out of the listener's queues, and, reset in SYN-RECEIVED after a deferred listener's
+    /// acceptance, over for its application.
+    #[cold]
+    #[inline(never)]
+    fn retire_from_listener(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.entry(handle) else { return };
+        let listener = entry.listener();
+        let deferred_reset =
+            entry.listener == ListenerRef::Deferred && entry.connection.state() == State::Listen;
         if let Some(listener) = listener
             && let Some(state) = self.listeners.get_mut(&listener)
         {
@@ -2048,21 +2081,15 @@ impl Endpoint {
             let reason = CloseReason::Error(crate::event::ConnectionError::Reset);
             self.push_event(EndpointEvent::Connection(handle, Event::Closed(reason)));
         }
-        self.release_connection(handle, tuple);
-        match record {
-            Some(record) => {
-                if reopened && let Some(at) = self.time_wait_record(tuple, hash) {
-                    // A reopening connection that never reported its handshake complete: its
-                    // own record replaces the one it reopened (one record per 4-tuple).
-                    self.remove_time_wait(at);
-                }
-                // The slot stays filed under its 4-tuple, now holding the record.
-                self.add_time_wait(handle.index, tuple, hash, record);
-            }
-            None => {
-                self.by_tuple.remove(hash, handle.index);
-                self.free.push(handle.index);
-            }
+    }
+
+    /// A reopening connection (MAY-2) that never reported its handshake complete retires to
+    /// TIME-WAIT: its own record replaces the one it reopened (one record per 4-tuple).
+    #[cold]
+    #[inline(never)]
+    fn replace_reopened_record(&mut self, tuple: (SocketAddr, SocketAddr), hash: TupleHash) {
+        if let Some(at) = self.time_wait_record(tuple, hash) {
+            self.remove_time_wait(at);
         }
     }
 
@@ -2075,14 +2102,8 @@ impl Endpoint {
         hash: TupleHash,
         record: TimeWait,
     ) {
-        while self.time_wait.len() >= self.config.max_time_wait {
-            // Evict the record that expires first (bounded memory; counted): the front of the
-            // expiry queue, skipping stale entries.
-            let Some((at, index, generation)) = self.time_wait_expiry.pop_front() else { break };
-            if let Some(place) = self.filed_time_wait(at, index, generation) {
-                self.remove_time_wait(place);
-                self.counters.time_wait_evicted += 1;
-            }
+        if self.time_wait.len() >= self.config.max_time_wait {
+            self.evict_time_wait();
         }
         let Some(slot) = self.slots.get_mut(index as usize) else { return };
         // Records number fewer than slots, which stay far below 2^32.
@@ -2092,6 +2113,21 @@ impl Endpoint {
         let (local, remote) = tuple;
         self.time_wait.push(FiledTimeWait { record, at, local, remote, slot: index, hash });
         self.time_wait_expiry.push_back((at, index, generation));
+    }
+
+    /// Makes room for a record when [`EndpointConfig::max_time_wait`] are held: evicts the
+    /// ones that expire first (bounded memory; counted), the front of the expiry queue,
+    /// skipping stale entries. Out of line: only an endpoint at its limit gets here.
+    #[cold]
+    #[inline(never)]
+    fn evict_time_wait(&mut self) {
+        while self.time_wait.len() >= self.config.max_time_wait {
+            let Some((at, index, generation)) = self.time_wait_expiry.pop_front() else { break };
+            if let Some(place) = self.filed_time_wait(at, index, generation) {
+                self.remove_time_wait(place);
+                self.counters.time_wait_evicted += 1;
+            }
+        }
     }
 
     /// Where in [`Endpoint::time_wait`] the record of an expiry-queue entry is, if the entry
@@ -2141,26 +2177,31 @@ impl Endpoint {
     }
 
     /// Takes an ended connection out of its slot (which the caller frees or gives a TIME-WAIT
-    /// record): its per-remote count, its buffer growth, its allocation to the spares, and a
-    /// new generation, so its handle is stale from here on.
-    fn release_connection(&mut self, handle: ConnectionHandle, tuple: (SocketAddr, SocketAddr)) {
-        if let Some(count) = self.per_remote.get_mut(&tuple.1.ip()) {
+    /// record) and gives the slot a new generation, so its handle is stale from here on; its
+    /// per-remote count goes with it. The caller hands the entry to
+    /// [`keep_spare`](Self::keep_spare) once done with it.
+    #[inline]
+    fn release_connection(&mut self, handle: ConnectionHandle) -> Option<Entry> {
+        let slot = self.slots.get_mut(handle.index as usize)?;
+        let entry = slot.entry.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        if let Some(count) = self.per_remote.get_mut(&entry.connection.last_remote().ip()) {
             // A count that falls to zero stays until a sweep in `insert`: a client or server
             // talking to one peer at a time would otherwise remove and re-file it (two
             // lookups and a backward shift) per connection.
             *count = count.saturating_sub(1);
         }
-        if let Some(slot) = self.slots.get_mut(handle.index as usize) {
-            if let Some(mut entry) = slot.entry.take() {
-                // Its growth returns to the pool, and a grown buffer is not kept as a spare.
-                self.buffer_memory =
-                    self.buffer_memory.saturating_sub(entry.connection.buffer_growth());
-                if self.spare.len() < self.config.spare_connections {
-                    entry.connection.release_buffer_growth();
-                    self.spare.push(entry.connection);
-                }
-            }
-            slot.generation = slot.generation.wrapping_add(1);
+        Some(entry)
+    }
+
+    /// A released connection's buffer growth back to the pool, and its allocation to the
+    /// spares if there is room (a grown buffer is not kept).
+    #[inline]
+    fn keep_spare(&mut self, mut entry: Entry) {
+        self.buffer_memory = self.buffer_memory.saturating_sub(entry.connection.buffer_growth());
+        if self.spare.len() < self.config.spare_connections {
+            entry.connection.release_buffer_growth();
+            self.spare.push(entry.connection);
         }
     }
 }
