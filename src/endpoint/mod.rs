@@ -45,7 +45,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::config::Config;
 use crate::connection::{
-    Connection, Out, Payload, Transmit, TransmitChunks, is_valid_source, unspecified_like,
+    Connection, Out, Payload, Template, Transmit, TransmitChunks, is_valid_source, unspecified_like,
 };
 use crate::event::{CallError, CloseReason, Event, Status, TransmitError};
 use crate::isn::timestamp_offset;
@@ -426,7 +426,7 @@ struct StrayReply {
 pub struct Endpoint {
     config: EndpointConfig,
     /// The connection template, shared by every connection (one copy, not one per TCB).
-    template: Arc<Config>,
+    template: Template,
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Slot indices by 4-tuple.
@@ -495,7 +495,7 @@ impl Endpoint {
         let cookies = Cookies::new(derive_key(config.secret, b"cookies"));
         let mut template = config.connection.clone();
         template.state_events = config.state_events;
-        let template = Arc::new(template);
+        let template = Template::new(Arc::new(template));
         let key = HashKey::new(
             derive_key(config.secret, b"tuples"),
             derive_key(config.secret, b"tuples, second half"),
@@ -1726,7 +1726,8 @@ impl Endpoint {
                 spare
             }
             None => {
-                let mut connection = Box::new(Connection::new(Arc::clone(&self.template), local));
+                let config = Arc::clone(self.template.config());
+                let mut connection = Box::new(Connection::new(config, local));
                 connection.manage_buffer_growth();
                 connection
             }
