@@ -1920,19 +1920,32 @@ impl Endpoint {
     fn on_established(&mut self, handle: ConnectionHandle) {
         let Some(entry) = self.entry_mut(handle) else { return };
         let was_half_open = core::mem::replace(&mut entry.half_open, false);
-        if entry.listener == ListenerRef::Deferred {
-            // Past SYN-RECEIVED: no return to LISTEN any more, a connection like any other.
-            entry.listener = ListenerRef::None;
-        }
-        if core::mem::replace(&mut entry.reopened, false) {
-            // MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its
-            // handshake, so its SYN was no old duplicate: the old record can go now.
-            let (tuple, hash) = (entry.tuple(), entry.hash);
-            if let Some(at) = self.time_wait_record(tuple, hash) {
-                self.remove_time_wait(at);
+        let listener = match entry.listener {
+            ListenerRef::None => None,
+            ListenerRef::Deferred => {
+                // Past SYN-RECEIVED: no return to LISTEN any more, a connection like any other.
+                entry.listener = ListenerRef::None;
+                None
             }
+            ListenerRef::Exact | ListenerRef::Wildcard | ListenerRef::Any => entry.listener(),
+        };
+        if core::mem::replace(&mut entry.reopened, false) {
+            let (tuple, hash) = (entry.tuple(), entry.hash);
+            self.forget_reopened_record(tuple, hash);
         }
-        self.on_handshake_complete(handle, was_half_open);
+        if let Some(listener) = listener {
+            self.on_handshake_complete(handle, listener, was_half_open);
+        }
+    }
+
+    /// MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its handshake, so its
+    /// SYN was no old duplicate: the old record can go now.
+    #[cold]
+    #[inline(never)]
+    fn forget_reopened_record(&mut self, tuple: (SocketAddr, SocketAddr), hash: TupleHash) {
+        if let Some(at) = self.time_wait_record(tuple, hash) {
+            self.remove_time_wait(at);
+        }
     }
 
     /// Removes the heap entries that no longer matter: those of freed connections and those a
@@ -1952,10 +1965,14 @@ impl Endpoint {
         });
     }
 
-    /// A listener's connection finished its handshake: from the SYN queue (unless it came
+    /// A connection of `listener` finished its handshake: from the SYN queue (unless it came
     /// through a cookie, which never was in it) to the accept queue.
-    fn on_handshake_complete(&mut self, handle: ConnectionHandle, was_half_open: bool) {
-        let Some(listener) = self.entry(handle).and_then(Entry::listener) else { return };
+    fn on_handshake_complete(
+        &mut self,
+        handle: ConnectionHandle,
+        listener: SocketAddr,
+        was_half_open: bool,
+    ) {
         let Some(state) = self.listeners.get_mut(&listener) else { return };
         if was_half_open {
             state.half_open = state.half_open.saturating_sub(1);
