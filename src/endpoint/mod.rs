@@ -1725,13 +1725,18 @@ impl Endpoint {
                 spare.renew(&self.template, local);
                 spare
             }
-            None => {
-                let config = Arc::clone(self.template.config());
-                let mut connection = Box::new(Connection::new(config, local));
-                connection.manage_buffer_growth();
-                connection
-            }
+            None => self.new_connection(local),
         }
+    }
+
+    /// A new TCB, allocated (out of line: once warm, the spares' are renewed).
+    #[cold]
+    #[inline(never)]
+    fn new_connection(&self, local: SocketAddr) -> Box<Connection> {
+        let config = Arc::clone(self.template.config());
+        let mut connection = Box::new(Connection::new(config, local));
+        connection.manage_buffer_growth();
+        connection
     }
 
     /// The live connection filed under `tuple`.
@@ -1779,30 +1784,39 @@ impl Endpoint {
                 }
                 ConnectionHandle { index, generation }
             }
-            None => {
-                // Slot indices stay below the connection limit, far below 2^32.
-                let index = self.slots.len() as u32;
-                self.slots.push(Slot { generation: 0, time_wait: NO_RECORD, entry: Some(entry) });
-                ConnectionHandle { index, generation: 0 }
-            }
+            None => self.new_slot(entry),
         };
         self.by_tuple.insert(hash, handle.index);
         // The next segment in is most likely this connection's (a handshake's answer).
         self.recent = Some(handle);
         match self.per_remote.get_mut(&tuple.1.ip()) {
             Some(count) => *count += 1,
-            None => {
-                if self.per_remote.len() >= 2 * self.by_tuple.len() + PER_REMOTE_SLACK {
-                    // Counts that fell to zero stay (see `free_slot`); they go here, when they
-                    // are at least half the map: amortised O(1) per new remote, and the map
-                    // stays within twice the connections.
-                    self.per_remote.retain(|_, count| *count > 0);
-                }
-                self.per_remote.insert(tuple.1.ip(), 1);
-            }
+            None => self.count_new_remote(tuple.1.ip()),
         }
         self.after_call(handle);
         handle
+    }
+
+    /// A slot for `entry` past the existing ones (out of line: once warm, slots are reused).
+    #[cold]
+    #[inline(never)]
+    fn new_slot(&mut self, entry: Entry) -> ConnectionHandle {
+        // Slot indices stay below the connection limit, far below 2^32.
+        let index = self.slots.len() as u32;
+        self.slots.push(Slot { generation: 0, time_wait: NO_RECORD, entry: Some(entry) });
+        ConnectionHandle { index, generation: 0 }
+    }
+
+    /// The first connection with `remote` since its count was swept: counted from one.
+    #[inline(never)]
+    fn count_new_remote(&mut self, remote: IpAddr) {
+        if self.per_remote.len() >= 2 * self.by_tuple.len() + PER_REMOTE_SLACK {
+            // Counts that fell to zero stay (see `release_connection`); they go here, when
+            // they are at least half the map: amortised O(1) per new remote, and the map
+            // stays within twice the connections.
+            self.per_remote.retain(|_, count| *count > 0);
+        }
+        self.per_remote.insert(remote, 1);
     }
 
     fn entry(&self, handle: ConnectionHandle) -> Option<&Entry> {
