@@ -25,6 +25,7 @@ mod timestamps;
 pub(crate) use input::{is_valid_source, unspecified_like};
 pub(crate) use output::Out;
 pub use output::TransmitChunks;
+pub(crate) use renew::Template;
 use send_queue::Data;
 pub use send_queue::{MAX_PAYLOAD_SLICES, Payload};
 pub(crate) use timestamps::{ts_before, tsval};
@@ -54,7 +55,6 @@ use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus, transition};
 use crate::time::Instant;
 use crate::time_wait::{self, AckLimiter, TimeWait};
-use autotune::recv_ring_capacity;
 use recv::RecvExtra;
 use send_queue::SendQueue;
 use timestamps::TsState;
@@ -243,8 +243,16 @@ impl Controller {
     fn restart_built_in(&mut self, algorithm: CongestionAlgorithm, mss: u32) {
         match (self, algorithm) {
             (Self::Cubic(cubic), CongestionAlgorithm::Cubic) => cubic.restart(initial_window(mss)),
-            (this, _) => *this = Self::built_in(algorithm, mss),
+            (this, _) => this.rebuild(algorithm, mss),
         }
+    }
+
+    /// [`restart_built_in`](Self::restart_built_in) of anything but CUBIC over CUBIC: built
+    /// afresh, out of line (dropping the old controller needs a stack frame the CUBIC restart,
+    /// twice per connection, does not).
+    #[inline(never)]
+    fn rebuild(&mut self, algorithm: CongestionAlgorithm, mss: u32) {
+        *self = Self::built_in(algorithm, mss);
     }
 
     /// Which built-in algorithm this is; `None` for the application's own.
@@ -446,12 +454,9 @@ impl Connection {
     /// shorthands.
     pub fn new(config: impl Into<Arc<Config>>, local: SocketAddr) -> Self {
         let config: Arc<Config> = config.into();
-        let rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
+        let renew::FreshParts { rtt, rcv_wscale, recv_capacity } = renew::FreshParts::of(&config);
         let send_buf = SendQueue::new(config.send_buffer);
-        // RFC 7323 §2.2: the shift is fixed by the SYNs, so it is chosen for the size the
-        // buffer may grow to, not the size it starts at.
-        let rcv_wscale = config.recv_window_scale();
-        let recv_buf = Ring::new(recv_ring_capacity(config.recv_buffer, rcv_wscale));
+        let recv_buf = Ring::new(recv_capacity);
         let peer_mss = default_send_mss(local);
         let nodelay = config.nodelay;
         let ds_field = config.ds_field;

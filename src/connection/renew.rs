@@ -18,14 +18,58 @@ use crate::seq::{SeqNum, WindowScale};
 use crate::state::{State, Stimulus};
 use crate::time::Instant;
 
+/// A connection template: the config every connection of an endpoint shares, and what a new
+/// TCB derives from it that takes work (the receive window shift, the receive ring's size, the
+/// initial RTT estimator), worked out once per template rather than once per connection.
+#[derive(Clone, Debug)]
+pub(crate) struct Template {
+    config: Arc<Config>,
+    fresh: FreshParts,
+}
+
+impl Template {
+    pub(crate) fn new(config: Arc<Config>) -> Self {
+        let fresh = FreshParts::of(&config);
+        Self { config, fresh }
+    }
+
+    /// The shared config.
+    pub(crate) const fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+}
+
+/// The fields of a new TCB that are computed from its config (shared by [`Connection::new`]
+/// and [`Connection::renew`], so the two cannot disagree).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FreshParts {
+    pub(super) rtt: RttEstimator,
+    pub(super) rcv_wscale: WindowScale,
+    pub(super) recv_capacity: usize,
+}
+
+impl FreshParts {
+    pub(super) fn of(config: &Config) -> Self {
+        // RFC 7323 §2.2: the shift is fixed by the SYNs, so it is chosen for the size the
+        // buffer may grow to, not the size it starts at.
+        let rcv_wscale = config.recv_window_scale();
+        Self {
+            rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
+            rcv_wscale,
+            recv_capacity: recv_ring_capacity(config.recv_buffer, rcv_wscale),
+        }
+    }
+}
+
 impl Connection {
-    /// Makes this ended connection a new CLOSED one bound to `local` under `config`, managed
+    /// Makes this ended connection a new CLOSED one bound to `local` under `template`, managed
     /// by an endpoint (its buffers grow only by grant): exactly what
     /// `Connection::new(config, local)`, then `adopt_buffers` of the old one, then
     /// `manage_buffer_growth` give, field for field (a test compares the two), keeping the
     /// old buffer storage, CUBIC's allocation and the event queue's allocation. Every field is
     /// named below, so a field added to the TCB does not compile until it is renewed too.
-    pub(crate) fn renew(&mut self, config: &Arc<Config>, local: SocketAddr) {
+    pub(crate) fn renew(&mut self, template: &Template, local: SocketAddr) {
+        let (config, fresh) = (&template.config, template.fresh);
         let Self {
             config: own_config,
             state,
@@ -123,9 +167,8 @@ impl Connection {
         *have_irs = false;
         *rcv_nxt = zero;
         *rcv_adv_edge = None;
-        *rcv_wscale = config.recv_window_scale();
-        let capacity = recv_ring_capacity(config.recv_buffer, *rcv_wscale);
-        let old = core::mem::replace(recv_buf, Ring::new(capacity));
+        *rcv_wscale = fresh.rcv_wscale;
+        let old = core::mem::replace(recv_buf, Ring::new(fresh.recv_capacity));
         recv_buf.adopt(old);
         recv_buf.set_limit(0);
         *assembler = None;
@@ -143,7 +186,7 @@ impl Connection {
         // filed, so it asks `poll_timeout` whatever this says) and has checked nothing yet.
         *deadline_moved_earlier = false;
         *transmit_checked = false;
-        *rtt = RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max);
+        *rtt = fresh.rtt;
         *rtt_probe = None;
         *progress_at = Instant::ZERO;
         *consecutive_retransmissions = 0;
@@ -264,7 +307,7 @@ mod tests {
                 let (client_again, server_again) = ended(&old);
                 assert_eq!(format!("{client:?}"), format!("{client_again:?}"), "deterministic");
                 for (mut renewed, spare) in [(client, client_again), (server, server_again)] {
-                    renewed.renew(config, local);
+                    renewed.renew(&super::Template::new(Arc::clone(config)), local);
                     let mut reference = Connection::new(Arc::clone(config), local);
                     reference.adopt_buffers(spare);
                     reference.manage_buffer_growth();

@@ -133,18 +133,26 @@ impl MapKey for (SocketAddr, SocketAddr) {
 /// A hash map with open addressing, linear probing and backward-shift deletion (no
 /// tombstones), kept between 3/8 and 3/4 full (it shrinks when it empties, so a past flood
 /// does not pin memory). Only what the endpoint needs: get, insert, remove, retain.
+///
+/// It remembers the bucket of the last key changed or looked up for change (`recent`), and
+/// looks there first: a connection's lifecycle asks the per-remote counts about one remote
+/// and the listeners about one listener three to six times (limit check, filing, handshake,
+/// accept, release), and the same key in the same bucket needs no hash and no probe. Only a
+/// hint — a bucket holding another key (entries move on removal and growth) sends the lookup
+/// the usual way, so an answer never depends on it.
 #[derive(Debug)]
 pub(crate) struct KeyedMap<K, V> {
     buckets: Vec<Option<(K, V)>>,
     len: usize,
     key: HashKey,
+    recent: usize,
 }
 
 impl<K: MapKey, V> KeyedMap<K, V> {
     const MIN_BUCKETS: usize = 8;
 
     pub(crate) const fn new(key: HashKey) -> Self {
-        Self { buckets: Vec::new(), len: 0, key }
+        Self { buckets: Vec::new(), len: 0, key, recent: 0 }
     }
 
     pub(crate) const fn len(&self) -> usize {
@@ -155,10 +163,23 @@ impl<K: MapKey, V> KeyedMap<K, V> {
         (key.hash_with(&self.key) as usize) & self.buckets.len().wrapping_sub(1)
     }
 
-    /// The bucket holding `key`.
+    /// The bucket holding `key`. The empty map's answer at the caller (most maps are empty
+    /// on most endpoints: deferred SYNs, a client's listeners), the search out of line.
+    #[inline]
     fn position(&self, key: &K) -> Option<usize> {
         if self.len == 0 {
             return None;
+        }
+        self.search(key)
+    }
+
+    /// [`position`](Self::position) in a map that is not empty: the recent bucket first.
+    #[inline(never)]
+    fn search(&self, key: &K) -> Option<usize> {
+        if let Some(Some((k, _))) = self.buckets.get(self.recent)
+            && k == key
+        {
+            return Some(self.recent);
         }
         let mask = self.buckets.len() - 1;
         let mut at = self.home(key);
@@ -178,6 +199,7 @@ impl<K: MapKey, V> KeyedMap<K, V> {
 
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let at = self.position(key)?;
+        self.recent = at;
         self.buckets.get_mut(at)?.as_mut().map(|(_, v)| v)
     }
 
@@ -205,6 +227,7 @@ impl<K: MapKey, V> KeyedMap<K, V> {
         while let Some(slot) = self.buckets.get_mut(at) {
             if slot.is_none() {
                 *slot = Some((key, value));
+                self.recent = at;
                 return;
             }
             at = (at + 1) & mask;

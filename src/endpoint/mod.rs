@@ -45,7 +45,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::config::Config;
 use crate::connection::{
-    Connection, Out, Payload, Transmit, TransmitChunks, is_valid_source, unspecified_like,
+    Connection, Out, Payload, Template, Transmit, TransmitChunks, is_valid_source, unspecified_like,
 };
 use crate::event::{CallError, CloseReason, Event, Status, TransmitError};
 use crate::isn::timestamp_offset;
@@ -426,7 +426,7 @@ struct StrayReply {
 pub struct Endpoint {
     config: EndpointConfig,
     /// The connection template, shared by every connection (one copy, not one per TCB).
-    template: Arc<Config>,
+    template: Template,
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Slot indices by 4-tuple.
@@ -495,7 +495,7 @@ impl Endpoint {
         let cookies = Cookies::new(derive_key(config.secret, b"cookies"));
         let mut template = config.connection.clone();
         template.state_events = config.state_events;
-        let template = Arc::new(template);
+        let template = Template::new(Arc::new(template));
         let key = HashKey::new(
             derive_key(config.secret, b"tuples"),
             derive_key(config.secret, b"tuples, second half"),
@@ -1131,7 +1131,7 @@ impl Endpoint {
             return;
         }
         match self.listener_for(local) {
-            Some(listener) => self.on_listener_segment(now, listener, tuple, segment),
+            Some(listener) => self.on_listener_segment(now, listener, tuple, hash, segment),
             None => self.reply_to_stray(tuple, segment),
         }
     }
@@ -1199,7 +1199,7 @@ impl Endpoint {
             Verdict::Ack { .. } => self.time_wait_ack(now, at, true),
             Verdict::Reopen => {
                 // The record keeps its place: a new connection takes a slot of its own.
-                if !self.reopen(now, tuple, record.snd_nxt, segment) {
+                if !self.reopen(now, tuple, filed.hash, record.snd_nxt, segment) {
                     // No listener, or no room in it: the SYN gets what a connection in
                     // TIME-WAIT gives it.
                     self.time_wait_ack(now, at, true);
@@ -1247,6 +1247,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         tuple: (SocketAddr, SocketAddr),
+        hash: TupleHash,
         old_snd_nxt: SeqNum,
         segment: &Segment<'_>,
     ) -> bool {
@@ -1269,16 +1270,18 @@ impl Endpoint {
             return false;
         }
         self.counters.time_wait_reopened += 1;
-        self.open_from_listener(now, listener, tuple, segment, Some(old_snd_nxt));
+        self.open_from_listener(now, listener, tuple, hash, segment, Some(old_snd_nxt));
         true
     }
 
-    /// A segment for a listener: only a SYN makes a connection (§3.10.7.2).
+    /// A segment for a listener: only a SYN makes a connection (§3.10.7.2). `hash` is the
+    /// 4-tuple's hash in [`Endpoint::by_tuple`], from the lookup that found no connection.
     fn on_listener_segment(
         &mut self,
         now: Instant,
         listener: SocketAddr,
         tuple: (SocketAddr, SocketAddr),
+        hash: TupleHash,
         segment: &Segment<'_>,
     ) {
         let flags = segment.header.flags;
@@ -1298,7 +1301,7 @@ impl Endpoint {
         }
         if flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
             // Either the ACK of a SYN cookie, or a stray that draws <SEQ=SEG.ACK><CTL=RST>.
-            self.on_cookie_ack(now, listener, tuple, segment);
+            self.on_cookie_ack(now, listener, tuple, hash, segment);
             return;
         }
         if !flags.contains(Flags::SYN) || flags.contains(Flags::ACK) {
@@ -1335,16 +1338,18 @@ impl Endpoint {
             self.counters.refused_by_limit += 1;
             return;
         }
-        self.open_from_listener(now, listener, tuple, segment, None);
+        self.open_from_listener(now, listener, tuple, hash, segment, None);
     }
 
     /// A new SYN-RECEIVED connection of `listener` for the SYN `segment`, whose ISS must come
-    /// after `iss_after` when it reopens a TIME-WAIT 4-tuple.
+    /// after `iss_after` when it reopens a TIME-WAIT 4-tuple. `hash` is the 4-tuple's hash in
+    /// [`Endpoint::by_tuple`], computed once for the segment's lookups (not again to file it).
     fn open_from_listener(
         &mut self,
         now: Instant,
         listener: SocketAddr,
         tuple: (SocketAddr, SocketAddr),
+        hash: TupleHash,
         segment: &Segment<'_>,
         iss_after: Option<SeqNum>,
     ) {
@@ -1359,7 +1364,6 @@ impl Endpoint {
         connection.handle_segment(now, remote.ip(), segment);
         // Counted in the listener's SYN queue from the start (one bookkeeping pass, in
         // `insert`).
-        let hash = self.by_tuple.hash(local, remote);
         let handle = self.insert(connection, tuple, hash, Some(listener), true);
         if iss_after.is_some()
             && let Some(entry) = self.entry_mut(handle)
@@ -1423,6 +1427,7 @@ impl Endpoint {
         now: Instant,
         listener: SocketAddr,
         tuple: (SocketAddr, SocketAddr),
+        hash: TupleHash,
         segment: &Segment<'_>,
     ) {
         let (local, remote) = tuple;
@@ -1443,7 +1448,6 @@ impl Endpoint {
         connection.open_passive_fresh(now);
         connection.complete_cookie(now, remote, cookie);
         connection.handle_segment(now, remote.ip(), segment);
-        let hash = self.by_tuple.hash(local, remote);
         self.insert(connection, tuple, hash, Some(listener), false);
     }
 
@@ -1721,12 +1725,18 @@ impl Endpoint {
                 spare.renew(&self.template, local);
                 spare
             }
-            None => {
-                let mut connection = Box::new(Connection::new(Arc::clone(&self.template), local));
-                connection.manage_buffer_growth();
-                connection
-            }
+            None => self.new_connection(local),
         }
+    }
+
+    /// A new TCB, allocated (out of line: once warm, the spares' are renewed).
+    #[cold]
+    #[inline(never)]
+    fn new_connection(&self, local: SocketAddr) -> Box<Connection> {
+        let config = Arc::clone(self.template.config());
+        let mut connection = Box::new(Connection::new(config, local));
+        connection.manage_buffer_growth();
+        connection
     }
 
     /// The live connection filed under `tuple`.
@@ -1774,30 +1784,39 @@ impl Endpoint {
                 }
                 ConnectionHandle { index, generation }
             }
-            None => {
-                // Slot indices stay below the connection limit, far below 2^32.
-                let index = self.slots.len() as u32;
-                self.slots.push(Slot { generation: 0, time_wait: NO_RECORD, entry: Some(entry) });
-                ConnectionHandle { index, generation: 0 }
-            }
+            None => self.new_slot(entry),
         };
         self.by_tuple.insert(hash, handle.index);
         // The next segment in is most likely this connection's (a handshake's answer).
         self.recent = Some(handle);
         match self.per_remote.get_mut(&tuple.1.ip()) {
             Some(count) => *count += 1,
-            None => {
-                if self.per_remote.len() >= 2 * self.by_tuple.len() + PER_REMOTE_SLACK {
-                    // Counts that fell to zero stay (see `free_slot`); they go here, when they
-                    // are at least half the map: amortised O(1) per new remote, and the map
-                    // stays within twice the connections.
-                    self.per_remote.retain(|_, count| *count > 0);
-                }
-                self.per_remote.insert(tuple.1.ip(), 1);
-            }
+            None => self.count_new_remote(tuple.1.ip()),
         }
         self.after_call(handle);
         handle
+    }
+
+    /// A slot for `entry` past the existing ones (out of line: once warm, slots are reused).
+    #[cold]
+    #[inline(never)]
+    fn new_slot(&mut self, entry: Entry) -> ConnectionHandle {
+        // Slot indices stay below the connection limit, far below 2^32.
+        let index = self.slots.len() as u32;
+        self.slots.push(Slot { generation: 0, time_wait: NO_RECORD, entry: Some(entry) });
+        ConnectionHandle { index, generation: 0 }
+    }
+
+    /// The first connection with `remote` since its count was swept: counted from one.
+    #[inline(never)]
+    fn count_new_remote(&mut self, remote: IpAddr) {
+        if self.per_remote.len() >= 2 * self.by_tuple.len() + PER_REMOTE_SLACK {
+            // Counts that fell to zero stay (see `release_connection`); they go here, when
+            // they are at least half the map: amortised O(1) per new remote, and the map
+            // stays within twice the connections.
+            self.per_remote.retain(|_, count| *count > 0);
+        }
+        self.per_remote.insert(remote, 1);
     }
 
     fn entry(&self, handle: ConnectionHandle) -> Option<&Entry> {
@@ -1927,19 +1946,32 @@ impl Endpoint {
     fn on_established(&mut self, handle: ConnectionHandle) {
         let Some(entry) = self.entry_mut(handle) else { return };
         let was_half_open = core::mem::replace(&mut entry.half_open, false);
-        if entry.listener == ListenerRef::Deferred {
-            // Past SYN-RECEIVED: no return to LISTEN any more, a connection like any other.
-            entry.listener = ListenerRef::None;
-        }
-        if core::mem::replace(&mut entry.reopened, false) {
-            // MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its
-            // handshake, so its SYN was no old duplicate: the old record can go now.
-            let (tuple, hash) = (entry.tuple(), entry.hash);
-            if let Some(at) = self.time_wait_record(tuple, hash) {
-                self.remove_time_wait(at);
+        let listener = match entry.listener {
+            ListenerRef::None => None,
+            ListenerRef::Deferred => {
+                // Past SYN-RECEIVED: no return to LISTEN any more, a connection like any other.
+                entry.listener = ListenerRef::None;
+                None
             }
+            ListenerRef::Exact | ListenerRef::Wildcard | ListenerRef::Any => entry.listener(),
+        };
+        if core::mem::replace(&mut entry.reopened, false) {
+            let (tuple, hash) = (entry.tuple(), entry.hash);
+            self.forget_reopened_record(tuple, hash);
         }
-        self.on_handshake_complete(handle, was_half_open);
+        if let Some(listener) = listener {
+            self.on_handshake_complete(handle, listener, was_half_open);
+        }
+    }
+
+    /// MAY-2: a connection that reopened a TIME-WAIT 4-tuple completed its handshake, so its
+    /// SYN was no old duplicate: the old record can go now.
+    #[cold]
+    #[inline(never)]
+    fn forget_reopened_record(&mut self, tuple: (SocketAddr, SocketAddr), hash: TupleHash) {
+        if let Some(at) = self.time_wait_record(tuple, hash) {
+            self.remove_time_wait(at);
+        }
     }
 
     /// Removes the heap entries that no longer matter: those of freed connections and those a
@@ -1959,10 +1991,14 @@ impl Endpoint {
         });
     }
 
-    /// A listener's connection finished its handshake: from the SYN queue (unless it came
+    /// A connection of `listener` finished its handshake: from the SYN queue (unless it came
     /// through a cookie, which never was in it) to the accept queue.
-    fn on_handshake_complete(&mut self, handle: ConnectionHandle, was_half_open: bool) {
-        let Some(listener) = self.entry(handle).and_then(Entry::listener) else { return };
+    fn on_handshake_complete(
+        &mut self,
+        handle: ConnectionHandle,
+        listener: SocketAddr,
+        was_half_open: bool,
+    ) {
         let Some(state) = self.listeners.get_mut(&listener) else { return };
         if was_half_open {
             state.half_open = state.half_open.saturating_sub(1);
@@ -2029,17 +2065,50 @@ impl Endpoint {
 
     /// Frees the slot of a connection that ended: one in TIME-WAIT leaves its compact record
     /// behind, and the application hears the connection is over.
+    ///
+    /// The common connection (accepted or opened by the application, not reopening a
+    /// TIME-WAIT record) takes the straight path; a listener's connection and a reopening one
+    /// are handled out of line, so the code every lifecycle runs stays short (I-cache).
     fn retire(&mut self, handle: ConnectionHandle) {
         let Some(entry) = self.entry(handle) else { return };
-        let (listener, tuple, hash) = (entry.listener(), entry.tuple(), entry.hash);
-        let reopened = entry.reopened;
-        let deferred_reset =
-            entry.listener == ListenerRef::Deferred && entry.connection.state() == State::Listen;
+        if entry.listener != ListenerRef::None {
+            // (A connection in TIME-WAIT is never back in LISTEN, so this and the `Closed`
+            // event below are never both due: the events come in the order they always did.)
+            self.retire_from_listener(handle);
+        }
+        let Some(entry) = self.release_connection(handle) else { return };
+        let (tuple, hash, reopened) = (entry.tuple(), entry.hash, entry.reopened);
         let record = entry.connection.time_wait_record();
         if record.is_some() {
             // As far as the application is concerned, the connection is over.
             self.push_event(EndpointEvent::Connection(handle, Event::Closed(CloseReason::Orderly)));
         }
+        self.keep_spare(entry);
+        match record {
+            Some(record) => {
+                if reopened {
+                    self.replace_reopened_record(tuple, hash);
+                }
+                // The slot stays filed under its 4-tuple, now holding the record.
+                self.add_time_wait(handle.index, tuple, hash, record);
+            }
+            None => {
+                self.by_tuple.remove(hash, handle.index);
+                self.free.push(handle.index);
+            }
+        }
+    }
+
+    /// [`retire`](Self::retire) of a connection its listener still owns (never accepted):
+    /// out of the listener's queues, and, reset in SYN-RECEIVED after a deferred listener's
+    /// acceptance, over for its application.
+    #[cold]
+    #[inline(never)]
+    fn retire_from_listener(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.entry(handle) else { return };
+        let listener = entry.listener();
+        let deferred_reset =
+            entry.listener == ListenerRef::Deferred && entry.connection.state() == State::Listen;
         if let Some(listener) = listener
             && let Some(state) = self.listeners.get_mut(&listener)
         {
@@ -2056,21 +2125,15 @@ impl Endpoint {
             let reason = CloseReason::Error(crate::event::ConnectionError::Reset);
             self.push_event(EndpointEvent::Connection(handle, Event::Closed(reason)));
         }
-        self.release_connection(handle, tuple);
-        match record {
-            Some(record) => {
-                if reopened && let Some(at) = self.time_wait_record(tuple, hash) {
-                    // A reopening connection that never reported its handshake complete: its
-                    // own record replaces the one it reopened (one record per 4-tuple).
-                    self.remove_time_wait(at);
-                }
-                // The slot stays filed under its 4-tuple, now holding the record.
-                self.add_time_wait(handle.index, tuple, hash, record);
-            }
-            None => {
-                self.by_tuple.remove(hash, handle.index);
-                self.free.push(handle.index);
-            }
+    }
+
+    /// A reopening connection (MAY-2) that never reported its handshake complete retires to
+    /// TIME-WAIT: its own record replaces the one it reopened (one record per 4-tuple).
+    #[cold]
+    #[inline(never)]
+    fn replace_reopened_record(&mut self, tuple: (SocketAddr, SocketAddr), hash: TupleHash) {
+        if let Some(at) = self.time_wait_record(tuple, hash) {
+            self.remove_time_wait(at);
         }
     }
 
@@ -2083,14 +2146,8 @@ impl Endpoint {
         hash: TupleHash,
         record: TimeWait,
     ) {
-        while self.time_wait.len() >= self.config.max_time_wait {
-            // Evict the record that expires first (bounded memory; counted): the front of the
-            // expiry queue, skipping stale entries.
-            let Some((at, index, generation)) = self.time_wait_expiry.pop_front() else { break };
-            if let Some(place) = self.filed_time_wait(at, index, generation) {
-                self.remove_time_wait(place);
-                self.counters.time_wait_evicted += 1;
-            }
+        if self.time_wait.len() >= self.config.max_time_wait {
+            self.evict_time_wait();
         }
         let Some(slot) = self.slots.get_mut(index as usize) else { return };
         // Records number fewer than slots, which stay far below 2^32.
@@ -2100,6 +2157,21 @@ impl Endpoint {
         let (local, remote) = tuple;
         self.time_wait.push(FiledTimeWait { record, at, local, remote, slot: index, hash });
         self.time_wait_expiry.push_back((at, index, generation));
+    }
+
+    /// Makes room for a record when [`EndpointConfig::max_time_wait`] are held: evicts the
+    /// ones that expire first (bounded memory; counted), the front of the expiry queue,
+    /// skipping stale entries. Out of line: only an endpoint at its limit gets here.
+    #[cold]
+    #[inline(never)]
+    fn evict_time_wait(&mut self) {
+        while self.time_wait.len() >= self.config.max_time_wait {
+            let Some((at, index, generation)) = self.time_wait_expiry.pop_front() else { break };
+            if let Some(place) = self.filed_time_wait(at, index, generation) {
+                self.remove_time_wait(place);
+                self.counters.time_wait_evicted += 1;
+            }
+        }
     }
 
     /// Where in [`Endpoint::time_wait`] the record of an expiry-queue entry is, if the entry
@@ -2149,26 +2221,31 @@ impl Endpoint {
     }
 
     /// Takes an ended connection out of its slot (which the caller frees or gives a TIME-WAIT
-    /// record): its per-remote count, its buffer growth, its allocation to the spares, and a
-    /// new generation, so its handle is stale from here on.
-    fn release_connection(&mut self, handle: ConnectionHandle, tuple: (SocketAddr, SocketAddr)) {
-        if let Some(count) = self.per_remote.get_mut(&tuple.1.ip()) {
+    /// record) and gives the slot a new generation, so its handle is stale from here on; its
+    /// per-remote count goes with it. The caller hands the entry to
+    /// [`keep_spare`](Self::keep_spare) once done with it.
+    #[inline]
+    fn release_connection(&mut self, handle: ConnectionHandle) -> Option<Entry> {
+        let slot = self.slots.get_mut(handle.index as usize)?;
+        let entry = slot.entry.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        if let Some(count) = self.per_remote.get_mut(&entry.connection.last_remote().ip()) {
             // A count that falls to zero stays until a sweep in `insert`: a client or server
             // talking to one peer at a time would otherwise remove and re-file it (two
             // lookups and a backward shift) per connection.
             *count = count.saturating_sub(1);
         }
-        if let Some(slot) = self.slots.get_mut(handle.index as usize) {
-            if let Some(mut entry) = slot.entry.take() {
-                // Its growth returns to the pool, and a grown buffer is not kept as a spare.
-                self.buffer_memory =
-                    self.buffer_memory.saturating_sub(entry.connection.buffer_growth());
-                if self.spare.len() < self.config.spare_connections {
-                    entry.connection.release_buffer_growth();
-                    self.spare.push(entry.connection);
-                }
-            }
-            slot.generation = slot.generation.wrapping_add(1);
+        Some(entry)
+    }
+
+    /// A released connection's buffer growth back to the pool, and its allocation to the
+    /// spares if there is room (a grown buffer is not kept).
+    #[inline]
+    fn keep_spare(&mut self, mut entry: Entry) {
+        self.buffer_memory = self.buffer_memory.saturating_sub(entry.connection.buffer_growth());
+        if self.spare.len() < self.config.spare_connections {
+            entry.connection.release_buffer_growth();
+            self.spare.push(entry.connection);
         }
     }
 }
@@ -2660,5 +2737,130 @@ mod settle_bookkeeping {
         );
         assert_eq!(client.connection_count() + server.connection_count(), 0);
         assert_eq!(client.time_wait_count(), 0, "expired after 2 MSL");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod lifecycle {
+    use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use core::time::Duration;
+
+    use super::{ConnectionHandle, Endpoint, EndpointConfig, EndpointError};
+    use crate::{Config, Instant};
+
+    fn config(secret: u8) -> EndpointConfig {
+        let mut connection = Config::new([secret; 16]);
+        connection.msl = Duration::from_millis(1);
+        connection.delayed_ack = None;
+        EndpointConfig::new(connection, [secret; 16])
+    }
+
+    /// Every live connection and TIME-WAIT record is filed under the hash its 4-tuple has when
+    /// hashed afresh, and found by it; the per-remote counts are the live connections per
+    /// remote address (counts at zero may stay until a sweep).
+    fn assert_filed_as_recomputed(ep: &Endpoint) {
+        let mut live = alloc::collections::BTreeMap::<IpAddr, usize>::new();
+        for (index, slot) in ep.slots.iter().enumerate() {
+            let Some(entry) = slot.entry.as_ref() else { continue };
+            let tuple = entry.tuple();
+            assert_eq!(entry.hash, ep.by_tuple.hash(tuple.0, tuple.1));
+            let handle = ConnectionHandle { index: index as u32, generation: slot.generation };
+            assert_eq!(ep.lookup(tuple), Some(handle));
+            *live.entry(tuple.1.ip()).or_default() += 1;
+        }
+        for filed in &ep.time_wait {
+            assert_eq!(filed.hash, ep.by_tuple.hash(filed.local, filed.remote));
+        }
+        for ip in [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))] {
+            let counted = ep.per_remote.get(&ip).copied().unwrap_or(0);
+            assert_eq!(counted, live.get(&ip).copied().unwrap_or(0), "{ip}");
+        }
+    }
+
+    /// The hash a listener's SYN was looked up under is the one its connection is filed under
+    /// (passed down, not computed again), on both endpoints, through whole lifecycles.
+    #[test]
+    fn connections_from_a_listener_are_filed_under_the_hash_recomputed() {
+        let (mut client, mut server) = (Endpoint::new(config(1)), Endpoint::new(config(2)));
+        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        server.listen(listen, 8).unwrap();
+        let mut now = Instant::from_millis(1);
+        for _ in 0..50 {
+            super::short_lifecycle(now, &mut client, &mut server, listen, |client, server| {
+                assert_filed_as_recomputed(client);
+                assert_filed_as_recomputed(server);
+            });
+            now += Duration::from_millis(3);
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+            assert_eq!(client.connection_count() + server.connection_count(), 0);
+        }
+    }
+
+    /// Moves every segment both ways until neither endpoint sends, checking the filing after
+    /// each segment.
+    fn exchange(now: Instant, client: &mut Endpoint, server: &mut Endpoint) {
+        let mut buf = [0u8; 1500];
+        loop {
+            let mut moved = false;
+            for from_client in [true, false] {
+                let (from, to) = if from_client {
+                    (&mut *client, &mut *server)
+                } else {
+                    (&mut *server, &mut *client)
+                };
+                while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
+                    to.handle_segment(now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
+                    assert_filed_as_recomputed(to);
+                    moved = true;
+                }
+            }
+            while client.poll_event().is_some() {}
+            while server.poll_event().is_some() {}
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Per-remote limits under churn: each round the client may open three connections to
+    /// one server (its fourth `connect` is refused), the server takes two from that client
+    /// and refuses the third SYN, counting it; aborted, they free their counts for the next
+    /// round, so every round refuses and counts exactly the same.
+    #[test]
+    fn per_remote_limits_refuse_and_count_under_churn() {
+        let mut client_config = config(1);
+        client_config.max_per_remote = 3;
+        let mut server_config = config(2);
+        server_config.max_per_remote = 2;
+        let (mut client, mut server) = (Endpoint::new(client_config), Endpoint::new(server_config));
+        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        server.listen(listen, 8).unwrap();
+        let client_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let mut now = Instant::from_millis(1);
+        for round in 1..=20u64 {
+            let handles: alloc::vec::Vec<_> =
+                (0..3).map(|_| client.connect(now, client_ip, listen).unwrap()).collect();
+            assert_eq!(
+                client.connect(now, client_ip, listen),
+                Err(EndpointError::TooManyConnections)
+            );
+            exchange(now, &mut client, &mut server);
+            assert_eq!(server.counters().refused_by_limit, round);
+            assert_eq!(server.connection_count(), 2);
+            while server.accept(listen).unwrap().is_some() {}
+            for handle in handles {
+                client.abort(now, handle).unwrap();
+            }
+            exchange(now, &mut client, &mut server);
+            now += Duration::from_millis(3);
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+            exchange(now, &mut client, &mut server);
+            assert_eq!(client.connection_count() + server.connection_count(), 0, "round {round}");
+            assert_filed_as_recomputed(&client);
+            assert_filed_as_recomputed(&server);
+        }
     }
 }

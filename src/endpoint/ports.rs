@@ -41,11 +41,7 @@ impl EphemeralPorts {
     ) -> Option<u16> {
         let offset = match self.last {
             Some((ip, to, offset)) if ip == local_ip && to == remote => offset,
-            _ => {
-                let offset = self.offset(local_ip, remote);
-                self.last = Some((local_ip, remote, offset));
-                offset
-            }
+            _ => self.remember_offset(local_ip, remote),
         };
         for _ in 0..self.count {
             let slot = self.next.wrapping_add(offset) % self.count;
@@ -58,6 +54,15 @@ impl EphemeralPorts {
             }
         }
         None
+    }
+
+    /// F for a destination other than the last one, remembered for the next connection (out
+    /// of line: the hash needs a stack frame the remembered case does not).
+    #[inline(never)]
+    fn remember_offset(&mut self, local_ip: IpAddr, remote: SocketAddr) -> u32 {
+        let offset = self.offset(local_ip, remote);
+        self.last = Some((local_ip, remote, offset));
+        offset
     }
 
     /// F(local IP, remote IP, remote port, secret) of RFC 6056 §3.3.3: SipHash-2-4 of the
