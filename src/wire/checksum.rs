@@ -628,6 +628,14 @@ impl Checksum {
         self.add_big_endian(u64::from(value));
     }
 
+    /// Adds a plain sum of big-endian 16- or 32-bit words given as numbers, as if their
+    /// octets came next (2^16 ≡ 1: a 32-bit word sums as its two halves): for a header
+    /// summed from its fields a word at a time, with one end-around addition for all.
+    #[inline(always)]
+    pub(crate) fn add_u64_words(&mut self, sum: u64) {
+        self.add_big_endian(sum);
+    }
+
     /// The ones'-complement sum folded to 16 bits, *not* complemented: the value a device
     /// doing partial checksum offload expects in the field ([`TxChecksum::PseudoHeader`]).
     /// An odd final octet is padded with zero on the right. Always `!self.finish()`.
