@@ -463,12 +463,7 @@ impl Connection {
         // return early, here; on the main one once, after the segment (nothing it does before
         // reads it but an idle restart, which notes it first).
         if let Some(reply) = self.rare.as_ref().and_then(|rare| rare.reply) {
-            self.note_send_limit();
-            let transmit = self.emit_reply(reply, out)?;
-            if let Some(rare) = self.rare.as_mut() {
-                rare.reply = None;
-            }
-            return Ok(Some(transmit));
+            return self.send_reply(reply, out).map(Some);
         }
         if !core::mem::take(&mut self.transmit_checked) && !self.may_transmit() {
             // The common "nothing more" answer, without planning a segment.
@@ -522,6 +517,20 @@ impl Connection {
             && let Some(first) = transmit
         {
             return Ok(Some(self.extend_super_segment(now, out, first)));
+        }
+        Ok(transmit)
+    }
+
+    /// The control reply owed to someone (a RST), written, and forgotten once written. Out
+    /// of line and cold: few connections ever owe one, and `poll_output`'s common paths stay
+    /// the shorter for it.
+    #[cold]
+    #[inline(never)]
+    fn send_reply(&mut self, reply: Reply, out: &mut Out<'_>) -> Result<Transmit, TransmitError> {
+        self.note_send_limit();
+        let transmit = self.emit_reply(reply, out)?;
+        if let Some(rare) = self.rare.as_mut() {
+            rare.reply = None;
         }
         Ok(transmit)
     }
@@ -631,6 +640,61 @@ impl Connection {
             // Nothing but control replies leaves a connection that has no peer yet or any more.
             return Ok(None);
         }
+        // Repairs (a retransmission from SND.UNA, a path-MTU resend, a SACK recovery's lost
+        // segment, a loss probe) come first; each needs one of these, and without any of them
+        // none has anything to send.
+        let repairs = self.retransmit_pending
+            || self.rare.as_ref().is_some_and(|rare| rare.resegment.is_some())
+            || self
+                .scoreboard
+                .as_ref()
+                .is_some_and(|board| board.recovery().is_some() || board.probe_due());
+        if repairs && let Some(len) = self.next_repair(now, out)? {
+            return Ok(Some(len));
+        }
+        self.restart_after_idle(now);
+        // A poll for an owed ACK with nothing queued past SND.NXT (no SYN, data or FIN to
+        // send) need not plan a segment: `plan_at` would find none. Only then is it asked,
+        // so a sender's data path pays one test.
+        let plans_new = !self.ack_pending
+            || self.unsent_end().after(self.snd_nxt)
+            || (self.snd_nxt == self.iss && self.snd_una == self.iss);
+        debug_assert!(
+            plans_new || self.plan_at(self.snd_nxt, Purpose::New).is_none(),
+            "a poll for an ACK skipped a segment to send"
+        );
+        if plans_new && let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
+            let len = self.emit_plan(plan, out)?;
+            if let Some(emitted) = out.emitted.as_mut() {
+                emitted.kind = Kind::New;
+            }
+            self.on_sent_new(now, plan, Purpose::New);
+            return Ok(Some(len));
+        }
+        if (self.probe_pending || self.keepalive_probe_pending)
+            && let Some(len) = self.next_probe(now, out)?
+        {
+            return Ok(Some(len));
+        }
+        if self.ack_pending {
+            let len = self.emit_bare(self.snd_nxt, Flags::ACK, out)?;
+            self.ack_pending = false;
+            return Ok(Some(len));
+        }
+        Ok(None)
+    }
+
+    /// `next_segment`'s repairs, in their order: a retransmission from SND.UNA (RFC 6298
+    /// rule 5.4), the next piece of a path-MTU resend, a segment deemed lost in SACK recovery
+    /// (RFC 6675), a loss probe (RFC 8985 §7.3). Out of line and cold: a connection without
+    /// losses never comes here, and the common paths of `poll_output` stay the shorter.
+    #[cold]
+    #[inline(never)]
+    fn next_repair(
+        &mut self,
+        now: Instant,
+        out: &mut Out<'_>,
+    ) -> Result<Option<usize>, TransmitError> {
         if self.retransmit_pending {
             let plan = self.plan_at(self.snd_una, Purpose::Retransmit);
             if let Some(plan) = plan.and_then(|plan| self.before_sacked(plan)) {
@@ -663,25 +727,18 @@ impl Connection {
             }
             self.cancel_loss_probe();
         }
-        self.restart_after_idle(now);
-        // A poll for an owed ACK with nothing queued past SND.NXT (no SYN, data or FIN to
-        // send) need not plan a segment: `plan_at` would find none. Only then is it asked,
-        // so a sender's data path pays one test.
-        let plans_new = !self.ack_pending
-            || self.unsent_end().after(self.snd_nxt)
-            || (self.snd_nxt == self.iss && self.snd_una == self.iss);
-        debug_assert!(
-            plans_new || self.plan_at(self.snd_nxt, Purpose::New).is_none(),
-            "a poll for an ACK skipped a segment to send"
-        );
-        if plans_new && let Some(plan) = self.plan_at(self.snd_nxt, Purpose::New) {
-            let len = self.emit_plan(plan, out)?;
-            if let Some(emitted) = out.emitted.as_mut() {
-                emitted.kind = Kind::New;
-            }
-            self.on_sent_new(now, plan, Purpose::New);
-            return Ok(Some(len));
-        }
+        Ok(None)
+    }
+
+    /// `next_segment`'s probes, in their order: a zero-window probe (the persist timer), then
+    /// a keep-alive. Out of line and cold, as `next_repair`.
+    #[cold]
+    #[inline(never)]
+    fn next_probe(
+        &mut self,
+        now: Instant,
+        out: &mut Out<'_>,
+    ) -> Result<Option<usize>, TransmitError> {
         if self.probe_pending {
             self.probe_pending = false;
             let idle = self.snd_una == self.snd_nxt;
@@ -715,11 +772,6 @@ impl Connection {
             // answer with an ACK (RFC 9293 §3.8.4).
             let len = self.emit_bare(self.snd_nxt + u32::MAX, Flags::ACK, out)?;
             self.keepalive_probe_pending = false;
-            return Ok(Some(len));
-        }
-        if self.ack_pending {
-            let len = self.emit_bare(self.snd_nxt, Flags::ACK, out)?;
-            self.ack_pending = false;
             return Ok(Some(len));
         }
         Ok(None)
