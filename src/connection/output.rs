@@ -926,19 +926,27 @@ impl Connection {
         let full = usize::from(mss).saturating_sub(self.sack_option_len());
         let mss = full.max(1);
         let mut data_len = if syn_acked { queued.min(mss) } else { 0 };
-        let usable = self.usable_window(seq);
-        match purpose {
-            Purpose::New => data_len = data_len.min(usable),
-            Purpose::LossProbe => data_len = data_len.min(self.peer_window_room(seq)),
-            Purpose::Retransmit => {
+        // Without data to send (a FIN alone, an empty queue) no window can cut it shorter:
+        // the windows are not worked out.
+        if data_len > 0 {
+            let room = match purpose {
+                Purpose::New | Purpose::Probe => {
+                    let usable = self.usable_window(seq);
+                    // The override of a held segment (RFC 9293 §3.8.6.2.1 (4)): what the
+                    // window allows, or one octet past a zero window (MUST-36).
+                    if purpose == Purpose::Probe { usable.max(1) } else { usable }
+                }
+                Purpose::LossProbe => self.peer_window_room(seq),
                 // Resend only what was sent before.
-                let sent =
-                    if self.snd_nxt.after(seq) { self.snd_nxt.since(seq) as usize } else { 0 };
-                data_len = data_len.min(sent);
-            }
-            // The override of a held segment (RFC 9293 §3.8.6.2.1 (4)): what the window allows,
-            // or one octet past a zero window (MUST-36).
-            Purpose::Probe => data_len = data_len.min(usable.max(1)),
+                Purpose::Retransmit => {
+                    if self.snd_nxt.after(seq) {
+                        self.snd_nxt.since(seq) as usize
+                    } else {
+                        0
+                    }
+                }
+            };
+            data_len = data_len.min(room);
         }
         let end = seq + len_u32(data_len);
         let fin = match (self.fin_seq(), purpose) {
