@@ -499,8 +499,8 @@ impl Connection {
             self.note_send_limit();
             written
         };
-        let transmit = written?.map(|len| self.transmit(len, self.last_remote()));
-        if transmit.is_some() {
+        let written = written?;
+        if written.is_some() {
             self.on_ack_sent(out.window_field);
         } else {
             self.arm_persist_if_needed(now);
@@ -514,11 +514,14 @@ impl Connection {
         // more for the common case to do.
         if out.max_segments > 1
             && out.payload.is_some()
-            && let Some(first) = transmit
+            && let Some(len) = written
         {
+            let first = self.transmit(len, self.last_remote());
             return Ok(Some(self.extend_super_segment(now, out, first)));
         }
-        Ok(transmit)
+        // The descriptor is made last, in the return slot: made earlier and kept, it was
+        // copied there field by field.
+        Ok(written.map(|len| self.transmit(len, self.last_remote())))
     }
 
     /// The control reply owed to someone (a RST), written, and forgotten once written. Out
