@@ -618,10 +618,15 @@ impl Connection {
         flagged
             || self.unsent_end().after(self.snd_nxt)
             || (self.snd_nxt == self.iss && self.snd_una == self.iss)
-            || self
-                .rare
-                .as_ref()
-                .is_some_and(|rare| rare.reply.is_some() || rare.resegment.is_some())
+            || ((self.rare.is_some() || self.scoreboard.is_some()) && self.may_transmit_repair())
+    }
+
+    /// `may_transmit`'s part for a connection with rare state or a scoreboard: a control
+    /// reply, a path-MTU resend, a loss probe or a segment deemed lost. Out of line, so the
+    /// common answer (a connection with neither: most short ones) needs no registers saved.
+    #[inline(never)]
+    fn may_transmit_repair(&self) -> bool {
+        self.rare.as_ref().is_some_and(|rare| rare.reply.is_some() || rare.resegment.is_some())
             || self.loss_probe_due()
             || self.next_lost_segment(false).is_some()
     }
