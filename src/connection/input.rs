@@ -436,8 +436,9 @@ impl Connection {
         }
         let tsecr = echoed(segment);
         let undone = advances && self.judge_by_echo(seg_ack, tsecr);
-        // Without blocks and without a scoreboard, the scoreboard's step has nothing to do.
-        if self.sack_ok && (advances || self.scoreboard.is_some()) {
+        // Without blocks (none here) and without a scoreboard, the scoreboard's step has
+        // nothing to do (`sack_ack_has_work`).
+        if self.sack_ack_has_work(segment) {
             self.on_sack_ack(now, segment);
         }
         if advances {
@@ -521,7 +522,7 @@ impl Connection {
         // Judged first, so that losses this same ACK reveals start a recovery of their own
         // rather than being taken back with it.
         let undone = self.snd_una.before(seg_ack) && self.judge_by_echo(seg_ack, echoed(segment));
-        if self.sack_ok {
+        if self.sack_ack_has_work(segment) {
             // RFC 6675 / RFC 8985: the scoreboard sees the ACK before SND.UNA moves.
             self.on_sack_ack(now, segment);
         }
