@@ -210,29 +210,13 @@ impl Connection {
         // LISTEN anyway (RFC 5961 §4), which is what a restarted peer — new clock, perhaps no
         // timestamps at all — needs to learn that this connection is still open.
         if self.ts.is_on() && !flags.contains(Flags::RST) && !flags.contains(Flags::SYN) {
-            match header.options.timestamps {
-                None => {
-                    self.count().timestamps_missing += 1;
-                    return;
-                }
-                Some(ts) if self.ts.paws_rejects(now, ts.tsval) => {
-                    self.count().paws_rejected += 1;
-                    let len = segment.payload.len();
-                    if self.carries_new_data(seg_seq, len) {
-                        self.count().paws_rejected_new_data += 1;
-                    }
-                    // R1's ACK reports octets we already had as a D-SACK (RFC 2883 §4, as
-                    // Linux does): on a path that reorders, this is an original its
-                    // retransmission overtook, and the block is the sender's only proof that
-                    // the retransmission was spurious (RFC 3708, RFC 8985 §6.2 step 4).
-                    if len > 0 && seg_seq.before(self.rcv_nxt) {
-                        let end = (seg_seq + len_u32(len)).min_seq(self.rcv_nxt);
-                        self.report_duplicate(seg_seq, end);
-                    }
-                    self.send_challenge_ack(now);
-                    return;
-                }
-                Some(_) => {}
+            let passes = header
+                .options
+                .timestamps
+                .is_some_and(|ts| !self.ts.paws_rejects(now, ts.tsval));
+            if !passes {
+                self.on_timestamps_rejected(now, segment);
+                return;
             }
         }
 
@@ -265,46 +249,15 @@ impl Connection {
             (false, seg_seq.is_acceptable(seg_len, self.rcv_nxt, window))
         };
         if !window_closed_at_edge && !acceptable {
-            self.count().unacceptable_segments += 1;
-            if flags.contains(Flags::RST) {
-                self.count().rsts_ignored += 1;
-                return;
-            }
-            if !segment.payload.is_empty() && (seg_seq + seg_len).before_eq(self.rcv_nxt) {
-                // An old duplicate (a spurious retransmission, or our ACK was lost): RFC 2883
-                // §4 reports it as a D-SACK block on the ACK below.
-                let end = seg_seq + len_u32(segment.payload.len());
-                self.report_duplicate(seg_seq, end);
-            }
-            // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate-limited like a challenge ACK: two
-            // hosts each outside the other's window would otherwise trade ACKs forever (an
-            // "ACK war"; Linux limits these too).
-            self.send_challenge_ack(now);
+            self.on_unacceptable_segment(now, segment, flags, seg_seq, seg_len);
             return;
         }
 
-        // Second: the RST bit (RFC 5961 §3: exactly RCV.NXT resets, else challenge ACK).
-        if flags.contains(Flags::RST) {
-            if seg_seq == self.rcv_nxt {
-                self.apply(now, Stimulus::Rst { from_passive_open: self.returns_to_listen() });
-            } else {
-                self.send_challenge_ack(now);
-            }
-            return;
-        }
-
-        // Third: security and compartment (no IP security options here).
-
-        // Fourth: the SYN bit. RFC 5961 §4: challenge ACK in synchronized states; a passive
-        // SYN-RECEIVED returns to LISTEN (§3.10.7.4).
-        if flags.contains(Flags::SYN) {
-            let from_passive_open = self.returns_to_listen();
-            if self.state == State::SynReceived && from_passive_open {
-                self.apply(now, Stimulus::SynInWindow { from_passive_open });
-            } else {
-                self.send_challenge_ack(now);
-                self.apply(now, Stimulus::SynInWindow { from_passive_open });
-            }
+        // Second: the RST bit (RFC 5961 §3). Fourth: the SYN bit. Both are rare, out of line
+        // (`on_rst_or_syn_in_window`); a segment with either stops there. Third: security and
+        // compartment (no IP security options here).
+        if flags.contains(Flags::RST) || flags.contains(Flags::SYN) {
+            self.on_rst_or_syn_in_window(now, flags, seg_seq);
             return;
         }
 
@@ -319,16 +272,105 @@ impl Connection {
 
         // Sixth to eighth: URG, text, FIN.
         if window_closed_at_edge {
-            // Text and FIN do not fit: tell the sender the window is still closed.
-            self.ack_now();
-            self.process_urgent(segment);
-            // The FIN this segment carried is not processed, so an ACK of our FIN that step 5
-            // left for step 8 takes effect now (found by the model test: the connection
-            // stayed in FIN-WAIT-1 with its FIN acknowledged).
-            self.settle_ack_of_our_fin(now);
+            self.on_text_at_closed_window(now, segment);
             return;
         }
         self.process_text_and_fin(now, segment, seg_seq);
+    }
+
+    /// Before step 1 (RFC 7323 §3.2, §5.3 R1): timestamps are in use, and this segment (not
+    /// a RST or SYN) lacks the option, which drops it silently, or fails PAWS, which drops it
+    /// with an ACK. Out of line: neither happens on a healthy connection.
+    #[cold]
+    #[inline(never)]
+    fn on_timestamps_rejected(&mut self, now: Instant, segment: &Segment<'_>) {
+        if segment.header.options.timestamps.is_none() {
+            self.count().timestamps_missing += 1;
+            return;
+        }
+        let seg_seq = segment.header.seq;
+        self.count().paws_rejected += 1;
+        let len = segment.payload.len();
+        if self.carries_new_data(seg_seq, len) {
+            self.count().paws_rejected_new_data += 1;
+        }
+        // R1's ACK reports octets we already had as a D-SACK (RFC 2883 §4, as Linux does): on
+        // a path that reorders, this is an original its retransmission overtook, and the
+        // block is the sender's only proof that the retransmission was spurious (RFC 3708,
+        // RFC 8985 §6.2 step 4).
+        if len > 0 && seg_seq.before(self.rcv_nxt) {
+            let end = (seg_seq + len_u32(len)).min_seq(self.rcv_nxt);
+            self.report_duplicate(seg_seq, end);
+        }
+        self.send_challenge_ack(now);
+    }
+
+    /// Step 1 found the segment (`flags`, `seg_seq`, `seg_len` after any trimming of an old
+    /// SYN) unacceptable. Out of line: a retransmission or a stray, not the common segment.
+    #[cold]
+    #[inline(never)]
+    fn on_unacceptable_segment(
+        &mut self,
+        now: Instant,
+        segment: &Segment<'_>,
+        flags: Flags,
+        seg_seq: SeqNum,
+        seg_len: u32,
+    ) {
+        self.count().unacceptable_segments += 1;
+        if flags.contains(Flags::RST) {
+            self.count().rsts_ignored += 1;
+            return;
+        }
+        if !segment.payload.is_empty() && (seg_seq + seg_len).before_eq(self.rcv_nxt) {
+            // An old duplicate (a spurious retransmission, or our ACK was lost): RFC 2883 §4
+            // reports it as a D-SACK block on the ACK below.
+            let end = seg_seq + len_u32(segment.payload.len());
+            self.report_duplicate(seg_seq, end);
+        }
+        // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate-limited like a challenge ACK: two hosts
+        // each outside the other's window would otherwise trade ACKs forever (an "ACK war";
+        // Linux limits these too).
+        self.send_challenge_ack(now);
+    }
+
+    /// Steps 2 and 4 for an acceptable segment with RST or SYN (after any trimming of an old
+    /// SYN). Out of line: neither bit is set on the segments of a connection that works.
+    #[cold]
+    #[inline(never)]
+    fn on_rst_or_syn_in_window(&mut self, now: Instant, flags: Flags, seg_seq: SeqNum) {
+        // Second: the RST bit (RFC 5961 §3: exactly RCV.NXT resets, else challenge ACK).
+        if flags.contains(Flags::RST) {
+            if seg_seq == self.rcv_nxt {
+                self.apply(now, Stimulus::Rst { from_passive_open: self.returns_to_listen() });
+            } else {
+                self.send_challenge_ack(now);
+            }
+            return;
+        }
+        // Fourth: the SYN bit. RFC 5961 §4: challenge ACK in synchronized states; a passive
+        // SYN-RECEIVED returns to LISTEN (§3.10.7.4).
+        let from_passive_open = self.returns_to_listen();
+        if self.state == State::SynReceived && from_passive_open {
+            self.apply(now, Stimulus::SynInWindow { from_passive_open });
+        } else {
+            self.send_challenge_ack(now);
+            self.apply(now, Stimulus::SynInWindow { from_passive_open });
+        }
+    }
+
+    /// Steps 6–8 for a segment at RCV.NXT whose text or FIN meets a closed window (MUST-66):
+    /// only its URG is processed. Out of line: a receiver that reads keeps its window open.
+    #[cold]
+    #[inline(never)]
+    fn on_text_at_closed_window(&mut self, now: Instant, segment: &Segment<'_>) {
+        // Text and FIN do not fit: tell the sender the window is still closed.
+        self.ack_now();
+        self.process_urgent(segment);
+        // The FIN this segment carried is not processed, so an ACK of our FIN that step 5 left
+        // for step 8 takes effect now (found by the model test: the connection stayed in
+        // FIN-WAIT-1 with its FIN acknowledged).
+        self.settle_ack_of_our_fin(now);
     }
 
     /// Window update of step 5: SND.UNA =< SEG.ACK =< SND.NXT and the segment is newer than
