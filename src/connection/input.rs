@@ -59,14 +59,18 @@ impl Connection {
         self.arm_keepalive();
     }
 
-    /// §3.10.7.1: CLOSED. Everything is discarded; anything but a RST draws a RST.
+    /// §3.10.7.1: CLOSED. Everything is discarded; anything but a RST draws a RST. Out of
+    /// line: the endpoint does not hand segments to a closed connection.
+    #[cold]
+    #[inline(never)]
     fn on_segment_closed(&mut self, segment: &Segment<'_>, from: SocketAddr) {
         if !segment.header.flags.contains(Flags::RST) {
             self.queue_reply(reset_for(segment, from));
         }
     }
 
-    /// §3.10.7.2: LISTEN.
+    /// §3.10.7.2: LISTEN. Out of line: once per connection, not once per segment.
+    #[inline(never)]
     fn on_segment_listen(&mut self, now: Instant, segment: &Segment<'_>, from: SocketAddr) {
         let header = &segment.header;
         // First: an incoming RST is ignored.
@@ -108,7 +112,8 @@ impl Connection {
         self.count().unacceptable_segments += 1;
     }
 
-    /// §3.10.7.3: SYN-SENT.
+    /// §3.10.7.3: SYN-SENT. Out of line: once per connection, not once per segment.
+    #[inline(never)]
     fn on_segment_syn_sent(&mut self, now: Instant, segment: &Segment<'_>) {
         let header = &segment.header;
         let Some(remote) = self.remote() else { return };
@@ -168,7 +173,10 @@ impl Connection {
     }
 
     /// §3.10.7.4 for TIME-WAIT: the verdict of [`crate::time_wait::TimeWait::judge`], the one
-    /// implementation the endpoint's TIME-WAIT records use too.
+    /// implementation the endpoint's TIME-WAIT records use too. Out of line: the endpoint
+    /// keeps TIME-WAIT in its records, so this is a connection used on its own.
+    #[cold]
+    #[inline(never)]
     fn on_segment_time_wait(&mut self, now: Instant, segment: &Segment<'_>) {
         let Some(record) = self.time_wait_record() else { return };
         match record.judge(segment) {
@@ -526,8 +534,7 @@ impl Connection {
         if self.state == State::SynReceived {
             // SND.UNA < SEG.ACK =< SND.NXT: ESTABLISHED; else <SEQ=SEG.ACK><CTL=RST>.
             if !(self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt)) {
-                let remote = self.last_remote();
-                self.queue_reply(Reply { remote, seq: seg_ack, ack: None });
+                self.reset_unacceptable_ack(seg_ack);
                 return false;
             }
             self.on_ack_advances(now, seg_ack, echoed(segment), false);
@@ -540,7 +547,7 @@ impl Connection {
         let lower_bound = self.snd_una + 0u32.wrapping_sub(self.max_snd_wnd);
         if seg_ack.after(self.snd_nxt) || seg_ack.before(lower_bound) {
             // "Send an ACK, drop the segment, and return" (rate-limited as a challenge ACK).
-            self.send_challenge_ack(now);
+            self.challenge_unacceptable_ack(now);
             return false;
         }
         // RFC 7323 §5.3 R3 (§4.3 (2)): the segment is acceptable, so its TSval may become
@@ -614,6 +621,23 @@ impl Connection {
         }
     }
 
+    /// Step 5 in SYN-RECEIVED for an ACK outside SND.UNA < SEG.ACK =< SND.NXT:
+    /// <SEQ=SEG.ACK><CTL=RST>. Out of line, as it is rare.
+    #[cold]
+    #[inline(never)]
+    fn reset_unacceptable_ack(&mut self, seg_ack: SeqNum) {
+        let remote = self.last_remote();
+        self.queue_reply(Reply { remote, seq: seg_ack, ack: None });
+    }
+
+    /// Step 5 for an ACK of something not yet sent, or older than the send window allows
+    /// (RFC 5961 §5): the challenge ACK. Out of line, as it is rare.
+    #[cold]
+    #[inline(never)]
+    fn challenge_unacceptable_ack(&mut self, now: Instant) {
+        self.send_challenge_ack(now);
+    }
+
     /// SND.UNA advances to `seg_ack` (known to be within SND.UNA..=SND.NXT); `tsecr` is the
     /// segment's TSecr, if it carries the timestamps option. `undone`: this ACK proved the
     /// last reduction spurious, and the undo (RFC 4015 §3) set cwnd itself, so the ACK grows
@@ -630,21 +654,7 @@ impl Connection {
         if undone {
             // The undo left fast recovery and set cwnd (RFC 4015 §3).
         } else if self.in_fast_recovery {
-            if seg_ack.after_eq(self.recover) {
-                self.in_fast_recovery = false;
-                let flight = self.snd_nxt.since(seg_ack);
-                self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
-            } else {
-                // RFC 6582 step 5: a partial ACK; the next hole goes out at once. Only the
-                // first partial ACK restarts the retransmission timer (§4, "Impatient"): a
-                // window with many holes falls back on the timeout and slow start instead of
-                // repairing one hole per round trip for as many round trips as there are holes.
-                self.on_congestion_event(CongestionEvent::PartialAck { acked });
-                self.retransmit_pending = true;
-                let rare = self.rare_mut();
-                restart_timer = !rare.partial_ack_restarted_timer;
-                rare.partial_ack_restarted_timer = true;
-            }
+            restart_timer = self.on_ack_in_fast_recovery(seg_ack, acked);
         } else if data_was_outstanding && !self.in_fast_sack_recovery() {
             // RFC 6675 §5: cwnd stays put until the recovery point is acknowledged.
             self.on_congestion_event_sampled(CongestionEvent::Ack { acked }, latest_rtt);
@@ -672,6 +682,30 @@ impl Connection {
         self.set_first_retransmission_at(None);
         self.progress_at = now;
         self.update_retransmit_timer(now, restart_timer);
+    }
+
+    /// [`on_ack_advances`](Self::on_ack_advances) in an RFC 6582 fast recovery (out of line:
+    /// only after a loss without SACK). Returns whether the ACK restarts the retransmission
+    /// timer.
+    #[cold]
+    #[inline(never)]
+    fn on_ack_in_fast_recovery(&mut self, seg_ack: SeqNum, acked: u32) -> bool {
+        if seg_ack.after_eq(self.recover) {
+            self.in_fast_recovery = false;
+            let flight = self.snd_nxt.since(seg_ack);
+            self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
+            return true;
+        }
+        // RFC 6582 step 5: a partial ACK; the next hole goes out at once. Only the first
+        // partial ACK restarts the retransmission timer (§4, "Impatient"): a window with many
+        // holes falls back on the timeout and slow start instead of repairing one hole per
+        // round trip for as many round trips as there are holes.
+        self.on_congestion_event(CongestionEvent::PartialAck { acked });
+        self.retransmit_pending = true;
+        let rare = self.rare_mut();
+        let restart_timer = !rare.partial_ack_restarted_timer;
+        rare.partial_ack_restarted_timer = true;
+        restart_timer
     }
 
     /// The RTT sample an ACK of new data up to `seg_ack` gives, before SND.UNA moves. Karn
@@ -778,11 +812,7 @@ impl Connection {
             }
             let brings_new_data = (data_seq + len_u32(payload.len())).after(self.rcv_nxt);
             if self.read_closed && brings_new_data {
-                // SHLD-3: new data after a full close: reset, the user will never read it.
-                if let Some(remote) = self.remote() {
-                    self.queue_reply(Reply { remote, seq: self.snd_nxt, ack: None });
-                }
-                self.apply(now, Stimulus::DataAfterClose);
+                self.reset_data_after_close(now);
                 return;
             }
             // A FIN counts only if every octet before it fitted the window.
@@ -834,6 +864,17 @@ impl Connection {
         }
     }
 
+    /// SHLD-3: new data after a full close: reset, the user will never read it. Out of line,
+    /// as it is rare.
+    #[cold]
+    #[inline(never)]
+    fn reset_data_after_close(&mut self, now: Instant) {
+        if let Some(remote) = self.remote() {
+            self.queue_reply(Reply { remote, seq: self.snd_nxt, ack: None });
+        }
+        self.apply(now, Stimulus::DataAfterClose);
+    }
+
     /// Step 5 leaves the ACK of our FIN in FIN-WAIT-1 to step 8 when the segment also carries
     /// a FIN (FIN-WAIT-1 goes straight to TIME-WAIT if that FIN is processed). When it is not —
     /// beyond a hole, or no room in the window — the ACK alone moves us to FIN-WAIT-2.
@@ -848,11 +889,22 @@ impl Connection {
     /// Step 6: the URG bit (MUST-30..33, MUST-62). The urgent pointer is an offset from the
     /// segment's own sequence number (RFC 9293 §3.1): on a SYN-ACK that is the SYN's, one before
     /// the first data octet.
+    #[inline(always)]
     fn process_urgent(&mut self, segment: &Segment<'_>) {
+        if segment.header.flags.contains(Flags::URG) {
+            self.process_urgent_pointer(segment);
+        }
+    }
+
+    /// [`process_urgent`](Self::process_urgent) for a segment with URG set: out of line, as
+    /// almost no application uses urgent data.
+    #[cold]
+    #[inline(never)]
+    fn process_urgent_pointer(&mut self, segment: &Segment<'_>) {
         let header = &segment.header;
         let accepts_urgent =
             matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
-        if !header.flags.contains(Flags::URG) || !accepts_urgent {
+        if !accepts_urgent {
             return;
         }
         let up = header.seq + u32::from(header.urgent_ptr);
@@ -962,7 +1014,9 @@ impl Connection {
     }
 
     /// RFC 5681 §3.2: the third duplicate ACK retransmits the missing segment and enters fast
-    /// recovery (once per window, RFC 6582 step 2); later ones inflate the window.
+    /// recovery (once per window, RFC 6582 step 2); later ones inflate the window. Out of
+    /// line: a duplicate ACK is a sign of loss or reordering, not the common ACK.
+    #[inline(never)]
     fn on_duplicate_ack(&mut self, segment: &Segment<'_>) {
         self.dup_acks = self.dup_acks.saturating_add(1);
         if self.on_sack_duplicate_ack(segment) {
