@@ -282,7 +282,11 @@ impl Options {
     pub(crate) fn parse_into(&mut self, area: &[u8]) -> Result<(), ParseError> {
         // The common case first: NOP, NOP, timestamps, as every Linux and tcp-proto segment
         // after a handshake that negotiated them carries (Linux's fast path too).
-        if let &[KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10, v0, v1, v2, v3, e0, e1, e2, e3] = area {
+        // The four leading octets compared as one word, not one by one.
+        const LEAD: u32 = u32::from_ne_bytes([KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10]);
+        if let Ok(&[k0, k1, k2, k3, v0, v1, v2, v3, e0, e1, e2, e3]) = <&[u8; 12]>::try_from(area)
+            && u32::from_ne_bytes([k0, k1, k2, k3]) == LEAD
+        {
             let tsval = u32::from_be_bytes([v0, v1, v2, v3]);
             let tsecr = u32::from_be_bytes([e0, e1, e2, e3]);
             self.timestamps = Some(Timestamps { tsval, tsecr });
