@@ -24,7 +24,6 @@ impl Connection {
     pub fn handle_segment(&mut self, now: Instant, remote_ip: IpAddr, segment: &Segment<'_>) {
         let now = self.advance_time(now);
         let header = &segment.header;
-        let from = SocketAddr::new(remote_ip, header.src_port);
         // `local()` and `remote()` compared field by field, as the addresses built from the
         // fields would compare (no flow label or scope either side), ports first.
         let addressed_to_us = header.dst_port == self.local_port
@@ -42,8 +41,13 @@ impl Connection {
         let predicted = self.state == State::Established && self.on_predicted_segment(now, segment);
         match self.state {
             _ if predicted => {}
-            State::Closed => self.on_segment_closed(segment, from),
-            State::Listen => self.on_segment_listen(now, segment, from),
+            // The sender's address is built only where it is used.
+            State::Closed => {
+                self.on_segment_closed(segment, SocketAddr::new(remote_ip, header.src_port))
+            }
+            State::Listen => {
+                self.on_segment_listen(now, segment, SocketAddr::new(remote_ip, header.src_port));
+            }
             State::SynSent => self.on_segment_syn_sent(now, segment),
             State::SynReceived
             | State::Established
@@ -218,10 +222,8 @@ impl Connection {
         // LISTEN anyway (RFC 5961 §4), which is what a restarted peer — new clock, perhaps no
         // timestamps at all — needs to learn that this connection is still open.
         if self.ts.is_on() && !flags.contains(Flags::RST) && !flags.contains(Flags::SYN) {
-            let passes = header
-                .options
-                .timestamps
-                .is_some_and(|ts| !self.ts.paws_rejects(now, ts.tsval));
+            let passes =
+                header.options.timestamps.is_some_and(|ts| !self.ts.paws_rejects(now, ts.tsval));
             if !passes {
                 self.on_timestamps_rejected(now, segment);
                 return;
