@@ -24,7 +24,6 @@ impl Connection {
     pub fn handle_segment(&mut self, now: Instant, remote_ip: IpAddr, segment: &Segment<'_>) {
         let now = self.advance_time(now);
         let header = &segment.header;
-        let from = SocketAddr::new(remote_ip, header.src_port);
         // `local()` and `remote()` compared field by field, as the addresses built from the
         // fields would compare (no flow label or scope either side), ports first.
         let addressed_to_us = header.dst_port == self.local_port
@@ -42,8 +41,13 @@ impl Connection {
         let predicted = self.state == State::Established && self.on_predicted_segment(now, segment);
         match self.state {
             _ if predicted => {}
-            State::Closed => self.on_segment_closed(segment, from),
-            State::Listen => self.on_segment_listen(now, segment, from),
+            // The sender's address is built only where it is used.
+            State::Closed => {
+                self.on_segment_closed(segment, SocketAddr::new(remote_ip, header.src_port))
+            }
+            State::Listen => {
+                self.on_segment_listen(now, segment, SocketAddr::new(remote_ip, header.src_port));
+            }
             State::SynSent => self.on_segment_syn_sent(now, segment),
             State::SynReceived
             | State::Established
@@ -59,14 +63,18 @@ impl Connection {
         self.arm_keepalive();
     }
 
-    /// §3.10.7.1: CLOSED. Everything is discarded; anything but a RST draws a RST.
+    /// §3.10.7.1: CLOSED. Everything is discarded; anything but a RST draws a RST. Out of
+    /// line: the endpoint does not hand segments to a closed connection.
+    #[cold]
+    #[inline(never)]
     fn on_segment_closed(&mut self, segment: &Segment<'_>, from: SocketAddr) {
         if !segment.header.flags.contains(Flags::RST) {
             self.queue_reply(reset_for(segment, from));
         }
     }
 
-    /// §3.10.7.2: LISTEN.
+    /// §3.10.7.2: LISTEN. Out of line: once per connection, not once per segment.
+    #[inline(never)]
     fn on_segment_listen(&mut self, now: Instant, segment: &Segment<'_>, from: SocketAddr) {
         let header = &segment.header;
         // First: an incoming RST is ignored.
@@ -108,7 +116,8 @@ impl Connection {
         self.count().unacceptable_segments += 1;
     }
 
-    /// §3.10.7.3: SYN-SENT.
+    /// §3.10.7.3: SYN-SENT. Out of line: once per connection, not once per segment.
+    #[inline(never)]
     fn on_segment_syn_sent(&mut self, now: Instant, segment: &Segment<'_>) {
         let header = &segment.header;
         let Some(remote) = self.remote() else { return };
@@ -168,7 +177,10 @@ impl Connection {
     }
 
     /// §3.10.7.4 for TIME-WAIT: the verdict of [`crate::time_wait::TimeWait::judge`], the one
-    /// implementation the endpoint's TIME-WAIT records use too.
+    /// implementation the endpoint's TIME-WAIT records use too. Out of line: the endpoint
+    /// keeps TIME-WAIT in its records, so this is a connection used on its own.
+    #[cold]
+    #[inline(never)]
     fn on_segment_time_wait(&mut self, now: Instant, segment: &Segment<'_>) {
         let Some(record) = self.time_wait_record() else { return };
         match record.judge(segment) {
@@ -210,29 +222,11 @@ impl Connection {
         // LISTEN anyway (RFC 5961 §4), which is what a restarted peer — new clock, perhaps no
         // timestamps at all — needs to learn that this connection is still open.
         if self.ts.is_on() && !flags.contains(Flags::RST) && !flags.contains(Flags::SYN) {
-            match header.options.timestamps {
-                None => {
-                    self.count().timestamps_missing += 1;
-                    return;
-                }
-                Some(ts) if self.ts.paws_rejects(now, ts.tsval) => {
-                    self.count().paws_rejected += 1;
-                    let len = segment.payload.len();
-                    if self.carries_new_data(seg_seq, len) {
-                        self.count().paws_rejected_new_data += 1;
-                    }
-                    // R1's ACK reports octets we already had as a D-SACK (RFC 2883 §4, as
-                    // Linux does): on a path that reorders, this is an original its
-                    // retransmission overtook, and the block is the sender's only proof that
-                    // the retransmission was spurious (RFC 3708, RFC 8985 §6.2 step 4).
-                    if len > 0 && seg_seq.before(self.rcv_nxt) {
-                        let end = (seg_seq + len_u32(len)).min_seq(self.rcv_nxt);
-                        self.report_duplicate(seg_seq, end);
-                    }
-                    self.send_challenge_ack(now);
-                    return;
-                }
-                Some(_) => {}
+            let passes =
+                header.options.timestamps.is_some_and(|ts| !self.ts.paws_rejects(now, ts.tsval));
+            if !passes {
+                self.on_timestamps_rejected(now, segment);
+                return;
             }
         }
 
@@ -265,46 +259,15 @@ impl Connection {
             (false, seg_seq.is_acceptable(seg_len, self.rcv_nxt, window))
         };
         if !window_closed_at_edge && !acceptable {
-            self.count().unacceptable_segments += 1;
-            if flags.contains(Flags::RST) {
-                self.count().rsts_ignored += 1;
-                return;
-            }
-            if !segment.payload.is_empty() && (seg_seq + seg_len).before_eq(self.rcv_nxt) {
-                // An old duplicate (a spurious retransmission, or our ACK was lost): RFC 2883
-                // §4 reports it as a D-SACK block on the ACK below.
-                let end = seg_seq + len_u32(segment.payload.len());
-                self.report_duplicate(seg_seq, end);
-            }
-            // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate-limited like a challenge ACK: two
-            // hosts each outside the other's window would otherwise trade ACKs forever (an
-            // "ACK war"; Linux limits these too).
-            self.send_challenge_ack(now);
+            self.on_unacceptable_segment(now, segment, flags, seg_seq, seg_len);
             return;
         }
 
-        // Second: the RST bit (RFC 5961 §3: exactly RCV.NXT resets, else challenge ACK).
-        if flags.contains(Flags::RST) {
-            if seg_seq == self.rcv_nxt {
-                self.apply(now, Stimulus::Rst { from_passive_open: self.returns_to_listen() });
-            } else {
-                self.send_challenge_ack(now);
-            }
-            return;
-        }
-
-        // Third: security and compartment (no IP security options here).
-
-        // Fourth: the SYN bit. RFC 5961 §4: challenge ACK in synchronized states; a passive
-        // SYN-RECEIVED returns to LISTEN (§3.10.7.4).
-        if flags.contains(Flags::SYN) {
-            let from_passive_open = self.returns_to_listen();
-            if self.state == State::SynReceived && from_passive_open {
-                self.apply(now, Stimulus::SynInWindow { from_passive_open });
-            } else {
-                self.send_challenge_ack(now);
-                self.apply(now, Stimulus::SynInWindow { from_passive_open });
-            }
+        // Second: the RST bit (RFC 5961 §3). Fourth: the SYN bit. Both are rare, out of line
+        // (`on_rst_or_syn_in_window`); a segment with either stops there. Third: security and
+        // compartment (no IP security options here).
+        if flags.contains(Flags::RST) || flags.contains(Flags::SYN) {
+            self.on_rst_or_syn_in_window(now, flags, seg_seq);
             return;
         }
 
@@ -319,16 +282,105 @@ impl Connection {
 
         // Sixth to eighth: URG, text, FIN.
         if window_closed_at_edge {
-            // Text and FIN do not fit: tell the sender the window is still closed.
-            self.ack_now();
-            self.process_urgent(segment);
-            // The FIN this segment carried is not processed, so an ACK of our FIN that step 5
-            // left for step 8 takes effect now (found by the model test: the connection
-            // stayed in FIN-WAIT-1 with its FIN acknowledged).
-            self.settle_ack_of_our_fin(now);
+            self.on_text_at_closed_window(now, segment);
             return;
         }
         self.process_text_and_fin(now, segment, seg_seq);
+    }
+
+    /// Before step 1 (RFC 7323 §3.2, §5.3 R1): timestamps are in use, and this segment (not
+    /// a RST or SYN) lacks the option, which drops it silently, or fails PAWS, which drops it
+    /// with an ACK. Out of line: neither happens on a healthy connection.
+    #[cold]
+    #[inline(never)]
+    fn on_timestamps_rejected(&mut self, now: Instant, segment: &Segment<'_>) {
+        if segment.header.options.timestamps.is_none() {
+            self.count().timestamps_missing += 1;
+            return;
+        }
+        let seg_seq = segment.header.seq;
+        self.count().paws_rejected += 1;
+        let len = segment.payload.len();
+        if self.carries_new_data(seg_seq, len) {
+            self.count().paws_rejected_new_data += 1;
+        }
+        // R1's ACK reports octets we already had as a D-SACK (RFC 2883 §4, as Linux does): on
+        // a path that reorders, this is an original its retransmission overtook, and the
+        // block is the sender's only proof that the retransmission was spurious (RFC 3708,
+        // RFC 8985 §6.2 step 4).
+        if len > 0 && seg_seq.before(self.rcv_nxt) {
+            let end = (seg_seq + len_u32(len)).min_seq(self.rcv_nxt);
+            self.report_duplicate(seg_seq, end);
+        }
+        self.send_challenge_ack(now);
+    }
+
+    /// Step 1 found the segment (`flags`, `seg_seq`, `seg_len` after any trimming of an old
+    /// SYN) unacceptable. Out of line: a retransmission or a stray, not the common segment.
+    #[cold]
+    #[inline(never)]
+    fn on_unacceptable_segment(
+        &mut self,
+        now: Instant,
+        segment: &Segment<'_>,
+        flags: Flags,
+        seg_seq: SeqNum,
+        seg_len: u32,
+    ) {
+        self.count().unacceptable_segments += 1;
+        if flags.contains(Flags::RST) {
+            self.count().rsts_ignored += 1;
+            return;
+        }
+        if !segment.payload.is_empty() && (seg_seq + seg_len).before_eq(self.rcv_nxt) {
+            // An old duplicate (a spurious retransmission, or our ACK was lost): RFC 2883 §4
+            // reports it as a D-SACK block on the ACK below.
+            let end = seg_seq + len_u32(segment.payload.len());
+            self.report_duplicate(seg_seq, end);
+        }
+        // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate-limited like a challenge ACK: two hosts
+        // each outside the other's window would otherwise trade ACKs forever (an "ACK war";
+        // Linux limits these too).
+        self.send_challenge_ack(now);
+    }
+
+    /// Steps 2 and 4 for an acceptable segment with RST or SYN (after any trimming of an old
+    /// SYN). Out of line: neither bit is set on the segments of a connection that works.
+    #[cold]
+    #[inline(never)]
+    fn on_rst_or_syn_in_window(&mut self, now: Instant, flags: Flags, seg_seq: SeqNum) {
+        // Second: the RST bit (RFC 5961 §3: exactly RCV.NXT resets, else challenge ACK).
+        if flags.contains(Flags::RST) {
+            if seg_seq == self.rcv_nxt {
+                self.apply(now, Stimulus::Rst { from_passive_open: self.returns_to_listen() });
+            } else {
+                self.send_challenge_ack(now);
+            }
+            return;
+        }
+        // Fourth: the SYN bit. RFC 5961 §4: challenge ACK in synchronized states; a passive
+        // SYN-RECEIVED returns to LISTEN (§3.10.7.4).
+        let from_passive_open = self.returns_to_listen();
+        if self.state == State::SynReceived && from_passive_open {
+            self.apply(now, Stimulus::SynInWindow { from_passive_open });
+        } else {
+            self.send_challenge_ack(now);
+            self.apply(now, Stimulus::SynInWindow { from_passive_open });
+        }
+    }
+
+    /// Steps 6–8 for a segment at RCV.NXT whose text or FIN meets a closed window (MUST-66):
+    /// only its URG is processed. Out of line: a receiver that reads keeps its window open.
+    #[cold]
+    #[inline(never)]
+    fn on_text_at_closed_window(&mut self, now: Instant, segment: &Segment<'_>) {
+        // Text and FIN do not fit: tell the sender the window is still closed.
+        self.ack_now();
+        self.process_urgent(segment);
+        // The FIN this segment carried is not processed, so an ACK of our FIN that step 5 left
+        // for step 8 takes effect now (found by the model test: the connection stayed in
+        // FIN-WAIT-1 with its FIN acknowledged).
+        self.settle_ack_of_our_fin(now);
     }
 
     /// Window update of step 5: SND.UNA =< SEG.ACK =< SND.NXT and the segment is newer than
@@ -436,8 +488,9 @@ impl Connection {
         }
         let tsecr = echoed(segment);
         let undone = advances && self.judge_by_echo(seg_ack, tsecr);
-        // Without blocks and without a scoreboard, the scoreboard's step has nothing to do.
-        if self.sack_ok && (advances || self.scoreboard.is_some()) {
+        // Without blocks (none here) and without a scoreboard, the scoreboard's step has
+        // nothing to do (`sack_ack_has_work`).
+        if self.sack_ack_has_work(segment) {
             self.on_sack_ack(now, segment);
         }
         if advances {
@@ -483,8 +536,7 @@ impl Connection {
         if self.state == State::SynReceived {
             // SND.UNA < SEG.ACK =< SND.NXT: ESTABLISHED; else <SEQ=SEG.ACK><CTL=RST>.
             if !(self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt)) {
-                let remote = self.last_remote();
-                self.queue_reply(Reply { remote, seq: seg_ack, ack: None });
+                self.reset_unacceptable_ack(seg_ack);
                 return false;
             }
             self.on_ack_advances(now, seg_ack, echoed(segment), false);
@@ -497,7 +549,7 @@ impl Connection {
         let lower_bound = self.snd_una + 0u32.wrapping_sub(self.max_snd_wnd);
         if seg_ack.after(self.snd_nxt) || seg_ack.before(lower_bound) {
             // "Send an ACK, drop the segment, and return" (rate-limited as a challenge ACK).
-            self.send_challenge_ack(now);
+            self.challenge_unacceptable_ack(now);
             return false;
         }
         // RFC 7323 §5.3 R3 (§4.3 (2)): the segment is acceptable, so its TSval may become
@@ -521,7 +573,7 @@ impl Connection {
         // Judged first, so that losses this same ACK reveals start a recovery of their own
         // rather than being taken back with it.
         let undone = self.snd_una.before(seg_ack) && self.judge_by_echo(seg_ack, echoed(segment));
-        if self.sack_ok {
+        if self.sack_ack_has_work(segment) {
             // RFC 6675 / RFC 8985: the scoreboard sees the ACK before SND.UNA moves.
             self.on_sack_ack(now, segment);
         }
@@ -571,6 +623,23 @@ impl Connection {
         }
     }
 
+    /// Step 5 in SYN-RECEIVED for an ACK outside SND.UNA < SEG.ACK =< SND.NXT:
+    /// <SEQ=SEG.ACK><CTL=RST>. Out of line, as it is rare.
+    #[cold]
+    #[inline(never)]
+    fn reset_unacceptable_ack(&mut self, seg_ack: SeqNum) {
+        let remote = self.last_remote();
+        self.queue_reply(Reply { remote, seq: seg_ack, ack: None });
+    }
+
+    /// Step 5 for an ACK of something not yet sent, or older than the send window allows
+    /// (RFC 5961 §5): the challenge ACK. Out of line, as it is rare.
+    #[cold]
+    #[inline(never)]
+    fn challenge_unacceptable_ack(&mut self, now: Instant) {
+        self.send_challenge_ack(now);
+    }
+
     /// SND.UNA advances to `seg_ack` (known to be within SND.UNA..=SND.NXT); `tsecr` is the
     /// segment's TSecr, if it carries the timestamps option. `undone`: this ACK proved the
     /// last reduction spurious, and the undo (RFC 4015 §3) set cwnd itself, so the ACK grows
@@ -587,21 +656,7 @@ impl Connection {
         if undone {
             // The undo left fast recovery and set cwnd (RFC 4015 §3).
         } else if self.in_fast_recovery {
-            if seg_ack.after_eq(self.recover) {
-                self.in_fast_recovery = false;
-                let flight = self.snd_nxt.since(seg_ack);
-                self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
-            } else {
-                // RFC 6582 step 5: a partial ACK; the next hole goes out at once. Only the
-                // first partial ACK restarts the retransmission timer (§4, "Impatient"): a
-                // window with many holes falls back on the timeout and slow start instead of
-                // repairing one hole per round trip for as many round trips as there are holes.
-                self.on_congestion_event(CongestionEvent::PartialAck { acked });
-                self.retransmit_pending = true;
-                let rare = self.rare_mut();
-                restart_timer = !rare.partial_ack_restarted_timer;
-                rare.partial_ack_restarted_timer = true;
-            }
+            restart_timer = self.on_ack_in_fast_recovery(seg_ack, acked);
         } else if data_was_outstanding && !self.in_fast_sack_recovery() {
             // RFC 6675 §5: cwnd stays put until the recovery point is acknowledged.
             self.on_congestion_event_sampled(CongestionEvent::Ack { acked }, latest_rtt);
@@ -629,6 +684,30 @@ impl Connection {
         self.set_first_retransmission_at(None);
         self.progress_at = now;
         self.update_retransmit_timer(now, restart_timer);
+    }
+
+    /// [`on_ack_advances`](Self::on_ack_advances) in an RFC 6582 fast recovery (out of line:
+    /// only after a loss without SACK). Returns whether the ACK restarts the retransmission
+    /// timer.
+    #[cold]
+    #[inline(never)]
+    fn on_ack_in_fast_recovery(&mut self, seg_ack: SeqNum, acked: u32) -> bool {
+        if seg_ack.after_eq(self.recover) {
+            self.in_fast_recovery = false;
+            let flight = self.snd_nxt.since(seg_ack);
+            self.on_congestion_event(CongestionEvent::RecoveryEnd { flight });
+            return true;
+        }
+        // RFC 6582 step 5: a partial ACK; the next hole goes out at once. Only the first
+        // partial ACK restarts the retransmission timer (§4, "Impatient"): a window with many
+        // holes falls back on the timeout and slow start instead of repairing one hole per
+        // round trip for as many round trips as there are holes.
+        self.on_congestion_event(CongestionEvent::PartialAck { acked });
+        self.retransmit_pending = true;
+        let rare = self.rare_mut();
+        let restart_timer = !rare.partial_ack_restarted_timer;
+        rare.partial_ack_restarted_timer = true;
+        restart_timer
     }
 
     /// The RTT sample an ACK of new data up to `seg_ack` gives, before SND.UNA moves. Karn
@@ -735,11 +814,7 @@ impl Connection {
             }
             let brings_new_data = (data_seq + len_u32(payload.len())).after(self.rcv_nxt);
             if self.read_closed && brings_new_data {
-                // SHLD-3: new data after a full close: reset, the user will never read it.
-                if let Some(remote) = self.remote() {
-                    self.queue_reply(Reply { remote, seq: self.snd_nxt, ack: None });
-                }
-                self.apply(now, Stimulus::DataAfterClose);
+                self.reset_data_after_close(now);
                 return;
             }
             // A FIN counts only if every octet before it fitted the window.
@@ -791,6 +866,17 @@ impl Connection {
         }
     }
 
+    /// SHLD-3: new data after a full close: reset, the user will never read it. Out of line,
+    /// as it is rare.
+    #[cold]
+    #[inline(never)]
+    fn reset_data_after_close(&mut self, now: Instant) {
+        if let Some(remote) = self.remote() {
+            self.queue_reply(Reply { remote, seq: self.snd_nxt, ack: None });
+        }
+        self.apply(now, Stimulus::DataAfterClose);
+    }
+
     /// Step 5 leaves the ACK of our FIN in FIN-WAIT-1 to step 8 when the segment also carries
     /// a FIN (FIN-WAIT-1 goes straight to TIME-WAIT if that FIN is processed). When it is not —
     /// beyond a hole, or no room in the window — the ACK alone moves us to FIN-WAIT-2.
@@ -805,11 +891,22 @@ impl Connection {
     /// Step 6: the URG bit (MUST-30..33, MUST-62). The urgent pointer is an offset from the
     /// segment's own sequence number (RFC 9293 §3.1): on a SYN-ACK that is the SYN's, one before
     /// the first data octet.
+    #[inline(always)]
     fn process_urgent(&mut self, segment: &Segment<'_>) {
+        if segment.header.flags.contains(Flags::URG) {
+            self.process_urgent_pointer(segment);
+        }
+    }
+
+    /// [`process_urgent`](Self::process_urgent) for a segment with URG set: out of line, as
+    /// almost no application uses urgent data.
+    #[cold]
+    #[inline(never)]
+    fn process_urgent_pointer(&mut self, segment: &Segment<'_>) {
         let header = &segment.header;
         let accepts_urgent =
             matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
-        if !header.flags.contains(Flags::URG) || !accepts_urgent {
+        if !accepts_urgent {
             return;
         }
         let up = header.seq + u32::from(header.urgent_ptr);
@@ -919,7 +1016,9 @@ impl Connection {
     }
 
     /// RFC 5681 §3.2: the third duplicate ACK retransmits the missing segment and enters fast
-    /// recovery (once per window, RFC 6582 step 2); later ones inflate the window.
+    /// recovery (once per window, RFC 6582 step 2); later ones inflate the window. Out of
+    /// line: a duplicate ACK is a sign of loss or reordering, not the common ACK.
+    #[inline(never)]
     fn on_duplicate_ack(&mut self, segment: &Segment<'_>) {
         self.dup_acks = self.dup_acks.saturating_add(1);
         if self.on_sack_duplicate_ack(segment) {

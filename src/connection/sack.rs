@@ -166,6 +166,16 @@ impl Connection {
         }
     }
 
+    /// Whether [`on_sack_ack`](Self::on_sack_ack) can change anything for `segment`: only
+    /// with SACK in use, and only with blocks to count or a scoreboard to update. Without
+    /// either there is no D-SACK to judge and nothing to record, which is every ACK of a
+    /// handshake or close and every ACK while one segment at a time is in flight.
+    #[inline]
+    pub(super) fn sack_ack_has_work(&self, segment: &Segment<'_>) -> bool {
+        self.sack_ok
+            && (self.scoreboard.is_some() || !segment.header.options.sack_blocks.is_empty())
+    }
+
     /// Step 5 of §3.10.7.4 with SACK (RFC 6675 §5, RFC 8985 §6.2): the peer's blocks and
     /// cumulative ACK update the scoreboard, before SND.UNA moves. Losses RACK finds start
     /// recovery: cwnd and ssthresh halve once (RFC 6675 §5 step 4) and NextSeg sends.
@@ -173,7 +183,7 @@ impl Connection {
         let srtt = self.rtt.srtt();
         let (snd_una, snd_nxt) = (self.snd_una, self.snd_nxt);
         let seg_ack = segment.header.ack;
-        let blocks = segment.header.options.sack_blocks;
+        let blocks = &segment.header.options.sack_blocks;
         if !blocks.is_empty() {
             self.count().sack_blocks_received += blocks.len() as u64;
         }

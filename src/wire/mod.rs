@@ -477,7 +477,15 @@ impl<'a> Segment<'a> {
         let Some((head, payload)) = bytes.split_at_checked(header_len) else {
             return Err(ParseError::DataOffsetPastEnd { header_len, len: bytes.len() });
         };
-        let mut segment = Self {
+        // No options (the usual 20-octet header): nothing to parse, with no work for options
+        // not present. The options come first and the segment is then built in one
+        // expression, so it is written straight into the result rather than built and
+        // copied (the early return of an error would otherwise keep it apart).
+        let mut options = Options::NONE;
+        if let Some(area) = head.get(HEADER_LEN..).filter(|area| !area.is_empty()) {
+            options.parse_into(area)?;
+        }
+        Ok(Self {
             header: TcpHeader {
                 src_port: u16::from_be_bytes([fixed[0], fixed[1]]),
                 dst_port: u16::from_be_bytes([fixed[2], fixed[3]]),
@@ -486,16 +494,10 @@ impl<'a> Segment<'a> {
                 flags: Flags::from_bits(fixed[13]),
                 window: u16::from_be_bytes([fixed[14], fixed[15]]),
                 urgent_ptr: u16::from_be_bytes([fixed[18], fixed[19]]),
-                options: Options::NONE,
+                options,
             },
             payload,
-        };
-        // No options (the usual 20-octet header): nothing to parse. Otherwise the options
-        // are written where they will be returned, with no work for options not present.
-        if let Some(area) = head.get(HEADER_LEN..).filter(|area| !area.is_empty()) {
-            segment.header.options.parse_into(area)?;
-        }
-        Ok(segment)
+        })
     }
 
     /// Verifies the checksum over the pseudo-header of `src` → `dst` (MUST-3), then parses as

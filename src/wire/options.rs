@@ -72,8 +72,9 @@ pub struct Timestamps {
 pub struct SackBlocks {
     /// `blocks[..len]` are in use; the rest are [`SackBlock::UNUSED`].
     blocks: [SackBlock; Self::MAX],
-    /// Blocks in use, at most [`Self::MAX`].
-    len: usize,
+    /// Blocks in use, at most [`Self::MAX`]; one octet, so the struct (in every parsed
+    /// header) is 36 octets rather than 40.
+    len: u8,
 }
 
 impl SackBlocks {
@@ -87,7 +88,7 @@ impl SackBlocks {
 
     /// Appends a block; `false` (and nothing changes) when already full.
     pub fn push(&mut self, block: SackBlock) -> bool {
-        match self.blocks.get_mut(self.len) {
+        match self.blocks.get_mut(usize::from(self.len)) {
             Some(slot) => {
                 *slot = block;
                 self.len += 1;
@@ -100,7 +101,7 @@ impl SackBlocks {
     /// The blocks in use, in order.
     pub fn as_slice(&self) -> &[SackBlock] {
         // `len` never exceeds `MAX`, so the range is always in bounds.
-        self.blocks.get(..self.len).unwrap_or(&[])
+        self.blocks.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
     /// The blocks in use, in order, by value.
@@ -110,7 +111,7 @@ impl SackBlocks {
 
     /// How many blocks are in use.
     pub const fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// Whether there are none.
@@ -282,7 +283,11 @@ impl Options {
     pub(crate) fn parse_into(&mut self, area: &[u8]) -> Result<(), ParseError> {
         // The common case first: NOP, NOP, timestamps, as every Linux and tcp-proto segment
         // after a handshake that negotiated them carries (Linux's fast path too).
-        if let &[KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10, v0, v1, v2, v3, e0, e1, e2, e3] = area {
+        // The four leading octets compared as one word, not one by one.
+        const LEAD: u32 = u32::from_ne_bytes([KIND_NOP, KIND_NOP, KIND_TIMESTAMPS, 10]);
+        if let Ok(&[k0, k1, k2, k3, v0, v1, v2, v3, e0, e1, e2, e3]) = <&[u8; 12]>::try_from(area)
+            && u32::from_ne_bytes([k0, k1, k2, k3]) == LEAD
+        {
             let tsval = u32::from_be_bytes([v0, v1, v2, v3]);
             let tsecr = u32::from_be_bytes([e0, e1, e2, e3]);
             self.timestamps = Some(Timestamps { tsval, tsecr });
