@@ -696,6 +696,8 @@ impl Endpoint {
 
     /// A SYN for a deferred listener: recorded if there is room, for the application to
     /// decide on.
+    #[cold]
+    #[inline(never)]
     fn defer_syn(
         &mut self,
         now: Instant,
@@ -742,6 +744,8 @@ impl Endpoint {
     /// (one record per 4-tuple); a SYN with another sequence number is a new attempt of the
     /// client and replaces the recorded one. Returns false for anything else, which goes on
     /// to the listener as if nothing were recorded (nothing was sent, so it is a stray).
+    #[cold]
+    #[inline(never)]
     fn on_pending_segment(&mut self, id: IncomingId, segment: &Segment<'_>) -> bool {
         let flags = segment.header.flags;
         if !flags.contains(Flags::SYN) || flags.contains(Flags::ACK) || flags.contains(Flags::RST) {
@@ -1064,24 +1068,36 @@ impl Endpoint {
         };
         let header = &segment.header;
         // The common case first: the connection the last segment went to (a transfer's
-        // segments all go to one), checked on its own fields, on one slot lookup and without
-        // building or hashing the 4-tuple. A connection in TIME-WAIT takes the general path
-        // below, which may reopen it.
+        // segments all go to one, and a handshake's answer to the connection that just sent
+        // its SYN), checked on its own fields, on one slot lookup and without building or
+        // hashing the 4-tuple. A connection in TIME-WAIT takes the general path, which may
+        // reopen it.
         if let Some(handle) = self.recent
             && let Some(entry) = self.entry_mut(handle)
             && entry.connection.has_tuple(dst, header.dst_port, src, header.src_port)
             && entry.connection.state() != State::TimeWait
         {
-            let connection = &mut entry.connection;
-            match owner {
-                Some((packet, allocation)) => {
-                    connection.handle_segment_in(now, src, segment, packet, allocation);
-                }
-                None => connection.handle_segment(now, src, segment),
-            }
+            deliver(&mut entry.connection, now, src, segment, owner);
             self.after_call(handle);
             return;
         }
+        self.demultiplex(now, src, dst, segment, owner);
+    }
+
+    /// [`handle_segment_in`](Self::handle_segment_in) of a segment that is not for the
+    /// connection the last one went to: by 4-tuple, then TIME-WAIT records, deferred SYNs and
+    /// listeners. Out of line, so the per-segment path above stays a few cache lines (a
+    /// lifecycle comes here once, with its SYN).
+    #[inline(never)]
+    fn demultiplex(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        dst: IpAddr,
+        segment: &Segment<'_>,
+        owner: Option<(&Bytes, usize)>,
+    ) {
+        let header = &segment.header;
         let remote = SocketAddr::new(src, header.src_port);
         let local = SocketAddr::new(dst, header.dst_port);
         let tuple = (local, remote);
@@ -1089,36 +1105,13 @@ impl Endpoint {
         let hash = self.by_tuple.hash(local, remote);
         if let Some(handle) = lookup_hashed(&self.by_tuple, &self.slots, tuple, hash) {
             self.recent = Some(handle);
-            let mut reopens = false;
-            if let Some(entry) = self.entry_mut(handle) {
-                let connection = &mut entry.connection;
-                // A TIME-WAIT not yet retired to a record (its application still has data to
-                // read, or output was queued) can be reopened too (MAY-2), unless that would
-                // throw away data the application has not read.
-                reopens = connection.state() == State::TimeWait
-                    && connection.unread_len() == 0
-                    && connection
-                        .time_wait_record()
-                        .is_some_and(|record| record.judge(segment) == Verdict::Reopen);
-                if !reopens {
-                    match owner {
-                        Some((packet, allocation)) => {
-                            connection.handle_segment_in(now, src, segment, packet, allocation);
-                        }
-                        None => connection.handle_segment(now, src, segment),
-                    }
-                }
+            let Some(entry) = self.entry_mut(handle) else { return };
+            if entry.connection.state() == State::TimeWait {
+                self.on_time_wait_connection_segment(now, handle, (tuple, hash), segment, owner);
+                return;
             }
-            // The usual bookkeeping first (events, and the retirement of a connection whose
-            // output is done), then a TIME-WAIT connection that would reopen becomes the record
-            // it was to become anyway (the record answers exactly as it would), which reopens.
+            deliver(&mut entry.connection, now, src, segment, owner);
             self.after_call(handle);
-            if reopens {
-                self.retire(handle);
-                if let Some(at) = self.time_wait_record(tuple, hash) {
-                    self.on_time_wait_segment(now, at, segment);
-                }
-            }
             return;
         }
         if let Some(at) = self.time_wait_record(tuple, hash) {
@@ -1133,6 +1126,44 @@ impl Endpoint {
         match self.listener_for(local) {
             Some(listener) => self.on_listener_segment(now, listener, tuple, hash, segment),
             None => self.reply_to_stray(tuple, segment),
+        }
+    }
+
+    /// A segment for a connection in TIME-WAIT not yet retired to a record (its application
+    /// still has data to read, or output was queued). It can be reopened too (MAY-2), unless
+    /// that would throw away data the application has not read. `filed` is its 4-tuple and
+    /// the hash it is filed under.
+    #[cold]
+    #[inline(never)]
+    fn on_time_wait_connection_segment(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        filed: ((SocketAddr, SocketAddr), TupleHash),
+        segment: &Segment<'_>,
+        owner: Option<(&Bytes, usize)>,
+    ) {
+        let (tuple, hash) = filed;
+        let mut reopens = false;
+        if let Some(entry) = self.entry_mut(handle) {
+            let connection = &mut entry.connection;
+            reopens = connection.unread_len() == 0
+                && connection
+                    .time_wait_record()
+                    .is_some_and(|record| record.judge(segment) == Verdict::Reopen);
+            if !reopens {
+                deliver(connection, now, tuple.1.ip(), segment, owner);
+            }
+        }
+        // The usual bookkeeping first (events, and the retirement of a connection whose
+        // output is done), then a TIME-WAIT connection that would reopen becomes the record
+        // it was to become anyway (the record answers exactly as it would), which reopens.
+        self.after_call(handle);
+        if reopens {
+            self.retire(handle);
+            if let Some(at) = self.time_wait_record(tuple, hash) {
+                self.on_time_wait_segment(now, at, segment);
+            }
         }
     }
 
@@ -1191,6 +1222,7 @@ impl Endpoint {
     /// connection in TIME-WAIT (RFC 9293 §3.10.7.4, RFC 1337, RFC 5961, RFC 6191).
     /// The record at `at` in [`Endpoint::time_wait`] (from
     /// [`time_wait_record`](Self::time_wait_record)) is the one the segment is for.
+    #[inline(never)]
     fn on_time_wait_segment(&mut self, now: Instant, at: usize, segment: &Segment<'_>) {
         let Some(filed) = self.time_wait.get(at).copied() else { return };
         let (tuple, record) = ((filed.local, filed.remote), filed.record);
@@ -1374,6 +1406,8 @@ impl Endpoint {
     }
 
     /// A SYN-ACK whose sequence number is a SYN cookie; no state is kept.
+    #[cold]
+    #[inline(never)]
     fn send_cookie(&mut self, now: Instant, tuple: (SocketAddr, SocketAddr), syn: &Segment<'_>) {
         let (local, remote) = tuple;
         let config = &self.config.connection;
@@ -1422,6 +1456,8 @@ impl Endpoint {
 
     /// An ACK at a listener: a connection if it acknowledges a valid cookie and there is room
     /// (the table's LISTEN → ESTABLISHED `CookieAck` edge), else a RST.
+    #[cold]
+    #[inline(never)]
     fn on_cookie_ack(
         &mut self,
         now: Instant,
@@ -1452,6 +1488,8 @@ impl Endpoint {
     }
 
     /// §3.10.7.1: the RST for a segment that matches nothing (never for a RST).
+    #[cold]
+    #[inline(never)]
     fn reply_to_stray(&mut self, tuple: (SocketAddr, SocketAddr), segment: &Segment<'_>) {
         let incoming = segment.header;
         if incoming.flags.contains(Flags::RST) {
@@ -2247,6 +2285,24 @@ impl Endpoint {
             entry.connection.release_buffer_growth();
             self.spare.push(entry.connection);
         }
+    }
+}
+
+/// Hands `segment` from `src` to `connection`, keeping its payload as a slice of the packet
+/// when `owner` gives one.
+#[inline]
+fn deliver(
+    connection: &mut Connection,
+    now: Instant,
+    src: IpAddr,
+    segment: &Segment<'_>,
+    owner: Option<(&Bytes, usize)>,
+) {
+    match owner {
+        Some((packet, allocation)) => {
+            connection.handle_segment_in(now, src, segment, packet, allocation);
+        }
+        None => connection.handle_segment(now, src, segment),
     }
 }
 
