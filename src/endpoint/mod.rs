@@ -1652,6 +1652,10 @@ impl Endpoint {
                     // Still so at its next `poll_output`: what follows (`after_output`) can
                     // grant buffer growth, which only adds reasons to send.
                     entry.connection.note_transmit_check(more);
+                    // Most segments leave nothing for `after_output` to do (a pure ACK, or a
+                    // segment under a timer already filed): then the slot is not visited
+                    // again.
+                    let quiet = settled_after_output(entry, more);
                     if !more {
                         // Done for now: no visit just to hear "nothing".
                         entry.queued = false;
@@ -1662,7 +1666,9 @@ impl Endpoint {
                         self.transmit_queue.push_back(handle);
                     }
                     self.counters.segments_out += out.pieces.max(1) as u64;
-                    self.after_output(handle);
+                    if !quiet {
+                        self.after_output(handle);
+                    }
                     return Ok(Some(transmit));
                 }
                 Ok(None) => {
@@ -2286,6 +2292,20 @@ impl Endpoint {
             self.spare.push(entry.connection);
         }
     }
+}
+
+/// Whether [`Endpoint::after_output`] would find nothing to do for `entry`, whose
+/// connection just sent a segment and answered `more` to `may_transmit`: no buffer growth to
+/// grant, no event, no deadline moved earlier or to file, and not ended. Exactly the quiet
+/// test of `settle` without output to queue (`more` is whether it stays queued).
+#[inline]
+fn settled_after_output(entry: &Entry, more: bool) -> bool {
+    let connection = &entry.connection;
+    entry.scheduled != Instant::MAX
+        && !connection.deadline_may_have_moved()
+        && connection.pending_events().is_empty()
+        && (more || !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen))
+        && !connection.may_want_buffer_growth()
 }
 
 /// Hands `segment` from `src` to `connection`, keeping its payload as a slice of the packet
