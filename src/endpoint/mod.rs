@@ -1078,6 +1078,11 @@ impl Endpoint {
             && entry.connection.state() != State::TimeWait
         {
             deliver(&mut entry.connection, now, src, segment, owner);
+            if settled_after_input(entry) {
+                // What `settle` does when it finds nothing else to do.
+                entry.connection.note_transmit_check(false);
+                return;
+            }
             self.after_call(handle);
             return;
         }
@@ -2305,6 +2310,20 @@ fn settled_after_output(entry: &Entry, more: bool) -> bool {
         && !connection.deadline_may_have_moved()
         && connection.pending_events().is_empty()
         && (more || !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen))
+        && !connection.may_want_buffer_growth()
+}
+
+/// Whether [`Endpoint::after_call`] would find nothing to do for `entry` but note that its
+/// transmit check is stale: already queued for output, no buffer growth to grant, no event,
+/// no deadline moved earlier or to file. Exactly the quiet test of `settle` with output to
+/// queue (a queued connection is never retired there).
+#[inline]
+fn settled_after_input(entry: &Entry) -> bool {
+    let connection = &entry.connection;
+    entry.queued
+        && entry.scheduled != Instant::MAX
+        && !connection.deadline_may_have_moved()
+        && connection.pending_events().is_empty()
         && !connection.may_want_buffer_growth()
 }
 
