@@ -414,6 +414,17 @@ const PER_REMOTE_SLACK: usize = 64;
 /// ones (of SYNs decided since) are dropped.
 const PENDING_EXPIRY_SLACK: usize = 64;
 
+/// What [`Endpoint::settle`] does about the transmit queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Queue {
+    /// Queue the connection if it may transmit (asked unless it is queued already).
+    Ask,
+    /// Queue the connection: it has output (data was just queued), nothing to ask.
+    Yes,
+    /// Leave the queue as it is: output decided it.
+    Decided,
+}
+
 /// A reply owed to a segment that matched nothing.
 #[derive(Clone, Copy, Debug)]
 struct StrayReply {
@@ -864,7 +875,7 @@ impl Endpoint {
         let sent = self.tcb_mut(handle)?.send(now, data)?;
         if !data.is_empty() {
             // Data taken is output to send; data refused asks the send buffer to grow.
-            self.after_call(handle);
+            self.after_send(handle, sent);
         }
         Ok(sent)
     }
@@ -882,7 +893,7 @@ impl Endpoint {
         let sent = self.tcb_mut(handle)?.send_bytes(now, data)?;
         if offered {
             // As `send`: data taken is output; data refused asks the buffer to grow.
-            self.after_call(handle);
+            self.after_send(handle, sent);
         }
         Ok(sent)
     }
@@ -900,7 +911,7 @@ impl Endpoint {
         let offered = chunks.iter().any(|chunk| !chunk.is_empty());
         let sent = self.tcb_mut(handle)?.write_chunks(now, chunks)?;
         if offered {
-            self.after_call(handle);
+            self.after_send(handle, sent);
         }
         Ok(sent)
     }
@@ -1887,17 +1898,24 @@ impl Endpoint {
     /// After any input to a connection: collect its events, queue it for output, reschedule
     /// its timer, and retire it if it ended.
     fn after_call(&mut self, handle: ConnectionHandle) {
-        self.settle(handle, true);
+        self.settle(handle, Queue::Ask);
+    }
+
+    /// After a SEND that took `sent` octets: as [`after_call`](Self::after_call), but taken
+    /// data is sequence space queued past SND.NXT, which `may_transmit` answers yes to by
+    /// definition, so it is not asked.
+    fn after_send(&mut self, handle: ConnectionHandle, sent: usize) {
+        self.settle(handle, if sent > 0 { Queue::Yes } else { Queue::Ask });
     }
 
     /// After output: the connection may have armed timers (persist, keep-alive). Whether it
     /// stays in the transmit queue was decided by the output itself.
     fn after_output(&mut self, handle: ConnectionHandle) {
-        self.settle(handle, false);
+        self.settle(handle, Queue::Decided);
     }
 
     /// The bookkeeping after every call into a connection, on one slot lookup past the events:
-    /// queue it for output (when `queue_output` and it may transmit), file its deadline if it
+    /// queue it for output (as `queue` says: if it may transmit, or at once), file its deadline if it
     /// moved earlier or appeared (a later one leaves a harmless early heap entry that is
     /// skipped when it fires), and retire it if its state says it may have ended.
     ///
@@ -1905,7 +1923,8 @@ impl Endpoint {
     /// saved a call per segment but doubled the code a lifecycle runs through (callgrind
     /// churn: 1 225 -> ~900 I1 misses per lifecycle for 161 more instructions).
     #[inline(never)]
-    fn settle(&mut self, handle: ConnectionHandle, queue_output: bool) {
+    fn settle(&mut self, handle: ConnectionHandle, queue: Queue) {
+        let queue_output = queue != Queue::Decided;
         let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
         let Some(entry) = slot.entry.as_mut().filter(|_| slot.generation == handle.generation)
         else {
@@ -1955,7 +1974,13 @@ impl Endpoint {
         } else {
             entry
         };
-        let enqueue = queue_output && !entry.queued && entry.connection.may_transmit();
+        debug_assert!(
+            queue != Queue::Yes || entry.connection.may_transmit(),
+            "data was queued, yet may_transmit says no"
+        );
+        let enqueue = queue_output
+            && !entry.queued
+            && (queue == Queue::Yes || entry.connection.may_transmit());
         entry.queued |= enqueue;
         if queue_output {
             // The connection's next `poll_output` may skip asking again only if this was the
