@@ -143,6 +143,13 @@ impl Connection {
         self.grant_wanted_growth(available)
     }
 
+    /// Whether [`grant_buffer_growth`](Self::grant_buffer_growth) may grant anything:
+    /// `false` means it would grant and refuse nothing (the endpoint then skips its call).
+    #[inline]
+    pub(crate) fn may_want_buffer_growth(&self) -> bool {
+        self.may_want_growth()
+    }
+
     /// [`grant_buffer_growth`](Self::grant_buffer_growth) once a buffer may want to grow (out
     /// of line: the check above runs after every call into the connection).
     fn grant_wanted_growth(&mut self, available: usize) -> BufferGrant {

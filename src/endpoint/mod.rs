@@ -414,6 +414,17 @@ const PER_REMOTE_SLACK: usize = 64;
 /// ones (of SYNs decided since) are dropped.
 const PENDING_EXPIRY_SLACK: usize = 64;
 
+/// What [`Endpoint::settle`] does about the transmit queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Queue {
+    /// Queue the connection if it may transmit (asked unless it is queued already).
+    Ask,
+    /// Queue the connection: it has output (data was just queued), nothing to ask.
+    Yes,
+    /// Leave the queue as it is: output decided it.
+    Decided,
+}
+
 /// A reply owed to a segment that matched nothing.
 #[derive(Clone, Copy, Debug)]
 struct StrayReply {
@@ -696,6 +707,8 @@ impl Endpoint {
 
     /// A SYN for a deferred listener: recorded if there is room, for the application to
     /// decide on.
+    #[cold]
+    #[inline(never)]
     fn defer_syn(
         &mut self,
         now: Instant,
@@ -742,6 +755,8 @@ impl Endpoint {
     /// (one record per 4-tuple); a SYN with another sequence number is a new attempt of the
     /// client and replaces the recorded one. Returns false for anything else, which goes on
     /// to the listener as if nothing were recorded (nothing was sent, so it is a stray).
+    #[cold]
+    #[inline(never)]
     fn on_pending_segment(&mut self, id: IncomingId, segment: &Segment<'_>) -> bool {
         let flags = segment.header.flags;
         if !flags.contains(Flags::SYN) || flags.contains(Flags::ACK) || flags.contains(Flags::RST) {
@@ -860,7 +875,7 @@ impl Endpoint {
         let sent = self.tcb_mut(handle)?.send(now, data)?;
         if !data.is_empty() {
             // Data taken is output to send; data refused asks the send buffer to grow.
-            self.after_call(handle);
+            self.after_send(handle, sent);
         }
         Ok(sent)
     }
@@ -878,7 +893,7 @@ impl Endpoint {
         let sent = self.tcb_mut(handle)?.send_bytes(now, data)?;
         if offered {
             // As `send`: data taken is output; data refused asks the buffer to grow.
-            self.after_call(handle);
+            self.after_send(handle, sent);
         }
         Ok(sent)
     }
@@ -896,7 +911,7 @@ impl Endpoint {
         let offered = chunks.iter().any(|chunk| !chunk.is_empty());
         let sent = self.tcb_mut(handle)?.write_chunks(now, chunks)?;
         if offered {
-            self.after_call(handle);
+            self.after_send(handle, sent);
         }
         Ok(sent)
     }
@@ -1064,24 +1079,41 @@ impl Endpoint {
         };
         let header = &segment.header;
         // The common case first: the connection the last segment went to (a transfer's
-        // segments all go to one), checked on its own fields, on one slot lookup and without
-        // building or hashing the 4-tuple. A connection in TIME-WAIT takes the general path
-        // below, which may reopen it.
+        // segments all go to one, and a handshake's answer to the connection that just sent
+        // its SYN), checked on its own fields, on one slot lookup and without building or
+        // hashing the 4-tuple. A connection in TIME-WAIT takes the general path, which may
+        // reopen it.
         if let Some(handle) = self.recent
             && let Some(entry) = self.entry_mut(handle)
             && entry.connection.has_tuple(dst, header.dst_port, src, header.src_port)
             && entry.connection.state() != State::TimeWait
         {
-            let connection = &mut entry.connection;
-            match owner {
-                Some((packet, allocation)) => {
-                    connection.handle_segment_in(now, src, segment, packet, allocation);
-                }
-                None => connection.handle_segment(now, src, segment),
+            deliver(&mut entry.connection, now, src, segment, owner);
+            if settled_after_input(entry) {
+                // What `settle` does when it finds nothing else to do.
+                entry.connection.note_transmit_check(false);
+                return;
             }
             self.after_call(handle);
             return;
         }
+        self.demultiplex(now, src, dst, segment, owner);
+    }
+
+    /// [`handle_segment_in`](Self::handle_segment_in) of a segment that is not for the
+    /// connection the last one went to: by 4-tuple, then TIME-WAIT records, deferred SYNs and
+    /// listeners. Out of line, so the per-segment path above stays a few cache lines (a
+    /// lifecycle comes here once, with its SYN).
+    #[inline(never)]
+    fn demultiplex(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        dst: IpAddr,
+        segment: &Segment<'_>,
+        owner: Option<(&Bytes, usize)>,
+    ) {
+        let header = &segment.header;
         let remote = SocketAddr::new(src, header.src_port);
         let local = SocketAddr::new(dst, header.dst_port);
         let tuple = (local, remote);
@@ -1089,36 +1121,13 @@ impl Endpoint {
         let hash = self.by_tuple.hash(local, remote);
         if let Some(handle) = lookup_hashed(&self.by_tuple, &self.slots, tuple, hash) {
             self.recent = Some(handle);
-            let mut reopens = false;
-            if let Some(entry) = self.entry_mut(handle) {
-                let connection = &mut entry.connection;
-                // A TIME-WAIT not yet retired to a record (its application still has data to
-                // read, or output was queued) can be reopened too (MAY-2), unless that would
-                // throw away data the application has not read.
-                reopens = connection.state() == State::TimeWait
-                    && connection.unread_len() == 0
-                    && connection
-                        .time_wait_record()
-                        .is_some_and(|record| record.judge(segment) == Verdict::Reopen);
-                if !reopens {
-                    match owner {
-                        Some((packet, allocation)) => {
-                            connection.handle_segment_in(now, src, segment, packet, allocation);
-                        }
-                        None => connection.handle_segment(now, src, segment),
-                    }
-                }
+            let Some(entry) = self.entry_mut(handle) else { return };
+            if entry.connection.state() == State::TimeWait {
+                self.on_time_wait_connection_segment(now, handle, (tuple, hash), segment, owner);
+                return;
             }
-            // The usual bookkeeping first (events, and the retirement of a connection whose
-            // output is done), then a TIME-WAIT connection that would reopen becomes the record
-            // it was to become anyway (the record answers exactly as it would), which reopens.
+            deliver(&mut entry.connection, now, src, segment, owner);
             self.after_call(handle);
-            if reopens {
-                self.retire(handle);
-                if let Some(at) = self.time_wait_record(tuple, hash) {
-                    self.on_time_wait_segment(now, at, segment);
-                }
-            }
             return;
         }
         if let Some(at) = self.time_wait_record(tuple, hash) {
@@ -1133,6 +1142,44 @@ impl Endpoint {
         match self.listener_for(local) {
             Some(listener) => self.on_listener_segment(now, listener, tuple, hash, segment),
             None => self.reply_to_stray(tuple, segment),
+        }
+    }
+
+    /// A segment for a connection in TIME-WAIT not yet retired to a record (its application
+    /// still has data to read, or output was queued). It can be reopened too (MAY-2), unless
+    /// that would throw away data the application has not read. `filed` is its 4-tuple and
+    /// the hash it is filed under.
+    #[cold]
+    #[inline(never)]
+    fn on_time_wait_connection_segment(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        filed: ((SocketAddr, SocketAddr), TupleHash),
+        segment: &Segment<'_>,
+        owner: Option<(&Bytes, usize)>,
+    ) {
+        let (tuple, hash) = filed;
+        let mut reopens = false;
+        if let Some(entry) = self.entry_mut(handle) {
+            let connection = &mut entry.connection;
+            reopens = connection.unread_len() == 0
+                && connection
+                    .time_wait_record()
+                    .is_some_and(|record| record.judge(segment) == Verdict::Reopen);
+            if !reopens {
+                deliver(connection, now, tuple.1.ip(), segment, owner);
+            }
+        }
+        // The usual bookkeeping first (events, and the retirement of a connection whose
+        // output is done), then a TIME-WAIT connection that would reopen becomes the record
+        // it was to become anyway (the record answers exactly as it would), which reopens.
+        self.after_call(handle);
+        if reopens {
+            self.retire(handle);
+            if let Some(at) = self.time_wait_record(tuple, hash) {
+                self.on_time_wait_segment(now, at, segment);
+            }
         }
     }
 
@@ -1191,6 +1238,7 @@ impl Endpoint {
     /// connection in TIME-WAIT (RFC 9293 §3.10.7.4, RFC 1337, RFC 5961, RFC 6191).
     /// The record at `at` in [`Endpoint::time_wait`] (from
     /// [`time_wait_record`](Self::time_wait_record)) is the one the segment is for.
+    #[inline(never)]
     fn on_time_wait_segment(&mut self, now: Instant, at: usize, segment: &Segment<'_>) {
         let Some(filed) = self.time_wait.get(at).copied() else { return };
         let (tuple, record) = ((filed.local, filed.remote), filed.record);
@@ -1374,6 +1422,8 @@ impl Endpoint {
     }
 
     /// A SYN-ACK whose sequence number is a SYN cookie; no state is kept.
+    #[cold]
+    #[inline(never)]
     fn send_cookie(&mut self, now: Instant, tuple: (SocketAddr, SocketAddr), syn: &Segment<'_>) {
         let (local, remote) = tuple;
         let config = &self.config.connection;
@@ -1422,6 +1472,8 @@ impl Endpoint {
 
     /// An ACK at a listener: a connection if it acknowledges a valid cookie and there is room
     /// (the table's LISTEN → ESTABLISHED `CookieAck` edge), else a RST.
+    #[cold]
+    #[inline(never)]
     fn on_cookie_ack(
         &mut self,
         now: Instant,
@@ -1452,6 +1504,8 @@ impl Endpoint {
     }
 
     /// §3.10.7.1: the RST for a segment that matches nothing (never for a RST).
+    #[cold]
+    #[inline(never)]
     fn reply_to_stray(&mut self, tuple: (SocketAddr, SocketAddr), segment: &Segment<'_>) {
         let incoming = segment.header;
         if incoming.flags.contains(Flags::RST) {
@@ -1614,6 +1668,10 @@ impl Endpoint {
                     // Still so at its next `poll_output`: what follows (`after_output`) can
                     // grant buffer growth, which only adds reasons to send.
                     entry.connection.note_transmit_check(more);
+                    // Most segments leave nothing for `after_output` to do (a pure ACK, or a
+                    // segment under a timer already filed): then the slot is not visited
+                    // again.
+                    let quiet = settled_after_output(entry, more);
                     if !more {
                         // Done for now: no visit just to hear "nothing".
                         entry.queued = false;
@@ -1624,7 +1682,9 @@ impl Endpoint {
                         self.transmit_queue.push_back(handle);
                     }
                     self.counters.segments_out += out.pieces.max(1) as u64;
-                    self.after_output(handle);
+                    if !quiet {
+                        self.after_output(handle);
+                    }
                     return Ok(Some(transmit));
                 }
                 Ok(None) => {
@@ -1838,17 +1898,24 @@ impl Endpoint {
     /// After any input to a connection: collect its events, queue it for output, reschedule
     /// its timer, and retire it if it ended.
     fn after_call(&mut self, handle: ConnectionHandle) {
-        self.settle(handle, true);
+        self.settle(handle, Queue::Ask);
+    }
+
+    /// After a SEND that took `sent` octets: as [`after_call`](Self::after_call), but taken
+    /// data is sequence space queued past SND.NXT, which `may_transmit` answers yes to by
+    /// definition, so it is not asked.
+    fn after_send(&mut self, handle: ConnectionHandle, sent: usize) {
+        self.settle(handle, if sent > 0 { Queue::Yes } else { Queue::Ask });
     }
 
     /// After output: the connection may have armed timers (persist, keep-alive). Whether it
     /// stays in the transmit queue was decided by the output itself.
     fn after_output(&mut self, handle: ConnectionHandle) {
-        self.settle(handle, false);
+        self.settle(handle, Queue::Decided);
     }
 
     /// The bookkeeping after every call into a connection, on one slot lookup past the events:
-    /// queue it for output (when `queue_output` and it may transmit), file its deadline if it
+    /// queue it for output (as `queue` says: if it may transmit, or at once), file its deadline if it
     /// moved earlier or appeared (a later one leaves a harmless early heap entry that is
     /// skipped when it fires), and retire it if its state says it may have ended.
     ///
@@ -1856,7 +1923,8 @@ impl Endpoint {
     /// saved a call per segment but doubled the code a lifecycle runs through (callgrind
     /// churn: 1 225 -> ~900 I1 misses per lifecycle for 161 more instructions).
     #[inline(never)]
-    fn settle(&mut self, handle: ConnectionHandle, queue_output: bool) {
+    fn settle(&mut self, handle: ConnectionHandle, queue: Queue) {
+        let queue_output = queue != Queue::Decided;
         let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
         let Some(entry) = slot.entry.as_mut().filter(|_| slot.generation == handle.generation)
         else {
@@ -1906,7 +1974,13 @@ impl Endpoint {
         } else {
             entry
         };
-        let enqueue = queue_output && !entry.queued && entry.connection.may_transmit();
+        debug_assert!(
+            queue != Queue::Yes || entry.connection.may_transmit(),
+            "data was queued, yet may_transmit says no"
+        );
+        let enqueue = queue_output
+            && !entry.queued
+            && (queue == Queue::Yes || entry.connection.may_transmit());
         entry.queued |= enqueue;
         if queue_output {
             // The connection's next `poll_output` may skip asking again only if this was the
@@ -2247,6 +2321,52 @@ impl Endpoint {
             entry.connection.release_buffer_growth();
             self.spare.push(entry.connection);
         }
+    }
+}
+
+/// Whether [`Endpoint::after_output`] would find nothing to do for `entry`, whose
+/// connection just sent a segment and answered `more` to `may_transmit`: no buffer growth to
+/// grant, no event, no deadline moved earlier or to file, and not ended. Exactly the quiet
+/// test of `settle` without output to queue (`more` is whether it stays queued).
+#[inline]
+fn settled_after_output(entry: &Entry, more: bool) -> bool {
+    let connection = &entry.connection;
+    entry.scheduled != Instant::MAX
+        && !connection.deadline_may_have_moved()
+        && connection.pending_events().is_empty()
+        && (more || !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen))
+        && !connection.may_want_buffer_growth()
+}
+
+/// Whether [`Endpoint::after_call`] would find nothing to do for `entry` but note that its
+/// transmit check is stale: already queued for output, no buffer growth to grant, no event,
+/// no deadline moved earlier or to file. Exactly the quiet test of `settle` with output to
+/// queue (a queued connection is never retired there).
+#[inline]
+fn settled_after_input(entry: &Entry) -> bool {
+    let connection = &entry.connection;
+    entry.queued
+        && entry.scheduled != Instant::MAX
+        && !connection.deadline_may_have_moved()
+        && connection.pending_events().is_empty()
+        && !connection.may_want_buffer_growth()
+}
+
+/// Hands `segment` from `src` to `connection`, keeping its payload as a slice of the packet
+/// when `owner` gives one.
+#[inline]
+fn deliver(
+    connection: &mut Connection,
+    now: Instant,
+    src: IpAddr,
+    segment: &Segment<'_>,
+    owner: Option<(&Bytes, usize)>,
+) {
+    match owner {
+        Some((packet, allocation)) => {
+            connection.handle_segment_in(now, src, segment, packet, allocation);
+        }
+        None => connection.handle_segment(now, src, segment),
     }
 }
 
