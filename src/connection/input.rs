@@ -427,7 +427,7 @@ impl Connection {
     /// everything they emit and report.
     fn on_predicted_segment(&mut self, now: Instant, segment: &Segment<'_>) -> bool {
         #[cfg(all(test, feature = "std"))]
-        if tests::FULL_PATH_ONLY.with(core::cell::Cell::get) {
+        if switches::FULL_PATH_ONLY.with(core::cell::Cell::get) {
             return false;
         }
         let header = &segment.header;
@@ -480,7 +480,7 @@ impl Connection {
         }
 
         #[cfg(all(test, feature = "std"))]
-        tests::PREDICTED.with(|count| count.set(count.get() + 1));
+        switches::PREDICTED.with(|count| count.set(count.get() + 1));
         // Step 5, in the full path's order: RFC 7323 §4.3 (2), TS.Recent (a segment with the
         // option while it is not in use changes nothing).
         if let Some(tsval) = paws_passed {
@@ -1116,6 +1116,20 @@ fn reset_for(segment: &Segment<'_>, from: SocketAddr) -> Reply {
     }
 }
 
+/// Test-only switches and counters of header prediction, for the differential tests
+/// (`super::differential`).
+#[cfg(all(test, feature = "std"))]
+pub(super) mod switches {
+    use core::cell::Cell;
+
+    std::thread_local! {
+        /// Set: every segment takes the full path (the reference of the differential test).
+        pub(in crate::connection) static FULL_PATH_ONLY: Cell<bool> = const { Cell::new(false) };
+        /// Segments the fast path took on this thread.
+        pub(in crate::connection) static PREDICTED: Cell<u64> = const { Cell::new(0) };
+    }
+}
+
 /// The fast path against the full path: the same random segment streams (in order, out of
 /// order, duplicated, lost; with and without timestamps and SACK; windows opening and
 /// closing as the application reads) go to one pair of connections with header prediction
@@ -1123,123 +1137,13 @@ fn reset_for(segment: &Segment<'_>, from: SocketAddr) -> Reply {
 #[cfg(all(test, feature = "std"))]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
-    use alloc::format;
-    use alloc::string::String;
-    use alloc::vec::Vec;
     use core::cell::Cell;
-    use core::time::Duration;
 
-    use bytes::BytesMut;
     use proptest::prelude::*;
 
-    use super::super::output::switches::GENERAL_HEADERS_ONLY;
-    use crate::testing::{addr_a, addr_b};
-    use crate::wire::Segment;
-    use crate::{Config, Connection, Instant, SeqNum};
-
-    std::thread_local! {
-        /// Set: every segment takes the full path (the reference of the differential test).
-        pub(super) static FULL_PATH_ONLY: Cell<bool> = const { Cell::new(false) };
-    }
-
-    #[derive(Clone, Debug)]
-    enum Op {
-        /// The application on side A (`false`) or B writes this many octets.
-        Send(bool, usize),
-        /// Both sides' output goes onto the link.
-        Poll,
-        /// As `Poll`, through `poll_transmit_chunks` (header and payload slices).
-        PollChunks,
-        /// The packet at this index (modulo the link's length) arrives; kept on the link
-        /// (a duplicate) or not; through `handle_segment_bytes` or the copying form.
-        Deliver(usize, bool, bool),
-        /// The packet at this index is lost.
-        Drop(usize),
-        /// The application on one side reads up to this many octets.
-        Read(bool, usize),
-        /// Time passes and timers run.
-        Tick(u64),
-        /// One side closes.
-        Close(bool),
-        /// A segment forged from the receiver's own state arrives at side B (`true`) or A:
-        /// near RCV.NXT or not, acknowledging anything from before SND.UNA to past SND.NXT,
-        /// with or without a changed window, any flags, fresh, old or missing timestamps, a
-        /// SACK block — the segments header prediction must recognise or leave alone
-        /// (RFC 9293 §3.10.7.4, RFC 7323 §5.3).
-        Forge(bool, Forged),
-    }
-
-    /// How [`Op::Forge`] builds its segment from the receiver's sequence variables.
-    #[derive(Clone, Debug)]
-    struct Forged {
-        /// SEG.SEQ − RCV.NXT.
-        seq_delta: i32,
-        /// SEG.ACK: SND.UNA plus this share (in 1/8) of the flight, or past SND.NXT (9), or
-        /// before SND.UNA (10).
-        ack_eighths: u8,
-        /// The window field: SND.WND as the peer sent it (`None`), or this value.
-        window: Option<u16>,
-        /// Control bits besides ACK (which is dropped when `no_ack`).
-        extra_flags: u8,
-        no_ack: bool,
-        payload_len: usize,
-        /// TSval − TS.Recent; `None`: no timestamps option.
-        tsval_delta: Option<i32>,
-        /// A SACK block `(offset from SND.UNA, length)`.
-        sack: Option<(u32, u32)>,
-    }
-
-    fn forged() -> impl Strategy<Value = Forged> {
-        let seq_delta = prop_oneof![6 => Just(0i32), 1 => Just(-1), 1 => Just(1), 1 => Just(1460), 1 => Just(-1460), 1 => any::<i32>()];
-        let flags = prop_oneof![
-            8 => Just(0u8),
-            2 => Just(0x08),
-            1 => Just(0x01),
-            1 => Just(0x02),
-            1 => Just(0x04),
-            1 => Just(0x20),
-            1 => Just(0x09),
-        ];
-        let tsval = prop_oneof![
-            3 => Just(Some(0i32)),
-            3 => (1i32..1000).prop_map(Some),
-            1 => (-1000i32..0).prop_map(Some),
-            1 => Just(None),
-        ];
-        (
-            seq_delta,
-            0u8..=10,
-            prop::option::weighted(0.2, any::<u16>()),
-            flags,
-            prop::bool::weighted(0.05),
-            prop_oneof![2 => Just(0usize), 1 => Just(1), 1 => 1usize..600, 3 => Just(1448)],
-            tsval,
-            prop::option::weighted(0.15, (0u32..6000, 1u32..3000)),
-        )
-            .prop_map(
-                |(
-                    seq_delta,
-                    ack_eighths,
-                    window,
-                    extra_flags,
-                    no_ack,
-                    payload_len,
-                    tsval_delta,
-                    sack,
-                )| {
-                    Forged {
-                        seq_delta,
-                        ack_eighths,
-                        window,
-                        extra_flags,
-                        no_ack,
-                        payload_len,
-                        tsval_delta,
-                        sack,
-                    }
-                },
-            )
-    }
+    use super::super::differential::{Op, Paths, World, assert_same_as_reference, config, forged};
+    use super::switches::PREDICTED;
+    use crate::SeqNum;
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
@@ -1256,244 +1160,6 @@ mod tests {
         ]
     }
 
-    /// The packet `forged` describes, from the peer of `receiver` to it.
-    fn forge(receiver: &Connection, now: Instant, forged: &Forged, data: &[u8]) -> Vec<u8> {
-        use crate::wire::{Flags, Options, SackBlock, TcpHeader, Timestamps};
-        let seq = receiver.rcv_nxt + forged.seq_delta.cast_unsigned();
-        let flight = receiver.snd_nxt.since(receiver.snd_una);
-        let ack = match forged.ack_eighths {
-            9 => receiver.snd_nxt + 1 + flight,
-            10 => receiver.snd_una + (u32::MAX - 99),
-            eighths => receiver.snd_una + flight / 8 * u32::from(eighths),
-        };
-        let shift = if receiver.wscale_ok { receiver.snd_wscale.shift() } else { 0 };
-        let window =
-            forged.window.unwrap_or(u16::try_from(receiver.snd_wnd >> shift).unwrap_or(u16::MAX));
-        let mut flags = Flags::from_bits(forged.extra_flags);
-        if !forged.no_ack {
-            flags |= Flags::ACK;
-        }
-        let mut options = Options::NONE;
-        if let Some(delta) = forged.tsval_delta {
-            let recent = receiver.ts.recent().unwrap_or(0);
-            let tsecr = receiver.ts.tsval(now).wrapping_sub(3);
-            options.timestamps =
-                Some(Timestamps { tsval: recent.wrapping_add(delta.cast_unsigned()), tsecr });
-        }
-        if let Some((offset, len)) = forged.sack {
-            let left = receiver.snd_una + offset;
-            options.sack_blocks.push(SackBlock { left, right: left + len });
-        }
-        let header = TcpHeader {
-            src_port: receiver.remote_port,
-            dst_port: receiver.local_port,
-            seq,
-            ack,
-            flags,
-            window,
-            urgent_ptr: if flags.contains(Flags::URG) { 7 } else { 0 },
-            options,
-        };
-        let payload = &data[..forged.payload_len.min(data.len())];
-        let mut buf = alloc::vec![0u8; 2000];
-        let Ok(len) = header.emit(&[payload], receiver.remote_ip, receiver.local_ip, &mut buf)
-        else {
-            panic!("forged segment does not fit")
-        };
-        buf.truncate(len);
-        buf
-    }
-
-    /// Two connected endpoints and the packets between them.
-    struct World {
-        sides: [Connection; 2],
-        /// (towards side B, packet).
-        link: Vec<(bool, Vec<u8>)>,
-        now: Instant,
-        full_path_only: bool,
-        /// Every segment written through the general header (no lean send path).
-        general_headers_only: bool,
-        trace: Vec<String>,
-    }
-
-    impl World {
-        fn new(config: &Config, full_path_only: bool) -> Self {
-            Self::with_paths(config, full_path_only, false)
-        }
-
-        fn with_paths(config: &Config, full_path_only: bool, general_headers_only: bool) -> Self {
-            let now = Instant::ZERO;
-            let a = Connection::connect(config.clone(), now, addr_a(40_000), addr_b(80));
-            let b = Connection::listen(config.clone(), now, addr_b(80));
-            let Ok(a) = a else { panic!("connect") };
-            let mut world = Self {
-                sides: [a, b],
-                link: Vec::new(),
-                now,
-                full_path_only,
-                general_headers_only,
-                trace: Vec::new(),
-            };
-            // The handshake, then the events it left.
-            for _ in 0..4 {
-                world.apply(&Op::Poll);
-                while !world.link.is_empty() {
-                    world.apply(&Op::Deliver(0, false, false));
-                }
-            }
-            world
-        }
-
-        fn apply(&mut self, op: &Op) {
-            FULL_PATH_ONLY.with(|only| only.set(self.full_path_only));
-            GENERAL_HEADERS_ONLY.with(|only| only.set(self.general_headers_only));
-            let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
-            match *op {
-                Op::Send(side, len) => {
-                    let sent = self.sides[usize::from(side)].send(self.now, &data[..len]);
-                    self.trace.push(format!("send {sent:?}"));
-                }
-                Op::Poll => {
-                    let mut buf = [0u8; 2000];
-                    for side in [false, true] {
-                        loop {
-                            let out =
-                                self.sides[usize::from(side)].poll_transmit(self.now, &mut buf);
-                            match out {
-                                Ok(Some(transmit)) => {
-                                    self.link.push((!side, buf[..transmit.len].to_vec()));
-                                }
-                                Ok(None) => break,
-                                Err(error) => {
-                                    self.trace.push(format!("transmit error {error:?}"));
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                }
-                Op::PollChunks => {
-                    let mut buf = [0u8; 80];
-                    for side in [false, true] {
-                        loop {
-                            let out = self.sides[usize::from(side)]
-                                .poll_transmit_chunks(self.now, &mut buf);
-                            match out {
-                                Ok(Some(chunks)) => {
-                                    let mut packet = buf[..chunks.header_len].to_vec();
-                                    for slice in chunks.payload.slices() {
-                                        packet.extend_from_slice(slice);
-                                    }
-                                    assert_eq!(packet.len(), chunks.transmit.len);
-                                    self.link.push((!side, packet));
-                                }
-                                Ok(None) => break,
-                                Err(error) => {
-                                    self.trace.push(format!("transmit error {error:?}"));
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                }
-                Op::Deliver(at, keep, zero_copy) if !self.link.is_empty() => {
-                    let at = at % self.link.len();
-                    let (to_b, packet) =
-                        if keep { self.link[at].clone() } else { self.link.remove(at) };
-                    let (src, dst) =
-                        if to_b { (addr_a(0), addr_b(0)) } else { (addr_b(0), addr_a(0)) };
-                    let receiver = &mut self.sides[usize::from(to_b)];
-                    if zero_copy {
-                        let result = receiver.handle_segment_bytes(
-                            self.now,
-                            src.ip(),
-                            dst.ip(),
-                            BytesMut::from(&packet[..]),
-                        );
-                        self.trace.push(format!("bytes {result:?}"));
-                    } else {
-                        let Ok(segment) = Segment::parse_checked(&packet, src.ip(), dst.ip())
-                        else {
-                            panic!("unparsable")
-                        };
-                        receiver.handle_segment(self.now, src.ip(), &segment);
-                    }
-                }
-                Op::Deliver(..) => {}
-                Op::Forge(to_b, ref forged) => {
-                    let receiver = &mut self.sides[usize::from(to_b)];
-                    let packet = forge(receiver, self.now, forged, &data);
-                    let (src, dst) = (receiver.remote_ip, receiver.local_ip);
-                    if forged.seq_delta % 2 == 0 {
-                        let result = receiver.handle_segment_bytes(
-                            self.now,
-                            src,
-                            dst,
-                            BytesMut::from(&packet[..]),
-                        );
-                        self.trace.push(format!("forged bytes {result:?}"));
-                    } else {
-                        let Ok(segment) = Segment::parse_checked(&packet, src, dst) else {
-                            panic!("unparsable")
-                        };
-                        receiver.handle_segment(self.now, src, &segment);
-                    }
-                }
-                Op::Drop(at) if !self.link.is_empty() => {
-                    let at = at % self.link.len();
-                    self.link.remove(at);
-                }
-                Op::Drop(_) => {}
-                Op::Read(side, len) => {
-                    let mut buf = alloc::vec![0u8; len];
-                    let read = self.sides[usize::from(side)].recv(&mut buf);
-                    self.trace
-                        .push(format!("read {read:?} {:?}", &buf[..*read.as_ref().unwrap_or(&0)]));
-                }
-                Op::Tick(ms) => {
-                    self.now += Duration::from_millis(ms);
-                    for side in &mut self.sides {
-                        side.handle_timeout(self.now);
-                    }
-                }
-                Op::Close(side) => {
-                    let closed = self.sides[usize::from(side)].close(self.now);
-                    self.trace.push(format!("close {closed:?}"));
-                }
-            }
-            for side in &mut self.sides {
-                while let Some(event) = side.poll_event() {
-                    self.trace.push(format!("event {event:?}"));
-                }
-                self.trace.push(format!(
-                    "status {:?} timeout {:?}",
-                    side.status(),
-                    side.poll_timeout()
-                ));
-            }
-            FULL_PATH_ONLY.with(|only| only.set(false));
-            GENERAL_HEADERS_ONLY.with(|only| only.set(false));
-        }
-
-        /// Everything observable, and the whole TCB besides.
-        fn observed(&self) -> String {
-            format!("{:?}\n{:?}\n{:?}\n{:?}", self.link, self.trace, self.sides[0], self.sides[1])
-        }
-    }
-
-    fn config(timestamps: bool, sack: bool, small_buffer: bool, delayed_ack: bool) -> Config {
-        let mut config = Config::with_fixed_isn(SeqNum::new(1000));
-        config.timestamps = timestamps;
-        config.sack = sack;
-        if small_buffer {
-            config.recv_buffer = 8192;
-        }
-        if !delayed_ack {
-            config.delayed_ack = None;
-        }
-        config
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -1501,26 +1167,12 @@ mod tests {
         /// events and status after every step.
         #[test]
         fn header_prediction_is_invisible(
-            timestamps in any::<bool>(),
-            sack in any::<bool>(),
-            small_buffer in any::<bool>(),
-            delayed_ack in any::<bool>(),
+            flags in 0u8..32,
             ops in prop::collection::vec(op(), 1..120),
         ) {
-            let config = config(timestamps, sack, small_buffer, delayed_ack);
-            let mut fast = World::new(&config, false);
-            let mut full = World::new(&config, true);
-            prop_assert_eq!(fast.observed(), full.observed());
-            for (step, op) in ops.iter().enumerate() {
-                fast.apply(op);
-                full.apply(op);
-                prop_assert_eq!(fast.observed(), full.observed(), "step {} {:?}", step, op);
-            }
+            let full = Paths { full_path_only: true, ..Paths::default() };
+            assert_same_as_reference(&config(flags), Paths::default(), full, &ops)?;
         }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
 
         /// The send fast path (`emit_plan_lean`, `emit_bare`: the header from the fixed
         /// fields and at most the timestamps option) against the general header, with and
@@ -1529,22 +1181,14 @@ mod tests {
         /// duplicates and closed windows.
         #[test]
         fn lean_path_writes_what_the_general_path_does(
-            timestamps in any::<bool>(),
-            sack in any::<bool>(),
-            small_buffer in any::<bool>(),
-            delayed_ack in any::<bool>(),
+            flags in 0u8..32,
             predicted in any::<bool>(),
             ops in prop::collection::vec(op(), 1..120),
         ) {
-            let config = config(timestamps, sack, small_buffer, delayed_ack);
-            let mut lean = World::with_paths(&config, !predicted, false);
-            let mut general = World::with_paths(&config, true, true);
-            prop_assert_eq!(lean.observed(), general.observed());
-            for (step, op) in ops.iter().enumerate() {
-                lean.apply(op);
-                general.apply(op);
-                prop_assert_eq!(lean.observed(), general.observed(), "step {} {:?}", step, op);
-            }
+            let lean = Paths { full_path_only: !predicted, ..Paths::default() };
+            let general =
+                Paths { full_path_only: true, general_headers_only: true, ..Paths::default() };
+            assert_same_as_reference(&config(flags), lean, general, &ops)?;
         }
     }
 
@@ -1569,8 +1213,7 @@ mod tests {
     /// A plain bulk transfer takes the fast path for (nearly) every data segment and ACK.
     #[test]
     fn bulk_segments_take_the_fast_path() {
-        let config = config(true, true, false, true);
-        let mut world = World::new(&config, false);
+        let mut world = World::new(&config(0b11), Paths::default());
         PREDICTED.with(|count| count.set(0));
         for _ in 0..40 {
             world.apply(&Op::Send(false, 6000));
@@ -1582,10 +1225,5 @@ mod tests {
         }
         let predicted = PREDICTED.with(Cell::get);
         assert!(predicted >= 160, "only {predicted} segments predicted");
-    }
-
-    std::thread_local! {
-        /// Segments the fast path took on this thread.
-        pub(super) static PREDICTED: Cell<u64> = const { Cell::new(0) };
     }
 }

@@ -13,6 +13,9 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 mod autotune;
+#[cfg(all(test, feature = "std"))]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod differential;
 mod input;
 mod output;
 mod path_mtu;

@@ -1519,182 +1519,32 @@ mod tests {
     /// the link, the same events, status and deadlines, and the same TCB after every step.
     #[allow(clippy::indexing_slicing)]
     mod full_segment_path {
-        use alloc::format;
-        use alloc::string::String;
-        use alloc::vec::Vec;
         use core::cell::Cell;
-        use core::time::Duration;
 
         use proptest::prelude::*;
 
-        use super::super::switches::{FULL_SEGMENTS, NO_FULL_SEGMENT_PATH};
-        use crate::testing::{addr_a, addr_b};
-        use crate::wire::Segment;
-        use crate::{Config, Connection, Instant, SeqNum};
+        use super::super::super::differential::{
+            Op, Paths, World, assert_same_as_reference, config, forged,
+        };
+        use super::super::switches::FULL_SEGMENTS;
 
-        #[derive(Clone, Debug)]
-        enum Op {
-            /// Side A (`false`) or B queues this many octets.
-            Send(bool, usize),
-            /// Both sides' output goes onto the link, copied (`false`) or as chunks.
-            Poll(bool),
-            /// The packet at this index (modulo the link's length) arrives; kept on the link
-            /// (a duplicate) or not.
-            Deliver(usize, bool),
-            /// The packet at this index is lost.
-            Drop(usize),
-            /// One side's application reads up to this many octets.
-            Read(bool, usize),
-            /// Time passes and timers run.
-            Tick(u64),
-            /// One side closes.
-            Close(bool),
+        /// Polls in either form (a `Poll` as chunks half the time).
+        fn poll(chunks: bool) -> Op {
+            if chunks { Op::PollChunks } else { Op::Poll }
         }
 
         fn op() -> impl Strategy<Value = Op> {
             prop_oneof![
                 4 => (any::<bool>(), 1usize..9000).prop_map(|(side, len)| Op::Send(side, len)),
-                4 => any::<bool>().prop_map(Op::Poll),
-                8 => (any::<usize>(), prop::bool::weighted(0.05))
-                    .prop_map(|(at, dup)| Op::Deliver(at, dup)),
+                4 => any::<bool>().prop_map(poll),
+                8 => (any::<usize>(), prop::bool::weighted(0.05), any::<bool>())
+                    .prop_map(|(at, dup, bytes)| Op::Deliver(at, dup, bytes)),
                 1 => any::<usize>().prop_map(Op::Drop),
                 2 => (any::<bool>(), 1usize..30_000).prop_map(|(side, len)| Op::Read(side, len)),
                 1 => (1u64..3000).prop_map(Op::Tick),
                 1 => any::<bool>().prop_map(Op::Close),
+                1 => (any::<bool>(), forged()).prop_map(|(side, forged)| Op::Forge(side, forged)),
             ]
-        }
-
-        struct World {
-            sides: [Connection; 2],
-            /// (towards side B, packet).
-            link: Vec<(bool, Vec<u8>)>,
-            now: Instant,
-            /// Every segment through `next_segment` (the reference).
-            general_only: bool,
-            trace: Vec<String>,
-        }
-
-        impl World {
-            fn new(config: &Config, general_only: bool) -> Self {
-                let now = Instant::ZERO;
-                let a = Connection::connect(config.clone(), now, addr_a(40_000), addr_b(80));
-                let b = Connection::listen(config.clone(), now, addr_b(80));
-                let Ok(a) = a else { panic!("connect") };
-                let mut world =
-                    Self { sides: [a, b], link: Vec::new(), now, general_only, trace: Vec::new() };
-                for _ in 0..4 {
-                    world.apply(&Op::Poll(false));
-                    while !world.link.is_empty() {
-                        world.apply(&Op::Deliver(0, false));
-                    }
-                }
-                world
-            }
-
-            fn apply(&mut self, op: &Op) {
-                NO_FULL_SEGMENT_PATH.with(|only| only.set(self.general_only));
-                let data: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
-                match *op {
-                    Op::Send(side, len) => {
-                        let sent = self.sides[usize::from(side)].send(self.now, &data[..len]);
-                        self.trace.push(format!("send {sent:?}"));
-                    }
-                    Op::Poll(chunks) => {
-                        let mut buf = [0u8; 2000];
-                        for side in [false, true] {
-                            let connection = &mut self.sides[usize::from(side)];
-                            loop {
-                                let packet = if chunks {
-                                    connection.poll_transmit_chunks(self.now, &mut buf).map(|out| {
-                                        out.map(|out| {
-                                            let mut packet = buf[..out.header_len].to_vec();
-                                            for slice in out.payload.slices() {
-                                                packet.extend_from_slice(slice);
-                                            }
-                                            packet
-                                        })
-                                    })
-                                } else {
-                                    connection
-                                        .poll_transmit(self.now, &mut buf)
-                                        .map(|out| out.map(|out| buf[..out.len].to_vec()))
-                                };
-                                match packet {
-                                    Ok(Some(packet)) => self.link.push((!side, packet)),
-                                    Ok(None) => break,
-                                    Err(error) => {
-                                        self.trace.push(format!("transmit error {error:?}"));
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    Op::Deliver(at, keep) if !self.link.is_empty() => {
-                        let at = at % self.link.len();
-                        let (to_b, packet) =
-                            if keep { self.link[at].clone() } else { self.link.remove(at) };
-                        let (src, dst) =
-                            if to_b { (addr_a(0), addr_b(0)) } else { (addr_b(0), addr_a(0)) };
-                        let Ok(segment) = Segment::parse_checked(&packet, src.ip(), dst.ip())
-                        else {
-                            panic!("unparsable")
-                        };
-                        self.sides[usize::from(to_b)].handle_segment(self.now, src.ip(), &segment);
-                    }
-                    Op::Deliver(..) | Op::Drop(_) if self.link.is_empty() => {}
-                    Op::Drop(at) => {
-                        let at = at % self.link.len();
-                        self.link.remove(at);
-                    }
-                    Op::Deliver(..) => {}
-                    Op::Read(side, len) => {
-                        let mut buf = alloc::vec![0u8; len];
-                        let read = self.sides[usize::from(side)].recv(&mut buf);
-                        self.trace.push(format!("read {read:?}"));
-                    }
-                    Op::Tick(ms) => {
-                        self.now += Duration::from_millis(ms);
-                        for side in &mut self.sides {
-                            side.handle_timeout(self.now);
-                        }
-                    }
-                    Op::Close(side) => {
-                        let closed = self.sides[usize::from(side)].close(self.now);
-                        self.trace.push(format!("close {closed:?}"));
-                    }
-                }
-                for side in &mut self.sides {
-                    while let Some(event) = side.poll_event() {
-                        self.trace.push(format!("event {event:?}"));
-                    }
-                    let (status, timeout) = (side.status(), side.poll_timeout());
-                    self.trace.push(format!("status {status:?} timeout {timeout:?}"));
-                }
-                NO_FULL_SEGMENT_PATH.with(|only| only.set(false));
-            }
-
-            /// Everything observable, and the whole TCB besides.
-            fn observed(&self) -> String {
-                format!(
-                    "{:?}\n{:?}\n{:?}\n{:?}",
-                    self.link, self.trace, self.sides[0], self.sides[1]
-                )
-            }
-        }
-
-        fn config(flags: u8) -> Config {
-            let mut config = Config::with_fixed_isn(SeqNum::new(1000));
-            config.timestamps = flags & 1 != 0;
-            config.sack = flags & 2 != 0;
-            if flags & 4 != 0 {
-                config.recv_buffer = 8192;
-            }
-            if flags & 8 != 0 {
-                config.delayed_ack = None;
-            }
-            config.nodelay = flags & 16 != 0;
-            config
         }
 
         proptest! {
@@ -1705,15 +1555,8 @@ mod tests {
                 flags in 0u8..32,
                 ops in prop::collection::vec(op(), 1..150),
             ) {
-                let config = config(flags);
-                let mut fast = World::new(&config, false);
-                let mut general = World::new(&config, true);
-                prop_assert_eq!(fast.observed(), general.observed());
-                for (step, op) in ops.iter().enumerate() {
-                    fast.apply(op);
-                    general.apply(op);
-                    prop_assert_eq!(fast.observed(), general.observed(), "step {} {:?}", step, op);
-                }
+                let general = Paths { no_full_segment_path: true, ..Paths::default() };
+                assert_same_as_reference(&config(flags), Paths::default(), general, &ops)?;
             }
         }
 
@@ -1722,14 +1565,15 @@ mod tests {
         #[test]
         fn bulk_segments_take_the_full_segment_path() {
             for general_only in [false, true] {
-                let mut world = World::new(&config(3), general_only);
+                let paths = Paths { no_full_segment_path: general_only, ..Paths::default() };
+                let mut world = World::new(&config(3), paths);
                 FULL_SEGMENTS.with(|count| count.set(0));
                 for round in 0..40 {
                     world.apply(&Op::Send(false, 8760));
-                    world.apply(&Op::Poll(round % 2 == 0));
+                    world.apply(&poll(round % 2 == 0));
                     while !world.link.is_empty() {
-                        world.apply(&Op::Deliver(0, false));
-                        world.apply(&Op::Poll(round % 2 == 1));
+                        world.apply(&Op::Deliver(0, false, false));
+                        world.apply(&poll(round % 2 == 1));
                     }
                     world.apply(&Op::Read(true, 30_000));
                 }

@@ -2528,6 +2528,33 @@ mod pending_expiry {
     }
 }
 
+/// Moves every segment `client` has for `server`, then every segment `server` has for
+/// `client`, calling `check` with the receiver after each, and drains both endpoints'
+/// events; whether any segment moved.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+fn deliver_both_ways(
+    now: Instant,
+    client: &mut Endpoint,
+    server: &mut Endpoint,
+    mut check: impl FnMut(&Endpoint),
+) -> bool {
+    let mut buf = [0u8; 1500];
+    let mut moved = false;
+    for from_client in [true, false] {
+        let (from, to) =
+            if from_client { (&mut *client, &mut *server) } else { (&mut *server, &mut *client) };
+        while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
+            to.handle_segment(now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
+            check(to);
+            moved = true;
+        }
+    }
+    while client.poll_event().is_some() {}
+    while server.poll_event().is_some() {}
+    moved
+}
+
 /// One short connection from `client` to `server`'s listener at `listen`, opened at `now`:
 /// 20 rounds of moving every segment both ways and draining both endpoints' events; the
 /// server closes as soon as it accepts, the client once synchronized. `each_round` looks at
@@ -2541,23 +2568,11 @@ fn short_lifecycle(
     listen: SocketAddr,
     mut each_round: impl FnMut(&Endpoint, &Endpoint),
 ) {
-    let mut buf = [0u8; 1500];
     let client_ip = IpAddr::V4(core::net::Ipv4Addr::new(10, 0, 0, 1));
     let c = client.connect(now, client_ip, listen).unwrap();
     let mut closed = false;
     for _ in 0..20 {
-        for from_client in [true, false] {
-            let (from, to) = if from_client {
-                (&mut *client, &mut *server)
-            } else {
-                (&mut *server, &mut *client)
-            };
-            while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
-                to.handle_segment(now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
-            }
-        }
-        while client.poll_event().is_some() {}
-        while server.poll_event().is_some() {}
+        deliver_both_ways(now, client, server, |_| {});
         if let Some(s) = server.accept(listen).unwrap() {
             server.close(now, s).unwrap();
         }
@@ -2921,27 +2936,7 @@ mod lifecycle {
     /// Moves every segment both ways until neither endpoint sends, checking the filing after
     /// each segment.
     fn exchange(now: Instant, client: &mut Endpoint, server: &mut Endpoint) {
-        let mut buf = [0u8; 1500];
-        loop {
-            let mut moved = false;
-            for from_client in [true, false] {
-                let (from, to) = if from_client {
-                    (&mut *client, &mut *server)
-                } else {
-                    (&mut *server, &mut *client)
-                };
-                while let Some(tx) = from.poll_transmit(now, &mut buf).unwrap() {
-                    to.handle_segment(now, tx.local.ip(), tx.remote.ip(), &buf[..tx.len]);
-                    assert_filed_as_recomputed(to);
-                    moved = true;
-                }
-            }
-            while client.poll_event().is_some() {}
-            while server.poll_event().is_some() {}
-            if !moved {
-                return;
-            }
-        }
+        while super::deliver_both_ways(now, client, server, assert_filed_as_recomputed) {}
     }
 
     /// Per-remote limits under churn: each round the client may open three connections to
