@@ -48,7 +48,8 @@ pub(crate) fn initial_numbers(
 
 /// SipHash-2-4 of the 4-tuple under `secret`: each address's octets then its port in network
 /// order, local first. An IPv4 tuple (12 octets, the case every connection of an IPv4
-/// endpoint pays for) is hashed by [`sip24_12_words`], the same function unrolled for that length.
+/// endpoint pays for) is hashed by [`sip24_12_words`], the same function unrolled for that
+/// length.
 fn keyed_hash(secret: &[u8; 16], local: SocketAddr, remote: SocketAddr) -> u64 {
     match (local, remote) {
         (SocketAddr::V4(l), SocketAddr::V4(r)) => {
@@ -92,8 +93,8 @@ fn sip24_12(key: &[u8; 16], message: [u8; 12]) -> u64 {
     sip24_12_words(key, block, u64::from(u32::from_le_bytes([i, j, k, l])))
 }
 
-/// SipHash-2-4 of a 12-octet message (as `sip24_12`) given as its first 8 octets (`block`, little-endian) and its
-/// last 4 (`tail`, little-endian, the high half zero).
+/// SipHash-2-4 of a 12-octet message (as `sip24_12`) given as its first 8 octets (`block`,
+/// little-endian) and its last 4 (`tail`, little-endian, the high half zero).
 fn sip24_12_words(key: &[u8; 16], block: u64, tail: u64) -> u64 {
     let [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p] = *key;
     let k0 = u64::from_le_bytes([a, b, c, d, e, f, g, h]);

@@ -126,7 +126,14 @@ pub(super) struct Forged {
 }
 
 pub(super) fn forged() -> impl Strategy<Value = Forged> {
-    let seq_delta = prop_oneof![6 => Just(0i32), 1 => Just(-1), 1 => Just(1), 1 => Just(1460), 1 => Just(-1460), 1 => any::<i32>()];
+    let seq_delta = prop_oneof![
+        6 => Just(0i32),
+        1 => Just(-1),
+        1 => Just(1),
+        1 => Just(1460),
+        1 => Just(-1460),
+        1 => any::<i32>(),
+    ];
     let flags = prop_oneof![
         8 => Just(0u8),
         2 => Just(0x08),

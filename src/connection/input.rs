@@ -64,7 +64,8 @@ impl Connection {
     }
 
     /// §3.10.7.1: CLOSED. Everything is discarded; anything but a RST draws a RST. Out of
-    /// line: the endpoint does not hand segments to a closed connection.
+    /// line: rare at an endpoint, which retires a closed connection once its data is read
+    /// (until then a segment for its 4-tuple still reaches it here).
     #[cold]
     #[inline(never)]
     fn on_segment_closed(&mut self, segment: &Segment<'_>, from: SocketAddr) {
@@ -177,8 +178,9 @@ impl Connection {
     }
 
     /// §3.10.7.4 for TIME-WAIT: the verdict of [`crate::time_wait::TimeWait::judge`], the one
-    /// implementation the endpoint's TIME-WAIT records use too. Out of line: the endpoint
-    /// keeps TIME-WAIT in its records, so this is a connection used on its own.
+    /// implementation the endpoint's TIME-WAIT records use too. Out of line: rare at an
+    /// endpoint, which turns a connection in TIME-WAIT into a record once its output is out
+    /// and its data read.
     #[cold]
     #[inline(never)]
     fn on_segment_time_wait(&mut self, now: Instant, segment: &Segment<'_>) {
@@ -1174,7 +1176,7 @@ mod tests {
             assert_same_as_reference(&config(flags), Paths::default(), full, &ops)?;
         }
 
-        /// The send fast path (`emit_plan_lean`, `emit_bare`: the header from the fixed
+        /// The send fast path (`plan_header_lean`, `emit_bare`: the header from the fixed
         /// fields and at most the timestamps option) against the general header, with and
         /// without header prediction on receive: the same octets on the link, the same
         /// state, events and status after every step, through SACK blocks, FINs, losses,

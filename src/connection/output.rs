@@ -544,8 +544,9 @@ impl Connection {
     /// restart), no FIN queued, the data and both windows holding a whole segment (so
     /// neither Nagle nor SWS avoidance has a say) — and an ordinary segment asked for (not a
     /// super-segment); with cwnd and the effective MSS, which the cwnd-limited note after
-    /// the segment needs again. `None` leaves the segment to the general path (and it is
-    /// `the_full_segment_path_sends_what_the_general_path_does`). Cheapest and most
+    /// the segment needs again. `None` leaves the segment to the general path (that both
+    /// send the same is pinned by `the_full_segment_path_sends_what_the_general_path_does`).
+    /// Cheapest and most
     /// telling tests first: a short exchange's segments (sent from idle) leave at the
     /// first.
     #[inline(always)]
@@ -1382,14 +1383,16 @@ impl Connection {
     }
 }
 
-/// A test-only switch that sends every segment through the general header (`plan_header`,
-/// `header`), for the differential tests that pin the lean path to it (in `input`'s tests).
+/// Test-only switches that turn the send side's fast paths off (the general header, the
+/// full-segment plan) and count the latter's use, for the differential tests that pin each
+/// fast path to the general one (`super::differential`).
 #[cfg(all(test, feature = "std"))]
 pub(super) mod switches {
     use core::cell::Cell;
 
     std::thread_local! {
-        /// While set on a thread, `plan_header_lean` and `syn_takes_words` never take the lean path.
+        /// While set on a thread, `plan_header_lean` and `syn_takes_words` never take the
+        /// lean path.
         pub(in crate::connection) static GENERAL_HEADERS_ONLY: Cell<bool> =
             const { Cell::new(false) };
         /// While set on a thread, `full_segment_plan` finds nothing: every segment takes

@@ -1914,10 +1914,10 @@ impl Endpoint {
         self.settle(handle, Queue::Decided);
     }
 
-    /// The bookkeeping after every call into a connection, on one slot lookup past the events:
-    /// queue it for output (as `queue` says: if it may transmit, or at once), file its deadline if it
-    /// moved earlier or appeared (a later one leaves a harmless early heap entry that is
-    /// skipped when it fires), and retire it if its state says it may have ended.
+    /// The bookkeeping after every call into a connection, on one slot lookup past the
+    /// events: queue it for output (as `queue` says: if it may transmit, or at once), file its
+    /// deadline if it moved earlier or appeared (a later one leaves a harmless early heap
+    /// entry that is skipped when it fires), and retire it if its state says it may have ended.
     ///
     /// Out of line, one copy for every caller: a second, inlined copy in the transmit loop
     /// saved a call per segment but doubled the code a lifecycle runs through (callgrind
