@@ -58,6 +58,8 @@ use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus, transition};
 use crate::time::Instant;
 use crate::time_wait::{self, AckLimiter, TimeWait};
+use crate::wire::PROTOCOL_TCP;
+use crate::wire::checksum::PseudoAddrs;
 use recv::RecvExtra;
 use send_queue::SendQueue;
 use timestamps::TsState;
@@ -307,6 +309,10 @@ pub struct Connection {
     remote_ip: IpAddr,
     remote_port: u16,
     remote_known: bool,
+    /// The addresses' part of the pseudo-header sum of our segments, `local_ip` →
+    /// `remote_ip`, made when the peer becomes known (`set_remote`; none before, when no
+    /// segment but a reply, written apart, can go): each segment adds only its length.
+    pseudo_addrs: PseudoAddrs,
     /// The connection came from a passive OPEN (RFC 9293 §3.10.7.4 steps 2 and 4).
     passive: bool,
     /// The user did a full close: received data is no longer wanted (SHLD-3).
@@ -474,6 +480,7 @@ impl Connection {
             remote_ip: unspecified_like(local.ip()),
             remote_port: 0,
             remote_known: false,
+            pseudo_addrs: PseudoAddrs::NONE,
             passive: false,
             read_closed: false,
             close_reason: None,
@@ -1158,6 +1165,7 @@ impl Connection {
         self.remote_ip = remote.ip();
         self.remote_port = remote.port();
         self.remote_known = true;
+        self.pseudo_addrs = PseudoAddrs::new(self.local_ip, self.remote_ip, PROTOCOL_TCP);
     }
 
     /// Takes over the send and receive buffer storage of `spare`, a connection that ended,

@@ -15,8 +15,8 @@ use crate::congestion::CongestionEvent;
 use crate::seq::{SeqNum, Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
-use crate::wire::checksum::{Checksum, TxChecksum, pseudo_header};
-use crate::wire::{Flags, LeanHeader, OptionArea, OptionWords, Options, PROTOCOL_TCP, TcpHeader};
+use crate::wire::checksum::{Checksum, TxChecksum};
+use crate::wire::{Flags, LeanHeader, OptionArea, OptionWords, Options, TcpHeader};
 
 /// Where a segment is written: whole into `buf`, or (with `payload`) its header into `buf` and
 /// its payload as slices of the send queue into `payload`.
@@ -330,8 +330,7 @@ impl Connection {
         let field = match self.config.checksum.tx {
             TxChecksum::None => 0,
             TxChecksum::Compute | TxChecksum::PseudoHeader => {
-                pseudo_header(self.local_ip, first.remote.ip(), PROTOCOL_TCP, len_u32(tcp_len))
-                    .map_or(0, Checksum::folded)
+                self.pseudo_addrs.with_len(len_u32(tcp_len)).map_or(0, Checksum::folded)
             }
         };
         if let Some(flags) = out.buf.get_mut(13) {
@@ -1195,14 +1194,15 @@ impl Connection {
             general = self.plan_header_noted(plan, out);
             general.lean_parts()
         };
-        let (src, dst, checksum) = (self.local_ip, self.remote_ip, self.config.checksum.tx);
+        // The addresses' part of the pseudo-header sum was worked out once, for the peer.
+        let (pseudo, checksum) = (self.pseudo_addrs, self.config.checksum.tx);
         let written = if let Some(payload) = out.payload.as_deref_mut() {
             self.send_buf.slices(plan.data_offset, plan.data_len, payload);
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
-            header.emit_pieces(area, payload.len(), pieces, false, src, dst, out.buf, checksum)
+            header.emit_pieces(area, payload.len(), pieces, false, pseudo, out.buf, checksum)
         } else {
             let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
-            header.emit_pieces(area, plan.data_len, pieces, true, src, dst, out.buf, checksum)
+            header.emit_pieces(area, plan.data_len, pieces, true, pseudo, out.buf, checksum)
         };
         Ok(written?)
     }

@@ -17,6 +17,7 @@ use crate::rtt::RttEstimator;
 use crate::seq::{SeqNum, WindowScale};
 use crate::state::{State, Stimulus};
 use crate::time::Instant;
+use crate::wire::checksum::PseudoAddrs;
 
 /// A connection template: the config every connection of an endpoint shares, and what a new
 /// TCB derives from it that takes work (the receive window shift, the receive ring's size, the
@@ -78,6 +79,7 @@ impl Connection {
             remote_ip,
             remote_port,
             remote_known,
+            pseudo_addrs,
             passive,
             read_closed,
             close_reason,
@@ -149,6 +151,7 @@ impl Connection {
         *remote_ip = unspecified_like(local.ip());
         *remote_port = 0;
         *remote_known = false;
+        *pseudo_addrs = PseudoAddrs::NONE;
         *passive = false;
         *read_closed = false;
         *close_reason = None;

@@ -707,6 +707,54 @@ pub fn pseudo_header(
     Ok(Checksum { sum: fold_to_33_bits(sum), odd: false })
 }
 
+/// The part of a pseudo-header sum that does not depend on the segment (its addresses and
+/// protocol), worked out once — by a connection when it learns its peer (issue #19: a
+/// pseudo-header sum per connection on send) — so that a segment adds only its length:
+/// `with_len(n)` gives what `pseudo_header(src, dst, protocol, n)` gives, to the checksum
+/// octet, and the same error for addresses of different families.
+///
+/// Kept in 32 bits (a connection holds one): the address sum folded below 2^18, bit 31 set
+/// for IPv6 (whose length field is 32 bits), or every bit set for a family mismatch. The
+/// folded sum is congruent to the full one modulo 2^16 − 1 and 0 only when that is, so
+/// every sum built on it folds to the same 16 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PseudoAddrs(u32);
+
+impl PseudoAddrs {
+    /// Set for an IPv6 pair.
+    const V6: u32 = 1 << 31;
+    /// Addresses of different families.
+    const MISMATCH: u32 = u32::MAX;
+
+    /// No addresses yet (a connection before it knows its peer): completed by a length, a
+    /// family mismatch.
+    pub(crate) const NONE: Self = Self(Self::MISMATCH);
+
+    /// The address and protocol part of the pseudo-header of `src` → `dst`.
+    pub(crate) fn new(src: IpAddr, dst: IpAddr, protocol: u8) -> Self {
+        match pseudo_header(src, dst, protocol, 0) {
+            Ok(base) => {
+                // Below 2^33, folded once more: below 2^16 + 2^17.
+                let sum = (base.sum & 0xffff) + (base.sum >> 16);
+                let family = if src.is_ipv6() { Self::V6 } else { 0 };
+                Self(sum as u32 | family)
+            }
+            Err(AddressFamilyMismatch) => Self(Self::MISMATCH),
+        }
+    }
+
+    /// `pseudo_header(src, dst, protocol, tcp_len)` for the addresses and protocol of `self`.
+    #[inline]
+    pub(crate) fn with_len(self, tcp_len: u32) -> Result<Checksum, AddressFamilyMismatch> {
+        if self.0 == Self::MISMATCH {
+            return Err(AddressFamilyMismatch);
+        }
+        // Over IPv4 only the low 16 bits of the length exist (`pseudo_header`).
+        let len = if self.0 & Self::V6 == 0 { u32::from(tcp_len as u16) } else { tcp_len };
+        Ok(Checksum { sum: u64::from(self.0 & !Self::V6) + u64::from(len), odd: false })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
@@ -1033,5 +1081,40 @@ mod tests {
         let v6 = IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(pseudo_header(v4, v6, 6, 20).err(), Some(AddressFamilyMismatch));
         assert_eq!(pseudo_header(v6, v4, 6, 20).err(), Some(AddressFamilyMismatch));
+        assert_eq!(PseudoAddrs::new(v4, v6, 6).with_len(20).err(), Some(AddressFamilyMismatch));
+        assert_eq!(PseudoAddrs::new(v6, v4, 6).with_len(20).err(), Some(AddressFamilyMismatch));
+    }
+
+    proptest::proptest! {
+        /// The per-connection part of the pseudo-header, completed by a length, sums as the
+        /// whole pseudo-header does — alone (`folded`) and with any data after it (`finish`) —
+        /// for both families, every length (over IPv4 only its low 16 bits count), and
+        /// addresses whose sums carry (all ones) or vanish (all zeros).
+        #[test]
+        fn pseudo_addrs_with_a_length_sum_as_the_pseudo_header(
+            v6 in proptest::bool::ANY,
+            src in proptest::prop_oneof![
+                proptest::num::u128::ANY, proptest::strategy::Just(0), proptest::strategy::Just(u128::MAX)
+            ],
+            dst in proptest::prop_oneof![
+                proptest::num::u128::ANY, proptest::strategy::Just(0), proptest::strategy::Just(u128::MAX)
+            ],
+            protocol in proptest::num::u8::ANY,
+            tcp_len in proptest::prop_oneof![0u32..70_000, proptest::num::u32::ANY],
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let (src, dst) = if v6 {
+                (IpAddr::V6(Ipv6Addr::from(src)), IpAddr::V6(Ipv6Addr::from(dst)))
+            } else {
+                (IpAddr::V4(Ipv4Addr::from(src as u32)), IpAddr::V4(Ipv4Addr::from(dst as u32)))
+            };
+            let whole = pseudo_header(src, dst, protocol, tcp_len).unwrap();
+            let parts = PseudoAddrs::new(src, dst, protocol).with_len(tcp_len).unwrap();
+            proptest::prop_assert_eq!(parts.folded(), whole.folded());
+            let (mut whole, mut parts) = (whole, parts);
+            whole.add_bytes(&data);
+            parts.add_bytes(&data);
+            proptest::prop_assert_eq!(parts.finish(), whole.finish());
+        }
     }
 }

@@ -27,7 +27,7 @@ use core::ops::{BitOr, BitOrAssign};
 pub use options::{Options, SackBlock, SackBlocks, Timestamps};
 
 use crate::seq::SeqNum;
-use checksum::{RxChecksum, TxChecksum, pseudo_header};
+use checksum::{PseudoAddrs, RxChecksum, TxChecksum, pseudo_header};
 use options::MAX_OPTIONS_LEN;
 pub(crate) use options::OptionWords;
 
@@ -225,7 +225,8 @@ impl TcpHeader {
         checksum: TxChecksum,
     ) -> Result<usize, EmitError> {
         let (header, area) = self.lean_parts();
-        header.emit_pieces(area, payload_len, payload, copy_payload, src, dst, buf, checksum)
+        let pseudo = PseudoAddrs::new(src, dst, PROTOCOL_TCP);
+        header.emit_pieces(area, payload_len, payload, copy_payload, pseudo, buf, checksum)
     }
 
     /// The fixed fields and the options area this header is written as.
@@ -283,7 +284,9 @@ pub(crate) struct LeanHeader {
 }
 
 impl LeanHeader {
-    /// [`TcpHeader::emit_pieces`] for these fields and the options `area`.
+    /// [`TcpHeader::emit_pieces`] for these fields and the options `area`, between the
+    /// addresses `pseudo` sums (a connection keeps theirs: only the length is added per
+    /// segment).
     #[allow(clippy::too_many_arguments)]
     #[inline]
     pub(crate) fn emit_pieces<'p>(
@@ -292,8 +295,7 @@ impl LeanHeader {
         payload_len: usize,
         payload: impl Iterator<Item = &'p [u8]>,
         copy_payload: bool,
-        src: IpAddr,
-        dst: IpAddr,
+        pseudo: PseudoAddrs,
         buf: &mut [u8],
         checksum: TxChecksum,
     ) -> Result<usize, EmitError> {
@@ -316,8 +318,7 @@ impl LeanHeader {
         // A segment longer than 2^32 octets cannot be described by any pseudo-header.
         let tcp_len = u32::try_from(total)
             .map_err(|_| EmitError::BufferTooSmall { needed: total, available })?;
-        let pseudo = pseudo_header(src, dst, PROTOCOL_TCP, tcp_len)
-            .map_err(|_| EmitError::AddressFamilyMismatch)?;
+        let pseudo = pseudo.with_len(tcp_len).map_err(|_| EmitError::AddressFamilyMismatch)?;
         let (head, body) = out.split_at_mut(header_len);
         let (fixed, option_area) = head.split_at_mut(HEADER_LEN);
         // header_len / 4 is at most 15 (options ≤ 40 octets), so it fits the 4-bit field.
