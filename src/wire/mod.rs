@@ -327,23 +327,38 @@ impl LeanHeader {
         for (octets, word) in fixed.chunks_exact_mut(4).zip(fixed_words) {
             octets.copy_from_slice(&word.to_be_bytes());
         }
-        match area {
+        // The options area written and summed in one pass over its kind: as 32-bit words
+        // (2^16 ≡ 1 modulo 2^16 − 1, so a word sums as its two halves), added to the fixed
+        // part's sum below with one end-around addition.
+        let area_sum: u64 = match area {
             // The area is exactly these 12 octets (`options_len` above).
             OptionArea::Timestamps(ts) => {
-                option_area.copy_from_slice(&Options::aligned_timestamps(ts));
+                let octets = Options::aligned_timestamps(ts);
+                option_area.copy_from_slice(&octets);
+                let [n0, n1, k0, k1, ..] = octets;
+                u64::from(u32::from_be_bytes([n0, n1, k0, k1]))
+                    + u64::from(ts.tsval)
+                    + u64::from(ts.tsecr)
             }
-            OptionArea::None => {}
+            OptionArea::None => 0,
             OptionArea::Words(words) => {
                 for (octets, word) in option_area.chunks_exact_mut(4).zip(words.words()) {
                     octets.copy_from_slice(&word.to_be_bytes());
                 }
+                words.words().iter().map(|&word| u64::from(word)).sum()
             }
             OptionArea::General(options) => {
                 // MUST-69: whatever the options leave of the area is zero.
                 option_area.fill(0);
                 options.emit(option_area);
+                // Padded to whole words (`encoded_len`).
+                option_area
+                    .chunks_exact(4)
+                    .map(|word| <[u8; 4]>::try_from(word).map_or(0, u32::from_be_bytes))
+                    .map(u64::from)
+                    .sum()
             }
-        }
+        };
         if checksum != TxChecksum::Compute {
             if copy_payload {
                 copy_pieces(payload, body);
@@ -358,36 +373,10 @@ impl LeanHeader {
             return Ok(total);
         }
         let mut sum = pseudo;
-        // The header first: the payload then starts at an even offset, as on the wire. Its
-        // fixed part is summed from the fields, not read back from `buf` (see `add_words`).
-        // 32-bit words sum as their 16-bit halves do (2^16 ≡ 1 modulo 2^16 − 1), in half the
-        // additions.
+        // The header first: the payload then starts at an even offset, as on the wire. It is
+        // summed from the fields, not read back from `buf` (see `add_words`).
         let fixed_sum: u64 = fixed_words.iter().map(|&word| u64::from(word)).sum();
-        match area {
-            OptionArea::Timestamps(ts) => {
-                // The common options area as words too: the general byte path costs several
-                // times more for these 12 octets on every segment.
-                let [n0, n1, k0, k1, ..] = Options::aligned_timestamps(ts);
-                let kinds = u32::from_be_bytes([n0, n1, k0, k1]);
-                sum.add_u64_words(
-                    fixed_sum + u64::from(kinds) + u64::from(ts.tsval) + u64::from(ts.tsecr),
-                );
-            }
-            OptionArea::None => sum.add_u64_words(fixed_sum),
-            OptionArea::Words(words) => {
-                sum.add_u64_words(fixed_sum);
-                let mut halves = [0u16; 10];
-                for (pair, &word) in halves.chunks_exact_mut(2).zip(words.words()) {
-                    pair.copy_from_slice(&[(word >> 16) as u16, word as u16]);
-                }
-                // Unused halves stay 0, which adds nothing.
-                sum.add_words(&halves);
-            }
-            OptionArea::General(_) => {
-                sum.add_u64_words(fixed_sum);
-                sum.add_bytes(option_area);
-            }
-        }
+        sum.add_u64_words(fixed_sum + area_sum);
         let mut rest = body;
         for piece in payload {
             if copy_payload {
