@@ -1031,28 +1031,26 @@ impl Scoreboard {
     /// lost or retransmitted), a bulk sender's every ACK: each record up to `seg_ack` is
     /// delivered now (DeliveredData: the octets from the head to its end, RFC 6937 §2), and
     /// the one sent last (RFC 8985's `RACK_sent_after`) is returned for `on_delivered`.
-    /// The records go in one drain rather than one by one.
+    /// The records go in one drain rather than one by one. The caller checked that the
+    /// second record ends at or before `seg_ack`, so `seg_ack` is past the head.
     fn deliver_unmarked(&mut self, seg_ack: SeqNum) -> Option<(Instant, SeqNum, bool)> {
-        let mut newest: Option<(Instant, SeqNum)> = None;
-        let mut acked = 0;
-        let mut end_of_acked = self.head;
-        for record in &self.segments {
-            if record.end.after(seg_ack) {
-                break;
-            }
-            acked += 1;
-            end_of_acked = record.end;
-            if newest.is_none_or(|(at, end)| Self::sent_after(record.sent_at, record.end, at, end))
-            {
-                newest = Some((record.sent_at, record.end));
-            }
-        }
-        if acked > 0 {
-            self.delivered = self.delivered.saturating_add(end_of_acked.since(self.head));
-            self.head = end_of_acked;
-            self.segments.drain(..acked);
-        }
-        newest.map(|(sent_at, end)| (sent_at, end, false))
+        // Records end in sequence order: a binary search finds those acknowledged.
+        let acked = self.first_ending_after(seg_ack);
+        let end_of_acked = self.segments.get(acked.checked_sub(1)?)?.end;
+        // Among records in sequence order, `sent_after` prefers the later send time and, at
+        // an equal one, the later record: the last with the latest `sent_at`. One plain
+        // comparison per record, over both halves of the ring at once (a stretch ACK of
+        // hundreds of records paid the general test and the ring's wrap check for each).
+        let newest =
+            self.segments.range(..acked).fold(None, |newest: Option<&Sent>, record| match newest {
+                Some(best) if record.sent_at < best.sent_at => Some(best),
+                _ => Some(record),
+            });
+        let newest = newest.map(|record| (record.sent_at, record.end, false));
+        self.delivered = self.delivered.saturating_add(end_of_acked.since(self.head));
+        self.head = end_of_acked;
+        self.segments.drain(..acked);
+        newest
     }
 
     /// RFC 8985 §6.2 step 2 for a delivered segment: a retransmitted one whose RTT is below
@@ -1554,6 +1552,32 @@ mod tests {
         assert!(board.may_schedule_probe());
         board.on_timeout(seq(2000), seq(10 * MSS));
         assert!(!board.may_schedule_probe(), "no probe after a timeout");
+    }
+
+    /// A cumulative ACK of many unmarked records (`deliver_unmarked`) feeds RACK the one sent
+    /// last (RFC 8985 §6.2 step 2, `RACK_sent_after`): the latest send time, and of records
+    /// sent at the same time the highest — also when send times are out of sequence order
+    /// (records joined at the limit keep the later time) and when the records wrap around
+    /// the ring.
+    #[test]
+    fn a_stretch_ack_of_unmarked_records_times_the_one_sent_last_rfc_8985_6_2() {
+        let mut board = ten_sent();
+        board.on_ack(at(100), seq(0), seq(8 * MSS), seq(10 * MSS), &[], Some(RTT));
+        assert_eq!(board.rack.newest_delivered, Some((at(7), seq(8 * MSS))));
+        for i in 10..20 {
+            board.on_sent(seq(i * MSS), seq((i + 1) * MSS), at(20));
+        }
+        for record in &mut board.segments {
+            if record.end == seq(13 * MSS) || record.end == seq(16 * MSS) {
+                record.sent_at = at(30);
+            }
+        }
+        board.on_ack(at(200), seq(8 * MSS), seq(17 * MSS), seq(20 * MSS), &[], Some(RTT));
+        assert_eq!(board.rack.newest_delivered, Some((at(30), seq(16 * MSS))));
+        assert_eq!(board.rack.rtt, Duration::from_millis(170));
+        assert_eq!(board.delivered, 9 * MSS);
+        assert_eq!(board.head, seq(17 * MSS));
+        assert_eq!(board.segments.len(), 3);
     }
 
     #[test]

@@ -260,6 +260,11 @@ impl Connection {
         if !self.write_blocked || self.fin_queued {
             return capacity;
         }
+        // The flight is at most the peer's largest window: a buffer holding twice that asks
+        // for nothing, whatever cwnd is (asked of the controller only when it could matter).
+        if (self.max_snd_wnd as usize).saturating_mul(2) <= capacity {
+            return capacity;
+        }
         let flight = self.cc.get().window().min(self.max_snd_wnd);
         let wanted = (flight as usize).saturating_mul(2);
         if wanted <= capacity {

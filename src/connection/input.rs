@@ -652,20 +652,23 @@ impl Connection {
         }
         let acked = seg_ack.since(self.snd_una);
         let latest_rtt = self.on_rtt_sample(now, seg_ack, tsecr);
-        let data_was_outstanding = self.syn_acked;
+        let data_end = self.send_buf_seq + len_u32(self.send_buf.len());
+        let acked_data_end = seg_ack.min_seq(data_end);
+        // Whether any data octet is acknowledged: an ACK of only our SYN or only our FIN
+        // acknowledges none, and grows no window (RFC 5681 §3.1 counts ACKs of new data; after
+        // the FIN nothing is ever sent again that cwnd could limit).
+        let acks_data = acked_data_end.after(self.send_buf_seq);
         self.dup_acks = 0;
         let mut restart_timer = true;
         if undone {
             // The undo left fast recovery and set cwnd (RFC 4015 §3).
         } else if self.in_fast_recovery {
             restart_timer = self.on_ack_in_fast_recovery(seg_ack, acked);
-        } else if data_was_outstanding && !self.in_fast_sack_recovery() {
+        } else if self.syn_acked && acks_data && !self.in_fast_sack_recovery() {
             // RFC 6675 §5: cwnd stays put until the recovery point is acknowledged.
             self.on_congestion_event_sampled(CongestionEvent::Ack { acked }, latest_rtt);
         }
-        let data_end = self.send_buf_seq + len_u32(self.send_buf.len());
-        let acked_data_end = seg_ack.min_seq(data_end);
-        if acked_data_end.after(self.send_buf_seq) {
+        if acks_data {
             let acked = acked_data_end.since(self.send_buf_seq);
             self.send_buf.discard(acked as usize);
             self.send_buf_seq = acked_data_end;

@@ -1213,7 +1213,7 @@ impl Connection {
 
     /// The rarely used part of the TCB, allocating it if this is the first use.
     fn rare_mut(&mut self) -> &mut Rare {
-        self.rare.get_or_insert_with(Box::default)
+        self.rare.get_or_insert_with(new_rare)
     }
 
     fn snd_up(&self) -> Option<SeqNum> {
@@ -2119,6 +2119,14 @@ impl Connection {
         }
         self.arm_loss_probe(now);
     }
+}
+
+/// [`Connection::rare_mut`]'s first use: out of line, so that making the part is not copied
+/// into every use of a counter or rare field on the segment paths.
+#[cold]
+#[inline(never)]
+fn new_rare() -> Box<Rare> {
+    Box::default()
 }
 
 /// MUST-15: without an MSS option, assume 536 (IPv4) or 1220 (IPv6).

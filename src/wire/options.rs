@@ -296,9 +296,30 @@ impl Options {
         self.parse_each(area)
     }
 
-    /// [`parse_into`](Self::parse_into) for any options area: each option in turn.
+    /// [`parse_into`](Self::parse_into) for any other options area.
     #[inline(never)]
-    fn parse_each(&mut self, mut area: &[u8]) -> Result<(), ParseError> {
+    fn parse_each(&mut self, area: &[u8]) -> Result<(), ParseError> {
+        // A handshake segment first: MSS, SACK-permitted and timestamps, NOP and window scale
+        // (20 octets), the layout of every Linux SYN and SYN-ACK and of ours (`syn_words`),
+        // read whole rather than option by option. Anything else goes the general way.
+        const SACK_PERMITTED_TIMESTAMPS: [u8; 4] = [KIND_SACK_PERMITTED, 2, KIND_TIMESTAMPS, 10];
+        if let (&[[KIND_MSS, 4, m0, m1], SACK_PERMITTED_TIMESTAMPS, tsval, tsecr, scale], []) =
+            area.as_chunks::<4>()
+            && let [KIND_NOP, KIND_WINDOW_SCALE, 3, shift] = scale
+        {
+            self.mss = Some(u16::from_be_bytes([m0, m1]));
+            self.sack_permitted = true;
+            let (tsval, tsecr) = (u32::from_be_bytes(tsval), u32::from_be_bytes(tsecr));
+            self.timestamps = Some(Timestamps { tsval, tsecr });
+            self.window_scale = Some(shift);
+            return Ok(());
+        }
+        self.parse_in_turn(area)
+    }
+
+    /// [`parse_each`](Self::parse_each) for any options area: each option in turn.
+    #[inline(always)]
+    fn parse_in_turn(&mut self, mut area: &[u8]) -> Result<(), ParseError> {
         let options = self;
         while let Some((&kind, rest)) = area.split_first() {
             match kind {
@@ -642,6 +663,53 @@ mod tests {
                 Err(ParseError::BadOptionLength { kind, len }),
                 "{area:?}"
             );
+        }
+    }
+
+    /// The handshake layout read whole (`parse_each`) against reading it option by option:
+    /// the same options or the same error for the layout itself and for every one-octet
+    /// change of it (another kind, length or value at any position).
+    mod handshake_layout {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn in_turn(area: &[u8]) -> Result<Options, ParseError> {
+            let mut options = Options::NONE;
+            options.parse_in_turn(area)?;
+            Ok(options)
+        }
+
+        proptest! {
+            #[test]
+            fn reads_as_option_by_option(
+                mss in any::<u16>(),
+                tsval in any::<u32>(),
+                tsecr in any::<u32>(),
+                shift in any::<u8>(),
+                change in prop::option::of((0usize..20, any::<u8>())),
+            ) {
+                let ts = Some(Timestamps { tsval, tsecr });
+                let mut area = [0u8; 20];
+                let words = Options::syn_words(mss, true, ts, Some(shift));
+                for (octets, word) in area.chunks_exact_mut(4).zip(words.words()) {
+                    octets.copy_from_slice(&word.to_be_bytes());
+                }
+                if let Some((at, value)) = change {
+                    area[at] = value;
+                }
+                prop_assert_eq!(Options::parse(&area), in_turn(&area));
+                if change.is_none() {
+                    let expected = Options {
+                        mss: Some(mss),
+                        window_scale: Some(shift),
+                        sack_permitted: true,
+                        timestamps: ts,
+                        ..Options::NONE
+                    };
+                    prop_assert_eq!(Options::parse(&area), Ok(expected));
+                }
+            }
         }
     }
 }
