@@ -2651,6 +2651,43 @@ mod timer_heap {
     use super::{Endpoint, EndpointConfig, TIMER_HEAP_SLACK};
     use crate::{Config, Instant};
 
+    /// Deadlines are filed lazily: right after the SYN, `poll_timeout` already answers its
+    /// retransmission deadline (from the listed connection itself) with nothing in the heap;
+    /// the next `handle_timeout` files it, with the same answer; and a short lifecycle that
+    /// ends before any `handle_timeout` leaves no heap entry behind at either end.
+    #[test]
+    fn deadlines_are_answered_at_once_and_filed_at_the_next_tick() {
+        let config = |secret: u8| {
+            let mut connection = Config::new([secret; 16]);
+            connection.msl = Duration::from_millis(1);
+            connection.delayed_ack = None;
+            EndpointConfig::new(connection, [secret; 16])
+        };
+        let mut client = Endpoint::new(config(1));
+        let now = Instant::from_millis(1);
+        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        let c = client.connect(now, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), listen).unwrap();
+        let mut buf = [0u8; 100];
+        assert!(client.poll_transmit(now, &mut buf).unwrap().is_some(), "the SYN");
+        let due = Some(now + Config::new([1; 16]).rto_initial);
+        assert_eq!(client.entry(c).unwrap().connection.poll_timeout(), due);
+        assert!(client.timers.is_empty());
+        assert_eq!(client.unfiled, [c]);
+        assert_eq!(client.poll_timeout(), due);
+        client.handle_timeout(now);
+        assert!(client.unfiled.is_empty());
+        assert_eq!(client.timers.len(), 1);
+        assert_eq!(client.entry(c).map(|entry| Some(entry.scheduled)), Some(due));
+        assert_eq!(client.poll_timeout(), due);
+
+        let mut client = Endpoint::new(config(1));
+        let mut server = Endpoint::new(config(2));
+        server.listen(listen, 8).unwrap();
+        super::short_lifecycle(now, &mut client, &mut server, listen, |_, _| {});
+        assert_eq!(client.connection_count() + server.connection_count(), 0);
+        assert!(client.timers.is_empty() && server.timers.is_empty());
+    }
+
     /// Short connections back to back, far faster than their 1 s retransmission deadlines
     /// pass: every ended connection leaves such a deadline in the heap, and the heap must
     /// still stay within twice the live connections (one at a time here) plus the slack
