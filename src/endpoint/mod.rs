@@ -405,7 +405,7 @@ type TimerEntry = Reverse<(Instant, u32, u32)>;
 
 /// Connections listed for their deadline to be filed before they are filed (each costs
 /// [`Endpoint::poll_timeout`] one look at its timers).
-const UNFILED_LIMIT: usize = 8;
+const UNFILED_LIMIT: usize = 4;
 
 /// Timer-heap entries allowed beyond twice the connection count before stale ones are dropped.
 const TIMER_HEAP_SLACK: usize = 64;
