@@ -390,6 +390,10 @@ pub struct Connection {
     /// endpoint (`note_transmit_check`), which clears it after any other call; taken by
     /// `poll_output`.
     transmit_checked: bool,
+    /// The endpoint listed this connection to have its deadline filed later (its next
+    /// `handle_timeout`, or once a few are listed): until then it need not look at the
+    /// deadline again. Set and cleared only by the endpoint (`set_deadline_listed`).
+    deadline_listed: bool,
     rtt: RttEstimator,
     /// The segment being timed: its end sequence number and when it was sent (Karn, MUST-18:
     /// forgotten whenever anything is sent again, `on_resent`).
@@ -514,6 +518,7 @@ impl Connection {
             timers: [Instant::MAX; Timer::COUNT],
             deadline_moved_earlier: false,
             transmit_checked: false,
+            deadline_listed: false,
             rtt,
             rtt_probe: None,
             progress_at: Instant::ZERO,
@@ -1727,6 +1732,17 @@ impl Connection {
     /// `transmit_checked`).
     pub(crate) fn note_transmit_check(&mut self, may_transmit: bool) {
         self.transmit_checked = may_transmit;
+    }
+
+    /// Whether the endpoint has this connection listed for its deadline to be filed
+    /// (`deadline_listed`).
+    pub(crate) const fn deadline_listed(&self) -> bool {
+        self.deadline_listed
+    }
+
+    /// The endpoint lists (`true`) or files (`false`) this connection's deadline.
+    pub(crate) fn set_deadline_listed(&mut self, listed: bool) {
+        self.deadline_listed = listed;
     }
 
     /// The events not yet collected, oldest first; the endpoint takes them all at once and

@@ -113,6 +113,7 @@ impl Connection {
             timers,
             deadline_moved_earlier,
             transmit_checked,
+            deadline_listed,
             rtt,
             rtt_probe,
             progress_at,
@@ -189,6 +190,8 @@ impl Connection {
         // filed, so it asks `poll_timeout` whatever this says) and has checked nothing yet.
         *deadline_moved_earlier = false;
         *transmit_checked = false;
+        // Listed, if at all, under the slot it had: its new slot lists it afresh.
+        *deadline_listed = false;
         *rtt = fresh.rtt;
         *rtt_probe = None;
         *progress_at = Instant::ZERO;

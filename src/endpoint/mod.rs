@@ -403,6 +403,10 @@ impl Entry {
 /// in the order they start).
 type TimerEntry = Reverse<(Instant, u32, u32)>;
 
+/// Connections listed for their deadline to be filed before they are filed (each costs
+/// [`Endpoint::poll_timeout`] one look at its timers).
+const UNFILED_LIMIT: usize = 4;
+
 /// Timer-heap entries allowed beyond twice the connection count before stale ones are dropped.
 const TIMER_HEAP_SLACK: usize = 64;
 
@@ -466,6 +470,12 @@ pub struct Endpoint {
     /// when that connection reaches ESTABLISHED, and it answers again if the handshake fails.
     time_wait: Vec<FiledTimeWait>,
     timers: BinaryHeap<TimerEntry>,
+    /// Connections whose deadline may be earlier than the one filed in `timers`, or have none
+    /// filed: listed once each (`Connection::deadline_listed`) and filed when
+    /// [`handle_timeout`](Self::handle_timeout) runs or [`UNFILED_LIMIT`] are listed, so a
+    /// connection that ends first (a short one's retransmission and TIME-WAIT deadlines)
+    /// costs the heap nothing. [`poll_timeout`](Self::poll_timeout) looks at them too.
+    unfiled: Vec<ConnectionHandle>,
     /// TIME-WAIT expiries (deadline, slot index, slot generation) in the order they were
     /// filed; an entry whose record was restarted or removed is stale and skipped. Nearly all
     /// are filed at now + 2×MSL, so in order; a connection retired late files its own earlier
@@ -528,6 +538,7 @@ impl Endpoint {
             next_incoming: 0,
             time_wait: Vec::new(),
             timers: BinaryHeap::new(),
+            unfiled: Vec::new(),
             time_wait_expiry: VecDeque::new(),
             transmit_queue: VecDeque::new(),
             strays: VecDeque::new(),
@@ -1704,19 +1715,27 @@ impl Endpoint {
         self.events.pop_front()
     }
 
-    /// The earliest deadline of all connections and TIME-WAIT records (a heap peek and a
-    /// queue peek: no scan).
+    /// The earliest deadline of all connections and TIME-WAIT records (a heap peek, two
+    /// queue peeks and the few connections whose deadline is not filed yet: no scan).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let connections = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        let unfiled = self.unfiled.iter().filter_map(|&handle| self.entry(handle));
+        let unfiled = unfiled.filter_map(|entry| entry.connection.poll_timeout()).min();
         let time_wait = self.time_wait_expiry.front().map(|&(at, _, _)| at);
         let pending = self.pending_expiry.front().map(|(at, _)| *at);
-        [connections, time_wait, pending].into_iter().flatten().min()
+        [connections, unfiled, time_wait, pending].into_iter().flatten().min()
     }
 
     /// Runs every timer due at `now`. Harmless when called early.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance_time(now);
-        while let Some(Reverse((at, index, generation))) = self.timers.peek().copied() {
+        loop {
+            // Filed first, and again after each connection's timers ran (which may arm new
+            // ones, due now too).
+            self.file_unfiled();
+            let Some(Reverse((at, index, generation))) = self.timers.peek().copied() else {
+                break;
+            };
             if at > now {
                 break;
             }
@@ -1915,9 +1934,10 @@ impl Endpoint {
     }
 
     /// The bookkeeping after every call into a connection, on one slot lookup past the
-    /// events: queue it for output (as `queue` says: if it may transmit, or at once), file its
-    /// deadline if it moved earlier or appeared (a later one leaves a harmless early heap
-    /// entry that is skipped when it fires), and retire it if its state says it may have ended.
+    /// events: queue it for output (as `queue` says: if it may transmit, or at once), list it
+    /// for its deadline to be filed if that moved earlier or appeared (`file_unfiled`; a later
+    /// one leaves a harmless early heap entry that is skipped when it fires), and retire it if
+    /// its state says it may have ended.
     ///
     /// Out of line, one copy for every caller: a second, inlined copy in the transmit loop
     /// saved a call per segment but doubled the code a lifecycle runs through (callgrind
@@ -1942,8 +1962,7 @@ impl Endpoint {
         // to queue and no end to look at.
         let connection = &entry.connection;
         let quiet = connection.pending_events().is_empty()
-            && !connection.deadline_may_have_moved()
-            && entry.scheduled != Instant::MAX
+            && nothing_to_file(entry)
             && (entry.queued || !queue_output)
             && (entry.queued
                 || !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen));
@@ -1988,26 +2007,23 @@ impl Endpoint {
             entry.connection.note_transmit_check(enqueue);
         }
         // The filed deadline is no later than the connection's own unless a timer moved earlier
-        // since; with none filed (new, or its heap entry just fired) the connection is asked.
+        // since; with none filed (new, or its heap entry just fired) there is one to file too.
+        // Either way the connection is listed, and its deadline filed later (`file_unfiled`).
         let moved = entry.connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
-        let deadline = if moved {
-            entry.connection.poll_timeout().filter(|&at| at < entry.scheduled)
-        } else {
-            None
-        };
-        if let Some(at) = deadline {
-            entry.scheduled = at;
+        let list = moved && !entry.connection.deadline_listed();
+        if list {
+            entry.connection.set_deadline_listed(true);
         }
         let may_have_ended = !entry.queued
             && matches!(entry.connection.state(), State::TimeWait | State::Closed | State::Listen);
         if enqueue {
             self.transmit_queue.push_back(handle);
         }
-        if let Some(at) = deadline {
-            if self.timers.len() >= 2 * self.connection_count() + TIMER_HEAP_SLACK {
-                self.drop_stale_timers();
+        if list {
+            self.unfiled.push(handle);
+            if self.unfiled.len() >= UNFILED_LIMIT {
+                self.file_unfiled();
             }
-            self.timers.push(Reverse((at, handle.index, handle.generation)));
         }
         if may_have_ended {
             self.retire_if_ended(handle);
@@ -2046,6 +2062,41 @@ impl Endpoint {
         if let Some(at) = self.time_wait_record(tuple, hash) {
             self.remove_time_wait(at);
         }
+    }
+
+    /// Files the deadlines of the listed connections (`unfiled`) in the heap where earlier than
+    /// the one filed, or none is: what `settle` left for later. A connection that ended since
+    /// (its handle stale) is skipped.
+    fn file_unfiled(&mut self) {
+        if self.unfiled.is_empty() {
+            return;
+        }
+        self.file_listed();
+    }
+
+    /// [`file_unfiled`](Self::file_unfiled) once some are listed (out of line: most calls
+    /// find none).
+    #[inline(never)]
+    fn file_listed(&mut self) {
+        let mut listed = core::mem::take(&mut self.unfiled);
+        for &handle in &listed {
+            let Some(entry) = self.entry_mut(handle) else { continue };
+            entry.connection.set_deadline_listed(false);
+            // Whatever moved since it was listed is seen here.
+            entry.connection.take_earlier_deadline();
+            let Some(at) = entry.connection.poll_timeout().filter(|&at| at < entry.scheduled)
+            else {
+                continue;
+            };
+            entry.scheduled = at;
+            if self.timers.len() >= 2 * self.connection_count() + TIMER_HEAP_SLACK {
+                self.drop_stale_timers();
+            }
+            self.timers.push(Reverse((at, handle.index, handle.generation)));
+        }
+        // The list's allocation is kept.
+        listed.clear();
+        self.unfiled = listed;
     }
 
     /// Removes the heap entries that no longer matter: those of freed connections and those a
@@ -2331,8 +2382,7 @@ impl Endpoint {
 #[inline]
 fn settled_after_output(entry: &Entry, more: bool) -> bool {
     let connection = &entry.connection;
-    entry.scheduled != Instant::MAX
-        && !connection.deadline_may_have_moved()
+    nothing_to_file(entry)
         && connection.pending_events().is_empty()
         && (more || !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen))
         && !connection.may_want_buffer_growth()
@@ -2346,10 +2396,18 @@ fn settled_after_output(entry: &Entry, more: bool) -> bool {
 fn settled_after_input(entry: &Entry) -> bool {
     let connection = &entry.connection;
     entry.queued
-        && entry.scheduled != Instant::MAX
-        && !connection.deadline_may_have_moved()
+        && nothing_to_file(entry)
         && connection.pending_events().is_empty()
         && !connection.may_want_buffer_growth()
+}
+
+/// Whether `settle` would have no deadline of `entry` to list: it is listed already, or one
+/// is filed and no timer moved earlier since.
+#[inline]
+fn nothing_to_file(entry: &Entry) -> bool {
+    let connection = &entry.connection;
+    connection.deadline_listed()
+        || (!connection.deadline_may_have_moved() && entry.scheduled != Instant::MAX)
 }
 
 /// Hands `segment` from `src` to `connection`, keeping its payload as a slice of the packet
@@ -2593,6 +2651,43 @@ mod timer_heap {
     use super::{Endpoint, EndpointConfig, TIMER_HEAP_SLACK};
     use crate::{Config, Instant};
 
+    /// Deadlines are filed lazily: right after the SYN, `poll_timeout` already answers its
+    /// retransmission deadline (from the listed connection itself) with nothing in the heap;
+    /// the next `handle_timeout` files it, with the same answer; and a short lifecycle that
+    /// ends before any `handle_timeout` leaves no heap entry behind at either end.
+    #[test]
+    fn deadlines_are_answered_at_once_and_filed_at_the_next_tick() {
+        let config = |secret: u8| {
+            let mut connection = Config::new([secret; 16]);
+            connection.msl = Duration::from_millis(1);
+            connection.delayed_ack = None;
+            EndpointConfig::new(connection, [secret; 16])
+        };
+        let mut client = Endpoint::new(config(1));
+        let now = Instant::from_millis(1);
+        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        let c = client.connect(now, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), listen).unwrap();
+        let mut buf = [0u8; 100];
+        assert!(client.poll_transmit(now, &mut buf).unwrap().is_some(), "the SYN");
+        let due = Some(now + Config::new([1; 16]).rto_initial);
+        assert_eq!(client.entry(c).unwrap().connection.poll_timeout(), due);
+        assert!(client.timers.is_empty());
+        assert_eq!(client.unfiled, [c]);
+        assert_eq!(client.poll_timeout(), due);
+        client.handle_timeout(now);
+        assert!(client.unfiled.is_empty());
+        assert_eq!(client.timers.len(), 1);
+        assert_eq!(client.entry(c).map(|entry| Some(entry.scheduled)), Some(due));
+        assert_eq!(client.poll_timeout(), due);
+
+        let mut client = Endpoint::new(config(1));
+        let mut server = Endpoint::new(config(2));
+        server.listen(listen, 8).unwrap();
+        super::short_lifecycle(now, &mut client, &mut server, listen, |_, _| {});
+        assert_eq!(client.connection_count() + server.connection_count(), 0);
+        assert!(client.timers.is_empty() && server.timers.is_empty());
+    }
+
     /// Short connections back to back, far faster than their 1 s retransmission deadlines
     /// pass: every ended connection leaves such a deadline in the heap, and the heap must
     /// still stay within twice the live connections (one at a time here) plus the slack
@@ -2724,7 +2819,11 @@ mod settle_bookkeeping {
             let Some(entry) = slot.entry.as_ref() else { continue };
             let connection = &entry.connection;
             assert!(connection.pending_events().is_empty(), "events left behind");
-            if let Some(at) = connection.poll_timeout() {
+            let handle =
+                super::ConnectionHandle { index: index as u32, generation: slot.generation };
+            if connection.deadline_listed() {
+                assert!(ep.unfiled.contains(&handle), "listed, yet not in the list");
+            } else if let Some(at) = connection.poll_timeout() {
                 assert!(entry.scheduled <= at, "deadline {at} not filed: {}", entry.scheduled);
                 let filed = (entry.scheduled, index as u32, slot.generation);
                 assert!(ep.timers.iter().any(|entry| entry.0 == filed), "no heap entry");
