@@ -52,10 +52,12 @@ impl NewReno {
 }
 
 impl CongestionControl for NewReno {
+    #[inline]
     fn window(&self) -> u32 {
         self.cwnd
     }
 
+    #[inline]
     fn ssthresh(&self) -> u32 {
         self.ssthresh
     }
