@@ -2051,7 +2051,24 @@ impl Connection {
 
     /// Keep-alive applies to an open connection with nothing outstanding (MUST-26): the first
     /// probe after `idle` without hearing from the peer, the next ones every `interval`.
+    ///
+    /// Called after every segment in and most out. With keep-alive off in the configuration
+    /// and never switched on for this connection (no `rare` part: `set_keepalive` makes one
+    /// for any setting but the configuration's), the timer was never armed (only this
+    /// function arms it, and `renew` clears it with the `rare` part): nothing to do, decided
+    /// in line.
+    #[inline]
     fn arm_keepalive(&mut self) {
+        if self.rare.is_none() && self.config.keepalive.is_none() {
+            debug_assert!(self.timer(Timer::KeepAlive).is_none());
+            return;
+        }
+        self.rearm_keepalive();
+    }
+
+    /// [`arm_keepalive`](Self::arm_keepalive) when keep-alive may be on.
+    #[inline(never)]
+    fn rearm_keepalive(&mut self) {
         let idle_connection = matches!(self.state, State::Established | State::CloseWait)
             && self.snd_una == self.snd_nxt;
         if !idle_connection {
@@ -2119,7 +2136,7 @@ impl Connection {
         path.snd_una = snd_una;
         path.snd_nxt = self.snd_nxt;
         path.cwnd_limited = self.cwnd_limited;
-        self.cc.get_mut().on_event(event, &path);
+        self.cc.on_event(event, &path);
     }
 
     /// Queues a control reply, keeping the first if one is already waiting.
