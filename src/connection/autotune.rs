@@ -203,7 +203,7 @@ impl Connection {
         // Only a blocked writer wants the send buffer to grow, and only while twice the flight
         // exceeds it (exact, and a few field reads): a bulk sender whose buffer already holds
         // that asks for nothing on each of its ACKs.
-        if self.send_wanted_capacity() > self.send_buf.capacity() {
+        if self.send_may_want_growth() && self.send_wanted_capacity() > self.send_buf.capacity() {
             return true;
         }
         // The buffer is the capacity less a reserve of at most 1/17 of it
@@ -257,12 +257,7 @@ impl Connection {
     /// most the ceiling.
     fn send_wanted_capacity(&self) -> usize {
         let capacity = self.send_buf.capacity();
-        if !self.write_blocked || self.fin_queued {
-            return capacity;
-        }
-        // The flight is at most the peer's largest window: a buffer holding twice that asks
-        // for nothing, whatever cwnd is (asked of the controller only when it could matter).
-        if (self.max_snd_wnd as usize).saturating_mul(2) <= capacity {
+        if !self.send_may_want_growth() {
             return capacity;
         }
         let flight = self.cc.window().min(self.max_snd_wnd);
@@ -271,6 +266,18 @@ impl Connection {
             return capacity;
         }
         wanted.max(capacity.saturating_mul(2)).min(self.config.send_buffer_ceiling()).max(capacity)
+    }
+
+    /// Whether [`send_wanted_capacity`](Self::send_wanted_capacity) may exceed the capacity
+    /// (`false` is exact): only for a blocked writer with no FIN queued, and only while the
+    /// flight, at most the peer's largest window, could exceed half the buffer — a buffer
+    /// holding twice that asks for nothing, whatever cwnd is. A few field reads, in line in
+    /// the per-segment checks (the full computation's frame cost more than these tests).
+    #[inline]
+    fn send_may_want_growth(&self) -> bool {
+        self.write_blocked
+            && !self.fin_queued
+            && (self.max_snd_wnd as usize).saturating_mul(2) > self.send_buf.capacity()
     }
 
     /// The application read: once a round trip has passed since the measurement began, see
