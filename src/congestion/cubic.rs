@@ -404,12 +404,10 @@ impl Cubic {
 }
 
 impl CongestionControl for Cubic {
-    #[inline]
     fn window(&self) -> u32 {
         self.live().map_or(self.initial, |state| state.cwnd)
     }
 
-    #[inline]
     fn ssthresh(&self) -> u32 {
         self.live().map_or(u32::MAX, |state| state.ssthresh)
     }

@@ -52,12 +52,10 @@ impl NewReno {
 }
 
 impl CongestionControl for NewReno {
-    #[inline]
     fn window(&self) -> u32 {
         self.cwnd
     }
 
-    #[inline]
     fn ssthresh(&self) -> u32 {
         self.ssthresh
     }

@@ -260,7 +260,7 @@ impl Connection {
         if !self.send_may_want_growth() {
             return capacity;
         }
-        let flight = self.cc.window().min(self.max_snd_wnd);
+        let flight = self.cc.get().window().min(self.max_snd_wnd);
         let wanted = (flight as usize).saturating_mul(2);
         if wanted <= capacity {
             return capacity;

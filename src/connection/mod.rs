@@ -269,36 +269,19 @@ impl Controller {
         }
     }
 
-    // The built-in algorithms are dispatched by a match, not through `&dyn`: cwnd is read
-    // several times a segment, and their accessors are a load or two once inlined. Only the
-    // application's own controller goes through its vtable.
-
-    /// cwnd, in octets.
-    #[inline]
-    fn window(&self) -> u32 {
+    fn get(&self) -> &dyn CongestionControl {
         match self {
-            Self::Cubic(cubic) => cubic.window(),
-            Self::NewReno(new_reno) => new_reno.window(),
-            Self::Custom(custom) => custom.window(),
+            Self::Cubic(cubic) => cubic,
+            Self::NewReno(new_reno) => new_reno,
+            Self::Custom(custom) => custom.as_ref(),
         }
     }
 
-    /// ssthresh, in octets.
-    #[inline]
-    fn ssthresh(&self) -> u32 {
+    fn get_mut(&mut self) -> &mut dyn CongestionControl {
         match self {
-            Self::Cubic(cubic) => cubic.ssthresh(),
-            Self::NewReno(new_reno) => new_reno.ssthresh(),
-            Self::Custom(custom) => custom.ssthresh(),
-        }
-    }
-
-    /// Tells the algorithm of `event`.
-    fn on_event(&mut self, event: CongestionEvent, path: &PathInfo) {
-        match self {
-            Self::Cubic(cubic) => cubic.on_event(event, path),
-            Self::NewReno(new_reno) => new_reno.on_event(event, path),
-            Self::Custom(custom) => custom.on_event(event, path),
+            Self::Cubic(cubic) => cubic,
+            Self::NewReno(new_reno) => new_reno,
+            Self::Custom(custom) => custom.as_mut(),
         }
     }
 }
@@ -1051,8 +1034,8 @@ impl Connection {
             rto: self.rtt.rto().get(),
             snd_wscale: if self.wscale_ok { Some(self.snd_wscale.shift()) } else { None },
             rcv_wscale: if self.wscale_ok { Some(self.rcv_wscale.shift()) } else { None },
-            cwnd: self.cc.window(),
-            ssthresh: self.cc.ssthresh(),
+            cwnd: self.cc.get().window(),
+            ssthresh: self.cc.get().ssthresh(),
             congestion: self.cc.algorithm(),
             consecutive_retransmissions: u32::from(self.consecutive_retransmissions),
             total_retransmissions: self.counters().retransmission_timeouts,
@@ -2136,7 +2119,7 @@ impl Connection {
         path.snd_una = snd_una;
         path.snd_nxt = self.snd_nxt;
         path.cwnd_limited = self.cwnd_limited;
-        self.cc.on_event(event, &path);
+        self.cc.get_mut().on_event(event, &path);
     }
 
     /// Queues a control reply, keeping the first if one is already waiting.

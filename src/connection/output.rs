@@ -278,7 +278,7 @@ impl Connection {
         // as one super-segment made every dropped super-packet, and every lost ACK, a tail
         // loss (§7.1) — a probe at best, the RTO when the probe or its answer was lost too.
         let mss = usize::from(self.effective_mss()).max(1);
-        let half_window = (self.cc.window() as usize / mss / 2).max(1);
+        let half_window = (self.cc.get().window() as usize / mss / 2).max(1);
         let max_segments = out.max_segments.min(half_window);
         while pieces < max_segments {
             if pieces >= 2 && start.kind == Kind::New && last_flags == Flags::ACK {
@@ -579,7 +579,7 @@ impl Connection {
             return None;
         }
         // `usable_window` outside a recovery.
-        let cwnd = self.cc.window();
+        let cwnd = self.cc.get().window();
         let window = self.snd_wnd.min(cwnd.saturating_add(self.limited_transmit()));
         let window_end = self.snd_una + window;
         if !window_end.after(seq) || (window_end.since(seq) as usize) < full {
@@ -596,7 +596,7 @@ impl Connection {
     /// data, or that the peer's window holds back, is not cwnd-limited, and its controller
     /// does not grow cwnd on what it learns then.
     fn note_send_limit(&mut self) {
-        let cwnd = self.cc.window();
+        let cwnd = self.cc.get().window();
         let flight = self.snd_nxt.since(self.snd_una);
         let mss = u32::from(self.effective_mss());
         self.cwnd_limited = flight.saturating_add(mss) > cwnd && self.snd_wnd >= cwnd;
@@ -813,7 +813,7 @@ impl Connection {
             plan.data_len = plan.data_len.min(room as usize);
             plan.fin = false;
         }
-        let cwnd_end = self.snd_una + self.cc.window();
+        let cwnd_end = self.snd_una + self.cc.get().window();
         let fits = (plan.seq + plan.seg_len()).before_eq(cwnd_end);
         (fits || plan.seq == self.snd_una).then_some(plan)
     }
@@ -1006,7 +1006,7 @@ impl Connection {
             return room.min(self.peer_window_room(seq));
         }
         let window =
-            self.snd_wnd.min(self.cc.window().saturating_add(self.limited_transmit()));
+            self.snd_wnd.min(self.cc.get().window().saturating_add(self.limited_transmit()));
         let window_end = self.snd_una + window;
         if window_end.after(seq) { window_end.since(seq) as usize } else { 0 }
     }

@@ -232,7 +232,7 @@ impl Connection {
     /// slow-start reduction bound (PRR-SSRB, RFC 6937 §6's recommendation). On the first
     /// ACK of recovery at least one segment goes when one is lost (RFC 9937).
     fn update_prr(&mut self, delivered: u32) {
-        let ssthresh = self.cc.ssthresh();
+        let ssthresh = self.cc.get().ssthresh();
         let mss = u32::from(self.effective_mss());
         let snd_una = self.snd_una;
         // Only in a fast recovery: pipe walks every record, and this runs on every ACK.
@@ -269,7 +269,7 @@ impl Connection {
             }
             // Halve what the window allows now: the flight may exceed cwnd in recovery, and
             // the further response must never raise it.
-            let flight = self.snd_nxt.since(self.snd_una).min(self.cc.window());
+            let flight = self.snd_nxt.since(self.snd_una).min(self.cc.get().window());
             self.on_congestion_event(CongestionEvent::SackRecovery { flight });
             self.on_window_reduction(false);
             self.start_prr(newly_sacked);
@@ -436,7 +436,7 @@ impl Connection {
         if let Some(prr) = board.prr() {
             return prr.allowance_in_segments(u32::from(self.effective_mss()));
         }
-        self.cc.window().saturating_sub(board.pipe(self.snd_una))
+        self.cc.get().window().saturating_sub(board.pipe(self.snd_una))
     }
 
     /// Switches spurious-retransmission undo on (the default) or off: with it off, a window
