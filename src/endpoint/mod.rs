@@ -1946,10 +1946,12 @@ impl Endpoint {
     fn settle(&mut self, handle: ConnectionHandle, queue: Queue) {
         let queue_output = queue != Queue::Decided;
         let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
-        let Some(entry) = slot.entry.as_mut().filter(|_| slot.generation == handle.generation)
-        else {
+        // Two tests, two branches: written as one (`filter`), they were made branch-free and
+        // the lookup took 14 instructions rather than 10, 17 times a lifecycle.
+        if slot.generation != handle.generation {
             return;
-        };
+        }
+        let Some(entry) = slot.entry.as_mut() else { return };
         // Buffer growth first (it may queue a Writable event): granted from the endpoint's own
         // count, on the lookup everything else needs anyway.
         let available = self.config.buffer_memory_limit.saturating_sub(self.buffer_memory);
