@@ -172,6 +172,10 @@ impl Connection {
     ///
     /// As `poll_transmit`: a `header_buf` too small for the header is an error and nothing is
     /// consumed.
+    // Inlined into the caller, which takes the descriptor apart in its own frame: the
+    // payload's 240 octets are then not copied out of here and again by the caller
+    // (callgrind, `bulk_mtu1500_bytes`: 84 instructions a segment fewer).
+    #[inline]
     pub fn poll_transmit_chunks(
         &mut self,
         now: Instant,
@@ -225,6 +229,8 @@ impl Connection {
     ///
     /// As `poll_transmit_chunks`: a `header_buf` too small for the header is an error and
     /// nothing is consumed.
+    // Inlined into the caller, as `poll_transmit_chunks` is.
+    #[inline]
     pub fn poll_transmit_gso(
         &mut self,
         now: Instant,

@@ -1553,6 +1553,9 @@ impl Endpoint {
     /// Writes the next segment into `buf` (TCP header and payload; pass a slice after room for
     /// your IP header) and says where it goes. Replies to strays come first, then connections
     /// in turn, one segment each, so no connection starves the others.
+    // Inlined into the caller: most polls find nothing to send (12 of 21 a churn lifecycle)
+    // and are answered by `nothing_to_send`'s two queue tests without a call.
+    #[inline]
     pub fn poll_transmit(
         &mut self,
         now: Instant,
@@ -1574,6 +1577,10 @@ impl Endpoint {
     ///
     /// As `poll_transmit`: a `header_buf` too small for the header is an error and nothing is
     /// consumed.
+    // Inlined into the caller, which takes the descriptor apart in its own frame: the
+    // payload's 240 octets are then not copied out of here and again by the caller
+    // (callgrind, `bulk_mtu1500_bytes`: 84 instructions a segment fewer).
+    #[inline]
     pub fn poll_transmit_chunks(
         &mut self,
         now: Instant,
@@ -1606,6 +1613,8 @@ impl Endpoint {
     ///
     /// As `poll_transmit_chunks`: a `header_buf` too small for the header is an error and
     /// nothing is consumed.
+    // Inlined into the caller, as `poll_transmit_chunks` is.
+    #[inline]
     pub fn poll_transmit_gso(
         &mut self,
         now: Instant,
@@ -1711,6 +1720,9 @@ impl Endpoint {
     }
 
     /// The next event for the application.
+    // Inlined into the caller: a queue pop, usually of nothing (the application polls until
+    // `None`).
+    #[inline]
     pub fn poll_event(&mut self) -> Option<EndpointEvent> {
         self.events.pop_front()
     }
@@ -1946,10 +1958,12 @@ impl Endpoint {
     fn settle(&mut self, handle: ConnectionHandle, queue: Queue) {
         let queue_output = queue != Queue::Decided;
         let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
-        let Some(entry) = slot.entry.as_mut().filter(|_| slot.generation == handle.generation)
-        else {
+        // Two tests, two branches: written as one (`filter`), they were made branch-free and
+        // the lookup took 14 instructions rather than 10, 17 times a lifecycle.
+        if slot.generation != handle.generation {
             return;
-        };
+        }
+        let Some(entry) = slot.entry.as_mut() else { return };
         // Buffer growth first (it may queue a Writable event): granted from the endpoint's own
         // count, on the lookup everything else needs anyway.
         let available = self.config.buffer_memory_limit.saturating_sub(self.buffer_memory);
