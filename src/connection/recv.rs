@@ -371,6 +371,15 @@ impl Connection {
         }
     }
 
+    /// RECEIVE of buffered data into `out` (some is buffered): the copy, then what reading
+    /// changes.
+    #[inline(never)]
+    pub(super) fn read_into(&mut self, out: &mut [u8]) -> usize {
+        let read = self.pop_received(out);
+        self.after_read();
+        read
+    }
+
     /// The application read data: urgent data, auto-tuning and the window learn of it.
     pub(super) fn after_read(&mut self) {
         self.on_urgent_read();

@@ -928,6 +928,10 @@ impl Endpoint {
     }
 
     /// RECEIVE on a connection.
+    ///
+    /// In line, as [`Connection::recv`]: a call that finds nothing to read (most of a read
+    /// loop's) is answered by the slot lookup and a few tests in the caller, without a call.
+    #[inline]
     pub fn recv(
         &mut self,
         handle: ConnectionHandle,
