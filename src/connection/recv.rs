@@ -118,7 +118,9 @@ impl Connection {
         self.recv_buf.extra_mut().and_then(|extra| extra.chunks.as_deref_mut())
     }
 
-    /// In-order octets received and not yet read, whichever storage holds them.
+    /// In-order octets received and not yet read, whichever storage holds them (in line: the
+    /// test of an in-line RECEIVE).
+    #[inline]
     pub(super) fn recv_len(&self) -> usize {
         self.recv_buf.len() + self.chunks().map_or(0, RecvChunks::ready_len)
     }

@@ -1040,7 +1040,9 @@ impl Endpoint {
     }
 
     /// The connection behind `handle`, for the endpoint's own calls (each followed by the
-    /// bookkeeping of [`after_call`](Self::after_call)).
+    /// bookkeeping of [`after_call`](Self::after_call)). In line: callers in line in the
+    /// application (`recv`) must not pay a call for a slot lookup.
+    #[inline]
     fn tcb_mut(&mut self, handle: ConnectionHandle) -> Result<&mut Connection, EndpointError> {
         self.entry_mut(handle).map(|entry| &mut *entry.connection).ok_or(EndpointError::StaleHandle)
     }
@@ -1797,6 +1799,9 @@ impl Endpoint {
 
     // ------------------------------------------------------------------ bookkeeping
 
+    /// The endpoint's clock, which never runs back (in line: three instructions, and the
+    /// in-line `poll_transmit` calls it in the application).
+    #[inline]
     fn advance_time(&mut self, now: Instant) -> Instant {
         self.last_now = self.last_now.max(now);
         self.last_now
