@@ -764,9 +764,8 @@ impl Connection {
     ///
     /// `Ok(0)` means nothing yet. Once the peer's FIN is in and everything before it was read,
     /// it returns [`CallError::Closing`] (end of stream); after an abnormal end, the reason.
-    ///
-    /// In line: most calls find nothing (a read loop ends on `Ok(0)`) and are answered by a
-    /// few field tests in the caller; the copy and its bookkeeping are out of line.
+    // In line: most calls find nothing (a read loop ends on `Ok(0)`) and are answered by a
+    // few field tests in the caller; the copy and its bookkeeping are out of line.
     #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, CallError> {
         if self.read_closed {

@@ -928,9 +928,8 @@ impl Endpoint {
     }
 
     /// RECEIVE on a connection.
-    ///
-    /// In line, as [`Connection::recv`]: a call that finds nothing to read (most of a read
-    /// loop's) is answered by the slot lookup and a few tests in the caller, without a call.
+    // In line, as `Connection::recv`: a call that finds nothing to read (most of a read
+    // loop's) is answered by the slot lookup and a few tests in the caller, without a call.
     #[inline]
     pub fn recv(
         &mut self,
@@ -1936,7 +1935,9 @@ impl Endpoint {
     }
 
     /// After any input to a connection: collect its events, queue it for output, reschedule
-    /// its timer, and retire it if it ended.
+    /// its timer, and retire it if it ended. (In line: a name for one call, also from the
+    /// application's in-line `recv`.)
+    #[inline]
     fn after_call(&mut self, handle: ConnectionHandle) {
         self.settle(handle, Queue::Ask);
     }
