@@ -12,7 +12,7 @@ use core::net::{IpAddr, SocketAddr};
 
 use super::{Connection, Payload, Reply, Timer, Transmit, TransmitError, len_u32};
 use crate::congestion::CongestionEvent;
-use crate::seq::{SeqNum, Window, WindowScale};
+use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::checksum::{Checksum, TxChecksum};
@@ -604,8 +604,14 @@ impl Connection {
     fn note_send_limit(&mut self) {
         let cwnd = self.cc.get().window();
         let flight = self.snd_nxt.since(self.snd_una);
-        let mss = u32::from(self.effective_mss());
-        self.cwnd_limited = flight.saturating_add(mss) > cwnd && self.snd_wnd >= cwnd;
+        // The effective MSS is at most the peer's (or the floor): a flight that stays within
+        // cwnd by that much is within it by the effective MSS too, which is then not worked
+        // out (a short exchange's every poll: a few octets in flight, cwnd the initial window).
+        let mss_bound = u32::from(self.peer_mss.get().max(Mss::MIN_USABLE.get()));
+        debug_assert!(u32::from(self.effective_mss()) <= mss_bound, "the MSS bound is no bound");
+        self.cwnd_limited = self.snd_wnd >= cwnd
+            && flight.saturating_add(mss_bound) > cwnd
+            && flight.saturating_add(u32::from(self.effective_mss())) > cwnd;
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) may have a segment to send. Conservative:
