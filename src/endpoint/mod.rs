@@ -2675,18 +2675,21 @@ mod timer_heap {
     use super::{Endpoint, EndpointConfig, TIMER_HEAP_SLACK};
     use crate::{Config, Instant};
 
+    /// An endpoint whose connections have a 1 ms MSL and no delayed ACK: short lifecycles
+    /// end at once, their TIME-WAIT over by the next millisecond.
+    fn config(secret: u8) -> EndpointConfig {
+        let mut connection = Config::new([secret; 16]);
+        connection.msl = Duration::from_millis(1);
+        connection.delayed_ack = None;
+        EndpointConfig::new(connection, [secret; 16])
+    }
+
     /// Deadlines are filed lazily: right after the SYN, `poll_timeout` already answers its
     /// retransmission deadline (from the listed connection itself) with nothing in the heap;
     /// the next `handle_timeout` files it, with the same answer; and a short lifecycle that
     /// ends before any `handle_timeout` leaves no heap entry behind at either end.
     #[test]
     fn deadlines_are_answered_at_once_and_filed_at_the_next_tick() {
-        let config = |secret: u8| {
-            let mut connection = Config::new([secret; 16]);
-            connection.msl = Duration::from_millis(1);
-            connection.delayed_ack = None;
-            EndpointConfig::new(connection, [secret; 16])
-        };
         let mut client = Endpoint::new(config(1));
         let now = Instant::from_millis(1);
         let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
@@ -2718,12 +2721,6 @@ mod timer_heap {
     /// (without the clean-up it would hold hundreds of stale entries).
     #[test]
     fn churning_connections_leave_the_timer_heap_within_twice_the_live_ones() {
-        let config = |secret: u8| {
-            let mut connection = Config::new([secret; 16]);
-            connection.msl = Duration::from_millis(1);
-            connection.delayed_ack = None;
-            EndpointConfig::new(connection, [secret; 16])
-        };
         let mut client = Endpoint::new(config(1));
         let mut server = Endpoint::new(config(2));
         let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
