@@ -317,21 +317,39 @@ fn tcp_proto_bulk_bytes(workload: Workload, total: u64) -> Run {
     Run { cpu, data_segments: counts.data, segments: counts.all, bytes: received }
 }
 
+/// The super-segment path's wire: the sending side's packet memory, as a device's transmit
+/// ring (or the datagram buffer of `sendmmsg`) is. The wire packets of one [`pump_gso`] call
+/// are written one after another into `octets`, which is kept at its largest length (zeroed
+/// once, when it grows) so that the segmenter writes each piece in place, copying and summing
+/// its payload in one pass (`Segmenter::next_segment`, `Checksum::add_copy`); [`Gro`] takes
+/// every packet before the next call writes over them.
+struct Wire {
+    octets: Vec<u8>,
+    /// Where each packet lies in `octets`, in order.
+    packets: Vec<(usize, usize)>,
+}
+
+impl Wire {
+    fn new() -> Self {
+        Self { octets: Vec::new(), packets: Vec::with_capacity(4096) }
+    }
+}
+
 /// The super-segment path's wire: each output of `from` (`poll_transmit_gso`, up to
 /// [`MAX_SEGMENTS`] wire segments) is cut by the software segmenter into 1 500-octet IPv4
-/// packets in pooled memory, each TCP segment checksummed as it is copied (what a kernel
-/// without TSO does for GSO), and the other side gets them through [`Gro`]: each verified,
-/// runs of them coalesced into segments of up to 64 KiB. Returns whether any moved.
+/// packets in the [`Wire`]'s memory, each TCP segment checksummed as it is copied (what a
+/// kernel without TSO does for GSO), and the other side gets them through [`Gro`]: each
+/// verified, runs of them coalesced into segments of up to 64 KiB. Returns whether any moved.
 fn pump_gso(
     now: Instant,
     from: &mut Endpoint,
     to: &mut Endpoint,
-    queue: &mut VecDeque<BytesMut>,
-    pools: &mut Pools,
+    wire: &mut Wire,
     gro: &mut Gro,
     counts: &mut Counts,
 ) -> bool {
     let mut header = [0u8; 60];
+    let mut used = 0;
     while let Ok(Some(out)) = from.poll_transmit_gso(now, &mut header, MAX_SEGMENTS) {
         let (IpAddr::V4(src), IpAddr::V4(dst)) =
             (out.transmit.local.ip(), out.transmit.remote.ip())
@@ -351,10 +369,15 @@ fn pump_gso(
         let mut piece = segmenter.segments();
         while piece > 0 {
             piece -= 1;
-            // The segment after a 20-octet IP header, appended (no buffer to zero-fill first).
-            let pool = pools.pool(most);
-            pool.extend_from_slice(&[0; 20]);
-            let len = segmenter.append_next_segment(pool).expect("a segment left");
+            if wire.octets.len() < used + most {
+                wire.octets.resize(used + most, 0);
+            }
+            // The segment after a 20-octet IP header, written in place.
+            let packet = &mut wire.octets[used..used + most];
+            let len = segmenter
+                .next_segment(&mut packet[20..])
+                .expect("room for the segment")
+                .expect("a segment left");
             let ip = Ipv4Header {
                 src,
                 dst,
@@ -367,12 +390,13 @@ fn pump_gso(
                 total_len: (20 + len) as u16,
                 dscp_ecn: out.transmit.ds_field,
             };
-            ip.emit(&mut pool[..20]).expect("room for the header");
-            queue.push_back(pool.split());
+            ip.emit(&mut packet[..20]).expect("room for the header");
+            wire.packets.push((used, 20 + len));
+            used += 20 + len;
         }
     }
-    let moved = !queue.is_empty();
-    gro.receive(now, to, queue, counts);
+    let moved = !wire.packets.is_empty();
+    gro.receive(now, to, wire, counts);
     moved
 }
 
@@ -421,17 +445,11 @@ impl Gro {
     }
 
     /// Takes every packet of `queue`: each is verified and coalesced, or goes up alone.
-    fn receive(
-        &mut self,
-        now: Instant,
-        to: &mut Endpoint,
-        queue: &mut VecDeque<BytesMut>,
-        counts: &mut Counts,
-    ) {
-        while let Some(mut packet) = queue.pop_front() {
+    fn receive(&mut self, now: Instant, to: &mut Endpoint, wire: &mut Wire, counts: &mut Counts) {
+        for (at, len) in wire.packets.drain(..) {
+            let packet = &wire.octets[at..at + len];
             counts.all += 1;
-            let (ip, segment) = Ipv4Header::parse(&packet).expect("valid IPv4");
-            let ihl = packet.len() - segment.len();
+            let (ip, segment) = Ipv4Header::parse(packet).expect("valid IPv4");
             let header_len = usize::from(segment[12] >> 4) * 4;
             let (header, payload) = segment.split_at(header_len);
             counts.data += u64::from(!payload.is_empty());
@@ -474,8 +492,10 @@ impl Gro {
             if payload.is_empty() || flags & (URG | PSH | RST | SYN | FIN) != 0 {
                 sum.add_bytes(payload);
                 assert_eq!(sum.finish(), 0, "a wire packet's checksum");
-                packet.advance(ihl);
-                to.handle_segment_bytes(now, ip.src.into(), ip.dst.into(), packet);
+                // Up as it arrived: out of the wire's memory into a packet of its own.
+                let pool = self.pools.pool(segment.len());
+                pool.extend_from_slice(segment);
+                to.handle_segment_bytes(now, ip.src.into(), ip.dst.into(), pool.split());
                 continue;
             }
             // The whole pool: a run grows in place up to 64 KiB (a split of the filled part
@@ -513,30 +533,13 @@ fn tcp_proto_bulk_superseg(workload: Workload, total: u64) -> Run {
     let (mut client, mut server, listen, c) = endpoints(workload, START_US);
     let mut now_us = START_US;
     let now = |us: u64| Instant::from_micros(us);
-    let mut pools = Pools::new();
+    let mut wire = Wire::new();
     let mut gro = Gro::new();
-    let mut queue = VecDeque::with_capacity(4096);
     let mut setup = Counts::default();
     let mut s = None;
     while s.is_none() {
-        pump_gso(
-            now(now_us),
-            &mut client,
-            &mut server,
-            &mut queue,
-            &mut pools,
-            &mut gro,
-            &mut setup,
-        );
-        pump_gso(
-            now(now_us),
-            &mut server,
-            &mut client,
-            &mut queue,
-            &mut pools,
-            &mut gro,
-            &mut setup,
-        );
+        pump_gso(now(now_us), &mut client, &mut server, &mut wire, &mut gro, &mut setup);
+        pump_gso(now(now_us), &mut server, &mut client, &mut wire, &mut gro, &mut setup);
         s = server.accept(listen).unwrap();
         now_us += 1;
     }
@@ -550,8 +553,7 @@ fn tcp_proto_bulk_superseg(workload: Workload, total: u64) -> Run {
     while received < total {
         let t = now(now_us);
         offer_chunks(&mut client, t, c, &chunk, &mut sent, total);
-        let mut moved =
-            pump_gso(t, &mut client, &mut server, &mut queue, &mut pools, &mut gro, &mut counts);
+        let mut moved = pump_gso(t, &mut client, &mut server, &mut wire, &mut gro, &mut counts);
         loop {
             let n = server.read_chunks(s, &mut chunks).unwrap();
             for data in &mut chunks[..n] {
@@ -564,8 +566,7 @@ fn tcp_proto_bulk_superseg(workload: Workload, total: u64) -> Run {
             }
             moved = true;
         }
-        moved |=
-            pump_gso(t, &mut server, &mut client, &mut queue, &mut pools, &mut gro, &mut counts);
+        moved |= pump_gso(t, &mut server, &mut client, &mut wire, &mut gro, &mut counts);
         while client.poll_event().is_some() || server.poll_event().is_some() {}
         if !moved {
             let next = [client.poll_timeout(), server.poll_timeout()].into_iter().flatten().min();
