@@ -35,7 +35,7 @@ use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::IpAddress;
-use tcp_proto::wire::checksum::{RxChecksum, TxChecksum, pseudo_header};
+use tcp_proto::wire::checksum::{Checksum, RxChecksum, TxChecksum, pseudo_header};
 use tcp_proto::wire::gso::Segmenter;
 use tcp_proto::wire::ip::{Ipv4Header, PROTOCOL_TCP};
 use tcp_proto::{Config, ConnectionHandle, Endpoint, EndpointConfig, Instant};
@@ -413,9 +413,10 @@ const CWR: u8 = 0x80;
 /// consecutive in-order data packets of one flow are coalesced into one segment of up to
 /// 64 KiB, handed to `handle_segment_bytes` whole (the receiving endpoint trusts the
 /// checksum, as Linux marks a GRO packet `CHECKSUM_UNNECESSARY`). The payload is copied once,
-/// into pooled memory, and summed from the copy while it is in cache (appending needs no
-/// zero-filled buffer, which a fused copy-and-sum would): with the segmenter's copy on the
-/// sending side that is two copies per octet, as smoltcp's ring → packet → ring.
+/// into pooled memory, and summed as it is copied ([`append_summed`]: one pass, into the
+/// spare capacity, no zero-fill first): with the segmenter's copy on the sending side that is
+/// two copies per octet, as smoltcp's ring → packet → ring. A packet that goes up alone (no
+/// payload, or flags that end a run) is copied out of the [`Wire`] into a packet of its own.
 ///
 /// When a packet may join the run held (Linux's `tcp_gro_receive`): same addresses and
 /// ports, the sequence number where the run ends, the same ACK number, the same header
@@ -474,9 +475,7 @@ impl Gro {
                     && payload.len() <= self.segment_size
                     && 20 + run.len() + payload.len() <= 65_535;
                 if joins {
-                    let at = run.len();
-                    run.extend_from_slice(payload);
-                    sum.add_bytes(&run[at..]);
+                    append_summed(run, payload, &mut sum);
                     assert_eq!(sum.finish(), 0, "a wire packet's checksum");
                     run[13] |= flags & (PSH | FIN);
                     self.next_seq = seq.wrapping_add(payload.len() as u32);
@@ -502,8 +501,7 @@ impl Gro {
             // alone would have to reallocate as it grows).
             let mut run = self.pools.pool(65_535 - 20).split_off(0);
             run.extend_from_slice(header);
-            run.extend_from_slice(payload);
-            sum.add_bytes(&run[header_len..]);
+            append_summed(&mut run, payload, &mut sum);
             assert_eq!(sum.finish(), 0, "a wire packet's checksum");
             self.run = Some(run);
             self.addresses = (ip.src, ip.dst);
@@ -520,6 +518,23 @@ impl Gro {
             let (src, dst) = self.addresses;
             to.handle_segment_bytes(now, src.into(), dst.into(), run);
         }
+    }
+}
+
+/// Appends `payload` to `run` and adds it to `sum` in one pass over the octets
+/// (`Checksum::add_copy_uninit` into the spare capacity: no zero-fill first, no second pass
+/// over the copy).
+fn append_summed(run: &mut BytesMut, payload: &[u8], sum: &mut Checksum) {
+    let at = run.len();
+    let spare = run.spare_capacity_mut();
+    assert!(spare.len() >= payload.len(), "room in the run");
+    let copied = sum.add_copy_uninit(spare, payload);
+    assert_eq!(copied, payload.len());
+    // SAFETY: `add_copy_uninit` wrote the first `copied` octets of the spare capacity, so
+    // the `at + copied` octets from the start are initialised (and within the capacity).
+    #[allow(unsafe_code)]
+    unsafe {
+        run.set_len(at + copied);
     }
 }
 

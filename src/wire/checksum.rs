@@ -12,6 +12,7 @@
 //! 2^16 − 1, and rotating a 64-bit ones'-complement sum by 8 bits does the same).
 
 use core::fmt;
+use core::mem::MaybeUninit;
 use core::net::IpAddr;
 
 /// Pieces of at least this many octets take the wide loop; shorter ones (headers,
@@ -87,10 +88,46 @@ fn last_octets(rest: &[u8]) -> u64 {
 }
 
 /// A piece of work for the wide loop: sum `data`, or copy `src` into `dst` (of the same
-/// length) and sum it. One type, so that one dispatch (and one `unsafe` call) serves both.
+/// length; initialised memory or not) and sum it. One type, so that one dispatch (and one
+/// `unsafe` call) serves all three.
 enum Wide<'a> {
     Sum(&'a [u8]),
     CopySum { dst: &'a mut [u8], src: &'a [u8] },
+    CopySumUninit { dst: &'a mut [MaybeUninit<u8>], src: &'a [u8] },
+}
+
+/// An octet the fused copy writes: `u8`, or `MaybeUninit<u8>` for memory not written yet (a
+/// buffer's spare capacity), so that a caller appending to a buffer need not zero-fill it
+/// first. Writing either is safe Rust; which octets were written is the copy's return value.
+trait Octet: Copy {
+    /// Stores `src` into `dst` (one vector move for 32 octets).
+    fn store<const N: usize>(dst: &mut [Self; N], src: &[u8; N]);
+    /// Copies `src` into `dst`, of the same length.
+    fn copy(dst: &mut [Self], src: &[u8]);
+}
+
+impl Octet for u8 {
+    #[inline(always)]
+    fn store<const N: usize>(dst: &mut [Self; N], src: &[u8; N]) {
+        *dst = *src;
+    }
+
+    #[inline(always)]
+    fn copy(dst: &mut [Self], src: &[u8]) {
+        dst.copy_from_slice(src);
+    }
+}
+
+impl Octet for MaybeUninit<u8> {
+    #[inline(always)]
+    fn store<const N: usize>(dst: &mut [Self; N], src: &[u8; N]) {
+        dst.write_copy_of_slice(src);
+    }
+
+    #[inline(always)]
+    fn copy(dst: &mut [Self], src: &[u8]) {
+        dst.write_copy_of_slice(src);
+    }
 }
 
 /// The wide loop: [`native_sum`] of a long piece (copying it on the way for
@@ -147,17 +184,22 @@ fn wide_portable(work: Wide<'_>) -> u64 {
             let (words, rest) = data.as_chunks::<4>();
             add_ones_complement(sum_words(words), last_octets(rest))
         }
-        Wide::CopySum { dst, src } => {
-            let (words, rest) = src.as_chunks::<4>();
-            let (dst_words, dst_rest) = dst.as_chunks_mut::<4>();
-            let sum = copy_sum_words(dst_words, words);
-            // Both were cut to the same length, so their rests match too.
-            if dst_rest.len() == rest.len() {
-                dst_rest.copy_from_slice(rest);
-            }
-            add_ones_complement(sum, last_octets(rest))
-        }
+        Wide::CopySum { dst, src } => portable_copy_sum(dst, src),
+        Wide::CopySumUninit { dst, src } => portable_copy_sum(dst, src),
     }
+}
+
+/// The portable loop's copy and sum: whole 4-octet words, then the 0–3 octets left.
+#[inline(always)]
+fn portable_copy_sum<T: Octet>(dst: &mut [T], src: &[u8]) -> u64 {
+    let (words, rest) = src.as_chunks::<4>();
+    let (dst_words, dst_rest) = dst.as_chunks_mut::<4>();
+    let sum = copy_sum_words(dst_words, words);
+    // Both were cut to the same length, so their rests match too.
+    if dst_rest.len() == rest.len() {
+        T::copy(dst_rest, rest);
+    }
+    add_ones_complement(sum, last_octets(rest))
 }
 
 /// Words per block of the portable loop's two 32-bit sums: at most 2^16, so neither wraps past
@@ -192,12 +234,12 @@ fn sum_words(words: &[[u8; 4]]) -> u64 {
 /// Copies `src` into `dst` (the shorter of the two decides) and returns the native-order sum
 /// of the words copied, as [`sum_words`] does, in one pass: each word is loaded once, stored
 /// and added.
-fn copy_sum_words(dst: &mut [[u8; 4]], src: &[[u8; 4]]) -> u64 {
+fn copy_sum_words<T: Octet>(dst: &mut [[T; 4]], src: &[[u8; 4]]) -> u64 {
     let mut native = 0;
     for (dst, src) in dst.chunks_mut(WORDS_PER_FLUSH).zip(src.chunks(WORDS_PER_FLUSH)) {
         let (mut full, mut high) = (0u32, 0u32);
         for (dst, src) in dst.iter_mut().zip(src) {
-            *dst = *src;
+            T::store(dst, src);
             let word = u32::from_ne_bytes(*src);
             full = full.wrapping_add(word);
             high = high.wrapping_add(word >> 16);
@@ -238,7 +280,7 @@ mod avx2 {
         _mm256_set1_epi16, _mm256_setr_epi64x, _mm256_setzero_si256, _mm256_xor_si256,
     };
 
-    use super::{Wide, add_ones_complement, last_octets, wide_portable};
+    use super::{Octet, Wide, add_ones_complement, last_octets, wide_portable};
 
     /// Vectors per group of the 32-bit lanes (a multiple of 8, tail included below 2^12): the
     /// group's sum stays below 2^32 (see the module).
@@ -270,20 +312,21 @@ mod avx2 {
                 add_ones_complement(sum, sum_group(vectors, tail(even, rest.len())))
             }
             Wide::CopySum { dst, src } => copy_sum(dst, src),
+            Wide::CopySumUninit { dst, src } => copy_sum(dst, src),
         }
     }
 
     /// [`Wide::CopySum`]: out of line, so the plain sum's code keeps few registers to save.
     #[target_feature(enable = "avx2")]
     #[inline(never)]
-    fn copy_sum(dst: &mut [u8], src: &[u8]) -> u64 {
+    fn copy_sum<T: Octet>(dst: &mut [T], src: &[u8]) -> u64 {
         let len = dst.len().min(src.len());
         let (Some(dst), Some(src)) = (dst.get_mut(..len), src.get(..len)) else {
             return 0;
         };
         if len < 32 {
-            // Never from `add_copy` (too short for the wide loop): out of line.
-            return wide_portable(Wide::CopySum { dst, src });
+            // Never from `add_copy` (too short for the wide loop).
+            return super::portable_copy_sum(dst, src);
         }
         let (even, odd) = split_odd(src);
         let (vectors, rest) = even.as_chunks::<32>();
@@ -304,7 +347,7 @@ mod avx2 {
         if let (Some(dst_last), Some(src_last)) =
             (dst.last_chunk_mut::<32>(), src.last_chunk::<32>())
         {
-            *dst_last = *src_last;
+            T::store(dst_last, src_last);
         }
         sum
     }
@@ -314,7 +357,7 @@ mod avx2 {
     /// loop's own instructions), then the 0–7 left without a loop.
     #[target_feature(enable = "avx2")]
     #[inline]
-    fn copy_group(dst: &mut [[u8; 32]], src: &[[u8; 32]], tail: Option<__m256i>) -> u64 {
+    fn copy_group<T: Octet>(dst: &mut [[T; 32]], src: &[[u8; 32]], tail: Option<__m256i>) -> u64 {
         let len = dst.len().min(src.len());
         let (Some(dst), Some(src)) = (dst.get_mut(..len), src.get(..len)) else {
             return 0;
@@ -323,8 +366,17 @@ mod avx2 {
         let (dst_eights, dst_rest) = dst.as_chunks_mut::<8>();
         let zero = _mm256_setzero_si256();
         let (mut la, mut lb, mut lc, mut ld) = (zero, zero, zero, zero);
-        for (d, [a, b, c, e, f, g, h, i]) in dst_eights.iter_mut().zip(eights) {
-            *d = [*a, *b, *c, *e, *f, *g, *h, *i];
+        for ([da, db, dc, de, df, dg, dh, di], [a, b, c, e, f, g, h, i]) in
+            dst_eights.iter_mut().zip(eights)
+        {
+            T::store(da, a);
+            T::store(db, b);
+            T::store(dc, c);
+            T::store(de, e);
+            T::store(df, f);
+            T::store(dg, g);
+            T::store(dh, h);
+            T::store(di, i);
             la = add(la, load(a));
             lb = add(lb, load(b));
             lc = add(lc, load(c));
@@ -338,8 +390,11 @@ mod avx2 {
         // compiler would turn into a call to `memcpy`).
         let (quad, rest) = rest.as_chunks::<4>();
         let (dst_quad, dst_rest) = dst_rest.as_chunks_mut::<4>();
-        if let (Some(d), Some([a, b, c, e])) = (dst_quad.first_mut(), quad.first()) {
-            *d = [*a, *b, *c, *e];
+        if let (Some([da, db, dc, de]), Some([a, b, c, e])) = (dst_quad.first_mut(), quad.first()) {
+            T::store(da, a);
+            T::store(db, b);
+            T::store(dc, c);
+            T::store(de, e);
             la = add(la, load(a));
             lb = add(lb, load(b));
             lc = add(lc, load(c));
@@ -347,13 +402,14 @@ mod avx2 {
         }
         let (pairs, single) = rest.as_chunks::<2>();
         let (dst_pairs, dst_single) = dst_rest.as_chunks_mut::<2>();
-        if let (Some(d), Some([a, b])) = (dst_pairs.first_mut(), pairs.first()) {
-            *d = [*a, *b];
+        if let (Some([da, db]), Some([a, b])) = (dst_pairs.first_mut(), pairs.first()) {
+            T::store(da, a);
+            T::store(db, b);
             la = add(la, load(a));
             lb = add(lb, load(b));
         }
         if let (Some(dst), Some(single)) = (dst_single.first_mut(), single.first()) {
-            *dst = *single;
+            T::store(dst, single);
             lc = add(lc, load(single));
         }
         if let Some(tail) = tail {
@@ -583,6 +639,28 @@ impl Checksum {
             short_native_sum(src)
         } else {
             wide(Wide::CopySum { dst, src })
+        };
+        self.add_native(native, len);
+        len
+    }
+
+    /// [`add_copy`](Self::add_copy) into memory that need not be initialised, such as the
+    /// spare capacity of a buffer being appended to (`Vec::spare_capacity_mut`,
+    /// `BytesMut::spare_capacity_mut`): no zero-fill first, one pass over the data. Returns
+    /// the octets copied, `src.len()` or `dst.len()` if shorter; exactly the first that many
+    /// octets of `dst` are written, which is what a caller may then take as initialised
+    /// (`set_len`).
+    #[inline]
+    pub fn add_copy_uninit(&mut self, dst: &mut [MaybeUninit<u8>], src: &[u8]) -> usize {
+        let len = src.len().min(dst.len());
+        let (Some(dst), Some(src)) = (dst.get_mut(..len), src.get(..len)) else {
+            return 0;
+        };
+        let native = if len < COPY_WIDE_MIN {
+            dst.write_copy_of_slice(src);
+            short_native_sum(src)
+        } else {
+            wide(Wide::CopySumUninit { dst, src })
         };
         self.add_native(native, len);
         len
@@ -930,6 +1008,32 @@ mod tests {
         let copied = wide_portable(Wide::CopySum { dst: &mut dst, src: data });
         assert_eq!(fold_native(copied), plain, "portable copy, {} octets", data.len());
         assert_eq!(dst, data);
+        // Into memory not initialised: a vector's spare capacity, read back once written.
+        let mut dst: Vec<u8> = Vec::with_capacity(data.len());
+        let copied = wide(Wide::CopySumUninit {
+            dst: &mut dst.spare_capacity_mut()[..data.len()],
+            src: data,
+        });
+        assert_eq!(fold_native(copied), plain, "wide uninit copy, {} octets", data.len());
+        assert_eq!(initialised(&mut dst, data.len()), data);
+        let mut dst: Vec<u8> = Vec::with_capacity(data.len());
+        let copied = wide_portable(Wide::CopySumUninit {
+            dst: &mut dst.spare_capacity_mut()[..data.len()],
+            src: data,
+        });
+        assert_eq!(fold_native(copied), plain, "portable uninit copy, {} octets", data.len());
+        assert_eq!(initialised(&mut dst, data.len()), data);
+    }
+
+    /// `dst` with its first `len` octets, which a fused copy has just written, taken as
+    /// initialised.
+    #[allow(unsafe_code)]
+    fn initialised(dst: &mut Vec<u8>, len: usize) -> &[u8] {
+        assert!(len <= dst.capacity());
+        // SAFETY: the caller's copy wrote the first `len` octets of the spare capacity (what
+        // the tests check is what they hold), and `len` is within the capacity.
+        unsafe { dst.set_len(len) };
+        dst
     }
 
     /// A small deterministic generator (xorshift), so the exhaustive tests need no seed file.
@@ -1037,6 +1141,16 @@ mod tests {
             apart.add_bytes(&src[..len]);
             apart.add_bytes(&suffix);
             proptest::prop_assert_eq!(fused.finish(), apart.finish());
+
+            // The same into memory not initialised (a vector's spare capacity).
+            let mut uninit = Checksum::new();
+            uninit.add_bytes(&prefix);
+            let mut dst: Vec<u8> = Vec::with_capacity(dst_len);
+            let copied = uninit.add_copy_uninit(&mut dst.spare_capacity_mut()[..dst_len], src);
+            uninit.add_bytes(&suffix);
+            proptest::prop_assert_eq!(copied, len);
+            proptest::prop_assert_eq!(initialised(&mut dst, copied), &src[..len]);
+            proptest::prop_assert_eq!(uninit.finish(), apart.finish());
         }
     }
 
