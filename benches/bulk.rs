@@ -437,12 +437,20 @@ struct Gro {
     next_seq: u32,
     /// The payload length of the run's first packet.
     segment_size: usize,
+    /// The last addresses seen and their pseudo-header's sum without the length (RFC 9293
+    /// §3.1: the length is one more 16-bit word, added per packet).
+    pseudo: ((Ipv4Addr, Ipv4Addr), Checksum),
 }
 
 impl Gro {
     fn new() -> Self {
         let addresses = (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
-        Self { pools: Pools::new(), run: None, addresses, next_seq: 0, segment_size: 0 }
+        let pseudo = (
+            addresses,
+            pseudo_header(IpAddr::V4(addresses.0), IpAddr::V4(addresses.1), PROTOCOL_TCP, 0)
+                .expect("one family"),
+        );
+        Self { pools: Pools::new(), run: None, addresses, next_seq: 0, segment_size: 0, pseudo }
     }
 
     /// Takes every packet of `queue`: each is verified and coalesced, or goes up alone.
@@ -456,9 +464,12 @@ impl Gro {
             counts.data += u64::from(!payload.is_empty());
             let flags = header[13];
             let seq = u32::from_be_bytes(header[4..8].try_into().unwrap());
-            let mut sum =
-                pseudo_header(ip.src.into(), ip.dst.into(), PROTOCOL_TCP, segment.len() as u32)
-                    .expect("one family");
+            if self.pseudo.0 != (ip.src, ip.dst) {
+                let sum = pseudo_header(ip.src.into(), ip.dst.into(), PROTOCOL_TCP, 0);
+                self.pseudo = ((ip.src, ip.dst), sum.expect("one family"));
+            }
+            let mut sum = self.pseudo.1;
+            sum.add_u16(segment.len() as u16);
             sum.add_bytes(header);
             if let Some(run) = self.run.as_mut() {
                 let first = &run[..header_len.min(run.len())];
@@ -469,7 +480,7 @@ impl Gro {
                     && first[8..12] == header[8..12]
                     && (first[13] ^ flags) & !(CWR | PSH | FIN) == 0
                     && flags & CWR == 0
-                    && first[20..] == header[20..]
+                    && same_options(&first[20..], &header[20..])
                     && seq == self.next_seq
                     && !payload.is_empty()
                     && payload.len() <= self.segment_size
@@ -521,9 +532,20 @@ impl Gro {
     }
 }
 
+/// Whether two TCP headers' options (from octet 20 on) are the same octet for octet: the
+/// usual 12 octets (timestamps) compared as a fixed-size array, with no call to `memcmp`.
+#[inline]
+fn same_options(a: &[u8], b: &[u8]) -> bool {
+    match (<&[u8; 12]>::try_from(a), <&[u8; 12]>::try_from(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// Appends `payload` to `run` and adds it to `sum` in one pass over the octets
 /// (`Checksum::add_copy_uninit` into the spare capacity: no zero-fill first, no second pass
 /// over the copy).
+#[inline]
 fn append_summed(run: &mut BytesMut, payload: &[u8], sum: &mut Checksum) {
     let at = run.len();
     let spare = run.spare_capacity_mut();
