@@ -366,6 +366,9 @@ fn pump_gso(
         )
         .expect("a header the connection wrote");
         let most = 20 + segmenter.max_segment_len();
+        // The IP header of the last length emitted: every piece but the last of a
+        // super-segment has the same length, hence the same header octet for octet.
+        let mut ip_header = (0, [0u8; 20]);
         let mut piece = segmenter.segments();
         while piece > 0 {
             piece -= 1;
@@ -378,19 +381,23 @@ fn pump_gso(
                 .next_segment(&mut packet[20..])
                 .expect("room for the segment")
                 .expect("a segment left");
-            let ip = Ipv4Header {
-                src,
-                dst,
-                protocol: PROTOCOL_TCP,
-                ttl: out.transmit.ttl,
-                identification: 0,
-                dont_fragment: true,
-                more_fragments: false,
-                fragment_offset: 0,
-                total_len: (20 + len) as u16,
-                dscp_ecn: out.transmit.ds_field,
-            };
-            ip.emit(&mut packet[..20]).expect("room for the header");
+            if ip_header.0 != len {
+                let ip = Ipv4Header {
+                    src,
+                    dst,
+                    protocol: PROTOCOL_TCP,
+                    ttl: out.transmit.ttl,
+                    identification: 0,
+                    dont_fragment: true,
+                    more_fragments: false,
+                    fragment_offset: 0,
+                    total_len: (20 + len) as u16,
+                    dscp_ecn: out.transmit.ds_field,
+                };
+                ip.emit(&mut ip_header.1).expect("room for the header");
+                ip_header.0 = len;
+            }
+            packet[..20].copy_from_slice(&ip_header.1);
             wire.packets.push((used, 20 + len));
             used += 20 + len;
         }
