@@ -1200,17 +1200,19 @@ impl Endpoint {
     }
 
     /// The listener a segment to `local` belongs to: the one on exactly that address, else a
-    /// wildcard one on its port, else the catch-all one of its family.
-    fn listener_for(&self, local: SocketAddr) -> Option<SocketAddr> {
-        if self.listeners.contains_key(&local) {
-            return Some(local);
+    /// wildcard one on its port, else the catch-all one of its family; with its bucket in
+    /// [`Endpoint::listeners`], so that the SYN's checks and the new connection's count in the
+    /// SYN queue need no lookup of their own (the map does not change in between).
+    fn listener_for(&self, local: SocketAddr) -> Option<(SocketAddr, usize)> {
+        if let Some(at) = self.listeners.find(&local) {
+            return Some((local, at));
         }
         let wildcard = SocketAddr::new(unspecified_like(local.ip()), local.port());
-        if self.listeners.contains_key(&wildcard) {
-            return Some(wildcard);
+        if let Some(at) = self.listeners.find(&wildcard) {
+            return Some((wildcard, at));
         }
         let any = SocketAddr::new(wildcard.ip(), 0);
-        self.listeners.contains_key(&any).then_some(any)
+        self.listeners.find(&any).map(|at| (any, at))
     }
 
     /// An ICMP error the embedding stack received about one of our segments:
@@ -1316,7 +1318,7 @@ impl Endpoint {
         segment: &Segment<'_>,
     ) -> bool {
         let Some(listener) = self.listener_for(tuple.0) else { return false };
-        let Some(state) = self.listeners.get(&listener) else { return false };
+        let Some(state) = self.listeners.at(listener.1) else { return false };
         if state.deferred {
             return false;
         }
@@ -1338,12 +1340,14 @@ impl Endpoint {
         true
     }
 
-    /// A segment for a listener: only a SYN makes a connection (§3.10.7.2). `hash` is the
-    /// 4-tuple's hash in [`Endpoint::by_tuple`], from the lookup that found no connection.
+    /// A segment for a listener (its address and bucket, from
+    /// [`listener_for`](Self::listener_for)): only a SYN makes a connection (§3.10.7.2).
+    /// `hash` is the 4-tuple's hash in [`Endpoint::by_tuple`], from the lookup that found no
+    /// connection.
     fn on_listener_segment(
         &mut self,
         now: Instant,
-        listener: SocketAddr,
+        (listener, at): (SocketAddr, usize),
         tuple: (SocketAddr, SocketAddr),
         hash: TupleHash,
         segment: &Segment<'_>,
@@ -1355,7 +1359,7 @@ impl Endpoint {
         // What the checks below need of the listener, on one lookup.
         let queues = self
             .listeners
-            .get(&listener)
+            .at(at)
             .map(|state| (state.deferred, state.ready.len(), state.half_open, state.backlog));
         let deferred = queues.is_some_and(|(deferred, ..)| deferred);
         if deferred && flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
@@ -1402,16 +1406,17 @@ impl Endpoint {
             self.counters.refused_by_limit += 1;
             return;
         }
-        self.open_from_listener(now, listener, tuple, hash, segment, None);
+        self.open_from_listener(now, (listener, at), tuple, hash, segment, None);
     }
 
-    /// A new SYN-RECEIVED connection of `listener` for the SYN `segment`, whose ISS must come
+    /// A new SYN-RECEIVED connection of `listener` (its address and bucket) for the SYN
+    /// `segment`, counted in its SYN queue, whose ISS must come
     /// after `iss_after` when it reopens a TIME-WAIT 4-tuple. `hash` is the 4-tuple's hash in
     /// [`Endpoint::by_tuple`], computed once for the segment's lookups (not again to file it).
     fn open_from_listener(
         &mut self,
         now: Instant,
-        listener: SocketAddr,
+        (listener, at): (SocketAddr, usize),
         tuple: (SocketAddr, SocketAddr),
         hash: TupleHash,
         segment: &Segment<'_>,
@@ -1426,8 +1431,11 @@ impl Endpoint {
         // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, remote.ip(), segment);
-        // Counted in the listener's SYN queue from the start (one bookkeeping pass, in
-        // `insert`).
+        // Counted in the listener's SYN queue from the start (before the bookkeeping pass in
+        // `insert`, which may retire it again).
+        if let Some(state) = self.listeners.at_mut(at) {
+            state.half_open += 1;
+        }
         let handle = self.insert(connection, tuple, hash, Some(listener), true);
         if iss_after.is_some()
             && let Some(entry) = self.entry_mut(handle)
@@ -1845,8 +1853,8 @@ impl Endpoint {
 
     /// Files a new connection under `tuple` (its local address and remote), which hashes to
     /// `hash` in [`Endpoint::by_tuple`]. `listener` is
-    /// the listener that made it, if any; `half_open` counts it in that listener's SYN queue
-    /// (made by a SYN, not by a cookie).
+    /// the listener that made it, if any; `half_open` says it is counted in that listener's
+    /// SYN queue (made by a SYN, not by a cookie; the caller counted it).
     fn insert(
         &mut self,
         connection: Box<Connection>,
@@ -1855,11 +1863,6 @@ impl Endpoint {
         listener: Option<SocketAddr>,
         half_open: bool,
     ) -> ConnectionHandle {
-        if half_open
-            && let Some(state) = listener.and_then(|address| self.listeners.get_mut(&address))
-        {
-            state.half_open += 1;
-        }
         let listener = match listener {
             None => ListenerRef::None,
             Some(address) if address == tuple.0 => ListenerRef::Exact,
@@ -2009,7 +2012,10 @@ impl Endpoint {
             }
             entry.connection.clear_events();
         }
-        let entry = if established {
+        // Only a listener's connection (or a deferred one, or one that reopened a TIME-WAIT
+        // record) has anything to do on its handshake's completion: a connection the
+        // application opened (a client's) skips the call and the lookup after it.
+        let entry = if established && (entry.listener != ListenerRef::None || entry.reopened) {
             // Once per connection: its own lookup afterwards.
             self.on_established(handle);
             let Some(entry) = self.entry_mut(handle) else { return };
