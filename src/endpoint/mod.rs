@@ -386,14 +386,18 @@ impl Entry {
 
     /// The address of the listener it belongs to, if any.
     fn listener(&self) -> Option<SocketAddr> {
-        let local = self.connection.local();
-        match self.listener {
-            ListenerRef::None | ListenerRef::Deferred => None,
-            ListenerRef::Exact => Some(local),
-            ListenerRef::Wildcard => {
-                Some(SocketAddr::new(unspecified_like(local.ip()), local.port()))
-            }
-            ListenerRef::Any => Some(SocketAddr::new(unspecified_like(local.ip()), 0)),
+        self.listener.address(self.connection.local())
+    }
+}
+
+impl ListenerRef {
+    /// The address of the listener this refers to for a connection on `local`, if any.
+    fn address(self, local: SocketAddr) -> Option<SocketAddr> {
+        match self {
+            Self::None | Self::Deferred => None,
+            Self::Exact => Some(local),
+            Self::Wildcard => Some(SocketAddr::new(unspecified_like(local.ip()), local.port())),
+            Self::Any => Some(SocketAddr::new(unspecified_like(local.ip()), 0)),
         }
     }
 }
@@ -667,7 +671,7 @@ impl Endpoint {
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, pending.remote.ip(), &segment);
         let hash = self.by_tuple.hash(tuple.0, tuple.1);
-        let handle = self.insert(connection, tuple, hash, None, false);
+        let handle = self.insert(connection, &tuple, hash, ListenerRef::None, false);
         if let Some(entry) = self.entry_mut(handle) {
             entry.listener = ListenerRef::Deferred;
         }
@@ -872,7 +876,7 @@ impl Endpoint {
             }
             return Err(error.into());
         }
-        Ok(self.insert(connection, (local, remote), hash, None, false))
+        Ok(self.insert(connection, &(local, remote), hash, ListenerRef::None, false))
     }
 
     /// SEND on a connection.
@@ -1135,7 +1139,7 @@ impl Endpoint {
         let tuple = (local, remote);
         // Hashed once for both lookups.
         let hash = self.by_tuple.hash(local, remote);
-        if let Some(handle) = lookup_hashed(&self.by_tuple, &self.slots, tuple, hash) {
+        if let Some(handle) = lookup_hashed(&self.by_tuple, &self.slots, &tuple, hash) {
             self.recent = Some(handle);
             let Some(entry) = self.entry_mut(handle) else { return };
             if entry.connection.state() == State::TimeWait {
@@ -1146,7 +1150,7 @@ impl Endpoint {
             self.after_call(handle);
             return;
         }
-        if let Some(at) = self.time_wait_record(tuple, hash) {
+        if let Some(at) = self.time_wait_record(&tuple, hash) {
             self.on_time_wait_segment(now, at, segment);
             return;
         }
@@ -1155,8 +1159,8 @@ impl Endpoint {
         {
             return;
         }
-        match self.listener_for(local) {
-            Some(listener) => self.on_listener_segment(now, listener, tuple, hash, segment),
+        match self.listener_for(&local) {
+            Some(listener) => self.on_listener_segment(now, listener, &tuple, hash, segment),
             None => self.reply_to_stray(tuple, segment),
         }
     }
@@ -1193,26 +1197,27 @@ impl Endpoint {
         self.after_call(handle);
         if reopens {
             self.retire(handle);
-            if let Some(at) = self.time_wait_record(tuple, hash) {
+            if let Some(at) = self.time_wait_record(&tuple, hash) {
                 self.on_time_wait_segment(now, at, segment);
             }
         }
     }
 
     /// The listener a segment to `local` belongs to: the one on exactly that address, else a
-    /// wildcard one on its port, else the catch-all one of its family; with its bucket in
-    /// [`Endpoint::listeners`], so that the SYN's checks and the new connection's count in the
-    /// SYN queue need no lookup of their own (the map does not change in between).
-    fn listener_for(&self, local: SocketAddr) -> Option<(SocketAddr, usize)> {
-        if let Some(at) = self.listeners.find(&local) {
-            return Some((local, at));
+    /// wildcard one on its port, else the catch-all one of its family (which of them, for
+    /// [`ListenerRef::address`]); with its bucket in [`Endpoint::listeners`], so that the
+    /// SYN's checks and the new connection's count in the SYN queue need no lookup of their
+    /// own (the map does not change in between).
+    fn listener_for(&self, local: &SocketAddr) -> Option<(ListenerRef, usize)> {
+        if let Some(at) = self.listeners.find(local) {
+            return Some((ListenerRef::Exact, at));
         }
         let wildcard = SocketAddr::new(unspecified_like(local.ip()), local.port());
         if let Some(at) = self.listeners.find(&wildcard) {
-            return Some((wildcard, at));
+            return Some((ListenerRef::Wildcard, at));
         }
         let any = SocketAddr::new(wildcard.ip(), 0);
-        self.listeners.find(&any).map(|at| (any, at))
+        self.listeners.find(&any).map(|at| (ListenerRef::Any, at))
     }
 
     /// An ICMP error the embedding stack received about one of our segments:
@@ -1317,7 +1322,7 @@ impl Endpoint {
         old_snd_nxt: SeqNum,
         segment: &Segment<'_>,
     ) -> bool {
-        let Some(listener) = self.listener_for(tuple.0) else { return false };
+        let Some(listener) = self.listener_for(&tuple.0) else { return false };
         let Some(state) = self.listeners.at(listener.1) else { return false };
         if state.deferred {
             return false;
@@ -1336,7 +1341,7 @@ impl Endpoint {
             return false;
         }
         self.counters.time_wait_reopened += 1;
-        self.open_from_listener(now, listener, tuple, hash, segment, Some(old_snd_nxt));
+        self.open_from_listener(now, listener, &tuple, hash, segment, Some(old_snd_nxt));
         true
     }
 
@@ -1347,11 +1352,13 @@ impl Endpoint {
     fn on_listener_segment(
         &mut self,
         now: Instant,
-        (listener, at): (SocketAddr, usize),
-        tuple: (SocketAddr, SocketAddr),
+        (listener, at): (ListenerRef, usize),
+        tuple: &(SocketAddr, SocketAddr),
         hash: TupleHash,
         segment: &Segment<'_>,
     ) {
+        // The listener's address only for the rare paths that need it.
+        let address = || listener.address(tuple.0).unwrap_or(tuple.0);
         let flags = segment.header.flags;
         if flags.contains(Flags::RST) {
             return;
@@ -1364,22 +1371,22 @@ impl Endpoint {
         let deferred = queues.is_some_and(|(deferred, ..)| deferred);
         if deferred && flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
             // A deferred listener sends no cookies: this ACK acknowledges nothing of ours.
-            self.reply_to_stray(tuple, segment);
+            self.reply_to_stray(*tuple, segment);
             return;
         }
         if flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
             // Either the ACK of a SYN cookie, or a stray that draws <SEQ=SEG.ACK><CTL=RST>.
-            self.on_cookie_ack(now, listener, tuple, hash, segment);
+            self.on_cookie_ack(now, address(), *tuple, hash, segment);
             return;
         }
         if !flags.contains(Flags::SYN) || flags.contains(Flags::ACK) {
             // §3.10.7.2: a SYN-ACK draws a RST, anything else is dropped.
             if flags.contains(Flags::ACK) {
-                self.reply_to_stray(tuple, segment);
+                self.reply_to_stray(*tuple, segment);
             }
             return;
         }
-        let (local, remote) = tuple;
+        let (local, remote) = (&tuple.0, &tuple.1);
         if !is_valid_source(remote.ip()) || !is_valid_source(local.ip()) {
             // MUST-57, MUST-63.
             self.counters.dropped_bad_address += 1;
@@ -1387,7 +1394,7 @@ impl Endpoint {
         }
         let Some((deferred, ready, half_open, backlog)) = queues else { return };
         if deferred {
-            self.defer_syn(now, listener, tuple, segment);
+            self.defer_syn(now, address(), *tuple, segment);
             return;
         }
         if ready >= backlog {
@@ -1399,7 +1406,7 @@ impl Endpoint {
         if half_open >= backlog {
             // SYN queue full (a flood, or a slow network): answer statelessly (RFC 4987).
             self.counters.syn_queue_full += 1;
-            self.send_cookie(now, tuple, segment);
+            self.send_cookie(now, *tuple, segment);
             return;
         }
         if self.check_limits(remote.ip()).is_err() {
@@ -1416,13 +1423,13 @@ impl Endpoint {
     fn open_from_listener(
         &mut self,
         now: Instant,
-        (listener, at): (SocketAddr, usize),
-        tuple: (SocketAddr, SocketAddr),
+        (listener, at): (ListenerRef, usize),
+        tuple: &(SocketAddr, SocketAddr),
         hash: TupleHash,
         segment: &Segment<'_>,
         iss_after: Option<SeqNum>,
     ) {
-        let (local, remote) = tuple;
+        let (local, remote) = (tuple.0, &tuple.1);
         let mut connection = self.fresh_connection(local);
         connection.open_passive_fresh(now);
         if let Some(floor) = iss_after {
@@ -1436,7 +1443,7 @@ impl Endpoint {
         if let Some(state) = self.listeners.at_mut(at) {
             state.half_open += 1;
         }
-        let handle = self.insert(connection, tuple, hash, Some(listener), true);
+        let handle = self.insert(connection, tuple, hash, listener, true);
         if iss_after.is_some()
             && let Some(entry) = self.entry_mut(handle)
         {
@@ -1524,7 +1531,8 @@ impl Endpoint {
         connection.open_passive_fresh(now);
         connection.complete_cookie(now, remote, cookie);
         connection.handle_segment(now, remote.ip(), segment);
-        self.insert(connection, tuple, hash, Some(listener), false);
+        let kind = listener_ref(listener, local);
+        self.insert(connection, &tuple, hash, kind, false);
     }
 
     /// §3.10.7.1: the RST for a segment that matches nothing (never for a RST).
@@ -1853,22 +1861,17 @@ impl Endpoint {
 
     /// Files a new connection under `tuple` (its local address and remote), which hashes to
     /// `hash` in [`Endpoint::by_tuple`]. `listener` is
-    /// the listener that made it, if any; `half_open` says it is counted in that listener's
-    /// SYN queue (made by a SYN, not by a cookie; the caller counted it).
+    /// the listener that made it, if any (which one of the local address's); `half_open` says
+    /// it is counted in that listener's SYN queue (made by a SYN, not by a cookie; the caller
+    /// counted it).
     fn insert(
         &mut self,
         connection: Box<Connection>,
-        tuple: (SocketAddr, SocketAddr),
+        tuple: &(SocketAddr, SocketAddr),
         hash: TupleHash,
-        listener: Option<SocketAddr>,
+        listener: ListenerRef,
         half_open: bool,
     ) -> ConnectionHandle {
-        let listener = match listener {
-            None => ListenerRef::None,
-            Some(address) if address == tuple.0 => ListenerRef::Exact,
-            Some(address) if address.port() == 0 => ListenerRef::Any,
-            Some(_) => ListenerRef::Wildcard,
-        };
         let entry = Entry {
             connection,
             scheduled: Instant::MAX,
@@ -2089,7 +2092,7 @@ impl Endpoint {
     #[cold]
     #[inline(never)]
     fn forget_reopened_record(&mut self, tuple: (SocketAddr, SocketAddr), hash: TupleHash) {
-        if let Some(at) = self.time_wait_record(tuple, hash) {
+        if let Some(at) = self.time_wait_record(&tuple, hash) {
             self.remove_time_wait(at);
         }
     }
@@ -2287,7 +2290,7 @@ impl Endpoint {
     #[cold]
     #[inline(never)]
     fn replace_reopened_record(&mut self, tuple: (SocketAddr, SocketAddr), hash: TupleHash) {
-        if let Some(at) = self.time_wait_record(tuple, hash) {
+        if let Some(at) = self.time_wait_record(&tuple, hash) {
             self.remove_time_wait(at);
         }
     }
@@ -2338,14 +2341,14 @@ impl Endpoint {
     }
 
     /// Where in [`Endpoint::time_wait`] the record of `tuple` (hashed to `hash`) is.
-    fn time_wait_record(&self, tuple: (SocketAddr, SocketAddr), hash: TupleHash) -> Option<usize> {
+    fn time_wait_record(&self, tuple: &(SocketAddr, SocketAddr), hash: TupleHash) -> Option<usize> {
         if self.time_wait.is_empty() {
             return None;
         }
         let (slots, records) = (&self.slots, &self.time_wait);
         let index = self.by_tuple.find(hash, |index| {
             record_in(slots, records, index)
-                .is_some_and(|filed| (filed.local, filed.remote) == tuple)
+                .is_some_and(|filed| (filed.local, filed.remote) == *tuple)
         })?;
         Some(slots.get(index as usize)?.time_wait as usize)
     }
@@ -2440,6 +2443,18 @@ fn nothing_to_file(entry: &Entry) -> bool {
         || (!connection.deadline_may_have_moved() && entry.scheduled != Instant::MAX)
 }
 
+/// Which listener `listener` is for a connection on `local` (its own address, the wildcard
+/// one on its port, or the catch-all one of its family).
+fn listener_ref(listener: SocketAddr, local: SocketAddr) -> ListenerRef {
+    if listener == local {
+        ListenerRef::Exact
+    } else if listener.port() == 0 {
+        ListenerRef::Any
+    } else {
+        ListenerRef::Wildcard
+    }
+}
+
 /// Hands `segment` from `src` to `connection`, keeping its payload as a slice of the packet
 /// when `owner` gives one.
 #[inline]
@@ -2479,19 +2494,19 @@ fn lookup(
     slots: &[Slot],
     tuple: (SocketAddr, SocketAddr),
 ) -> Option<ConnectionHandle> {
-    lookup_hashed(table, slots, tuple, table.hash(tuple.0, tuple.1))
+    lookup_hashed(table, slots, &tuple, table.hash(tuple.0, tuple.1))
 }
 
 /// [`lookup`] of a 4-tuple already hashed.
 fn lookup_hashed(
     table: &TupleTable,
     slots: &[Slot],
-    tuple: (SocketAddr, SocketAddr),
+    tuple: &(SocketAddr, SocketAddr),
     hash: TupleHash,
 ) -> Option<ConnectionHandle> {
     let slot_of = |index: u32| slots.get(index as usize);
     let index = table.find(hash, |index| {
-        slot_of(index).and_then(|slot| slot.entry.as_ref()).is_some_and(|e| e.tuple() == tuple)
+        slot_of(index).and_then(|slot| slot.entry.as_ref()).is_some_and(|e| e.tuple() == *tuple)
     })?;
     Some(ConnectionHandle { index, generation: slot_of(index)?.generation })
 }
@@ -2763,7 +2778,7 @@ mod time_wait_slots {
             let slot = &ep.slots[filed.slot as usize];
             assert_eq!(slot.time_wait as usize, place);
             assert!(slot.entry.is_none());
-            assert_eq!(ep.time_wait_record((filed.local, filed.remote), filed.hash), Some(place));
+            assert_eq!(ep.time_wait_record(&(filed.local, filed.remote), filed.hash), Some(place));
         }
         let holding = ep.slots.iter().filter(|slot| slot.time_wait != NO_RECORD).count();
         assert_eq!(holding, ep.time_wait_count());
