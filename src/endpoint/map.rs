@@ -203,6 +203,22 @@ impl<K: MapKey, V> KeyedMap<K, V> {
         self.buckets.get_mut(at)?.as_mut().map(|(_, v)| v)
     }
 
+    /// The bucket holding `key`, for [`at`](Self::at) and [`at_mut`](Self::at_mut): valid
+    /// until the map is next changed (an insert or remove may move entries).
+    pub(crate) fn find(&self, key: &K) -> Option<usize> {
+        self.position(key)
+    }
+
+    /// The value in bucket `at` (from [`find`](Self::find), the map unchanged since).
+    pub(crate) fn at(&self, at: usize) -> Option<&V> {
+        self.buckets.get(at)?.as_ref().map(|(_, v)| v)
+    }
+
+    /// [`at`](Self::at), mutably.
+    pub(crate) fn at_mut(&mut self, at: usize) -> Option<&mut V> {
+        self.buckets.get_mut(at)?.as_mut().map(|(_, v)| v)
+    }
+
     pub(crate) fn contains_key(&self, key: &K) -> bool {
         self.position(key).is_some()
     }

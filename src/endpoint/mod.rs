@@ -386,14 +386,18 @@ impl Entry {
 
     /// The address of the listener it belongs to, if any.
     fn listener(&self) -> Option<SocketAddr> {
-        let local = self.connection.local();
-        match self.listener {
-            ListenerRef::None | ListenerRef::Deferred => None,
-            ListenerRef::Exact => Some(local),
-            ListenerRef::Wildcard => {
-                Some(SocketAddr::new(unspecified_like(local.ip()), local.port()))
-            }
-            ListenerRef::Any => Some(SocketAddr::new(unspecified_like(local.ip()), 0)),
+        self.listener.address(self.connection.local())
+    }
+}
+
+impl ListenerRef {
+    /// The address of the listener this refers to for a connection on `local`, if any.
+    fn address(self, local: SocketAddr) -> Option<SocketAddr> {
+        match self {
+            Self::None | Self::Deferred => None,
+            Self::Exact => Some(local),
+            Self::Wildcard => Some(SocketAddr::new(unspecified_like(local.ip()), local.port())),
+            Self::Any => Some(SocketAddr::new(unspecified_like(local.ip()), 0)),
         }
     }
 }
@@ -667,7 +671,7 @@ impl Endpoint {
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, pending.remote.ip(), &segment);
         let hash = self.by_tuple.hash(tuple.0, tuple.1);
-        let handle = self.insert(connection, tuple, hash, None, false);
+        let handle = self.insert(connection, &tuple, hash, ListenerRef::None, false);
         if let Some(entry) = self.entry_mut(handle) {
             entry.listener = ListenerRef::Deferred;
         }
@@ -872,7 +876,7 @@ impl Endpoint {
             }
             return Err(error.into());
         }
-        Ok(self.insert(connection, (local, remote), hash, None, false))
+        Ok(self.insert(connection, &(local, remote), hash, ListenerRef::None, false))
     }
 
     /// SEND on a connection.
@@ -1075,7 +1079,9 @@ impl Endpoint {
     }
 
     /// Input of either form: `owner`, when given, is the packet `bytes` is (and the
-    /// allocation it came in), for connections to keep slices of.
+    /// allocation it came in), for connections to keep slices of. In line in both (each is a
+    /// thin wrapper, and a segment then costs one call into the endpoint, not two).
+    #[inline(always)]
     fn handle_segment_in(
         &mut self,
         now: Instant,
@@ -1135,7 +1141,7 @@ impl Endpoint {
         let tuple = (local, remote);
         // Hashed once for both lookups.
         let hash = self.by_tuple.hash(local, remote);
-        if let Some(handle) = lookup_hashed(&self.by_tuple, &self.slots, tuple, hash) {
+        if let Some(handle) = lookup_hashed(&self.by_tuple, &self.slots, &tuple, hash) {
             self.recent = Some(handle);
             let Some(entry) = self.entry_mut(handle) else { return };
             if entry.connection.state() == State::TimeWait {
@@ -1146,7 +1152,7 @@ impl Endpoint {
             self.after_call(handle);
             return;
         }
-        if let Some(at) = self.time_wait_record(tuple, hash) {
+        if let Some(at) = self.time_wait_record(&tuple, hash) {
             self.on_time_wait_segment(now, at, segment);
             return;
         }
@@ -1155,8 +1161,8 @@ impl Endpoint {
         {
             return;
         }
-        match self.listener_for(local) {
-            Some(listener) => self.on_listener_segment(now, listener, tuple, hash, segment),
+        match self.listener_for(&local) {
+            Some(listener) => self.on_listener_segment(now, listener, &tuple, hash, segment),
             None => self.reply_to_stray(tuple, segment),
         }
     }
@@ -1193,24 +1199,27 @@ impl Endpoint {
         self.after_call(handle);
         if reopens {
             self.retire(handle);
-            if let Some(at) = self.time_wait_record(tuple, hash) {
+            if let Some(at) = self.time_wait_record(&tuple, hash) {
                 self.on_time_wait_segment(now, at, segment);
             }
         }
     }
 
     /// The listener a segment to `local` belongs to: the one on exactly that address, else a
-    /// wildcard one on its port, else the catch-all one of its family.
-    fn listener_for(&self, local: SocketAddr) -> Option<SocketAddr> {
-        if self.listeners.contains_key(&local) {
-            return Some(local);
+    /// wildcard one on its port, else the catch-all one of its family (which of them, for
+    /// [`ListenerRef::address`]); with its bucket in [`Endpoint::listeners`], so that the
+    /// SYN's checks and the new connection's count in the SYN queue need no lookup of their
+    /// own (the map does not change in between).
+    fn listener_for(&self, local: &SocketAddr) -> Option<(ListenerRef, usize)> {
+        if let Some(at) = self.listeners.find(local) {
+            return Some((ListenerRef::Exact, at));
         }
         let wildcard = SocketAddr::new(unspecified_like(local.ip()), local.port());
-        if self.listeners.contains_key(&wildcard) {
-            return Some(wildcard);
+        if let Some(at) = self.listeners.find(&wildcard) {
+            return Some((ListenerRef::Wildcard, at));
         }
         let any = SocketAddr::new(wildcard.ip(), 0);
-        self.listeners.contains_key(&any).then_some(any)
+        self.listeners.find(&any).map(|at| (ListenerRef::Any, at))
     }
 
     /// An ICMP error the embedding stack received about one of our segments:
@@ -1315,8 +1324,8 @@ impl Endpoint {
         old_snd_nxt: SeqNum,
         segment: &Segment<'_>,
     ) -> bool {
-        let Some(listener) = self.listener_for(tuple.0) else { return false };
-        let Some(state) = self.listeners.get(&listener) else { return false };
+        let Some(listener) = self.listener_for(&tuple.0) else { return false };
+        let Some(state) = self.listeners.at(listener.1) else { return false };
         if state.deferred {
             return false;
         }
@@ -1334,20 +1343,24 @@ impl Endpoint {
             return false;
         }
         self.counters.time_wait_reopened += 1;
-        self.open_from_listener(now, listener, tuple, hash, segment, Some(old_snd_nxt));
+        self.open_from_listener(now, listener, &tuple, hash, segment, Some(old_snd_nxt));
         true
     }
 
-    /// A segment for a listener: only a SYN makes a connection (§3.10.7.2). `hash` is the
-    /// 4-tuple's hash in [`Endpoint::by_tuple`], from the lookup that found no connection.
+    /// A segment for a listener (its address and bucket, from
+    /// [`listener_for`](Self::listener_for)): only a SYN makes a connection (§3.10.7.2).
+    /// `hash` is the 4-tuple's hash in [`Endpoint::by_tuple`], from the lookup that found no
+    /// connection.
     fn on_listener_segment(
         &mut self,
         now: Instant,
-        listener: SocketAddr,
-        tuple: (SocketAddr, SocketAddr),
+        (listener, at): (ListenerRef, usize),
+        tuple: &(SocketAddr, SocketAddr),
         hash: TupleHash,
         segment: &Segment<'_>,
     ) {
+        // The listener's address only for the rare paths that need it.
+        let address = || listener.address(tuple.0).unwrap_or(tuple.0);
         let flags = segment.header.flags;
         if flags.contains(Flags::RST) {
             return;
@@ -1355,27 +1368,27 @@ impl Endpoint {
         // What the checks below need of the listener, on one lookup.
         let queues = self
             .listeners
-            .get(&listener)
+            .at(at)
             .map(|state| (state.deferred, state.ready.len(), state.half_open, state.backlog));
         let deferred = queues.is_some_and(|(deferred, ..)| deferred);
         if deferred && flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
             // A deferred listener sends no cookies: this ACK acknowledges nothing of ours.
-            self.reply_to_stray(tuple, segment);
+            self.reply_to_stray(*tuple, segment);
             return;
         }
         if flags.contains(Flags::ACK) && !flags.contains(Flags::SYN) {
             // Either the ACK of a SYN cookie, or a stray that draws <SEQ=SEG.ACK><CTL=RST>.
-            self.on_cookie_ack(now, listener, tuple, hash, segment);
+            self.on_cookie_ack(now, address(), *tuple, hash, segment);
             return;
         }
         if !flags.contains(Flags::SYN) || flags.contains(Flags::ACK) {
             // §3.10.7.2: a SYN-ACK draws a RST, anything else is dropped.
             if flags.contains(Flags::ACK) {
-                self.reply_to_stray(tuple, segment);
+                self.reply_to_stray(*tuple, segment);
             }
             return;
         }
-        let (local, remote) = tuple;
+        let (local, remote) = (&tuple.0, &tuple.1);
         if !is_valid_source(remote.ip()) || !is_valid_source(local.ip()) {
             // MUST-57, MUST-63.
             self.counters.dropped_bad_address += 1;
@@ -1383,7 +1396,7 @@ impl Endpoint {
         }
         let Some((deferred, ready, half_open, backlog)) = queues else { return };
         if deferred {
-            self.defer_syn(now, listener, tuple, segment);
+            self.defer_syn(now, address(), *tuple, segment);
             return;
         }
         if ready >= backlog {
@@ -1395,29 +1408,30 @@ impl Endpoint {
         if half_open >= backlog {
             // SYN queue full (a flood, or a slow network): answer statelessly (RFC 4987).
             self.counters.syn_queue_full += 1;
-            self.send_cookie(now, tuple, segment);
+            self.send_cookie(now, *tuple, segment);
             return;
         }
         if self.check_limits(remote.ip()).is_err() {
             self.counters.refused_by_limit += 1;
             return;
         }
-        self.open_from_listener(now, listener, tuple, hash, segment, None);
+        self.open_from_listener(now, (listener, at), tuple, hash, segment, None);
     }
 
-    /// A new SYN-RECEIVED connection of `listener` for the SYN `segment`, whose ISS must come
+    /// A new SYN-RECEIVED connection of `listener` (its address and bucket) for the SYN
+    /// `segment`, counted in its SYN queue, whose ISS must come
     /// after `iss_after` when it reopens a TIME-WAIT 4-tuple. `hash` is the 4-tuple's hash in
     /// [`Endpoint::by_tuple`], computed once for the segment's lookups (not again to file it).
     fn open_from_listener(
         &mut self,
         now: Instant,
-        listener: SocketAddr,
-        tuple: (SocketAddr, SocketAddr),
+        (listener, at): (ListenerRef, usize),
+        tuple: &(SocketAddr, SocketAddr),
         hash: TupleHash,
         segment: &Segment<'_>,
         iss_after: Option<SeqNum>,
     ) {
-        let (local, remote) = tuple;
+        let (local, remote) = (tuple.0, &tuple.1);
         let mut connection = self.fresh_connection(local);
         connection.open_passive_fresh(now);
         if let Some(floor) = iss_after {
@@ -1426,9 +1440,12 @@ impl Endpoint {
         // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, remote.ip(), segment);
-        // Counted in the listener's SYN queue from the start (one bookkeeping pass, in
-        // `insert`).
-        let handle = self.insert(connection, tuple, hash, Some(listener), true);
+        // Counted in the listener's SYN queue from the start (before the bookkeeping pass in
+        // `insert`, which may retire it again).
+        if let Some(state) = self.listeners.at_mut(at) {
+            state.half_open += 1;
+        }
+        let handle = self.insert(connection, tuple, hash, listener, true);
         if iss_after.is_some()
             && let Some(entry) = self.entry_mut(handle)
         {
@@ -1516,7 +1533,8 @@ impl Endpoint {
         connection.open_passive_fresh(now);
         connection.complete_cookie(now, remote, cookie);
         connection.handle_segment(now, remote.ip(), segment);
-        self.insert(connection, tuple, hash, Some(listener), false);
+        let kind = listener_ref(listener, local);
+        self.insert(connection, &tuple, hash, kind, false);
     }
 
     /// §3.10.7.1: the RST for a segment that matches nothing (never for a RST).
@@ -1845,27 +1863,17 @@ impl Endpoint {
 
     /// Files a new connection under `tuple` (its local address and remote), which hashes to
     /// `hash` in [`Endpoint::by_tuple`]. `listener` is
-    /// the listener that made it, if any; `half_open` counts it in that listener's SYN queue
-    /// (made by a SYN, not by a cookie).
+    /// the listener that made it, if any (which one of the local address's); `half_open` says
+    /// it is counted in that listener's SYN queue (made by a SYN, not by a cookie; the caller
+    /// counted it).
     fn insert(
         &mut self,
         connection: Box<Connection>,
-        tuple: (SocketAddr, SocketAddr),
+        tuple: &(SocketAddr, SocketAddr),
         hash: TupleHash,
-        listener: Option<SocketAddr>,
+        listener: ListenerRef,
         half_open: bool,
     ) -> ConnectionHandle {
-        if half_open
-            && let Some(state) = listener.and_then(|address| self.listeners.get_mut(&address))
-        {
-            state.half_open += 1;
-        }
-        let listener = match listener {
-            None => ListenerRef::None,
-            Some(address) if address == tuple.0 => ListenerRef::Exact,
-            Some(address) if address.port() == 0 => ListenerRef::Any,
-            Some(_) => ListenerRef::Wildcard,
-        };
         let entry = Entry {
             connection,
             scheduled: Instant::MAX,
@@ -2009,7 +2017,10 @@ impl Endpoint {
             }
             entry.connection.clear_events();
         }
-        let entry = if established {
+        // Only a listener's connection (or a deferred one, or one that reopened a TIME-WAIT
+        // record) has anything to do on its handshake's completion: a connection the
+        // application opened (a client's) skips the call and the lookup after it.
+        let entry = if established && (entry.listener != ListenerRef::None || entry.reopened) {
             // Once per connection: its own lookup afterwards.
             self.on_established(handle);
             let Some(entry) = self.entry_mut(handle) else { return };
@@ -2083,7 +2094,7 @@ impl Endpoint {
     #[cold]
     #[inline(never)]
     fn forget_reopened_record(&mut self, tuple: (SocketAddr, SocketAddr), hash: TupleHash) {
-        if let Some(at) = self.time_wait_record(tuple, hash) {
+        if let Some(at) = self.time_wait_record(&tuple, hash) {
             self.remove_time_wait(at);
         }
     }
@@ -2102,8 +2113,10 @@ impl Endpoint {
     /// find none).
     #[inline(never)]
     fn file_listed(&mut self) {
-        let mut listed = core::mem::take(&mut self.unfiled);
-        for &handle in &listed {
+        // In place (by position, the list's allocation untouched): nothing below lists more.
+        let mut next = 0;
+        while let Some(&handle) = self.unfiled.get(next) {
+            next += 1;
             let Some(entry) = self.entry_mut(handle) else { continue };
             entry.connection.set_deadline_listed(false);
             // Whatever moved since it was listed is seen here.
@@ -2119,8 +2132,7 @@ impl Endpoint {
             self.timers.push(Reverse((at, handle.index, handle.generation)));
         }
         // The list's allocation is kept.
-        listed.clear();
-        self.unfiled = listed;
+        self.unfiled.clear();
     }
 
     /// Removes the heap entries that no longer matter: those of freed connections and those a
@@ -2168,6 +2180,9 @@ impl Endpoint {
         self.push_event(EndpointEvent::Acceptable { listener });
     }
 
+    /// Queues an endpoint event (out of line: its callers run once per connection, and one
+    /// copy of the queue's push serves them all).
+    #[inline(never)]
     fn push_event(&mut self, event: EndpointEvent) {
         push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
     }
@@ -2281,7 +2296,7 @@ impl Endpoint {
     #[cold]
     #[inline(never)]
     fn replace_reopened_record(&mut self, tuple: (SocketAddr, SocketAddr), hash: TupleHash) {
-        if let Some(at) = self.time_wait_record(tuple, hash) {
+        if let Some(at) = self.time_wait_record(&tuple, hash) {
             self.remove_time_wait(at);
         }
     }
@@ -2332,14 +2347,14 @@ impl Endpoint {
     }
 
     /// Where in [`Endpoint::time_wait`] the record of `tuple` (hashed to `hash`) is.
-    fn time_wait_record(&self, tuple: (SocketAddr, SocketAddr), hash: TupleHash) -> Option<usize> {
+    fn time_wait_record(&self, tuple: &(SocketAddr, SocketAddr), hash: TupleHash) -> Option<usize> {
         if self.time_wait.is_empty() {
             return None;
         }
         let (slots, records) = (&self.slots, &self.time_wait);
         let index = self.by_tuple.find(hash, |index| {
             record_in(slots, records, index)
-                .is_some_and(|filed| (filed.local, filed.remote) == tuple)
+                .is_some_and(|filed| (filed.local, filed.remote) == *tuple)
         })?;
         Some(slots.get(index as usize)?.time_wait as usize)
     }
@@ -2434,6 +2449,18 @@ fn nothing_to_file(entry: &Entry) -> bool {
         || (!connection.deadline_may_have_moved() && entry.scheduled != Instant::MAX)
 }
 
+/// Which listener `listener` is for a connection on `local` (its own address, the wildcard
+/// one on its port, or the catch-all one of its family).
+fn listener_ref(listener: SocketAddr, local: SocketAddr) -> ListenerRef {
+    if listener == local {
+        ListenerRef::Exact
+    } else if listener.port() == 0 {
+        ListenerRef::Any
+    } else {
+        ListenerRef::Wildcard
+    }
+}
+
 /// Hands `segment` from `src` to `connection`, keeping its payload as a slice of the packet
 /// when `owner` gives one.
 #[inline]
@@ -2473,19 +2500,19 @@ fn lookup(
     slots: &[Slot],
     tuple: (SocketAddr, SocketAddr),
 ) -> Option<ConnectionHandle> {
-    lookup_hashed(table, slots, tuple, table.hash(tuple.0, tuple.1))
+    lookup_hashed(table, slots, &tuple, table.hash(tuple.0, tuple.1))
 }
 
 /// [`lookup`] of a 4-tuple already hashed.
 fn lookup_hashed(
     table: &TupleTable,
     slots: &[Slot],
-    tuple: (SocketAddr, SocketAddr),
+    tuple: &(SocketAddr, SocketAddr),
     hash: TupleHash,
 ) -> Option<ConnectionHandle> {
     let slot_of = |index: u32| slots.get(index as usize);
     let index = table.find(hash, |index| {
-        slot_of(index).and_then(|slot| slot.entry.as_ref()).is_some_and(|e| e.tuple() == tuple)
+        slot_of(index).and_then(|slot| slot.entry.as_ref()).is_some_and(|e| e.tuple() == *tuple)
     })?;
     Some(ConnectionHandle { index, generation: slot_of(index)?.generation })
 }
@@ -2757,7 +2784,7 @@ mod time_wait_slots {
             let slot = &ep.slots[filed.slot as usize];
             assert_eq!(slot.time_wait as usize, place);
             assert!(slot.entry.is_none());
-            assert_eq!(ep.time_wait_record((filed.local, filed.remote), filed.hash), Some(place));
+            assert_eq!(ep.time_wait_record(&(filed.local, filed.remote), filed.hash), Some(place));
         }
         let holding = ep.slots.iter().filter(|slot| slot.time_wait != NO_RECORD).count();
         assert_eq!(holding, ep.time_wait_count());
