@@ -420,9 +420,14 @@ impl Connection {
     /// Header prediction (RFC 9293 §3.10.7.4 as Van Jacobson's fast path does it, cf. RFC
     /// 1323 Appendix A / RFC 7323 §5.3 on its PAWS check): in ESTABLISHED, the common segment
     /// — in order at RCV.NXT, only ACK (and perhaps PSH) set, timestamps passing PAWS, no SACK
-    /// blocks, the window unchanged and open, and an ACK that either moves SND.UNA within
-    /// (SND.UNA, SND.NXT] or equals it while the segment brings data that fits the window — is
-    /// processed here without the checks of steps 1–4 and 6–8 that cannot fire for it.
+    /// blocks, an open window, and an ACK that either moves SND.UNA within (SND.UNA, SND.NXT]
+    /// or equals it while the segment brings data that fits the window — is processed here
+    /// without the checks of steps 1–4 and 6–8 that cannot fire for it. Unlike Van Jacobson's
+    /// prediction, a changed window is no reason to leave: step 5's window update runs here as
+    /// in the full path, and the one test of step 5 that reads the window field (a duplicate
+    /// ACK, RFC 5681 §2) never applies to a segment that advances SND.UNA or brings data. So
+    /// the first segment after the handshake, whose scaled window differs from the SYN's
+    /// unscaled one (RFC 7323 §2.2), takes this path too.
     /// Returns `false`, having changed nothing, for every other segment, which takes the full
     /// path. What this does is exactly what the full path does for such a segment: the
     /// differential property test in this module feeds both the same segments and compares
@@ -457,8 +462,8 @@ impl Connection {
         // window scale, RFC 7323 §2.3), so step 5's lower bound needs no test here.
         let advances = self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt);
         let ack_predicted = advances || (seg_ack == self.snd_una && !payload.is_empty());
+        // A window of zero leaves: step 5 then notes an answered probe (MUST-37).
         if !ack_predicted
-            || window != self.snd_wnd
             || window == 0
             || !self.remote_known
             || self.rcv_fin_at().is_some()
