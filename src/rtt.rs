@@ -135,6 +135,8 @@ impl RttEstimator {
     /// Appendix G, for RTTM's sample per ACK): the gains become alpha / ExpectedSamples and
     /// beta / ExpectedSamples, so a window's worth of samples moves SRTT and RTTVAR about as far
     /// as one sample per round trip does under RFC 6298, and RTTVAR does not collapse.
+    /// In line: the connection takes its samples in one place.
+    #[inline]
     pub fn on_sample_weighted(&mut self, r: Duration, expected_samples: u32) {
         if expected_samples <= 1 || !self.measured {
             self.on_sample(r);

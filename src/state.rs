@@ -263,6 +263,10 @@ impl core::error::Error for IllegalTransition {}
 ///
 /// `Ok(from)` is a self-loop the RFC describes (e.g. a retransmitted FIN in TIME-WAIT restarts
 /// the 2MSL timer); `Err` is a combination that cannot legitimately happen.
+///
+/// In line: the connection asks it from one place (`Connection::apply`), which then reads
+/// the answer without it being packed into a return value.
+#[inline]
 pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition> {
     use State::{
         CloseWait, Closed, Closing, Established, FinWait1, FinWait2, LastAck, Listen, SynReceived,

@@ -15,7 +15,7 @@ use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::{State, Stimulus};
 use crate::time::Instant;
 use crate::time_wait::Verdict;
-use crate::wire::{Flags, Segment};
+use crate::wire::{Flags, Segment, TcpHeader};
 
 impl Connection {
     /// SEGMENT ARRIVES: process one parsed, checksum-verified segment from `remote_ip`
@@ -96,18 +96,10 @@ impl Connection {
                 return;
             }
             self.set_remote(from);
-            self.irs = header.seq;
-            self.have_irs = true;
-            self.rcv_nxt = header.seq + 1;
-            self.rcv_nxt_laps = 0;
-            self.on_peer_mss(header.options.mss);
-            self.on_peer_window_scale(header.options.window_scale);
-            // RFC 7323 §3.2: our SYN-ACK carries timestamps only if this SYN did.
-            self.ts.on_peer_syn(now, header.options.timestamps, self.rcv_nxt);
-            self.on_peer_sack_permitted(header.options.sack_permitted);
             self.choose_iss(now, from);
-            // The window of a SYN is never scaled (RFC 7323 §2.2).
-            self.update_send_window(header.seq, header.ack, u32::from(header.window));
+            // RFC 7323 §3.2: our SYN-ACK carries timestamps only if this SYN did. After
+            // `choose_iss`, whose SND.WL2 the SYN's window update replaces.
+            self.on_peer_syn(now, header);
             // Text on the SYN is not acknowledged, so the peer sends it again once we are
             // ESTABLISHED (§3.10.7.2 lets us queue it; we choose not to hold unacked data).
             self.apply(now, Stimulus::Syn);
@@ -121,12 +113,16 @@ impl Connection {
     #[inline(never)]
     fn on_segment_syn_sent(&mut self, now: Instant, segment: &Segment<'_>) {
         let header = &segment.header;
-        let Some(remote) = self.remote() else { return };
+        // The remote address is built only for the reply that needs it.
+        if !self.remote_known {
+            return;
+        }
         // First: check the ACK bit.
         let ack_acceptable = if header.flags.contains(Flags::ACK) {
             // SEG.ACK =< ISS or SEG.ACK > SND.NXT: a reset, unless the segment is one.
             if header.ack.before_eq(self.iss) || header.ack.after(self.snd_nxt) {
                 if !header.flags.contains(Flags::RST) {
+                    let remote = self.last_remote();
                     self.queue_reply(Reply { remote, seq: header.ack, ack: None });
                 }
                 self.count().unacceptable_segments += 1;
@@ -151,19 +147,13 @@ impl Connection {
             self.count().unacceptable_segments += 1;
             return;
         }
-        self.irs = header.seq;
-        self.have_irs = true;
-        self.rcv_nxt = header.seq + 1;
-        self.rcv_nxt_laps = 0;
-        self.on_peer_mss(header.options.mss);
-        self.on_peer_window_scale(header.options.window_scale);
-        // RFC 7323 §3.2: in use iff our SYN offered it and this SYN (or SYN-ACK) carries it.
-        self.ts.on_peer_syn(now, header.options.timestamps, self.rcv_nxt);
-        self.on_peer_sack_permitted(header.options.sack_permitted);
+        // RFC 7323 §3.2: timestamps in use iff our SYN offered them and this SYN (or SYN-ACK)
+        // carries them. The window update before the ACK's effects, which do not read the
+        // send window in SYN-SENT (no loss probe before the handshake completes).
+        self.on_peer_syn(now, header);
         if ack_acceptable {
             self.on_ack_advances(now, header.ack, echoed(segment), false);
         }
-        self.update_send_window(header.seq, header.ack, u32::from(header.window));
         if self.syn_acked {
             // Our SYN is acknowledged: ESTABLISHED, and <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
             self.ack_now();
@@ -175,6 +165,23 @@ impl Connection {
             self.snd_nxt = self.iss;
             self.apply(now, Stimulus::Syn);
         }
+    }
+
+    /// The peer's SYN (LISTEN, §3.10.7.2, or SYN-SENT, §3.10.7.3): IRS and RCV.NXT, what its
+    /// options negotiate (MSS, window scale, timestamps, SACK), and its window, which is never
+    /// scaled (RFC 7323 §2.2). One copy for both states, out of line: each runs it once per
+    /// connection.
+    #[inline(never)]
+    fn on_peer_syn(&mut self, now: Instant, header: &TcpHeader) {
+        self.irs = header.seq;
+        self.have_irs = true;
+        self.rcv_nxt = header.seq + 1;
+        self.rcv_nxt_laps = 0;
+        self.on_peer_mss(header.options.mss);
+        self.on_peer_window_scale(header.options.window_scale);
+        self.ts.on_peer_syn(now, header.options.timestamps, self.rcv_nxt);
+        self.on_peer_sack_permitted(header.options.sack_permitted);
+        self.update_send_window(header.seq, header.ack, u32::from(header.window));
     }
 
     /// §3.10.7.4 for TIME-WAIT: the verdict of [`crate::time_wait::TimeWait::judge`], the one
@@ -420,9 +427,14 @@ impl Connection {
     /// Header prediction (RFC 9293 §3.10.7.4 as Van Jacobson's fast path does it, cf. RFC
     /// 1323 Appendix A / RFC 7323 §5.3 on its PAWS check): in ESTABLISHED, the common segment
     /// — in order at RCV.NXT, only ACK (and perhaps PSH) set, timestamps passing PAWS, no SACK
-    /// blocks, the window unchanged and open, and an ACK that either moves SND.UNA within
-    /// (SND.UNA, SND.NXT] or equals it while the segment brings data that fits the window — is
-    /// processed here without the checks of steps 1–4 and 6–8 that cannot fire for it.
+    /// blocks, an open window, and an ACK that either moves SND.UNA within (SND.UNA, SND.NXT]
+    /// or equals it while the segment brings data that fits the window — is processed here
+    /// without the checks of steps 1–4 and 6–8 that cannot fire for it. Unlike Van Jacobson's
+    /// prediction, a changed window is no reason to leave: step 5's window update runs here as
+    /// in the full path, and the one test of step 5 that reads the window field (a duplicate
+    /// ACK, RFC 5681 §2) never applies to a segment that advances SND.UNA or brings data. So
+    /// the first segment after the handshake, whose scaled window differs from the SYN's
+    /// unscaled one (RFC 7323 §2.2), takes this path too.
     /// Returns `false`, having changed nothing, for every other segment, which takes the full
     /// path. What this does is exactly what the full path does for such a segment: the
     /// differential property test in this module feeds both the same segments and compares
@@ -457,12 +469,8 @@ impl Connection {
         // window scale, RFC 7323 §2.3), so step 5's lower bound needs no test here.
         let advances = self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt);
         let ack_predicted = advances || (seg_ack == self.snd_una && !payload.is_empty());
-        if !ack_predicted
-            || window != self.snd_wnd
-            || window == 0
-            || !self.remote_known
-            || self.rcv_fin_at().is_some()
-        {
+        // A window of zero leaves: step 5 then notes an answered probe (MUST-37).
+        if !ack_predicted || window == 0 || !self.remote_known || self.rcv_fin_at().is_some() {
             return false;
         }
         // Step 1: at RCV.NXT, with every octet inside the window (so never the zero-window
@@ -535,14 +543,16 @@ impl Connection {
         if !self.remote_known {
             return false;
         }
+        // Worked out once: neither the window scale nor the segment changes below.
+        let (tsecr, window) = (echoed(segment), self.scaled_window(header.window));
         if self.state == State::SynReceived {
             // SND.UNA < SEG.ACK =< SND.NXT: ESTABLISHED; else <SEQ=SEG.ACK><CTL=RST>.
             if !(self.snd_una.before(seg_ack) && seg_ack.before_eq(self.snd_nxt)) {
                 self.reset_unacceptable_ack(seg_ack);
                 return false;
             }
-            self.on_ack_advances(now, seg_ack, echoed(segment), false);
-            self.update_send_window(seg_seq, seg_ack, self.scaled_window(header.window));
+            self.on_ack_advances(now, seg_ack, tsecr, false);
+            self.update_send_window(seg_seq, seg_ack, window);
             // Continue in ESTABLISHED (§3.10.7.4 step 5).
             self.apply(now, Stimulus::AckOfSyn);
         }
@@ -570,27 +580,27 @@ impl Connection {
             && !header.flags.contains(Flags::SYN)
             && !header.flags.contains(Flags::FIN)
             && self.snd_wnd > 0
-            && self.scaled_window(header.window) == self.snd_wnd;
+            && window == self.snd_wnd;
         // RFC 3522: the first ACK for a retransmission may prove the last reduction spurious.
         // Judged first, so that losses this same ACK reveals start a recovery of their own
         // rather than being taken back with it.
-        let undone = self.snd_una.before(seg_ack) && self.judge_by_echo(seg_ack, echoed(segment));
+        let undone = self.snd_una.before(seg_ack) && self.judge_by_echo(seg_ack, tsecr);
         if self.sack_ack_has_work(segment) {
             // RFC 6675 / RFC 8985: the scoreboard sees the ACK before SND.UNA moves.
             self.on_sack_ack(now, segment);
         }
         if self.snd_una.before(seg_ack) {
-            self.on_ack_advances(now, seg_ack, echoed(segment), undone);
+            self.on_ack_advances(now, seg_ack, tsecr, undone);
         } else if is_duplicate {
             self.on_duplicate_ack(segment);
         }
-        if self.scaled_window(header.window) == 0 && seg_ack == self.snd_una {
+        if window == 0 && seg_ack == self.snd_una {
             // MUST-37: a peer that keeps acknowledging our probes while its window stays zero
             // is alive; the connection stays open however long that lasts (SHLD-17).
             self.progress_at = now;
             self.probe_answered = true;
         }
-        self.update_window_if_newer(now, seg_seq, seg_ack, self.scaled_window(header.window));
+        self.update_window_if_newer(now, seg_seq, seg_ack, window);
 
         let our_fin_acked = self.fin_seq().is_some_and(|fin| self.snd_una == fin + 1);
         match self.state {
