@@ -24,7 +24,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -225,7 +224,7 @@ fn pump_bytes(
     now: Instant,
     from: &mut Endpoint,
     to: &mut Endpoint,
-    queue: &mut VecDeque<BytesMut>,
+    queue: &mut Vec<BytesMut>,
     pools: &mut Pools,
     counts: &mut Counts,
 ) -> bool {
@@ -259,10 +258,10 @@ fn pump_bytes(
         let pool = pools.pool(20 + out.transmit.len);
         let tcp_header = &header[..out.header_len];
         write_packet(pool, &ip_header.1, tcp_header, out.payload.slices(), out.transmit.len);
-        queue.push_back(pool.split());
+        queue.push(pool.split());
     }
     let moved = !queue.is_empty();
-    while let Some(mut packet) = queue.pop_front() {
+    for mut packet in queue.drain(..) {
         counts.all += 1;
         counts.data += u64::from(tcp_payload_len(&packet) > 0);
         let (ip, _) = Ipv4Header::parse(&packet).expect("valid IPv4");
@@ -331,7 +330,7 @@ fn tcp_proto_bulk_bytes(workload: Workload, total: u64) -> Run {
     let mut now_us = START_US;
     let now = |us: u64| Instant::from_micros(us);
     let mut pools = Pools::new();
-    let mut queue = VecDeque::with_capacity(4096);
+    let mut queue = Vec::with_capacity(4096);
     let mut setup = Counts::default();
     let mut s = None;
     while s.is_none() {
