@@ -56,6 +56,9 @@ impl Ipv4Header {
     /// [`IpParseError::TooShort`], [`IpParseError::BadVersion`],
     /// [`IpParseError::BadHeaderLength`], [`IpParseError::BadTotalLength`] or
     /// [`IpParseError::BadChecksum`], checked in that order.
+    // In line (across crates too): the usual packet's path is a few loads and adds, and a
+    // caller that reads only some fields (the addresses, say) leaves the rest unbuilt.
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Result<(Self, &[u8]), IpParseError> {
         // The usual packet first: version 4, no options, a total length within `bytes` and a
         // correct checksum, summed as the header's five words with no call and no loop. It
