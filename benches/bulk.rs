@@ -8,7 +8,8 @@
 //! (4 MiB buffers) through each stack's copying API (`send`/`recv` with slices), and
 //! `bulk_mtu1500_bytes` through each stack's best API: tcp-proto's `Bytes` forms (the
 //! application's chunk by reference, header-only transmit with payload slices gathered into
-//! the wire packet, payload kept as slices of the received packets) against smoltcp's closure
+//! the wire packet, whose copy completes the TCP checksum as a partially offloading device
+//! would, payload kept as slices of the received packets) against smoltcp's closure
 //! `send` producing the data in its ring and closure `recv` reading it in place, and
 //! `bulk_mtu1500_superseg`: the same with tcp-proto emitting super-segments of up to 44
 //! wire segments (`poll_transmit_gso`) that the software segmenter cuts into 1 500-octet
