@@ -431,8 +431,9 @@ impl Connection {
     /// or equals it while the segment brings data that fits the window — is processed here
     /// without the checks of steps 1–4 and 6–8 that cannot fire for it. Unlike Van Jacobson's
     /// prediction, a changed window is no reason to leave: step 5's window update runs here as
-    /// in the full path, and the one test of step 5 that reads the window field (a duplicate
-    /// ACK, RFC 5681 §2) never applies to a segment that advances SND.UNA or brings data. So
+    /// in the full path; of step 5's two tests that read the window field, the duplicate ACK
+    /// (RFC 5681 §2) never applies to a segment that advances SND.UNA or brings data, and the
+    /// answered zero-window probe (MUST-37) is left to the full path with every zero window. So
     /// the first segment after the handshake, whose scaled window differs from the SYN's
     /// unscaled one (RFC 7323 §2.2), takes this path too.
     /// Returns `false`, having changed nothing, for every other segment, which takes the full

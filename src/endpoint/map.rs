@@ -132,9 +132,11 @@ impl MapKey for (SocketAddr, SocketAddr) {
 
 /// A hash map with open addressing, linear probing and backward-shift deletion (no
 /// tombstones), kept between 3/8 and 3/4 full (it shrinks when it empties, so a past flood
-/// does not pin memory). Only what the endpoint needs: get, insert, remove, retain.
+/// does not pin memory). Only what the endpoint needs: get, insert, remove, retain, and a
+/// bucket found once and used again while the map is unchanged (`find`, `at`, `at_mut`).
 ///
-/// It remembers the bucket of the last key changed or looked up for change (`recent`), and
+/// It remembers the bucket of the last key changed or looked up for change through the
+/// key (`recent`; `at_mut` leaves it alone), and
 /// looks there first: a connection's lifecycle asks the per-remote counts about one remote
 /// and the listeners about one listener three to six times (limit check, filing, handshake,
 /// accept, release), and the same key in the same bucket needs no hash and no probe. Only a

@@ -1347,8 +1347,8 @@ impl Endpoint {
         true
     }
 
-    /// A segment for a listener (its address and bucket, from
-    /// [`listener_for`](Self::listener_for)): only a SYN makes a connection (§3.10.7.2).
+    /// A segment for a listener (which of the local address's listeners it is and its bucket,
+    /// from [`listener_for`](Self::listener_for)): only a SYN makes a connection (§3.10.7.2).
     /// `hash` is the 4-tuple's hash in [`Endpoint::by_tuple`], from the lookup that found no
     /// connection.
     fn on_listener_segment(
@@ -1418,7 +1418,7 @@ impl Endpoint {
         self.open_from_listener(now, (listener, at), tuple, hash, segment, None);
     }
 
-    /// A new SYN-RECEIVED connection of `listener` (its address and bucket) for the SYN
+    /// A new SYN-RECEIVED connection of `listener` (which one and its bucket) for the SYN
     /// `segment`, counted in its SYN queue, whose ISS must come
     /// after `iss_after` when it reopens a TIME-WAIT 4-tuple. `hash` is the 4-tuple's hash in
     /// [`Endpoint::by_tuple`], computed once for the segment's lookups (not again to file it).

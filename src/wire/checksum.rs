@@ -131,7 +131,7 @@ impl Octet for MaybeUninit<u8> {
 }
 
 /// The wide loop: [`native_sum`] of a long piece (copying it on the way for
-/// [`Wide::CopySum`]), in 256-bit AVX2 vectors where the build targets them (`-C
+/// [`Wide::CopySum`] and [`Wide::CopySumUninit`]), in 256-bit AVX2 vectors where the build targets them (`-C
 /// target-cpu=x86-64-v3`) or, with `std`, where the CPU reports them at run time; otherwise
 /// the portable loop in whatever vectors the compiler finds for the build's target (SSE2 on
 /// plain x86-64). Out of line, so the short pieces around it stay small; the check costs a
@@ -316,7 +316,8 @@ mod avx2 {
         }
     }
 
-    /// [`Wide::CopySum`]: out of line, so the plain sum's code keeps few registers to save.
+    /// [`Wide::CopySum`] and [`Wide::CopySumUninit`]: out of line, so the plain sum's code
+    /// keeps few registers to save.
     #[target_feature(enable = "avx2")]
     #[inline(never)]
     fn copy_sum<T: Octet>(dst: &mut [T], src: &[u8]) -> u64 {
@@ -325,7 +326,7 @@ mod avx2 {
             return 0;
         };
         if len < 32 {
-            // Never from `add_copy` (too short for the wide loop).
+            // Never from `add_copy` or `add_copy_uninit` (too short for the wide loop).
             return super::portable_copy_sum(dst, src);
         }
         let (even, odd) = split_odd(src);
