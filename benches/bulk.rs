@@ -31,7 +31,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use bytes::{Buf, Bytes, BytesMut};
 use std::time::Duration;
 
-use common::{Counts, Options, Queue, SmolDevice, exchange, pump, smol_iface, tcp_payload_len};
+use common::{
+    Counts, Options, Queue, SmolDevice, exchange, ipv4_header, pump, smol_iface, tcp_payload_len,
+};
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SmolInstant;
@@ -235,23 +237,7 @@ fn pump_bytes(
     // and verifies each).
     let mut ip_header: (Option<Ipv4Header>, [u8; 20]) = (None, [0; 20]);
     while let Ok(Some(out)) = from.poll_transmit_chunks(now, &mut header) {
-        let (IpAddr::V4(src), IpAddr::V4(dst)) =
-            (out.transmit.local.ip(), out.transmit.remote.ip())
-        else {
-            unreachable!("IPv4 only here")
-        };
-        let ip = Ipv4Header {
-            src,
-            dst,
-            protocol: PROTOCOL_TCP,
-            ttl: out.transmit.ttl,
-            identification: 0,
-            dont_fragment: true,
-            more_fragments: false,
-            fragment_offset: 0,
-            total_len: (20 + out.transmit.len) as u16,
-            dscp_ecn: out.transmit.ds_field,
-        };
+        let ip = ipv4_header(&out.transmit, out.transmit.len);
         if ip_header.0 != Some(ip) {
             ip.emit(&mut ip_header.1).expect("room for the header");
             ip_header.0 = Some(ip);
@@ -443,18 +429,7 @@ fn pump_gso(
                 .expect("room for the segment")
                 .expect("a segment left");
             if ip_header.0 != len {
-                let ip = Ipv4Header {
-                    src,
-                    dst,
-                    protocol: PROTOCOL_TCP,
-                    ttl: out.transmit.ttl,
-                    identification: 0,
-                    dont_fragment: true,
-                    more_fragments: false,
-                    fragment_offset: 0,
-                    total_len: (20 + len) as u16,
-                    dscp_ecn: out.transmit.ds_field,
-                };
+                let ip = ipv4_header(&out.transmit, len);
                 ip.emit(&mut ip_header.1).expect("room for the header");
                 ip_header.0 = len;
             }

@@ -16,7 +16,7 @@ use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use tcp_proto::wire::ip::{Ipv4Header, PROTOCOL_TCP};
-use tcp_proto::{Endpoint, Instant};
+use tcp_proto::{Endpoint, Instant, Transmit};
 
 /// Spare packet buffers, shared by both directions of a wire.
 pub type Pool = Rc<RefCell<Vec<Vec<u8>>>>;
@@ -196,6 +196,27 @@ pub struct Counts {
     pub all: u64,
 }
 
+/// The IPv4 header in front of a TCP segment of `tcp_len` octets that `transmit` describes
+/// (its addresses, TTL and DS field; IPv4 only here).
+#[inline]
+pub fn ipv4_header(transmit: &Transmit, tcp_len: usize) -> Ipv4Header {
+    let (IpAddr::V4(src), IpAddr::V4(dst)) = (transmit.local.ip(), transmit.remote.ip()) else {
+        unreachable!("IPv4 only here")
+    };
+    Ipv4Header {
+        src,
+        dst,
+        protocol: PROTOCOL_TCP,
+        ttl: transmit.ttl,
+        identification: 0,
+        dont_fragment: true,
+        more_fragments: false,
+        fragment_offset: 0,
+        total_len: (20 + tcp_len) as u16,
+        dscp_ecn: transmit.ds_field,
+    }
+}
+
 /// Moves every segment `from` wants to send into `to`, as IPv4 packets each stack-side builds
 /// and parses (headers, checksums) as smoltcp's interface does. Returns whether any moved.
 pub fn pump(
@@ -213,22 +234,7 @@ pub fn pump(
             give_back(pool, packet);
             break;
         };
-        let (IpAddr::V4(src), IpAddr::V4(dst)) = (tx.local.ip(), tx.remote.ip()) else {
-            unreachable!("IPv4 only here")
-        };
-        let header = Ipv4Header {
-            src,
-            dst,
-            protocol: PROTOCOL_TCP,
-            ttl: tx.ttl,
-            identification: 0,
-            dont_fragment: true,
-            more_fragments: false,
-            fragment_offset: 0,
-            total_len: (20 + tx.len) as u16,
-            dscp_ecn: tx.ds_field,
-        };
-        header.emit(&mut packet).expect("room for the header");
+        ipv4_header(&tx, tx.len).emit(&mut packet).expect("room for the header");
         queue.push_back(Packet { buf: packet, len: 20 + tx.len });
     }
     let moved = !queue.is_empty();
