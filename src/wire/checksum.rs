@@ -104,6 +104,8 @@ trait Octet: Copy {
     fn store<const N: usize>(dst: &mut [Self; N], src: &[u8; N]);
     /// Copies `src` into `dst`, of the same length.
     fn copy(dst: &mut [Self], src: &[u8]);
+    /// The wide loop's work for copying `src` into `dst` (of the same length) and summing it.
+    fn copy_sum_work<'a>(dst: &'a mut [Self], src: &'a [u8]) -> Wide<'a>;
 }
 
 impl Octet for u8 {
@@ -116,6 +118,11 @@ impl Octet for u8 {
     fn copy(dst: &mut [Self], src: &[u8]) {
         dst.copy_from_slice(src);
     }
+
+    #[inline(always)]
+    fn copy_sum_work<'a>(dst: &'a mut [Self], src: &'a [u8]) -> Wide<'a> {
+        Wide::CopySum { dst, src }
+    }
 }
 
 impl Octet for MaybeUninit<u8> {
@@ -127,6 +134,11 @@ impl Octet for MaybeUninit<u8> {
     #[inline(always)]
     fn copy(dst: &mut [Self], src: &[u8]) {
         dst.write_copy_of_slice(src);
+    }
+
+    #[inline(always)]
+    fn copy_sum_work<'a>(dst: &'a mut [Self], src: &'a [u8]) -> Wide<'a> {
+        Wide::CopySumUninit { dst, src }
     }
 }
 
@@ -630,19 +642,7 @@ impl Checksum {
     /// shorter (then only that much of `src` is copied and summed; nothing panics).
     #[inline]
     pub fn add_copy(&mut self, dst: &mut [u8], src: &[u8]) -> usize {
-        let len = src.len().min(dst.len());
-        let (Some(dst), Some(src)) = (dst.get_mut(..len), src.get(..len)) else {
-            return 0;
-        };
-        let native = if len < COPY_WIDE_MIN {
-            // Short: the copy and the sum are cheap apart, with no vector set-up.
-            dst.copy_from_slice(src);
-            short_native_sum(src)
-        } else {
-            wide(Wide::CopySum { dst, src })
-        };
-        self.add_native(native, len);
-        len
+        self.add_copy_into(dst, src)
     }
 
     /// [`add_copy`](Self::add_copy) into memory that need not be initialised, such as the
@@ -653,15 +653,23 @@ impl Checksum {
     /// (`set_len`).
     #[inline]
     pub fn add_copy_uninit(&mut self, dst: &mut [MaybeUninit<u8>], src: &[u8]) -> usize {
+        self.add_copy_into(dst, src)
+    }
+
+    /// [`add_copy`](Self::add_copy) and [`add_copy_uninit`](Self::add_copy_uninit), for
+    /// either kind of destination octet.
+    #[inline(always)]
+    fn add_copy_into<T: Octet>(&mut self, dst: &mut [T], src: &[u8]) -> usize {
         let len = src.len().min(dst.len());
         let (Some(dst), Some(src)) = (dst.get_mut(..len), src.get(..len)) else {
             return 0;
         };
         let native = if len < COPY_WIDE_MIN {
-            dst.write_copy_of_slice(src);
+            // Short: the copy and the sum are cheap apart, with no vector set-up.
+            T::copy(dst, src);
             short_native_sum(src)
         } else {
-            wide(Wide::CopySumUninit { dst, src })
+            wide(T::copy_sum_work(dst, src))
         };
         self.add_native(native, len);
         len
