@@ -355,7 +355,10 @@ fn micros(d: Duration) -> u64 {
 /// the rest boxed then (once per connection, never per segment).
 #[derive(Clone, Debug)]
 pub struct Cubic {
-    initial: u32,
+    /// cwnd: the initial window until the first event makes the state, then a copy of the
+    /// state's, renewed after every event. Every poll reads cwnd: one load, not a look into
+    /// the box that first asks whether it holds anything.
+    cwnd: u32,
     /// `state` is an allocation kept for reuse (an endpoint's next connection takes over an
     /// ended one's), holding nothing yet: the controller behaves as if it were `None`.
     spare_box: bool,
@@ -364,7 +367,7 @@ pub struct Cubic {
 
 impl PartialEq for Cubic {
     fn eq(&self, other: &Self) -> bool {
-        self.initial == other.initial && self.live() == other.live()
+        self.cwnd == other.cwnd && self.live() == other.live()
     }
 }
 
@@ -373,7 +376,7 @@ impl Eq for Cubic {}
 impl Cubic {
     /// A controller starting from `initial_window` octets in slow start (ssthresh unbounded).
     pub const fn new(initial_window: u32) -> Self {
-        Self { initial: initial_window, spare_box: false, state: None }
+        Self { cwnd: initial_window, spare_box: false, state: None }
     }
 
     /// The state, once the first event made it.
@@ -383,7 +386,7 @@ impl Cubic {
 
     /// Starts over from `initial_window`, as [`Cubic::new`] would, keeping the allocation.
     pub(crate) fn restart(&mut self, initial_window: u32) {
-        self.initial = initial_window;
+        self.cwnd = initial_window;
         self.spare_box = self.state.is_some();
     }
 
@@ -404,8 +407,9 @@ impl Cubic {
 }
 
 impl CongestionControl for Cubic {
+    #[inline]
     fn window(&self) -> u32 {
-        self.live().map_or(self.initial, |state| state.cwnd)
+        self.cwnd
     }
 
     fn ssthresh(&self) -> u32 {
@@ -417,13 +421,16 @@ impl CongestionControl for Cubic {
             // Nothing grew yet: cwnd is the initial window already.
             return;
         }
-        let initial = self.initial;
+        // Not live yet: cwnd is still the initial window.
+        let initial = self.cwnd;
         if core::mem::replace(&mut self.spare_box, false)
             && let Some(state) = self.state.as_deref_mut()
         {
             *state = State::new(initial);
         }
-        self.state.get_or_insert_with(|| Box::new(State::new(initial))).on_event(event, path);
+        let state = self.state.get_or_insert_with(|| Box::new(State::new(initial)));
+        state.on_event(event, path);
+        self.cwnd = state.cwnd;
     }
 }
 

@@ -52,6 +52,7 @@ impl NewReno {
 }
 
 impl CongestionControl for NewReno {
+    #[inline]
     fn window(&self) -> u32 {
         self.cwnd
     }

@@ -10,8 +10,8 @@
 
 use core::net::{IpAddr, SocketAddr};
 
-use super::{Connection, Payload, Reply, Timer, Transmit, TransmitError, len_u32};
-use crate::congestion::CongestionEvent;
+use super::{Connection, Controller, Payload, Reply, Timer, Transmit, TransmitError, len_u32};
+use crate::congestion::{CongestionControl, CongestionEvent};
 use crate::seq::{Mss, SeqNum, Window, WindowScale};
 use crate::state::State;
 use crate::time::Instant;
@@ -284,7 +284,7 @@ impl Connection {
         // as one super-segment made every dropped super-packet, and every lost ACK, a tail
         // loss (§7.1) — a probe at best, the RTO when the probe or its answer was lost too.
         let mss = usize::from(self.effective_mss()).max(1);
-        let half_window = (self.cc.get().window() as usize / mss / 2).max(1);
+        let half_window = (self.cwnd() as usize / mss / 2).max(1);
         let max_segments = out.max_segments.min(half_window);
         while pieces < max_segments {
             if pieces >= 2 && start.kind == Kind::New && last_flags == Flags::ACK {
@@ -585,7 +585,7 @@ impl Connection {
             return None;
         }
         // `usable_window` outside a recovery.
-        let cwnd = self.cc.get().window();
+        let cwnd = self.cwnd();
         let window = self.snd_wnd.min(cwnd.saturating_add(self.limited_transmit()));
         let window_end = self.snd_una + window;
         if !window_end.after(seq) || (window_end.since(seq) as usize) < full {
@@ -595,6 +595,18 @@ impl Connection {
         Some((plan, cwnd, u32::from(mss)))
     }
 
+    /// cwnd, read from a built-in controller in place rather than through
+    /// `CongestionControl`'s vtable: every poll reads it (`note_send_limit`, the send fast
+    /// path, `usable_window`), and the indirect call cost more than the field it returns.
+    #[inline(always)]
+    fn cwnd(&self) -> u32 {
+        match &self.cc {
+            Controller::Cubic(cubic) => cubic.window(),
+            Controller::NewReno(new_reno) => new_reno.window(),
+            Controller::Custom(custom) => custom.window(),
+        }
+    }
+
     /// Notes whether cwnd limits sending now (RFC 9438 §5.8, RFC 7661): the flight fills cwnd
     /// to within a segment, and the peer's window is no smaller. Noted on every poll and after
     /// every segment, so the last poll before an ACK arrives leaves the answer for that ACK
@@ -602,7 +614,7 @@ impl Connection {
     /// data, or that the peer's window holds back, is not cwnd-limited, and its controller
     /// does not grow cwnd on what it learns then.
     fn note_send_limit(&mut self) {
-        let cwnd = self.cc.get().window();
+        let cwnd = self.cwnd();
         let flight = self.snd_nxt.since(self.snd_una);
         // The effective MSS is at most the peer's (or the floor): a flight that stays within
         // cwnd by that much is within it by the effective MSS too, which is then not worked
@@ -825,7 +837,7 @@ impl Connection {
             plan.data_len = plan.data_len.min(room as usize);
             plan.fin = false;
         }
-        let cwnd_end = self.snd_una + self.cc.get().window();
+        let cwnd_end = self.snd_una + self.cwnd();
         let fits = (plan.seq + plan.seg_len()).before_eq(cwnd_end);
         (fits || plan.seq == self.snd_una).then_some(plan)
     }
@@ -1017,8 +1029,7 @@ impl Connection {
             let room = if room >= u32::from(self.effective_mss()) { room as usize } else { 0 };
             return room.min(self.peer_window_room(seq));
         }
-        let window =
-            self.snd_wnd.min(self.cc.get().window().saturating_add(self.limited_transmit()));
+        let window = self.snd_wnd.min(self.cwnd().saturating_add(self.limited_transmit()));
         let window_end = self.snd_una + window;
         if window_end.after(seq) { window_end.since(seq) as usize } else { 0 }
     }
