@@ -272,7 +272,10 @@ impl SendQueue {
         }
         let block = self.block();
         if let Some(mut store) = spare.store {
-            store.chunks.clear();
+            // Mostly empty already (everything acknowledged): then no call to clear it.
+            if !store.chunks.is_empty() {
+                store.chunks.clear();
+            }
             store.sealed_len = 0;
             store.tail.clear();
             // Back to the start of its block when nothing else refers to it: each connection
@@ -417,7 +420,15 @@ impl SendQueue {
             store.chunks.pop_front();
             store.popped += 1;
         }
-        store.tail.advance(left);
+        if left == store.tail.len() {
+            // The whole tail acknowledged: the next write starts where this one did, not
+            // after it (nothing refers to unsealed octets). A short exchange's tail then never
+            // creeps through its block, and the next connection adopts it with nothing to
+            // reclaim (`adopt`).
+            store.tail.clear();
+        } else {
+            store.tail.advance(left);
+        }
     }
 
     /// The `len` octets starting `offset` octets into the queue (clamped to what is queued),
