@@ -485,6 +485,18 @@ impl SendQueue {
     pub(crate) fn slices(&mut self, offset: usize, len: usize, out: &mut Payload) {
         out.clear();
         let Some(store) = self.store.as_mut() else { return };
+        // A bulk sender's segment: the range lies within the chunk the last lookup ended in
+        // (the cursor), so it is one slice of it, and the cursor stays. What the general path
+        // below does for such a range, without its clamping, sealing and walk.
+        if let Some((number, start)) = store.cursor
+            && let Some(chunk) = number.checked_sub(store.popped).and_then(|i| store.chunks.get(i))
+            && let Some(within) = (store.front_pos + offset).checked_sub(start)
+            && len > 0
+            && within + len <= chunk.len()
+        {
+            out.push(chunk.slice(within..within + len));
+            return;
+        }
         let offset = offset.min(store.len());
         let mut left = len.min(store.len() - offset);
         let end = offset + left;
