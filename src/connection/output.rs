@@ -121,7 +121,7 @@ struct Plan {
     fin: bool,
     /// The payload of a full-sized segment when planned (the effective MSS less the SACK
     /// option the segment carries): `on_sent_new` tells short segments by it without working
-    /// it out again.
+    /// it out again. 0 for a plan without data (a SYN, a FIN alone).
     full: usize,
 }
 
@@ -952,12 +952,17 @@ impl Connection {
         let offset = seq.since(self.send_buf_seq) as usize;
         let queued = self.send_buf.len().saturating_sub(offset);
         // Data waits until our SYN is acknowledged (§3.10.2: queued before ESTABLISHED).
-        let syn_acked = self.syn_acked;
-        // A segment that carries SACK blocks carries that much less data (RFC 2018 §3).
-        let mss = self.effective_mss();
-        let full = usize::from(mss).saturating_sub(self.sack_option_len());
+        // Without data to send (a FIN alone, an empty queue) there is no full size to work
+        // out: `full` is 0, as a SYN's, and nothing reads it (it matters only to a segment
+        // that carries data).
+        let (mut data_len, full) = if self.syn_acked && queued > 0 {
+            // A segment that carries SACK blocks carries that much less data (RFC 2018 §3).
+            let full = usize::from(self.effective_mss()).saturating_sub(self.sack_option_len());
+            (queued.min(full.max(1)), full)
+        } else {
+            (0, 0)
+        };
         let mss = full.max(1);
-        let mut data_len = if syn_acked { queued.min(mss) } else { 0 };
         // Without data to send (a FIN alone, an empty queue) no window can cut it shorter:
         // the windows are not worked out.
         if data_len > 0 {
@@ -1067,6 +1072,7 @@ impl Connection {
         // Full-sized is the MSS less the SACK option this segment carried (`plan_at`).
         debug_assert!(
             plan.syn
+                || plan.data_len == 0
                 || plan.full
                     == usize::from(self.effective_mss()).saturating_sub(self.sack_option_len()),
             "a plan's full size went stale before it was sent"
