@@ -840,6 +840,65 @@ mod tests {
         assert!(other.store.is_none(), "a different capacity is not adopted");
     }
 
+    /// A short exchange's tail, wholly acknowledged, is written again from the start of its
+    /// block: it does not creep through it, and an adopting queue finds it whole.
+    #[test]
+    fn a_wholly_acknowledged_tail_is_rewritten_from_its_start() {
+        let mut queue = SendQueue::new(4096);
+        let block = queue.block();
+        for round in 0..100u8 {
+            assert_eq!(queue.push(&[round; 64]), 64);
+            assert_eq!(queue.pieces(0, 64).flatten().copied().collect::<Vec<u8>>(), [round; 64]);
+            queue.discard(64);
+            assert!(queue.is_empty());
+            let store = queue.store.as_deref().unwrap();
+            assert_eq!(store.tail.capacity(), block, "round {round}");
+        }
+        assert_eq!(queue.store.as_deref().unwrap().blocks_allocated, 1);
+        // Part of the tail acknowledged: the rest stays, after it.
+        assert_eq!(queue.push(b"abcdef"), 6);
+        queue.discard(2);
+        assert_eq!(contents(&queue), b"cdef");
+        let mut next = SendQueue::new(4096);
+        next.adopt(queue);
+        assert_eq!(next.store.as_deref().unwrap().tail.capacity(), block);
+    }
+
+    /// `slices` of a range within the chunk the last lookup ended in (one step, the cursor
+    /// kept) gives what the walk gives, at every offset and length within it and across
+    /// its ends.
+    #[test]
+    fn slices_within_the_cursors_chunk_match_the_walk() {
+        let mut queue = SendQueue::new(1 << 16);
+        let chunks: Vec<Bytes> =
+            (0..4u8).map(|i| Bytes::from(vec![i; 300 + 100 * usize::from(i)])).collect();
+        let mut model = Vec::new();
+        for chunk in &chunks {
+            assert_eq!(queue.push_bytes(chunk), chunk.len());
+            model.extend_from_slice(chunk);
+        }
+        for (offset, len) in
+            [(0usize, 300usize), (10, 200), (299, 1), (299, 2), (300, 400), (650, 400)]
+        {
+            for (first, then) in [(offset, offset), (0, offset), (offset.saturating_sub(5), offset)]
+            {
+                let _ = sliced(&mut queue, first, 1);
+                let cursor = queue.store.as_deref().unwrap().cursor;
+                let payload = sliced(&mut queue, then, len);
+                assert_eq!(joined(&payload), &model[then..then + len], "{first} then {then}+{len}");
+                if payload.slices().len() == 1 && first == then {
+                    assert_eq!(queue.store.as_deref().unwrap().cursor, cursor);
+                }
+            }
+        }
+        queue.discard(350);
+        model.drain(..350);
+        for offset in [0, 49, 50, 300, 600] {
+            let payload = sliced(&mut queue, offset, 60);
+            assert_eq!(joined(&payload), &model[offset..offset + 60], "after a discard, {offset}");
+        }
+    }
+
     #[test]
     fn zero_capacity_takes_nothing() {
         let mut queue = SendQueue::new(0);
