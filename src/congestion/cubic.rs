@@ -400,7 +400,7 @@ impl Cubic {
     }
 
     /// W_max in octets (the window at the last congestion event, after fast convergence), and
-    /// K: for inspection and tests.
+    /// K: for inspection and tests. `None` until an event changed the state.
     pub fn w_max_and_k(&self) -> Option<(u32, Duration)> {
         self.live().map(|state| (state.w_max, Duration::from_micros(state.k_us)))
     }
@@ -417,10 +417,27 @@ impl CongestionControl for Cubic {
     }
 
     fn on_event(&mut self, event: CongestionEvent, path: &PathInfo) {
-        if self.live().is_none() && matches!(event, CongestionEvent::IdleRestart) {
-            // Nothing grew yet: cwnd is the initial window already.
+        // Nothing grew yet, and this event would change nothing: an idle restart finds cwnd
+        // at the initial window already, and an ACK while cwnd did not limit sending grows
+        // nothing and starts no epoch (§5.8; `State::on_ack`). The state is then not made: a
+        // short exchange, never cwnd-limited, neither allocates it nor resets a reused one.
+        let no_op = match event {
+            CongestionEvent::IdleRestart => true,
+            CongestionEvent::Ack { .. } => !path.cwnd_limited,
+            _ => false,
+        };
+        if no_op && self.live().is_none() {
             return;
         }
+        self.apply(event, path);
+    }
+}
+
+impl Cubic {
+    /// `on_event` past its early answer: the state made (or reset) if not live yet, and the
+    /// event applied to it. Out of line, so the early answer needs no frame for it.
+    #[inline(never)]
+    fn apply(&mut self, event: CongestionEvent, path: &PathInfo) {
         // Not live yet: cwnd is still the initial window.
         let initial = self.cwnd;
         if core::mem::replace(&mut self.spare_box, false)

@@ -368,3 +368,51 @@ fn idle_restart_caps_cwnd_at_the_initial_window_and_ends_the_epoch_rfc_5681_4_1(
     cc.on_event(CongestionEvent::IdleRestart, &path_at(0));
     assert_eq!(cc.window(), 10 * MSS);
 }
+
+/// An ACK while cwnd did not limit sending, and an idle restart, before anything grew, leave
+/// the controller as it was (no state made): it then answers every later event exactly as
+/// one whose state those events did make (`State::apply` run on them).
+#[test]
+fn events_that_change_nothing_make_no_state() {
+    let idle = |cwnd_limited: bool| {
+        let mut path = path_at(5);
+        path.cwnd_limited = cwnd_limited;
+        path
+    };
+    let quiet = [
+        (CongestionEvent::Ack { acked: 64 }, idle(false)),
+        (CongestionEvent::IdleRestart, idle(false)),
+        (CongestionEvent::Ack { acked: 3 * MSS }, idle(false)),
+    ];
+    let mut skipped = Cubic::new(10 * MSS);
+    let mut applied = Cubic::new(10 * MSS);
+    for (event, path) in &quiet {
+        skipped.on_event(*event, path);
+        applied.apply(*event, path);
+    }
+    assert!(skipped.live().is_none(), "no state made");
+    assert_eq!(applied.live(), Some(&State::new(10 * MSS)), "the events changed nothing");
+    // A reused allocation stays spare too.
+    let mut reused = Cubic::new(10 * MSS);
+    reused.adopt_allocation(grown_to(40));
+    for (event, path) in &quiet {
+        reused.on_event(*event, path);
+    }
+    assert!(reused.live().is_none());
+    let later = [
+        CongestionEvent::Ack { acked: MSS },
+        CongestionEvent::SackRecovery { flight: 12 * MSS },
+        CongestionEvent::RecoveryEnd { flight: 6 * MSS },
+        CongestionEvent::Ack { acked: 2 * MSS },
+        CongestionEvent::Timeout { flight: 8 * MSS },
+        CongestionEvent::Ack { acked: MSS },
+    ];
+    for event in later {
+        for cc in [&mut skipped, &mut applied, &mut reused] {
+            cc.on_event(event, &idle(true));
+        }
+        assert_eq!(skipped, applied, "{event:?}");
+        assert_eq!(reused, applied, "{event:?}");
+        assert_eq!((skipped.window(), skipped.ssthresh()), (applied.window(), applied.ssthresh()));
+    }
+}
