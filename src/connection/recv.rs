@@ -119,11 +119,17 @@ impl Connection {
     }
 
     /// Whether received data goes to chunks: it already does, or the ring holds nothing and
-    /// the connection switches now.
+    /// the connection switches now. In line: every segment with text asks.
+    #[inline(always)]
     fn use_chunks(&mut self) -> bool {
-        if self.chunks().is_some() {
-            return true;
-        }
+        self.chunks().is_some() || self.switch_to_chunks()
+    }
+
+    /// [`use_chunks`](Self::use_chunks) on the ring: switches to chunks if the ring holds
+    /// nothing. Out of line: once per connection that receives through the `Bytes` path.
+    #[cold]
+    #[inline(never)]
+    fn switch_to_chunks(&mut self) -> bool {
         let ring_idle =
             self.recv_buf.is_empty() && self.assembler.as_ref().is_none_or(|a| a.is_empty());
         if ring_idle {
