@@ -203,7 +203,10 @@ impl<X: Default> Ring<X> {
         if let Some(dst) = store.bytes.get_mut(at..at + first) {
             dst.copy_from_slice(data_first);
         }
-        if let (Some(dst), Some(src)) = (store.bytes.get_mut(..rest), data_rest.get(..rest)) {
+        // The wrapped part is empty unless the write wraps: no call to copy nothing.
+        if rest > 0
+            && let (Some(dst), Some(src)) = (store.bytes.get_mut(..rest), data_rest.get(..rest))
+        {
             dst.copy_from_slice(src);
         }
         take
@@ -253,7 +256,10 @@ impl<X: Default> Ring<X> {
         if let Some(dst) = out.get_mut(..a_len) {
             dst.copy_from_slice(a);
         }
-        if let Some(dst) = out.get_mut(a_len..a_len + b_len) {
+        // The second half is empty unless the data wraps: no call to copy nothing.
+        if b_len > 0
+            && let Some(dst) = out.get_mut(a_len..a_len + b_len)
+        {
             dst.copy_from_slice(b);
         }
         self.discard(a_len + b_len);

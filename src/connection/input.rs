@@ -23,18 +23,47 @@ impl Connection {
     /// calls. Segments not addressed to this connection are dropped and counted.
     pub fn handle_segment(&mut self, now: Instant, remote_ip: IpAddr, segment: &Segment<'_>) {
         let now = self.advance_time(now);
-        let header = &segment.header;
-        // `local()` and `remote()` compared field by field, as the addresses built from the
-        // fields would compare (no flow label or scope either side), ports first.
-        let addressed_to_us = header.dst_port == self.local_port
-            && remote_ip.is_ipv4() == self.local_ip.is_ipv4()
-            && (!self.remote_known
-                || (self.remote_port == header.src_port && self.remote_ip == remote_ip));
-        if !addressed_to_us {
+        if !self.is_addressed_to_us(remote_ip, segment) {
             // Demultiplexing is the caller's job; a stray must never touch this TCB.
             self.count().misaddressed += 1;
             return;
         }
+        self.on_segment(now, remote_ip, segment);
+    }
+
+    /// [`handle_segment`](Self::handle_segment) of a segment the endpoint demultiplexed to
+    /// this connection by its 4-tuple (the TCB RFC 9293 §3.10.7 starts from is the one the
+    /// segment's connection identifiers select): the endpoint's lookup compared the addresses
+    /// and ports already, so they are not compared a second time on every segment.
+    #[inline]
+    pub(crate) fn handle_demultiplexed_segment(
+        &mut self,
+        now: Instant,
+        remote_ip: IpAddr,
+        segment: &Segment<'_>,
+    ) {
+        let now = self.advance_time(now);
+        debug_assert!(self.is_addressed_to_us(remote_ip, segment), "misdelivered segment");
+        self.on_segment(now, remote_ip, segment);
+    }
+
+    /// Whether `segment` from `remote_ip` is for this connection: `local()` and `remote()`
+    /// compared field by field, as the addresses built from the fields would compare (no flow
+    /// label or scope either side), ports first.
+    #[inline(always)]
+    fn is_addressed_to_us(&self, remote_ip: IpAddr, segment: &Segment<'_>) -> bool {
+        let header = &segment.header;
+        header.dst_port == self.local_port
+            && remote_ip.is_ipv4() == self.local_ip.is_ipv4()
+            && (!self.remote_known
+                || (self.remote_port == header.src_port && self.remote_ip == remote_ip))
+    }
+
+    /// SEGMENT ARRIVES for a segment addressed to this connection, `now` already advanced:
+    /// one out-of-line copy for both entries above.
+    #[inline(never)]
+    fn on_segment(&mut self, now: Instant, remote_ip: IpAddr, segment: &Segment<'_>) {
+        let header = &segment.header;
         // Anything from the peer shows it is alive (keep-alive, RFC 9293 §3.8.4).
         self.last_recv_at = now;
         self.keepalive_probes_sent = 0;

@@ -70,12 +70,14 @@ impl Connection {
         let allocation = packet.capacity();
         let packet = packet.freeze();
         let segment = Segment::parse_checked(&packet, remote_ip, local_ip)?;
-        self.handle_segment_in(now, remote_ip, &segment, &packet, allocation);
+        self.handle_segment_staged(now, remote_ip, &segment, (&packet, allocation), false);
         Ok(())
     }
 
     /// Processes `segment`, parsed from `packet` (which came in an allocation of
-    /// `allocation` octets), keeping its payload as a slice of `packet` where it is kept.
+    /// `allocation` octets) and demultiplexed to this connection by the endpoint (see
+    /// [`handle_demultiplexed_segment`](Self::handle_demultiplexed_segment)), keeping its
+    /// payload as a slice of `packet` where it is kept.
     pub(crate) fn handle_segment_in(
         &mut self,
         now: Instant,
@@ -84,24 +86,50 @@ impl Connection {
         packet: &Bytes,
         allocation: usize,
     ) {
+        self.handle_segment_staged(now, remote_ip, segment, (packet, allocation), true);
+    }
+
+    /// The payload's packet staged for the store, then the segment processed, through
+    /// [`handle_demultiplexed_segment`](Self::handle_demultiplexed_segment) when the
+    /// endpoint found this connection by the segment's 4-tuple, else
+    /// [`handle_segment`](Self::handle_segment), which checks the addresses itself.
+    #[inline(always)]
+    fn handle_segment_staged(
+        &mut self,
+        now: Instant,
+        remote_ip: IpAddr,
+        segment: &Segment<'_>,
+        (packet, allocation): (&Bytes, usize),
+        demultiplexed: bool,
+    ) {
         if !segment.payload.is_empty()
             && self.use_chunks()
             && let Some(chunks) = self.chunks_mut()
         {
             chunks.set_incoming(packet.clone(), allocation);
         }
-        self.handle_segment(now, remote_ip, segment);
+        if demultiplexed {
+            self.handle_demultiplexed_segment(now, remote_ip, segment);
+        } else {
+            self.handle_segment(now, remote_ip, segment);
+        }
         if let Some(chunks) = self.chunks_mut() {
             chunks.clear_incoming();
         }
     }
 
     /// Whether received data goes to chunks: it already does, or the ring holds nothing and
-    /// the connection switches now.
+    /// the connection switches now. In line: every segment with text asks.
+    #[inline(always)]
     fn use_chunks(&mut self) -> bool {
-        if self.chunks().is_some() {
-            return true;
-        }
+        self.chunks().is_some() || self.switch_to_chunks()
+    }
+
+    /// [`use_chunks`](Self::use_chunks) on the ring: switches to chunks if the ring holds
+    /// nothing. Out of line: once per connection that receives through the `Bytes` path.
+    #[cold]
+    #[inline(never)]
+    fn switch_to_chunks(&mut self) -> bool {
         let ring_idle =
             self.recv_buf.is_empty() && self.assembler.as_ref().is_none_or(|a| a.is_empty());
         if ring_idle {

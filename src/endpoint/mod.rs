@@ -2475,7 +2475,7 @@ fn deliver(
         Some((packet, allocation)) => {
             connection.handle_segment_in(now, src, segment, packet, allocation);
         }
-        None => connection.handle_segment(now, src, segment),
+        None => connection.handle_demultiplexed_segment(now, src, segment),
     }
 }
 
