@@ -356,6 +356,11 @@ pub struct Connection {
     unacked_octets: u32,
     /// The peer's MSS option, or the default of MUST-15.
     peer_mss: Mss,
+    /// Eff.snd.MSS for the configured MTU ([`effective_mss_at`](Self::effective_mss_at) of
+    /// `Config::mtu`), kept with what it depends on (the peer's MSS, the timestamps option,
+    /// the configuration): [`effective_mss`](Self::effective_mss) is asked a few times per
+    /// segment sent and then reads it, unless a path MTU below the configured one is known.
+    snd_mss: u16,
     /// Both SYNs carried the window-scale option (RFC 7323 §2.2).
     wscale_ok: bool,
     /// Our SYN has been acknowledged (SND.UNA moved past ISS once). A flag, not
@@ -410,9 +415,9 @@ pub struct Connection {
     probe_pending: bool,
     /// The peer acknowledged a probe of its zero window since the last retransmission.
     probe_answered: bool,
-    /// Zero-window probes sent since the window last opened (a shift of at most 16 is used):
-    /// a `u16` leaves room for `cwnd_limited` within the TCB's budget.
-    persist_backoff: u16,
+    /// Zero-window probes sent since the window last opened, saturating (a shift of at most
+    /// 16 is used): a `u8` leaves room for `snd_mss` within the TCB's budget.
+    persist_backoff: u8,
 
     // Congestion control (RFC 5681, RFC 6582, RFC 9438).
     /// CUBIC or NewReno in place, or the application's own controller.
@@ -467,7 +472,8 @@ impl Connection {
     /// shorthands.
     pub fn new(config: impl Into<Arc<Config>>, local: SocketAddr) -> Self {
         let config: Arc<Config> = config.into();
-        let renew::FreshParts { rtt, rcv_wscale, recv_capacity } = renew::FreshParts::of(&config);
+        let fresh = renew::FreshParts::of(&config);
+        let renew::FreshParts { rtt, rcv_wscale, recv_capacity, .. } = fresh;
         let send_buf = SendQueue::new(config.send_buffer);
         let recv_buf = Ring::new(recv_capacity);
         let peer_mss = default_send_mss(local);
@@ -507,6 +513,7 @@ impl Connection {
             assembler: None,
             unacked_octets: 0,
             peer_mss,
+            snd_mss: fresh.snd_mss(local),
             wscale_ok: false,
             syn_acked: false,
             snd_wscale: WindowScale::NONE,
@@ -608,6 +615,7 @@ impl Connection {
         self.ts.set_offset(timestamp_offset(&self.config.isn, local, remote));
         let timestamps = cookie.peer_tsval.map(|tsval| crate::wire::Timestamps { tsval, tsecr: 0 });
         self.ts.on_peer_syn(now, timestamps, self.rcv_nxt);
+        self.refresh_snd_mss();
         self.on_peer_sack_permitted(cookie.peer_sack_permitted);
         self.iss = cookie.iss;
         self.snd_una = cookie.iss + 1;
@@ -883,6 +891,7 @@ impl Connection {
         let before_handshake = self.before_handshake();
         if before_handshake {
             self.ts.set_wanted(on);
+            self.refresh_snd_mss();
         }
         before_handshake
     }
@@ -1641,6 +1650,7 @@ impl Connection {
         self.wscale_ok = false;
         self.snd_wscale = WindowScale::NONE;
         self.ts.reset();
+        self.refresh_snd_mss();
         self.sack_ok = false;
         self.scoreboard = None;
         self.clear_timers();
@@ -1855,17 +1865,44 @@ impl Connection {
     /// TCPhdrsize counts the options every data segment carries: the 12 octets of timestamps
     /// once negotiated (RFC 9293 §3.7.1, RFC 7323 §3.2). A floor keeps a tiny peer MSS from
     /// making the sender loop on empty segments (PITFALLS).
-    // Out of line: asked from a dozen places (the plan, the window offered, the congestion
-    // controller's path information, ACK processing), inlined it made each of them larger
-    // and kept `offered_window` out of line (callgrind, churn: 94 instructions a lifecycle
-    // fewer as one copy).
+    ///
+    /// Asked from a dozen places (the plan, the window offered, the congestion controller's
+    /// path information, ACK processing), it reads `snd_mss`, worked out when what it depends
+    /// on changed; only a connection that learned a smaller path MTU (RFC 1191, RFC 8201, RFC
+    /// 4821) works it out here.
+    // Out of line: inlined (even reading `snd_mss`) it made its callers larger and pushed
+    // `offered_window`, then `offered_field`, out of line (callgrind, churn: +100 and +290
+    // instructions a lifecycle).
     #[inline(never)]
     fn effective_mss(&self) -> u16 {
+        if self.rare.as_ref().is_some_and(|rare| rare.path_mtu.is_some()) {
+            return self.effective_mss_on_path();
+        }
+        debug_assert_eq!(self.snd_mss, self.effective_mss_at(self.config.mtu), "stale snd_mss");
+        self.snd_mss
+    }
+
+    /// [`effective_mss`](Self::effective_mss) under a learned path MTU.
+    #[cold]
+    fn effective_mss_on_path(&self) -> u16 {
+        self.effective_mss_at(self.current_mtu())
+    }
+
+    /// Eff.snd.MSS (MUST-16) when the MTU in use is `mtu`.
+    fn effective_mss_at(&self, mtu: u16) -> u16 {
         let ip_header = if self.local_ip.is_ipv4() { 20 } else { 40 };
-        let mms_s = self.current_mtu().saturating_sub(ip_header);
+        let mms_s = mtu.saturating_sub(ip_header);
         let bound = (self.peer_mss.get().saturating_add(20)).min(mms_s);
         let tcp_header = 20 + self.options_len();
         bound.saturating_sub(tcp_header).max(Mss::MIN_USABLE.get())
+    }
+
+    /// Works `snd_mss` out again: after the peer's MSS, the timestamps option or the
+    /// configuration changed (the peer's SYN, a fresh TCB, `set_timestamps`). Out of line:
+    /// one copy for its few callers, each run about once per connection.
+    #[inline(never)]
+    pub(super) fn refresh_snd_mss(&mut self) {
+        self.snd_mss = self.effective_mss_at(self.config.mtu);
     }
 
     /// Octets of options on every segment after the handshake: the timestamps option once
