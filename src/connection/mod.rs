@@ -2,8 +2,9 @@
 //! SEGMENT ARRIVES (§3.10.7, in `input`), segment output (`output`) and timeouts (§3.10.8).
 //!
 //! The connection never decides its next state itself: handlers work out what happened (a
-//! [`Stimulus`]) and `Connection::apply` asks [`crate::state::transition`], then performs the
-//! entry actions of the new state (timers, events). Everything it wants to send is produced by
+//! [`Stimulus`]) and `Connection::apply` asks [`crate::state::transition`] (through the table
+//! the compiler makes of it, `state::next_state`), then performs the entry actions of the new
+//! state (timers, events). Everything it wants to send is produced by
 //! [`Connection::poll_transmit`]; everything the user should know by
 //! [`Connection::poll_event`]; when it wants to be woken by [`Connection::poll_timeout`].
 //!
@@ -55,7 +56,7 @@ use crate::isn::{initial_numbers, timestamp_offset};
 use crate::recovery::Scoreboard;
 use crate::rtt::RttEstimator;
 use crate::seq::{Mss, SeqNum, Window, WindowScale};
-use crate::state::{State, Stimulus, transition};
+use crate::state::{State, Stimulus, next_state};
 use crate::time::Instant;
 use crate::time_wait::{self, AckLimiter, TimeWait};
 use crate::wire::PROTOCOL_TCP;
@@ -1498,16 +1499,22 @@ impl Connection {
 
     /// Asks the transition table and performs the entry actions of the new state. The only
     /// place `self.state` changes.
+    // In line (to a call of `apply_in`): the stimulus's column in the table is then a
+    // constant at most call sites, which present a known stimulus.
+    #[inline(always)]
     fn apply(&mut self, now: Instant, on: Stimulus) {
+        self.apply_in(now, on, on.column());
+    }
+
+    /// [`apply`](Self::apply) of `on`, whose column in the table is `column`.
+    #[inline(never)]
+    fn apply_in(&mut self, now: Instant, on: Stimulus, column: usize) {
         let from = self.state;
-        let to = match transition(from, on) {
-            Ok(to) => to,
-            Err(illegal) => {
-                // A handler presented a stimulus the table forbids: a bug in this crate.
-                debug_assert!(false, "{illegal}");
-                self.count().illegal_transitions += 1;
-                return;
-            }
+        let Some(to) = next_state(from, column) else {
+            // A handler presented a stimulus the table forbids: a bug in this crate.
+            debug_assert!(false, "{}", crate::state::IllegalTransition { from, on });
+            self.count().illegal_transitions += 1;
+            return;
         };
         if to == from {
             self.on_self_loop(now, on);
