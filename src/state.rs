@@ -264,10 +264,9 @@ impl core::error::Error for IllegalTransition {}
 /// `Ok(from)` is a self-loop the RFC describes (e.g. a retransmitted FIN in TIME-WAIT restarts
 /// the 2MSL timer); `Err` is a combination that cannot legitimately happen.
 ///
-/// In line: the connection asks it from one place (`Connection::apply`), which then reads
-/// the answer without it being packed into a return value.
-#[inline]
-pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition> {
+/// The connection does not run this match per stimulus: it reads the same answers from
+/// `TABLE`, which the compiler works out from this function.
+pub const fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition> {
     use State::{
         CloseWait, Closed, Closing, Established, FinWait1, FinWait2, LastAck, Listen, SynReceived,
         SynSent, TimeWait,
@@ -522,6 +521,68 @@ pub fn transition(from: State, on: Stimulus) -> Result<State, IllegalTransition>
     }
 }
 
+impl Stimulus {
+    /// The stimulus's column in [`TABLE`]: its position in [`Stimulus::ALL`]. In line, so a
+    /// caller that presents a known stimulus passes a constant.
+    #[inline(always)]
+    pub(crate) const fn column(self) -> usize {
+        match self {
+            Self::PassiveOpen => 0,
+            Self::ActiveOpen => 1,
+            Self::Close => 2,
+            Self::Abort => 3,
+            Self::Syn => 4,
+            Self::SynAck => 5,
+            Self::SynInWindow { from_passive_open } => 7 - from_passive_open as usize,
+            Self::AckOfSyn => 8,
+            Self::AckOfFin => 9,
+            Self::Fin => 10,
+            Self::FinAckingOurFin => 11,
+            Self::Rst { from_passive_open } => 13 - from_passive_open as usize,
+            Self::DataAfterClose => 14,
+            Self::TimeWaitTimeout => 15,
+            Self::FinWait2Timeout => 16,
+            Self::TimedOut => 17,
+            Self::CookieAck => 18,
+            Self::HardError => 19,
+        }
+    }
+}
+
+/// [`transition`] worked out by the compiler for every cell, [`State::ALL`] ×
+/// [`Stimulus::ALL`] (`None` where it answers `Err`). The connection reads its answers from
+/// here ([`next_state`]): the same few instructions for every cell, where the nested match
+/// took two indirect jumps and a block of its own per cell. The match stays the one
+/// definition of the table (and what the golden files and the diagram are made from); this
+/// is its value.
+#[allow(clippy::indexing_slicing)] // Evaluated at compile time: out of range fails the build.
+const TABLE: [[Option<State>; Stimulus::ALL.len()]; State::ALL.len()] = {
+    let mut table = [[None; Stimulus::ALL.len()]; State::ALL.len()];
+    let mut row = 0;
+    while row < State::ALL.len() {
+        assert!(State::ALL[row] as usize == row, "State::ALL is in declaration order");
+        let mut column = 0;
+        while column < Stimulus::ALL.len() {
+            let on = Stimulus::ALL[column];
+            assert!(on.column() == column, "Stimulus::column is the position in ALL");
+            table[row][column] = match transition(State::ALL[row], on) {
+                Ok(to) => Some(to),
+                Err(_) => None,
+            };
+            column += 1;
+        }
+        row += 1;
+    }
+    table
+};
+
+/// [`transition`]'s answer for `from` and the stimulus in `column` ([`Stimulus::column`]),
+/// read from [`TABLE`]: `None` for an illegal cell.
+#[inline]
+pub(crate) fn next_state(from: State, column: usize) -> Option<State> {
+    TABLE.get(from as usize).and_then(|row| row.get(column)).copied().flatten()
+}
+
 /// Renders the whole table as text, one `FROM --stimulus--> TO` line per legal cell and
 /// `FROM --stimulus--> (illegal)` for the rest, in [`State::ALL`] × [`Stimulus::ALL`] order.
 pub fn render_table(out: &mut impl fmt::Write) -> fmt::Result {
@@ -569,4 +630,19 @@ pub fn render_dot(out: &mut impl fmt::Write) -> fmt::Result {
         }
     }
     writeln!(out, "}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{State, Stimulus, next_state, transition};
+
+    /// The compiled table answers as the match, cell for cell.
+    #[test]
+    fn next_state_is_transition_for_every_cell() {
+        for from in State::ALL {
+            for on in Stimulus::ALL {
+                assert_eq!(next_state(from, on.column()), transition(from, on).ok(), "{from} {on}");
+            }
+        }
+    }
 }

@@ -209,6 +209,7 @@ impl Connection {
         self.on_peer_mss(header.options.mss);
         self.on_peer_window_scale(header.options.window_scale);
         self.ts.on_peer_syn(now, header.options.timestamps, self.rcv_nxt);
+        self.refresh_snd_mss();
         self.on_peer_sack_permitted(header.options.sack_permitted);
         self.update_send_window(header.seq, header.ack, u32::from(header.window));
     }

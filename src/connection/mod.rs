@@ -2,8 +2,9 @@
 //! SEGMENT ARRIVES (§3.10.7, in `input`), segment output (`output`) and timeouts (§3.10.8).
 //!
 //! The connection never decides its next state itself: handlers work out what happened (a
-//! [`Stimulus`]) and `Connection::apply` asks [`crate::state::transition`], then performs the
-//! entry actions of the new state (timers, events). Everything it wants to send is produced by
+//! [`Stimulus`]) and `Connection::apply` asks [`crate::state::transition`] (through the table
+//! the compiler makes of it, `state::next_state`), then performs the entry actions of the new
+//! state (timers, events). Everything it wants to send is produced by
 //! [`Connection::poll_transmit`]; everything the user should know by
 //! [`Connection::poll_event`]; when it wants to be woken by [`Connection::poll_timeout`].
 //!
@@ -55,7 +56,7 @@ use crate::isn::{initial_numbers, timestamp_offset};
 use crate::recovery::Scoreboard;
 use crate::rtt::RttEstimator;
 use crate::seq::{Mss, SeqNum, Window, WindowScale};
-use crate::state::{State, Stimulus, transition};
+use crate::state::{State, Stimulus, next_state};
 use crate::time::Instant;
 use crate::time_wait::{self, AckLimiter, TimeWait};
 use crate::wire::PROTOCOL_TCP;
@@ -356,6 +357,11 @@ pub struct Connection {
     unacked_octets: u32,
     /// The peer's MSS option, or the default of MUST-15.
     peer_mss: Mss,
+    /// Eff.snd.MSS for the configured MTU ([`effective_mss_at`](Self::effective_mss_at) of
+    /// `Config::mtu`), kept with what it depends on (the peer's MSS, the timestamps option,
+    /// the configuration): [`effective_mss`](Self::effective_mss) is asked a few times per
+    /// segment sent and then reads it, unless a path MTU below the configured one is known.
+    snd_mss: u16,
     /// Both SYNs carried the window-scale option (RFC 7323 §2.2).
     wscale_ok: bool,
     /// Our SYN has been acknowledged (SND.UNA moved past ISS once). A flag, not
@@ -410,9 +416,9 @@ pub struct Connection {
     probe_pending: bool,
     /// The peer acknowledged a probe of its zero window since the last retransmission.
     probe_answered: bool,
-    /// Zero-window probes sent since the window last opened (a shift of at most 16 is used):
-    /// a `u16` leaves room for `cwnd_limited` within the TCB's budget.
-    persist_backoff: u16,
+    /// Zero-window probes sent since the window last opened, saturating (a shift of at most
+    /// 16 is used): a `u8` leaves room for `snd_mss` within the TCB's budget.
+    persist_backoff: u8,
 
     // Congestion control (RFC 5681, RFC 6582, RFC 9438).
     /// CUBIC or NewReno in place, or the application's own controller.
@@ -467,7 +473,8 @@ impl Connection {
     /// shorthands.
     pub fn new(config: impl Into<Arc<Config>>, local: SocketAddr) -> Self {
         let config: Arc<Config> = config.into();
-        let renew::FreshParts { rtt, rcv_wscale, recv_capacity } = renew::FreshParts::of(&config);
+        let fresh = renew::FreshParts::of(&config);
+        let renew::FreshParts { rtt, rcv_wscale, recv_capacity, .. } = fresh;
         let send_buf = SendQueue::new(config.send_buffer);
         let recv_buf = Ring::new(recv_capacity);
         let peer_mss = default_send_mss(local);
@@ -507,6 +514,7 @@ impl Connection {
             assembler: None,
             unacked_octets: 0,
             peer_mss,
+            snd_mss: fresh.snd_mss(local),
             wscale_ok: false,
             syn_acked: false,
             snd_wscale: WindowScale::NONE,
@@ -608,6 +616,7 @@ impl Connection {
         self.ts.set_offset(timestamp_offset(&self.config.isn, local, remote));
         let timestamps = cookie.peer_tsval.map(|tsval| crate::wire::Timestamps { tsval, tsecr: 0 });
         self.ts.on_peer_syn(now, timestamps, self.rcv_nxt);
+        self.refresh_snd_mss();
         self.on_peer_sack_permitted(cookie.peer_sack_permitted);
         self.iss = cookie.iss;
         self.snd_una = cookie.iss + 1;
@@ -883,6 +892,7 @@ impl Connection {
         let before_handshake = self.before_handshake();
         if before_handshake {
             self.ts.set_wanted(on);
+            self.refresh_snd_mss();
         }
         before_handshake
     }
@@ -1489,16 +1499,22 @@ impl Connection {
 
     /// Asks the transition table and performs the entry actions of the new state. The only
     /// place `self.state` changes.
+    // In line (to a call of `apply_in`): the stimulus's column in the table is then a
+    // constant at most call sites, which present a known stimulus.
+    #[inline(always)]
     fn apply(&mut self, now: Instant, on: Stimulus) {
+        self.apply_in(now, on, on.column());
+    }
+
+    /// [`apply`](Self::apply) of `on`, whose column in the table is `column`.
+    #[inline(never)]
+    fn apply_in(&mut self, now: Instant, on: Stimulus, column: usize) {
         let from = self.state;
-        let to = match transition(from, on) {
-            Ok(to) => to,
-            Err(illegal) => {
-                // A handler presented a stimulus the table forbids: a bug in this crate.
-                debug_assert!(false, "{illegal}");
-                self.count().illegal_transitions += 1;
-                return;
-            }
+        let Some(to) = next_state(from, column) else {
+            // A handler presented a stimulus the table forbids: a bug in this crate.
+            debug_assert!(false, "{}", crate::state::IllegalTransition { from, on });
+            self.count().illegal_transitions += 1;
+            return;
         };
         if to == from {
             self.on_self_loop(now, on);
@@ -1641,6 +1657,7 @@ impl Connection {
         self.wscale_ok = false;
         self.snd_wscale = WindowScale::NONE;
         self.ts.reset();
+        self.refresh_snd_mss();
         self.sack_ok = false;
         self.scoreboard = None;
         self.clear_timers();
@@ -1855,17 +1872,44 @@ impl Connection {
     /// TCPhdrsize counts the options every data segment carries: the 12 octets of timestamps
     /// once negotiated (RFC 9293 §3.7.1, RFC 7323 §3.2). A floor keeps a tiny peer MSS from
     /// making the sender loop on empty segments (PITFALLS).
-    // Out of line: asked from a dozen places (the plan, the window offered, the congestion
-    // controller's path information, ACK processing), inlined it made each of them larger
-    // and kept `offered_window` out of line (callgrind, churn: 94 instructions a lifecycle
-    // fewer as one copy).
+    ///
+    /// Asked from a dozen places (the plan, the window offered, the congestion controller's
+    /// path information, ACK processing), it reads `snd_mss`, worked out when what it depends
+    /// on changed; only a connection that learned a smaller path MTU (RFC 1191, RFC 8201, RFC
+    /// 4821) works it out here.
+    // Out of line: inlined (even reading `snd_mss`) it made its callers larger and pushed
+    // `offered_window`, then `offered_field`, out of line (callgrind, churn: +100 and +290
+    // instructions a lifecycle).
     #[inline(never)]
     fn effective_mss(&self) -> u16 {
+        if self.rare.as_ref().is_some_and(|rare| rare.path_mtu.is_some()) {
+            return self.effective_mss_on_path();
+        }
+        debug_assert_eq!(self.snd_mss, self.effective_mss_at(self.config.mtu), "stale snd_mss");
+        self.snd_mss
+    }
+
+    /// [`effective_mss`](Self::effective_mss) under a learned path MTU.
+    #[cold]
+    fn effective_mss_on_path(&self) -> u16 {
+        self.effective_mss_at(self.current_mtu())
+    }
+
+    /// Eff.snd.MSS (MUST-16) when the MTU in use is `mtu`.
+    fn effective_mss_at(&self, mtu: u16) -> u16 {
         let ip_header = if self.local_ip.is_ipv4() { 20 } else { 40 };
-        let mms_s = self.current_mtu().saturating_sub(ip_header);
+        let mms_s = mtu.saturating_sub(ip_header);
         let bound = (self.peer_mss.get().saturating_add(20)).min(mms_s);
         let tcp_header = 20 + self.options_len();
         bound.saturating_sub(tcp_header).max(Mss::MIN_USABLE.get())
+    }
+
+    /// Works `snd_mss` out again: after the peer's MSS, the timestamps option or the
+    /// configuration changed (the peer's SYN, a fresh TCB, `set_timestamps`). Out of line:
+    /// one copy for its few callers, each run about once per connection.
+    #[inline(never)]
+    pub(super) fn refresh_snd_mss(&mut self) {
+        self.snd_mss = self.effective_mss_at(self.config.mtu);
     }
 
     /// Octets of options on every segment after the handshake: the timestamps option once

@@ -14,7 +14,7 @@ use super::{CallError, Connection, Timer, default_send_mss};
 use crate::buffer::Ring;
 use crate::config::Config;
 use crate::rtt::RttEstimator;
-use crate::seq::{SeqNum, WindowScale};
+use crate::seq::{Mss, SeqNum, WindowScale};
 use crate::state::{State, Stimulus};
 use crate::time::Instant;
 use crate::wire::checksum::PseudoAddrs;
@@ -47,6 +47,10 @@ pub(super) struct FreshParts {
     pub(super) rtt: RttEstimator,
     pub(super) rcv_wscale: WindowScale,
     pub(super) recv_capacity: usize,
+    /// `Connection::snd_mss` of a fresh TCB (the default peer MSS of MUST-15, no
+    /// timestamps option yet) with an IPv4 local address, and with an IPv6 one.
+    snd_mss_v4: u16,
+    snd_mss_v6: u16,
 }
 
 impl FreshParts {
@@ -58,8 +62,25 @@ impl FreshParts {
             rtt: RttEstimator::new(config.rto_initial, config.rto_min, config.rto_max),
             rcv_wscale,
             recv_capacity: recv_ring_capacity(config.recv_buffer, rcv_wscale),
+            snd_mss_v4: fresh_snd_mss(config, true),
+            snd_mss_v6: fresh_snd_mss(config, false),
         }
     }
+
+    /// `Connection::snd_mss` of a fresh TCB bound to `local`.
+    pub(super) const fn snd_mss(&self, local: SocketAddr) -> u16 {
+        if local.is_ipv4() { self.snd_mss_v4 } else { self.snd_mss_v6 }
+    }
+}
+
+/// Eff.snd.MSS (MUST-16, `Connection::effective_mss_at`) of a fresh TCB under `config`: the
+/// peer's MSS is MUST-15's default for the family and no option is on every segment yet.
+fn fresh_snd_mss(config: &Config, ipv4: bool) -> u16 {
+    let (ip_header, peer_mss) =
+        if ipv4 { (20, Mss::DEFAULT_IPV4) } else { (40, Mss::DEFAULT_IPV6) };
+    let mms_s = config.mtu.saturating_sub(ip_header);
+    let bound = peer_mss.get().saturating_add(20).min(mms_s);
+    bound.saturating_sub(20).max(Mss::MIN_USABLE.get())
 }
 
 impl Connection {
@@ -102,6 +123,7 @@ impl Connection {
             assembler,
             unacked_octets,
             peer_mss,
+            snd_mss,
             wscale_ok,
             syn_acked,
             snd_wscale,
@@ -178,6 +200,7 @@ impl Connection {
         *assembler = None;
         *unacked_octets = 0;
         *peer_mss = default_send_mss(local);
+        *snd_mss = fresh.snd_mss(local);
         *wscale_ok = false;
         *syn_acked = false;
         *snd_wscale = WindowScale::NONE;
