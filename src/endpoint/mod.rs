@@ -2057,29 +2057,39 @@ impl Endpoint {
         } else {
             entry
         };
+        // The TCB apart from the entry's own fields, so that the entry's stores do not make
+        // the box be read again before each use of the TCB.
+        let connection: &mut Connection = &mut entry.connection;
         debug_assert!(
-            queue != Queue::Yes || entry.connection.may_transmit(),
+            queue != Queue::Yes || connection.may_transmit(),
             "data was queued, yet may_transmit says no"
         );
-        let enqueue = queue_output
-            && !entry.queued
-            && (queue == Queue::Yes || entry.connection.may_transmit());
+        let enqueue =
+            queue_output && !entry.queued && (queue == Queue::Yes || connection.may_transmit());
         entry.queued |= enqueue;
         if queue_output {
             // The connection's next `poll_output` may skip asking again only if this was the
             // last look at it: a connection already queued was changed since its check.
-            entry.connection.note_transmit_check(enqueue);
+            connection.note_transmit_check(enqueue);
         }
         // The filed deadline is no later than the connection's own unless a timer moved earlier
         // since; with none filed (new, or its heap entry just fired) there is one to file too.
         // Either way the connection is listed, and its deadline filed later (`file_unfiled`).
-        let moved = entry.connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
-        let list = moved && !entry.connection.deadline_listed();
+        let moved = connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
+        let list = moved && !connection.deadline_listed();
         if list {
-            entry.connection.set_deadline_listed(true);
+            connection.set_deadline_listed(true);
         }
-        let may_have_ended = !entry.queued
-            && matches!(entry.connection.state(), State::TimeWait | State::Closed | State::Listen);
+        // Once its last segment is out (nothing queued: a final ACK or a RST may be), a
+        // connection in TIME-WAIT becomes a compact record and a CLOSED one is freed; so is a
+        // listener's connection that a RST sent back to LISTEN (MUST-11; the listener itself
+        // stays). Not while the application has data to read (it may have come with the FIN
+        // that ended the connection): the `recv` that takes it lands back here.
+        let state = connection.state();
+        let ended = !entry.queued
+            && (matches!(state, State::TimeWait | State::Closed)
+                || (state == State::Listen && entry.listener != ListenerRef::None))
+            && connection.unread_len() == 0;
         if enqueue {
             self.transmit_queue.push_back(handle);
         }
@@ -2089,8 +2099,8 @@ impl Endpoint {
                 self.file_unfiled();
             }
         }
-        if may_have_ended {
-            self.retire_if_ended(handle);
+        if ended {
+            self.retire(handle);
         }
     }
 
@@ -2216,54 +2226,31 @@ impl Endpoint {
         push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
     }
 
-    /// Once its last segment is out, a connection in TIME-WAIT becomes a compact record and a
-    /// CLOSED one is freed; its last event is already queued, so the application sees it. A
-    /// listener's connection that a RST sent back to LISTEN (MUST-11) is freed too: the
-    /// listener itself stays.
-    ///
-    /// Out of line: `settle` runs after every call, this only when a connection may have
-    /// ended, and inlined into `settle` it made every call dearer (callgrind: bulk 4 500 ->
-    /// 4 510 instructions per segment).
-    #[inline(never)]
-    fn retire_if_ended(&mut self, handle: ConnectionHandle) {
-        let Some(entry) = self.entry(handle) else { return };
-        if entry.queued {
-            // Output (a final ACK, a RST) still to go.
-            return;
-        }
-        if entry.connection.unread_len() > 0 {
-            // Data the application has not read yet (it may have come with the FIN that ended
-            // the connection): keep the TCB until a `recv` takes it, which lands back here.
-            return;
-        }
-        let state = entry.connection.state();
-        let ended = match state {
-            State::TimeWait | State::Closed => true,
-            State::Listen => !matches!(entry.listener, ListenerRef::None),
-            State::SynSent
-            | State::SynReceived
-            | State::Established
-            | State::FinWait1
-            | State::FinWait2
-            | State::CloseWait
-            | State::Closing
-            | State::LastAck => false,
-        };
-        if !ended {
-            // The common answer after every call, before any address is looked at.
-            return;
-        }
-        self.retire(handle);
-    }
-
     /// Frees the slot of a connection that ended: one in TIME-WAIT leaves its compact record
-    /// behind, and the application hears the connection is over.
+    /// behind, and the application hears the connection is over (its last event is already
+    /// queued, so the application sees it).
+    ///
+    /// Out of line: `settle` runs after every call, this only when a connection ended (the
+    /// tests before the call are `settle`'s own, on the entry it holds; inlined into `settle`,
+    /// the retirement made every call dearer: callgrind, bulk 4 500 -> 4 510 instructions per
+    /// segment).
     ///
     /// The common connection (accepted or opened by the application, not reopening a
     /// TIME-WAIT record) takes the straight path; a listener's connection and a reopening one
     /// are handled out of line, so the code every lifecycle runs stays short (I-cache).
+    #[inline(never)]
     fn retire(&mut self, handle: ConnectionHandle) {
         let Some(entry) = self.release_connection(handle) else { return };
+        if entry.connection.deadline_listed()
+            && let Some(at) = self.unfiled.iter().position(|&listed| listed == handle)
+        {
+            // Its listing goes with it (the list holds a few at most): the next
+            // `handle_timeout` then need not find it stale, nor walk the list at all when it
+            // was the only one (a short connection is listed when it is created and seldom
+            // filed before it ends). The order of the rest is not kept: filing order does not
+            // matter to the heap.
+            self.unfiled.swap_remove(at);
+        }
         if entry.listener != ListenerRef::None {
             // (A connection in TIME-WAIT is never back in LISTEN, so this and the `Closed`
             // event below are never both due: the events come in the order they always did.)
@@ -2434,12 +2421,22 @@ impl Endpoint {
     }
 
     /// A released connection's buffer growth back to the pool, and its allocation to the
-    /// spares if there is room (a grown buffer is not kept).
+    /// spares if there is room (a grown buffer is not kept). A connection whose buffers did
+    /// not grow (nearly every short one) is kept as it is: its renewal
+    /// ([`Connection::renew`]) builds its buffers afresh anyway, adopting the old storage
+    /// only at the initial capacity and with no growth allowed.
     #[inline]
     fn keep_spare(&mut self, mut entry: Entry) {
-        self.buffer_memory = self.buffer_memory.saturating_sub(entry.connection.buffer_growth());
+        // Growth is granted from `buffer_memory` alone (each grant adds to it, and no
+        // connection grows beyond what it was granted), and a connection's growth leaves it
+        // only when the connection ends: while it is zero, no live connection has grown, and
+        // there is nothing to measure.
+        let growth = if self.buffer_memory == 0 { 0 } else { entry.connection.buffer_growth() };
+        self.buffer_memory = self.buffer_memory.saturating_sub(growth);
         if self.spare.len() < self.config.spare_connections {
-            entry.connection.release_buffer_growth();
+            if growth > 0 {
+                entry.connection.release_buffer_growth();
+            }
             self.spare.push(entry.connection);
         }
     }
