@@ -221,6 +221,15 @@ impl<K: MapKey, V> KeyedMap<K, V> {
         self.buckets.get_mut(at)?.as_mut().map(|(_, v)| v)
     }
 
+    /// [`at_mut`](Self::at_mut) of the bucket a lookup for change through the key would have
+    /// found (it becomes the recent one, as [`get_mut`](Self::get_mut) makes it): for a
+    /// caller that found the key's bucket with [`find`](Self::find) just before, the map
+    /// unchanged since.
+    pub(crate) fn at_mut_recent(&mut self, at: usize) -> Option<&mut V> {
+        self.recent = at;
+        self.at_mut(at)
+    }
+
     pub(crate) fn contains_key(&self, key: &K) -> bool {
         self.position(key).is_some()
     }

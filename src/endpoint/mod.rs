@@ -422,6 +422,21 @@ const PER_REMOTE_SLACK: usize = 64;
 /// ones (of SYNs decided since) are dropped.
 const PENDING_EXPIRY_SLACK: usize = 64;
 
+/// How [`Endpoint::insert`] files a new connection.
+#[derive(Clone, Copy, Debug)]
+struct Filed {
+    /// Its 4-tuple's hash in [`Endpoint::by_tuple`].
+    hash: TupleHash,
+    /// The listener that made it, if any (which one of the local address's).
+    listener: ListenerRef,
+    /// Counted in that listener's SYN queue (made by a SYN, not by a cookie; the caller
+    /// counted it).
+    half_open: bool,
+    /// Where its remote's count is in [`Endpoint::per_remote`] (`None`: it has none yet), as
+    /// [`Endpoint::check_limits`] found it just before.
+    counted: Option<usize>,
+}
+
 /// What [`Endpoint::settle`] does about the transmit queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Queue {
@@ -659,7 +674,7 @@ impl Endpoint {
         let now = self.advance_time(now);
         let pending = self.take_pending(id).ok_or(EndpointError::UnknownIncoming)?;
         let tuple = (pending.local, pending.remote);
-        self.check_limits(pending.remote.ip())?;
+        let counted = self.check_limits(pending.remote.ip())?;
         if taken(&self.by_tuple, &self.slots, &self.time_wait, tuple) {
             // A connection took the 4-tuple meanwhile (an active open picked this port).
             return Err(EndpointError::AddressInUse);
@@ -671,7 +686,8 @@ impl Endpoint {
         while connection.poll_event().is_some() {}
         connection.handle_segment(now, pending.remote.ip(), &segment);
         let hash = self.by_tuple.hash(tuple.0, tuple.1);
-        let handle = self.insert(connection, &tuple, hash, ListenerRef::None, false);
+        let filed = Filed { hash, listener: ListenerRef::None, half_open: false, counted };
+        let handle = self.insert(connection, &tuple, filed, Queue::Ask);
         if let Some(entry) = self.entry_mut(handle) {
             entry.listener = ListenerRef::Deferred;
         }
@@ -852,7 +868,7 @@ impl Endpoint {
         remote: SocketAddr,
     ) -> Result<ConnectionHandle, EndpointError> {
         let now = self.advance_time(now);
-        self.check_limits(remote.ip())?;
+        let counted = self.check_limits(remote.ip())?;
         // The 4-tuple's hash for the table, kept from the check of the port picked: hashed
         // once per connect, not again to file it.
         let mut hashed = None;
@@ -876,7 +892,9 @@ impl Endpoint {
             }
             return Err(error.into());
         }
-        Ok(self.insert(connection, &(local, remote), hash, ListenerRef::None, false))
+        // A fresh active open has its SYN to send: nothing to ask `may_transmit`.
+        let filed = Filed { hash, listener: ListenerRef::None, half_open: false, counted };
+        Ok(self.insert(connection, &(local, remote), filed, Queue::Yes))
     }
 
     /// SEND on a connection.
@@ -1338,12 +1356,13 @@ impl Endpoint {
             self.counters.syn_queue_full += 1;
             return false;
         }
-        if self.check_limits(tuple.1.ip()).is_err() {
+        let Ok(counted) = self.check_limits(tuple.1.ip()) else {
             self.counters.refused_by_limit += 1;
             return false;
-        }
+        };
         self.counters.time_wait_reopened += 1;
-        self.open_from_listener(now, listener, &tuple, hash, segment, Some(old_snd_nxt));
+        let filed = Filed { hash, listener: listener.0, half_open: true, counted };
+        self.open_from_listener(now, listener.1, &tuple, filed, segment, Some(old_snd_nxt));
         true
     }
 
@@ -1411,23 +1430,25 @@ impl Endpoint {
             self.send_cookie(now, *tuple, segment);
             return;
         }
-        if self.check_limits(remote.ip()).is_err() {
+        let Ok(counted) = self.check_limits(remote.ip()) else {
             self.counters.refused_by_limit += 1;
             return;
-        }
-        self.open_from_listener(now, (listener, at), tuple, hash, segment, None);
+        };
+        let filed = Filed { hash, listener, half_open: true, counted };
+        self.open_from_listener(now, at, tuple, filed, segment, None);
     }
 
-    /// A new SYN-RECEIVED connection of `listener` (which one and its bucket) for the SYN
-    /// `segment`, counted in its SYN queue, whose ISS must come
-    /// after `iss_after` when it reopens a TIME-WAIT 4-tuple. `hash` is the 4-tuple's hash in
+    /// A new SYN-RECEIVED connection of the listener in bucket `at` of
+    /// [`Endpoint::listeners`] (`filed.listener` says which of the local address's it is) for
+    /// the SYN `segment`, counted in its SYN queue, whose ISS must come after `iss_after` when
+    /// it reopens a TIME-WAIT 4-tuple. `filed.hash` is the 4-tuple's hash in
     /// [`Endpoint::by_tuple`], computed once for the segment's lookups (not again to file it).
     fn open_from_listener(
         &mut self,
         now: Instant,
-        (listener, at): (ListenerRef, usize),
+        at: usize,
         tuple: &(SocketAddr, SocketAddr),
-        hash: TupleHash,
+        filed: Filed,
         segment: &Segment<'_>,
         iss_after: Option<SeqNum>,
     ) {
@@ -1445,7 +1466,10 @@ impl Endpoint {
         if let Some(state) = self.listeners.at_mut(at) {
             state.half_open += 1;
         }
-        let handle = self.insert(connection, tuple, hash, listener, true);
+        // In SYN-RECEIVED its SYN-ACK is owed: nothing to ask `may_transmit` (a SYN the TCB
+        // turned down leaves it in another state, and then it is asked).
+        let queue = if connection.state() == State::SynReceived { Queue::Yes } else { Queue::Ask };
+        let handle = self.insert(connection, tuple, filed, queue);
         if iss_after.is_some()
             && let Some(entry) = self.entry_mut(handle)
         {
@@ -1522,8 +1546,8 @@ impl Endpoint {
         let clock = || crate::connection::tsval(now, timestamp_offset(&config.isn, local, remote));
         let restored = self.cookies.check(now, tuple, header.seq, header.ack, ts, clock);
         let room = self.listeners.get(&listener).is_some_and(|l| l.ready.len() < l.backlog);
-        let Some(cookie) = restored.filter(|_| room && self.check_limits(remote.ip()).is_ok())
-        else {
+        let counted = self.check_limits(remote.ip());
+        let (Some(cookie), true, Ok(counted)) = (restored, room, counted) else {
             self.counters.cookies_refused += 1;
             self.reply_to_stray(tuple, segment);
             return;
@@ -1534,7 +1558,8 @@ impl Endpoint {
         connection.complete_cookie(now, remote, cookie);
         connection.handle_segment(now, remote.ip(), segment);
         let kind = listener_ref(listener, local);
-        self.insert(connection, &tuple, hash, kind, false);
+        let filed = Filed { hash, listener: kind, half_open: false, counted };
+        self.insert(connection, &tuple, filed, Queue::Ask);
     }
 
     /// §3.10.7.1: the RST for a segment that matches nothing (never for a RST).
@@ -1824,14 +1849,19 @@ impl Endpoint {
         self.last_now
     }
 
-    fn check_limits(&self, remote: IpAddr) -> Result<(), EndpointError> {
-        let per_remote = self.per_remote.get(&remote).copied().unwrap_or(0);
+    /// Whether one more connection with `remote` stays within the limits; if so, where the
+    /// remote's count is in [`Endpoint::per_remote`] (`None`: it has none), for
+    /// [`insert`](Self::insert) to count the connection without a lookup of its own (nothing
+    /// changes the map between a check and the insertion it allows).
+    fn check_limits(&self, remote: IpAddr) -> Result<Option<usize>, EndpointError> {
+        let counted = self.per_remote.find(&remote);
+        let per_remote = counted.and_then(|at| self.per_remote.at(at)).copied().unwrap_or(0);
         if self.connection_count() >= self.config.max_connections
             || per_remote >= self.config.max_per_remote
         {
             return Err(EndpointError::TooManyConnections);
         }
-        Ok(())
+        Ok(counted)
     }
 
     /// A CLOSED connection bound to `local`, managed by this endpoint: an ended one's TCB
@@ -1861,19 +1891,17 @@ impl Endpoint {
         lookup(&self.by_tuple, &self.slots, tuple)
     }
 
-    /// Files a new connection under `tuple` (its local address and remote), which hashes to
-    /// `hash` in [`Endpoint::by_tuple`]. `listener` is
-    /// the listener that made it, if any (which one of the local address's); `half_open` says
-    /// it is counted in that listener's SYN queue (made by a SYN, not by a cookie; the caller
-    /// counted it).
+    /// Files a new connection under `tuple` (its local address and remote) as `filed` says,
+    /// then does the bookkeeping after a call with `queue` (`Queue::Yes` when it has its
+    /// first segment to send for certain).
     fn insert(
         &mut self,
         connection: Box<Connection>,
         tuple: &(SocketAddr, SocketAddr),
-        hash: TupleHash,
-        listener: ListenerRef,
-        half_open: bool,
+        filed: Filed,
+        queue: Queue,
     ) -> ConnectionHandle {
+        let Filed { hash, listener, half_open, counted } = filed;
         let entry = Entry {
             connection,
             scheduled: Instant::MAX,
@@ -1896,11 +1924,12 @@ impl Endpoint {
         self.by_tuple.insert(hash, handle.index);
         // The next segment in is most likely this connection's (a handshake's answer).
         self.recent = Some(handle);
-        match self.per_remote.get_mut(&tuple.1.ip()) {
+        // The count's bucket as `check_limits` found it just before.
+        match counted.and_then(|at| self.per_remote.at_mut_recent(at)) {
             Some(count) => *count += 1,
             None => self.count_new_remote(tuple.1.ip()),
         }
-        self.after_call(handle);
+        self.settle(handle, queue);
         handle
     }
 
@@ -2028,29 +2057,39 @@ impl Endpoint {
         } else {
             entry
         };
+        // The TCB apart from the entry's own fields, so that the entry's stores do not make
+        // the box be read again before each use of the TCB.
+        let connection: &mut Connection = &mut entry.connection;
         debug_assert!(
-            queue != Queue::Yes || entry.connection.may_transmit(),
+            queue != Queue::Yes || connection.may_transmit(),
             "data was queued, yet may_transmit says no"
         );
-        let enqueue = queue_output
-            && !entry.queued
-            && (queue == Queue::Yes || entry.connection.may_transmit());
+        let enqueue =
+            queue_output && !entry.queued && (queue == Queue::Yes || connection.may_transmit());
         entry.queued |= enqueue;
         if queue_output {
             // The connection's next `poll_output` may skip asking again only if this was the
             // last look at it: a connection already queued was changed since its check.
-            entry.connection.note_transmit_check(enqueue);
+            connection.note_transmit_check(enqueue);
         }
         // The filed deadline is no later than the connection's own unless a timer moved earlier
         // since; with none filed (new, or its heap entry just fired) there is one to file too.
         // Either way the connection is listed, and its deadline filed later (`file_unfiled`).
-        let moved = entry.connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
-        let list = moved && !entry.connection.deadline_listed();
+        let moved = connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
+        let list = moved && !connection.deadline_listed();
         if list {
-            entry.connection.set_deadline_listed(true);
+            connection.set_deadline_listed(true);
         }
-        let may_have_ended = !entry.queued
-            && matches!(entry.connection.state(), State::TimeWait | State::Closed | State::Listen);
+        // Once its last segment is out (nothing queued: a final ACK or a RST may be), a
+        // connection in TIME-WAIT becomes a compact record and a CLOSED one is freed; so is a
+        // listener's connection that a RST sent back to LISTEN (MUST-11; the listener itself
+        // stays). Not while the application has data to read (it may have come with the FIN
+        // that ended the connection): the `recv` that takes it lands back here.
+        let state = connection.state();
+        let ended = !entry.queued
+            && (matches!(state, State::TimeWait | State::Closed)
+                || (state == State::Listen && entry.listener != ListenerRef::None))
+            && connection.unread_len() == 0;
         if enqueue {
             self.transmit_queue.push_back(handle);
         }
@@ -2060,8 +2099,8 @@ impl Endpoint {
                 self.file_unfiled();
             }
         }
-        if may_have_ended {
-            self.retire_if_ended(handle);
+        if ended {
+            self.retire(handle);
         }
     }
 
@@ -2187,60 +2226,36 @@ impl Endpoint {
         push_bounded(&mut self.events, &mut self.counters, self.config.max_events, event);
     }
 
-    /// Once its last segment is out, a connection in TIME-WAIT becomes a compact record and a
-    /// CLOSED one is freed; its last event is already queued, so the application sees it. A
-    /// listener's connection that a RST sent back to LISTEN (MUST-11) is freed too: the
-    /// listener itself stays.
-    ///
-    /// Out of line: `settle` runs after every call, this only when a connection may have
-    /// ended, and inlined into `settle` it made every call dearer (callgrind: bulk 4 500 ->
-    /// 4 510 instructions per segment).
-    #[inline(never)]
-    fn retire_if_ended(&mut self, handle: ConnectionHandle) {
-        let Some(entry) = self.entry(handle) else { return };
-        if entry.queued {
-            // Output (a final ACK, a RST) still to go.
-            return;
-        }
-        if entry.connection.unread_len() > 0 {
-            // Data the application has not read yet (it may have come with the FIN that ended
-            // the connection): keep the TCB until a `recv` takes it, which lands back here.
-            return;
-        }
-        let state = entry.connection.state();
-        let ended = match state {
-            State::TimeWait | State::Closed => true,
-            State::Listen => !matches!(entry.listener, ListenerRef::None),
-            State::SynSent
-            | State::SynReceived
-            | State::Established
-            | State::FinWait1
-            | State::FinWait2
-            | State::CloseWait
-            | State::Closing
-            | State::LastAck => false,
-        };
-        if !ended {
-            // The common answer after every call, before any address is looked at.
-            return;
-        }
-        self.retire(handle);
-    }
-
     /// Frees the slot of a connection that ended: one in TIME-WAIT leaves its compact record
-    /// behind, and the application hears the connection is over.
+    /// behind, and the application hears the connection is over (its last event is already
+    /// queued, so the application sees it).
+    ///
+    /// Out of line: `settle` runs after every call, this only when a connection ended (the
+    /// tests before the call are `settle`'s own, on the entry it holds; inlined into `settle`,
+    /// the retirement made every call dearer: callgrind, bulk 4 500 -> 4 510 instructions per
+    /// segment).
     ///
     /// The common connection (accepted or opened by the application, not reopening a
     /// TIME-WAIT record) takes the straight path; a listener's connection and a reopening one
     /// are handled out of line, so the code every lifecycle runs stays short (I-cache).
+    #[inline(never)]
     fn retire(&mut self, handle: ConnectionHandle) {
-        let Some(entry) = self.entry(handle) else { return };
+        let Some(entry) = self.release_connection(handle) else { return };
+        if entry.connection.deadline_listed()
+            && let Some(at) = self.unfiled.iter().position(|&listed| listed == handle)
+        {
+            // Its listing goes with it (the list holds a few at most): the next
+            // `handle_timeout` then need not find it stale, nor walk the list at all when it
+            // was the only one (a short connection is listed when it is created and seldom
+            // filed before it ends). The order of the rest is not kept: filing order does not
+            // matter to the heap.
+            self.unfiled.swap_remove(at);
+        }
         if entry.listener != ListenerRef::None {
             // (A connection in TIME-WAIT is never back in LISTEN, so this and the `Closed`
             // event below are never both due: the events come in the order they always did.)
-            self.retire_from_listener(handle);
+            self.retire_from_listener(handle, &entry);
         }
-        let Some(entry) = self.release_connection(handle) else { return };
         let (tuple, hash, reopened) = (entry.tuple(), entry.hash, entry.reopened);
         let record = entry.connection.time_wait_record();
         if record.is_some() {
@@ -2263,13 +2278,13 @@ impl Endpoint {
         }
     }
 
-    /// [`retire`](Self::retire) of a connection its listener still owns (never accepted):
+    /// [`retire`](Self::retire) of a connection its listener still owns (never accepted; `entry`
+    /// is it, just released):
     /// out of the listener's queues, and, reset in SYN-RECEIVED after a deferred listener's
     /// acceptance, over for its application.
     #[cold]
     #[inline(never)]
-    fn retire_from_listener(&mut self, handle: ConnectionHandle) {
-        let Some(entry) = self.entry(handle) else { return };
+    fn retire_from_listener(&mut self, handle: ConnectionHandle, entry: &Entry) {
         let listener = entry.listener();
         let deferred_reset =
             entry.listener == ListenerRef::Deferred && entry.connection.state() == State::Listen;
@@ -2391,6 +2406,9 @@ impl Endpoint {
     #[inline]
     fn release_connection(&mut self, handle: ConnectionHandle) -> Option<Entry> {
         let slot = self.slots.get_mut(handle.index as usize)?;
+        if slot.generation != handle.generation {
+            return None;
+        }
         let entry = slot.entry.take()?;
         slot.generation = slot.generation.wrapping_add(1);
         if let Some(count) = self.per_remote.get_mut(&entry.connection.last_remote().ip()) {
@@ -2403,12 +2421,22 @@ impl Endpoint {
     }
 
     /// A released connection's buffer growth back to the pool, and its allocation to the
-    /// spares if there is room (a grown buffer is not kept).
+    /// spares if there is room (a grown buffer is not kept). A connection whose buffers did
+    /// not grow (nearly every short one) is kept as it is: its renewal
+    /// ([`Connection::renew`]) builds its buffers afresh anyway, adopting the old storage
+    /// only at the initial capacity and with no growth allowed.
     #[inline]
     fn keep_spare(&mut self, mut entry: Entry) {
-        self.buffer_memory = self.buffer_memory.saturating_sub(entry.connection.buffer_growth());
+        // Growth is granted from `buffer_memory` alone (each grant adds to it, and no
+        // connection grows beyond what it was granted), and a connection's growth leaves it
+        // only when the connection ends: while it is zero, no live connection has grown, and
+        // there is nothing to measure.
+        let growth = if self.buffer_memory == 0 { 0 } else { entry.connection.buffer_growth() };
+        self.buffer_memory = self.buffer_memory.saturating_sub(growth);
         if self.spare.len() < self.config.spare_connections {
-            entry.connection.release_buffer_growth();
+            if growth > 0 {
+                entry.connection.release_buffer_growth();
+            }
             self.spare.push(entry.connection);
         }
     }
