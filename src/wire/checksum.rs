@@ -328,8 +328,14 @@ mod avx2 {
         }
     }
 
+    /// Octets in one group of vectors: a piece no longer than this is summed in one group.
+    const GROUP_OCTETS: usize = VECTORS_PER_GROUP * 32;
+
     /// [`Wide::CopySum`] and [`Wide::CopySumUninit`]: out of line, so the plain sum's code
-    /// keeps few registers to save.
+    /// keeps few registers to save. The usual piece (a segment's payload: one group, at least
+    /// 32 octets) takes [`copy_sum_group`] in line, with no group loop and few registers to
+    /// save (its fixed cost is paid on every segment, twice in a software GSO and GRO); the
+    /// rare others go to [`copy_sum_rare`].
     #[target_feature(enable = "avx2")]
     #[inline(never)]
     fn copy_sum<T: Octet>(dst: &mut [T], src: &[u8]) -> u64 {
@@ -337,32 +343,51 @@ mod avx2 {
         let (Some(dst), Some(src)) = (dst.get_mut(..len), src.get(..len)) else {
             return 0;
         };
-        if len < 32 {
-            // Never from `add_copy` or `add_copy_uninit` (too short for the wide loop).
+        if len < 32 || len > GROUP_OCTETS {
+            return copy_sum_rare(dst, src);
+        }
+        copy_sum_group(dst, src)
+    }
+
+    /// [`copy_sum`] of a piece shorter than a vector (never from `add_copy` or
+    /// `add_copy_uninit`: too short for the wide loop) or longer than a group: each group
+    /// (an even number of octets, so every group starts at an even offset and their native
+    /// sums add as they are) copied and summed apart by [`copy_sum`].
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    #[cold]
+    fn copy_sum_rare<T: Octet>(dst: &mut [T], src: &[u8]) -> u64 {
+        if src.len() < 32 {
             return super::portable_copy_sum(dst, src);
         }
+        let mut sum = 0;
+        for (dst, src) in dst.chunks_mut(GROUP_OCTETS).zip(src.chunks(GROUP_OCTETS)) {
+            // One group each (the last maybe shorter than a vector): never back here for
+            // more than one.
+            sum = add_ones_complement(sum, copy_sum(dst, src));
+        }
+        sum
+    }
+
+    /// The copy and sum of one group: `src` into `dst`, of the same length, from 32 octets to
+    /// [`GROUP_OCTETS`]. The whole vectors in [`copy_group`], the 1–31 octets after them as
+    /// the masked tail (see the module), the octets after the whole vectors copied as the
+    /// piece's last 32 octets (the earlier ones are copied again, unchanged), and an odd last
+    /// octet summed apart.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn copy_sum_group<T: Octet>(dst: &mut [T], src: &[u8]) -> u64 {
         let (even, odd) = split_odd(src);
         let (vectors, rest) = even.as_chunks::<32>();
-        let (mut dst_vectors, _) = dst.as_chunks_mut::<32>();
-        let (mut vectors, mut sum) = (vectors, odd);
-        while let Some((group, later)) = vectors.split_at_checked(VECTORS_PER_GROUP)
-            && !later.is_empty()
-            && let Some((dst_group, dst_later)) =
-                core::mem::take(&mut dst_vectors).split_at_mut_checked(VECTORS_PER_GROUP)
-        {
-            sum = add_ones_complement(sum, copy_group(dst_group, group, None));
-            (vectors, dst_vectors) = (later, dst_later);
-        }
-        let tail = tail(even, rest.len());
-        sum = add_ones_complement(sum, copy_group(dst_vectors, vectors, tail));
-        // The octets after the whole vectors (an odd last one included), copied as the last
-        // 32 octets of the piece: the earlier ones are copied again, unchanged.
+        let (dst_vectors, _) = dst.as_chunks_mut::<32>();
+        let sum = copy_group(dst_vectors, vectors, tail(even, rest.len()));
         if let (Some(dst_last), Some(src_last)) =
             (dst.last_chunk_mut::<32>(), src.last_chunk::<32>())
         {
             T::store(dst_last, src_last);
         }
-        sum
+        // The group's sum is below 2^32 and the odd octet's below 2^8: no carry.
+        sum + odd
     }
 
     /// [`sum_group`] that also copies each vector of `src` into `dst` (the shorter decides),
