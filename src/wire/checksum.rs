@@ -18,15 +18,15 @@ use core::net::IpAddr;
 /// Pieces of at least this many octets take the wide loop; shorter ones (headers,
 /// pseudo-headers, small payloads) are summed 8 octets at a time in line, with no call and no
 /// vector set-up. The AVX2 loop needs a whole block of 256 octets (its last block overlaps the
-/// one before, see `avx2`), and from there on it is the cheaper: measured with callgrind
+/// one before, see `avx2`), and from there on it is much the cheaper. Measured with callgrind
 /// (`cargo bench --bench checksum -- --workload checksum_lengths`, per call with the probe's
-/// own ~50), 103 instructions at 256 octets against some 144 for the short loop (about 0.34
-/// per octet), 237 at 1 460.
+/// own ~50): the short loop 121 instructions at 192 octets, 132 at 224 and 149 at 255 (the
+/// wide loop before blocks: 125, 132 and 142); the wide loop 101 at 256 and 235 at 1 460.
 const WIDE_MIN: usize = 256;
 
 /// As [`WIDE_MIN`] for the fused copy: a short copy is one call to the platform's `memcpy`
-/// and then the short sum (145 instructions at 160 octets in the probe); the wide loop, from
-/// its first block, 142 at 256 octets and 356 at 1 460.
+/// and then the short sum (146 instructions at 160 octets in the probe, 185 at 255); the wide
+/// loop, from its first block, 128 at 256 octets and 342 at 1 460.
 const COPY_WIDE_MIN: usize = 256;
 
 /// The ones'-complement sum of two 64-bit values: the sum with its carry added back in (RFC 1071
@@ -375,10 +375,9 @@ mod avx2 {
         data.chunks(GROUP_OCTETS).fold(0, |total, group| add_ones_complement(total, sum(group)))
     }
 
-    /// [`Wide::CopySum`] and [`Wide::CopySumUninit`]: `src` copied into `dst` and summed,
-    /// one load per vector for both, as [`sum`] does (the last block copied whole: its
-    /// earlier octets are written again, unchanged; an odd last octet copied apart). Out of
-    /// line, so the plain sum's code keeps few registers to save.
+    /// [`Wide::CopySum`] and [`Wide::CopySumUninit`]: `src` copied into `dst` and summed in
+    /// one pass, block by block as [`sum`] does (the last block copied whole: its earlier
+    /// octets are written again, unchanged; an odd last octet copied apart).
     #[target_feature(enable = "avx2")]
     #[inline(never)]
     pub(super) fn copy_sum<T: Octet>(dst: &mut [T], src: &[u8]) -> u64 {
@@ -390,7 +389,9 @@ mod avx2 {
             return copy_sum_rare(dst, src);
         }
         let (even, odd) = split_odd(src);
-        let (dst_even, dst_odd) = dst.split_at_mut(even.len());
+        let Some((dst_even, dst_odd)) = dst.split_at_mut_checked(even.len()) else {
+            return 0;
+        };
         let (vectors, _) = even.as_chunks::<32>();
         let (blocks, _) = vectors.as_chunks::<8>();
         let (dst_vectors, _) = dst_even.as_chunks_mut::<32>();
