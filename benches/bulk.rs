@@ -31,9 +31,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use bytes::{Buf, Bytes, BytesMut};
 use std::time::Duration;
 
-use common::{
-    Counts, Options, Queue, SmolDevice, exchange, ipv4_header, pump, smol_iface, tcp_payload_len,
-};
+use common::{Counts, Options, Queue, SmolDevice, exchange, ipv4_header, pump, smol_iface};
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SmolInstant;
@@ -249,9 +247,12 @@ fn pump_bytes(
     }
     let moved = !queue.is_empty();
     for mut packet in queue.drain(..) {
+        let (ip, segment) = Ipv4Header::parse(&packet).expect("valid IPv4");
         counts.all += 1;
-        counts.data += u64::from(tcp_payload_len(&packet) > 0);
-        let (ip, _) = Ipv4Header::parse(&packet).expect("valid IPv4");
+        // Payload past the TCP header, read from the segment the parse has just delimited
+        // (`tcp_payload_len` would find the IP header's length again).
+        let data_offset = usize::from(segment.get(12).map_or(0, |octet| octet >> 4)) * 4;
+        counts.data += u64::from(segment.len() > data_offset);
         packet.advance(20);
         to.handle_segment_bytes(now, ip.src.into(), ip.dst.into(), packet);
     }
@@ -300,11 +301,12 @@ fn write_packet(
     }
 }
 
-/// Writes `octets` to the front of `dst` as one fixed-size move.
+/// Writes `octets` to the front of `dst` as one fixed-size move (`write_copy_of_slice` of a
+/// known length: in line, where `octets.map(MaybeUninit::new)` was a call to `try_map`).
 #[inline(always)]
 fn write_array<const N: usize>(dst: &mut [MaybeUninit<u8>], octets: &[u8; N]) {
     let dst = dst.first_chunk_mut::<N>().expect("room for the header");
-    *dst = octets.map(MaybeUninit::new);
+    dst.write_copy_of_slice(octets);
 }
 
 /// [`tcp_proto_bulk`] through the `Bytes` forms: the application's 64 KiB chunk is handed
@@ -513,7 +515,12 @@ impl Gro {
             }
             let mut sum = self.pseudo.1;
             sum.add_u16(segment.len() as u16);
-            sum.add_bytes(header);
+            // The usual header (timestamps: 32 octets) summed as a fixed-size array: the
+            // short loop unrolled in line, no loop over a length known only at run time.
+            match <&[u8; 32]>::try_from(header) {
+                Ok(usual) => sum.add_bytes(usual),
+                Err(_) => sum.add_bytes(header),
+            }
             if let Some(run) = self.run.as_mut() {
                 let first = &run[..header_len.min(run.len())];
                 let joins = self.addresses == (ip.src, ip.dst)

@@ -98,7 +98,11 @@ length_probes! {
     127 => sum_127, copy_127;
     128 => sum_128, copy_128;
     160 => sum_160, copy_160;
+    192 => sum_192, copy_192;
+    224 => sum_224, copy_224;
+    255 => sum_255, copy_255;
     256 => sum_256, copy_256;
+    257 => sum_257, copy_257;
     1460 => sum_1460, copy_1460;
     1492 => sum_1492, copy_1492;
 }

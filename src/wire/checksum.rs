@@ -17,15 +17,16 @@ use core::net::IpAddr;
 
 /// Pieces of at least this many octets take the wide loop; shorter ones (headers,
 /// pseudo-headers, small payloads) are summed 8 octets at a time in line, with no call and no
-/// vector set-up. Measured with callgrind (`cargo bench --bench checksum -- --workload
-/// checksum_lengths`): the short loop costs about 0.34 instructions per octet, the AVX2 loop
-/// about 0.09 plus some 70 per call (dispatch, set-up, tail, reduction), so they cross near
-/// 190 octets (111 against 119 instructions at 160 octets, 144 against 127 at 256).
-const WIDE_MIN: usize = 192;
+/// vector set-up. The AVX2 loop needs a whole block of 256 octets (its last block overlaps the
+/// one before, see `avx2`), and from there on it is much the cheaper. Measured with callgrind
+/// (`cargo bench --bench checksum -- --workload checksum_lengths`, per call with the probe's
+/// own ~50): the short loop 121 instructions at 192 octets, 132 at 224 and 149 at 255 (the
+/// wide loop before blocks: 125, 132 and 142); the wide loop 101 at 256 and 235 at 1 460.
+const WIDE_MIN: usize = 256;
 
 /// As [`WIDE_MIN`] for the fused copy: a short copy is one call to the platform's `memcpy`
-/// and then the short sum, which stays cheaper than the wide loop's fixed cost up to about
-/// 256 octets (149 against 173 instructions at 160, 182 against 186 at 256).
+/// and then the short sum (146 instructions at 160 octets in the probe, 185 at 255); the wide
+/// loop, from its first block, 128 at 256 octets and 342 at 1 460.
 const COPY_WIDE_MIN: usize = 256;
 
 /// The ones'-complement sum of two 64-bit values: the sum with its carry added back in (RFC 1071
@@ -43,7 +44,14 @@ const fn add_ones_complement(a: u64, b: u64) -> u64 {
 /// in the machine's byte order, and 0 only when they all are.
 #[inline(always)]
 fn native_sum(data: &[u8]) -> u64 {
-    if data.len() < WIDE_MIN { short_native_sum(data) } else { wide(Wide::Sum(data)) }
+    if data.len() < WIDE_MIN { short_native_sum(data) } else { wide_sum(data) }
+}
+
+/// [`native_sum`] of a long piece: the wide loop, out of line, so that the short pieces
+/// around it (summed in line wherever a header is) stay small.
+#[inline(never)]
+fn wide_sum(data: &[u8]) -> u64 {
+    wide(Wide::Sum(data))
 }
 
 /// [`native_sum`] of a short piece: 8 octets per add-with-carry, then the 1–7 octets left as
@@ -143,21 +151,33 @@ impl Octet for MaybeUninit<u8> {
 }
 
 /// The wide loop: [`native_sum`] of a long piece (copying it on the way for
-/// [`Wide::CopySum`] and [`Wide::CopySumUninit`]), in 256-bit AVX2 vectors where the build targets them (`-C
-/// target-cpu=x86-64-v3`) or, with `std`, where the CPU reports them at run time; otherwise
-/// the portable loop in whatever vectors the compiler finds for the build's target (SSE2 on
-/// plain x86-64). Out of line, so the short pieces around it stay small; the check costs a
-/// load and a bit test (std caches the CPUID answer), or nothing when the build targets AVX2.
+/// [`Wide::CopySum`] and [`Wide::CopySumUninit`]), in 256-bit AVX2 vectors where the build
+/// targets them (`-C target-cpu=x86-64-v3`) or, with `std`, where the CPU reports them at run
+/// time; otherwise the portable loop in whatever vectors the compiler finds for the build's
+/// target (SSE2 on plain x86-64). The check costs a load and a bit test (std caches the CPUID
+/// answer), or nothing when the build targets AVX2.
+///
+/// In line where it is called ([`wide_sum`], out of line itself, and the fused copy), so the
+/// work's variant is known there: the match folds away and the AVX2 loop is called directly
+/// with the slices in registers, not with the work written to memory for a match at run time
+/// (callgrind, `bulk_mtu1500_superseg`: some 18 instructions a copy fewer).
 #[cfg(target_arch = "x86_64")]
-#[inline(never)]
+#[inline(always)]
 #[allow(unsafe_code)]
 fn wide(work: Wide<'_>) -> u64 {
     if avx2_available() {
-        // SAFETY: `avx2::wide` is safe Rust (no raw pointers: its vector loads are built from
-        // array references, its stores are array assignments) compiled with AVX2 enabled; its
-        // one precondition is that the CPU executes AVX2 instructions, which
-        // `avx2_available` has just established (at build time or from CPUID).
-        unsafe { avx2::wide(work) }
+        // SAFETY: `avx2::sum` and `avx2::copy_sum` are safe Rust (no raw pointers: their
+        // vector loads are built from array references, their stores are array assignments)
+        // compiled with AVX2 enabled; their one precondition is that the CPU executes AVX2
+        // instructions, which `avx2_available` has just established (at build time or from
+        // CPUID).
+        unsafe {
+            match work {
+                Wide::Sum(data) => avx2::sum(data),
+                Wide::CopySum { dst, src } => avx2::copy_sum(dst, src),
+                Wide::CopySumUninit { dst, src } => avx2::copy_sum(dst, src),
+            }
+        }
     } else {
         wide_portable(work)
     }
@@ -180,29 +200,34 @@ fn avx2_available() -> bool {
     }
 }
 
-/// The wide loop on other architectures: the portable loop.
+/// The wide loop on other architectures: the portable loop (out of line itself).
 #[cfg(not(target_arch = "x86_64"))]
-#[inline(never)]
+#[inline(always)]
 fn wide(work: Wide<'_>) -> u64 {
     wide_portable(work)
 }
 
 /// The portable wide loop: whole 4-octet words in as many lanes as the compiler's vectoriser
-/// gives the target (see [`sum_words`]), then the 0–3 octets left.
-#[inline(never)]
+/// gives the target (see [`sum_words`]), then the 0–3 octets left. The match in line, each
+/// loop out of line, so that (as in [`wide`]) the work is never written to memory.
+#[inline(always)]
 fn wide_portable(work: Wide<'_>) -> u64 {
     match work {
-        Wide::Sum(data) => {
-            let (words, rest) = data.as_chunks::<4>();
-            add_ones_complement(sum_words(words), last_octets(rest))
-        }
+        Wide::Sum(data) => portable_sum(data),
         Wide::CopySum { dst, src } => portable_copy_sum(dst, src),
         Wide::CopySumUninit { dst, src } => portable_copy_sum(dst, src),
     }
 }
 
+/// The portable loop's sum: whole 4-octet words, then the 0–3 octets left.
+#[inline(never)]
+fn portable_sum(data: &[u8]) -> u64 {
+    let (words, rest) = data.as_chunks::<4>();
+    add_ones_complement(sum_words(words), last_octets(rest))
+}
+
 /// The portable loop's copy and sum: whole 4-octet words, then the 0–3 octets left.
-#[inline(always)]
+#[inline(never)]
 fn portable_copy_sum<T: Octet>(dst: &mut [T], src: &[u8]) -> u64 {
     let (words, rest) = src.as_chunks::<4>();
     let (dst_words, dst_rest) = dst.as_chunks_mut::<4>();
@@ -277,159 +302,214 @@ fn unsplit(full: u32, high: u32) -> u64 {
 /// as a signed number is exactly `w − 2^15`; multiplied by 1 and added in pairs, a vector of 16
 /// words adds `Σw − 2^19` to the eight 32-bit lanes. So per vector: one `vpxor` (with the load
 /// folded in), one `vpmaddwd` and one `vpaddd`, against four instructions for splitting each
-/// 32-bit word into halves. The lanes wrap modulo 2^32, but as long as a group of vectors sums
-/// to less than 2^32 (fewer than 2^12 vectors of 16 words below 2^16) the group's sum is
-/// recovered exactly by adding `2^19` per vector back, modulo 2^32.
+/// 32-bit word into halves. The lanes wrap modulo 2^32, but as long as a group of words sums
+/// to less than 2^32 (fewer than 2^16 words below 2^16) the group's sum is recovered exactly
+/// by adding `2^15` per word back, modulo 2^32.
 ///
-/// The last 1–31 octets are summed as the last 32 octets of the piece with the ones already
-/// summed masked to zero (an overlapping load, no scalar tail); a masked zero word is still
-/// flipped and counted like any other.
+/// The loop takes blocks of eight vectors (256 octets). The 2–254 octets after the last whole
+/// block are summed as the last 256 octets of the piece, whose earlier octets (summed
+/// already) are weighed 0: `vpmaddwd` multiplies each flipped word by a weight of 0 or 1
+/// instead of 1, so a word of weight 0 adds nothing. So there is no loop or branch per vector
+/// after the blocks and no scalar tail, for one overlapping block of loads; the piece has at
+/// least 256 octets (shorter ones take the short or portable loop).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use core::arch::x86_64::{
         __m256i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32, _mm256_add_epi32,
-        _mm256_and_si256, _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_madd_epi16,
-        _mm256_set1_epi16, _mm256_setr_epi64x, _mm256_setzero_si256, _mm256_xor_si256,
+        _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_madd_epi16, _mm256_set1_epi16,
+        _mm256_setr_epi64x, _mm256_setzero_si256, _mm256_xor_si256,
     };
 
     use super::{Octet, Wide, add_ones_complement, last_octets, wide_portable};
 
-    /// Vectors per group of the 32-bit lanes (a multiple of 8, tail included below 2^12): the
-    /// group's sum stays below 2^32 (see the module).
-    const VECTORS_PER_GROUP: usize = (1 << 12) - 8;
+    /// Octets of a block: eight vectors, one step of the loops.
+    const BLOCK: usize = 256;
 
-    /// 32 zero octets then 32 ones: the 32 octets from offset `n` keep the last `n` of a vector.
-    const TAIL_MASKS: [[u8; 32]; 2] = [[0; 32], [0xff; 32]];
+    /// Octets in one group: fewer than 2^16 words (see the module), a whole number of blocks.
+    /// A piece no longer than this is summed in one group.
+    const GROUP_OCTETS: usize = (1 << 17) - BLOCK;
 
-    /// The native-order sum of the piece (see `super::native_sum`), copying it too for
-    /// [`Wide::CopySum`] (as much as the shorter of the two holds).
-    #[target_feature(enable = "avx2")]
-    pub(super) fn wide(work: Wide<'_>) -> u64 {
-        match work {
-            Wide::Sum(data) => {
-                if data.len() < 32 {
-                    // Never from `native_sum` (too short for the wide loop): out of line.
-                    return wide_portable(Wide::Sum(data));
-                }
-                let (even, odd) = split_odd(data);
-                let (vectors, rest) = even.as_chunks::<32>();
-                let (mut vectors, mut sum) = (vectors, odd);
-                while let Some((group, later)) = vectors.split_at_checked(VECTORS_PER_GROUP)
-                    && !later.is_empty()
-                {
-                    sum = add_ones_complement(sum, sum_group(group, None));
-                    vectors = later;
-                }
-                // The last group (at most `VECTORS_PER_GROUP`) takes the tail.
-                add_ones_complement(sum, sum_group(vectors, tail(even, rest.len())))
-            }
-            Wide::CopySum { dst, src } => copy_sum(dst, src),
-            Wide::CopySumUninit { dst, src } => copy_sum(dst, src),
-        }
-    }
+    /// Eight vectors in memory order.
+    type Block = [[u8; 32]; 8];
 
-    /// [`Wide::CopySum`] and [`Wide::CopySumUninit`]: out of line, so the plain sum's code
-    /// keeps few registers to save.
+    /// The weights of the words of a piece's last block: 128 words of weight 0 then 128 of
+    /// weight 1, as 16-bit lanes in memory order. The 256 octets from offset `r` (even, below
+    /// 256) weigh the last `r / 2` words of a block 1 and the others 0.
+    const WINDOW_WEIGHTS: [[[u8; 2]; 128]; 2] =
+        [[0i16.to_le_bytes(); 128], [1i16.to_le_bytes(); 128]];
+
+    /// [`Wide::Sum`]: the native-order sum of the piece (see `super::native_sum`). The usual
+    /// piece (a segment: one group, at least a block) with no group loop and few registers
+    /// to save; the rare others in [`sum_rare`].
     #[target_feature(enable = "avx2")]
     #[inline(never)]
-    fn copy_sum<T: Octet>(dst: &mut [T], src: &[u8]) -> u64 {
-        let len = dst.len().min(src.len());
-        let (Some(dst), Some(src)) = (dst.get_mut(..len), src.get(..len)) else {
-            return 0;
-        };
-        if len < 32 {
-            // Never from `add_copy` or `add_copy_uninit` (too short for the wide loop).
-            return super::portable_copy_sum(dst, src);
+    pub(super) fn sum(data: &[u8]) -> u64 {
+        if !(BLOCK..=GROUP_OCTETS).contains(&data.len()) {
+            return sum_rare(data);
         }
-        let (even, odd) = split_odd(src);
-        let (vectors, rest) = even.as_chunks::<32>();
-        let (mut dst_vectors, _) = dst.as_chunks_mut::<32>();
-        let (mut vectors, mut sum) = (vectors, odd);
-        while let Some((group, later)) = vectors.split_at_checked(VECTORS_PER_GROUP)
-            && !later.is_empty()
-            && let Some((dst_group, dst_later)) =
-                core::mem::take(&mut dst_vectors).split_at_mut_checked(VECTORS_PER_GROUP)
-        {
-            sum = add_ones_complement(sum, copy_group(dst_group, group, None));
-            (vectors, dst_vectors) = (later, dst_later);
+        let (even, odd) = split_odd(data);
+        let (vectors, _) = even.as_chunks::<32>();
+        let (blocks, _) = vectors.as_chunks::<8>();
+        let mut lanes = [_mm256_setzero_si256(); 4];
+        for block in blocks {
+            sum_block(&mut lanes, block, None);
         }
-        let tail = tail(even, rest.len());
-        sum = add_ones_complement(sum, copy_group(dst_vectors, vectors, tail));
-        // The octets after the whole vectors (an odd last one included), copied as the last
-        // 32 octets of the piece: the earlier ones are copied again, unchanged.
-        if let (Some(dst_last), Some(src_last)) =
-            (dst.last_chunk_mut::<32>(), src.last_chunk::<32>())
-        {
-            T::store(dst_last, src_last);
+        if let Some((block, weights)) = last_block(even) {
+            sum_block(&mut lanes, block, Some(weights));
         }
-        sum
+        finish(lanes, even.len()) + odd
     }
 
-    /// [`sum_group`] that also copies each vector of `src` into `dst` (the shorter decides),
-    /// loading it once: eight vectors a step, as `sum_group` (fewer steps per octet, for the
-    /// loop's own instructions), then the 0–7 left without a loop.
+    /// [`sum`] of a piece shorter than a block (never from `native_sum`, which takes the wide
+    /// loop from `WIDE_MIN` octets): the portable loop; or longer than a group: each group (an
+    /// even number of octets, so every group starts at an even offset and their native sums
+    /// add as they are) summed apart by [`sum`].
     #[target_feature(enable = "avx2")]
-    #[inline]
-    fn copy_group<T: Octet>(dst: &mut [[T; 32]], src: &[[u8; 32]], tail: Option<__m256i>) -> u64 {
+    #[inline(never)]
+    #[cold]
+    fn sum_rare(data: &[u8]) -> u64 {
+        if data.len() <= GROUP_OCTETS {
+            return wide_portable(Wide::Sum(data));
+        }
+        // One group each (the last maybe shorter than a block): never back here.
+        data.chunks(GROUP_OCTETS).fold(0, |total, group| add_ones_complement(total, sum(group)))
+    }
+
+    /// [`Wide::CopySum`] and [`Wide::CopySumUninit`]: `src` copied into `dst` and summed in
+    /// one pass, block by block as [`sum`] does (the last block copied whole: its earlier
+    /// octets are written again, unchanged; an odd last octet copied apart).
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    pub(super) fn copy_sum<T: Octet>(dst: &mut [T], src: &[u8]) -> u64 {
         let len = dst.len().min(src.len());
         let (Some(dst), Some(src)) = (dst.get_mut(..len), src.get(..len)) else {
             return 0;
         };
-        let (eights, rest) = src.as_chunks::<8>();
-        let (dst_eights, dst_rest) = dst.as_chunks_mut::<8>();
-        let zero = _mm256_setzero_si256();
-        let (mut la, mut lb, mut lc, mut ld) = (zero, zero, zero, zero);
-        for ([da, db, dc, de, df, dg, dh, di], [a, b, c, e, f, g, h, i]) in
-            dst_eights.iter_mut().zip(eights)
+        if !(BLOCK..=GROUP_OCTETS).contains(&len) {
+            return copy_sum_rare(dst, src);
+        }
+        let (even, odd) = split_odd(src);
+        let Some((dst_even, dst_odd)) = dst.split_at_mut_checked(even.len()) else {
+            return 0;
+        };
+        let (vectors, _) = even.as_chunks::<32>();
+        let (blocks, _) = vectors.as_chunks::<8>();
+        let (dst_vectors, _) = dst_even.as_chunks_mut::<32>();
+        let (dst_blocks, _) = dst_vectors.as_chunks_mut::<8>();
+        let mut lanes = [_mm256_setzero_si256(); 4];
+        for (dst, block) in dst_blocks.iter_mut().zip(blocks) {
+            copy_block(&mut lanes, dst, block, None);
+        }
+        if let Some((block, weights)) = last_block(even)
+            && let Some(dst) = last_block_mut(dst_even)
         {
-            T::store(da, a);
-            T::store(db, b);
-            T::store(dc, c);
-            T::store(de, e);
-            T::store(df, f);
-            T::store(dg, g);
-            T::store(dh, h);
-            T::store(di, i);
-            la = add(la, load(a));
-            lb = add(lb, load(b));
-            lc = add(lc, load(c));
-            ld = add(ld, load(e));
-            la = add(la, load(f));
-            lb = add(lb, load(g));
-            lc = add(lc, load(h));
-            ld = add(ld, load(i));
+            copy_block(&mut lanes, dst, block, Some(weights));
         }
-        // At most seven vectors left: a quad, a pair and one, without a loop (which the
-        // compiler would turn into a call to `memcpy`).
-        let (quad, rest) = rest.as_chunks::<4>();
-        let (dst_quad, dst_rest) = dst_rest.as_chunks_mut::<4>();
-        if let (Some([da, db, dc, de]), Some([a, b, c, e])) = (dst_quad.first_mut(), quad.first()) {
-            T::store(da, a);
-            T::store(db, b);
-            T::store(dc, c);
-            T::store(de, e);
-            la = add(la, load(a));
-            lb = add(lb, load(b));
-            lc = add(lc, load(c));
-            ld = add(ld, load(e));
+        if let (Some(dst), Some(src)) = (dst_odd.first_chunk_mut::<1>(), src.last_chunk::<1>()) {
+            T::store(dst, src);
         }
-        let (pairs, single) = rest.as_chunks::<2>();
-        let (dst_pairs, dst_single) = dst_rest.as_chunks_mut::<2>();
-        if let (Some([da, db]), Some([a, b])) = (dst_pairs.first_mut(), pairs.first()) {
-            T::store(da, a);
-            T::store(db, b);
-            la = add(la, load(a));
-            lb = add(lb, load(b));
+        finish(lanes, even.len()) + odd
+    }
+
+    /// [`copy_sum`] of a piece shorter than a block (never from `add_copy` or
+    /// `add_copy_uninit`, which take the wide loop from `COPY_WIDE_MIN` octets): the portable
+    /// loop; or longer than a group: each group copied and summed apart by [`copy_sum`], as
+    /// in [`sum_rare`].
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    #[cold]
+    fn copy_sum_rare<T: Octet>(dst: &mut [T], src: &[u8]) -> u64 {
+        if src.len() <= GROUP_OCTETS {
+            return super::portable_copy_sum(dst, src);
         }
-        if let (Some(dst), Some(single)) = (dst_single.first_mut(), single.first()) {
-            T::store(dst, single);
-            lc = add(lc, load(single));
+        let mut total = 0;
+        for (dst, src) in dst.chunks_mut(GROUP_OCTETS).zip(src.chunks(GROUP_OCTETS)) {
+            // One group each (the last maybe shorter than a block): never back here.
+            total = add_ones_complement(total, copy_sum(dst, src));
         }
-        if let Some(tail) = tail {
-            ld = add(ld, tail);
+        total
+    }
+
+    /// The last block of `even` (at least a block long) and the weights that sum only its
+    /// octets after the whole blocks (see [`WINDOW_WEIGHTS`]); `None` when there are none.
+    #[inline(always)]
+    fn last_block(even: &[u8]) -> Option<(&Block, &Block)> {
+        let rest = even.len() % BLOCK;
+        if rest == 0 {
+            return None;
         }
-        let lanes = _mm256_add_epi32(_mm256_add_epi32(la, lb), _mm256_add_epi32(lc, ld));
-        finish(lanes, len + usize::from(tail.is_some()))
+        let block = even.last_chunk::<BLOCK>()?;
+        let weights = WINDOW_WEIGHTS.as_flattened().as_flattened().get(rest..)?;
+        Some((as_block(block)?, as_block(weights.first_chunk::<BLOCK>()?)?))
+    }
+
+    /// `dst`'s last block, as eight vectors, for [`last_block`].
+    #[inline(always)]
+    fn last_block_mut<T: Octet>(dst: &mut [T]) -> Option<&mut [[T; 32]; 8]> {
+        let (vectors, _) = dst.last_chunk_mut::<BLOCK>()?.as_chunks_mut::<32>();
+        vectors.try_into().ok()
+    }
+
+    /// 256 octets as eight vectors.
+    #[inline(always)]
+    fn as_block(octets: &[u8; BLOCK]) -> Option<&Block> {
+        let (vectors, _) = octets.as_chunks::<32>();
+        vectors.try_into().ok()
+    }
+
+    /// Adds the words of the eight vectors of `block` (each flipped and multiplied by its
+    /// weight, 1 for all without `weights`) to the four `lanes`, two vectors to each.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn sum_block(lanes: &mut [__m256i; 4], block: &Block, weights: Option<&Block>) {
+        let [a, b, c, d, e, f, g, h] = block;
+        let [la, lb, lc, ld] = lanes;
+        match weights {
+            None => {
+                *la = add(*la, load(a));
+                *lb = add(*lb, load(b));
+                *lc = add(*lc, load(c));
+                *ld = add(*ld, load(d));
+                *la = add(*la, load(e));
+                *lb = add(*lb, load(f));
+                *lc = add(*lc, load(g));
+                *ld = add(*ld, load(h));
+            }
+            Some([wa, wb, wc, wd, we, wf, wg, wh]) => {
+                *la = add_weighed(*la, load(a), load(wa));
+                *lb = add_weighed(*lb, load(b), load(wb));
+                *lc = add_weighed(*lc, load(c), load(wc));
+                *ld = add_weighed(*ld, load(d), load(wd));
+                *la = add_weighed(*la, load(e), load(we));
+                *lb = add_weighed(*lb, load(f), load(wf));
+                *lc = add_weighed(*lc, load(g), load(wg));
+                *ld = add_weighed(*ld, load(h), load(wh));
+            }
+        }
+    }
+
+    /// [`sum_block`] that also copies the block into `dst`, loading each vector once. The
+    /// stores are spelled out vector by vector: a loop over them alone would be turned into a
+    /// call to `memcpy`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn copy_block<T: Octet>(
+        lanes: &mut [__m256i; 4],
+        dst: &mut [[T; 32]; 8],
+        block: &Block,
+        weights: Option<&Block>,
+    ) {
+        let [da, db, dc, dd, de, df, dg, dh] = dst;
+        let [a, b, c, d, e, f, g, h] = block;
+        T::store(da, a);
+        T::store(db, b);
+        T::store(dc, c);
+        T::store(dd, d);
+        T::store(de, e);
+        T::store(df, f);
+        T::store(dg, g);
+        T::store(dh, h);
+        sum_block(lanes, block, weights);
     }
 
     /// `data` without its last octet if its length is odd, and that octet's native sum.
@@ -444,81 +524,38 @@ mod avx2 {
         }
     }
 
-    /// The last `rest` octets of `even` (after its whole vectors) as one vector, the octets
-    /// before them zeroed; `None` when there are none, or no 32 octets to load them from.
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    fn tail(even: &[u8], rest: usize) -> Option<__m256i> {
-        if rest == 0 {
-            return None;
-        }
-        let last = even.last_chunk::<32>()?;
-        let mask = TAIL_MASKS.as_flattened().get(rest..)?.first_chunk::<32>()?;
-        Some(_mm256_and_si256(load(last), load(mask)))
-    }
-
-    /// The exact sum of at most `VECTORS_PER_GROUP` vectors and a tail: four independent
-    /// accumulators over 256 octets a step, then the 0–7 vectors left without a loop.
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    fn sum_group(group: &[[u8; 32]], tail: Option<__m256i>) -> u64 {
-        let (eights, rest) = group.as_chunks::<8>();
-        let zero = _mm256_setzero_si256();
-        let (mut la, mut lb, mut lc, mut ld) = (zero, zero, zero, zero);
-        for [a, b, c, d, e, f, g, h] in eights {
-            la = add(la, load(a));
-            lb = add(lb, load(b));
-            lc = add(lc, load(c));
-            ld = add(ld, load(d));
-            la = add(la, load(e));
-            lb = add(lb, load(f));
-            lc = add(lc, load(g));
-            ld = add(ld, load(h));
-        }
-        // At most seven vectors left: a quad, a pair and one, without a loop.
-        let (quad, rest) = rest.as_chunks::<4>();
-        if let Some([a, b, c, d]) = quad.first() {
-            la = add(la, load(a));
-            lb = add(lb, load(b));
-            lc = add(lc, load(c));
-            ld = add(ld, load(d));
-        }
-        let (pair, single) = rest.as_chunks::<2>();
-        if let Some([a, b]) = pair.first() {
-            la = add(la, load(a));
-            lb = add(lb, load(b));
-        }
-        if let Some(single) = single.first() {
-            lc = add(lc, load(single));
-        }
-        if let Some(tail) = tail {
-            ld = add(ld, tail);
-        }
-        let lanes = _mm256_add_epi32(_mm256_add_epi32(la, lb), _mm256_add_epi32(lc, ld));
-        finish(lanes, group.len() + usize::from(tail.is_some()))
-    }
-
     /// Adds the 16 words of `vector` to the eight 32-bit `lanes`, each as `w − 2^15` (see the
     /// module).
     #[target_feature(enable = "avx2")]
     #[inline]
     fn add(lanes: __m256i, vector: __m256i) -> __m256i {
-        let flipped = _mm256_xor_si256(vector, _mm256_set1_epi16(i16::MIN));
-        _mm256_add_epi32(lanes, _mm256_madd_epi16(flipped, _mm256_set1_epi16(1)))
+        add_weighed(lanes, vector, _mm256_set1_epi16(1))
     }
 
-    /// The exact sum of the words of `vectors` vectors added to `lanes`: the lanes' sum modulo
-    /// 2^32 plus 2^19 per vector (at most `VECTORS_PER_GROUP`, so the sum is below 2^32).
+    /// [`add`] with each word multiplied by its weight in `weights` (0 or 1): a word of
+    /// weight 0 adds nothing, one of weight 1 adds `w − 2^15`.
     #[target_feature(enable = "avx2")]
     #[inline]
-    fn finish(lanes: __m256i, vectors: usize) -> u64 {
+    fn add_weighed(lanes: __m256i, vector: __m256i, weights: __m256i) -> __m256i {
+        let flipped = _mm256_xor_si256(vector, _mm256_set1_epi16(i16::MIN));
+        _mm256_add_epi32(lanes, _mm256_madd_epi16(flipped, weights))
+    }
+
+    /// The exact sum of the `even` octets (at most a group, of weight 1) whose words were
+    /// added to the four `lanes`: their sum modulo 2^32 plus `2^15` per word, `2^14` per
+    /// octet (fewer than 2^16 words below 2^16 each: the sum is below 2^32).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn finish(lanes: [__m256i; 4], even: usize) -> u64 {
+        let [la, lb, lc, ld] = lanes;
+        let lanes = _mm256_add_epi32(_mm256_add_epi32(la, lb), _mm256_add_epi32(lc, ld));
         let halves =
             _mm_add_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256::<1>(lanes));
         let pairs = _mm_add_epi32(halves, _mm_shuffle_epi32::<0b00_00_11_10>(halves));
         let one = _mm_add_epi32(pairs, _mm_shuffle_epi32::<0b00_00_00_01>(pairs));
         let lanes = _mm_cvtsi128_si32(one) as u32;
-        // `vectors` < 2^12: the product fits, and only its value modulo 2^32 matters.
-        u64::from(lanes.wrapping_add((vectors as u32) << 19))
+        // `even` < 2^17: the product fits 32 bits.
+        u64::from(lanes.wrapping_add((even as u32) << 14))
     }
 
     /// 32 octets as one vector, in memory order.
@@ -1085,8 +1122,23 @@ mod tests {
     }
 
     #[test]
+    fn every_length_of_a_segment_sums_like_the_reference() {
+        // Every length from one block (the wide loop's least) to past an MSS, at an even and
+        // an odd start: every length of the last, overlapping block, with whole blocks
+        // before it or none, and an odd octet after it or none.
+        let buffer = pseudo_random(1_700, 0x2545_f491_4f6c_dd1d);
+        for start in [0, 1] {
+            for len in 250..=1_600 {
+                let data = &buffer[start..start + len];
+                every_form_matches_the_plain_sum(data);
+                assert_eq!(sum_of(data), reference(data), "start {start}, length {len}");
+            }
+        }
+    }
+
+    #[test]
     fn large_pieces_sum_like_the_reference() {
-        // Past one group of the AVX2 lanes (4088 vectors, 130 816 octets) and several, with
+        // Past one group of the AVX2 lanes (511 blocks, 130 816 octets) and several, with
         // all-ones words (the largest sums) and random ones, at ragged ends.
         for len in [130_815, 130_816, 130_817, 130_848, 130_879, 261_632 + 62, 400_001] {
             let ones = alloc::vec![0xffu8; len];

@@ -161,7 +161,7 @@ impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
         else {
             return Err(EmitError::BufferTooSmall { needed: len, available });
         };
-        head.copy_from_slice(self.header);
+        copy_header(head, self.header);
         let (seq, flags) = self.patch_header(head);
         let field = match self.checksum {
             TxChecksum::Compute => {
@@ -314,6 +314,17 @@ impl<'a, P: AsRef<[u8]>> Segmenter<'a, P> {
                 self.within += take;
             }
         }
+    }
+}
+
+/// Copies the header `src` into `dst`, of the same length: the usual one (20 octets and
+/// timestamps, 32 in all) as one fixed-size move in line, any other with `copy_from_slice`
+/// (a call to `memcpy`, which for so few octets costs more than the move itself).
+#[inline(always)]
+fn copy_header(dst: &mut [u8], src: &[u8]) {
+    match (<&mut [u8; 32]>::try_from(&mut *dst), <&[u8; 32]>::try_from(src)) {
+        (Ok(dst), Ok(src)) => *dst = *src,
+        _ => dst.copy_from_slice(src),
     }
 }
 
