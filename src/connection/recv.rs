@@ -78,6 +78,9 @@ impl Connection {
     /// `allocation` octets) and demultiplexed to this connection by the endpoint (see
     /// [`handle_demultiplexed_segment`](Self::handle_demultiplexed_segment)), keeping its
     /// payload as a slice of `packet` where it is kept.
+    // In line in the endpoint's `Bytes` input: a wrapper around one call, whose own call
+    // (its frame, the arguments passed on) cost ≈ 25 instructions a segment.
+    #[inline]
     pub(crate) fn handle_segment_in(
         &mut self,
         now: Instant,
