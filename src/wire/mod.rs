@@ -341,11 +341,15 @@ impl LeanHeader {
                     + u64::from(ts.tsecr)
             }
             OptionArea::None => 0,
+            // Written while the area (`len` words) lasts, and all five slots summed, the
+            // unused ones being zero: a fixed count the compiler lays out straight, where the
+            // words' own count drew unrolled and vectorised loops (two SYNs a connection).
             OptionArea::Words(words) => {
-                for (octets, word) in option_area.chunks_exact_mut(4).zip(words.words()) {
+                let slots = words.slots();
+                for (octets, word) in option_area.chunks_exact_mut(4).zip(slots) {
                     octets.copy_from_slice(&word.to_be_bytes());
                 }
-                words.words().iter().map(|&word| u64::from(word)).sum()
+                slots.iter().map(|&word| u64::from(word)).sum()
             }
             OptionArea::General(options) => {
                 // MUST-69: whatever the options leave of the area is zero.

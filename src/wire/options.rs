@@ -449,8 +449,14 @@ impl OptionWords {
     }
 
     /// The words, in order.
+    #[cfg(test)]
     pub(crate) fn words(&self) -> &[u32] {
         self.words.get(..self.count).unwrap_or_default()
+    }
+
+    /// All five slots: the words, then zeros (a slot is zero until `push` fills it).
+    pub(crate) fn slots(&self) -> &[u32; 5] {
+        &self.words
     }
 
     /// Octets of the area.
