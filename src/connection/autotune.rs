@@ -19,8 +19,6 @@
 //! The moderation state lives in the receive ring's storage (allocated with the buffer, by
 //! connections that receive data), so an idle TCB carries none of it.
 
-use core::time::Duration;
-
 use super::{Connection, Event, len_u32};
 use crate::seq::{SeqNum, Window, WindowScale};
 use crate::time::Instant;
@@ -299,8 +297,9 @@ impl Connection {
             }
             return;
         };
-        let Some(rtt) = self.receiver_rtt() else { return };
-        if now.saturating_duration_since(since) < rtt {
+        let Some(rtt_us) = self.receiver_rtt_micros() else { return };
+        // In whole microseconds, as both clocks count: the `Duration` comparison exactly.
+        if now.as_micros().saturating_sub(since.as_micros()) < u64::from(rtt_us) {
             return;
         }
         let copied = read_seq.since(space.seq);
@@ -358,13 +357,14 @@ impl Connection {
             let Some(tsecr) = tsecr.filter(|&tsecr| tsecr != 0 && tsecr != last_tsecr) else {
                 return;
             };
-            let Some(sample) = self.ts.rtt_sample(now, tsecr) else { return };
+            let Some(sample_ms) = self.ts.rtt_sample_millis(now, tsecr) else { return };
             let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else {
                 return;
             };
             space.last_tsecr = tsecr;
-            // The echo counts in milliseconds: a sample of 0 is under one.
-            let sample = micros(sample.max(Duration::from_millis(1)));
+            // The echo counts in milliseconds: a sample of 0 is under one. In whole
+            // microseconds by integer arithmetic (below 2^31 ms, so the product fits a `u64`).
+            let sample = u32::try_from(u64::from(sample_ms.max(1)) * 1_000).unwrap_or(u32::MAX);
             space.rtt_us = if space.rtt_us == 0 {
                 sample
             } else {
@@ -383,7 +383,9 @@ impl Connection {
         let window = self.rcv_wnd();
         let Some(space) = self.recv_buf.extra_mut().map(|extra| &mut extra.space) else { return };
         if let Some(since) = rtt_since {
-            let sample = micros(now.saturating_duration_since(since)).max(1);
+            // The same microseconds `saturating_duration_since` counts, without a `Duration`.
+            let elapsed = now.as_micros().saturating_sub(since.as_micros());
+            let sample = u32::try_from(elapsed).unwrap_or(u32::MAX).max(1);
             if space.rtt_us == 0 || sample < space.rtt_us {
                 space.rtt_us = sample;
             }
@@ -394,9 +396,10 @@ impl Connection {
 
     /// The round trip the moderation measures over: the receiver's own estimate, else the
     /// smoothed RTT of what we sent (the handshake gives one on both sides).
-    fn receiver_rtt(&self) -> Option<Duration> {
+    /// In whole microseconds (both estimates are kept so): no `Duration` on every read.
+    fn receiver_rtt_micros(&self) -> Option<u32> {
         let own = self.recv_buf.extra().map(|extra| &extra.space).map_or(0, |space| space.rtt_us);
-        if own > 0 { Some(Duration::from_micros(u64::from(own))) } else { self.rtt.srtt() }
+        if own > 0 { Some(own) } else { self.rtt.srtt_micros() }
     }
 
     /// The first measurement's baseline: a sender's initial window, at most our buffer.
@@ -417,8 +420,4 @@ fn start_measuring(space: &mut RcvSpace, initial: u32, read_seq: SeqNum, now: In
     space.space = initial;
     space.seq = read_seq;
     space.since = Some(now);
-}
-
-fn micros(duration: Duration) -> u32 {
-    u32::try_from(duration.as_micros()).unwrap_or(u32::MAX)
 }

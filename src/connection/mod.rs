@@ -1676,6 +1676,9 @@ impl Connection {
         self.ack_pending = false;
     }
 
+    /// Out of line: both openings (`start_active`, a SYN at a listener) share one copy in
+    /// the hot code rather than each inlining its own.
+    #[inline(never)]
     fn choose_iss(&mut self, now: Instant, remote: SocketAddr) {
         let (mut iss, ts_offset) = initial_numbers(&self.config.isn, now, self.local(), remote);
         self.ts.set_offset(ts_offset);
@@ -2195,7 +2198,9 @@ impl Connection {
             self.set_timer(Timer::User, None);
         } else if acked_new || self.timer(Timer::Retransmit).is_none() {
             // 5.3 / 5.1.
-            self.set_timer(Timer::Retransmit, Some(now + self.rtt.rto().get()));
+            // `now + rto()` in the microseconds the estimator keeps (saturating alike).
+            let rto = u64::from(self.rtt.rto_micros());
+            self.set_timer(Timer::Retransmit, Some(now.saturating_add_micros(rto)));
             if let Some(timeout) = self.user_timeout() {
                 self.set_timer(Timer::User, Some(self.progress_at + timeout));
             }

@@ -194,11 +194,18 @@ impl TsState {
     /// of zero is none (our SYN sends zero, and a peer may echo it); one from the future, or
     /// more than 2^31 ms back, is no echo of ours.
     pub(super) fn rtt_sample(&self, now: Instant, tsecr: u32) -> Option<Duration> {
+        self.rtt_sample_millis(now, tsecr).map(|ticks| Duration::from_millis(u64::from(ticks)))
+    }
+
+    /// [`rtt_sample`](Self::rtt_sample) in whole milliseconds (the echo's unit, below 2^31):
+    /// for a caller that keeps microseconds in a `u32`, without `Duration`'s 128-bit
+    /// conversion.
+    pub(super) fn rtt_sample_millis(&self, now: Instant, tsecr: u32) -> Option<u32> {
         if !self.is_on() || tsecr == 0 {
             return None;
         }
         let ticks = self.tsval(now).wrapping_sub(tsecr);
-        (i32::try_from(ticks).is_ok()).then(|| Duration::from_millis(u64::from(ticks)))
+        (i32::try_from(ticks).is_ok()).then_some(ticks)
     }
 }
 
