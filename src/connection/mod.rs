@@ -360,7 +360,7 @@ pub struct Connection {
     /// Eff.snd.MSS for the configured MTU ([`effective_mss_at`](Self::effective_mss_at) of
     /// `Config::mtu`), kept with what it depends on (the peer's MSS, the timestamps option,
     /// the configuration): [`effective_mss`](Self::effective_mss) is asked a few times per
-    /// segment sent and then reads it, unless a path MTU below the configured one is known.
+    /// segment sent and then reads it, unless a path MTU is known.
     snd_mss: u16,
     /// Both SYNs carried the window-scale option (RFC 7323 §2.2).
     wscale_ok: bool,
@@ -1497,8 +1497,9 @@ impl Connection {
         self.rtt.rto().get().saturating_mul(1 << shift).min(self.config.rto_max)
     }
 
-    /// Asks the transition table and performs the entry actions of the new state. The only
-    /// place `self.state` changes.
+    /// Asks the transition table and performs the entry actions of the new state, through
+    /// [`apply_in`](Self::apply_in): the only place `self.state` changes (apart from
+    /// `renew`, which makes a fresh TCB as `new` does).
     // In line (to a call of `apply_in`): the stimulus's column in the table is then a
     // constant at most call sites, which present a known stimulus.
     #[inline(always)]
@@ -1878,8 +1879,8 @@ impl Connection {
     ///
     /// Asked from a dozen places (the plan, the window offered, the congestion controller's
     /// path information, ACK processing), it reads `snd_mss`, worked out when what it depends
-    /// on changed; only a connection that learned a smaller path MTU (RFC 1191, RFC 8201, RFC
-    /// 4821) works it out here.
+    /// on changed; only a connection that learned a path MTU (RFC 1191, RFC 8201, RFC 4821)
+    /// works it out here.
     // Out of line: inlined (even reading `snd_mss`) it made its callers larger and pushed
     // `offered_window`, then `offered_field`, out of line (callgrind, churn: +100 and +290
     // instructions a lifecycle).

@@ -1097,7 +1097,8 @@ mod tests {
     #[test]
     fn every_length_and_alignment_sums_like_the_reference() {
         // Every length to 300 at every start within 32 octets (so every alignment of the
-        // vector loads and every length of the masked tail, odd and even), summed at an even
+        // vector loads and, from 256 octets on, the block loop with every length of the
+        // re-summed last block, odd and even), summed at an even
         // start and after an odd octet, as one piece and copied.
         let buffer = pseudo_random(332, 0x9e37_79b9_7f4a_7c15);
         for start in 0..32 {
