@@ -203,13 +203,15 @@ impl Pools {
 
     /// An empty buffer with room for `len` octets, from a pool nothing pins any more.
     fn pool(&mut self, len: usize) -> &mut BytesMut {
-        for _ in 0..self.pools.len() {
-            if self.pools[self.current].try_reclaim(len) {
-                return &mut self.pools[self.current];
-            }
-            self.current = (self.current + 1) % self.pools.len();
+        if !self.pools[self.current].try_reclaim(len) {
+            // The lowest pool with room or that nothing pins any more: the same few pools
+            // keep being written and stay in the cache (as the smoltcp side's stack of
+            // packet buffers does), rather than every pool in turn.
+            self.current = (0..self.pools.len())
+                .find(|&i| self.pools[i].try_reclaim(len))
+                .expect("every packet pool is pinned");
         }
-        panic!("every packet pool is pinned");
+        &mut self.pools[self.current]
     }
 }
 
