@@ -7,9 +7,9 @@
 //! Workloads: `bulk_mtu1500` (MSS 1460, 256 KiB send and receive buffers) and `bulk_mtu65535`
 //! (4 MiB buffers) through each stack's copying API (`send`/`recv` with slices), and
 //! `bulk_mtu1500_bytes` through each stack's best API: tcp-proto's `Bytes` forms (the
-//! application's chunk by reference, header-only transmit with payload slices gathered into
-//! the wire packet, whose copy completes the TCP checksum as a partially offloading device
-//! would, payload kept as slices of the received packets) against smoltcp's closure
+//! application's chunk by reference, header-only transmit with the payload lent from the send
+//! queue (`poll_transmit_borrowed`) and gathered into the wire packet, whose copy completes the
+//! TCP checksum as a partially offloading device would, payload kept as slices of the received packets) against smoltcp's closure
 //! `send` producing the data in its ring and closure `recv` reading it in place, and
 //! `bulk_mtu1500_superseg`: the same with tcp-proto emitting super-segments of up to 44
 //! wire segments (`poll_transmit_gso`) that the software segmenter cuts into 1 500-octet
@@ -215,9 +215,9 @@ impl Pools {
     }
 }
 
-/// The `Bytes` path's wire: each segment `from` emits as a header and payload slices
-/// (`poll_transmit_chunks`) goes into pooled memory as one IPv4 packet — the one copy a device
-/// makes when it gathers the iovecs — and the other side takes each packet whole
+/// The `Bytes` path's wire: each segment `from` emits as a header and its payload lent from
+/// the send queue (`poll_transmit_borrowed`: no reference count touched) goes into pooled
+/// memory as one IPv4 packet — the one copy a device makes when it gathers the iovecs — and the other side takes each packet whole
 /// (`handle_segment_bytes`), verifying its checksum and keeping its payload as a slice. The
 /// endpoints leave the TCP checksum to the device (`TxChecksum::PseudoHeader`, as Linux's
 /// `CHECKSUM_PARTIAL`): the copy into the packet sums what it copies and stores the checksum
@@ -236,7 +236,7 @@ fn pump_bytes(
     // octet for octet, so it is copied rather than built again (the receiver still parses
     // and verifies each).
     let mut ip_header: (Option<Ipv4Header>, [u8; 20]) = (None, [0; 20]);
-    while let Ok(Some(out)) = from.poll_transmit_chunks(now, &mut header) {
+    while let Ok(Some(out)) = from.poll_transmit_borrowed(now, &mut header) {
         let ip = ipv4_header(&out.transmit, out.transmit.len);
         if ip_header.0 != Some(ip) {
             ip.emit(&mut ip_header.1).expect("room for the header");
@@ -244,7 +244,7 @@ fn pump_bytes(
         }
         let pool = pools.pool(20 + out.transmit.len);
         let tcp_header = &header[..out.header_len];
-        write_packet(pool, &ip_header.1, tcp_header, out.payload.slices(), out.transmit.len);
+        write_packet(pool, &ip_header.1, tcp_header, out.payload, out.transmit.len);
         queue.push(pool.split());
     }
     let moved = !queue.is_empty();
@@ -268,11 +268,11 @@ fn pump_bytes(
 /// whole checksum (RFC 9293 §3.1), stored at offset 16 as a device completing
 /// `CHECKSUM_PARTIAL` does.
 #[inline]
-fn write_packet(
+fn write_packet<'a>(
     pool: &mut BytesMut,
     ip: &[u8; 20],
     tcp_header: &[u8],
-    payload: &[Bytes],
+    payload: impl Iterator<Item = &'a [u8]>,
     tcp_len: usize,
 ) {
     let at = pool.len();

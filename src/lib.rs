@@ -62,7 +62,9 @@ mod time_wait;
 pub mod wire;
 
 pub use config::{Config, IsnSource, KeepAlive};
-pub use connection::{Connection, CookieHandshake, Payload, Transmit, TransmitChunks};
+pub use connection::{
+    Connection, CookieHandshake, Payload, PayloadRef, Transmit, TransmitChunks, TransmitRef,
+};
 pub use endpoint::{
     ConnectionHandle, Endpoint, EndpointConfig, EndpointError, EndpointEvent, IncomingId,
 };

@@ -66,6 +66,9 @@ struct Link {
     /// Output through `poll_transmit_chunks`: the header into the slot, the payload slices
     /// copied after it (as a device would gather iovecs).
     chunked: bool,
+    /// Output through `poll_transmit_borrowed`: the header into the slot, the lent payload
+    /// copied after it.
+    lent: bool,
     /// Output through `poll_transmit_gso` (up to 44 wire segments each), cut into wire
     /// segments by `wire::gso::Segmenter`, one slot each.
     gso: bool,
@@ -124,6 +127,7 @@ impl Link {
             count: 0,
             lossy,
             chunked,
+            lent: false,
             gso: false,
             super_segments: 0,
             pools: None,
@@ -191,7 +195,19 @@ impl Link {
                 continue;
             }
             while let Some(slot) = self.free.pop() {
-                let polled = if self.chunked {
+                let polled = if self.lent {
+                    let packet = &mut self.slots[slot];
+                    conn.poll_transmit_borrowed(now, &mut packet[..60]).map(|lent| {
+                        lent.map(|lent| {
+                            let mut at = lent.header_len;
+                            for piece in lent.payload {
+                                packet[at..at + piece.len()].copy_from_slice(piece);
+                                at += piece.len();
+                            }
+                            lent.transmit
+                        })
+                    })
+                } else if self.chunked {
                     let packet = &mut self.slots[slot];
                     conn.poll_transmit_chunks(now, &mut packet[..60]).map(|chunks| {
                         chunks.map(|chunks| {
@@ -256,6 +272,8 @@ enum Output {
     Chunks,
     /// `poll_transmit_gso`, super-segments cut by the software segmenter.
     Gso,
+    /// `poll_transmit_borrowed`, the lent payload gathered after the header.
+    Lent,
 }
 
 /// How the sender hands its data over.
@@ -290,6 +308,7 @@ fn transfer(
     let mut b = Connection::listen(config, now, B);
     let mut link = Link::new(lossy, chunked);
     link.gso = output == Output::Gso;
+    link.lent = output == Output::Lent;
     if bytes_path {
         link.pools = Some(Pools::new());
     }
@@ -383,7 +402,24 @@ fn endpoint_transfer_via(lossy: bool, bytes_path: bool) -> (u64, u64, usize) {
             let (from, to) =
                 if from_client { (&mut client, &mut server) } else { (&mut server, &mut client) };
             while let Some(slot) = free.pop() {
-                let Ok(Some(tx)) = from.poll_transmit(now, &mut slots[slot]) else {
+                // The `Bytes` path sends through the lent form: the header into the slot,
+                // the payload gathered after it.
+                let polled = if pools.is_some() {
+                    let packet = &mut slots[slot];
+                    from.poll_transmit_borrowed(now, &mut packet[..60]).map(|lent| {
+                        lent.map(|lent| {
+                            let mut at = lent.header_len;
+                            for piece in lent.payload {
+                                packet[at..at + piece.len()].copy_from_slice(piece);
+                                at += piece.len();
+                            }
+                            lent.transmit
+                        })
+                    })
+                } else {
+                    from.poll_transmit(now, &mut slots[slot])
+                };
+                let Ok(Some(tx)) = polled else {
                     free.push(slot);
                     break;
                 };
@@ -534,6 +570,8 @@ fn steady_state_bulk_transfer_allocates_nothing_per_segment_clean_and_lossy() {
         (SendForm::Bytes, Output::Chunks, 8_000),
         (SendForm::Copy, Output::Gso, 8_000),
         (SendForm::Bytes, Output::Gso, 8_000),
+        (SendForm::Copy, Output::Lent, 8_000),
+        (SendForm::Bytes, Output::Lent, 8_000),
     ] {
         let what = format!("{form:?}, output {output:?}");
         let (allocations, segments, delivered) = transfer(false, form, output, false, rounds);
@@ -550,9 +588,14 @@ fn steady_state_bulk_transfer_allocates_nothing_per_segment_clean_and_lossy() {
     // The zero-copy receive path: the payload kept as slices of the pooled packets, handed
     // out by `recv_bytes`; the pools are reclaimed once the slices are dropped. The sender
     // uses the zero-copy forms too: the whole `Bytes` path end to end.
-    for (lossy, output) in
-        [(false, Output::Chunks), (true, Output::Chunks), (false, Output::Gso), (true, Output::Gso)]
-    {
+    for (lossy, output) in [
+        (false, Output::Chunks),
+        (true, Output::Chunks),
+        (false, Output::Gso),
+        (true, Output::Gso),
+        (false, Output::Lent),
+        (true, Output::Lent),
+    ] {
         let (allocations, segments, delivered) =
             transfer(lossy, SendForm::Bytes, output, true, 8_000);
         assert!(segments > 10_000, "bytes path: only {segments} segments in steady state");

@@ -1,7 +1,8 @@
 //! The `Bytes` send path (issue #19): `send_bytes` and `write_chunks` keep the caller's chunks
 //! by reference, every (re)transmission of them is a slice of them, and
-//! `poll_transmit_chunks` hands the payload out without copying it — the same segments, octet
-//! for octet, as `poll_transmit`. Exact segments with a scripted peer, then byte-exact
+//! `poll_transmit_chunks` hands the payload out without copying it, and
+//! `poll_transmit_borrowed` lends it without touching a reference count — the same segments,
+//! octet for octet, as `poll_transmit`. Exact segments with a scripted peer, then byte-exact
 //! transfers over lossy, reordering simulated links through every send and output form, on
 //! connections and on endpoints.
 
@@ -16,7 +17,8 @@ use tcp_proto::testing::sim::{Link, LinkConfig, Rng, Sim};
 use tcp_proto::testing::{addr_a, addr_b};
 use tcp_proto::wire::Segment;
 use tcp_proto::{
-    CallError, Config, Connection, Endpoint, EndpointConfig, Instant, SeqNum, State, TransmitChunks,
+    CallError, Config, Connection, Endpoint, EndpointConfig, Instant, SeqNum, State, Transmit,
+    TransmitChunks,
 };
 
 fn pattern(n: usize, salt: u8) -> Vec<u8> {
@@ -48,6 +50,21 @@ fn poll_chunks(h: &mut Harness) -> Option<(Sent, TransmitChunks)> {
     let segment = Segment::parse_checked(&packet, LOCAL.ip(), chunks.transmit.remote.ip())
         .expect("header-only output is checksummed over the payload (MUST-2)");
     Some((Sent::new(&segment, chunks.transmit.remote), chunks))
+}
+
+/// The next segment through `poll_transmit_borrowed`: the header and the lent payload
+/// joined into one packet, with its `Transmit`. Checks that the lengths add up.
+fn poll_lent(h: &mut Harness) -> Option<(Vec<u8>, Transmit)> {
+    let mut header = [0u8; 60];
+    let lent = h.conn.poll_transmit_borrowed(h.now, &mut header).unwrap()?;
+    let mut packet = header[..lent.header_len].to_vec();
+    let len = lent.payload.len();
+    for piece in lent.payload {
+        packet.extend_from_slice(piece);
+    }
+    assert_eq!(packet.len(), lent.header_len + len, "the lent pieces add up to its length");
+    assert_eq!(packet.len(), lent.transmit.len, "transmit.len is the whole segment");
+    Some((packet, lent.transmit))
 }
 
 /// Every payload slice of `chunks` lies within `original`'s memory.
@@ -172,13 +189,15 @@ fn a_sacked_hole_is_resent_as_a_slice_of_the_chunk() {
 
 #[test]
 fn header_only_output_is_what_poll_transmit_writes_through_the_whole_lifecycle() {
-    // Two identical connections fed identical input; one is read whole, one header-only.
+    // Three identical connections fed identical input; one is read whole, one header-only
+    // with the payload as slices, one header-only with the payload lent.
     let mut copy = sender(4096);
     let mut zero = sender(4096);
+    let mut lent = sender(4096);
     let (mut next_copy, mut next_zero) = (Vec::new(), Vec::new());
     let big = Bytes::from(pattern(2500, 5));
     for step in 0..12u32 {
-        for h in [&mut copy, &mut zero] {
+        for h in [&mut copy, &mut zero, &mut lent] {
             match step % 4 {
                 0 => drop(h.conn.send(h.now, &pattern(700, step as u8))),
                 1 => drop(h.conn.send_bytes(h.now, big.clone())),
@@ -204,11 +223,15 @@ fn header_only_output_is_what_poll_transmit_writes_through_the_whole_lifecycle()
             parts.payload.slices().iter().for_each(|s| joined.extend_from_slice(s));
             assert_eq!(joined, &buf[..whole.len], "step {step}");
             assert_eq!(parts.transmit, whole);
+            let (lent_segment, lent_transmit) = poll_lent(&mut lent).expect("lent form sends too");
+            assert_eq!(lent_segment, &buf[..whole.len], "step {step}, lent");
+            assert_eq!(lent_transmit, whole);
             next_copy.push(whole.len);
             next_zero.push(parts.transmit.len);
         }
+        assert!(poll_lent(&mut lent).is_none(), "step {step}: the lent form sent more");
         // Every other step loses everything (a retransmission next); otherwise ACK it all.
-        for h in [&mut copy, &mut zero] {
+        for h in [&mut copy, &mut zero, &mut lent] {
             if step % 2 == 0 {
                 h.jump_to_deadline();
             } else {
@@ -217,7 +240,7 @@ fn header_only_output_is_what_poll_transmit_writes_through_the_whole_lifecycle()
             }
         }
     }
-    for h in [&mut copy, &mut zero] {
+    for h in [&mut copy, &mut zero, &mut lent] {
         h.conn.shutdown(h.now).unwrap();
     }
     // The rest of the data and the FIN, acknowledged as they go.
@@ -234,17 +257,61 @@ fn header_only_output_is_what_poll_transmit_writes_through_the_whole_lifecycle()
             let mut joined = header[..parts.header_len].to_vec();
             parts.payload.slices().iter().for_each(|s| joined.extend_from_slice(s));
             assert_eq!(joined, &buf[..whole.len], "after the close");
+            let (lent_segment, _) = poll_lent(&mut lent).expect("lent form sends too");
+            assert_eq!(lent_segment, joined, "after the close, lent");
             let segment = Segment::parse(&joined).unwrap();
             fin_seen |= segment.header.flags.contains(tcp_proto::wire::Flags::FIN);
         }
-        for h in [&mut copy, &mut zero] {
+        for h in [&mut copy, &mut zero, &mut lent] {
             let nxt = h.conn.status().snd_nxt.get();
             h.deliver(seg(ack(), add(PEER_ISS, 1), nxt).window(65535));
         }
     }
-    assert!(fin_seen, "the FIN went in both forms alike");
+    assert!(fin_seen, "the FIN went in every form alike");
     assert_eq!(copy.state(), State::FinWait2);
     assert_eq!(zero.state(), State::FinWait2);
+    assert_eq!(lent.state(), State::FinWait2);
+}
+
+#[test]
+fn lent_payload_is_the_queued_chunk_itself_and_checksummed_over() {
+    let mut h = sender(8192);
+    let chunk = Bytes::from(pattern(3000, 9));
+    assert_eq!(h.conn.send_bytes(h.now, chunk.clone()).unwrap(), 3000);
+    let range = chunk.as_ptr_range();
+    for i in 0..3u32 {
+        let mut header = [0u8; 60];
+        let lent = h.conn.poll_transmit_borrowed(h.now, &mut header).unwrap().unwrap();
+        let mut packet = header[..lent.header_len].to_vec();
+        for piece in lent.payload.clone() {
+            let inside = range.start <= piece.as_ptr() && piece.as_ptr_range().end <= range.end;
+            assert!(inside, "a piece of the queued chunk's memory, not a copy");
+            packet.extend_from_slice(piece);
+        }
+        let segment = Segment::parse_checked(&packet, LOCAL.ip(), lent.transmit.remote.ip())
+            .expect("the header's checksum covers the lent payload (MUST-2)");
+        let sent = Sent::new(&segment, lent.transmit.remote);
+        let flags = if i == 2 { psh_ack() } else { ack() };
+        assert_seg(&sent, flags, add(ISS, 1 + 1000 * i), add(PEER_ISS, 1), WINDOW);
+        assert_eq!(sent.payload, &chunk[1000 * i as usize..][..1000]);
+    }
+    assert!(poll_lent(&mut h).is_none());
+    // A loss: the retransmission is lent from the same memory again.
+    h.jump_to_deadline();
+    let (packet, _) = poll_lent(&mut h).expect("the retransmission");
+    let segment = Segment::parse(&packet).unwrap();
+    assert_eq!((segment.header.seq.get(), segment.payload), (add(ISS, 1), &chunk[..1000]));
+}
+
+#[test]
+fn a_header_buffer_too_small_for_the_lent_form_is_an_error_and_consumes_nothing() {
+    let mut h = sender(8192);
+    h.conn.send_bytes(h.now, Bytes::from(pattern(1000, 0))).unwrap();
+    let mut tiny = [0u8; 19];
+    assert!(h.conn.poll_transmit_borrowed(h.now, &mut tiny).is_err());
+    let (packet, _) = poll_lent(&mut h).expect("the segment is still there");
+    let segment = Segment::parse(&packet).unwrap();
+    assert_eq!((segment.header.seq.get(), segment.payload.len()), (add(ISS, 1), 1000));
 }
 
 #[test]
@@ -329,7 +396,15 @@ impl App {
     }
 }
 
-fn transfer(seed: u64, forms: [SendForm; 2], chunked_output: bool, trickle: bool) {
+/// How the connections' output is polled in a transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputForm {
+    Copy,
+    Chunks,
+    Lent,
+}
+
+fn transfer(seed: u64, forms: [SendForm; 2], output: OutputForm, trickle: bool) {
     let mut rng = Rng::new(seed ^ 0xb17e5);
     let a_data = pattern(20_000 + rng.below(60_000) as usize, seed as u8);
     let b_data = pattern(rng.below(20_000) as usize, !seed as u8);
@@ -356,7 +431,8 @@ fn transfer(seed: u64, forms: [SendForm; 2], chunked_output: bool, trickle: bool
     let a = Connection::connect(config_a, now, addr_a(40_000), addr_b(80)).unwrap();
     let b = Connection::listen(config_b, now, addr_b(80));
     let mut sim = Sim::new(a, b, Link::new(ab, seed * 2 + 1), Link::new(ba, seed * 2 + 2), now);
-    sim.chunked_output = chunked_output;
+    sim.chunked_output = output == OutputForm::Chunks;
+    sim.borrowed_output = output == OutputForm::Lent;
     let mut app_a = App::new(a_data.clone(), forms[0], trickle);
     let mut app_b = App::new(b_data.clone(), forms[1], trickle);
     let done = sim.run_until(Duration::from_secs(3_000), |sim| {
@@ -365,8 +441,7 @@ fn transfer(seed: u64, forms: [SendForm; 2], chunked_output: bool, trickle: bool
         app_b.drive(&mut sim.b, now, &mut rng);
         app_a.eof && app_b.eof
     });
-    let what =
-        format!("seed {seed}, {forms:?}, chunked output {chunked_output}, trickle {trickle}");
+    let what = format!("seed {seed}, {forms:?}, output {output:?}, trickle {trickle}");
     assert!(done, "{what}: not done\n{}", sim.trace());
     assert!(app_b.received == a_data, "{what}: A's data arrived changed");
     assert!(app_a.received == b_data, "{what}: B's data arrived changed");
@@ -378,8 +453,8 @@ fn every_send_form_delivers_exactly_over_a_lossy_reordering_link() {
     for seed in 0..12u64 {
         for (i, &form_a) in forms.iter().enumerate() {
             let form_b = forms[(i + seed as usize) % 3];
-            for chunked_output in [false, true] {
-                transfer(seed, [form_a, form_b], chunked_output, seed % 2 == 1);
+            for output in [OutputForm::Copy, OutputForm::Chunks, OutputForm::Lent] {
+                transfer(seed, [form_a, form_b], output, seed % 2 == 1);
             }
         }
     }
@@ -418,10 +493,19 @@ fn endpoints_send_bytes_and_write_chunks_and_transmit_header_only() {
             let (from, to) =
                 if from_client { (&mut client, &mut server) } else { (&mut server, &mut client) };
             let mut header = [0u8; 60];
-            while let Some(tx) = from.poll_transmit_chunks(now, &mut header).unwrap() {
-                let mut packet = header[..tx.header_len].to_vec();
-                tx.payload.slices().iter().for_each(|s| packet.extend_from_slice(s));
-                in_flight.push_back((packet, tx.transmit.local.ip(), tx.transmit.remote.ip()));
+            // Rounds alternate between the two header-only forms.
+            if round % 3 == 0 {
+                while let Some(tx) = from.poll_transmit_chunks(now, &mut header).unwrap() {
+                    let mut packet = header[..tx.header_len].to_vec();
+                    tx.payload.slices().iter().for_each(|s| packet.extend_from_slice(s));
+                    in_flight.push_back((packet, tx.transmit.local.ip(), tx.transmit.remote.ip()));
+                }
+            } else {
+                while let Some(tx) = from.poll_transmit_borrowed(now, &mut header).unwrap() {
+                    let mut packet = header[..tx.header_len].to_vec();
+                    tx.payload.for_each(|s| packet.extend_from_slice(s));
+                    in_flight.push_back((packet, tx.transmit.local.ip(), tx.transmit.remote.ip()));
+                }
             }
             while let Some((packet, src, dst)) = in_flight.pop_front() {
                 to.handle_segment(now, src, dst, &packet);

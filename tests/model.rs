@@ -426,7 +426,7 @@ fn sack_inputs_reach_the_scoreboard() {
 
 /// The API forms are mixed for real (issue #19): across 2 000 inputs of each strategy, runs
 /// send through each SEND form, read data through each RECEIVE form, send data segments
-/// through the header-only output, hand data over as packets kept as slices, pin more memory
+/// through both header-only outputs (slices and lent), hand data over as packets kept as slices, pin more memory
 /// than the receive buffer holds, and compact.
 #[test]
 fn inputs_mix_every_api_form() {
@@ -434,7 +434,7 @@ fn inputs_mix_every_api_form() {
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let (plain, sack) = (input().boxed(), sack_input().boxed());
-    let mut runs = [0u32; 12];
+    let mut runs = [0u32; 13];
     for i in 0..4_000 {
         let strategy = if i % 2 == 0 { &plain } else { &sack };
         let input = strategy.new_tree(&mut runner).unwrap().current();
@@ -448,6 +448,7 @@ fn inputs_mix_every_api_form() {
             forms.reads[2] > 0,
             forms.reads[3] > 0,
             forms.chunked_data_segments > 0,
+            forms.borrowed_data_segments > 0,
             forms.bytes_data_segments > 0,
             forms.most_pinned > 0,
             forms.most_pinned > 3_000,
@@ -459,7 +460,7 @@ fn inputs_mix_every_api_form() {
     }
     eprintln!(
         "runs (of 4 000) that sent by copy, send_bytes, write_chunks; read by copy, read_chunk, \
-         recv_bytes, read_chunks; sent data header-only; took data as packets; pinned memory, \
+         recv_bytes, read_chunks; sent data header-only with slices, lent; took data as packets; pinned memory, \
          more than the initial buffer; compacted: {runs:?}"
     );
     assert!(runs.iter().all(|&n| n >= 20), "{runs:?}");

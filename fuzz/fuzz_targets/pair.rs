@@ -63,6 +63,7 @@ impl Faults {
 #[derive(Arbitrary, Debug, Clone, Copy)]
 struct Forms {
     chunked_output: u16,
+    borrowed_output: u16,
     bytes_input: u16,
     extra_capacity: [u16; 4],
 }
@@ -175,6 +176,7 @@ fuzz_target!(|input: Input| {
             Op::Forms(forms) => {
                 sim.forms = Some(FormPattern {
                     chunked_output: forms.chunked_output,
+                    borrowed_output: forms.borrowed_output,
                     bytes_input: forms.bytes_input,
                     extra_capacity: forms.extra_capacity,
                 });

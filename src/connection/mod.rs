@@ -28,7 +28,7 @@ mod timestamps;
 
 pub(crate) use input::{is_valid_source, unspecified_like};
 pub(crate) use output::Out;
-pub use output::TransmitChunks;
+pub use output::{PayloadRef, TransmitChunks, TransmitRef};
 pub(crate) use renew::Template;
 use send_queue::Data;
 pub use send_queue::{MAX_PAYLOAD_SLICES, Payload};

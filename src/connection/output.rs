@@ -10,6 +10,7 @@
 
 use core::net::{IpAddr, SocketAddr};
 
+use super::send_queue::Pieces;
 use super::{Connection, Controller, Payload, Reply, Timer, Transmit, TransmitError, len_u32};
 use crate::congestion::{CongestionControl, CongestionEvent};
 use crate::seq::{Mss, SeqNum, Window, WindowScale};
@@ -35,6 +36,12 @@ pub(crate) struct Out<'a> {
     pub(crate) pieces: usize,
     /// Payload octets per wire segment of a super-segment (see [`TransmitChunks`]).
     pub(crate) segment_size: usize,
+    /// Write only the header into `buf` and note the payload's place in the send queue in
+    /// `range`, for the caller to lend out (`poll_transmit_borrowed`); with `payload` unset.
+    pub(crate) borrow: bool,
+    /// The payload of the segment written, as an offset into the send queue and a length:
+    /// `(0, 0)` for a segment without data.
+    pub(crate) range: (usize, usize),
 }
 
 /// A data segment as written, for the super-segment builder to decide whether the next one
@@ -73,6 +80,8 @@ impl<'a> Out<'a> {
             emitted: None,
             pieces: 0,
             segment_size: 0,
+            borrow: false,
+            range: (0, 0),
         }
     }
 
@@ -108,6 +117,60 @@ pub struct TransmitChunks {
     /// checksum computed per piece — what Linux GSO/TSO does (`gso_size` = `segment_size`),
     /// and what [`crate::wire::gso::Segmenter`] does in software.
     pub segment_size: usize,
+}
+
+/// One segment from [`Connection::poll_transmit_borrowed`] or
+/// [`crate::Endpoint::poll_transmit_borrowed`]: its header is in the caller's buffer, its
+/// payload lent from the connection's send queue.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct TransmitRef<'a> {
+    /// Where the segment goes; `transmit.len` is the whole segment (header and payload).
+    pub transmit: Transmit,
+    /// Octets of TCP header written at the start of the caller's buffer.
+    pub header_len: usize,
+    /// The payload, to be sent right after the header; empty for a segment without data.
+    pub payload: PayloadRef<'a>,
+}
+
+impl<'a> TransmitRef<'a> {
+    pub(crate) fn new(transmit: Transmit, payload: PayloadRef<'a>) -> Self {
+        Self { header_len: transmit.len - payload.len(), transmit, payload }
+    }
+}
+
+/// A segment's payload lent from the send queue ([`TransmitRef`]): the octets in order, as
+/// the parts of the queued chunks that hold them (an iterator; clone it to walk them again).
+#[derive(Clone, Debug)]
+pub struct PayloadRef<'a> {
+    pieces: Pieces<'a>,
+    len: usize,
+}
+
+impl PayloadRef<'_> {
+    /// No payload.
+    pub(crate) const fn empty() -> Self {
+        Self { pieces: Pieces::EMPTY, len: 0 }
+    }
+
+    /// Octets of payload.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the segment carries no data.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<'a> Iterator for PayloadRef<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        self.pieces.next()
+    }
 }
 
 /// The shape of one outgoing segment in the sequence space.
@@ -192,6 +255,38 @@ impl Connection {
         let segment_size = payload.len();
         let header_len = transmit.len - segment_size;
         Ok(Some(TransmitChunks { transmit, header_len, payload, segment_size }))
+    }
+
+    /// Like [`poll_transmit_chunks`](Self::poll_transmit_chunks), but the payload is lent
+    /// rather than handed out: [`TransmitRef::payload`] borrows the send queue's octets
+    /// until the connection is next used, so no chunk's reference count is touched (two
+    /// atomic operations a segment fewer, and no descriptor to build and drop). For a caller
+    /// that writes the segment out before its next call into the connection (a `writev`, a
+    /// copy into a device's buffer); one that must keep the payload past that uses
+    /// `poll_transmit_chunks`. The segment is octet for octet the one `poll_transmit` would
+    /// have written; the forms may be mixed freely.
+    ///
+    /// # Errors
+    ///
+    /// As `poll_transmit_chunks`.
+    #[inline]
+    pub fn poll_transmit_borrowed(
+        &mut self,
+        now: Instant,
+        header_buf: &mut [u8],
+    ) -> Result<Option<TransmitRef<'_>>, TransmitError> {
+        let mut out = Out::new(header_buf, None);
+        out.borrow = true;
+        let Some(transmit) = self.poll_output(now, &mut out)? else {
+            return Ok(None);
+        };
+        let (offset, len) = out.range;
+        Ok(Some(TransmitRef::new(transmit, self.payload_ref(offset, len))))
+    }
+
+    /// The `len` octets `offset` into the send queue, lent out.
+    pub(crate) fn payload_ref(&mut self, offset: usize, len: usize) -> PayloadRef<'_> {
+        PayloadRef { pieces: self.send_buf.pieces(offset, len), len }
     }
 
     /// Like [`poll_transmit_chunks`](Self::poll_transmit_chunks), but may describe up to
@@ -1230,8 +1325,15 @@ impl Connection {
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
             header.emit_pieces(area, payload.len(), pieces, false, pseudo, out.buf, checksum)
         } else {
-            let pieces = self.send_buf.pieces(plan.data_offset, plan.data_len);
-            header.emit_pieces(area, plan.data_len, pieces, true, pseudo, out.buf, checksum)
+            // Lent out after the call (`poll_transmit_borrowed`): the header alone here, the
+            // payload read only where the checksum is summed here (else nothing reads it).
+            out.range = (plan.data_offset, plan.data_len);
+            let pieces = if out.borrow && checksum != TxChecksum::Compute {
+                Pieces::EMPTY
+            } else {
+                self.send_buf.pieces(plan.data_offset, plan.data_len)
+            };
+            header.emit_pieces(area, plan.data_len, pieces, !out.borrow, pseudo, out.buf, checksum)
         };
         Ok(written?)
     }
@@ -1411,6 +1513,7 @@ impl Connection {
         if let Some(payload) = out.payload.as_deref_mut() {
             payload.clear();
         }
+        out.range = (0, 0);
         out.note_window(header);
         let src = self.local_ip;
         Ok(header.emit_with_checksum(&[], src, dst, out.buf, self.config.checksum.tx)?)

@@ -104,6 +104,7 @@ impl Drop for Payload {
 
 /// The pieces of a range of the queue ([`SendQueue::pieces`]): parts of chunks, then of the
 /// tail, in order.
+#[derive(Clone, Debug)]
 pub(crate) struct Pieces<'a> {
     store: Option<&'a Store>,
     /// The chunk the next piece comes from; `chunks.len()` is the tail.
@@ -114,9 +115,15 @@ pub(crate) struct Pieces<'a> {
     left: usize,
 }
 
+impl Pieces<'_> {
+    /// No pieces.
+    pub(crate) const EMPTY: Self = Pieces { store: None, index: 0, skip: 0, left: 0 };
+}
+
 impl<'a> Iterator for Pieces<'a> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
             return None;
@@ -440,6 +447,16 @@ impl SendQueue {
         let Some(store) = store else {
             return Pieces { store: None, index: 0, skip: 0, left: 0 };
         };
+        // A bulk sender's segment: the range lies within the chunk the last lookup ended in
+        // (the cursor), as in `slices`; the general path below finds the same.
+        if let Some((number, start)) = store.cursor
+            && let Some(index) = number.checked_sub(store.popped)
+            && let Some(chunk) = store.chunks.get(index)
+            && let Some(skip) = (store.front_pos + offset).checked_sub(start)
+            && skip + len <= chunk.len()
+        {
+            return Pieces { store: Some(store), index, skip, left: len };
+        }
         let offset = offset.min(store.len());
         let left = len.min(store.len() - offset);
         let (index, skip) = if offset < store.sealed_len {

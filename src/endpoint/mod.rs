@@ -45,7 +45,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::config::Config;
 use crate::connection::{
-    Connection, Out, Payload, Template, Transmit, TransmitChunks, is_valid_source, unspecified_like,
+    Connection, Out, Payload, PayloadRef, Template, Transmit, TransmitChunks, TransmitRef,
+    is_valid_source, unspecified_like,
 };
 use crate::event::{CallError, CloseReason, Event, Status, TransmitError};
 use crate::isn::timestamp_offset;
@@ -469,6 +470,9 @@ pub struct Endpoint {
     /// one, so this spares the keyed hash of the 4-tuple per segment. Only a hint — checked
     /// against the slot's generation and the connection's own tuple before it is used.
     recent: Option<ConnectionHandle>,
+    /// The connection whose segment the last `poll_output` wrote (for the payload
+    /// `poll_transmit_borrowed` lends from its send queue).
+    last_sender: Option<ConnectionHandle>,
     /// Ended connections whose allocations wait for reuse (at most `spare_connections`).
     #[expect(clippy::vec_box, reason = "the boxes themselves are what is reused")]
     spare: Vec<Box<Connection>>,
@@ -548,6 +552,7 @@ impl Endpoint {
             free: Vec::new(),
             by_tuple,
             recent: None,
+            last_sender: None,
             spare: Vec::new(),
             per_remote: KeyedMap::new(key),
             listeners: KeyedMap::new(key),
@@ -1650,6 +1655,45 @@ impl Endpoint {
         Ok(Some(TransmitChunks { transmit, header_len, payload, segment_size }))
     }
 
+    /// Like [`Endpoint::poll_transmit_chunks`], but the payload is lent rather than handed
+    /// out, as [`Connection::poll_transmit_borrowed`] describes: it borrows the sending
+    /// connection's send queue until the endpoint is next used, and no chunk's reference
+    /// count is touched.
+    ///
+    /// # Errors
+    ///
+    /// As `poll_transmit_chunks`.
+    #[inline]
+    pub fn poll_transmit_borrowed(
+        &mut self,
+        now: Instant,
+        header_buf: &mut [u8],
+    ) -> Result<Option<TransmitRef<'_>>, TransmitError> {
+        if self.nothing_to_send(now) {
+            return Ok(None);
+        }
+        let mut out = Out::new(header_buf, None);
+        out.borrow = true;
+        let Some(transmit) = self.poll_output(now, &mut out)? else {
+            return Ok(None);
+        };
+        let (offset, len) = out.range;
+        // A segment with data comes from a connection, which sending it never retires (only
+        // a closed connection is, and data is never the last thing one sends).
+        let sender = self.last_sender.and_then(|handle| self.entry_mut(handle));
+        let payload = match sender {
+            Some(entry) => entry.connection.payload_ref(offset, len),
+            None if len == 0 => PayloadRef::empty(),
+            // Never (see above). Were it to happen, the segment is not handed out: the
+            // connection counts it sent, and its retransmission timer resends the data.
+            None => {
+                debug_assert!(false, "a segment with data from no connection");
+                return Ok(None);
+            }
+        };
+        Ok(Some(TransmitRef::new(transmit, payload)))
+    }
+
     /// Like [`Endpoint::poll_transmit_chunks`], but a connection's output may be a
     /// super-segment of up to `max_segments` wire segments, as
     /// [`Connection::poll_transmit_gso`] describes (which see for the header, its checksum
@@ -1750,6 +1794,7 @@ impl Endpoint {
                         self.transmit_queue.push_back(handle);
                     }
                     self.counters.segments_out += out.pieces.max(1) as u64;
+                    self.last_sender = Some(handle);
                     if !quiet {
                         self.after_output(handle);
                     }

@@ -138,9 +138,10 @@ pub enum Op {
     /// remembered): reordering.
     Arrive(u8),
     /// From now on the `n`-th output poll (counted from the first after the opening SYN) goes
-    /// through `poll_transmit_chunks` (the header into a buffer, the payload as `Bytes`
-    /// slices, joined by the checker) when bit `n % 16` is set, else through `poll_transmit`;
-    /// 0 (the start) copies every segment.
+    /// through a header-only form (the header into a buffer, the payload joined by the
+    /// checker) when bit `n % 16` is set, else through `poll_transmit`; 0 (the start) copies
+    /// every segment. The header-only form is `poll_transmit_borrowed` (the payload lent)
+    /// when bit `(n + 5) % 16` is set too, else `poll_transmit_chunks` (`Bytes` slices).
     Output(u16),
 }
 
@@ -329,18 +330,44 @@ pub fn read_through(
     }
 }
 
-/// The next segment through `poll_transmit` or, when `chunked`, `poll_transmit_chunks`: the
-/// header written into `header_buf`, the payload as slices, joined here into `out` as an
-/// adapter would write them (header and payload lengths must add up to the segment's).
+/// The output forms an [`Op::Output`] pattern picks from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputForm {
+    Copy,
+    Chunks,
+    Borrowed,
+}
+
+/// The next segment through `poll_transmit`, `poll_transmit_chunks` or
+/// `poll_transmit_borrowed`: for the latter two the header written into `header_buf`, the
+/// payload as slices, joined here into `out` as an adapter would write them (header and
+/// payload lengths must add up to the segment's).
 fn transmit_through(
     conn: &mut Connection,
     now: Instant,
     out: &mut [u8],
     header_buf: &mut [u8],
-    chunked: bool,
+    form: OutputForm,
 ) -> Result<Option<crate::connection::Transmit>, crate::connection::TransmitError> {
-    if !chunked {
-        return conn.poll_transmit(now, out);
+    match form {
+        OutputForm::Copy => return conn.poll_transmit(now, out),
+        OutputForm::Chunks => {}
+        OutputForm::Borrowed => {
+            let Some(lent) = conn.poll_transmit_borrowed(now, header_buf)? else {
+                return Ok(None);
+            };
+            let header = header_buf.get(..lent.header_len).unwrap_or(&[]);
+            assert_eq!(header.len(), lent.header_len, "a header longer than its buffer");
+            assert_eq!(
+                lent.header_len + lent.payload.len(),
+                lent.transmit.len,
+                "poll_transmit_borrowed: header and payload do not add up to the segment"
+            );
+            join_into(out, core::iter::once(header).chain(lent.payload.clone()));
+            let joined: usize = lent.payload.map(<[u8]>::len).sum();
+            assert_eq!(joined, lent.transmit.len - lent.header_len, "the lent pieces' lengths");
+            return Ok(Some(lent.transmit));
+        }
     }
     let Some(chunks) = conn.poll_transmit_chunks(now, header_buf)? else { return Ok(None) };
     let header = header_buf.get(..chunks.header_len).unwrap_or(&[]);
@@ -350,15 +377,20 @@ fn transmit_through(
         chunks.transmit.len,
         "poll_transmit_chunks: header and payload do not add up to the segment"
     );
+    join_into(out, core::iter::once(header).chain(chunks.payload.slices().iter().map(|b| &b[..])));
+    Ok(Some(chunks.transmit))
+}
+
+/// Writes `pieces` one after another at the start of `out`.
+fn join_into<'a>(out: &mut [u8], pieces: impl Iterator<Item = &'a [u8]>) {
     let mut at = 0;
-    for piece in core::iter::once(header).chain(chunks.payload.slices().iter().map(|b| &b[..])) {
+    for piece in pieces {
         let Some(target) = out.get_mut(at..at + piece.len()) else {
             panic!("a segment longer than any the checker's buffer holds")
         };
         target.copy_from_slice(piece);
         at += piece.len();
     }
-    Ok(Some(chunks.transmit))
 }
 
 /// Every data octet a segment carries is the one the application sent at that place in its
@@ -593,6 +625,8 @@ pub struct FormCoverage {
     pub reads: [u32; 4],
     /// Data segments sent through `poll_transmit_chunks`.
     pub chunked_data_segments: u32,
+    /// Data segments sent through `poll_transmit_borrowed`.
+    pub borrowed_data_segments: u32,
     /// Segments with data handed over through `handle_segment_bytes`.
     pub bytes_data_segments: u32,
     /// The most memory received slices pinned after a step.
@@ -963,17 +997,21 @@ pub fn run_report(input: &Input) -> Report {
         let mut retransmitted = false;
         let rcv_shift = now_status.rcv_wscale.unwrap_or(0);
         loop {
-            let chunked = output_pattern >> (polls % 16) & 1 == 1;
+            let bit = |n: u32| output_pattern >> (n % 16) & 1 == 1;
+            let form = match (bit(polls), bit(polls.wrapping_add(5))) {
+                (false, _) => OutputForm::Copy,
+                (true, false) => OutputForm::Chunks,
+                (true, true) => OutputForm::Borrowed,
+            };
             polls = polls.wrapping_add(1);
-            let transmit =
-                match transmit_through(&mut conn, now, &mut out, &mut header_buf, chunked) {
-                    Ok(Some(transmit)) => transmit,
-                    Ok(None) => break,
-                    // The buffer holds any segment: an error is a segment that cannot be encoded.
-                    Err(error) => {
-                        panic!("{what}: poll_transmit (chunks: {chunked}) failed: {error}")
-                    }
-                };
+            let transmit = match transmit_through(&mut conn, now, &mut out, &mut header_buf, form) {
+                Ok(Some(transmit)) => transmit,
+                Ok(None) => break,
+                // The buffer holds any segment: an error is a segment that cannot be encoded.
+                Err(error) => {
+                    panic!("{what}: poll_transmit ({form:?}) failed: {error}")
+                }
+            };
             emitted += 1;
             assert!(emitted < 1000, "step {step}: unbounded output for one input");
             let bytes = out.get(..transmit.len).unwrap_or(&[]);
@@ -988,8 +1026,12 @@ pub fn run_report(input: &Input) -> Report {
                 Context { cause, before_state: before.state, history, incoming, rcv_shift };
             let snd_max = expect.snd_max.unwrap_or(segment.header.seq.get());
             retransmitted |= expect.check_output(&segment, &context, &what);
-            if chunked && !segment.payload.is_empty() {
-                forms.chunked_data_segments += 1;
+            if !segment.payload.is_empty() {
+                match form {
+                    OutputForm::Copy => {}
+                    OutputForm::Chunks => forms.chunked_data_segments += 1,
+                    OutputForm::Borrowed => forms.borrowed_data_segments += 1,
+                }
             }
             if let Some(iss) = expect.iss.filter(|_| !segment.header.flags.contains(Flags::RST)) {
                 check_payload(&segment, iss, sent, &what);

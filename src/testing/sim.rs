@@ -289,6 +289,9 @@ pub struct FormPattern {
     /// The `n`-th output poll (either side's, counted from the simulator's start) goes
     /// through `poll_transmit_chunks` when bit `n % 16` is set, else `poll_transmit`.
     pub chunked_output: u16,
+    /// The `n`-th output poll goes through `poll_transmit_borrowed` when bit `n % 16` is set
+    /// (whatever `chunked_output` says).
+    pub borrowed_output: u16,
     /// The `n`-th segment delivered goes through `handle_segment_bytes` when bit `n % 16` is
     /// set, else `handle_segment`.
     pub bytes_input: u16,
@@ -327,6 +330,9 @@ pub struct Sim {
     /// Both sides send through [`Connection::poll_transmit_chunks`] (the header into a buffer,
     /// the payload as slices, joined here into one packet) instead of `poll_transmit`.
     pub chunked_output: bool,
+    /// Both sides send through [`Connection::poll_transmit_borrowed`] (the header into a
+    /// buffer, the payload lent, joined here into one packet), whatever `chunked_output` says.
+    pub borrowed_output: bool,
     /// Deliver segments through the zero-copy input (`Connection::handle_segment_bytes`),
     /// each in a `BytesMut` of this capacity (or the packet's length, if longer), instead of
     /// `handle_segment`.
@@ -361,6 +367,7 @@ impl Sim {
             checksum_drops: 0,
             data_sent: [DataSent::default(); 2],
             chunked_output: false,
+            borrowed_output: false,
             bytes_input: None,
             mixed_input: false,
             forms: None,
@@ -458,12 +465,28 @@ impl Sim {
                 Direction::AToB => (&mut self.a, "A > B"),
                 Direction::BToA => (&mut self.b, "B > A"),
             };
-            let chunked = match self.forms {
-                Some(forms) => FormPattern::bit(forms.chunked_output, self.polls),
-                None => self.chunked_output,
+            let (chunked, borrowed) = match self.forms {
+                Some(forms) => (
+                    FormPattern::bit(forms.chunked_output, self.polls),
+                    FormPattern::bit(forms.borrowed_output, self.polls),
+                ),
+                None => (self.chunked_output, self.borrowed_output),
             };
             self.polls += 1;
-            let polled = if chunked {
+            let polled = if borrowed {
+                sender.poll_transmit_borrowed(self.now, &mut self.buf).map(|lent| {
+                    lent.map(|lent| {
+                        let mut at = lent.header_len;
+                        for piece in lent.payload {
+                            if let Some(out) = self.buf.get_mut(at..at + piece.len()) {
+                                out.copy_from_slice(piece);
+                            }
+                            at += piece.len();
+                        }
+                        lent.transmit
+                    })
+                })
+            } else if chunked {
                 sender.poll_transmit_chunks(self.now, &mut self.buf).map(|chunks| {
                     chunks.map(|chunks| {
                         let mut at = chunks.header_len;
@@ -758,6 +781,7 @@ mod tests {
         assert_eq!(run(None), 0);
         let all = FormPattern {
             chunked_output: u16::MAX,
+            borrowed_output: 0x5555,
             bytes_input: u16::MAX,
             extra_capacity: [u16::MAX; 4],
         };
