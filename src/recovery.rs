@@ -425,6 +425,28 @@ pub(crate) fn dsack_block(blocks: &[SackBlock], seg_ack: SeqNum) -> Option<SackB
     dsack.then_some(first)
 }
 
+/// The inputs the probe deadline was last worked out from, and the deadline it gave
+/// ([`Scoreboard::note_probe_armed`]).
+#[derive(Clone, Copy)]
+struct ProbeArmed {
+    now: Instant,
+    rto: Instant,
+    probe_at: Instant,
+    snd_una: SeqNum,
+}
+
+/// [`ProbeArmed`], when noted.
+#[derive(Clone, Copy)]
+struct ProbeCache(Option<ProbeArmed>);
+
+/// Printed as nothing: a cache of the last computation, not part of what the scoreboard
+/// knows (the differential tests compare scoreboards built with and without it).
+impl core::fmt::Debug for ProbeCache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("_")
+    }
+}
+
 /// The sender's view of what the receiver holds: see the module docs.
 #[derive(Debug)]
 pub(crate) struct Scoreboard {
@@ -457,6 +479,10 @@ pub(crate) struct Scoreboard {
     reorder_at: Option<Instant>,
     /// The probe timeout (RFC 8985 §7.2), when armed.
     probe_at: Option<Instant>,
+    /// What the probe deadline was last worked out from by a full-sized segment of new data
+    /// (`Connection::rearm_after_full_segment`): a cache that lets the next such segment at the
+    /// same instant skip working it out again, not state of the connection.
+    probe_armed: ProbeCache,
     /// PRR's state while a fast recovery runs (RFC 6937).
     prr: Option<Prr>,
     /// Octets newly delivered by the ACK being processed (RFC 6937 DeliveredData)...
@@ -486,6 +512,7 @@ impl Scoreboard {
             first_resend_due: false,
             reorder_at: None,
             probe_at: None,
+            probe_armed: ProbeCache(None),
             prr: None,
             delivered: 0,
             newly_sacked: 0,
@@ -505,6 +532,33 @@ impl Scoreboard {
     /// The probe timer's (`probe`) or the reordering timer's deadline.
     pub(crate) fn deadline(&self, probe: bool) -> Option<Instant> {
         if probe { self.probe_at } else { self.reorder_at }
+    }
+
+    /// Notes that the probe timer was just worked out (RFC 8985 §7.2) at `now` with SND.UNA
+    /// at `snd_una` and the retransmission deadline at `rto` ([`Instant::MAX`] when unarmed),
+    /// by the rule's full computation after a full-sized segment of new data with more than
+    /// the peer's MSS in flight. Nothing is noted when no probe is armed.
+    pub(crate) fn note_probe_armed(&mut self, now: Instant, snd_una: SeqNum, rto: Instant) {
+        self.probe_armed =
+            ProbeCache(self.probe_at.map(|probe_at| ProbeArmed { now, rto, probe_at, snd_una }));
+    }
+
+    /// Whether the probe timer as noted by [`note_probe_armed`](Self::note_probe_armed) is
+    /// still what RFC 8985 §7.2's rule gives for another full-sized segment of new data sent
+    /// at `now` with SND.UNA at `snd_una` and the retransmission deadline at `rto`, more
+    /// than the peer's MSS in flight before and after it (the caller's part). The rule reads
+    /// the instant, SRTT (which moves only with SND.UNA), whether more than an MSS is in
+    /// flight, the retransmission deadline, the probe and recovery state here and the
+    /// connection's state, SACK and windows (which the send fast path's conditions fix); with
+    /// all of them as they were, it gives the deadline armed now, and re-arming it changes
+    /// nothing (`deadline_moved_earlier` included: the deadline does not move).
+    pub(crate) fn probe_armed_as(&self, now: Instant, snd_una: SeqNum, rto: Instant) -> bool {
+        self.probe_armed.0.is_some_and(|armed| {
+            armed.now == now
+                && armed.snd_una == snd_una
+                && armed.rto == rto
+                && self.probe_at == Some(armed.probe_at)
+        }) && self.may_schedule_probe()
     }
 
     /// The earlier of the two deadlines.
