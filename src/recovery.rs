@@ -425,6 +425,27 @@ pub(crate) fn dsack_block(blocks: &[SackBlock], seg_ack: SeqNum) -> Option<SackB
     dsack.then_some(first)
 }
 
+/// The inputs the probe deadline was last worked out from ([`Scoreboard::note_probe_armed`]):
+/// the instant (`None`: nothing noted), the retransmission deadline and SND.UNA.
+#[derive(Clone, Copy)]
+struct ProbeArmed {
+    now: Option<Instant>,
+    rto: Instant,
+    snd_una: SeqNum,
+}
+
+impl ProbeArmed {
+    const NONE: Self = Self { now: None, rto: Instant::MAX, snd_una: SeqNum::new(0) };
+}
+
+/// Printed as nothing: a cache of the last computation, not part of what the scoreboard
+/// knows (the differential tests compare scoreboards built with and without it).
+impl core::fmt::Debug for ProbeArmed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("_")
+    }
+}
+
 /// The sender's view of what the receiver holds: see the module docs.
 #[derive(Debug)]
 pub(crate) struct Scoreboard {
@@ -457,6 +478,13 @@ pub(crate) struct Scoreboard {
     reorder_at: Option<Instant>,
     /// The probe timeout (RFC 8985 §7.2), when armed.
     probe_at: Option<Instant>,
+    /// What the probe deadline was last worked out from by a full-sized segment of new data
+    /// (`Connection::rearm_after_full_segment`): a cache that lets the next such segment at the
+    /// same instant skip working it out again, not state of the connection. Forgotten
+    /// (`forget_probe_armed`) wherever the deadline or what `may_schedule_probe` reads may
+    /// change: `set_deadline` of the probe, `on_ack`, `enter_recovery`, `on_probe_timeout`,
+    /// `on_probe_sent`, `cancel_probe`.
+    probe_armed: ProbeArmed,
     /// PRR's state while a fast recovery runs (RFC 6937).
     prr: Option<Prr>,
     /// Octets newly delivered by the ACK being processed (RFC 6937 DeliveredData)...
@@ -486,6 +514,7 @@ impl Scoreboard {
             first_resend_due: false,
             reorder_at: None,
             probe_at: None,
+            probe_armed: ProbeArmed::NONE,
             prr: None,
             delivered: 0,
             newly_sacked: 0,
@@ -496,6 +525,7 @@ impl Scoreboard {
     /// Arms (`Some`) or disarms the probe timer (`probe`) or the reordering timer.
     pub(crate) fn set_deadline(&mut self, probe: bool, at: Option<Instant>) {
         if probe {
+            self.forget_probe_armed();
             self.probe_at = at;
         } else {
             self.reorder_at = at;
@@ -505,6 +535,42 @@ impl Scoreboard {
     /// The probe timer's (`probe`) or the reordering timer's deadline.
     pub(crate) fn deadline(&self, probe: bool) -> Option<Instant> {
         if probe { self.probe_at } else { self.reorder_at }
+    }
+
+    /// Notes that the probe timer was just worked out (RFC 8985 §7.2) at `now` with SND.UNA
+    /// at `snd_una` and the retransmission deadline at `rto` ([`Instant::MAX`] when unarmed),
+    /// by the rule's full computation after a full-sized segment of new data with more than
+    /// the peer's MSS in flight. Nothing is noted when no probe is armed.
+    pub(crate) fn note_probe_armed(&mut self, now: Instant, snd_una: SeqNum, rto: Instant) {
+        self.probe_armed = if self.probe_at.is_some() {
+            ProbeArmed { now: Some(now), rto, snd_una }
+        } else {
+            ProbeArmed::NONE
+        };
+    }
+
+    /// Whether the probe timer as noted by [`note_probe_armed`](Self::note_probe_armed) is
+    /// still what RFC 8985 §7.2's rule gives for another full-sized segment of new data sent
+    /// at `now` with SND.UNA at `snd_una` and the retransmission deadline at `rto`, more
+    /// than the peer's MSS in flight before and after it (the caller's part). The rule reads
+    /// the instant, SRTT (which moves only with SND.UNA), whether more than an MSS is in
+    /// flight, the retransmission deadline, the probe and recovery state here and the
+    /// connection's state, SACK and windows (which the send fast path's conditions fix); with
+    /// all of them as they were, it gives the deadline armed now, and re-arming it changes
+    /// nothing (`deadline_moved_earlier` included: the deadline does not move).
+    ///
+    /// The probe deadline and the state `may_schedule_probe` reads change only where the
+    /// note is forgotten (see `probe_armed`), so a note still held vouches for them.
+    #[inline]
+    pub(crate) fn probe_armed_as(&self, now: Instant, snd_una: SeqNum, rto: Instant) -> bool {
+        let armed = &self.probe_armed;
+        armed.now == Some(now) && armed.snd_una == snd_una && armed.rto == rto
+    }
+
+    /// Forgets the note of [`note_probe_armed`](Self::note_probe_armed).
+    #[inline(always)]
+    fn forget_probe_armed(&mut self) {
+        self.probe_armed.now = None;
     }
 
     /// The earlier of the two deadlines.
@@ -845,6 +911,8 @@ impl Scoreboard {
         blocks: &[SackBlock],
         srtt: Option<Duration>,
     ) -> AckNews {
+        // The ACK may judge the probe or end the recovery (`probe_armed`).
+        self.forget_probe_armed();
         let mut news = AckNews::default();
         self.delivered = 0;
         self.newly_sacked = 0;
@@ -1168,6 +1236,7 @@ impl Scoreboard {
 
     /// Enters recovery (RFC 6675 §5 step 4 or §5.1) with RecoveryPoint `high_data`.
     pub(crate) fn enter_recovery(&mut self, kind: Recovery, high_data: SeqNum) {
+        self.forget_probe_armed();
         self.recovery = Some((kind, high_data));
         self.prr = None;
         self.first_resend_due = kind == Recovery::Fast;
@@ -1298,6 +1367,7 @@ impl Scoreboard {
 
     /// The probe timer expired: the next transmission is a loss probe.
     pub(crate) fn on_probe_timeout(&mut self) {
+        self.forget_probe_armed();
         self.probe_due = true;
     }
 
@@ -1308,6 +1378,7 @@ impl Scoreboard {
 
     /// A loss probe ending at `end` went out (RFC 8985 §7.3: `TLP.end_seq = SND.NXT`).
     pub(crate) fn on_probe_sent(&mut self, end: SeqNum, retransmission: bool) {
+        self.forget_probe_armed();
         self.probe_due = false;
         let in_recovery = self.recovery.is_some();
         self.probe_sent = Some(ProbeSent { end, retransmission, in_recovery });
@@ -1315,6 +1386,7 @@ impl Scoreboard {
 
     /// No probe could be sent after all (nothing outstanding or sendable).
     pub(crate) fn cancel_probe(&mut self) {
+        self.forget_probe_armed();
         self.probe_due = false;
     }
 

@@ -16,7 +16,7 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 
 use super::input::switches::FULL_PATH_ONLY;
-use super::output::switches::{GENERAL_HEADERS_ONLY, NO_FULL_SEGMENT_PATH};
+use super::output::switches::{GENERAL_HEADERS_ONLY, NO_FULL_SEGMENT_PATH, NO_PROBE_REUSE};
 use crate::testing::{addr_a, addr_b};
 use crate::wire::Segment;
 use crate::{Config, Connection, Instant, SeqNum};
@@ -33,6 +33,9 @@ pub(super) struct Paths {
     pub(super) general_headers_only: bool,
     /// Every segment planned by `next_segment` (no full-segment send path).
     pub(super) no_full_segment_path: bool,
+    /// The timers worked out after every full-sized segment (no probe deadline kept from
+    /// the segment before at the same instant).
+    pub(super) no_probe_reuse: bool,
 }
 
 impl Paths {
@@ -40,6 +43,7 @@ impl Paths {
         FULL_PATH_ONLY.with(|only| only.set(self.full_path_only));
         GENERAL_HEADERS_ONLY.with(|only| only.set(self.general_headers_only));
         NO_FULL_SEGMENT_PATH.with(|only| only.set(self.no_full_segment_path));
+        NO_PROBE_REUSE.with(|only| only.set(self.no_probe_reuse));
     }
 }
 

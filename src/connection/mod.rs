@@ -151,6 +151,8 @@ impl Timer {
         Self::LossProbe,
     ];
     const COUNT: usize = 7;
+    /// [`Timer::Retransmit`]'s slot in the connection's table.
+    const RETRANSMIT_SLOT: usize = Self::Retransmit as usize;
 
     /// The timer's slot in the connection's table; `None` for the loss-recovery timers,
     /// which the scoreboard keeps.

@@ -586,7 +586,8 @@ impl Connection {
             switches::FULL_SEGMENTS.with(|count| count.set(count.get() + 1));
             let written = self.emit_plan(plan, out);
             if written.is_ok() {
-                self.on_sent_new(now, plan, Purpose::New);
+                self.note_sent_new(now, plan, Purpose::New);
+                self.rearm_after_full_segment(now);
             }
             // `note_send_limit` with what the plan found (sending changes neither), also
             // after an error.
@@ -1162,6 +1163,14 @@ impl Connection {
     }
 
     fn on_sent_new(&mut self, now: Instant, plan: Plan, purpose: Purpose) {
+        self.note_sent_new(now, plan, purpose);
+        self.update_retransmit_timer(now, false);
+    }
+
+    /// [`on_sent_new`](Self::on_sent_new) but for the timers, which the send fast path
+    /// re-arms its own way (`rearm_after_full_segment`).
+    #[inline(always)]
+    fn note_sent_new(&mut self, now: Instant, plan: Plan, purpose: Purpose) {
         let end = plan.seq + plan.seg_len();
         let was_idle = self.snd_una == self.snd_nxt;
         // Full-sized is the MSS less the SACK option this segment carried (`plan_at`).
@@ -1195,7 +1204,6 @@ impl Connection {
         if plan.seg_len() > 0 {
             self.ack_pending = false;
         }
-        self.update_retransmit_timer(now, false);
     }
 
     /// RFC 5681 §4.1: after an idle period longer than the RTO, restart from the initial
@@ -1477,6 +1485,19 @@ impl Connection {
             let plan = Plan { seq, syn: false, data_offset: 0, data_len: 0, fin: false, full: 0 };
             return self.emit_plan(plan, out);
         }
+        self.emit_bare_general(seq, flags, out)
+    }
+
+    /// [`emit_bare`](Self::emit_bare) through the general header: out of line, so that the
+    /// common bare ACK above reaches `emit_plan` without a frame of its own (inlined here,
+    /// the general header's needed one on every bare ACK).
+    #[inline(never)]
+    fn emit_bare_general(
+        &mut self,
+        seq: SeqNum,
+        flags: Flags,
+        out: &mut Out<'_>,
+    ) -> Result<usize, TransmitError> {
         let header = self.header(seq, flags);
         self.encode(&header, self.remote_ip, out)
     }
@@ -1538,6 +1559,11 @@ pub(super) mod switches {
             const { Cell::new(false) };
         /// Segments `full_segment_plan` sent on this thread.
         pub(in crate::connection) static FULL_SEGMENTS: Cell<u64> = const { Cell::new(0) };
+        /// While set on a thread, `rearm_after_full_segment` always works the timers out
+        /// again (RFC 8985 §7.2's rule after every segment, as `update_retransmit_timer`).
+        pub(in crate::connection) static NO_PROBE_REUSE: Cell<bool> = const { Cell::new(false) };
+        /// Segments after which `rearm_after_full_segment` kept the armed probe deadline.
+        pub(in crate::connection) static PROBE_REUSES: Cell<u64> = const { Cell::new(0) };
     }
 }
 
@@ -1666,7 +1692,7 @@ mod tests {
         use super::super::super::differential::{
             Op, Paths, World, assert_same_as_reference, config, forged,
         };
-        use super::super::switches::FULL_SEGMENTS;
+        use super::super::switches::{FULL_SEGMENTS, PROBE_REUSES};
 
         /// Polls in either form (a `Poll` as chunks half the time).
         fn poll(chunks: bool) -> Op {
@@ -1697,6 +1723,46 @@ mod tests {
             ) {
                 let general = Paths { no_full_segment_path: true, ..Paths::default() };
                 assert_same_as_reference(&config(flags), Paths::default(), general, &ops)?;
+            }
+
+            /// The probe deadline kept from the segment before at the same instant
+            /// (`rearm_after_full_segment`) against RFC 8985 §7.2's rule worked out after
+            /// every segment, with SACK on (no scoreboard, no probe timer otherwise): ACKs,
+            /// SACK blocks, losses, probes and timeouts between the segments of a burst, and
+            /// the same deadlines, segments and TCB after every step.
+            #[test]
+            fn kept_probe_deadlines_are_the_rules(
+                flags in 0u8..32,
+                ops in prop::collection::vec(op(), 1..150),
+            ) {
+                let every = Paths { no_probe_reuse: true, ..Paths::default() };
+                assert_same_as_reference(&config(flags | 2), Paths::default(), every, &ops)?;
+            }
+        }
+
+        /// A bulk transfer with SACK keeps the probe deadline for most of a burst's
+        /// segments; switched off, for none.
+        #[test]
+        fn bulk_bursts_keep_the_probe_deadline() {
+            for every in [false, true] {
+                let paths = Paths { no_probe_reuse: every, ..Paths::default() };
+                let mut world = World::new(&config(3), paths);
+                PROBE_REUSES.with(|count| count.set(0));
+                for round in 0..40 {
+                    world.apply(&Op::Send(false, 8760));
+                    world.apply(&poll(round % 2 == 0));
+                    while !world.link.is_empty() {
+                        world.apply(&Op::Deliver(0, false, false));
+                        world.apply(&poll(round % 2 == 1));
+                    }
+                    world.apply(&Op::Read(true, 30_000));
+                }
+                let kept = PROBE_REUSES.with(Cell::get);
+                if every {
+                    assert_eq!(kept, 0);
+                } else {
+                    assert!(kept >= 150, "the probe deadline was kept {kept} times");
+                }
             }
         }
 

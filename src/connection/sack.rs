@@ -372,6 +372,48 @@ impl Connection {
         }
     }
 
+    /// RFC 6298 rules 5.1–5.3 and the probe timer (RFC 8985 §7.2) after a full-sized segment
+    /// of new data from the send fast path: what `update_retransmit_timer(now, false)` does,
+    /// which the next such segment at the same instant may skip. The rule re-arms the probe
+    /// after every segment sent, but within one instant, with SND.UNA (and so SRTT) and the
+    /// retransmission deadline unchanged, more than the peer's MSS in flight before and after,
+    /// and the probe and recovery state as they were (`Scoreboard::probe_armed_as`), it gives
+    /// the deadline already armed: a burst of segments works it out once, and every deadline
+    /// `poll_timeout` reports stays the same.
+    #[inline]
+    pub(super) fn rearm_after_full_segment(&mut self, now: Instant) {
+        let beyond_mss = self.snd_nxt.since(self.snd_una) > u32::from(self.peer_mss.get());
+        #[cfg(all(test, feature = "std"))]
+        let beyond_mss =
+            beyond_mss && !super::output::switches::NO_PROBE_REUSE.with(core::cell::Cell::get);
+        let rto = self.retransmit_slot();
+        if beyond_mss
+            && let Some(board) = self.scoreboard.as_deref()
+            && board.probe_armed_as(now, self.snd_una, rto)
+        {
+            // What the rule would leave: the retransmission timer running (5.1 does not
+            // restart it) and the probe deadline it gives now already armed.
+            debug_assert!(
+                rto != Instant::MAX && board.deadline(true) == self.loss_probe_deadline(now),
+                "a reused probe deadline differs from the rule's"
+            );
+            #[cfg(all(test, feature = "std"))]
+            super::output::switches::PROBE_REUSES.with(|count| count.set(count.get() + 1));
+            return;
+        }
+        self.update_retransmit_timer(now, false);
+        let (snd_una, rto) = (self.snd_una, self.retransmit_slot());
+        if beyond_mss && let Some(board) = self.scoreboard.as_deref_mut() {
+            board.note_probe_armed(now, snd_una, rto);
+        }
+    }
+
+    /// The retransmission timer's slot as kept: [`Instant::MAX`] when unarmed.
+    #[inline(always)]
+    fn retransmit_slot(&self) -> Instant {
+        self.timers.get(Timer::RETRANSMIT_SLOT).copied().unwrap_or(Instant::MAX)
+    }
+
     /// The first probe of a flight that had no scoreboard: made now for what is in flight
     /// (sent at the last transmission), then armed at `at`.
     #[inline(never)]

@@ -18,8 +18,8 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use arrayvec::ArrayVec;
 use bytes::{Buf, Bytes, BytesMut};
-use core::mem::ManuallyDrop;
 
 /// A by-reference chunk shorter than this is copied into the tail instead: it would cost a
 /// queue entry (and pin its whole allocation) for a few octets, and a segment built of many of
@@ -45,14 +45,12 @@ pub const MAX_PAYLOAD_SLICES: usize = 7;
 /// segment spanning more than [`MAX_PAYLOAD_SLICES`] chunks (possible only with chunks
 /// shorter than a segment, sealed apart) has its last slice gathered into one new buffer.
 ///
-/// Only the first `count` slots ever hold a slice; the rest hold the empty static
-/// [`Bytes::new`], which owns nothing. So they are never dropped (`ManuallyDrop`; `Drop`
-/// releases the slices in use): dropping an empty `Bytes` is still a call through its vtable,
-/// and a payload of one slice dropped its seven empty slots on every segment.
+/// The slots are an [`ArrayVec`]: a new payload writes only its length (not seven empty
+/// `Bytes`, 28 words a segment), and dropping one releases the slices in use only (dropping an
+/// empty `Bytes` is still a call through its vtable).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Payload {
-    slices: ManuallyDrop<[Bytes; MAX_PAYLOAD_SLICES]>,
-    count: usize,
+    slices: ArrayVec<Bytes, MAX_PAYLOAD_SLICES>,
     /// Octets in the slices, kept as they are pushed: every segment asks for it (its
     /// length, the checksum) and summing the slices each time cost more than keeping it.
     len: usize,
@@ -61,7 +59,7 @@ pub struct Payload {
 impl Payload {
     /// The slices, in order; empty for a segment without data.
     pub fn slices(&self) -> &[Bytes] {
-        self.slices.get(..self.count).unwrap_or_default()
+        &self.slices
     }
 
     /// Octets of payload in all slices.
@@ -71,34 +69,26 @@ impl Payload {
 
     /// Whether the segment carries no data.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.slices.is_empty()
     }
 
     /// Drops the slices (their chunks are then released).
     #[inline]
     pub(crate) fn clear(&mut self) {
-        for slice in self.slices.iter_mut().take(self.count) {
-            drop(core::mem::take(slice));
-        }
-        self.count = 0;
+        self.slices.clear();
         self.len = 0;
     }
 
     fn push(&mut self, slice: Bytes) {
-        if let Some(slot) = self.slices.get_mut(self.count) {
-            self.len += slice.len();
-            // A free slot holds the empty static `Bytes`: nothing to drop.
-            let empty = core::mem::replace(slot, slice);
-            debug_assert!(empty.is_empty(), "a free payload slot held a slice");
-            core::mem::forget(empty);
-            self.count += 1;
+        let len = slice.len();
+        if self.slices.try_push(slice).is_ok() {
+            self.len += len;
         }
     }
-}
 
-impl Drop for Payload {
-    fn drop(&mut self) {
-        self.clear();
+    /// Slices in use.
+    fn count(&self) -> usize {
+        self.slices.len()
     }
 }
 
@@ -527,7 +517,7 @@ impl SendQueue {
         store.cursor = Some((index + store.popped, start));
         while left > 0 {
             let Some(chunk) = store.chunks.get(index) else { return };
-            if out.count + 1 == MAX_PAYLOAD_SLICES && chunk.len() - within < left {
+            if out.count() + 1 == MAX_PAYLOAD_SLICES && chunk.len() - within < left {
                 // The last slot: gather what is left (a rare, fragmented segment).
                 let mut gathered = Vec::with_capacity(left);
                 for piece in self.pieces(end - left, left) {
@@ -617,6 +607,15 @@ mod tests {
         drop(payload);
         drop(copy);
         assert!(chunks.iter().all(Bytes::is_unique), "every slice released");
+        // One slice, dropped without `clear` (`Drop`'s own path for it).
+        let mut queue = SendQueue::new(1 << 16);
+        queue.push_bytes(&chunks[1]);
+        let one = sliced(&mut queue, 3, COPY_BELOW);
+        assert_eq!(one.slices().len(), 1);
+        queue.discard(queue.len());
+        assert!(!chunks[1].is_unique(), "the slice holds it");
+        drop(one);
+        assert!(chunks[1].is_unique(), "the one slice released");
     }
 
     #[test]
