@@ -1485,19 +1485,6 @@ impl Connection {
             let plan = Plan { seq, syn: false, data_offset: 0, data_len: 0, fin: false, full: 0 };
             return self.emit_plan(plan, out);
         }
-        self.emit_bare_general(seq, flags, out)
-    }
-
-    /// [`emit_bare`](Self::emit_bare) through the general header: out of line, so that the
-    /// common bare ACK above reaches `emit_plan` without a frame of its own (inlined here,
-    /// the general header's needed one on every bare ACK).
-    #[inline(never)]
-    fn emit_bare_general(
-        &mut self,
-        seq: SeqNum,
-        flags: Flags,
-        out: &mut Out<'_>,
-    ) -> Result<usize, TransmitError> {
         let header = self.header(seq, flags);
         self.encode(&header, self.remote_ip, out)
     }

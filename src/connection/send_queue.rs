@@ -18,8 +18,8 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use arrayvec::ArrayVec;
 use bytes::{Buf, Bytes, BytesMut};
+use core::mem::ManuallyDrop;
 
 /// A by-reference chunk shorter than this is copied into the tail instead: it would cost a
 /// queue entry (and pin its whole allocation) for a few octets, and a segment built of many of
@@ -45,12 +45,14 @@ pub const MAX_PAYLOAD_SLICES: usize = 7;
 /// segment spanning more than [`MAX_PAYLOAD_SLICES`] chunks (possible only with chunks
 /// shorter than a segment, sealed apart) has its last slice gathered into one new buffer.
 ///
-/// The slots are an [`ArrayVec`]: a new payload writes only its length (not seven empty
-/// `Bytes`, 28 words a segment), and dropping one releases the slices in use only (dropping an
-/// empty `Bytes` is still a call through its vtable).
+/// Only the first `count` slots ever hold a slice; the rest hold the empty static
+/// [`Bytes::new`], which owns nothing. So they are never dropped (`ManuallyDrop`; `Drop`
+/// releases the slices in use): dropping an empty `Bytes` is still a call through its vtable,
+/// and a payload of one slice dropped its seven empty slots on every segment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Payload {
-    slices: ArrayVec<Bytes, MAX_PAYLOAD_SLICES>,
+    slices: ManuallyDrop<[Bytes; MAX_PAYLOAD_SLICES]>,
+    count: usize,
     /// Octets in the slices, kept as they are pushed: every segment asks for it (its
     /// length, the checksum) and summing the slices each time cost more than keeping it.
     len: usize,
@@ -59,7 +61,7 @@ pub struct Payload {
 impl Payload {
     /// The slices, in order; empty for a segment without data.
     pub fn slices(&self) -> &[Bytes] {
-        &self.slices
+        self.slices.get(..self.count).unwrap_or_default()
     }
 
     /// Octets of payload in all slices.
@@ -69,26 +71,49 @@ impl Payload {
 
     /// Whether the segment carries no data.
     pub fn is_empty(&self) -> bool {
-        self.slices.is_empty()
+        self.count == 0
     }
 
     /// Drops the slices (their chunks are then released).
     #[inline]
     pub(crate) fn clear(&mut self) {
-        self.slices.clear();
+        for slice in self.slices.iter_mut().take(self.count) {
+            drop(core::mem::take(slice));
+        }
+        self.count = 0;
         self.len = 0;
     }
 
-    fn push(&mut self, slice: Bytes) {
-        let len = slice.len();
-        if self.slices.try_push(slice).is_ok() {
-            self.len += len;
-        }
+    /// [`clear`](Self::clear), out of line.
+    #[inline(never)]
+    fn clear_all(&mut self) {
+        self.clear();
     }
 
-    /// Slices in use.
-    fn count(&self) -> usize {
-        self.slices.len()
+    fn push(&mut self, slice: Bytes) {
+        if let Some(slot) = self.slices.get_mut(self.count) {
+            self.len += slice.len();
+            // A free slot holds the empty static `Bytes`: nothing to drop.
+            let empty = core::mem::replace(slot, slice);
+            debug_assert!(empty.is_empty(), "a free payload slot held a slice");
+            core::mem::forget(empty);
+            self.count += 1;
+        }
+    }
+}
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        // Nothing reads the counts again. One slice (a bulk sender's every segment) is
+        // released alone, as the last thing done (a jump to its release, no frame); more
+        // go through the loop of `clear`, out of line, whose registers live across calls.
+        if self.count == 1
+            && let Some(first) = self.slices.first_mut()
+        {
+            drop(core::mem::take(first));
+        } else {
+            self.clear_all();
+        }
     }
 }
 
@@ -517,7 +542,7 @@ impl SendQueue {
         store.cursor = Some((index + store.popped, start));
         while left > 0 {
             let Some(chunk) = store.chunks.get(index) else { return };
-            if out.count() + 1 == MAX_PAYLOAD_SLICES && chunk.len() - within < left {
+            if out.count + 1 == MAX_PAYLOAD_SLICES && chunk.len() - within < left {
                 // The last slot: gather what is left (a rare, fragmented segment).
                 let mut gathered = Vec::with_capacity(left);
                 for piece in self.pieces(end - left, left) {
