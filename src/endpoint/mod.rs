@@ -1459,8 +1459,10 @@ impl Endpoint {
             connection.require_iss_after(floor);
         }
         // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
-        while connection.poll_event().is_some() {}
-        connection.handle_segment(now, remote.ip(), segment);
+        connection.clear_events();
+        // Demultiplexed here, by its 4-tuple and the listener: a LISTEN TCB takes a segment to
+        // its local address from anyone.
+        connection.handle_demultiplexed_segment(now, remote.ip(), segment);
         // Counted in the listener's SYN queue from the start (before the bookkeeping pass in
         // `insert`, which may retire it again).
         if let Some(state) = self.listeners.at_mut(at) {
