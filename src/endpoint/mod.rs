@@ -962,7 +962,7 @@ impl Endpoint {
         if read > 0 {
             // Reading may open the window (a window update to send) or let an ended
             // connection retire; reading nothing changes nothing.
-            self.after_call(handle);
+            self.after_read(handle);
         }
         Ok(read)
     }
@@ -976,7 +976,7 @@ impl Endpoint {
         let chunk = self.tcb_mut(handle)?.read_chunk(max_len)?;
         if chunk.is_some() {
             // As for `recv`: the window may open, or an ended connection retire.
-            self.after_call(handle);
+            self.after_read(handle);
         }
         Ok(chunk)
     }
@@ -991,7 +991,7 @@ impl Endpoint {
         let filled = self.tcb_mut(handle)?.read_chunks(out)?;
         if filled > 0 {
             // As for `recv`: the window may open, or an ended connection retire.
-            self.after_call(handle);
+            self.after_read(handle);
         }
         Ok(filled)
     }
@@ -1005,7 +1005,9 @@ impl Endpoint {
     pub fn close(&mut self, now: Instant, handle: ConnectionHandle) -> Result<(), EndpointError> {
         let now = self.advance_time(now);
         self.tcb_mut(handle)?.close(now)?;
-        self.after_call(handle);
+        if !self.settle_output_only(handle, Queue::Ask) {
+            self.after_call(handle);
+        }
         Ok(())
     }
 
@@ -1984,8 +1986,52 @@ impl Endpoint {
     /// After a SEND that took `sent` octets: as [`after_call`](Self::after_call), but taken
     /// data is sequence space queued past SND.NXT, which `may_transmit` answers yes to by
     /// definition, so it is not asked.
+    #[inline]
     fn after_send(&mut self, handle: ConnectionHandle, sent: usize) {
-        self.settle(handle, if sent > 0 { Queue::Yes } else { Queue::Ask });
+        let queue = if sent > 0 { Queue::Yes } else { Queue::Ask };
+        if !self.settle_output_only(handle, queue) {
+            self.settle(handle, queue);
+        }
+    }
+
+    /// [`settle`](Self::settle)'s work when a call left nothing for it but output to queue
+    /// (`queue` says how, not `Queue::Decided`): no event, no deadline to list, no buffer
+    /// growth to grant, and a state that cannot have ended. Then it is queued here, as
+    /// `settle` would queue it, without its frame; returns `false`, having changed nothing,
+    /// otherwise. (A SEND or CLOSE on an open connection: nothing but its output to queue.)
+    #[inline(always)]
+    fn settle_output_only(&mut self, handle: ConnectionHandle, queue: Queue) -> bool {
+        debug_assert!(queue != Queue::Decided);
+        let Some(entry) = self.entry_mut(handle) else { return false };
+        let connection = &entry.connection;
+        let only_output = connection.pending_events().is_empty()
+            && nothing_to_file(entry)
+            && !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen)
+            && !connection.may_want_buffer_growth();
+        if !only_output {
+            return false;
+        }
+        debug_assert!(
+            queue != Queue::Yes || connection.may_transmit(),
+            "data was queued, yet may_transmit says no"
+        );
+        let enqueue = !entry.queued && (queue == Queue::Yes || connection.may_transmit());
+        entry.queued |= enqueue;
+        entry.connection.note_transmit_check(enqueue);
+        if enqueue {
+            self.transmit_queue.push_back(handle);
+        }
+        true
+    }
+
+    /// After a RECEIVE that took data: as [`after_call`](Self::after_call), usually with
+    /// nothing but a window update to look for (out of line: `recv` is in line in the
+    /// application).
+    #[inline(never)]
+    fn after_read(&mut self, handle: ConnectionHandle) {
+        if !self.settle_output_only(handle, Queue::Ask) {
+            self.settle(handle, Queue::Ask);
+        }
     }
 
     /// After output: the connection may have armed timers (persist, keep-alive). Whether it
