@@ -1933,8 +1933,50 @@ impl Endpoint {
             Some(count) => *count += 1,
             None => self.count_new_remote(tuple.1.ip()),
         }
-        self.settle(handle, queue);
+        if !self.settle_new(handle, queue) {
+            self.settle(handle, queue);
+        }
         handle
+    }
+
+    /// [`settle`](Self::settle)'s work for a connection just filed (its first deadline is
+    /// to be listed, as none is filed) when there is nothing else to do: no event, no buffer
+    /// growth, and a state that cannot have ended (a SYN turned down may leave it so; then
+    /// `settle` does it all). Returns `false`, having changed nothing, otherwise.
+    fn settle_new(&mut self, handle: ConnectionHandle, queue: Queue) -> bool {
+        debug_assert!(queue != Queue::Decided);
+        let Some(entry) = self.entry_mut(handle) else { return false };
+        let connection = &mut entry.connection;
+        let only_output_and_deadline = connection.pending_events().is_empty()
+            && !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen)
+            && !connection.may_want_buffer_growth();
+        if !only_output_and_deadline {
+            return false;
+        }
+        debug_assert!(
+            queue != Queue::Yes || connection.may_transmit(),
+            "a new connection's first segment is owed, yet may_transmit says no"
+        );
+        let enqueue = !entry.queued && (queue == Queue::Yes || connection.may_transmit());
+        entry.queued |= enqueue;
+        connection.note_transmit_check(enqueue);
+        // As `settle` lists it: the flag taken, and no deadline filed (`scheduled` is
+        // `Instant::MAX`), so listed unless it is already.
+        let moved = connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
+        let list = moved && !connection.deadline_listed();
+        if list {
+            connection.set_deadline_listed(true);
+        }
+        if enqueue {
+            self.transmit_queue.push_back(handle);
+        }
+        if list {
+            self.unfiled.push(handle);
+            if self.unfiled.len() >= UNFILED_LIMIT {
+                self.file_unfiled();
+            }
+        }
+        true
     }
 
     /// A slot for `entry` past the existing ones (out of line: once warm, slots are reused).
