@@ -31,6 +31,7 @@ mod cookie;
 mod map;
 mod ports;
 mod table;
+mod turns;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -40,6 +41,7 @@ use core::cmp::Reverse;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 use map::{HashKey, KeyedMap};
+use turns::Turns;
 
 use bytes::{Bytes, BytesMut};
 
@@ -501,7 +503,7 @@ pub struct Endpoint {
     /// expiry, which then waits for the entries before it (a record may outlive 2×MSL a
     /// little, never fall short of it).
     time_wait_expiry: VecDeque<(Instant, u32, u32)>,
-    transmit_queue: VecDeque<ConnectionHandle>,
+    transmit_queue: Turns,
     strays: VecDeque<StrayReply>,
     events: VecDeque<EndpointEvent>,
     ports: EphemeralPorts,
@@ -559,7 +561,7 @@ impl Endpoint {
             timers: BinaryHeap::new(),
             unfiled: Vec::new(),
             time_wait_expiry: VecDeque::new(),
-            transmit_queue: VecDeque::new(),
+            transmit_queue: Turns::new(),
             strays: VecDeque::new(),
             events: VecDeque::new(),
             ports,
@@ -1729,7 +1731,7 @@ impl Endpoint {
         }
         // The connection at the front stays in the queue until its turn is over: a lone
         // sender (a bulk transfer) is then never taken out and put back.
-        while let Some(&handle) = self.transmit_queue.front() {
+        while let Some(handle) = self.transmit_queue.front() {
             let Some(entry) = self.entry_mut(handle) else {
                 self.transmit_queue.pop_front();
                 continue;
