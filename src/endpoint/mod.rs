@@ -41,7 +41,7 @@ use core::cmp::Reverse;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 use map::{HashKey, KeyedMap};
-use turns::Turns;
+use turns::Fifo;
 
 use bytes::{Bytes, BytesMut};
 
@@ -503,9 +503,9 @@ pub struct Endpoint {
     /// expiry, which then waits for the entries before it (a record may outlive 2×MSL a
     /// little, never fall short of it).
     time_wait_expiry: VecDeque<(Instant, u32, u32)>,
-    transmit_queue: Turns,
+    transmit_queue: Fifo<ConnectionHandle>,
     strays: VecDeque<StrayReply>,
-    events: VecDeque<EndpointEvent>,
+    events: Fifo<EndpointEvent>,
     ports: EphemeralPorts,
     cookies: Cookies,
     counters: EndpointCounters,
@@ -561,9 +561,9 @@ impl Endpoint {
             timers: BinaryHeap::new(),
             unfiled: Vec::new(),
             time_wait_expiry: VecDeque::new(),
-            transmit_queue: Turns::new(),
+            transmit_queue: Fifo::new(),
             strays: VecDeque::new(),
-            events: VecDeque::new(),
+            events: Fifo::new(),
             ports,
             cookies,
             counters: EndpointCounters::default(),
@@ -2602,7 +2602,7 @@ fn deliver(
 /// Queues `event` for the application unless `max` are already waiting (then it is dropped
 /// and counted: the queue's memory stays bounded).
 fn push_bounded(
-    events: &mut VecDeque<EndpointEvent>,
+    events: &mut Fifo<EndpointEvent>,
     counters: &mut EndpointCounters,
     max: usize,
     event: EndpointEvent,

@@ -1,26 +1,25 @@
-//! The transmit round-robin: connections waiting for their turn to send, in order, each at
-//! most once (the endpoint's `Entry::queued` says whether it is in).
+//! The endpoint's queues of small copyable values: the transmit round-robin (connections
+//! waiting for their turn to send, in order, each at most once: the endpoint's
+//! `Entry::queued` says whether it is in) and the application's events.
 //!
-//! A ring of handles whose size is a power of two, so a position wraps with a mask; pushes
-//! and pops are small enough to stay in line at every call site (the standard `VecDeque`
-//! left its push out of line once several sites pushed: a call per queued connection). It
-//! grows by doubling and never holds more than the connections queued at once.
+//! A ring whose size is a power of two, so a position wraps with a mask; pushes and pops are
+//! small enough to stay in line at every call site (the standard `VecDeque` left its push out
+//! of line once several sites pushed: a call per queued connection or event). It grows by
+//! doubling and never holds more than its owner queues at once (both owners bound that).
 
 use alloc::vec::Vec;
 
-use super::ConnectionHandle;
-
-/// A FIFO of connection handles.
+/// A FIFO of `T`.
 #[derive(Debug, Default)]
-pub(crate) struct Turns {
-    /// Empty, or a power of two long; the queue is the `len` handles from `head` on,
-    /// wrapping.
-    slots: Vec<ConnectionHandle>,
+pub(crate) struct Fifo<T> {
+    /// Empty, or a power of two long; the queue is the `len` values from `head` on,
+    /// wrapping. Slots outside it hold stale copies.
+    slots: Vec<T>,
     head: usize,
     len: usize,
 }
 
-impl Turns {
+impl<T: Copy> Fifo<T> {
     pub(crate) const fn new() -> Self {
         Self { slots: Vec::new(), head: 0, len: 0 }
     }
@@ -35,51 +34,53 @@ impl Turns {
         self.len
     }
 
-    /// The connection whose turn it is.
+    /// The value at the front.
     #[inline]
-    pub(crate) fn front(&self) -> Option<ConnectionHandle> {
+    pub(crate) fn front(&self) -> Option<T> {
         if self.len == 0 {
             return None;
         }
         self.slots.get(self.head).copied()
     }
 
-    /// Takes the front connection out.
+    /// Takes the front value out.
     #[inline]
-    pub(crate) fn pop_front(&mut self) {
-        if self.len > 0 {
-            self.head = (self.head + 1) & self.slots.len().wrapping_sub(1);
-            self.len -= 1;
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
         }
+        let front = self.slots.get(self.head).copied();
+        self.head = (self.head + 1) & self.slots.len().wrapping_sub(1);
+        self.len -= 1;
+        front
     }
 
-    /// Puts `handle` at the back.
+    /// Puts `value` at the back.
     #[inline]
-    pub(crate) fn push_back(&mut self, handle: ConnectionHandle) {
+    pub(crate) fn push_back(&mut self, value: T) {
         if self.len == self.slots.len() {
-            self.grow();
+            self.grow(value);
         }
         let at = (self.head + self.len) & self.slots.len().wrapping_sub(1);
         if let Some(slot) = self.slots.get_mut(at) {
-            *slot = handle;
+            *slot = value;
             self.len += 1;
         }
     }
 
-    /// Doubles the ring (at least 8 slots), the queue moved to its start in order. Out of
-    /// line: once warm, the ring has room.
+    /// Doubles the ring (at least 8 slots), the queue moved to its start in order, the new
+    /// slots filled with copies of `filler`. Out of line: once warm, the ring has room.
     #[cold]
     #[inline(never)]
-    fn grow(&mut self) {
+    fn grow(&mut self, filler: T) {
         let size = (self.slots.len() * 2).max(8);
         let mut slots = Vec::with_capacity(size);
         let mask = self.slots.len().wrapping_sub(1);
         for offset in 0..self.len {
-            if let Some(&handle) = self.slots.get((self.head + offset) & mask) {
-                slots.push(handle);
+            if let Some(&value) = self.slots.get((self.head + offset) & mask) {
+                slots.push(value);
             }
         }
-        let filler = ConnectionHandle { index: u32::MAX, generation: 0 };
         slots.resize(size, filler);
         self.slots = slots;
         self.head = 0;
@@ -92,6 +93,7 @@ mod tests {
     use alloc::collections::VecDeque;
 
     use super::*;
+    use crate::endpoint::ConnectionHandle;
 
     fn handle(index: u32) -> ConnectionHandle {
         ConnectionHandle { index, generation: index / 3 }
@@ -99,8 +101,8 @@ mod tests {
 
     /// The ring answers as a `VecDeque` does, through growth at every wrap position.
     #[test]
-    fn turns_keep_fifo_order_through_wraps_and_growth() {
-        let mut turns = Turns::new();
+    fn fifo_keeps_order_through_wraps_and_growth() {
+        let mut turns = Fifo::new();
         let mut model = VecDeque::new();
         let mut next = 0;
         // Pushes and pops interleaved in a pattern that wraps the head at every size.
@@ -111,9 +113,7 @@ mod tests {
                 next += 1;
             }
             for _ in 0..(round % 3) {
-                assert_eq!(turns.front(), model.front().copied());
-                turns.pop_front();
-                model.pop_front();
+                assert_eq!(turns.pop_front(), model.pop_front());
             }
             assert_eq!(turns.len(), model.len());
             assert_eq!(turns.is_empty(), model.is_empty());
@@ -121,11 +121,11 @@ mod tests {
         }
         while let Some(front) = model.pop_front() {
             assert_eq!(turns.front(), Some(front));
-            turns.pop_front();
+            assert_eq!(turns.pop_front(), Some(front));
         }
         assert!(turns.is_empty());
         assert_eq!(turns.front(), None);
-        turns.pop_front();
+        assert_eq!(turns.pop_front(), None);
         assert!(turns.is_empty());
     }
 }
