@@ -317,7 +317,7 @@ struct Listener {
     /// Connections in SYN-RECEIVED created by this listener.
     half_open: usize,
     /// Established connections waiting for `accept`.
-    ready: VecDeque<ConnectionHandle>,
+    ready: Fifo<ConnectionHandle>,
 }
 
 /// One connection slot.
@@ -646,8 +646,7 @@ impl Endpoint {
         if self.listeners.contains_key(&local) {
             return Err(EndpointError::AddressInUse);
         }
-        let listener =
-            Listener { backlog, deferred, pending: 0, half_open: 0, ready: VecDeque::new() };
+        let listener = Listener { backlog, deferred, pending: 0, half_open: 0, ready: Fifo::new() };
         self.listeners.insert(local, listener);
         Ok(())
     }

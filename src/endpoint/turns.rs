@@ -68,6 +68,32 @@ impl<T: Copy> Fifo<T> {
         }
     }
 
+    /// Whether `value` is queued.
+    pub(crate) fn contains(&self, value: &T) -> bool
+    where
+        T: PartialEq,
+    {
+        let mask = self.slots.len().wrapping_sub(1);
+        (0..self.len).any(|offset| self.slots.get((self.head + offset) & mask) == Some(value))
+    }
+
+    /// Keeps only the values `keep` says yes to, in their order (compacted towards the
+    /// front in place).
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut kept = 0;
+        for offset in 0..self.len {
+            let Some(&value) = self.slots.get((self.head + offset) & mask) else { continue };
+            if keep(&value) {
+                if let Some(slot) = self.slots.get_mut((self.head + kept) & mask) {
+                    *slot = value;
+                }
+                kept += 1;
+            }
+        }
+        self.len = kept;
+    }
+
     /// Doubles the ring (at least 8 slots), the queue moved to its start in order, the new
     /// slots filled with copies of `filler`. Out of line: once warm, the ring has room.
     #[cold]
@@ -119,6 +145,13 @@ mod tests {
             assert_eq!(turns.is_empty(), model.is_empty());
             assert_eq!(turns.front(), model.front().copied());
         }
+        // Removal from the middle keeps the order of the rest.
+        let middle = model.get(model.len() / 2).copied().unwrap();
+        assert!(turns.contains(&middle));
+        turns.retain(|value| *value != middle);
+        model.retain(|value| *value != middle);
+        assert!(!turns.contains(&middle));
+        assert_eq!(turns.len(), model.len());
         while let Some(front) = model.pop_front() {
             assert_eq!(turns.front(), Some(front));
             assert_eq!(turns.pop_front(), Some(front));
