@@ -29,6 +29,10 @@ impl Connection {
             return;
         }
         self.on_segment(now, remote_ip, segment);
+        // An ACK may have grown the congestion window a blocked writer waits on. (Not on the
+        // endpoint's path below: its connections grow only by the endpoint's grant, which
+        // follows every call into them.)
+        self.autotune();
     }
 
     /// [`handle_segment`](Self::handle_segment) of a segment the endpoint demultiplexed to
@@ -45,6 +49,16 @@ impl Connection {
         let now = self.advance_time(now);
         debug_assert!(self.is_addressed_to_us(remote_ip, segment), "misdelivered segment");
         self.on_segment(now, remote_ip, segment);
+        // No `autotune` here, as `handle_segment` has: an endpoint holds each ring's limit at
+        // its capacity (`manage_buffer_growth`; a grant raises it and grows the ring to it at
+        // once), so growing by itself could only be a no-op; the endpoint's grant after this
+        // call is where its buffers grow.
+        #[cfg(test)]
+        debug_assert!(
+            self.recv_buf.limit() <= self.recv_buf.capacity()
+                && self.send_buf.limit() <= self.send_buf.capacity(),
+            "an endpoint's connection may grow by itself"
+        );
     }
 
     /// Whether `segment` from `remote_ip` is for this connection: `local()` and `remote()`
@@ -87,8 +101,6 @@ impl Connection {
             | State::LastAck => self.on_segment_otherwise(now, segment),
             State::TimeWait => self.on_segment_time_wait(now, segment),
         }
-        // An ACK may have grown the congestion window a blocked writer waits on.
-        self.autotune();
         self.arm_keepalive();
     }
 

@@ -2042,20 +2042,25 @@ impl Connection {
     /// every second full-sized segment") then runs per wire segment, and such a segment is
     /// acknowledged at once, as its second wire segment would have been.
     fn ack_soon(&mut self, now: Instant, written: u32) {
+        let Some(delay) = self.config.delayed_ack else {
+            // Every segment of data is acknowledged at once: the count of octets not yet
+            // acknowledged (read only to decide whether a delayed ACK may wait) is not kept.
+            self.ack_now();
+            return;
+        };
         let mss = u32::from(self.rcv_mss());
         let counted =
             if written > mss { written.div_ceil(mss.max(1)).saturating_mul(mss) } else { written };
         self.unacked_octets = self.unacked_octets.saturating_add(counted);
         let two_segments = 2 * mss;
-        match self.config.delayed_ack {
-            Some(delay) if self.unacked_octets < two_segments => {
-                if self.timer(Timer::DelayedAck).is_none() {
-                    // MUST-40: less than 0.5 s.
-                    let delay = delay.min(MAX_ACK_DELAY);
-                    self.set_timer(Timer::DelayedAck, Some(now + delay));
-                }
+        if self.unacked_octets < two_segments {
+            if self.timer(Timer::DelayedAck).is_none() {
+                // MUST-40: less than 0.5 s.
+                let delay = delay.min(MAX_ACK_DELAY);
+                self.set_timer(Timer::DelayedAck, Some(now + delay));
             }
-            Some(_) | None => self.ack_now(),
+        } else {
+            self.ack_now();
         }
     }
 

@@ -165,24 +165,26 @@ impl<K: MapKey, V> KeyedMap<K, V> {
         (key.hash_with(&self.key) as usize) & self.buckets.len().wrapping_sub(1)
     }
 
-    /// The bucket holding `key`. The empty map's answer at the caller (most maps are empty
-    /// on most endpoints: deferred SYNs, a client's listeners), the search out of line.
+    /// The bucket holding `key`. The empty map's answer and the recent bucket's at the
+    /// caller (most maps are empty on most endpoints: deferred SYNs, a client's listeners;
+    /// a lifecycle's lookups of its remote and listener mostly hit the recent bucket), the
+    /// search out of line.
     #[inline]
     fn position(&self, key: &K) -> Option<usize> {
         if self.len == 0 {
             return None;
         }
-        self.search(key)
-    }
-
-    /// [`position`](Self::position) in a map that is not empty: the recent bucket first.
-    #[inline(never)]
-    fn search(&self, key: &K) -> Option<usize> {
         if let Some(Some((k, _))) = self.buckets.get(self.recent)
             && k == key
         {
             return Some(self.recent);
         }
+        self.search(key)
+    }
+
+    /// [`position`](Self::position) in a map that is not empty, past the recent bucket.
+    #[inline(never)]
+    fn search(&self, key: &K) -> Option<usize> {
         let mask = self.buckets.len() - 1;
         let mut at = self.home(key);
         loop {

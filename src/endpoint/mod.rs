@@ -31,6 +31,7 @@ mod cookie;
 mod map;
 mod ports;
 mod table;
+mod turns;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -40,6 +41,7 @@ use core::cmp::Reverse;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 use map::{HashKey, KeyedMap};
+use turns::Fifo;
 
 use bytes::{Bytes, BytesMut};
 
@@ -316,7 +318,7 @@ struct Listener {
     /// Connections in SYN-RECEIVED created by this listener.
     half_open: usize,
     /// Established connections waiting for `accept`.
-    ready: VecDeque<ConnectionHandle>,
+    ready: Fifo<ConnectionHandle>,
 }
 
 /// One connection slot.
@@ -505,9 +507,9 @@ pub struct Endpoint {
     /// expiry, which then waits for the entries before it (a record may outlive 2×MSL a
     /// little, never fall short of it).
     time_wait_expiry: VecDeque<(Instant, u32, u32)>,
-    transmit_queue: VecDeque<ConnectionHandle>,
+    transmit_queue: Fifo<ConnectionHandle>,
     strays: VecDeque<StrayReply>,
-    events: VecDeque<EndpointEvent>,
+    events: Fifo<EndpointEvent>,
     ports: EphemeralPorts,
     cookies: Cookies,
     counters: EndpointCounters,
@@ -564,9 +566,9 @@ impl Endpoint {
             timers: BinaryHeap::new(),
             unfiled: Vec::new(),
             time_wait_expiry: VecDeque::new(),
-            transmit_queue: VecDeque::new(),
+            transmit_queue: Fifo::new(),
             strays: VecDeque::new(),
-            events: VecDeque::new(),
+            events: Fifo::new(),
             ports,
             cookies,
             counters: EndpointCounters::default(),
@@ -649,8 +651,7 @@ impl Endpoint {
         if self.listeners.contains_key(&local) {
             return Err(EndpointError::AddressInUse);
         }
-        let listener =
-            Listener { backlog, deferred, pending: 0, half_open: 0, ready: VecDeque::new() };
+        let listener = Listener { backlog, deferred, pending: 0, half_open: 0, ready: Fifo::new() };
         self.listeners.insert(local, listener);
         Ok(())
     }
@@ -967,7 +968,7 @@ impl Endpoint {
         if read > 0 {
             // Reading may open the window (a window update to send) or let an ended
             // connection retire; reading nothing changes nothing.
-            self.after_call(handle);
+            self.after_read(handle);
         }
         Ok(read)
     }
@@ -981,7 +982,7 @@ impl Endpoint {
         let chunk = self.tcb_mut(handle)?.read_chunk(max_len)?;
         if chunk.is_some() {
             // As for `recv`: the window may open, or an ended connection retire.
-            self.after_call(handle);
+            self.after_read(handle);
         }
         Ok(chunk)
     }
@@ -996,7 +997,7 @@ impl Endpoint {
         let filled = self.tcb_mut(handle)?.read_chunks(out)?;
         if filled > 0 {
             // As for `recv`: the window may open, or an ended connection retire.
-            self.after_call(handle);
+            self.after_read(handle);
         }
         Ok(filled)
     }
@@ -1010,7 +1011,9 @@ impl Endpoint {
     pub fn close(&mut self, now: Instant, handle: ConnectionHandle) -> Result<(), EndpointError> {
         let now = self.advance_time(now);
         self.tcb_mut(handle)?.close(now)?;
-        self.after_call(handle);
+        if !self.settle_output_only(handle, Queue::Ask) {
+            self.after_call(handle);
+        }
         Ok(())
     }
 
@@ -1464,8 +1467,10 @@ impl Endpoint {
             connection.require_iss_after(floor);
         }
         // The LISTEN state of this fresh TCB is an implementation detail of the endpoint.
-        while connection.poll_event().is_some() {}
-        connection.handle_segment(now, remote.ip(), segment);
+        connection.clear_events();
+        // Demultiplexed here, by its 4-tuple and the listener: a LISTEN TCB takes a segment to
+        // its local address from anyone.
+        connection.handle_demultiplexed_segment(now, remote.ip(), segment);
         // Counted in the listener's SYN queue from the start (before the bookkeeping pass in
         // `insert`, which may retire it again).
         if let Some(state) = self.listeners.at_mut(at) {
@@ -1769,7 +1774,7 @@ impl Endpoint {
         }
         // The connection at the front stays in the queue until its turn is over: a lone
         // sender (a bulk transfer) is then never taken out and put back.
-        while let Some(&handle) = self.transmit_queue.front() {
+        while let Some(handle) = self.transmit_queue.front() {
             let Some(entry) = self.entry_mut(handle) else {
                 self.transmit_queue.pop_front();
                 continue;
@@ -1974,8 +1979,50 @@ impl Endpoint {
             Some(count) => *count += 1,
             None => self.count_new_remote(tuple.1.ip()),
         }
-        self.settle(handle, queue);
+        if !self.settle_new(handle, queue) {
+            self.settle(handle, queue);
+        }
         handle
+    }
+
+    /// [`settle`](Self::settle)'s work for a connection just filed (its first deadline is
+    /// to be listed, as none is filed) when there is nothing else to do: no event, no buffer
+    /// growth, and a state that cannot have ended (a SYN turned down may leave it so; then
+    /// `settle` does it all). Returns `false`, having changed nothing, otherwise.
+    fn settle_new(&mut self, handle: ConnectionHandle, queue: Queue) -> bool {
+        debug_assert!(queue != Queue::Decided);
+        let Some(entry) = self.entry_mut(handle) else { return false };
+        let connection = &mut entry.connection;
+        let only_output_and_deadline = connection.pending_events().is_empty()
+            && !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen)
+            && !connection.may_want_buffer_growth();
+        if !only_output_and_deadline {
+            return false;
+        }
+        debug_assert!(
+            queue != Queue::Yes || connection.may_transmit(),
+            "a new connection's first segment is owed, yet may_transmit says no"
+        );
+        let enqueue = !entry.queued && (queue == Queue::Yes || connection.may_transmit());
+        entry.queued |= enqueue;
+        connection.note_transmit_check(enqueue);
+        // As `settle` lists it: the flag taken, and no deadline filed (`scheduled` is
+        // `Instant::MAX`), so listed unless it is already.
+        let moved = connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
+        let list = moved && !connection.deadline_listed();
+        if list {
+            connection.set_deadline_listed(true);
+        }
+        if enqueue {
+            self.transmit_queue.push_back(handle);
+        }
+        if list {
+            self.unfiled.push(handle);
+            if self.unfiled.len() >= UNFILED_LIMIT {
+                self.file_unfiled();
+            }
+        }
+        true
     }
 
     /// A slot for `entry` past the existing ones (out of line: once warm, slots are reused).
@@ -2027,8 +2074,52 @@ impl Endpoint {
     /// After a SEND that took `sent` octets: as [`after_call`](Self::after_call), but taken
     /// data is sequence space queued past SND.NXT, which `may_transmit` answers yes to by
     /// definition, so it is not asked.
+    #[inline]
     fn after_send(&mut self, handle: ConnectionHandle, sent: usize) {
-        self.settle(handle, if sent > 0 { Queue::Yes } else { Queue::Ask });
+        let queue = if sent > 0 { Queue::Yes } else { Queue::Ask };
+        if !self.settle_output_only(handle, queue) {
+            self.settle(handle, queue);
+        }
+    }
+
+    /// [`settle`](Self::settle)'s work when a call left nothing for it but output to queue
+    /// (`queue` says how, not `Queue::Decided`): no event, no deadline to list, no buffer
+    /// growth to grant, and a state that cannot have ended. Then it is queued here, as
+    /// `settle` would queue it, without its frame; returns `false`, having changed nothing,
+    /// otherwise. (A SEND or CLOSE on an open connection: nothing but its output to queue.)
+    #[inline(always)]
+    fn settle_output_only(&mut self, handle: ConnectionHandle, queue: Queue) -> bool {
+        debug_assert!(queue != Queue::Decided);
+        let Some(entry) = self.entry_mut(handle) else { return false };
+        let connection = &entry.connection;
+        let only_output = connection.pending_events().is_empty()
+            && nothing_to_file(entry)
+            && !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen)
+            && !connection.may_want_buffer_growth();
+        if !only_output {
+            return false;
+        }
+        debug_assert!(
+            queue != Queue::Yes || connection.may_transmit(),
+            "data was queued, yet may_transmit says no"
+        );
+        let enqueue = !entry.queued && (queue == Queue::Yes || connection.may_transmit());
+        entry.queued |= enqueue;
+        entry.connection.note_transmit_check(enqueue);
+        if enqueue {
+            self.transmit_queue.push_back(handle);
+        }
+        true
+    }
+
+    /// After a RECEIVE that took data: as [`after_call`](Self::after_call), usually with
+    /// nothing but a window update to look for (out of line: `recv` is in line in the
+    /// application).
+    #[inline(never)]
+    fn after_read(&mut self, handle: ConnectionHandle) {
+        if !self.settle_output_only(handle, Queue::Ask) {
+            self.settle(handle, Queue::Ask);
+        }
     }
 
     /// After output: the connection may have armed timers (persist, keep-alive). Whether it
@@ -2555,7 +2646,7 @@ fn deliver(
 /// Queues `event` for the application unless `max` are already waiting (then it is dropped
 /// and counted: the queue's memory stays bounded).
 fn push_bounded(
-    events: &mut VecDeque<EndpointEvent>,
+    events: &mut Fifo<EndpointEvent>,
     counters: &mut EndpointCounters,
     max: usize,
     event: EndpointEvent,
