@@ -197,16 +197,8 @@ impl Link {
             while let Some(slot) = self.free.pop() {
                 let polled = if self.lent {
                     let packet = &mut self.slots[slot];
-                    conn.poll_transmit_borrowed(now, &mut packet[..60]).map(|lent| {
-                        lent.map(|lent| {
-                            let mut at = lent.header_len;
-                            for piece in lent.payload {
-                                packet[at..at + piece.len()].copy_from_slice(piece);
-                                at += piece.len();
-                            }
-                            lent.transmit
-                        })
-                    })
+                    let lent = conn.poll_transmit_borrowed(now, &mut packet[..60]);
+                    lent.map(|lent| lent.map(|lent| gather(packet, lent)))
                 } else if self.chunked {
                     let packet = &mut self.slots[slot];
                     conn.poll_transmit_chunks(now, &mut packet[..60]).map(|chunks| {
@@ -261,6 +253,17 @@ impl Link {
         }
         total
     }
+}
+
+/// Copies a lent payload after its header in `packet` (as a device gathers iovecs); the
+/// segment's `Transmit`.
+fn gather(packet: &mut [u8], lent: tcp_proto::TransmitRef<'_>) -> tcp_proto::Transmit {
+    let mut at = lent.header_len;
+    for piece in lent.payload {
+        packet[at..at + piece.len()].copy_from_slice(piece);
+        at += piece.len();
+    }
+    lent.transmit
 }
 
 /// How segments are polled.
@@ -406,16 +409,8 @@ fn endpoint_transfer_via(lossy: bool, bytes_path: bool) -> (u64, u64, usize) {
                 // the payload gathered after it.
                 let polled = if pools.is_some() {
                     let packet = &mut slots[slot];
-                    from.poll_transmit_borrowed(now, &mut packet[..60]).map(|lent| {
-                        lent.map(|lent| {
-                            let mut at = lent.header_len;
-                            for piece in lent.payload {
-                                packet[at..at + piece.len()].copy_from_slice(piece);
-                                at += piece.len();
-                            }
-                            lent.transmit
-                        })
-                    })
+                    let lent = from.poll_transmit_borrowed(now, &mut packet[..60]);
+                    lent.map(|lent| lent.map(|lent| gather(packet, lent)))
                 } else {
                     from.poll_transmit(now, &mut slots[slot])
                 };

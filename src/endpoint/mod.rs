@@ -1677,8 +1677,7 @@ impl Endpoint {
         if self.nothing_to_send(now) {
             return Ok(None);
         }
-        let mut out = Out::new(header_buf, None);
-        out.borrow = true;
+        let mut out = Out::lending(header_buf);
         let Some(transmit) = self.poll_output(now, &mut out)? else {
             return Ok(None);
         };
@@ -1985,34 +1984,10 @@ impl Endpoint {
         handle
     }
 
-    /// [`settle`](Self::settle)'s work for a connection just filed (its first deadline is
-    /// to be listed, as none is filed) when there is nothing else to do: no event, no buffer
-    /// growth, and a state that cannot have ended (a SYN turned down may leave it so; then
-    /// `settle` does it all). Returns `false`, having changed nothing, otherwise.
-    fn settle_new(&mut self, handle: ConnectionHandle, queue: Queue) -> bool {
-        debug_assert!(queue != Queue::Decided);
-        let Some(entry) = self.entry_mut(handle) else { return false };
-        let connection = &mut entry.connection;
-        let only_output_and_deadline = connection.pending_events().is_empty()
-            && !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen)
-            && !connection.may_want_buffer_growth();
-        if !only_output_and_deadline {
-            return false;
-        }
-        debug_assert!(
-            queue != Queue::Yes || connection.may_transmit(),
-            "a new connection's first segment is owed, yet may_transmit says no"
-        );
-        let enqueue = !entry.queued && (queue == Queue::Yes || connection.may_transmit());
-        entry.queued |= enqueue;
-        connection.note_transmit_check(enqueue);
-        // As `settle` lists it: the flag taken, and no deadline filed (`scheduled` is
-        // `Instant::MAX`), so listed unless it is already.
-        let moved = connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
-        let list = moved && !connection.deadline_listed();
-        if list {
-            connection.set_deadline_listed(true);
-        }
+    /// Puts `handle` in the transmit queue (`enqueue`) and among the deadlines to file
+    /// (`list`), as `settle` decided.
+    #[inline(always)]
+    fn queue_and_list(&mut self, handle: ConnectionHandle, enqueue: bool, list: bool) {
         if enqueue {
             self.transmit_queue.push_back(handle);
         }
@@ -2022,6 +1997,28 @@ impl Endpoint {
                 self.file_unfiled();
             }
         }
+    }
+
+    /// [`settle`](Self::settle)'s work for a connection just filed (its first deadline is
+    /// to be listed, as none is filed) when there is nothing else to do: no event, no buffer
+    /// growth, and a state that cannot have ended (a SYN turned down may leave it so; then
+    /// `settle` does it all). Returns `false`, having changed nothing, otherwise.
+    fn settle_new(&mut self, handle: ConnectionHandle, queue: Queue) -> bool {
+        debug_assert!(queue != Queue::Decided);
+        let Some(entry) = self.entry_mut(handle) else { return false };
+        if !settles_in_place(&entry.connection) {
+            return false;
+        }
+        let enqueue = queue_in_place(entry, queue);
+        let connection = &mut entry.connection;
+        // As `settle` lists it: the flag taken, and no deadline filed (`scheduled` is
+        // `Instant::MAX`), so listed unless it is already.
+        let moved = connection.take_earlier_deadline() || entry.scheduled == Instant::MAX;
+        let list = moved && !connection.deadline_listed();
+        if list {
+            connection.set_deadline_listed(true);
+        }
+        self.queue_and_list(handle, enqueue, list);
         true
     }
 
@@ -2091,22 +2088,10 @@ impl Endpoint {
     fn settle_output_only(&mut self, handle: ConnectionHandle, queue: Queue) -> bool {
         debug_assert!(queue != Queue::Decided);
         let Some(entry) = self.entry_mut(handle) else { return false };
-        let connection = &entry.connection;
-        let only_output = connection.pending_events().is_empty()
-            && nothing_to_file(entry)
-            && !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen)
-            && !connection.may_want_buffer_growth();
-        if !only_output {
+        if !(nothing_to_file(entry) && settles_in_place(&entry.connection)) {
             return false;
         }
-        debug_assert!(
-            queue != Queue::Yes || connection.may_transmit(),
-            "data was queued, yet may_transmit says no"
-        );
-        let enqueue = !entry.queued && (queue == Queue::Yes || connection.may_transmit());
-        entry.queued |= enqueue;
-        entry.connection.note_transmit_check(enqueue);
-        if enqueue {
+        if queue_in_place(entry, queue) {
             self.transmit_queue.push_back(handle);
         }
         true
@@ -2226,15 +2211,7 @@ impl Endpoint {
             && (matches!(state, State::TimeWait | State::Closed)
                 || (state == State::Listen && entry.listener != ListenerRef::None))
             && connection.unread_len() == 0;
-        if enqueue {
-            self.transmit_queue.push_back(handle);
-        }
-        if list {
-            self.unfiled.push(handle);
-            if self.unfiled.len() >= UNFILED_LIMIT {
-                self.file_unfiled();
-            }
-        }
+        self.queue_and_list(handle, enqueue, list);
         if ended {
             self.retire(handle);
         }
@@ -2589,6 +2566,33 @@ fn settled_after_output(entry: &Entry, more: bool) -> bool {
         && connection.pending_events().is_empty()
         && (more || !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen))
         && !connection.may_want_buffer_growth()
+}
+
+/// Whether `settle` would find nothing to do for `connection` but queue its output (and
+/// list its deadline, for [`Endpoint::settle_new`]): no event, no buffer growth to grant, and
+/// a state that cannot have ended.
+#[inline(always)]
+fn settles_in_place(connection: &Connection) -> bool {
+    connection.pending_events().is_empty()
+        && !matches!(connection.state(), State::TimeWait | State::Closed | State::Listen)
+        && !connection.may_want_buffer_growth()
+}
+
+/// The transmit-queue decision `settle` makes, made in place ([`Endpoint::settle_new`],
+/// [`Endpoint::settle_output_only`]): whether `entry` is to join the transmit queue now (it
+/// is not in it, and `queue` says it has output or `may_transmit` does). Notes the answer in
+/// the entry and the connection; the caller pushes the handle.
+#[inline(always)]
+fn queue_in_place(entry: &mut Entry, queue: Queue) -> bool {
+    let connection = &mut entry.connection;
+    debug_assert!(
+        queue != Queue::Yes || connection.may_transmit(),
+        "output was owed, yet may_transmit says no"
+    );
+    let enqueue = !entry.queued && (queue == Queue::Yes || connection.may_transmit());
+    entry.queued |= enqueue;
+    connection.note_transmit_check(enqueue);
+    enqueue
 }
 
 /// Whether [`Endpoint::after_call`] would find nothing to do for `entry` but note that its
