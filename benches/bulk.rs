@@ -9,9 +9,9 @@
 //! `bulk_mtu1500_bytes` through each stack's best API: tcp-proto's `Bytes` forms (the
 //! application's chunk by reference, header-only transmit with the payload lent from the send
 //! queue (`poll_transmit_borrowed`) and gathered into the wire packet, whose copy completes the
-//! TCP checksum as a partially offloading device would, payload kept as slices of the received packets) against smoltcp's closure
-//! `send` producing the data in its ring and closure `recv` reading it in place, and
-//! `bulk_mtu1500_superseg`: the same with tcp-proto emitting super-segments of up to 44
+//! TCP checksum as a partially offloading device would, payload kept as slices of the
+//! received packets) against smoltcp's closure `send` producing the data in its ring and
+//! closure `recv` reading it in place, and `bulk_mtu1500_superseg`: the same with tcp-proto emitting super-segments of up to 44
 //! wire segments (`poll_transmit_gso`) that the software segmenter cuts into 1 500-octet
 //! packets, and that the receiving side's harness verifies and coalesces into segments of up
 //! to 64 KiB as a kernel's GRO would (`Gro`; smoltcp as in the `_bytes` row). Every wire
@@ -217,12 +217,12 @@ impl Pools {
 
 /// The `Bytes` path's wire: each segment `from` emits as a header and its payload lent from
 /// the send queue (`poll_transmit_borrowed`: no reference count touched) goes into pooled
-/// memory as one IPv4 packet — the one copy a device makes when it gathers the iovecs — and the other side takes each packet whole
-/// (`handle_segment_bytes`), verifying its checksum and keeping its payload as a slice. The
-/// endpoints leave the TCP checksum to the device (`TxChecksum::PseudoHeader`, as Linux's
-/// `CHECKSUM_PARTIAL`): the copy into the packet sums what it copies and stores the checksum
-/// ([`write_packet`]), one pass over the payload on the measured thread. Returns whether any
-/// moved.
+/// memory as one IPv4 packet — the one copy a device makes when it gathers the iovecs — and
+/// the other side takes each packet whole (`handle_segment_bytes`), verifying its checksum
+/// and keeping its payload as a slice. The endpoints leave the TCP checksum to the device
+/// (`TxChecksum::PseudoHeader`, as Linux's `CHECKSUM_PARTIAL`): the copy into the packet sums
+/// what it copies and stores the checksum ([`write_packet`]), one pass over the payload on the
+/// measured thread. Returns whether any moved.
 fn pump_bytes(
     now: Instant,
     from: &mut Endpoint,

@@ -483,7 +483,9 @@ pub(crate) struct Scoreboard {
     /// same instant skip working it out again, not state of the connection. Forgotten
     /// (`forget_probe_armed`) wherever the deadline or what `may_schedule_probe` reads may
     /// change: `set_deadline` of the probe, `on_ack`, `enter_recovery`, `on_probe_timeout`,
-    /// `on_probe_sent`, `cancel_probe`.
+    /// `on_probe_sent`, `cancel_probe`. (`undo_recovery` changes the recovery too, but only
+    /// one that `enter_recovery` started, which forgot the note then; and the send fast path
+    /// notes only outside a recovery.)
     probe_armed: ProbeArmed,
     /// PRR's state while a fast recovery runs (RFC 6937).
     prr: Option<Prr>,

@@ -493,7 +493,7 @@ fn endpoints_send_bytes_and_write_chunks_and_transmit_header_only() {
             let (from, to) =
                 if from_client { (&mut client, &mut server) } else { (&mut server, &mut client) };
             let mut header = [0u8; 60];
-            // Rounds alternate between the two header-only forms.
+            // Every third round through `poll_transmit_chunks`, the others lent.
             if round % 3 == 0 {
                 while let Some(tx) = from.poll_transmit_chunks(now, &mut header).unwrap() {
                     let mut packet = header[..tx.header_len].to_vec();

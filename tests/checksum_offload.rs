@@ -83,6 +83,38 @@ fn trust_accepts_a_segment_with_a_wrong_checksum() {
     assert!(Segment::parse_checked(bytes, SERVER_IP, STRANGER.ip()).is_ok());
 }
 
+/// Trusting the device's checksum does not trust the caller's addresses: a segment from an
+/// IPv4 source to an IPv6 destination (a caller's mistake; one IP header cannot carry both)
+/// is dropped as malformed, whether it would reach a wildcard listener or draw a RST from a
+/// closed port. No TCB takes it and no reply is queued that could not be written (a reply
+/// needs a pseudo-header of one family), so the endpoint's output keeps working.
+#[test]
+fn trust_still_refuses_addresses_of_two_families() {
+    let caps = ChecksumCapabilities { rx: RxChecksum::Trust, ..ChecksumCapabilities::default() };
+    let mut ep = endpoint(3, caps);
+    let any_v6 = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 80);
+    ep.listen(any_v6, 8).unwrap();
+    let v6_dst = IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+    let mut syn = vec![0u8; 20];
+    syn_from_stranger().emit(&[], STRANGER.ip(), SERVER_IP, &mut syn).unwrap();
+    ep.handle_segment(Instant::ZERO, STRANGER.ip(), v6_dst, &syn);
+    assert_eq!(ep.counters().dropped_malformed, 1);
+    // The same to a port nobody listens on: no RST either.
+    let mut stray = syn.clone();
+    stray[2..4].copy_from_slice(&81u16.to_be_bytes());
+    ep.handle_segment(Instant::ZERO, STRANGER.ip(), v6_dst, &stray);
+    assert_eq!(ep.counters().dropped_malformed, 2);
+    assert!(drain(&mut ep, Instant::ZERO).is_empty());
+    // A well-formed SYN of one family is still answered.
+    let client_v6 = IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
+    let mut good = vec![0u8; 20];
+    syn_from_stranger().emit(&[], client_v6, v6_dst, &mut good).unwrap();
+    ep.handle_segment(Instant::ZERO, client_v6, v6_dst, &good);
+    let out = drain(&mut ep, Instant::ZERO);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].0.flags, out[0].0.ack.get()), (Flags::SYN | Flags::ACK, 101));
+}
+
 #[test]
 fn tx_none_leaves_the_field_zero_on_connection_segments_and_stray_replies() {
     let mut client = endpoint(1, ChecksumCapabilities::DEVICE);

@@ -426,8 +426,8 @@ fn sack_inputs_reach_the_scoreboard() {
 
 /// The API forms are mixed for real (issue #19): across 2 000 inputs of each strategy, runs
 /// send through each SEND form, read data through each RECEIVE form, send data segments
-/// through both header-only outputs (slices and lent), hand data over as packets kept as slices, pin more memory
-/// than the receive buffer holds, and compact.
+/// through both header-only outputs (slices and lent), hand data over as packets kept as
+/// slices, pin more memory than the receive buffer holds, and compact.
 #[test]
 fn inputs_mix_every_api_form() {
     use proptest::strategy::ValueTree;
@@ -460,8 +460,8 @@ fn inputs_mix_every_api_form() {
     }
     eprintln!(
         "runs (of 4 000) that sent by copy, send_bytes, write_chunks; read by copy, read_chunk, \
-         recv_bytes, read_chunks; sent data header-only with slices, lent; took data as packets; pinned memory, \
-         more than the initial buffer; compacted: {runs:?}"
+         recv_bytes, read_chunks; sent data header-only with slices, lent; took data as \
+         packets; pinned memory, more than the initial buffer; compacted: {runs:?}"
     );
     assert!(runs.iter().all(|&n| n >= 20), "{runs:?}");
 }

@@ -8,6 +8,7 @@
 //! peer's window, then a zero-window probe, then a bare ACK. A segment that carries data or a
 //! FIN also carries the pending ACK, so ACKs are aggregated (MUST-58).
 
+use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 
 use super::send_queue::Pieces;
@@ -19,8 +20,9 @@ use crate::time::Instant;
 use crate::wire::checksum::{Checksum, TxChecksum};
 use crate::wire::{Flags, LeanHeader, OptionArea, OptionWords, Options, TcpHeader};
 
-/// Where a segment is written: whole into `buf`, or (with `payload`) its header into `buf` and
-/// its payload as slices of the send queue into `payload`.
+/// Where a segment is written: whole into `buf`; or (with `payload`) its header into `buf` and
+/// its payload as slices of the send queue into `payload`; or (`borrow`) its header into `buf`
+/// and its payload's place in the send queue into `range`, for the caller to lend out.
 pub(crate) struct Out<'a> {
     pub(crate) buf: &'a mut [u8],
     pub(crate) payload: Option<&'a mut Payload>,
@@ -39,8 +41,8 @@ pub(crate) struct Out<'a> {
     /// Write only the header into `buf` and note the payload's place in the send queue in
     /// `range`, for the caller to lend out (`poll_transmit_borrowed`); with `payload` unset.
     pub(crate) borrow: bool,
-    /// The payload of the segment written, as an offset into the send queue and a length:
-    /// `(0, 0)` for a segment without data.
+    /// The payload of the segment written, as an offset into the send queue and a length
+    /// (the length 0 for a segment without data).
     pub(crate) range: (usize, usize),
 }
 
@@ -149,7 +151,8 @@ impl<'a> TransmitRef<'a> {
 
 /// A segment's payload lent from the send queue ([`TransmitRef`]): the octets in order, as
 /// the parts of the queued chunks that hold them (an iterator; clone it to walk them again).
-#[derive(Clone, Debug)]
+/// Its `Debug` shows the length only, never the queue it borrows.
+#[derive(Clone)]
 pub struct PayloadRef<'a> {
     pieces: Pieces<'a>,
     len: usize,
@@ -169,6 +172,12 @@ impl PayloadRef<'_> {
     /// Whether the segment carries no data.
     pub const fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+impl fmt::Debug for PayloadRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PayloadRef").field("len", &self.len).finish_non_exhaustive()
     }
 }
 
@@ -1340,7 +1349,8 @@ impl Connection {
             let pieces = payload.slices().iter().map(|slice| &slice[..]);
             header.emit_pieces(area, payload.len(), pieces, false, pseudo, out.buf, checksum)
         } else {
-            // Lent out after the call (`poll_transmit_borrowed`): the header alone here, the
+            // Copied after the header (`poll_transmit`), or lent out after the call
+            // (`poll_transmit_borrowed`): then the header alone is written here and the
             // payload read only where the checksum is summed here (else nothing reads it). A
             // control segment has no payload to locate: no call into the send queue.
             out.range = (plan.data_offset, plan.data_len);

@@ -119,7 +119,7 @@ impl Drop for Payload {
 
 /// The pieces of a range of the queue ([`SendQueue::pieces`]): parts of chunks, then of the
 /// tail, in order.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Pieces<'a> {
     store: Option<&'a Store>,
     /// The chunk the next piece comes from; `chunks.len()` is the tail.

@@ -472,8 +472,9 @@ pub struct Endpoint {
     /// one, so this spares the keyed hash of the 4-tuple per segment. Only a hint — checked
     /// against the slot's generation and the connection's own tuple before it is used.
     recent: Option<ConnectionHandle>,
-    /// The connection whose segment the last `poll_output` wrote (for the payload
-    /// `poll_transmit_borrowed` lends from its send queue).
+    /// The connection whose segment a `poll_output` wrote last (for the payload
+    /// `poll_transmit_borrowed` lends from its send queue). A stray reply written since
+    /// leaves it as it was: a reply has no payload, so nothing is lent for it.
     last_sender: Option<ConnectionHandle>,
     /// Ended connections whose allocations wait for reuse (at most `spare_connections`).
     #[expect(clippy::vec_box, reason = "the boxes themselves are what is reused")]
@@ -1683,7 +1684,7 @@ impl Endpoint {
         };
         let (offset, len) = out.range;
         // A segment with data comes from a connection, which sending it never retires (only
-        // a closed connection is, and data is never the last thing one sends).
+        // a connection in CLOSED, TIME-WAIT or back in LISTEN is, and none of them sends data).
         let sender = self.last_sender.and_then(|handle| self.entry_mut(handle));
         let payload = match sender {
             Some(entry) => entry.connection.payload_ref(offset, len),

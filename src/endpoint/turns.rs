@@ -1,11 +1,12 @@
 //! The endpoint's queues of small copyable values: the transmit round-robin (connections
 //! waiting for their turn to send, in order, each at most once: the endpoint's
-//! `Entry::queued` says whether it is in) and the application's events.
+//! `Entry::queued` says whether it is in), the application's events (at most `max_events`)
+//! and each listener's accept queue (at most its backlog).
 //!
 //! A ring whose size is a power of two, so a position wraps with a mask; pushes and pops are
 //! small enough to stay in line at every call site (the standard `VecDeque` left its push out
 //! of line once several sites pushed: a call per queued connection or event). It grows by
-//! doubling and never holds more than its owner queues at once (both owners bound that).
+//! doubling and never holds more than its owner queues at once (each owner bounds that).
 
 use alloc::vec::Vec;
 

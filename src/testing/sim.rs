@@ -287,7 +287,8 @@ impl DataSent {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FormPattern {
     /// The `n`-th output poll (either side's, counted from the simulator's start) goes
-    /// through `poll_transmit_chunks` when bit `n % 16` is set, else `poll_transmit`.
+    /// through `poll_transmit_chunks` when bit `n % 16` is set, else `poll_transmit`
+    /// (unless `borrowed_output` picks `poll_transmit_borrowed` for it).
     pub chunked_output: u16,
     /// The `n`-th output poll goes through `poll_transmit_borrowed` when bit `n % 16` is set
     /// (whatever `chunked_output` says).

@@ -542,8 +542,10 @@ impl<'a> Segment<'a> {
     }
 
     /// [`parse_checked`](Self::parse_checked) when `checksum` is [`RxChecksum::Verify`];
-    /// [`parse`](Self::parse), with no look at the checksum or the addresses, when it is
-    /// [`RxChecksum::Trust`] (the device verified it).
+    /// [`parse`](Self::parse), with no look at the checksum, when it is
+    /// [`RxChecksum::Trust`] (the device verified it). Either way, `src` and `dst` of
+    /// different families are refused: no pseudo-header holds them, so no reply to such a
+    /// segment could be written, and a TCB must never take one.
     ///
     /// # Errors
     ///
@@ -556,6 +558,9 @@ impl<'a> Segment<'a> {
     ) -> Result<Self, ParseError> {
         match checksum {
             RxChecksum::Verify => Self::parse_checked(bytes, src, dst),
+            RxChecksum::Trust if src.is_ipv4() != dst.is_ipv4() => {
+                Err(ParseError::AddressFamilyMismatch)
+            }
             RxChecksum::Trust => Self::parse(bytes),
         }
     }
